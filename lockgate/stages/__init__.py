@@ -1,0 +1,10 @@
+"""Built-in stages, used in a spec as ``uses: lockgate/NAME``.
+
+Each entry maps the name to ``module:function``; the function takes a
+:class:`~lockgate.stages.context.StageContext` and returns the process exit code. Modules are
+imported only when their stage runs, so the heavy libraries they need stay off the CLI's path.
+"""
+
+from __future__ import annotations
+
+BUILTIN_STAGES: dict[str, str] = {}

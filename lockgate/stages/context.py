@@ -1,0 +1,90 @@
+"""The stage contract, as seen from inside a stage.
+
+Every stage, built-in or user-written, finds its world through environment variables, so the
+same program runs unchanged in a container (where the paths are fixed mount points) and under
+the local executor (where they are real folders of the run):
+
+=====================  ==========================  ===========================================
+variable               in a container              meaning
+=====================  ==========================  ===========================================
+LOCKGATE_WORKSPACE     /workspace                  the project source (read-only where possible)
+LOCKGATE_IN            /lockgate/in                one sub-folder per upstream stage, read-only
+LOCKGATE_OUT           /lockgate/out               where the stage writes its outputs
+LOCKGATE_SECRETS       /run/secrets                one file per declared secret
+LOCKGATE_RUN_ID        -                           the run's id
+LOCKGATE_STAGE         -                           the stage's name
+LOCKGATE_GIT_SHA       -                           commit of the workspace ("" outside git)
+LOCKGATE_WITH          -                           JSON object: the ``with:`` block of a
+                                                   ``uses:`` stage (built-in stages only)
+=====================  ==========================  ===========================================
+
+``metrics.json`` and ``report.md`` written to ``LOCKGATE_OUT`` are picked up for reports, job
+summaries and pull-request comments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONTAINER_WORKSPACE = "/workspace"
+CONTAINER_IN = "/lockgate/in"
+CONTAINER_OUT = "/lockgate/out"
+CONTAINER_SECRETS = "/run/secrets"
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a running stage knows about itself, read from the environment."""
+
+    workspace: Path
+    inputs: Path
+    out: Path
+    secrets_dir: Path
+    run_id: str
+    stage: str
+    git_sha: str
+    with_: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StageContext:
+        env = os.environ if env is None else env
+        raw_with = env.get("LOCKGATE_WITH", "") or "{}"
+        try:
+            with_ = json.loads(raw_with)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"LOCKGATE_WITH is not valid JSON: {exc}") from None
+        if not isinstance(with_, dict):
+            raise ValueError("LOCKGATE_WITH must be a JSON object")
+        return cls(
+            workspace=Path(env.get("LOCKGATE_WORKSPACE", CONTAINER_WORKSPACE)),
+            inputs=Path(env.get("LOCKGATE_IN", CONTAINER_IN)),
+            out=Path(env.get("LOCKGATE_OUT", CONTAINER_OUT)),
+            secrets_dir=Path(env.get("LOCKGATE_SECRETS", CONTAINER_SECRETS)),
+            run_id=env.get("LOCKGATE_RUN_ID", ""),
+            stage=env.get("LOCKGATE_STAGE", ""),
+            git_sha=env.get("LOCKGATE_GIT_SHA", ""),
+            with_=with_,
+        )
+
+    def upstream(self, name: str) -> Path:
+        """The output folder of the upstream stage ``name``."""
+        return self.inputs / name
+
+    def secret(self, name: str) -> str:
+        """The value of a declared secret (read from its file, never logged)."""
+        return (self.secrets_dir / name).read_text().rstrip("\n")
+
+    def resolve(self, path: str) -> Path:
+        """A path from the spec: ``in:STAGE/rel`` names an upstream output, anything else is
+        relative to the workspace."""
+        if path.startswith("in:"):
+            return self.inputs / path[3:]
+        if path.startswith("out:"):
+            return self.out / path[4:]
+        p = Path(path)
+        return p if p.is_absolute() else self.workspace / p
