@@ -11,6 +11,11 @@ LOCKGATE_WORKSPACE     /workspace                  the project source (read-only
 LOCKGATE_IN            /lockgate/in                one sub-folder per upstream stage, read-only
 LOCKGATE_OUT           /lockgate/out               where the stage writes its outputs
 LOCKGATE_SECRETS       /run/secrets                one file per declared secret
+LOCKGATE_STATE         (same path as the host)     a persistent, writable folder shared by all
+                                                   stages and runs of the project (the embedded
+                                                   MLflow store, watermarks); mounted at the
+                                                   host's own absolute path so recorded paths
+                                                   agree inside and outside containers
 LOCKGATE_RUN_ID        -                           the run's id
 LOCKGATE_STAGE         -                           the stage's name
 LOCKGATE_GIT_SHA       -                           commit of the workspace ("" outside git)
@@ -45,6 +50,7 @@ class StageContext:
     inputs: Path
     out: Path
     secrets_dir: Path
+    state: Path
     run_id: str
     stage: str
     git_sha: str
@@ -65,6 +71,7 @@ class StageContext:
             inputs=Path(env.get("LOCKGATE_IN", CONTAINER_IN)),
             out=Path(env.get("LOCKGATE_OUT", CONTAINER_OUT)),
             secrets_dir=Path(env.get("LOCKGATE_SECRETS", CONTAINER_SECRETS)),
+            state=Path(env.get("LOCKGATE_STATE", ".lockgate/state")),
             run_id=env.get("LOCKGATE_RUN_ID", ""),
             stage=env.get("LOCKGATE_STAGE", ""),
             git_sha=env.get("LOCKGATE_GIT_SHA", ""),
