@@ -1,0 +1,204 @@
+"""Load ``lockgate.yaml`` into a :class:`Pipeline`, or fail with ``file:line:col: path: message``."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from lockgate.errors import SpecError
+from lockgate.spec.yamlpos import Loc, Positions, dotted, load_yaml, read_spec_text
+
+SPEC_FILE = "lockgate.yaml"
+
+
+def find_spec(start: Path | None = None) -> Path:
+    """``lockgate.yaml`` in ``start`` or the nearest parent folder."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / SPEC_FILE
+        if candidate.is_file():
+            return candidate
+    raise SpecError(f"no {SPEC_FILE} in {here} or any parent folder; pass --spec PATH")
+
+
+def load_spec(path: Path) -> Any:
+    """Read, parse and validate the spec at ``path``; return a frozen ``Pipeline``."""
+    text = read_spec_text(path)
+    return parse_spec(text, str(path))
+
+
+def parse_spec(text: str, source: str) -> Any:
+    from pydantic import ValidationError
+
+    from lockgate.spec.models import Pipeline
+
+    raw, positions = load_yaml(text, source)
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source}:1:1: the spec must be a mapping with `version`, `name`, `stages`")
+    try:
+        pipeline = Pipeline.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(_first_error(exc, positions)) from None
+    _check_references(pipeline, positions)
+    return pipeline
+
+
+def _first_error(exc: Any, positions: Positions) -> str:
+    """pydantic's first error as one line; the others follow, counted, so none is hidden."""
+    errors = exc.errors(include_url=False)
+    lines = [_describe(err, positions) for err in errors]
+    head = lines[0]
+    if len(lines) > 1:
+        head += f" (and {len(lines) - 1} more: " + "; ".join(lines[1:4])
+        head += ", ..." if len(lines) > 4 else ""
+        head += ")"
+    return head
+
+
+def _describe(err: dict[str, Any], positions: Positions) -> str:
+    loc: Loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+    loc = _rename_aliases(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        parent, key = loc[:-1], loc[-1]
+        where = positions.where(loc, key=True)
+        return f"{where}: {dotted(loc)}: unknown key {key!r}{_did_you_mean(str(key), parent)}"
+    if kind == "missing":
+        where = positions.where(loc[:-1])
+        return f"{where}: {dotted(loc)}: required key is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{positions.where(loc)}: {dotted(loc) or '(top)'}: {msg}"
+
+
+def _is_union_tag(part: Any) -> bool:
+    """pydantic puts the union member's type name into ``loc``; a user's file has no such key."""
+    return isinstance(part, str) and (
+        part in {"str", "int", "list[str]", "literal['all']"}
+        or part.startswith(("tuple[", "function-", "literal[", "Runner", "Branches"))
+    )
+
+
+def _rename_aliases(loc: Loc) -> Loc:
+    return tuple("with" if p == "with_" else p for p in loc)
+
+
+def _fields_at(parent: Loc) -> list[str]:
+    from lockgate.spec import models
+
+    kinds: dict[tuple[str, ...], type[models.Model]] = {
+        (): models.Pipeline,
+        ("image",): models.Image,
+        ("stages", "*"): models.Stage,
+        ("stages", "*", "image"): models.Image,
+        ("stages", "*", "runner"): models.Runner,
+        ("secrets", "*"): models.SecretSource,
+        ("environments", "*"): models.Environment,
+        ("triggers",): models.Triggers,
+    }
+    shape = tuple(
+        "*" if (i > 0 and parent[i - 1] in {"stages", "secrets"}) or isinstance(p, int) else str(p)
+        for i, p in enumerate(parent)
+    )
+    model = kinds.get(shape)
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _did_you_mean(key: str, parent: Loc) -> str:
+    known = _fields_at(parent)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; expected one of: {', '.join(sorted(known))}" if known else ""
+
+
+def _check_references(pipeline: Any, positions: Positions) -> None:
+    """Cross-field rules pydantic cannot see: needs, cycles, secrets, uses, environments."""
+    from lockgate.stages import BUILTIN_STAGES
+
+    names = list(pipeline.stages)
+    for name, stage in pipeline.stages.items():
+        for i, need in enumerate(stage.needs):
+            loc: Loc = ("stages", name, "needs", i)
+            if need not in pipeline.stages:
+                hint = _suggest(need, names)
+                raise SpecError(f"{positions.where(loc)}: {dotted(loc)}: unknown stage {need!r}{hint}")
+            if need == name:
+                raise SpecError(f"{positions.where(loc)}: {dotted(loc)}: a stage cannot need itself")
+        for i, secret in enumerate(stage.secrets):
+            if secret not in pipeline.secrets:
+                loc = ("stages", name, "secrets", i)
+                hint = _suggest(secret, list(pipeline.secrets))
+                raise SpecError(
+                    f"{positions.where(loc)}: {dotted(loc)}: secret {secret!r} is not declared "
+                    f"under top-level `secrets:`{hint}"
+                )
+        if stage.uses is not None:
+            loc = ("stages", name, "uses")
+            builtin = stage.uses.removeprefix("lockgate/")
+            if not stage.uses.startswith("lockgate/") or builtin not in BUILTIN_STAGES:
+                hint = _suggest(builtin, list(BUILTIN_STAGES), prefix="lockgate/")
+                known = ", ".join(f"lockgate/{n}" for n in sorted(BUILTIN_STAGES)) or "none yet"
+                raise SpecError(
+                    f"{positions.where(loc)}: {dotted(loc)}: unknown built-in stage "
+                    f"{stage.uses!r}{hint or f' (known: {known})'}"
+                )
+        if stage.environment is not None:
+            envs = [e.name for e in pipeline.environments]
+            if stage.environment not in envs:
+                loc = ("stages", name, "environment")
+                raise SpecError(
+                    f"{positions.where(loc)}: {dotted(loc)}: unknown environment "
+                    f"{stage.environment!r}{_suggest(stage.environment, envs)}"
+                )
+    seen: set[str] = set()
+    for i, env in enumerate(pipeline.environments):
+        if env.name in seen:
+            loc = ("environments", i, "name")
+            raise SpecError(f"{positions.where(loc)}: {dotted(loc)}: duplicate environment {env.name!r}")
+        seen.add(env.name)
+        for j, approver in enumerate(env.approvers):
+            if approver.startswith("@") and approver[1:] not in pipeline.groups:
+                loc = ("environments", i, "approvers", j)
+                raise SpecError(
+                    f"{positions.where(loc)}: {dotted(loc)}: group {approver[1:]!r} is not defined "
+                    f"under top-level `groups:`{_suggest(approver[1:], list(pipeline.groups))}"
+                )
+    cycle = find_cycle({n: list(s.needs) for n, s in pipeline.stages.items()})
+    if cycle:
+        loc = ("stages", cycle[0], "needs")
+        raise SpecError(f"{positions.where(loc)}: stages: dependency cycle {' -> '.join(cycle)}")
+
+
+def find_cycle(graph: dict[str, list[str]]) -> list[str]:
+    """One cycle as ``[a, b, ..., a]``, or ``[]`` when the graph is acyclic."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []
+
+
+def _suggest(word: str, choices: list[str], prefix: str = "") -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean {prefix}{close[0]!r}?" if close else ""

@@ -1,0 +1,224 @@
+"""The typed, frozen form of ``lockgate.yaml`` (version 1).
+
+Everything past :mod:`lockgate.spec` works with these records, never with raw dicts. Field
+docstrings become the JSON Schema descriptions that editors show (``lockgate schema``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+StageName = Annotated[str, Field(pattern=NAME)]
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def parse_duration(value: Any) -> int:
+    """``90``, ``"90s"``, ``"30m"``, ``"1h30m"`` -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected seconds or a duration like '30m'")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError("must be positive")
+        return value
+    if isinstance(value, str):
+        m = _DURATION.match(value.strip())
+        if m and any(m.groups()):
+            h, mi, s = (int(g or 0) for g in m.groups())
+            total = h * 3600 + mi * 60 + s
+            if total > 0:
+                return total
+    raise ValueError(f"expected seconds or a duration like '30m' or '1h30m', got {value!r}")
+
+
+Duration = Annotated[int, Field(description="seconds, or a duration like '30m', '1h30m'")]
+
+
+class Image(Model):
+    """The runner image every stage runs in, unless a stage names its own."""
+
+    base: str | None = Field(
+        None, description="base image reference (e.g. lockgate/debian:bookworm or REG/NAME@sha256:...)"
+    )
+    dockerfile: str | None = Field(None, description="path of a Dockerfile, relative to the spec")
+    context: str = Field(".", description="build context for `dockerfile`, relative to the spec")
+    requirements: str | None = Field(
+        None, description="pip requirements file installed into `base` (wheels fetched on the host)"
+    )
+    packages: tuple[str, ...] = Field((), description="OS packages installed into `base` with apt")
+    lockgate: bool = Field(True, description="install lockgate itself into the image")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Image:
+        if (self.base is None) == (self.dockerfile is None):
+            raise ValueError("give exactly one of `base` or `dockerfile`")
+        if self.dockerfile and (self.requirements or self.packages):
+            raise ValueError("`requirements` and `packages` go with `base`; put them in the Dockerfile")
+        return self
+
+
+class SecretSource(Model):
+    """Where a secret's value comes from at run time. Only the name ever reaches a record."""
+
+    env: str | None = Field(None, description="environment variable holding the value")
+    file: str | None = Field(None, description="file holding the value")
+
+    @model_validator(mode="after")
+    def _one(self) -> SecretSource:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of `env` or `file`")
+        return self
+
+
+class Runner(Model):
+    """Where CI runs the stage: self-hosted runner labels, GitLab tags, Jenkins agent labels."""
+
+    labels: tuple[str, ...] = Field((), description="runner labels / tags / agent labels")
+    scale_set: str | None = Field(None, description="GitHub runner scale set name (single label)")
+
+
+class Stage(Model):
+    """One containerized step of the pipeline."""
+
+    run: tuple[str, ...] | str | None = Field(
+        None, description="argv list, or a shell string run with `sh -c`"
+    )
+    uses: str | None = Field(None, description="a built-in stage: lockgate/NAME")
+    with_: dict[str, Any] = Field(
+        default_factory=dict, alias="with", description="settings of a `uses:` stage"
+    )
+    needs: tuple[StageName, ...] = Field((), description="upstream stages whose outputs it reads")
+    inputs: tuple[str, ...] = Field(
+        (), description="globs of source files (relative to the spec) that feed the cache key"
+    )
+    outputs: tuple[str, ...] = Field(
+        (), description="files (relative to LOCKGATE_OUT) the stage must produce"
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="environment variables")
+    secrets: tuple[str, ...] = Field((), description="names of secrets (declared at top level)")
+    caches: dict[str, str] = Field(
+        default_factory=dict, description="name -> absolute path kept between runs"
+    )
+    gpu: int | Literal["all"] = Field(0, description="GPUs the stage needs (a count, or 'all')")
+    runner: Runner | None = Field(None, description="CI runner placement")
+    timeout: Duration | None = Field(None, description="kill the stage after this long")
+    retries: int = Field(0, ge=0, le=10, description="re-runs after a failure")
+    image: Image | None = Field(None, description="a different image for this stage")
+    when: tuple[Literal["pull_request", "push", "schedule", "data_update", "manual"], ...] = Field(
+        ("pull_request", "push", "schedule", "data_update", "manual"),
+        description="CI triggers that run this stage",
+    )
+    environment: str | None = Field(
+        None, description="an environment this stage deploys to (gated in CI)"
+    )
+    cache: bool = Field(True, description="reuse outputs when the cache key matches")
+
+    _parse_timeout = field_validator("timeout", mode="before")(
+        lambda v: None if v is None else parse_duration(v)
+    )
+
+    @field_validator("runner", mode="before")
+    @classmethod
+    def _runner_list(cls, v: Any) -> Any:
+        return {"labels": v} if isinstance(v, list | str) else v
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_strings(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: (str(x).lower() if isinstance(x, bool) else str(x)) for k, x in v.items()}
+        return v
+
+    @field_validator("caches")
+    @classmethod
+    def _absolute(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, path in v.items():
+            if not re.match(NAME, name):
+                raise ValueError(f"cache name {name!r} must match {NAME}")
+            if not path.startswith("/"):
+                raise ValueError(f"cache {name!r}: path must be absolute, got {path!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _run_or_uses(self) -> Stage:
+        if (self.run is None) == (self.uses is None):
+            raise ValueError("give exactly one of `run` or `uses`")
+        if self.with_ and self.uses is None:
+            raise ValueError("`with` configures a `uses:` stage; this stage has `run`")
+        if isinstance(self.run, tuple) and not self.run:
+            raise ValueError("`run` is an empty list")
+        return self
+
+
+class Environment(Model):
+    """A deployment target, in promotion order."""
+
+    name: StageName
+    approvers: tuple[str, ...] = Field(
+        (), description="users, or @group names from `groups`, who may approve"
+    )
+    required_approvals: int = Field(0, ge=0, description="approvals needed before promotion")
+    four_eyes: bool = Field(False, description="the change's author may not approve it")
+    url: str | None = None
+    deployment_tier: Literal["production", "staging", "testing", "development", "other"] | None = None
+
+    @model_validator(mode="after")
+    def _enough_approvers(self) -> Environment:
+        if self.required_approvals and not self.approvers:
+            raise ValueError(
+                f"requires {self.required_approvals} approval(s) but lists no `approvers`"
+            )
+        return self
+
+
+class Branches(Model):
+    branches: tuple[str, ...] = ()
+
+
+class Schedule(Model):
+    cron: str = Field(description="five-field cron expression, UTC")
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, v: str) -> str:
+        if len(v.split()) != 5:
+            raise ValueError(f"cron needs five fields, got {v!r}")
+        return v
+
+
+class DataUpdate(Model):
+    """Run when data changes: an external event (repository_dispatch, a trigger token, a
+    parameterised build) names the changed dataset."""
+
+    event: str = Field("data-update", description="event type / variable value that triggers")
+
+
+class Triggers(Model):
+    pull_request: Branches | None = Field(default_factory=Branches)
+    push: Branches | None = Field(default_factory=lambda: Branches(branches=("main",)))
+    schedule: tuple[Schedule, ...] = ()
+    data_update: DataUpdate | None = None
+
+
+class Pipeline(Model):
+    """A lockgate.yaml."""
+
+    version: Literal[1] = Field(description="spec format version")
+    name: StageName
+    image: Image
+    stages: dict[StageName, Stage] = Field(min_length=1)
+    secrets: dict[str, SecretSource] = Field(default_factory=dict)
+    environments: tuple[Environment, ...] = ()
+    groups: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="approver groups: name -> members"
+    )
+    triggers: Triggers = Field(default_factory=Triggers)
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI (default: embedded)")
+    registry: str | None = Field(None, description="OCI registry for images, e.g. REG/PROJECT")
