@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from lockgate.stages.context import CONTAINER_IN, CONTAINER_OUT, CONTAINER_SECRETS, CONTAINER_WORKSPACE
+from lockgate.stages.context import (
+    CONTAINER_IN,
+    CONTAINER_OUT,
+    CONTAINER_SECRETS,
+    CONTAINER_WORKSPACE,
+)
 
 
 @dataclass(frozen=True)

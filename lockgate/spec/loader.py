@@ -1,4 +1,4 @@
-"""Load ``lockgate.yaml`` into a :class:`Pipeline`, or fail with ``file:line:col: path: message``."""
+"""Load ``lockgate.yaml`` into a ``Pipeline``, or fail with ``file:line:col: path: message``."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ def parse_spec(text: str, source: str) -> Any:
 
     raw, positions = load_yaml(text, source)
     if not isinstance(raw, dict):
-        raise SpecError(f"{source}:1:1: the spec must be a mapping with `version`, `name`, `stages`")
+        raise SpecError(
+            f"{source}:1:1: the spec must be a mapping with `version`, `name`, `stages`"
+        )
     try:
         pipeline = Pipeline.model_validate(raw)
     except ValidationError as exc:
@@ -124,9 +126,13 @@ def _check_references(pipeline: Any, positions: Positions) -> None:
             loc: Loc = ("stages", name, "needs", i)
             if need not in pipeline.stages:
                 hint = _suggest(need, names)
-                raise SpecError(f"{positions.where(loc)}: {dotted(loc)}: unknown stage {need!r}{hint}")
+                raise SpecError(
+                    f"{positions.where(loc)}: {dotted(loc)}: unknown stage {need!r}{hint}"
+                )
             if need == name:
-                raise SpecError(f"{positions.where(loc)}: {dotted(loc)}: a stage cannot need itself")
+                raise SpecError(
+                    f"{positions.where(loc)}: {dotted(loc)}: a stage cannot need itself"
+                )
         for i, secret in enumerate(stage.secrets):
             if secret not in pipeline.secrets:
                 loc = ("stages", name, "secrets", i)
@@ -157,7 +163,9 @@ def _check_references(pipeline: Any, positions: Positions) -> None:
     for i, env in enumerate(pipeline.environments):
         if env.name in seen:
             loc = ("environments", i, "name")
-            raise SpecError(f"{positions.where(loc)}: {dotted(loc)}: duplicate environment {env.name!r}")
+            raise SpecError(
+                f"{positions.where(loc)}: {dotted(loc)}: duplicate environment {env.name!r}"
+            )
         seen.add(env.name)
         for j, approver in enumerate(env.approvers):
             if approver.startswith("@") and approver[1:] not in pipeline.groups:

@@ -45,7 +45,8 @@ class Image(Model):
     """The runner image every stage runs in, unless a stage names its own."""
 
     base: str | None = Field(
-        None, description="base image reference (e.g. lockgate/debian:bookworm or REG/NAME@sha256:...)"
+        None,
+        description="base image reference (e.g. lockgate/debian:bookworm or REG/NAME@sha256:...)",
     )
     dockerfile: str | None = Field(None, description="path of a Dockerfile, relative to the spec")
     context: str = Field(".", description="build context for `dockerfile`, relative to the spec")
@@ -60,7 +61,9 @@ class Image(Model):
         if (self.base is None) == (self.dockerfile is None):
             raise ValueError("give exactly one of `base` or `dockerfile`")
         if self.dockerfile and (self.requirements or self.packages):
-            raise ValueError("`requirements` and `packages` go with `base`; put them in the Dockerfile")
+            raise ValueError(
+                "`requirements` and `packages` go with `base`; put them in the Dockerfile"
+            )
         return self
 
 
@@ -167,7 +170,9 @@ class Environment(Model):
     required_approvals: int = Field(0, ge=0, description="approvals needed before promotion")
     four_eyes: bool = Field(False, description="the change's author may not approve it")
     url: str | None = None
-    deployment_tier: Literal["production", "staging", "testing", "development", "other"] | None = None
+    deployment_tier: Literal["production", "staging", "testing", "development", "other"] | None = (
+        None
+    )
 
     @model_validator(mode="after")
     def _enough_approvers(self) -> Environment:

@@ -88,7 +88,10 @@ def _convert(node: Any, loc: Loc, positions: Positions) -> Any:
                     f"{positions.source}:{line}:{col}: {_dotted((*loc, key))}: duplicate key "
                     f"{key!r} (the first one is at line {positions.keys[(*loc, key)][0]})"
                 )
-            positions.keys[(*loc, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            positions.keys[(*loc, key)] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
             out[key] = _convert(value_node, (*loc, key), positions)
         return out
     if isinstance(node, yaml.SequenceNode):

@@ -1,0 +1,63 @@
+"""The command line: parsing only. Each command lives in its own module and is imported when
+it runs, so ``lockgate --help`` loads none of the heavy libraries."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Sequence
+
+import lockgate
+
+# command -> (module:function, one-line help); the module also provides add_arguments(parser)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": (
+        "lockgate.commands.validate:run",
+        "check lockgate.yaml; errors name file:line:col",
+    ),
+    "plan": (
+        "lockgate.commands.plan:run",
+        "show the stages in order, what is cached, what will run",
+    ),
+    "run": ("lockgate.commands.run:run", "run the pipeline, or some stages of it"),
+    "cache-key": (
+        "lockgate.commands.cache_key:run",
+        "print a stage's cache key (for CI cache steps)",
+    ),
+    "cache": ("lockgate.commands.cache:run", "manage the stage cache (prune)"),
+    "schema": ("lockgate.commands.schema:run", "print the JSON Schema of lockgate.yaml"),
+    "stage": ("lockgate.commands.stage:run", "run a built-in stage here (inside the runner image)"),
+    "image": ("lockgate.commands.image:run", "build the runner image, or bootstrap a base image"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lockgate",
+        description="Run an ML pipeline's containerized, gated stages the same way on a laptop "
+        "and in CI.",
+    )
+    parser.add_argument("--version", action="version", version=f"lockgate {lockgate.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def dispatch(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    # Parse the command name first, then let only that command's module add its options.
+    args, rest = parser.parse_known_args(argv)
+    if args.command is None:
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        parser.print_help()
+        return 2
+    target, help_text = COMMANDS[args.command]
+    module_name, func_name = target.split(":")
+    module = importlib.import_module(module_name)
+    sub = argparse.ArgumentParser(prog=f"lockgate {args.command}", description=help_text)
+    module.add_arguments(sub)
+    sub_args = sub.parse_args(rest)
+    result: int = getattr(module, func_name)(sub_args)
+    return result

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lockgate.commands.project import add_spec_argument, load_project
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_spec_argument(parser)
+    parser.add_argument("stage")
+    parser.add_argument(
+        "--upstream-dir",
+        type=Path,
+        metavar="DIR",
+        help="outputs of upstream stages, one sub-folder per stage",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from lockgate.engine.runner import KeyResolver
+
+    project = load_project(args)
+    plan = project.plan()
+    spec = plan.select([args.stage], only=True).stages[0]
+    files = project.workspace.files()
+    upstream = args.upstream_dir.resolve() if args.upstream_dir else None
+    print(KeyResolver(plan, project.workspace, files, upstream).key(spec))
+    files.save()
+    return 0

@@ -1,0 +1,76 @@
+"""``lockgate plan``: the DAG in run order, and what a ``lockgate run`` would do with each stage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING
+
+from lockgate.commands.project import add_spec_argument, load_project
+
+if TYPE_CHECKING:
+    from lockgate.engine.runner import KeyResolver
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_spec_argument(parser)
+    parser.add_argument("--stage", action="append", default=[], metavar="NAME")
+    parser.add_argument("--only", action="store_true")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lockgate.engine.runner import KeyResolver
+
+    project = load_project(args)
+    full = project.plan()
+    selected = full.select(args.stage, only=args.only) if args.stage else full
+    files = project.workspace.files()
+    keys = KeyResolver(full, project.workspace, files, None)
+    cache = project.workspace.cache
+    rows = []
+    will_run: set[str] = set()
+    for spec in selected.stages:
+        if will_run & set(spec.needs):
+            status, key = "run (upstream runs)", ""
+        else:
+            key = keys.key(spec) if all(_known(keys, n) for n in spec.needs) else ""
+            entry = cache.get(key) if key and spec.use_cache else None
+            if entry is not None:
+                keys.outputs[spec.name] = (entry.outputs_digest, entry.out)
+                status = "cached"
+            else:
+                status = "run"
+        if status != "cached":
+            will_run.add(spec.name)
+        rows.append(
+            {
+                "stage": spec.name,
+                "needs": list(spec.needs),
+                "status": status,
+                "cache_key": key,
+                "gpu": spec.gpu,
+                "image": spec.image.tag,
+            }
+        )
+    files.save()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(r["stage"]) for r in rows)
+    for i, r in enumerate(rows, 1):
+        needs = f"  ← {', '.join(r['needs'])}" if r["needs"] else ""
+        key = f"  [{r['cache_key'][:12]}]" if r["cache_key"] else ""
+        print(f"{i:>3}. {r['stage']:<{width}}  {r['status']:<20}{key}{needs}")
+    print(f"{len(will_run)} to run, {len(rows) - len(will_run)} cached")
+    return 0
+
+
+def _known(keys: KeyResolver, name: str) -> bool:
+    from lockgate.errors import LockgateError
+
+    try:
+        keys.upstream_output(name)
+    except LockgateError:
+        return False
+    return True

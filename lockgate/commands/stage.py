@@ -1,0 +1,30 @@
+"""``lockgate stage NAME``: run a built-in stage in the current environment."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+
+from lockgate.errors import LockgateError
+from lockgate.stages import BUILTIN_STAGES
+from lockgate.stages.context import StageContext
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help=f"one of: {', '.join(sorted(BUILTIN_STAGES)) or 'none'}")
+
+
+def run(args: argparse.Namespace) -> int:
+    target = BUILTIN_STAGES.get(args.name)
+    if target is None:
+        close = difflib.get_close_matches(args.name, list(BUILTIN_STAGES), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise LockgateError(f"unknown built-in stage {args.name!r}{hint}")
+    try:
+        ctx = StageContext.from_env()
+    except ValueError as exc:
+        raise LockgateError(str(exc)) from None
+    module_name, func = target.split(":")
+    code: int = getattr(importlib.import_module(module_name), func)(ctx)
+    return code

@@ -1,0 +1,118 @@
+"""The content-addressed stage cache.
+
+A key is sha256 over the canonical JSON of everything that decides a stage's outputs: the image
+recipe digest, argv, non-secret env, the digests of declared inputs and of upstream outputs, and
+the stage program's version. An entry is a folder ``<root>/<key>/`` holding ``out/`` and
+``entry.json``; it appears by one ``rename`` of a fully written temporary folder, so a crash or
+Ctrl-C leaves either no entry or a whole one, and two runs racing on one key both end with a
+whole entry (the loser discards its copy).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lockgate.engine.digests import sha256_json
+from lockgate.engine.stagespec import StageSpec
+
+KEY_FORMAT = 1
+
+
+def cache_key(spec: StageSpec, *, inputs: Mapping[str, str], upstream: Mapping[str, str]) -> str:
+    """The stage's key. Secret *names* count (adding a secret changes the key); values never."""
+    material = {
+        "format": KEY_FORMAT,
+        "image": spec.image.digest,
+        "argv": list(spec.argv),
+        "env": sorted(spec.env),
+        "secrets": sorted(spec.secrets),
+        "caches": sorted(spec.caches),
+        "gpu": spec.gpu,
+        "outputs": sorted(spec.outputs),
+        "inputs": dict(sorted(inputs.items())),
+        "upstream": dict(sorted(upstream.items())),
+        "program": spec.program_version,
+    }
+    return sha256_json(material)
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    key: str
+    path: Path
+    stage: str
+    outputs_digest: str
+    created: float
+
+    @property
+    def out(self) -> Path:
+        return self.path / "out"
+
+
+class StageCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def get(self, key: str) -> CacheEntry | None:
+        path = self.root / key
+        try:
+            meta = json.loads((path / "entry.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return CacheEntry(key, path, meta["stage"], meta["outputs_digest"], meta["created"])
+
+    def put(self, key: str, stage: str, out: Path, outputs_digest: str) -> CacheEntry:
+        """Move ``out`` into the cache under ``key`` (atomically); return the entry."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            if _same_filesystem(out, self.root):
+                os.rename(out, tmp / "out")
+            else:
+                shutil.copytree(out, tmp / "out", symlinks=True)
+            meta = {"stage": stage, "outputs_digest": outputs_digest, "created": time.time()}
+            (tmp / "entry.json").write_text(json.dumps(meta, sort_keys=True))
+            try:
+                os.rename(tmp, self.root / key)
+            except OSError:  # another run stored the same key first: theirs is as good
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        entry = self.get(key)
+        assert entry is not None
+        return entry
+
+    def prune(self, *, older_than_s: float | None = None, keep: set[str] | None = None) -> int:
+        """Remove entries (and abandoned temporary folders); return how many were removed."""
+        if not self.root.is_dir():
+            return 0
+        now, removed = time.time(), 0
+        for path in self.root.iterdir():
+            if path.name.startswith(".tmp-"):
+                if now - path.stat().st_mtime > 3600:
+                    shutil.rmtree(path, ignore_errors=True)
+                continue
+            if keep and path.name in keep:
+                continue
+            entry = self.get(path.name)
+            if older_than_s is not None and entry and now - entry.created < older_than_s:
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+        return removed
+
+
+def _same_filesystem(a: Path, b: Path) -> bool:
+    try:
+        return a.stat().st_dev == b.stat().st_dev
+    except OSError:
+        return False

@@ -1,0 +1,187 @@
+"""Pipeline -> ordered StageSpecs: the DAG, the runner image recipes, stage selection."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lockgate
+from lockgate.engine.digests import FileDigests, glob_files, sha256_json
+from lockgate.engine.stagespec import ImageRecipe, StageSpec
+from lockgate.errors import SpecError
+
+_PACKAGE_ROOT = Path(lockgate.__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Plan:
+    pipeline_name: str
+    project: Path
+    stages: tuple[StageSpec, ...]  # topological order; ties keep the spec's order
+
+    def by_name(self) -> dict[str, StageSpec]:
+        return {s.name: s for s in self.stages}
+
+    def downstream_of(self, name: str) -> set[str]:
+        out: set[str] = set()
+        for s in self.stages:  # topological order: upstream first
+            if name in s.needs or out & set(s.needs):
+                out.add(s.name)
+        return out
+
+    def select(self, names: Iterable[str], *, only: bool = False) -> Plan:
+        """The named stages and (unless ``only``) everything upstream of them."""
+        table = self.by_name()
+        wanted: set[str] = set()
+        todo = list(names)
+        for n in todo:
+            if n not in table:
+                import difflib
+
+                close = difflib.get_close_matches(n, list(table), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise SpecError(f"--stage {n}: no such stage in {self.pipeline_name}{hint}")
+        while todo:
+            n = todo.pop()
+            if n in wanted:
+                continue
+            wanted.add(n)
+            if not only:
+                todo.extend(table[n].needs)
+        return Plan(
+            self.pipeline_name, self.project, tuple(s for s in self.stages if s.name in wanted)
+        )
+
+
+def build_plan(pipeline: Any, project: Path, files: FileDigests | None = None) -> Plan:
+    files = files or FileDigests(None)
+    default_image = image_recipe(pipeline.image, pipeline.name, project, files)
+    order = topological_order({n: list(s.needs) for n, s in pipeline.stages.items()})
+    specs = []
+    for name in order:
+        stage = pipeline.stages[name]
+        image = (
+            image_recipe(stage.image, pipeline.name, project, files)
+            if stage.image
+            else default_image
+        )
+        specs.append(_stage_spec(name, stage, image, pipeline))
+    return Plan(pipeline.name, project, tuple(specs))
+
+
+def _stage_spec(name: str, stage: Any, image: ImageRecipe, pipeline: Any) -> StageSpec:
+    env = dict(stage.env)
+    if stage.uses is not None:
+        builtin = stage.uses.removeprefix("lockgate/")
+        argv: tuple[str, ...] = ("lockgate", "stage", builtin)
+        env["LOCKGATE_WITH"] = json.dumps(stage.with_, sort_keys=True, separators=(",", ":"))
+        program = f"lockgate/{builtin}@{lockgate.__version__}+{lockgate_source_digest()[:12]}"
+    elif isinstance(stage.run, str):
+        argv, program = ("sh", "-c", stage.run), ""
+    else:
+        argv, program = tuple(stage.run), ""
+    if pipeline.tracking_uri and "MLFLOW_TRACKING_URI" not in env:
+        env["MLFLOW_TRACKING_URI"] = pipeline.tracking_uri
+    return StageSpec(
+        name=name,
+        image=image,
+        argv=argv,
+        env=tuple(sorted(env.items())),
+        secrets=tuple(stage.secrets),
+        caches=tuple(sorted(stage.caches.items())),
+        gpu=stage.gpu,
+        needs=tuple(stage.needs),
+        inputs=tuple(stage.inputs),
+        outputs=tuple(stage.outputs),
+        timeout=stage.timeout,
+        retries=stage.retries,
+        program_version=program,
+        use_cache=stage.cache,
+        uses=stage.uses,
+    )
+
+
+def topological_order(graph: dict[str, list[str]]) -> list[str]:
+    """Kahn's algorithm, stable: among ready stages the one declared first goes first."""
+    position = {n: i for i, n in enumerate(graph)}
+    remaining = {n: len(set(deps)) for n, deps in graph.items()}
+    children: dict[str, list[str]] = {n: [] for n in graph}
+    for n, deps in graph.items():
+        for d in set(deps):
+            children[d].append(n)
+    import heapq
+
+    ready = [(position[n], n) for n, c in remaining.items() if c == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, n = heapq.heappop(ready)
+        order.append(n)
+        for c in children[n]:
+            remaining[c] -= 1
+            if remaining[c] == 0:
+                heapq.heappush(ready, (position[c], c))
+    if len(order) != len(graph):
+        raise SpecError("stages: dependency cycle (run `lockgate validate` for details)")
+    return order
+
+
+def image_recipe(image: Any, pipeline_name: str, project: Path, files: FileDigests) -> ImageRecipe:
+    """The recipe and its content digest; the digest decides the image tag."""
+    material: dict[str, Any] = {"lockgate": image.lockgate}
+    dockerfile = context = requirements = None
+    if image.dockerfile:
+        context_path = (project / image.context).resolve()
+        dockerfile_path = (project / image.dockerfile).resolve()
+        _must_exist(dockerfile_path, "image.dockerfile")
+        _must_exist(context_path, "image.context")
+        dockerfile, context = str(dockerfile_path), str(context_path)
+        material["dockerfile"] = files.digest(dockerfile_path)
+        material["context"] = {
+            str(p.relative_to(context_path)): files.digest(p)
+            for p in glob_files(context_path, ["**/*"])
+        }
+    else:
+        material["base"] = image.base
+        material["packages"] = list(image.packages)
+        if image.requirements:
+            req = (project / image.requirements).resolve()
+            _must_exist(req, "image.requirements")
+            requirements = str(req)
+            material["requirements"] = files.digest(req)
+    if image.lockgate:
+        material["lockgate_source"] = lockgate_source_digest(files)
+    digest = sha256_json(material)
+    return ImageRecipe(
+        digest=f"sha256:{digest}",
+        tag=f"lockgate-runner/{pipeline_name}:{digest[:20]}",
+        base=image.base,
+        dockerfile=dockerfile,
+        context=context,
+        requirements=requirements,
+        packages=tuple(image.packages),
+        install_lockgate=image.lockgate,
+    )
+
+
+_SOURCE_DIGEST: list[str] = []
+
+
+def lockgate_source_digest(files: FileDigests | None = None) -> str:
+    """Digest of lockgate's own Python source: built-in stages and the image depend on it."""
+    if not _SOURCE_DIGEST:
+        files = files or FileDigests(None)
+        table = {
+            str(p.relative_to(_PACKAGE_ROOT)): files.digest(p)
+            for p in sorted(_PACKAGE_ROOT.rglob("*.py"))
+        }
+        _SOURCE_DIGEST.append(sha256_json([lockgate.__version__, table]))
+    return _SOURCE_DIGEST[0]
+
+
+def _must_exist(path: Path, field: str) -> None:
+    if not path.exists():
+        raise SpecError(f"{field}: {path} does not exist; fix the path in lockgate.yaml")

@@ -1,0 +1,357 @@
+"""Run a plan: schedule stages in DAG order with bounded parallelism, reuse cached outputs,
+stop dependents of a failure (and report every failure), and record everything."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lockgate.engine.cache import StageCache, cache_key
+from lockgate.engine.digests import FileDigests, inputs_digest, sha256_json, tree_digest
+from lockgate.engine.events import Event, Reporter
+from lockgate.engine.plan import Plan
+from lockgate.engine.records import RunRecord, StageResult, new_run_id, write_record
+from lockgate.engine.secrets import Masker, SecretFiles, resolve_secrets
+from lockgate.engine.stagespec import StagePaths, StageSpec
+from lockgate.errors import LockgateError
+from lockgate.executors.base import Executor
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C or SIGTERM during a run; the record is written, containers are stopped."""
+
+    def __init__(self, record: RunRecord) -> None:
+        super().__init__("interrupted")
+        self.record = record
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where a project's run-time state lives (``.lockgate/`` beside the spec)."""
+
+    project: Path
+
+    @property
+    def root(self) -> Path:
+        return self.project / ".lockgate"
+
+    @property
+    def cache(self) -> StageCache:
+        return StageCache(self.root / "cache")
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    def files(self) -> FileDigests:
+        return FileDigests(self.root / "file-digests.json")
+
+
+class KeyResolver:
+    """Computes cache keys; upstream outputs come from this run, ``--upstream-dir`` or the cache."""
+
+    def __init__(self, full: Plan, ws: Workspace, files: FileDigests, upstream_dir: Path | None):
+        self.full = full.by_name()
+        self.ws, self.files, self.upstream_dir = ws, files, upstream_dir
+        self.outputs: dict[str, tuple[str, Path]] = {}  # stage -> (outputs digest, folder)
+
+    def key(self, spec: StageSpec) -> str:
+        upstream = {n: self.upstream_output(n)[0] for n in spec.needs}
+        inputs = inputs_digest(self.ws.project, spec.inputs, self.files)
+        return cache_key(spec, inputs=inputs, upstream=upstream)
+
+    def upstream_output(self, name: str) -> tuple[str, Path]:
+        if name in self.outputs:
+            return self.outputs[name]
+        if self.upstream_dir is not None and (self.upstream_dir / name).is_dir():
+            folder = self.upstream_dir / name
+            found = (tree_digest(folder), folder)
+        else:
+            entry = self.ws.cache.get(self.key(self.full[name]))
+            if entry is None:
+                raise LockgateError(
+                    f"stage {name!r}: its outputs are needed but not cached; run it first "
+                    f"(`lockgate run --stage {name}`) or pass --upstream-dir with its outputs"
+                )
+            found = (entry.outputs_digest, entry.out)
+        self.outputs[name] = found
+        return found
+
+
+class Runner:
+    def __init__(
+        self,
+        full: Plan,
+        selected: Plan,
+        executor: Executor,
+        *,
+        pipeline: Any,
+        reporter: Reporter,
+        jobs: int = 1,
+        use_cache: bool = True,
+        upstream_dir: Path | None = None,
+        export_dir: Path | None = None,
+        git_sha: str = "",
+        spec_text: str = "",
+    ) -> None:
+        self.full, self.plan, self.executor = full, selected, executor
+        self.pipeline, self.reporter = pipeline, reporter
+        self.jobs, self.use_cache = max(1, jobs), use_cache
+        self.export_dir, self.git_sha = export_dir, git_sha
+        self.spec_digest = sha256_json(spec_text)
+        self.ws = Workspace(full.project)
+        self.files = self.ws.files()
+        self.keys = KeyResolver(full, self.ws, self.files, upstream_dir)
+        self.cancel = threading.Event()
+        self.run_id = new_run_id()
+        self.run_dir = self.ws.runs / self.run_id
+        names = {n for s in selected.stages for n in s.secrets}
+        self.secret_values = resolve_secrets(pipeline.secrets, sorted(names), full.project)
+        self.masker = Masker(self.secret_values.values())
+        self._lock = threading.Lock()
+
+    def run(self) -> RunRecord:
+        started = time.time()
+        self.reporter.emit(
+            Event(
+                "run-started",
+                data={
+                    "run_id": self.run_id,
+                    "pipeline": self.plan.pipeline_name,
+                    "executor": self.executor.name,
+                    "stages": [s.name for s in self.plan.stages],
+                },
+            )
+        )
+        results: dict[str, StageResult] = {}
+        pending = list(self.plan.stages)
+        running: dict[Future[StageResult], str] = {}
+        interrupted = False
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="stage") as pool:
+            try:
+                while pending or running:
+                    for spec in list(pending):
+                        blocked = [
+                            n for n in spec.needs if n in results and not results[n].succeeded
+                        ]
+                        if blocked:
+                            pending.remove(spec)
+                            results[spec.name] = self._skip(
+                                spec, f"upstream {blocked[0]!r} did not succeed"
+                            )
+                        elif (
+                            all(n in results or n not in self._selected for n in spec.needs)
+                            and len(running) < self.jobs
+                        ):
+                            pending.remove(spec)
+                            running[pool.submit(self._run_stage, spec)] = spec.name
+                    if not running:
+                        continue
+                    done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        results[running.pop(fut)] = fut.result()
+            except KeyboardInterrupt:
+                interrupted = True
+                self.cancel.set()
+                for fut, name in running.items():
+                    results[name] = fut.result()
+                for spec in pending:
+                    results[spec.name] = self._skip(spec, "run interrupted", state="interrupted")
+        record = self._record(started, results)
+        if interrupted:
+            raise RunInterrupted(record)
+        return record
+
+    @property
+    def _selected(self) -> set[str]:
+        return {s.name for s in self.plan.stages}
+
+    def _skip(self, spec: StageSpec, reason: str, state: str = "skipped") -> StageResult:
+        self.reporter.emit(Event("stage-skipped", spec.name, {"state": state, "reason": reason}))
+        return StageResult(spec.name, state, reason=reason)
+
+    def _run_stage(self, spec: StageSpec) -> StageResult:
+        t0 = time.monotonic()
+        try:
+            with self._lock:
+                key = self.keys.key(spec)
+        except LockgateError as exc:
+            return self._finish(spec, "failed", t0, reason=str(exc))
+        entry = self.ws.cache.get(key) if (self.use_cache and spec.use_cache) else None
+        if entry is not None:
+            with self._lock:
+                self.keys.outputs[spec.name] = (entry.outputs_digest, entry.out)
+            self._export(spec.name, entry.out)
+            return self._finish(
+                spec, "cached", t0, key=key, out=entry.out, digest=entry.outputs_digest
+            )
+        return self._execute(spec, key, t0)
+
+    def _execute(self, spec: StageSpec, key: str, t0: float) -> StageResult:
+        stage_dir = self.run_dir / spec.name
+        log_path = stage_dir / "log.txt"
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            inputs = {n: self.keys.upstream_output(n)[1] for n in spec.needs}
+        in_dir = stage_dir / "in"
+        in_dir.mkdir(exist_ok=True)
+        for name, folder in inputs.items():
+            (in_dir / name).symlink_to(folder.resolve(), target_is_directory=True)
+        caches = {n: (self.ws.root / "caches" / n) for n, _ in spec.caches}
+        for folder in (*caches.values(), self.ws.state):
+            folder.mkdir(parents=True, exist_ok=True)
+        secrets = {n: self.secret_values[n] for n in spec.secrets}
+        outcome, attempts, out = None, 0, stage_dir / "out"
+        with log_path.open("a", encoding="utf-8") as log, SecretFiles(secrets) as secrets_dir:
+
+            def output(line: str) -> None:
+                line = self.masker(line)
+                log.write(line + "\n")
+                self.reporter.emit(Event("stage-output", spec.name, {"line": line}))
+
+            for attempts in range(1, spec.retries + 2):
+                if out.exists():
+                    shutil.rmtree(out)
+                out.mkdir()
+                self.reporter.emit(
+                    Event("stage-started", spec.name, {"attempt": attempts, "cache_key": key})
+                )
+                paths = StagePaths(
+                    self.ws.project,
+                    inputs,
+                    out,
+                    secrets_dir,
+                    self.ws.state.resolve(),
+                    caches,
+                    in_dir,
+                )
+                outcome = self.executor.run(
+                    spec,
+                    paths,
+                    run_id=self.run_id,
+                    git_sha=self.git_sha,
+                    secrets=secrets,
+                    output=output,
+                    cancel=self.cancel,
+                )
+                if outcome.exit_code == 0 or outcome.interrupted or self.cancel.is_set():
+                    break
+        assert outcome is not None
+        common = {"key": key, "attempts": attempts, "log": log_path, "image_id": outcome.image_id}
+        if outcome.interrupted or self.cancel.is_set():
+            return self._finish(spec, "interrupted", t0, reason="interrupted", **common)
+        if outcome.exit_code != 0:
+            why = (
+                f"timed out after {spec.timeout}s"
+                if outcome.timed_out
+                else f"exit code {outcome.exit_code}"
+            )
+            return self._finish(
+                spec, "failed", t0, reason=why, exit_code=outcome.exit_code, **common
+            )
+        missing = [p for p in spec.outputs if not any(out.glob(p))]
+        if missing:
+            return self._finish(
+                spec,
+                "failed",
+                t0,
+                exit_code=0,
+                reason=f"declared output {missing[0]!r} was not written",
+                **common,
+            )
+        digest = tree_digest(out)
+        if spec.use_cache:
+            out = self.ws.cache.put(key, spec.name, out, digest).out
+            (stage_dir / "out").symlink_to(out.resolve(), target_is_directory=True)
+        with self._lock:
+            self.keys.outputs[spec.name] = (digest, out)
+        self._export(spec.name, out)
+        return self._finish(spec, "ok", t0, out=out, digest=digest, exit_code=0, **common)
+
+    def _export(self, name: str, out: Path) -> None:
+        if self.export_dir is not None:
+            target = self.export_dir / name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(out, target)
+
+    def _finish(
+        self,
+        spec: StageSpec,
+        state: str,
+        t0: float,
+        *,
+        key: str = "",
+        out: Path | None = None,
+        digest: str = "",
+        exit_code: int | None = None,
+        reason: str = "",
+        attempts: int = 0,
+        log: Path | None = None,
+        image_id: str = "",
+    ) -> StageResult:
+        result = StageResult(
+            spec.name,
+            state,
+            cache_key=key,
+            exit_code=exit_code,
+            duration=time.monotonic() - t0,
+            outputs_digest=digest,
+            out=str(out or ""),
+            image=spec.image.digest,
+            image_id=image_id,
+            attempts=attempts,
+            reason=reason,
+            log=str(log or ""),
+            argv=spec.argv,
+            env=dict(spec.env),
+            secrets=spec.secrets,
+        )
+        kind = "stage-cached" if state == "cached" else "stage-finished"
+        self.reporter.emit(
+            Event(
+                kind,
+                spec.name,
+                {"state": state, "duration": result.duration, "reason": reason, "cache_key": key},
+            )
+        )
+        return result
+
+    def _record(self, started: float, results: Mapping[str, StageResult]) -> RunRecord:
+        self.files.save()
+        ordered = tuple(results[s.name] for s in self.plan.stages if s.name in results)
+        path = self.run_dir / "run.json"
+        record = RunRecord(
+            self.run_id,
+            self.plan.pipeline_name,
+            self.spec_digest,
+            self.executor.name,
+            self.git_sha,
+            started,
+            time.time(),
+            ordered,
+            str(path),
+        )
+        write_record(record, path, self.masker)
+        self.reporter.emit(
+            Event(
+                "run-finished",
+                data={
+                    "state": record.state,
+                    "duration": record.finished - started,
+                    "counts": record.counts(),
+                    "record": str(path),
+                },
+            )
+        )
+        return record

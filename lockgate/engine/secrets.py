@@ -1,0 +1,80 @@
+"""Secret values: read at run time, handed to stages as files, masked in every line of output."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lockgate.errors import LockgateError
+
+MASK = "***"
+
+
+def resolve_secrets(
+    declared: Mapping[str, Any], names: Iterable[str], project: Path
+) -> dict[str, str]:
+    """Values of the named secrets from their declared sources (env or file)."""
+    values: dict[str, str] = {}
+    for name in names:
+        source = declared[name]
+        if source.env is not None:
+            value = os.environ.get(source.env)
+            if value is None:
+                raise LockgateError(
+                    f"secret {name!r}: environment variable {source.env} is not set; export it "
+                    "or point the secret at a file"
+                )
+        else:
+            path = Path(os.path.expanduser(source.file))
+            path = path if path.is_absolute() else project / path
+            try:
+                value = path.read_text().rstrip("\n")
+            except OSError as exc:
+                raise LockgateError(
+                    f"secret {name!r}: cannot read {path}: {exc.strerror}"
+                ) from None
+        values[name] = value
+    return values
+
+
+class Masker:
+    """Replaces every secret value in a line with ``***`` (longest values first, so a secret that
+    contains another is masked whole)."""
+
+    def __init__(self, values: Iterable[str]) -> None:
+        self._values = sorted({v for v in values if len(v) >= 3}, key=len, reverse=True)
+
+    def __call__(self, line: str) -> str:
+        for value in self._values:
+            if value in line:
+                line = line.replace(value, MASK)
+        return line
+
+    def extend(self, values: Iterable[str]) -> Masker:
+        return Masker([*self._values, *values])
+
+
+class SecretFiles:
+    """A private folder with one file per secret, on a RAM-backed filesystem where there is one,
+    removed when the stage ends. Never inside the project, the cache or an image."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        shm = Path("/dev/shm")
+        base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+        self.path = Path(tempfile.mkdtemp(prefix="lockgate-secrets-", dir=base))
+        os.chmod(self.path, 0o700)
+        for name, value in values.items():
+            target = self.path / name
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+            with os.fdopen(fd, "w") as f:
+                f.write(value)
+
+    def __enter__(self) -> Path:
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)

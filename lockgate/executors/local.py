@@ -1,0 +1,98 @@
+"""Run a stage as a process in the current environment.
+
+For CI jobs that already run inside the runner image (no nested containers) and for fast tests.
+The contract's paths are real folders of the run; nothing is isolated, so the stage could write
+outside ``LOCKGATE_OUT`` — the other executors prevent that, this one trusts the stage.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import ClassVar
+
+from lockgate.engine.stagespec import StagePaths, StageSpec, contract_env
+from lockgate.executors.base import ExecOutcome, OutputSink
+
+_KILL_GRACE_S = 5.0
+
+
+class LocalExecutor:
+    name: ClassVar[str] = "local"
+
+    def __init__(self, project: Path | None = None) -> None:
+        self.project = project
+
+    def check(self) -> None:
+        return None
+
+    def run(
+        self,
+        spec: StageSpec,
+        paths: StagePaths,
+        *,
+        run_id: str,
+        git_sha: str,
+        secrets: Mapping[str, str],
+        output: OutputSink,
+        cancel: threading.Event,
+    ) -> ExecOutcome:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKGATE_")}
+        env.update(
+            contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=False)
+        )
+        env["PYTHONUNBUFFERED"] = "1"
+        try:
+            proc = subprocess.Popen(
+                list(spec.argv),
+                cwd=paths.workspace,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # so Ctrl-C/timeout reach the whole process group
+            )
+        except FileNotFoundError:
+            output(f"lockgate: command not found: {spec.argv[0]}")
+            return ExecOutcome(exit_code=127)
+        except PermissionError:
+            output(f"lockgate: not executable: {spec.argv[0]}")
+            return ExecOutcome(exit_code=126)
+        reader = threading.Thread(target=_pump, args=(proc, output), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + spec.timeout if spec.timeout else None
+        timed_out = interrupted = False
+        while proc.poll() is None:
+            if cancel.wait(0.05):
+                interrupted = True
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                timed_out = True
+                break
+        if timed_out or interrupted:
+            _stop(proc)
+        reader.join(timeout=_KILL_GRACE_S)
+        code = proc.wait()
+        return ExecOutcome(exit_code=code, timed_out=timed_out, interrupted=interrupted)
+
+
+def _pump(proc: subprocess.Popen[bytes], output: OutputSink) -> None:
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        output(raw.decode("utf-8", "replace").rstrip("\n"))
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, then SIGKILL after a grace period."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=_KILL_GRACE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
