@@ -1,0 +1,175 @@
+"""Run a stage in a container through the Docker Engine API (or Podman's compatible socket).
+
+Mounts follow the stage contract: the project read-only at /workspace, each upstream output
+read-only under /lockgate/in, a fresh /lockgate/out, secrets read-only under /run/secrets, the
+state folder at the host's own path, declared caches at their paths. The container runs as the
+calling user, so outputs on the host are the user's. GPUs come through device requests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lockgate.engine.stagespec import StagePaths, StageSpec, contract_env
+from lockgate.errors import ExecutorUnavailable
+from lockgate.executors.base import ExecOutcome, OutputSink
+from lockgate.stages.context import (
+    CONTAINER_IN,
+    CONTAINER_OUT,
+    CONTAINER_SECRETS,
+    CONTAINER_WORKSPACE,
+)
+
+_STOP_GRACE_S = 5
+RUN_LABEL = "dev.lockgate.run"
+
+
+class DockerExecutor:
+    name: ClassVar[str] = "docker"
+
+    def __init__(self, project: Path | None = None, client: Any = None) -> None:
+        self.project = project
+        self._client = client
+        self._images: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self.check()
+        return self._client
+
+    def check(self) -> None:
+        if self._client is not None:
+            return
+        try:
+            import docker
+            import docker.errors
+        except ImportError:
+            raise ExecutorUnavailable(
+                "the docker executor needs the `docker` package: pip install 'lockgate[docker]'"
+            ) from None
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        try:
+            client = docker.from_env(timeout=120)
+            client.ping()
+        except docker.errors.DockerException as exc:
+            reason = str(exc).split("(")[0].strip() or type(exc).__name__
+            raise ExecutorUnavailable(
+                f"no Docker engine answers at {where} ({reason}); start Docker or Podman "
+                "(`podman system service`, then DOCKER_HOST=unix://...), or choose "
+                "--executor local"
+            ) from None
+        self._client = client
+
+    def run(
+        self,
+        spec: StageSpec,
+        paths: StagePaths,
+        *,
+        run_id: str,
+        git_sha: str,
+        secrets: Mapping[str, str],
+        output: OutputSink,
+        cancel: threading.Event,
+    ) -> ExecOutcome:
+        from lockgate.images.runner import RunnerImages
+
+        if self._images is None:
+            self._images = RunnerImages(self.client)
+        image_id = self._images.ensure(spec.image, output)
+        env = contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=True)
+        env.setdefault("HOME", "/tmp")
+        env["PYTHONUNBUFFERED"] = "1"
+        container = self.client.containers.create(
+            image_id,
+            command=list(spec.argv),
+            environment=env,
+            working_dir=CONTAINER_WORKSPACE,
+            user=f"{os.getuid()}:{os.getgid()}",
+            mounts=_mounts(spec, paths),
+            device_requests=_gpus(spec.gpu),
+            labels={RUN_LABEL: run_id, "dev.lockgate.stage": spec.name},
+            init=True,  # a real PID 1 forwards SIGTERM so stages stop promptly
+            detach=True,
+        )
+        try:
+            return self._supervise(container, spec, image_id, output, cancel)
+        finally:
+            with contextlib.suppress(Exception):  # already gone (engine restarted)
+                container.remove(force=True)
+
+    def _supervise(
+        self,
+        container: Any,
+        spec: StageSpec,
+        image_id: str,
+        output: OutputSink,
+        cancel: threading.Event,
+    ) -> ExecOutcome:
+        container.start()
+        pump = threading.Thread(target=_pump_logs, args=(container, output), daemon=True)
+        pump.start()
+        result: dict[str, Any] = {}
+        waiter = threading.Thread(target=lambda: result.update(container.wait()), daemon=True)
+        waiter.start()
+        deadline = time.monotonic() + spec.timeout if spec.timeout else None
+        timed_out = interrupted = False
+        while waiter.is_alive():
+            if cancel.wait(0.05):
+                interrupted = True
+            elif deadline is not None and time.monotonic() > deadline:
+                timed_out = True
+            if timed_out or interrupted:
+                container.stop(timeout=_STOP_GRACE_S)
+                waiter.join(timeout=_STOP_GRACE_S + 5)
+                break
+        pump.join(timeout=5)
+        code = int(result.get("StatusCode", 137 if (timed_out or interrupted) else 1))
+        return ExecOutcome(
+            exit_code=code, image_id=image_id, timed_out=timed_out, interrupted=interrupted
+        )
+
+
+def _pump_logs(container: Any, output: OutputSink) -> None:
+    buffer = b""
+    for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            output(line.decode("utf-8", "replace"))
+    if buffer:
+        output(buffer.decode("utf-8", "replace"))
+
+
+def _mounts(spec: StageSpec, paths: StagePaths) -> list[Any]:
+    from docker.types import Mount
+
+    def bind(target: str, source: Path, read_only: bool) -> Any:
+        return Mount(target, str(source.resolve()), type="bind", read_only=read_only)
+
+    mounts = [
+        bind(CONTAINER_WORKSPACE, paths.workspace, True),
+        bind(CONTAINER_OUT, paths.out, False),
+        bind(CONTAINER_SECRETS, paths.secrets_dir, True),
+        bind(str(paths.state), paths.state, False),
+    ]
+    mounts += [
+        bind(f"{CONTAINER_IN}/{name}", folder, True) for name, folder in paths.inputs.items()
+    ]
+    mounts += [bind(path, paths.caches[name], False) for name, path in spec.caches]
+    return mounts
+
+
+def _gpus(gpu: int | str) -> list[Any]:
+    if not gpu:
+        return []
+    from docker.types import DeviceRequest
+
+    count = -1 if gpu == "all" else int(gpu)
+    return [DeviceRequest(count=count, capabilities=[["gpu"]])]

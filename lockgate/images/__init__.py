@@ -1,0 +1,1 @@
+"""Runner and base images: built locally, so no container registry is needed."""

@@ -1,0 +1,243 @@
+"""Build the runner image a stage runs in, through the Docker Engine API.
+
+A recipe with ``base`` becomes a generated Dockerfile: OS packages through apt, Python packages
+from wheels downloaded *on the host* (containers here may not reach a package index, and an
+air-gapped site mirrors one for hosts only), and lockgate's own source, so built-in stages run
+as ``lockgate stage NAME``. The tag carries the recipe digest: an unchanged recipe is never
+rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lockgate
+from lockgate.engine.stagespec import ImageRecipe
+from lockgate.errors import LockgateError
+
+CORE_REQUIREMENTS = ("pydantic>=2.6,<3", "PyYAML>=6.0", "ruamel.yaml>=0.18")
+RECIPE_LABEL = "dev.lockgate.recipe"
+_LAUNCHER = (
+    "#!/opt/lockgate/bin/python3\\nimport sys\\n"
+    "from lockgate.__main__ import main\\nsys.exit(main())\\n"
+)
+_build_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def dockerfile_for(recipe: ImageRecipe, python_deps: bool) -> str:
+    lines = [f"FROM {recipe.base}"]
+    if recipe.packages:
+        pkgs = " ".join(sorted(recipe.packages))
+        lines.append(
+            "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
+            f"--no-install-recommends {pkgs} && rm -rf /var/lib/apt/lists/*"
+        )
+    if python_deps:
+        lines += [
+            "COPY wheels /tmp/lockgate-wheels",
+            "RUN python3 -m venv /opt/lockgate && /opt/lockgate/bin/pip install --no-index "
+            "--no-cache-dir --disable-pip-version-check --find-links /tmp/lockgate-wheels "
+            "-r /tmp/lockgate-wheels/requirements.txt && rm -rf /tmp/lockgate-wheels",
+        ]
+    if recipe.install_lockgate:
+        lines += [
+            "COPY lockgate-src /opt/lockgate-src",
+            f"RUN printf '{_LAUNCHER}' > /opt/lockgate/bin/lockgate"
+            " && chmod 755 /opt/lockgate/bin/lockgate",
+        ]
+    if python_deps:
+        lines.append(
+            "ENV PATH=/opt/lockgate/bin:$PATH PYTHONPATH=/opt/lockgate-src "
+            "PYTHONDONTWRITEBYTECODE=1"
+        )
+    lines.append(f'LABEL {RECIPE_LABEL}="{recipe.digest}"')
+    return "\n".join(lines) + "\n"
+
+
+class RunnerImages:
+    """Ensures runner images exist in one engine; builds each tag at most once at a time."""
+
+    def __init__(self, client: Any, wheel_cache: Path | None = None) -> None:
+        self.client = client
+        self.wheel_cache = wheel_cache or Path.home() / ".cache" / "lockgate" / "wheels"
+
+    def ensure(self, recipe: ImageRecipe, output: Callable[[str], None]) -> str:
+        import docker.errors
+
+        with _locks_guard:
+            lock = _build_locks.setdefault(recipe.tag, threading.Lock())
+        with lock:
+            try:
+                return str(self.client.images.get(recipe.tag).id)
+            except docker.errors.ImageNotFound:
+                pass
+            output(f"lockgate: building runner image {recipe.tag}")
+            if recipe.dockerfile:
+                ctx, dockerfile = Path(recipe.context or "."), recipe.dockerfile
+                return self._build(ctx, str(Path(dockerfile).relative_to(ctx)), recipe, output)
+            with tempfile.TemporaryDirectory(prefix="lockgate-image-") as tmp:
+                ctx = Path(tmp)
+                self._base_context(recipe, ctx)
+                return self._build(ctx, "Dockerfile", recipe, output)
+
+    def _base_context(self, recipe: ImageRecipe, ctx: Path) -> None:
+        self._require_base(recipe)
+        requirements = list(CORE_REQUIREMENTS) if recipe.install_lockgate else []
+        if recipe.requirements:
+            requirements += _read_requirements(Path(recipe.requirements))
+        python_deps = bool(requirements)
+        if python_deps:
+            wheels = ctx / "wheels"
+            self._download_wheels(requirements, recipe.base or "", wheels)
+            (wheels / "requirements.txt").write_text("\n".join(requirements) + "\n")
+        if recipe.install_lockgate:
+            src = Path(lockgate.__file__).resolve().parent
+            shutil.copytree(
+                src,
+                ctx / "lockgate-src" / "lockgate",
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
+        (ctx / "Dockerfile").write_text(dockerfile_for(recipe, python_deps))
+
+    def _require_base(self, recipe: ImageRecipe) -> None:
+        import docker.errors
+
+        try:
+            self.client.images.get(recipe.base)
+        except docker.errors.ImageNotFound:
+            raise LockgateError(
+                f"image.base {recipe.base!r} is not in the engine; build one with "
+                f"`lockgate image bootstrap --tag {recipe.base}` or pull it"
+            ) from None
+
+    def _download_wheels(self, requirements: list[str], base: str, target: Path) -> None:
+        """Wheels for the image's Python, downloaded once per requirement set and reused."""
+        version = self._image_python(base)
+        key = hashlib.sha256(json.dumps([sorted(requirements), version]).encode()).hexdigest()[:16]
+        cached = self.wheel_cache / key
+        if not (cached / ".complete").exists():
+            tmp = self.wheel_cache / f".tmp-{key}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--dest",
+                str(tmp),
+                *requirements,
+            ]
+            host = f"{sys.version_info.major}.{sys.version_info.minor}"
+            if version != host:
+                cmd += [
+                    "--only-binary=:all:",
+                    "--python-version",
+                    version,
+                    "--platform",
+                    "manylinux_2_28_x86_64",
+                    "--platform",
+                    "manylinux2014_x86_64",
+                ]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+                tail = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
+                raise LockgateError(f"runner image: pip could not download the wheels: {tail[0]}")
+            (tmp / ".complete").touch()
+            shutil.rmtree(cached, ignore_errors=True)
+            tmp.rename(cached)
+        shutil.copytree(cached, target, ignore=shutil.ignore_patterns(".complete"))
+
+    def _image_python(self, base: str) -> str:
+        try:
+            out = self.client.containers.run(
+                base,
+                ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                remove=True,
+                network_disabled=True,
+            )
+        except Exception as exc:  # the engine says why: no python3 in the image, mostly
+            raise LockgateError(
+                f"image.base {base!r}: cannot run python3 in it ({type(exc).__name__}); "
+                "lockgate needs Python 3.11+ in the runner image (`lockgate image bootstrap` "
+                "makes one)"
+            ) from None
+        return out.decode().strip()
+
+    def _build(
+        self, ctx: Path, dockerfile: str, recipe: ImageRecipe, output: Callable[[str], None]
+    ) -> str:
+        import docker.errors
+
+        log: list[str] = []
+        try:
+            for chunk in self.client.api.build(
+                path=str(ctx),
+                dockerfile=dockerfile,
+                tag=recipe.tag,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                labels={RECIPE_LABEL: recipe.digest},
+            ):
+                if "stream" in chunk:
+                    for line in chunk["stream"].splitlines():
+                        if line.strip():
+                            log.append(line)
+                if "error" in chunk:
+                    tail = " | ".join(log[-3:])
+                    raise LockgateError(
+                        f"runner image {recipe.tag}: build failed: {chunk['error'].strip()} "
+                        f"(last steps: {tail})"
+                    )
+        except docker.errors.APIError as exc:
+            raise LockgateError(
+                f"runner image {recipe.tag}: engine refused the build: {exc.explanation}"
+            ) from None
+        output(f"lockgate: built {recipe.tag} ({len(log)} build lines)")
+        return str(self.client.images.get(recipe.tag).id)
+
+
+def _read_requirements(path: Path) -> list[str]:
+    lines = []
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            lines.append(line)
+    return lines
+
+
+def push_image(client: Any, tag: str, repository: str, recipe_digest: str) -> str:
+    """Push ``tag`` as ``repository:<recipe digest prefix>``; return ``repository@sha256:...``."""
+    import docker.errors
+
+    if "@" in repository or repository.rsplit("/", 1)[-1].count(":"):
+        raise LockgateError(f"--push {repository}: give a repository without tag or digest")
+    target_tag = recipe_digest.removeprefix("sha256:")[:20]
+    image = client.images.get(tag)
+    image.tag(repository, target_tag)
+    digest = ""
+    try:
+        for chunk in client.api.push(repository, tag=target_tag, stream=True, decode=True):
+            if "error" in chunk:
+                raise LockgateError(f"push to {repository} failed: {chunk['error'].strip()}")
+            aux = chunk.get("aux") or {}
+            digest = aux.get("Digest", digest)
+    except docker.errors.APIError as exc:
+        raise LockgateError(f"push to {repository} failed: {exc.explanation}") from None
+    if not digest.startswith("sha256:"):
+        raise LockgateError(f"push to {repository}: the registry returned no digest")
+    return f"{repository}@{digest}"
