@@ -69,7 +69,10 @@ class RunRecord:
 
 
 def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + _random.token_hex(3)
+    """Sortable by start time (to the millisecond), unique by a random suffix."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now % 1 * 1000):03d}Z"
+    return f"{stamp}-{_random.token_hex(3)}"
 
 
 def write_record(record: RunRecord, path: Path, masker: Masker) -> None:

@@ -235,15 +235,27 @@ class Runner:
                     caches,
                     in_dir,
                 )
-                outcome = self.executor.run(
-                    spec,
-                    paths,
-                    run_id=self.run_id,
-                    git_sha=self.git_sha,
-                    secrets=secrets,
-                    output=output,
-                    cancel=self.cancel,
-                )
+                try:
+                    outcome = self.executor.run(
+                        spec,
+                        paths,
+                        run_id=self.run_id,
+                        git_sha=self.git_sha,
+                        secrets=secrets,
+                        output=output,
+                        cancel=self.cancel,
+                    )
+                except LockgateError as exc:
+                    output(f"lockgate: {exc}")
+                    return self._finish(
+                        spec,
+                        "failed",
+                        t0,
+                        key=key,
+                        reason=str(exc),
+                        attempts=attempts,
+                        log=log_path,
+                    )
                 if outcome.exit_code == 0 or outcome.interrupted or self.cancel.is_set():
                     break
         assert outcome is not None

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lockgate.engine.stagespec import StagePaths, StageSpec, contract_env
-from lockgate.errors import ExecutorUnavailable
+from lockgate.errors import ExecutorUnavailable, LockgateError
 from lockgate.executors.base import ExecOutcome, OutputSink
 from lockgate.stages.context import (
     CONTAINER_IN,
@@ -86,7 +86,22 @@ class DockerExecutor:
         env = contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=True)
         env.setdefault("HOME", "/tmp")
         env["PYTHONUNBUFFERED"] = "1"
-        container = self.client.containers.create(
+        import docker.errors
+
+        try:
+            container = self._create(spec, paths, image_id, env, run_id)
+        except docker.errors.APIError as exc:
+            raise LockgateError(f"the engine refused the container: {exc.explanation}") from None
+        try:
+            return self._supervise(container, spec, image_id, output, cancel)
+        finally:
+            with contextlib.suppress(Exception):  # already gone (engine restarted)
+                container.remove(force=True)
+
+    def _create(
+        self, spec: StageSpec, paths: StagePaths, image_id: str, env: dict[str, str], run_id: str
+    ) -> Any:
+        return self.client.containers.create(
             image_id,
             command=list(spec.argv),
             environment=env,
@@ -98,11 +113,6 @@ class DockerExecutor:
             init=True,  # a real PID 1 forwards SIGTERM so stages stop promptly
             detach=True,
         )
-        try:
-            return self._supervise(container, spec, image_id, output, cancel)
-        finally:
-            with contextlib.suppress(Exception):  # already gone (engine restarted)
-                container.remove(force=True)
 
     def _supervise(
         self,

@@ -66,6 +66,13 @@ def _describe(err: dict[str, Any], positions: Positions) -> str:
         parent, key = loc[:-1], loc[-1]
         where = positions.where(loc, key=True)
         return f"{where}: {dotted(loc)}: unknown key {key!r}{_did_you_mean(str(key), parent)}"
+    if "[key]" in loc:
+        loc = loc[: loc.index("[key]")]
+        where = positions.where(loc, key=True)
+        return (
+            f"{where}: {dotted(loc)}: invalid name {loc[-1]!r}: use lowercase letters, digits, "
+            "'-' and '_' (at most 63, starting with a letter or digit)"
+        )
     if kind == "missing":
         where = positions.where(loc[:-1])
         return f"{where}: {dotted(loc)}: required key is missing"

@@ -1,0 +1,118 @@
+"""Docker-executor behaviour that needs a real engine: errors, Ctrl-C, timeouts, GPU requests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lockgate.executors.docker import RUN_LABEL, _gpus
+from tests.projects import REPO_ROOT, last_record, lockgate, states, write_project
+
+
+def test_missing_engine_is_a_clear_error(tmp_path):
+    root = write_project(
+        tmp_path / "p",
+        """\
+        version: 1
+        name: x
+        image: {base: lockgate/debian:bookworm}
+        stages: {a: {run: "true"}}
+        """,
+    )
+    result = lockgate(
+        "run", "--executor", "docker", cwd=root, env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"}
+    )
+    assert result.code == 2
+    assert result.stderr.startswith(
+        f"lockgate: error: no Docker engine answers at unix://{tmp_path}/no.sock"
+    )
+    assert "--executor local" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_gpu_stage_asks_for_devices():
+    (request,) = _gpus(2)
+    assert request["Count"] == 2 and request["Capabilities"] == [["gpu"]]
+    assert _gpus("all")[0]["Count"] == -1
+    assert _gpus(0) == []
+
+
+@pytest.mark.docker
+def test_missing_base_image_names_the_fix(tmp_path):
+    root = write_project(
+        tmp_path / "p",
+        """\
+        version: 1
+        name: x
+        image: {base: lockgate/no-such-base:1}
+        stages: {a: {run: "true"}}
+        """,
+    )
+    result = lockgate("run", "--executor", "docker", cwd=root)
+    assert result.code == 1
+    record = last_record(root)
+    assert "lockgate image bootstrap --tag lockgate/no-such-base:1" in record["stages"][0]["reason"]
+
+
+@pytest.mark.docker
+def test_timeout_stops_the_container(tmp_path, base_image, docker_client):
+    root = write_project(
+        tmp_path / "p",
+        f"""\
+        version: 1
+        name: x
+        image: {{base: {base_image}}}
+        stages: {{slow: {{run: [sleep, "60"], timeout: 2}}}}
+        """,
+    )
+    started = time.monotonic()
+    result = lockgate("run", "--executor", "docker", cwd=root)
+    assert result.code == 1
+    assert time.monotonic() - started < 40
+    assert last_record(root)["stages"][0]["reason"] == "timed out after 2s"
+    run_id = last_record(root)["run_id"]
+    assert docker_client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}) == []
+
+
+@pytest.mark.docker
+def test_ctrl_c_stops_containers_and_exits_130(tmp_path, base_image, docker_client):
+    root = write_project(
+        tmp_path / "p",
+        f"""\
+        version: 1
+        name: x
+        image: {{base: {base_image}}}
+        stages:
+          one: {{run: [sleep, "120"]}}
+          two: {{run: [sleep, "120"]}}
+          after: {{run: ["true"], needs: [one]}}
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lockgate", "run", "--executor", "docker", "--jobs", "2"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while len(docker_client.containers.list(filters={"label": RUN_LABEL})) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, (
+            proc.stderr.read() if proc.poll() is not None else "containers never started"
+        )
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert docker_client.containers.list(all=True, filters={"label": RUN_LABEL}) == []
+    assert states(last_record(root)) == {
+        "one": "interrupted",
+        "two": "interrupted",
+        "after": "interrupted",
+    }
