@@ -1,0 +1,82 @@
+"""A secret value never appears in logs, run.json, cache entries, exported outputs, terminal
+output or the runner image — even when the stage prints it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.projects import last_record, lockgate, write_project
+
+SECRET = "s3cr3t-Value-9f8e7d"
+SPEC = """\
+version: 1
+name: secretive
+image: {{base: {base}}}
+secrets:
+  token: {{env: DEMO_TOKEN}}
+stages:
+  leak:
+    run: [sh, -c, 'echo "token=$(cat $LOCKGATE_SECRETS/token)"; echo "still $(cat $LOCKGATE_SECRETS/token)" >&2; echo done > "$LOCKGATE_OUT/done.txt"']
+    secrets: [token]
+  after:
+    run: [sh, -c, 'ls "$LOCKGATE_SECRETS" > "$LOCKGATE_OUT/seen.txt"']
+    needs: [leak]
+"""
+
+
+def _grep_tree(folder: Path, needle: bytes) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def _check(root: Path, result) -> None:
+    assert result.code == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    assert "token=***" in result.stderr
+    assert _grep_tree(root / ".lockgate", SECRET.encode()) == []
+    assert _grep_tree(root / "export", SECRET.encode()) == []
+    record = last_record(root)
+    assert record["stages"][0]["secrets"] == ["token"]
+    log = Path(record["stages"][0]["log"]).read_text()
+    assert "token=***" in log and "still ***" in log
+    # a stage that did not declare the secret does not get it
+    assert (root / "export" / "after" / "seen.txt").read_text() == ""
+
+
+def test_local_executor_keeps_secrets_out(tmp_path):
+    root = write_project(tmp_path / "p", SPEC.format(base="lockgate/debian:bookworm"))
+    result = lockgate(
+        "run", "--executor", "local", "--export-dir", "export", cwd=root, env={"DEMO_TOKEN": SECRET}
+    )
+    _check(root, result)
+
+
+@pytest.mark.docker
+def test_docker_executor_keeps_secrets_out_of_everything(tmp_path, base_image, docker_client):
+    root = write_project(tmp_path / "p", SPEC.format(base=base_image))
+    result = lockgate(
+        "run",
+        "--executor",
+        "docker",
+        "--export-dir",
+        "export",
+        cwd=root,
+        env={"DEMO_TOKEN": SECRET},
+    )
+    _check(root, result)
+    image = docker_client.images.get(last_record(root)["stages"][0]["image_id"])
+    saved = subprocess.run(["docker", "save", image.id], capture_output=True, check=True).stdout
+    assert len(saved) > 1_000_000 and SECRET.encode() not in saved
+    assert SECRET not in str(image.attrs)
+
+
+def test_missing_secret_is_a_clear_error(tmp_path):
+    root = write_project(tmp_path / "p", SPEC.format(base="lockgate/debian:bookworm"))
+    result = lockgate("run", "--executor", "local", cwd=root, env={})
+    assert result.code == 2
+    assert result.stderr.strip() == (
+        "lockgate: error: secret 'token': environment variable DEMO_TOKEN is not set; "
+        "export it or point the secret at a file"
+    )
