@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lockgate.commands.project import add_spec_argument, load_project
+from lockgate.commands.project import add_spec_argument, load_plan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from lockgate.engine.runner import KeyResolver
 
-    project = load_project(args)
-    plan = project.plan()
+    project = load_plan(args)
+    plan = project.plan
     spec = plan.select([args.stage], only=True).stages[0]
     files = project.workspace.files()
     upstream = args.upstream_dir.resolve() if args.upstream_dir else None

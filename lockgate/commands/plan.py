@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from lockgate.commands.project import add_spec_argument, load_project
+from lockgate.commands.project import add_spec_argument, load_plan
 
 if TYPE_CHECKING:
     from lockgate.engine.runner import KeyResolver
@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from lockgate.engine.runner import KeyResolver
 
-    project = load_project(args)
-    full = project.plan()
+    project = load_plan(args)
+    full = project.plan
     selected = full.select(args.stage, only=args.only) if args.stage else full
     files = project.workspace.files()
     keys = KeyResolver(full, project.workspace, files, None)

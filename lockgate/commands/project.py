@@ -46,8 +46,48 @@ class Project:
         return plan
 
 
+@dataclass(frozen=True)
+class LoadedPlan:
+    """A plan ready to run, from the compiled-plan cache when the spec is unchanged."""
+
+    spec_path: Path
+    spec_text: str
+    plan: Plan
+    secrets: dict[str, dict[str, str | None]]  # name -> {"env": ..., "file": ...}
+
+    @property
+    def root(self) -> Path:
+        return self.spec_path.parent
+
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace(self.root)
+
+
+def load_plan(args: argparse.Namespace) -> LoadedPlan:
+    from lockgate.engine import plancache
+
+    path = args.spec.resolve() if args.spec else find_spec()
+    text = read_spec_text(path)
+    ws = Workspace(path.parent)
+    files = ws.files()
+    key = plancache.plan_key(path, text, files)
+    cached_file = ws.root / "plan.json"
+    cached = plancache.load(cached_file, key, files)
+    if cached is not None:
+        files.save()
+        plan, secrets = cached
+        return LoadedPlan(path, text, plan, secrets)
+    project = Project(path, text, parse_spec(text, _display_path(path)))
+    plan = build_plan(project.pipeline, project.root, files)
+    files.save()
+    plancache.save(cached_file, key, plan, project.pipeline)
+    secrets = {n: {"env": s.env, "file": s.file} for n, s in project.pipeline.secrets.items()}
+    return LoadedPlan(path, text, plan, secrets)
+
+
 def load_project(args: argparse.Namespace) -> Project:
-    path = (args.spec or find_spec()).resolve() if args.spec else find_spec()
+    path = args.spec.resolve() if args.spec else find_spec()
     text = read_spec_text(path)
     shown = _display_path(path)
     return Project(path, text, parse_spec(text, shown))

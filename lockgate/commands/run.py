@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from lockgate.commands.project import add_spec_argument, git_sha, load_project
+from lockgate.commands.project import add_spec_argument, git_sha, load_plan
 from lockgate.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
 
@@ -67,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
         raise LockgateError(f"--jobs {args.jobs}: must be at least 1")
     if args.upstream_dir is not None and not args.upstream_dir.is_dir():
         raise LockgateError(f"--upstream-dir {args.upstream_dir}: no such folder")
-    project = load_project(args)
+    project = load_plan(args)
     reporter = JsonReporter() if args.json else LineReporter()
-    full = project.plan()
+    full = project.plan
     selected = full.select(args.stage, only=args.only) if args.stage else full
 
     def warn(message: str) -> None:
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         full,
         selected,
         executor,
-        pipeline=project.pipeline,
+        secrets=project.secrets,
         reporter=reporter,
         jobs=args.jobs,
         use_cache=not args.no_cache,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +130,7 @@ def topological_order(graph: dict[str, list[str]]) -> list[str]:
 
 
 def image_recipe(image: Any, pipeline_name: str, project: Path, files: FileDigests) -> ImageRecipe:
-    """The recipe and its content digest; the digest decides the image tag."""
-    material: dict[str, Any] = {"lockgate": image.lockgate}
+    """The recipe of a spec's ``image:`` block, with its content digest."""
     dockerfile = context = requirements = None
     if image.dockerfile:
         context_path = (project / image.context).resolve()
@@ -139,31 +138,45 @@ def image_recipe(image: Any, pipeline_name: str, project: Path, files: FileDiges
         _must_exist(dockerfile_path, "image.dockerfile")
         _must_exist(context_path, "image.context")
         dockerfile, context = str(dockerfile_path), str(context_path)
-        material["dockerfile"] = files.digest(dockerfile_path)
-        material["context"] = {
-            str(p.relative_to(context_path)): files.digest(p)
-            for p in glob_files(context_path, ["**/*"])
-        }
-    else:
-        material["base"] = image.base
-        material["packages"] = list(image.packages)
-        if image.requirements:
-            req = (project / image.requirements).resolve()
-            _must_exist(req, "image.requirements")
-            requirements = str(req)
-            material["requirements"] = files.digest(req)
-    if image.lockgate:
-        material["lockgate_source"] = lockgate_source_digest(files)
-    digest = sha256_json(material)
-    return ImageRecipe(
-        digest=f"sha256:{digest}",
-        tag=f"lockgate-runner/{pipeline_name}:{digest[:20]}",
+    elif image.requirements:
+        req = (project / image.requirements).resolve()
+        _must_exist(req, "image.requirements")
+        requirements = str(req)
+    recipe = ImageRecipe(
+        digest="",
+        tag="",
         base=image.base,
         dockerfile=dockerfile,
         context=context,
         requirements=requirements,
         packages=tuple(image.packages),
         install_lockgate=image.lockgate,
+    )
+    return with_digest(recipe, pipeline_name, files)
+
+
+def with_digest(recipe: ImageRecipe, pipeline_name: str, files: FileDigests) -> ImageRecipe:
+    """The recipe with its digest (and so its tag) computed from the files it names now."""
+    material: dict[str, Any] = {"lockgate": recipe.install_lockgate}
+    if recipe.dockerfile and recipe.context:
+        context_path = Path(recipe.context)
+        _must_exist(Path(recipe.dockerfile), "image.dockerfile")
+        material["dockerfile"] = files.digest(Path(recipe.dockerfile))
+        material["context"] = {
+            str(p.relative_to(context_path)): files.digest(p)
+            for p in glob_files(context_path, ["**/*"])
+        }
+    else:
+        material["base"] = recipe.base
+        material["packages"] = list(recipe.packages)
+        if recipe.requirements:
+            _must_exist(Path(recipe.requirements), "image.requirements")
+            material["requirements"] = files.digest(Path(recipe.requirements))
+    if recipe.install_lockgate:
+        material["lockgate_source"] = lockgate_source_digest(files)
+    digest = sha256_json(material)
+    return replace(
+        recipe, digest=f"sha256:{digest}", tag=f"lockgate-runner/{pipeline_name}:{digest[:20]}"
     )
 
 

@@ -95,7 +95,7 @@ class Runner:
         selected: Plan,
         executor: Executor,
         *,
-        pipeline: Any,
+        secrets: Mapping[str, Mapping[str, Any]],
         reporter: Reporter,
         jobs: int = 1,
         use_cache: bool = True,
@@ -105,7 +105,7 @@ class Runner:
         spec_text: str = "",
     ) -> None:
         self.full, self.plan, self.executor = full, selected, executor
-        self.pipeline, self.reporter = pipeline, reporter
+        self.reporter = reporter
         self.jobs, self.use_cache = max(1, jobs), use_cache
         self.export_dir, self.git_sha = export_dir, git_sha
         self.spec_digest = sha256_json(spec_text)
@@ -116,7 +116,7 @@ class Runner:
         self.run_id = new_run_id()
         self.run_dir = self.ws.runs / self.run_id
         names = {n for s in selected.stages for n in s.secrets}
-        self.secret_values = resolve_secrets(pipeline.secrets, sorted(names), full.project)
+        self.secret_values = resolve_secrets(secrets, sorted(names), full.project)
         self.masker = Masker(self.secret_values.values())
         self._lock = threading.Lock()
 

@@ -15,21 +15,22 @@ MASK = "***"
 
 
 def resolve_secrets(
-    declared: Mapping[str, Any], names: Iterable[str], project: Path
+    declared: Mapping[str, Mapping[str, Any]], names: Iterable[str], project: Path
 ) -> dict[str, str]:
-    """Values of the named secrets from their declared sources (env or file)."""
+    """Values of the named secrets from their declared sources (``{"env": ...}`` or
+    ``{"file": ...}``)."""
     values: dict[str, str] = {}
     for name in names:
         source = declared[name]
-        if source.env is not None:
-            value = os.environ.get(source.env)
+        if source.get("env") is not None:
+            value = os.environ.get(source["env"])
             if value is None:
                 raise LockgateError(
-                    f"secret {name!r}: environment variable {source.env} is not set; export it "
-                    "or point the secret at a file"
+                    f"secret {name!r}: environment variable {source['env']} is not set; export "
+                    "it or point the secret at a file"
                 )
         else:
-            path = Path(os.path.expanduser(source.file))
+            path = Path(os.path.expanduser(source["file"]))
             path = path if path.is_absolute() else project / path
             try:
                 value = path.read_text().rstrip("\n")
