@@ -169,6 +169,7 @@ async def supervise(
     import anyio
 
     outcome = ExecOutcome(exit_code=EXIT_CANCELLED)
+    error: Exception | None = None
     async with anyio.create_task_group() as group:
 
         async def watch() -> None:
@@ -177,15 +178,21 @@ async def supervise(
             group.cancel_scope.cancel()
 
         async def main() -> None:
-            nonlocal outcome
-            with anyio.move_on_after(timeout) as scope:
-                outcome = await work()
-            if scope.cancelled_caught:
-                outcome = ExecOutcome(exit_code=EXIT_TIMEOUT, timed_out=True)
-            group.cancel_scope.cancel()
+            nonlocal outcome, error
+            try:
+                with anyio.move_on_after(timeout) as scope:
+                    outcome = await work()
+                if scope.cancelled_caught:
+                    outcome = ExecOutcome(exit_code=EXIT_TIMEOUT, timed_out=True)
+            except Exception as exc:  # re-raised below as itself, not as an exception group
+                error = exc
+            finally:
+                group.cancel_scope.cancel()
 
         group.start_soon(watch)
         group.start_soon(main)
+    if error is not None:
+        raise error
     return outcome
 
 
@@ -290,8 +297,10 @@ class DaggerExecutor:
                 await ctr.directory(str(paths.state)).export(str(paths.state))
                 image = await runner_image(dag, spec.image, host_dirs).rootfs().digest()
                 return ExecOutcome(exit_code=code, image_id=image)
-        except dagger.ProvisionError as exc:
-            raise ExecutorUnavailable(f"executor dagger: {mask(str(exc), secrets)}") from None
+        except (dagger.ProvisionError, dagger.ClientConnectionError) as exc:
+            raise ExecutorUnavailable(
+                f"executor dagger: cannot reach the engine: {mask(str(exc), secrets)}"
+            ) from None
         except dagger.ClientError as exc:
             raise StageFailed(f"stage {spec.name}: dagger: {mask(str(exc), secrets)}") from None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -389,6 +390,36 @@ def test_supervise_stops_when_cancelled() -> None:
 
     outcome = anyio.run(lambda: supervise(work, timeout=None, cancel=cancel))
     assert outcome == ExecOutcome(exit_code=EXIT_CANCELLED)
+
+
+def test_supervise_raises_the_work_error_itself() -> None:
+    async def work() -> ExecOutcome:
+        raise LockgateError("stage x: broken")
+
+    with pytest.raises(LockgateError, match="stage x: broken"):
+        anyio.run(lambda: supervise(work, timeout=5, cancel=threading.Event()))
+
+
+def test_a_session_that_is_gone_makes_the_executor_unavailable(
+    monkeypatch: pytest.MonkeyPatch, paths: StagePaths
+) -> None:
+    """A real SDK connection attempt to a loopback port nothing listens on (a `dagger run`
+    session that has ended)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("DAGGER_SESSION_PORT", str(port))
+    monkeypatch.setenv("DAGGER_SESSION_TOKEN", "token")
+    with pytest.raises(ExecutorUnavailable, match="executor dagger: cannot reach the engine"):
+        DaggerExecutor("fraud").run(
+            stage(secrets=()),
+            paths,
+            run_id="r",
+            git_sha="",
+            secrets={},
+            output=print,
+            cancel=threading.Event(),
+        )
 
 
 def test_importing_the_executor_does_not_import_the_sdk() -> None:
