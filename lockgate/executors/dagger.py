@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, TextIO
@@ -115,10 +116,14 @@ def build_container(
     pipeline: str,
     run_id: str,
     git_sha: str,
-    secrets: Mapping[str, str],
+    secret_files: Mapping[str, Path],
     host_dirs: HostDirs,
 ) -> Container:
-    """The whole stage as one lazy chain, ending in the stage's exec (non-zero exits allowed)."""
+    """The whole stage as one lazy chain, ending in the stage's exec (non-zero exits allowed).
+
+    Secrets are referenced by ``file://`` URIs of host files (see :func:`private_secret_files`):
+    the engine's session reads them on the host, so no query ever carries a secret's value.
+    """
     from dagger import ReturnType
 
     ctr = runner_image(dag, spec.image, host_dirs)
@@ -136,9 +141,9 @@ def build_container(
     for name, path in spec.caches:
         ctr = ctr.with_mounted_cache(path, dag.cache_volume(f"lockgate-{pipeline}-{name}"))
     for name in spec.secrets:
-        if name not in secrets:
+        if name not in secret_files:
             raise LockgateError(f"stage {spec.name}: secret {name!r} has no value; set it first")
-        secret = dag.set_secret(f"lockgate-{pipeline}-{name}", secrets[name])
+        secret = dag.secret(f"file://{secret_files[name]}")
         ctr = ctr.with_mounted_secret(f"{CONTAINER_SECRETS}/{name}", secret)
     if spec.gpu == "all":
         ctr = ctr.experimental_with_all_gp_us()
@@ -146,6 +151,20 @@ def build_container(
         ctr = ctr.experimental_with_gpu([str(i) for i in range(spec.gpu)])
     ctr = ctr.with_workdir(CONTAINER_WORKSPACE)
     return ctr.with_exec(list(spec.argv), expect=ReturnType.ANY)
+
+
+@contextlib.contextmanager
+def private_secret_files(secrets: Mapping[str, str]) -> Iterator[dict[str, Path]]:
+    """Each secret in its own 0600 file in a fresh 0700 folder, removed when the stage ends."""
+    with tempfile.TemporaryDirectory(prefix="lockgate-secrets-") as folder:
+        files = {}
+        for name, value in secrets.items():
+            path = Path(folder) / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(value)
+            files[name] = path
+        yield files
 
 
 def mask(text: str, secrets: Mapping[str, str]) -> str:
@@ -252,20 +271,31 @@ class DaggerExecutor:
             # The SDK would otherwise download a CLI; use the one the user installed.
             os.environ.setdefault("_EXPERIMENTAL_DAGGER_CLI_BIN", cli)
 
-        async def work() -> ExecOutcome:
-            return await self._execute(spec, paths, run_id, git_sha, secrets, output, host_dirs)
+        with private_secret_files({n: secrets[n] for n in spec.secrets if n in secrets}) as files:
 
-        return anyio.run(functools.partial(supervise, work, timeout=spec.timeout, cancel=cancel))
+            def stage_container(dag: Client) -> Container:
+                return build_container(
+                    dag, spec, paths, pipeline=self.pipeline, run_id=run_id, git_sha=git_sha,
+                    secret_files=files, host_dirs=host_dirs,
+                )  # fmt: skip
+
+            def runner(dag: Client) -> Container:
+                return runner_image(dag, spec.image, host_dirs)
+
+            async def work() -> ExecOutcome:
+                return await self._execute(spec, paths, (runner, stage_container), secrets, output)
+
+            return anyio.run(
+                functools.partial(supervise, work, timeout=spec.timeout, cancel=cancel)
+            )
 
     async def _execute(
         self,
         spec: StageSpec,
         paths: StagePaths,
-        run_id: str,
-        git_sha: str,
+        chains: tuple[Callable[[Client], Container], Callable[[Client], Container]],
         secrets: Mapping[str, str],
         output: Callable[[str], None],
-        host_dirs: HostDirs,
     ) -> ExecOutcome:
         import dagger
 
@@ -273,16 +303,8 @@ class DaggerExecutor:
         config = dagger.Config(log_output=self.progress)
         try:
             async with dagger.Connection(config) as dag:
-                ctr = build_container(
-                    dag,
-                    spec,
-                    paths,
-                    pipeline=self.pipeline,
-                    run_id=run_id,
-                    git_sha=git_sha,
-                    secrets=secrets,
-                    host_dirs=host_dirs,
-                )
+                runner, stage_container = chains
+                ctr = stage_container(dag)
                 try:
                     ctr = await ctr.sync()
                 except dagger.ExecError as exc:  # an image step failed, not the stage
@@ -295,7 +317,7 @@ class DaggerExecutor:
                 paths.out.mkdir(parents=True, exist_ok=True)
                 await ctr.directory(CONTAINER_OUT).export(str(paths.out))
                 await ctr.directory(str(paths.state)).export(str(paths.state))
-                image = await runner_image(dag, spec.image, host_dirs).rootfs().digest()
+                image = await runner(dag).rootfs().digest()
                 return ExecOutcome(exit_code=code, image_id=image)
         except (dagger.ProvisionError, dagger.ClientConnectionError) as exc:
             raise ExecutorUnavailable(

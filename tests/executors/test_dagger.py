@@ -32,6 +32,7 @@ from lockgate.executors.dagger import (
     HostDirs,
     build_container,
     emit,
+    private_secret_files,
     supervise,
 )
 
@@ -108,7 +109,7 @@ def chain(dag: Any, spec: StageSpec, paths: StagePaths, **kw: Any) -> Any:
         pipeline="fraud",
         run_id="run-42",
         git_sha="c0ffee",
-        secrets=kw.pop("secrets", {"hf-token": SECRET_VALUE}),
+        secret_files=kw.pop("secret_files", {"hf-token": Path("/tmp/s/hf-token")}),
         host_dirs=kw.pop("host_dirs", HostDirs()),
     )
 
@@ -185,33 +186,46 @@ def test_caches_are_volumes_named_after_pipeline_and_cache(dag: Any, paths: Stag
     }
 
 
-def test_secrets_are_files_and_their_value_only_reaches_set_secret(
-    dag: Any, paths: StagePaths
-) -> None:
-    c = chain(
-        dag,
-        stage(secrets=("hf-token", "db")),
-        paths,
-        secrets={"hf-token": SECRET_VALUE, "db": "pg-pass-77", "unused": "x-unused-x"},
-    )
+def test_secrets_are_mounted_from_host_files_by_uri(dag: Any, paths: StagePaths) -> None:
+    files = {"hf-token": Path("/tmp/s/hf-token"), "db": Path("/tmp/s/db")}
+    c = chain(dag, stage(secrets=("hf-token", "db")), paths, secret_files=files)
     mounts = op(c, "withMountedSecret")
     assert [m["path"] for m in mounts] == ["/run/secrets/hf-token", "/run/secrets/db"]
-    # the stage's own query holds secret IDs only: no value in any arg, no secret env variable
-    for _, _, args in ops(c):
-        assert SECRET_VALUE not in arg_text(args)
-        assert "pg-pass-77" not in arg_text(args)
-    assert op(c, "withSecretVariable") == []
-    # the value appears exactly once in the whole tree: the setSecret query that hands it to the
-    # engine (run before the stage's query, to resolve the Secret's ID)
-    hits = [hit for hit in every_arg(c) if isinstance(hit[3], str) and SECRET_VALUE in hit[3]]
-    assert hits == [(("withMountedSecret.source",), "Query.setSecret", "plaintext", SECRET_VALUE)]
-    assert ops(mounts[0]["source"])[0][2]["name"] == "lockgate-fraud-hf-token"
-    assert not any(hit[3] == "x-unused-x" for hit in every_arg(c))
+    assert [ops(m["source"]) for m in mounts] == [
+        [("Query", "secret", {"uri": "file:///tmp/s/hf-token"})],
+        [("Query", "secret", {"uri": "file:///tmp/s/db"})],
+    ]
+    assert op(c, "withSecretVariable") == []  # never as environment variables
+
+
+def test_no_query_carries_a_secret_value(dag: Any, paths: StagePaths, tmp_path: Path) -> None:
+    """Through the executor's own file step: the whole tree of selections, nested objects
+    included, holds file URIs only."""
+    secrets = {"hf-token": SECRET_VALUE, "db": "pg-pass-77"}
+    with private_secret_files(secrets) as files:
+        c = chain(dag, stage(secrets=("hf-token", "db")), paths, secret_files=files)
+        texts = [arg_text({key: value}) for _, _, key, value in every_arg(c)]
+        assert texts, "the walk found no args"
+        assert not any(v in text for v in secrets.values() for text in texts)
+        assert any(f"file://{files['db']}" in text for text in texts)
+
+
+def test_secret_files_are_private_and_removed_afterwards() -> None:
+    with private_secret_files({"hf-token": SECRET_VALUE, "db": "pg\nmulti"}) as files:
+        folder = files["db"].parent
+        assert folder.stat().st_mode & 0o777 == 0o700
+        assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == {
+            "hf-token": 0o600,
+            "db": 0o600,
+        }
+        assert files["hf-token"].read_text() == SECRET_VALUE
+        assert files["db"].read_text() == "pg\nmulti"
+    assert not folder.exists()
 
 
 def test_missing_secret_value_is_a_clear_error(dag: Any, paths: StagePaths) -> None:
     with pytest.raises(LockgateError, match=r"stage train: secret 'hf-token' has no value"):
-        chain(dag, stage(), paths, secrets={})
+        chain(dag, stage(), paths, secret_files={})
 
 
 @pytest.mark.parametrize(
