@@ -337,6 +337,24 @@ def test_pip_step_without_a_wheelhouse_is_an_error(dag: Any, paths: StagePaths) 
         chain(dag, stage(image=recipe), paths)
 
 
+def test_host_dirs_take_a_local_tarball_for_its_base_and_fetch_no_wheels_unasked(
+    tmp_path: Path,
+) -> None:
+    archive = tmp_path / "bookworm.tar"
+    executor = DaggerExecutor(
+        "fraud",
+        image_archives={"lockgate/debian:bookworm": archive},
+        wheel_cache=tmp_path / "wheels",
+    )
+    bookworm = ImageRecipe(
+        digest="sha256:03", tag="t", base="lockgate/debian:bookworm", install_lockgate=False
+    )
+    alpine = ImageRecipe(digest="sha256:04", tag="t", base="alpine:3.20", install_lockgate=False)
+    assert executor.host_dirs(bookworm) == HostDirs(base_archive=archive)
+    assert executor.host_dirs(alpine) == HostDirs()
+    assert not (tmp_path / "wheels").exists()
+
+
 def test_check_says_how_to_get_an_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("DAGGER_SESSION_PORT", raising=False)
     monkeypatch.delenv("DAGGER_SESSION_TOKEN", raising=False)
