@@ -75,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
     def warn(message: str) -> None:
         reporter.emit(Event("warning", data={"message": message}))
 
-    executor = choose_executor(args.executor, warn, project=project.root)
+    executor = choose_executor(
+        args.executor, warn, project=project.root, pipeline=full.pipeline_name
+    )
     runner = Runner(
         full,
         selected,

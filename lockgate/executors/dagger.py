@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from lockgate.engine.stagespec import ImageRecipe, StagePaths, StageSpec, contract_env
 from lockgate.errors import ExecutorUnavailable, LockgateError, StageFailed
+from lockgate.executors.base import ExecOutcome
 from lockgate.stages.context import (
     CONTAINER_IN,
     CONTAINER_OUT,
@@ -52,14 +53,6 @@ _OS_PACKAGES = (
 _PIP_INSTALL = (
     'PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --no-index --find-links "$0" "$@"'
 )
-
-
-# Moves to lockgate/executors/base.py with the Executor protocol.
-@dataclass(frozen=True)
-class ExecOutcome:
-    exit_code: int
-    image_id: str = ""  # the image the stage ran in, as the backend names it
-    timed_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,7 +180,7 @@ async def supervise(
     """Run ``work`` until it ends, ``timeout`` seconds pass, or ``cancel`` is set."""
     import anyio
 
-    outcome = ExecOutcome(exit_code=EXIT_CANCELLED)
+    outcome = ExecOutcome(exit_code=EXIT_CANCELLED, interrupted=True)
     error: Exception | None = None
     async with anyio.create_task_group() as group:
 
@@ -223,8 +216,9 @@ class DaggerExecutor:
 
     def __init__(
         self,
-        pipeline: str,
+        project: Path | None = None,
         *,
+        pipeline: str = "lockgate",
         image_archives: Mapping[str, Path] | None = None,
         wheel_cache: Path | None = None,
         progress: TextIO | None = None,

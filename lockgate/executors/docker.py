@@ -33,7 +33,9 @@ RUN_LABEL = "dev.lockgate.run"
 class DockerExecutor:
     name: ClassVar[str] = "docker"
 
-    def __init__(self, project: Path | None = None, client: Any = None) -> None:
+    def __init__(
+        self, project: Path | None = None, *, pipeline: str = "", client: Any = None
+    ) -> None:
         self.project = project
         self._client = client
         self._images: Any = None

@@ -25,7 +25,7 @@ _KILL_GRACE_S = 5.0
 class LocalExecutor:
     name: ClassVar[str] = "local"
 
-    def __init__(self, project: Path | None = None) -> None:
+    def __init__(self, project: Path | None = None, *, pipeline: str = "") -> None:
         self.project = project
 
     def check(self) -> None:

@@ -342,7 +342,7 @@ def test_host_dirs_take_a_local_tarball_for_its_base_and_fetch_no_wheels_unasked
 ) -> None:
     archive = tmp_path / "bookworm.tar"
     executor = DaggerExecutor(
-        "fraud",
+        pipeline="fraud",
         image_archives={"lockgate/debian:bookworm": archive},
         wheel_cache=tmp_path / "wheels",
     )
@@ -360,7 +360,7 @@ def test_check_says_how_to_get_an_engine(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.delenv("DAGGER_SESSION_TOKEN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ExecutorUnavailable) as err:
-        DaggerExecutor("fraud").check()
+        DaggerExecutor(pipeline="fraud").check()
     message = str(err.value)
     assert "no Dagger engine reachable" in message
     assert "dagger run lockgate run" in message
@@ -373,7 +373,7 @@ def test_check_accepts_a_dagger_run_session(
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("DAGGER_SESSION_PORT", "41234")
     monkeypatch.setenv("DAGGER_SESSION_TOKEN", "t")
-    DaggerExecutor("fraud").check()
+    DaggerExecutor(pipeline="fraud").check()
 
 
 def test_check_accepts_a_dagger_cli_on_path(
@@ -384,7 +384,7 @@ def test_check_accepts_a_dagger_cli_on_path(
     cli.write_text("#!/bin/sh\n")
     cli.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    DaggerExecutor("fraud").check()
+    DaggerExecutor(pipeline="fraud").check()
 
 
 def test_output_is_split_into_lines_with_secrets_masked() -> None:
@@ -421,7 +421,7 @@ def test_supervise_stops_when_cancelled() -> None:
         return ExecOutcome(exit_code=0)
 
     outcome = anyio.run(lambda: supervise(work, timeout=None, cancel=cancel))
-    assert outcome == ExecOutcome(exit_code=EXIT_CANCELLED)
+    assert outcome == ExecOutcome(exit_code=EXIT_CANCELLED, interrupted=True)
 
 
 def test_supervise_raises_the_work_error_itself() -> None:
@@ -443,7 +443,7 @@ def test_a_session_that_is_gone_makes_the_executor_unavailable(
     monkeypatch.setenv("DAGGER_SESSION_PORT", str(port))
     monkeypatch.setenv("DAGGER_SESSION_TOKEN", "token")
     with pytest.raises(ExecutorUnavailable, match="executor dagger: cannot reach the engine"):
-        DaggerExecutor("fraud").run(
+        DaggerExecutor(pipeline="fraud").run(
             stage(secrets=()),
             paths,
             run_id="r",
