@@ -163,15 +163,15 @@ class Stage(Model):
 class Environment(Model):
     """A deployment target, in promotion order."""
 
-    name: StageName
+    name: StageName = Field(description="the environment's name, e.g. staging")
     approvers: tuple[str, ...] = Field(
         (), description="users, or @group names from `groups`, who may approve"
     )
     required_approvals: int = Field(0, ge=0, description="approvals needed before promotion")
     four_eyes: bool = Field(False, description="the change's author may not approve it")
-    url: str | None = None
+    url: str | None = Field(None, description="where the environment's service answers")
     deployment_tier: Literal["production", "staging", "testing", "development", "other"] | None = (
-        None
+        Field(None, description="GitLab's deployment tier")
     )
 
     @model_validator(mode="after")
@@ -184,7 +184,7 @@ class Environment(Model):
 
 
 class Branches(Model):
-    branches: tuple[str, ...] = ()
+    branches: tuple[str, ...] = Field((), description="branch names or globs")
 
 
 class Schedule(Model):
@@ -206,24 +206,37 @@ class DataUpdate(Model):
 
 
 class Triggers(Model):
-    pull_request: Branches | None = Field(default_factory=Branches)
-    push: Branches | None = Field(default_factory=lambda: Branches(branches=("main",)))
-    schedule: tuple[Schedule, ...] = ()
-    data_update: DataUpdate | None = None
+    pull_request: Branches | None = Field(
+        default_factory=Branches,
+        description="pull/merge requests (to these branches; all if empty)",
+    )
+    push: Branches | None = Field(
+        default_factory=lambda: Branches(branches=("main",)), description="pushes to these branches"
+    )
+    schedule: tuple[Schedule, ...] = Field((), description="periodic runs, e.g. retraining")
+    data_update: DataUpdate | None = Field(None, description="runs started by a data update event")
 
 
 class Pipeline(Model):
     """A lockgate.yaml."""
 
     version: Literal[1] = Field(description="spec format version")
-    name: StageName
-    image: Image
-    stages: dict[StageName, Stage] = Field(min_length=1)
-    secrets: dict[str, SecretSource] = Field(default_factory=dict)
-    environments: tuple[Environment, ...] = ()
+    name: StageName = Field(description="the pipeline's name: image tags, CI workflow names")
+    image: Image = Field(description="the runner image every stage runs in")
+    stages: dict[StageName, Stage] = Field(
+        min_length=1, description="the stages, by name; order is kept where `needs` allows"
+    )
+    secrets: dict[str, SecretSource] = Field(
+        default_factory=dict, description="secret names and where their values come from"
+    )
+    environments: tuple[Environment, ...] = Field(
+        (), description="deployment environments in promotion order (e.g. staging, production)"
+    )
     groups: dict[str, tuple[str, ...]] = Field(
         default_factory=dict, description="approver groups: name -> members"
     )
-    triggers: Triggers = Field(default_factory=Triggers)
+    triggers: Triggers = Field(
+        default_factory=Triggers, description="what starts the pipeline in CI"
+    )
     tracking_uri: str | None = Field(None, description="MLflow tracking URI (default: embedded)")
     registry: str | None = Field(None, description="OCI registry for images, e.g. REG/PROJECT")
