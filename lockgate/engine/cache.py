@@ -39,6 +39,7 @@ def cache_key(spec: StageSpec, *, inputs: Mapping[str, str], upstream: Mapping[s
         "inputs": dict(sorted(inputs.items())),
         "upstream": dict(sorted(upstream.items())),
         "program": spec.program_version,
+        "engine": spec.engine,
     }
     return sha256_json(material)
 

@@ -101,6 +101,7 @@ def _stage_spec(name: str, stage: Any, image: ImageRecipe, pipeline: Any) -> Sta
         program_version=program,
         use_cache=stage.cache,
         uses=stage.uses,
+        engine=stage.engine,
     )
 
 

@@ -52,6 +52,7 @@ class StageSpec:
     program_version: str = ""  # version of a built-in stage program ("" for `run:`)
     use_cache: bool = True
     uses: str | None = None
+    engine: bool = False  # the stage gets the container engine's API socket
 
 
 @dataclass(frozen=True)

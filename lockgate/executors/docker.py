@@ -87,6 +87,8 @@ class DockerExecutor:
         image_id = self._images.ensure(spec.image, output)
         env = contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=True)
         env.setdefault("HOME", "/tmp")
+        if spec.engine:
+            env["DOCKER_HOST"] = f"unix://{ENGINE_SOCKET_IN_CONTAINER}"
         env["PYTHONUNBUFFERED"] = "1"
         import docker.errors
 
@@ -109,6 +111,7 @@ class DockerExecutor:
             environment=env,
             working_dir=CONTAINER_WORKSPACE,
             user=f"{os.getuid()}:{os.getgid()}",
+            group_add=_socket_group(spec),
             mounts=_mounts(spec, paths),
             device_requests=_gpus(spec.gpu),
             labels={RUN_LABEL: run_id, "dev.lockgate.stage": spec.name},
@@ -175,7 +178,28 @@ def _mounts(spec: StageSpec, paths: StagePaths) -> list[Any]:
         bind(f"{CONTAINER_IN}/{name}", folder, True) for name, folder in paths.inputs.items()
     ]
     mounts += [bind(path, paths.caches[name], False) for name, path in spec.caches]
+    socket = engine_socket()
+    if spec.engine and socket is not None:
+        mounts.append(bind(ENGINE_SOCKET_IN_CONTAINER, socket, False))
     return mounts
+
+
+ENGINE_SOCKET_IN_CONTAINER = "/var/run/docker.sock"
+
+
+def engine_socket() -> Path | None:
+    """The host path of the engine's unix socket, when the engine is reached through one."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        return None
+    path = Path(host.removeprefix("unix://"))
+    return path if path.exists() else None
+
+
+def _socket_group(spec: StageSpec) -> list[str]:
+    """The socket's group, so a non-root stage user may talk to the engine."""
+    socket = engine_socket() if spec.engine else None
+    return [str(socket.stat().st_gid)] if socket is not None else []
 
 
 def _gpus(gpu: int | str) -> list[Any]:

@@ -122,6 +122,11 @@ class Stage(Model):
         None, description="an environment this stage deploys to (gated in CI)"
     )
     cache: bool = Field(True, description="reuse outputs when the cache key matches")
+    engine: bool = Field(
+        False,
+        description="give the stage the container engine's API socket (image builds); a "
+        "privilege: the stage can then start any container on the host",
+    )
 
     _parse_timeout = field_validator("timeout", mode="before")(
         lambda v: None if v is None else parse_duration(v)

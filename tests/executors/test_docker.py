@@ -116,3 +116,26 @@ def test_ctrl_c_stops_containers_and_exits_130(tmp_path, base_image, docker_clie
         "two": "interrupted",
         "after": "interrupted",
     }
+
+
+PING = (
+    "import os, socket; s = socket.socket(socket.AF_UNIX); crlf2 = bytes([13, 10, 13, 10]); "
+    "s.connect(os.environ['DOCKER_HOST'][7:]); s.send(b'GET /_ping HTTP/1.0' + crlf2); "
+    "open(os.environ['LOCKGATE_OUT'] + '/ping', 'wb').write(s.recv(4096).split(crlf2)[-1])"
+)
+
+
+@pytest.mark.docker
+def test_engine_socket_only_for_stages_that_ask(tmp_path, base_image):
+    root = write_project(tmp_path / "p", f"""\
+        version: 1
+        name: engine
+        image: {{base: {base_image}}}
+        stages:
+          builder: {{run: [python3, -c, "{PING}"], engine: true}}
+          plain: {{run: [sh, -c, 'test -e /var/run/docker.sock && echo yes > $LOCKGATE_OUT/sock || echo no > $LOCKGATE_OUT/sock']}}
+        """)
+    result = lockgate("run", "--executor", "docker", "--export-dir", "x", cwd=root)
+    assert result.code == 0, result.stderr
+    assert (root / "x" / "builder" / "ping").read_bytes() == b"OK"
+    assert (root / "x" / "plain" / "sock").read_text() == "no\n"
