@@ -111,6 +111,10 @@ def _run(name: str, command: str, **extra: Any) -> Any:
     return step
 
 
+def _spec_flag(ci: CiPipeline) -> str:
+    return "" if ci.spec_path == "lockgate.yaml" else f" --spec {ci.spec_path}"
+
+
 def _image_job(ci: CiPipeline) -> Any:
     registry = ci.registry or "ghcr.io/${{ github.repository }}"
     job = cmap(name="runner image")
@@ -131,7 +135,7 @@ def _image_job(ci: CiPipeline) -> Any:
         login,
         _run(
             "Build and push the runner image",
-            f"lockgate ci image --spec {ci.spec_path} --push {registry}/{ci.name}-runner "
+            f"lockgate ci image{_spec_flag(ci)} --push {registry}/{ci.name}-runner "
             "--output github",
             id="image",
         ),
@@ -190,7 +194,7 @@ def _permissions(ci: CiPipeline, stage: CiStage) -> Any:
 
 def _run_command(ci: CiPipeline, stage: CiStage) -> str:
     return (
-        f"lockgate run --spec {ci.spec_path} --stage {stage.name} --only --executor local "
+        f"lockgate run{_spec_flag(ci)} --stage {stage.name} --only --executor local "
         f"--upstream-dir {IN_DIR} --export-dir {OUT_DIR}"
     )
 
@@ -209,7 +213,7 @@ def _steps(ci: CiPipeline, stage: CiStage) -> list[Any]:
         steps.append(
             _run(
                 "Compute the cache key",
-                f"lockgate ci cache-key {stage.name} --spec {ci.spec_path} "
+                f"lockgate ci cache-key {stage.name}{_spec_flag(ci)} "
                 f"--upstream-dir {IN_DIR} --output github",
                 id="cache-key",
             )

@@ -33,7 +33,7 @@ def render(ci: CiPipeline, out: str, **_: Any) -> tuple[Rendered, ...]:
     doc["workflow"] = cmap(rules=[cmap({"if": cond}) for cond in _pipeline_rules(ci)])
     doc["variables"] = _variables(ci)
     doc["stages"] = _stages(ci)
-    doc.update(hidden_jobs(build_image=ci.build_image, spec=ci.spec_path))
+    doc.update(hidden_jobs(build_image=ci.build_image))
     if ci.build_image:
         doc[IMAGE_JOB] = _image_job(ci)
     for stage in ci.stages:
@@ -45,8 +45,9 @@ def render(ci: CiPipeline, out: str, **_: Any) -> tuple[Rendered, ...]:
     return tuple(files)
 
 
-def hidden_jobs(*, build_image: bool, spec: str = "lockgate.yaml") -> Any:
-    """The jobs every generated job ``extends``; also shipped as gitlab-templates/lockgate.yml."""
+def hidden_jobs(*, build_image: bool) -> Any:
+    """The jobs every generated job ``extends``; also shipped as gitlab-templates/lockgate.yml.
+    They read ``LOCKGATE_SPEC`` (and ``LOCKGATE_IMAGE_NAME``) from the pipeline's variables."""
     jobs = cmap()
     if build_image:
         image = cmap(image=BUILDER_IMAGE, services=[DIND_IMAGE])
@@ -65,7 +66,6 @@ def hidden_jobs(*, build_image: bool, spec: str = "lockgate.yaml") -> Any:
         image["artifacts"] = cmap(reports=cmap(dotenv=DOTENV))
         jobs[IMAGE_TEMPLATE] = image
     stage = cmap()
-    stage["variables"] = cmap(LOCKGATE_SPEC=spec)
     stage["script"] = [
         'lockgate run --spec "$LOCKGATE_SPEC" --stage "$LOCKGATE_STAGE_NAME" --only '
         f"--executor local --upstream-dir {OUT_DIR} --export-dir {OUT_DIR}"
@@ -106,7 +106,7 @@ def _push_rules(branches: tuple[str, ...]) -> list[str]:
 
 
 def _variables(ci: CiPipeline) -> Any:
-    variables = cmap()
+    variables = cmap(LOCKGATE_SPEC=ci.spec_path)
     if ci.build_image:
         name = ci.registry + f"/{ci.name}-runner" if ci.registry else "$CI_REGISTRY_IMAGE/runner"
         variables["LOCKGATE_IMAGE_NAME"] = name
