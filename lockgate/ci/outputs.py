@@ -21,7 +21,9 @@ def parse_target(target: str) -> tuple[str, Path | None]:
     if target == "github":
         path = os.environ.get("GITHUB_OUTPUT")
         if not path:
-            raise CiOutputError("--output github: $GITHUB_OUTPUT is not set (not in GitHub Actions?)")
+            raise CiOutputError(
+                "--output github: $GITHUB_OUTPUT is not set (not in GitHub Actions?)"
+            )
         return "github", Path(path)
     if target.startswith("dotenv="):
         return "dotenv", Path(target.removeprefix("dotenv="))

@@ -15,8 +15,8 @@ def render_summary(stage: str, out_dir: Path) -> str:
         parts.append(report.read_text(encoding="utf-8").rstrip() + "\n")
     metrics = _metrics(folder / "metrics.json")
     if metrics:
-        parts.append("| metric | value |\n|---|---|\n")
-        parts.extend(f"| {_cell(k)} | {_cell(v)} |\n" for k, v in sorted(metrics.items()))
+        rows = "".join(f"| {_cell(k)} | {_cell(v)} |\n" for k, v in sorted(metrics.items()))
+        parts.append("| metric | value |\n|---|---|\n" + rows)
     if len(parts) == 1:
         parts.append("_no report.md or metrics.json was written._\n")
     return "\n".join(parts)

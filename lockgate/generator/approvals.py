@@ -87,7 +87,7 @@ def gitlab_script(ci: CiPipeline, command: str) -> str | None:
         'api="${GITLAB_URL:?set GITLAB_URL}/api/v4"',
         'project="${PROJECT:?set PROJECT to the URL-encoded project path or id}"',
         'auth=(--header "PRIVATE-TOKEN: ${GITLAB_TOKEN:?set GITLAB_TOKEN}")',
-        "call() { curl --silent --show-error --fail \"${auth[@]}\" "
+        'call() { curl --silent --show-error --fail "${auth[@]}" '
         '--header "Content-Type: application/json" "$@"; }',
         'user_id() { call "$api/users?username=$1" | jq -r ".[0].id"; }',
         "",
@@ -97,7 +97,7 @@ def gitlab_script(ci: CiPipeline, command: str) -> str | None:
         lines += [
             f'call --request DELETE "$api/projects/$project/protected_environments/'
             f'{gate.environment}" >/dev/null 2>&1 || true',
-            f'call --request POST "$api/projects/$project/protected_environments" --data @- <<JSON',
+            'call --request POST "$api/projects/$project/protected_environments" --data @- <<JSON',
             "{",
             f'  "name": "{gate.environment}",',
             f'  "deploy_access_levels": [{deployers}],',
@@ -108,7 +108,7 @@ def gitlab_script(ci: CiPipeline, command: str) -> str | None:
         ]
     for cron in ci.schedules:
         lines += [
-            f'call --request POST "$api/projects/$project/pipeline_schedules" --data @- <<JSON',
+            'call --request POST "$api/projects/$project/pipeline_schedules" --data @- <<JSON',
             f'{{"description": "lockgate {ci.name} retraining", "ref": "{ci.default_branch}", '
             f'"cron": "{cron}", "cron_timezone": "UTC"}}',
             "JSON",
@@ -117,11 +117,12 @@ def gitlab_script(ci: CiPipeline, command: str) -> str | None:
     if ci.data_event:
         lines += [
             "# A trigger token for data updates; the data side then calls",
-            "#   curl -X POST -F token=TOKEN -F ref=" + ci.default_branch
+            "#   curl -X POST -F token=TOKEN -F ref="
+            + ci.default_branch
             + f" -F variables[LOCKGATE_EVENT]={ci.data_event} "
             "-F variables[LOCKGATE_DATASET]=NAME $GITLAB_URL/api/v4/projects/ID/trigger/pipeline",
             f'call --request POST "$api/projects/$project/triggers" '
-            f"--data '{{\"description\": \"lockgate {ci.name} data updates\"}}' | jq -r .token",
+            f'--data \'{{"description": "lockgate {ci.name} data updates"}}\' | jq -r .token',
             "",
         ]
     return "\n".join(lines)

@@ -73,7 +73,9 @@ def generate_command(args: argparse.Namespace, stdout: TextIO | None = None) -> 
         rel = outcome.path.relative_to(root)
         if outcome.status == "stale":
             stdout.write(outcome.diff)
-            print(f"{rel}: stale; run `lockgate generate {args.provider}` to refresh", file=sys.stderr)
+            print(
+                f"{rel}: stale; run `lockgate generate {args.provider}` to refresh", file=sys.stderr
+            )
         elif outcome.status == "written":
             print(f"wrote {rel}", file=stdout)
     return EXIT_FAILED if any(o.status == "stale" for o in outcomes) else EXIT_OK

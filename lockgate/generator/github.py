@@ -1,4 +1,5 @@
-"""CiPipeline -> a GitHub Actions workflow (plus the approval setup script GitHub keeps in its API)."""
+"""CiPipeline -> a GitHub Actions workflow, plus the setup script for the approval rules GitHub
+keeps in its API."""
 
 from __future__ import annotations
 
@@ -135,8 +136,7 @@ def _image_job(ci: CiPipeline) -> Any:
         login,
         _run(
             "Build and push the runner image",
-            f"lockgate ci image{_spec_flag(ci)} --push {registry}/{ci.name}-runner "
-            "--output github",
+            f"lockgate ci image{_spec_flag(ci)} --push {registry}/{ci.name}-runner --output github",
             id="image",
         ),
     ]
@@ -231,8 +231,11 @@ def _steps(ci: CiPipeline, stage: CiStage) -> list[Any]:
     steps.append(_summary(stage))
     upload = _uses(cmap(name="Upload the outputs", **{"if": "always()"}), "actions/upload-artifact")
     upload["with"] = cmap(
-        {"name": f"lockgate-{stage.name}", "path": f"{OUT_DIR}/{stage.name}/",
-         "if-no-files-found": "warn"}
+        {
+            "name": f"lockgate-{stage.name}",
+            "path": f"{OUT_DIR}/{stage.name}/",
+            "if-no-files-found": "warn",
+        }
     )
     steps.append(upload)
     if stage.scans:

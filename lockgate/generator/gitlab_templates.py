@@ -19,9 +19,14 @@ _ABOUT = (
 
 def template_text() -> str:
     doc = cmap()
-    doc["variables"] = cmap(LOCKGATE_SPEC="lockgate.yaml", LOCKGATE_IMAGE_NAME="$CI_REGISTRY_IMAGE/runner")
+    doc["variables"] = cmap(
+        LOCKGATE_SPEC="lockgate.yaml", LOCKGATE_IMAGE_NAME="$CI_REGISTRY_IMAGE/runner"
+    )
     doc.update(hidden_jobs(build_image=True))
-    return dump(doc, _ABOUT + "# Include with `include: {project: ..., file: gitlab-templates/lockgate.yml}`.\n")
+    return dump(
+        doc,
+        _ABOUT + "# Include with `include: {project: ..., file: gitlab-templates/lockgate.yml}`.\n",
+    )
 
 
 def component_text() -> str:
@@ -42,7 +47,9 @@ def component_text() -> str:
         LOCKGATE_SPEC="$[[ inputs.spec ]]", LOCKGATE_IMAGE_NAME="$[[ inputs.image-name ]]"
     )
     doc.update(hidden_jobs(build_image=True))
-    header = _ABOUT + "# Use as a CI/CD component: `include: {component: HOST/PATH/lockgate@VERSION}`.\n"
+    header = (
+        _ABOUT + "# Use as a CI/CD component: `include: {component: HOST/PATH/lockgate@VERSION}`.\n"
+    )
     return dump(spec, header) + "---\n" + dump(doc)
 
 

@@ -65,7 +65,10 @@ def render(ci: CiPipeline, out: str, **_: Any) -> tuple[Rendered, ...]:
         f"string(name: 'LOCKGATE_EVENT', defaultValue: '', description: "
         f"{q('set to ' + (ci.data_event or 'data-update') + ' for a data-update build')})"
     )
-    o.line("string(name: 'LOCKGATE_DATASET', defaultValue: '', description: 'the dataset that changed')")
+    o.line(
+        "string(name: 'LOCKGATE_DATASET', defaultValue: '', "
+        "description: 'the dataset that changed')"
+    )
     o.close()
     if ci.schedules:
         o.open("triggers")
@@ -107,7 +110,9 @@ def _image_name(ci: CiPipeline) -> str:
 
 
 def _agent(stage: CiStage) -> str:
-    labels = [stage.scale_set] if stage.scale_set else [x for x in stage.labels if x != "self-hosted"]
+    labels = (
+        [stage.scale_set] if stage.scale_set else [x for x in stage.labels if x != "self-hosted"]
+    )
     return f"agent {{ label {q(' && '.join(labels))} }}" if labels else "agent any"
 
 
@@ -171,7 +176,9 @@ def _when(ci: CiPipeline, trigger: str) -> str:
         return "anyOf { " + "; ".join(f"changeRequest(target: {q(b)})" for b in targets) + " }"
     if trigger == "push":
         branches = ci.push_branches or ()
-        on_branch = "anyOf { " + "; ".join(f"branch {q(b)}" for b in branches) + " }; " if branches else ""
+        on_branch = (
+            "anyOf { " + "; ".join(f"branch {q(b)}" for b in branches) + " }; " if branches else ""
+        )
         return (
             f"allOf {{ not {{ changeRequest() }}; {on_branch}not {{ triggeredBy 'TimerTrigger' }}; "
             "not { triggeredBy cause: 'UserIdCause' }; expression { !params.LOCKGATE_EVENT } }"

@@ -30,7 +30,9 @@ def update_yaml(existing: str, fresh: str, where: str) -> str:
         old = load(existing)
     except Exception as exc:  # ruamel raises many types; all mean "not YAML we can merge into"
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UpdateError(f"{where}: cannot --update, the file is not valid YAML: {first}") from None
+        raise UpdateError(
+            f"{where}: cannot --update, the file is not valid YAML: {first}"
+        ) from None
     new = load(fresh)
     if old is None:
         return fresh

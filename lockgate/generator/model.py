@@ -85,7 +85,9 @@ class CiPipeline:
         return next(s for s in self.stages if s.name == name)
 
 
-def build_model(pipeline: Any, *, spec_path: str = "lockgate.yaml", build_image: bool = True) -> CiPipeline:
+def build_model(
+    pipeline: Any, *, spec_path: str = "lockgate.yaml", build_image: bool = True
+) -> CiPipeline:
     """``Pipeline`` -> ``CiPipeline``; raises :class:`GenerateError` naming the field to fix."""
     gates = {env.name: _gate(pipeline, env) for env in pipeline.environments}
     levels = _levels({n: tuple(s.needs) for n, s in pipeline.stages.items()})
@@ -97,7 +99,9 @@ def build_model(pipeline: Any, *, spec_path: str = "lockgate.yaml", build_image:
         name=pipeline.name,
         spec_path=spec_path,
         stages=stages,
-        pr_branches=None if triggers.pull_request is None else tuple(triggers.pull_request.branches),
+        pr_branches=None
+        if triggers.pull_request is None
+        else tuple(triggers.pull_request.branches),
         push_branches=None if triggers.push is None else tuple(triggers.push.branches),
         schedules=tuple(s.cron for s in triggers.schedule),
         data_event=None if triggers.data_update is None else triggers.data_update.event,

@@ -35,7 +35,7 @@ def _files(root: Path) -> dict[str, str]:
 
 def test_all_writes_each_provider_and_check_then_passes(tmp_path: Path) -> None:
     root = example_repo(tmp_path, "environments")
-    code, out = _run(root, "all")
+    code, _ = _run(root, "all")
     assert code == 0
     assert {".github/workflows/lockgate.yml", ".gitlab-ci.yml", "Jenkinsfile"} <= set(_files(root))
     assert (root / ".gitlab-ci.setup.sh").stat().st_mode & 0o111
@@ -51,10 +51,14 @@ def test_check_on_a_stale_file_exits_1_with_a_diff_and_writes_nothing(tmp_path: 
     before = _files(root)
     code, out = _run(root, "github", "--check")
     assert code == 1
-    assert out.startswith("--- a/.github/workflows/lockgate.yml\n+++ b/.github/workflows/lockgate.yml")
+    assert out.startswith(
+        "--- a/.github/workflows/lockgate.yml\n+++ b/.github/workflows/lockgate.yml"
+    )
     assert "-    needs: [lockgate-image, lockgate-features, lockgate-stats]" in out
     assert "+    needs: [lockgate-image, lockgate-features]" in out
-    assert _files(root) == before and workflow.read_text() == before[".github/workflows/lockgate.yml"]
+    assert (
+        _files(root) == before and workflow.read_text() == before[".github/workflows/lockgate.yml"]
+    )
 
 
 HAND_EDITED_GITHUB = """\
@@ -77,7 +81,12 @@ def test_update_keeps_comments_and_user_jobs_and_replaces_lockgate_jobs(tmp_path
     text = text.replace("--stage report", "--stage report-by-hand")  # edits lockgate's own job
     workflow.write_text(text)
     spec = root / "lockgate.yaml"
-    spec.write_text(spec.read_text().replace("  report:\n", "  publish:\n    run: [python, publish.py]\n    needs: [report]\n  report:\n"))
+    spec.write_text(
+        spec.read_text().replace(
+            "  report:\n",
+            "  publish:\n    run: [python, publish.py]\n    needs: [report]\n  report:\n",
+        )
+    )
 
     code, _ = _run(root, "github", "--update")
     assert code == 0
@@ -151,7 +160,11 @@ def test_spec_without_approvers_fails_at_load_with_its_position(tmp_path: Path) 
     root = example_repo(tmp_path, "environments")
     spec = root / "lockgate.yaml"
     spec.write_text(spec.read_text().replace('    approvers: ["@release"]\n', ""))
-    with pytest.raises(LockgateError, match=r"lockgate.yaml:\d+:\d+: environments\[1\]: requires 1 approval\(s\) but lists no `approvers`$"):
+    with pytest.raises(
+        LockgateError,
+        match=r"lockgate.yaml:\d+:\d+: environments\[1\]: requires 1 approval\(s\) "
+        r"but lists no `approvers`$",
+    ):
         _run(root, "github")
     assert set(_files(root)) == {"lockgate.yaml"}
 
@@ -159,10 +172,22 @@ def test_spec_without_approvers_fails_at_load_with_its_position(tmp_path: Path) 
 def test_trigger_mismatch_names_both_stages(tmp_path: Path) -> None:
     root = example_repo(tmp_path, "environments")
     spec = root / "lockgate.yaml"
-    spec.write_text(spec.read_text().replace("    needs: [train]\n    when: [push, manual]", "    needs: [train]\n    when: [push, manual]\n", 1))
-    text = spec.read_text().replace("  train:\n    run: [python, train.py]\n", "  train:\n    run: [python, train.py]\n    when: [pull_request]\n")
+    spec.write_text(
+        spec.read_text().replace(
+            "    needs: [train]\n    when: [push, manual]",
+            "    needs: [train]\n    when: [push, manual]\n",
+            1,
+        )
+    )
+    text = spec.read_text().replace(
+        "  train:\n    run: [python, train.py]\n",
+        "  train:\n    run: [python, train.py]\n    when: [pull_request]\n",
+    )
     spec.write_text(text)
-    with pytest.raises(LockgateError, match=r"stages.package.when: runs on push, manual but its upstream 'train' does not"):
+    with pytest.raises(
+        LockgateError,
+        match=r"stages.package.when: runs on push, manual but its upstream 'train' does not",
+    ):
         _run(root, "gitlab")
 
 
@@ -180,11 +205,16 @@ def test_actions_reference_must_be_a_full_sha(tmp_path: Path) -> None:
         (["github", "--spec", "missing.yaml"], "lockgate: error:"),
     ],
 )
-def test_module_entry_point_reports_bad_input_in_one_line(tmp_path: Path, argv: list[str], message: str) -> None:
+def test_module_entry_point_reports_bad_input_in_one_line(
+    tmp_path: Path, argv: list[str], message: str
+) -> None:
     root = example_repo(tmp_path, "minimal")
     done = subprocess.run(
         [sys.executable, "-m", "lockgate.generator", *argv, "--root", str(root)],
-        cwd=root, capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
@@ -196,8 +226,19 @@ def test_module_entry_point_reports_bad_input_in_one_line(tmp_path: Path, argv: 
 def test_module_entry_point_writes(tmp_path: Path) -> None:
     root = example_repo(tmp_path, "minimal")
     done = subprocess.run(
-        [sys.executable, "-m", "lockgate.generator", "gitlab", "--no-image", "--out", "ci/gitlab.yml"],
-        cwd=root, capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        [
+            sys.executable,
+            "-m",
+            "lockgate.generator",
+            "gitlab",
+            "--no-image",
+            "--out",
+            "ci/gitlab.yml",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "wrote ci/gitlab.yml\n"

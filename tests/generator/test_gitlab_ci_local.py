@@ -69,7 +69,9 @@ if args[:1] == ["run"]:
 @pytest.fixture
 def ci_repo(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     if not Path(GITLAB_CI_LOCAL).exists():
-        pytest.skip(f"gitlab-ci-local not found at {GITLAB_CI_LOCAL} (npm install gitlab-ci-local@4.65.1)")
+        pytest.skip(
+            f"gitlab-ci-local not found at {GITLAB_CI_LOCAL} (npm install gitlab-ci-local@4.65.1)"
+        )
     if shutil.which("rsync") is None:
         pytest.skip("gitlab-ci-local needs rsync (apt-get install rsync)")
     repo, bin_dir, log = tmp_path / "repo", tmp_path / "bin", tmp_path / "argv.jsonl"
@@ -79,7 +81,9 @@ def ci_repo(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     stand_in.write_text(STAND_IN.format(python=shutil.which("python3"), log=str(log)))
     stand_in.chmod(0o755)
     (repo / "lockgate.yaml").write_text(SPEC)
-    for rendered in render_files(provider="gitlab", spec=repo / "lockgate.yaml", root=repo, build_image=False):
+    for rendered in render_files(
+        provider="gitlab", spec=repo / "lockgate.yaml", root=repo, build_image=False
+    ):
         (repo / rendered.path).write_text(rendered.text)
     git = ["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
@@ -92,7 +96,12 @@ def ci_repo(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
 def _pipeline(repo: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [GITLAB_CI_LOCAL, "--shell-isolation", "--variable", "CI_PIPELINE_SOURCE=push", *extra],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 

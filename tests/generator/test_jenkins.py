@@ -30,7 +30,11 @@ def test_every_jenkinsfile_and_library_step_parses(tmp_path: Path) -> None:
     paths += sorted((REPO / "jenkins/vars").glob("*.groovy"))
     done = subprocess.run(
         [tool("groovy"), str(PARSER), *map(str, paths)],
-        env=java_env(), capture_output=True, text=True, timeout=120, check=False,
+        env=java_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("ok ") == len(paths)
@@ -41,7 +45,11 @@ def test_parser_rejects_broken_groovy(tmp_path: Path) -> None:
     broken.write_text(_jenkinsfile("quickstart").replace("stages {", "stages {{", 1))
     done = subprocess.run(
         [tool("groovy"), str(PARSER), str(broken)],
-        env=java_env(), capture_output=True, text=True, timeout=120, check=False,
+        env=java_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 1 and "FAIL" in done.stderr
 
@@ -50,9 +58,20 @@ def test_fan_out_becomes_parallel_and_needs_travel_to_the_library() -> None:
     text = _jenkinsfile("quickstart")
     parallel = text[text.index("parallel {") : text.index("stage('train')")]
     assert "stage('features')" in parallel and "stage('stats')" in parallel
-    assert "lockgateStage(name: 'train', needs: ['features', 'stats'], image: env.LOCKGATE_IMAGE)" in text
+    assert (
+        "lockgateStage(name: 'train', needs: ['features', 'stats'], image: env.LOCKGATE_IMAGE)"
+        in text
+    )
     order = [m for m in re.findall(r"stage\('([a-z0-9-]+)'\)", text)]
-    assert order == ["lockgate-image", "prepare", "lockgate-1", "features", "stats", "train", "report"]
+    assert order == [
+        "lockgate-image",
+        "prepare",
+        "lockgate-1",
+        "features",
+        "stats",
+        "train",
+        "report",
+    ]
 
 
 def test_gates_have_submitters_locks_and_timeouts() -> None:

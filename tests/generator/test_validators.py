@@ -76,7 +76,9 @@ def test_setup_scripts_are_valid_bash(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("action", sorted(p.parent.name for p in (REPO / "actions").glob("*/action.yml")))
+@pytest.mark.parametrize(
+    "action", sorted(p.parent.name for p in (REPO / "actions").glob("*/action.yml"))
+)
 def test_action_set_passes_schema(action: str) -> None:
     _check_schema("vendor.github-actions", REPO / "actions" / action / "action.yml")
 
