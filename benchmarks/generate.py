@@ -82,15 +82,37 @@ def main() -> int:
         (root / "lockgate.yaml").write_text(spec_text())
         warm_s = warm(root)
         cold_s = timed([sys.executable, "-m", "lockgate.generator", "all"], root)
-        rows = [("generate all, in-process (median of 20)", warm_s),
-                ("generate all, `python -m lockgate.generator all` (median of 5)", cold_s)]
+        rows = [
+            ("generate all, in-process (median of 20)", warm_s),
+            ("generate all, `python -m lockgate.generator all` (median of 5)", cold_s),
+        ]
         if shutil.which("check-jsonschema"):
-            rows.append(("check-jsonschema github-workflows on the result", timed(
-                ["check-jsonschema", "--builtin-schema", "vendor.github-workflows",
-                 ".github/workflows/lockgate.yml"], root, runs=3)))
+            rows.append(
+                (
+                    "check-jsonschema github-workflows on the result",
+                    timed(
+                        [
+                            "check-jsonschema",
+                            "--builtin-schema",
+                            "vendor.github-workflows",
+                            ".github/workflows/lockgate.yml",
+                        ],
+                        root,
+                        runs=3,
+                    ),
+                )
+            )
         if shutil.which("actionlint"):
-            rows.append(("actionlint on the result", timed(
-                ["actionlint", "-ignore", "label", ".github/workflows/lockgate.yml"], root, runs=3)))
+            rows.append(
+                (
+                    "actionlint on the result",
+                    timed(
+                        ["actionlint", "-ignore", "label", ".github/workflows/lockgate.yml"],
+                        root,
+                        runs=3,
+                    ),
+                )
+            )
     print(f"| measurement (20-stage spec, {os.cpu_count()} cores) | seconds | vs 0.5 s target |")
     print("|---|---|---|")
     for name, seconds in rows:
