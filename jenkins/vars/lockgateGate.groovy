@@ -1,0 +1,40 @@
+// lockgateGate(environment: 'production', approver: env.LOCKGATE_APPROVER,
+//              approvers: ['alice', 'bob'], requiredApprovals: 2, fourEyes: true)
+//
+// Called first in a gated stage, after the stage-level `input` let one approver through. Asks
+// for the remaining approvals from other listed approvers, refuses the change's author when
+// four-eyes is on, and prints who approved so the build log records the decision.
+def call(Map args) {
+    String environment = args.environment
+    List approvers = args.approvers ?: []
+    int required = (args.requiredApprovals ?: 1) as int
+    boolean fourEyes = args.fourEyes as boolean
+    String author = env.CHANGE_AUTHOR ?: ''
+    List approvals = []
+
+    Closure accept = { String who ->
+        if (!who) {
+            error "lockgate gate ${environment}: no approver was recorded"
+        }
+        if (fourEyes && author && who == author) {
+            error "lockgate gate ${environment}: ${who} authored this change and may not approve it (four-eyes)"
+        }
+        if (approvals.contains(who)) {
+            echo "lockgate gate ${environment}: ${who} already approved; another approver is needed"
+            return
+        }
+        approvals << who
+    }
+
+    accept(args.approver as String)
+    while (approvals.size() < required) {
+        String who = input(
+            message: "Approve ${environment} (${approvals.size()}/${required} so far)?",
+            ok: 'Approve',
+            submitter: approvers.join(','),
+            submitterParameter: 'approver'
+        )
+        accept(who)
+    }
+    echo "lockgate gate ${environment}: approved by ${approvals.join(', ')}"
+}

@@ -1,0 +1,127 @@
+"""``lockgate ci login|image|cache-key|summary|inputs``.
+
+Each command wraps one lockgate command or one file move and checks what crosses a job
+boundary: only ``ref@sha256:`` digests and 64-hex cache keys leave a job as outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from lockgate.ci.outputs import CACHE_KEY, DIGEST_REF, CiOutputError, emit
+from lockgate.ci.summary import render_summary
+from lockgate.errors import EXIT_OK, LockgateError
+
+Run = Callable[[Sequence[str], str | None], str]
+
+
+def run_command(argv: Sequence[str], stdin: str | None = None) -> str:
+    """Run ``argv``; return its stdout; a failure is a LockgateError naming the command."""
+    done = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        raise LockgateError(f"`{' '.join(argv[:3])} ...` failed ({done.returncode}): {tail[0]}")
+    return done.stdout
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="ci_command", required=True)
+    login = sub.add_parser("login", help="docker login from LOCKGATE_REGISTRY_USER/_PASSWORD")
+    login.add_argument("--registry", required=True)
+    image = sub.add_parser("image", help="build and push the runner image; output its digest")
+    image.add_argument("--spec")
+    image.add_argument("--push", required=True, metavar="REGISTRY/NAME")
+    image.add_argument("--output", default="plain", help="github | dotenv=FILE | plain")
+    key = sub.add_parser("cache-key", help="output a stage's cache key")
+    key.add_argument("stage")
+    key.add_argument("--spec")
+    key.add_argument("--upstream-dir")
+    key.add_argument("--output", default="plain")
+    summary = sub.add_parser("summary", help="show a stage's report.md where people look")
+    summary.add_argument("stage")
+    summary.add_argument("--export-dir", required=True, type=Path)
+    summary.add_argument("--output", default="plain", help="github | gitlab | jenkins | plain")
+    inputs = sub.add_parser("inputs", help="move downloaded lockgate-NAME artifacts to NAME/")
+    inputs.add_argument("--needs", default="", help="space-separated upstream stage names")
+    inputs.add_argument("--from", dest="source", required=True, type=Path)
+    inputs.add_argument("--to", dest="target", required=True, type=Path)
+
+
+def ci_command(args: argparse.Namespace, run: Run = run_command) -> int:
+    handlers = {
+        "login": _login,
+        "image": _image,
+        "cache-key": _cache_key,
+        "summary": _summary,
+        "inputs": _inputs,
+    }
+    return handlers[args.ci_command](args, run)
+
+
+def _login(args: argparse.Namespace, run: Run) -> int:
+    user = os.environ.get("LOCKGATE_REGISTRY_USER")
+    password = os.environ.get("LOCKGATE_REGISTRY_PASSWORD")
+    if not user or not password:
+        raise LockgateError("ci login: set LOCKGATE_REGISTRY_USER and LOCKGATE_REGISTRY_PASSWORD")
+    host = args.registry.split("/", 1)[0]
+    run(["docker", "login", host, "--username", user, "--password-stdin"], password)
+    print(f"logged in to {host}")
+    return EXIT_OK
+
+
+def _image(args: argparse.Namespace, run: Run) -> int:
+    name = args.push.lower()  # registries refuse upper case; GitHub repository names have it
+    argv = ["lockgate", "image", "build", *_spec(args), "--push", name]
+    lines = [line.strip() for line in run(argv, None).splitlines() if line.strip()]
+    ref = lines[-1] if lines else ""
+    if not DIGEST_REF.match(ref):
+        raise CiOutputError(
+            f"ci image: expected `lockgate image build` to print REF@sha256:<64 hex>, got {ref!r}"
+        )
+    print(emit(args.output, github_name="image", dotenv_name="LOCKGATE_IMAGE", value=ref), end="")
+    return EXIT_OK
+
+
+def _spec(args: argparse.Namespace) -> list[str]:
+    return ["--spec", args.spec] if args.spec else []
+
+
+def _cache_key(args: argparse.Namespace, run: Run) -> int:
+    argv = ["lockgate", "cache-key", args.stage, *_spec(args)]
+    if args.upstream_dir:
+        argv += ["--upstream-dir", args.upstream_dir]
+    key = run(argv, None).strip()
+    if not CACHE_KEY.match(key):
+        raise CiOutputError(f"ci cache-key: expected 64 hex characters, got {key[:80]!r}")
+    print(emit(args.output, github_name="key", dotenv_name="LOCKGATE_CACHE_KEY", value=key), end="")
+    return EXIT_OK
+
+
+def _summary(args: argparse.Namespace, run: Run) -> int:
+    text = render_summary(args.stage, args.export_dir)
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if args.output == "github" and summary_file:
+        with open(summary_file, "a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _inputs(args: argparse.Namespace, run: Run) -> int:
+    args.target.mkdir(parents=True, exist_ok=True)
+    for need in args.needs.split():
+        source = args.source / f"lockgate-{need}"
+        if not source.is_dir():
+            raise LockgateError(f"ci inputs: no artifact lockgate-{need} under {args.source}")
+        destination = args.target / need
+        if destination.exists():
+            shutil.rmtree(destination)
+        shutil.move(str(source), str(destination))
+    return EXIT_OK

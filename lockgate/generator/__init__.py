@@ -1,0 +1,1 @@
+"""CI generation: spec -> provider-neutral jobs (``model``) -> one renderer per provider."""

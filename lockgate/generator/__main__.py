@@ -1,0 +1,24 @@
+"""``python -m lockgate.generator PROVIDER ...``: the ``lockgate generate`` command on its own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lockgate.errors import LockgateError
+from lockgate.generator.cli import add_arguments, generate_command
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lockgate generate", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return generate_command(args)
+    except LockgateError as exc:
+        print(f"lockgate: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""CiPipeline -> a GitHub Actions workflow, plus the setup script for the approval rules GitHub
+keeps in its API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lockgate.generator import approvals
+from lockgate.generator.model import CACHE_DIR, IMAGE_JOB, IN_DIR, OUT_DIR, CiPipeline, CiStage
+from lockgate.generator.pins import ACTION_PINS
+from lockgate.generator.rendered import Rendered
+from lockgate.generator.yamltext import block, cmap, comment_after, dump, flow, header_lines
+
+DEFAULT_OUT = ".github/workflows/lockgate.yml"
+FORMAT = "yaml"
+HOSTED_RUNNER = "ubuntu-24.04"
+PYTHON = "3.11"
+
+_EVENT_IF = {
+    "pull_request": "github.event_name == 'pull_request'",
+    "push": "github.event_name == 'push'",
+    "schedule": "github.event_name == 'schedule'",
+    "data_update": "github.event_name == 'repository_dispatch' || "
+    "(github.event_name == 'workflow_dispatch' && inputs.reason == 'data-update')",
+    "manual": "github.event_name == 'workflow_dispatch' && inputs.reason != 'data-update'",
+}
+
+
+def _event_if(ci: CiPipeline, trigger: str) -> str:
+    if trigger == "manual" and not ci.data_event:
+        return "github.event_name == 'workflow_dispatch'"
+    return _EVENT_IF[trigger]
+
+
+def render(ci: CiPipeline, out: str, *, actions: str | None = None) -> tuple[Rendered, ...]:
+    """``actions``: where the lockgate action set lives (``OWNER/REPO@SHA`` or ``./``); when
+    given, each job calls its ``actions/stage`` instead of spelling the steps out."""
+    command = f"lockgate generate github --out {out}"
+    workflow = cmap(name=f"lockgate {ci.name}")
+    workflow["on"] = _triggers(ci)
+    workflow["permissions"] = cmap()
+    env = _workflow_env(ci)
+    if env:
+        workflow["env"] = env
+    jobs = cmap()
+    if ci.build_image:
+        jobs[IMAGE_JOB] = _image_job(ci)
+    for stage in ci.stages:
+        jobs[stage.job] = _stage_job(ci, stage, actions)
+    workflow["jobs"] = jobs
+    text = dump(workflow, header_lines(ci.spec_path, "github", command))
+    files = [Rendered(out, text, FORMAT)]
+    script = approvals.github_script(ci, command)
+    if script:
+        files.append(Rendered(approvals.script_path(out, "github"), script, "script"))
+    return tuple(files)
+
+
+def _triggers(ci: CiPipeline) -> Any:
+    on = cmap()
+    if ci.pr_branches is not None:
+        on["pull_request"] = cmap(branches=flow(list(ci.pr_branches))) if ci.pr_branches else None
+    if ci.push_branches is not None:
+        on["push"] = cmap(branches=flow(list(ci.push_branches))) if ci.push_branches else None
+    if ci.schedules:
+        on["schedule"] = [cmap(cron=c) for c in ci.schedules]
+    if ci.data_event:
+        on["repository_dispatch"] = cmap(types=flow([ci.data_event]))
+    inputs = cmap()
+    if ci.data_event:
+        inputs["reason"] = cmap(
+            description="why this run: a manual run or a data update",
+            type="choice",
+            options=flow(["manual", "data-update"]),
+            default="manual",
+        )
+        inputs["dataset"] = cmap(
+            description="the dataset that changed (data updates)", type="string", default=""
+        )
+    on["workflow_dispatch"] = cmap(inputs=inputs) if inputs else None
+    return on
+
+
+def _workflow_env(ci: CiPipeline) -> Any:
+    env = cmap()
+    if ci.data_event:
+        env["LOCKGATE_DATA_UPDATE"] = (
+            "${{ github.event.client_payload.dataset || inputs.dataset || '' }}"
+        )
+    return env
+
+
+def _uses(step: Any, action: str) -> Any:
+    pin = ACTION_PINS[action]
+    step["uses"] = pin.ref
+    comment_after(step, "uses", pin.version)
+    return step
+
+
+def _checkout() -> Any:
+    step = _uses(cmap(name="Check out"), "actions/checkout")
+    step["with"] = cmap({"persist-credentials": False})
+    return step
+
+
+def _run(name: str, command: str, **extra: Any) -> Any:
+    step = cmap(name=name, **{k.replace("_", "-"): v for k, v in extra.items() if k != "id"})
+    if "id" in extra:
+        step.insert(0, "id", extra["id"])
+    step["run"] = block(command) if "\n" in command else command
+    step["shell"] = "bash"
+    return step
+
+
+def _spec_flag(ci: CiPipeline) -> str:
+    return "" if ci.spec_path == "lockgate.yaml" else f" --spec {ci.spec_path}"
+
+
+def _image_job(ci: CiPipeline) -> Any:
+    registry = ci.registry or "ghcr.io/${{ github.repository }}"
+    job = cmap(name="runner image")
+    job["runs-on"] = HOSTED_RUNNER
+    job["permissions"] = cmap(contents="read", packages="write")
+    job["outputs"] = cmap(image="${{ steps.image.outputs.image }}")
+    setup = _uses(cmap(name="Set up Python"), "actions/setup-python")
+    setup["with"] = cmap({"python-version": PYTHON})
+    login = _run("Log in to the registry", f"lockgate ci login --registry {registry}")
+    login["env"] = cmap(
+        LOCKGATE_REGISTRY_USER="${{ github.actor }}",
+        LOCKGATE_REGISTRY_PASSWORD="${{ secrets.GITHUB_TOKEN }}",
+    )
+    job["steps"] = [
+        _checkout(),
+        setup,
+        _run("Install lockgate", "python -m pip install lockgate"),
+        login,
+        _run(
+            "Build and push the runner image",
+            f"lockgate ci image{_spec_flag(ci)} --push {registry}/{ci.name}-runner --output github",
+            id="image",
+        ),
+    ]
+    return job
+
+
+def _stage_job(ci: CiPipeline, stage: CiStage, actions: str | None) -> Any:
+    job = cmap(name=stage.name)
+    needs = ([IMAGE_JOB] if ci.build_image else []) + [ci.stage(n).job for n in stage.needs]
+    if needs:
+        job["needs"] = flow(needs)
+    if not stage.runs_always:
+        job["if"] = " || ".join(f"({_event_if(ci, t)})" for t in stage.when)
+    job["runs-on"] = _runs_on(stage)
+    job["permissions"] = _permissions(ci, stage)
+    if stage.gate:
+        job["environment"] = cmap(name=stage.gate.environment, url=stage.gate.url)
+        job["concurrency"] = cmap(
+            {"group": f"lockgate-{stage.gate.environment}", "cancel-in-progress": False}
+        )
+    if stage.timeout_minutes:
+        job["timeout-minutes"] = stage.timeout_minutes
+    if ci.build_image:
+        container = cmap(image="${{ needs.lockgate-image.outputs.image }}")
+        container["credentials"] = cmap(
+            username="${{ github.actor }}", password="${{ secrets.GITHUB_TOKEN }}"
+        )
+        if stage.gpu:
+            container["options"] = "--gpus all"
+        job["container"] = container
+    job["steps"] = _action_steps(ci, stage, actions) if actions else _steps(ci, stage)
+    return job
+
+
+def _runs_on(stage: CiStage) -> Any:
+    if stage.scale_set:
+        return stage.scale_set
+    if stage.labels:
+        labels = list(stage.labels)
+        return flow(labels if labels[0] == "self-hosted" else ["self-hosted", *labels])
+    return HOSTED_RUNNER
+
+
+def _permissions(ci: CiPipeline, stage: CiStage) -> Any:
+    perms = cmap(contents="read")
+    if stage.signs:
+        perms["id-token"] = "write"
+        perms["attestations"] = "write"
+    if ci.build_image:
+        perms["packages"] = "read"
+    if stage.scans:
+        perms["security-events"] = "write"
+    return perms
+
+
+def _run_command(ci: CiPipeline, stage: CiStage) -> str:
+    return (
+        f"lockgate run{_spec_flag(ci)} --stage {stage.name} --only --executor local "
+        f"--upstream-dir {IN_DIR} --export-dir {OUT_DIR}"
+    )
+
+
+def _secret_env(stage: CiStage) -> Any:
+    return cmap({name: "${{ secrets." + name + " }}" for name in stage.secrets}) or None
+
+
+def _steps(ci: CiPipeline, stage: CiStage) -> list[Any]:
+    steps = [_checkout()]
+    for need in stage.needs:
+        step = _uses(cmap(name=f"Download the outputs of {need}"), "actions/download-artifact")
+        step["with"] = cmap(name=f"lockgate-{need}", path=f"{IN_DIR}/{need}")
+        steps.append(step)
+    if stage.cache:
+        steps.append(
+            _run(
+                "Compute the cache key",
+                f"lockgate ci cache-key {stage.name}{_spec_flag(ci)} "
+                f"--upstream-dir {IN_DIR} --output github",
+                id="cache-key",
+            )
+        )
+        cache = _uses(cmap(name="Stage cache"), "actions/cache")
+        cache["with"] = cmap(
+            path=CACHE_DIR, key=f"lockgate-{stage.name}-${{{{ steps.cache-key.outputs.key }}}}"
+        )
+        steps.append(cache)
+    run = _run(f"Run stage {stage.name}", _run_command(ci, stage))
+    env = _secret_env(stage)
+    if env:
+        run["env"] = env
+    steps.append(run)
+    steps.append(_summary(stage))
+    upload = _uses(cmap(name="Upload the outputs", **{"if": "always()"}), "actions/upload-artifact")
+    upload["with"] = cmap(
+        {
+            "name": f"lockgate-{stage.name}",
+            "path": f"{OUT_DIR}/{stage.name}/",
+            "if-no-files-found": "warn",
+        }
+    )
+    steps.append(upload)
+    if stage.scans:
+        steps.append(_sarif(stage))
+    return steps
+
+
+def _summary(stage: CiStage) -> Any:
+    return _run(
+        "Job summary",
+        f"lockgate ci summary {stage.name} --export-dir {OUT_DIR} --output github",
+        **{"if": "always()"},
+    )
+
+
+def _sarif(stage: CiStage) -> Any:
+    sarif = _uses(
+        cmap(name="Upload the scan to code scanning", **{"if": "always()"}),
+        "github/codeql-action/upload-sarif",
+    )
+    sarif["with"] = cmap(sarif_file=f"{OUT_DIR}/{stage.name}/", category=f"lockgate-{stage.name}")
+    return sarif
+
+
+def _action_steps(ci: CiPipeline, stage: CiStage, actions: str) -> list[Any]:
+    if actions.startswith("./"):
+        ref = f"{actions.rstrip('/')}/actions/stage"
+    else:
+        repo, _, sha = actions.partition("@")
+        ref = f"{repo}/actions/stage@{sha}"
+    step = cmap(name=f"Run stage {stage.name}", uses=ref)
+    step["with"] = cmap(
+        stage=stage.name,
+        needs=" ".join(stage.needs) or None,
+        spec=ci.spec_path if ci.spec_path != "lockgate.yaml" else None,
+        cache=None if stage.cache else "false",
+    )
+    env = _secret_env(stage)
+    if env:
+        step["env"] = env
+    steps = [_checkout(), step]
+    if stage.scans:
+        steps.append(_sarif(stage))
+    return steps

@@ -1,0 +1,176 @@
+"""CiPipeline -> .gitlab-ci.yml (plus the settings script for protected environments,
+schedules and the data-update trigger token)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lockgate.generator import approvals
+from lockgate.generator.model import CACHE_DIR, IMAGE_JOB, OUT_DIR, CiPipeline, CiStage
+from lockgate.generator.rendered import Rendered
+from lockgate.generator.yamltext import cmap, dump, flow, header_lines
+
+DEFAULT_OUT = ".gitlab-ci.yml"
+FORMAT = "yaml"
+STAGE_TEMPLATE = ".lockgate-stage"
+IMAGE_TEMPLATE = ".lockgate-image"
+BUILDER_IMAGE = "python:3.11-slim-bookworm"
+DIND_IMAGE = "docker:27-dind"
+IMAGE_STAGE = "lockgate-build"
+DOTENV = "lockgate-image.env"
+
+_SOURCE_IF = {
+    "schedule": '$CI_PIPELINE_SOURCE == "schedule"',
+    "data_update": '($CI_PIPELINE_SOURCE == "trigger" || $CI_PIPELINE_SOURCE == "api" || '
+    '$CI_PIPELINE_SOURCE == "web") && $LOCKGATE_EVENT == "{event}"',
+    "manual": '$CI_PIPELINE_SOURCE == "web" && $LOCKGATE_EVENT != "{event}"',
+}
+
+
+def render(ci: CiPipeline, out: str, **_: Any) -> tuple[Rendered, ...]:
+    command = f"lockgate generate gitlab --out {out}"
+    doc = cmap()
+    doc["workflow"] = cmap(rules=[cmap({"if": cond}) for cond in _pipeline_rules(ci)])
+    doc["variables"] = _variables(ci)
+    doc["stages"] = _stages(ci)
+    doc.update(hidden_jobs(build_image=ci.build_image))
+    if ci.build_image:
+        doc[IMAGE_JOB] = _image_job(ci)
+    for stage in ci.stages:
+        doc[stage.job] = _stage_job(ci, stage)
+    files = [Rendered(out, dump(doc, header_lines(ci.spec_path, "gitlab", command)), FORMAT)]
+    script = approvals.gitlab_script(ci, command)
+    if script:
+        files.append(Rendered(approvals.script_path(out, "gitlab"), script, "script"))
+    return tuple(files)
+
+
+def hidden_jobs(*, build_image: bool) -> Any:
+    """The jobs every generated job ``extends``; also shipped as gitlab-templates/lockgate.yml.
+    They read ``LOCKGATE_SPEC`` (and ``LOCKGATE_IMAGE_NAME``) from the pipeline's variables."""
+    jobs = cmap()
+    if build_image:
+        image = cmap(image=BUILDER_IMAGE, services=[DIND_IMAGE])
+        image["variables"] = cmap(
+            DOCKER_HOST="tcp://docker:2375",
+            DOCKER_TLS_CERTDIR="",
+            LOCKGATE_REGISTRY_USER="$CI_REGISTRY_USER",
+            LOCKGATE_REGISTRY_PASSWORD="$CI_REGISTRY_PASSWORD",
+        )
+        image["before_script"] = ['python -m pip install "lockgate[docker]"']
+        image["script"] = [
+            'lockgate ci login --registry "$CI_REGISTRY"',
+            f'lockgate ci image --spec "$LOCKGATE_SPEC" --push "$LOCKGATE_IMAGE_NAME" '
+            f"--output dotenv={DOTENV}",
+        ]
+        image["artifacts"] = cmap(reports=cmap(dotenv=DOTENV))
+        jobs[IMAGE_TEMPLATE] = image
+    stage = cmap()
+    stage["script"] = [
+        'lockgate run --spec "$LOCKGATE_SPEC" --stage "$LOCKGATE_STAGE_NAME" --only '
+        f"--executor local --upstream-dir {OUT_DIR} --export-dir {OUT_DIR}"
+    ]
+    # The report reaches people as the job's exposed artifact (expose_as), kept on failure too.
+    jobs[STAGE_TEMPLATE] = stage
+    return jobs
+
+
+def _pipeline_rules(ci: CiPipeline) -> list[str]:
+    rules = []
+    if ci.pr_branches is not None:
+        rules += _mr_rules(ci.pr_branches)
+    if ci.push_branches is not None:
+        rules += _push_rules(ci.push_branches)
+    if ci.schedules:
+        rules.append(_SOURCE_IF["schedule"])
+    if ci.data_event:
+        rules.append(_SOURCE_IF["data_update"].format(event=ci.data_event))
+    rules.append('$CI_PIPELINE_SOURCE == "web"')
+    return rules
+
+
+def _mr_rules(branches: tuple[str, ...]) -> list[str]:
+    mr = '$CI_PIPELINE_SOURCE == "merge_request_event"'
+    if not branches:
+        return [mr]
+    return [f'{mr} && $CI_MERGE_REQUEST_TARGET_BRANCH_NAME == "{b}"' for b in branches]
+
+
+def _push_rules(branches: tuple[str, ...]) -> list[str]:
+    push = '$CI_PIPELINE_SOURCE == "push"'
+    if not branches:
+        return [push]
+    return [f'{push} && $CI_COMMIT_BRANCH == "{b}"' for b in branches]
+
+
+def _variables(ci: CiPipeline) -> Any:
+    variables = cmap(LOCKGATE_SPEC=ci.spec_path)
+    if ci.build_image:
+        name = ci.registry + f"/{ci.name}-runner" if ci.registry else "$CI_REGISTRY_IMAGE/runner"
+        variables["LOCKGATE_IMAGE_NAME"] = name
+    variables["LOCKGATE_EVENT"] = cmap(
+        value="", description=f"set to {ci.data_event or 'data-update'} for a data-update run"
+    )
+    variables["LOCKGATE_DATASET"] = cmap(value="", description="the dataset that changed")
+    return variables
+
+
+def _stages(ci: CiPipeline) -> Any:
+    levels = sorted({s.level for s in ci.stages})
+    return ([IMAGE_STAGE] if ci.build_image else []) + [f"lockgate-{n}" for n in levels]
+
+
+def _image_job(ci: CiPipeline) -> Any:
+    return cmap(extends=IMAGE_TEMPLATE, stage=IMAGE_STAGE)
+
+
+def _job_rules(ci: CiPipeline, stage: CiStage) -> list[Any] | None:
+    conditions: list[str] = []
+    for trigger in stage.when:
+        if trigger == "pull_request" and ci.pr_branches is not None:
+            conditions += _mr_rules(ci.pr_branches)
+        elif trigger == "push" and ci.push_branches is not None:
+            conditions += _push_rules(ci.push_branches)
+        elif trigger in _SOURCE_IF:
+            conditions.append(_SOURCE_IF[trigger].format(event=ci.data_event or "data-update"))
+    if stage.runs_always:
+        if not stage.gate:
+            return None
+        conditions = []
+    when = "manual" if stage.gate else None
+    if not conditions:
+        return [cmap(when=when)]
+    return [cmap({"if": c, "when": when}) for c in conditions]
+
+
+def _stage_job(ci: CiPipeline, stage: CiStage) -> Any:
+    job = cmap(extends=STAGE_TEMPLATE, stage=f"lockgate-{stage.level}")
+    if ci.build_image:
+        job["image"] = "$LOCKGATE_IMAGE"
+    needs = ([IMAGE_JOB] if ci.build_image else []) + [ci.stage(n).job for n in stage.needs]
+    job["needs"] = flow(needs)
+    job["variables"] = cmap(LOCKGATE_STAGE_NAME=stage.name)
+    tags = [stage.scale_set] if stage.scale_set else list(stage.labels)
+    if tags:
+        job["tags"] = flow([t for t in tags if t != "self-hosted"] or tags)
+    rules = _job_rules(ci, stage)
+    if rules:
+        job["rules"] = rules
+    if stage.gate:
+        gate = stage.gate
+        job["allow_failure"] = False
+        job["environment"] = cmap(name=gate.environment, url=gate.url)
+        job["environment"]["deployment_tier"] = gate.tier
+        job["resource_group"] = gate.environment
+    if stage.cache:
+        job["cache"] = cmap(key=f"lockgate-{stage.name}", paths=[f"{CACHE_DIR}/"])
+    job["artifacts"] = cmap(
+        when="always",
+        expose_as=f"lockgate {stage.name}",
+        paths=[f"{OUT_DIR}/{stage.name}/"],
+    )
+    if stage.timeout_minutes:
+        job["timeout"] = f"{stage.timeout_minutes} minutes"
+    if stage.retries:
+        job["retry"] = min(stage.retries, 2)
+    return job

@@ -1,0 +1,56 @@
+"""The includable GitLab template and CI/CD component, rendered from the same hidden jobs that
+generated pipelines inline, so the shipped files and generated files cannot drift apart."""
+
+from __future__ import annotations
+
+from lockgate.generator.gitlab import hidden_jobs
+from lockgate.generator.yamltext import cmap, dump
+
+TEMPLATE_PATH = "gitlab-templates/lockgate.yml"
+COMPONENT_PATH = "templates/lockgate.yml"
+REGENERATE = "LOCKGATE_REGENERATE=1 python -m pytest tests/generator/test_golden.py"
+
+_ABOUT = (
+    "# lockgate's hidden jobs for GitLab CI. Generated jobs `extends: .lockgate-stage` (and the\n"
+    "# image job `.lockgate-image`). Generated from lockgate/generator/gitlab.py; regenerate\n"
+    f"# with `{REGENERATE}`.\n"
+)
+
+
+def template_text() -> str:
+    doc = cmap()
+    doc["variables"] = cmap(
+        LOCKGATE_SPEC="lockgate.yaml", LOCKGATE_IMAGE_NAME="$CI_REGISTRY_IMAGE/runner"
+    )
+    doc.update(hidden_jobs(build_image=True))
+    return dump(
+        doc,
+        _ABOUT + "# Include with `include: {project: ..., file: gitlab-templates/lockgate.yml}`.\n",
+    )
+
+
+def component_text() -> str:
+    spec = cmap()
+    spec["spec"] = cmap(
+        inputs=cmap(
+            spec=cmap(default="lockgate.yaml", description="path of lockgate.yaml"),
+            **{
+                "image-name": cmap(
+                    default="$CI_REGISTRY_IMAGE/runner",
+                    description="registry path the runner image is pushed to",
+                )
+            },
+        )
+    )
+    doc = cmap()
+    doc["variables"] = cmap(
+        LOCKGATE_SPEC="$[[ inputs.spec ]]", LOCKGATE_IMAGE_NAME="$[[ inputs.image-name ]]"
+    )
+    doc.update(hidden_jobs(build_image=True))
+    header = (
+        _ABOUT + "# Use as a CI/CD component: `include: {component: HOST/PATH/lockgate@VERSION}`.\n"
+    )
+    return dump(spec, header) + "---\n" + dump(doc)
+
+
+SHIPPED = {TEMPLATE_PATH: template_text, COMPONENT_PATH: component_text}

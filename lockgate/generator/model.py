@@ -1,0 +1,186 @@
+"""One provider-neutral model of the CI jobs a spec needs.
+
+Every renderer (GitHub, GitLab, Jenkins) reads only these records; the spec's cross-stage rules
+that matter for CI (trigger subsets, approvers that resolve to people) are checked here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lockgate.errors import LockgateError
+
+TRIGGERS = ("pull_request", "push", "schedule", "data_update", "manual")
+JOB_PREFIX = "lockgate-"
+IMAGE_JOB = "lockgate-image"
+OUT_DIR = ".lockgate/out"
+IN_DIR = ".lockgate/in"
+CACHE_DIR = ".lockgate/cache"
+DEFAULT_GPU_LABELS = ("self-hosted", "linux", "gpu")
+SIGNING_STAGES = {"lockgate/sign"}
+SCANNING_STAGES = {"lockgate/scan"}
+
+
+class GenerateError(LockgateError):
+    """The spec cannot be turned into CI files as it stands."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A deployment environment and who may let a change into it."""
+
+    environment: str
+    approvers: tuple[str, ...]  # users, groups expanded
+    required_approvals: int
+    four_eyes: bool
+    tier: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class CiStage:
+    name: str
+    needs: tuple[str, ...]
+    when: tuple[str, ...]
+    level: int  # longest path from a root; stages of one level may run in parallel
+    labels: tuple[str, ...]  # self-hosted runner labels / tags / agent labels; () = hosted
+    scale_set: str | None
+    gpu: bool
+    gate: Gate | None
+    cache: bool
+    signs: bool
+    scans: bool
+    timeout_minutes: int | None
+    retries: int
+    secrets: tuple[str, ...]  # environment variable names the stage reads its secrets from
+
+    @property
+    def job(self) -> str:
+        return JOB_PREFIX + self.name
+
+    @property
+    def runs_always(self) -> bool:
+        return set(TRIGGERS) <= set(self.when)
+
+
+@dataclass(frozen=True)
+class CiPipeline:
+    name: str
+    spec_path: str  # relative to the repository root, posix
+    stages: tuple[CiStage, ...]  # topological order, ties by name
+    pr_branches: tuple[str, ...] | None  # None: no pull-request trigger; (): all branches
+    push_branches: tuple[str, ...] | None
+    schedules: tuple[str, ...]
+    data_event: str | None
+    gates: tuple[Gate, ...]
+    registry: str | None
+    build_image: bool  # False: jobs run on runners that already have lockgate (shell mode)
+
+    @property
+    def default_branch(self) -> str:
+        return self.push_branches[0] if self.push_branches else "main"
+
+    def stage(self, name: str) -> CiStage:
+        return next(s for s in self.stages if s.name == name)
+
+
+def build_model(
+    pipeline: Any, *, spec_path: str = "lockgate.yaml", build_image: bool = True
+) -> CiPipeline:
+    """``Pipeline`` -> ``CiPipeline``; raises :class:`GenerateError` naming the field to fix."""
+    gates = {env.name: _gate(pipeline, env) for env in pipeline.environments}
+    levels = _levels({n: tuple(s.needs) for n, s in pipeline.stages.items()})
+    order = sorted(pipeline.stages, key=lambda n: (levels[n], n))
+    stages = tuple(_stage(pipeline, name, levels[name], gates) for name in order)
+    _check_triggers(pipeline)
+    triggers = pipeline.triggers
+    return CiPipeline(
+        name=pipeline.name,
+        spec_path=spec_path,
+        stages=stages,
+        pr_branches=None
+        if triggers.pull_request is None
+        else tuple(triggers.pull_request.branches),
+        push_branches=None if triggers.push is None else tuple(triggers.push.branches),
+        schedules=tuple(s.cron for s in triggers.schedule),
+        data_event=None if triggers.data_update is None else triggers.data_update.event,
+        gates=tuple(gates[e.name] for e in pipeline.environments),
+        registry=pipeline.registry,
+        build_image=build_image,
+    )
+
+
+def _gate(pipeline: Any, env: Any) -> Gate:
+    people: list[str] = []
+    for approver in env.approvers:
+        members = pipeline.groups.get(approver[1:], ()) if approver.startswith("@") else (approver,)
+        people.extend(m for m in members if m not in people)
+    if env.required_approvals and not people:
+        raise GenerateError(
+            f"environments.{env.name}: requires {env.required_approvals} approval(s) but its "
+            "approvers resolve to nobody; add users to `approvers` or to the named `groups`"
+        )
+    if env.required_approvals > len(people):
+        raise GenerateError(
+            f"environments.{env.name}: requires {env.required_approvals} approval(s) but only "
+            f"{len(people)} approver(s) are listed; add approvers or lower `required_approvals`"
+        )
+    tier = env.deployment_tier or ("production" if env.name.startswith("prod") else "other")
+    return Gate(env.name, tuple(people), env.required_approvals, env.four_eyes, tier, env.url)
+
+
+def _stage(pipeline: Any, name: str, level: int, gates: dict[str, Gate]) -> CiStage:
+    stage = pipeline.stages[name]
+    runner = stage.runner
+    gpu = stage.gpu == "all" or stage.gpu > 0
+    labels = tuple(runner.labels) if runner else ()
+    if gpu and not labels and not (runner and runner.scale_set):
+        labels = DEFAULT_GPU_LABELS
+    secrets = tuple(
+        sorted(
+            pipeline.secrets[s].env for s in stage.secrets if pipeline.secrets[s].env is not None
+        )
+    )
+    return CiStage(
+        name=name,
+        needs=tuple(sorted(stage.needs)),
+        when=tuple(t for t in TRIGGERS if t in stage.when),
+        level=level,
+        labels=labels,
+        scale_set=runner.scale_set if runner else None,
+        gpu=gpu,
+        gate=gates[stage.environment] if stage.environment else None,
+        cache=stage.cache,
+        signs=stage.uses in SIGNING_STAGES,
+        scans=stage.uses in SCANNING_STAGES,
+        timeout_minutes=None if stage.timeout is None else -(-stage.timeout // 60),
+        retries=stage.retries,
+        secrets=secrets,
+    )
+
+
+def _check_triggers(pipeline: Any) -> None:
+    """A CI job can only read an upstream's outputs if the upstream ran for the same event."""
+    for name, stage in pipeline.stages.items():
+        for need in stage.needs:
+            missing = [t for t in stage.when if t not in pipeline.stages[need].when]
+            if missing:
+                raise GenerateError(
+                    f"stages.{name}.when: runs on {', '.join(missing)} but its upstream "
+                    f"{need!r} does not; add {', '.join(missing)} to stages.{need}.when or "
+                    f"remove it from stages.{name}.when"
+                )
+
+
+def _levels(graph: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    levels: dict[str, int] = {}
+
+    def level(node: str) -> int:
+        if node not in levels:
+            levels[node] = 1 + max((level(n) for n in graph[node]), default=-1)
+        return levels[node]
+
+    for node in graph:
+        level(node)
+    return levels

@@ -1,0 +1,154 @@
+"""`lockgate ci` steps, run through their argparse entry with a real subprocess boundary.
+
+`lockgate image build` and `lockgate cache-key` are not on this branch: the steps call a
+stand-in `lockgate` script on PATH that prints what the real commands print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from lockgate.ci.cli import add_arguments, ci_command
+from lockgate.errors import LockgateError
+
+DIGEST = "registry.example.com/ml/churn-runner@sha256:" + "ab" * 32
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+@pytest.fixture
+def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "lockgate"
+    script.write_text(
+        f"#!{sys.executable}\nimport os, sys\n"
+        "print('building...')\n"
+        "print(os.environ.get('STAND_IN_OUTPUT', ''))\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return script
+
+
+def test_image_digest_goes_to_github_output(stand_in: Path, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out))
+    monkeypatch.setenv("STAND_IN_OUTPUT", DIGEST)
+    assert (
+        ci_command(
+            _args("image", "--push", "Registry.example.com/ML/churn-runner", "--output", "github")
+        )
+        == 0
+    )
+    assert out.read_text() == f"image={DIGEST}\n"
+
+
+def test_image_digest_goes_to_a_dotenv_report(stand_in: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("STAND_IN_OUTPUT", DIGEST)
+    dotenv = tmp_path / "lockgate-image.env"
+    assert ci_command(_args("image", "--push", "r/x", "--output", f"dotenv={dotenv}")) == 0
+    assert dotenv.read_text() == f"LOCKGATE_IMAGE={DIGEST}\n"
+
+
+@pytest.mark.parametrize(
+    "printed", ["registry.example.com/ml/churn-runner:latest", "", "x@sha256:abc"]
+)
+def test_anything_but_a_digest_is_refused(stand_in: Path, monkeypatch, printed: str) -> None:
+    monkeypatch.setenv("STAND_IN_OUTPUT", printed)
+    with pytest.raises(LockgateError, match=r"expected .*REF@sha256:<64 hex>"):
+        ci_command(_args("image", "--push", "r/x", "--output", "plain"))
+
+
+def test_cache_key_is_checked_and_written(stand_in: Path, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out))
+    monkeypatch.setenv("STAND_IN_OUTPUT", "0f" * 32)
+    with pytest.raises(LockgateError, match="64 hex"):
+        ci_command(_args("cache-key", "train", "--output", "github"))  # two lines printed
+    monkeypatch.setenv("STAND_IN_OUTPUT", "")
+    stand_in.write_text(f"#!{sys.executable}\nprint('{'0f' * 32}')\n")
+    assert (
+        ci_command(_args("cache-key", "train", "--upstream-dir", "in", "--output", "github")) == 0
+    )
+    assert out.read_text() == f"key={'0f' * 32}\n"
+
+
+def test_github_output_needs_the_variable(stand_in: Path, monkeypatch) -> None:
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
+    monkeypatch.setenv("STAND_IN_OUTPUT", DIGEST)
+    with pytest.raises(LockgateError, match=r"\$GITHUB_OUTPUT is not set"):
+        ci_command(_args("image", "--push", "r/x", "--output", "github"))
+
+
+def test_summary_appends_report_and_metrics(tmp_path: Path, monkeypatch) -> None:
+    stage = tmp_path / "out/train"
+    stage.mkdir(parents=True)
+    (stage / "report.md").write_text("Accuracy went up.\n")
+    (stage / "metrics.json").write_text('{"accuracy": 0.91, "note": "a|b", "nested": {"x": 1}}')
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert (
+        ci_command(
+            _args("summary", "train", "--export-dir", str(tmp_path / "out"), "--output", "github")
+        )
+        == 0
+    )
+    assert summary.read_text() == (
+        "earlier\n## lockgate stage `train`\n\nAccuracy went up.\n\n"
+        "| metric | value |\n|---|---|\n| accuracy | 0.91 |\n| note | a\\|b |\n\n"
+    )
+
+
+def test_summary_without_outputs_says_so(tmp_path: Path, capsys) -> None:
+    assert ci_command(_args("summary", "stats", "--export-dir", str(tmp_path))) == 0
+    assert "no report.md or metrics.json" in capsys.readouterr().out
+
+
+def test_inputs_moves_needed_artifacts(tmp_path: Path) -> None:
+    for name in ("prepare", "stats", "other"):
+        (tmp_path / "dl" / f"lockgate-{name}").mkdir(parents=True)
+        (tmp_path / "dl" / f"lockgate-{name}" / "f").write_text(name)
+    assert (
+        ci_command(
+            _args(
+                "inputs",
+                "--needs",
+                "prepare stats",
+                "--from",
+                str(tmp_path / "dl"),
+                "--to",
+                str(tmp_path / "in"),
+            )
+        )
+        == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["prepare", "stats"]
+    with pytest.raises(LockgateError, match="no artifact lockgate-train"):
+        ci_command(
+            _args(
+                "inputs",
+                "--needs",
+                "train",
+                "--from",
+                str(tmp_path / "dl"),
+                "--to",
+                str(tmp_path / "in"),
+            )
+        )
+
+
+def test_login_needs_credentials(monkeypatch) -> None:
+    monkeypatch.delenv("LOCKGATE_REGISTRY_USER", raising=False)
+    with pytest.raises(LockgateError, match="LOCKGATE_REGISTRY_USER"):
+        ci_command(_args("login", "--registry", "ghcr.io"))

@@ -1,0 +1,41 @@
+"""Example specs and tools the generator tests share."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+EXAMPLES = HERE / "examples"
+GOLDEN = HERE / "golden"
+REPO = HERE.parents[1]
+EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "lockgate.yaml").is_file())
+PROVIDER_NAMES = ("github", "gitlab", "jenkins")
+JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
+# Built-in stages the example specs use whose programs land on other branches. Registered for
+# the generator tests only (the generator reads `uses:`, it never runs the stage).
+PLANNED_BUILTINS = {"scan": "lockgate.stages.scan:main", "sign": "lockgate.stages.sign:main"}
+
+
+def example_repo(tmp_path: Path, example: str) -> Path:
+    """A fresh folder holding one example spec as its repository root."""
+    root = tmp_path / example
+    root.mkdir()
+    shutil.copy(EXAMPLES / example / "lockgate.yaml", root / "lockgate.yaml")
+    return root
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (see docs/ci.md, 'Testing the generator')")
+    return path
+
+
+def java_env() -> dict[str, str]:
+    if not Path(JAVA_HOME).is_dir():
+        pytest.skip(f"no JDK at {JAVA_HOME} (apt-get install groovy)")
+    return {**os.environ, "JAVA_HOME": JAVA_HOME}
