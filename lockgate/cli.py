@@ -28,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("lockgate.commands.schema:run", "print the JSON Schema of lockgate.yaml"),
     "stage": ("lockgate.commands.stage:run", "run a built-in stage here (inside the runner image)"),
     "image": ("lockgate.commands.image:run", "build the runner image, or bootstrap a base image"),
+    "generate": (
+        "lockgate.generator.cli:generate_command",
+        "write GitHub Actions, GitLab CI or Jenkins files that run the stages",
+    ),
+    "ci": ("lockgate.ci.cli:ci_command", "steps the generated CI files call (not for humans)"),
 }
 
 
