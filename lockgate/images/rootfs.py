@@ -70,21 +70,28 @@ def default_cache_dir() -> Path:
 
 
 def rootfs_tarball(
-    recipe: RootfsRecipe, cache_dir: Path, *, rebuild: bool = False
+    recipe: RootfsRecipe,
+    cache_dir: Path,
+    *,
+    rebuild: bool = False,
+    debootstrap: str = "debootstrap",
 ) -> RootfsTarball:
-    """The cached tarball for ``recipe``, built with debootstrap when absent or ``rebuild``."""
+    """The cached tarball for ``recipe``, built with debootstrap when absent or ``rebuild``.
+
+    ``debootstrap`` is the program to run, looked up on PATH and in /usr/sbin.
+    """
     tarball = cache_dir / f"debian-{recipe.suite}-{recipe.key}.tar"
     stamp = tarball.with_suffix(".json")
     if not rebuild and tarball.is_file() and stamp.is_file():
         created = dt.datetime.fromisoformat(json.loads(stamp.read_text())["created"])
         return RootfsTarball(tarball, created, from_cache=True)
-    _check_can_debootstrap()
+    program = _find_debootstrap(debootstrap)
     cache_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".rootfs-", dir=cache_dir))
     try:
         created = dt.datetime.now(dt.UTC).replace(microsecond=0)
         rootfs = work / "rootfs"
-        _debootstrap(recipe, rootfs, work / "debootstrap.log")
+        _debootstrap(program, recipe, rootfs, work / "debootstrap.log")
         _remove_build_leftovers(rootfs)
         packed = work / "rootfs.tar"
         _pack(rootfs, packed)
@@ -98,19 +105,23 @@ def rootfs_tarball(
     return RootfsTarball(tarball, created, from_cache=False)
 
 
-def _check_can_debootstrap() -> None:
-    if shutil.which("debootstrap") is None and not Path("/usr/sbin/debootstrap").exists():
-        raise RootfsError("debootstrap is not installed: install it: apt-get install debootstrap")
+def _find_debootstrap(name: str) -> str:
+    program = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if program is None:
+        raise RootfsError(
+            f"{name} is not installed (not on PATH, not in /usr/sbin): "
+            "install it: apt-get install debootstrap"
+        )
     if os.geteuid() != 0:
         raise RootfsError(
             "debootstrap must run as root to build the base image: run this command as root "
             "(sudo), or on a machine that has the cached rootfs tarball"
         )
+    return program
 
 
-def _debootstrap(recipe: RootfsRecipe, rootfs: Path, log: Path) -> None:
-    debootstrap = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
-    argv: list[str] = [debootstrap, f"--variant={VARIANT}"]
+def _debootstrap(program: str, recipe: RootfsRecipe, rootfs: Path, log: Path) -> None:
+    argv: list[str] = [program, f"--variant={VARIANT}"]
     if recipe.include:
         argv.append("--include=" + ",".join(recipe.include))
     argv += [recipe.suite, str(rootfs), recipe.mirror]
