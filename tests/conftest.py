@@ -47,16 +47,15 @@ def unavailable(config: pytest.Config, reason: str) -> None:
 
 
 def _connect_engine() -> tuple[Any | None, str]:
+    from lockgate.errors import ExecutorUnavailable
+    from lockgate.images.engine_import import engine_client
+
     try:
-        import docker
-    except ImportError:
+        client = engine_client()
+    except ExecutorUnavailable as error:
+        return None, f"{error}"
+    if client is None:
         return None, "the docker Python package is not installed: pip install -e '.[docker]'"
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as error:
-        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        return None, f"no Docker engine answers at {where} ({error}): {SETUP_HINT}"
     return client, ""
 
 

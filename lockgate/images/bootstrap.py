@@ -73,15 +73,19 @@ def bootstrap_base_image(
     """
     # Ask for the engine first: a missing engine should fail before a 40 s debootstrap.
     engine = client if client is not None else engine_client()
-    recipe = RootfsRecipe(
-        suite=suite,
-        mirror=(mirror or find_debian_mirror(suite)).rstrip("/"),
-        include=tuple(include),
-    )
-    tarball = rootfs_tarball(recipe, cache_dir or default_cache_dir(), rebuild=rebuild)
-    labels = base_image_labels(recipe, tarball.created)
-    changes = image_changes(labels, {"LANG": "C.UTF-8"})
-    image_id = import_rootfs(tarball.path, tag, changes, engine)
+    try:
+        recipe = RootfsRecipe(
+            suite=suite,
+            mirror=(mirror or find_debian_mirror(suite)).rstrip("/"),
+            include=tuple(include),
+        )
+        tarball = rootfs_tarball(recipe, cache_dir or default_cache_dir(), rebuild=rebuild)
+        labels = base_image_labels(recipe, tarball.created)
+        changes = image_changes(labels, {"LANG": "C.UTF-8"})
+        image_id = import_rootfs(tarball.path, tag, changes, engine)
+    finally:
+        if client is None and engine is not None:
+            engine.close()
     return BootstrapResult(
         tag=tag,
         image_id=image_id,

@@ -43,10 +43,18 @@ def engine_client() -> Any | None:
         import docker  # heavy: only when an image is imported
     except ImportError:
         return None
+    missing = _missing_unix_socket()
+    if missing is not None:
+        # checked here: the docker package leaks a socket when it cannot connect to a path
+        raise _no_engine(f"{missing} does not exist")
     try:
         client = docker.from_env()
+    except docker.errors.DockerException as error:
+        raise _no_engine(str(error)) from error
+    try:
         client.ping()
     except docker.errors.DockerException as error:
+        client.close()
         raise _no_engine(str(error)) from error
     return client
 
@@ -91,6 +99,15 @@ def _import_with_cli(tarball: Path, tag: str, changes: Sequence[str]) -> str:
     if done.returncode != 0:
         raise LockgateError(f"docker import of {tarball} as {tag} failed: {done.stderr.strip()}")
     return done.stdout.strip().splitlines()[-1]
+
+
+def _missing_unix_socket() -> str | None:
+    """The engine's unix socket path when DOCKER_HOST names one that does not exist."""
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if not host.startswith("unix://"):
+        return None
+    path = host[len("unix://") :]
+    return None if Path(path).exists() else path
 
 
 def _no_engine(detail: str) -> ExecutorUnavailable:
