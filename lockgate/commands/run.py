@@ -65,8 +65,6 @@ def run(args: argparse.Namespace) -> int:
         raise LockgateError("--only needs at least one --stage NAME")
     if args.jobs < 1:
         raise LockgateError(f"--jobs {args.jobs}: must be at least 1")
-    if args.upstream_dir is not None and not args.upstream_dir.is_dir():
-        raise LockgateError(f"--upstream-dir {args.upstream_dir}: no such folder")
     project = load_plan(args)
     reporter = JsonReporter() if args.json else LineReporter()
     full = project.plan

@@ -1,9 +1,8 @@
 """The generated .gitlab-ci.yml (shell-runner mode) executed for real by gitlab-ci-local.
 
-The `lockgate` command the jobs call is a stand-in here: the engine's CLI is not on this branch
-yet. The stand-in records its argv, reads the upstream folders under --upstream-dir, and writes
-an output, a report.md and a cache entry under --export-dir/.lockgate/cache, as the engine does.
-Swap it for the real CLI (and compare with a local `lockgate run`) once the engine lands.
+The first test puts a recording stand-in for `lockgate` on PATH, to assert precisely which
+stage each job ran and what it saw; the second runs the real lockgate CLI in every job on the
+quickstart pipeline and compares the pipeline's final outputs with a local `lockgate run`.
 """
 
 from __future__ import annotations
@@ -18,9 +17,6 @@ import pytest
 
 from lockgate.generator.cli import render_files
 
-GITLAB_CI_LOCAL = os.environ.get(
-    "LOCKGATE_GITLAB_CI_LOCAL", "/opt/lockgate-tools/node_modules/.bin/gitlab-ci-local"
-)
 SPEC = """\
 version: 1
 name: quickstart
@@ -67,13 +63,16 @@ if args[:1] == ["run"]:
 
 
 @pytest.fixture
-def ci_repo(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
-    if not Path(GITLAB_CI_LOCAL).exists():
-        pytest.skip(
-            f"gitlab-ci-local not found at {GITLAB_CI_LOCAL} (npm install gitlab-ci-local@4.65.1)"
-        )
+def gitlab_ci_local(gitlab_ci_local_bin: Path, request: pytest.FixtureRequest) -> str:
+    from tests.conftest import unavailable
+
     if shutil.which("rsync") is None:
-        pytest.skip("gitlab-ci-local needs rsync (apt-get install rsync)")
+        unavailable(request.config, "gitlab-ci-local needs rsync (apt-get install rsync)")
+    return str(gitlab_ci_local_bin)
+
+
+@pytest.fixture
+def ci_repo(tmp_path: Path, gitlab_ci_local: str) -> tuple[Path, Path, dict[str, str]]:
     repo, bin_dir, log = tmp_path / "repo", tmp_path / "bin", tmp_path / "argv.jsonl"
     repo.mkdir()
     bin_dir.mkdir()
@@ -89,13 +88,17 @@ def ci_repo(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-qm", "pipeline"], check=True)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "LOCKGATE_GCL": gitlab_ci_local,
+    }
     return repo, log, env
 
 
 def _pipeline(repo: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [GITLAB_CI_LOCAL, "--shell-isolation", "--variable", "CI_PIPELINE_SOURCE=push", *extra],
+        [env["LOCKGATE_GCL"], "--shell-isolation", "--variable", "CI_PIPELINE_SOURCE=push", *extra],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -132,3 +135,49 @@ def test_jobs_run_in_dag_order_artifacts_flow_and_the_gate_waits(ci_repo) -> Non
     assert _runs(log)[-1] == "promote"
     promoted = repo / ".gitlab-ci-local/artifacts/lockgate-promote/.lockgate/out/promote/out.json"
     assert json.loads(promoted.read_text())["saw"] == ["report"]
+
+
+def test_real_pipeline_outputs_equal_a_local_run(tmp_path: Path, gitlab_ci_local: str) -> None:
+    from tests.projects import QUICKSTART, REPO_ROOT, lockgate
+
+    key = {"QUICKSTART_SIGNING_KEY": "gitlab-ci-local-key-42"}
+    local = tmp_path / "local"
+    shutil.copytree(QUICKSTART, local, ignore=shutil.ignore_patterns(".lockgate"))
+    done_local = lockgate(
+        "run", "--executor", "local", "--export-dir", "export", cwd=local, env=key
+    )
+    assert done_local.code == 0, done_local.stderr
+
+    repo, bin_dir = tmp_path / "repo", tmp_path / "bin"
+    shutil.copytree(QUICKSTART, repo, ignore=shutil.ignore_patterns(".lockgate"))
+    bin_dir.mkdir()
+    real = bin_dir / "lockgate"  # the real CLI from this checkout, as an installed one would be
+    real.write_text(
+        f'#!/bin/sh\nPYTHONPATH={REPO_ROOT} exec {shutil.which("python3")} -m lockgate "$@"\n'
+    )
+    real.chmod(0o755)
+    for rendered in render_files(
+        provider="gitlab", spec=repo / "lockgate.yaml", root=repo, build_image=False
+    ):
+        (repo / rendered.path).write_text(rendered.text)
+    git = ["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "pipeline"], check=True)
+    env = {
+        **os.environ,
+        **key,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "LOCKGATE_GCL": gitlab_ci_local,
+    }
+    done = _pipeline(repo, env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "gitlab-ci-local-key-42" not in done.stdout + done.stderr
+    artifacts = repo / ".gitlab-ci-local" / "artifacts"
+    for stage in ("prepare", "stats", "features", "fit", "report"):
+        ci_out = artifacts / f"lockgate-{stage}" / ".lockgate" / "out" / stage
+        local_out = local / "export" / stage
+        files = sorted(p.relative_to(local_out) for p in local_out.rglob("*") if p.is_file())
+        assert files, stage
+        for rel in files:
+            assert (ci_out / rel).read_bytes() == (local_out / rel).read_bytes(), (stage, rel)
