@@ -89,7 +89,8 @@ def run_canary(ctl: Rollouts, state: RolloutState) -> RolloutResult:
             return ctl._result(state, "paused", reason)
         state = ctl.store.save(state.evolve(step=index + 1))
         if manual:
-            reason = f"paused after step {index + 1} ({step.weight}%): run `lockgate rollout resume {ctl.env}`"
+            resume = f"lockgate rollout resume {ctl.env}"
+            reason = f"paused after step {index + 1} ({step.weight}%): run `{resume}`"
             state = ctl.store.save(state.evolve(phase="paused", reason=reason))
             return ctl._result(state, "paused", reason)
     reference = dict(last.predictions) if last is not None else dict(state.reference)

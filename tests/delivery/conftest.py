@@ -70,8 +70,9 @@ class Deployment:
         self.root = root
         self.settings = settings(**overrides)
         self.store = StateStore(root / ".lockgate" / "state" / "delivery")
-        self.target = DockerTarget(env, self.settings, self.store.folder, client=client,
-                                   base_image=base)
+        self.target = DockerTarget(
+            env, self.settings, self.store.folder, client=client, base_image=base
+        )
         self.rollouts = Rollouts(env, self.settings, self.target, self.store)
 
 

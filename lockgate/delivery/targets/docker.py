@@ -34,6 +34,7 @@ from lockgate.errors import LockgateError
 
 ENV_LABEL = "lockgate.delivery.env"
 ROLE_LABEL = "lockgate.delivery.role"
+CONFIRMATIONS = 5  # consecutive answers with the new routing generation
 
 
 class DeployFailed(LockgateError):
@@ -222,7 +223,6 @@ class DockerTarget:
 
     def route(self, weights: Mapping[Version, int]) -> RouteChange:
         asked = time.time()
-        proxy = self.ensure_proxy()
         servers: dict[str, int] = {}
         for version, weight in weights.items():
             if weight <= 0:
@@ -231,18 +231,29 @@ class DockerTarget:
             if address is None:
                 raise DeployFailed(f"{self.container_name(version)} has no address to route to")
             servers[address] = weight
-        generation = self._write_routes(servers)
-        proxy.kill(signal="SIGHUP")  # == nginx -s reload: graceful
+        proxy = self._container(self.proxy_name)
+        fresh = proxy is None or proxy.status != "running"
+        generation = self._write_routes(servers)  # a new proxy starts with these routes
+        proxy = self.ensure_proxy()
+        if not fresh:
+            proxy.kill(signal="SIGHUP")  # == nginx -s reload: graceful
+        self._await_generation(proxy, generation)
+        return RouteChange({v.name: w for v, w in weights.items()}, asked, time.time())
+
+    def _await_generation(self, proxy: Any, generation: int) -> None:
+        """Until the proxy answers with ``generation`` several times in a row: right after a
+        reload an old worker may still accept a connection or two."""
         url = f"{self.url()}/lockgate-proxy/generation"
+        want, streak = str(generation).encode(), 0
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline:
             try:
-                if _get(url)[1].strip() == str(generation).encode():
-                    weights_by_name = {v.name: w for v, w in weights.items()}
-                    return RouteChange(weights_by_name, asked, time.time())
+                streak = streak + 1 if _get(url)[1].strip() == want else 0
             except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.01)
+                streak = 0
+            if streak >= CONFIRMATIONS:
+                return
+            time.sleep(0.005)
         logs = proxy.logs(tail=5).decode(errors="replace").strip()
         raise DeployFailed(
             f"{self.proxy_name} did not load routing generation {generation}: {logs}"

@@ -70,7 +70,9 @@ class Counters:
             lines.append(f"lockgate_request_duration_seconds_sum {self.total}")
             lines.append(f"lockgate_request_duration_seconds_count {self.count}")
             lines.append("# TYPE lockgate_predictions_total counter")
-            lines += [f'lockgate_predictions_total{{label="{k}"}} {v}' for k, v in self.labels.items()]
+            lines += [
+                f'lockgate_predictions_total{{label="{k}"}} {v}' for k, v in self.labels.items()
+            ]
             return "\n".join(lines) + "\n"
 
 
