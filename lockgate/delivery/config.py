@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lockgate.delivery.conditions import Condition, parse_condition
+from lockgate.delivery.conditions import Condition, ConditionError, parse_condition
 from lockgate.errors import LockgateError
 
 DEFAULT_FILE = "delivery.yaml"
@@ -27,7 +27,9 @@ class Model(BaseModel):
 
 class Pause(Model):
     duration: float | None = Field(
-        None, ge=0, description="seconds to wait (the analysis window); absent: wait for resume"
+        default=None,
+        ge=0,
+        description="seconds to wait (the analysis window); absent: wait for resume",
     )
 
 
@@ -38,16 +40,27 @@ class Step(Model):
 
 class Analysis(Model):
     conditions: tuple[str, ...] = ("error_rate < 0.01", "p95_ms < 200", "prediction_psi < 0.2")
-    failure_limit: int = Field(0, ge=0, description="failed measurements tolerated before abort")
-    min_requests: int = Field(20, ge=1, description="canary requests a window needs to count")
-    max_extensions: int = Field(2, ge=0, description="windows added when traffic is too low")
-    window_s: float = Field(30.0, gt=0, description="analysis window of a step with a manual pause")
+    failure_limit: int = Field(
+        default=0, ge=0, description="failed measurements tolerated before abort"
+    )
+    min_requests: int = Field(
+        default=20, ge=1, description="canary requests a window needs to count"
+    )
+    max_extensions: int = Field(
+        default=2, ge=0, description="windows added when traffic is too low"
+    )
+    window_s: float = Field(
+        default=30.0, gt=0, description="analysis window of a step with a manual pause"
+    )
 
     @field_validator("conditions")
     @classmethod
     def _parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for text in value:
-            parse_condition(text)
+            try:
+                parse_condition(text)
+            except ConditionError as error:
+                raise ValueError(str(error)) from None
         return value
 
     def parsed(self) -> tuple[Condition, ...]:
@@ -63,25 +76,34 @@ class Canary(Model):
 
 
 class BlueGreen(Model):
-    smoke_requests: int = Field(20, ge=1, description="requests sent to the new version first")
-    keep_old_s: float = Field(300.0, ge=0, description="how long the old version stays warm")
-    features: int = Field(4, ge=1, description="columns of the random smoke-test rows")
+    smoke_requests: int = Field(
+        default=20, ge=1, description="requests sent to the new version first"
+    )
+    keep_old_s: float = Field(
+        default=300.0, ge=0, description="how long the old version stays warm"
+    )
+    features: int = Field(default=4, ge=1, description="columns of the random smoke-test rows")
 
 
 class Monitor(Model):
-    interval_s: float = Field(10.0, gt=0)
+    interval_s: float = Field(default=10.0, gt=0)
     conditions: tuple[str, ...] = ("error_rate < 0.01", "p95_ms < 200", "prediction_psi < 0.2")
-    breaches: int = Field(3, ge=1, description="consecutive failing windows before rollback")
-    min_requests: int = Field(20, ge=1)
+    breaches: int = Field(
+        default=3, ge=1, description="consecutive failing windows before rollback"
+    )
+    min_requests: int = Field(default=20, ge=1)
     reference: dict[str, float] | None = Field(
-        None, description="expected prediction mix; default: the one recorded at promotion"
+        default=None, description="expected prediction mix; default: the one recorded at promotion"
     )
 
     @field_validator("conditions")
     @classmethod
     def _parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for text in value:
-            parse_condition(text)
+            try:
+                parse_condition(text)
+            except ConditionError as error:
+                raise ValueError(str(error)) from None
         return value
 
     def parsed(self) -> tuple[Condition, ...]:
@@ -89,19 +111,21 @@ class Monitor(Model):
 
 
 class DockerSettings(Model):
-    port: int = Field(0, ge=0, le=65535, description="proxy port on 127.0.0.1; 0 picks one")
+    port: int = Field(default=0, ge=0, le=65535, description="proxy port on 127.0.0.1; 0 picks one")
     container_port: int = 8080
     env: dict[str, str] = Field(default_factory=dict)
-    drain_s: float = Field(1.0, ge=0, description="wait after removing a version from routing")
-    ready_timeout_s: float = Field(60.0, gt=0)
+    drain_s: float = Field(
+        default=1.0, ge=0, description="wait after removing a version from routing"
+    )
+    ready_timeout_s: float = Field(default=60.0, gt=0)
 
 
 class KubernetesSettings(Model):
     namespace: str = "default"
-    context: str | None = Field(None, description="kubectl context; none: render only")
+    context: str | None = Field(default=None, description="kubectl context; none: render only")
     app: str = "model"
     container_port: int = 8080
-    replicas: int = Field(2, ge=1)
+    replicas: int = Field(default=2, ge=1)
     router: Literal["argo-rollouts", "gateway-api"] = "gateway-api"
     gateway: str = "lockgate"
     prometheus_url: str = "http://prometheus.monitoring:9090"
@@ -110,12 +134,12 @@ class KubernetesSettings(Model):
 class EnvironmentDelivery(Model):
     target: Literal["docker", "kubernetes"] = "docker"
     strategy: Literal["canary", "blue-green"] = "canary"
-    canary: Canary = Field(default_factory=Canary)
-    blue_green: BlueGreen = Field(default_factory=BlueGreen)
-    analysis: Analysis = Field(default_factory=Analysis)
-    monitor: Monitor = Field(default_factory=Monitor)
-    docker: DockerSettings = Field(default_factory=DockerSettings)
-    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    canary: Canary = Field(default_factory=lambda: Canary())
+    blue_green: BlueGreen = Field(default_factory=lambda: BlueGreen())
+    analysis: Analysis = Field(default_factory=lambda: Analysis())
+    monitor: Monitor = Field(default_factory=lambda: Monitor())
+    docker: DockerSettings = Field(default_factory=lambda: DockerSettings())
+    kubernetes: KubernetesSettings = Field(default_factory=lambda: KubernetesSettings())
 
 
 class DeliveryConfig(Model):

@@ -53,9 +53,10 @@ class RolloutState:
     def weights(self) -> dict[Version, int]:
         """Routing that this record asks for."""
         routed: dict[Version, int] = {}
+        live_canary = self.canary is not None and self.phase in ("progressing", "paused")
         if self.stable is not None:
-            routed[self.stable] = 100 - (self.weight if self.canary else 0)
-        if self.canary is not None and self.phase in ("progressing", "paused"):
+            routed[self.stable] = 100 - (self.weight if live_canary else 0)
+        if live_canary and self.canary is not None:
             routed[self.canary] = self.weight
         return {v: w for v, w in routed.items() if w > 0}
 

@@ -106,6 +106,9 @@ class LoadGenerator:
         with self._lock:
             self.outcomes.append(outcome)
 
+    def _send_and_record(self, body: bytes) -> None:
+        self._record(send(self.host, self.port, body, self.timeout))
+
     def run(self) -> list[Outcome]:
         interval = 1.0 / self.rate
         begin = time.perf_counter()
@@ -119,9 +122,7 @@ class LoadGenerator:
                 if delay > 0:
                     time.sleep(delay)
                 body = payload(self.rng, self.rows, self.features)
-                pool.submit(
-                    lambda b=body: self._record(send(self.host, self.port, b, self.timeout))
-                )
+                pool.submit(self._send_and_record, body)
                 n += 1
         return self.results()
 

@@ -9,7 +9,9 @@ from tests.delivery.test_canary import under_load
 pytestmark = pytest.mark.docker
 
 
-def test_switch_and_switch_back_under_load_lose_no_request(deployment, serving_image, docker_client):
+def test_switch_and_switch_back_under_load_lose_no_request(
+    deployment, serving_image, docker_client
+):
     d = deployment(strategy="blue-green")
     d.rollouts.start(serving_image)
     blue = d.store.load(d.env).stable

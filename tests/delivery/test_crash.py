@@ -32,14 +32,22 @@ def rollout(root, *args, **kw):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.Popen(
         [sys.executable, "-c", ROLLOUT, *args, "--delivery", str(root / "delivery.yaml")],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
     )
 
 
 @pytest.mark.parametrize("rerun", ["start", "abort"])
-def test_killed_mid_rollout_then_rerun_converges(tmp_path, docker_client, serving_image, proxy_image, rerun):
+def test_killed_mid_rollout_then_rerun_converges(
+    tmp_path, docker_client, serving_image, proxy_image, rerun
+):
     env = f"k{os.getpid()}{rerun}"
-    (tmp_path / "delivery.yaml").write_text(textwrap.dedent(f"""\
+    (tmp_path / "delivery.yaml").write_text(
+        textwrap.dedent(f"""\
         environments:
           {env}:
             canary:
@@ -48,7 +56,8 @@ def test_killed_mid_rollout_then_rerun_converges(tmp_path, docker_client, servin
                 - {{weight: 50, pause: {{duration: 0.5}}}}
             analysis: {{min_requests: 1}}
             docker: {{drain_s: 0.2}}
-        """))
+        """)
+    )
     store = StateStore(tmp_path / STATE_SUBDIR)
     try:
         first = rollout(tmp_path, "start", env, "--ref", serving_image)
@@ -74,11 +83,15 @@ def test_killed_mid_rollout_then_rerun_converges(tmp_path, docker_client, servin
             again = rollout(tmp_path, "start", env, "--ref", serving_image, "--set-env", "X=2")
         else:
             again = rollout(tmp_path, "abort", env)
-        out, err = again.communicate(timeout=90)
+        _, err = again.communicate(timeout=90)
         outcomes = load.stop()
         state = store.load(env)
-        names = sorted(c.name for c in docker_client.containers.list(
-            filters={"label": f"lockgate.delivery.env={env}"}))
+        names = sorted(
+            c.name
+            for c in docker_client.containers.list(
+                filters={"label": f"lockgate.delivery.env={env}"}
+            )
+        )
         routes = (tmp_path / STATE_SUBDIR / env / "proxy" / "routes.conf").read_text()
         if rerun == "start":
             assert again.returncode == 0, err
