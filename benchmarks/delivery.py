@@ -48,13 +48,20 @@ def main() -> int:
     client = docker.from_env()
     base = os.environ.get("LOCKGATE_BASE_IMAGE", "lockgate/debian:bookworm")
     image = "lockgate-test/serving-stub:latest"
-    client.images.build(path=str(ROOT / "tests/delivery/serving_stub"), tag=image,
-                        buildargs={"BASE": base}, rm=True, network_mode="host")
-    settings = EnvironmentDelivery.model_validate({
-        "canary": {"steps": [{"weight": 25, "pause": {"duration": 1.0}}, {"weight": 100}]},
-        "analysis": {"min_requests": 5},
-        "docker": {"drain_s": 0.3},
-    })
+    client.images.build(
+        path=str(ROOT / "tests/delivery/serving_stub"),
+        tag=image,
+        buildargs={"BASE": base},
+        rm=True,
+        network_mode="host",
+    )
+    settings = EnvironmentDelivery.model_validate(
+        {
+            "canary": {"steps": [{"weight": 25, "pause": {"duration": 1.0}}, {"weight": 100}]},
+            "analysis": {"min_requests": 5},
+            "docker": {"drain_s": 0.3},
+        }
+    )
     env = f"bench{os.getpid()}"
     with tempfile.TemporaryDirectory() as folder:
         store = StateStore(Path(folder))
@@ -77,7 +84,9 @@ def main() -> int:
                 to_routing.append(result.rollback.effective_at - result.failed_at)
                 to_last_canary_request.append(max(0.0, last - result.failed_at))
             outcomes = load.stop()
-            failed_stable = [o for o in outcomes if o.failed and o.upstream == target.upstream(stable)]
+            failed_stable = [
+                o for o in outcomes if o.failed and o.upstream == target.upstream(stable)
+            ]
             # 2. proxy overhead
             direct_url = target.metrics_url(stable)
             assert direct_url is not None
@@ -85,16 +94,29 @@ def main() -> int:
             for name, where in (("direct to the container", direct_url), ("through nginx", url)):
                 done = LoadGenerator(where, args.rate, args.seconds, rows=4).run()
                 ok = [o.seconds * 1000 for o in done if not o.failed]
-                rows.append((name, len(done), len(done) - len(ok),
-                             statistics.median(ok), percentile(ok, 0.99)))
+                rows.append(
+                    (
+                        name,
+                        len(done),
+                        len(done) - len(ok),
+                        statistics.median(ok),
+                        percentile(ok, 0.99),
+                    )
+                )
         finally:
             target.teardown()
-    print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}")
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
+    )
     print(f"\nrollback: failing measurement -> 100% stable, {args.aborts} aborts")
-    for name, values in (("routing in effect", to_routing),
-                         ("last request answered by the candidate", to_last_canary_request)):
-        print(f"  {name}: min {min(values):.3f} s, median {statistics.median(values):.3f} s, "
-              f"max {max(values):.3f} s")
+    for name, values in (
+        ("routing in effect", to_routing),
+        ("last request answered by the candidate", to_last_canary_request),
+    ):
+        print(
+            f"  {name}: min {min(values):.3f} s, median {statistics.median(values):.3f} s, "
+            f"max {max(values):.3f} s"
+        )
     print(f"  failed requests answered by stable during the aborts: {len(failed_stable)}")
     print(f"\nproxy overhead at {args.rate:.0f} requests/s for {args.seconds:.0f} s (4 rows each)")
     print("  path | requests | failed | p50 ms | p99 ms")
