@@ -1,0 +1,58 @@
+"""``lockgate monitor ENV``: watch the live version; roll back on a sustained breach.
+
+Exit 0 when the version stayed healthy for the whole watch, 1 when it breached (and was rolled
+back, where a previous version exists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "env", help="environment name (a key under `environments` in delivery.yaml)"
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="stop watching after this long (default 600)",
+    )
+    parser.add_argument(
+        "--windows", type=int, default=None, metavar="N", help="stop after N analysis windows"
+    )
+    parser.add_argument(
+        "--delivery",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="delivery settings (default: ./delivery.yaml)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the windows as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lockgate.delivery.environment import open_environment
+    from lockgate.delivery.monitor import LiveMonitor
+
+    rollouts = open_environment(args.env, args.delivery, quiet=args.json)
+    report = LiveMonitor(rollouts, log=rollouts.log).watch(args.duration, args.windows)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "reason": report.reason,
+                    "windows": [w.as_record() for w in report.windows],
+                    "rollback": report.rollback.as_record() if report.rollback else None,
+                },
+                indent=2,
+                sort_keys=True,
+            )
+        )
+    else:
+        print(f"{args.env}: {report.reason}")
+    return report.exit_code
