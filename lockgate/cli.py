@@ -32,6 +32,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lockgate.generator.cli:generate_command",
         "write GitHub Actions, GitLab CI or Jenkins files that run the stages",
     ),
+    "rollout": (
+        "lockgate.commands.rollout:run",
+        "canary / blue-green rollout of an image into an environment: start|resume|abort|status",
+    ),
+    "monitor": (
+        "lockgate.commands.monitor:run",
+        "watch the live version; roll back on a sustained breach",
+    ),
     "ci": ("lockgate.ci.cli:ci_command", "steps the generated CI files call (not for humans)"),
 }
 
