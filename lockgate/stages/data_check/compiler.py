@@ -201,7 +201,7 @@ def compile_checks(
         else:
             latest = pl.col(fresh.column)
             if dtype == pl.String:
-                latest = latest.str.to_datetime(strict=False)
+                latest = latest.str.to_datetime(strict=False, time_zone="UTC")
             checks.append(
                 CompiledCheck(
                     "freshness",
