@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lockgate.stages.data_check.compiler import ROWS, ScanPlan, compile_checks
 from lockgate.stages.data_check.drift import (
@@ -26,8 +27,11 @@ from lockgate.stages.data_check.source import Dataset, DataSourceError, collect_
 from lockgate.stages.data_check.spec import DataCheckSpec
 from lockgate.stages.data_check.watermark import WatermarkStore, new_partitions
 
+if TYPE_CHECKING:
+    import polars as pl
 
-def _schema(dataset: Dataset) -> tuple[object, dict]:
+
+def _schema(dataset: Dataset) -> tuple[pl.LazyFrame, dict[str, pl.DataType]]:
     import polars as pl
 
     frame = dataset.scan()
@@ -66,7 +70,7 @@ class DataCheck:
         plan.rows()
         compiled, decided = compile_checks(spec, schema, plan, self.now)
         probes = plan_pii(spec, schema, plan)
-        queries = [plan.select(frame)]  # type: ignore[arg-type]
+        queries = [plan.select(frame)]
         drift_parts = None
         if spec.drift is not None and spec.reference is not None:
             reference = locate(spec.reference, self.resolve, spec.format, "reference")
@@ -76,7 +80,7 @@ class DataCheck:
                 ref_frame,
                 numeric,
                 categorical,
-                spec.drift,  # type: ignore[arg-type]
+                spec.drift,
                 explicit=spec.drift.columns is not None,
                 streaming=spec.streaming,
             )
@@ -84,7 +88,7 @@ class DataCheck:
             ref_plan = ScanPlan()
             ref_keys = add_distributions(ref_plan, dplan)
             cur_keys = add_distributions(plan, dplan)
-            queries = [plan.select(frame), ref_plan.select(ref_frame)]  # type: ignore[arg-type]
+            queries = [plan.select(frame), ref_plan.select(ref_frame)]
             drift_parts = (dplan, ref_keys, cur_keys)
         frames = collect_all(queries, streaming=spec.streaming, label=data.label)
         row = frames[0].row(0, named=True)

@@ -72,7 +72,7 @@ def drift_columns(
     return numeric, categorical
 
 
-def _quantile_edges(values: Sequence[float], count: int) -> tuple[float, ...]:
+def _quantile_edges(values: Any, count: int) -> tuple[float, ...]:
     import numpy as np
 
     if len(values) == 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lockgate.stages.data_check.outcome import CheckResult, ColumnDrift
+from lockgate.stages.data_check.outcome import CheckResult, ColumnDrift, Verdict
 from lockgate.stages.data_check.spec import DriftSpec
 
 
@@ -14,7 +14,7 @@ def drift_checks(drift: DriftSpec, columns: Sequence[ColumnDrift]) -> list[Check
     for col in columns:
         for metric, threshold in col.thresholds.items():
             value = col.metrics[metric]
-            verdict = "flag" if value > threshold else "pass"
+            verdict: Verdict = "flag" if value > threshold else "pass"
             results.append(CheckResult(f"drift_{metric}", col.column, value, threshold, verdict))
         if col.new_categories:
             shown = ", ".join(col.new_categories[:5])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lockgate.stages.data_check.compiler import ROWS, ScanPlan
-from lockgate.stages.data_check.outcome import CheckResult
+from lockgate.stages.data_check.outcome import CheckResult, Verdict
 from lockgate.stages.data_check.spec import DataCheckSpec
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def judge_pii(
     for probe in probes:
         fraction = int(row[probe.key]) / rows
         found = fraction > spec.pii.min_fraction
-        verdict = ("fail" if spec.pii.fail else "flag") if found else "pass"
+        verdict: Verdict = ("fail" if spec.pii.fail else "flag") if found else "pass"
         results.append(
             CheckResult(
                 f"pii_{probe.detector}",

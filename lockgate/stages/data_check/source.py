@@ -110,13 +110,16 @@ def locate(
     return Dataset(label, tuple(dict.fromkeys(files)), formats.pop() or "parquet", root)
 
 
-def collect_all(queries: Sequence[pl.LazyFrame], *, streaming: bool, label: str) -> list:
+def collect_all(
+    queries: Sequence[pl.LazyFrame], *, streaming: bool, label: str
+) -> list[pl.DataFrame]:
     """Run lazy queries together; a read failure becomes a :class:`DataSourceError`."""
     import polars as pl
 
-    engine = "streaming" if streaming else "auto"
     try:
-        return list(pl.collect_all(list(queries), engine=engine))
+        if streaming:
+            return pl.collect_all(list(queries), engine="streaming")
+        return pl.collect_all(list(queries), engine="auto")
     except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataSourceError(f"cannot read {label!r}: {first}") from None

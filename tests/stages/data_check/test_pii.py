@@ -20,8 +20,8 @@ def _frame() -> Any:
     clean = ["order shipped", "blue", "n/a", "42", "2025-01-01", "ok"] * 100
     return pl.DataFrame(
         {
-            "note": clean[:-4]
-            + [
+            "note": [
+                *clean[:-4],
                 "call me at (555) 123-4567",
                 "mail jo@corp.example.org",
                 "ssn 123-45-6789",
