@@ -101,9 +101,8 @@ def plan_drift(
     exprs += [pl.col(c).cast(pl.String) for c in categorical]
     if not exprs:
         return DriftPlan({}, (), ())
-    sample = collect_all(
-        [reference.select(exprs).gather_every(step)], streaming=streaming, label="reference"
-    )[0]
+    every = reference.with_row_index("__row").filter(pl.col("__row") % step == 0)
+    sample = collect_all([every.select(exprs)], streaming=streaming, label="reference")[0]
     edges = {}
     for name in numeric:
         values = sample[name].drop_nulls().drop_nans().to_numpy()
@@ -123,10 +122,10 @@ def add_distributions(plan: ScanPlan, drift_plan: DriftPlan) -> dict[str, dict[s
     keys: dict[str, dict[str, str]] = {}
     for name, edges in drift_plan.numeric.items():
         c = pl.col(name).cast(pl.Float64).fill_nan(None)
-        bins = [-math.inf, *edges.fine, math.inf]
-        hist = c.hist(bins=bins, include_breakpoint=False, include_category=False).implode()
+        # counts at or below each edge: plain sums stream in bounded memory (a histogram
+        # expression would hold the whole column)
         keys[name] = {
-            "hist": plan.add(hist, "hist"),
+            **{f"le{i}": plan.add((c <= edge).sum(), "le") for i, edge in enumerate(edges.fine)},
             "n": plan.add(c.count(), "n"),
             "mean": plan.add(c.mean(), "mean"),
             "std": plan.add(c.std(), "std"),
@@ -137,6 +136,13 @@ def add_distributions(plan: ScanPlan, drift_plan: DriftPlan) -> dict[str, dict[s
         counts = pl.col(name).cast(pl.String).drop_nulls().value_counts().implode()
         keys[name] = {"counts": plan.add(counts, "vc")}
     return keys
+
+
+def _hist(values: Mapping[str, Any], edges: int) -> list[int]:
+    """Bin counts (-inf, e0], (e0, e1], ..., (e_last, inf) from the counts at or below edges."""
+    at_or_below = [int(values[f"le{i}"]) for i in range(edges)]
+    bounds = [0, *at_or_below, int(values["n"])]
+    return [bounds[i + 1] - bounds[i] for i in range(len(bounds) - 1)]
 
 
 def _cdf(counts: Sequence[int]) -> list[float]:
@@ -175,7 +181,7 @@ def _numeric(
     thresholds: dict[str, float],
 ) -> ColumnDrift:
     fine = list(edges.fine)
-    ref_hist, cur_hist = list(ref["hist"]), list(cur["hist"])
+    ref_hist, cur_hist = _hist(ref, len(fine)), _hist(cur, len(fine))
     f_ref, f_cur = _cdf(ref_hist), _cdf(cur_hist)
     gaps = [abs(a - b) for a, b in zip(f_ref, f_cur, strict=True)]
     area = sum((gaps[i] + gaps[i + 1]) / 2 * (fine[i + 1] - fine[i]) for i in range(len(fine) - 1))
