@@ -1,0 +1,358 @@
+"""Data-check benchmark: lockgate vs hand-written Polars vs pandera vs Great Expectations.
+
+One suite on the same Parquet file (generated into a temp folder): 10 checks (not-null,
+uniqueness, 4 ranges, 2 allowed-value sets, a null fraction, a row count) and drift (PSI and
+Wasserstein over quantile bins; Jensen–Shannon for categoricals) of 20 columns against a
+reference. pandera and Great Expectations have no drift gate of the same kind, so their suite
+runs the checks with the tool and the drift with numpy/scipy on the pandas frame their
+validation needs, as a user of those tools would. Then a streaming run of the lockgate stage in
+a subprocess over a file 10x larger than a memory budget, with its peak RSS.
+
+    python benchmarks/data_check/bench.py --rows 10000000 [--compare-rows N] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+NUM = [f"f{i}" for i in range(16)]
+CAT = ["c0", "c1", "c2", "c3"]
+LEVELS = ["a", "b", "c", "d", "e"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def generate(path: Path, rows: int, seed: int, shift: float = 0.0) -> None:
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    step = 2_000_000
+    writer_parts = []
+    for start in range(0, rows, step):
+        n = min(step, rows - start)
+        cols: dict[str, Any] = {"id": np.arange(start, start + n, dtype="int64")}
+        for i, name in enumerate(NUM):
+            cols[name] = rng.normal(i + (shift if i == 0 else 0.0), 1.0 + i / 10, n)
+        for name in CAT:
+            cols[name] = rng.choice(LEVELS, n, p=[0.4, 0.25, 0.15, 0.1, 0.1])
+        part = path.parent / f".{path.stem}-{start}.parquet"
+        pl.DataFrame(cols).write_parquet(part)
+        writer_parts.append(part)
+    pl.scan_parquet([str(p) for p in writer_parts]).sink_parquet(path)
+    for p in writer_parts:
+        p.unlink()
+
+
+WITH: dict[str, Any] = {
+    "columns": {
+        "id": {"nullable": False, "unique": True},
+        "f1": {"min": -50, "max": 50, "max_null_fraction": 0.01},
+        "f2": {"min": -50},
+        "f3": {"max": 50},
+        "c0": {"allowed": LEVELS},
+        "c1": {"allowed": LEVELS},
+    },
+    "rows": {"min": 1000},
+    "drift": {"columns": NUM + CAT, "max_drifted_columns": 0, "histograms": False},
+}
+
+
+def run_lockgate(data: Path, ref: Path, out: Path) -> dict[str, Any]:
+    from lockgate.stages.context import StageContext
+    from lockgate.stages.data_check import main
+
+    with_ = {**WITH, "data": str(data), "reference": str(ref)}
+    ctx = StageContext(
+        data.parent, data.parent, out, data.parent, out / "state", "", "bench", "", with_
+    )
+    code = main(ctx)
+    report = json.loads((out / "data-check.json").read_text())
+    return {"exit": code, "drifted": report["drifted_columns"]}
+
+
+def _psi(p: Any, q: Any) -> float:
+    import numpy as np
+
+    p, q = np.maximum(p / p.sum(), 1e-4), np.maximum(q / q.sum(), 1e-4)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def run_polars(data: Path, ref: Path) -> dict[str, Any]:
+    """What a user writes by hand: one select of the checks, quantile bins, histograms."""
+    import numpy as np
+    import polars as pl
+
+    cur, reference = pl.scan_parquet(data), pl.scan_parquet(ref)
+    c = pl.col
+    checks = cur.select(
+        c("id").null_count().alias("id_nulls"),
+        (pl.len() - c("id").n_unique()).alias("id_dups"),
+        c("f1").min().alias("f1_min"),
+        c("f1").max().alias("f1_max"),
+        c("f2").min().alias("f2_min"),
+        c("f3").max().alias("f3_max"),
+        (~c("c0").is_in(LEVELS)).sum().alias("c0_bad"),
+        (~c("c1").is_in(LEVELS)).sum().alias("c1_bad"),
+        (c("f1").null_count() / pl.len()).alias("f1_null_frac"),
+        pl.len().alias("rows"),
+    )
+    ref_num = reference.select(NUM).collect()
+    edges_q: dict[str, Any] = {}
+    for n in NUM:
+        column = ref_num[n].drop_nulls().to_numpy()
+        for i, q in enumerate(np.quantile(column, np.linspace(0, 1, 101))):
+            edges_q[f"{n}_{i}"] = float(q)
+        edges_q[f"{n}_std"] = float(column.std(ddof=1))
+    del ref_num
+    hists, cats = [], []
+    for n in NUM:
+        edges = sorted({edges_q[f"{n}_{i}"] for i in range(101)})
+        bins = [-np.inf, *edges, np.inf]
+        hists.append(
+            c(n)
+            .hist(bins=bins, include_breakpoint=False, include_category=False)
+            .implode()
+            .alias(n)
+        )
+    for n in CAT:
+        cats.append(c(n).value_counts().implode().alias(n))
+    r_checks, r_ref, r_cur = pl.collect_all(
+        [checks, reference.select(hists + cats), cur.select(hists + cats)]
+    )
+    ok = r_checks.row(0, named=True)
+    passed = ok["id_nulls"] == 0 and ok["id_dups"] == 0 and ok["c0_bad"] == 0
+    drifted = []
+    for n in NUM:
+        edges = sorted({edges_q[f"{n}_{i}"] for i in range(101)})
+        a, b = np.array(r_ref[n][0], float), np.array(r_cur[n][0], float)
+        fa, fb = np.cumsum(a)[:-1] / a.sum(), np.cumsum(b)[:-1] / b.sum()
+        w = float(np.trapezoid(np.abs(fa - fb), edges)) / edges_q[f"{n}_std"]
+        coarse_a = np.add.reduceat(a, list(range(0, len(a), 10)))
+        coarse_b = np.add.reduceat(b, list(range(0, len(b), 10)))
+        if w > 0.1 or _psi(coarse_a, coarse_b) > 0.2:
+            drifted.append(n)
+    for n in CAT:
+        ra = {d[n]: d["count"] for d in r_ref[n][0]}
+        rb = {d[n]: d["count"] for d in r_cur[n][0]}
+        keys = sorted(set(ra) | set(rb))
+        p = np.array([ra.get(k, 0) for k in keys], float)
+        q = np.array([rb.get(k, 0) for k in keys], float)
+        p, q = p / p.sum(), q / q.sum()
+        m = (p + q) / 2
+        js = 0.5 * np.sum(p[p > 0] * np.log2(p[p > 0] / m[p > 0])) + 0.5 * np.sum(
+            q[q > 0] * np.log2(q[q > 0] / m[q > 0])
+        )
+        if js > 0.1:
+            drifted.append(n)
+    return {"passed": passed, "drifted": drifted}
+
+
+def pandas_drift(cur: Any, ref: Any) -> list[str]:
+    """Drift for the pandas-based tools: scipy's Wasserstein, numpy PSI and JS."""
+    import numpy as np
+    from scipy.spatial.distance import jensenshannon
+    from scipy.stats import wasserstein_distance
+
+    drifted = []
+    for n in NUM:
+        a, b = ref[n].to_numpy(), cur[n].to_numpy()
+        edges = np.quantile(a, np.linspace(0, 1, 11))
+        edges[0], edges[-1] = -np.inf, np.inf
+        psi = _psi(np.histogram(a, edges)[0].astype(float), np.histogram(b, edges)[0].astype(float))
+        w = wasserstein_distance(a, b) / a.std()
+        if w > 0.1 or psi > 0.2:
+            drifted.append(n)
+    for n in CAT:
+        ra, rb = ref[n].value_counts(), cur[n].value_counts()
+        keys = sorted(set(ra.index) | set(rb.index))
+        js = jensenshannon([ra.get(k, 0) for k in keys], [rb.get(k, 0) for k in keys], base=2)
+        if js**2 > 0.1:
+            drifted.append(n)
+    return drifted
+
+
+def run_pandera(data: Path, ref: Path) -> dict[str, Any]:
+    import pandas as pd
+    import pandera.pandas as pa
+
+    cur, reference = pd.read_parquet(data), pd.read_parquet(ref)
+    schema = pa.DataFrameSchema(
+        {
+            "id": pa.Column(int, nullable=False, unique=True),
+            "f1": pa.Column(float, [pa.Check.in_range(-50, 50)], nullable=True),
+            "f2": pa.Column(float, [pa.Check.ge(-50)]),
+            "f3": pa.Column(float, [pa.Check.le(50)]),
+            "c0": pa.Column(str, [pa.Check.isin(LEVELS)]),
+            "c1": pa.Column(str, [pa.Check.isin(LEVELS)]),
+        },
+        checks=[
+            pa.Check(lambda df: len(df) >= 1000, element_wise=False),
+            pa.Check(lambda df: df["f1"].isna().mean() <= 0.01, element_wise=False),
+        ],
+    )
+    try:
+        schema.validate(cur, lazy=True)
+        passed = True
+    except pa.errors.SchemaErrors:
+        passed = False
+    return {"passed": passed, "drifted": pandas_drift(cur, reference)}
+
+
+def run_gx(data: Path, ref: Path) -> dict[str, Any]:
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    import pandas as pd
+
+    cur, reference = pd.read_parquet(data), pd.read_parquet(ref)
+    context = gx.get_context(mode="ephemeral")
+    batch = (
+        context.data_sources.add_pandas("bench")
+        .add_dataframe_asset("current")
+        .add_batch_definition_whole_dataframe("all")
+        .get_batch(batch_parameters={"dataframe": cur})
+    )
+    suite = gx.ExpectationSuite("bench")
+    for expectation in [
+        gxe.ExpectColumnValuesToNotBeNull(column="id"),
+        gxe.ExpectColumnValuesToBeUnique(column="id"),
+        gxe.ExpectColumnValuesToBeBetween(column="f1", min_value=-50, max_value=50),
+        gxe.ExpectColumnValuesToBeBetween(column="f2", min_value=-50),
+        gxe.ExpectColumnValuesToBeBetween(column="f3", max_value=50),
+        gxe.ExpectColumnValuesToBeInSet(column="c0", value_set=LEVELS),
+        gxe.ExpectColumnValuesToBeInSet(column="c1", value_set=LEVELS),
+        gxe.ExpectColumnValuesToNotBeNull(column="f1", mostly=0.99),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1000),
+    ]:
+        suite.add_expectation(expectation)
+    result = batch.validate(suite)
+    return {"passed": bool(result.success), "drifted": pandas_drift(cur, reference)}
+
+
+def timed(fn: Callable[[], dict[str, Any]]) -> tuple[float, dict[str, Any]]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+STREAM_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from benchmarks.data_check.bench import run_lockgate
+start = time.perf_counter()
+result = run_lockgate(Path({data!r}), Path({ref!r}), Path({out!r}))
+result["seconds"] = time.perf_counter() - start
+result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(result))
+"""
+
+
+def stream_run(data: Path, ref: Path, out: Path) -> dict[str, Any]:
+    code = STREAM_CHILD.format(root=str(ROOT), data=str(data), ref=str(ref), out=str(out))
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "POLARS_MAX_THREADS": "2"},
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument(
+        "--compare-rows",
+        type=int,
+        default=0,
+        help="rows for the pandera / GE comparison (default: --rows)",
+    )
+    parser.add_argument(
+        "--stream-rows", type=int, default=0, help="rows of the streaming file (default: 3x --rows)"
+    )
+    parser.add_argument(
+        "--budget-mib",
+        type=int,
+        default=0,
+        help="memory budget; default: a tenth of the streaming file's size",
+    )
+    parser.add_argument("--skip", default="", help="comma list: pandera,gx,stream")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    skip = set(filter(None, args.skip.split(",")))
+    results: dict[str, Any] = {"rows": args.rows, "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="lockgate-bench-") as tmp:
+        root = Path(tmp)
+        data, ref = root / "current.parquet", root / "reference.parquet"
+        t0 = time.perf_counter()
+        generate(data, args.rows, 1, shift=0.5)
+        generate(ref, args.rows, 2)
+        results["generate_s"] = time.perf_counter() - t0
+        results["file_mib"] = data.stat().st_size / 2**20
+        for name, fn in [
+            ("lockgate", lambda: run_lockgate(data, ref, root / "out")),
+            ("polars", lambda: run_polars(data, ref)),
+        ]:
+            fn()  # warm the page cache and imports once
+            seconds, res = timed(fn)
+            results[name] = {"seconds": seconds, **res}
+            print(name, results[name], flush=True)
+        cmp_rows = args.compare_rows or args.rows
+        if cmp_rows != args.rows:
+            small, small_ref = root / "cmp.parquet", root / "cmp_ref.parquet"
+            generate(small, cmp_rows, 1, shift=0.5)
+            generate(small_ref, cmp_rows, 2)
+        else:
+            small, small_ref = data, ref
+        results["compare_rows"] = cmp_rows
+        for name, fn in [
+            ("lockgate_cmp", lambda: run_lockgate(small, small_ref, root / "o2")),
+            ("pandera", lambda: run_pandera(small, small_ref)),
+            ("gx", lambda: run_gx(small, small_ref)),
+        ]:
+            if name in skip:
+                continue
+            seconds, res = timed(fn)
+            results[name] = {"seconds": seconds, **res}
+            print(name, results[name], flush=True)
+        if "stream" not in skip:
+            big, big_ref = root / "big.parquet", root / "big_ref.parquet"
+            stream_rows = args.stream_rows or 3 * args.rows
+            small_ref_rows = max(stream_rows // 10, 1000)
+            generate(big, stream_rows, 3, shift=0.5)
+            generate(big_ref, small_ref_rows, 4)
+            for p in (small, small_ref, data, ref):
+                p.unlink(missing_ok=True)
+            in_memory_mib = stream_rows * (8 * 17 + 4 * 8) / 2**20
+            budget = args.budget_mib or in_memory_mib / 10
+            res = stream_run(big, big_ref, root / "o3")
+            results["stream"] = {
+                "rows": stream_rows,
+                "file_mib": big.stat().st_size / 2**20,
+                "in_memory_mib": in_memory_mib,
+                "budget_mib": budget,
+                **res,
+            }
+            print("stream", results["stream"], flush=True)
+    results["bench_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    text = json.dumps(results, indent=2, default=str)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""The check spec compiled to Polars expressions, evaluated in one ``select`` pass.
+
+Every value check becomes a scalar expression with a unique alias in one :class:`ScanPlan`;
+PII and drift add theirs to the same plan, so the data is read once. A check is then judged
+from the collected row: ``value`` against ``threshold`` with ``at_most`` or ``at_least``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from lockgate.stages.data_check.outcome import CheckResult
+from lockgate.stages.data_check.schema_checks import type_names
+from lockgate.stages.data_check.spec import ColumnSpec, DataCheckConfigError, DataCheckSpec
+
+if TYPE_CHECKING:
+    import polars as pl
+
+Bound = Literal["at_most", "at_least"]
+ROWS = "__rows"
+
+
+@dataclass(frozen=True)
+class CompiledCheck:
+    name: str
+    column: str | None
+    key: str
+    threshold: Any
+    bound: Bound
+    finish: Callable[[Any], tuple[Any, str]] = lambda v: (v, "")
+
+    def judge(self, row: Mapping[str, Any]) -> CheckResult:
+        value, detail = self.finish(row[self.key])
+        if value is None:
+            return CheckResult(self.name, self.column, None, self.threshold, "pass", "no values")
+        ok = value <= self.threshold if self.bound == "at_most" else value >= self.threshold
+        return CheckResult(
+            self.name, self.column, value, self.threshold, "pass" if ok else "fail", detail
+        )
+
+
+@dataclass
+class ScanPlan:
+    """The scalar expressions of the single pass, each under a unique alias."""
+
+    exprs: dict[str, pl.Expr] = field(default_factory=dict)
+
+    def add(self, expr: pl.Expr, hint: str = "a") -> str:
+        key = f"{hint}_{len(self.exprs)}"
+        self.exprs[key] = expr.alias(key)
+        return key
+
+    def rows(self) -> str:
+        """The alias of the row count (added once)."""
+        import polars as pl
+
+        if ROWS not in self.exprs:
+            self.exprs[ROWS] = pl.len().alias(ROWS)
+        return ROWS
+
+    def select(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        return frame.select(list(self.exprs.values()))
+
+
+def _check_regex(column: str, pattern: str) -> None:
+    import polars as pl
+
+    try:
+        pl.select(pl.lit("").str.contains(pattern))
+    except pl.exceptions.PolarsError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise DataCheckConfigError(
+            f"with.columns.{column}.regex: not a valid Polars (Rust) regex: {first}"
+        ) from None
+
+
+def _unexpected(values: Any) -> tuple[Any, str]:
+    count, examples = values["n"], values["examples"]
+    shown = ", ".join(repr(v) for v in (examples or [])[:5])
+    return count, f"unexpected: {shown}" if count else ""
+
+
+def _column_checks(
+    plan: ScanPlan, name: str, col: ColumnSpec, dtype: pl.DataType
+) -> tuple[list[CompiledCheck], list[CheckResult]]:
+    import polars as pl
+
+    c = pl.col(name)
+    kinds = type_names(dtype)
+    checks: list[CompiledCheck] = []
+    skipped: list[CheckResult] = []
+    if not col.nullable:
+        checks.append(CompiledCheck("not_null", name, plan.add(c.null_count()), 0, "at_most"))
+    if col.max_null_fraction is not None:
+        frac = c.null_count() / pl.len().cast(pl.Float64).clip(lower_bound=1)
+        checks.append(
+            CompiledCheck(
+                "max_null_fraction", name, plan.add(frac), col.max_null_fraction, "at_most"
+            )
+        )
+    for bound_name, threshold, agg, bound in (
+        ("min", col.min, c.min(), "at_least"),
+        ("max", col.max, c.max(), "at_most"),
+    ):
+        if threshold is None:
+            continue
+        if "number" not in kinds:
+            skipped.append(
+                CheckResult(
+                    bound_name,
+                    name,
+                    None,
+                    threshold,
+                    "skipped",
+                    f"needs a numeric column, found {dtype}",
+                )
+            )
+            continue
+        checks.append(CompiledCheck(bound_name, name, plan.add(agg), threshold, bound))  # type: ignore[arg-type]
+    if col.allowed is not None:
+        numeric = "number" in kinds and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in col.allowed
+        )
+        boolean = "bool" in kinds and all(isinstance(v, bool) for v in col.allowed)
+        if numeric or boolean:
+            target, allowed = c, pl.Series(list(col.allowed))
+        else:
+            target, allowed = c.cast(pl.String), pl.Series([str(v) for v in col.allowed])
+        bad = target.is_not_null() & ~target.is_in(allowed.implode())
+        expr = pl.struct(
+            bad.sum().alias("n"), target.filter(bad).unique().head(5).implode().alias("examples")
+        )
+        checks.append(CompiledCheck("allowed", name, plan.add(expr), 0, "at_most", _unexpected))
+    if col.regex is not None:
+        _check_regex(name, col.regex)
+        text = c.cast(pl.String)
+        bad = text.is_not_null() & ~text.str.contains(f"^(?:{col.regex})$")
+        expr = pl.struct(
+            bad.sum().alias("n"), text.filter(bad).unique().head(5).implode().alias("examples")
+        )
+        checks.append(CompiledCheck("regex", name, plan.add(expr), 0, "at_most", _unexpected))
+    return checks, skipped
+
+
+def _freshness_finish(now: datetime) -> Callable[[Any], tuple[Any, str]]:
+    def finish(latest: Any) -> tuple[Any, str]:
+        if latest is None:
+            return None, ""
+        if isinstance(latest, datetime):
+            moment = latest if latest.tzinfo else latest.replace(tzinfo=UTC)
+        elif isinstance(latest, date):
+            moment = datetime(latest.year, latest.month, latest.day, tzinfo=UTC)
+        else:
+            return float("inf"), f"latest value {latest!r} is not a timestamp"
+        return (now - moment).total_seconds(), f"latest {moment.isoformat()}"
+
+    return finish
+
+
+def compile_checks(
+    spec: DataCheckSpec, schema: Mapping[str, pl.DataType], plan: ScanPlan, now: datetime
+) -> tuple[list[CompiledCheck], list[CheckResult]]:
+    """Add every value check of ``spec`` to ``plan``; return them and the skipped ones."""
+    import polars as pl
+
+    checks: list[CompiledCheck] = []
+    skipped: list[CheckResult] = []
+    for name, col in spec.columns.items():
+        if name not in schema or (col.type and col.type not in type_names(schema[name])):
+            continue  # reported by schema_checks
+        more, skip = _column_checks(plan, name, col, schema[name])
+        checks += more
+        skipped += skip
+    for key in spec.unique_keys:
+        missing = [k for k in key if k not in schema]
+        label = ",".join(key)
+        if missing:
+            skipped.append(
+                CheckResult("unique", label, None, 0, "skipped", f"missing columns {missing}")
+            )
+            continue
+        distinct = pl.col(key[0]).n_unique() if len(key) == 1 else pl.struct(key).n_unique()
+        checks.append(CompiledCheck("unique", label, plan.add(pl.len() - distinct), 0, "at_most"))
+    rows_key = plan.rows()
+    if spec.rows is not None:
+        if spec.rows.min is not None:
+            checks.append(CompiledCheck("rows_min", None, rows_key, spec.rows.min, "at_least"))
+        if spec.rows.max is not None:
+            checks.append(CompiledCheck("rows_max", None, rows_key, spec.rows.max, "at_most"))
+    fresh = spec.freshness
+    if fresh is not None:
+        dtype = schema.get(fresh.column)
+        if dtype is None:
+            missing_result = CheckResult(
+                "freshness", fresh.column, None, fresh.max_age_seconds, "fail", "column is missing"
+            )
+            skipped.append(missing_result)
+        else:
+            latest = pl.col(fresh.column)
+            if dtype == pl.String:
+                latest = latest.str.to_datetime(strict=False, time_zone="UTC")
+            checks.append(
+                CompiledCheck(
+                    "freshness",
+                    fresh.column,
+                    plan.add(latest.max()),
+                    fresh.max_age_seconds,
+                    "at_most",
+                    _freshness_finish(now),
+                )
+            )
+    return checks, skipped

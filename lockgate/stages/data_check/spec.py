@@ -1,0 +1,215 @@
+"""The ``with:`` mapping of ``uses: lockgate/data-check``, as typed, frozen records.
+
+The mapping is validated once, here; every other module reads these models. A bad mapping
+becomes one :class:`DataCheckConfigError` whose message starts with the field path, e.g.
+``with.columns.age.min: Input should be a valid number``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lockgate.errors import LockgateError
+
+ColumnType = Literal["int", "float", "number", "str", "bool", "date", "datetime", "category"]
+PiiKind = Literal["email", "phone", "ssn", "iban"]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class DataCheckConfigError(LockgateError):
+    """The ``with:`` mapping of a data-check stage is invalid."""
+
+
+def duration_seconds(text: str) -> float:
+    """``"90s"``, ``"30m"``, ``"12h"``, ``"2d"``, ``"1w"`` as seconds."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 30m, 12h, 2d or 1w")
+    return float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Model):
+    """What one column must look like. Every key is optional."""
+
+    type: ColumnType | None = None
+    required: bool = True
+    nullable: bool = True
+    max_null_fraction: Fraction | None = None
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[str | int | float | bool, ...] | None = None
+    regex: str | None = None
+    unique: bool = False
+    pii: bool = False
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"regex does not compile: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _range_order(self) -> ColumnSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class RowsSpec(_Model):
+    min: Annotated[int, Field(ge=0)] | None = None
+    max: Annotated[int, Field(ge=0)] | None = None
+
+
+class FreshnessSpec(_Model):
+    column: str
+    max_age: str
+
+    @field_validator("max_age")
+    @classmethod
+    def _is_duration(cls, value: str) -> str:
+        duration_seconds(value)
+        return value
+
+    @property
+    def max_age_seconds(self) -> float:
+        return duration_seconds(self.max_age)
+
+
+class NumericDrift(_Model):
+    """Thresholds for numeric columns; a column drifts when any metric exceeds its threshold."""
+
+    psi: Annotated[float, Field(gt=0)] | None = 0.2
+    wasserstein: Annotated[float, Field(gt=0)] | None = 0.1
+
+
+class CategoricalDrift(_Model):
+    js: Annotated[float, Field(gt=0, le=1)] | None = 0.1
+    psi: Annotated[float, Field(gt=0)] | None = None
+
+
+class ColumnDriftThresholds(_Model):
+    """Per-column overrides; keys left out keep the numeric/categorical defaults."""
+
+    psi: Annotated[float, Field(gt=0)] | None = None
+    wasserstein: Annotated[float, Field(gt=0)] | None = None
+    js: Annotated[float, Field(gt=0, le=1)] | None = None
+
+
+class DriftSpec(_Model):
+    columns: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    bins: Annotated[int, Field(ge=2, le=100)] = 10
+    numeric: NumericDrift = NumericDrift()
+    categorical: CategoricalDrift = CategoricalDrift()
+    per_column: dict[str, ColumnDriftThresholds] = Field(default_factory=dict)
+    max_drifted_columns: Annotated[int, Field(ge=0)] | None = 0
+    max_drifted_fraction: Fraction | None = None
+    histograms: bool = True
+
+    def thresholds(self, column: str, *, numeric: bool) -> dict[str, float]:
+        """Metric name -> threshold for ``column``, defaults overridden by ``per_column``."""
+        base = self.numeric if numeric else self.categorical
+        merged = base.model_dump()
+        if column in self.per_column:
+            override = self.per_column[column].model_dump(exclude_none=True)
+            merged.update({k: v for k, v in override.items() if k in merged})
+        return {k: v for k, v in merged.items() if v is not None}
+
+
+class PiiSpec(_Model):
+    detectors: tuple[PiiKind, ...] = ("email", "phone", "ssn", "iban")
+    min_fraction: Fraction = 0.0
+    fail: bool = False
+
+
+class IncrementalSpec(_Model):
+    enabled: bool = True
+    order_by: Literal["name", "mtime"] = "name"
+
+
+class DataCheckSpec(_Model):
+    data: str | tuple[str, ...]
+    format: Literal["parquet", "csv", "jsonl"] | None = None
+    reference: str | tuple[str, ...] | None = None
+    columns: dict[str, ColumnSpec] = Field(default_factory=dict)
+    extra_columns: Literal["allow", "fail"] = "allow"
+    unique: tuple[tuple[str, ...], ...] = ()
+    rows: RowsSpec | None = None
+    freshness: FreshnessSpec | None = None
+    drift: DriftSpec | None = None
+    pii: PiiSpec = PiiSpec()
+    incremental: IncrementalSpec | None = None
+    streaming: bool = True
+
+    @field_validator("unique")
+    @classmethod
+    def _keys_not_empty(cls, keys: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+        for key in keys:
+            if not key:
+                raise ValueError("a unique key needs at least one column")
+        return keys
+
+    @model_validator(mode="after")
+    def _drift_needs_reference(self) -> DataCheckSpec:
+        if self.drift is not None and self.reference is None:
+            raise ValueError("drift needs a reference dataset: add `reference:`")
+        return self
+
+    @property
+    def unique_keys(self) -> tuple[tuple[str, ...], ...]:
+        singles = tuple((name,) for name, col in self.columns.items() if col.unique)
+        return tuple(dict.fromkeys(singles + self.unique))
+
+    @property
+    def pii_columns(self) -> tuple[str, ...]:
+        return tuple(name for name, col in self.columns.items() if col.pii)
+
+
+def _coerce(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Shorthands: ``incremental: true``, ``unique: [id, [a, b]]``."""
+    out = dict(raw)
+    if isinstance(out.get("incremental"), bool):
+        out["incremental"] = {"enabled": out["incremental"]}
+    if isinstance(out.get("unique"), list):
+        out["unique"] = [[k] if isinstance(k, str) else k for k in out["unique"]]
+    return out
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    parts = ["with"]
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] += f"[{item}]"
+        else:
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def parse_spec(raw: Mapping[str, Any]) -> DataCheckSpec:
+    """Validate ``ctx.with_``; raise :class:`DataCheckConfigError` with the field path."""
+    if not isinstance(raw, Mapping):
+        raise DataCheckConfigError("with: must be a mapping (data-check stage)")
+    try:
+        return DataCheckSpec.model_validate(_coerce(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise DataCheckConfigError(
+            f"{_where(first['loc'])}: {message}{extra} — fix the data-check `with:` mapping"
+        ) from None

@@ -1,0 +1,107 @@
+"""A bad ``with:`` mapping gives one line naming the field path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lockgate.errors import LockgateError
+from lockgate.stages.data_check.spec import DataCheckConfigError, duration_seconds, parse_spec
+
+TAIL = " — fix the data-check `with:` mapping"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"data": "d", "columns": {"age": {"min": "zero"}}},
+            "with.columns.age.min: Input should be a valid number, "
+            "unable to parse string as a number",
+        ),
+        (
+            {"data": "d", "columns": {"age": {"mni": 0}}},
+            "with.columns.age.mni: Extra inputs are not permitted",
+        ),
+        (
+            {"data": "d", "columns": {"age": {"type": "integer"}}},
+            "with.columns.age.type: Input should be 'int', 'float', 'number', 'str', 'bool', "
+            "'date', 'datetime' or 'category'",
+        ),
+        (
+            {"data": "d", "columns": {"age": {"min": 5, "max": 1}}},
+            "with.columns.age: min (5.0) is greater than max (1.0)",
+        ),
+        (
+            {"data": "d", "columns": {"e": {"regex": "("}}},
+            "with.columns.e.regex: regex does not compile: missing ), unterminated subpattern at "
+            "position 0",
+        ),
+        (
+            {"data": "d", "freshness": {"column": "ts", "max_age": "2 days"}},
+            "with.freshness.max_age: '2 days' is not a duration like 30m, 12h, 2d or 1w",
+        ),
+        ({"data": "d", "drift": {}}, "with: drift needs a reference dataset: add `reference:`"),
+        (
+            {"data": "d", "reference": "r", "drift": {"per_column": {"a": {"js": 2}}}},
+            "with.drift.per_column.a.js: Input should be less than or equal to 1",
+        ),
+        (
+            {"data": "d", "rows": {"min": -1}},
+            "with.rows.min: Input should be greater than or equal to 0",
+        ),
+        ({"columns": {}}, "with.data: Field required"),
+        ({"data": "d", "unique": [[]]}, "with.unique: a unique key needs at least one column"),
+    ],
+)
+def test_bad_config_names_the_field(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(DataCheckConfigError) as info:
+        parse_spec(raw)
+    assert str(info.value) == message + TAIL
+    assert isinstance(info.value, LockgateError)
+    assert "\n" not in str(info.value)
+
+
+def test_several_errors_are_counted_in_the_one_line() -> None:
+    with pytest.raises(DataCheckConfigError, match=r"^with.data: Field required \(and 1 more\)"):
+        parse_spec({"colums": {}})
+
+
+def test_shorthands_expand() -> None:
+    spec = parse_spec(
+        {
+            "data": "d",
+            "unique": ["id", ["a", "b"]],
+            "incremental": True,
+            "columns": {"id": {"unique": True}, "mail": {"pii": True}},
+        }
+    )
+    assert spec.unique_keys == (("id",), ("a", "b"))
+    assert spec.incremental is not None and spec.incremental.enabled
+    assert spec.pii_columns == ("mail",)
+
+
+def test_per_column_thresholds_override_defaults() -> None:
+    spec = parse_spec(
+        {
+            "data": "d",
+            "reference": "r",
+            "drift": {
+                "numeric": {"wasserstein": None},
+                "per_column": {"age": {"psi": 0.5, "js": 0.3}},
+            },
+        }
+    )
+    assert spec.drift is not None
+    assert spec.drift.thresholds("age", numeric=True) == {"psi": 0.5}
+    assert spec.drift.thresholds("x", numeric=True) == {"psi": 0.2}
+    assert spec.drift.thresholds("age", numeric=False) == {"js": 0.3, "psi": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("30m", 1800), ("1.5h", 5400), ("2d", 172800), ("1w", 604800)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert duration_seconds(text) == seconds
