@@ -216,4 +216,4 @@ def find_cycle(graph: dict[str, list[str]]) -> list[str]:
 
 def _suggest(word: str, choices: list[str], prefix: str = "") -> str:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean {prefix}{close[0]!r}?" if close else ""
+    return f"; did you mean {prefix + close[0]!r}?" if close else ""
