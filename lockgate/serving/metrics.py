@@ -144,7 +144,7 @@ def parse_exposition(text: str) -> dict[tuple[str, LabelSet], float]:
     :meth:`ServingMetrics.render`, for scrapers such as a canary analysis)."""
     import re
 
-    sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+    sample = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
     pair = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
     samples: dict[tuple[str, LabelSet], float] = {}
     for line in text.splitlines():

@@ -95,6 +95,8 @@ def load_torch(manifest: ServingManifest, model_dir: Path, code_dir: Path) -> To
             module.load_state_dict(state)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
-            raise ModelLoadError(f"{weights.name} does not fit the rebuilt module: {first}") from None
+            raise ModelLoadError(
+                f"{weights.name} does not fit the rebuilt module: {first}"
+            ) from None
     module.eval()
     return TorchPredictor(manifest, module)

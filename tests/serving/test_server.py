@@ -26,7 +26,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def call(port: int, method: str, path: str, body: object = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        data = (
+            None
+            if body is None
+            else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        )
         conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
         response = conn.getresponse()
         return response.status, response.read()
@@ -90,7 +94,12 @@ def test_metrics_count_requests_errors_latency_and_labels(server):
     assert counts == sorted(counts), "histogram buckets must be cumulative"
     assert m[("lockgate_request_duration_seconds_sum", ())] > 0
     info = [k for k in m if k[0] == "lockgate_model_info"]
-    assert dict(info[0][1]) == {"flavor": "python", "name": "rule", "run_id": "run-123", "version": "1"}
+    assert dict(info[0][1]) == {
+        "flavor": "python",
+        "name": "rule",
+        "run_id": "run-123",
+        "version": "1",
+    }
     assert m[("lockgate_in_flight_requests", ())] == 0
 
 
@@ -124,9 +133,19 @@ def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lockgate.serving", "--model", str(bundle), "--host", "127.0.0.1",
-         "--port", str(port)],
-        env=env, stderr=log,
+        [
+            sys.executable,
+            "-m",
+            "lockgate.serving",
+            "--model",
+            str(bundle),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stderr=log,
     )
     try:
         deadline = time.monotonic() + 20
@@ -156,4 +175,3 @@ def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path):
             proc.kill()
             proc.wait()
         log.close()
-
