@@ -87,11 +87,6 @@ def test_container_runs_as_non_root(rule_image, docker_client):
 def test_served_model_answers_and_metrics_move(rule_image, docker_client):
     with serving(docker_client, rule_image["ref"]) as (container, port):
         before = parse_exposition(request(port, "GET", "/metrics")[1].decode())
-        assert (
-            before[("lockgate_requests_total", (("code", "200"),))]
-            if ("lockgate_requests_total", (("code", "200"),)) in before
-            else True
-        )
         status, body = request(port, "POST", "/invocations", {"inputs": [[1, 1], [0, 0], [5, 5]]})
         assert (status, json.loads(body)) == (200, {"predictions": ["yes", "no", "yes"]})
         assert request(port, "POST", "/predict", {"inputs": [[0, 0]]})[0] == 200
@@ -119,6 +114,7 @@ def test_same_model_gives_the_same_image(rule_image, tmp_path, registry, base_im
     assert again["digest"] == rule_image["digest"]
 
 
+@pytest.mark.slow  # pushes a ~1 GB torch layer to a fresh registry (~60 s on 2 cores)
 def test_torch_model_end_to_end(tmp_path, registry, torch_image, docker_client):
     import torch
 
