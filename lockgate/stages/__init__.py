@@ -9,4 +9,5 @@ from __future__ import annotations
 
 BUILTIN_STAGES: dict[str, str] = {
     "data-check": "lockgate.stages.data_check:main",
+    "package": "lockgate.stages.package:main",
 }

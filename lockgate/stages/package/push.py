@@ -1,0 +1,78 @@
+"""Push the model image and return the digest the registry stored, with bounded re-tries.
+
+A refusal (bad credentials, no access) is final at once; anything else (registry down, a
+connection cut mid-push) is re-tried ``retries`` times with doubling delays, then reported in
+one line. Credentials travel only in the engine API's auth header, never into a layer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lockgate.errors import LockgateError
+
+_REFUSALS = ("unauthorized", "authentication required", "denied", "forbidden", "no basic auth")
+
+
+class PushRefused(LockgateError):
+    """The registry said no (credentials, permissions): re-trying cannot help."""
+
+
+@dataclass(frozen=True)
+class PushPolicy:
+    retries: int = 3
+    delay_s: float = 2.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+def _push_once(client: Any, repository: str, tag: str, auth: dict[str, str] | None) -> str:
+    import docker.errors
+
+    digest = ""
+    try:
+        for chunk in client.api.push(
+            repository, tag=tag, stream=True, decode=True, auth_config=auth
+        ):
+            if "error" in chunk:
+                message = " ".join(str(chunk["error"]).split())
+                if any(word in message.lower() for word in _REFUSALS):
+                    raise PushRefused(f"push to {repository} refused: {message}")
+                raise LockgateError(message)
+            digest = (chunk.get("aux") or {}).get("Digest", digest)
+    except docker.errors.APIError as exc:
+        raise LockgateError(" ".join(str(exc.explanation).split())) from None
+    if not digest.startswith("sha256:"):
+        raise LockgateError("the registry returned no digest")
+    return digest
+
+
+def push_image(
+    client: Any,
+    image_id: str,
+    repository: str,
+    tag: str,
+    auth: dict[str, str] | None,
+    policy: PushPolicy,
+    say: Callable[[str], None],
+) -> str:
+    """Tag ``image_id`` as ``repository:tag``, push it, return ``sha256:...``."""
+    client.images.get(image_id).tag(repository, tag)
+    delay = policy.delay_s
+    last = ""
+    for attempt in range(policy.retries + 1):
+        try:
+            return _push_once(client, repository, tag, auth)
+        except PushRefused:
+            raise
+        except LockgateError as exc:
+            last = str(exc)
+            if attempt < policy.retries:
+                say(f"package: push attempt {attempt + 1} failed ({last}); retrying in {delay:g}s")
+                policy.sleep(delay)
+                delay *= 2
+    raise LockgateError(
+        f"push to {repository}:{tag} failed after {policy.retries + 1} attempt(s): {last}"
+    )
