@@ -111,7 +111,11 @@ def audit_ledger(folder: Path, check_signature: SignatureCheck | None = None) ->
                 "the chain ends in a different hash than the head anchor records: "
                 "entries were rewritten",
             )
-        if check_signature is not None and not problems:
-            if head.signature is None or not check_signature(head.anchor_payload(), head.signature):
-                problems.append("the head anchor's signature does not verify")
+        signed = head.signature is not None and check_signature is not None
+        if (
+            check_signature is not None
+            and not problems
+            and not (signed and check_signature(head.anchor_payload(), str(head.signature)))
+        ):
+            problems.append("the head anchor's signature does not verify")
     return AuditReport(expected - 1, tuple(problems), first_bad, tuple(notes))
