@@ -28,6 +28,25 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("lockgate.commands.schema:run", "print the JSON Schema of lockgate.yaml"),
     "stage": ("lockgate.commands.stage:run", "run a built-in stage here (inside the runner image)"),
     "image": ("lockgate.commands.image:run", "build the runner image, or bootstrap a base image"),
+    "approve": (
+        "lockgate.commands.approve:run",
+        "approve (or revoke) one image digest for one environment",
+    ),
+    "promote": ("lockgate.commands.promote:run", "verify, gate, deploy and record a release"),
+    "rollback": (
+        "lockgate.commands.rollback:run",
+        "go back to the previous release that ran healthy",
+    ),
+    "health": (
+        "lockgate.commands.health:run",
+        "record whether an environment's release is healthy",
+    ),
+    "history": ("lockgate.commands.history:run", "what was released where, and when (--at TIME)"),
+    "lineage": ("lockgate.commands.lineage:run", "image, model, run and data behind a release"),
+    "audit": (
+        "lockgate.commands.audit:run",
+        "check that the release ledger is complete and intact",
+    ),
 }
 
 

@@ -286,7 +286,7 @@ class Promoter:
                 (*lines, f"deploy of {image} to {env} failed: {result.detail}"),
                 (begin.seq, e.seq),
             )
-        alias_note = self._move_alias(rules, model, env)
+        alias_note = self._move_alias(rules, model, env, image.digest)
         done = self.record(
             op,
             env,
@@ -326,7 +326,7 @@ class Promoter:
             tuple(seqs),
         )
 
-    def _move_alias(self, rules: EnvironmentRules, model: str | None, env: str) -> str:
+    def _move_alias(self, rules: EnvironmentRules, model: str | None, env: str, digest: str) -> str:
         if model is None:
             return "no model version on record: no alias moved"
         if self.registry is None:
@@ -336,6 +336,7 @@ class Promoter:
         try:
             self.registry.set_alias(ref.name, rules.model_alias, ref.version)
             self.registry.tag_version(ref.name, ref.version, f"lockgate.{env}", when)
+            self.registry.tag_version(ref.name, ref.version, "lockgate.image_digest", digest)
         except Exception as exc:  # the registry is a mirror; the ledger entry still stands
             return f"alias {rules.model_alias} NOT moved ({type(exc).__name__}: {exc})"
         return f"alias {rules.model_alias} -> {ref.name}/{ref.version}"
