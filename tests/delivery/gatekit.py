@@ -9,12 +9,14 @@ as told, so the gate's reaction to each verdict can be tested. Everything else i
 from __future__ import annotations
 
 import hashlib
+import json
 import textwrap
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lockgate.delivery.deployers import ManifestDeployer
+from lockgate.delivery.entry import GENESIS, Draft, seal
 from lockgate.delivery.identity import Identity
 from lockgate.delivery.ledger import FileLedger
 from lockgate.delivery.promotion import Promoter
@@ -70,12 +72,13 @@ class ListVerifier:
     """Test double: fails the digests in ``failing`` with a reason, passes all others."""
 
     failing: set[str] = field(default_factory=set)
+    facts: dict[str, dict[str, str]] = field(default_factory=dict)  # digest -> attested facts
 
     def verify(self, ref: str) -> Verdict:
         d = ref.partition("@")[2]
         if d in self.failing:
             return Verdict(False, ("signature: no signatures found",))
-        return Verdict(True, ("signature: verified with cosign.pub",))
+        return Verdict(True, ("signature: verified with cosign.pub",), self.facts.get(d, {}))
 
 
 @dataclass
@@ -105,3 +108,17 @@ def make_world(root: Path, spec: str = SPEC) -> World:
     ledger = FileLedger(root / ".lockgate" / "ledger", clock=clock)
     deployer = ManifestDeployer(root / ".lockgate" / "releases", {})
     return World(root, clock, ledger, ListVerifier(), deployer, pipeline)
+
+
+def write_ledger(folder: Path, rows: list[tuple[Draft, str]]) -> None:
+    """Write a long ledger in one go (what many appends would leave, without an fsync each)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    prev, chunks, size = GENESIS, [], 0
+    for seq, (draft, time) in enumerate(rows, start=1):
+        line = seal(draft, seq, time, prev).line()
+        prev = json.loads(line)["hash"]
+        chunks.append(line)
+        size += len(line)
+    (folder / "ledger.jsonl").write_bytes(b"".join(chunks))
+    head = {"seq": len(rows), "hash": prev, "size": size, "time": rows[-1][1]}
+    (folder / "ledger.head").write_text(json.dumps(head))
