@@ -72,7 +72,7 @@ def scripted(tmp_path, tracking: str) -> tuple[World, object, dict[str, str]]:
 
 
 def test_promotion_moves_the_alias_and_rollback_moves_it_back(scripted) -> None:
-    world, registry, _ = scripted
+    _, registry, _ = scripted
     assert registry.get_alias("fraud", "champion") == "2"
     assert registry.get_alias("fraud", "staging") == "3"
     record = registry.describe("fraud", "2")
