@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from lockgate.commands.release import add_release_arguments, open_store
 
@@ -13,6 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("environment")
     parser.add_argument("--at", metavar="TIME", help="e.g. 2026-11-20T10:00Z (UTC unless given)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--ledger",
+        type=Path,
+        metavar="DIR",
+        help="read this ledger folder (e.g. an offline copy); skips the spec",
+    )
     add_release_arguments(parser)
 
 
@@ -22,9 +29,14 @@ def run(args: argparse.Namespace) -> int:
     from lockgate.delivery.rules import environment_rules
     from lockgate.errors import LockgateError
 
-    project = load_project(args)
-    environment_rules(project.pipeline, project.root, args.environment)
-    store = open_store(project, args, sync=False)
+    if args.ledger is not None:
+        from lockgate.delivery.ledger import FileLedger
+
+        store = FileLedger(args.ledger)
+    else:
+        project = load_project(args)
+        environment_rules(project.pipeline, project.root, args.environment)
+        store = open_store(project, args, sync=False)
     if args.at is not None:
         from lockgate.delivery.timeline import release_at
 

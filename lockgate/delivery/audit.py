@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lockgate.delivery.entry import GENESIS, LineError, read_line
+from lockgate.delivery.entry import GENESIS, LineError, read_chain, read_line
 from lockgate.delivery.ledger import HEAD_FILE, LEDGER_FILE, LedgerError, read_head
 
 SignatureCheck = Callable[[bytes, str], bool]
@@ -68,32 +68,33 @@ def audit_ledger(folder: Path, check_signature: SignatureCheck | None = None) ->
             break
         offset += len(line) + 1
         try:
-            entry = read_line(line)
+            seq, prev, when, digest_hex = read_chain(line)
         except LineError as exc:
             bad(expected, f"edited: {exc}")
             break
-        if entry.seq != expected:
-            what = "missing (deleted)" if entry.seq > expected else "out of order (reordered)"
-            bad(expected, f"{what}: found entry {entry.seq} where entry {expected} belongs")
+        if seq != expected:
+            what = "missing (deleted)" if seq > expected else "out of order (reordered)"
+            bad(expected, f"{what}: found entry {seq} where entry {expected} belongs")
             break
-        if entry.prev != prev_hash:
+        if prev != prev_hash:
             bad(
-                entry.seq - 1,
-                f"rewritten: entry {entry.seq} records a different hash for it "
+                seq - 1,
+                f"rewritten: entry {seq} records a different hash for it "
                 "(its content changed and was re-hashed, or entries were spliced)",
             )
             break
-        if entry.time < prev_time:
-            bad(entry.seq, f"time {entry.time} is before the previous entry's {prev_time}")
+        if when < prev_time:
+            bad(seq, f"time {when} is before the previous entry's {prev_time}")
             break
         if check_signature is not None:
+            entry = read_line(line)
             if entry.signature is None:
-                bad(entry.seq, "not signed")
+                bad(seq, "not signed")
                 break
             if not check_signature(entry.signed_payload(), entry.signature):
-                bad(entry.seq, "signature does not verify with the given public key")
+                bad(seq, "signature does not verify with the given public key")
                 break
-        prev_hash, prev_time, expected = entry.hash, entry.time, expected + 1
+        prev_hash, prev_time, expected = digest_hex, when, expected + 1
 
     if not problems:
         if torn and not head.pending:
