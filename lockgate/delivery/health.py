@@ -37,7 +37,9 @@ def record_health(
             raise LockgateError(
                 f"{env}: health is unknown ({health.detail}); mark it with --mark healthy|unhealthy"
             )
-        status, why, check = health.status, reason or health.detail, "deployer"
+        status: str = health.status
+        why: str | None = reason or health.detail
+        check = "deployer"
     else:
         status, why, check = mark, reason, "manual"
     e = ledger.append(

@@ -145,7 +145,8 @@ class FileLedger:
         now = format_time(self.clock())
         entry = seal(draft, head.seq + 1, max(now, head.time), head.hash, self.signer)
         line = entry.line()
-        pending = {"seq": entry.seq, "hash": entry.hash, "size": head.size + len(line)}
+        size = head.size + len(line)
+        pending: dict[str, Any] = {"seq": entry.seq, "hash": entry.hash, "size": size}
         self._write_head(Head(head.seq, head.hash, head.size, head.time, pending))
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -153,7 +154,7 @@ class FileLedger:
             os.fsync(fd)
         finally:
             os.close(fd)
-        self._write_head(Head(entry.seq, entry.hash, pending["size"], entry.time))
+        self._write_head(Head(entry.seq, entry.hash, size, entry.time))
         return entry
 
     def head(self) -> Head:

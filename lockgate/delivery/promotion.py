@@ -124,12 +124,14 @@ class Promoter:
         record = None
         if model is not None and self.registry is not None:
             record = self.registry.describe(model.name, model.version)
+        recorded_pii = first_with(entries, image.digest, "pii_detected")
         pii = (
             read_pii(data_check)
             if data_check
-            else tuple(first_with(entries, image.digest, "pii_detected") or ())
-        )  # type: ignore[arg-type]
-        author = author or first_with(entries, image.digest, "author")  # type: ignore[assignment]
+            else tuple(str(x) for x in (recorded_pii if isinstance(recorded_pii, list) else ()))
+        )
+        recorded_author = first_with(entries, image.digest, "author")
+        author = author or (str(recorded_author) if recorded_author else None)
         if author is None and record is not None:
             author = record.user
         return Candidate(
