@@ -3,6 +3,8 @@ tiny logged models), then ``history --at`` and ``lineage`` on it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lockgate.delivery.approving import approve
@@ -19,7 +21,7 @@ pytest.importorskip("mlflow", reason="MLflow is needed for the registry: pip ins
 pytestmark = pytest.mark.filterwarnings("ignore:.*Any type hint:UserWarning")
 
 
-def register_versions(uri: str, name: str, count: int) -> None:
+def register_versions(uri: str, artifacts: Path, name: str, count: int) -> None:
     import mlflow
     import mlflow.pyfunc
 
@@ -29,6 +31,8 @@ def register_versions(uri: str, name: str, count: int) -> None:
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    experiment = mlflow.create_experiment("gates", artifact_location=artifacts.as_uri())
+    mlflow.set_experiment(experiment_id=experiment)
     for _ in range(count):
         with mlflow.start_run():
             info = mlflow.pyfunc.log_model(
@@ -41,7 +45,7 @@ def register_versions(uri: str, name: str, count: int) -> None:
 def tracking(tmp_path_factory: pytest.TempPathFactory) -> str:
     folder = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{folder}/mlflow.db"
-    register_versions(uri, "fraud", 3)
+    register_versions(uri, folder / "artifacts", "fraud", 3)
     return uri
 
 
