@@ -41,6 +41,25 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "watch the live version; roll back on a sustained breach",
     ),
     "ci": ("lockgate.ci.cli:ci_command", "steps the generated CI files call (not for humans)"),
+    "approve": (
+        "lockgate.commands.approve:run",
+        "approve (or revoke) one image digest for one environment",
+    ),
+    "promote": ("lockgate.commands.promote:run", "verify, gate, deploy and record a release"),
+    "rollback": (
+        "lockgate.commands.rollback:run",
+        "go back to the previous release that ran healthy",
+    ),
+    "health": (
+        "lockgate.commands.health:run",
+        "record whether an environment's release is healthy",
+    ),
+    "history": ("lockgate.commands.history:run", "what was released where, and when (--at TIME)"),
+    "lineage": ("lockgate.commands.lineage:run", "image, model, run and data behind a release"),
+    "audit": (
+        "lockgate.commands.audit:run",
+        "check that the release ledger is complete and intact",
+    ),
 }
 
 

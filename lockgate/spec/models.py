@@ -178,6 +178,28 @@ class Environment(Model):
     deployment_tier: Literal["production", "staging", "testing", "development", "other"] | None = (
         Field(None, description="GitLab's deployment tier")
     )
+    requires_healthy_in: StageName | None = Field(
+        None,
+        description="the environment a digest must have run healthy in before it may come here "
+        "(default: the previous environment in this list; none for the first)",
+    )
+    approval_ttl: Duration | None = Field(
+        None, description="how long an approval stays valid (default: `policy.approval_ttl`)"
+    )
+    deployer: str = Field(
+        "manifest",
+        description="how a release reaches the environment: `manifest` writes the release to "
+        "`.lockgate/releases/ENV.json` and probes `url` for health",
+    )
+    model_alias: str | None = Field(
+        None,
+        description="MLflow alias moved to the promoted model version (default: `champion` for "
+        "the last environment, the environment's name otherwise)",
+    )
+
+    _parse_ttl = field_validator("approval_ttl", mode="before")(
+        lambda v: None if v is None else parse_duration(v)
+    )
 
     @model_validator(mode="after")
     def _enough_approvers(self) -> Environment:
@@ -186,6 +208,53 @@ class Environment(Model):
                 f"requires {self.required_approvals} approval(s) but lists no `approvers`"
             )
         return self
+
+
+class Residency(Model):
+    """Where an environment's releases may come from. An omitted list allows anything."""
+
+    registries: tuple[str, ...] | None = Field(
+        None, description="image repository prefixes allowed, e.g. registry.eu.example/ml"
+    )
+    mlflow_servers: tuple[str, ...] | None = Field(
+        None, description="MLflow tracking URIs (prefixes) the model version may come from"
+    )
+    artifact_stores: tuple[str, ...] | None = Field(
+        None, description="artifact location prefixes allowed for the model, e.g. s3://eu-models/"
+    )
+    allow_pii: bool = Field(
+        True,
+        description="false: refuse models trained on data the data-check stage flagged with PII",
+    )
+
+
+class LedgerStore(Model):
+    """Where the release ledger lives."""
+
+    store: Literal["embedded", "git"] = Field(
+        "embedded",
+        description="`embedded`: `.lockgate/ledger/` on this machine; `git`: a dedicated branch "
+        "pushed with the repository, shared by the team",
+    )
+    branch: str = Field("lockgate-ledger", description="the ledger branch (`git` store)")
+    remote: str = Field("origin", description="the remote the ledger branch is pushed to")
+
+
+class Policy(Model):
+    """Release policy: approvals, residency, the ledger."""
+
+    approval_ttl: Duration = Field(86400, description="how long an approval stays valid")
+    groups_file: str | None = Field(
+        None,
+        description="YAML file (relative to the spec) mapping group names to members, owned by "
+        "the security team; its groups add to top-level `groups`",
+    )
+    residency: dict[StageName, Residency] = Field(
+        default_factory=dict, description="environment name -> allowed sources"
+    )
+    ledger: LedgerStore = Field(default_factory=LedgerStore, description="the release ledger")
+
+    _parse_ttl = field_validator("approval_ttl", mode="before")(parse_duration)
 
 
 class Branches(Model):
@@ -245,3 +314,6 @@ class Pipeline(Model):
     )
     tracking_uri: str | None = Field(None, description="MLflow tracking URI (default: embedded)")
     registry: str | None = Field(None, description="OCI registry for images, e.g. REG/PROJECT")
+    policy: Policy = Field(
+        default_factory=Policy, description="release policy: approvals, residency, the ledger"
+    )

@@ -73,6 +73,9 @@ def render() -> str:
         ("triggers", models.Triggers),
         ("triggers.schedule[]", models.Schedule),
         ("triggers.data_update", models.DataUpdate),
+        ("policy", models.Policy),
+        ("policy.residency.ENV", models.Residency),
+        ("policy.ledger", models.LedgerStore),
     ]
     out = [HEADER]
     for title, model in sections:

@@ -1,0 +1,43 @@
+"""lockgate approve ENV --digest sha256:... [--expires 24h] [--revoke]"""
+
+from __future__ import annotations
+
+import argparse
+
+from lockgate.commands.release import add_release_arguments, open_store, report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("environment", help="the environment the approval is for")
+    parser.add_argument("--digest", required=True, help="the image digest approved (sha256:...)")
+    parser.add_argument("--reason", help="why, for the ledger")
+    parser.add_argument(
+        "--expires",
+        metavar="DURATION",
+        help="lifetime, e.g. 4h (at most the policy's approval_ttl)",
+    )
+    parser.add_argument("--revoke", action="store_true", help="withdraw your approval instead")
+    add_release_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lockgate.commands.project import load_project
+    from lockgate.delivery.approving import approve, revoke
+    from lockgate.delivery.identity import current_identity
+    from lockgate.delivery.refs import check_digest
+    from lockgate.delivery.rules import environment_rules
+    from lockgate.errors import LockgateError
+    from lockgate.spec.models import parse_duration
+
+    project = load_project(args)
+    digest = check_digest(args.digest)
+    rules = environment_rules(project.pipeline, project.root, args.environment)
+    actor = current_identity(cwd=project.root)
+    store = open_store(project, args)
+    if args.revoke:
+        return report(revoke(store, rules, actor, digest, reason=args.reason))
+    try:
+        expires = parse_duration(args.expires) if args.expires else None
+    except ValueError as exc:
+        raise LockgateError(f"--expires: {exc}") from None
+    return report(approve(store, rules, actor, digest, expires_in=expires, reason=args.reason))

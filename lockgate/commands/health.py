@@ -1,0 +1,41 @@
+"""lockgate health ENV [--mark healthy|unhealthy]: record whether the current release is healthy
+(asked of the deployer, or marked by you)."""
+
+from __future__ import annotations
+
+import argparse
+
+from lockgate.commands.release import add_release_arguments, open_store, report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("environment")
+    parser.add_argument(
+        "--mark",
+        choices=("healthy", "unhealthy"),
+        help="record this verdict instead of asking the deployer",
+    )
+    parser.add_argument("--digest", help="refuse unless the environment runs this digest")
+    parser.add_argument("--reason")
+    add_release_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lockgate.commands.project import load_project
+    from lockgate.delivery.deployers import deployer_for
+    from lockgate.delivery.health import record_health
+    from lockgate.delivery.identity import current_identity
+    from lockgate.delivery.rules import environment_rules
+
+    project = load_project(args)
+    rules = environment_rules(project.pipeline, project.root, args.environment)
+    outcome = record_health(
+        open_store(project, args),
+        deployer_for(rules.deployer, project.root, project.pipeline),
+        args.environment,
+        current_identity(cwd=project.root),
+        mark=args.mark,
+        digest=args.digest,
+        reason=args.reason,
+    )
+    return report(outcome)

@@ -1,0 +1,22 @@
+"""lockgate rollback ENV [--to VERSION|DIGEST]: back to the previous release that ran healthy."""
+
+from __future__ import annotations
+
+import argparse
+
+from lockgate.commands.release import add_release_arguments, promoter, report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("environment", help="the environment to roll back")
+    parser.add_argument(
+        "--to",
+        metavar="VERSION|DIGEST",
+        help="an earlier release: sha256:..., models:/NAME/N, or N",
+    )
+    parser.add_argument("--reason", help="why, for the ledger")
+    add_release_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    return report(promoter(args).rollback(args.environment, to=args.to, reason=args.reason))

@@ -1,0 +1,90 @@
+"""Ed25519 signatures on ledger entries and the head anchor, so that a copy of the ledger can be
+checked offline with only the public key (``lockgate audit verify --public-key FILE``).
+
+Keys are PEM files (``openssl genpkey -algorithm ed25519``, or :func:`generate_key_pair`). The
+``cryptography`` package is imported only when a key is used.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lockgate.errors import LockgateError
+
+
+class SigningError(LockgateError):
+    """A key that cannot be read or is not Ed25519."""
+
+
+def _serialization() -> Any:
+    try:
+        from cryptography.hazmat.primitives import serialization
+    except ImportError:
+        raise SigningError(
+            "signing needs the `cryptography` package: pip install cryptography"
+        ) from None
+    return serialization
+
+
+def load_signer(path: Path) -> Callable[[bytes], str]:
+    """A function signing bytes with the Ed25519 private key in ``path`` (base64 signature)."""
+    serialization = _serialization()
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise SigningError(f"{path}: cannot read the private key ({exc})") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningError(f"{path}: not an Ed25519 private key")
+
+    def sign(payload: bytes) -> str:
+        return base64.b64encode(key.sign(payload)).decode()
+
+    return sign
+
+
+def load_checker(path: Path) -> Callable[[bytes, str], bool]:
+    """A function telling whether a base64 signature over bytes verifies with ``path``."""
+    serialization = _serialization()
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise SigningError(f"{path}: cannot read the public key ({exc})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise SigningError(f"{path}: not an Ed25519 public key")
+
+    def check(payload: bytes, signature: str) -> bool:
+        try:
+            key.verify(base64.b64decode(signature), payload)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    return check
+
+
+def generate_key_pair(private_path: Path, public_path: Path) -> None:
+    serialization = _serialization()
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    private_path.chmod(0o600)
+    public_path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )

@@ -1,0 +1,131 @@
+"""``audit verify`` names the first bad entry for each kind of tampering."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from lockgate.delivery.audit import audit_ledger
+from lockgate.delivery.entry import Draft, seal
+from lockgate.delivery.ledger import FileLedger
+
+
+@pytest.fixture
+def ledger_dir(tmp_path: Path) -> Path:
+    ledger = FileLedger(tmp_path)
+    for n in range(1, 7):
+        ledger.append(
+            Draft(
+                action="approve",
+                actor="alice",
+                actor_source="test",
+                environment="production",
+                digest=f"sha256:{n:064x}",
+            )
+        )
+    return tmp_path
+
+
+def lines(folder: Path) -> list[bytes]:
+    return (folder / "ledger.jsonl").read_bytes().splitlines(keepends=True)
+
+
+def write(folder: Path, rows: list[bytes]) -> None:
+    (folder / "ledger.jsonl").write_bytes(b"".join(rows))
+
+
+def test_intact_ledger_passes(ledger_dir: Path) -> None:
+    report = audit_ledger(ledger_dir)
+    assert report.ok and report.entries == 6
+
+
+def test_edit_names_the_edited_entry(ledger_dir: Path) -> None:
+    rows = lines(ledger_dir)
+    rows[2] = rows[2].replace(b'"actor":"alice"', b'"actor":"mallo"')
+    write(ledger_dir, rows)
+    report = audit_ledger(ledger_dir)
+    assert report.first_bad_seq == 3 and "edited: hash mismatch" in report.problems[0]
+
+
+def test_edit_with_recomputed_hash_names_the_edited_entry(ledger_dir: Path) -> None:
+    rows = lines(ledger_dir)
+    body = json.loads(rows[3])
+    body.pop("hash")
+    body["actor"] = "mallory"
+    rows[3] = seal(
+        Draft(
+            action=body["action"],
+            actor="mallory",
+            actor_source="test",
+            environment="production",
+            digest=body["digest"],
+        ),
+        body["seq"],
+        body["time"],
+        body["prev"],
+    ).line()
+    write(ledger_dir, rows)
+    report = audit_ledger(ledger_dir)
+    assert report.first_bad_seq == 4 and "rewritten" in report.problems[0]
+
+
+def test_delete_names_the_missing_entry(ledger_dir: Path) -> None:
+    rows = lines(ledger_dir)
+    del rows[1]
+    write(ledger_dir, rows)
+    report = audit_ledger(ledger_dir)
+    assert report.first_bad_seq == 2 and "missing (deleted)" in report.problems[0]
+
+
+def test_reorder_names_the_first_displaced_entry(ledger_dir: Path) -> None:
+    rows = lines(ledger_dir)
+    rows[3], rows[4] = rows[4], rows[3]
+    write(ledger_dir, rows)
+    report = audit_ledger(ledger_dir)
+    assert report.first_bad_seq == 4 and "found entry 5" in report.problems[0]
+
+
+def test_truncate_is_caught_by_the_head_anchor(ledger_dir: Path) -> None:
+    write(ledger_dir, lines(ledger_dir)[:4])
+    report = audit_ledger(ledger_dir)
+    assert report.first_bad_seq == 5 and "truncated" in report.problems[0]
+
+
+def test_forged_append_is_caught_by_the_head_anchor(ledger_dir: Path) -> None:
+    rows = lines(ledger_dir)
+    last = json.loads(rows[-1])
+    forged = seal(
+        Draft(
+            action="approve",
+            actor="mallory",
+            actor_source="test",
+            environment="production",
+            digest="sha256:" + "f" * 64,
+        ),
+        7,
+        last["time"],
+        last["hash"],
+    ).line()
+    write(ledger_dir, [*rows, forged])
+    report = audit_ledger(ledger_dir)
+    assert report.first_bad_seq == 7 and "appended outside lockgate" in report.problems[0]
+
+
+def test_full_rewrite_after_an_edit_is_caught_by_the_anchor(ledger_dir: Path) -> None:
+    rows = [json.loads(r) for r in lines(ledger_dir)]
+    prev = "0" * 64
+    out = []
+    for body in rows:
+        body.pop("hash")
+        if body["seq"] == 2:
+            body["actor"] = "mallory"
+        body["prev"] = prev
+        raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        prev = hashlib.sha256(raw).hexdigest()
+        out.append(raw[:-1] + b',"hash":"' + prev.encode() + b'"}\n')
+    write(ledger_dir, out)
+    report = audit_ledger(ledger_dir)
+    assert report.first_bad_seq == 6 and "rewritten" in report.problems[0]

@@ -1,0 +1,51 @@
+"""Kill a promoting/rolling-back process with SIGKILL at random moments, many times: the ledger
+always passes audit (a pending append is completed or cut off by the next writer), and a final
+promotion converges: the deployed release and the ledger agree, with no begin left open."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lockgate.delivery.audit import audit_ledger
+from lockgate.delivery.ledger import FileLedger
+from lockgate.delivery.releases import current, open_begin
+from tests.delivery.gatekit import image
+from tests.projects import REPO_ROOT
+
+TRIALS = 30
+
+
+def test_sigkill_during_promote_and_rollback_leaves_a_valid_ledger(tmp_path: Path) -> None:
+    rng = random.Random(20261120)
+    folder = tmp_path / ".lockgate" / "ledger"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    cmd = [sys.executable, "-m", "tests.delivery.crash_driver", str(tmp_path)]
+    pending = 0  # kills that landed inside an append (noted, completed by the next run)
+    for _ in range(TRIALS):
+        proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(rng.uniform(0.25, 0.9))  # interpreter start-up is ~0.2 s
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        report = audit_ledger(folder)
+        assert report.ok, report.problems
+        pending += bool(report.notes)
+    final = subprocess.run(
+        [*cmd, "4"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert final.returncode == 0, final.stdout + final.stderr
+    ledger = FileLedger(folder)
+    entries = ledger.entries()
+    assert len(entries) > TRIALS  # the processes got real work done between kills
+    assert audit_ledger(folder).ok
+    assert open_begin(entries, "staging") is None
+    assert any(e.action == "abort" and "interrupted" in (e.reason or "") for e in entries)
+    assert current(entries, "staging").digest == image(4).partition("@")[2]
+    assert (tmp_path / ".lockgate" / "releases" / "staging.json").read_text().count(image(4)) == 1
