@@ -66,8 +66,39 @@ def _manifest(project_root: Path, pipeline: object) -> Deployer:
     return ManifestDeployer(project_root / ".lockgate" / "releases", urls)
 
 
+class RolloutDeployer:
+    """The docker target's canary / blue-green rollouts (``delivery.yaml`` beside the spec),
+    seen through the promotion protocol: a rollout that aborts is a failed deploy, and its
+    failing measurements travel in the detail the ledger records."""
+
+    def __init__(self, delivery: Path | None) -> None:
+        from lockgate.delivery.deployer import DeliveryDeployer
+
+        self.inner = DeliveryDeployer(delivery)
+
+    def deploy(self, env: str, ref: str) -> DeployResult:
+        result = self.inner.deploy(env, ref)
+        detail = f"{result.status}: {result.reason}"
+        if result.measurements:
+            detail += f" {json.dumps(list(result.measurements), sort_keys=True, default=str)}"
+        return DeployResult(result.ok, ref, detail)
+
+    def current(self, env: str) -> str | None:
+        return self.inner.current(env)
+
+    def health(self, env: str) -> Health:
+        h = self.inner.health(env)
+        return Health("healthy" if h.ok else "unhealthy", h.detail)
+
+
+def _rollout(project_root: Path, pipeline: object) -> Deployer:
+    config = project_root / "delivery.yaml"
+    return RolloutDeployer(config if config.is_file() else None)
+
+
 DEPLOYERS: dict[str, DeployerFactory] = {
     "manifest": _manifest,
+    "rollout": _rollout,
 }
 
 
