@@ -55,8 +55,9 @@ def main(ctx: StageContext, today: date | None = None) -> int:
     scanner.scan(ref, settings, ctx.out / TRIVY_JSON, config.access(ctx, ref))
     window = ScanWindow(str(ref), started, datetime.now(UTC))
     report = load_report(ctx.out / TRIVY_JSON)
-    verdict = gate_report(report, config.policy(), vex, today or date.today(), ctx.out, window,
-                          scanner)
+    verdict = gate_report(
+        report, config.policy(), vex, today or date.today(), ctx.out, window, scanner
+    )
     for expired in verdict.expired_ignores:
         print(f"WARNING: {expired.warning()}", file=sys.stderr)
     if verdict.passed:

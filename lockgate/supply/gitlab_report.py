@@ -19,14 +19,23 @@ from lockgate.supply.trivy_report import TrivyReport
 SCHEMA_VERSION = "15.0.7"
 _NAMESPACE = uuid.UUID("6f1b0d1e-9a51-4c3e-9a0c-6c6f636b6761")
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
-_SEVERITY = {"CRITICAL": "Critical", "HIGH": "High", "MEDIUM": "Medium", "LOW": "Low",
-             "UNKNOWN": "Unknown"}
+_SEVERITY = {
+    "CRITICAL": "Critical",
+    "HIGH": "High",
+    "MEDIUM": "Medium",
+    "LOW": "Low",
+    "UNKNOWN": "Unknown",
+}
 GITLAB_SEVERITIES = {"Info", "Unknown", "Low", "Medium", "High", "Critical"}
 
 
 def _tool(version: str) -> dict[str, Any]:
-    return {"id": "trivy", "name": "Trivy", "vendor": {"name": "Aqua Security"},
-            "version": version or "unknown"}
+    return {
+        "id": "trivy",
+        "name": "Trivy",
+        "vendor": {"name": "Aqua Security"},
+        "version": version or "unknown",
+    }
 
 
 def _identifier(vuln_id: str, url: str) -> dict[str, str]:
@@ -66,8 +75,10 @@ def container_scanning_report(
         "version": SCHEMA_VERSION,
         "scan": {
             "analyzer": _tool(report.trivy_version),
-            "scanner": {**_tool(report.trivy_version),
-                        "url": "https://github.com/aquasecurity/trivy/"},
+            "scanner": {
+                **_tool(report.trivy_version),
+                "url": "https://github.com/aquasecurity/trivy/",
+            },
             "type": "container_scanning",
             "start_time": started.strftime(stamp),
             "end_time": finished.strftime(stamp),
@@ -87,8 +98,9 @@ def schema_problems(doc: Mapping[str, Any]) -> list[str]:
     if not re.match(r"^15\.\d+\.\d+$", str(doc.get("version", ""))):
         problems.append("$.version must be 15.x.y")
     scan = doc.get("scan") or {}
-    problems += _missing(scan, ("analyzer", "scanner", "type", "start_time", "end_time",
-                                "status"), "$.scan")
+    problems += _missing(
+        scan, ("analyzer", "scanner", "type", "start_time", "end_time", "status"), "$.scan"
+    )
     for part in ("analyzer", "scanner"):
         tool = scan.get(part) or {}
         problems += _missing(tool, ("id", "name", "version", "vendor"), f"$.scan.{part}")

@@ -92,8 +92,13 @@ class RegistryClient:
 
     # -- low level ---------------------------------------------------------------------------
     def _call(
-        self, method: str, url: str, *, body: bytes | None = None,
-        headers: Mapping[str, str] | None = None, what: str,
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        what: str,
     ) -> HttpAnswer:
         all_headers = dict(headers or {})
         if self.access.username:
@@ -140,8 +145,11 @@ class RegistryClient:
         location = urllib.parse.urljoin(self.access.base_url, start.headers["Location"])
         sep = "&" if "?" in location else "?"
         done = self._call(
-            "PUT", f"{location}{sep}digest={blob.digest}", body=blob.data,
-            headers={"Content-Type": "application/octet-stream"}, what=what,
+            "PUT",
+            f"{location}{sep}digest={blob.digest}",
+            body=blob.data,
+            headers={"Content-Type": "application/octet-stream"},
+            what=what,
         )
         if done.status != 201:
             raise RegistryError(f"{what}: registry answered HTTP {done.status}")
@@ -149,8 +157,11 @@ class RegistryClient:
     def push_manifest(self, ref: ImageRef, manifest: bytes, media_type: str, tag: str) -> str:
         what = f"pushing manifest {ref.name}:{tag}"
         answer = self._call(
-            "PUT", self._url(ref, f"manifests/{tag}"), body=manifest,
-            headers={"Content-Type": media_type}, what=what,
+            "PUT",
+            self._url(ref, f"manifests/{tag}"),
+            body=manifest,
+            headers={"Content-Type": media_type},
+            what=what,
         )
         if answer.status != 201:
             raise RegistryError(f"{what}: HTTP {answer.status}: {answer.body[:200]!r}")
@@ -169,8 +180,10 @@ class RegistryClient:
         """(digest, parsed manifest) of ``ref`` by tag or digest."""
         what = f"reading manifest of {ref}"
         answer = self._call(
-            "GET", self._url(ref, f"manifests/{ref.digest or ref.tag or 'latest'}"),
-            headers={"Accept": MANIFEST_ACCEPT}, what=what,
+            "GET",
+            self._url(ref, f"manifests/{ref.digest or ref.tag or 'latest'}"),
+            headers={"Accept": MANIFEST_ACCEPT},
+            what=what,
         )
         if answer.status == 404:
             raise RegistryError(f"{ref}: no such image in {self.access.host}")

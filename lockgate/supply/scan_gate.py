@@ -65,8 +65,10 @@ def gate_report(
     if converter is not None:
         converter.convert(out / TRIVY_JSON, "sarif", out / SARIF)
         converter.convert(out / TRIVY_JSON, "cyclonedx", out / SBOM)
-    write_json(out / GITLAB, container_scanning_report(
-        report, window.image, window.started, window.finished))
+    write_json(
+        out / GITLAB,
+        container_scanning_report(report, window.image, window.started, window.finished),
+    )
     write_json(out / VERDICT, verdict.to_json())
     write_atomic(out / "report.md", render_markdown(verdict, window.image))
     write_json(out / "metrics.json", metrics(verdict))

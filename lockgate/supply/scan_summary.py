@@ -32,8 +32,9 @@ def render_markdown(verdict: ScanVerdict, image: str) -> str:
 
 
 def metrics(verdict: ScanVerdict) -> dict[str, int | str]:
-    out: dict[str, int | str] = {f"scan_{sev.lower()}": verdict.counts.get(sev, 0)
-                                 for sev in SEVERITIES}
+    out: dict[str, int | str] = {
+        f"scan_{sev.lower()}": verdict.counts.get(sev, 0) for sev in SEVERITIES
+    }
     out["scan_ignored"] = len(verdict.ignored)
     out["scan_expired_ignores"] = len(verdict.expired_ignores)
     out["scan_verdict"] = "passed" if verdict.passed else "failed"

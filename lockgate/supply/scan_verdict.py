@@ -54,8 +54,12 @@ class ScanVerdict:
             "deciding": [f.to_json() for f in self.deciding],
             "ignored": [{"finding": i.finding.to_json(), "reason": i.reason} for i in self.ignored],
             "expired_ignores": [
-                {"id": e.id, "expires": e.expires, "justification": e.justification,
-                 "matched": e.matched}
+                {
+                    "id": e.id,
+                    "expires": e.expires,
+                    "justification": e.justification,
+                    "matched": e.matched,
+                }
                 for e in self.expired_ignores
             ],
             "findings": [f.to_json() for f in self.findings],

@@ -4,7 +4,6 @@ reach its registry. Secrets are named here and read from the secrets folder, nev
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 

@@ -53,7 +53,9 @@ def tool_auth(access: RegistryAccess | None) -> Iterator[ToolAuth]:
             token = base64.b64encode(f"{access.username}:{access.password}".encode()).decode()
             config = folder / "docker"
             config.mkdir(mode=0o700)
-            (config / "config.json").write_text(json.dumps({"auths": {access.host: {"auth": token}}}))
+            (config / "config.json").write_text(
+                json.dumps({"auths": {access.host: {"auth": token}}})
+            )
             cosign_env["DOCKER_CONFIG"] = str(config)
         if access.plain_http:
             flags.append("--allow-http-registry=true")

@@ -49,7 +49,8 @@ def locate(name: str, env_var: str, env: Mapping[str, str] | None = None) -> Pat
     if found:
         return Path(found)
     raise ToolMissing(
-        f"{name} not found (looked at ${env_var}, {in_dir.parent}, PATH): install it or set {env_var}"
+        f"{name} not found (looked at ${env_var}, {in_dir.parent}, PATH): "
+        f"install it or set {env_var}"
     )
 
 
@@ -134,7 +135,9 @@ def cosign_version(path: Path, env: Mapping[str, str] | None = None) -> str:
         if shutil.which("dpkg-query"):
             res = subprocess.run(
                 ["dpkg-query", "-W", "-f", "${Version}", "cosign"],
-                capture_output=True, text=True, timeout=30,
+                capture_output=True,
+                text=True,
+                timeout=30,
             )
             candidates.append(res.stdout if res.returncode == 0 else "")
     for text in candidates:

@@ -72,30 +72,56 @@ def _result_findings(result: Mapping[str, Any]) -> list[Finding]:
     target = str(result.get("Target", ""))
     found: list[Finding] = []
     for v in result.get("Vulnerabilities") or []:
-        found.append(Finding(
-            "vulnerability", v["VulnerabilityID"], _severity(v.get("Severity")), target,
-            package=v.get("PkgName", ""), installed=v.get("InstalledVersion", ""),
-            fixed=v.get("FixedVersion", ""), status=v.get("Status", ""),
-            title=v.get("Title", ""), purl=(v.get("PkgIdentifier") or {}).get("PURL", ""),
-        ))
+        found.append(
+            Finding(
+                "vulnerability",
+                v["VulnerabilityID"],
+                _severity(v.get("Severity")),
+                target,
+                package=v.get("PkgName", ""),
+                installed=v.get("InstalledVersion", ""),
+                fixed=v.get("FixedVersion", ""),
+                status=v.get("Status", ""),
+                title=v.get("Title", ""),
+                purl=(v.get("PkgIdentifier") or {}).get("PURL", ""),
+            )
+        )
     for s in result.get("Secrets") or []:
-        found.append(Finding(
-            "secret", s["RuleID"], _severity(s.get("Severity")), target,
-            title=s.get("Title", ""), line=int(s.get("StartLine") or 0),
-        ))
+        found.append(
+            Finding(
+                "secret",
+                s["RuleID"],
+                _severity(s.get("Severity")),
+                target,
+                title=s.get("Title", ""),
+                line=int(s.get("StartLine") or 0),
+            )
+        )
     for m in result.get("Misconfigurations") or []:
         if m.get("Status", "FAIL") != "FAIL":
             continue
-        found.append(Finding(
-            "misconfiguration", m.get("ID") or m.get("AVDID", ""), _severity(m.get("Severity")),
-            target, status="FAIL", title=m.get("Title", ""),
-            line=int((m.get("CauseMetadata") or {}).get("StartLine") or 0),
-        ))
+        found.append(
+            Finding(
+                "misconfiguration",
+                m.get("ID") or m.get("AVDID", ""),
+                _severity(m.get("Severity")),
+                target,
+                status="FAIL",
+                title=m.get("Title", ""),
+                line=int((m.get("CauseMetadata") or {}).get("StartLine") or 0),
+            )
+        )
     for lic in result.get("Licenses") or []:
-        found.append(Finding(
-            "license", lic.get("Name", ""), _severity(lic.get("Severity")), target,
-            package=lic.get("PkgName", ""), title=lic.get("Category", ""),
-        ))
+        found.append(
+            Finding(
+                "license",
+                lic.get("Name", ""),
+                _severity(lic.get("Severity")),
+                target,
+                package=lic.get("PkgName", ""),
+                title=lic.get("Category", ""),
+            )
+        )
     return found
 
 
@@ -122,5 +148,7 @@ def load_report(path: Path) -> TrivyReport:
     except FileNotFoundError:
         raise TrivyReportError(f"{path}: trivy report not found") from None
     except json.JSONDecodeError as exc:
-        raise TrivyReportError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        raise TrivyReportError(
+            f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"
+        ) from None
     return parse_report(doc, str(path))

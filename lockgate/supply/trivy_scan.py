@@ -43,8 +43,9 @@ _HELP_CACHE: dict[tuple[str, int], str] = {}
 def _help_text(trivy: Trivy, run: Runner) -> str:
     key = (str(trivy.path), trivy.path.stat().st_mtime_ns)
     if key not in _HELP_CACHE:
-        _HELP_CACHE[key] = run(trivy.argv("image", "--help"), capture_output=True,
-                               text=True, timeout=60).stdout
+        _HELP_CACHE[key] = run(
+            trivy.argv("image", "--help"), capture_output=True, text=True, timeout=60
+        ).stdout
     return _HELP_CACHE[key]
 
 
@@ -60,13 +61,29 @@ class TrivyScanner:
         if unknown:
             raise ScanFailed(f"with.scanners: unknown {sorted(unknown)}; use {list(ALL_SCANNERS)}")
         args = [
-            "image", "--image-src", "remote", "--scanners", ",".join(settings.scanners),
-            "--format", "json", "--list-all-pkgs", "--output", str(output), "--quiet",
-            "--cache-dir", str(settings.cache_dir), "--timeout", settings.timeout,
+            "image",
+            "--image-src",
+            "remote",
+            "--scanners",
+            ",".join(settings.scanners),
+            "--format",
+            "json",
+            "--list-all-pkgs",
+            "--output",
+            str(output),
+            "--quiet",
+            "--cache-dir",
+            str(settings.cache_dir),
+            "--timeout",
+            settings.timeout,
         ]
         if settings.offline:
-            args += ["--skip-db-update", "--skip-java-db-update", "--offline-scan",
-                     "--skip-check-update"]
+            args += [
+                "--skip-db-update",
+                "--skip-java-db-update",
+                "--offline-scan",
+                "--skip-check-update",
+            ]
         else:
             args += ["--db-repository", str(settings.db_repository)]
             if settings.java_db_repository:
@@ -76,17 +93,24 @@ class TrivyScanner:
         return self.trivy.argv(*args, str(ref))
 
     def _check_db(self, settings: ScanSettings) -> None:
-        if "vuln" in settings.scanners and settings.offline and not (
-            settings.cache_dir / "db" / "trivy.db"
-        ).is_file():
+        if (
+            "vuln" in settings.scanners
+            and settings.offline
+            and not (settings.cache_dir / "db" / "trivy.db").is_file()
+        ):
             raise ScanFailed(
                 f"vulnerability scanning needs trivy's DB and none is in {settings.cache_dir}: "
                 "set with.db_repository to a DB mirror, or with.cache_dir to a folder holding "
                 "one, or leave 'vuln' out of with.scanners"
             )
 
-    def scan(self, ref: ImageRef, settings: ScanSettings, output: Path,
-             access: RegistryAccess | None = None) -> None:
+    def scan(
+        self,
+        ref: ImageRef,
+        settings: ScanSettings,
+        output: Path,
+        access: RegistryAccess | None = None,
+    ) -> None:
         self._check_db(settings)
         settings.cache_dir.mkdir(parents=True, exist_ok=True)
         argv = self.image_argv(ref, settings, output)
@@ -96,10 +120,10 @@ class TrivyScanner:
         if proc.returncode != 0:
             raise _scan_error(ref, proc.stderr)
 
-    def convert(self, report_json: Path, fmt: str, output: Path,
-                extra: Sequence[str] = ()) -> None:
-        argv = self.trivy.argv("convert", "--format", fmt, "--output", str(output), "--quiet",
-                               *extra, str(report_json))
+    def convert(self, report_json: Path, fmt: str, output: Path, extra: Sequence[str] = ()) -> None:
+        argv = self.trivy.argv(
+            "convert", "--format", fmt, "--output", str(output), "--quiet", *extra, str(report_json)
+        )
         proc = self.run(argv, capture_output=True, text=True)
         if proc.returncode != 0:
             raise ScanFailed(f"trivy convert --format {fmt} failed: {_last_line(proc.stderr)}")
@@ -119,7 +143,7 @@ def _scan_error(ref: ImageRef, stderr: str) -> LockgateError:
     if "MANIFEST_UNKNOWN" in stderr or "NAME_UNKNOWN" in stderr:
         return ScanFailed(f"{ref}: no such image in {ref.registry}")
     if "x509" in stderr or "certificate" in stderr:
-        return ScanFailed(f"{ref}: TLS verification failed; give the registry's CA (with.registry"
-                          ".ca_file)")
+        return ScanFailed(
+            f"{ref}: TLS verification failed; give the registry's CA (with.registry.ca_file)"
+        )
     return ScanFailed(f"trivy could not scan {ref}: {_last_line(stderr)}")
-

@@ -57,10 +57,15 @@ def load_openvex(path: Path) -> list[VexStatement]:
         if not names or "status" not in st:
             raise VexError(f"{path}: statements[{index}] needs vulnerability.name and status")
         products = {_purl_key(p.get("@id", "")) for p in st.get("products") or []} - {""}
-        statements.append(VexStatement(
-            frozenset(names), frozenset(products), st["status"],
-            st.get("justification") or st.get("impact_statement") or "", path.name,
-        ))
+        statements.append(
+            VexStatement(
+                frozenset(names),
+                frozenset(products),
+                st["status"],
+                st.get("justification") or st.get("impact_statement") or "",
+                path.name,
+            )
+        )
     return statements
 
 
