@@ -68,15 +68,16 @@ def evaluate(
     effective: list[Finding] = []
     ignored: list[IgnoredFinding] = []
     for finding in findings:
-        reason = vex_reason(vex, finding)
+        reason, until = vex_reason(vex, finding), ""
         if reason is None:
             entry = next((e for e in live if e.matches(finding)), None)
             if entry is not None:
                 reason = f"ignored until {entry.expires}: {entry.justification}"
+                until = entry.expires.isoformat()
         if reason is None and policy.ignore_unfixed and _is_unfixed(finding):
             reason = "no fixed version (ignore_unfixed)"
         if reason is not None:
-            ignored.append(IgnoredFinding(finding, reason))
+            ignored.append(IgnoredFinding(finding, reason, until))
             continue
         for entry in expired:
             if entry.matches(finding):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from lockgate.supply.trivy_report import SEVERITIES, Finding
@@ -16,6 +17,10 @@ VERDICT_SCHEMA = "lockgate.scan-verdict/v1"
 class IgnoredFinding:
     finding: Finding
     reason: str
+    expires: str = ""  # set when an ignore entry (not VEX) hid the finding
+
+    def lapsed(self, today: date) -> bool:
+        return bool(self.expires) and today > date.fromisoformat(self.expires)
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,10 @@ class ScanVerdict:
             "fail_on": list(self.fail_on),
             "counts": {sev: int(self.counts.get(sev, 0)) for sev in SEVERITIES},
             "deciding": [f.to_json() for f in self.deciding],
-            "ignored": [{"finding": i.finding.to_json(), "reason": i.reason} for i in self.ignored],
+            "ignored": [
+                {"finding": i.finding.to_json(), "reason": i.reason, "expires": i.expires}
+                for i in self.ignored
+            ],
             "expired_ignores": [
                 {
                     "id": e.id,
@@ -75,7 +83,7 @@ class ScanVerdict:
             counts={k: int(v) for k, v in doc.get("counts", {}).items()},
             deciding=tuple(Finding.from_json(f) for f in doc.get("deciding", ())),
             ignored=tuple(
-                IgnoredFinding(Finding.from_json(i["finding"]), i["reason"])
+                IgnoredFinding(Finding.from_json(i["finding"]), i["reason"], i.get("expires", ""))
                 for i in doc.get("ignored", ())
             ),
             expired_ignores=tuple(ExpiredIgnore(**e) for e in doc.get("expired_ignores", ())),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from lockgate.supply.attestations import EVALUATION, KINDS, SCAN, subject_digests
@@ -82,7 +83,7 @@ def _check_attestation(
     return Requirement(label, True, f"{kind.predicate_type} verified for this digest"), mine[-1]
 
 
-def _check_scan(predicate: Mapping[str, Any], policy: VerifyPolicy) -> Requirement:
+def _check_scan(predicate: Mapping[str, Any], policy: VerifyPolicy, today: date) -> Requirement:
     try:
         verdict = ScanVerdict.from_json(predicate)
     except (KeyError, ValueError, TypeError) as exc:
@@ -90,6 +91,17 @@ def _check_scan(predicate: Mapping[str, Any], policy: VerifyPolicy) -> Requireme
     if policy.scan.require_passed and not verdict.passed:
         first = verdict.deciding[0].describe() if verdict.deciding else "see the scan report"
         return Requirement("scan policy", False, f"scan verdict failed: {first}")
+    lapsed = [
+        i for i in verdict.ignored if i.lapsed(today) and i.finding.severity in policy.scan.fail_on
+    ]
+    if lapsed:
+        first = lapsed[0]
+        return Requirement(
+            "scan policy",
+            False,
+            f"ignore entry for {first.finding.id} expired on {first.expires}: "
+            f"{first.finding.describe()} counts again",
+        )
     over = {
         sev: verdict.counts.get(sev, 0) for sev in policy.scan.fail_on if verdict.counts.get(sev, 0)
     }
@@ -146,7 +158,12 @@ def _check_model_version(
 
 
 def verify_image(
-    ref_text: str, policy: VerifyPolicy, *, cosign: CosignClient, registry: RegistryClient
+    ref_text: str,
+    policy: VerifyPolicy,
+    *,
+    cosign: CosignClient,
+    registry: RegistryClient,
+    today: date | None = None,
 ) -> VerifyReport:
     """Raises :class:`ImageRefError` for a reference not pinned by digest; everything else
     becomes a requirement in the report."""
@@ -168,7 +185,8 @@ def verify_image(
         if stmt is not None:
             statements[name] = stmt
     if SCAN.name in policy.require and SCAN.name in statements:
-        requirements.append(_check_scan(statements[SCAN.name].get("predicate", {}), policy))
+        predicate = statements[SCAN.name].get("predicate", {})
+        requirements.append(_check_scan(predicate, policy, today or date.today()))
     if policy.model_version is not None:
         evaluation = statements.get(EVALUATION.name)
         if evaluation is None and EVALUATION.name not in policy.require:

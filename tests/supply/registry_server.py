@@ -85,11 +85,11 @@ class RegistryServer:
             )
         config = self.root / "config.yml"
         config.write_text(self.config_text())
-        log = (self.root / "registry.log").open("ab")
-        self.process = subprocess.Popen(
-            ["docker-registry", "serve", str(config)], stdout=log, stderr=log,
-            start_new_session=True,
-        )
+        with (self.root / "registry.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                ["docker-registry", "serve", str(config)], stdout=log, stderr=log,
+                start_new_session=True,
+            )
         self._wait_ready()
         return self
 
