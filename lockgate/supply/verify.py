@@ -65,14 +65,48 @@ def _check_tag(ref: ImageRef, registry: RegistryClient) -> Requirement:
     )
 
 
+def _stored_predicate_types(ref: ImageRef, registry: RegistryClient) -> set[str]:
+    """predicateType annotations of the attestations stored beside ``ref`` (cosign's
+    ``sha256-<hex>.att`` tag), whether or not they verify."""
+    att = ImageRef(ref.registry, ref.repository, ref.digest.replace(":", "-") + ".att")
+    try:
+        _, manifest = registry.manifest(att)
+    except RegistryError:
+        return set()
+    layers = manifest.get("layers") or []
+    return {
+        str((layer.get("annotations") or {}).get("predicateType", ""))
+        for layer in layers
+        if isinstance(layer, dict)
+    }
+
+
+def _explain_missing(name: str, ref: ImageRef, registry: RegistryClient, reason: str) -> str:
+    if "no matching subject digest" in reason:
+        return f"the stored {name} attestation is signed for another digest, not {ref.digest}"
+    if "none of the attestations matched" not in reason:
+        return reason
+    kind = KINDS[name]
+    if kind.predicate_type in _stored_predicate_types(ref, registry):
+        return (
+            f"a {name} attestation is stored but does not verify against the trusted key "
+            f"(tampered or signed by another key): {reason}"
+        )
+    return reason
+
+
 def _check_attestation(
-    name: str, ref: ImageRef, policy: VerifyPolicy, cosign: CosignClient
+    name: str,
+    ref: ImageRef,
+    policy: VerifyPolicy,
+    cosign: CosignClient,
+    registry: RegistryClient,
 ) -> tuple[Requirement, Mapping[str, Any] | None]:
     kind = KINDS[name]
     check = cosign.verify_attestation(ref, policy.trust(), kind.cosign_type)
     label = f"attestation {name}"
     if not check.ok:
-        return Requirement(label, False, check.reason), None
+        return Requirement(label, False, _explain_missing(name, ref, registry, check.reason)), None
     typed = [s for s in check.statements if s.get("predicateType") == kind.predicate_type]
     mine = [s for s in typed if ref.digest in subject_digests(s)]
     if not mine:
@@ -180,7 +214,7 @@ def verify_image(
     requirements.append(Requirement("signature", sig.ok, sig.reason))
     statements: dict[str, Mapping[str, Any]] = {}
     for name in dict.fromkeys(policy.require):
-        req, stmt = _check_attestation(name, pinned, policy, cosign)
+        req, stmt = _check_attestation(name, pinned, policy, cosign, registry)
         requirements.append(req)
         if stmt is not None:
             statements[name] = stmt
@@ -190,7 +224,7 @@ def verify_image(
     if policy.model_version is not None:
         evaluation = statements.get(EVALUATION.name)
         if evaluation is None and EVALUATION.name not in policy.require:
-            _, evaluation = _check_attestation(EVALUATION.name, pinned, policy, cosign)
+            _, evaluation = _check_attestation(EVALUATION.name, pinned, policy, cosign, registry)
         requirements.append(
             _check_model_version(policy.model_version, pinned, registry, evaluation)
         )

@@ -88,8 +88,13 @@ def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryS
 def _key_pair(folder: Path, cosign: Cosign) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "COSIGN_PASSWORD": KEY_PASSWORD, "TUF_ROOT": str(folder / "tuf")}
-    subprocess.run([str(cosign.path), "generate-key-pair"], cwd=folder, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(cosign.path), "generate-key-pair"],
+        cwd=folder,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return folder / "cosign.key", folder / "cosign.pub"
 
 
@@ -110,13 +115,18 @@ PushImage = Callable[..., ImageRef]
 def push_image() -> PushImage:
     """Push a one- or two-layer image of ``files`` and return its reference by digest."""
 
-    def push(server: RegistryServer, name: str, files: Mapping[str, bytes],
-             labels: Mapping[str, str] | None = None,
-             base: Mapping[str, bytes] | None = None) -> ImageRef:
+    def push(
+        server: RegistryServer,
+        name: str,
+        files: Mapping[str, bytes],
+        labels: Mapping[str, str] | None = None,
+        base: Mapping[str, bytes] | None = None,
+    ) -> ImageRef:
         layers = [layer_from_files(base)] if base else []
         layers.append(layer_from_files(files))
         image = build_image(layers, labels=labels)
-        return RegistryClient(server.access()).push_image(ImageRef.parse(f"{server.host}/{name}"),
-                                                          image)
+        return RegistryClient(server.access()).push_image(
+            ImageRef.parse(f"{server.host}/{name}"), image
+        )
 
     return push

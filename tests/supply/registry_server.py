@@ -29,13 +29,54 @@ def make_tls_material(folder: Path) -> tuple[Path, Path, Path, Path]:
     """A test CA, a server cert for 127.0.0.1/localhost, and a bundle of system CAs + test CA."""
     folder.mkdir(parents=True, exist_ok=True)
     run = lambda *args: subprocess.run(args, cwd=folder, check=True, capture_output=True)  # noqa: E731
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", "/CN=lockgate test CA", "-keyout", "ca.key", "-out", "ca.crt")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-        "-keyout", "server.key", "-out", "server.csr")
+    run(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=lockgate test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    run(
+        "openssl",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
+    run(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    )
     system = os.environ.get("SSL_CERT_FILE") or ssl.get_default_verify_paths().cafile or ""
     bundle = folder / "bundle.pem"
     base = Path(system).read_text() if system and Path(system).is_file() else ""
@@ -81,13 +122,16 @@ class RegistryServer:
         if self.tls is not None:
             subprocess.run(
                 ["htpasswd", "-Bbc", str(self.root / "htpasswd"), USER, PASSWORD],
-                check=True, capture_output=True,
+                check=True,
+                capture_output=True,
             )
         config = self.root / "config.yml"
         config.write_text(self.config_text())
         with (self.root / "registry.log").open("ab") as log:
             self.process = subprocess.Popen(
-                ["docker-registry", "serve", str(config)], stdout=log, stderr=log,
+                ["docker-registry", "serve", str(config)],
+                stdout=log,
+                stderr=log,
                 start_new_session=True,
             )
         self._wait_ready()

@@ -16,8 +16,12 @@ def _key(vuln: dict[str, object]) -> tuple[str, str, str, str]:
     loc = vuln["location"]
     assert isinstance(loc, dict)
     ident = vuln["identifiers"][0]  # type: ignore[index]
-    return (ident["value"], loc["dependency"]["package"]["name"],
-            loc["dependency"]["version"], vuln["severity"])  # type: ignore[return-value]
+    return (
+        ident["value"],
+        loc["dependency"]["package"]["name"],
+        loc["dependency"]["version"],
+        vuln["severity"],
+    )  # type: ignore[return-value]
 
 
 def test_report_holds_the_same_findings_as_trivys_own_gitlab_output(
@@ -27,9 +31,9 @@ def test_report_holds_the_same_findings_as_trivys_own_gitlab_output(
     mine = container_scanning_report(report, "registry.test/app@sha256:" + "a" * 64, WHEN, WHEN)
     golden = json.loads((trivy_fixtures / "alpine-310.gitlab").read_text())
     assert sorted(map(_key, mine["vulnerabilities"])) == sorted(
-        map(_key, golden["vulnerabilities"]))
-    assert {v["location"]["operating_system"] for v in mine["vulnerabilities"]} == {
-        "alpine 3.10.2"}
+        map(_key, golden["vulnerabilities"])
+    )
+    assert {v["location"]["operating_system"] for v in mine["vulnerabilities"]} == {"alpine 3.10.2"}
     assert mine["scan"]["start_time"] == "2026-01-02T03:04:05"
     assert mine["scan"]["type"] == "container_scanning"
 
@@ -39,8 +43,12 @@ def test_generated_report_has_every_field_schema_15_requires(trivy_fixtures: Pat
         report = load_report(trivy_fixtures / name)
         doc = container_scanning_report(report, "img@sha256:" + "b" * 64, WHEN, WHEN)
         assert schema_problems(doc) == [], name
-    ids = [v["id"] for v in container_scanning_report(
-        load_report(trivy_fixtures / "alpine-310.json"), "i", WHEN, WHEN)["vulnerabilities"]]
+    ids = [
+        v["id"]
+        for v in container_scanning_report(
+            load_report(trivy_fixtures / "alpine-310.json"), "i", WHEN, WHEN
+        )["vulnerabilities"]
+    ]
     assert len(set(ids)) == len(ids) == 4  # same CVE in two packages: two distinct ids
 
 

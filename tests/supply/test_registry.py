@@ -9,16 +9,22 @@ import pytest
 
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.oci_image import build_image, layer_from_files
-from lockgate.supply.registry import HttpAnswer, RegistryAccess, RegistryClient, RegistryError, \
-    urllib_transport
+from lockgate.supply.registry import (
+    HttpAnswer,
+    RegistryAccess,
+    RegistryClient,
+    RegistryError,
+    urllib_transport,
+)
 
 from .registry_server import RegistryServer, free_port
 
 
-def _image(marker: str):  # noqa: ANN202
-    return build_image([layer_from_files({"base/os": b"base"}),
-                        layer_from_files({"app/marker": marker.encode()})],
-                       labels={"io.lockgate.model.version": marker})
+def _image(marker: str):
+    return build_image(
+        [layer_from_files({"base/os": b"base"}), layer_from_files({"app/marker": marker.encode()})],
+        labels={"io.lockgate.model.version": marker},
+    )
 
 
 def test_push_and_resolve_on_plain_registry(plain_registry: RegistryServer) -> None:
@@ -41,8 +47,9 @@ def test_wrong_credentials_are_one_clear_error(tls_registry: RegistryServer) -> 
     with pytest.raises(RegistryError) as err:
         client.push_image(ImageRef.parse(f"{tls_registry.host}/reg/app:v1"), _image("3"))
     message = str(err.value)
-    assert message.startswith(f"registry {tls_registry.host} refused the credentials "
-                              "(user 'lockgate', HTTP 401)")
+    assert message.startswith(
+        f"registry {tls_registry.host} refused the credentials (user 'lockgate', HTTP 401)"
+    )
     assert "not-the-password" not in message and "\n" not in message
 
 
@@ -71,8 +78,9 @@ def test_registry_that_dies_mid_push_gives_bounded_retries_and_a_clear_error(
             return answer
 
         waits: list[float] = []
-        client = RegistryClient(server.access(), transport=transport, attempts=3,
-                                backoff_s=0.1, sleep=waits.append)
+        client = RegistryClient(
+            server.access(), transport=transport, attempts=3, backoff_s=0.1, sleep=waits.append
+        )
         with pytest.raises(RegistryError) as err:
             client.push_image(ImageRef.parse(f"{server.host}/reg/app:v1"), _image("4"))
         assert len(puts) == 1

@@ -16,11 +16,12 @@ from lockgate.supply.tools import Trivy
 from lockgate.supply.trivy_report import load_report
 from lockgate.supply.trivy_scan import TrivyScanner
 
-WINDOW = ScanWindow("registry.test/app@sha256:" + "c" * 64, datetime(2026, 1, 2),
-                    datetime(2026, 1, 2, 0, 0, 3))
+WINDOW = ScanWindow(
+    "registry.test/app@sha256:" + "c" * 64, datetime(2026, 1, 2), datetime(2026, 1, 2, 0, 0, 3)
+)
 
 
-def _gate(trivy: Trivy, fixture: Path, out: Path, policy: ScanPolicy):  # noqa: ANN202
+def _gate(trivy: Trivy, fixture: Path, out: Path, policy: ScanPolicy):
     out.mkdir()
     shutil.copy(fixture, out / "trivy.json")
     report = load_report(out / "trivy.json")
@@ -31,15 +32,17 @@ def test_every_output_is_written_and_valid(
     trivy: Trivy, trivy_fixtures: Path, sarif_schema: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    verdict = _gate(trivy, trivy_fixtures / "alpine-310.json", out,
-                    ScanPolicy(fail_on=["MEDIUM"]))
+    verdict = _gate(trivy, trivy_fixtures / "alpine-310.json", out, ScanPolicy(fail_on=["MEDIUM"]))
     assert not verdict.passed
     sarif = json.loads((out / "trivy.sarif").read_text())
     jsonschema.validate(sarif, json.loads(sarif_schema.read_text()))
     assert sorted({r["ruleId"] for r in sarif["runs"][0]["results"]}) == [
-        "CVE-2019-1549", "CVE-2019-1551"]
-    assert schema_problems(json.loads((out / "gl-container-scanning-report.json").read_text())) \
-        == []
+        "CVE-2019-1549",
+        "CVE-2019-1551",
+    ]
+    assert (
+        schema_problems(json.loads((out / "gl-container-scanning-report.json").read_text())) == []
+    )
     sbom = json.loads((out / "sbom.cdx.json").read_text())
     assert sbom["bomFormat"] == "CycloneDX"
     assert sbom["specVersion"] == "1.6"
@@ -68,8 +71,9 @@ def test_secret_and_misconfiguration_reports_convert_to_valid_sarif(
 def test_expired_ignore_is_shown_in_the_report(
     trivy: Trivy, trivy_fixtures: Path, tmp_path: Path
 ) -> None:
-    policy = ScanPolicy.model_validate({"ignore": [
-        {"id": "aws-access-key-id", "justification": "old", "expires": "2025-12-31"}]})
+    policy = ScanPolicy.model_validate(
+        {"ignore": [{"id": "aws-access-key-id", "justification": "old", "expires": "2025-12-31"}]}
+    )
     out = tmp_path / "out"
     verdict = _gate(trivy, trivy_fixtures / "secrets.json", out, policy)
     assert not verdict.passed

@@ -40,41 +40,72 @@ def test_misconfiguration_fails_a_high_gate(trivy_fixtures: Path) -> None:
 
 def test_live_ignore_entry_hides_the_finding_with_its_reason(trivy_fixtures: Path) -> None:
     findings = load_report(trivy_fixtures / "secrets.json").findings
-    policy = ScanPolicy.model_validate({"ignore": [{
-        "id": "aws-access-key-id", "justification": "test fixture key", "expires": "2026-06-01",
-    }]})
+    policy = ScanPolicy.model_validate(
+        {
+            "ignore": [
+                {
+                    "id": "aws-access-key-id",
+                    "justification": "test fixture key",
+                    "expires": "2026-06-01",
+                }
+            ]
+        }
+    )
     verdict = evaluate(findings, policy, TODAY)
     assert verdict.passed
     assert [(i.finding.id, i.reason) for i in verdict.ignored] == [
-        ("aws-access-key-id", "ignored until 2026-06-01: test fixture key")]
+        ("aws-access-key-id", "ignored until 2026-06-01: test fixture key")
+    ]
     assert verdict.counts["CRITICAL"] == 0 and verdict.expired_ignores == ()
 
 
 def test_expired_ignore_entry_stops_ignoring_and_says_so(trivy_fixtures: Path) -> None:
     findings = load_report(trivy_fixtures / "secrets.json").findings
-    policy = ScanPolicy.model_validate({"ignore": [{
-        "id": "aws-access-key-id", "justification": "rotated soon", "expires": "2026-05-31",
-    }]})
+    policy = ScanPolicy.model_validate(
+        {
+            "ignore": [
+                {
+                    "id": "aws-access-key-id",
+                    "justification": "rotated soon",
+                    "expires": "2026-05-31",
+                }
+            ]
+        }
+    )
     verdict = evaluate(findings, policy, TODAY)
     assert not verdict.passed
     assert [f.id for f in verdict.deciding] == ["aws-access-key-id"]
     (expired,) = verdict.expired_ignores
     assert expired.warning() == (
         "EXPIRED IGNORE aws-access-key-id (expired 2026-05-31): 1 finding(s) count again; "
-        "renew or remove it")
+        "renew or remove it"
+    )
 
 
 def test_ignore_entry_for_another_package_does_not_apply(trivy_fixtures: Path) -> None:
     findings = load_report(trivy_fixtures / "alpine-310.json").findings
-    policy = ScanPolicy.model_validate({"fail_on": ["MEDIUM"], "ignore": [{
-        "id": "CVE-2019-1549", "package": "libssl1.1", "justification": "x",
-        "expires": "2027-01-01"}]})
+    policy = ScanPolicy.model_validate(
+        {
+            "fail_on": ["MEDIUM"],
+            "ignore": [
+                {
+                    "id": "CVE-2019-1549",
+                    "package": "libssl1.1",
+                    "justification": "x",
+                    "expires": "2027-01-01",
+                }
+            ],
+        }
+    )
     verdict = evaluate(findings, policy, TODAY)
     assert [(i.finding.id, i.finding.package) for i in verdict.ignored] == [
-        ("CVE-2019-1549", "libssl1.1")]
+        ("CVE-2019-1549", "libssl1.1")
+    ]
     assert [(f.id, f.package) for f in verdict.deciding] == [
-        ("CVE-2019-1549", "libcrypto1.1"), ("CVE-2019-1551", "libcrypto1.1"),
-        ("CVE-2019-1551", "libssl1.1")]
+        ("CVE-2019-1549", "libcrypto1.1"),
+        ("CVE-2019-1551", "libcrypto1.1"),
+        ("CVE-2019-1551", "libssl1.1"),
+    ]
 
 
 def test_ignore_unfixed_drops_only_vulnerabilities_without_a_fix(trivy_fixtures: Path) -> None:
@@ -82,7 +113,8 @@ def test_ignore_unfixed_drops_only_vulnerabilities_without_a_fix(trivy_fixtures:
     low = ScanPolicy(fail_on=["LOW"], ignore_unfixed=True)
     verdict = evaluate(findings, low, TODAY)
     assert [(i.finding.package, i.reason) for i in verdict.ignored] == [
-        ("bash", "no fixed version (ignore_unfixed)")]
+        ("bash", "no fixed version (ignore_unfixed)")
+    ]
     assert verdict.passed and verdict.counts["MEDIUM"] == 4
     assert not evaluate(findings, ScanPolicy(fail_on=["LOW"]), TODAY).passed
 

@@ -32,8 +32,11 @@ def test_lookup_order_env_then_tools_dir_then_path(tmp_path: Path) -> None:
     env_tool = _executable(tmp_path / "env" / "trivy")
     dir_tool = _executable(tmp_path / "tools" / "trivy")
     path_tool = _executable(tmp_path / "path" / "trivy")
-    env = {"LOCKGATE_TRIVY": str(env_tool), "LOCKGATE_TOOLS_DIR": str(dir_tool.parent),
-           "PATH": str(path_tool.parent)}
+    env = {
+        "LOCKGATE_TRIVY": str(env_tool),
+        "LOCKGATE_TOOLS_DIR": str(dir_tool.parent),
+        "PATH": str(path_tool.parent),
+    }
     assert locate("trivy", "LOCKGATE_TRIVY", env) == env_tool
     del env["LOCKGATE_TRIVY"]
     assert locate("trivy", "LOCKGATE_TRIVY", env) == dir_tool
@@ -46,8 +49,11 @@ def test_lookup_order_env_then_tools_dir_then_path(tmp_path: Path) -> None:
 
 def test_a_trivy_that_is_not_the_pinned_build_is_refused(tmp_path: Path) -> None:
     impostor = _executable(tmp_path / "bin" / "trivy")
-    with pytest.raises(ToolRefused, match=r"trivy at .* has sha256 [0-9a-f]{64}, not the pinned "
-                                          f"{TRIVY_SHA256}: refusing to run it"):
+    with pytest.raises(
+        ToolRefused,
+        match=r"trivy at .* has sha256 [0-9a-f]{64}, not the pinned "
+        f"{TRIVY_SHA256}: refusing to run it",
+    ):
         find_trivy({"LOCKGATE_TRIVY": str(impostor), "PATH": ""})
     with pytest.raises(ToolRefused):
         Trivy(impostor).argv("image", "x")

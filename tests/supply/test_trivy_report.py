@@ -28,9 +28,17 @@ def test_debian_unfixed_vulnerability_keeps_its_status(trivy_fixtures: Path) -> 
     report = load_report(trivy_fixtures / "debian-stretch.json")
     bash = next(f for f in report.findings if f.package == "bash")
     assert (bash.id, bash.severity, bash.fixed, bash.status) == (
-        "CVE-2019-18276", "LOW", "", "end_of_life")
+        "CVE-2019-18276",
+        "LOW",
+        "",
+        "end_of_life",
+    )
     assert sorted(f.package for f in report.findings if f.id == "CVE-2019-5094") == [
-        "e2fslibs", "e2fsprogs", "libcomerr2", "libss2"]
+        "e2fslibs",
+        "e2fsprogs",
+        "libcomerr2",
+        "libss2",
+    ]
 
 
 def test_language_package_vulnerabilities(trivy_fixtures: Path) -> None:
@@ -53,8 +61,14 @@ def test_secrets_have_rule_severity_and_line(trivy_fixtures: Path) -> None:
 def test_failed_misconfiguration_is_a_finding(trivy_fixtures: Path) -> None:
     report = load_report(trivy_fixtures / "dockerfile.json")
     assert report.findings == (
-        Finding("misconfiguration", "DS-0002", "HIGH", "Dockerfile", status="FAIL",
-                title="Image user should not be 'root'"),
+        Finding(
+            "misconfiguration",
+            "DS-0002",
+            "HIGH",
+            "Dockerfile",
+            status="FAIL",
+            title="Image user should not be 'root'",
+        ),
     )
 
 
