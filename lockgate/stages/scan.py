@@ -27,7 +27,7 @@ Scanner = Literal["vuln", "secret", "misconfig", "license"]
 
 
 class ScanConfig(ImageSource, ScanPolicy):
-    scanners: list[Scanner] = Field(default_factory=lambda: ["vuln", "secret"])
+    scanners: list[Scanner] = Field(default_factory=lambda: list[Scanner](["vuln", "secret"]))
     db_repository: str | None = Field(default=None, description="trivy DB mirror (OCI repo)")
     java_db_repository: str | None = None
     cache_dir: str | None = Field(default=None, description="trivy cache; default under state")

@@ -76,8 +76,8 @@ def main(ctx: StageContext) -> int:
             folder / f"{name}.intoto.json", statement(ref.name, ref.digest, KINDS[name], predicate)
         )
     cosign.sign(ref, signer)
-    for name, path in predicates.items():
-        cosign.attest(ref, signer, path, KINDS[name].cosign_type)
+    for kind_name, path in predicates.items():
+        cosign.attest(ref, signer, path, KINDS[kind_name].cosign_type)
     record = {
         "image": str(ref),
         "digest": ref.digest,

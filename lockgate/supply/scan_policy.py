@@ -43,7 +43,7 @@ class IgnoreEntry(BaseModel):
 class ScanPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    fail_on: list[Severity] = Field(default_factory=lambda: ["CRITICAL"])
+    fail_on: list[Severity] = Field(default_factory=lambda: list[Severity](["CRITICAL"]))
     ignore: list[IgnoreEntry] = Field(default_factory=list)
     vex: list[str] = Field(default_factory=list, description="OpenVEX files (workspace paths)")
     ignore_unfixed: bool = False

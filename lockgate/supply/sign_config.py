@@ -43,7 +43,9 @@ class SignConfig(ImageSource):
     key_password_secret: str | None = None
     keyless: KeylessConfig | None = None
     tlog_upload: bool = Field(default=False, description="upload to Rekor (keyless: always)")
-    attest: list[AttestationName] = Field(default_factory=lambda: ["sbom", "provenance", "scan"])
+    attest: list[AttestationName] = Field(
+        default_factory=lambda: list[AttestationName](["sbom", "provenance", "scan"])
+    )
     sbom_file: str = "in:scan/sbom.cdx.json"
     scan_verdict_file: str = "in:scan/scan-verdict.json"
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)

@@ -73,7 +73,9 @@ def _stored_predicate_types(ref: ImageRef, registry: RegistryClient) -> set[str]
         _, manifest = registry.manifest(att)
     except RegistryError:
         return set()
-    layers = manifest.get("layers") or []
+    layers = manifest.get("layers")
+    if not isinstance(layers, list):
+        return set()
     return {
         str((layer.get("annotations") or {}).get("predicateType", ""))
         for layer in layers
@@ -129,12 +131,12 @@ def _check_scan(predicate: Mapping[str, Any], policy: VerifyPolicy, today: date)
         i for i in verdict.ignored if i.lapsed(today) and i.finding.severity in policy.scan.fail_on
     ]
     if lapsed:
-        first = lapsed[0]
+        gone = lapsed[0]
         return Requirement(
             "scan policy",
             False,
-            f"ignore entry for {first.finding.id} expired on {first.expires}: "
-            f"{first.finding.describe()} counts again",
+            f"ignore entry for {gone.finding.id} expired on {gone.expires}: "
+            f"{gone.finding.describe()} counts again",
         )
     over = {
         sev: verdict.counts.get(sev, 0) for sev in policy.scan.fail_on if verdict.counts.get(sev, 0)

@@ -30,7 +30,7 @@ class KeylessTrust(BaseModel):
 class ScanRequirement(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     require_passed: bool = True
-    fail_on: list[Severity] = Field(default_factory=lambda: ["CRITICAL"])
+    fail_on: list[Severity] = Field(default_factory=lambda: list[Severity](["CRITICAL"]))
 
 
 class VerifyPolicy(BaseModel):
@@ -38,7 +38,9 @@ class VerifyPolicy(BaseModel):
 
     key: str | None = Field(default=None, description="cosign public key file or KMS URI")
     keyless: KeylessTrust | None = None
-    require: list[AttestationName] = Field(default_factory=lambda: ["sbom", "provenance", "scan"])
+    require: list[AttestationName] = Field(
+        default_factory=lambda: list[AttestationName](["sbom", "provenance", "scan"])
+    )
     scan: ScanRequirement = Field(default_factory=ScanRequirement)
     model_version: str | None = None
     transparency_log: bool = Field(
