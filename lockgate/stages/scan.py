@@ -20,7 +20,7 @@ from lockgate.supply.scan_policy import ScanPolicy
 from lockgate.supply.stage_config import ImageSource, parse_with
 from lockgate.supply.tools import find_trivy
 from lockgate.supply.trivy_report import load_report
-from lockgate.supply.trivy_scan import ScanSettings, TrivyScanner
+from lockgate.supply.trivy_scan import DEFAULT_SKIP_DIRS, ScanSettings, TrivyScanner
 from lockgate.supply.vex import load_openvex
 
 Scanner = Literal["vuln", "secret", "misconfig", "license"]
@@ -31,6 +31,10 @@ class ScanConfig(ImageSource, ScanPolicy):
     db_repository: str | None = Field(default=None, description="trivy DB mirror (OCI repo)")
     java_db_repository: str | None = None
     cache_dir: str | None = Field(default=None, description="trivy cache; default under state")
+    skip_dirs: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SKIP_DIRS),
+        description="folders in the image that no scanner reads",
+    )
 
     def policy(self) -> ScanPolicy:
         return ScanPolicy.model_validate(
@@ -48,6 +52,7 @@ def main(ctx: StageContext, today: date | None = None) -> int:
         scanners=tuple(config.scanners),
         db_repository=config.db_repository,
         java_db_repository=config.java_db_repository,
+        skip_dirs=tuple(config.skip_dirs),
     )
     vex = [st for path in config.vex for st in load_openvex(ctx.resolve(path))]
     ctx.out.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -212,14 +213,22 @@ def verify_image(
         registry.manifest(pinned)
     except RegistryError as exc:
         return VerifyReport(str(pinned), (*requirements, Requirement("image", False, str(exc))))
-    sig = cosign.verify(pinned, policy.trust())
-    requirements.append(Requirement("signature", sig.ok, sig.reason))
-    statements: dict[str, Mapping[str, Any]] = {}
-    for name in dict.fromkeys(policy.require):
-        req, stmt = _check_attestation(name, pinned, policy, cosign, registry)
-        requirements.append(req)
-        if stmt is not None:
-            statements[name] = stmt
+    names = list(dict.fromkeys(policy.require))
+    # each check is its own cosign process: run them side by side, report in a fixed order
+    with ThreadPoolExecutor(max_workers=1 + len(names)) as pool:
+        sig_job = pool.submit(cosign.verify, pinned, policy.trust())
+        jobs = [
+            pool.submit(_check_attestation, name, pinned, policy, cosign, registry)
+            for name in names
+        ]
+        sig = sig_job.result()
+        requirements.append(Requirement("signature", sig.ok, sig.reason))
+        statements: dict[str, Mapping[str, Any]] = {}
+        for name, job in zip(names, jobs, strict=True):
+            req, stmt = job.result()
+            requirements.append(req)
+            if stmt is not None:
+                statements[name] = stmt
     if SCAN.name in policy.require and SCAN.name in statements:
         predicate = statements[SCAN.name].get("predicate", {})
         requirements.append(_check_scan(predicate, policy, today or date.today()))

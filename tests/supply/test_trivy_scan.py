@@ -20,6 +20,7 @@ def test_offline_by_default(trivy: Trivy, tmp_path: Path) -> None:
         assert flag in argv
     assert argv[argv.index("--scanners") + 1] == "secret"
     assert argv[argv.index("--cache-dir") + 1] == str(tmp_path)
+    assert argv[argv.index("--skip-dirs") + 1] == "/var/lib/apt/lists"
 
 
 def test_db_mirror_turns_updates_back_on(trivy: Trivy, tmp_path: Path) -> None:
