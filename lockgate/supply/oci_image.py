@@ -13,7 +13,7 @@ import json
 import tarfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
@@ -48,30 +48,42 @@ def layer_from_tar(tar_bytes: bytes) -> Layer:
     return Layer(Blob(LAYER_TYPE, compressed), sha256_digest(tar_bytes))
 
 
-def layer_from_files(files: Mapping[str, bytes]) -> Layer:
-    """A layer holding ``files`` (path inside the image -> content)."""
+def _parents(names: Iterable[str]) -> list[str]:
+    """Every folder above ``names``, parents first (layers carry folder entries, as image
+    builders write them; scanners match skipped folders on those entries)."""
+    folders = {str(p) for name in names for p in PurePosixPath(name).parents if str(p) != "."}
+    return sorted(folders)
+
+
+def _tar(files: Mapping[str, bytes]) -> bytes:
+    names = {name.lstrip("/"): data for name, data in files.items()}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(files):
-            info = tarfile.TarInfo(name.lstrip("/"))
-            info.size, info.mode, info.mtime = len(files[name]), 0o644, 0
-            tar.addfile(info, io.BytesIO(files[name]))
-    return layer_from_tar(buf.getvalue())
+        for folder in _parents(names):
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+            tar.addfile(info)
+        for name in sorted(names):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(names[name]), 0o644, 0
+            tar.addfile(info, io.BytesIO(names[name]))
+    return buf.getvalue()
+
+
+def layer_from_files(files: Mapping[str, bytes]) -> Layer:
+    """A layer holding ``files`` (path inside the image -> content)."""
+    return layer_from_tar(_tar(files))
 
 
 def layer_from_tree(root: Path, prefix: str, skip: Iterable[str] = ()) -> Layer:
     """A layer with the regular files under ``root`` placed at ``prefix`` in the image."""
     skipped = set(skip)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(root.rglob("*")):
-            if not path.is_file() or path.is_symlink() or path.name in skipped:
-                continue
-            data = path.read_bytes()
-            info = tarfile.TarInfo(f"{prefix.strip('/')}/{path.relative_to(root)}")
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            tar.addfile(info, io.BytesIO(data))
-    return layer_from_tar(buf.getvalue())
+    files = {
+        f"{prefix.strip('/')}/{path.relative_to(root)}": path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.is_symlink() and path.name not in skipped
+    }
+    return layer_from_tar(_tar(files))
 
 
 @dataclass(frozen=True)
