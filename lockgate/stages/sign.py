@@ -8,6 +8,7 @@ and ``attestations/<name>.intoto.json`` (the Statement each attestation amounts 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,9 +76,16 @@ def main(ctx: StageContext) -> int:
         write_json(
             folder / f"{name}.intoto.json", statement(ref.name, ref.digest, KINDS[name], predicate)
         )
-    cosign.sign(ref, signer)
-    for kind_name, path in predicates.items():
-        cosign.attest(ref, signer, path, KINDS[kind_name].cosign_type)
+
+    def attest_all() -> None:  # one after another: each attest rewrites the same .att tag
+        for kind_name, path in predicates.items():
+            cosign.attest(ref, signer, path, KINDS[kind_name].cosign_type)
+
+    # the signature lives under its own tag, so it is written while the attestations are
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        signing, attesting = pool.submit(cosign.sign, ref, signer), pool.submit(attest_all)
+        signing.result()
+        attesting.result()
     record = {
         "image": str(ref),
         "digest": ref.digest,
