@@ -53,7 +53,8 @@ def _predicate(name: str, config: SignConfig, ctx: StageContext, started: dateti
         )
     metrics = _read_json(ctx, "evaluation.metrics_file", config.evaluation.metrics_file)
     verdict = config.evaluation.verdict or str(metrics.get("verdict", "unknown"))
-    return evaluation_predicate(metrics, verdict, config.model.name, config.model.version)
+    model = config.model_info(ctx)
+    return evaluation_predicate(metrics, verdict, model.name, model.version)
 
 
 def main(ctx: StageContext) -> int:

@@ -72,8 +72,22 @@ class SignConfig(ImageSource):
         password = ctx.secret(self.key_password_secret) if self.key_password_secret else ""
         return KeyPairSigner(key, password)
 
+    def model_info(self, ctx: StageContext) -> ModelInfo:
+        """``with.model``, else the model the package stage recorded in its image record."""
+        if self.model.name or self.model.version:
+            return self.model
+        recorded = self.image_record(ctx).get("model") or {}
+        return ModelInfo(
+            name=str(recorded.get("name", "")), version=str(recorded.get("version", ""))
+        )
+
     def provenance_inputs(self, ctx: StageContext) -> ProvenanceInputs:
         merged: dict[str, Any] = {}
+        record = self.image_record(ctx)
+        if "@sha256:" in str(record.get("base", "")):
+            merged["base_image"] = str(record["base"])
+        if (record.get("model") or {}).get("run_id"):
+            merged["mlflow_run_id"] = str(record["model"]["run_id"])
         for name in self.provenance_from:
             path = ctx.resolve(name)
             try:

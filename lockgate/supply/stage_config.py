@@ -4,6 +4,7 @@ reach its registry. Secrets are named here and read from the secrets folder, nev
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -33,28 +34,44 @@ class RegistryConfig(BaseModel):
 
 
 class ImageSource(BaseModel):
-    """Which image: ``image`` (a reference with digest) or ``image_file`` (a file written by an
-    upstream stage holding the reference, or JSON with an ``image`` key)."""
+    """Which image: ``image`` (a reference with digest) or ``image_file`` (default
+    ``in:package/image.json``: the package stage's record, whose ``ref`` is the image by digest;
+    a plain text file holding the reference works too)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     image: str | None = None
-    image_file: str | None = None
+    image_file: str = "in:package/image.json"
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
 
-    def image_ref(self, ctx: StageContext) -> ImageRef:
+    def image_record(self, ctx: StageContext) -> dict[str, Any]:
+        """The upstream image record (``{}`` when ``image`` is given or the file is text)."""
         if self.image:
-            return ImageRef.pinned(self.image)
-        if not self.image_file:
-            raise StageConfigError(f"stage {ctx.stage}: with.image or with.image_file is required")
+            return {}
         path = ctx.resolve(self.image_file)
         try:
             text = path.read_text().strip()
         except OSError:
-            raise StageConfigError(f"with.image_file: {path} not found") from None
-        if text.startswith("{"):
-            text = str(json.loads(text).get("image", ""))
-        return ImageRef.pinned(text)
+            raise StageConfigError(
+                f"stage {ctx.stage or '?'}: with.image_file: {path} not found; give with.image "
+                "(NAME@sha256:...) or the file an upstream stage writes"
+            ) from None
+        if not text.startswith("{"):
+            return {"ref": text}
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise StageConfigError(f"with.image_file: {path}:{exc.lineno}: invalid JSON") from None
+        return record if isinstance(record, dict) else {}
+
+    def image_ref(self, ctx: StageContext) -> ImageRef:
+        if self.image:
+            return ImageRef.pinned(self.image)
+        record = self.image_record(ctx)
+        ref = record.get("ref") or record.get("image") or ""
+        if not ref:
+            raise StageConfigError(f"with.image_file: {self.image_file} names no image ('ref')")
+        return ImageRef.pinned(str(ref))
 
     def access(self, ctx: StageContext, ref: ImageRef) -> RegistryAccess:
         return self.registry.access(ctx, ref.registry)

@@ -23,7 +23,7 @@ from lockgate.supply.registry import RegistryClient, RegistryError
 from lockgate.supply.scan_verdict import ScanVerdict
 from lockgate.supply.verify_policy import VerifyPolicy
 
-MODEL_VERSION_KEY = "io.lockgate.model.version"
+MODEL_VERSION_KEY = "dev.lockgate.model.version"  # set by the package stage
 
 
 @dataclass(frozen=True)

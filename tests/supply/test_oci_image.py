@@ -22,12 +22,12 @@ def test_layers_are_reproducible_and_carry_folder_entries() -> None:
 
 def test_manifest_points_at_config_and_layers() -> None:
     layer = layer_from_files({"a": b"b"})
-    image = build_image([layer], labels={"io.lockgate.model.version": "3"},
-                        annotations={"io.lockgate.model.version": "3"})
+    image = build_image([layer], labels={"dev.lockgate.model.version": "3"},
+                        annotations={"dev.lockgate.model.version": "3"})
     manifest = json.loads(image.manifest)
     assert manifest["layers"] == [layer.blob.descriptor()]
     assert manifest["config"]["digest"] == image.config.digest
     config = json.loads(image.config.data)
     assert config["rootfs"]["diff_ids"] == [layer.diff_id]
-    assert config["config"]["Labels"] == {"io.lockgate.model.version": "3"}
+    assert config["config"]["Labels"] == {"dev.lockgate.model.version": "3"}
     assert image.digest == sha256_digest(image.manifest)

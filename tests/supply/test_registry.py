@@ -23,7 +23,7 @@ from .registry_server import RegistryServer, free_port
 def _image(marker: str):
     return build_image(
         [layer_from_files({"base/os": b"base"}), layer_from_files({"app/marker": marker.encode()})],
-        labels={"io.lockgate.model.version": marker},
+        labels={"dev.lockgate.model.version": marker},
     )
 
 

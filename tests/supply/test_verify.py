@@ -83,7 +83,7 @@ def test_full_path_verifies(
         plain_registry,
         "verify/full:v1",
         {"app/model.txt": b"weights"},
-        labels={"io.lockgate.model.version": "7"},
+        labels={"dev.lockgate.model.version": "7"},
         base=BASE,
     )
     assert _scan_and_sign(tmp_path, ref, key_pair[0]) == 0
@@ -108,7 +108,7 @@ def test_full_path_verifies(
         plain_registry, str(ref), _policy(key_pair[1], model_version="8"), tmp_path / "tuf"
     )
     assert reasons(wrong) == {
-        "model version": "image has model version 7 (label io.lockgate.model.version), expected 8"
+        "model version": "image has model version 7 (label dev.lockgate.model.version), expected 8"
     }
 
 

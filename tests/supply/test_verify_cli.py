@@ -32,7 +32,7 @@ def test_verify_command_exit_codes(
     from lockgate.stages import sign
 
     ref = push_image(
-        plain_registry, "cli/app:v1", {"app/x": b"cli"}, labels={"io.lockgate.model.version": "5"}
+        plain_registry, "cli/app:v1", {"app/x": b"cli"}, labels={"dev.lockgate.model.version": "5"}
     )
     ctx = stage_ctx(tmp_path, "sign", sign_with(ref, key_pair[0], []), secrets=SIGN_SECRETS)
     assert sign.main(ctx) == 0
@@ -51,7 +51,7 @@ def test_verify_command_exit_codes(
     assert verify_command(ok) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == f"verified: {ref}"
-    assert "PASS model version: 5 (label io.lockgate.model.version)" in out
+    assert "PASS model version: 5 (label dev.lockgate.model.version)" in out
     refused = _args(str(ref), "--key", str(key_pair[1]), "--require", "sbom", "--plain-http")
     assert verify_command(refused) == 1
     captured = capsys.readouterr()
