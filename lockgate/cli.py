@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lockgate.commands.monitor:run",
         "watch the live version; roll back on a sustained breach",
     ),
+    "verify": (
+        "lockgate.supply.verify_cli:verify_command",
+        "check an image's signature, attestations and scan verdict before it deploys",
+    ),
     "ci": ("lockgate.ci.cli:ci_command", "steps the generated CI files call (not for humans)"),
     "approve": (
         "lockgate.commands.approve:run",

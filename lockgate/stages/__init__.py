@@ -10,4 +10,6 @@ from __future__ import annotations
 BUILTIN_STAGES: dict[str, str] = {
     "data-check": "lockgate.stages.data_check:main",
     "package": "lockgate.stages.package:main",
+    "scan": "lockgate.stages.scan:main",
+    "sign": "lockgate.stages.sign:main",
 }

@@ -1,0 +1,103 @@
+"""Built-in stage ``lockgate/sign``: sign an image by digest with cosign and attach the
+attestations named in ``with.attest`` (SBOM, SLSA provenance, model evaluation, scan verdict).
+
+Outputs: ``signed.json`` (image, digest, attestations), ``attestations/<name>.predicate.json``
+and ``attestations/<name>.intoto.json`` (the Statement each attestation amounts to), report.md.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lockgate.stages.context import StageContext
+from lockgate.supply.attestations import (
+    KINDS,
+    PROVENANCE,
+    SBOM,
+    SCAN,
+    evaluation_predicate,
+    slsa_provenance,
+    statement,
+)
+from lockgate.supply.cosign import CosignClient
+from lockgate.supply.scan_gate import write_atomic, write_json
+from lockgate.supply.sign_config import SignConfig
+from lockgate.supply.stage_config import StageConfigError, parse_with
+from lockgate.supply.tools import find_cosign
+
+
+def _read_json(ctx: StageContext, field: str, name: str) -> Any:
+    path = ctx.resolve(name)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise StageConfigError(
+            f"with.{field}: {path} not found (did the upstream stage run?)"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise StageConfigError(f"with.{field}: {path}:{exc.lineno}: invalid JSON") from None
+
+
+def _predicate(name: str, config: SignConfig, ctx: StageContext, started: datetime) -> Any:
+    if name == SBOM.name:
+        return _read_json(ctx, "sbom_file", config.sbom_file)
+    if name == SCAN.name:
+        return _read_json(ctx, "scan_verdict_file", config.scan_verdict_file)
+    if name == PROVENANCE.name:
+        return slsa_provenance(
+            config.provenance_inputs(ctx), ctx.run_id, started, datetime.now(UTC)
+        )
+    metrics = _read_json(ctx, "evaluation.metrics_file", config.evaluation.metrics_file)
+    verdict = config.evaluation.verdict or str(metrics.get("verdict", "unknown"))
+    model = config.model_info(ctx)
+    return evaluation_predicate(metrics, verdict, model.name, model.version)
+
+
+def main(ctx: StageContext) -> int:
+    started = datetime.now(UTC)
+    config = parse_with(SignConfig, ctx)
+    assert isinstance(config, SignConfig)
+    ref = config.image_ref(ctx)
+    signer = config.signer(ctx)
+    tlog = config.tlog_upload or config.keyless is not None
+    cosign = CosignClient(
+        find_cosign(), ctx.state / "cosign-tuf", config.access(ctx, ref), tlog_upload=tlog
+    )
+    folder = ctx.out / "attestations"
+    folder.mkdir(parents=True, exist_ok=True)
+    predicates: dict[str, Path] = {}
+    for name in dict.fromkeys(config.attest):  # build every predicate before signing anything
+        predicate = _predicate(name, config, ctx, started)
+        predicates[name] = folder / f"{name}.predicate.json"
+        write_json(predicates[name], predicate)
+        write_json(
+            folder / f"{name}.intoto.json", statement(ref.name, ref.digest, KINDS[name], predicate)
+        )
+
+    def attest_all() -> None:  # one after another: each attest rewrites the same .att tag
+        for kind_name, path in predicates.items():
+            cosign.attest(ref, signer, path, KINDS[kind_name].cosign_type)
+
+    # the signature lives under its own tag, so it is written while the attestations are
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        signing, attesting = pool.submit(cosign.sign, ref, signer), pool.submit(attest_all)
+        signing.result()
+        attesting.result()
+    record = {
+        "image": str(ref),
+        "digest": ref.digest,
+        "signed_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "mode": "keyless" if config.keyless is not None else "key",
+        "transparency_log": tlog,
+        "attestations": {name: KINDS[name].predicate_type for name in predicates},
+    }
+    write_json(ctx.out / "signed.json", record)
+    lines = [f"## Signed `{ref}`", "", f"Mode: {record['mode']}, transparency log: {tlog}", ""]
+    lines += [f"- {name}: `{KINDS[name].predicate_type}`" for name in predicates]
+    write_atomic(ctx.out / "report.md", "\n".join(lines) + "\n")
+    write_json(ctx.out / "metrics.json", {"attestations": len(predicates)})
+    return 0

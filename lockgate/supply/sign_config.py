@@ -1,0 +1,107 @@
+"""The sign stage's ``with:`` block: how to sign, what to attest, where the inputs are."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lockgate.stages.context import StageContext
+from lockgate.supply.attestations import ProvenanceInputs
+from lockgate.supply.cosign import KeylessSigner, KeyPairSigner, Signer, is_kms_uri
+from lockgate.supply.stage_config import ImageSource, StageConfigError
+from lockgate.supply.verify_policy import AttestationName
+
+
+class KeylessConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    oidc_issuer: str | None = None
+    oidc_provider: str | None = Field(default=None, description="e.g. github-actions")
+    fulcio_url: str | None = None
+    rekor_url: str | None = None
+    identity_token_secret: str | None = Field(
+        default=None, description="secret holding the OIDC token (else the CI's ambient one)"
+    )
+
+
+class EvaluationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    metrics_file: str = "in:evaluate/metrics.json"
+    verdict: str | None = Field(default=None, description="else metrics['verdict']")
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = ""
+    version: str = ""
+
+
+class SignConfig(ImageSource):
+    key: str | None = Field(default=None, description="cosign key file or KMS URI")
+    key_password_secret: str | None = None
+    keyless: KeylessConfig | None = None
+    tlog_upload: bool = Field(default=False, description="upload to Rekor (keyless: always)")
+    attest: list[AttestationName] = Field(
+        default_factory=lambda: list[AttestationName](["sbom", "provenance", "scan"])
+    )
+    sbom_file: str = "in:scan/sbom.cdx.json"
+    scan_verdict_file: str = "in:scan/scan-verdict.json"
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    model: ModelInfo = Field(default_factory=ModelInfo)
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    provenance_from: list[str] = Field(
+        default_factory=list, description="JSON files of upstream stages merged into provenance"
+    )
+    spec_file: str = "lockgate.yaml"
+
+    @model_validator(mode="after")
+    def _one_signer(self) -> SignConfig:
+        if (self.key is None) == (self.keyless is None):
+            raise ValueError("give exactly one of key or keyless")
+        return self
+
+    def signer(self, ctx: StageContext) -> Signer:
+        if self.keyless is not None:
+            k = self.keyless
+            token = ctx.secret(k.identity_token_secret) if k.identity_token_secret else ""
+            return KeylessSigner(token, k.oidc_issuer, k.oidc_provider, k.fulcio_url, k.rekor_url)
+        assert self.key is not None
+        key = self.key if is_kms_uri(self.key) else str(ctx.resolve(self.key))
+        password = ctx.secret(self.key_password_secret) if self.key_password_secret else ""
+        return KeyPairSigner(key, password)
+
+    def model_info(self, ctx: StageContext) -> ModelInfo:
+        """``with.model``, else the model the package stage recorded in its image record."""
+        if self.model.name or self.model.version:
+            return self.model
+        recorded = self.image_record(ctx).get("model") or {}
+        return ModelInfo(
+            name=str(recorded.get("name", "")), version=str(recorded.get("version", ""))
+        )
+
+    def provenance_inputs(self, ctx: StageContext) -> ProvenanceInputs:
+        merged: dict[str, Any] = {}
+        record = self.image_record(ctx)
+        if "@sha256:" in str(record.get("base", "")):
+            merged["base_image"] = str(record["base"])
+        if (record.get("model") or {}).get("run_id"):
+            merged["mlflow_run_id"] = str(record["model"]["run_id"])
+        for name in self.provenance_from:
+            path = ctx.resolve(name)
+            try:
+                merged.update(json.loads(path.read_text()))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise StageConfigError(f"with.provenance_from: {path}: {exc}") from None
+        merged.update(self.provenance)
+        merged.setdefault("commit", ctx.git_sha)
+        spec = ctx.resolve(self.spec_file)
+        if "spec_digest" not in merged and spec.is_file():
+            merged["spec_digest"] = "sha256:" + hashlib.sha256(spec.read_bytes()).hexdigest()
+        try:
+            return ProvenanceInputs.model_validate(merged)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise StageConfigError(f"with.provenance.{field}: {first['msg']}") from None

@@ -1,0 +1,242 @@
+"""Decide whether an image (by digest) may be deployed, requirement by requirement.
+
+``verify_image`` passes only when: the reference is pinned by digest (and, when it also names
+a tag, the tag still points at that digest); the signature verifies against the trusted key or
+identity; every required attestation is present, verifies, and names exactly this digest as
+its subject; the attested scan verdict satisfies the policy; and the model version (image
+label/annotation, else the evaluation attestation) equals the expected one when one is given.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from lockgate.supply.attestations import EVALUATION, KINDS, SCAN, subject_digests
+from lockgate.supply.cosign import CosignClient
+from lockgate.supply.image_ref import ImageRef
+from lockgate.supply.registry import RegistryClient, RegistryError
+from lockgate.supply.scan_verdict import ScanVerdict
+from lockgate.supply.verify_policy import VerifyPolicy
+
+MODEL_VERSION_KEY = "dev.lockgate.model.version"  # set by the package stage
+
+
+@dataclass(frozen=True)
+class Requirement:
+    name: str
+    passed: bool
+    reason: str
+
+    def line(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    image: str
+    requirements: tuple[Requirement, ...]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.requirements) and all(r.passed for r in self.requirements)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    def failures(self) -> list[Requirement]:
+        return [r for r in self.requirements if not r.passed]
+
+    def render(self) -> str:
+        head = f"{'verified' if self.passed else 'REFUSED'}: {self.image}"
+        return "\n".join([head, *(r.line() for r in self.requirements)])
+
+
+def _check_tag(ref: ImageRef, registry: RegistryClient) -> Requirement:
+    current = registry.resolve(ImageRef(ref.registry, ref.repository, ref.tag)).digest
+    if current == ref.digest:
+        return Requirement("tag", True, f"tag {ref.tag} points at {ref.digest[:19]}")
+    return Requirement(
+        "tag", False, f"tag {ref.tag} moved: it now points at {current}, not {ref.digest}"
+    )
+
+
+def _stored_predicate_types(ref: ImageRef, registry: RegistryClient) -> set[str]:
+    """predicateType annotations of the attestations stored beside ``ref`` (cosign's
+    ``sha256-<hex>.att`` tag), whether or not they verify."""
+    att = ImageRef(ref.registry, ref.repository, ref.digest.replace(":", "-") + ".att")
+    try:
+        _, manifest = registry.manifest(att)
+    except RegistryError:
+        return set()
+    layers = manifest.get("layers")
+    if not isinstance(layers, list):
+        return set()
+    return {
+        str((layer.get("annotations") or {}).get("predicateType", ""))
+        for layer in layers
+        if isinstance(layer, dict)
+    }
+
+
+def _explain_missing(name: str, ref: ImageRef, registry: RegistryClient, reason: str) -> str:
+    if "no matching subject digest" in reason:
+        return f"the stored {name} attestation is signed for another digest, not {ref.digest}"
+    if "none of the attestations matched" not in reason:
+        return reason
+    kind = KINDS[name]
+    if kind.predicate_type in _stored_predicate_types(ref, registry):
+        return (
+            f"a {name} attestation is stored but does not verify against the trusted key "
+            f"(tampered or signed by another key): {reason}"
+        )
+    return reason
+
+
+def _check_attestation(
+    name: str,
+    ref: ImageRef,
+    policy: VerifyPolicy,
+    cosign: CosignClient,
+    registry: RegistryClient,
+) -> tuple[Requirement, Mapping[str, Any] | None]:
+    kind = KINDS[name]
+    check = cosign.verify_attestation(ref, policy.trust(), kind.cosign_type)
+    label = f"attestation {name}"
+    if not check.ok:
+        return Requirement(label, False, _explain_missing(name, ref, registry, check.reason)), None
+    typed = [s for s in check.statements if s.get("predicateType") == kind.predicate_type]
+    mine = [s for s in typed if ref.digest in subject_digests(s)]
+    if not mine:
+        others = sorted({d for s in typed for d in subject_digests(s)})
+        return Requirement(
+            label, False, f"signed for another digest ({', '.join(others)[:160]}), not {ref.digest}"
+        ), None
+    return Requirement(label, True, f"{kind.predicate_type} verified for this digest"), mine[-1]
+
+
+def _check_scan(predicate: Mapping[str, Any], policy: VerifyPolicy, today: date) -> Requirement:
+    try:
+        verdict = ScanVerdict.from_json(predicate)
+    except (KeyError, ValueError, TypeError) as exc:
+        return Requirement("scan policy", False, f"unreadable scan verdict: {exc}")
+    if policy.scan.require_passed and not verdict.passed:
+        first = verdict.deciding[0].describe() if verdict.deciding else "see the scan report"
+        return Requirement("scan policy", False, f"scan verdict failed: {first}")
+    lapsed = [
+        i for i in verdict.ignored if i.lapsed(today) and i.finding.severity in policy.scan.fail_on
+    ]
+    if lapsed:
+        gone = lapsed[0]
+        return Requirement(
+            "scan policy",
+            False,
+            f"ignore entry for {gone.finding.id} expired on {gone.expires}: "
+            f"{gone.finding.describe()} counts again",
+        )
+    over = {
+        sev: verdict.counts.get(sev, 0) for sev in policy.scan.fail_on if verdict.counts.get(sev, 0)
+    }
+    if over:
+        counts = ", ".join(f"{n} {sev}" for sev, n in over.items())
+        return Requirement(
+            "scan policy",
+            False,
+            f"scan found {counts} (policy fails on {', '.join(policy.scan.fail_on)})",
+        )
+    return Requirement(
+        "scan policy", True, f"scan passed with no {'/'.join(policy.scan.fail_on)} findings"
+    )
+
+
+def _image_model_version(ref: ImageRef, registry: RegistryClient) -> str | None:
+    _, manifest = registry.manifest(ref)
+    annotations = manifest.get("annotations") or {}
+    if isinstance(annotations, dict) and MODEL_VERSION_KEY in annotations:
+        return str(annotations[MODEL_VERSION_KEY])
+    config = manifest.get("config") or {}
+    if isinstance(config, dict) and config.get("digest"):
+        doc = json.loads(registry.blob(ref, str(config["digest"])))
+        labels = (doc.get("config") or {}).get("Labels") or {}
+        if MODEL_VERSION_KEY in labels:
+            return str(labels[MODEL_VERSION_KEY])
+    return None
+
+
+def _check_model_version(
+    expected: str,
+    ref: ImageRef,
+    registry: RegistryClient,
+    evaluation: Mapping[str, Any] | None,
+) -> Requirement:
+    found = _image_model_version(ref, registry)
+    source = f"label {MODEL_VERSION_KEY}"
+    if found is None and evaluation is not None:
+        found = str((evaluation.get("predicate", {}).get("model") or {}).get("version", "")) or None
+        source = "evaluation attestation"
+    if found is None:
+        return Requirement(
+            "model version",
+            False,
+            f"image carries no model version ({MODEL_VERSION_KEY} or evaluation)",
+        )
+    if found != expected:
+        return Requirement(
+            "model version",
+            False,
+            f"image has model version {found} ({source}), expected {expected}",
+        )
+    return Requirement("model version", True, f"{found} ({source})")
+
+
+def verify_image(
+    ref_text: str,
+    policy: VerifyPolicy,
+    *,
+    cosign: CosignClient,
+    registry: RegistryClient,
+    today: date | None = None,
+) -> VerifyReport:
+    """Raises :class:`ImageRefError` for a reference not pinned by digest; everything else
+    becomes a requirement in the report."""
+    ref = ImageRef.pinned(ref_text)
+    pinned = ref.with_digest(ref.digest)
+    requirements: list[Requirement] = []
+    try:
+        if ref.tag:
+            requirements.append(_check_tag(ref, registry))
+        registry.manifest(pinned)
+    except RegistryError as exc:
+        return VerifyReport(str(pinned), (*requirements, Requirement("image", False, str(exc))))
+    names = list(dict.fromkeys(policy.require))
+    # each check is its own cosign process: run them side by side, report in a fixed order
+    with ThreadPoolExecutor(max_workers=1 + len(names)) as pool:
+        sig_job = pool.submit(cosign.verify, pinned, policy.trust())
+        jobs = [
+            pool.submit(_check_attestation, name, pinned, policy, cosign, registry)
+            for name in names
+        ]
+        sig = sig_job.result()
+        requirements.append(Requirement("signature", sig.ok, sig.reason))
+        statements: dict[str, Mapping[str, Any]] = {}
+        for name, job in zip(names, jobs, strict=True):
+            req, stmt = job.result()
+            requirements.append(req)
+            if stmt is not None:
+                statements[name] = stmt
+    if SCAN.name in policy.require and SCAN.name in statements:
+        predicate = statements[SCAN.name].get("predicate", {})
+        requirements.append(_check_scan(predicate, policy, today or date.today()))
+    if policy.model_version is not None:
+        evaluation = statements.get(EVALUATION.name)
+        if evaluation is None and EVALUATION.name not in policy.require:
+            _, evaluation = _check_attestation(EVALUATION.name, pinned, policy, cosign, registry)
+        requirements.append(
+            _check_model_version(policy.model_version, pinned, registry, evaluation)
+        )
+    return VerifyReport(str(pinned), tuple(requirements))

@@ -1,0 +1,86 @@
+"""What ``lockgate verify`` demands of an image (a YAML/JSON policy file, or flags)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lockgate.errors import LockgateError
+from lockgate.supply.cosign import Trust, TrustedIdentity, TrustedKey
+from lockgate.supply.scan_policy import Severity
+
+AttestationName = Literal["sbom", "provenance", "evaluation", "scan"]
+
+
+class VerifyPolicyError(LockgateError):
+    """A verify policy file that does not load or validate."""
+
+
+class KeylessTrust(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    issuer: str
+    identity: str | None = None
+    identity_regexp: str | None = None
+
+
+class ScanRequirement(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    require_passed: bool = True
+    fail_on: list[Severity] = Field(default_factory=lambda: list[Severity](["CRITICAL"]))
+
+
+class VerifyPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str | None = Field(default=None, description="cosign public key file or KMS URI")
+    keyless: KeylessTrust | None = None
+    require: list[AttestationName] = Field(
+        default_factory=lambda: list[AttestationName](["sbom", "provenance", "scan"])
+    )
+    scan: ScanRequirement = Field(default_factory=ScanRequirement)
+    model_version: str | None = None
+    transparency_log: bool = Field(
+        default=False, description="also require a Rekor entry (public-good or own Rekor)"
+    )
+
+    @model_validator(mode="after")
+    def _one_trust_root(self) -> VerifyPolicy:
+        if (self.key is None) == (self.keyless is None):
+            raise ValueError("give exactly one of key or keyless")
+        return self
+
+    def trust(self) -> Trust:
+        if self.key is not None:
+            return TrustedKey(self.key)
+        assert self.keyless is not None
+        return TrustedIdentity(
+            self.keyless.issuer, self.keyless.identity, self.keyless.identity_regexp
+        )
+
+
+def load_verify_policy(path: Path | None, overrides: dict[str, object]) -> VerifyPolicy:
+    """Read ``path`` (YAML or JSON), then apply command-line ``overrides``."""
+    doc: dict[str, object] = {}
+    if path is not None:
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise VerifyPolicyError(f"{path}: cannot read policy: {exc.strerror}") from None
+        try:
+            loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            raise VerifyPolicyError(f"{path}: not valid YAML/JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise VerifyPolicyError(f"{path}: a policy is a mapping")
+        doc = loaded
+    doc.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return VerifyPolicy.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(policy)"
+        raise VerifyPolicyError(f"{path or 'verify flags'}: {field}: {first['msg']}") from None

@@ -1,0 +1,70 @@
+"""``lockgate verify`` as the CLI will call it, on a real registry with real cosign."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from lockgate.supply.image_ref import ImageRefError
+from lockgate.supply.verify_cli import add_arguments, verify_command
+from lockgate.supply.verify_policy import VerifyPolicyError
+
+from .conftest import PushImage
+from .pipeline import SIGN_SECRETS, sign_with, stage_ctx
+from .registry_server import RegistryServer
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="lockgate verify")
+    add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_verify_command_exit_codes(
+    plain_registry: RegistryServer,
+    push_image: PushImage,
+    key_pair: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lockgate.stages import sign
+
+    ref = push_image(
+        plain_registry, "cli/app:v1", {"app/x": b"cli"}, labels={"dev.lockgate.model.version": "5"}
+    )
+    ctx = stage_ctx(tmp_path, "sign", sign_with(ref, key_pair[0], []), secrets=SIGN_SECRETS)
+    assert sign.main(ctx) == 0
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("require: []\nscan: {fail_on: [CRITICAL, HIGH]}\n")
+    ok = _args(
+        str(ref),
+        "--policy",
+        str(policy),
+        "--key",
+        str(key_pair[1]),
+        "--model-version",
+        "5",
+        "--plain-http",
+    )
+    assert verify_command(ok) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"verified: {ref}"
+    assert "PASS model version: 5 (label dev.lockgate.model.version)" in out
+    refused = _args(str(ref), "--key", str(key_pair[1]), "--require", "sbom", "--plain-http")
+    assert verify_command(refused) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"REFUSED: {ref}\n")
+    assert captured.err.startswith("verify: attestation sbom: ")
+
+
+def test_tag_and_bad_policy_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(ImageRefError, match=r"^pin by digest: r\.example/app:v1"):
+        verify_command(_args("r.example/app:v1", "--key", "k.pub"))
+    policy = tmp_path / "p.yaml"
+    policy.write_text("key: k.pub\nrequire: [sboms]\n")
+    with pytest.raises(VerifyPolicyError, match=r"p\.yaml: require\.0: Input should be"):
+        verify_command(_args("r.example/app@sha256:" + "0" * 64, "--policy", str(policy)))
+    with pytest.raises(VerifyPolicyError, match="give exactly one of key or keyless"):
+        verify_command(_args("r.example/app@sha256:" + "0" * 64))
