@@ -55,6 +55,15 @@ def _reading(label: str) -> Any:
     return guard()
 
 
+def _width(column: pl.Series) -> float:
+    """Bytes per row of ``column``: its data, at least 8, plus the 16-byte view of a string."""
+    import polars as pl
+
+    data = column.estimated_size() / max(column.len(), 1)
+    view = 16.0 if column.dtype in (pl.String, pl.Binary) else 0.0
+    return max(data, 8.0) + view
+
+
 @dataclass(frozen=True)
 class Batches:
     """Row slices of one dataset's projected columns, sized from the budget."""
@@ -75,7 +84,7 @@ class Batches:
             frame = scan.select(columns)
             rows = int(scan.select(pl.len()).collect().item())
             head = frame.head(WIDTH_SAMPLE).collect()
-        sizes = {c: head[c].estimated_size() / max(head.height, 1) for c in head.columns}
+        sizes = {c: _width(head[c]) for c in head.columns}
         batch_rows = int(budget / (ROW_FACTOR * max(sum(sizes.values()), 8.0)))
         return cls(frame, rows, sizes, min(max(batch_rows, MIN_ROWS), MAX_ROWS))
 
