@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 ROW_FACTOR = 8
-PARTITION_SHARE = 8  # a uniqueness partition's keys take at most budget / PARTITION_SHARE
+PARTITION_SHARE = 32  # one uniqueness partition's keys: at most budget / PARTITION_SHARE bytes
 MIN_ROWS, MAX_ROWS = 1_000, 2_000_000
 WIDTH_SAMPLE = 1_000
 
