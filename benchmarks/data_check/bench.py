@@ -6,9 +6,12 @@ Wasserstein over quantile bins; Jensen–Shannon for categoricals) of 20 columns
 reference. pandera and Great Expectations have no drift gate of the same kind, so their suite
 runs the checks with the tool and the drift with numpy/scipy on the pandas frame their
 validation needs, as a user of those tools would. Then a streaming run of the lockgate stage in
-a subprocess over a file 10x larger than a memory budget, with its peak RSS.
+a subprocess with ``memory_budget`` over a file 10x larger than the budget, with its peak RSS
+next to the baseline of a child that only imports the libraries.
 
     python benchmarks/data_check/bench.py --rows 10000000 [--compare-rows N] [--out FILE]
+    python benchmarks/data_check/bench.py --skip compare,pandera,gx --stream-rows 10000000 \
+        --budget-mib 128
 """
 
 from __future__ import annotations
@@ -67,11 +70,11 @@ WITH: dict[str, Any] = {
 }
 
 
-def run_lockgate(data: Path, ref: Path, out: Path) -> dict[str, Any]:
+def run_lockgate(data: Path, ref: Path, out: Path, budget: str | None = None) -> dict[str, Any]:
     from lockgate.stages.context import StageContext
     from lockgate.stages.data_check import main
 
-    with_ = {**WITH, "data": str(data), "reference": str(ref)}
+    with_ = {**WITH, "data": str(data), "reference": str(ref), "memory_budget": budget}
     ctx = StageContext(
         data.parent, data.parent, out, data.parent, out / "state", "", "bench", "", with_
     )
@@ -248,25 +251,52 @@ STREAM_CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from benchmarks.data_check.bench import run_lockgate
+from benchmarks.data_check.bench import peak_rss_mib, run_lockgate
 start = time.perf_counter()
-result = run_lockgate(Path({data!r}), Path({ref!r}), Path({out!r}))
+result = run_lockgate(Path({data!r}), Path({ref!r}), Path({out!r}), {budget!r})
 result["seconds"] = time.perf_counter() - start
-result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+result["peak_rss_mib"] = peak_rss_mib()
 print(json.dumps(result))
 """
 
 
-def stream_run(data: Path, ref: Path, out: Path) -> dict[str, Any]:
-    code = STREAM_CHILD.format(root=str(ROOT), data=str(data), ref=str(ref), out=str(out))
+BASELINE_CHILD = """
+import json, resource, sys
+sys.path.insert(0, {root!r})
+import numpy, polars, pyarrow, pyarrow.parquet
+import lockgate.stages.data_check.batched
+from benchmarks.data_check.bench import peak_rss_mib
+print(json.dumps({{"peak_rss_mib": peak_rss_mib()}}))
+"""
+CHILD_ENV = {"POLARS_MAX_THREADS": "2", "_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0"}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS (VmHWM). Not ``ru_maxrss``: on Linux a forked child's
+    ``ru_maxrss`` starts from its parent's peak, so a child of a large parent reads high."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(code: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "POLARS_MAX_THREADS": "2"},
+        env={**os.environ, **CHILD_ENV},
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def stream_run(data: Path, ref: Path, out: Path, budget: str | None) -> dict[str, Any]:
+    """The stage in a child process (budgeted when ``budget``), with its peak RSS."""
+    code = STREAM_CHILD.format(
+        root=str(ROOT), data=str(data), ref=str(ref), out=str(out), budget=budget
+    )
+    return _child(code)
 
 
 def main() -> None:
@@ -279,15 +309,12 @@ def main() -> None:
         help="rows for the pandera / GE comparison (default: --rows)",
     )
     parser.add_argument(
-        "--stream-rows", type=int, default=0, help="rows of the streaming file (default: 3x --rows)"
+        "--stream-rows", type=int, default=10_000_000, help="rows of the streaming file"
     )
+    parser.add_argument("--budget-mib", type=int, default=128, help="memory_budget of the run")
     parser.add_argument(
-        "--budget-mib",
-        type=int,
-        default=0,
-        help="memory budget; default: a tenth of the streaming file's size",
+        "--skip", default="", help="comma list: compare (lockgate vs polars),pandera,gx,stream"
     )
-    parser.add_argument("--skip", default="", help="comma list: pandera,gx,stream")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -297,21 +324,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lockgate-bench-") as tmp:
         root = Path(tmp)
         data, ref = root / "current.parquet", root / "reference.parquet"
-        t0 = time.perf_counter()
-        generate(data, args.rows, 1, shift=0.5)
-        generate(ref, args.rows, 2)
-        results["generate_s"] = time.perf_counter() - t0
-        results["file_mib"] = data.stat().st_size / 2**20
+        if "compare" not in skip:
+            t0 = time.perf_counter()
+            generate(data, args.rows, 1, shift=0.5)
+            generate(ref, args.rows, 2)
+            results["generate_s"] = time.perf_counter() - t0
+            results["file_mib"] = data.stat().st_size / 2**20
         for name, fn in [
             ("lockgate", lambda: run_lockgate(data, ref, root / "out")),
             ("polars", lambda: run_polars(data, ref)),
         ]:
+            if "compare" in skip:
+                continue
             fn()  # warm the page cache and imports once
             seconds, res = timed(fn)
             results[name] = {"seconds": seconds, **res}
             print(name, results[name], flush=True)
         cmp_rows = args.compare_rows or args.rows
-        if cmp_rows != args.rows:
+        tools = {"pandera", "gx"} - skip
+        if tools and (cmp_rows != args.rows or "compare" in skip):
             small, small_ref = root / "cmp.parquet", root / "cmp_ref.parquet"
             generate(small, cmp_rows, 1, shift=0.5)
             generate(small_ref, cmp_rows, 2)
@@ -323,30 +354,37 @@ def main() -> None:
             ("pandera", lambda: run_pandera(small, small_ref)),
             ("gx", lambda: run_gx(small, small_ref)),
         ]:
-            if name in skip:
+            if name in skip or not tools:
                 continue
             seconds, res = timed(fn)
             results[name] = {"seconds": seconds, **res}
             print(name, results[name], flush=True)
         if "stream" not in skip:
             big, big_ref = root / "big.parquet", root / "big_ref.parquet"
-            stream_rows = args.stream_rows or 3 * args.rows
-            small_ref_rows = max(stream_rows // 10, 1000)
+            stream_rows = args.stream_rows
             generate(big, stream_rows, 3, shift=0.5)
-            generate(big_ref, small_ref_rows, 4)
+            generate(big_ref, max(stream_rows // 10, 1000), 4)
             for p in (small, small_ref, data, ref):
                 p.unlink(missing_ok=True)
-            in_memory_mib = stream_rows * (8 * 17 + 4 * 8) / 2**20
-            budget = args.budget_mib or in_memory_mib / 10
-            res = stream_run(big, big_ref, root / "o3")
+            import polars as pl
+
+            in_memory_mib = pl.scan_parquet(big).head(100_000).collect().estimated_size()
+            in_memory_mib *= stream_rows / min(stream_rows, 100_000) / 2**20
+            budget = f"{args.budget_mib}MiB"
+            baseline = _child(BASELINE_CHILD.format(root=str(ROOT)))["peak_rss_mib"]
+            res = stream_run(big, big_ref, root / "o3", budget)
             results["stream"] = {
                 "rows": stream_rows,
                 "file_mib": big.stat().st_size / 2**20,
                 "in_memory_mib": in_memory_mib,
-                "budget_mib": budget,
+                "budget_mib": args.budget_mib,
+                "baseline_rss_mib": baseline,
+                "above_baseline_mib": res["peak_rss_mib"] - baseline,
                 **res,
             }
             print("stream", results["stream"], flush=True)
+            results["stream_one_pass"] = stream_run(big, big_ref, root / "o4", None)
+            print("stream_one_pass", results["stream_one_pass"], flush=True)
     results["bench_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     text = json.dumps(results, indent=2, default=str)
     print(text)

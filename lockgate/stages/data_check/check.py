@@ -1,4 +1,4 @@
-"""One data-check run: locate the data, compile the spec, read once, judge.
+"""One data-check run: locate the data, compile the spec, evaluate, judge.
 
 Dependencies arrive through the constructor (path resolution, the watermark store, the clock),
 so tests build a :class:`DataCheck` over real files and a fixed ``now``.
@@ -20,10 +20,11 @@ from lockgate.stages.data_check.drift import (
     plan_drift,
 )
 from lockgate.stages.data_check.drift_gate import drift_checks
+from lockgate.stages.data_check.evaluation import Evaluation, evaluation_for
 from lockgate.stages.data_check.outcome import CheckResult, ColumnDrift, DataCheckOutcome
 from lockgate.stages.data_check.pii import judge_pii, plan_pii
 from lockgate.stages.data_check.schema_checks import schema_checks
-from lockgate.stages.data_check.source import Dataset, DataSourceError, collect_all, locate
+from lockgate.stages.data_check.source import Dataset, DataSourceError, locate
 from lockgate.stages.data_check.spec import DataCheckSpec
 from lockgate.stages.data_check.watermark import WatermarkStore, new_partitions
 
@@ -31,12 +32,11 @@ if TYPE_CHECKING:
     import polars as pl
 
 
-def _schema(dataset: Dataset) -> tuple[pl.LazyFrame, dict[str, pl.DataType]]:
+def _schema(dataset: Dataset) -> dict[str, pl.DataType]:
     import polars as pl
 
-    frame = dataset.scan()
     try:
-        return frame, dict(frame.collect_schema())
+        return dict(dataset.scan().collect_schema())
     except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataSourceError(f"cannot read {dataset.label!r}: {first}") from None
@@ -48,6 +48,7 @@ class DataCheck:
     resolve: Callable[[str], Path]
     watermarks: WatermarkStore
     now: datetime
+    evaluation: Evaluation | None = None  # default: from the spec (memory_budget)
 
     def run(self) -> DataCheckOutcome:
         spec = self.spec
@@ -64,42 +65,40 @@ class DataCheck:
             if not fresh:
                 return DataCheckOutcome(data.label, (), 0, (), notes=tuple(notes))
             data = data.with_files(fresh)
-        frame, schema = _schema(data)
+        schema = _schema(data)
         results: list[CheckResult] = schema_checks(spec, schema)
         plan = ScanPlan()
         plan.rows()
         compiled, decided = compile_checks(spec, schema, plan, self.now)
         probes = plan_pii(spec, schema, plan)
-        queries = [plan.select(frame)]
+        evaluation = self.evaluation or evaluation_for(spec)
+        passes = [(data, plan)]
         drift_parts = None
         if spec.drift is not None and spec.reference is not None:
             reference = locate(spec.reference, self.resolve, spec.format, "reference")
-            ref_frame, ref_schema = _schema(reference)
-            numeric, categorical = drift_columns(spec, schema, ref_schema)
+            numeric, categorical = drift_columns(spec, schema, _schema(reference))
             dplan = plan_drift(
-                ref_frame,
+                evaluation.sample(reference, numeric, categorical),
                 numeric,
                 categorical,
                 spec.drift,
                 explicit=spec.drift.columns is not None,
-                streaming=spec.streaming,
             )
             notes += [f"drift: {c} skipped (more than 200 categories)" for c in dplan.skipped]
             ref_plan = ScanPlan()
             ref_keys = add_distributions(ref_plan, dplan)
             cur_keys = add_distributions(plan, dplan)
-            queries = [plan.select(frame), ref_plan.select(ref_frame)]
+            passes.append((reference, ref_plan))
             drift_parts = (dplan, ref_keys, cur_keys)
-        frames = collect_all(queries, streaming=spec.streaming, label=data.label)
-        row = frames[0].row(0, named=True)
+        found = evaluation.rows(passes)
+        row = found[0]
         results += [c.judge(row) for c in compiled] + decided
         pii_results, pii_detected = judge_pii(spec, probes, row)
         results += pii_results
         drift: list[ColumnDrift] = []
         if drift_parts is not None and spec.drift is not None:
             dplan, ref_keys, cur_keys = drift_parts
-            ref_row = frames[1].row(0, named=True)
-            drift = measure_drift(spec.drift, dplan, ref_keys, cur_keys, ref_row, row)
+            drift = measure_drift(spec.drift, dplan, ref_keys, cur_keys, found[1], row)
             results += drift_checks(spec.drift, drift)
         outcome = DataCheckOutcome(
             data.label,

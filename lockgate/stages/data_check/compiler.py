@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from lockgate.stages.data_check.outcome import CheckResult
+from lockgate.stages.data_check.partials import EXAMPLES, Merge
 from lockgate.stages.data_check.schema_checks import type_names
 from lockgate.stages.data_check.spec import ColumnSpec, DataCheckConfigError, DataCheckSpec
 
@@ -44,13 +45,24 @@ class CompiledCheck:
 
 @dataclass
 class ScanPlan:
-    """The scalar expressions of the single pass, each under a unique alias."""
+    """The scalar expressions of the single pass, each under a unique alias with the rule that
+    merges its per-batch values (see :mod:`~lockgate.stages.data_check.partials`), and the keys
+    whose duplicates are counted (not a mergeable aggregate: see ``distinct``)."""
 
     exprs: dict[str, pl.Expr] = field(default_factory=dict)
+    merges: dict[str, Merge] = field(default_factory=dict)
+    duplicates: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def add(self, expr: pl.Expr, hint: str = "a") -> str:
-        key = f"{hint}_{len(self.exprs)}"
+    def add(self, expr: pl.Expr, merge: Merge, hint: str = "a") -> str:
+        key = f"{hint}_{len(self.exprs) + len(self.duplicates)}"
         self.exprs[key] = expr.alias(key)
+        self.merges[key] = merge
+        return key
+
+    def add_duplicates(self, columns: tuple[str, ...]) -> str:
+        """The alias of the number of rows repeating an earlier row's ``columns``."""
+        key = f"dup_{len(self.exprs) + len(self.duplicates)}"
+        self.duplicates[key] = columns
         return key
 
     def rows(self) -> str:
@@ -59,10 +71,24 @@ class ScanPlan:
 
         if ROWS not in self.exprs:
             self.exprs[ROWS] = pl.len().alias(ROWS)
+            self.merges[ROWS] = "sum"
         return ROWS
 
+    def columns(self) -> list[str]:
+        """The input columns the plan reads."""
+        names = {n for e in self.exprs.values() for n in e.meta.root_names()}
+        names |= {n for cols in self.duplicates.values() for n in cols}
+        return sorted(names)
+
     def select(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        return frame.select(list(self.exprs.values()))
+        """The whole plan as one ``select`` (the in-memory / single-pass path)."""
+        import polars as pl
+
+        dups = [
+            (pl.len() - (pl.col(c[0]) if len(c) == 1 else pl.struct(c)).n_unique()).alias(key)
+            for key, c in self.duplicates.items()
+        ]
+        return frame.select([*self.exprs.values(), *dups])
 
 
 def _check_regex(column: str, pattern: str) -> None:
@@ -83,6 +109,15 @@ def _unexpected(values: Any) -> tuple[Any, str]:
     return count, f"unexpected: {shown}" if count else ""
 
 
+def _fraction(parts: Any) -> tuple[Any, str]:
+    return parts["nulls"] / max(int(parts["rows"]), 1), ""
+
+
+def _examples(values: pl.Expr) -> pl.Expr:
+    """The first offending values in sort order: the same whether merged batch by batch."""
+    return values.unique().sort().head(EXAMPLES).implode()
+
+
 def _column_checks(
     plan: ScanPlan, name: str, col: ColumnSpec, dtype: pl.DataType
 ) -> tuple[list[CompiledCheck], list[CheckResult]]:
@@ -93,12 +128,15 @@ def _column_checks(
     checks: list[CompiledCheck] = []
     skipped: list[CheckResult] = []
     if not col.nullable:
-        checks.append(CompiledCheck("not_null", name, plan.add(c.null_count()), 0, "at_most"))
+        checks.append(
+            CompiledCheck("not_null", name, plan.add(c.null_count(), "sum"), 0, "at_most")
+        )
     if col.max_null_fraction is not None:
-        frac = c.null_count() / pl.len().cast(pl.Float64).clip(lower_bound=1)
+        parts = pl.struct(c.null_count().alias("nulls"), pl.len().alias("rows"))
+        key = plan.add(parts, {"nulls": "sum", "rows": "sum"})
         checks.append(
             CompiledCheck(
-                "max_null_fraction", name, plan.add(frac), col.max_null_fraction, "at_most"
+                "max_null_fraction", name, key, col.max_null_fraction, "at_most", _fraction
             )
         )
     for bound_name, threshold, agg, bound in (
@@ -119,7 +157,8 @@ def _column_checks(
                 )
             )
             continue
-        checks.append(CompiledCheck(bound_name, name, plan.add(agg), threshold, bound))  # type: ignore[arg-type]
+        key = plan.add(agg, bound_name)
+        checks.append(CompiledCheck(bound_name, name, key, threshold, bound))  # type: ignore[arg-type]
     if col.allowed is not None:
         numeric = "number" in kinds and all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in col.allowed
@@ -130,18 +169,16 @@ def _column_checks(
         else:
             target, allowed = c.cast(pl.String), pl.Series([str(v) for v in col.allowed])
         bad = target.is_not_null() & ~target.is_in(allowed.implode())
-        expr = pl.struct(
-            bad.sum().alias("n"), target.filter(bad).unique().head(5).implode().alias("examples")
-        )
-        checks.append(CompiledCheck("allowed", name, plan.add(expr), 0, "at_most", _unexpected))
+        expr = pl.struct(bad.sum().alias("n"), _examples(target.filter(bad)).alias("examples"))
+        key = plan.add(expr, {"n": "sum", "examples": "examples"})
+        checks.append(CompiledCheck("allowed", name, key, 0, "at_most", _unexpected))
     if col.regex is not None:
         _check_regex(name, col.regex)
         text = c.cast(pl.String)
         bad = text.is_not_null() & ~text.str.contains(f"^(?:{col.regex})$")
-        expr = pl.struct(
-            bad.sum().alias("n"), text.filter(bad).unique().head(5).implode().alias("examples")
-        )
-        checks.append(CompiledCheck("regex", name, plan.add(expr), 0, "at_most", _unexpected))
+        expr = pl.struct(bad.sum().alias("n"), _examples(text.filter(bad)).alias("examples"))
+        key = plan.add(expr, {"n": "sum", "examples": "examples"})
+        checks.append(CompiledCheck("regex", name, key, 0, "at_most", _unexpected))
     return checks, skipped
 
 
@@ -182,8 +219,7 @@ def compile_checks(
                 CheckResult("unique", label, None, 0, "skipped", f"missing columns {missing}")
             )
             continue
-        distinct = pl.col(key[0]).n_unique() if len(key) == 1 else pl.struct(key).n_unique()
-        checks.append(CompiledCheck("unique", label, plan.add(pl.len() - distinct), 0, "at_most"))
+        checks.append(CompiledCheck("unique", label, plan.add_duplicates(key), 0, "at_most"))
     rows_key = plan.rows()
     if spec.rows is not None:
         if spec.rows.min is not None:
@@ -206,7 +242,7 @@ def compile_checks(
                 CompiledCheck(
                     "freshness",
                     fresh.column,
-                    plan.add(latest.max()),
+                    plan.add(latest.max(), "max"),
                     fresh.max_age_seconds,
                     "at_most",
                     _freshness_finish(now),

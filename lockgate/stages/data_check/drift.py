@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.stages.data_check.compiler import ScanPlan
 from lockgate.stages.data_check.outcome import ColumnDrift
+from lockgate.stages.data_check.partials import mean_std
 from lockgate.stages.data_check.pvalues import chi2_homogeneity, ks_pvalue
 from lockgate.stages.data_check.schema_checks import type_names
 from lockgate.stages.data_check.spec import DataCheckSpec, DriftSpec
@@ -81,28 +82,30 @@ def _quantile_edges(values: Any, count: int) -> tuple[float, ...]:
     return tuple(float(v) for v in np.unique(q))
 
 
+def sample_step(rows: int) -> int:
+    """Every how many rows the reference is sampled (at most ``SAMPLE_ROWS`` rows kept)."""
+    return max(1, math.ceil(rows / SAMPLE_ROWS))
+
+
+def sample_exprs(numeric: list[str], categorical: list[str]) -> list[pl.Expr]:
+    import polars as pl
+
+    return [pl.col(c).cast(pl.Float64) for c in numeric] + [
+        pl.col(c).cast(pl.String) for c in categorical
+    ]
+
+
 def plan_drift(
-    reference: pl.LazyFrame,
+    sample: pl.DataFrame,
     numeric: list[str],
     categorical: list[str],
     drift: DriftSpec,
     *,
     explicit: bool,
-    streaming: bool,
 ) -> DriftPlan:
-    """One bounded pass over a sample of the reference: bin edges and category counts."""
-    import polars as pl
-
-    from lockgate.stages.data_check.source import collect_all
-
-    rows = collect_all([reference.select(pl.len())], streaming=streaming, label="reference")
-    step = max(1, math.ceil(rows[0].item() / SAMPLE_ROWS))
-    exprs = [pl.col(c).cast(pl.Float64) for c in numeric]
-    exprs += [pl.col(c).cast(pl.String) for c in categorical]
-    if not exprs:
+    """Bin edges and the categorical columns kept, from a bounded sample of the reference."""
+    if not numeric and not categorical:
         return DriftPlan({}, (), ())
-    every = reference.with_row_index("__row").filter(pl.col("__row") % step == 0)
-    sample = collect_all([every.select(exprs)], streaming=streaming, label="reference")[0]
     edges = {}
     for name in numeric:
         values = sample[name].drop_nulls().drop_nans().to_numpy()
@@ -122,19 +125,24 @@ def add_distributions(plan: ScanPlan, drift_plan: DriftPlan) -> dict[str, dict[s
     keys: dict[str, dict[str, str]] = {}
     for name, edges in drift_plan.numeric.items():
         c = pl.col(name).cast(pl.Float64).fill_nan(None)
+        moments = pl.struct(
+            c.count().alias("n"), c.mean().alias("mean"), (c.var(ddof=0) * c.count()).alias("m2")
+        )
         # counts at or below each edge: plain sums stream in bounded memory (a histogram
         # expression would hold the whole column)
         keys[name] = {
-            **{f"le{i}": plan.add((c <= edge).sum(), "le") for i, edge in enumerate(edges.fine)},
-            "n": plan.add(c.count(), "n"),
-            "mean": plan.add(c.mean(), "mean"),
-            "std": plan.add(c.std(), "std"),
-            "min": plan.add(c.min(), "min"),
-            "max": plan.add(c.max(), "max"),
+            **{
+                f"le{i}": plan.add((c <= edge).sum(), "sum", "le")
+                for i, edge in enumerate(edges.fine)
+            },
+            "n": plan.add(c.count(), "sum", "n"),
+            "moments": plan.add(moments, "moments", "mom"),
+            "min": plan.add(c.min(), "min", "min"),
+            "max": plan.add(c.max(), "max", "max"),
         }
     for name in drift_plan.categorical:
         counts = pl.col(name).cast(pl.String).drop_nulls().value_counts().implode()
-        keys[name] = {"counts": plan.add(counts, "vc")}
+        keys[name] = {"counts": plan.add(counts, "counts", "vc")}
     return keys
 
 
@@ -171,6 +179,13 @@ def _js(ref: Sequence[float], cur: Sequence[float]) -> float:
         m = (p + q) / 2
         total += sum(0.5 * x * math.log2(x / m) for x in (p, q) if x > 0)
     return min(max(total, 0.0), 1.0)
+
+
+def _values(row: Mapping[str, Any], keys: Mapping[str, str]) -> dict[str, Any]:
+    values = {k: row[v] for k, v in keys.items()}
+    if "moments" in values:
+        values["mean"], values["std"] = mean_std(values.pop("moments"))
+    return values
 
 
 def _numeric(
@@ -264,11 +279,9 @@ def measure_drift(
 ) -> list[ColumnDrift]:
     out = []
     for name, edges in drift_plan.numeric.items():
-        ref = {k: ref_row[v] for k, v in ref_keys[name].items()}
-        cur = {k: cur_row[v] for k, v in cur_keys[name].items()}
+        ref, cur = _values(ref_row, ref_keys[name]), _values(cur_row, cur_keys[name])
         out.append(_numeric(name, edges, ref, cur, drift.thresholds(name, numeric=True)))
     for name in drift_plan.categorical:
-        ref = {k: ref_row[v] for k, v in ref_keys[name].items()}
-        cur = {k: cur_row[v] for k, v in cur_keys[name].items()}
+        ref, cur = _values(ref_row, ref_keys[name]), _values(cur_row, cur_keys[name])
         out.append(_categorical(name, ref, cur, drift.thresholds(name, numeric=False)))
     return out

@@ -58,7 +58,7 @@ def plan_pii(
         text = pl.col(column).cast(pl.String)
         for detector in spec.pii.detectors:
             hits = text.str.contains(PATTERNS[detector]).fill_null(False).sum()
-            probes.append(PiiProbe(column, detector, plan.add(hits, "pii")))
+            probes.append(PiiProbe(column, detector, plan.add(hits, "sum", "pii")))
     return probes
 
 

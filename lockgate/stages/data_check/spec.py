@@ -19,6 +19,10 @@ ColumnType = Literal["int", "float", "number", "str", "bool", "date", "datetime"
 PiiKind = Literal["email", "phone", "ssn", "iban"]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+MIN_BUDGET = 8 * 2**20
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -33,6 +37,16 @@ def duration_seconds(text: str) -> float:
     if match is None:
         raise ValueError(f"{text!r} is not a duration like 30m, 12h, 2d or 1w")
     return float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def size_bytes(text: str | int) -> int:
+    """``"512MiB"``, ``"2GiB"``, ``"300MB"`` or a number of bytes, as bytes."""
+    if isinstance(text, int):
+        return text
+    match = _SIZE.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a size like 256MiB, 2GiB or 500MB")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
 
 
 class _Model(BaseModel):
@@ -155,6 +169,18 @@ class DataCheckSpec(_Model):
     pii: PiiSpec = PiiSpec()
     incremental: IncrementalSpec | None = None
     streaming: bool = True
+    memory_budget: str | int | None = None
+
+    @field_validator("memory_budget")
+    @classmethod
+    def _is_size(cls, value: str | int | None) -> str | int | None:
+        if value is not None and size_bytes(value) < MIN_BUDGET:
+            raise ValueError(f"{value!r} is below the smallest budget, 8MiB")
+        return value
+
+    @property
+    def memory_budget_bytes(self) -> int | None:
+        return None if self.memory_budget is None else size_bytes(self.memory_budget)
 
     @field_validator("unique")
     @classmethod

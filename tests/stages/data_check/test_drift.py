@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from lockgate.stages.data_check.compiler import ScanPlan
-from lockgate.stages.data_check.drift import add_distributions, measure_drift, plan_drift
+from lockgate.stages.data_check.drift import (
+    add_distributions,
+    measure_drift,
+    plan_drift,
+    sample_exprs,
+)
 from lockgate.stages.data_check.outcome import ColumnDrift
 from lockgate.stages.data_check.spec import DriftSpec
 
@@ -16,7 +21,8 @@ def _drift(ref: Any, cur: Any, numeric: list[str], categorical: list[str]) -> li
     import polars as pl
 
     spec = DriftSpec()
-    dplan = plan_drift(ref.lazy(), numeric, categorical, spec, explicit=False, streaming=True)
+    sample = ref.select(sample_exprs(numeric, categorical))  # under SAMPLE_ROWS: every row
+    dplan = plan_drift(sample, numeric, categorical, spec, explicit=False)
     ref_plan, cur_plan = ScanPlan(), ScanPlan()
     ref_keys, cur_keys = add_distributions(ref_plan, dplan), add_distributions(cur_plan, dplan)
     ref_row, cur_row = (

@@ -105,3 +105,18 @@ def test_per_column_thresholds_override_defaults() -> None:
 )
 def test_durations(text: str, seconds: float) -> None:
     assert duration_seconds(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("512MiB", 512 * 2**20), ("2GiB", 2 * 2**30), ("300 MB", 300 * 10**6), (2**24, 2**24)],
+)
+def test_memory_budget_sizes(text: str | int, expected: int) -> None:
+    spec = parse_spec({"data": "d.parquet", "memory_budget": text})
+    assert spec.memory_budget_bytes == expected
+
+
+@pytest.mark.parametrize("text", ["lots", "1MiB", "12 parsecs"])
+def test_memory_budget_rejects_nonsense_and_tiny_budgets(text: str) -> None:
+    with pytest.raises(DataCheckConfigError, match=r"^with\.memory_budget: "):
+        parse_spec({"data": "d.parquet", "memory_budget": text})

@@ -1,0 +1,63 @@
+"""How a run's scan plans are evaluated: in one pass (default) or in batches under a budget.
+
+Both strategies answer the same two questions, so :class:`~.check.DataCheck` does not care
+which one runs: the value of every plan key over a dataset, and the reference sample drift
+takes its bin edges from. :class:`InMemoryEvaluation` collects each plan as one ``select``
+(Polars' streaming engine by default) - the fastest path, with memory that grows with the
+plan's state. :class:`~.batched.BatchedEvaluation` (``memory_budget`` set) reads the input in
+row slices and merges partial aggregates, with peak memory bounded by the budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lockgate.stages.data_check.compiler import ScanPlan
+from lockgate.stages.data_check.drift import sample_exprs, sample_step
+from lockgate.stages.data_check.source import Dataset, collect_all
+from lockgate.stages.data_check.spec import DataCheckSpec
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+class Evaluation(Protocol):
+    def rows(self, passes: Sequence[tuple[Dataset, ScanPlan]]) -> list[dict[str, Any]]: ...
+
+    def sample(
+        self, dataset: Dataset, numeric: list[str], categorical: list[str]
+    ) -> pl.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class InMemoryEvaluation:
+    streaming: bool = True
+
+    def rows(self, passes: Sequence[tuple[Dataset, ScanPlan]]) -> list[dict[str, Any]]:
+        queries = [plan.select(dataset.scan()) for dataset, plan in passes]
+        label = passes[0][0].label if passes else ""
+        frames = collect_all(queries, streaming=self.streaming, label=label)
+        return [frame.row(0, named=True) for frame in frames]
+
+    def sample(self, dataset: Dataset, numeric: list[str], categorical: list[str]) -> pl.DataFrame:
+        import polars as pl
+
+        reference = dataset.scan()
+        rows = collect_all(
+            [reference.select(pl.len())], streaming=self.streaming, label="reference"
+        )
+        step = sample_step(rows[0].item())
+        every = reference.with_row_index("__row").filter(pl.col("__row") % step == 0)
+        query = every.select(sample_exprs(numeric, categorical))
+        return collect_all([query], streaming=self.streaming, label="reference")[0]
+
+
+def evaluation_for(spec: DataCheckSpec) -> Evaluation:
+    """Batched when the spec sets ``memory_budget``; one pass otherwise."""
+    if spec.memory_budget_bytes is not None:
+        from lockgate.stages.data_check.batched import BatchedEvaluation
+
+        return BatchedEvaluation(spec.memory_budget_bytes)
+    return InMemoryEvaluation(spec.streaming)
