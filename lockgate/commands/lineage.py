@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from lockgate.delivery.verifier import SupplyVerifier
 
     project = load_project(args)
-    verifier = None if args.no_verify else SupplyVerifier(project.pipeline)
+    verifier = None if args.no_verify else SupplyVerifier(project.pipeline, project.root)
     found = trace(args.subject, open_store(project, args).entries(), verifier, registry(project))
     if args.json:
         print(json.dumps([x.to_json() for x in found], indent=2, sort_keys=True))

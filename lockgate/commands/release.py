@@ -65,7 +65,7 @@ def promoter(args: argparse.Namespace) -> Any:
         pipeline=project.pipeline,
         spec_root=project.root,
         ledger=open_store(project, args),
-        verifier=SupplyVerifier(project.pipeline),
+        verifier=SupplyVerifier(project.pipeline, project.root),
         deployer_for=lambda name: deployer_for(name, project.root, project.pipeline),
         registry=registry(project),
         actor=current_identity(cwd=project.root),

@@ -5,36 +5,45 @@ verification fails closed, saying why."""
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
 from typing import Any
 
 from lockgate.delivery.protocols import Verdict
+from lockgate.errors import LockgateError
 
 
 class SupplyVerifier:
-    def __init__(self, policy: Any = None) -> None:
-        self.policy = policy
+    """``lockgate verify`` as promotion's first gate. The verify policy (trusted key, required
+    attestations, scan policy) comes from the file the spec names in ``policy.verify``;
+    ``LOCKGATE_VERIFY_PLAIN_HTTP=1`` talks to a loopback test registry over plain HTTP."""
+
+    def __init__(self, pipeline: Any = None, spec_root: Path | None = None) -> None:
+        self.pipeline = pipeline
+        self.spec_root = spec_root or Path.cwd()
 
     def verify(self, ref: str) -> Verdict:
         try:
-            module = importlib.import_module("lockgate.supply.verify")
-        except ImportError:
-            return Verdict(
-                False,
-                (
-                    "image verification is not available in this lockgate "
-                    "(lockgate.supply.verify is missing): refusing unverified "
-                    "images",
-                ),
-            )
-        report = module.verify_image(ref, self.policy)
+            verify_cli = importlib.import_module("lockgate.supply.verify_cli")
+            policies = importlib.import_module("lockgate.supply.verify_policy")
+        except ImportError as exc:
+            return Verdict(False, (f"image verification is unavailable ({exc}): refusing",))
+        plain = os.environ.get("LOCKGATE_VERIFY_PLAIN_HTTP", "") not in ("", "0")
+        try:
+            policy = policies.load_verify_policy(self._policy_path(), {})
+            report = verify_cli.verify_ref(ref, policy, plain_http=plain)
+        except LockgateError as exc:
+            return Verdict(False, (str(exc),))
         return Verdict(bool(report.passed), _reasons(report), _facts(report))
+
+    def _policy_path(self) -> Path | None:
+        policy = getattr(self.pipeline, "policy", None)
+        name = getattr(policy, "verify", None)
+        return (self.spec_root / name) if name else None
 
 
 def _reasons(report: Any) -> tuple[str, ...]:
-    reasons = getattr(report, "reasons", None)
-    if reasons is None:
-        reasons = [getattr(r, "reason", str(r)) for r in getattr(report, "requirements", ())]
-    return tuple(str(r) for r in reasons)
+    return tuple(f"{r.name}: {r.reason}" for r in report.requirements if not r.passed)
 
 
 def _facts(report: Any) -> dict[str, str]:

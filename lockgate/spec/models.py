@@ -244,6 +244,11 @@ class Policy(Model):
     """Release policy: approvals, residency, the ledger."""
 
     approval_ttl: Duration = Field(86400, description="how long an approval stays valid")
+    verify: str | None = Field(
+        None,
+        description="verify policy file (relative to the spec) that `lockgate promote` and "
+        "`lockgate verify` apply: trusted key, required attestations, scan policy",
+    )
     groups_file: str | None = Field(
         None,
         description="YAML file (relative to the spec) mapping group names to members, owned by "

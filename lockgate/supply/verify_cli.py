@@ -17,8 +17,8 @@ from lockgate.supply.cosign import CosignClient
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.registry import RegistryAccess, RegistryClient
 from lockgate.supply.tools import find_cosign
-from lockgate.supply.verify import verify_image
-from lockgate.supply.verify_policy import load_verify_policy
+from lockgate.supply.verify import VerifyReport, verify_image
+from lockgate.supply.verify_policy import VerifyPolicy, load_verify_policy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,22 +38,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def verify_command(args: argparse.Namespace) -> int:
-    ref = ImageRef.pinned(args.image)
-    overrides: dict[str, object] = {"key": args.key, "model_version": args.model_version}
-    if args.require:
-        overrides["require"] = [part.strip() for part in args.require.split(",") if part.strip()]
-    policy = load_verify_policy(args.policy, overrides)
+def verify_ref(
+    image: str, policy: VerifyPolicy, *, registry_ca: Path | None = None, plain_http: bool = False
+) -> VerifyReport:
+    """Verify ``image`` with the real cosign and registry clients (credentials from
+    LOCKGATE_REGISTRY_USERNAME / LOCKGATE_REGISTRY_PASSWORD)."""
+    ref = ImageRef.pinned(image)
     access = RegistryAccess(
         ref.registry,
         os.environ.get("LOCKGATE_REGISTRY_USERNAME", ""),
         os.environ.get("LOCKGATE_REGISTRY_PASSWORD", ""),
-        ca_file=args.registry_ca,
-        plain_http=args.plain_http,
+        ca_file=registry_ca,
+        plain_http=plain_http,
     )
     with tempfile.TemporaryDirectory(prefix="lockgate-tuf-") as tuf:
         cosign = CosignClient(find_cosign(), Path(tuf), access, tlog_upload=policy.transparency_log)
-        report = verify_image(args.image, policy, cosign=cosign, registry=RegistryClient(access))
+        return verify_image(image, policy, cosign=cosign, registry=RegistryClient(access))
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    overrides: dict[str, object] = {"key": args.key, "model_version": args.model_version}
+    if args.require:
+        overrides["require"] = [part.strip() for part in args.require.split(",") if part.strip()]
+    policy = load_verify_policy(args.policy, overrides)
+    report = verify_ref(
+        args.image, policy, registry_ca=args.registry_ca, plain_http=args.plain_http
+    )
     print(report.render())
     for failure in report.failures():
         print(f"verify: {failure.name}: {failure.reason}", file=sys.stderr)
