@@ -44,18 +44,18 @@ def test_approve_history_and_audit(project: Path, monkeypatch, capsys) -> None:
     assert "first bad entry: 1" in capsys.readouterr().err
 
 
-def test_promote_without_the_verify_module_fails_closed(project: Path, monkeypatch,
-                                                        capsys) -> None:
+def test_promote_refuses_what_the_real_verifier_cannot_verify(project: Path, monkeypatch,
+                                                              capsys) -> None:
+    """The real `lockgate verify` path with no trusted key configured (the spec names no
+    `policy.verify` file): promotion fails closed and says why."""
     as_user(monkeypatch, "ci-bot")
-    code = main(["promote", "staging", "--image", image(1), "--author", "dana"])
+    monkeypatch.setenv("LOCKGATE_VERIFY_PLAIN_HTTP", "1")
+    ref = "127.0.0.1:9/models/absent@sha256:" + "ab" * 32
+    code = main(["promote", "staging", "--image", ref, "--author", "dana"])
     err = capsys.readouterr().err
-    try:
-        import lockgate.supply.verify  # noqa: F401 - present once the supply work is merged
-    except ImportError:
-        assert code == 1
-        assert "image verification is not available" in err
-    else:
-        pytest.skip("lockgate.supply.verify exists: covered by its own tests")
+    assert code == 1
+    assert err.startswith(f"verify failed for {ref}")
+    assert "give exactly one of key or keyless" in err
 
 
 def test_history_at_and_health_mark(project: Path, monkeypatch, capsys) -> None:
