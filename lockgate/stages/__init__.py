@@ -7,4 +7,7 @@ imported only when their stage runs, so the heavy libraries they need stay off t
 
 from __future__ import annotations
 
-BUILTIN_STAGES: dict[str, str] = {}
+BUILTIN_STAGES: dict[str, str] = {
+    "train": "lockgate.stages.train:main",
+    "evaluate": "lockgate.stages.evaluate:main",
+}
