@@ -89,6 +89,7 @@ def write_outputs(out: Path, summary: TrainSummary, model: Any) -> None:
         "valid_digest": summary.valid_digest, "git_sha": summary.git_sha,
         "image_digest": summary.image_digest, "n_classes": summary.n_classes,
         "feature_names": list(summary.feature_names), "entrypoint": summary.entrypoint,
+        "resumed_from_step": summary.resumed_from_step, "checkpoint_dir": summary.checkpoint_dir,
     })
     curve = plot_history(summary.history, out / "training-curve.png")
     (out / "report.md").write_text(render_report(summary, curve is not None))
