@@ -8,6 +8,7 @@ shared server instead. MLflow is imported only by the functions that use it.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,10 +49,19 @@ class TrackingStore:
             os.environ.setdefault(key, value)
         if self.artifact_root is not None:
             self.artifact_root.mkdir(parents=True, exist_ok=True)
-        import mlflow
+        with warnings.catch_warnings():
+            # MLflow's own pyfunc types warn about their type hints when first imported.
+            warnings.filterwarnings("ignore", message=".*inferred as AnyType", category=UserWarning)
+            import mlflow
+            import mlflow.pyfunc
 
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.set_registry_uri(self.uri)
+        before = os.environ.get("MLFLOW_TRACKING_URI")
+        mlflow.set_tracking_uri(self.uri)  # also exports MLFLOW_TRACKING_URI: undo that, so the
+        mlflow.set_registry_uri(self.uri)  # user's setting stays the only one that env carries
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
         return mlflow
 
     def experiment_id(self, name: str) -> str:

@@ -100,9 +100,8 @@ class MlflowTrainRun:
         _carry_model_code_by_value(model)
         info = mlflow.pytorch.log_model(
             model, name="model", pip_requirements=pip_requirements(),
-            serialization_format="pickle",
+            serialization_format="pickle", params={k: str(v) for k, v in metrics.items()},
         )
-        self.mlflow.log_metrics(dict(metrics))
         return str(info.model_uri)
 
     def finish(self, model_uri: str) -> TrackedRun:
