@@ -16,6 +16,17 @@ class EntrypointError(LockgateError):
     """``with.entrypoint`` does not name an importable function."""
 
 
+def forget_foreign_module(top: str, workspace: Path) -> None:
+    """Drop an already imported ``top`` package that does not come from this workspace (two
+    projects both with a ``model.py``, trained in one process), so the import finds ours."""
+    loaded = sys.modules.get(top)
+    origin = getattr(loaded, "__file__", None)
+    if loaded is None or origin is None or Path(origin).resolve().is_relative_to(workspace):
+        return
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]
+
+
 def load_entrypoint(spec: str, workspace: Path) -> Callable[..., Any]:
     """Import the function named by ``spec``, with the workspace first on ``sys.path``."""
     target, sep, func_name = spec.rpartition(":")
@@ -38,6 +49,7 @@ def load_entrypoint(spec: str, workspace: Path) -> Callable[..., Any]:
         sys.modules[module_name] = module
         module_spec.loader.exec_module(module)
     else:
+        forget_foreign_module(target.split(".")[0], Path(root))
         try:
             module = importlib.import_module(target)
         except ModuleNotFoundError as exc:

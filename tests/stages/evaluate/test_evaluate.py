@@ -52,7 +52,8 @@ def test_candidate_as_good_as_champion_passes(train_and_evaluate, mlflow_client)
     assert evaluation["champion_metrics"]["accuracy"] > 0.9
     names = {c["name"] for c in evaluation["checks"]}
     assert {"regression accuracy", "regression loss", "threshold accuracy"} <= names
-    assert "Compared with champion version 1" in (run / "evaluate" / "out" / "report.md").read_text()
+    report = (run / "evaluate" / "out" / "report.md").read_text()
+    assert "Compared with champion version 1" in report
 
 
 def test_regressing_candidate_fails_and_is_not_aliased(
