@@ -1,0 +1,94 @@
+"""Overhead of lockgate's training loop over a hand-written PyTorch loop (CPU).
+
+Same model (the reference pipelines' own), same device-resident data, same optimizer, same batch
+size; the two loops alternate, several rounds, and the medians are compared. The lockgate side
+is the real ``Trainer`` with its checkpoint store (one atomic checkpoint per epoch, as by
+default) and per-epoch validation switched off on both sides.
+
+    python benchmarks/train/overhead.py [--rounds 5] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from workloads import build_model, dataloader_loop, plain_loop, synth_dataset  # noqa: E402
+
+CASES = [  # pipeline, rows, batch size, epochs
+    ("tabular-mlp", 65_536, 256, 3),
+    ("tabular-mlp", 65_536, 4096, 6),
+    ("digits-cnn", 8_192, 512, 2),
+]
+
+
+def lockgate_loop(pipeline: str, x, y, batch: int, epochs: int, folder: Path) -> float:
+    import torch
+
+    from lockgate.stages.train.batches import BatchSource
+    from lockgate.stages.train.checkpoint import CheckpointStore
+    from lockgate.stages.train.contract import TrainPlan
+    from lockgate.stages.train.loop import LoopSettings, Trainer
+    from lockgate.stages.train.precision import Precision
+
+    device = torch.device("cpu")
+    model = build_model(pipeline, REPO)
+    source = BatchSource.build(x, y, batch, device, "device", 0)
+    trainer = Trainer(TrainPlan(model=model), model, source, None, Precision("off", "cpu"),
+                      CheckpointStore(folder), LoopSettings(epochs, 10**9), {"lr": 1e-3}, True)
+    outcome = trainer.run()
+    return outcome.samples_per_s
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    import torch
+
+    results = []
+    for pipeline, rows, batch, epochs in CASES:
+        x, y, _ = synth_dataset(pipeline, rows)
+        plain, ours = [], []
+        for r in range(args.rounds):
+            torch.manual_seed(r)
+            plain.append(plain_loop(build_model(pipeline, REPO), x, y, batch, epochs, "off",
+                                    torch.device("cpu")))
+            torch.manual_seed(r)
+            with tempfile.TemporaryDirectory() as tmp:
+                ours.append(lockgate_loop(pipeline, x, y, batch, epochs, Path(tmp)))
+        torch.manual_seed(0)
+        loader = dataloader_loop(build_model(pipeline, REPO), x, y, batch, 1, torch.device("cpu"))
+        row = {
+            "pipeline": pipeline, "rows": rows, "batch_size": batch, "epochs": epochs,
+            "plain_samples_per_s": round(statistics.median(plain)),
+            "lockgate_samples_per_s": round(statistics.median(ours)),
+            "dataloader_samples_per_s": round(loader),
+            "plain_all": [round(v) for v in plain], "lockgate_all": [round(v) for v in ours],
+        }
+        row["overhead_pct"] = round(100 * (1 - row["lockgate_samples_per_s"]
+                                           / row["plain_samples_per_s"]), 2)
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+            "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    print(json.dumps(meta))
+    if args.json:
+        args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
