@@ -98,7 +98,8 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
                                cfg.data.placement, cfg.seed, role.rank, role.world_size)
     valid = (BatchSource.build(valid_data.features, valid_data.target, cfg.batch_size, device,
                                cfg.data.placement, cfg.seed) if valid_data else None)
-    folder = checkpoint_folder(ctx, cfg, [train_data.digest, valid_data and valid_data.digest])
+    folder = checkpoint_folder(
+        ctx, cfg, [train_data.digest, valid_data.digest if valid_data else None])
     hyper = dict(cfg.params)
     amp, amp_note = choose_amp(cfg, plan, plan.model, source, folder, hyper, classes > 0)
     store = CheckpointStore(folder, cfg.keep_checkpoints)
@@ -131,7 +132,12 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
                 run.log_dataset("valid", valid_data.digest,
                                 valid_data.source.resolve().as_uri(), "validation")
             logged: set[float] = set()
-            trainer.on_epoch = lambda row: (run.log_epoch(row), logged.add(row["epoch"]))
+
+            def log_live(row: dict[str, float]) -> None:
+                run.log_epoch(row)
+                logged.add(row["epoch"])
+
+            trainer.on_epoch = log_live
             outcome = trainer.run()
             for row in outcome.history:  # epochs restored from a checkpoint
                 if row["epoch"] not in logged:

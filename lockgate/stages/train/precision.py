@@ -25,6 +25,8 @@ def resolve_device(name: str, local_rank: int = 0) -> Any:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError(f"with.device {name!r}: CUDA is not available on this machine")
+    if device.type == "cuda" and device.index is None:  # tensors report cuda:N; compare equal
+        device = torch.device("cuda", local_rank)
     return device
 
 

@@ -88,10 +88,13 @@ class MlflowTrainRun:
     def log_dataset(self, name: str, digest: str, source_uri: str, context: str) -> None:
         """Record the dataset by its precomputed digest; MLflow never reads the data."""
         from mlflow.data.meta_dataset import MetaDataset
-        from mlflow.data.sources import LocalArtifactDatasetSource
+        from mlflow.data.sources import (  # type: ignore[attr-defined]  # defined at import time
+            LocalArtifactDatasetSource,
+        )
 
         short = digest.removeprefix("sha256:")[:32]  # MLflow keeps at most 36 characters
-        dataset = MetaDataset(LocalArtifactDatasetSource(source_uri), name=name, digest=short)
+        dataset = MetaDataset(  # type: ignore[abstract]  # MLflow's own concrete dataset class
+            LocalArtifactDatasetSource(source_uri), name=name, digest=short)
         self.mlflow.log_input(dataset, context=context)
 
     def log_model(self, model: Any, metrics: Mapping[str, float]) -> str:
