@@ -30,13 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workloads import build_model, dataloader_loop, plain_loop, synth_dataset  # noqa: E402
 
 CASES = [  # pipeline, rows, batch size, epochs (small: the numbers are ratios on 2 CPU cores)
-    ("tabular-mlp", 16_384, 256, 2),
-    ("tabular-mlp", 32_768, 4096, 3),
-    ("digits-cnn", 4_096, 512, 1),
+    ("tabular-mlp", 65_536, 256, 4),
+    ("tabular-mlp", 65_536, 4096, 8),
+    ("digits-cnn", 8_192, 512, 1),
 ]
 
 
-def lockgate_loop(pipeline: str, x, y, batch: int, epochs: int, folder: Path) -> float:
+def lockgate_loop(pipeline: str, x, y, batch: int, epochs: int, folder: Path | None) -> float:
     import torch
 
     from lockgate.stages.train.batches import BatchSource
@@ -48,8 +48,9 @@ def lockgate_loop(pipeline: str, x, y, batch: int, epochs: int, folder: Path) ->
     device = torch.device("cpu")
     model = build_model(pipeline, REPO)
     source = BatchSource.build(x, y, batch, device, "device", 0)
+    store = CheckpointStore(folder) if folder else None
     trainer = Trainer(TrainPlan(model=model), model, source, None, Precision("off", "cpu"),
-                      CheckpointStore(folder), LoopSettings(epochs, 10**9), {"lr": 1e-3}, True)
+                      store, LoopSettings(epochs, 10**9), {"lr": 1e-3}, True)
     outcome = trainer.run()
     return outcome.samples_per_s
 
@@ -66,7 +67,7 @@ def main() -> int:
     results = []
     for pipeline, rows, batch, epochs in CASES:
         x, y, _ = synth_dataset(pipeline, rows)
-        plain, ours, plain_cpu, ours_cpu = [], [], [], []
+        plain, ours, plain_cpu, ours_cpu, bare_cpu = [], [], [], [], []
         samples = rows * epochs
         for r in range(args.rounds):
             torch.manual_seed(r)
@@ -79,6 +80,10 @@ def main() -> int:
                 t0 = time.process_time()  # includes building the batch source, the trainer
                 ours.append(lockgate_loop(pipeline, x, y, batch, epochs, Path(tmp)))
                 ours_cpu.append(samples / (time.process_time() - t0))  # and the checkpoints
+            torch.manual_seed(r)
+            t0 = time.process_time()
+            lockgate_loop(pipeline, x, y, batch, epochs, None)
+            bare_cpu.append(samples / (time.process_time() - t0))
         torch.manual_seed(0)
         loader = dataloader_loop(build_model(pipeline, REPO), x, y, batch, 1, torch.device("cpu"))
         row = {
@@ -88,12 +93,16 @@ def main() -> int:
             "dataloader_samples_per_s": round(loader),
             "plain_samples_per_cpu_s": round(statistics.median(plain_cpu)),
             "lockgate_samples_per_cpu_s": round(statistics.median(ours_cpu)),
+            "lockgate_no_checkpoints_samples_per_cpu_s": round(statistics.median(bare_cpu)),
             "plain_all": [round(v) for v in plain], "lockgate_all": [round(v) for v in ours],
         }
         row["overhead_pct_wall"] = round(100 * (1 - row["lockgate_samples_per_s"]
                                                 / row["plain_samples_per_s"]), 2)
         row["overhead_pct_cpu"] = round(100 * (1 - row["lockgate_samples_per_cpu_s"]
                                                / row["plain_samples_per_cpu_s"]), 2)
+        row["overhead_pct_cpu_no_checkpoints"] = round(
+            100 * (1 - row["lockgate_no_checkpoints_samples_per_cpu_s"]
+                   / row["plain_samples_per_cpu_s"]), 2)
         results.append(row)
         print(json.dumps(row), flush=True)
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(),

@@ -80,10 +80,11 @@ class BatchSource:
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[Any, Any]]:
         """Batches of ``epoch``, skipping the first ``start_step`` (for a resumed run)."""
         order = self.permutation(epoch)
+        copy = self.features.device != self.device
         for start in range(start_step * self.batch_size, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             xb, yb = self.features[idx], self.target[idx]
-            if xb.device != self.device:
+            if copy:
                 xb = xb.to(self.device, non_blocking=True)
                 yb = yb.to(self.device, non_blocking=True)
             yield xb, yb

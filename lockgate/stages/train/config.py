@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lockgate.errors import LockgateError
 
@@ -47,6 +47,16 @@ class TrainConfig(BaseModel):
     experiment: str = "lockgate"
     model_name: str | None = None
     max_steps: int | None = Field(default=None, ge=1, description="stop early (smoke runs)")
+
+    @field_validator("amp", "tracking", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML 1.1 reads a bare ``off``/``on`` as a boolean; take it to mean the word."""
+        if value is False:
+            return "off"
+        if value is True:
+            return "on"
+        return value
 
 
 def _where(loc: tuple[Any, ...]) -> str:

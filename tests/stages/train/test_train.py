@@ -110,3 +110,14 @@ def test_logged_model_loads_without_the_project_source(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("DigitsCNN (3, 10)")
+
+
+def test_yaml_off_boolean_means_off(tmp_path: Path) -> None:
+    """`amp: off` in YAML 1.1 arrives as False; it must mean "off", not fail."""
+    from lockgate.stages.train.config import parse_train_config
+
+    cfg = parse_train_config({"entrypoint": "m:f", "data": {"train": "t.csv"}, "amp": False,
+                              "tracking": False})
+    assert (cfg.amp, cfg.tracking) == ("off", "off")
+    with pytest.raises(LockgateError, match=r"with\.amp"):
+        parse_train_config({"entrypoint": "m:f", "data": {"train": "t.csv"}, "amp": True})
