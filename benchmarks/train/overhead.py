@@ -6,8 +6,8 @@ stay comparable, so the CPU-time ratio is the headline number.
 
 Same model (the reference pipelines' own), same device-resident data, same optimizer, same batch
 size; the two loops alternate, several rounds, and the medians are compared. The lockgate side
-is the real ``Trainer`` with its checkpoint store (one atomic checkpoint per epoch, as by
-default) and per-epoch validation switched off on both sides.
+is the real ``Trainer`` with its checkpoint store (``checkpoint_every: 500``, the default)
+and per-epoch validation switched off on both sides.
 
     python benchmarks/train/overhead.py [--rounds 5] [--json results.json]
 """
@@ -50,7 +50,7 @@ def lockgate_loop(pipeline: str, x, y, batch: int, epochs: int, folder: Path | N
     source = BatchSource.build(x, y, batch, device, "device", 0)
     store = CheckpointStore(folder) if folder else None
     trainer = Trainer(TrainPlan(model=model), model, source, None, Precision("off", "cpu"),
-                      store, LoopSettings(epochs, 10**9), {"lr": 1e-3}, True)
+                      store, LoopSettings(epochs, 500), {"lr": 1e-3}, True)
     outcome = trainer.run()
     return outcome.samples_per_s
 

@@ -35,8 +35,9 @@ def load_entrypoint(spec: str, workspace: Path) -> Callable[..., Any]:
             f"with.entrypoint {spec!r}: expected 'package.module:function' or 'file.py:function'"
         )
     root = str(workspace.resolve())
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    if root in sys.path:  # first, even if an earlier import put it further down
+        sys.path.remove(root)
+    sys.path.insert(0, root)
     if target.endswith(".py"):
         path = Path(target) if Path(target).is_absolute() else workspace / target
         if not path.is_file():

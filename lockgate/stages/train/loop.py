@@ -155,6 +155,10 @@ class Trainer:
         steps_per_epoch = self.train.steps_per_epoch()
         limit = self.settings.max_steps
         train_seconds, samples = 0.0, 0
+        # Checkpoint every `every` steps, at an epoch end when a multiple of `every` was passed
+        # inside it, and after the last epoch.
+        save = self.store is not None and self.settings.is_chief
+        every, saved_at = self.settings.checkpoint_every, global_step
         self.model.train()
         for epoch in range(first_epoch, self.settings.epochs):
             if limit is not None and global_step >= limit:
@@ -171,10 +175,10 @@ class Trainer:
                 global_step += 1
                 last_of_epoch = step == steps_per_epoch
                 stop = limit is not None and global_step >= limit
-                if (self.store and self.settings.is_chief
-                        and global_step % self.settings.checkpoint_every == 0
-                        and not last_of_epoch):
+                if self.store is not None and save and global_step % every == 0 \
+                        and not last_of_epoch:
                     self.store.save(self._state(epoch, step, global_step, loss_sum, seen, history))
+                    saved_at = global_step
                 if stop:
                     break
             if self.scheduler is not None:
@@ -190,8 +194,11 @@ class Trainer:
                 self.on_epoch(row)
             loss_sum = torch.zeros((), device=self.train.device)
             seen = 0
-            if self.store and self.settings.is_chief:
+            done = epoch + 1 == self.settings.epochs or (limit is not None and global_step >= limit)
+            crossed = global_step // every > saved_at // every
+            if self.store is not None and save and (done or crossed):
                 self.store.save(self._state(epoch + 1, 0, global_step, loss_sum, 0, history))
-        final = ({k: v for k, v in history[-1].items() if k not in {"epoch", "samples_per_s"}}
-                 if history else {})
-        return TrainOutcome(history, global_step, resumed, train_seconds, samples, final)
+                saved_at = global_step
+        last = ({k: v for k, v in history[-1].items() if k not in {"epoch", "samples_per_s"}}
+                if history else {})
+        return TrainOutcome(history, global_step, resumed, train_seconds, samples, last)
