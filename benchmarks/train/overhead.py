@@ -32,11 +32,11 @@ from workloads import build_model, dataloader_loop, plain_loop, synth_dataset  #
 CASES = [  # pipeline, rows, batch size, epochs (small: the numbers are ratios on 2 CPU cores)
     ("tabular-mlp", 65_536, 256, 4),
     ("tabular-mlp", 65_536, 4096, 8),
-    ("digits-cnn", 8_192, 512, 1),
+    ("digits-cnn", 16_384, 512, 2),
 ]
 
 
-def lockgate_loop(pipeline: str, x, y, batch: int, epochs: int, folder: Path | None) -> float:
+def lockgate_loop(model, x, y, batch: int, epochs: int, folder: Path | None) -> float:
     import torch
 
     from lockgate.stages.train.batches import BatchSource
@@ -46,7 +46,6 @@ def lockgate_loop(pipeline: str, x, y, batch: int, epochs: int, folder: Path | N
     from lockgate.stages.train.precision import Precision
 
     device = torch.device("cpu")
-    model = build_model(pipeline, REPO)
     source = BatchSource.build(x, y, batch, device, "device", 0)
     store = CheckpointStore(folder) if folder else None
     trainer = Trainer(TrainPlan(model=model), model, source, None, Precision("off", "cpu"),
@@ -76,13 +75,15 @@ def main() -> int:
             plain.append(plain_loop(model, x, y, batch, epochs, "off", torch.device("cpu")))
             plain_cpu.append(samples / (time.process_time() - t0))
             torch.manual_seed(r)
+            model = build_model(pipeline, REPO)
             with tempfile.TemporaryDirectory() as tmp:
                 t0 = time.process_time()  # includes building the batch source, the trainer
-                ours.append(lockgate_loop(pipeline, x, y, batch, epochs, Path(tmp)))
+                ours.append(lockgate_loop(model, x, y, batch, epochs, Path(tmp)))
                 ours_cpu.append(samples / (time.process_time() - t0))  # and the checkpoints
             torch.manual_seed(r)
+            model = build_model(pipeline, REPO)
             t0 = time.process_time()
-            lockgate_loop(pipeline, x, y, batch, epochs, None)
+            lockgate_loop(model, x, y, batch, epochs, None)
             bare_cpu.append(samples / (time.process_time() - t0))
         torch.manual_seed(0)
         loader = dataloader_loop(build_model(pipeline, REPO), x, y, batch, 1, torch.device("cpu"))
