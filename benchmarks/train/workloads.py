@@ -62,8 +62,9 @@ def build_model(pipeline: str, repo: Path) -> Any:
 
 
 def plain_loop(model: Any, x: Any, y: Any, batch_size: int, epochs: int, amp: str,
-               device: Any, lr: float = 1e-3) -> float:
-    """A hand-written loop over device-resident tensors; returns samples/s over all epochs."""
+               device: Any, lr: float = 1e-3, per_epoch: list[float] | None = None) -> float:
+    """A hand-written loop over device-resident tensors; returns samples/s over all epochs
+    (and appends each epoch's rate to ``per_epoch`` when given)."""
     import torch
     import torch.nn.functional as F
 
@@ -84,7 +85,10 @@ def plain_loop(model: Any, x: Any, y: Any, batch_size: int, epochs: int, amp: st
             opt.step()
             running += loss.detach().float() * len(idx)
         float(running)  # one synchronization per epoch, as the lockgate loop does
-        total += time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        total += elapsed
+        if per_epoch is not None:
+            per_epoch.append(n / elapsed)
     return n * epochs / total
 
 

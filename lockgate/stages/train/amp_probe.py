@@ -17,7 +17,8 @@ from lockgate.stages.train.batches import BatchSource
 from lockgate.stages.train.checkpoint import capture_rng, restore_rng
 from lockgate.stages.train.precision import Precision
 
-WARMUP_STEPS = 5
+WARMUP_STEPS = 3
+BUDGET_S = 3.0  # per precision: a big model on a slow device stops early (min 3 steps)
 
 
 @dataclass(frozen=True)
@@ -66,21 +67,25 @@ def _time_mode(
         one(xb, yb)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    timed = batches[WARMUP_STEPS:]
     start = time.perf_counter()
-    for xb, yb in timed:
+    samples = 0
+    for i, (xb, yb) in enumerate(batches[WARMUP_STEPS:]):
         one(xb, yb)
+        samples += len(yb)
+        if i >= 2 and time.perf_counter() - start > BUDGET_S:
+            break
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
-    return sum(len(yb) for _, yb in timed) / elapsed if elapsed > 0 else 0.0
+    return samples / elapsed if elapsed > 0 else 0.0
 
 
 def probe_amp(
     model: Any, make_optimizer: Callable[[Any], Any], loss_fn: Callable[[Any, Any], Any],
     source: BatchSource, steps: int,
 ) -> AmpChoice:
-    """Time ``steps`` steps (after a warm-up) in "off" and the device's reduced precision."""
+    """Time ``steps`` steps (after a warm-up; at most about ``BUDGET_S`` seconds each) in "off"
+    and the device's reduced precision."""
     device = source.device
     rng = capture_rng(device)
     batches: list[tuple[Any, Any]] = []
