@@ -1,13 +1,9 @@
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-import pytest
-
 from lockgate.report import collect_report
-from lockgate.report_cli import add_arguments, report_command
 
 
 def make_run(tmp_path: Path) -> Path:
@@ -45,19 +41,3 @@ def test_cap_truncates_the_long_section_with_a_notice(tmp_path: Path) -> None:
     assert "evaluate: truncated (" in text
     assert "full text in evaluate/out/report.md" in text
     assert len(text) > 60000  # the budget is used, not wasted
-
-
-def test_cli_writes_file_and_job_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    run = make_run(tmp_path)
-    summary = tmp_path / "summary.md"
-    summary.write_text("earlier step\n")
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    out = tmp_path / "comment.md"
-    args = parser.parse_args([str(run), "-o", str(out), "--github-summary"])
-    assert report_command(args) == 0
-    assert out.read_text().startswith("## lockgate run")
-    assert "### evaluate" in out.read_text() and "### train" in out.read_text()
-    assert summary.read_text().startswith("earlier step\n## lockgate run")
-    assert report_command(parser.parse_args([str(tmp_path / "nope")])) == 2
