@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lockgate.commands.monitor:run",
         "watch the live version; roll back on a sustained breach",
     ),
+    "report": (
+        "lockgate.report_cli:report_command",
+        "one Markdown report of a run's stages, for a PR/MR comment or job summary",
+    ),
     "verify": (
         "lockgate.supply.verify_cli:verify_command",
         "check an image's signature, attestations and scan verdict before it deploys",

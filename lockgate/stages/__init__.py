@@ -9,7 +9,9 @@ from __future__ import annotations
 
 BUILTIN_STAGES: dict[str, str] = {
     "data-check": "lockgate.stages.data_check:main",
+    "evaluate": "lockgate.stages.evaluate:main",
     "package": "lockgate.stages.package:main",
     "scan": "lockgate.stages.scan:main",
     "sign": "lockgate.stages.sign:main",
+    "train": "lockgate.stages.train:main",
 }

@@ -1,0 +1,93 @@
+"""Training state on disk: written atomically every N steps, read back to resume.
+
+A checkpoint is one ``step-NNNNNNNN.pt`` file holding the model, optimizer, scheduler and
+grad-scaler states, the position in the data (epoch, step within epoch), the RNG states and the
+per-epoch history so far. It is written to a temporary file in the same folder, flushed to disk,
+then renamed over its final name, so a pre-empted machine leaves either the old or the new
+checkpoint, never half of one. The folder is keyed by a fingerprint of everything that shapes
+training, so a changed config starts fresh instead of resuming someone else's state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PREFIX = "step-"
+
+
+def fingerprint(parts: Mapping[str, Any]) -> str:
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CheckpointStore:
+    folder: Path
+    keep: int = 2
+
+    def path_for(self, global_step: int) -> Path:
+        return self.folder / f"{PREFIX}{global_step:08d}.pt"
+
+    def existing(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.glob(f"{PREFIX}*.pt") if p.stem[5:].isdigit())
+
+    def save(self, state: Mapping[str, Any]) -> Path:
+        import torch
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        final = self.path_for(int(state["global_step"]))
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=self.folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                torch.save(dict(state), fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        for old in self.existing()[: -self.keep]:
+            old.unlink(missing_ok=True)
+        return final
+
+    def load_latest(self) -> dict[str, Any] | None:
+        """The newest checkpoint that loads; an unreadable one is skipped, not fatal."""
+        import torch
+
+        for path in reversed(self.existing()):
+            try:
+                return dict(torch.load(path, map_location="cpu", weights_only=False))
+            except Exception:  # a truncated file from a crash in an older version, say
+                continue
+        return None
+
+
+def capture_rng(device: Any) -> dict[str, Any]:
+    import random
+
+    import torch
+
+    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng(state: Mapping[str, Any], device: Any) -> None:
+    import random
+
+    import torch
+
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

@@ -1,0 +1,74 @@
+"""The ``with:`` block of ``uses: lockgate/train``, validated once into a frozen record."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lockgate.errors import LockgateError
+
+
+class TrainConfigError(LockgateError):
+    """The ``with:`` block of a train stage is invalid."""
+
+
+class DataConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    train: str = Field(description="Parquet, CSV or NPZ file: in:STAGE/path or a workspace path")
+    valid: str | None = None
+    target: str = "label"
+    task: Literal["auto", "classification", "regression"] = "auto"
+    placement: Literal["auto", "device", "host"] = "auto"
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    entrypoint: str = Field(description="module:function or path/to/file.py:function")
+    data: DataConfig
+    params: dict[str, Any] = Field(default_factory=dict)
+    epochs: int = Field(default=10, ge=1)
+    batch_size: int = Field(default=256, ge=1)
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: Literal["auto", "bf16", "fp16", "off"] = "off"
+    amp_probe_steps: int = Field(default=30, ge=5)
+    checkpoint_every: int = Field(default=500, ge=1, description="optimizer steps")
+    checkpoint_dir: str | None = None
+    keep_checkpoints: int = Field(default=2, ge=1)
+    resume: bool = True
+    gpus: int = Field(default=1, ge=0)
+    tracking: Literal["on", "off"] = "on"
+    tracking_uri: str | None = None
+    experiment: str = "lockgate"
+    model_name: str | None = None
+    max_steps: int | None = Field(default=None, ge=1, description="stop early (smoke runs)")
+
+    @field_validator("amp", "tracking", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML 1.1 reads a bare ``off``/``on`` as a boolean; take it to mean the word."""
+        if value is False:
+            return "off"
+        if value is True:
+            return "on"
+        return value
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return "with." + ".".join(str(p) for p in loc) if loc else "with"
+
+
+def parse_train_config(with_: Mapping[str, Any]) -> TrainConfig:
+    """Validate ``with:``; the first problem becomes a one-line :class:`TrainConfigError`."""
+    try:
+        return TrainConfig.model_validate(dict(with_))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise TrainConfigError(
+            f"train stage {_where(err['loc'])}: {err['msg']} (see docs/train.md)"
+        ) from None

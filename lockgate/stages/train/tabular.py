@@ -1,0 +1,111 @@
+"""Tabular datasets from Parquet, CSV or NPZ files: features, a target column, and a digest.
+
+Shared by the train and evaluate stages. Parquet needs pyarrow; CSV and NPZ need only numpy,
+so a bare GPU box with torch and numpy can still train.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lockgate.errors import LockgateError
+
+
+class DatasetError(LockgateError):
+    """A data file is missing, unreadable, or lacks the target column."""
+
+
+@dataclass(frozen=True)
+class TabularData:
+    features: Any  # numpy float32 array, shape (n, f)
+    target: Any  # numpy array, shape (n,): int64 for classes, float32 for regression
+    feature_names: tuple[str, ...]
+    digest: str  # "sha256:..." of the file bytes
+    source: Path
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return "sha256:" + h.hexdigest()
+
+
+def _columns_from_parquet(path: Path) -> dict[str, Any]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DatasetError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+    table = pq.read_table(path)
+    return {name: table.column(name).to_numpy() for name in table.column_names}
+
+
+def _columns_from_csv(path: Path) -> dict[str, Any]:
+    import numpy as np
+
+    with path.open(newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if not header:
+            raise DatasetError(f"{path}: empty CSV file, expected a header row")
+        rows = list(reader)
+    try:
+        values = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(header))
+    except ValueError as exc:
+        raise DatasetError(f"{path}: CSV values must all be numeric ({exc})") from None
+    return {name: values[:, i] for i, name in enumerate(header)}
+
+
+def _columns_from_npz(path: Path) -> dict[str, Any]:
+    import numpy as np
+
+    with np.load(path) as arrays:
+        if "X" in arrays and "y" in arrays:
+            features = arrays["X"].reshape(len(arrays["X"]), -1)
+            names = [f"x{i}" for i in range(features.shape[1])]
+            columns = {n: features[:, i] for i, n in enumerate(names)}
+            columns["__y__"] = arrays["y"]
+            return columns
+        return {name: arrays[name] for name in arrays.files}
+
+
+def load_tabular(path: Path, target: str, task: str = "auto") -> TabularData:
+    """Load ``path``; every column but ``target`` is a feature. NPZ files with ``X``/``y``
+    arrays use ``y`` as the target whatever ``target`` says."""
+    import numpy as np
+
+    if not path.is_file():
+        raise DatasetError(f"{path}: data file not found (check with.data and the upstream stage)")
+    readers = {".parquet": _columns_from_parquet, ".csv": _columns_from_csv,
+               ".npz": _columns_from_npz}
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise DatasetError(f"{path}: unknown data format, use .parquet, .csv or .npz")
+    columns = reader(path)
+    key = "__y__" if "__y__" in columns else target
+    if key not in columns:
+        raise DatasetError(
+            f"{path}: target column {target!r} not found; columns: {', '.join(list(columns)[:12])}"
+        )
+    names = tuple(n for n in columns if n != key)
+    if not names:
+        raise DatasetError(f"{path}: no feature columns besides the target {target!r}")
+    features = np.stack([np.asarray(columns[n], dtype=np.float32) for n in names], axis=1)
+    raw_y = np.asarray(columns[key])
+    integral = raw_y.dtype.kind in "iub" or bool(np.all(np.mod(raw_y, 1) == 0))
+    is_classification = task == "classification" or (task == "auto" and integral)
+    y = raw_y.astype(np.int64) if is_classification else raw_y.astype(np.float32)
+    return TabularData(features, y, names, file_digest(path), path)
+
+
+def n_classes(data: TabularData, *others: TabularData | None) -> int:
+    """Number of classes (max label + 1 across the sets), 0 for a regression target."""
+    if data.target.dtype.kind != "i":
+        return 0
+    top = max(int(d.target.max()) for d in (data, *others) if d is not None and len(d.target))
+    return top + 1

@@ -1,0 +1,112 @@
+"""A training process SIGKILLed right after a checkpoint resumes and ends where an uninterrupted
+run with the same seed ends: bitwise equal weights and metrics on CPU in deterministic mode."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+np = pytest.importorskip("numpy")
+
+from lockgate.stages.context import StageContext  # noqa: E402
+from lockgate.stages.train import main  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[3]
+
+SLOW_MODEL = '''
+import os, time
+from torch import nn
+from lockgate.stages.train import TrainPlan
+
+class SlowMLP(nn.Module):
+    """An MLP with dropout (so RNG state matters) that can be slowed down without changing
+    its numbers, giving the test time to kill it between checkpoints."""
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_in, 32), nn.ReLU(), nn.Dropout(0.2),
+                                 nn.Linear(32, n_out))
+        self.delay = float(os.environ.get("SLOW_STEP_S", "0"))
+    def forward(self, x):
+        if self.delay and self.training:
+            time.sleep(self.delay)
+        return self.net(x)
+
+def build(ctx):
+    return TrainPlan(model=SlowMLP(ctx.data.n_features, ctx.data.n_classes))
+'''
+
+
+def make_workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "slowmodel.py").write_text(SLOW_MODEL)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1200, 12)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64)
+    np.savez(ws / "train.npz", X=x[:1000], y=y[:1000])
+    np.savez(ws / "valid.npz", X=x[1000:], y=y[1000:])
+    return ws
+
+
+def stage_env(ws: Path, out: Path, state: Path, ckpt: Path) -> dict[str, str]:
+    with_ = {"entrypoint": "slowmodel:build", "epochs": 3, "batch_size": 50, "seed": 5,
+             "deterministic": True, "checkpoint_every": 7, "checkpoint_dir": str(ckpt),
+             "tracking": "off", "device": "cpu",
+             "data": {"train": "train.npz", "valid": "valid.npz"}}
+    return {"LOCKGATE_WORKSPACE": str(ws), "LOCKGATE_IN": str(ws / "in"),
+            "LOCKGATE_OUT": str(out), "LOCKGATE_STATE": str(state), "LOCKGATE_STAGE": "train",
+            "LOCKGATE_WITH": json.dumps(with_)}
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path)
+    state = tmp_path / "state"
+    # Reference: one uninterrupted run.
+    ref_env = stage_env(ws, tmp_path / "ref-out", state, tmp_path / "ref-ckpt")
+    assert main(StageContext.from_env(ref_env)) == 0
+
+    # The same run in a child process, slowed down, killed after its 3rd checkpoint (step 21,
+    # in the middle of epoch 2 of 20 steps each).
+    ckpt = tmp_path / "ckpt"
+    env = stage_env(ws, tmp_path / "out", state, ckpt)
+    child_env = {**os.environ, **env, "SLOW_STEP_S": "0.02",
+                 "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    log = tmp_path / "child.log"
+    with log.open("wb") as sink:
+        child = subprocess.Popen([sys.executable, "-m", "lockgate.stages.train"], env=child_env,
+                                 stdout=sink, stderr=subprocess.STDOUT)
+    target = ckpt / "step-00000021.pt"
+    deadline = time.monotonic() + 60
+    while not target.exists():
+        assert child.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "no checkpoint written within 60 s"
+        time.sleep(0.002)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert not (tmp_path / "out" / "metrics.json").exists()  # really died mid-training
+    assert sorted(p.name for p in ckpt.glob("*.pt"))[-1] <= "step-00000028.pt"
+
+    # Resume in this process from whatever the dead run left.
+    assert main(StageContext.from_env(env)) == 0
+    run = json.loads((tmp_path / "out" / "train-run.json").read_text())
+    assert run["resumed_from_step"] >= 21
+    assert run["resumed_from_step"] < 60
+
+    ref_metrics = json.loads((tmp_path / "ref-out" / "metrics.json").read_text())
+    got_metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    for key in ("train_loss", "val_loss", "val_accuracy", "global_step"):
+        assert got_metrics[key] == ref_metrics[key], key
+    ref_state = torch.load(tmp_path / "ref-out" / "model" / "state_dict.pt")
+    got_state = torch.load(tmp_path / "out" / "model" / "state_dict.pt")
+    assert ref_state.keys() == got_state.keys()
+    for name, tensor in ref_state.items():
+        assert torch.equal(tensor, got_state[name]), name
