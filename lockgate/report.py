@@ -58,8 +58,9 @@ def read_section(run_dir: Path, stage: str) -> StageSection:
         try:
             loaded = json.loads(metrics.read_text())
         except json.JSONDecodeError as exc:
-            return StageSection(stage, f"_metrics.json is not valid JSON: {exc}_\n",
-                                f"{stage}/out/metrics.json")
+            return StageSection(
+                stage, f"_metrics.json is not valid JSON: {exc}_\n", f"{stage}/out/metrics.json"
+            )
         if isinstance(loaded, dict):
             return StageSection(stage, metrics_table(loaded), f"{stage}/out/metrics.json")
     if not out.is_dir():
@@ -85,8 +86,12 @@ def fair_shares(sizes: Sequence[int], budget: int) -> list[int]:
     return shares
 
 
-def collect_report(run_dir: Path, stages: list[str], title: str = "lockgate run",
-                   max_chars: int = GITHUB_COMMENT_LIMIT) -> str:
+def collect_report(
+    run_dir: Path,
+    stages: list[str],
+    title: str = "lockgate run",
+    max_chars: int = GITHUB_COMMENT_LIMIT,
+) -> str:
     """The whole report, at most ``max_chars`` characters long."""
     header = f"## {title}\n\n"
     sections = [read_section(run_dir, stage) for stage in stages]

@@ -22,17 +22,20 @@ def read_train_run(ctx: StageContext, cfg: EvaluateConfig) -> dict[str, Any]:
     path = ctx.upstream(cfg.train) / "train-run.json"
     if not path.is_file():
         raise TrainRunMissing(
-            f"{path}: not found; evaluate needs: [{cfg.train}] and with.train naming that stage")
+            f"{path}: not found; evaluate needs: [{cfg.train}] and with.train naming that stage"
+        )
     run = json.loads(path.read_text())
     if not run.get("model_uri"):
         raise TrainRunMissing(
             f"{path}: the train stage ran with tracking: off, so there is no packaged model to "
-            "evaluate; turn tracking on")
+            "evaluate; turn tracking on"
+        )
     return dict(run)
 
 
-def champion_metrics(registry: Any, cfg: EvaluateConfig, holdout: Any, n_classes: int,
-                     device: Any) -> tuple[dict[str, float] | None, str | None, GateCheck | None]:
+def champion_metrics(
+    registry: Any, cfg: EvaluateConfig, holdout: Any, n_classes: int, device: Any
+) -> tuple[dict[str, float] | None, str | None, GateCheck | None]:
     """Re-measure the champion on this holdout set, so both sides see the same data."""
     import mlflow.pytorch
 
@@ -45,9 +48,16 @@ def champion_metrics(registry: Any, cfg: EvaluateConfig, holdout: Any, n_classes
         model = mlflow.pytorch.load_model(ref.uri, map_location=device)
         result = evaluate_model(model, holdout.features, holdout.target, n_classes, device)
     except Exception as exc:  # a champion for other features, a missing artifact, ...
-        return None, ref.version, GateCheck(
-            "champion", False, f"champion version {ref.version} could not be evaluated on this "
-            f"holdout set: {type(exc).__name__}: {str(exc)[:200]}")
+        return (
+            None,
+            ref.version,
+            GateCheck(
+                "champion",
+                False,
+                f"champion version {ref.version} could not be evaluated on this "
+                f"holdout set: {type(exc).__name__}: {str(exc)[:200]}",
+            ),
+        )
     return result.metrics, ref.version, None
 
 
@@ -73,47 +83,81 @@ def evaluate(ctx: StageContext, cfg: EvaluateConfig) -> GateDecision:
     candidate = mlflow.pytorch.load_model(train_run["model_uri"], map_location=device)
     result = evaluate_model(candidate, holdout.features, holdout.target, n_classes, device)
     registry = ModelRegistry(mlflow.MlflowClient())
-    champ, champ_version, champ_problem = champion_metrics(registry, cfg, holdout, n_classes,
-                                                           device)
-    decision = decide(result.metrics, cfg.parsed_thresholds(), champ, champ_version,
-                      cfg.max_regression)
+    champ, champ_version, champ_problem = champion_metrics(
+        registry, cfg, holdout, n_classes, device
+    )
+    decision = decide(
+        result.metrics, cfg.parsed_thresholds(), champ, champ_version, cfg.max_regression
+    )
     if champ_problem is not None:
-        decision = GateDecision((*decision.checks, champ_problem), champ_version,
-                                f"Champion version {champ_version} could not be compared")
-    latency = (benchmark_inference(candidate, holdout.features, device, cfg.benchmark.batch_sizes,
-                                   cfg.benchmark.iterations, cfg.benchmark.warmup)
-               if cfg.benchmark.enabled else [])
-    tags = {"lockgate.data_digest": train_run.get("data_digest") or "",
-            "lockgate.holdout_digest": holdout.digest, "lockgate.git_sha": ctx.git_sha,
-            "lockgate.image_digest": train_run.get("image_digest") or "",
-            "lockgate.verdict": decision.verdict, "lockgate.run_id": ctx.run_id,
-            "lockgate.champion_version": champ_version or "none",
-            **{f"metric.{k}": f"{v:.6g}" for k, v in result.metrics.items()}}
-    registered = registry.register(cfg.model_name, train_run["model_uri"],
-                                   {k: v for k, v in tags.items() if v}, decision.passed)
+        decision = GateDecision(
+            (*decision.checks, champ_problem),
+            champ_version,
+            f"Champion version {champ_version} could not be compared",
+        )
+    latency = (
+        benchmark_inference(
+            candidate,
+            holdout.features,
+            device,
+            cfg.benchmark.batch_sizes,
+            cfg.benchmark.iterations,
+            cfg.benchmark.warmup,
+        )
+        if cfg.benchmark.enabled
+        else []
+    )
+    tags = {
+        "lockgate.data_digest": train_run.get("data_digest") or "",
+        "lockgate.holdout_digest": holdout.digest,
+        "lockgate.git_sha": ctx.git_sha,
+        "lockgate.image_digest": train_run.get("image_digest") or "",
+        "lockgate.verdict": decision.verdict,
+        "lockgate.run_id": ctx.run_id,
+        "lockgate.champion_version": champ_version or "none",
+        **{f"metric.{k}": f"{v:.6g}" for k, v in result.metrics.items()},
+    }
+    registered = registry.register(
+        cfg.model_name,
+        train_run["model_uri"],
+        {k: v for k, v in tags.items() if v},
+        decision.passed,
+    )
     images: list[tuple[str, str]] = []
     if result.confusion and plot_confusion(result.confusion, ctx.out / "confusion-matrix.png"):
         images.append(("confusion matrix", "confusion-matrix.png"))
     history_path = ctx.upstream(cfg.train) / "history.json"
-    if history_path.is_file() and plot_history(json.loads(history_path.read_text()),
-                                               ctx.out / "training-curve.png"):
+    if history_path.is_file() and plot_history(
+        json.loads(history_path.read_text()), ctx.out / "training-curve.png"
+    ):
         images.append(("training curve", "training-curve.png"))
-    flat: dict[str, Any] = {**result.metrics, "verdict": decision.verdict,
-                            "champion_version": champ_version or "none",
-                            "registered_version": registered.version}
+    flat: dict[str, Any] = {
+        **result.metrics,
+        "verdict": decision.verdict,
+        "champion_version": champ_version or "none",
+        "registered_version": registered.version,
+    }
     for r in latency:
         flat[f"latency_p50_ms_b{r.batch_size}"] = round(r.p50_ms, 4)
         flat[f"latency_p99_ms_b{r.batch_size}"] = round(r.p99_ms, 4)
         flat[f"throughput_b{r.batch_size}"] = round(r.samples_per_s, 1)
     write_json(ctx.out / "metrics.json", flat)
-    write_json(ctx.out / "evaluation.json", {
-        "metrics": result.metrics, "champion_metrics": champ, "confusion": result.confusion,
-        "checks": [c.__dict__ for c in decision.checks], "verdict": decision.verdict,
-        "note": decision.note, "registered": registered.__dict__,
-        "latency": [r.__dict__ for r in latency],
-    })
+    write_json(
+        ctx.out / "evaluation.json",
+        {
+            "metrics": result.metrics,
+            "champion_metrics": champ,
+            "confusion": result.confusion,
+            "checks": [c.__dict__ for c in decision.checks],
+            "verdict": decision.verdict,
+            "note": decision.note,
+            "registered": registered.__dict__,
+            "latency": [r.__dict__ for r in latency],
+        },
+    )
     (ctx.out / "report.md").write_text(
-        render_report(result.metrics, champ, decision, latency, registered, images))
+        render_report(result.metrics, champ, decision, latency, registered, images)
+    )
     return decision
 
 

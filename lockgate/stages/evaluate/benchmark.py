@@ -27,8 +27,9 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (pos - low)
 
 
-def benchmark_inference(model: Any, features: Any, device: Any, batch_sizes: Sequence[int],
-                        iterations: int, warmup: int) -> list[LatencyResult]:
+def benchmark_inference(
+    model: Any, features: Any, device: Any, batch_sizes: Sequence[int], iterations: int, warmup: int
+) -> list[LatencyResult]:
     """Time ``model(batch)`` end to end (host batch in, device synchronized) per batch size.
     Batches larger than the holdout set are filled by repeating its rows."""
     import torch
@@ -52,7 +53,13 @@ def benchmark_inference(model: Any, features: Any, device: Any, batch_sizes: Seq
                     times.append(time.perf_counter() - start)
         times.sort()
         total = sum(times)
-        results.append(LatencyResult(
-            size, percentile(times, 50) * 1e3, percentile(times, 95) * 1e3,
-            percentile(times, 99) * 1e3, size * len(times) / total if total > 0 else 0.0))
+        results.append(
+            LatencyResult(
+                size,
+                percentile(times, 50) * 1e3,
+                percentile(times, 95) * 1e3,
+                percentile(times, 99) * 1e3,
+                size * len(times) / total if total > 0 else 0.0,
+            )
+        )
     return results

@@ -41,14 +41,19 @@ def threshold_checks(
     checks = []
     for t in thresholds:
         if t.metric not in metrics:
-            checks.append(GateCheck(
-                f"threshold {t.metric}", False,
-                f"{t.metric}: no such metric (have {', '.join(sorted(metrics))})"))
+            checks.append(
+                GateCheck(
+                    f"threshold {t.metric}",
+                    False,
+                    f"{t.metric}: no such metric (have {', '.join(sorted(metrics))})",
+                )
+            )
             continue
         value = metrics[t.metric]
         ok = t.holds(value)
-        checks.append(GateCheck(f"threshold {t.metric}", ok,
-                                f"{t.metric} = {value:.4g}, required {t}"))
+        checks.append(
+            GateCheck(f"threshold {t.metric}", ok, f"{t.metric} = {value:.4g}, required {t}")
+        )
     return checks
 
 
@@ -59,31 +64,44 @@ def regression_checks(
     checks = []
     for metric, limit in allowed.items():
         if metric not in metrics or metric not in champion:
-            checks.append(GateCheck(f"regression {metric}", False,
-                                    f"{metric}: not measured for both candidate and champion"))
+            checks.append(
+                GateCheck(
+                    f"regression {metric}",
+                    False,
+                    f"{metric}: not measured for both candidate and champion",
+                )
+            )
             continue
         worse_by = champion[metric] - metrics[metric]
         if not higher_is_better(metric):
             worse_by = -worse_by
         ok = worse_by <= limit + 1e-12
-        checks.append(GateCheck(
-            f"regression {metric}", ok,
-            f"{metric} = {metrics[metric]:.4g} vs champion {champion[metric]:.4g}: "
-            + (f"worse by {worse_by:.4g}" if worse_by > 0 else "not worse")
-            + f", allowed {limit:g}"))
+        checks.append(
+            GateCheck(
+                f"regression {metric}",
+                ok,
+                f"{metric} = {metrics[metric]:.4g} vs champion {champion[metric]:.4g}: "
+                + (f"worse by {worse_by:.4g}" if worse_by > 0 else "not worse")
+                + f", allowed {limit:g}",
+            )
+        )
     return checks
 
 
 def decide(
-    metrics: Mapping[str, float], thresholds: Sequence[Threshold],
-    champion: Mapping[str, float] | None, champion_version: str | None,
+    metrics: Mapping[str, float],
+    thresholds: Sequence[Threshold],
+    champion: Mapping[str, float] | None,
+    champion_version: str | None,
     allowed: Mapping[str, float],
 ) -> GateDecision:
     checks = threshold_checks(metrics, thresholds)
     if champion is None:
-        note = ("No champion registered yet: this first model is judged on thresholds alone"
-                if thresholds else
-                "No champion registered yet and no thresholds set: nothing to gate on")
+        note = (
+            "No champion registered yet: this first model is judged on thresholds alone"
+            if thresholds
+            else "No champion registered yet and no thresholds set: nothing to gate on"
+        )
         return GateDecision(tuple(checks), None, note)
     checks += regression_checks(metrics, champion, allowed)
     note = f"Compared with champion version {champion_version} on the same holdout set"

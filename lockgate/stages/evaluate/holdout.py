@@ -21,8 +21,9 @@ class HoldoutResult:
     confusion: list[list[int]] | None  # rows: true class, columns: predicted class
 
 
-def evaluate_model(model: Any, features: Any, target: Any, n_classes: int, device: Any,
-                   chunk: int = 8192) -> HoldoutResult:
+def evaluate_model(
+    model: Any, features: Any, target: Any, n_classes: int, device: Any, chunk: int = 8192
+) -> HoldoutResult:
     import torch
     import torch.nn.functional as F
 
@@ -36,8 +37,16 @@ def evaluate_model(model: Any, features: Any, target: Any, n_classes: int, devic
         err = pred - y
         mse = float((err**2).mean())
         var = float(((y - y.mean()) ** 2).mean())
-        return HoldoutResult({"loss": mse, "mse": mse, "mae": float(err.abs().mean()),
-                              "rmse": mse**0.5, "r2": 1.0 - mse / var if var > 0 else 0.0}, None)
+        return HoldoutResult(
+            {
+                "loss": mse,
+                "mse": mse,
+                "mae": float(err.abs().mean()),
+                "rmse": mse**0.5,
+                "r2": 1.0 - mse / var if var > 0 else 0.0,
+            },
+            None,
+        )
     loss = float(F.cross_entropy(out, y))
     pred = out.argmax(dim=1)
     k = max(n_classes, int(out.shape[1]))

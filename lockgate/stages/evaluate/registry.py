@@ -41,8 +41,9 @@ class ModelRegistry:
             return None
         return ChampionRef(str(mv.version), f"models:/{name}@{CHAMPION}")
 
-    def register(self, name: str, model_uri: str, tags: Mapping[str, str],
-                 make_candidate: bool) -> RegisteredVersion:
+    def register(
+        self, name: str, model_uri: str, tags: Mapping[str, str], make_candidate: bool
+    ) -> RegisteredVersion:
         import mlflow
 
         mv = mlflow.register_model(model_uri, name, tags=dict(tags))

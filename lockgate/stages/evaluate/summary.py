@@ -45,8 +45,11 @@ def _delta(metric: str, ours: float, theirs: float | None) -> str:
 
 
 def render_report(
-    metrics: Mapping[str, float], champion: Mapping[str, float] | None, decision: GateDecision,
-    latency: Sequence[LatencyResult], registered: RegisteredVersion | None,
+    metrics: Mapping[str, float],
+    champion: Mapping[str, float] | None,
+    decision: GateDecision,
+    latency: Sequence[LatencyResult],
+    registered: RegisteredVersion | None,
     images: Sequence[tuple[str, str]],
 ) -> str:
     icon = "✅ pass" if decision.passed else "❌ fail"
@@ -59,14 +62,22 @@ def render_report(
     if decision.checks:
         lines += ["", "| check | result | detail |", "|---|---|---|"]
         for check in decision.checks:
-            lines.append(f"| {check.name} | {'pass' if check.passed else '**FAIL**'} | "
-                         f"{check.detail} |")
+            lines.append(
+                f"| {check.name} | {'pass' if check.passed else '**FAIL**'} | {check.detail} |"
+            )
     if latency:
-        lines += ["", "Inference on the packaged model:", "",
-                  "| batch | p50 ms | p95 ms | p99 ms | samples/s |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Inference on the packaged model:",
+            "",
+            "| batch | p50 ms | p95 ms | p99 ms | samples/s |",
+            "|---|---|---|---|---|",
+        ]
         for r in latency:
-            lines.append(f"| {r.batch_size} | {r.p50_ms:.3f} | {r.p95_ms:.3f} | {r.p99_ms:.3f} "
-                         f"| {r.samples_per_s:,.0f} |")
+            lines.append(
+                f"| {r.batch_size} | {r.p50_ms:.3f} | {r.p95_ms:.3f} | {r.p99_ms:.3f} "
+                f"| {r.samples_per_s:,.0f} |"
+            )
     for title, rel in images:
         lines += ["", f"![{title}]({rel})"]
     if registered:

@@ -20,8 +20,17 @@ from lockgate.stages.train.launch import DistributedRole, needs_torchrun, torchr
 __all__ = ["DatasetShape", "TrainContext", "TrainPlan", "main"]
 
 # Settings that do not change what is trained; a checkpoint survives changes to these.
-NOT_SHAPING = {"tracking", "tracking_uri", "experiment", "model_name", "checkpoint_dir",
-               "keep_checkpoints", "resume", "checkpoint_every", "amp_probe_steps"}
+NOT_SHAPING = {
+    "tracking",
+    "tracking_uri",
+    "experiment",
+    "model_name",
+    "checkpoint_dir",
+    "keep_checkpoints",
+    "resume",
+    "checkpoint_every",
+    "amp_probe_steps",
+}
 
 
 def checkpoint_folder(ctx: StageContext, cfg: TrainConfig, digests: list[str | None]) -> Path:
@@ -47,8 +56,15 @@ def build_plan(cfg: TrainConfig, ctx: StageContext, tctx: TrainContext) -> Train
     return plan
 
 
-def choose_amp(cfg: TrainConfig, plan: TrainPlan, model: Any, source: Any, folder: Path,
-               hyper: dict[str, Any], classification: bool) -> tuple[str, str]:
+def choose_amp(
+    cfg: TrainConfig,
+    plan: TrainPlan,
+    model: Any,
+    source: Any,
+    folder: Path,
+    hyper: dict[str, Any],
+    classification: bool,
+) -> tuple[str, str]:
     """The precision to train in, and a note for the report (``amp: auto`` measures)."""
     import json
 
@@ -64,8 +80,13 @@ def choose_amp(cfg: TrainConfig, plan: TrainPlan, model: Any, source: Any, folde
     if cfg.resume and recorded.is_file():  # a resumed run keeps the precision it started with
         saved = json.loads(recorded.read_text())
         return saved["mode"], saved["note"] + " (recorded before resume)"
-    choice = probe_amp(model, plan.optimizer or default_optimizer(hyper),
-                       plan.loss or default_loss(classification), source, cfg.amp_probe_steps)
+    choice = probe_amp(
+        model,
+        plan.optimizer or default_optimizer(hyper),
+        plan.loss or default_loss(classification),
+        source,
+        cfg.amp_probe_steps,
+    )
     write_json(recorded, {"mode": choice.mode, "note": choice.summary()})
     return choice.mode, choice.summary()
 
@@ -85,21 +106,49 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
     seed_everything(cfg.seed, cfg.deterministic)
     init_distributed(role, device)
     train_data = load_tabular(ctx.resolve(cfg.data.train), cfg.data.target, cfg.data.task)
-    valid_data = (load_tabular(ctx.resolve(cfg.data.valid), cfg.data.target, cfg.data.task)
-                  if cfg.data.valid else None)
+    valid_data = (
+        load_tabular(ctx.resolve(cfg.data.valid), cfg.data.target, cfg.data.task)
+        if cfg.data.valid
+        else None
+    )
     classes = n_classes(train_data, valid_data)
-    shape = DatasetShape(len(train_data.target), len(train_data.feature_names), classes,
-                         train_data.feature_names, train_data.digest)
-    tctx = TrainContext(device, cfg.amp, cfg.seed, dict(cfg.params), shape,
-                        role.world_size, role.rank)
+    shape = DatasetShape(
+        len(train_data.target),
+        len(train_data.feature_names),
+        classes,
+        train_data.feature_names,
+        train_data.digest,
+    )
+    tctx = TrainContext(
+        device, cfg.amp, cfg.seed, dict(cfg.params), shape, role.world_size, role.rank
+    )
     plan = build_plan(cfg, ctx, tctx)
     plan.model.to(device)
-    source = BatchSource.build(train_data.features, train_data.target, cfg.batch_size, device,
-                               cfg.data.placement, cfg.seed, role.rank, role.world_size)
-    valid = (BatchSource.build(valid_data.features, valid_data.target, cfg.batch_size, device,
-                               cfg.data.placement, cfg.seed) if valid_data else None)
+    source = BatchSource.build(
+        train_data.features,
+        train_data.target,
+        cfg.batch_size,
+        device,
+        cfg.data.placement,
+        cfg.seed,
+        role.rank,
+        role.world_size,
+    )
+    valid = (
+        BatchSource.build(
+            valid_data.features,
+            valid_data.target,
+            cfg.batch_size,
+            device,
+            cfg.data.placement,
+            cfg.seed,
+        )
+        if valid_data
+        else None
+    )
     folder = checkpoint_folder(
-        ctx, cfg, [train_data.digest, valid_data.digest if valid_data else None])
+        ctx, cfg, [train_data.digest, valid_data.digest if valid_data else None]
+    )
     hyper = dict(cfg.params)
     amp, amp_note = choose_amp(cfg, plan, plan.model, source, folder, hyper, classes > 0)
     store = CheckpointStore(folder, cfg.keep_checkpoints)
@@ -107,9 +156,15 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
         for stale in store.existing():
             stale.unlink()
     trainer = Trainer(
-        plan, wrap_model(plan.model, role, device), source, valid, Precision(amp, device.type),
-        store, LoopSettings(cfg.epochs, cfg.checkpoint_every, cfg.max_steps, role.is_chief),
-        hyper, classes > 0,
+        plan,
+        wrap_model(plan.model, role, device),
+        source,
+        valid,
+        Precision(amp, device.type),
+        store,
+        LoopSettings(cfg.epochs, cfg.checkpoint_every, cfg.max_steps, role.is_chief),
+        hyper,
+        classes > 0,
     )
     image_digest = os.environ.get("LOCKGATE_IMAGE_DIGEST", "")
     tracked = None
@@ -117,20 +172,38 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
         from lockgate.stages.tracking_store import TrackingStore
         from lockgate.stages.train.tracking import MlflowTrainRun
 
-        tags = {"lockgate.git_sha": ctx.git_sha, "mlflow.source.git.commit": ctx.git_sha,
-                "lockgate.image_digest": image_digest, "lockgate.run_id": ctx.run_id,
-                "lockgate.stage": ctx.stage, "lockgate.data_digest": train_data.digest,
-                **plan.tags}
-        run = MlflowTrainRun(TrackingStore.resolve(ctx.state, cfg.tracking_uri),
-                             cfg.experiment, {k: v for k, v in tags.items() if v})
+        tags = {
+            "lockgate.git_sha": ctx.git_sha,
+            "mlflow.source.git.commit": ctx.git_sha,
+            "lockgate.image_digest": image_digest,
+            "lockgate.run_id": ctx.run_id,
+            "lockgate.stage": ctx.stage,
+            "lockgate.data_digest": train_data.digest,
+            **plan.tags,
+        }
+        run = MlflowTrainRun(
+            TrackingStore.resolve(ctx.state, cfg.tracking_uri),
+            cfg.experiment,
+            {k: v for k, v in tags.items() if v},
+        )
         with run:
-            run.log_params({**hyper, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
-                            "seed": cfg.seed, "amp": amp, "entrypoint": cfg.entrypoint})
-            run.log_dataset("train", train_data.digest, train_data.source.resolve().as_uri(),
-                            "training")
+            run.log_params(
+                {
+                    **hyper,
+                    "epochs": cfg.epochs,
+                    "batch_size": cfg.batch_size,
+                    "seed": cfg.seed,
+                    "amp": amp,
+                    "entrypoint": cfg.entrypoint,
+                }
+            )
+            run.log_dataset(
+                "train", train_data.digest, train_data.source.resolve().as_uri(), "training"
+            )
             if valid_data:
-                run.log_dataset("valid", valid_data.digest,
-                                valid_data.source.resolve().as_uri(), "validation")
+                run.log_dataset(
+                    "valid", valid_data.digest, valid_data.source.resolve().as_uri(), "validation"
+                )
             logged: set[float] = set()
 
             def log_live(row: dict[str, float]) -> None:
@@ -150,18 +223,39 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
     if not role.is_chief:
         return 0
     summary = TrainSummary(
-        cfg.entrypoint, type(plan.model).__name__,
-        sum(p.numel() for p in plan.model.parameters()), str(device), amp, amp_note,
-        "device-resident" if source.resident else "host, pinned", cfg.seed, cfg.deterministic,
-        hyper, train_data.digest, valid_data.digest if valid_data else None,
-        shape.n_features, classes, shape.feature_names, outcome.history, outcome.final_metrics,
-        outcome.samples_per_s, outcome.global_step, outcome.resumed_from_step, str(folder),
-        ctx.git_sha, image_digest, tracked.run_id if tracked else None,
-        tracked.model_uri if tracked else None, tracked.tracking_uri if tracked else None,
+        cfg.entrypoint,
+        type(plan.model).__name__,
+        sum(p.numel() for p in plan.model.parameters()),
+        str(device),
+        amp,
+        amp_note,
+        "device-resident" if source.resident else "host, pinned",
+        cfg.seed,
+        cfg.deterministic,
+        hyper,
+        train_data.digest,
+        valid_data.digest if valid_data else None,
+        shape.n_features,
+        classes,
+        shape.feature_names,
+        outcome.history,
+        outcome.final_metrics,
+        outcome.samples_per_s,
+        outcome.global_step,
+        outcome.resumed_from_step,
+        str(folder),
+        ctx.git_sha,
+        image_digest,
+        tracked.run_id if tracked else None,
+        tracked.model_uri if tracked else None,
+        tracked.tracking_uri if tracked else None,
     )
     write_outputs(ctx.out, summary, plan.model)
-    print(f"train: {outcome.global_step} steps, {outcome.samples_per_s:,.0f} samples/s, "
-          f"amp {amp}, metrics {outcome.final_metrics}", file=sys.stderr)
+    print(
+        f"train: {outcome.global_step} steps, {outcome.samples_per_s:,.0f} samples/s, "
+        f"amp {amp}, metrics {outcome.final_metrics}",
+        file=sys.stderr,
+    )
     return 0
 
 

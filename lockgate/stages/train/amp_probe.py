@@ -40,8 +40,12 @@ def reduced_mode(device: Any) -> str:
 
 
 def _time_mode(
-    mode: str, model: Any, make_optimizer: Callable[[Any], Any], loss_fn: Callable[[Any, Any], Any],
-    batches: list[tuple[Any, Any]], device: Any,
+    mode: str,
+    model: Any,
+    make_optimizer: Callable[[Any], Any],
+    loss_fn: Callable[[Any, Any], Any],
+    batches: list[tuple[Any, Any]],
+    device: Any,
 ) -> float:
     import torch
 
@@ -81,8 +85,11 @@ def _time_mode(
 
 
 def probe_amp(
-    model: Any, make_optimizer: Callable[[Any], Any], loss_fn: Callable[[Any, Any], Any],
-    source: BatchSource, steps: int,
+    model: Any,
+    make_optimizer: Callable[[Any], Any],
+    loss_fn: Callable[[Any, Any], Any],
+    source: BatchSource,
+    steps: int,
 ) -> AmpChoice:
     """Time ``steps`` steps (after a warm-up; at most about ``BUDGET_S`` seconds each) in "off"
     and the device's reduced precision."""
@@ -95,7 +102,8 @@ def probe_amp(
         epoch += 1
     batches = batches[: steps + WARMUP_STEPS]
     reduced = reduced_mode(device)
-    rates = {m: _time_mode(m, model, make_optimizer, loss_fn, batches, device)
-             for m in ("off", reduced)}
+    rates = {
+        m: _time_mode(m, model, make_optimizer, loss_fn, batches, device) for m in ("off", reduced)
+    }
     restore_rng(rng, device)
     return AmpChoice(max(rates, key=lambda m: rates[m]), rates)

@@ -36,8 +36,15 @@ class BatchSource:
 
     @classmethod
     def build(
-        cls, features: Any, target: Any, batch_size: int, device: Any, placement: str, seed: int,
-        rank: int = 0, world_size: int = 1,
+        cls,
+        features: Any,
+        target: Any,
+        batch_size: int,
+        device: Any,
+        placement: str,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> BatchSource:
         import torch
 

@@ -28,8 +28,12 @@ def plot_history(history: Sequence[dict[str, float]], path: Path) -> Path | None
     loss_ax.set_ylabel("loss")
     loss_ax.legend()
     if has_acc:
-        axes[1].plot(epochs, [row.get("val_accuracy", float("nan")) for row in history],
-                     label="val_accuracy", color="tab:green")
+        axes[1].plot(
+            epochs,
+            [row.get("val_accuracy", float("nan")) for row in history],
+            label="val_accuracy",
+            color="tab:green",
+        )
         axes[1].set_xlabel("epoch")
         axes[1].set_ylabel("accuracy")
         axes[1].legend()

@@ -22,8 +22,11 @@ class DistributedRole:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DistributedRole:
         env = os.environ if env is None else env
-        return cls(int(env.get("RANK", "0")), int(env.get("LOCAL_RANK", "0")),
-                   int(env.get("WORLD_SIZE", "1")))
+        return cls(
+            int(env.get("RANK", "0")),
+            int(env.get("LOCAL_RANK", "0")),
+            int(env.get("WORLD_SIZE", "1")),
+        )
 
 
 def needs_torchrun(gpus: int, env: Mapping[str, str] | None = None) -> bool:
@@ -36,8 +39,13 @@ def torchrun_command(gpus: int, python: str | None = None) -> list[str]:
     """One node, ``gpus`` workers, each running this stage's module entry point. The workers
     inherit the LOCKGATE_* environment, so they read the same ``with:`` block."""
     return [
-        python or sys.executable, "-m", "torch.distributed.run", "--standalone",
-        f"--nproc_per_node={gpus}", "-m", "lockgate.stages.train",
+        python or sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={gpus}",
+        "-m",
+        "lockgate.stages.train",
     ]
 
 

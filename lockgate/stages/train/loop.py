@@ -55,9 +55,16 @@ class Trainer:
     """Runs a :class:`TrainPlan` over a :class:`BatchSource`, checkpointing into a store."""
 
     def __init__(
-        self, plan: TrainPlan, model: Any, train: BatchSource, valid: BatchSource | None,
-        precision: Precision, store: CheckpointStore | None, settings: LoopSettings,
-        hyper: Mapping[str, Any], classification: bool,
+        self,
+        plan: TrainPlan,
+        model: Any,
+        train: BatchSource,
+        valid: BatchSource | None,
+        precision: Precision,
+        store: CheckpointStore | None,
+        settings: LoopSettings,
+        hyper: Mapping[str, Any],
+        classification: bool,
         on_epoch: Callable[[dict[str, float]], None] | None = None,
     ) -> None:
         self.plan = plan
@@ -74,16 +81,27 @@ class Trainer:
         self.scaler = precision.grad_scaler()
         self.on_epoch = on_epoch
 
-    def _state(self, epoch: int, step: int, global_step: int, loss_sum: Any, seen: int,
-               history: list[dict[str, float]]) -> dict[str, Any]:
+    def _state(
+        self,
+        epoch: int,
+        step: int,
+        global_step: int,
+        loss_sum: Any,
+        seen: int,
+        history: list[dict[str, float]],
+    ) -> dict[str, Any]:
         return {
             "model": self.plan.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "scaler": self.scaler.state_dict() if self.scaler else None,
-            "epoch": epoch, "step_in_epoch": step, "global_step": global_step,
-            "epoch_loss_sum": loss_sum.detach().cpu(), "epoch_seen": seen,
-            "history": history, "rng": capture_rng(self.train.device),
+            "epoch": epoch,
+            "step_in_epoch": step,
+            "global_step": global_step,
+            "epoch_loss_sum": loss_sum.detach().cpu(),
+            "epoch_seen": seen,
+            "history": history,
+            "rng": capture_rng(self.train.device),
         }
 
     def _restore(self, state: Mapping[str, Any]) -> None:
@@ -175,8 +193,12 @@ class Trainer:
                 global_step += 1
                 last_of_epoch = step == steps_per_epoch
                 stop = limit is not None and global_step >= limit
-                if self.store is not None and save and global_step % every == 0 \
-                        and not last_of_epoch:
+                if (
+                    self.store is not None
+                    and save
+                    and global_step % every == 0
+                    and not last_of_epoch
+                ):
                     self.store.save(self._state(epoch, step, global_step, loss_sum, seen, history))
                     saved_at = global_step
                 if stop:
@@ -199,6 +221,9 @@ class Trainer:
             if self.store is not None and save and (done or crossed):
                 self.store.save(self._state(epoch + 1, 0, global_step, loss_sum, 0, history))
                 saved_at = global_step
-        last = ({k: v for k, v in history[-1].items() if k not in {"epoch", "samples_per_s"}}
-                if history else {})
+        last = (
+            {k: v for k, v in history[-1].items() if k not in {"epoch", "samples_per_s"}}
+            if history
+            else {}
+        )
         return TrainOutcome(history, global_step, resumed, train_seconds, samples, last)

@@ -70,35 +70,60 @@ def write_outputs(out: Path, summary: TrainSummary, model: Any) -> None:
     model_dir = out / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), model_dir / "state_dict.pt")
-    write_json(model_dir / "model-card.json", {
-        "entrypoint": summary.entrypoint, "model_class": summary.model_class,
-        "n_parameters": summary.n_parameters, "n_features": summary.n_features,
-        "n_classes": summary.n_classes, "feature_names": list(summary.feature_names),
-        "params": dict(summary.params), "seed": summary.seed, "amp": summary.amp,
-        "data_digest": summary.data_digest, "metrics": dict(summary.final_metrics),
-        "git_sha": summary.git_sha, "image_digest": summary.image_digest,
-        "model_uri": summary.model_uri,
-    })
-    metrics = {**summary.final_metrics, "samples_per_s": round(summary.samples_per_s, 1),
-               "global_step": summary.global_step, "amp": summary.amp}
+    write_json(
+        model_dir / "model-card.json",
+        {
+            "entrypoint": summary.entrypoint,
+            "model_class": summary.model_class,
+            "n_parameters": summary.n_parameters,
+            "n_features": summary.n_features,
+            "n_classes": summary.n_classes,
+            "feature_names": list(summary.feature_names),
+            "params": dict(summary.params),
+            "seed": summary.seed,
+            "amp": summary.amp,
+            "data_digest": summary.data_digest,
+            "metrics": dict(summary.final_metrics),
+            "git_sha": summary.git_sha,
+            "image_digest": summary.image_digest,
+            "model_uri": summary.model_uri,
+        },
+    )
+    metrics = {
+        **summary.final_metrics,
+        "samples_per_s": round(summary.samples_per_s, 1),
+        "global_step": summary.global_step,
+        "amp": summary.amp,
+    }
     write_json(out / "metrics.json", metrics)
     write_json(out / "history.json", list(summary.history))
-    write_json(out / "train-run.json", {
-        "mlflow_run_id": summary.mlflow_run_id, "model_uri": summary.model_uri,
-        "tracking_uri": summary.tracking_uri, "data_digest": summary.data_digest,
-        "valid_digest": summary.valid_digest, "git_sha": summary.git_sha,
-        "image_digest": summary.image_digest, "n_classes": summary.n_classes,
-        "feature_names": list(summary.feature_names), "entrypoint": summary.entrypoint,
-        "resumed_from_step": summary.resumed_from_step, "checkpoint_dir": summary.checkpoint_dir,
-    })
+    write_json(
+        out / "train-run.json",
+        {
+            "mlflow_run_id": summary.mlflow_run_id,
+            "model_uri": summary.model_uri,
+            "tracking_uri": summary.tracking_uri,
+            "data_digest": summary.data_digest,
+            "valid_digest": summary.valid_digest,
+            "git_sha": summary.git_sha,
+            "image_digest": summary.image_digest,
+            "n_classes": summary.n_classes,
+            "feature_names": list(summary.feature_names),
+            "entrypoint": summary.entrypoint,
+            "resumed_from_step": summary.resumed_from_step,
+            "checkpoint_dir": summary.checkpoint_dir,
+        },
+    )
     curve = plot_history(summary.history, out / "training-curve.png")
     (out / "report.md").write_text(render_report(summary, curve is not None))
 
 
 def render_report(s: TrainSummary, has_curve: bool) -> str:
     lines = ["## Training", ""]
-    lines.append(f"`{s.entrypoint}` → `{s.model_class}` ({s.n_parameters:,} parameters), "
-                 f"{s.global_step} steps on `{s.device}`, amp `{s.amp}`, data {s.data_placement}.")
+    lines.append(
+        f"`{s.entrypoint}` → `{s.model_class}` ({s.n_parameters:,} parameters), "
+        f"{s.global_step} steps on `{s.device}`, amp `{s.amp}`, data {s.data_placement}."
+    )
     if s.amp_note:
         lines.append(f"\n{s.amp_note}.")
     if s.resumed_from_step is not None:
@@ -109,8 +134,12 @@ def render_report(s: TrainSummary, has_curve: bool) -> str:
     lines.append(f"| samples/s (train) | {s.samples_per_s:,.0f} |")
     if has_curve:
         lines += ["", "![training curve](training-curve.png)"]
-    lines += ["", f"Data `{s.data_digest}`; seed {s.seed}"
-              + (", deterministic" if s.deterministic else "") + "."]
+    lines += [
+        "",
+        f"Data `{s.data_digest}`; seed {s.seed}"
+        + (", deterministic" if s.deterministic else "")
+        + ".",
+    ]
     if s.mlflow_run_id:
         lines.append(f"MLflow run `{s.mlflow_run_id}`, model `{s.model_uri}`.")
     return "\n".join(lines) + "\n"

@@ -81,8 +81,11 @@ def load_tabular(path: Path, target: str, task: str = "auto") -> TabularData:
 
     if not path.is_file():
         raise DatasetError(f"{path}: data file not found (check with.data and the upstream stage)")
-    readers = {".parquet": _columns_from_parquet, ".csv": _columns_from_csv,
-               ".npz": _columns_from_npz}
+    readers = {
+        ".parquet": _columns_from_parquet,
+        ".csv": _columns_from_csv,
+        ".npz": _columns_from_npz,
+    }
     reader = readers.get(path.suffix.lower())
     if reader is None:
         raise DatasetError(f"{path}: unknown data format, use .parquet, .csv or .npz")

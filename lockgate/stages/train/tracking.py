@@ -94,7 +94,8 @@ class MlflowTrainRun:
 
         short = digest.removeprefix("sha256:")[:32]  # MLflow keeps at most 36 characters
         dataset = MetaDataset(  # type: ignore[abstract]  # MLflow's own concrete dataset class
-            LocalArtifactDatasetSource(source_uri), name=name, digest=short)
+            LocalArtifactDatasetSource(source_uri), name=name, digest=short
+        )
         self.mlflow.log_input(dataset, context=context)
 
     def log_model(self, model: Any, metrics: Mapping[str, float]) -> str:
@@ -102,8 +103,11 @@ class MlflowTrainRun:
 
         _carry_model_code_by_value(model)
         info = mlflow.pytorch.log_model(
-            model, name="model", pip_requirements=pip_requirements(),
-            serialization_format="pickle", params={k: str(v) for k, v in metrics.items()},
+            model,
+            name="model",
+            pip_requirements=pip_requirements(),
+            serialization_format="pickle",
+            params={k: str(v) for k, v in metrics.items()},
         )
         return str(info.model_uri)
 
