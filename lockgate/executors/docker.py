@@ -92,18 +92,48 @@ class DockerExecutor:
         env["PYTHONUNBUFFERED"] = "1"
         import docker.errors
 
+        gpus = self._gpu_requests(spec, output)
         try:
-            container = self._create(spec, paths, image_id, env, run_id)
+            container = self._create(spec, paths, image_id, env, run_id, gpus)
         except docker.errors.APIError as exc:
             raise LockgateError(f"the engine refused the container: {exc.explanation}") from None
         try:
             return self._supervise(container, spec, image_id, output, cancel)
+        except docker.errors.APIError as exc:
+            raise LockgateError(
+                f"the engine could not start the stage: {exc.explanation}"
+            ) from None
         finally:
             with contextlib.suppress(Exception):  # already gone (engine restarted)
                 container.remove(force=True)
 
+    def _gpu_requests(self, spec: StageSpec, output: OutputSink) -> list[Any]:
+        """Device requests for a GPU stage; on an engine without a GPU runtime the stage runs
+        on the CPU with a warning (laptops, CPU-only CI), unless LOCKGATE_REQUIRE_GPU=1."""
+        if not spec.gpu:
+            return []
+        runtimes = self.client.info().get("Runtimes") or {}
+        if "nvidia" in runtimes or os.environ.get("LOCKGATE_FORCE_GPU_REQUEST") == "1":
+            return _gpus(spec.gpu)
+        if os.environ.get("LOCKGATE_REQUIRE_GPU") == "1":
+            raise LockgateError(
+                f"stage {spec.name} needs {spec.gpu} GPU(s) but this engine has no GPU runtime "
+                "(install the NVIDIA container toolkit)"
+            )
+        output(
+            f"lockgate: warning: stage {spec.name} asks for GPU(s) but this engine has no GPU "
+            "runtime; running on the CPU (set LOCKGATE_REQUIRE_GPU=1 to fail instead)"
+        )
+        return []
+
     def _create(
-        self, spec: StageSpec, paths: StagePaths, image_id: str, env: dict[str, str], run_id: str
+        self,
+        spec: StageSpec,
+        paths: StagePaths,
+        image_id: str,
+        env: dict[str, str],
+        run_id: str,
+        gpus: list[Any],
     ) -> Any:
         return self.client.containers.create(
             image_id,
@@ -113,7 +143,7 @@ class DockerExecutor:
             user=f"{os.getuid()}:{os.getgid()}",
             group_add=_socket_group(spec),
             mounts=_mounts(spec, paths),
-            device_requests=_gpus(spec.gpu),
+            device_requests=gpus,
             labels={RUN_LABEL: run_id, "dev.lockgate.stage": spec.name},
             init=True,  # a real PID 1 forwards SIGTERM so stages stop promptly
             detach=True,
