@@ -26,5 +26,23 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise LockgateError(str(exc)) from None
     module_name, func = target.split(":")
-    code: int = getattr(importlib.import_module(module_name), func)(ctx)
+    try:
+        code: int = getattr(importlib.import_module(module_name), func)(ctx)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] == "lockgate":
+            raise
+        extra = STAGE_EXTRAS.get(args.name, "all")
+        raise LockgateError(
+            f"stage lockgate/{args.name} needs the Python package {exc.name!r}, which this "
+            f"environment lacks: add it to image.requirements (or pip install 'lockgate[{extra}]')"
+        ) from None
     return code
+
+
+# which optional-dependency group of lockgate a built-in stage's imports come from
+STAGE_EXTRAS = {
+    "data-check": "data",
+    "train": "train",
+    "evaluate": "train,mlflow",
+    "package": "docker",
+}

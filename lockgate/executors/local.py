@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
+import lockgate
 from lockgate.engine.stagespec import StagePaths, StageSpec, contract_env
 from lockgate.executors.base import ExecOutcome, OutputSink
 
@@ -47,9 +49,14 @@ class LocalExecutor:
             contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=False)
         )
         env["PYTHONUNBUFFERED"] = "1"
+        argv = list(spec.argv)
+        if argv[0] == "lockgate":  # built-in stages: the very lockgate that runs the pipeline
+            argv[:1] = [sys.executable, "-m", "lockgate"]
+            root = str(Path(lockgate.__file__).resolve().parent.parent)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         try:
             proc = subprocess.Popen(
-                list(spec.argv),
+                argv,
                 cwd=paths.workspace,
                 env=env,
                 stdin=subprocess.DEVNULL,
