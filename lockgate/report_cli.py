@@ -3,34 +3,54 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
+from lockgate.errors import LockgateError
 from lockgate.report import GITHUB_COMMENT_LIMIT, collect_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", type=Path, help="the run folder (holds <stage>/out/)")
-    parser.add_argument("--stage", dest="stages", action="append", default=None,
-                        help="a stage to include, in order (repeat); default: every stage "
-                             "folder in the run, sorted")
+    parser.add_argument(
+        "run_dir",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="the run folder (holds <stage>/out/); default: the project's latest run",
+    )
+    parser.add_argument(
+        "--stage",
+        dest="stages",
+        action="append",
+        default=None,
+        help="a stage to include, in order (repeat); default: every stage "
+        "folder in the run, sorted",
+    )
     parser.add_argument("--title", default="lockgate run")
-    parser.add_argument("--output", "-o", type=Path, default=None,
-                        help="write here instead of standard output")
-    parser.add_argument("--max-chars", type=int, default=GITHUB_COMMENT_LIMIT,
-                        help=f"cap on the document's length (default {GITHUB_COMMENT_LIMIT}, "
-                             "GitHub's comment limit)")
-    parser.add_argument("--github-summary", action="store_true",
-                        help="also append to the file named by GITHUB_STEP_SUMMARY")
+    parser.add_argument(
+        "--output", "-o", type=Path, default=None, help="write here instead of standard output"
+    )
+    parser.add_argument(
+        "--max-chars",
+        type=int,
+        default=GITHUB_COMMENT_LIMIT,
+        help=f"cap on the document's length (default {GITHUB_COMMENT_LIMIT}, "
+        "GitHub's comment limit)",
+    )
+    parser.add_argument(
+        "--github-summary",
+        action="store_true",
+        help="also append to the file named by GITHUB_STEP_SUMMARY",
+    )
 
 
 def report_command(args: argparse.Namespace) -> int:
-    run_dir: Path = args.run_dir
+    run_dir: Path = args.run_dir or _latest_run()
     if not run_dir.is_dir():
-        print(f"lockgate report: {run_dir}: no such run folder", file=sys.stderr)
-        return 2
-    stages = args.stages or sorted(p.name for p in run_dir.iterdir() if (p / "out").is_dir())
+        raise LockgateError(f"{run_dir}: no such run folder")
+    stages = args.stages or _stages_in_order(run_dir)
     text = collect_report(run_dir, stages, title=args.title, max_chars=args.max_chars)
     if args.output is not None:
         args.output.write_text(text)
@@ -41,3 +61,23 @@ def report_command(args: argparse.Namespace) -> int:
         with open(summary, "a") as fh:
             fh.write(text + "\n")
     return 0
+
+
+def _latest_run() -> Path:
+    """The newest run of the project whose lockgate.yaml is here or in a parent folder."""
+    from lockgate.spec.loader import find_spec
+
+    runs = find_spec().parent / ".lockgate" / "runs"
+    records = sorted(runs.glob("*/run.json"), key=lambda p: json.loads(p.read_text())["started"])
+    if not records:
+        raise LockgateError(f"no runs in {runs}: run `lockgate run` first, or name a run folder")
+    return records[-1].parent
+
+
+def _stages_in_order(run_dir: Path) -> list[str]:
+    """Stages in the run's own (DAG) order when its record is there, else sorted by name."""
+    record = run_dir / "run.json"
+    if record.is_file():
+        names = [s["name"] for s in json.loads(record.read_text())["stages"]]
+        return [n for n in names if (run_dir / n / "out").is_dir()]
+    return sorted(p.name for p in run_dir.iterdir() if (p / "out").is_dir())
