@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import lockgate
 from lockgate.generator import approvals
 from lockgate.generator.model import CACHE_DIR, IMAGE_JOB, IN_DIR, OUT_DIR, CiPipeline, CiStage
 from lockgate.generator.pins import ACTION_PINS
@@ -132,7 +133,9 @@ def _image_job(ci: CiPipeline) -> Any:
     job["steps"] = [
         _checkout(),
         setup,
-        _run("Install lockgate", "python -m pip install lockgate"),
+        _run(
+            "Install lockgate", f"python -m pip install 'lockgate[docker]=={lockgate.__version__}'"
+        ),
         login,
         _run(
             "Build and push the runner image",

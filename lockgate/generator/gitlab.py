@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import lockgate
 from lockgate.generator import approvals
 from lockgate.generator.model import CACHE_DIR, IMAGE_JOB, OUT_DIR, CiPipeline, CiStage
 from lockgate.generator.rendered import Rendered
@@ -57,7 +58,9 @@ def hidden_jobs(*, build_image: bool) -> Any:
             LOCKGATE_REGISTRY_USER="$CI_REGISTRY_USER",
             LOCKGATE_REGISTRY_PASSWORD="$CI_REGISTRY_PASSWORD",
         )
-        image["before_script"] = ['python -m pip install "lockgate[docker]"']
+        image["before_script"] = [
+            f'python -m pip install "lockgate[docker]=={lockgate.__version__}"'
+        ]
         image["script"] = [
             'lockgate ci login --registry "$CI_REGISTRY"',
             f'lockgate ci image --spec "$LOCKGATE_SPEC" --push "$LOCKGATE_IMAGE_NAME" '
