@@ -5,13 +5,16 @@ from pathlib import Path
 
 import pytest
 
+from lockgate.errors import LockgateError
 from lockgate.report_cli import add_arguments, report_command
 
 
 def make_run(tmp_path: Path) -> Path:
     run = tmp_path / "run"
-    for stage, text in (("train", "## Training\n\n![curve](training-curve.png)\n"),
-                        ("evaluate", "## Evaluation\n")):
+    for stage, text in (
+        ("train", "## Training\n\n![curve](training-curve.png)\n"),
+        ("evaluate", "## Evaluation\n"),
+    ):
         (run / stage / "out").mkdir(parents=True)
         (run / stage / "out" / "report.md").write_text(text)
     return run
@@ -30,4 +33,5 @@ def test_cli_writes_file_and_job_summary(tmp_path: Path, monkeypatch: pytest.Mon
     assert out.read_text().startswith("## lockgate run")
     assert "### evaluate" in out.read_text() and "### train" in out.read_text()
     assert summary.read_text().startswith("earlier step\n## lockgate run")
-    assert report_command(parser.parse_args([str(tmp_path / "nope")])) == 2
+    with pytest.raises(LockgateError, match="nope: no such run folder"):
+        report_command(parser.parse_args([str(tmp_path / "nope")]))
