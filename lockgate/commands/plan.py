@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lockgate.commands.project import add_spec_argument, load_plan
 
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     files = project.workspace.files()
     keys = KeyResolver(full, project.workspace, files, None)
     cache = project.workspace.cache
-    rows = []
+    rows: list[dict[str, Any]] = []
     will_run: set[str] = set()
     for spec in selected.stages:
         if will_run & set(spec.needs):

@@ -90,7 +90,7 @@ def inputs_digest(root: Path, patterns: Iterable[str], files: FileDigests) -> di
 def tree_digest(root: Path) -> str:
     """One digest for a folder: relative paths, contents and the executable bit of every file.
     Timestamps and owners do not count, so the same outputs from two executors are equal."""
-    entries = []
+    entries: list[list[object]] = []
     for p in sorted(root.rglob("*")):
         if p.is_symlink():
             entries.append([str(p.relative_to(root)), "link", os.readlink(p)])

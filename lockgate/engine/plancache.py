@@ -60,7 +60,9 @@ def load(path: Path, key: str, files: FileDigests) -> tuple[Plan, dict[str, Any]
 
 def _stage(raw: dict[str, Any], image: ImageRecipe) -> StageSpec:
     tuples = ("argv", "secrets", "needs", "inputs", "outputs")
-    fields = {k: (tuple(v) if k in tuples else v) for k, v in raw.items() if k != "image"}
+    fields: dict[str, Any] = {
+        k: (tuple(v) if k in tuples else v) for k, v in raw.items() if k != "image"
+    }
     fields["env"] = tuple(tuple(p) for p in raw["env"])
     fields["caches"] = tuple(tuple(p) for p in raw["caches"])
     return StageSpec(image=image, **fields)

@@ -259,7 +259,12 @@ class Runner:
                 if outcome.exit_code == 0 or outcome.interrupted or self.cancel.is_set():
                     break
         assert outcome is not None
-        common = {"key": key, "attempts": attempts, "log": log_path, "image_id": outcome.image_id}
+        common: dict[str, Any] = {
+            "key": key,
+            "attempts": attempts,
+            "log": log_path,
+            "image_id": outcome.image_id,
+        }
         if outcome.interrupted or self.cancel.is_set():
             return self._finish(spec, "interrupted", t0, reason="interrupted", **common)
         if outcome.exit_code != 0:

@@ -3,7 +3,7 @@ keeps in its API."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import lockgate
 from lockgate.generator import approvals
@@ -13,7 +13,7 @@ from lockgate.generator.rendered import Rendered
 from lockgate.generator.yamltext import block, cmap, comment_after, dump, flow, header_lines
 
 DEFAULT_OUT = ".github/workflows/lockgate.yml"
-FORMAT = "yaml"
+FORMAT: Final = "yaml"
 HOSTED_RUNNER = "ubuntu-24.04"
 PYTHON = "3.11"
 
@@ -232,7 +232,9 @@ def _steps(ci: CiPipeline, stage: CiStage) -> list[Any]:
         run["env"] = env
     steps.append(run)
     steps.append(_summary(stage))
-    upload = _uses(cmap(name="Upload the outputs", **{"if": "always()"}), "actions/upload-artifact")
+    upload = _uses(
+        cmap({"name": "Upload the outputs", "if": "always()"}), "actions/upload-artifact"
+    )
     upload["with"] = cmap(
         {
             "name": f"lockgate-{stage.name}",
@@ -256,7 +258,7 @@ def _summary(stage: CiStage) -> Any:
 
 def _sarif(stage: CiStage) -> Any:
     sarif = _uses(
-        cmap(name="Upload the scan to code scanning", **{"if": "always()"}),
+        cmap({"name": "Upload the scan to code scanning", "if": "always()"}),
         "github/codeql-action/upload-sarif",
     )
     sarif["with"] = cmap(sarif_file=f"{OUT_DIR}/{stage.name}/", category=f"lockgate-{stage.name}")

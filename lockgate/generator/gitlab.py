@@ -3,7 +3,7 @@ schedules and the data-update trigger token)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import lockgate
 from lockgate.generator import approvals
@@ -12,7 +12,7 @@ from lockgate.generator.rendered import Rendered
 from lockgate.generator.yamltext import cmap, dump, flow, header_lines
 
 DEFAULT_OUT = ".gitlab-ci.yml"
-FORMAT = "yaml"
+FORMAT: Final = "yaml"
 STAGE_TEMPLATE = ".lockgate-stage"
 IMAGE_TEMPLATE = ".lockgate-image"
 BUILDER_IMAGE = "python:3.11-slim-bookworm"

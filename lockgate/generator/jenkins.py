@@ -7,14 +7,14 @@ travel with stash/unstash inside ``lockgateStage``; environments become a stage-
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from lockgate.generator.model import IMAGE_JOB, CiPipeline, CiStage
 from lockgate.generator.rendered import Rendered
 from lockgate.generator.yamltext import header_lines
 
 DEFAULT_OUT = "Jenkinsfile"
-FORMAT = "groovy"
+FORMAT: Final = "groovy"
 BEGIN = "// >>> lockgate: rewritten by `lockgate generate jenkins`; edit outside these markers"
 END = "// <<< lockgate"
 LIBRARY = "lockgate"

@@ -257,7 +257,9 @@ class Policy(Model):
     residency: dict[StageName, Residency] = Field(
         default_factory=dict, description="environment name -> allowed sources"
     )
-    ledger: LedgerStore = Field(default_factory=LedgerStore, description="the release ledger")
+    ledger: LedgerStore = Field(
+        default_factory=lambda: LedgerStore(), description="the release ledger"
+    )
 
     _parse_ttl = field_validator("approval_ttl", mode="before")(parse_duration)
 
@@ -286,7 +288,7 @@ class DataUpdate(Model):
 
 class Triggers(Model):
     pull_request: Branches | None = Field(
-        default_factory=Branches,
+        default_factory=lambda: Branches(),
         description="pull/merge requests (to these branches; all if empty)",
     )
     push: Branches | None = Field(
@@ -315,10 +317,11 @@ class Pipeline(Model):
         default_factory=dict, description="approver groups: name -> members"
     )
     triggers: Triggers = Field(
-        default_factory=Triggers, description="what starts the pipeline in CI"
+        default_factory=lambda: Triggers(), description="what starts the pipeline in CI"
     )
     tracking_uri: str | None = Field(None, description="MLflow tracking URI (default: embedded)")
     registry: str | None = Field(None, description="OCI registry for images, e.g. REG/PROJECT")
     policy: Policy = Field(
-        default_factory=Policy, description="release policy: approvals, residency, the ledger"
+        default_factory=lambda: Policy(),
+        description="release policy: approvals, residency, the ledger",
     )

@@ -61,9 +61,11 @@ def _plain(value: Any) -> str:
 
 
 def render() -> str:
+    from pydantic import BaseModel
+
     from lockgate.spec import models
 
-    sections = [
+    sections: list[tuple[str, type[BaseModel]]] = [
         ("Top level", models.Pipeline),
         ("image", models.Image),
         ("stages.NAME", models.Stage),
