@@ -44,11 +44,17 @@ def ten_stage_project(root: Path) -> None:
         prev = f"s{i - 1}"
         src = "data/input.txt" if i == 0 else f"$LOCKGATE_IN/{prev}/o.txt"
         needs = f", needs: [{prev}]" if i else ""
-        lines.append(f"  s{i}: {{run: [sh, -c, 'cat {src} > $LOCKGATE_OUT/o.txt'], "
-                     f"inputs: ['data/*.txt']{needs}}}")
+        lines.append(
+            f"  s{i}: {{run: [sh, -c, 'cat {src} > $LOCKGATE_OUT/o.txt'], "
+            f"inputs: ['data/*.txt']{needs}}}"
+        )
         dsrc = "data/input.txt" if i == 0 else f"out/{prev}.txt"
-        dvc += [f"  s{i}:", f"    cmd: mkdir -p out && cat {dsrc} > out/s{i}.txt",
-                f"    deps: [{dsrc}]", f"    outs: [out/s{i}.txt]"]
+        dvc += [
+            f"  s{i}:",
+            f"    cmd: mkdir -p out && cat {dsrc} > out/s{i}.txt",
+            f"    deps: [{dsrc}]",
+            f"    outs: [out/s{i}.txt]",
+        ]
     (root / "lockgate.yaml").write_text("\n".join(lines) + "\n")
     (root / "dvc.yaml").write_text("\n".join(dvc) + "\n")
 
@@ -64,8 +70,11 @@ def bench_noop(repeat: int, dvc: str | None) -> dict[str, float]:
         records = sorted((root / ".lockgate" / "runs").glob("*/run.json"))
         inner = [json.loads(p.read_text()) for p in records[-repeat:]]
         engine = statistics.median(r["finished"] - r["started"] for r in inner)
-        result = {"lockgate_s": statistics.median(lg), "python_s": statistics.median(bare),
-                  "runner_s": engine}
+        result = {
+            "lockgate_s": statistics.median(lg),
+            "python_s": statistics.median(bare),
+            "runner_s": engine,
+        }
         if dvc:
             subprocess.run(["git", "init", "-q"], cwd=root, check=True)
             subprocess.run([dvc, "init", "-q"], cwd=root, check=True)
@@ -99,8 +108,11 @@ def bench_plan_1000(repeat: int) -> dict[str, float]:
             cold.append(time.perf_counter() - t)
         cli = timed([*LOCKGATE, "plan", "--json"], root, 1)  # first: parses and validates
         warm = timed([*LOCKGATE, "plan", "--json"], root, repeat)  # compiled plan reused
-        return {"in_process_s": statistics.median(cold), "cli_first_s": cli[0],
-                "cli_again_s": statistics.median(warm)}
+        return {
+            "in_process_s": statistics.median(cold),
+            "cli_first_s": cli[0],
+            "cli_again_s": statistics.median(warm),
+        }
 
 
 def bench_docker(repeat: int) -> dict[str, float]:
@@ -108,16 +120,21 @@ def bench_docker(repeat: int) -> dict[str, float]:
         root = Path(tmp)
         (root / "lockgate.yaml").write_text(
             "version: 1\nname: overhead\nimage: {base: lockgate/debian:bookworm}\n"
-            "stages:\n  noop: {run: ['true']}\n")
+            "stages:\n  noop: {run: ['true']}\n"
+        )
         run = [*LOCKGATE, "run", "--executor", "docker", "--no-cache"]
         subprocess.run(run, cwd=root, env=ENV, check=True, capture_output=True)  # builds image
         timed(run, root, repeat)
-        stages = [json.loads(p.read_text())["stages"][0]
-                  for p in sorted((root / ".lockgate" / "runs").glob("*/run.json"))[-repeat:]]
+        stages = [
+            json.loads(p.read_text())["stages"][0]
+            for p in sorted((root / ".lockgate" / "runs").glob("*/run.json"))[-repeat:]
+        ]
         image = stages[-1]["image_id"]
         plain = timed(["docker", "run", "--rm", image, "true"], root, repeat)
-        return {"lockgate_stage_s": statistics.median(s["duration"] for s in stages),
-                "docker_run_s": statistics.median(plain)}
+        return {
+            "lockgate_stage_s": statistics.median(s["duration"] for s in stages),
+            "docker_run_s": statistics.median(plain),
+        }
 
 
 def main() -> None:
@@ -134,21 +151,31 @@ def main() -> None:
     overhead = noop["lockgate_s"] - noop["python_s"]
     if "dvc_s" in noop:
         ratio = noop["dvc_s"] / noop["lockgate_s"]
-        print(f"| no-op re-run, 10 cached stages (wall) | {noop['lockgate_s']:.3f} s | "
-              f"dvc repro {noop['dvc_s']:.3f} s | {ratio:.1f}× faster (target ≥ 3×) |")
-    print(f"| … engine overhead (wall − bare `python -c pass` {noop['python_s']:.3f} s) | "
-          f"{overhead:.3f} s | | target ≤ 0.3 s |")
+        print(
+            f"| no-op re-run, 10 cached stages (wall) | {noop['lockgate_s']:.3f} s | "
+            f"dvc repro {noop['dvc_s']:.3f} s | {ratio:.1f}× faster (target ≥ 3×) |"
+        )
+    print(
+        f"| … engine overhead (wall − bare `python -c pass` {noop['python_s']:.3f} s) | "
+        f"{overhead:.3f} s | | target ≤ 0.3 s |"
+    )
     print(f"| … time inside the runner (from run.json) | {noop['runner_s'] * 1000:.1f} ms | | |")
     print(f"| `lockgate --help` | {help_s:.3f} s | | target ≤ 0.2 s |")
-    print(f"| plan a 1,000-stage DAG: parse + validate + plan, in process | "
-          f"{plan['in_process_s']:.3f} s | | target ≤ 1 s |")
-    print(f"| … `lockgate plan` CLI, first / spec unchanged | {plan['cli_first_s']:.3f} s / "
-          f"{plan['cli_again_s']:.3f} s | | |")
+    print(
+        f"| plan a 1,000-stage DAG: parse + validate + plan, in process | "
+        f"{plan['in_process_s']:.3f} s | | target ≤ 1 s |"
+    )
+    print(
+        f"| … `lockgate plan` CLI, first / spec unchanged | {plan['cli_first_s']:.3f} s / "
+        f"{plan['cli_again_s']:.3f} s | | |"
+    )
     if args.docker:
         d = bench_docker(args.repeat)
-        print(f"| docker executor, one `true` stage (container create → exit → removed) | "
-              f"{d['lockgate_stage_s']:.3f} s | docker run --rm {d['docker_run_s']:.3f} s | "
-              f"target ≤ 1 s |")
+        print(
+            f"| docker executor, one `true` stage (container create → exit → removed) | "
+            f"{d['lockgate_stage_s']:.3f} s | docker run --rm {d['docker_run_s']:.3f} s | "
+            f"target ≤ 1 s |"
+        )
 
 
 if __name__ == "__main__":

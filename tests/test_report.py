@@ -12,10 +12,12 @@ def make_run(tmp_path: Path) -> Path:
     (run / "train" / "out" / "report.md").write_text(
         "## Training\n\n![training curve](training-curve.png)\n"
         "[card](model/model-card.json) and [docs](https://example.org/x.png) "
-        "![abs](/srv/plot.png) [anchor](#top)\n")
+        "![abs](/srv/plot.png) [anchor](#top)\n"
+    )
     (run / "evaluate" / "out").mkdir(parents=True)
     (run / "evaluate" / "out" / "metrics.json").write_text(
-        json.dumps({"accuracy": 0.912345, "verdict": "pass"}))
+        json.dumps({"accuracy": 0.912345, "verdict": "pass"})
+    )
     return run
 
 

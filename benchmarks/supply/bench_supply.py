@@ -52,8 +52,9 @@ def apt_lists_layer() -> Layer:
     lists = Path("/var/lib/apt/lists")
     files = {}
     for packed in sorted(lists.glob("*bookworm_main_binary-amd64_Packages*")):
-        text = subprocess.run(["/usr/lib/apt/apt-helper", "cat-file", str(packed)],
-                              capture_output=True, check=True).stdout
+        text = subprocess.run(
+            ["/usr/lib/apt/apt-helper", "cat-file", str(packed)], capture_output=True, check=True
+        ).stdout
         files[f"var/lib/apt/lists/{packed.name.removesuffix('.lz4')}"] = text
     return layer_from_files(files)
 
@@ -102,41 +103,77 @@ def run(work: Path, server: RegistryServer) -> None:
     cache = work / "cache-warm"
     settings = ScanSettings(cache, ("secret",))
     cold = timed(lambda: scanner.scan(refs[0], settings, work / "cold.json", access))
-    rescans = [timed(lambda r=r: scanner.scan(r, settings, work / "re.json", access))
-               for r in refs[1:ROUNDS + 1]]
+    rescans = [
+        timed(lambda r=r: scanner.scan(r, settings, work / "re.json", access))
+        for r in refs[1 : ROUNDS + 1]
+    ]
     rescan = statistics.median(rescans)
-    rows.append(("re-scan, base layers unchanged (warm cache)", f"{rescan:.2f} s",
-                 f"cold {cold:.2f} s, {cold / rescan:.0f}x faster"))
+    rows.append(
+        (
+            "re-scan, base layers unchanged (warm cache)",
+            f"{rescan:.2f} s",
+            f"cold {cold:.2f} s, {cold / rescan:.0f}x faster",
+        )
+    )
 
     # -- 3. cold secret scan: lockgate settings vs trivy defaults --------------------------------
     def lockgate_cold(i: int) -> None:
-        scanner.scan(refs[-1], ScanSettings(work / f"c-lg-{i}", ("secret",)), work / "lg.json",
-                     access)
+        scanner.scan(
+            refs[-1], ScanSettings(work / f"c-lg-{i}", ("secret",)), work / "lg.json", access
+        )
 
     def trivy_defaults(i: int) -> None:
         env = {**os.environ, "TRIVY_CACHE_DIR": str(work / f"c-def-{i}")}
-        subprocess.run(trivy.argv("image", "--scanners", "secret", "--image-src", "remote",
-                                  "--format", "json", "--output", str(work / "def.json"),
-                                  "--quiet", str(refs[-1])), check=True, env=env)
+        subprocess.run(
+            trivy.argv(
+                "image",
+                "--scanners",
+                "secret",
+                "--image-src",
+                "remote",
+                "--format",
+                "json",
+                "--output",
+                str(work / "def.json"),
+                "--quiet",
+                str(refs[-1]),
+            ),
+            check=True,
+            env=env,
+        )
 
     ours = median_of(lockgate_cold)
     theirs = timed(lambda: trivy_defaults(0))  # one run: it takes minutes
-    rows.append(("cold secret scan, lockgate settings", f"{ours:.2f} s",
-                 f"trivy defaults {theirs:.1f} s (one run), {theirs / ours:.0f}x"))
+    rows.append(
+        (
+            "cold secret scan, lockgate settings",
+            f"{ours:.2f} s",
+            f"trivy defaults {theirs:.1f} s (one run), {theirs / ours:.0f}x",
+        )
+    )
 
     # -- 1. sign + attest + verify ---------------------------------------------------------------
     keys = work / "keys"
     keys.mkdir()
     env = {**os.environ, "COSIGN_PASSWORD": PASSWORD, "TUF_ROOT": str(work / "tuf")}
-    subprocess.run([str(cosign.path), "generate-key-pair"], cwd=keys, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(cosign.path), "generate-key-pair"], cwd=keys, env=env, check=True, capture_output=True
+    )
     scan_out = work / "scan-out"
     scan_out.mkdir()
     shutil.copy(work / "cold.json", scan_out / "trivy.json")
     scanner.convert(scan_out / "trivy.json", "cyclonedx", scan_out / "sbom.cdx.json")
-    verdict = {"schema": "lockgate.scan-verdict/v1", "passed": True, "fail_on": ["CRITICAL"],
-               "counts": {}, "deciding": [], "ignored": [], "expired_ignores": [],
-               "findings": [], "artifact": ""}
+    verdict = {
+        "schema": "lockgate.scan-verdict/v1",
+        "passed": True,
+        "fail_on": ["CRITICAL"],
+        "counts": {},
+        "deciding": [],
+        "ignored": [],
+        "expired_ignores": [],
+        "findings": [],
+        "artifact": "",
+    }
     (scan_out / "scan-verdict.json").write_text(json.dumps(verdict))
 
     parts: dict[str, list[float]] = {"sign": [], "verify": []}
@@ -149,21 +186,36 @@ def run(work: Path, server: RegistryServer) -> None:
         (root / "secrets").mkdir()
         (root / "secrets" / "cosign-password").write_text(PASSWORD)
         ctx = StageContext(
-            workspace=root, inputs=root / "in", out=root / "out", secrets_dir=root / "secrets",
-            state=work / "state", run_id="bench", stage="sign", git_sha="f" * 40,
-            with_={"image": str(ref), "registry": {"plain_http": True},
-                   "key": str(keys / "cosign.key"), "key_password_secret": "cosign-password",
-                   "attest": ["sbom", "provenance", "scan"],
-                   "provenance": {"builder_id": "https://ci.example/runner",
-                                  "source_repo": "git+https://git.example/team/model"}},
+            workspace=root,
+            inputs=root / "in",
+            out=root / "out",
+            secrets_dir=root / "secrets",
+            state=work / "state",
+            run_id="bench",
+            stage="sign",
+            git_sha="f" * 40,
+            with_={
+                "image": str(ref),
+                "registry": {"plain_http": True},
+                "key": str(keys / "cosign.key"),
+                "key_password_secret": "cosign-password",
+                "attest": ["sbom", "provenance", "scan"],
+                "provenance": {
+                    "builder_id": "https://ci.example/runner",
+                    "source_repo": "git+https://git.example/team/model",
+                },
+            },
         )
         start = time.perf_counter()
         assert sign_stage.main(ctx) == 0
         parts["sign"].append(time.perf_counter() - start)
         start = time.perf_counter()
         report = verify_image(
-            str(ref), VerifyPolicy(key=str(keys / "cosign.pub")),
-            cosign=CosignClient(cosign, work / "tuf", access), registry=client)
+            str(ref),
+            VerifyPolicy(key=str(keys / "cosign.pub")),
+            cosign=CosignClient(cosign, work / "tuf", access),
+            registry=client,
+        )
         assert report.passed, report.render()
         parts["verify"].append(time.perf_counter() - start)
 
@@ -172,29 +224,74 @@ def run(work: Path, server: RegistryServer) -> None:
         provenance = work / "sign-0" / "out" / "attestations" / "provenance.predicate.json"
         pred = {"sbom": scan_out / "sbom.cdx.json", "custom": scan_out / "scan-verdict.json"}
         cmds = [["sign", "-y", "--key", str(keys / "cosign.key"), "--tlog-upload=false", ref]]
-        for kind, path in (("cyclonedx", pred["sbom"]), ("slsaprovenance1", provenance),
-                           ("custom", pred["custom"])):
-            cmds.append(["attest", "-y", "--key", str(keys / "cosign.key"), "--type", kind,
-                         "--predicate", str(path), "--tlog-upload=false", ref])
-        cmds.append(["verify", "--key", str(keys / "cosign.pub"), "--insecure-ignore-tlog=true",
-                     ref])
+        for kind, path in (
+            ("cyclonedx", pred["sbom"]),
+            ("slsaprovenance1", provenance),
+            ("custom", pred["custom"]),
+        ):
+            cmds.append(
+                [
+                    "attest",
+                    "-y",
+                    "--key",
+                    str(keys / "cosign.key"),
+                    "--type",
+                    kind,
+                    "--predicate",
+                    str(path),
+                    "--tlog-upload=false",
+                    ref,
+                ]
+            )
+        cmds.append(
+            ["verify", "--key", str(keys / "cosign.pub"), "--insecure-ignore-tlog=true", ref]
+        )
         for kind in ("cyclonedx", "slsaprovenance1", "custom"):
-            cmds.append(["verify-attestation", "--key", str(keys / "cosign.pub"), "--type", kind,
-                         "--insecure-ignore-tlog=true", ref])
+            cmds.append(
+                [
+                    "verify-attestation",
+                    "--key",
+                    str(keys / "cosign.pub"),
+                    "--type",
+                    kind,
+                    "--insecure-ignore-tlog=true",
+                    ref,
+                ]
+            )
         for cmd in cmds:
             subprocess.run([str(cosign.path), *cmd], env=env, check=True, capture_output=True)
 
     ours = median_of(lambda i: lockgate_sign_verify(i))
     theirs = median_of(lambda i: cosign_by_hand(i))
-    rows.insert(0, ("sign + 3 attestations + verify (all checks)", f"{ours:.2f} s",
-                    f"cosign by hand {theirs:.2f} s, ratio {ours / theirs:.2f}"))
-    rows.insert(1, ("  of which: sign stage (sign + 3 attest)",
-                    f"{statistics.median(parts['sign']):.2f} s", "4 cosign signing processes"))
-    rows.insert(2, ("  of which: verify_image (4 checks in parallel)",
-                    f"{statistics.median(parts['verify']):.2f} s", "4 cosign verify processes"))
+    rows.insert(
+        0,
+        (
+            "sign + 3 attestations + verify (all checks)",
+            f"{ours:.2f} s",
+            f"cosign by hand {theirs:.2f} s, ratio {ours / theirs:.2f}",
+        ),
+    )
+    rows.insert(
+        1,
+        (
+            "  of which: sign stage (sign + 3 attest)",
+            f"{statistics.median(parts['sign']):.2f} s",
+            "4 cosign signing processes",
+        ),
+    )
+    rows.insert(
+        2,
+        (
+            "  of which: verify_image (4 checks in parallel)",
+            f"{statistics.median(parts['verify']):.2f} s",
+            "4 cosign verify processes",
+        ),
+    )
 
-    print(f"image: 4 layers, {size_mb:.0f} MB compressed; machine: {os.cpu_count()} cores; "
-          f"median of {ROUNDS}")
+    print(
+        f"image: 4 layers, {size_mb:.0f} MB compressed; machine: {os.cpu_count()} cores; "
+        f"median of {ROUNDS}"
+    )
     print("| measurement | lockgate | compared with |")
     print("| --- | ---: | --- |")
     for row in rows:

@@ -48,8 +48,17 @@ def lockgate_loop(model, x, y, batch: int, epochs: int, folder: Path | None) -> 
     device = torch.device("cpu")
     source = BatchSource.build(x, y, batch, device, "device", 0)
     store = CheckpointStore(folder) if folder else None
-    trainer = Trainer(TrainPlan(model=model), model, source, None, Precision("off", "cpu"),
-                      store, LoopSettings(epochs, 500), {"lr": 1e-3}, True)
+    trainer = Trainer(
+        TrainPlan(model=model),
+        model,
+        source,
+        None,
+        Precision("off", "cpu"),
+        store,
+        LoopSettings(epochs, 500),
+        {"lr": 1e-3},
+        True,
+    )
     outcome = trainer.run()
     return outcome.samples_per_s
 
@@ -88,27 +97,42 @@ def main() -> int:
         torch.manual_seed(0)
         loader = dataloader_loop(build_model(pipeline, REPO), x, y, batch, 1, torch.device("cpu"))
         row = {
-            "pipeline": pipeline, "rows": rows, "batch_size": batch, "epochs": epochs,
+            "pipeline": pipeline,
+            "rows": rows,
+            "batch_size": batch,
+            "epochs": epochs,
             "plain_samples_per_s": round(statistics.median(plain)),
             "lockgate_samples_per_s": round(statistics.median(ours)),
             "dataloader_samples_per_s": round(loader),
             "plain_samples_per_cpu_s": round(statistics.median(plain_cpu)),
             "lockgate_samples_per_cpu_s": round(statistics.median(ours_cpu)),
             "lockgate_no_checkpoints_samples_per_cpu_s": round(statistics.median(bare_cpu)),
-            "plain_all": [round(v) for v in plain], "lockgate_all": [round(v) for v in ours],
+            "plain_all": [round(v) for v in plain],
+            "lockgate_all": [round(v) for v in ours],
         }
-        row["overhead_pct_wall"] = round(100 * (1 - row["lockgate_samples_per_s"]
-                                                / row["plain_samples_per_s"]), 2)
-        row["overhead_pct_cpu"] = round(100 * (1 - row["lockgate_samples_per_cpu_s"]
-                                               / row["plain_samples_per_cpu_s"]), 2)
+        row["overhead_pct_wall"] = round(
+            100 * (1 - row["lockgate_samples_per_s"] / row["plain_samples_per_s"]), 2
+        )
+        row["overhead_pct_cpu"] = round(
+            100 * (1 - row["lockgate_samples_per_cpu_s"] / row["plain_samples_per_cpu_s"]), 2
+        )
         row["overhead_pct_cpu_no_checkpoints"] = round(
-            100 * (1 - row["lockgate_no_checkpoints_samples_per_cpu_s"]
-                   / row["plain_samples_per_cpu_s"]), 2)
+            100
+            * (
+                1
+                - row["lockgate_no_checkpoints_samples_per_cpu_s"] / row["plain_samples_per_cpu_s"]
+            ),
+            2,
+        )
         results.append(row)
         print(json.dumps(row), flush=True)
-    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-            "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
-            "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    meta = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     print(json.dumps(meta))
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")

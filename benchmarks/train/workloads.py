@@ -52,7 +52,8 @@ def build_model(pipeline: str, repo: Path) -> Any:
     from lockgate.stages.train.contract import DatasetShape, TrainContext
 
     spec = importlib.util.spec_from_file_location(
-        f"bench_{pipeline.replace('-', '_')}", repo / "pipelines" / pipeline / "model.py")
+        f"bench_{pipeline.replace('-', '_')}", repo / "pipelines" / pipeline / "model.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -61,8 +62,17 @@ def build_model(pipeline: str, repo: Path) -> Any:
     return module.build(TrainContext(torch.device("cpu"), "off", 0, {}, shape)).model
 
 
-def plain_loop(model: Any, x: Any, y: Any, batch_size: int, epochs: int, amp: str,
-               device: Any, lr: float = 1e-3, per_epoch: list[float] | None = None) -> float:
+def plain_loop(
+    model: Any,
+    x: Any,
+    y: Any,
+    batch_size: int,
+    epochs: int,
+    amp: str,
+    device: Any,
+    lr: float = 1e-3,
+    per_epoch: list[float] | None = None,
+) -> float:
     """A hand-written loop over device-resident tensors; returns samples/s over all epochs
     (and appends each epoch's rate to ``per_epoch`` when given)."""
     import torch
@@ -92,16 +102,16 @@ def plain_loop(model: Any, x: Any, y: Any, batch_size: int, epochs: int, amp: st
     return n * epochs / total
 
 
-def dataloader_loop(model: Any, x: Any, y: Any, batch_size: int, epochs: int,
-                    device: Any) -> float:
+def dataloader_loop(model: Any, x: Any, y: Any, batch_size: int, epochs: int, device: Any) -> float:
     """The textbook loop: a DataLoader over host tensors (for reference)."""
     import torch
     import torch.nn.functional as F
     from torch.utils.data import DataLoader, TensorDataset
 
     model = model.to(device).train()
-    loader = DataLoader(TensorDataset(torch.as_tensor(x), torch.as_tensor(y)),
-                        batch_size=batch_size, shuffle=True)
+    loader = DataLoader(
+        TensorDataset(torch.as_tensor(x), torch.as_tensor(y)), batch_size=batch_size, shuffle=True
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     start = time.perf_counter()
     for _ in range(epochs):

@@ -23,12 +23,17 @@ def main() -> None:
     x = (bunch.data / 16.0).astype(np.float32)
     y = bunch.target.astype(np.int64)
     x_train, x_rest, y_train, y_rest = train_test_split(
-        x, y, test_size=0.3, random_state=SEED, stratify=y)
+        x, y, test_size=0.3, random_state=SEED, stratify=y
+    )
     x_valid, x_test, y_valid, y_test = train_test_split(
-        x_rest, y_rest, test_size=0.5, random_state=SEED, stratify=y_rest)
+        x_rest, y_rest, test_size=0.5, random_state=SEED, stratify=y_rest
+    )
     names = [f"px{i}" for i in range(x.shape[1])]
-    for split, xs, ys in (("train", x_train, y_train), ("valid", x_valid, y_valid),
-                          ("test", x_test, y_test)):
+    for split, xs, ys in (
+        ("train", x_train, y_train),
+        ("valid", x_valid, y_valid),
+        ("test", x_test, y_test),
+    ):
         frame = pd.DataFrame(xs, columns=names)
         frame["label"] = ys
         frame.to_parquet(out / f"{split}.parquet", index=False)

@@ -35,7 +35,9 @@ def test_approve_history_and_audit(project: Path, monkeypatch, capsys) -> None:
     assert main(["history", "production", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["action"], r["actor"], r["actor_source"]) for r in rows] == [
-        ("approve", "lena", "github"), ("refuse", "mallory", "github")]
+        ("approve", "lena", "github"),
+        ("refuse", "mallory", "github"),
+    ]
     assert main(["audit", "verify"]) == 0
     assert "ok: 2 entries" in capsys.readouterr().out
     ledger = project / ".lockgate" / "ledger" / "ledger.jsonl"
@@ -44,8 +46,9 @@ def test_approve_history_and_audit(project: Path, monkeypatch, capsys) -> None:
     assert "first bad entry: 1" in capsys.readouterr().err
 
 
-def test_promote_refuses_what_the_real_verifier_cannot_verify(project: Path, monkeypatch,
-                                                              capsys) -> None:
+def test_promote_refuses_what_the_real_verifier_cannot_verify(
+    project: Path, monkeypatch, capsys
+) -> None:
     """The real `lockgate verify` path with no trusted key configured (the spec names no
     `policy.verify` file): promotion fails closed and says why."""
     as_user(monkeypatch, "ci-bot")
@@ -63,8 +66,16 @@ def test_history_at_and_health_mark(project: Path, monkeypatch, capsys) -> None:
     from lockgate.delivery.ledger import FileLedger
 
     ledger = FileLedger(project / ".lockgate" / "ledger")
-    ledger.append(Draft(action="promote", actor="ci-bot", actor_source="github",
-                        environment="staging", digest=D, image=image(1)))
+    ledger.append(
+        Draft(
+            action="promote",
+            actor="ci-bot",
+            actor_source="github",
+            environment="staging",
+            digest=D,
+            image=image(1),
+        )
+    )
     as_user(monkeypatch, "sre")
     assert main(["health", "staging", "--mark", "healthy"]) == 0
     capsys.readouterr()

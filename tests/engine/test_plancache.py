@@ -33,9 +33,11 @@ def test_unchanged_spec_uses_the_compiled_plan(tmp_path):
 def test_spec_edit_is_seen(tmp_path):
     root = write_project(tmp_path / "p", SPEC, {"requirements.txt": "six\n"})
     _plan(root)
-    (root / "lockgate.yaml").write_text(SPEC + "  b: {run: [\"true\"], needs: [a]}\n")
+    (root / "lockgate.yaml").write_text(SPEC + '  b: {run: ["true"], needs: [a]}\n')
     assert [r["stage"] for r in _plan(root)] == ["a", "b"]
-    (root / "lockgate.yaml").write_text(SPEC.replace("needs", "needz") + "  b: {run: x, needz: [a]}\n")
+    (root / "lockgate.yaml").write_text(
+        SPEC.replace("needs", "needz") + "  b: {run: x, needz: [a]}\n"
+    )
     bad = lockgate("plan", cwd=root)
     assert bad.code == 2 and "unknown key 'needz'" in bad.stderr
 

@@ -127,14 +127,17 @@ PING = (
 
 @pytest.mark.docker
 def test_engine_socket_only_for_stages_that_ask(tmp_path, base_image):
-    root = write_project(tmp_path / "p", f"""\
+    root = write_project(
+        tmp_path / "p",
+        f"""\
         version: 1
         name: engine
         image: {{base: {base_image}}}
         stages:
           builder: {{run: [python3, -c, "{PING}"], engine: true}}
           plain: {{run: [sh, -c, 'test -e /var/run/docker.sock && echo yes > $LOCKGATE_OUT/sock || echo no > $LOCKGATE_OUT/sock']}}
-        """)
+        """,
+    )
     result = lockgate("run", "--executor", "docker", "--export-dir", "x", cwd=root)
     assert result.code == 0, result.stderr
     assert (root / "x" / "builder" / "ping").read_bytes() == b"OK"

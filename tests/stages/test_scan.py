@@ -184,13 +184,15 @@ def test_bad_with_blocks_are_named(tmp_path: Path, trivy: object) -> None:
 
 
 def test_package_indexes_are_skipped_unless_asked(
-    plain_registry: RegistryServer, push_image: PushImage, tmp_path: Path,
+    plain_registry: RegistryServer,
+    push_image: PushImage,
+    tmp_path: Path,
 ) -> None:
     line = f"export AWS_ACCESS_KEY_ID={fake_aws_key()}\n".encode()
-    ref = push_image(plain_registry, "scan/lists:v1",
-                     {"var/lib/apt/lists/leak_Packages": line})
+    ref = push_image(plain_registry, "scan/lists:v1", {"var/lib/apt/lists/leak_Packages": line})
     default = stage_ctx(tmp_path / "default", "scan", {"image": str(ref), "scanners": ["secret"]})
     assert main(default) == 0
-    everything = stage_ctx(tmp_path / "all", "scan",
-                           {"image": str(ref), "scanners": ["secret"], "skip_dirs": []})
+    everything = stage_ctx(
+        tmp_path / "all", "scan", {"image": str(ref), "scanners": ["secret"], "skip_dirs": []}
+    )
     assert main(everything) == 1

@@ -206,39 +206,70 @@ def test_configuration_errors_name_the_field(tmp_path: Path, cosign: object) -> 
 
 
 def test_image_model_and_base_come_from_the_package_stage_record(
-    plain_registry: RegistryServer, push_image: PushImage, key_pair: tuple[Path, Path],
+    plain_registry: RegistryServer,
+    push_image: PushImage,
+    key_pair: tuple[Path, Path],
     tmp_path: Path,
 ) -> None:
     ref = push_image(plain_registry, "sign/packaged:v1", {"app/x": b"packaged"})
     package = tmp_path / "package-out"
     package.mkdir()
     base = "registry.example/lockgate/runner@sha256:" + "5" * 64
-    (package / "image.json").write_text(json.dumps({
-        "ref": str(ref), "repository": ref.name, "digest": ref.digest, "base": base,
-        "model": {"name": "churn", "version": "4", "run_id": "run-abc", "flavor": "sklearn"},
-    }))
+    (package / "image.json").write_text(
+        json.dumps(
+            {
+                "ref": str(ref),
+                "repository": ref.name,
+                "digest": ref.digest,
+                "base": base,
+                "model": {
+                    "name": "churn",
+                    "version": "4",
+                    "run_id": "run-abc",
+                    "flavor": "sklearn",
+                },
+            }
+        )
+    )
     evaluate = tmp_path / "evaluate-out"
     evaluate.mkdir()
     (evaluate / "metrics.json").write_text(json.dumps({"auc": 0.9, "verdict": "promote"}))
-    with_ = sign_with(ref, key_pair[0], ["provenance", "evaluation"],
-                      provenance={"builder_id": "https://ci.example/r",
-                                  "source_repo": "git+https://git.example/t/m"})
+    with_ = sign_with(
+        ref,
+        key_pair[0],
+        ["provenance", "evaluation"],
+        provenance={
+            "builder_id": "https://ci.example/r",
+            "source_repo": "git+https://git.example/t/m",
+        },
+    )
     del with_["image"]  # the default image_file, in:package/image.json, names it
-    ctx = stage_ctx(tmp_path, "sign", with_, inputs={"package": package, "evaluate": evaluate},
-                    secrets=SIGN_SECRETS)
+    ctx = stage_ctx(
+        tmp_path,
+        "sign",
+        with_,
+        inputs={"package": package, "evaluate": evaluate},
+        secrets=SIGN_SECRETS,
+    )
     assert main(ctx) == 0
     assert json.loads((ctx.out / "signed.json").read_text())["image"] == str(ref)
     stmt = json.loads((ctx.out / "attestations" / "provenance.intoto.json").read_text())
     build = stmt["predicate"]["buildDefinition"]
     assert build["internalParameters"] == {"mlflowRunId": "run-abc"}
-    assert {"uri": "oci://registry.example/lockgate/runner", "name": "base-image",
-            "digest": {"sha256": "5" * 64}} in build["resolvedDependencies"]
+    assert {
+        "uri": "oci://registry.example/lockgate/runner",
+        "name": "base-image",
+        "digest": {"sha256": "5" * 64},
+    } in build["resolvedDependencies"]
     evaluation = json.loads((ctx.out / "attestations" / "evaluation.predicate.json").read_text())
     assert evaluation["model"] == {"name": "churn", "version": "4"}
 
 
 def test_missing_image_record_says_what_to_give(tmp_path: Path, cosign: object) -> None:
     ctx = stage_ctx(tmp_path, "sign", {"key": "k"})
-    with pytest.raises(StageConfigError, match=r"with\.image_file: .*package/image\.json not "
-                                               r"found; give with\.image"):
+    with pytest.raises(
+        StageConfigError,
+        match=r"with\.image_file: .*package/image\.json not "
+        r"found; give with\.image",
+    ):
         main(ctx)

@@ -16,14 +16,22 @@ def test_layers_are_reproducible_and_carry_folder_entries() -> None:
     assert one.diff_id == sha256_digest(tar_bytes)
     with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
         entries = [(m.name, m.isdir()) for m in tar.getmembers()]
-    assert entries == [("app", True), ("app/model", True), ("etc", True),
-                       ("app/model/weights.bin", False), ("etc/os-release", False)]
+    assert entries == [
+        ("app", True),
+        ("app/model", True),
+        ("etc", True),
+        ("app/model/weights.bin", False),
+        ("etc/os-release", False),
+    ]
 
 
 def test_manifest_points_at_config_and_layers() -> None:
     layer = layer_from_files({"a": b"b"})
-    image = build_image([layer], labels={"dev.lockgate.model.version": "3"},
-                        annotations={"dev.lockgate.model.version": "3"})
+    image = build_image(
+        [layer],
+        labels={"dev.lockgate.model.version": "3"},
+        annotations={"dev.lockgate.model.version": "3"},
+    )
     manifest = json.loads(image.manifest)
     assert manifest["layers"] == [layer.blob.descriptor()]
     assert manifest["config"]["digest"] == image.config.digest

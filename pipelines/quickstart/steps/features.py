@@ -10,7 +10,7 @@ sizes = [float(r["size"]) for r in rows]
 lo, hi = min(sizes), max(sizes)
 with open(os.path.join(os.environ["LOCKGATE_OUT"], "features.csv"), "w") as f:
     f.write("x,y\n")
-    for r, s in zip(rows, sizes):
+    for r, s in zip(rows, sizes, strict=True):
         x = (s - lo) / (hi - lo) if scale == "minmax" else s
         f.write(f"{x:.6f},{float(r['price']):.6f}\n")
 print(f"scaled {len(rows)} rows with {scale}")

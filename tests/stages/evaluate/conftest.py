@@ -15,9 +15,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 PIPELINE = REPO / "pipelines" / "tabular-mlp"
-QUIET_MLFLOW = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
-                "_MLFLOW_TELEMETRY_PRE_WARM_DATABRICKS_SDK": "false",
-                "GIT_PYTHON_REFRESH": "quiet"}
+QUIET_MLFLOW = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "_MLFLOW_TELEMETRY_PRE_WARM_DATABRICKS_SDK": "false",
+    "GIT_PYTHON_REFRESH": "quiet",
+}
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +33,13 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     run = tmp_path_factory.mktemp("run")
     out = run / "prepare" / "out"
-    subprocess.run([sys.executable, "prepare.py"], cwd=PIPELINE, check=True,
-                   env={**os.environ, "LOCKGATE_OUT": str(out)}, capture_output=True)
+    subprocess.run(
+        [sys.executable, "prepare.py"],
+        cwd=PIPELINE,
+        check=True,
+        env={**os.environ, "LOCKGATE_OUT": str(out)},
+        capture_output=True,
+    )
     return run
 
 
@@ -44,21 +52,35 @@ def stage_ctx(run: Path, stage: str, with_: dict[str, Any], state: Path, ins: di
         link = inputs / name
         if not link.exists():
             link.symlink_to(run / target / "out")
-    return StageContext.from_env({
-        "LOCKGATE_WORKSPACE": str(PIPELINE), "LOCKGATE_IN": str(inputs),
-        "LOCKGATE_OUT": str(run / stage / "out"), "LOCKGATE_STATE": str(state),
-        "LOCKGATE_STAGE": stage, "LOCKGATE_RUN_ID": stage, "LOCKGATE_GIT_SHA": "abc123",
-        "LOCKGATE_WITH": json.dumps(with_),
-    })
+    return StageContext.from_env(
+        {
+            "LOCKGATE_WORKSPACE": str(PIPELINE),
+            "LOCKGATE_IN": str(inputs),
+            "LOCKGATE_OUT": str(run / stage / "out"),
+            "LOCKGATE_STATE": str(state),
+            "LOCKGATE_STAGE": stage,
+            "LOCKGATE_RUN_ID": stage,
+            "LOCKGATE_GIT_SHA": "abc123",
+            "LOCKGATE_WITH": json.dumps(with_),
+        }
+    )
 
 
-TRAIN_WITH = {"entrypoint": "model:build", "epochs": 6, "batch_size": 64, "seed": 1,
-              "data": {"train": "in:prepare/train.parquet", "valid": "in:prepare/valid.parquet"},
-              "params": {"lr": 0.003, "hidden": 32}}
-EVAL_WITH = {"model_name": "tabular-mlp", "data": "in:prepare/test.parquet",
-             "thresholds": {"accuracy": ">= 0.9", "loss": "<= 0.5"},
-             "max_regression": {"accuracy": 0.05, "loss": 0.05},
-             "benchmark": {"batch_sizes": [1, 32], "iterations": 5, "warmup": 1}}
+TRAIN_WITH = {
+    "entrypoint": "model:build",
+    "epochs": 6,
+    "batch_size": 64,
+    "seed": 1,
+    "data": {"train": "in:prepare/train.parquet", "valid": "in:prepare/valid.parquet"},
+    "params": {"lr": 0.003, "hidden": 32},
+}
+EVAL_WITH = {
+    "model_name": "tabular-mlp",
+    "data": "in:prepare/test.parquet",
+    "thresholds": {"accuracy": ">= 0.9", "loss": "<= 0.5"},
+    "max_regression": {"accuracy": 0.05, "loss": 0.05},
+    "benchmark": {"batch_sizes": [1, 32], "iterations": 5, "warmup": 1},
+}
 
 
 @pytest.fixture
@@ -70,16 +92,23 @@ def train_and_evaluate(prepared: Path) -> Callable[..., tuple[int, Path]]:
 
     state = prepared / "state"
 
-    def run(tag: str, train_with: dict[str, Any] | None = None,
-            eval_with: dict[str, Any] | None = None) -> tuple[int, Path]:
+    def run(
+        tag: str, train_with: dict[str, Any] | None = None, eval_with: dict[str, Any] | None = None
+    ) -> tuple[int, Path]:
         folder = prepared / tag
         folder.mkdir()
         (folder / "prepare").symlink_to(prepared / "prepare")
-        train_ctx = stage_ctx(folder, "train", {**TRAIN_WITH, **(train_with or {})}, state,
-                              {"prepare": "prepare"})
+        train_ctx = stage_ctx(
+            folder, "train", {**TRAIN_WITH, **(train_with or {})}, state, {"prepare": "prepare"}
+        )
         assert train_main(train_ctx) == 0
-        eval_ctx = stage_ctx(folder, "evaluate", {**EVAL_WITH, **(eval_with or {})}, state,
-                             {"prepare": "prepare", "train": "train"})
+        eval_ctx = stage_ctx(
+            folder,
+            "evaluate",
+            {**EVAL_WITH, **(eval_with or {})},
+            state,
+            {"prepare": "prepare", "train": "train"},
+        )
         return evaluate_main(eval_ctx), folder
 
     return run

@@ -61,8 +61,10 @@ def test_regressing_candidate_fails_and_is_not_aliased(
 ) -> None:
     # One epoch at a tiny learning rate: far worse than the champion, still above a low bar.
     rc, run = train_and_evaluate(
-        "third", train_with={"epochs": 1, "params": {"lr": 0.0001, "hidden": 8}, "seed": 3},
-        eval_with={"thresholds": {"accuracy": ">= 0.1"}})
+        "third",
+        train_with={"epochs": 1, "params": {"lr": 0.0001, "hidden": 8}, "seed": 3},
+        eval_with={"thresholds": {"accuracy": ">= 0.1"}},
+    )
     assert rc == 1
     err = capsys.readouterr().err
     failed = [line for line in err.splitlines() if line.startswith("FAILED ")]

@@ -9,10 +9,17 @@ from lockgate.stages.evaluate.config import parse_evaluate_config
 from lockgate.stages.evaluate.thresholds import ThresholdError, parse_threshold, parse_thresholds
 
 
-@pytest.mark.parametrize(("text", "op", "value"), [
-    (">= 0.9", ">=", 0.9), ("<=0.5", "<=", 0.5), ("  > 1e-3 ", ">", 0.001),
-    ("< -2", "<", -2.0), ("== 1", "==", 1.0), (">= .75", ">=", 0.75),
-])
+@pytest.mark.parametrize(
+    ("text", "op", "value"),
+    [
+        (">= 0.9", ">=", 0.9),
+        ("<=0.5", "<=", 0.5),
+        ("  > 1e-3 ", ">", 0.001),
+        ("< -2", "<", -2.0),
+        ("== 1", "==", 1.0),
+        (">= .75", ">=", 0.75),
+    ],
+)
 def test_parses_operator_and_number(text: str, op: str, value: float) -> None:
     t = parse_threshold("m", text)
     assert (t.op, t.value) == (op, value)
@@ -25,17 +32,20 @@ def test_threshold_holds_by_its_operator() -> None:
     assert not ge.holds(float("nan"))
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    ("0.9", "with.thresholds.accuracy: '0.9' is not 'OP NUMBER'"),
-    (0.9, "with.thresholds.accuracy: 0.9 has no comparison; write '>= 0.9' or '<= 0.9'"),
-    (">= 0.9; import os", "is not 'OP NUMBER'"),
-    ("__import__('os').system('true')", "is not 'OP NUMBER'"),
-    ("=> 0.9", "is not 'OP NUMBER'"),
-    (">= nan", "is not 'OP NUMBER'"),
-    (">= 1e999", "is not a finite number"),
-    (True, "expected text like '>= 0.9', got bool"),
-    (["<", 1], "expected text like '>= 0.9', got list"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("0.9", "with.thresholds.accuracy: '0.9' is not 'OP NUMBER'"),
+        (0.9, "with.thresholds.accuracy: 0.9 has no comparison; write '>= 0.9' or '<= 0.9'"),
+        (">= 0.9; import os", "is not 'OP NUMBER'"),
+        ("__import__('os').system('true')", "is not 'OP NUMBER'"),
+        ("=> 0.9", "is not 'OP NUMBER'"),
+        (">= nan", "is not 'OP NUMBER'"),
+        (">= 1e999", "is not a finite number"),
+        (True, "expected text like '>= 0.9', got bool"),
+        (["<", 1], "expected text like '>= 0.9', got list"),
+    ],
+)
 def test_bad_threshold_is_a_clear_one_line_error(raw: object, message: str) -> None:
     with pytest.raises(ThresholdError) as info:
         parse_threshold("accuracy", raw)

@@ -57,13 +57,26 @@ def make_workspace(tmp_path: Path) -> Path:
 
 
 def stage_env(ws: Path, out: Path, state: Path, ckpt: Path) -> dict[str, str]:
-    with_ = {"entrypoint": "slowmodel:build", "epochs": 3, "batch_size": 50, "seed": 5,
-             "deterministic": True, "checkpoint_every": 7, "checkpoint_dir": str(ckpt),
-             "tracking": "off", "device": "cpu",
-             "data": {"train": "train.npz", "valid": "valid.npz"}}
-    return {"LOCKGATE_WORKSPACE": str(ws), "LOCKGATE_IN": str(ws / "in"),
-            "LOCKGATE_OUT": str(out), "LOCKGATE_STATE": str(state), "LOCKGATE_STAGE": "train",
-            "LOCKGATE_WITH": json.dumps(with_)}
+    with_ = {
+        "entrypoint": "slowmodel:build",
+        "epochs": 3,
+        "batch_size": 50,
+        "seed": 5,
+        "deterministic": True,
+        "checkpoint_every": 7,
+        "checkpoint_dir": str(ckpt),
+        "tracking": "off",
+        "device": "cpu",
+        "data": {"train": "train.npz", "valid": "valid.npz"},
+    }
+    return {
+        "LOCKGATE_WORKSPACE": str(ws),
+        "LOCKGATE_IN": str(ws / "in"),
+        "LOCKGATE_OUT": str(out),
+        "LOCKGATE_STATE": str(state),
+        "LOCKGATE_STAGE": "train",
+        "LOCKGATE_WITH": json.dumps(with_),
+    }
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path: Path) -> None:
@@ -77,12 +90,20 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path) -> None:
     # in the middle of epoch 2 of 20 steps each).
     ckpt = tmp_path / "ckpt"
     env = stage_env(ws, tmp_path / "out", state, ckpt)
-    child_env = {**os.environ, **env, "SLOW_STEP_S": "0.02",
-                 "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    child_env = {
+        **os.environ,
+        **env,
+        "SLOW_STEP_S": "0.02",
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
     log = tmp_path / "child.log"
     with log.open("wb") as sink:
-        child = subprocess.Popen([sys.executable, "-m", "lockgate.stages.train"], env=child_env,
-                                 stdout=sink, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "lockgate.stages.train"],
+            env=child_env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     target = ckpt / "step-00000021.pt"
     deadline = time.monotonic() + 60
     while not target.exists():

@@ -34,14 +34,23 @@ def ctx_for(tmp_path: Path, pipeline: str, **with_: Any) -> StageContext:
     data = tmp_path / "in" / "prepare"
     if not data.exists():
         digits_like(data)
-    base = {"entrypoint": "model:build", "epochs": 2, "batch_size": 64, "tracking": "off",
-            "data": {"train": "in:prepare/train.npz", "valid": "in:prepare/valid.npz"}}
-    return StageContext.from_env({
-        "LOCKGATE_WORKSPACE": str(REPO / "pipelines" / pipeline),
-        "LOCKGATE_IN": str(tmp_path / "in"), "LOCKGATE_OUT": str(tmp_path / "out"),
-        "LOCKGATE_STATE": str(tmp_path / "state"), "LOCKGATE_STAGE": "train",
-        "LOCKGATE_WITH": json.dumps({**base, **with_}),
-    })
+    base = {
+        "entrypoint": "model:build",
+        "epochs": 2,
+        "batch_size": 64,
+        "tracking": "off",
+        "data": {"train": "in:prepare/train.npz", "valid": "in:prepare/valid.npz"},
+    }
+    return StageContext.from_env(
+        {
+            "LOCKGATE_WORKSPACE": str(REPO / "pipelines" / pipeline),
+            "LOCKGATE_IN": str(tmp_path / "in"),
+            "LOCKGATE_OUT": str(tmp_path / "out"),
+            "LOCKGATE_STATE": str(tmp_path / "state"),
+            "LOCKGATE_STAGE": "train",
+            "LOCKGATE_WITH": json.dumps({**base, **with_}),
+        }
+    )
 
 
 def test_amp_auto_measures_both_and_writes_every_output(tmp_path: Path) -> None:
@@ -65,24 +74,33 @@ def test_amp_auto_measures_both_and_writes_every_output(tmp_path: Path) -> None:
 
 
 def test_bf16_training_on_cpu_learns(tmp_path: Path) -> None:
-    assert main(ctx_for(tmp_path, "digits-cnn", amp="bf16", epochs=3,
-                        params={"lr": 0.005, "channels": 8})) == 0
+    assert (
+        main(
+            ctx_for(
+                tmp_path, "digits-cnn", amp="bf16", epochs=3, params={"lr": 0.005, "channels": 8}
+            )
+        )
+        == 0
+    )
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["amp"] == "bf16"
     assert metrics["val_accuracy"] > 0.5  # 10 classes: chance is 0.1
 
 
-@pytest.mark.parametrize(("with_", "message"), [
-    ({"entrypoint": "model"}, "with.entrypoint 'model': expected 'package.module:function'"),
-    ({"entrypoint": "nosuch:build"}, "module 'nosuch' not found"),
-    ({"entrypoint": "model:nothing"}, "'nothing' is not a function"),
-    ({"entrypoint": "prepare.py:SEED"}, "'SEED' is not a function"),
-    ({"epochs": 0}, "train stage with.epochs: Input should be greater than or equal to 1"),
-    ({"amp": "fp8"}, "train stage with.amp: Input should be 'auto', 'bf16', 'fp16' or 'off'"),
-    ({"amp": "fp16"}, "float16 training needs a CUDA device"),
-    ({"lr": 0.1}, "train stage with.lr: Extra inputs are not permitted"),
-    ({"data": {"train": "in:prepare/missing.parquet"}}, "missing.parquet: data file not found"),
-])
+@pytest.mark.parametrize(
+    ("with_", "message"),
+    [
+        ({"entrypoint": "model"}, "with.entrypoint 'model': expected 'package.module:function'"),
+        ({"entrypoint": "nosuch:build"}, "module 'nosuch' not found"),
+        ({"entrypoint": "model:nothing"}, "'nothing' is not a function"),
+        ({"entrypoint": "prepare.py:SEED"}, "'SEED' is not a function"),
+        ({"epochs": 0}, "train stage with.epochs: Input should be greater than or equal to 1"),
+        ({"amp": "fp8"}, "train stage with.amp: Input should be 'auto', 'bf16', 'fp16' or 'off'"),
+        ({"amp": "fp16"}, "float16 training needs a CUDA device"),
+        ({"lr": 0.1}, "train stage with.lr: Extra inputs are not permitted"),
+        ({"data": {"train": "in:prepare/missing.parquet"}}, "missing.parquet: data file not found"),
+    ],
+)
 def test_bad_with_block_is_a_clear_error(tmp_path: Path, with_: dict, message: str) -> None:
     with pytest.raises(LockgateError) as info:
         main(ctx_for(tmp_path, "tabular-mlp", **with_))
@@ -106,8 +124,14 @@ def test_logged_model_loads_without_the_project_source(tmp_path: Path) -> None:
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("DigitsCNN (3, 10)")
 
@@ -116,8 +140,9 @@ def test_yaml_off_boolean_means_off(tmp_path: Path) -> None:
     """`amp: off` in YAML 1.1 arrives as False; it must mean "off", not fail."""
     from lockgate.stages.train.config import parse_train_config
 
-    cfg = parse_train_config({"entrypoint": "m:f", "data": {"train": "t.csv"}, "amp": False,
-                              "tracking": False})
+    cfg = parse_train_config(
+        {"entrypoint": "m:f", "data": {"train": "t.csv"}, "amp": False, "tracking": False}
+    )
     assert (cfg.amp, cfg.tracking) == ("off", "off")
     with pytest.raises(LockgateError, match=r"with\.amp"):
         parse_train_config({"entrypoint": "m:f", "data": {"train": "t.csv"}, "amp": True})
