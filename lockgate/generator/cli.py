@@ -101,7 +101,7 @@ def render_files(
     spec_path = (spec or find_spec(root)).resolve()
     pipeline = load_spec(spec_path)
     try:
-        rel_spec = spec_path.relative_to(root).as_posix()
+        rel_spec = spec_path.relative_to(root.resolve()).as_posix()
     except ValueError:
         raise LockgateError(f"--spec {spec_path} is outside the repository root {root}") from None
     ci = build_model(pipeline, spec_path=rel_spec, build_image=build_image)
