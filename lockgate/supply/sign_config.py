@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -95,6 +97,8 @@ class SignConfig(ImageSource):
             except (OSError, json.JSONDecodeError) as exc:
                 raise StageConfigError(f"with.provenance_from: {path}: {exc}") from None
         merged.update(self.provenance)
+        for key, value in ci_provenance(os.environ).items():
+            merged.setdefault(key, value)
         merged.setdefault("commit", ctx.git_sha)
         spec = ctx.resolve(self.spec_file)
         if "spec_digest" not in merged and spec.is_file():
@@ -104,4 +108,33 @@ class SignConfig(ImageSource):
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
-            raise StageConfigError(f"with.provenance.{field}: {first['msg']}") from None
+            hint = (
+                " (set it in with.provenance; outside CI it cannot be derived)"
+                if field in ("builder_id", "source_repo")
+                else ""
+            )
+            raise StageConfigError(f"with.provenance.{field}: {first['msg']}{hint}") from None
+
+
+def ci_provenance(env: Mapping[str, str]) -> dict[str, str]:
+    """``builder_id`` and ``source_repo`` as the CI system running the stage names them
+    (GitHub Actions, GitLab CI, Jenkins); empty outside CI."""
+    if env.get("GITHUB_ACTIONS") == "true" and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        workflow = env.get("GITHUB_WORKFLOW_REF", "")
+        return {
+            "builder_id": f"{server}/{workflow}" if workflow else f"{server}/actions",
+            "source_repo": f"git+{server}/{env['GITHUB_REPOSITORY']}",
+        }
+    if env.get("GITLAB_CI") == "true" and env.get("CI_PROJECT_URL"):
+        return {
+            "builder_id": f"{env.get('CI_SERVER_URL', '')}/{env.get('CI_PROJECT_PATH', '')}"
+            f"/-/runners/{env.get('CI_RUNNER_ID', '')}",
+            "source_repo": f"git+{env['CI_PROJECT_URL']}",
+        }
+    if env.get("JENKINS_URL") and env.get("JOB_NAME"):
+        out = {"builder_id": f"{env['JENKINS_URL'].rstrip('/')}/job/{env['JOB_NAME']}"}
+        if env.get("GIT_URL"):
+            out["source_repo"] = f"git+{env['GIT_URL']}"
+        return out
+    return {}
