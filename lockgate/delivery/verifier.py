@@ -47,5 +47,4 @@ def _reasons(report: Any) -> tuple[str, ...]:
 
 
 def _facts(report: Any) -> dict[str, str]:
-    facts = getattr(report, "facts", None) or getattr(report, "attestations", None) or {}
-    return {str(k): str(v) for k, v in dict(facts).items()} if hasattr(facts, "items") else {}
+    return {str(k): str(v) for k, v in report.facts.items()}

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from lockgate.supply.attestations import EVALUATION, KINDS, SCAN, subject_digests
+from lockgate.supply.attestations import EVALUATION, KINDS, PROVENANCE, SCAN, subject_digests
 from lockgate.supply.cosign import CosignClient
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.registry import RegistryClient, RegistryError
@@ -40,6 +40,7 @@ class Requirement:
 class VerifyReport:
     image: str
     requirements: tuple[Requirement, ...]
+    facts: Mapping[str, str] = field(default_factory=dict)  # what verified attestations say
 
     @property
     def passed(self) -> bool:
@@ -239,4 +240,22 @@ def verify_image(
         requirements.append(
             _check_model_version(policy.model_version, pinned, registry, evaluation)
         )
-    return VerifyReport(str(pinned), tuple(requirements))
+    return VerifyReport(str(pinned), tuple(requirements), attested_facts(statements))
+
+
+def attested_facts(statements: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Facts lineage cross-checks, from attestations that verified: the model (evaluation
+    predicate), the MLflow run (SLSA provenance) and the scan verdict."""
+    facts: dict[str, str] = {}
+    evaluation = statements.get(EVALUATION.name, {}).get("predicate", {})
+    model = evaluation.get("model") or {}
+    if model.get("name") and model.get("version"):
+        facts["model"] = f"models:/{model['name']}/{model['version']}"
+    provenance = statements.get(PROVENANCE.name, {}).get("predicate", {})
+    run = (provenance.get("buildDefinition") or {}).get("internalParameters", {})
+    if run.get("mlflowRunId"):
+        facts["mlflow_run"] = str(run["mlflowRunId"])
+    scan = statements.get(SCAN.name, {}).get("predicate", {})
+    if "passed" in scan:
+        facts["scan_passed"] = str(bool(scan["passed"])).lower()
+    return facts

@@ -110,6 +110,11 @@ def test_package_scan_sign_verify_promote(tmp_path, registry, base_image, cosign
     assert promote.code == 0, promote.stdout + promote.stderr
     history = lockgate("history", "staging", "--json", cwd=root)
     assert history.code == 0 and ref.split("@")[1] in history.stdout
+    lineage = lockgate("lineage", ref, "--json", cwd=root, env={"LOCKGATE_VERIFY_PLAIN_HTTP": "1"})
+    assert lineage.code in (0, 1), lineage.stderr  # 1: some link broken (no MLflow registry here)
+    (found,) = json.loads(lineage.stdout)
+    facts = found["attestations"]
+    assert facts["mlflow_run"] == "cli-run-1" and facts["scan_passed"] == "true"
     audit = lockgate("audit", "verify", cwd=root)
     assert audit.code == 0, audit.stdout + audit.stderr
 
