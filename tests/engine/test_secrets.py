@@ -31,7 +31,7 @@ def _grep_tree(folder: Path, needle: bytes) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
-def _check(root: Path, result) -> None:
+def check_no_secret_leaks(root: Path, result) -> None:
     assert result.code == 0, result.stderr
     assert SECRET not in result.stdout + result.stderr
     assert "token=***" in result.stderr
@@ -50,7 +50,7 @@ def test_local_executor_keeps_secrets_out(tmp_path):
     result = lockgate(
         "run", "--executor", "local", "--export-dir", "export", cwd=root, env={"DEMO_TOKEN": SECRET}
     )
-    _check(root, result)
+    check_no_secret_leaks(root, result)
 
 
 @pytest.mark.docker
@@ -65,7 +65,7 @@ def test_docker_executor_keeps_secrets_out_of_everything(tmp_path, base_image, d
         cwd=root,
         env={"DEMO_TOKEN": SECRET},
     )
-    _check(root, result)
+    check_no_secret_leaks(root, result)
     image = docker_client.images.get(last_record(root)["stages"][0]["image_id"])
     saved = subprocess.run(["docker", "save", image.id], capture_output=True, check=True).stdout
     assert len(saved) > 1_000_000 and SECRET.encode() not in saved

@@ -30,11 +30,11 @@ def example_repo(tmp_path: Path, example: str) -> Path:
 def tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.skip(f"{name} is not installed (see docs/ci.md, 'Testing the generator')")
+        pytest.skip(reason=f"{name} is not installed (see docs/ci.md, 'Testing the generator')")
     return path
 
 
 def java_env() -> dict[str, str]:
     if not Path(JAVA_HOME).is_dir():
-        pytest.skip(f"no JDK at {JAVA_HOME} (apt-get install groovy)")
+        pytest.skip(reason=f"no JDK at {JAVA_HOME} (apt-get install groovy)")
     return {**os.environ, "JAVA_HOME": JAVA_HOME}

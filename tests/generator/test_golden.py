@@ -18,7 +18,7 @@ from lockgate.generator.gitlab_templates import SHIPPED
 REGENERATE = os.environ.get("LOCKGATE_REGENERATE") == "1"
 
 
-def _compare(path: Path, text: str) -> None:
+def check_same_text(path: Path, text: str) -> None:
     if REGENERATE:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -37,7 +37,7 @@ def test_matches_golden(example: str, provider: str) -> None:
     if not REGENERATE:
         assert {f.path for f in files} == expected
     for rendered in files:
-        _compare(folder / rendered.path, rendered.text)
+        check_same_text(folder / rendered.path, rendered.text)
 
 
 @pytest.mark.parametrize("example", EXAMPLE_NAMES)
@@ -50,4 +50,4 @@ def test_same_spec_same_bytes(example: str) -> None:
 
 @pytest.mark.parametrize("path", sorted(SHIPPED))
 def test_shipped_gitlab_templates_match(path: str) -> None:
-    _compare(REPO / path, SHIPPED[path]())
+    check_same_text(REPO / path, SHIPPED[path]())

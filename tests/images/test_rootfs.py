@@ -47,7 +47,7 @@ def test_missing_debootstrap_says_how_to_install_it(tmp_path: Path) -> None:
 def test_not_root_is_refused_before_debootstrap_runs() -> None:
     """Runs the module as user nobody with the system python (the test's own may be unreadable)."""
     if not os.access(REPO_ROOT, os.R_OK | os.X_OK) or REPO_ROOT.stat().st_mode & 0o005 != 0o005:
-        pytest.skip(f"{REPO_ROOT} is not readable by other users")
+        pytest.skip(reason=f"{REPO_ROOT} is not readable by other users")
     script = (
         "from pathlib import Path; from lockgate.images.rootfs import *; "
         "rootfs_tarball(RootfsRecipe('bookworm', 'http://127.0.0.1:9/debian', ()), "

@@ -15,6 +15,7 @@ from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.oci_image import build_image, layer_from_files
 from lockgate.supply.registry import RegistryClient
 from lockgate.supply.tools import Cosign, ToolMissing, Trivy, find_cosign, find_trivy
+from tests.conftest import unavailable
 
 from .registry_server import RegistryServer, free_port, make_tls_material
 
@@ -33,7 +34,9 @@ def shared_fixtures() -> Path:
 def trivy_fixtures() -> Path:
     folder = shared_fixtures() / "trivy"
     if not (folder / "alpine-310.json").is_file():
-        pytest.skip(f"trivy golden reports not found at {folder}")
+        pytest.skip(
+            reason=f"trivy golden reports not found at {folder} (../shared beside the clone)"
+        )
     return folder
 
 
@@ -41,44 +44,50 @@ def trivy_fixtures() -> Path:
 def sarif_schema() -> Path:
     path = shared_fixtures() / "schemas" / "sarif-schema-2.1.0.json"
     if not path.is_file():
-        pytest.skip(f"SARIF schema not found at {path}")
+        pytest.skip(reason=f"SARIF schema not found at {path} (../shared beside the clone)")
     return path
 
 
 @pytest.fixture(scope="session")
-def trivy() -> Trivy:
+def trivy(request: pytest.FixtureRequest) -> Trivy:
     try:
         return find_trivy()
     except ToolMissing as exc:
-        pytest.skip(f"trivy not installed: {exc}")
+        unavailable(request.config, f"trivy not installed: {exc}")
 
 
 @pytest.fixture(scope="session")
-def cosign() -> Cosign:
+def cosign(request: pytest.FixtureRequest) -> Cosign:
     try:
         return find_cosign()
     except ToolMissing as exc:
-        pytest.skip(f"cosign not installed: {exc}")
+        unavailable(request.config, f"cosign not installed: {exc}")
 
 
-def _need_registry() -> None:
+def _need_registry(config: pytest.Config) -> None:
     if shutil.which("docker-registry") is None:
-        pytest.skip("docker-registry not installed (apt-get install docker-registry)")
+        unavailable(config, "docker-registry not installed (apt-get install docker-registry)")
 
 
 @pytest.fixture(scope="session")
-def plain_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    _need_registry()
+def plain_registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RegistryServer]:
+    _need_registry(request.config)
     server = RegistryServer(tmp_path_factory.mktemp("registry-plain"), free_port()).start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    _need_registry()
+def tls_registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RegistryServer]:
+    _need_registry(request.config)
     if shutil.which("htpasswd") is None or shutil.which("openssl") is None:
-        pytest.skip("htpasswd (apache2-utils) and openssl are needed for the TLS registry")
+        unavailable(
+            request.config, "htpasswd (apache2-utils) and openssl are needed for the TLS registry"
+        )
     root = tmp_path_factory.mktemp("registry-tls")
     server = RegistryServer(root, free_port(), tls=make_tls_material(root / "certs")).start()
     yield server
