@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.delivery.conftest import RELOAD_GRACE_S
 from tests.delivery.test_canary import under_load
-
-# nginx's graceful reload: a worker of the old generation may still take a connection in
-# the instant after the new one answers; on a loaded 2-core machine allow half a second.
-RELOAD_GRACE_S = 0.5
 
 pytestmark = pytest.mark.docker
 

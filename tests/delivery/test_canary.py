@@ -13,10 +13,7 @@ import time
 import pytest
 
 from lockgate.delivery.traffic import LoadGenerator
-
-# nginx's graceful reload: a worker of the old generation may still take a connection in
-# the instant after the new one answers; on a loaded 2-core machine allow half a second.
-RELOAD_GRACE_S = 0.5
+from tests.delivery.conftest import RELOAD_GRACE_S
 
 pytestmark = pytest.mark.docker
 RATE = 60  # requests/s: ~6 per 1.5 s window at 10%, enough for min_requests=5
