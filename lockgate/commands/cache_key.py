@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockgate.engine.runner import KeyResolver
+    from lockgate.engine.workspace import KeyResolver
 
     project = load_plan(args)
     plan = project.plan

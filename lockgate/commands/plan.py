@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from lockgate.commands.project import add_spec_argument, load_plan
 
 if TYPE_CHECKING:
-    from lockgate.engine.runner import KeyResolver
+    from lockgate.engine.workspace import KeyResolver
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockgate.engine.runner import KeyResolver
+    from lockgate.engine.workspace import KeyResolver
 
     project = load_plan(args)
     full = project.plan

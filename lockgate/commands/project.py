@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.engine.plan import Plan, build_plan
-from lockgate.engine.runner import Workspace
+from lockgate.engine.workspace import Workspace
 from lockgate.spec.loader import find_spec, parse_spec
 from lockgate.spec.yamlpos import read_spec_text
 

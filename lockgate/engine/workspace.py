@@ -1,0 +1,70 @@
+"""Where a project's run-time state lives, and how stage cache keys are resolved: upstream
+outputs come from this run, from ``--upstream-dir`` (CI artifacts), or from the cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lockgate.engine.cache import StageCache, cache_key
+from lockgate.engine.digests import FileDigests, inputs_digest, tree_digest
+from lockgate.engine.plan import Plan
+from lockgate.engine.stagespec import StageSpec
+from lockgate.errors import LockgateError
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where a project's run-time state lives (``.lockgate/`` beside the spec)."""
+
+    project: Path
+
+    @property
+    def root(self) -> Path:
+        return self.project / ".lockgate"
+
+    @property
+    def cache(self) -> StageCache:
+        return StageCache(self.root / "cache")
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    def files(self) -> FileDigests:
+        return FileDigests(self.root / "file-digests.json")
+
+
+class KeyResolver:
+    """Computes cache keys; upstream outputs come from this run, ``--upstream-dir`` or the cache."""
+
+    def __init__(self, full: Plan, ws: Workspace, files: FileDigests, upstream_dir: Path | None):
+        self.full = full.by_name()
+        self.ws, self.files, self.upstream_dir = ws, files, upstream_dir
+        self.outputs: dict[str, tuple[str, Path]] = {}  # stage -> (outputs digest, folder)
+
+    def key(self, spec: StageSpec) -> str:
+        upstream = {n: self.upstream_output(n)[0] for n in spec.needs}
+        inputs = inputs_digest(self.ws.project, spec.inputs, self.files)
+        return cache_key(spec, inputs=inputs, upstream=upstream)
+
+    def upstream_output(self, name: str) -> tuple[str, Path]:
+        if name in self.outputs:
+            return self.outputs[name]
+        if self.upstream_dir is not None and (self.upstream_dir / name).is_dir():
+            folder = self.upstream_dir / name
+            found = (tree_digest(folder), folder)
+        else:
+            entry = self.ws.cache.get(self.key(self.full[name]))
+            if entry is None:
+                raise LockgateError(
+                    f"stage {name!r}: its outputs are needed but not cached; run it first "
+                    f"(`lockgate run --stage {name}`) or pass --upstream-dir with its outputs"
+                )
+            found = (entry.outputs_digest, entry.out)
+        self.outputs[name] = found
+        return found
