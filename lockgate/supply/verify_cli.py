@@ -1,6 +1,6 @@
 """``lockgate verify IMAGE@DIGEST [--policy FILE] [--key cosign.pub] [--model-version V]``.
 
-The lead wires :func:`add_arguments` and :func:`verify_command` into the CLI. Registry
+Registered as `lockgate verify` in lockgate/cli.py. Registry
 credentials come from ``LOCKGATE_REGISTRY_USERNAME`` / ``LOCKGATE_REGISTRY_PASSWORD`` (never
 flags, so they stay out of shell history and process lists).
 """
