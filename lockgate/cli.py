@@ -20,25 +20,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "show the stages in order, what is cached, what will run",
     ),
     "run": ("lockgate.commands.run:run", "run the pipeline, or some stages of it"),
+    "stage": ("lockgate.commands.stage:run", "run a built-in stage here (inside the runner image)"),
     "cache-key": (
         "lockgate.commands.cache_key:run",
         "print a stage's cache key (for CI cache steps)",
     ),
     "cache": ("lockgate.commands.cache:run", "manage the stage cache (prune)"),
     "schema": ("lockgate.commands.schema:run", "print the JSON Schema of lockgate.yaml"),
-    "stage": ("lockgate.commands.stage:run", "run a built-in stage here (inside the runner image)"),
     "image": ("lockgate.commands.image:run", "build the runner image, or bootstrap a base image"),
     "generate": (
         "lockgate.generator.cli:generate_command",
         "write GitHub Actions, GitLab CI or Jenkins files that run the stages",
-    ),
-    "rollout": (
-        "lockgate.commands.rollout:run",
-        "canary / blue-green rollout of an image into an environment: start|resume|abort|status",
-    ),
-    "monitor": (
-        "lockgate.commands.monitor:run",
-        "watch the live version; roll back on a sustained breach",
     ),
     "report": (
         "lockgate.report_cli:report_command",
@@ -48,19 +40,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lockgate.supply.verify_cli:verify_command",
         "check an image's signature, attestations and scan verdict before it deploys",
     ),
-    "ci": ("lockgate.ci.cli:ci_command", "steps the generated CI files call (not for humans)"),
     "approve": (
         "lockgate.commands.approve:run",
         "approve (or revoke) one image digest for one environment",
     ),
     "promote": ("lockgate.commands.promote:run", "verify, gate, deploy and record a release"),
-    "rollback": (
-        "lockgate.commands.rollback:run",
-        "go back to the previous release that ran healthy",
+    "rollout": (
+        "lockgate.commands.rollout:run",
+        "canary / blue-green rollout of an image into an environment: start|resume|abort|status",
+    ),
+    "monitor": (
+        "lockgate.commands.monitor:run",
+        "watch the live version; roll back on a sustained breach",
     ),
     "health": (
         "lockgate.commands.health:run",
         "record whether an environment's release is healthy",
+    ),
+    "rollback": (
+        "lockgate.commands.rollback:run",
+        "go back to the previous release that ran healthy",
     ),
     "history": ("lockgate.commands.history:run", "what was released where, and when (--at TIME)"),
     "lineage": ("lockgate.commands.lineage:run", "image, model, run and data behind a release"),
@@ -68,6 +67,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lockgate.commands.audit:run",
         "check that the release ledger is complete and intact",
     ),
+    "ci": ("lockgate.ci.cli:ci_command", "steps the generated CI files call (not for humans)"),
 }
 
 
