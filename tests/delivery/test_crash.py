@@ -54,7 +54,9 @@ def test_killed_mid_rollout_then_rerun_converges(
               steps:
                 - {{weight: 10, pause: {{duration: 30}}}}
                 - {{weight: 50, pause: {{duration: 0.5}}}}
-            analysis: {{min_requests: 1}}
+            # this test is about converging after a crash, not about judging the candidate:
+            # a handful of requests at 10% makes prediction drift pure noise
+            analysis: {{min_requests: 1, conditions: ["error_rate < 0.01"]}}
             docker: {{drain_s: 0.2}}
         """)
     )
