@@ -77,6 +77,13 @@ def version_values(
     return values
 
 
+def enough_predictions(
+    expected: Mapping[str, float], observed: Mapping[str, float], minimum: int
+) -> bool:
+    """Both prediction mixes hold at least ``minimum`` predictions (0: no minimum)."""
+    return minimum <= 0 or (sum(expected.values()) >= minimum and sum(observed.values()) >= minimum)
+
+
 def judge(
     conditions: Sequence[Condition],
     values: Mapping[str, float | None],
@@ -105,10 +112,17 @@ class WindowStart:
 class Analyzer:
     """Judges ``canary`` against ``baseline`` over windows; dependencies come in, none made."""
 
-    def __init__(self, target: Target, conditions: Sequence[Condition], min_requests: int) -> None:
+    def __init__(
+        self,
+        target: Target,
+        conditions: Sequence[Condition],
+        min_requests: int,
+        min_predictions: int = 0,
+    ) -> None:
         self.target = target
         self.conditions = tuple(conditions)
         self.min_requests = min_requests
+        self.min_predictions = min_predictions
 
     def _scrape(self, version: Version) -> Scrape:
         url = self.target.metrics_url(version)
@@ -160,8 +174,11 @@ class Analyzer:
                 expected = {}
         elif baseline is not None:
             expected = baseline
-        values["prediction_psi"] = psi(expected, canary_window.predictions)
-        values["prediction_js"] = jensen_shannon(expected, canary_window.predictions)
+        if enough_predictions(expected, canary_window.predictions, self.min_predictions):
+            values["prediction_psi"] = psi(expected, canary_window.predictions)
+            values["prediction_js"] = jensen_shannon(expected, canary_window.predictions)
+        else:  # a handful of predictions makes any drift figure noise: say so, don't judge
+            values["prediction_psi"] = values["prediction_js"] = None
         outcome, results, reason = judge(self.conditions, values, self.min_requests)
         return Measurement(
             canary.name,

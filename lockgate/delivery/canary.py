@@ -36,7 +36,9 @@ def _analyse_step(
     ctl: Rollouts, state: RolloutState, index: int, window_s: float
 ) -> tuple[RolloutState, Measurement]:
     settings = ctl.settings.analysis
-    analyzer = Analyzer(ctl.target, settings.parsed(), settings.min_requests)
+    analyzer = Analyzer(
+        ctl.target, settings.parsed(), settings.min_requests, settings.min_predictions
+    )
     assert state.stable is not None and state.canary is not None
     extensions = 0
     while True:

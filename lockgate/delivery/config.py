@@ -46,6 +46,12 @@ class Analysis(Model):
     min_requests: int = Field(
         default=20, ge=1, description="canary requests a window needs to count"
     )
+    min_predictions: int = Field(
+        default=50,
+        ge=0,
+        description="predictions each side needs before drift conditions are judged "
+        "(fewer: those conditions are inconclusive)",
+    )
     max_extensions: int = Field(
         default=2, ge=0, description="windows added when traffic is too low"
     )

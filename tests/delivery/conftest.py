@@ -58,7 +58,9 @@ def settings(**overrides: Any) -> EnvironmentDelivery:
                 {"weight": 100},
             ]
         },
-        "analysis": {"min_requests": 5, "max_extensions": 2, "window_s": 1.0},
+        # short windows keep the suite fast: ~6 canary requests at 10%, so the drift guard is
+        # lowered to what such a window holds (its default, 50, is tested in test_analysis)
+        "analysis": {"min_requests": 5, "min_predictions": 5, "max_extensions": 2, "window_s": 1.0},
         "docker": {"drain_s": 0.3, "ready_timeout_s": 30},
         "blue_green": {"smoke_requests": 10, "keep_old_s": 60},
     }

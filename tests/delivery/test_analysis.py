@@ -123,3 +123,23 @@ def test_load_generator_only_targets_loopback():
     for url in ("http://10.0.0.1:80", "http://example.invalid", "http://[::1]:80"):
         with pytest.raises(NotLoopback):
             loopback_address(url)
+
+
+def test_drift_is_not_judged_on_a_handful_of_predictions():
+    from lockgate.delivery.analysis import enough_predictions, judge
+    from lockgate.delivery.conditions import parse_condition
+
+    stable, canary = {"yes": 40.0, "no": 60.0}, {"yes": 3.0, "no": 0.0}
+    assert not enough_predictions(stable, canary, 50)
+    assert enough_predictions(stable, {"yes": 30.0, "no": 25.0}, 50)
+    assert enough_predictions(stable, canary, 0)  # no minimum
+    psi = parse_condition("prediction_psi < 0.2")
+    errors = parse_condition("error_rate < 0.01")
+    outcome, _, reason = judge(
+        [errors, psi], {"requests": 30, "error_rate": 0.0, "prediction_psi": None}, 20
+    )
+    assert outcome == "inconclusive" and "prediction_psi" in reason
+    outcome, _, _ = judge(
+        [errors, psi], {"requests": 30, "error_rate": 0.0, "prediction_psi": 0.9}, 20
+    )
+    assert outcome == "fail"
