@@ -69,11 +69,15 @@ def test_not_root_is_refused_before_debootstrap_runs() -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="debootstrap needs root")
-def test_debootstrap_failure_names_the_mirror_and_leaves_nothing_behind(tmp_path: Path) -> None:
+def test_debootstrap_failure_names_the_mirror_and_leaves_nothing_behind(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from tests.conftest import unavailable
+
     try:
         rootfs_module._find_debootstrap("debootstrap")
     except RootfsError as error:
-        pytest.skip(str(error))
+        unavailable(request.config, f"debootstrap is not installed: {error}")
     with pytest.raises(
         RootfsError,
         match=r"debootstrap bookworm from http://127\.0\.0\.1:9/debian "
