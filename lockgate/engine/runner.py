@@ -13,13 +13,13 @@ from typing import Any
 
 from lockgate.engine.digests import sha256_json, tree_digest
 from lockgate.engine.events import Event, Reporter
+from lockgate.engine.executor import Executor
 from lockgate.engine.plan import Plan
 from lockgate.engine.records import RunRecord, StageResult, new_run_id, write_record
 from lockgate.engine.secrets import Masker, SecretFiles, resolve_secrets
 from lockgate.engine.stagespec import StagePaths, StageSpec
 from lockgate.engine.workspace import KeyResolver, Workspace
 from lockgate.errors import LockgateError
-from lockgate.executors.base import Executor
 
 
 class RunInterrupted(Exception):

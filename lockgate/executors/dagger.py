@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, TextIO
 
-from lockgate.engine.stagespec import ImageRecipe, StagePaths, StageSpec, contract_env
-from lockgate.errors import ExecutorUnavailable, LockgateError, StageFailed
-from lockgate.executors.base import ExecOutcome
-from lockgate.stages.context import (
+from lockgate.contract import (
     CONTAINER_IN,
     CONTAINER_OUT,
     CONTAINER_SECRETS,
     CONTAINER_WORKSPACE,
 )
+from lockgate.engine.executor import ExecOutcome
+from lockgate.engine.stagespec import ImageRecipe, StagePaths, StageSpec, contract_env
+from lockgate.errors import ExecutorUnavailable, LockgateError, StageFailed
 
 if TYPE_CHECKING:
     from dagger import Client, Container

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import lockgate
+from lockgate.contract import RECIPE_LABEL
 from lockgate.engine.stagespec import ImageRecipe
 from lockgate.errors import LockgateError
 
 CORE_REQUIREMENTS = ("pydantic>=2.6,<3", "PyYAML>=6.0", "ruamel.yaml>=0.18")
-RECIPE_LABEL = "dev.lockgate.recipe"
 _LAUNCHER = (
     "#!/opt/lockgate/bin/python3\\nimport sys\\n"
     "from lockgate.__main__ import main\\nsys.exit(main())\\n"

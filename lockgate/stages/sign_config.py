@@ -11,9 +11,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lockgate.stages.context import StageContext
+from lockgate.stages.supply_config import ImageSource, StageConfigError
 from lockgate.supply.attestations import ProvenanceInputs
 from lockgate.supply.cosign import KeylessSigner, KeyPairSigner, Signer, is_kms_uri
-from lockgate.supply.stage_config import ImageSource, StageConfigError
 from lockgate.supply.verify_policy import AttestationName
 
 
