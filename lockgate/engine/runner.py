@@ -18,6 +18,7 @@ from lockgate.engine.plan import Plan
 from lockgate.engine.records import RunRecord, StageResult, new_run_id, write_record
 from lockgate.engine.secrets import Masker, SecretFiles, resolve_secrets
 from lockgate.engine.stagespec import StagePaths, StageSpec
+from lockgate.engine.verdict import judge, lay_out
 from lockgate.engine.workspace import KeyResolver, Workspace
 from lockgate.errors import LockgateError
 
@@ -144,7 +145,10 @@ class Runner:
         judge the outcome, and keep its outputs."""
         stage_dir = self.run_dir / spec.name
         log_path = stage_dir / "log.txt"
-        inputs, in_dir, caches = self._lay_out(spec, stage_dir)
+        with self._lock:
+            inputs = {n: self.keys.upstream_output(n)[1] for n in spec.needs}
+        caches = {n: (self.ws.root / "caches" / n) for n, _ in spec.caches}
+        in_dir = lay_out(stage_dir, inputs, caches, self.ws.state)
         secrets = {n: self.secret_values[n] for n in spec.secrets}
         with log_path.open("a", encoding="utf-8") as log, SecretFiles(secrets) as secrets_dir:
             paths = StagePaths(
@@ -167,23 +171,13 @@ class Runner:
             "log": log_path,
             "image_id": outcome.image_id,
         }
-        return self._judge(spec, outcome, stage_dir, t0, common)
-
-    def _lay_out(
-        self, spec: StageSpec, stage_dir: Path
-    ) -> tuple[dict[str, Path], Path, dict[str, Path]]:
-        """The stage's folder, its ``in/`` links to upstream outputs, its caches and the state."""
-        stage_dir.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            inputs = {n: self.keys.upstream_output(n)[1] for n in spec.needs}
-        in_dir = stage_dir / "in"
-        in_dir.mkdir(exist_ok=True)
-        for name, folder in inputs.items():
-            (in_dir / name).symlink_to(folder.resolve(), target_is_directory=True)
-        caches = {n: (self.ws.root / "caches" / n) for n, _ in spec.caches}
-        for folder in (*caches.values(), self.ws.state):
-            folder.mkdir(parents=True, exist_ok=True)
-        return inputs, in_dir, caches
+        verdict = judge(spec, outcome, cancelled=self.cancel.is_set(), out=stage_dir / "out")
+        if verdict.state != "ok":
+            reason, exit_code = verdict.reason, verdict.exit_code
+            return self._finish(
+                spec, verdict.state, t0, reason=reason, exit_code=exit_code, **common
+            )
+        return self._keep(spec, stage_dir, t0, common)
 
     def _output(self, spec: StageSpec, log: TextIO) -> OutputSink:
         """Where the stage's lines go: masked, to its log file and to the reporter."""
@@ -231,39 +225,6 @@ class Runner:
                 break
         assert outcome is not None
         return outcome, attempts
-
-    def _judge(
-        self,
-        spec: StageSpec,
-        outcome: ExecOutcome,
-        stage_dir: Path,
-        t0: float,
-        common: dict[str, Any],
-    ) -> StageResult:
-        """Interrupted, failed (exit code, timeout, a declared output missing), or ok and kept."""
-        if outcome.interrupted or self.cancel.is_set():
-            return self._finish(spec, "interrupted", t0, reason="interrupted", **common)
-        if outcome.exit_code != 0:
-            why = (
-                f"timed out after {spec.timeout}s"
-                if outcome.timed_out
-                else f"exit code {outcome.exit_code}"
-            )
-            return self._finish(
-                spec, "failed", t0, reason=why, exit_code=outcome.exit_code, **common
-            )
-        out = stage_dir / "out"
-        missing = [p for p in spec.outputs if not any(out.glob(p))]
-        if missing:
-            return self._finish(
-                spec,
-                "failed",
-                t0,
-                exit_code=0,
-                reason=f"declared output {missing[0]!r} was not written",
-                **common,
-            )
-        return self._keep(spec, stage_dir, t0, common)
 
     def _keep(
         self, spec: StageSpec, stage_dir: Path, t0: float, common: dict[str, Any]
