@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands.release import add_release_arguments, open_store, report
+from lockgate.commands._release import add_release_arguments, open_store, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockgate.commands.project import load_project
+    from lockgate.commands._project import load_project
     from lockgate.delivery.approving import approve, revoke
     from lockgate.delivery.identity import current_identity
     from lockgate.delivery.refs import check_digest

@@ -5,17 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lockgate.commands.project import add_spec_argument
+from lockgate.commands._options import add_ledger_argument, add_spec_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=("verify",))
-    parser.add_argument(
-        "--ledger",
-        type=Path,
-        metavar="DIR",
-        help="a ledger folder (e.g. an offline copy) instead of the project's",
-    )
+    add_ledger_argument(parser)
     parser.add_argument(
         "--public-key",
         type=Path,
@@ -31,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
     if args.ledger is not None:
         folder = args.ledger
     else:
-        from lockgate.commands.project import load_project
-        from lockgate.commands.release import open_store
+        from lockgate.commands._project import load_project
+        from lockgate.commands._release import open_store
 
         project = load_project(args)
         folder = open_store(project, args).folder

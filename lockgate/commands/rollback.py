@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands.release import add_release_arguments, promoter, report
+from lockgate.commands._release import add_release_arguments, promoter, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

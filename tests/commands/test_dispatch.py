@@ -27,7 +27,7 @@ def test_help_imports_nothing_heavy():
 
 
 def test_every_command_has_help(tmp_path):
-    from lockgate.cli import COMMANDS
+    from lockgate.commands import COMMANDS
 
     for name in COMMANDS:
         result = lockgate(name, "--help", cwd=tmp_path)

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lockgate.commands.project import Project, add_spec_argument, load_project
+from lockgate.commands._options import add_spec_argument
+from lockgate.commands._project import Project, load_project
 
 
 def add_release_arguments(parser: argparse.ArgumentParser) -> None:

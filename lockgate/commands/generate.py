@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def generate_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     stdout = stdout or sys.stdout
     root = (args.root or Path.cwd()).resolve()
     files = render_files(
