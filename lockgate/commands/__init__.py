@@ -99,5 +99,15 @@ def dispatch(argv: Sequence[str] | None = None) -> int:
     sub = argparse.ArgumentParser(prog=f"lockgate {args.command}", description=help_text)
     module.add_arguments(sub)
     sub_args = sub.parse_args(rest)
-    result: int = module.run(sub_args)
+    if not getattr(sub_args, "json", False):
+        result: int = module.run(sub_args)
+        return result
+    from lockgate.commands._options import print_json
+    from lockgate.errors import LockgateError
+
+    try:
+        result = module.run(sub_args)
+    except LockgateError as exc:  # --json: the error is the one document on stdout
+        print_json({"ok": False, "error": str(exc), "exit_code": exc.exit_code})
+        return exc.exit_code
     return result

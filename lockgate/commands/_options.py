@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+from typing import Any
 
 
 def add_spec_argument(parser: argparse.ArgumentParser) -> None:
@@ -41,3 +43,8 @@ def add_delivery_argument(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="delivery settings (default: ./delivery.yaml)",
     )
+
+
+def print_json(document: Any) -> None:
+    """The one JSON document a ``--json`` command prints on stdout."""
+    print(json.dumps(document, indent=2, sort_keys=True, default=str))

@@ -35,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
     actor = current_identity(cwd=project.root)
     store = open_store(project, args)
     if args.revoke:
-        return report(revoke(store, rules, actor, digest, reason=args.reason))
+        return report(revoke(store, rules, actor, digest, reason=args.reason), args.json)
     try:
         expires = parse_duration(args.expires) if args.expires else None
     except ValueError as exc:
         raise LockgateError(f"--expires: {exc}") from None
-    return report(approve(store, rules, actor, digest, expires_in=expires, reason=args.reason))
+    outcome = approve(store, rules, actor, digest, expires_in=expires, reason=args.reason)
+    return report(outcome, args.json)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lockgate.commands._options import add_ledger_argument, add_spec_argument
+from lockgate.commands._options import (
+    add_json_argument,
+    add_ledger_argument,
+    add_spec_argument,
+    print_json,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also require every entry and the head to be signed by this key",
     )
     add_spec_argument(parser)
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +43,18 @@ def run(args: argparse.Namespace) -> int:
 
         check = load_checker(args.public_key)
     result = audit_ledger(folder, check)
+    if args.json:
+        print_json(
+            {
+                "ok": result.ok,
+                "ledger": str(folder),
+                "entries": result.entries,
+                "first_bad_seq": result.first_bad_seq,
+                "problems": list(result.problems),
+                "notes": list(result.notes),
+            }
+        )
+        return 0 if result.ok else 1
     for note in result.notes:
         print(f"note: {note}")
     if result.ok:

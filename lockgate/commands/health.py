@@ -38,4 +38,4 @@ def run(args: argparse.Namespace) -> int:
         digest=args.digest,
         reason=args.reason,
     )
-    return report(outcome)
+    return report(outcome, args.json)

@@ -6,14 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from lockgate.commands._options import add_json_argument, add_ledger_argument
+from lockgate.commands._options import add_ledger_argument
 from lockgate.commands._release import add_release_arguments, open_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("environment")
     parser.add_argument("--at", metavar="TIME", help="e.g. 2026-11-20T10:00Z (UTC unless given)")
-    add_json_argument(parser)
     add_ledger_argument(parser)
     add_release_arguments(parser)
 

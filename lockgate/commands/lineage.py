@@ -6,13 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from lockgate.commands._options import add_json_argument
 from lockgate.commands._release import add_release_arguments, open_store, registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("subject", help="REGISTRY/NAME@sha256:... or models:/NAME/VERSION")
-    add_json_argument(parser)
     parser.add_argument(
         "--no-verify", action="store_true", help="do not read the image's attestations (offline)"
     )

@@ -34,4 +34,4 @@ def run(args: argparse.Namespace) -> int:
         data_check=args.data_check,
         reason=args.reason,
     )
-    return report(outcome)
+    return report(outcome, args.json)

@@ -19,4 +19,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return report(promoter(args).rollback(args.environment, to=args.to, reason=args.reason))
+    outcome = promoter(args).rollback(args.environment, to=args.to, reason=args.reason)
+    return report(outcome, args.json)

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lockgate.commands._options import add_json_argument, print_json
 from lockgate.supply.verify import verify_ref
 from lockgate.supply.verify_policy import load_verify_policy
 
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="talk to the registry over plain HTTP (loopback test registries)",
     )
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +42,18 @@ def run(args: argparse.Namespace) -> int:
     report = verify_ref(
         args.image, policy, registry_ca=args.registry_ca, plain_http=args.plain_http
     )
+    if args.json:
+        print_json(
+            {
+                "image": report.image,
+                "ok": report.passed,
+                "requirements": [
+                    {"name": r.name, "passed": r.passed, "reason": r.reason}
+                    for r in report.requirements
+                ],
+            }
+        )
+        return report.exit_code
     print(report.render())
     for failure in report.failures():
         print(f"verify: {failure.name}: {failure.reason}", file=sys.stderr)
