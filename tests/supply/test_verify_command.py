@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pytest
 
+from lockgate.__main__ import main
 from lockgate.commands.verify import add_arguments, run
 from lockgate.supply.image_ref import ImageRefError
 from lockgate.supply.verify_policy import VerifyPolicyError
@@ -57,6 +59,12 @@ def test_verify_command_exit_codes(
     captured = capsys.readouterr()
     assert captured.out.startswith(f"REFUSED: {ref}\n")
     assert captured.err.startswith("verify: attestation sbom: ")
+    argv = [str(ref), "--key", str(key_pair[1]), "--require", "sbom", "--plain-http", "--json"]
+    assert main(["verify", *argv]) == 1  # the real entry point, as a script runs it
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["image"] == str(ref) and doc["ok"] is False
+    by_name = {r["name"]: r["passed"] for r in doc["requirements"]}
+    assert by_name["attestation sbom"] is False and by_name["signature"] is True
 
 
 def test_tag_and_bad_policy_are_errors(tmp_path: Path) -> None:
