@@ -14,16 +14,6 @@ from lockgate.spec.loader import find_spec, parse_spec
 from lockgate.spec.yamlpos import read_spec_text
 
 
-def add_spec_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--spec",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="the spec (default: lockgate.yaml here or in a parent folder)",
-    )
-
-
 @dataclass(frozen=True)
 class Project:
     spec_path: Path
