@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lockgate.ci.cli import add_arguments, ci_command
+from lockgate.commands.ci import add_arguments, run
 from lockgate.errors import LockgateError
 
 
@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return ci_command(args)
+        return run(args)
     except LockgateError as exc:
         print(f"lockgate: error: {exc}", file=sys.stderr)
         return exc.exit_code

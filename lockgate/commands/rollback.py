@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands.release import add_release_arguments, promoter, report
+from lockgate.commands._release import add_release_arguments, promoter, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,4 +19,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return report(promoter(args).rollback(args.environment, to=args.to, reason=args.reason))
+    outcome = promoter(args).rollback(args.environment, to=args.to, reason=args.reason)
+    return report(outcome, args.json)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lockgate.commands.generate import add_arguments, run
 from lockgate.errors import LockgateError
-from lockgate.generator.cli import add_arguments, generate_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return generate_command(args)
+        return run(args)
     except LockgateError as exc:
         print(f"lockgate: error: {exc}", file=sys.stderr)
         return exc.exit_code

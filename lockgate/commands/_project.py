@@ -17,16 +17,6 @@ if TYPE_CHECKING:
     from lockgate.spec.models import Pipeline
 
 
-def add_spec_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--spec",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="the spec (default: lockgate.yaml here or in a parent folder)",
-    )
-
-
 @dataclass(frozen=True)
 class Project:
     spec_path: Path
