@@ -6,19 +6,22 @@ import argparse
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lockgate.engine.plan import Plan, build_plan
 from lockgate.engine.workspace import Workspace
 from lockgate.spec.loader import find_spec, parse_spec
 from lockgate.spec.yamlpos import read_spec_text
 
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline
+
 
 @dataclass(frozen=True)
 class Project:
     spec_path: Path
     spec_text: str
-    pipeline: Any
+    pipeline: Pipeline
 
     @property
     def root(self) -> Path:
