@@ -42,9 +42,6 @@ LAYERS: dict[str, int] = {
     "lockgate.report": 5,
     "lockgate.commands": 6,
     "lockgate.__main__": 6,
-    # `python -m lockgate.ci` / `python -m lockgate.generator`: thin entry points to a command
-    "lockgate.ci.__main__": 6,
-    "lockgate.generator.__main__": 6,
 }
 
 # Known, being moved: imports or cycles a move still under way will remove; each entry is

@@ -210,7 +210,7 @@ def test_module_entry_point_reports_bad_input_in_one_line(
 ) -> None:
     root = example_repo(tmp_path, "minimal")
     done = subprocess.run(
-        [sys.executable, "-m", "lockgate.generator", *argv, "--root", str(root)],
+        [sys.executable, "-m", "lockgate", "generate", *argv, "--root", str(root)],
         cwd=root,
         capture_output=True,
         text=True,
@@ -229,7 +229,8 @@ def test_module_entry_point_writes(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "lockgate.generator",
+            "lockgate",
+            "generate",
             "gitlab",
             "--no-image",
             "--out",
