@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from lockgate.delivery.analysis import Analyzer, Measurement
+from lockgate.delivery.prometheus import prometheus_source
 from lockgate.delivery.state import RolloutState
 
 if TYPE_CHECKING:
@@ -37,7 +38,11 @@ def _analyse_step(
 ) -> tuple[RolloutState, Measurement]:
     settings = ctl.settings.analysis
     analyzer = Analyzer(
-        ctl.target, settings.parsed(), settings.min_requests, settings.min_predictions
+        ctl.target,
+        settings.parsed(),
+        settings.min_requests,
+        settings.min_predictions,
+        prometheus_source(ctl.env, settings.prometheus),
     )
     assert state.stable is not None and state.canary is not None
     extensions = 0
