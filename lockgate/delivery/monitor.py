@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lockgate.delivery.analysis import Analyzer, Measurement
+from lockgate.delivery.prometheus import prometheus_source
 from lockgate.delivery.rollout import NothingToDo, RolloutResult, Rollouts
 from lockgate.errors import EXIT_FAILED, EXIT_OK
 
@@ -53,7 +54,12 @@ class LiveMonitor:
         stable = state.stable
         reference = self.settings.reference or state.reference or None
         analyzer = Analyzer(
-            self.rollouts.target, self.settings.parsed(), self.settings.min_requests
+            self.rollouts.target,
+            self.settings.parsed(),
+            self.settings.min_requests,
+            prometheus=prometheus_source(
+                self.rollouts.env, self.rollouts.settings.analysis.prometheus
+            ),
         )
         windows: list[Measurement] = []
         streak = 0
