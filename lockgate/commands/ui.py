@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     audit = None if args.no_audit else (lambda: audit_ledger(folder))
     rollouts = delivery_path(args.delivery).resolve().parent / STATE_SUBDIR
     server = serve(ReleasePage(store, rollouts, audit), args.host, args.port)
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), int(server.server_address[1])
     url = f"http://{host}:{port}/"
     if args.json:
         print(json.dumps({"url": url, "read_only": True}), flush=True)
