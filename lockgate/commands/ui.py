@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(store.folder)
     audit = None if args.no_audit else (lambda: audit_ledger(folder))
     rollouts = delivery_path(args.delivery).resolve().parent / STATE_SUBDIR
-    server = serve(ReleasePage(store, rollouts, audit), args.host, args.port)
+    server = serve(ReleasePage(folder, rollouts, audit), args.host, args.port)
     host, port = str(server.server_address[0]), int(server.server_address[1])
     url = f"http://{host}:{port}/"
     if args.json:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,15 +17,17 @@ from lockgate.delivery.entry import format_time, parse_time
 from lockgate.delivery.lineage import trace
 from lockgate.ui.overview import build, load_rollouts
 from lockgate.ui.page import render_lineage, render_overview
+from lockgate.ui.snapshot import LedgerSnapshot
 
 
 class ReleasePage:
-    """Renders the pages from a ledger store and a rollout-record folder."""
+    """Renders the pages from a ledger folder and a rollout-record folder."""
 
-    def __init__(self, store: Any, rollouts_dir: Any, audit: Callable[[], Any] | None) -> None:
-        self.store = store
+    def __init__(
+        self, ledger_dir: Path, rollouts_dir: Path | None, audit: Callable[[], Any] | None
+    ) -> None:
+        self.snapshot = LedgerSnapshot(ledger_dir, audit)
         self.rollouts_dir = rollouts_dir
-        self.audit = audit
 
     def overview(self, at_text: str | None) -> tuple[int, str]:
         at = None
@@ -33,13 +36,12 @@ class ReleasePage:
                 at = format_time(parse_time(at_text))
             except ValueError:
                 return 400, f"at={at_text!r}: expected a time like 2026-11-20T10:00Z"
-        entries = self.store.entries()
-        audit = self.audit() if self.audit is not None else None
+        entries, audit = self.snapshot.read()
         view = build(entries, load_rollouts(self.rollouts_dir), at, audit)
         return 200, render_overview(view)
 
     def lineage(self, digest: str) -> tuple[int, str]:
-        entries = self.store.entries()
+        entries, _ = self.snapshot.read()
         found = trace(digest, entries, None, None)
         return 200, render_lineage(digest, entries, found[0] if found else None)
 

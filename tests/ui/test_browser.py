@@ -30,7 +30,7 @@ PASS_GREEN = (0x2E, 0x7D, 0x32)
 def site(tmp_path: Path) -> Iterator[str]:
     ledger = write_ledger(tmp_path / "ledger")
     write_rollout(tmp_path / "state")
-    page = ReleasePage(ledger, tmp_path / "state", lambda: audit_ledger(ledger.folder))
+    page = ReleasePage(ledger.folder, tmp_path / "state", lambda: audit_ledger(ledger.folder))
     server = serve(page, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
