@@ -109,7 +109,9 @@ def test_read_only_and_bad_time(site: str) -> None:
     request = urllib.request.Request(site + "/", data=b"x", method="POST")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=5)
+    refused.value.close()
     assert refused.value.code == 405
     with pytest.raises(urllib.error.HTTPError) as bad:
         urllib.request.urlopen(site + "/?at=yesterday", timeout=5)
-    assert bad.value.code == 400 and b"expected a time like" in bad.value.read()
+    with bad.value as answer:
+        assert answer.code == 400 and b"expected a time like" in answer.read()
