@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from lockgate.delivery.analysis import Analyzer, Measurement
-from lockgate.delivery.prometheus import prometheus_source
+from lockgate.delivery.prometheus import analysis_source
 from lockgate.delivery.state import RolloutState
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def _analyse_step(
         settings.parsed(),
         settings.min_requests,
         settings.min_predictions,
-        prometheus_source(ctl.env, settings.prometheus),
+        analysis_source(ctl.env, ctl.settings),
     )
     assert state.stable is not None and state.canary is not None
     extensions = 0

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lockgate.delivery.analysis import Analyzer, Measurement
-from lockgate.delivery.prometheus import prometheus_source
+from lockgate.delivery.prometheus import analysis_source
 from lockgate.delivery.rollout import NothingToDo, RolloutResult, Rollouts
 from lockgate.errors import EXIT_FAILED, EXIT_OK
 
@@ -57,9 +57,7 @@ class LiveMonitor:
             self.rollouts.target,
             self.settings.parsed(),
             self.settings.min_requests,
-            prometheus=prometheus_source(
-                self.rollouts.env, self.rollouts.settings.analysis.prometheus
-            ),
+            prometheus=analysis_source(self.rollouts.env, self.rollouts.settings),
         )
         windows: list[Measurement] = []
         streak = 0

@@ -156,6 +156,26 @@ class PrometheusSource:
         return PrometheusReading(values, problems, ours, theirs)
 
 
+def pod_selector(namespace: str, app: str) -> str:
+    """A Kubernetes version's pods as a cluster's Prometheus labels them: the Deployment
+    ``<app>-r<N>`` names its pods ``<app>-r<N>-<hash>-<id>``."""
+    return f'namespace="{namespace}",pod=~"{app}-${{version}}-.+"'
+
+
+def analysis_source(env: str, delivery: Any) -> PrometheusSource | None:
+    """Where an environment's analysis reads from (``delivery`` is an ``EnvironmentDelivery``):
+    ``analysis.prometheus`` when set; the cluster's Prometheus (``kubernetes.prometheus_url``)
+    for the Kubernetes target, which has no per-version URL to scrape; else None (scrape)."""
+    if delivery.analysis.prometheus is not None:
+        return prometheus_source(env, delivery.analysis.prometheus)
+    if delivery.target == "kubernetes":
+        k8s = delivery.kubernetes
+        return PrometheusSource(
+            k8s.prometheus_url, env, selector=pod_selector(k8s.namespace, k8s.app)
+        )
+    return None
+
+
 def prometheus_source(env: str, settings: Any) -> PrometheusSource | None:
     """The source ``analysis.prometheus`` asks for (a ``PrometheusAnalysis``), or None."""
     if settings is None:

@@ -6,18 +6,13 @@ ones ``test_canary.py`` judges by scraping directly, with the same verdicts expe
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from lockgate.delivery.prometheus import PrometheusSource
+from tests.delivery.prometheus_kit import free_port, running_prometheus
 from tests.delivery.test_canary import under_load
 
 CONFIG = """\
@@ -39,50 +34,10 @@ scrape_configs:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        if os.environ.get("LOCKGATE_REQUIRE_ENGINE") == "1":
-            pytest.fail("prometheus is not installed (scripts/setup-test-env installs it)")
-        pytest.skip(reason="prometheus is not installed (scripts/setup-test-env installs it)")
-    folder: Path = tmp_path_factory.mktemp("prometheus")
-    (folder / "prometheus.yml").write_text(CONFIG)
-    url = f"http://127.0.0.1:{_free_port()}"
-    log = (folder / "log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={folder / 'prometheus.yml'}",
-            f"--storage.tsdb.path={folder / 'data'}",
-            f"--web.listen-address={url.removeprefix('http://')}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            log.close()
-            pytest.fail(f"prometheus did not start: {(folder / 'log').read_text()[-2000:]}")
-        time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    with running_prometheus(tmp_path_factory.mktemp("prometheus"), CONFIG) as url:
+        yield url
 
 
 def test_bad_answers_give_no_value_never_a_pass(prometheus: str) -> None:
@@ -98,9 +53,7 @@ def test_bad_answers_give_no_value_never_a_pass(prometheus: str) -> None:
     assert reading.problems["error_rate"].startswith("query rejected: ")
     assert "parse error" in reading.problems["error_rate"]
     assert reading.problems["p95_ms"] == "0 series returned; the query must return one"
-    closed = PrometheusSource(
-        f"http://127.0.0.1:{_free_port()}", "nowhere", {"p99_ms": "vector(1)"}
-    )
+    closed = PrometheusSource(f"http://127.0.0.1:{free_port()}", "nowhere", {"p99_ms": "vector(1)"})
     far = closed.read("r2", "r1", 5.0, time.time())
     assert far.values["p99_ms"] is None and "unreachable" in far.problems["p99_ms"]
     assert far.values["prediction_psi"] is None
