@@ -2,10 +2,10 @@
 
 Manifests are written to ``<state>/<env>/manifests/`` on every change and applied with
 ``kubectl --context CONTEXT apply`` only when ``kubernetes.context`` is set; with no context it
-only renders (what the tests check, since no cluster can run where they do). Metrics are read
-through ``kubectl port-forward``-free paths only: a cluster's Prometheus does the analysis in the
-``argo-rollouts`` mode; in ``gateway-api`` mode lockgate needs each version's Service reachable,
-which ``metrics_url`` does not provide yet (see docs/delivery.md).
+only renders (what the tests check, since no cluster can run where they do). There is no
+per-version URL to scrape (``metrics_url`` is None): analysis reads the cluster's Prometheus
+(``kubernetes.prometheus_url``, pods selected by ``namespace`` and ``pod=~"<app>-rN-.+"``; see
+``delivery/prometheus.py``), and ``running`` means the version's manifests are in place.
 """
 
 from __future__ import annotations
