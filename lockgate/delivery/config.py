@@ -152,6 +152,13 @@ class KubernetesSettings(Model):
     router: Literal["argo-rollouts", "gateway-api"] = "gateway-api"
     gateway: str = "lockgate"
     prometheus_url: str = "http://prometheus.monitoring:9090"
+    api_server: str | None = Field(
+        default=None, description="Kubernetes API URL (argo-rollouts router: apply and read back)"
+    )
+    token_file: Path | None = Field(default=None, description="bearer token for api_server")
+    ca_file: Path | None = Field(default=None, description="CA bundle of api_server")
+    argo_timeout_s: float = Field(default=1800.0, gt=0, description="wait for Argo's verdict")
+    argo_poll_s: float = Field(default=5.0, gt=0)
 
 
 class EnvironmentDelivery(Model):

@@ -257,6 +257,10 @@ class Rollouts:
         return self._result(state, "deployed", "first version: nothing to compare with")
 
     def _continue(self, state: RolloutState) -> RolloutResult:
+        if getattr(self.target, "delegates", False):
+            from lockgate.delivery.argo import run_argo
+
+            return run_argo(self, state)
         if state.strategy == "blue-green":
             from lockgate.delivery.bluegreen import run_blue_green
 

@@ -20,6 +20,7 @@ from typing import Any
 from lockgate.delivery.accesslog import AccessLogReader
 from lockgate.delivery.target import RouteChange, Version
 from lockgate.delivery.targets import kubernetes_manifests as m
+from lockgate.delivery.targets.kube_api import KubernetesApi
 from lockgate.errors import LockgateError
 
 
@@ -34,6 +35,12 @@ class KubernetesTarget:
         self.analysis = settings.analysis
         self.steps = settings.canary.steps
         self.folder = Path(state_dir) / env_name / "manifests"
+        self.delegates = self.settings.router == "argo-rollouts"
+        self.api = (
+            KubernetesApi(self.settings.api_server, self.settings.token_file, self.settings.ca_file)
+            if self.settings.api_server
+            else None
+        )
 
     def _write(self, name: str, documents: list[dict[str, Any]]) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -75,6 +82,13 @@ class KubernetesTarget:
         ]
 
     def start(self, version: Version) -> None:
+        if self.delegates:  # one Rollout; the version applied last is the one Argo rolls to
+            documents = self.argo_manifests(version)
+            self._write(version.name, documents)
+            if self.api is not None:
+                for document in documents:
+                    self.api.apply(document)
+            return
         self._write(version.name, self.manifests_for(version))
         if self.settings.context:
             name = f"deployment/{self.settings.app}-{version.name}"
@@ -91,9 +105,23 @@ class KubernetesTarget:
     def running(self, version: Version) -> bool:
         return (self.folder / f"{version.name}.json").exists()
 
+    def rollout_status(self) -> dict[str, Any]:
+        """The Argo Rollout's ``status``, read through the Kubernetes API."""
+        if self.api is None:
+            raise KubectlFailed(
+                "router argo-rollouts: set kubernetes.api_server so lockgate can read the "
+                "Rollout's status back"
+            )
+        found = self.api.get(
+            "argoproj.io/v1alpha1", "Rollout", self.settings.namespace, self.settings.app
+        )
+        return dict(found.get("status") or {})
+
     def route(self, weights: Mapping[Version, int]) -> RouteChange:
         asked = time.time()
         by_name = {v.name: w for v, w in weights.items()}
+        if self.delegates:  # Argo moves the traffic
+            return RouteChange(by_name, asked, asked)
         self._write("route", [m.http_route(self.settings.app, by_name, self.settings)])
         return RouteChange(by_name, asked, time.time())
 
