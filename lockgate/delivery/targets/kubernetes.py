@@ -98,6 +98,9 @@ class KubernetesTarget:
 
     def stop(self, version: Version) -> None:
         path = self.folder / f"{version.name}.json"
+        if self.delegates:  # the one Rollout stays; Argo scales the old ReplicaSet down
+            path.unlink(missing_ok=True)
+            return
         if self.settings.context and path.exists():
             self._kubectl("delete", "--ignore-not-found", "-f", str(path))
         path.unlink(missing_ok=True)
