@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 
 from lockgate.delivery.audit import audit_ledger
+from lockgate.delivery.state import RolloutState, StateStore
+from lockgate.delivery.target import Version
 from lockgate.ui.server import ReleasePage, serve
-from tests.ui.ledgerkit import write_ledger, write_rollout
+from tests.ui.ledgerkit import condition, write_ledger, write_rollout
 
 DRIVER = "/usr/bin/chromedriver"
 PASS_GREEN = (0x2E, 0x7D, 0x32)
@@ -30,6 +32,24 @@ PASS_GREEN = (0x2E, 0x7D, 0x32)
 def site(tmp_path: Path) -> Iterator[str]:
     ledger = write_ledger(tmp_path / "ledger")
     write_rollout(tmp_path / "state")
+    StateStore(tmp_path / "state").save(
+        RolloutState(
+            "staging",
+            "paused",
+            stable=Version(1, "reg/model:1"),
+            canary=Version(2, "reg/model:2"),
+            weight=10,
+            reason="step 1 (10%) inconclusive: Prometheus: error_rate: unreachable",
+            measurements=(
+                {
+                    "step": 0,
+                    "weight": 10,
+                    "outcome": "inconclusive",
+                    "conditions": [condition("error_rate < 0.01", None, "inconclusive")],
+                },
+            ),
+        )
+    )
     page = ReleasePage(ledger.folder, tmp_path / "state", lambda: audit_ledger(ledger.folder))
     server = serve(page, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -86,6 +106,11 @@ def test_page_shows_each_environment_and_a_chart_per_step(
         assert chart.size["width"] > 300 and chart.size["height"] > 60
         assert PASS_GREEN in _colours(chart.screenshot_as_png), "no passing bar drawn"
     assert "2 window(s)" in charts[1].text  # the extended step shows both windows
+    # an inconclusive step (here: Prometheus unreachable) is drawn as such, never as a pass
+    waiting = browser.find_element(By.CSS_SELECTOR, ".rollout[data-env=staging]")
+    assert "unreachable" in waiting.text and "no value" in waiting.text
+    (chart,) = waiting.find_elements(By.CSS_SELECTOR, "svg.step-chart")
+    assert PASS_GREEN not in _colours(chart.screenshot_as_png)
     pending = browser.find_element(By.CSS_SELECTOR, "li[data-env=production]")
     assert "approvals so far: lena" in pending.text
     assert "intact: 8 entries" in browser.find_element(By.TAG_NAME, "body").text
