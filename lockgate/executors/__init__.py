@@ -39,7 +39,7 @@ def choose_executor(
     requested: str | None, warn: Callable[[str], object], **options: Any
 ) -> Executor:
     """The requested executor (an error if it cannot run here), or the first that can:
-    dagger when an engine is reachable, else docker when an engine answers, else local."""
+    dagger when its engine answers a query, else docker when an engine answers, else local."""
     if requested:
         executor = load_executor(requested, **options)
         executor.check()
@@ -48,7 +48,8 @@ def choose_executor(
     for name in AUTO_ORDER:
         try:
             executor = load_executor(name, **options)
-            executor.check()
+            # Unasked, an executor must show its engine answers, not merely that it is installed.
+            getattr(executor, "auto_check", executor.check)()
             return executor
         except ExecutorUnavailable as exc:
             reasons.append(f"{name}: {exc}")
