@@ -255,6 +255,22 @@ class RegistryClient:
             raise RegistryError(f"{ref.name}: blob {digest} missing or corrupt")
         return answer.body
 
+    def find(self, ref: ImageRef) -> ImageRef | None:
+        """``ref`` pinned by the digest its tag points at, or ``None`` when the registry does not
+        hold it (a missing tag or repository); any other failure is an error."""
+        what = f"looking for {ref}"
+        answer = self._call(
+            "HEAD",
+            self._url(ref, f"manifests/{ref.digest or ref.tag or 'latest'}"),
+            headers={"Accept": MANIFEST_ACCEPT},
+            what=what,
+        )
+        if answer.status == 404:
+            return None
+        if answer.status != 200:
+            raise RegistryError(f"{what}: HTTP {answer.status}")
+        return self.resolve(ref)
+
     def resolve(self, ref: ImageRef) -> ImageRef:
         """The digest a tag points at right now."""
         return ref.with_digest(self.manifest(ref)[0])
