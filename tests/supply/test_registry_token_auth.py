@@ -148,3 +148,39 @@ def test_an_expired_token_is_one_clear_error(token_registry) -> None:
     assert message.startswith(
         f"registry {server.host} rejected the token from {tokens.realm} as expired or invalid"
     )
+
+
+def test_sign_and_verify_through_token_auth(
+    token_registry, cosign, key_pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The real cosign signs through the token server and lockgate's verify reads the
+    signature back through it: both halves of verify speak token auth."""
+    from lockgate.supply.cosign import CosignClient, KeyPairSigner
+    from lockgate.supply.verify import VerifyPolicy, verify_image
+
+    from .conftest import KEY_PASSWORD
+
+    server, tokens = token_registry
+    assert server.tls is not None
+    access = RegistryAccess(server.host, "lockgate", PASSWORD, ca_file=server.tls[0])
+    ref = RegistryClient(access).push_image(
+        ImageRef.parse(f"{server.host}/signed/app:v1"), _image("signed")
+    )
+    client = CosignClient(cosign, tmp_path / "tuf", access)
+    client.sign(ref, KeyPairSigner(str(key_pair[0]), KEY_PASSWORD))
+    policy = VerifyPolicy.model_validate({"key": str(key_pair[1]), "require": []})
+    report = verify_image(
+        f"{ref.name}:v1@{ref.digest}", policy, cosign=client, registry=RegistryClient(access)
+    )
+    assert report.passed, report.render()
+    assert {r.name for r in report.requirements} >= {"tag", "signature"}
+    reader = RegistryAccess(server.host, "reader", ACCOUNTS["reader"][0], ca_file=server.tls[0])
+    report = verify_image(
+        str(ref),
+        policy,
+        cosign=CosignClient(cosign, tmp_path / "tuf2", reader),
+        registry=RegistryClient(reader),
+    )
+    assert report.passed, report.render()  # verifying needs only pull
+    reader_grants = [c["access"] for c in tokens.issued if c["sub"] == "reader"]
+    assert [{"type": "repository", "name": "signed/app", "actions": ["pull"]}] in reader_grants
