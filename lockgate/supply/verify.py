@@ -109,20 +109,39 @@ def _check_attestation(
     policy: VerifyPolicy,
     cosign: CosignClient,
     registry: RegistryClient,
-) -> tuple[Requirement, Mapping[str, Any] | None]:
+) -> tuple[Requirement, list[Mapping[str, Any]]]:
+    """Every genuine statement of this kind for the digest, in registry order: anyone with
+    push rights can reorder or drop layers, so no caller may let that order decide."""
     kind = KINDS[name]
     check = cosign.verify_attestation(ref, policy.trust(), kind.cosign_type)
     label = f"attestation {name}"
     if not check.ok:
-        return Requirement(label, False, _explain_missing(name, ref, registry, check.reason)), None
+        return Requirement(label, False, _explain_missing(name, ref, registry, check.reason)), []
     typed = [s for s in check.statements if s.get("predicateType") == kind.predicate_type]
     mine = [s for s in typed if ref.digest in subject_digests(s)]
     if not mine:
         others = sorted({d for s in typed for d in subject_digests(s)})
         return Requirement(
             label, False, f"signed for another digest ({', '.join(others)[:160]}), not {ref.digest}"
-        ), None
-    return Requirement(label, True, f"{kind.predicate_type} verified for this digest"), mine[-1]
+        ), []
+    return Requirement(label, True, f"{kind.predicate_type} verified for this digest"), mine
+
+
+def _check_scans(found: list[Mapping[str, Any]], policy: VerifyPolicy, today: date) -> Requirement:
+    """Every genuine scan verdict for the digest must satisfy the policy: the first that does
+    not decides, whatever the order the registry lists them in."""
+    results = [_check_scan(s.get("predicate", {}), policy, today) for s in found]
+    failed = [r for r in results if not r.passed]
+    if not failed:
+        return results[-1]
+    if len(found) == 1:
+        return failed[0]
+    return Requirement(
+        "scan policy",
+        False,
+        f"{len(failed)} of {len(found)} signed scan verdicts for this digest fail: "
+        f"{failed[0].reason}",
+    )
 
 
 def _check_scan(predicate: Mapping[str, Any], policy: VerifyPolicy, today: date) -> Requirement:
@@ -228,19 +247,20 @@ def verify_image(
         ]
         sig = sig_job.result()
         requirements.append(Requirement("signature", sig.ok, sig.reason))
-        statements: dict[str, Mapping[str, Any]] = {}
+        genuine: dict[str, list[Mapping[str, Any]]] = {}
         for name, job in zip(names, jobs, strict=True):
-            req, stmt = job.result()
+            req, found = job.result()
             requirements.append(req)
-            if stmt is not None:
-                statements[name] = stmt
-    if SCAN.name in policy.require and SCAN.name in statements:
-        predicate = statements[SCAN.name].get("predicate", {})
-        requirements.append(_check_scan(predicate, policy, today or date.today()))
+            if found:
+                genuine[name] = found
+    statements = {name: found[-1] for name, found in genuine.items()}
+    if SCAN.name in policy.require and SCAN.name in genuine:
+        requirements.append(_check_scans(genuine[SCAN.name], policy, today or date.today()))
     if policy.model_version is not None:
         evaluation = statements.get(EVALUATION.name)
         if evaluation is None and EVALUATION.name not in policy.require:
-            _, evaluation = _check_attestation(EVALUATION.name, pinned, policy, cosign, registry)
+            _, extra = _check_attestation(EVALUATION.name, pinned, policy, cosign, registry)
+            evaluation = extra[-1] if extra else None
         requirements.append(
             _check_model_version(policy.model_version, pinned, registry, evaluation)
         )
