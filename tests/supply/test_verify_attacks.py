@@ -3,15 +3,27 @@ registry and real trivy and cosign: the registry's layer order must never decide
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from lockgate.__main__ import main
 from lockgate.supply.image_ref import ImageRef
+from lockgate.supply.verify_policy import VerifyPolicyError, load_verify_policy
 
 from .conftest import PushImage
-from .pipeline import fake_aws_key, reasons, reorder_attestations, scan_passed_in, verify
+from .pipeline import (
+    SIGN_SECRETS,
+    fake_aws_key,
+    reasons,
+    reorder_attestations,
+    scan_passed_in,
+    sign_with,
+    stage_ctx,
+    verify,
+)
 from .registry_server import RegistryServer
 from .test_verify import _scan_and_sign
 
@@ -61,3 +73,49 @@ def test_moving_the_passing_scan_verdict_last_does_not_pass(
     # the original order refuses the same way: order is not an input
     reorder_attestations(access, ref, lambda layer: not scan_passed_in(access, ref, layer))
     assert reasons(verify(plain_registry, str(ref), policy, tmp_path)) == reasons(report)
+
+
+def test_a_key_in_the_working_directory_does_not_replace_the_policys_key(
+    plain_registry: RegistryServer,
+    push_image: PushImage,
+    key_pair: tuple[Path, Path],
+    other_key_pair: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The attacker signs their image with their own key and runs verify from a folder that
+    holds their public key under the name the policy uses."""
+    from lockgate.stages import sign
+
+    ref = push_image(plain_registry, "attack/keypath:v1", {"app/x": b"attacker"})
+    ctx = stage_ctx(tmp_path, "sign", sign_with(ref, other_key_pair[0], []), secrets=SIGN_SECRETS)
+    assert sign.main(ctx) == 0
+    project = tmp_path / "project"
+    (project / "keys").mkdir(parents=True)
+    shutil.copy(key_pair[1], project / "keys" / "cosign.pub")
+    (project / "verify.yaml").write_text("key: keys/cosign.pub\nrequire: []\n")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "keys").mkdir(parents=True)
+    shutil.copy(other_key_pair[1], elsewhere / "keys" / "cosign.pub")
+    monkeypatch.chdir(elsewhere)
+    argv = [str(ref), "--policy", str(project / "verify.yaml"), "--plain-http"]
+    assert main(["verify", *argv]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL signature:" in out
+    assert "invalid signature" in out
+
+
+def test_a_key_symlink_leading_out_of_the_policy_folder_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.pub"
+    outside.write_text("not a key\n")
+    project = tmp_path / "project"
+    (project / "keys").mkdir(parents=True)
+    (project / "keys" / "cosign.pub").symlink_to(outside)
+    (project / "verify.yaml").write_text("key: keys/cosign.pub\n")
+    with pytest.raises(VerifyPolicyError, match=r"verify.yaml: key: keys/cosign.pub is a symlink"):
+        load_verify_policy(project / "verify.yaml", {})
+    (project / "keys" / "cosign.pub").unlink()
+    (project / "keys" / "cosign.pub").write_text("a key\n")
+    policy = load_verify_policy(project / "verify.yaml", {})
+    assert policy.key == str((project / "keys" / "cosign.pub").resolve())
