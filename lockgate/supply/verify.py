@@ -92,14 +92,20 @@ def _stored_predicate_types(ref: ImageRef, registry: RegistryClient) -> set[str]
 def _explain_missing(name: str, ref: ImageRef, registry: RegistryClient, reason: str) -> str:
     if "no matching subject digest" in reason:
         return f"the stored {name} attestation is signed for another digest, not {ref.digest}"
-    if "none of the attestations matched" not in reason:
+    if (
+        "none of the attestations matched" not in reason
+        and "no matching attestations" not in reason
+    ):
         return reason
     kind = KINDS[name]
     if kind.predicate_type in _stored_predicate_types(ref, registry):
-        return (
+        stored = (
             f"a {name} attestation is stored but does not verify against the trusted key "
-            f"(tampered or signed by another key): {reason}"
+            "(tampered or signed by another key)"
         )
+        # cosign may end its message at the colon; say nothing rather than a dangling colon
+        detail = reason.strip().rstrip(":").strip()
+        return f"{stored}: {detail}" if detail != "no matching attestations" else stored
     return reason
 
 
