@@ -224,6 +224,15 @@ def _check_model_version(
     return Requirement("model version", True, f"{found} ({source})")
 
 
+def _signed_by(reason: str, policy: VerifyPolicy) -> str:
+    """Say which trust root verified, so a reader sees whose key was trusted."""
+    if policy.key is not None:
+        return f"{reason} (key {policy.key})"
+    assert policy.keyless is not None
+    who = policy.keyless.identity or policy.keyless.identity_regexp
+    return f"{reason} (keyless: {who} from {policy.keyless.issuer})"
+
+
 def verify_image(
     ref_text: str,
     policy: VerifyPolicy,
@@ -252,7 +261,7 @@ def verify_image(
             for name in names
         ]
         sig = sig_job.result()
-        requirements.append(Requirement("signature", sig.ok, sig.reason))
+        requirements.append(Requirement("signature", sig.ok, _signed_by(sig.reason, policy)))
         genuine: dict[str, list[Mapping[str, Any]]] = {}
         for name, job in zip(names, jobs, strict=True):
             req, found = job.result()

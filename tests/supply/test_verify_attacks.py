@@ -104,6 +104,7 @@ def test_a_key_in_the_working_directory_does_not_replace_the_policys_key(
     out = capsys.readouterr().out
     assert "FAIL signature:" in out
     assert "invalid signature" in out
+    assert f"(key {project / 'keys' / 'cosign.pub'})" in out
 
 
 def test_a_key_symlink_leading_out_of_the_policy_folder_is_refused(tmp_path: Path) -> None:
