@@ -62,8 +62,8 @@ def test_promote_refuses_what_the_real_verifier_cannot_verify(
 
 
 def test_history_at_and_health_mark(project: Path, monkeypatch, capsys) -> None:
-    from lockgate.delivery.entry import Draft
-    from lockgate.delivery.ledger import FileLedger
+    from lockgate.delivery.ledger.entry import Draft
+    from lockgate.delivery.ledger.ledger import FileLedger
 
     ledger = FileLedger(project / ".lockgate" / "ledger")
     ledger.append(
