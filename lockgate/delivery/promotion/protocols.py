@@ -1,7 +1,7 @@
 """What promotion needs from its neighbours, and nothing more: an image verifier (supply
 chain), a model registry (MLflow) and a deployer (per environment). Implementations arrive
-through constructors; :mod:`.verifier`, :mod:`.mlflow_registry` and :mod:`.deployers` (all in
-``lockgate.delivery.promotion``) hold the real ones.
+through constructors; :mod:`.verifier`, :mod:`.mlflow_registry` and :mod:`.deployers` (this
+folder) hold the real ones.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lockgate.delivery.rollout.state import RolloutState, StateStore
+from lockgate.delivery.rollout.strategies import strategy
 from lockgate.delivery.rollout.targets.base import RouteChange, Target, Version
 from lockgate.errors import EXIT_FAILED, EXIT_OK, LockgateError
-from lockgate.delivery.rollout.strategies import strategy
 
 Status = Literal["deployed", "completed", "aborted", "paused", "rolled-back", "unchanged"]
 EXIT_PAUSED = 4  # the rollout waits for `lockgate rollout resume ENV`

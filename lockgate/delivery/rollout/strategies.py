@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from lockgate.delivery.rollout.rollouts import Rollouts, RolloutResult
+    from lockgate.delivery.rollout.rollouts import RolloutResult, Rollouts
     from lockgate.delivery.rollout.state import RolloutState
 
 
