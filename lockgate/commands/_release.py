@@ -31,12 +31,12 @@ def notice(message: str) -> None:
 
 
 def open_store(project: Project, args: argparse.Namespace, sync: bool = True) -> Any:
-    from lockgate.delivery.store import open_ledger
+    from lockgate.delivery.ledger.store import open_ledger
 
     signer = None
     key = getattr(args, "signing_key", None)
     if key:
-        from lockgate.delivery.signing import load_signer
+        from lockgate.delivery.ledger.signing import load_signer
 
         signer = load_signer(Path(key))
     return open_ledger(project.pipeline, project.root, signer=signer, notice=notice, sync=sync)
@@ -51,16 +51,16 @@ def tracking_uri(project: Project) -> str:
 
 
 def registry(project: Project) -> Any:
-    from lockgate.delivery.mlflow_registry import MlflowRegistry
+    from lockgate.delivery.promotion.mlflow_registry import MlflowRegistry
 
     return MlflowRegistry(tracking_uri(project))
 
 
 def promoter(args: argparse.Namespace) -> Any:
-    from lockgate.delivery.deployers import deployer_for
-    from lockgate.delivery.identity import current_identity
-    from lockgate.delivery.promotion import Promoter
-    from lockgate.delivery.verifier import SupplyVerifier
+    from lockgate.delivery.ledger.identity import current_identity
+    from lockgate.delivery.promotion.deployers import deployer_for
+    from lockgate.delivery.promotion.promote import Promoter
+    from lockgate.delivery.promotion.verifier import SupplyVerifier
 
     project = load_project(args)
     return Promoter(

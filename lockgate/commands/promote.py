@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockgate.delivery.refs import parse_model
+    from lockgate.delivery.promotion.refs import parse_model
 
     outcome = promoter(args).promote(
         args.environment,

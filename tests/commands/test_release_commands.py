@@ -71,8 +71,8 @@ def test_approve_expires_in_days(project: Path, monkeypatch, capsys) -> None:
 
 
 def test_history_at_and_health_mark(project: Path, monkeypatch, capsys) -> None:
-    from lockgate.delivery.entry import Draft
-    from lockgate.delivery.ledger import FileLedger
+    from lockgate.delivery.ledger.entry import Draft
+    from lockgate.delivery.ledger.ledger import FileLedger
 
     ledger = FileLedger(project / ".lockgate" / "ledger")
     ledger.append(
