@@ -6,11 +6,13 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from lockgate.engine.cache import swap_into_place
 from lockgate.engine.digests import sha256_json, tree_digest
 from lockgate.engine.events import Event, Reporter
 from lockgate.engine.plan import Plan
@@ -230,7 +232,7 @@ class Runner:
             )
         digest = tree_digest(out)
         if spec.use_cache:
-            out = self.ws.cache.put(key, spec.name, out, digest).out
+            out = self.ws.cache.put(key, spec.name, out, digest, replace=not self.use_cache).out
             (stage_dir / "out").symlink_to(out.resolve(), target_is_directory=True)
         with self._lock:
             self.keys.outputs[spec.name] = (digest, out)
@@ -239,10 +241,10 @@ class Runner:
 
     def _export(self, name: str, out: Path) -> None:
         if self.export_dir is not None:
-            target = self.export_dir / name
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.copytree(out, target)
+            self.export_dir.mkdir(parents=True, exist_ok=True)
+            fresh = self.export_dir / f".tmp-{name}-{uuid.uuid4().hex}"
+            shutil.copytree(out, fresh)
+            swap_into_place(fresh, self.export_dir / name, replace=True)
 
     def _finish(
         self,
