@@ -57,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lockgate.engine.events import Event, JsonReporter, LineReporter
+    from lockgate import STARTED
     from lockgate.engine.runner import RunInterrupted, Runner
+    from lockgate.engine.workspace import every_stage_cached
     from lockgate.errors import LockgateError
     from lockgate.executors import choose_executor
 
@@ -73,8 +75,14 @@ def run(args: argparse.Namespace) -> int:
     def warn(message: str) -> None:
         reporter.emit(Event("warning", data={"message": message}))
 
+    upstream_dir = args.upstream_dir and args.upstream_dir.resolve()
+    nothing_to_run = not args.no_cache and every_stage_cached(full, selected, upstream_dir)
     executor = choose_executor(
-        args.executor, warn, project=project.root, pipeline=full.pipeline_name
+        args.executor,
+        warn,
+        probe=not nothing_to_run,
+        project=project.root,
+        pipeline=full.pipeline_name,
     )
     runner = Runner(
         full,
@@ -84,10 +92,11 @@ def run(args: argparse.Namespace) -> int:
         reporter=reporter,
         jobs=args.jobs,
         use_cache=not args.no_cache,
-        upstream_dir=args.upstream_dir and args.upstream_dir.resolve(),
+        upstream_dir=upstream_dir,
         export_dir=args.export_dir and args.export_dir.resolve(),
         git_sha=git_sha(project.root),
         spec_text=project.spec_text,
+        command_started=STARTED,
     )
     try:
         record = runner.run()

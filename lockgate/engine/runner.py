@@ -47,12 +47,14 @@ class Runner:
         export_dir: Path | None = None,
         git_sha: str = "",
         spec_text: str = "",
+        command_started: float | None = None,
     ) -> None:
         self.full, self.plan, self.executor = full, selected, executor
         self.reporter = reporter
         self.jobs, self.use_cache = max(1, jobs), use_cache
         self.export_dir, self.git_sha = export_dir, git_sha
         self.spec_digest = sha256_json(spec_text)
+        self.command_started = command_started  # the summary line counts the whole command
         self.ws = Workspace(full.project)
         self.files = self.ws.files()
         self.keys = KeyResolver(full, self.ws, self.files, upstream_dir)
@@ -309,7 +311,7 @@ class Runner:
                 "run-finished",
                 data={
                     "state": record.state,
-                    "duration": record.finished - started,
+                    "duration": record.finished - (self.command_started or started),
                     "counts": record.counts(),
                     "record": str(path),
                 },
