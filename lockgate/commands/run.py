@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockgate.engine.events import Event, JsonReporter, LineReporter
     from lockgate import STARTED
+    from lockgate.engine.events import Event, JsonReporter, LineReporter
     from lockgate.engine.runner import RunInterrupted, Runner
     from lockgate.engine.workspace import every_stage_cached
     from lockgate.errors import LockgateError

@@ -35,7 +35,9 @@ def load_executor(name: str, **options: Any) -> Any:
     return getattr(module, cls_name)(**options)
 
 
-def engine_candidates(environ: Mapping[str, str], *, probe: bool = True) -> tuple[list[str], list[str]]:
+def engine_candidates(
+    environ: Mapping[str, str], *, probe: bool = True
+) -> tuple[list[str], list[str]]:
     """The container executors worth trying, in order, and why the others were passed over.
 
     Decided from cheap signs only: environment variables, PATH, whether the SDK is installed
@@ -45,7 +47,9 @@ def engine_candidates(environ: Mapping[str, str], *, probe: bool = True) -> tupl
     candidates, passed_over = [], []
     dagger_session = environ.get("DAGGER_SESSION_PORT") and environ.get("DAGGER_SESSION_TOKEN")
     if not (dagger_session or shutil.which("dagger", path=environ.get("PATH"))):
-        passed_over.append("dagger: no engine session (DAGGER_SESSION_PORT) and no `dagger` on PATH")
+        passed_over.append(
+            "dagger: no engine session (DAGGER_SESSION_PORT) and no `dagger` on PATH"
+        )
     elif importlib.util.find_spec("dagger") is None:
         passed_over.append("dagger: the SDK is not installed (pip install 'lockgate[dagger]')")
     else:
@@ -81,9 +85,7 @@ def docker_answers(host: str, timeout_s: float = 1.0) -> bool:
         return False
 
 
-def choose_executor(
-    requested: str | None, warn: Any, *, probe: bool = True, **options: Any
-) -> Any:
+def choose_executor(requested: str | None, warn: Any, *, probe: bool = True, **options: Any) -> Any:
     """The requested executor (an error if it cannot run here), or the first that can:
     dagger when an engine is reachable, else docker when an engine answers, else local.
 

@@ -69,8 +69,6 @@ def test_tcp_docker_host_is_probed_by_connect(tmp_path):
 
 def test_without_probe_a_missing_default_socket_is_not_a_candidate(tmp_path):
     candidates, _ = engine_candidates({"PATH": str(tmp_path)}, probe=False)
-    socket_there = (
-        __import__("pathlib").Path(DEFAULT_DOCKER_HOST[len("unix://") :]).exists()
-    )
+    socket_there = __import__("pathlib").Path(DEFAULT_DOCKER_HOST[len("unix://") :]).exists()
     assert candidates == (["docker"] if socket_there else [])
     assert "dagger" not in sys.modules

@@ -152,9 +152,17 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
     hyper = dict(cfg.params)
     amp, amp_note = choose_amp(cfg, plan, plan.model, source, folder, hyper, classes > 0)
     store = CheckpointStore(folder, cfg.keep_checkpoints)
-    if not cfg.resume:
-        for stale in store.existing():
-            stale.unlink()
+    if (not cfg.resume or store.finished()) and role.is_chief:
+        store.clear()  # a finished run of these inputs is trained again, not resumed
+    if role.world_size > 1:
+        torch.distributed.barrier()  # every rank sees the same checkpoints, cleared or not
+    interrupted = store.existing()
+    if interrupted:
+        print(
+            f"train: resuming an interrupted run from step {int(interrupted[-1].stem[5:])} "
+            f"(checkpoints in {folder}; set resume: false to start over)",
+            file=sys.stderr,
+        )
     trainer = Trainer(
         plan,
         wrap_model(plan.model, role, device),
@@ -222,6 +230,7 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
         torch.distributed.barrier()
     if not role.is_chief:
         return 0
+    store.mark_finished(outcome.global_step)
     summary = TrainSummary(
         cfg.entrypoint,
         type(plan.model).__name__,
