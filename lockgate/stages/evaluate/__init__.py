@@ -87,7 +87,12 @@ def evaluate(ctx: StageContext, cfg: EvaluateConfig) -> GateDecision:
         registry, cfg, holdout, n_classes, device
     )
     decision = decide(
-        result.metrics, cfg.parsed_thresholds(), champ, champ_version, cfg.max_regression
+        result.metrics,
+        cfg.parsed_thresholds(),
+        champ,
+        champ_version,
+        cfg.max_regression,
+        earlier_versions=registry.version_count(cfg.model_name) if champ is None else 0,
     )
     if champ_problem is not None:
         decision = GateDecision(
