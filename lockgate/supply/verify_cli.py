@@ -15,7 +15,11 @@ from pathlib import Path
 
 from lockgate.supply.cosign import CosignClient
 from lockgate.supply.image_ref import ImageRef
-from lockgate.supply.registry import RegistryAccess, RegistryClient
+from lockgate.supply.registry import (
+    RegistryAccess,
+    RegistryClient,
+    require_loopback_for_plain_http,
+)
 from lockgate.supply.tools import find_cosign
 from lockgate.supply.verify import VerifyReport, verify_image
 from lockgate.supply.verify_policy import VerifyPolicy, load_verify_policy
@@ -34,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plain-http",
         action="store_true",
-        help="talk to the registry over plain HTTP (loopback test registries)",
+        help="talk to a test registry on loopback (127.0.0.1, localhost) over plain HTTP",
     )
 
 
@@ -51,6 +55,7 @@ def verify_ref(
         ca_file=registry_ca,
         plain_http=plain_http,
     )
+    require_loopback_for_plain_http(access)
     with tempfile.TemporaryDirectory(prefix="lockgate-tuf-") as tuf:
         cosign = CosignClient(find_cosign(), Path(tuf), access, tlog_upload=policy.transparency_log)
         return verify_image(image, policy, cosign=cosign, registry=RegistryClient(access))
