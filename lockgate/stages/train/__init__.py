@@ -46,7 +46,17 @@ def checkpoint_folder(ctx: StageContext, cfg: TrainConfig, digests: list[str | N
 def build_plan(cfg: TrainConfig, ctx: StageContext, tctx: TrainContext) -> TrainPlan:
     import torch
 
-    built = load_entrypoint(cfg.entrypoint, ctx.workspace)(tctx)
+    build = load_entrypoint(cfg.entrypoint, ctx.workspace)
+    try:
+        built = build(tctx)
+    except Exception as exc:  # the user's code failed, not lockgate: show where, name the setting
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        raise EntrypointError(
+            f"with.entrypoint {cfg.entrypoint!r}: the build function raised "
+            f"{type(exc).__name__}: {exc} (traceback above)"
+        ) from None
     plan = TrainPlan(model=built) if isinstance(built, torch.nn.Module) else built
     if not isinstance(plan, TrainPlan) or not isinstance(plan.model, torch.nn.Module):
         raise EntrypointError(
