@@ -41,7 +41,7 @@ def dockerfile(base: str, port: int) -> str:
 # What a model's build function may import from lockgate (``from lockgate.stages.train import
 # TrainPlan``): the serving runtime carries the train contract under that name, without the
 # training loop and its dependencies.
-TRAIN_CONTRACT_SHIM = '''"""The train entrypoint contract, as the serving image carries it (no training loop here)."""
+TRAIN_CONTRACT_SHIM = '''"""The train entrypoint contract, as the serving image carries it."""
 
 from lockgate.stages.train.contract import DatasetShape, TrainContext, TrainPlan
 
