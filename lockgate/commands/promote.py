@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lockgate.commands.release import (
+from lockgate.commands._release import (
     add_plain_http_argument,
     add_release_arguments,
     promoter,
@@ -40,4 +40,4 @@ def run(args: argparse.Namespace) -> int:
         data_check=args.data_check,
         reason=args.reason,
     )
-    return report(outcome)
+    return report(outcome, args.json)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands.release import (
+from lockgate.commands._release import (
     add_plain_http_argument,
     add_release_arguments,
     promoter,
@@ -25,4 +25,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return report(promoter(args).rollback(args.environment, to=args.to, reason=args.reason))
+    outcome = promoter(args).rollback(args.environment, to=args.to, reason=args.reason)
+    return report(outcome, args.json)

@@ -9,9 +9,14 @@ import shutil
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import ExecutorUnavailable, LockgateError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from lockgate.engine.executor import Executor
 
 EXECUTORS: dict[str, str] = {
     "dagger": "lockgate.executors.dagger:DaggerExecutor",
@@ -21,7 +26,7 @@ EXECUTORS: dict[str, str] = {
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
-def load_executor(name: str, **options: Any) -> Any:
+def load_executor(name: str, **options: Any) -> Executor:
     if name not in EXECUTORS:
         raise LockgateError(f"--executor {name}: unknown; choose one of {', '.join(EXECUTORS)}")
     module_name, cls_name = EXECUTORS[name].split(":")
@@ -32,7 +37,8 @@ def load_executor(name: str, **options: Any) -> Any:
             f"the {name} executor needs a package that is not installed ({exc.name}); "
             f"install it with: pip install 'lockgate[{name}]'"
         ) from None
-    return getattr(module, cls_name)(**options)
+    executor: Executor = getattr(module, cls_name)(**options)
+    return executor
 
 
 def engine_candidates(
@@ -85,7 +91,9 @@ def docker_answers(host: str, timeout_s: float = 1.0) -> bool:
         return False
 
 
-def choose_executor(requested: str | None, warn: Any, *, probe: bool = True, **options: Any) -> Any:
+def choose_executor(
+    requested: str | None, warn: Callable[[str], object], *, probe: bool = True, **options: Any
+) -> Executor:
     """The requested executor (an error if it cannot run here), or the first that can:
     dagger when an engine is reachable, else docker when an engine answers, else local.
 

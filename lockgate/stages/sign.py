@@ -15,6 +15,8 @@ from typing import Any
 
 from lockgate.errors import LockgateError
 from lockgate.stages.context import StageContext
+from lockgate.stages.sign_config import SignConfig
+from lockgate.stages.supply_config import StageConfigError, parse_with
 from lockgate.supply.attestations import (
     KINDS,
     PROVENANCE,
@@ -26,8 +28,6 @@ from lockgate.supply.attestations import (
 )
 from lockgate.supply.cosign import CosignClient, is_kms_uri
 from lockgate.supply.scan_gate import write_atomic, write_json
-from lockgate.supply.sign_config import SignConfig
-from lockgate.supply.stage_config import StageConfigError, parse_with
 from lockgate.supply.tools import find_cosign
 
 

@@ -16,7 +16,7 @@ from lockgate.supply.registry import (
     RegistryError,
     is_loopback,
 )
-from lockgate.supply.verify_cli import verify_ref
+from lockgate.supply.verify import verify_ref
 from lockgate.supply.verify_policy import load_verify_policy
 from tests.projects import lockgate
 from tests.supply.conftest import PushImage
