@@ -145,3 +145,23 @@ def test_readme_tour_runs_as_written(tmp_path: Path, shell) -> None:
             raise AssertionError(f"the tour has a step this test does not check: {cmd}")
         seen.append(cmd)
     assert len(seen) == len(lines)
+
+
+def test_readme_says_where_each_install_of_lockgate_comes_from(tmp_path: Path) -> None:
+    """What the README says about the two installs is what the scripts and generator do."""
+    import lockgate
+    from tests.projects import lockgate as cli
+
+    text = " ".join(README.read_text().split())
+    assert "`scripts/quickstart` installs it from this checkout (`pip install -e .`)" in text
+    assert "install it from the package index pinned to the version that generated them" in text
+    assert (
+        '-m pip install -q --disable-pip-version-check -e "$REPO'
+        in (REPO_ROOT / "scripts" / "quickstart").read_text()
+    )
+    project = tmp_path / "q"
+    shutil.copytree(QUICKSTART, project)
+    done = cli("generate", "github", cwd=project)
+    assert done.code == 0, done.stderr
+    workflows = "".join(p.read_text() for p in (project / ".github").rglob("*.yml"))
+    assert f"pip install 'lockgate[docker]=={lockgate.__version__}'" in workflows
