@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from lockgate.commands._options import add_spec_argument
 from lockgate.commands._project import git_sha, load_plan
@@ -56,9 +57,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print events as JSON lines on stdout")
 
 
+def terminal_reporter() -> Any:
+    """A live list with timers on a terminal; plain lines in CI logs and pipes."""
+    import sys
+
+    from lockgate.engine.events import LineReporter
+    from lockgate.engine.live import LiveReporter, wants_live
+
+    if wants_live(sys.stderr) and "NO_COLOR" not in os.environ:
+        try:
+            return LiveReporter(sys.stderr)
+        except ImportError:  # rich is missing: the plain lines still say everything
+            pass
+    return LineReporter()
+
+
 def run(args: argparse.Namespace) -> int:
     from lockgate import STARTED
-    from lockgate.engine.events import Event, JsonReporter, LineReporter
+    from lockgate.engine.events import Event, JsonReporter
     from lockgate.engine.runner import RunInterrupted, Runner
     from lockgate.engine.workspace import every_stage_cached
     from lockgate.errors import LockgateError
@@ -69,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise LockgateError(f"--jobs {args.jobs}: must be at least 1")
     project = load_plan(args)
-    reporter = JsonReporter() if args.json else LineReporter()
+    reporter = JsonReporter() if args.json else terminal_reporter()
     full = project.plan
     selected = full.select(args.stage, only=args.only) if args.stage else full
 

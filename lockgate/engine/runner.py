@@ -66,6 +66,7 @@ class Runner:
         self.secret_values = resolve_secrets(secrets, sorted(names), full.project)
         self.masker = Masker(self.secret_values.values())
         self._lock = threading.Lock()
+        self._images_seen: set[str] = set()
 
     def run(self) -> RunRecord:
         started = time.time()
@@ -142,7 +143,38 @@ class Runner:
             return self._finish(
                 spec, "cached", t0, key=key, out=entry.out, digest=entry.outputs_digest
             )
-        return self._execute(spec, key, t0)
+        try:
+            self._prepare_image(spec)
+        except LockgateError as exc:
+            return self._finish(spec, "failed", t0, key=key, reason=str(exc))
+        return self._execute(spec, key, time.monotonic())  # the image's time is its own step
+
+    def _prepare_image(self, spec: StageSpec) -> None:
+        """Build or find the stage's image as a step of its own (``image-started`` /
+        ``image-finished``), so a long build is shown as one and not charged to the first stage.
+        Executors without a separate image step (local, dagger) are left alone."""
+        prepare = getattr(self.executor, "prepare_image", None)
+        if prepare is None:
+            return
+        with self._lock:
+            first = spec.image.tag not in self._images_seen
+            self._images_seen.add(spec.image.tag)
+        if not first:
+            prepare(spec.image, lambda line: None)  # waits for the build another stage started
+            return
+        t0 = time.monotonic()
+        image = {"image": spec.image.tag}
+        self.reporter.emit(Event("image-started", data=image))
+
+        def output(line: str) -> None:
+            self.reporter.emit(Event("image-output", data={**image, "line": self.masker(line)}))
+
+        built = prepare(spec.image, output)
+        self.reporter.emit(
+            Event(
+                "image-finished", data={**image, "duration": time.monotonic() - t0, "built": built}
+            )
+        )
 
     def _execute(self, spec: StageSpec, key: str, t0: float) -> StageResult:
         """Run a stage the cache did not have: lay out its folders, run it (with its retries),

@@ -23,7 +23,7 @@ from lockgate.contract import (
     CONTAINER_WORKSPACE,
 )
 from lockgate.engine.executor import ExecOutcome, OutputSink
-from lockgate.engine.stagespec import StagePaths, StageSpec, contract_env
+from lockgate.engine.stagespec import ImageRecipe, StagePaths, StageSpec, contract_env
 from lockgate.errors import ExecutorUnavailable, LockgateError
 
 _STOP_GRACE_S = 5
@@ -69,6 +69,20 @@ class DockerExecutor:
             ) from None
         self._client = client
 
+    def _runner_images(self) -> Any:
+        from lockgate.images.runner import RunnerImages
+
+        if self._images is None:
+            self._images = RunnerImages(self.client)
+        return self._images
+
+    def prepare_image(self, recipe: ImageRecipe, output: OutputSink) -> bool:
+        """Find or build the stage image before the stage starts; True when it was built."""
+        images = self._runner_images()
+        had = images.present(recipe)
+        images.ensure(recipe, output)
+        return not had
+
     def run(
         self,
         spec: StageSpec,
@@ -80,11 +94,7 @@ class DockerExecutor:
         output: OutputSink,
         cancel: threading.Event,
     ) -> ExecOutcome:
-        from lockgate.images.runner import RunnerImages
-
-        if self._images is None:
-            self._images = RunnerImages(self.client)
-        image_id = self._images.ensure(spec.image, output)
+        image_id = self._runner_images().ensure(spec.image, output)
         env = contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=True)
         env.setdefault("HOME", "/tmp")
         if spec.engine:

@@ -147,7 +147,11 @@ def test_a_finished_run_is_retrained_not_resumed(tmp_path: Path, capsys) -> None
         json.loads((tmp_path / "out" / "train-run.json").read_text())["resumed_from_step"] is None
     )
     assert again["global_step"] == first["global_step"] == 60  # all 3 epochs trained again
-    assert "resum" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "resum" not in err
+    epochs = [line for line in err.splitlines() if line.startswith("train: epoch ")]
+    assert [line.split()[2] for line in epochs] == ["1/3", "2/3", "3/3"]  # per-epoch progress
+    assert "val_loss=" in epochs[-1]
 
 
 def test_resuming_an_interrupted_run_is_said_on_the_console(tmp_path: Path, capsys) -> None:
