@@ -44,14 +44,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
     times: dict[str, list[float]] = {"baseline_default_s": [], "default_s": [], "local_s": []}
+    # One project per checkout: the compiled plan is cached keyed by lockgate's own source, so
+    # sharing one project would make each side re-plan after the other.
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        ten_stage_project(root)
-        once(REPO, root, "--executor", "local")  # fills the cache
+        mine, theirs = Path(tmp) / "current", Path(tmp) / "baseline"
+        for root, checkout in ((mine, REPO), (theirs, args.baseline)):
+            ten_stage_project(root)
+            once(checkout, root, "--executor", "local")  # fills the cache
+            once(checkout, root)
         for _ in range(args.repeat):
-            times["baseline_default_s"].append(once(args.baseline, root))
-            times["default_s"].append(once(REPO, root))
-            times["local_s"].append(once(REPO, root, "--executor", "local"))
+            times["baseline_default_s"].append(once(args.baseline, theirs))
+            times["default_s"].append(once(REPO, mine))
+            times["local_s"].append(once(REPO, mine, "--executor", "local"))
     result: dict[str, object] = {k: round(statistics.median(v), 4) for k, v in times.items()}
     result.update(
         repeat=args.repeat,
