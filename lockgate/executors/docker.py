@@ -25,6 +25,7 @@ from lockgate.contract import (
 from lockgate.engine.executor import ExecOutcome, OutputSink
 from lockgate.engine.stagespec import ImageRecipe, StagePaths, StageSpec, contract_env
 from lockgate.errors import ExecutorUnavailable, LockgateError
+from lockgate.executors.stage_tools import stage_tools
 
 _STOP_GRACE_S = 5
 RUN_LABEL = "dev.lockgate.run"
@@ -145,18 +146,27 @@ class DockerExecutor:
         run_id: str,
         gpus: list[Any],
     ) -> Any:
+        from docker.types import Mount
+
+        tools = stage_tools(spec.uses)
+        mounts = _mounts(spec, paths) + [
+            Mount(target=inside, source=str(host), type="bind", read_only=True)
+            for host, inside in tools.mounts
+        ]
+        extra: dict[str, Any] = {"network_mode": "host"} if tools.host_network else {}
         return self.client.containers.create(
             image_id,
             command=list(spec.argv),
-            environment=env,
+            environment={**env, **tools.env},
             working_dir=CONTAINER_WORKSPACE,
             user=f"{os.getuid()}:{os.getgid()}",
             group_add=_socket_group(spec),
-            mounts=_mounts(spec, paths),
+            mounts=mounts,
             device_requests=gpus,
             labels={RUN_LABEL: run_id, "dev.lockgate.stage": spec.name},
             init=True,  # a real PID 1 forwards SIGTERM so stages stop promptly
             detach=True,
+            **extra,
         )
 
     def _supervise(
