@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import socket
-import sys
 
 from lockgate.executors import DEFAULT_DOCKER_HOST, docker_answers, engine_candidates
 from tests.projects import last_record, lockgate, write_project
@@ -71,4 +70,3 @@ def test_without_probe_a_missing_default_socket_is_not_a_candidate(tmp_path):
     candidates, _ = engine_candidates({"PATH": str(tmp_path)}, probe=False)
     socket_there = __import__("pathlib").Path(DEFAULT_DOCKER_HOST[len("unix://") :]).exists()
     assert candidates == (["docker"] if socket_there else [])
-    assert "dagger" not in sys.modules
