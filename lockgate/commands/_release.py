@@ -26,6 +26,16 @@ def add_release_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_plain_http_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plain-http",
+        action="store_true",
+        default=os.environ.get("LOCKGATE_VERIFY_PLAIN_HTTP", "") not in ("", "0"),
+        help="verify against a test registry on loopback over plain HTTP "
+        "(default: $LOCKGATE_VERIFY_PLAIN_HTTP)",
+    )
+
+
 def notice(message: str) -> None:
     print(f"lockgate: {message}", file=sys.stderr)
 
@@ -67,7 +77,9 @@ def promoter(args: argparse.Namespace) -> Any:
         pipeline=project.pipeline,
         spec_root=project.root,
         ledger=open_store(project, args),
-        verifier=SupplyVerifier(project.pipeline, project.root),
+        verifier=SupplyVerifier(
+            project.pipeline, project.root, plain_http=getattr(args, "plain_http", False)
+        ),
         deployer_for=lambda name: deployer_for(name, project.root, project.pipeline),
         registry=registry(project),
         actor=current_identity(cwd=project.root),

@@ -22,7 +22,12 @@ from typing import Any
 from lockgate.supply.attestations import EVALUATION, KINDS, PROVENANCE, SCAN, subject_digests
 from lockgate.supply.cosign import CosignClient
 from lockgate.supply.image_ref import ImageRef
-from lockgate.supply.registry import RegistryAccess, RegistryClient, RegistryError
+from lockgate.supply.registry import (
+    RegistryAccess,
+    RegistryClient,
+    RegistryError,
+    require_loopback_for_plain_http,
+)
 from lockgate.supply.scan_verdict import ScanVerdict
 from lockgate.supply.tools import find_cosign
 from lockgate.supply.verify_policy import VerifyPolicy
@@ -313,6 +318,7 @@ def verify_ref(
         ca_file=registry_ca,
         plain_http=plain_http,
     )
+    require_loopback_for_plain_http(access)
     with tempfile.TemporaryDirectory(prefix="lockgate-tuf-") as tuf:
         cosign = CosignClient(find_cosign(), Path(tuf), access, tlog_upload=policy.transparency_log)
         return verify_image(image, policy, cosign=cosign, registry=RegistryClient(access))

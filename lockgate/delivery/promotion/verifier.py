@@ -16,11 +16,15 @@ from lockgate.errors import LockgateError
 class SupplyVerifier:
     """``lockgate verify`` as promotion's first gate. The verify policy (trusted key, required
     attestations, scan policy) comes from the file the spec names in ``policy.verify``;
-    ``LOCKGATE_VERIFY_PLAIN_HTTP=1`` talks to a loopback test registry over plain HTTP."""
+    ``plain_http`` (``--plain-http``, or ``LOCKGATE_VERIFY_PLAIN_HTTP=1``) talks to a test
+    registry on loopback over plain HTTP; any other host is refused."""
 
-    def __init__(self, pipeline: Any = None, spec_root: Path | None = None) -> None:
+    def __init__(
+        self, pipeline: Any = None, spec_root: Path | None = None, *, plain_http: bool = False
+    ) -> None:
         self.pipeline = pipeline
         self.spec_root = spec_root or Path.cwd()
+        self.plain_http = plain_http
 
     def verify(self, ref: str) -> Verdict:
         try:
@@ -28,7 +32,7 @@ class SupplyVerifier:
             policies = importlib.import_module("lockgate.supply.verify_policy")
         except ImportError as exc:
             return Verdict(False, (f"image verification is unavailable ({exc}): refusing",))
-        plain = os.environ.get("LOCKGATE_VERIFY_PLAIN_HTTP", "") not in ("", "0")
+        plain = self.plain_http or os.environ.get("LOCKGATE_VERIFY_PLAIN_HTTP", "") not in ("", "0")
         try:
             policy = policies.load_verify_policy(self._policy_path(), {})
             report = supply_verify.verify_ref(ref, policy, plain_http=plain)

@@ -139,10 +139,18 @@ class DockerTarget:
                     "lockgate.ref": version.ref,
                 },
             )
-        url = self.metrics_url(version)
-        if url is None:
-            raise DeployFailed(f"{name}: no port published on 127.0.0.1")
-        self._wait(f"{url}/ping", name, container)
+        try:
+            url = self.metrics_url(version)
+            if url is None:
+                container.reload()
+                if container.status not in ("created", "running"):
+                    logs = container.logs(tail=5).decode(errors="replace").strip()
+                    raise DeployFailed(f"{name} exited before answering /ping: {logs}")
+                raise DeployFailed(f"{name}: no port published on 127.0.0.1")
+            self._wait(f"{url}/ping", name, container)
+        except DeployFailed:  # its logs are in the message; a dead container only gets in the way
+            container.remove(force=True)
+            raise
 
     def stop(self, version: Version) -> None:
         container = self._container(self.container_name(version))
