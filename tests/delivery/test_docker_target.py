@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lockgate.delivery.target import Version
+from lockgate.delivery.rollout.targets.base import Version
 from lockgate.errors import LockgateError
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from lockgate.delivery.verifier import SupplyVerifier
+from lockgate.delivery.promotion.verifier import SupplyVerifier
 from lockgate.supply.registry import (
     RegistryAccess,
     RegistryClient,
