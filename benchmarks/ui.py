@@ -25,9 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.ledger import build
-from lockgate.delivery.audit import audit_ledger
-from lockgate.delivery.entry import Draft
-from lockgate.delivery.ledger import FileLedger
+from lockgate.delivery.ledger.audit import audit_ledger
+from lockgate.delivery.ledger.entry import Draft
+from lockgate.delivery.ledger.ledger import FileLedger
 from lockgate.ui.server import ReleasePage, serve
 from tests.ui.ledgerkit import write_rollout
 

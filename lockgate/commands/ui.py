@@ -28,12 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from lockgate.delivery.audit import audit_ledger
     from lockgate.delivery.environment import STATE_SUBDIR, delivery_path
+    from lockgate.delivery.ledger.audit import audit_ledger
     from lockgate.ui.server import ReleasePage, serve
 
     if args.ledger is not None:
-        from lockgate.delivery.ledger import FileLedger
+        from lockgate.delivery.ledger.ledger import FileLedger
 
         store = FileLedger(args.ledger)
     else:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import lockgate
 from lockgate.generator import approvals
+from lockgate.generator.install import pip_install
 from lockgate.generator.model import CACHE_DIR, IMAGE_JOB, IN_DIR, OUT_DIR, CiPipeline, CiStage
 from lockgate.generator.pins import ACTION_PINS
 from lockgate.generator.rendered import Rendered
@@ -133,9 +133,7 @@ def _image_job(ci: CiPipeline) -> Any:
     job["steps"] = [
         _checkout(),
         setup,
-        _run(
-            "Install lockgate", f"python -m pip install 'lockgate[docker]=={lockgate.__version__}'"
-        ),
+        _run("Install lockgate", pip_install(ci.install)),
         login,
         _run(
             "Build and push the runner image",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import lockgate
 from lockgate.generator import approvals
+from lockgate.generator.install import pip_install
 from lockgate.generator.model import CACHE_DIR, IMAGE_JOB, OUT_DIR, CiPipeline, CiStage
 from lockgate.generator.rendered import Rendered
 from lockgate.generator.yamltext import cmap, dump, flow, header_lines
@@ -34,7 +34,7 @@ def render(ci: CiPipeline, out: str, **_: Any) -> tuple[Rendered, ...]:
     doc["workflow"] = cmap(rules=[cmap({"if": cond}) for cond in _pipeline_rules(ci)])
     doc["variables"] = _variables(ci)
     doc["stages"] = _stages(ci)
-    doc.update(hidden_jobs(build_image=ci.build_image))
+    doc.update(hidden_jobs(build_image=ci.build_image, install=ci.install))
     if ci.build_image:
         doc[IMAGE_JOB] = _image_job(ci)
     for stage in ci.stages:
@@ -46,7 +46,7 @@ def render(ci: CiPipeline, out: str, **_: Any) -> tuple[Rendered, ...]:
     return tuple(files)
 
 
-def hidden_jobs(*, build_image: bool) -> Any:
+def hidden_jobs(*, build_image: bool, install: str | None = None) -> Any:
     """The jobs every generated job ``extends``; also shipped as gitlab-templates/lockgate.yml.
     They read ``LOCKGATE_SPEC`` (and ``LOCKGATE_IMAGE_NAME``) from the pipeline's variables."""
     jobs = cmap()
@@ -58,9 +58,7 @@ def hidden_jobs(*, build_image: bool) -> Any:
             LOCKGATE_REGISTRY_USER="$CI_REGISTRY_USER",
             LOCKGATE_REGISTRY_PASSWORD="$CI_REGISTRY_PASSWORD",
         )
-        image["before_script"] = [
-            f'python -m pip install "lockgate[docker]=={lockgate.__version__}"'
-        ]
+        image["before_script"] = [pip_install(install, quote='"')]
         image["script"] = [
             'lockgate ci login --registry "$CI_REGISTRY"',
             f'lockgate ci image --spec "$LOCKGATE_SPEC" --push "$LOCKGATE_IMAGE_NAME" '

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockgate.delivery.entry import Entry
-from lockgate.delivery.releases import open_begin
-from lockgate.delivery.timeline import State, apply
+from lockgate.delivery.ledger.entry import Entry
+from lockgate.delivery.ledger.releases import open_begin
+from lockgate.delivery.ledger.timeline import State, apply
 
 TIMELINE_ROWS = 200
 

@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from lockgate.delivery.entry import Entry
+from lockgate.delivery.ledger.entry import Entry
 from lockgate.ui.charts import lineage_graph, step_chart
 from lockgate.ui.overview import Overview
 

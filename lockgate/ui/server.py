@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from lockgate.delivery.entry import format_time, parse_time
-from lockgate.delivery.lineage import trace
+from lockgate.delivery.ledger.entry import format_time, parse_time
+from lockgate.delivery.ledger.lineage import trace
 from lockgate.ui.overview import build, load_rollouts
 from lockgate.ui.page import render_lineage, render_overview
 from lockgate.ui.snapshot import LedgerSnapshot

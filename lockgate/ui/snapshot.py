@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lockgate.delivery.entry import Entry, read_line
-from lockgate.delivery.ledger import FileLedger
+from lockgate.delivery.ledger.entry import Entry, read_line
+from lockgate.delivery.ledger.ledger import FileLedger
 
 
 class LedgerSnapshot:

@@ -13,8 +13,8 @@ import pytest
 
 from lockgate.__main__ import main
 from lockgate.commands import rollout as rollout_command
-from lockgate.delivery.state import RolloutState, StateStore
-from lockgate.delivery.target import Version
+from lockgate.delivery.rollout.state import RolloutState, StateStore
+from lockgate.delivery.rollout.targets.base import Version
 
 ENV = "staging"
 

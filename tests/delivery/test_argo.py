@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from lockgate.delivery.argo import verdict
 from lockgate.delivery.config import EnvironmentDelivery
-from lockgate.delivery.rollout import Rollouts
-from lockgate.delivery.state import StateStore
-from lockgate.delivery.targets.kube_api import KubernetesApiError
-from lockgate.delivery.targets.kubernetes import KubernetesTarget
+from lockgate.delivery.rollout.argo import verdict
+from lockgate.delivery.rollout.rollouts import Rollouts
+from lockgate.delivery.rollout.state import StateStore
+from lockgate.delivery.rollout.targets.kube_api import KubernetesApiError
+from lockgate.delivery.rollout.targets.kubernetes import KubernetesTarget
 from tests.delivery.test_kubernetes import validate
 
 ROLLOUT = "/apis/argoproj.io/v1alpha1/namespaces/ml/rollouts/model"

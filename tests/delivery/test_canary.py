@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from lockgate.delivery.rollout import NothingToDo
-from lockgate.delivery.traffic import LoadGenerator
+from lockgate.delivery.rollout.rollouts import NothingToDo
+from lockgate.delivery.rollout.traffic import LoadGenerator
 from tests.delivery.conftest import RELOAD_GRACE_S
 
 pytestmark = pytest.mark.docker

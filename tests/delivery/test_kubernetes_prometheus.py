@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from lockgate.delivery.config import EnvironmentDelivery
-from lockgate.delivery.rollout import Rollouts
-from lockgate.delivery.state import StateStore
-from lockgate.delivery.targets.kubernetes import KubernetesTarget
+from lockgate.delivery.rollout.rollouts import Rollouts
+from lockgate.delivery.rollout.state import StateStore
+from lockgate.delivery.rollout.targets.kubernetes import KubernetesTarget
 from tests.delivery.prometheus_kit import running_prometheus
 
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lockgate.delivery.prometheus import PrometheusSource
+from lockgate.delivery.rollout.prometheus import PrometheusSource
 from tests.delivery.prometheus_kit import free_port, running_prometheus
 from tests.delivery.test_canary import under_load
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lockgate.delivery.entry import Draft
-from lockgate.delivery.ledger import FileLedger
-from lockgate.delivery.state import RolloutState, StateStore
-from lockgate.delivery.target import Version
+from lockgate.delivery.ledger.entry import Draft
+from lockgate.delivery.ledger.ledger import FileLedger
+from lockgate.delivery.rollout.state import RolloutState, StateStore
+from lockgate.delivery.rollout.targets.base import Version
 from tests.delivery.gatekit import digest
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from lockgate.delivery.audit import audit_ledger
-from lockgate.delivery.state import RolloutState, StateStore
-from lockgate.delivery.target import Version
+from lockgate.delivery.ledger.audit import audit_ledger
+from lockgate.delivery.rollout.state import RolloutState, StateStore
+from lockgate.delivery.rollout.targets.base import Version
 from lockgate.ui.server import ReleasePage, serve
 from tests.ui.ledgerkit import condition, write_ledger, write_rollout
 
