@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lockgate.delivery.config import EnvironmentDelivery
+from lockgate.delivery.rollout.monitor import LiveMonitor
 from lockgate.delivery.rollout.rollouts import Rollouts
 from lockgate.delivery.rollout.state import StateStore
 from lockgate.delivery.rollout.targets.kubernetes import KubernetesTarget
@@ -115,6 +116,7 @@ def controller(tmp_path: Path, prometheus: str, pods: Pods) -> Rollouts:
                 ]
             },
             "analysis": {"min_requests": 5, "min_predictions": 5, "max_extensions": 2},
+            "monitor": {"interval_s": 3, "breaches": 2, "min_requests": 5},
         }
     )
     store = StateStore(tmp_path / "state")
@@ -174,3 +176,23 @@ def test_unreachable_prometheus_pauses_instead_of_passing(tmp_path: Path, cluste
     assert result.status == "paused"
     assert "inconclusive" in result.reason and "unreachable" in result.reason
     assert [m["outcome"] for m in result.measurements] == ["inconclusive"] * 3
+
+
+def test_monitor_reads_prometheus_and_rolls_back_a_breaching_release(
+    tmp_path: Path, cluster
+) -> None:
+    pods, url = cluster
+    rollouts = controller(tmp_path, url, pods)
+    pods.set("r1", rps=40, errors=0.0, latency=0.02, ones=0.5)
+    rollouts.start("reg/model:1")
+    pods.set("r2", rps=40, errors=0.0, latency=0.02, ones=0.5)
+    assert rollouts.start("reg/model:2").status == "completed"
+    healthy = LiveMonitor(rollouts).watch(30.0, max_windows=1)
+    assert healthy.rollback is None and [w.outcome for w in healthy.windows] == ["pass"]
+    pods.set("r2", rps=40, errors=0.3, latency=0.02, ones=0.5)  # the live release turns bad
+    report = LiveMonitor(rollouts).watch(30.0, max_windows=4)
+    assert report.rollback is not None and report.exit_code == 1, report.reason
+    assert [w.outcome for w in report.windows] == ["fail", "fail"]
+    assert "error_rate" in report.reason
+    assert rollouts.store.load("prod").stable.ref == "reg/model:1"
+    assert _route(tmp_path) == {"model-r1": 100}
