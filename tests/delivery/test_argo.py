@@ -160,6 +160,30 @@ def test_argo_abort_and_pause_are_reported(tmp_path, api, status, outcome) -> No
     assert result.exit_code == (1 if outcome == "aborted" else 0)
 
 
+def test_resume_and_promote_full_ask_argo_through_the_status_subresource(tmp_path, api) -> None:
+    recorded, server = api
+    rollouts = controller(tmp_path, server)
+    recorded.statuses = [HEALTHY]
+    rollouts.start("reg/model:1")
+    recorded.statuses = [{"phase": "Paused", "message": "CanaryPauseStep"}]
+    assert rollouts.start("reg/model:2").status == "paused"
+    recorded.requests.clear()
+    recorded.statuses = [{"phase": "Paused", "message": "CanaryPauseStep"}]
+    assert rollouts.resume().status == "paused"  # Argo paused again at its next manual step
+    unpause = [r for r in recorded.requests if r["path"].endswith("/status")]
+    assert [json.loads(r["body"]) for r in unpause] == [{"status": {"pauseConditions": None}}]
+    recorded.requests.clear()
+    recorded.statuses = [{"phase": "Healthy", "stableRS": "def", "currentPodHash": "def"}]
+    done = rollouts.promote_full("go now")
+    assert done.status == "completed"
+    status_patches = [r for r in recorded.requests if r["path"].endswith("/status")]
+    assert [json.loads(r["body"]) for r in status_patches] == [{"status": {"promoteFull": True}}]
+    assert status_patches[0]["headers"]["Content-Type"] == "application/merge-patch+json"
+    state = rollouts.store.load("prod")
+    assert state.stable.ref == "reg/model:2"
+    assert "skipped" in [m["outcome"] for m in state.measurements]
+
+
 def test_refusals_name_the_call(tmp_path, api) -> None:
     _, server = api
     rollouts = controller(tmp_path, server)

@@ -115,6 +115,8 @@ class Rollouts:
             state = self.converge(self.store.load(self.env))
             if state.phase not in ("paused", "progressing") or state.canary is None:
                 raise NothingToDo(f"environment {self.env!r} has no paused rollout ({state.phase})")
+            if getattr(self.target, "delegates", False):
+                self.target.promote_rollout(full=False)  # type: ignore[attr-defined]  # Argo's
             return self._continue(self.store.save(state.evolve(phase="progressing", reason="")))
 
     def promote_full(self, reason: str = "promoted in full by request") -> RolloutResult:
@@ -139,6 +141,9 @@ class Rollouts:
                 "skipped_weights": skipped,
             }
             state = self.store.save(state.evolve(measurements=(*state.measurements, note)))
+            if getattr(self.target, "delegates", False):  # Argo skips its steps; we follow
+                self.target.promote_rollout(full=True)  # type: ignore[attr-defined]  # Argo's
+                return self._continue(state)
             passed = [m for m in state.measurements if m.get("outcome") == "pass"]
             reference = passed[-1].get("predictions") if passed else None
             candidate = state.canary

@@ -81,5 +81,13 @@ class KubernetesApi:
             "application/apply-patch+yaml",
         )
 
+    def merge_status(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: Any
+    ) -> Any:
+        """A JSON merge patch of the object's ``status`` subresource."""
+        path = object_path(api_version, kind, namespace, name) + "/status"
+        body = json.dumps(patch, sort_keys=True).encode()
+        return self._call("PATCH", path, body, "application/merge-patch+json")
+
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Any:
         return self._call("GET", object_path(api_version, kind, namespace, name), None, None)

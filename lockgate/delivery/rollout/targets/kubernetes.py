@@ -120,6 +120,15 @@ class KubernetesTarget:
         )
         return dict(found.get("status") or {})
 
+    def promote_rollout(self, full: bool) -> None:
+        """What ``kubectl argo rollouts promote [--full]`` asks of Argo: skip the current pause,
+        or every remaining step and analysis."""
+        if self.api is None:
+            raise KubectlFailed("router argo-rollouts: set kubernetes.api_server to promote")
+        patch = {"status": {"promoteFull": True}} if full else {"status": {"pauseConditions": None}}
+        ns, app = self.settings.namespace, self.settings.app
+        self.api.merge_status("argoproj.io/v1alpha1", "Rollout", ns, app, patch)
+
     def route(self, weights: Mapping[Version, int]) -> RouteChange:
         asked = time.time()
         by_name = {v.name: w for v, w in weights.items()}
