@@ -2,7 +2,8 @@
 import each other in a circle. Imports inside functions and under ``if TYPE_CHECKING:`` are lazy
 and do not count. The layers (docs/design.md draws them):
 
-    6  commands, every __main__ entry point     the command line; nothing below imports it
+    6  commands, every __main__ entry point,    the command line; nothing below imports it |
+       ui                                       the read-only release page
     5  delivery, generator, ci, report          promotion and ledger | CI files | CI glue, reports
     4  stages, executors                        built-in stage programs | dagger, docker, local
     3  supply, images, serving                  cosign/trivy/registry clients | runner images |
@@ -41,6 +42,7 @@ LAYERS: dict[str, int] = {
     "lockgate.ci": 5,
     "lockgate.report": 5,
     "lockgate.commands": 6,
+    "lockgate.ui": 6,
     "lockgate.__main__": 6,
 }
 

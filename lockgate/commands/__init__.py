@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("promote", "verify, gate, deploy and record a release"),
     "rollout": (
         "rollout",
-        "canary / blue-green rollout of an image into an environment: start|resume|abort|status",
+        "canary / blue-green rollout: start|resume|promote|retry|abort|status",
     ),
     "monitor": (
         "monitor",
@@ -63,6 +63,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "go back to the previous release that ran healthy",
     ),
     "history": ("history", "what was released where, and when (--at TIME)"),
+    "ui": ("ui", "serve a read-only release page on loopback (environments, rollouts, lineage)"),
     "lineage": ("lineage", "image, model, run and data behind a release"),
     "audit": (
         "audit",

@@ -38,7 +38,24 @@ class Step(Model):
     pause: Pause = Field(default_factory=lambda: Pause(duration=30.0))
 
 
+class PrometheusAnalysis(Model):
+    url: str = Field(description="Prometheus base URL, e.g. http://127.0.0.1:9090")
+    queries: dict[str, str] | None = Field(
+        default=None,
+        description="PromQL per metric, templated with ${canary} ${stable} ${window} "
+        "(default: requests, error_rate, p95_ms, p99_ms over lockgate_* series)",
+    )
+    selector: str = Field(
+        default='lockgate_env="${env}",lockgate_version="${version}"',
+        description="label matchers of one version; ${env} and ${version} (r1, r2, ...)",
+    )
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
 class Analysis(Model):
+    prometheus: PrometheusAnalysis | None = Field(
+        default=None, description="read the analysis metrics from Prometheus, not /metrics"
+    )
     conditions: tuple[str, ...] = ("error_rate < 0.01", "p95_ms < 200", "prediction_psi < 0.2")
     failure_limit: int = Field(
         default=0, ge=0, description="failed measurements tolerated before abort"
@@ -135,6 +152,13 @@ class KubernetesSettings(Model):
     router: Literal["argo-rollouts", "gateway-api"] = "gateway-api"
     gateway: str = "lockgate"
     prometheus_url: str = "http://prometheus.monitoring:9090"
+    api_server: str | None = Field(
+        default=None, description="Kubernetes API URL (argo-rollouts router: apply and read back)"
+    )
+    token_file: Path | None = Field(default=None, description="bearer token for api_server")
+    ca_file: Path | None = Field(default=None, description="CA bundle of api_server")
+    argo_timeout_s: float = Field(default=1800.0, gt=0, description="wait for Argo's verdict")
+    argo_poll_s: float = Field(default=5.0, gt=0)
 
 
 class EnvironmentDelivery(Model):

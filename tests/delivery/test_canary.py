@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from lockgate.delivery.rollout.rollouts import NothingToDo
 from lockgate.delivery.rollout.traffic import LoadGenerator
 from tests.delivery.conftest import RELOAD_GRACE_S
 
@@ -137,7 +138,7 @@ def test_manual_pause_waits_for_resume(deployment, serving_image):
     d.rollouts.start(serving_image)
     load = LoadGenerator(d.target.url(), RATE, 60.0).start()
     paused = d.rollouts.start(serving_image)
-    assert paused.status == "paused" and paused.exit_code == 4
+    assert paused.status == "paused" and paused.exit_code == 0  # waiting is not a failure
     assert f"lockgate rollout resume {d.env}" in paused.reason
     state = d.store.load(d.env)
     assert state.phase == "paused" and state.weight == 20 and "weight=20" in _routes(d)
@@ -156,3 +157,47 @@ def test_too_little_traffic_pauses_instead_of_passing(deployment, serving_image)
     assert state.phase == "paused" and state.stable.revision == 1
     record = json.loads(d.store.path(d.env).read_text())
     assert record["canary"]["revision"] == 2 and record["weight"] == 10
+
+
+MANUAL_STEPS = {
+    "steps": [{"weight": 20, "pause": {}}, {"weight": 50, "pause": {}}, {"weight": 100}]
+}
+
+
+def test_promote_full_skips_the_remaining_steps_and_records_them(deployment, serving_image):
+    d = deployment(canary=MANUAL_STEPS)
+    d.rollouts.start(serving_image)
+    load = LoadGenerator(d.target.url(), RATE, 60.0).start()
+    try:
+        assert d.rollouts.start(serving_image).status == "paused"
+        done = d.rollouts.promote_full("release manager says go")
+    finally:
+        outcomes = load.stop()
+    assert done.status == "completed" and done.exit_code == 0
+    skipped = done.measurements[-1]
+    assert skipped["outcome"] == "skipped" and skipped["skipped_weights"] == [50, 100]
+    assert "release manager says go" in done.reason
+    state = d.store.load(d.env)
+    assert state.phase == "completed" and state.stable.revision == 2 and state.canary is None
+    assert _routes(d).count("    server ") == 1 and "weight=100" in _routes(d)
+    assert [m["outcome"] for m in state.measurements] == ["pass", "skipped"]
+    assert not [o for o in outcomes if o.failed]
+
+
+def test_retry_rolls_the_aborted_candidate_out_again_as_a_new_revision(deployment, serving_image):
+    d = deployment(canary=MANUAL_STEPS)
+    d.rollouts.start(serving_image)
+    load = LoadGenerator(d.target.url(), RATE, 60.0).start()
+    try:
+        d.rollouts.start(serving_image, {"PREDICTION_SHIFT": "0.01"})
+        aborted = d.rollouts.abort("operator stopped it")
+        assert aborted.status == "aborted"
+        again = d.rollouts.retry()
+    finally:
+        load.stop()
+    assert again.status == "paused", again.reason
+    state = d.store.load(d.env)
+    assert state.canary.revision == 3 and state.canary.env == (("PREDICTION_SHIFT", "0.01"),)
+    assert state.phase == "paused" and state.weight == 20 and state.stable.revision == 1
+    with pytest.raises(NothingToDo, match="no aborted rollout to retry"):
+        d.rollouts.retry()

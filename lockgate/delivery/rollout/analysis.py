@@ -18,6 +18,7 @@ from typing import Any
 from lockgate.delivery.rollout.accesslog import AccessLogReader, Attempt, stats_for
 from lockgate.delivery.rollout.conditions import Condition, ConditionResult, Outcome
 from lockgate.delivery.rollout.drift import jensen_shannon, psi
+from lockgate.delivery.rollout.prometheus import PrometheusSource
 from lockgate.delivery.rollout.scrape import Scrape, ScrapeFailed, Window, scrape, window
 from lockgate.delivery.rollout.targets.base import Target, Version
 
@@ -118,11 +119,13 @@ class Analyzer:
         conditions: Sequence[Condition],
         min_requests: int,
         min_predictions: int = 0,
+        prometheus: PrometheusSource | None = None,
     ) -> None:
         self.target = target
         self.conditions = tuple(conditions)
         self.min_requests = min_requests
         self.min_predictions = min_predictions
+        self.prometheus = prometheus
 
     def _scrape(self, version: Version) -> Scrape:
         url = self.target.metrics_url(version)
@@ -131,7 +134,9 @@ class Analyzer:
         return scrape(url)
 
     def begin(self, versions: Sequence[Version]) -> WindowStart:
-        scrapes = {}
+        scrapes: dict[Version, Scrape] = {}
+        if self.prometheus is not None:  # Prometheus holds the history; nothing to keep here
+            return WindowStart(time.time(), scrapes, self.target.access_log())
         for version in versions:
             try:
                 scrapes[version] = self._scrape(version)
@@ -149,6 +154,8 @@ class Analyzer:
         weight: int = 0,
     ) -> Measurement:
         """Judge ``canary``; ``baseline`` is the stable version or a reference mix."""
+        if self.prometheus is not None:
+            return self._measure_from_prometheus(start, canary, baseline, step, weight)
         attempts = start.log.read_new() if start.log is not None else []
         try:
             canary_window = window(start.scrapes.get(canary, Scrape()), self._scrape(canary))
@@ -192,4 +199,49 @@ class Analyzer:
             results,
             dict(canary_window.predictions),
             dict(expected),
+        )
+
+    def _measure_from_prometheus(
+        self,
+        start: WindowStart,
+        canary: Version,
+        baseline: Version | Mapping[str, float] | None,
+        step: int,
+        weight: int,
+    ) -> Measurement:
+        assert self.prometheus is not None
+        ended = time.time()
+        if not self.target.running(canary):
+            reason = f"canary does not answer: version {canary.name} ({canary.ref}) is not running"
+            return Measurement(
+                canary.name, step, weight, start.at, ended, "fail", reason, fatal=True
+            )
+        if start.log is not None:
+            start.log.read_new()  # keep the proxy log's position in step with the windows
+        stable = baseline.name if isinstance(baseline, Version) else None
+        reading = self.prometheus.read(canary.name, stable, ended - start.at, ended)
+        values = dict(reading.values)
+        expected = dict(reading.baseline_predictions)
+        if not isinstance(baseline, Version) and baseline is not None and reading.predictions:
+            expected = dict(baseline)
+            values["prediction_psi"] = psi(expected, reading.predictions)
+            values["prediction_js"] = jensen_shannon(expected, reading.predictions)
+        if not enough_predictions(expected, reading.predictions, self.min_predictions):
+            values["prediction_psi"] = values["prediction_js"] = None
+        outcome, results, reason = judge(self.conditions, values, self.min_requests)
+        if outcome == "inconclusive" and reading.problems:
+            why = "; ".join(f"{m}: {p}" for m, p in sorted(reading.problems.items()))
+            reason = f"{reason}; Prometheus: {why}"
+        return Measurement(
+            canary.name,
+            step,
+            weight,
+            start.at,
+            ended,
+            outcome,
+            reason,
+            values,
+            results,
+            dict(reading.predictions),
+            expected,
         )

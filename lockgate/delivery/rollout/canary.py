@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from lockgate.delivery.rollout.analysis import Analyzer, Measurement
+from lockgate.delivery.rollout.prometheus import analysis_source
 from lockgate.delivery.rollout.state import RolloutState
 
 if TYPE_CHECKING:
@@ -37,7 +38,11 @@ def _analyse_step(
 ) -> tuple[RolloutState, Measurement]:
     settings = ctl.settings.analysis
     analyzer = Analyzer(
-        ctl.target, settings.parsed(), settings.min_requests, settings.min_predictions
+        ctl.target,
+        settings.parsed(),
+        settings.min_requests,
+        settings.min_predictions,
+        analysis_source(ctl.env, ctl.settings),
     )
     assert state.stable is not None and state.canary is not None
     extensions = 0

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lockgate.delivery.rollout.analysis import Analyzer, Measurement
+from lockgate.delivery.rollout.prometheus import analysis_source
 from lockgate.delivery.rollout.rollouts import NothingToDo, RolloutResult, Rollouts
 from lockgate.errors import EXIT_FAILED, EXIT_OK
 
@@ -53,7 +54,10 @@ class LiveMonitor:
         stable = state.stable
         reference = self.settings.reference or state.reference or None
         analyzer = Analyzer(
-            self.rollouts.target, self.settings.parsed(), self.settings.min_requests
+            self.rollouts.target,
+            self.settings.parsed(),
+            self.settings.min_requests,
+            prometheus=analysis_source(self.rollouts.env, self.rollouts.settings),
         )
         windows: list[Measurement] = []
         streak = 0

@@ -22,7 +22,6 @@ from lockgate.delivery.rollout.targets.base import RouteChange, Target, Version
 from lockgate.errors import EXIT_FAILED, EXIT_OK, LockgateError
 
 Status = Literal["deployed", "completed", "aborted", "paused", "rolled-back", "unchanged"]
-EXIT_PAUSED = 4  # the rollout waits for `lockgate rollout resume ENV`
 
 
 class NothingToDo(LockgateError):
@@ -45,11 +44,9 @@ class RolloutResult:
 
     @property
     def exit_code(self) -> int:
-        if self.status == "aborted":
-            return EXIT_FAILED
-        if self.status == "paused":
-            return EXIT_PAUSED
-        return EXIT_OK
+        """1 when analysis aborted the candidate; 0 otherwise. A paused rollout exits 0: it
+        did what it was asked and now waits for a person (``status`` says ``paused``)."""
+        return EXIT_FAILED if self.status == "aborted" else EXIT_OK
 
     def as_record(self) -> dict[str, Any]:
         return {
@@ -118,7 +115,57 @@ class Rollouts:
             state = self.converge(self.store.load(self.env))
             if state.phase not in ("paused", "progressing") or state.canary is None:
                 raise NothingToDo(f"environment {self.env!r} has no paused rollout ({state.phase})")
+            if getattr(self.target, "delegates", False):
+                self.target.promote_rollout(full=False)  # type: ignore[attr-defined]  # Argo's
             return self._continue(self.store.save(state.evolve(phase="progressing", reason="")))
+
+    def promote_full(self, reason: str = "promoted in full by request") -> RolloutResult:
+        """Skip the remaining steps: the candidate becomes stable at 100% now. The skipped
+        steps are recorded as a measurement with outcome ``skipped``."""
+        with self.store.locked(self.env):
+            state = self.converge(self.store.load(self.env))
+            if state.phase not in ("paused", "progressing") or state.canary is None:
+                raise NothingToDo(
+                    f"environment {self.env!r} has no rollout to promote ({state.phase})"
+                )
+            steps = self.settings.canary.steps if state.strategy == "canary" else ()
+            skipped = [s.weight for s in steps[state.step :]]
+            note = {
+                "version": state.canary.revision,
+                "step": state.step,
+                "weight": state.weight,
+                "started": time.time(),
+                "ended": time.time(),
+                "outcome": "skipped",
+                "reason": f"{reason}; skipped weights {skipped}",
+                "skipped_weights": skipped,
+            }
+            state = self.store.save(state.evolve(measurements=(*state.measurements, note)))
+            if getattr(self.target, "delegates", False):  # Argo skips its steps; we follow
+                self.target.promote_rollout(full=True)  # type: ignore[attr-defined]  # Argo's
+                return self._continue(state)
+            passed = [m for m in state.measurements if m.get("outcome") == "pass"]
+            reference = passed[-1].get("predictions") if passed else None
+            candidate = state.canary
+            change = self.promote(state, reference or state.reference)
+            state = self.store.save(self.store.load(self.env).evolve(reason=note["reason"]))
+            self.log(f"{self.env}: {note['reason']}")
+            return self._result(
+                state,
+                "completed",
+                str(note["reason"]),
+                candidate=candidate,
+                extra={"promoted": change},
+            )
+
+    def retry(self) -> RolloutResult:
+        """Roll the aborted candidate out again from the first step, as a new revision."""
+        state = self.store.load(self.env)
+        if state.phase != "aborted" or state.canary is None:
+            raise NothingToDo(
+                f"environment {self.env!r} has no aborted rollout to retry ({state.phase})"
+            )
+        return self.start(state.canary.ref, dict(state.canary.env))
 
     def abort(self, reason: str = "aborted by request") -> RolloutResult:
         """Abort a rollout in flight, or roll back to the previous version when none is."""
@@ -216,6 +263,10 @@ class Rollouts:
         return self._result(state, "deployed", "first version: nothing to compare with")
 
     def _continue(self, state: RolloutState) -> RolloutResult:
+        if getattr(self.target, "delegates", False):  # the argo-rollouts router
+            from lockgate.delivery.rollout.argo import run_argo
+
+            return run_argo(self, state)
         return strategy(state.strategy)(self, state)
 
     def _result(self, state: RolloutState, status: Status, reason: str, **kw: Any) -> RolloutResult:

@@ -34,6 +34,7 @@ from lockgate.errors import LockgateError
 
 ENV_LABEL = "lockgate.delivery.env"
 ROLE_LABEL = "lockgate.delivery.role"
+VERSION_LABEL = "lockgate.delivery.version"  # r1, r2, ...: what Prometheus selectors match
 CONFIRMATIONS = 5  # consecutive answers with the new routing generation
 
 
@@ -136,6 +137,7 @@ class DockerTarget:
                 labels={
                     ENV_LABEL: self.env_name,
                     ROLE_LABEL: "serving",
+                    VERSION_LABEL: version.name,
                     "lockgate.ref": version.ref,
                 },
             )

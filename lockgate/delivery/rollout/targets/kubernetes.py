@@ -2,10 +2,10 @@
 
 Manifests are written to ``<state>/<env>/manifests/`` on every change and applied with
 ``kubectl --context CONTEXT apply`` only when ``kubernetes.context`` is set; with no context it
-only renders (what the tests check, since no cluster can run where they do). Metrics are read
-through ``kubectl port-forward``-free paths only: a cluster's Prometheus does the analysis in the
-``argo-rollouts`` mode; in ``gateway-api`` mode lockgate needs each version's Service reachable,
-which ``metrics_url`` does not provide yet (see docs/delivery.md).
+only renders (what the tests check, since no cluster can run where they do). There is no
+per-version URL to scrape (``metrics_url`` is None): analysis reads the cluster's Prometheus
+(``kubernetes.prometheus_url``, pods selected by ``namespace`` and ``pod=~"<app>-rN-.+"``; see
+``delivery/rollout/prometheus.py``), and ``running`` means the version's manifests are in place.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from lockgate.delivery.rollout.accesslog import AccessLogReader
 from lockgate.delivery.rollout.targets import kubernetes_manifests as m
 from lockgate.delivery.rollout.targets.base import RouteChange, Version
+from lockgate.delivery.rollout.targets.kube_api import KubernetesApi
 from lockgate.errors import LockgateError
 
 
@@ -34,6 +35,12 @@ class KubernetesTarget:
         self.analysis = settings.analysis
         self.steps = settings.canary.steps
         self.folder = Path(state_dir) / env_name / "manifests"
+        self.delegates = self.settings.router == "argo-rollouts"
+        self.api = (
+            KubernetesApi(self.settings.api_server, self.settings.token_file, self.settings.ca_file)
+            if self.settings.api_server
+            else None
+        )
 
     def _write(self, name: str, documents: list[dict[str, Any]]) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -75,6 +82,13 @@ class KubernetesTarget:
         ]
 
     def start(self, version: Version) -> None:
+        if self.delegates:  # one Rollout; the version applied last is the one Argo rolls to
+            documents = self.argo_manifests(version)
+            self._write(version.name, documents)
+            if self.api is not None:
+                for document in documents:
+                    self.api.apply(document)
+            return
         self._write(version.name, self.manifests_for(version))
         if self.settings.context:
             name = f"deployment/{self.settings.app}-{version.name}"
@@ -84,6 +98,9 @@ class KubernetesTarget:
 
     def stop(self, version: Version) -> None:
         path = self.folder / f"{version.name}.json"
+        if self.delegates:  # the one Rollout stays; Argo scales the old ReplicaSet down
+            path.unlink(missing_ok=True)
+            return
         if self.settings.context and path.exists():
             self._kubectl("delete", "--ignore-not-found", "-f", str(path))
         path.unlink(missing_ok=True)
@@ -91,9 +108,32 @@ class KubernetesTarget:
     def running(self, version: Version) -> bool:
         return (self.folder / f"{version.name}.json").exists()
 
+    def rollout_status(self) -> dict[str, Any]:
+        """The Argo Rollout's ``status``, read through the Kubernetes API."""
+        if self.api is None:
+            raise KubectlFailed(
+                "router argo-rollouts: set kubernetes.api_server so lockgate can read the "
+                "Rollout's status back"
+            )
+        found = self.api.get(
+            "argoproj.io/v1alpha1", "Rollout", self.settings.namespace, self.settings.app
+        )
+        return dict(found.get("status") or {})
+
+    def promote_rollout(self, full: bool) -> None:
+        """What ``kubectl argo rollouts promote [--full]`` asks of Argo: skip the current pause,
+        or every remaining step and analysis."""
+        if self.api is None:
+            raise KubectlFailed("router argo-rollouts: set kubernetes.api_server to promote")
+        patch = {"status": {"promoteFull": True}} if full else {"status": {"pauseConditions": None}}
+        ns, app = self.settings.namespace, self.settings.app
+        self.api.merge_status("argoproj.io/v1alpha1", "Rollout", ns, app, patch)
+
     def route(self, weights: Mapping[Version, int]) -> RouteChange:
         asked = time.time()
         by_name = {v.name: w for v, w in weights.items()}
+        if self.delegates:  # Argo moves the traffic
+            return RouteChange(by_name, asked, asked)
         self._write("route", [m.http_route(self.settings.app, by_name, self.settings)])
         return RouteChange(by_name, asked, time.time())
 
