@@ -51,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     inputs.add_argument("--needs", default="", help="space-separated upstream stage names")
     inputs.add_argument("--from", dest="source", required=True, type=Path)
     inputs.add_argument("--to", dest="target", required=True, type=Path)
+    inputs.add_argument(
+        "--present",
+        action="store_true",
+        help="skip stages with no artifact (skipped or failed early) instead of failing",
+    )
 
 
 def run(args: argparse.Namespace, runner: Run = run_command) -> int:
@@ -118,6 +123,8 @@ def _inputs(args: argparse.Namespace, run: Run) -> int:
     args.target.mkdir(parents=True, exist_ok=True)
     for need in args.needs.split():
         source = args.source / f"lockgate-{need}"
+        if not source.is_dir() and args.present:
+            continue
         if not source.is_dir():
             raise LockgateError(f"ci inputs: no artifact lockgate-{need} under {args.source}")
         destination = args.target / need

@@ -64,7 +64,7 @@ def test_fan_out_becomes_parallel_and_needs_travel_to_the_library() -> None:
     )
     order = [m for m in re.findall(r"stage\('([a-z0-9-]+)'\)", text)]
     assert order == [
-        "lockgate-image",
+        "lockgate--image",
         "prepare",
         "lockgate-1",
         "features",
