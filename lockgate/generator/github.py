@@ -250,9 +250,11 @@ def _dispatch_if(ci: CiPipeline, stage: CiStage) -> str:
 
 
 def _report_job(ci: CiPipeline) -> Any:
-    """After every stage, pass or fail: one PR comment kept up to date, and the job summary."""
+    """After every stage, pass or fail: one PR comment kept up to date, and the job summary.
+    Gated stages wait for a person, so the report does not wait for them."""
+    ungated = [s for s in ci.stages if not s.gate]
     job = cmap(name="report")
-    job["needs"] = flow([s.job for s in ci.stages])
+    job["needs"] = flow([s.job for s in ungated])
     job["if"] = "always()"
     job["runs-on"] = HOSTED_RUNNER
     job["permissions"] = cmap({"contents": "read", "pull-requests": "write"})
@@ -261,7 +263,7 @@ def _report_job(ci: CiPipeline) -> Any:
     setup["with"] = cmap({"python-version": PYTHON})
     download = _uses(cmap(name="Download every stage's outputs"), "actions/download-artifact")
     download["with"] = cmap(pattern="lockgate-*", path=".lockgate/artifacts")
-    stages = " ".join(s.name for s in ci.stages)
+    stages = " ".join(s.name for s in ungated)
     gather = _run(
         "Gather them by stage",
         f'lockgate ci inputs --needs "{stages}" --from .lockgate/artifacts --to {IN_DIR} --present',
@@ -269,7 +271,7 @@ def _report_job(ci: CiPipeline) -> Any:
     post = _run(
         "Post the report",
         f"lockgate report {IN_DIR}"
-        + "".join(f" --stage {s.name}" for s in ci.stages)
+        + "".join(f" --stage {s.name}" for s in ungated)
         + ' --title "lockgate ${{ github.workflow }}" --github-summary --post github'
         + " --output report.md",
     )

@@ -148,3 +148,9 @@ def test_tracking_server_reaches_train_and_evaluate() -> None:
         env = run.get("env") or {}
         has = env.get("MLFLOW_TRACKING_URI") == "${{ secrets.MLFLOW_TRACKING_URI }}"
         assert has == (name in ("lockgate-train", "lockgate-evaluate", "lockgate-package")), name
+
+
+def test_report_job_never_waits_for_an_approval() -> None:
+    jobs = _workflow("gated")["jobs"]
+    gated = {n for n, j in jobs.items() if "environment" in j}
+    assert gated and not gated & set(jobs["lockgate--report"]["needs"])
