@@ -35,10 +35,10 @@ def main() -> int:
     import docker
 
     from lockgate.delivery.config import EnvironmentDelivery
-    from lockgate.delivery.rollout import Rollouts
-    from lockgate.delivery.state import StateStore
-    from lockgate.delivery.targets.docker import DockerTarget
-    from lockgate.delivery.traffic import LoadGenerator
+    from lockgate.delivery.rollout.rollouts import Rollouts
+    from lockgate.delivery.rollout.state import StateStore
+    from lockgate.delivery.rollout.targets.docker import DockerTarget
+    from lockgate.delivery.rollout.traffic import LoadGenerator
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--aborts", type=int, default=8)

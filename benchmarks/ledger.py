@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lockgate.delivery.audit import audit_ledger
-from lockgate.delivery.entry import GENESIS, Draft, format_time, seal
-from lockgate.delivery.timeline import INDEX_FILE, release_at
+from lockgate.delivery.ledger.audit import audit_ledger
+from lockgate.delivery.ledger.entry import GENESIS, Draft, format_time, seal
+from lockgate.delivery.ledger.timeline import INDEX_FILE, release_at
 
 ENVS = ("staging", "production")
 

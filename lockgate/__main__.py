@@ -26,19 +26,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     except Exception as exc:  # a bug in lockgate: say so, keep the traceback out of the way
-        import os
-        import tempfile
-        import traceback
+        report_bug(exc)
+        return EXIT_BUG
 
-        fd, path = tempfile.mkstemp(prefix="lockgate-crash-", suffix=".txt")
+
+def report_bug(exc: Exception) -> None:
+    """Where the traceback of a bug goes: inside a stage, into the stage's own output (which the
+    runner keeps in ``.lockgate/runs/<run>/<stage>/log.txt`` on the host, readable after the
+    container is gone); elsewhere, a crash file under the temporary folder."""
+    import os
+    import tempfile
+    import traceback
+
+    if os.environ.get("LOCKGATE_STAGE") and os.environ.get("LOCKGATE_OUT"):
+        traceback.print_exc(file=sys.stderr)
+        where = "above, in this stage's log"
+    else:
+        fd, where = tempfile.mkstemp(prefix="lockgate-crash-", suffix=".txt")
         with os.fdopen(fd, "w") as f:
             traceback.print_exc(file=f)
-        print(
-            f"lockgate: internal error: {type(exc).__name__}: {exc}\n"
-            f"lockgate: this is a bug in lockgate; the traceback is in {path}",
-            file=sys.stderr,
-        )
-        return EXIT_BUG
+        where = f"in {where}"
+    print(
+        f"lockgate: internal error: {type(exc).__name__}: {exc}\n"
+        f"lockgate: this is a bug in lockgate; the traceback is {where}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

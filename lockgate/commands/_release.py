@@ -26,17 +26,27 @@ def add_release_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_plain_http_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plain-http",
+        action="store_true",
+        default=os.environ.get("LOCKGATE_VERIFY_PLAIN_HTTP", "") not in ("", "0"),
+        help="verify against a test registry on loopback over plain HTTP "
+        "(default: $LOCKGATE_VERIFY_PLAIN_HTTP)",
+    )
+
+
 def notice(message: str) -> None:
     print(f"lockgate: {message}", file=sys.stderr)
 
 
 def open_store(project: Project, args: argparse.Namespace, sync: bool = True) -> Any:
-    from lockgate.delivery.store import open_ledger
+    from lockgate.delivery.ledger.store import open_ledger
 
     signer = None
     key = getattr(args, "signing_key", None)
     if key:
-        from lockgate.delivery.signing import load_signer
+        from lockgate.delivery.ledger.signing import load_signer
 
         signer = load_signer(Path(key))
     return open_ledger(project.pipeline, project.root, signer=signer, notice=notice, sync=sync)
@@ -51,23 +61,25 @@ def tracking_uri(project: Project) -> str:
 
 
 def registry(project: Project) -> Any:
-    from lockgate.delivery.mlflow_registry import MlflowRegistry
+    from lockgate.delivery.promotion.mlflow_registry import MlflowRegistry
 
     return MlflowRegistry(tracking_uri(project))
 
 
 def promoter(args: argparse.Namespace) -> Any:
-    from lockgate.delivery.deployers import deployer_for
-    from lockgate.delivery.identity import current_identity
-    from lockgate.delivery.promotion import Promoter
-    from lockgate.delivery.verifier import SupplyVerifier
+    from lockgate.delivery.ledger.identity import current_identity
+    from lockgate.delivery.promotion.deployers import deployer_for
+    from lockgate.delivery.promotion.promote import Promoter
+    from lockgate.delivery.promotion.verifier import SupplyVerifier
 
     project = load_project(args)
     return Promoter(
         pipeline=project.pipeline,
         spec_root=project.root,
         ledger=open_store(project, args),
-        verifier=SupplyVerifier(project.pipeline, project.root),
+        verifier=SupplyVerifier(
+            project.pipeline, project.root, plain_http=getattr(args, "plain_http", False)
+        ),
         deployer_for=lambda name: deployer_for(name, project.root, project.pipeline),
         registry=registry(project),
         actor=current_identity(cwd=project.root),

@@ -22,10 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lockgate.commands._project import load_project
-    from lockgate.delivery.approving import approve, revoke
-    from lockgate.delivery.identity import current_identity
-    from lockgate.delivery.refs import check_digest
-    from lockgate.delivery.rules import environment_rules
+    from lockgate.delivery.ledger.identity import current_identity
+    from lockgate.delivery.promotion.approve import approve, revoke
+    from lockgate.delivery.promotion.refs import check_digest
+    from lockgate.delivery.promotion.rules import environment_rules
     from lockgate.errors import LockgateError
     from lockgate.spec.models import parse_duration
 

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockgate.delivery.audit import audit_ledger
+    from lockgate.delivery.ledger.audit import audit_ledger
 
     if args.ledger is not None:
         folder = args.ledger
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         folder = open_store(project, args).folder
     check = None
     if args.public_key:
-        from lockgate.delivery.signing import load_checker
+        from lockgate.delivery.ledger.signing import load_checker
 
         check = load_checker(args.public_key)
     result = audit_ledger(folder, check)

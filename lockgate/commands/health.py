@@ -22,10 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lockgate.commands._project import load_project
-    from lockgate.delivery.deployers import deployer_for
-    from lockgate.delivery.health import record_health
-    from lockgate.delivery.identity import current_identity
-    from lockgate.delivery.rules import environment_rules
+    from lockgate.delivery.ledger.identity import current_identity
+    from lockgate.delivery.promotion.deployers import deployer_for
+    from lockgate.delivery.promotion.health import record_health
+    from lockgate.delivery.promotion.rules import environment_rules
 
     project = load_project(args)
     rules = environment_rules(project.pipeline, project.root, args.environment)

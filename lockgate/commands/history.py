@@ -19,12 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lockgate.commands._project import load_project
-    from lockgate.delivery.entry import format_time, parse_time
-    from lockgate.delivery.rules import environment_rules
+    from lockgate.delivery.ledger.entry import format_time, parse_time
+    from lockgate.delivery.promotion.rules import environment_rules
     from lockgate.errors import LockgateError
 
     if args.ledger is not None:
-        from lockgate.delivery.ledger import FileLedger
+        from lockgate.delivery.ledger.ledger import FileLedger
 
         store = FileLedger(args.ledger)
     else:
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         environment_rules(project.pipeline, project.root, args.environment)
         store = open_store(project, args, sync=False)
     if args.at is not None:
-        from lockgate.delivery.timeline import release_at
+        from lockgate.delivery.ledger.timeline import release_at
 
         try:
             at = format_time(parse_time(args.at))

@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lockgate.commands._project import load_project
-    from lockgate.delivery.lineage import trace
-    from lockgate.delivery.verifier import SupplyVerifier
+    from lockgate.delivery.ledger.lineage import trace
+    from lockgate.delivery.promotion.verifier import SupplyVerifier
 
     project = load_project(args)
     verifier = None if args.no_verify else SupplyVerifier(project.pipeline, project.root)

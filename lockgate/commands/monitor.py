@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lockgate.delivery.environment import open_environment
-    from lockgate.delivery.monitor import LiveMonitor
+    from lockgate.delivery.rollout.monitor import LiveMonitor
 
     rollouts = open_environment(args.env, args.delivery, quiet=args.json)
     report = LiveMonitor(rollouts, log=rollouts.log).watch(args.duration, args.windows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import TYPE_CHECKING, Any
 
 from lockgate.commands._options import add_json_argument, add_spec_argument
@@ -21,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lockgate.engine.secrets import missing_secrets
     from lockgate.engine.workspace import KeyResolver
 
     project = load_plan(args)
@@ -55,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
             }
         )
     files.save()
+    used = sorted({n for spec in selected.stages if spec.name in will_run for n in spec.secrets})
+    for problem in missing_secrets(project.secrets, used, project.root):
+        print(f"warning: {problem} (a stage that will run uses it)", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands._release import add_release_arguments, promoter, report
+from lockgate.commands._release import (
+    add_plain_http_argument,
+    add_release_arguments,
+    promoter,
+    report,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--reason", help="why, for the ledger")
     add_release_arguments(parser)
+    add_plain_http_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

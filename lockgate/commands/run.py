@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from lockgate.commands._options import add_spec_argument
 from lockgate.commands._project import git_sha, load_plan
@@ -56,9 +57,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print events as JSON lines on stdout")
 
 
+def terminal_reporter() -> Any:
+    """A live list with timers on a terminal; plain lines in CI logs and pipes."""
+    import sys
+
+    from lockgate.engine.events import LineReporter
+    from lockgate.engine.live import LiveReporter, wants_live
+
+    if wants_live(sys.stderr) and "NO_COLOR" not in os.environ:
+        try:
+            return LiveReporter(sys.stderr)
+        except ImportError:  # rich is missing: the plain lines still say everything
+            pass
+    return LineReporter()
+
+
 def run(args: argparse.Namespace) -> int:
-    from lockgate.engine.events import Event, JsonReporter, LineReporter
+    from lockgate import STARTED
+    from lockgate.engine.events import Event, JsonReporter
     from lockgate.engine.runner import RunInterrupted, Runner
+    from lockgate.engine.workspace import every_stage_cached
     from lockgate.errors import LockgateError
     from lockgate.executors import choose_executor
 
@@ -67,15 +85,21 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise LockgateError(f"--jobs {args.jobs}: must be at least 1")
     project = load_plan(args)
-    reporter = JsonReporter() if args.json else LineReporter()
+    reporter = JsonReporter() if args.json else terminal_reporter()
     full = project.plan
     selected = full.select(args.stage, only=args.only) if args.stage else full
 
     def warn(message: str) -> None:
         reporter.emit(Event("warning", data={"message": message}))
 
+    upstream_dir = args.upstream_dir and args.upstream_dir.resolve()
+    nothing_to_run = not args.no_cache and every_stage_cached(full, selected, upstream_dir)
     executor = choose_executor(
-        args.executor, warn, project=project.root, pipeline=full.pipeline_name
+        args.executor,
+        warn,
+        probe=not nothing_to_run,
+        project=project.root,
+        pipeline=full.pipeline_name,
     )
     runner = Runner(
         full,
@@ -85,10 +109,11 @@ def run(args: argparse.Namespace) -> int:
         reporter=reporter,
         jobs=args.jobs,
         use_cache=not args.no_cache,
-        upstream_dir=args.upstream_dir and args.upstream_dir.resolve(),
+        upstream_dir=upstream_dir,
         export_dir=args.export_dir and args.export_dir.resolve(),
         git_sha=git_sha(project.root),
         spec_text=project.spec_text,
+        command_started=STARTED,
     )
     try:
         record = runner.run()

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plain-http",
         action="store_true",
-        help="talk to the registry over plain HTTP (loopback test registries)",
+        help="talk to a test registry on loopback (127.0.0.1, localhost) over plain HTTP",
     )
     add_json_argument(parser)
 

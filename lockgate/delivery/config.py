@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lockgate.delivery.conditions import Condition, ConditionError, parse_condition
+from lockgate.delivery.rollout.conditions import Condition, ConditionError, parse_condition
 from lockgate.errors import LockgateError
 
 DEFAULT_FILE = "delivery.yaml"

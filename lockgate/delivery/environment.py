@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from lockgate.delivery.config import DEFAULT_FILE, load_delivery_config
-from lockgate.delivery.rollout import Rollouts
-from lockgate.delivery.state import StateStore
-from lockgate.delivery.target import make_target
+from lockgate.delivery.rollout.rollouts import Rollouts
+from lockgate.delivery.rollout.state import StateStore
+from lockgate.delivery.rollout.targets.base import make_target
 
 STATE_SUBDIR = Path(".lockgate") / "state" / "delivery"
 

@@ -5,7 +5,9 @@ recipe digest, argv, non-secret env, the digests of declared inputs and of upstr
 the stage program's version. An entry is a folder ``<root>/<key>/`` holding ``out/`` and
 ``entry.json``; it appears by one ``rename`` of a fully written temporary folder, so a crash or
 Ctrl-C leaves either no entry or a whole one, and two runs racing on one key both end with a
-whole entry (the loser discards its copy).
+whole entry (the loser discards its copy). A forced re-run (``--no-cache``) *replaces* the entry:
+the new folder is renamed in and the old one moved aside first, so readers see the old entry or
+the new one, never a mix.
 """
 
 from __future__ import annotations
@@ -69,8 +71,11 @@ class StageCache:
             return None
         return CacheEntry(key, path, meta["stage"], meta["outputs_digest"], meta["created"])
 
-    def put(self, key: str, stage: str, out: Path, outputs_digest: str) -> CacheEntry:
-        """Move ``out`` into the cache under ``key`` (atomically); return the entry."""
+    def put(
+        self, key: str, stage: str, out: Path, outputs_digest: str, *, replace: bool = False
+    ) -> CacheEntry:
+        """Move ``out`` into the cache under ``key`` (atomically); return the entry. With
+        ``replace`` a present entry is swapped for this one (a forced re-run's outputs win)."""
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".tmp-{uuid.uuid4().hex}"
         tmp.mkdir()
@@ -81,10 +86,7 @@ class StageCache:
                 shutil.copytree(out, tmp / "out", symlinks=True)
             meta = {"stage": stage, "outputs_digest": outputs_digest, "created": time.time()}
             (tmp / "entry.json").write_text(json.dumps(meta, sort_keys=True))
-            try:
-                os.rename(tmp, self.root / key)
-            except OSError:  # another run stored the same key first: theirs is as good
-                shutil.rmtree(tmp, ignore_errors=True)
+            swap_into_place(tmp, self.root / key, replace=replace)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -110,6 +112,23 @@ class StageCache:
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
         return removed
+
+
+def swap_into_place(new: Path, target: Path, *, replace: bool) -> None:
+    """Rename the folder ``new`` to ``target``. A present ``target`` is kept (and ``new``
+    discarded) unless ``replace``: then it is renamed aside, ``new`` takes its place, and the old
+    folder is removed; there is no moment without a whole folder at a readable name."""
+    try:
+        os.rename(new, target)
+        return
+    except OSError:
+        if not replace:  # another run stored the same key first: theirs is as good
+            shutil.rmtree(new, ignore_errors=True)
+            return
+    old = target.parent / f".tmp-old-{uuid.uuid4().hex}"
+    os.rename(target, old)
+    os.rename(new, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _same_filesystem(a: Path, b: Path) -> bool:

@@ -59,7 +59,7 @@ class LineReporter:
         return f"\033[{code}m{text}\033[0m" if self.color else text
 
     def emit(self, event: Event) -> None:
-        line = self._format(event)
+        line = self.format(event)
         if line is None:
             return
         with self._lock:
@@ -72,7 +72,8 @@ class LineReporter:
             self.stream.write(line + "\n")
             self.stream.flush()
 
-    def _format(self, e: Event) -> str | None:
+    def format(self, e: Event) -> str | None:
+        """The line an event shows as, or None for events that show nothing."""
         d = e.data
         if e.kind == "run-started":
             return (
@@ -97,6 +98,13 @@ class LineReporter:
             return (
                 f"lockgate: {d['state']} in {d['duration']:.2f}s ({counts}); record: {d['record']}"
             )
+        if e.kind == "image-started":
+            return self._paint(f"▶ image {d['image']}", "1")
+        if e.kind == "image-output":
+            return f"{self._paint('image', '2')} │ {d['line']}"
+        if e.kind == "image-finished":
+            how = "built" if d.get("built") else "ready"
+            return self._paint(f"✔ image {d['image']} {how} {d['duration']:.2f}s", "36")
         if e.kind == "warning":
             return self._paint(f"warning: {d['message']}", "33")
         return None

@@ -6,11 +6,13 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, TextIO
 
+from lockgate.engine.cache import swap_into_place
 from lockgate.engine.digests import sha256_json, tree_digest
 from lockgate.engine.events import Event, Reporter
 from lockgate.engine.executor import ExecOutcome, Executor, OutputSink
@@ -46,12 +48,14 @@ class Runner:
         export_dir: Path | None = None,
         git_sha: str = "",
         spec_text: str = "",
+        command_started: float | None = None,
     ) -> None:
         self.full, self.plan, self.executor = full, selected, executor
         self.reporter = reporter
         self.jobs, self.use_cache = max(1, jobs), use_cache
         self.export_dir, self.git_sha = export_dir, git_sha
         self.spec_digest = sha256_json(spec_text)
+        self.command_started = command_started  # the summary line counts the whole command
         self.ws = Workspace(full.project)
         self.files = self.ws.files()
         self.keys = KeyResolver(full, self.ws, self.files, upstream_dir)
@@ -62,6 +66,7 @@ class Runner:
         self.secret_values = resolve_secrets(secrets, sorted(names), full.project)
         self.masker = Masker(self.secret_values.values())
         self._lock = threading.Lock()
+        self._images_seen: set[str] = set()
 
     def run(self) -> RunRecord:
         started = time.time()
@@ -138,7 +143,38 @@ class Runner:
             return self._finish(
                 spec, "cached", t0, key=key, out=entry.out, digest=entry.outputs_digest
             )
-        return self._execute(spec, key, t0)
+        try:
+            self._prepare_image(spec)
+        except LockgateError as exc:
+            return self._finish(spec, "failed", t0, key=key, reason=str(exc))
+        return self._execute(spec, key, time.monotonic())  # the image's time is its own step
+
+    def _prepare_image(self, spec: StageSpec) -> None:
+        """Build or find the stage's image as a step of its own (``image-started`` /
+        ``image-finished``), so a long build is shown as one and not charged to the first stage.
+        Executors without a separate image step (local, dagger) are left alone."""
+        prepare = getattr(self.executor, "prepare_image", None)
+        if prepare is None:
+            return
+        with self._lock:
+            first = spec.image.tag not in self._images_seen
+            self._images_seen.add(spec.image.tag)
+        if not first:
+            prepare(spec.image, lambda line: None)  # waits for the build another stage started
+            return
+        t0 = time.monotonic()
+        image = {"image": spec.image.tag}
+        self.reporter.emit(Event("image-started", data=image))
+
+        def output(line: str) -> None:
+            self.reporter.emit(Event("image-output", data={**image, "line": self.masker(line)}))
+
+        built = prepare(spec.image, output)
+        self.reporter.emit(
+            Event(
+                "image-finished", data={**image, "duration": time.monotonic() - t0, "built": built}
+            )
+        )
 
     def _execute(self, spec: StageSpec, key: str, t0: float) -> StageResult:
         """Run a stage the cache did not have: lay out its folders, run it (with its retries),
@@ -234,7 +270,8 @@ class Runner:
         out = stage_dir / "out"
         digest = tree_digest(out)
         if spec.use_cache:
-            out = self.ws.cache.put(common["key"], spec.name, out, digest).out
+            key = common["key"]
+            out = self.ws.cache.put(key, spec.name, out, digest, replace=not self.use_cache).out
             (stage_dir / "out").symlink_to(out.resolve(), target_is_directory=True)
         with self._lock:
             self.keys.outputs[spec.name] = (digest, out)
@@ -243,10 +280,10 @@ class Runner:
 
     def _export(self, name: str, out: Path) -> None:
         if self.export_dir is not None:
-            target = self.export_dir / name
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.copytree(out, target)
+            self.export_dir.mkdir(parents=True, exist_ok=True)
+            fresh = self.export_dir / f".tmp-{name}-{uuid.uuid4().hex}"
+            shutil.copytree(out, fresh)
+            swap_into_place(fresh, self.export_dir / name, replace=True)
 
     def _finish(
         self,
@@ -311,7 +348,7 @@ class Runner:
                 "run-finished",
                 data={
                     "state": record.state,
-                    "duration": record.finished - started,
+                    "duration": record.finished - (self.command_started or started),
                     "counts": record.counts(),
                     "record": str(path),
                 },

@@ -19,27 +19,38 @@ def resolve_secrets(
 ) -> dict[str, str]:
     """Values of the named secrets from their declared sources (``{"env": ...}`` or
     ``{"file": ...}``)."""
-    values: dict[str, str] = {}
+    return {name: _read_secret(name, declared[name], project) for name in names}
+
+
+def missing_secrets(
+    declared: Mapping[str, Mapping[str, Any]], names: Iterable[str], project: Path
+) -> list[str]:
+    """For ``validate`` and ``plan``: why each of the named secrets could not be read now (the
+    same words a run would fail with), without keeping any value."""
+    problems = []
     for name in names:
-        source = declared[name]
-        if source.get("env") is not None:
-            value = os.environ.get(source["env"])
-            if value is None:
-                raise LockgateError(
-                    f"secret {name!r}: environment variable {source['env']} is not set; export "
-                    "it or point the secret at a file"
-                )
-        else:
-            path = Path(os.path.expanduser(source["file"]))
-            path = path if path.is_absolute() else project / path
-            try:
-                value = path.read_text().rstrip("\n")
-            except OSError as exc:
-                raise LockgateError(
-                    f"secret {name!r}: cannot read {path}: {exc.strerror}"
-                ) from None
-        values[name] = value
-    return values
+        try:
+            _read_secret(name, declared[name], project)
+        except LockgateError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _read_secret(name: str, source: Mapping[str, Any], project: Path) -> str:
+    if source.get("env") is not None:
+        value = os.environ.get(source["env"])
+        if value is None:
+            raise LockgateError(
+                f"secret {name!r}: environment variable {source['env']} is not set; export "
+                "it or point the secret at a file"
+            )
+        return value
+    path = Path(os.path.expanduser(source["file"]))
+    path = path if path.is_absolute() else project / path
+    try:
+        return path.read_text().rstrip("\n")
+    except OSError as exc:
+        raise LockgateError(f"secret {name!r}: cannot read {path}: {exc.strerror}") from None
 
 
 class Masker:

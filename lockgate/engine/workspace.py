@@ -68,3 +68,14 @@ class KeyResolver:
             found = (entry.outputs_digest, entry.out)
         self.outputs[name] = found
         return found
+
+
+def every_stage_cached(full: Plan, selected: Plan, upstream_dir: Path | None) -> bool:
+    """Whether each selected stage would be a cache hit: then nothing runs, and no executor
+    needs to be probed or loaded beyond its name."""
+    ws = Workspace(full.project)
+    keys = KeyResolver(full, ws, ws.files(), upstream_dir)
+    try:
+        return all(s.use_cache and ws.cache.get(keys.key(s)) is not None for s in selected.stages)
+    except LockgateError:  # an upstream output is missing: something will run
+        return False

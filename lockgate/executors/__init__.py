@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import shutil
+import socket
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import ExecutorUnavailable, LockgateError
@@ -17,7 +23,7 @@ EXECUTORS: dict[str, str] = {
     "docker": "lockgate.executors.docker:DockerExecutor",
     "local": "lockgate.executors.local:LocalExecutor",
 }
-AUTO_ORDER = ("dagger", "docker")
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
 def load_executor(name: str, **options: Any) -> Executor:
@@ -35,17 +41,74 @@ def load_executor(name: str, **options: Any) -> Executor:
     return executor
 
 
+def engine_candidates(
+    environ: Mapping[str, str], *, probe: bool = True
+) -> tuple[list[str], list[str]]:
+    """The container executors worth trying, in order, and why the others were passed over.
+
+    Decided from cheap signs only: environment variables, PATH, whether the SDK is installed
+    (found, not imported) and, with ``probe``, one connect to the Docker socket. No SDK is
+    imported here: importing the Dagger SDK alone costs about a second and a half.
+    """
+    candidates, passed_over = [], []
+    dagger_session = environ.get("DAGGER_SESSION_PORT") and environ.get("DAGGER_SESSION_TOKEN")
+    if not (dagger_session or shutil.which("dagger", path=environ.get("PATH"))):
+        passed_over.append(
+            "dagger: no engine session (DAGGER_SESSION_PORT) and no `dagger` on PATH"
+        )
+    elif importlib.util.find_spec("dagger") is None:
+        passed_over.append("dagger: the SDK is not installed (pip install 'lockgate[dagger]')")
+    else:
+        candidates.append("dagger")
+    host = environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    if probe and not docker_answers(host):
+        passed_over.append(f"docker: no engine answers at {host}")
+    elif not probe and host == DEFAULT_DOCKER_HOST and not Path(host[len("unix://") :]).exists():
+        passed_over.append(f"docker: no socket at {host}")
+    else:
+        candidates.append("docker")
+    return candidates, passed_over
+
+
+def docker_answers(host: str, timeout_s: float = 1.0) -> bool:
+    """Whether something accepts a connection at a Docker host address (unix:// or tcp://);
+    the executor's own check then asks it for a real answer."""
+    if host.startswith("unix://"):
+        family, address = socket.AF_UNIX, host[len("unix://") :]
+        target: Any = address
+    elif host.startswith(("tcp://", "http://", "https://")):
+        hostport = host.split("://", 1)[1].rstrip("/")
+        name, _, port = hostport.rpartition(":")
+        family, target = socket.AF_INET, (name or hostport, int(port or 2375))
+    else:
+        return True  # an address form this probe does not know: let the executor's check decide
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout_s)
+            conn.connect(target)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def choose_executor(
-    requested: str | None, warn: Callable[[str], object], **options: Any
+    requested: str | None, warn: Callable[[str], object], *, probe: bool = True, **options: Any
 ) -> Executor:
     """The requested executor (an error if it cannot run here), or the first that can:
-    dagger when an engine is reachable, else docker when an engine answers, else local."""
+    dagger when an engine is reachable, else docker when an engine answers, else local.
+
+    ``probe=False`` (every selected stage is a cache hit, so nothing will run) picks by the
+    cheapest signs alone, checks nothing and warns about nothing.
+    """
     if requested:
         executor = load_executor(requested, **options)
-        executor.check()
+        if probe:
+            executor.check()
         return executor
-    reasons = []
-    for name in AUTO_ORDER:
+    candidates, reasons = engine_candidates(os.environ, probe=probe)
+    if not probe:
+        return load_executor(candidates[0] if candidates else "local", **options)
+    for name in candidates:
         try:
             executor = load_executor(name, **options)
             executor.check()

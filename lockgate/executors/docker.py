@@ -23,8 +23,9 @@ from lockgate.contract import (
     CONTAINER_WORKSPACE,
 )
 from lockgate.engine.executor import ExecOutcome, OutputSink
-from lockgate.engine.stagespec import StagePaths, StageSpec, contract_env
+from lockgate.engine.stagespec import ImageRecipe, StagePaths, StageSpec, contract_env
 from lockgate.errors import ExecutorUnavailable, LockgateError
+from lockgate.executors.stage_tools import stage_tools
 
 _STOP_GRACE_S = 5
 RUN_LABEL = "dev.lockgate.run"
@@ -69,6 +70,20 @@ class DockerExecutor:
             ) from None
         self._client = client
 
+    def _runner_images(self) -> Any:
+        from lockgate.images.runner import RunnerImages
+
+        if self._images is None:
+            self._images = RunnerImages(self.client)
+        return self._images
+
+    def prepare_image(self, recipe: ImageRecipe, output: OutputSink) -> bool:
+        """Find or build the stage image before the stage starts; True when it was built."""
+        images = self._runner_images()
+        had = images.present(recipe)
+        images.ensure(recipe, output)
+        return not had
+
     def run(
         self,
         spec: StageSpec,
@@ -80,11 +95,7 @@ class DockerExecutor:
         output: OutputSink,
         cancel: threading.Event,
     ) -> ExecOutcome:
-        from lockgate.images.runner import RunnerImages
-
-        if self._images is None:
-            self._images = RunnerImages(self.client)
-        image_id = self._images.ensure(spec.image, output)
+        image_id = self._runner_images().ensure(spec.image, output)
         env = contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=True)
         env.setdefault("HOME", "/tmp")
         if spec.engine:
@@ -135,18 +146,27 @@ class DockerExecutor:
         run_id: str,
         gpus: list[Any],
     ) -> Any:
+        from docker.types import Mount
+
+        tools = stage_tools(spec.uses)
+        mounts = _mounts(spec, paths) + [
+            Mount(target=inside, source=str(host), type="bind", read_only=True)
+            for host, inside in tools.mounts
+        ]
+        extra: dict[str, Any] = {"network_mode": "host"} if tools.host_network else {}
         return self.client.containers.create(
             image_id,
             command=list(spec.argv),
-            environment=env,
+            environment={**env, **tools.env},
             working_dir=CONTAINER_WORKSPACE,
             user=f"{os.getuid()}:{os.getgid()}",
             group_add=_socket_group(spec),
-            mounts=_mounts(spec, paths),
+            mounts=mounts,
             device_requests=gpus,
             labels={RUN_LABEL: run_id, "dev.lockgate.stage": spec.name},
             init=True,  # a real PID 1 forwards SIGTERM so stages stop promptly
             detach=True,
+            **extra,
         )
 
     def _supervise(

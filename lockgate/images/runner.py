@@ -71,6 +71,16 @@ class RunnerImages:
         self.client = client
         self.wheel_cache = wheel_cache or Path.home() / ".cache" / "lockgate" / "wheels"
 
+    def present(self, recipe: ImageRecipe) -> bool:
+        """Whether the engine already has the image (no build needed)."""
+        import docker.errors
+
+        try:
+            self.client.images.get(recipe.tag)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
     def ensure(self, recipe: ImageRecipe, output: Callable[[str], None]) -> str:
         import docker.errors
 

@@ -15,7 +15,8 @@ from lockgate.spec.base import FrozenModel
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 StageName = Annotated[str, Field(pattern=NAME)]
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_UNIT_SECONDS = (604800, 86400, 3600, 60, 1)
 
 
 class Model(FrozenModel):
@@ -23,7 +24,7 @@ class Model(FrozenModel):
 
 
 def parse_duration(value: Any) -> int:
-    """``90``, ``"90s"``, ``"30m"``, ``"1h30m"`` -> seconds."""
+    """``90``, ``"90s"``, ``"30m"``, ``"1h30m"``, ``"30d"``, ``"1w"`` -> seconds."""
     if isinstance(value, bool):
         raise ValueError("expected seconds or a duration like '30m'")
     if isinstance(value, int):
@@ -33,8 +34,7 @@ def parse_duration(value: Any) -> int:
     if isinstance(value, str):
         m = _DURATION.match(value.strip())
         if m and any(m.groups()):
-            h, mi, s = (int(g or 0) for g in m.groups())
-            total = h * 3600 + mi * 60 + s
+            total = sum(int(g or 0) * u for g, u in zip(m.groups(), _UNIT_SECONDS, strict=True))
             if total > 0:
                 return total
     raise ValueError(f"expected seconds or a duration like '30m' or '1h30m', got {value!r}")

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lockgate.errors import LockgateError
 from lockgate.stages.context import StageContext
 from lockgate.stages.sign_config import SignConfig
 from lockgate.stages.supply_config import StageConfigError, parse_with
@@ -25,7 +26,7 @@ from lockgate.supply.attestations import (
     slsa_provenance,
     statement,
 )
-from lockgate.supply.cosign import CosignClient
+from lockgate.supply.cosign import CosignClient, is_kms_uri
 from lockgate.supply.scan_gate import write_atomic, write_json
 from lockgate.supply.tools import find_cosign
 
@@ -57,10 +58,44 @@ def _predicate(name: str, config: SignConfig, ctx: StageContext, started: dateti
     return evaluation_predicate(metrics, verdict, model.name, model.version)
 
 
+def preflight(config: SignConfig, ctx: StageContext, started: datetime) -> dict[str, Any]:
+    """Every required input checked before anything is signed: the signer, the image, the key
+    file and each attestation's input. All problems are reported together, so a new setup is
+    fixed in one round rather than one field per run. Returns the predicates by name."""
+    problems: list[str] = []
+    signer_problem = config.signer_problem()
+    if signer_problem:
+        problems.append(signer_problem)
+    try:
+        config.image_ref(ctx)
+    except LockgateError as exc:
+        problems.append(str(exc))
+    key = config.key
+    if key is not None and not is_kms_uri(key) and not ctx.resolve(key).is_file():
+        problems.append(f"with.key: {ctx.resolve(key)} not found (a cosign key file)")
+    predicates: dict[str, Any] = {}
+    for name in dict.fromkeys(config.attest):
+        try:
+            predicates[name] = _predicate(name, config, ctx, started)
+        except LockgateError as exc:
+            problems.append(str(exc))
+    prefix = f"stage {ctx.stage or '?'}: "
+    problems = list(dict.fromkeys(p.removeprefix(prefix) for p in problems))  # one line each
+    if len(problems) == 1:
+        raise StageConfigError(problems[0])
+    if problems:
+        raise StageConfigError(
+            f"stage {ctx.stage or 'sign'}: {len(problems)} problems in with:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+    return predicates
+
+
 def main(ctx: StageContext) -> int:
     started = datetime.now(UTC)
     config = parse_with(SignConfig, ctx)
     assert isinstance(config, SignConfig)
+    built = preflight(config, ctx, started)
     ref = config.image_ref(ctx)
     signer = config.signer(ctx)
     tlog = config.tlog_upload or config.keyless is not None
@@ -70,8 +105,7 @@ def main(ctx: StageContext) -> int:
     folder = ctx.out / "attestations"
     folder.mkdir(parents=True, exist_ok=True)
     predicates: dict[str, Path] = {}
-    for name in dict.fromkeys(config.attest):  # build every predicate before signing anything
-        predicate = _predicate(name, config, ctx, started)
+    for name, predicate in built.items():  # every predicate is built before signing anything
         predicates[name] = folder / f"{name}.predicate.json"
         write_json(predicates[name], predicate)
         write_json(

@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError
 
 from lockgate.spec.base import FrozenModel
 from lockgate.stages.context import StageContext
@@ -56,18 +56,21 @@ class SignConfig(ImageSource):
     )
     spec_file: str = "lockgate.yaml"
 
-    @model_validator(mode="after")
-    def _one_signer(self) -> SignConfig:
-        if (self.key is None) == (self.keyless is None):
-            raise ValueError("give exactly one of key or keyless")
-        return self
+    def signer_problem(self) -> str | None:
+        """Checked with the other required inputs (sign reports them all at once)."""
+        if self.key is None and self.keyless is None:
+            return "with.key: required: give exactly one of key or keyless (keyless: {} in CI)"
+        if self.key is not None and self.keyless is not None:
+            return "with.key / with.keyless: give exactly one of key or keyless"
+        return None
 
     def signer(self, ctx: StageContext) -> Signer:
         if self.keyless is not None:
             k = self.keyless
             token = ctx.secret(k.identity_token_secret) if k.identity_token_secret else ""
             return KeylessSigner(token, k.oidc_issuer, k.oidc_provider, k.fulcio_url, k.rekor_url)
-        assert self.key is not None
+        if self.key is None:
+            raise StageConfigError(self.signer_problem() or "with.key: required")
         key = self.key if is_kms_uri(self.key) else str(ctx.resolve(self.key))
         password = ctx.secret(self.key_password_secret) if self.key_password_secret else ""
         return KeyPairSigner(key, password)

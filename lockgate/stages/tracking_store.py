@@ -14,6 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lockgate.errors import LockgateError
+
+
+class TrackingStoreError(LockgateError):
+    """The MLflow store cannot give what a stage needs (moved, deleted, replaced)."""
+
+
 QUIET_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
@@ -42,6 +49,16 @@ class TrackingStore:
             return cls(uri, None)
         root = (state / "mlflow").resolve()
         return cls(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
+
+    @staticmethod
+    def is_embedded_uri(uri: str | None) -> bool:
+        """Whether ``uri`` names an embedded store (the SQLite file in a state folder), which a
+        recorded run must not pin by its absolute path: the project may have moved."""
+        return (
+            bool(uri)
+            and str(uri).startswith("sqlite:///")
+            and str(uri).endswith("/mlflow/mlflow.db")
+        )
 
     def activate(self) -> Any:
         """Point MLflow at this store (quietly, offline); returns the ``mlflow`` module."""
@@ -75,3 +92,37 @@ class TrackingStore:
             return str(found.experiment_id)
         location = self.artifact_root.as_uri() if self.artifact_root is not None else None
         return str(client.create_experiment(name, artifact_location=location))
+
+    def check_not_moved(self) -> None:
+        """The embedded store records absolute artifact paths; a moved project (or a state folder
+        copied elsewhere) leaves them pointing at the old place. Say so, and what to do, instead
+        of MLflow's ``No such artifact``."""
+        if self.artifact_root is None:
+            return
+        import mlflow
+        from mlflow.entities import ViewType
+
+        here = self.artifact_root.as_uri()
+        for exp in mlflow.MlflowClient().search_experiments(view_type=ViewType.ALL):
+            where = str(exp.artifact_location or "")
+            ours = where.startswith("file://") and where.endswith("/mlflow/artifacts")
+            if ours and where != here:
+                old = where.removeprefix("file://")
+                raise TrackingStoreError(
+                    f"{self.uri.removeprefix('sqlite:///')}: this embedded MLflow store was "
+                    f"written at {old} and has moved here (a moved project or state folder); "
+                    "its runs and models still point at the old place. Move it back, or "
+                    f"start a new store: remove {self.artifact_root.parent} and train again "
+                    "(lockgate run --no-cache --stage <train stage>)"
+                )
+
+    def missing_model(
+        self, uri: str, source: Path, stage: str, exc: Exception
+    ) -> TrackingStoreError:
+        """A model a train run recorded that this store does not have."""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return TrackingStoreError(
+            f"{source}: model_uri {uri} is not in the tracking store {self.uri} ({first}); the "
+            "store was deleted or replaced after training ran. Train again: "
+            f"lockgate run --no-cache --stage {stage}"
+        )

@@ -52,6 +52,35 @@ class RegistryAccess:
         return f"{'http' if self.plain_http else 'https'}://{self.host}"
 
 
+LOOPBACK_HOSTS = ("localhost", "127.", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a registry host (``NAME[:PORT]``) is on this machine's loopback interface."""
+    return host.startswith(LOOPBACK_HOSTS)
+
+
+def plain_http_hint(host: str, what: str) -> str:
+    if is_loopback(host):
+        return (
+            f"registry {host} answers plain HTTP, not HTTPS, while {what}: for a local test "
+            "registry pass --plain-http (promote, rollback, verify) or set "
+            "LOCKGATE_VERIFY_PLAIN_HTTP=1"
+        )
+    return (
+        f"registry {host} answers plain HTTP, not HTTPS, while {what}: plain HTTP is allowed "
+        "only for a registry on loopback (127.0.0.1, localhost); serve this one with TLS"
+    )
+
+
+def require_loopback_for_plain_http(access: RegistryAccess) -> None:
+    if access.plain_http and not is_loopback(access.host):
+        raise RegistryError(
+            f"--plain-http: registry {access.host} is not on loopback (127.0.0.1, localhost, "
+            "[::1]); plain HTTP would send credentials and images unprotected: serve it with TLS"
+        )
+
+
 @dataclass(frozen=True)
 class HttpAnswer:
     status: int
@@ -112,6 +141,8 @@ class RegistryClient:
                 answer = self.transport(request)
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
+                if "WRONG_VERSION_NUMBER" in str(reason):  # TLS spoken to a plain-HTTP server
+                    raise RegistryError(plain_http_hint(self.access.host, what)) from None
                 last = f"cannot reach {self.access.base_url} ({reason})"
             else:
                 if answer.status in (401, 403):

@@ -22,7 +22,12 @@ from typing import Any
 from lockgate.supply.attestations import EVALUATION, KINDS, PROVENANCE, SCAN, subject_digests
 from lockgate.supply.cosign import CosignClient
 from lockgate.supply.image_ref import ImageRef
-from lockgate.supply.registry import RegistryAccess, RegistryClient, RegistryError
+from lockgate.supply.registry import (
+    RegistryAccess,
+    RegistryClient,
+    RegistryError,
+    require_loopback_for_plain_http,
+)
 from lockgate.supply.scan_verdict import ScanVerdict
 from lockgate.supply.tools import find_cosign
 from lockgate.supply.verify_policy import VerifyPolicy
@@ -92,14 +97,20 @@ def _stored_predicate_types(ref: ImageRef, registry: RegistryClient) -> set[str]
 def _explain_missing(name: str, ref: ImageRef, registry: RegistryClient, reason: str) -> str:
     if "no matching subject digest" in reason:
         return f"the stored {name} attestation is signed for another digest, not {ref.digest}"
-    if "none of the attestations matched" not in reason:
+    if (
+        "none of the attestations matched" not in reason
+        and "no matching attestations" not in reason
+    ):
         return reason
     kind = KINDS[name]
     if kind.predicate_type in _stored_predicate_types(ref, registry):
-        return (
+        stored = (
             f"a {name} attestation is stored but does not verify against the trusted key "
-            f"(tampered or signed by another key): {reason}"
+            "(tampered or signed by another key)"
         )
+        # cosign may end its message at the colon; say nothing rather than a dangling colon
+        detail = reason.strip().rstrip(":").strip()
+        return f"{stored}: {detail}" if detail != "no matching attestations" else stored
     return reason
 
 
@@ -109,20 +120,39 @@ def _check_attestation(
     policy: VerifyPolicy,
     cosign: CosignClient,
     registry: RegistryClient,
-) -> tuple[Requirement, Mapping[str, Any] | None]:
+) -> tuple[Requirement, list[Mapping[str, Any]]]:
+    """Every genuine statement of this kind for the digest, in registry order: anyone with
+    push rights can reorder or drop layers, so no caller may let that order decide."""
     kind = KINDS[name]
     check = cosign.verify_attestation(ref, policy.trust(), kind.cosign_type)
     label = f"attestation {name}"
     if not check.ok:
-        return Requirement(label, False, _explain_missing(name, ref, registry, check.reason)), None
+        return Requirement(label, False, _explain_missing(name, ref, registry, check.reason)), []
     typed = [s for s in check.statements if s.get("predicateType") == kind.predicate_type]
     mine = [s for s in typed if ref.digest in subject_digests(s)]
     if not mine:
         others = sorted({d for s in typed for d in subject_digests(s)})
         return Requirement(
             label, False, f"signed for another digest ({', '.join(others)[:160]}), not {ref.digest}"
-        ), None
-    return Requirement(label, True, f"{kind.predicate_type} verified for this digest"), mine[-1]
+        ), []
+    return Requirement(label, True, f"{kind.predicate_type} verified for this digest"), mine
+
+
+def _check_scans(found: list[Mapping[str, Any]], policy: VerifyPolicy, today: date) -> Requirement:
+    """Every genuine scan verdict for the digest must satisfy the policy: the first that does
+    not decides, whatever the order the registry lists them in."""
+    results = [_check_scan(s.get("predicate", {}), policy, today) for s in found]
+    failed = [r for r in results if not r.passed]
+    if not failed:
+        return results[-1]
+    if len(found) == 1:
+        return failed[0]
+    return Requirement(
+        "scan policy",
+        False,
+        f"{len(failed)} of {len(found)} signed scan verdicts for this digest fail: "
+        f"{failed[0].reason}",
+    )
 
 
 def _check_scan(predicate: Mapping[str, Any], policy: VerifyPolicy, today: date) -> Requirement:
@@ -199,6 +229,15 @@ def _check_model_version(
     return Requirement("model version", True, f"{found} ({source})")
 
 
+def _signed_by(reason: str, policy: VerifyPolicy) -> str:
+    """Say which trust root verified, so a reader sees whose key was trusted."""
+    if policy.key is not None:
+        return f"{reason} (key {policy.key})"
+    assert policy.keyless is not None
+    who = policy.keyless.identity or policy.keyless.identity_regexp
+    return f"{reason} (keyless: {who} from {policy.keyless.issuer})"
+
+
 def verify_image(
     ref_text: str,
     policy: VerifyPolicy,
@@ -227,20 +266,21 @@ def verify_image(
             for name in names
         ]
         sig = sig_job.result()
-        requirements.append(Requirement("signature", sig.ok, sig.reason))
-        statements: dict[str, Mapping[str, Any]] = {}
+        requirements.append(Requirement("signature", sig.ok, _signed_by(sig.reason, policy)))
+        genuine: dict[str, list[Mapping[str, Any]]] = {}
         for name, job in zip(names, jobs, strict=True):
-            req, stmt = job.result()
+            req, found = job.result()
             requirements.append(req)
-            if stmt is not None:
-                statements[name] = stmt
-    if SCAN.name in policy.require and SCAN.name in statements:
-        predicate = statements[SCAN.name].get("predicate", {})
-        requirements.append(_check_scan(predicate, policy, today or date.today()))
+            if found:
+                genuine[name] = found
+    statements = {name: found[-1] for name, found in genuine.items()}
+    if SCAN.name in policy.require and SCAN.name in genuine:
+        requirements.append(_check_scans(genuine[SCAN.name], policy, today or date.today()))
     if policy.model_version is not None:
         evaluation = statements.get(EVALUATION.name)
         if evaluation is None and EVALUATION.name not in policy.require:
-            _, evaluation = _check_attestation(EVALUATION.name, pinned, policy, cosign, registry)
+            _, extra = _check_attestation(EVALUATION.name, pinned, policy, cosign, registry)
+            evaluation = extra[-1] if extra else None
         requirements.append(
             _check_model_version(policy.model_version, pinned, registry, evaluation)
         )
@@ -278,6 +318,7 @@ def verify_ref(
         ca_file=registry_ca,
         plain_http=plain_http,
     )
+    require_loopback_for_plain_http(access)
     with tempfile.TemporaryDirectory(prefix="lockgate-tuf-") as tuf:
         cosign = CosignClient(find_cosign(), Path(tuf), access, tlog_upload=policy.transparency_log)
         return verify_image(image, policy, cosign=cosign, registry=RegistryClient(access))

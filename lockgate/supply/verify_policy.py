@@ -59,6 +59,22 @@ class VerifyPolicy(FrozenModel):
         )
 
 
+def _key_beside(policy: Path, key: str) -> str:
+    """A key file named in a policy is found beside the policy, never in whatever folder the
+    command runs from: a working directory holding another ``keys/cosign.pub`` must not decide
+    which signer is trusted. A symlink inside the policy's folder may not lead out of it."""
+    if "://" in key or Path(key).is_absolute():
+        return key  # a KMS URI or a path the policy pins
+    folder = policy.resolve().parent
+    named = folder / key
+    if folder in named.parents and folder not in named.resolve().parents:
+        raise VerifyPolicyError(
+            f"{policy}: key: {key} is a symlink leading out of {folder}; "
+            "name the key file itself or give an absolute path"
+        )
+    return str(named)
+
+
 def load_verify_policy(path: Path | None, overrides: dict[str, object]) -> VerifyPolicy:
     """Read ``path`` (YAML or JSON), then apply command-line ``overrides``."""
     doc: dict[str, object] = {}
@@ -74,6 +90,8 @@ def load_verify_policy(path: Path | None, overrides: dict[str, object]) -> Verif
         if not isinstance(loaded, dict):
             raise VerifyPolicyError(f"{path}: a policy is a mapping")
         doc = loaded
+        if isinstance(doc.get("key"), str):
+            doc["key"] = _key_beside(path, str(doc["key"]))
     doc.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return VerifyPolicy.model_validate(doc)

@@ -61,9 +61,18 @@ def test_promote_refuses_what_the_real_verifier_cannot_verify(
     assert "give exactly one of key or keyless" in err
 
 
+def test_approve_expires_in_days(project: Path, monkeypatch, capsys) -> None:
+    """Approvals are often given for weeks; ``30d`` was once refused as a duration."""
+    as_user(monkeypatch, "lena")
+    assert main(["approve", "production", "--digest", D, "--expires", "30d"]) == 0
+    assert "lena approved" in capsys.readouterr().out
+    assert main(["approve", "production", "--digest", D, "--expires", "30x"]) != 0
+    assert "--expires: expected seconds or a duration" in capsys.readouterr().err
+
+
 def test_history_at_and_health_mark(project: Path, monkeypatch, capsys) -> None:
-    from lockgate.delivery.entry import Draft
-    from lockgate.delivery.ledger import FileLedger
+    from lockgate.delivery.ledger.entry import Draft
+    from lockgate.delivery.ledger.ledger import FileLedger
 
     ledger = FileLedger(project / ".lockgate" / "ledger")
     ledger.append(

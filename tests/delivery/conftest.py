@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from lockgate.delivery.config import EnvironmentDelivery
-from lockgate.delivery.rollout import Rollouts
-from lockgate.delivery.state import StateStore
-from lockgate.delivery.targets.docker import DockerTarget
+from lockgate.delivery.rollout.rollouts import Rollouts
+from lockgate.delivery.rollout.state import StateStore
+from lockgate.delivery.rollout.targets.docker import DockerTarget
 
 # nginx's graceful reload: a worker of the old generation may still take a connection in
 # the instant after the new one answers; on a loaded 2-core machine allow half a second.
@@ -42,7 +42,7 @@ def serving_image(docker_client: Any, base_image: str) -> str:
 
 @pytest.fixture(scope="session")
 def proxy_image(docker_client: Any, base_image: str) -> str:
-    from lockgate.delivery.targets.proxy_image import build_proxy_image
+    from lockgate.delivery.rollout.targets.proxy_image import build_proxy_image
 
     return build_proxy_image(docker_client, base_image)
 

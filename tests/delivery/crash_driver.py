@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lockgate.delivery.health import record_health
-from lockgate.delivery.identity import Identity
+from lockgate.delivery.ledger.identity import Identity
+from lockgate.delivery.promotion.health import record_health
 from tests.delivery.gatekit import image, make_world
 
 

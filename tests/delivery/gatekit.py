@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lockgate.delivery.deployers import ManifestDeployer
-from lockgate.delivery.entry import GENESIS, Draft, seal
-from lockgate.delivery.identity import Identity
-from lockgate.delivery.ledger import FileLedger
-from lockgate.delivery.promotion import Promoter
-from lockgate.delivery.protocols import Verdict
+from lockgate.delivery.ledger.entry import GENESIS, Draft, seal
+from lockgate.delivery.ledger.identity import Identity
+from lockgate.delivery.ledger.ledger import FileLedger
+from lockgate.delivery.promotion.deployers import ManifestDeployer
+from lockgate.delivery.promotion.promote import Promoter
+from lockgate.delivery.promotion.protocols import Verdict
 from lockgate.spec.loader import parse_spec
 
 SPEC = """

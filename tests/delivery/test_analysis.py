@@ -7,16 +7,16 @@ import math
 
 import pytest
 
-from lockgate.delivery.accesslog import parse_line, stats_for
-from lockgate.delivery.analysis import judge
-from lockgate.delivery.conditions import ConditionError, parse_condition
 from lockgate.delivery.config import DeliveryConfigError, load_delivery_config
-from lockgate.delivery.drift import jensen_shannon, psi
-from lockgate.delivery.scrape import histogram_quantile, parse_metrics, window
-from lockgate.delivery.state import RolloutState, StateStore
-from lockgate.delivery.target import Version
-from lockgate.delivery.targets.nginx_routes import render_routes
-from lockgate.delivery.traffic import NotLoopback, loopback_address
+from lockgate.delivery.rollout.accesslog import parse_line, stats_for
+from lockgate.delivery.rollout.analysis import judge
+from lockgate.delivery.rollout.conditions import ConditionError, parse_condition
+from lockgate.delivery.rollout.drift import jensen_shannon, psi
+from lockgate.delivery.rollout.scrape import histogram_quantile, parse_metrics, window
+from lockgate.delivery.rollout.state import RolloutState, StateStore
+from lockgate.delivery.rollout.targets.base import Version
+from lockgate.delivery.rollout.targets.nginx_routes import render_routes
+from lockgate.delivery.rollout.traffic import NotLoopback, loopback_address
 
 METRICS = """\
 # TYPE lockgate_requests_total counter
@@ -126,8 +126,8 @@ def test_load_generator_only_targets_loopback():
 
 
 def test_drift_is_not_judged_on_a_handful_of_predictions():
-    from lockgate.delivery.analysis import enough_predictions, judge
-    from lockgate.delivery.conditions import parse_condition
+    from lockgate.delivery.rollout.analysis import enough_predictions, judge
+    from lockgate.delivery.rollout.conditions import parse_condition
 
     stable, canary = {"yes": 40.0, "no": 60.0}, {"yes": 3.0, "no": 0.0}
     assert not enough_predictions(stable, canary, 50)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.delivery.audit import audit_ledger
-from lockgate.delivery.entry import Draft, seal
-from lockgate.delivery.ledger import FileLedger
+from lockgate.delivery.ledger.audit import audit_ledger
+from lockgate.delivery.ledger.entry import Draft, seal
+from lockgate.delivery.ledger.ledger import FileLedger
 
 
 @pytest.fixture

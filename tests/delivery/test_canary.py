@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from lockgate.delivery.traffic import LoadGenerator
+from lockgate.delivery.rollout.traffic import LoadGenerator
 from tests.delivery.conftest import RELOAD_GRACE_S
 
 pytestmark = pytest.mark.docker

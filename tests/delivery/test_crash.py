@@ -13,8 +13,8 @@ import time
 import pytest
 
 from lockgate.delivery.environment import STATE_SUBDIR
-from lockgate.delivery.state import StateStore
-from lockgate.delivery.traffic import LoadGenerator
+from lockgate.delivery.rollout.state import StateStore
+from lockgate.delivery.rollout.traffic import LoadGenerator
 
 pytestmark = pytest.mark.docker
 
@@ -107,7 +107,7 @@ def test_killed_mid_rollout_then_rerun_converges(
         assert not [o for o in outcomes if o.failed]
     finally:
         from lockgate.delivery.config import load_delivery_config
-        from lockgate.delivery.targets.docker import DockerTarget
+        from lockgate.delivery.rollout.targets.docker import DockerTarget
 
         settings = load_delivery_config(tmp_path / "delivery.yaml").environment(env)
         DockerTarget(env, settings, store.folder, client=docker_client).teardown()

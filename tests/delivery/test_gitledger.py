@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.delivery.audit import audit_ledger
-from lockgate.delivery.entry import Draft
-from lockgate.delivery.gitledger import GitLedger
-from lockgate.delivery.ledger import LedgerError
+from lockgate.delivery.ledger.audit import audit_ledger
+from lockgate.delivery.ledger.entry import Draft
+from lockgate.delivery.ledger.gitledger import GitLedger
+from lockgate.delivery.ledger.ledger import LedgerError
 
 
 def git(*args: str, cwd: Path) -> str:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.delivery.approving import approve
-from lockgate.delivery.entry import format_time
-from lockgate.delivery.health import record_health
-from lockgate.delivery.identity import Identity
-from lockgate.delivery.lineage import trace
-from lockgate.delivery.refs import ModelRef
-from lockgate.delivery.timeline import EVERY, Timeline, release_at
+from lockgate.delivery.ledger.entry import format_time
+from lockgate.delivery.ledger.identity import Identity
+from lockgate.delivery.ledger.lineage import trace
+from lockgate.delivery.ledger.timeline import EVERY, Timeline, release_at
+from lockgate.delivery.promotion.approve import approve
+from lockgate.delivery.promotion.health import record_health
+from lockgate.delivery.promotion.refs import ModelRef
 from tests.delivery.gatekit import World, digest, image, make_world, write_ledger
 
 pytest.importorskip("mlflow", reason="MLflow is needed for the registry: pip install mlflow")
@@ -51,7 +51,7 @@ def tracking(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture
 def scripted(tmp_path, tracking: str) -> tuple[World, object, dict[str, str]]:
-    from lockgate.delivery.mlflow_registry import MlflowRegistry
+    from lockgate.delivery.promotion.mlflow_registry import MlflowRegistry
 
     world = make_world(tmp_path)
     registry = MlflowRegistry(tracking)
@@ -98,7 +98,7 @@ def test_history_at_answers_what_ran_when(scripted) -> None:
 
 def test_history_at_uses_and_repairs_its_checkpoints(tmp_path) -> None:
     world = make_world(tmp_path)
-    from lockgate.delivery.entry import Draft
+    from lockgate.delivery.ledger.entry import Draft
 
     stamps, rows = [], []
     for i in range(1, 2 * EVERY + 50):

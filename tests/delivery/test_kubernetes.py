@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from lockgate.delivery.config import EnvironmentDelivery
-from lockgate.delivery.target import Version
-from lockgate.delivery.targets.kubernetes import KubernetesTarget
+from lockgate.delivery.rollout.targets.base import Version
+from lockgate.delivery.rollout.targets.kubernetes import KubernetesTarget
 
 SCHEMAS = Path(__file__).parent / "schemas"
 K8S_VERSION = "1.30.0"

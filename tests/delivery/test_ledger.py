@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.delivery.audit import audit_ledger
-from lockgate.delivery.entry import GENESIS, Draft, seal
-from lockgate.delivery.ledger import FileLedger, LedgerError, read_head
+from lockgate.delivery.ledger.audit import audit_ledger
+from lockgate.delivery.ledger.entry import GENESIS, Draft, seal
+from lockgate.delivery.ledger.ledger import FileLedger, LedgerError, read_head
 
 
 def draft(n: int = 0, action: str = "approve") -> Draft:
@@ -131,7 +131,7 @@ def test_missing_anchor_blocks_writes(tmp_path: Path) -> None:
 
 
 def test_signed_ledger_verifies_offline_with_the_public_key(tmp_path: Path) -> None:
-    from lockgate.delivery.signing import generate_key_pair, load_checker, load_signer
+    from lockgate.delivery.ledger.signing import generate_key_pair, load_checker, load_signer
 
     generate_key_pair(tmp_path / "k.pem", tmp_path / "k.pub")
     folder = tmp_path / "ledger"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lockgate.delivery.monitor import LiveMonitor
+from lockgate.delivery.rollout.monitor import LiveMonitor
 from tests.delivery.conftest import RELOAD_GRACE_S
 from tests.delivery.test_canary import under_load
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.delivery.approving import approve, revoke
-from lockgate.delivery.audit import audit_ledger
-from lockgate.delivery.health import record_health
-from lockgate.delivery.identity import Identity
-from lockgate.delivery.refs import short
+from lockgate.delivery.ledger.audit import audit_ledger
+from lockgate.delivery.ledger.identity import Identity
+from lockgate.delivery.promotion.approve import approve, revoke
+from lockgate.delivery.promotion.health import record_health
+from lockgate.delivery.promotion.refs import short
 from tests.delivery.gatekit import REPO, World, digest, image, make_world
 
 
@@ -213,7 +213,7 @@ def test_deploy_failure_is_recorded_as_abort(world: World, tmp_path: Path) -> No
 
 
 def test_interrupted_promotion_is_aborted_then_redone(world: World) -> None:
-    from lockgate.delivery.entry import Draft
+    from lockgate.delivery.ledger.entry import Draft
 
     world.ledger.append(
         Draft(

@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from lockgate.delivery.audit import audit_ledger
-from lockgate.delivery.ledger import FileLedger
-from lockgate.delivery.releases import current, open_begin
+from lockgate.delivery.ledger.audit import audit_ledger
+from lockgate.delivery.ledger.ledger import FileLedger
+from lockgate.delivery.ledger.releases import current, open_begin
 from tests.delivery.gatekit import image
 from tests.projects import REPO_ROOT
 

@@ -164,3 +164,37 @@ def test_killed_lockgate_leaves_no_entry(tmp_path):
     assert _entries(root) == []
     plan = json.loads(lockgate("plan", "--json", cwd=root).stdout)
     assert [row["status"] for row in plan] == ["run"]
+
+
+NONDETERMINISTIC = """\
+version: 1
+name: stamp
+image: {base: lockgate/debian:bookworm}
+stages:
+  stamp:
+    run: [sh, -c, 'date +%s%N > "$LOCKGATE_OUT/stamp.txt"']
+"""
+
+
+def test_no_cache_rerun_replaces_the_entry_and_the_export(tmp_path):
+    """`--no-cache` re-runs the stage; the cache entry and --export-dir then hold the new
+    outputs, not the first run's (the record, the cache and the export agree)."""
+    root = write_project(tmp_path / "p", NONDETERMINISTIC)
+    export = tmp_path / "export"
+    run = ("run", "--executor", "local", "--export-dir", str(export))
+    assert lockgate(*run, cwd=root).code == 0
+    first = (export / "stamp" / "stamp.txt").read_text()
+    again = lockgate(*run, "--no-cache", cwd=root)
+    assert again.code == 0, again.stderr
+    stage = last_record(root)["stages"][0]
+    assert stage["state"] == "ok"
+    cached = Path(stage["out"]) / "stamp.txt"
+    exported = (export / "stamp" / "stamp.txt").read_text()
+    assert exported != first
+    assert cached.read_text() == exported
+    entries = [p for p in (root / ".lockgate" / "cache").iterdir()]
+    assert [p.name for p in entries] == [stage["cache_key"]]  # no leftovers beside the entry
+    assert (
+        json.loads((entries[0] / "entry.json").read_text())["outputs_digest"]
+        == stage["outputs_digest"]
+    )

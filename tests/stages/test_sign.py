@@ -190,6 +190,7 @@ def test_configuration_errors_name_the_field(tmp_path: Path, cosign: object) -> 
             "provenance": {**PROVENANCE, "base_image": "python:3.11"},
         },
     )
+    (tmp_path / "b" / "workspace" / "k").write_text("a key file\n")
     with pytest.raises(
         StageConfigError,
         match=r"^with\.provenance\.base_image: Value error, "
@@ -197,6 +198,7 @@ def test_configuration_errors_name_the_field(tmp_path: Path, cosign: object) -> 
     ):
         main(loose)
     no_scan = stage_ctx(tmp_path / "c", "sign", {"image": image, "key": "k", "attest": ["scan"]})
+    (tmp_path / "c" / "workspace" / "k").write_text("a key file\n")
     with pytest.raises(
         StageConfigError,
         match=r"^with\.scan_verdict_file: .*scan-verdict\.json "
@@ -272,4 +274,26 @@ def test_missing_image_record_says_what_to_give(tmp_path: Path, cosign: object) 
         match=r"with\.image_file: .*package/image\.json not "
         r"found; give with\.image",
     ):
+        main(ctx)
+
+
+def test_every_missing_required_field_is_reported_at_once(tmp_path: Path, cosign: object) -> None:
+    """An empty ``with:`` names the signer, the image and each attestation input in one error,
+    instead of one per run."""
+    ctx = stage_ctx(tmp_path, "sign", {})
+    with pytest.raises(StageConfigError) as caught:
+        main(ctx)
+    message = str(caught.value)
+    assert message.startswith("stage sign: 4 problems in with:\n")
+    lines = message.splitlines()[1:]
+    assert lines[0].startswith("  - with.key: required: give exactly one of key or keyless")
+    assert "with.image_file: " in lines[1] and "give with.image" in lines[1]
+    assert "with.sbom_file: " in lines[2] and "not found" in lines[2]
+    assert "with.scan_verdict_file: " in lines[3] and "not found" in lines[3]
+
+
+def test_a_missing_key_file_is_named_before_cosign_runs(tmp_path: Path, cosign: object) -> None:
+    image = "r.example/app@sha256:" + "0" * 64
+    ctx = stage_ctx(tmp_path, "sign", {"image": image, "key": "keys/absent.key", "attest": []})
+    with pytest.raises(StageConfigError, match=r"^with\.key: .*keys/absent\.key not found"):
         main(ctx)

@@ -128,3 +128,26 @@ def tamper_attestation(
     client.push_manifest(
         target, json.dumps(manifest).encode(), str(manifest["mediaType"]), target.tag
     )
+
+
+def reorder_attestations(
+    access: RegistryAccess, ref: ImageRef, key: Callable[[dict[str, Any]], Any]
+) -> list[dict[str, Any]]:
+    """Re-push the ``.att`` manifest with its layers sorted by ``key``: needs push rights only,
+    no signing key. Returns the layers in their new order."""
+    client = RegistryClient(access)
+    target = _att_ref(ref, ref.digest)
+    _, manifest = client.manifest(target)
+    layers: list[dict[str, Any]] = list(manifest["layers"])  # type: ignore[call-overload]
+    manifest["layers"] = sorted(layers, key=key)
+    body = json.dumps(manifest).encode()
+    client.push_manifest(target, body, str(manifest["mediaType"]), target.tag)
+    return list(manifest["layers"])  # type: ignore[call-overload]
+
+
+def scan_passed_in(access: RegistryAccess, ref: ImageRef, layer: dict[str, Any]) -> bool:
+    """What the signed scan verdict in one ``.att`` layer says (read, not verified)."""
+    client = RegistryClient(access)
+    envelope = json.loads(client.blob(_att_ref(ref, ref.digest), layer["digest"]))
+    stmt = json.loads(base64.b64decode(envelope["payload"]))
+    return bool(stmt["predicate"].get("passed"))

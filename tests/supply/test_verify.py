@@ -137,6 +137,10 @@ def test_image_signed_by_another_key_is_refused(
     report = verify(plain_registry, str(ref), _policy(key_pair[1], require=["sbom"]), tmp_path)
     assert set(reasons(report)) == {"signature", "attestation sbom"}
     assert "invalid signature" in reasons(report)["signature"]
+    assert reasons(report)["attestation sbom"].startswith(
+        "a sbom attestation is stored but does not verify against the trusted key"
+    )
+    assert not reasons(report)["attestation sbom"].endswith(":")
     assert verify(
         plain_registry, str(ref), _policy(other_key_pair[1], require=["sbom"]), tmp_path
     ).passed

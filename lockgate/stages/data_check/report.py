@@ -81,24 +81,61 @@ def _cell(value: Any) -> str:
 
 
 def markdown(outcome: DataCheckOutcome, plots: dict[str, str]) -> str:
+    """Failures and drift first, in full; passing checks grouped by check and folded away, so a
+    wide dataset (64 pixel columns) gives a page, not hundreds of "pass" rows. Every row is in
+    data-check.json."""
     verdict = "passed" if outcome.passed else f"FAILED ({len(outcome.failures)} checks)"
     lines = [f"# Data check: {verdict}", "", f"Data: `{outcome.data}`, rows: {outcome.rows}", ""]
     lines += [f"- {note}" for note in outcome.notes]
     if outcome.pii_detected:
         lines.append(f"- PII detected in: {', '.join(outcome.pii_detected)}")
-    lines += ["", "| check | column | value | threshold | verdict |", "|---|---|---|---|---|"]
-    for c in outcome.checks:
-        lines.append(
-            f"| {c.name} | {_cell(c.column or '')} | {_cell(c.value)} | "
-            f"{_cell(c.threshold)} | {c.verdict.upper() if c.failed else c.verdict} |"
-        )
+    header = ["| check | column | value | threshold | verdict |", "|---|---|---|---|---|"]
+    shown = [c for c in outcome.checks if c.verdict != "pass"]  # fail, flag, report, skipped
+    if shown:
+        lines += ["", "## Failures and findings" if outcome.failures else "## Findings", ""]
+        lines += header
+        for c in sorted(shown, key=lambda c: not c.failed):
+            lines.append(
+                f"| {c.name} | {_cell(c.column or '')} | {_cell(c.value)} | "
+                f"{_cell(c.threshold)} | {c.verdict.upper() if c.failed else c.verdict} |"
+            )
     if outcome.drift:
-        lines += ["", "## Drift", "", "| column | kind | metrics | drifted |", "|---|---|---|---|"]
-        for d in outcome.drift:
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in d.metrics.items())
-            lines.append(f"| {_cell(d.column)} | {d.kind} | {shown} | {d.drifted} |")
-        lines += [""] + [f"![{col}]({name})" for col, name in plots.items()]
+        lines += _drift_lines(outcome, plots)
+    passing = [c for c in outcome.checks if c.verdict == "pass"]
+    if passing:
+        groups: dict[str, list[str]] = {}
+        for c in passing:
+            groups.setdefault(c.name, []).append(c.column or "")
+        lines += ["", f"<details><summary>{len(passing)} checks passed</summary>", ""]
+        lines += ["| check | passed for |", "|---|---|"]
+        for name, columns in groups.items():
+            named = [col for col in columns if col]
+            where = _columns(named) if named else "the dataset"
+            lines.append(f"| {name} | {where} |")
+        lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def _columns(names: list[str], limit: int = 8) -> str:
+    text = ", ".join(_cell(n) for n in names[:limit])
+    more = len(names) - limit
+    return f"{len(names)} columns: {text}" + (f" and {more} more" if more > 0 else "")
+
+
+def _drift_lines(outcome: DataCheckOutcome, plots: dict[str, str]) -> list[str]:
+    drifted = [d for d in outcome.drift if d.drifted]
+    stable = [d for d in outcome.drift if not d.drifted]
+    lines = ["", "## Drift", ""]
+    if drifted:
+        lines += ["| column | kind | metrics | drifted |", "|---|---|---|---|"]
+        for d in drifted:
+            metrics = ", ".join(f"{k}={v:.4g}" for k, v in d.metrics.items())
+            lines.append(f"| {_cell(d.column)} | {d.kind} | {metrics} | True |")
+        lines.append("")
+    if stable:
+        lines.append(f"Stable: {_columns([d.column for d in stable])}.")
+    lines += [""] + [f"![{col}]({name})" for col, name in plots.items()]
+    return lines
 
 
 def write_outputs(out: Path, outcome: DataCheckOutcome, *, histograms: bool) -> None:

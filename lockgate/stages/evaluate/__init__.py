@@ -99,20 +99,33 @@ def evaluate(ctx: StageContext, cfg: EvaluateConfig) -> GateDecision:
     from lockgate.stages.train.tabular import load_tabular
 
     train_run = read_train_run(ctx, cfg)
-    store = TrackingStore.resolve(ctx.state, cfg.tracking_uri or train_run.get("tracking_uri"))
+    recorded = train_run.get("tracking_uri")
+    if TrackingStore.is_embedded_uri(recorded):
+        recorded = None  # the embedded store is this project's own, wherever the project is now
+    store = TrackingStore.resolve(ctx.state, cfg.tracking_uri or recorded)
     check_champion_store(cfg, store.uri, dict(os.environ))
     mlflow = store.activate()
     device = resolve_device(cfg.device)
     holdout = load_tabular(ctx.resolve(cfg.data), cfg.target, cfg.task)
     n_classes = int(train_run.get("n_classes", 0))
-    candidate = mlflow.pytorch.load_model(train_run["model_uri"], map_location=device)
+    store.check_not_moved()
+    try:
+        candidate = mlflow.pytorch.load_model(train_run["model_uri"], map_location=device)
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        source = ctx.upstream(cfg.train) / "train-run.json"
+        raise store.missing_model(train_run["model_uri"], source, cfg.train, exc) from None
     result = evaluate_model(candidate, holdout.features, holdout.target, n_classes, device)
     registry = ModelRegistry(mlflow.MlflowClient())
     champ, champ_version, champ_problem = champion_metrics(
         registry, cfg, holdout, n_classes, device
     )
     decision = decide(
-        result.metrics, cfg.parsed_thresholds(), champ, champ_version, cfg.max_regression
+        result.metrics,
+        cfg.parsed_thresholds(),
+        champ,
+        champ_version,
+        cfg.max_regression,
+        earlier_versions=registry.version_count(cfg.model_name) if champ is None else 0,
     )
     if champ_problem is not None:
         decision = GateDecision(

@@ -94,8 +94,17 @@ def decide(
     champion: Mapping[str, float] | None,
     champion_version: str | None,
     allowed: Mapping[str, float],
+    *,
+    earlier_versions: int = 0,
 ) -> GateDecision:
     checks = threshold_checks(metrics, thresholds)
+    if champion is None and earlier_versions:
+        note = (
+            f"No champion chosen yet ({earlier_versions} earlier version"
+            f"{'s' if earlier_versions > 1 else ''} registered, none promoted to champion): "
+            + ("judged on thresholds alone" if thresholds else "no thresholds set either")
+        )
+        return GateDecision(tuple(checks), None, note)
     if champion is None:
         note = (
             "No champion registered yet: this first model is judged on thresholds alone"

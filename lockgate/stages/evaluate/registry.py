@@ -41,6 +41,15 @@ class ModelRegistry:
             return None
         return ChampionRef(str(mv.version), f"models:/{name}@{CHAMPION}")
 
+    def version_count(self, name: str) -> int:
+        """How many versions of ``name`` are registered (0 when the model does not exist)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return len(self.client.search_model_versions(f"name = '{name}'"))
+        except MlflowException:
+            return 0
+
     def register(
         self, name: str, model_uri: str, tags: Mapping[str, str], make_candidate: bool
     ) -> RegisteredVersion:

@@ -38,10 +38,21 @@ def dockerfile(base: str, port: int) -> str:
     )
 
 
+# What a model's build function may import from lockgate (``from lockgate.stages.train import
+# TrainPlan``): the serving runtime carries the train contract under that name, without the
+# training loop and its dependencies.
+TRAIN_CONTRACT_SHIM = '''"""The train entrypoint contract, as the serving image carries it."""
+
+from lockgate.stages.train.contract import DatasetShape, TrainContext, TrainPlan
+
+__all__ = ["DatasetShape", "TrainContext", "TrainPlan"]
+'''
+
+
 def stage_context(folder: Path, bundle: Path, base: str, port: int) -> None:
     """Lay out the context folder: Dockerfile, model/ and the serving runtime (only
-    ``lockgate/__init__.py`` and ``lockgate/serving/``, so the image does not change when the
-    rest of lockgate does)."""
+    ``lockgate/__init__.py``, ``lockgate/serving/`` and the train contract a model's entrypoint
+    imports, so the image does not change when the rest of lockgate does)."""
     src = Path(lockgate.__file__).resolve().parent
     runtime = folder / "lockgate"
     runtime.mkdir(parents=True)
@@ -49,6 +60,11 @@ def stage_context(folder: Path, bundle: Path, base: str, port: int) -> None:
     shutil.copytree(
         src / "serving", runtime / "serving", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
+    train = runtime / "stages" / "train"
+    train.mkdir(parents=True)
+    (runtime / "stages" / "__init__.py").write_text("")
+    (train / "__init__.py").write_text(TRAIN_CONTRACT_SHIM)
+    shutil.copyfile(src / "stages" / "train" / "contract.py", train / "contract.py")
     shutil.copytree(bundle, folder / "model", ignore=shutil.ignore_patterns("__pycache__"))
     (folder / "Dockerfile").write_text(dockerfile(base, port))
 

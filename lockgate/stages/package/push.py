@@ -28,7 +28,44 @@ class PushPolicy:
     sleep: Callable[[float], None] = time.sleep
 
 
-def _push_once(client: Any, repository: str, tag: str, auth: dict[str, str] | None) -> str:
+class PushProgress:
+    """Bytes sent so far over all layers, from the engine's progress messages; says a line at
+    most every ``every_s`` seconds, and once at the end."""
+
+    def __init__(self, say: Callable[[str], None], every_s: float = 2.0) -> None:
+        self.say, self.every_s = say, every_s
+        self.layers: dict[str, tuple[int, int]] = {}  # layer id -> (sent, total)
+        self.done: set[str] = set()
+        self.last = time.monotonic()
+
+    def update(self, chunk: dict[str, Any]) -> None:
+        layer, status = str(chunk.get("id", "")), str(chunk.get("status", ""))
+        detail = chunk.get("progressDetail") or {}
+        if not layer or status.startswith(("The push refers", "Preparing", "Waiting")):
+            return
+        sent, total = self.layers.get(layer, (0, 0))
+        if detail.get("total"):
+            sent, total = int(detail.get("current", 0)), int(detail["total"])
+        if status in ("Pushed", "Layer already exists"):
+            self.done.add(layer)
+            sent = total
+        self.layers[layer] = (sent, total)
+        if time.monotonic() - self.last >= self.every_s:
+            self.report()
+
+    def report(self) -> None:
+        self.last = time.monotonic()
+        sent = sum(s for s, _ in self.layers.values()) / 1e6
+        total = sum(t for _, t in self.layers.values()) / 1e6
+        self.say(
+            f"package: push progress {sent:.1f} of {total:.1f} MB "
+            f"({len(self.done)} of {len(self.layers)} layers done)"
+        )
+
+
+def _push_once(
+    client: Any, repository: str, tag: str, auth: dict[str, str] | None, progress: PushProgress
+) -> str:
     import docker.errors
 
     digest = ""
@@ -36,6 +73,7 @@ def _push_once(client: Any, repository: str, tag: str, auth: dict[str, str] | No
         for chunk in client.api.push(
             repository, tag=tag, stream=True, decode=True, auth_config=auth
         ):
+            progress.update(chunk)
             if "error" in chunk:
                 message = " ".join(str(chunk["error"]).split())
                 if any(word in message.lower() for word in _REFUSALS):
@@ -46,6 +84,7 @@ def _push_once(client: Any, repository: str, tag: str, auth: dict[str, str] | No
         raise LockgateError(" ".join(str(exc.explanation).split())) from None
     if not digest.startswith("sha256:"):
         raise LockgateError("the registry returned no digest")
+    progress.report()
     return digest
 
 
@@ -64,7 +103,7 @@ def push_image(
     last = ""
     for attempt in range(policy.retries + 1):
         try:
-            return _push_once(client, repository, tag, auth)
+            return _push_once(client, repository, tag, auth, PushProgress(say))
         except PushRefused:
             raise
         except LockgateError as exc:

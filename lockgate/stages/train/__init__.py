@@ -46,7 +46,17 @@ def checkpoint_folder(ctx: StageContext, cfg: TrainConfig, digests: list[str | N
 def build_plan(cfg: TrainConfig, ctx: StageContext, tctx: TrainContext) -> TrainPlan:
     import torch
 
-    built = load_entrypoint(cfg.entrypoint, ctx.workspace)(tctx)
+    build = load_entrypoint(cfg.entrypoint, ctx.workspace)
+    try:
+        built = build(tctx)
+    except Exception as exc:  # the user's code failed, not lockgate: show where, name the setting
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        raise EntrypointError(
+            f"with.entrypoint {cfg.entrypoint!r}: the build function raised "
+            f"{type(exc).__name__}: {exc} (traceback above)"
+        ) from None
     plan = TrainPlan(model=built) if isinstance(built, torch.nn.Module) else built
     if not isinstance(plan, TrainPlan) or not isinstance(plan.model, torch.nn.Module):
         raise EntrypointError(
@@ -152,9 +162,17 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
     hyper = dict(cfg.params)
     amp, amp_note = choose_amp(cfg, plan, plan.model, source, folder, hyper, classes > 0)
     store = CheckpointStore(folder, cfg.keep_checkpoints)
-    if not cfg.resume:
-        for stale in store.existing():
-            stale.unlink()
+    if (not cfg.resume or store.finished()) and role.is_chief:
+        store.clear()  # a finished run of these inputs is trained again, not resumed
+    if role.world_size > 1:
+        torch.distributed.barrier()  # every rank sees the same checkpoints, cleared or not
+    interrupted = store.existing()
+    if interrupted:
+        print(
+            f"train: resuming an interrupted run from step {int(interrupted[-1].stem[5:])} "
+            f"(checkpoints in {folder}; set resume: false to start over)",
+            file=sys.stderr,
+        )
     trainer = Trainer(
         plan,
         wrap_model(plan.model, role, device),
@@ -222,6 +240,7 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
         torch.distributed.barrier()
     if not role.is_chief:
         return 0
+    store.mark_finished(outcome.global_step)
     summary = TrainSummary(
         cfg.entrypoint,
         type(plan.model).__name__,

@@ -5,7 +5,9 @@ grad-scaler states, the position in the data (epoch, step within epoch), the RNG
 per-epoch history so far. It is written to a temporary file in the same folder, flushed to disk,
 then renamed over its final name, so a pre-empted machine leaves either the old or the new
 checkpoint, never half of one. The folder is keyed by a fingerprint of everything that shapes
-training, so a changed config starts fresh instead of resuming someone else's state.
+training, so a changed config starts fresh instead of resuming someone else's state. A run that
+completes marks its folder finished: the next run of the same inputs (``--no-cache``, a local
+re-run) trains again from step 0; only an interrupted run is resumed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 PREFIX = "step-"
+FINISHED = "finished.json"
 
 
 def fingerprint(parts: Mapping[str, Any]) -> str:
@@ -58,6 +61,22 @@ class CheckpointStore:
         for old in self.existing()[: -self.keep]:
             old.unlink(missing_ok=True)
         return final
+
+    def finished(self) -> bool:
+        return (self.folder / FINISHED).is_file()
+
+    def mark_finished(self, global_step: int) -> None:
+        """Record that the run whose checkpoints these are completed (atomically)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".tmp-{FINISHED}"
+        tmp.write_text(json.dumps({"global_step": global_step}))
+        os.replace(tmp, self.folder / FINISHED)
+
+    def clear(self) -> None:
+        """Start over: remove every checkpoint and the finished mark."""
+        for path in self.existing():
+            path.unlink(missing_ok=True)
+        (self.folder / FINISHED).unlink(missing_ok=True)
 
     def load_latest(self) -> dict[str, Any] | None:
         """The newest checkpoint that loads; an unreadable one is skipped, not fatal."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -212,6 +213,13 @@ class Trainer:
             row["samples_per_s"] = epoch_samples / elapsed if elapsed > 0 else 0.0
             row.update(self.evaluate())
             history.append(row)
+            if self.settings.is_chief:  # progress on long runs: one line per epoch
+                shown = ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")
+                print(
+                    f"train: epoch {epoch + 1}/{self.settings.epochs} {elapsed:.1f}s {shown}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if self.on_epoch:
                 self.on_epoch(row)
             loss_sum = torch.zeros((), device=self.train.device)

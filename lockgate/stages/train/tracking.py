@@ -8,6 +8,7 @@ requirements are given explicitly, so MLflow does not spend seconds inferring th
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ class MlflowTrainRun:
     def __init__(self, store: TrackingStore, experiment: str, tags: Mapping[str, str]) -> None:
         self.store = store
         self.mlflow = store.activate()
+        store.check_not_moved()
         self.experiment_id = store.experiment_id(experiment)
         self.tags = dict(tags)
         self.run: Any = None
@@ -102,13 +104,21 @@ class MlflowTrainRun:
         import mlflow.pytorch
 
         _carry_model_code_by_value(model)
-        info = mlflow.pytorch.log_model(
-            model,
-            name="model",
-            pip_requirements=pip_requirements(),
-            serialization_format="pickle",
-            params={k: str(v) for k, v in metrics.items()},
-        )
+        # The pickle format is chosen on purpose (see the module docstring); MLflow warns about
+        # it on every call, which only buries the stage's own output.
+        quiet = logging.getLogger("mlflow.pytorch")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            info = mlflow.pytorch.log_model(
+                model,
+                name="model",
+                pip_requirements=pip_requirements(),
+                serialization_format="pickle",
+                params={k: str(v) for k, v in metrics.items()},
+            )
+        finally:
+            quiet.setLevel(level)
         return str(info.model_uri)
 
     def finish(self, model_uri: str) -> TrackedRun:

@@ -108,3 +108,29 @@ def test_importing_the_stage_loads_no_heavy_library() -> None:
         cwd=Path(__file__).parents[3],
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_a_wide_report_leads_with_failures_and_drift_and_folds_passing_checks() -> None:
+    """64 columns passing two checks each and one failure: the failure and the drifted column
+    come first, the 128 passing rows collapse to one folded row per check."""
+    from lockgate.stages.data_check.outcome import CheckResult, ColumnDrift, DataCheckOutcome
+    from lockgate.stages.data_check.report import markdown
+
+    columns = [f"px{i}" for i in range(64)]
+    checks = [CheckResult("not_null", c, 0.0, 0.0, "pass") for c in columns]
+    checks += [CheckResult("range", c, 0.0, [0, 16], "pass") for c in columns]
+    checks.insert(70, CheckResult("rows_min", None, 500, 1000, "fail"))
+    drift = [
+        ColumnDrift(c, "numeric", {"psi": 0.5 if c == "px7" else 0.01}, {"psi": 0.2})
+        for c in columns
+    ]
+    md = markdown(DataCheckOutcome("digits", (), 500, tuple(checks), tuple(drift)), {})
+    lines = md.splitlines()
+    assert len(lines) < 30, md
+    assert lines.index("## Failures and findings") < lines.index("## Drift")
+    assert lines.index("## Drift") < lines.index("<details><summary>128 checks passed</summary>")
+    assert "| rows_min |  | 500 | 1000 | FAIL |" in lines
+    assert "| px7 | numeric | psi=0.5 | True |" in lines
+    assert "Stable: 63 columns: px0, px1, px2, px3, px4, px5, px6, px8 and 55 more." in lines
+    assert "| not_null | 64 columns: px0, px1, px2, px3, px4, px5, px6, px7 and 56 more |" in lines
+    assert not any(line.endswith("| pass |") for line in lines)

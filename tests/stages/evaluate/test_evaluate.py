@@ -78,3 +78,12 @@ def test_regressing_candidate_fails_and_is_not_aliased(
     assert str(mlflow_client.get_model_version_by_alias("tabular-mlp", "champion").version) == "1"
     metrics = json.loads((Path(run) / "evaluate" / "out" / "metrics.json").read_text())
     assert metrics["verdict"] == "fail"
+
+
+def test_version_count_reads_the_real_registry(mlflow_client) -> None:
+    from lockgate.stages.evaluate.registry import ModelRegistry
+
+    registry = ModelRegistry(mlflow_client)
+    versions = mlflow_client.search_model_versions("name = 'tabular-mlp'")
+    assert registry.version_count("tabular-mlp") == max(int(v.version) for v in versions) >= 2
+    assert registry.version_count("no-such-model") == 0

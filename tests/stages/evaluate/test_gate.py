@@ -13,6 +13,17 @@ def test_first_model_is_judged_on_thresholds_alone() -> None:
     assert [c.name for c in decision.checks] == ["threshold accuracy", "threshold loss"]
 
 
+def test_a_later_model_without_champion_is_not_called_the_first() -> None:
+    decision = decide(
+        {"accuracy": 0.95, "loss": 0.2}, THRESHOLDS, None, None, {}, earlier_versions=1
+    )
+    assert "first model" not in decision.note
+    assert decision.note == (
+        "No champion chosen yet (1 earlier version registered, none promoted to champion): "
+        "judged on thresholds alone"
+    )
+
+
 def test_threshold_failure_names_the_metric() -> None:
     decision = decide({"accuracy": 0.85, "loss": 0.2}, THRESHOLDS, None, None, {})
     assert not decision.passed

@@ -163,3 +163,58 @@ def test_bad_with_is_one_line(tmp_path):
         "stage package: with.repository: Value error, expected REGISTRY/PATH/NAME"
     )
     shutil.rmtree(tmp_path / "out")
+
+
+def test_packaged_reference_model_starts_and_answers(
+    tmp_path, registry, torch_image, docker_client
+):
+    """pipelines/tabular-mlp's own entrypoint (which imports ``lockgate.stages.train``) is
+    rebuilt inside the serving image: the image must carry that contract, then /ping and
+    /invocations answer."""
+    import torch
+
+    from lockgate.stages.train.contract import DatasetShape, TrainContext
+
+    reference = Path(__file__).resolve().parents[3] / "pipelines" / "tabular-mlp" / "model.py"
+    ctx = stage_context(
+        tmp_path,
+        {
+            "model": "in:train/model",
+            "repository": f"{registry.host}/models/tabular-mlp",
+            "base": torch_image,
+        },
+    )
+    shutil.copyfile(reference, ctx.workspace / "model.py")
+    params = {"hidden": 16, "dropout": 0.0}
+    shape = DatasetShape(100, 4, 2, ("a", "b", "c", "d"), "sha256:" + "0" * 64)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reference_model", ctx.workspace / "model.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    net = module.build(TrainContext(torch.device("cpu"), "off", 0, params, shape)).model
+    model = ctx.inputs / "train" / "model"
+    model.mkdir(parents=True)
+    torch.save(net.state_dict(), model / "state_dict.pt")
+    card = {
+        "entrypoint": "model:build",
+        "model_class": "Sequential",
+        "n_features": 4,
+        "n_classes": 2,
+        "feature_names": list(shape.feature_names),
+        "params": params,
+        "seed": 0,
+    }
+    (model / "model-card.json").write_text(json.dumps(card))
+    (ctx.inputs / "train" / "train-run.json").write_text(json.dumps({"mlflow_run_id": "ab12"}))
+    assert main(ctx) == 0
+    record = json.loads((ctx.out / "image.json").read_text())
+    rows = [[0.1, 0.2, 0.3, 0.4], [-1.0, 2.0, 0.5, 0.0]]
+    net.eval()
+    with torch.inference_mode():
+        expected = net(torch.tensor(rows)).argmax(-1).tolist()
+    with serving(docker_client, record["ref"]) as (_, port):
+        assert request(port, "GET", "/ping")[0] == 200
+        status, body = request(port, "POST", "/invocations", {"inputs": rows})
+        assert status == 200 and json.loads(body) == {"predictions": expected}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -43,7 +44,7 @@ def rule_context(
 
 
 def test_credentials_from_secrets_push_and_stay_out_of_the_image(
-    tmp_path, auth_registry, base_image, docker_client
+    tmp_path, auth_registry, base_image, docker_client, capfd
 ):
     ctx = rule_context(
         tmp_path,
@@ -55,6 +56,15 @@ def test_credentials_from_secrets_push_and_stay_out_of_the_image(
     assert main(ctx) == 0
     record = json.loads((ctx.out / "image.json").read_text())
     assert auth_registry.manifest_digest("models/private", "7") == record["digest"]
+    progress = [
+        x for x in capfd.readouterr().err.splitlines() if x.startswith("package: push progress")
+    ]
+    assert progress, "no byte progress for the push"
+    final = re.fullmatch(
+        r"package: push progress ([0-9.]+) of ([0-9.]+) MB \((\d+) of (\d+) layers done\)",
+        progress[-1],
+    )
+    assert final and final.group(1) == final.group(2) and final.group(3) == final.group(4)
     saved = b"".join(docker_client.images.get(record["image_id"]).save(named=False))
     assert len(saved) > 1_000_000
     assert REGISTRY_PASSWORD.encode() not in saved

@@ -76,7 +76,13 @@ def test_context_tar_is_deterministic(tmp_path):
     assert {m.mtime for m in members} == {FIXED_MTIME} and {m.uid for m in members} == {0}
     assert "Dockerfile" in names and "model/serving.json" in names
     assert "lockgate/serving/server.py" in names
-    assert not any(n.startswith("lockgate/stages") or "__pycache__" in n for n in names)
+    assert not any("__pycache__" in n for n in names)
+    # of the rest of lockgate, only the train contract a model's entrypoint imports
+    assert [n for n in names if n.startswith("lockgate/stages/") and n.endswith(".py")] == [
+        "lockgate/stages/__init__.py",
+        "lockgate/stages/train/__init__.py",
+        "lockgate/stages/train/contract.py",
+    ]
     dockerfile = (tmp_path / "x" / "Dockerfile").read_text()
     assert "USER 10001" in dockerfile and "EXPOSE 8080" in dockerfile
     assert json.loads(dockerfile.split("CMD ", 2)[1].splitlines()[0])[:3] == [

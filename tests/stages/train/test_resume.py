@@ -131,3 +131,45 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path) -> None:
     assert ref_state.keys() == got_state.keys()
     for name, tensor in ref_state.items():
         assert torch.equal(tensor, got_state[name]), name
+
+
+def test_a_finished_run_is_retrained_not_resumed(tmp_path: Path, capsys) -> None:
+    """Running the same inputs again (``--no-cache``, a local re-run) trains from step 0: the
+    final checkpoint of a finished run is not something to resume."""
+    ws = make_workspace(tmp_path)
+    env = stage_env(ws, tmp_path / "out", tmp_path / "state", tmp_path / "ckpt")
+    assert main(StageContext.from_env(env)) == 0
+    first = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    capsys.readouterr()
+    assert main(StageContext.from_env(env)) == 0
+    again = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert (
+        json.loads((tmp_path / "out" / "train-run.json").read_text())["resumed_from_step"] is None
+    )
+    assert again["global_step"] == first["global_step"] == 60  # all 3 epochs trained again
+    err = capsys.readouterr().err
+    assert "resum" not in err
+    epochs = [line for line in err.splitlines() if line.startswith("train: epoch ")]
+    assert [line.split()[2] for line in epochs] == ["1/3", "2/3", "3/3"]  # per-epoch progress
+    assert "val_loss=" in epochs[-1]
+
+
+def test_resuming_an_interrupted_run_is_said_on_the_console(tmp_path: Path, capsys) -> None:
+    from lockgate.stages.train.checkpoint import CheckpointStore
+
+    ws = make_workspace(tmp_path)
+    env = stage_env(ws, tmp_path / "out", tmp_path / "state", tmp_path / "ckpt")
+    assert main(StageContext.from_env(env)) == 0
+    # What an interrupted run leaves: a mid-run checkpoint and no "finished" mark.
+    store = CheckpointStore(tmp_path / "ckpt")
+    last = store.existing()[-1]
+    state = torch.load(last, weights_only=False)
+    for path in (tmp_path / "ckpt").iterdir():
+        path.unlink()
+    state_mid = {**state, "global_step": 21}
+    torch.save(state_mid, store.path_for(21))
+    capsys.readouterr()
+    assert main(StageContext.from_env(env)) == 0
+    err = capsys.readouterr().err
+    assert "train: resuming an interrupted run from step 21" in err
+    assert str(tmp_path / "ckpt") in err

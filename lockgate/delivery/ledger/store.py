@@ -1,0 +1,56 @@
+"""Where the ledger lives: the embedded store (``.lockgate/ledger/``) or a git branch shared by
+the team (:mod:`lockgate.delivery.ledger.gitledger`). Both offer the same small interface."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from lockgate.delivery.ledger.entry import Draft, Entry
+from lockgate.delivery.ledger.ledger import Clock, FileLedger, Signer, utc_now
+
+LEDGER_DIR = Path(".lockgate") / "ledger"
+
+
+class LedgerStore(Protocol):
+    folder: Path  # a local folder holding the ledger files (a mirror, for the git store)
+    clock: Callable[[], datetime]
+
+    def append(self, draft: Draft) -> Entry: ...
+
+    def entries(self) -> list[Entry]: ...
+
+
+def open_ledger(
+    pipeline: Any,
+    spec_root: Path,
+    *,
+    clock: Clock = utc_now,
+    signer: Signer | None = None,
+    notice: Callable[[str], None] = lambda message: None,
+    sync: bool = True,
+) -> LedgerStore:
+    """The store the spec's ``policy.ledger`` names; the git store fetches first unless
+    ``sync`` is false (reads that may be a little behind, e.g. ``history`` offline)."""
+    config = pipeline.policy.ledger
+    folder = spec_root / LEDGER_DIR
+    if config.store == "git":
+        from lockgate.delivery.ledger.gitledger import GitLedger
+
+        store = GitLedger(
+            spec_root,
+            folder,
+            branch=config.branch,
+            remote=config.remote,
+            clock=clock,
+            signer=signer,
+            notice=notice,
+        )
+        if sync:
+            with contextlib.suppress(Exception):
+                store.fetch()
+        return store
+    return FileLedger(folder, clock=clock, signer=signer, notice=notice)

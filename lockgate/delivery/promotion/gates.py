@@ -1,0 +1,137 @@
+"""The promotion gate: may this digest enter this environment now? Every check that fails adds
+one line to the decision's refusals; the decision is data, recorded in the ledger either way."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lockgate.delivery.ledger.entry import Entry
+from lockgate.delivery.ledger.releases import ran_healthy
+from lockgate.delivery.promotion.approvals import count_approvals, elsewhere
+from lockgate.delivery.promotion.protocols import ModelVersionRecord, Verdict
+from lockgate.delivery.promotion.refs import ImageRef, short
+from lockgate.delivery.promotion.rules import EnvironmentRules
+from lockgate.errors import LockgateError
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    environment: str
+    digest: str
+    refusals: tuple[str, ...]
+    approvals: tuple[str, ...] = ()  # the approvers whose approvals counted
+    approval_seqs: tuple[int, ...] = ()
+    verify_reasons: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def allowed(self) -> bool:
+        return not self.refusals
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What is being promoted, and what is known about where it came from."""
+
+    image: ImageRef
+    model: ModelVersionRecord | None = None
+    tracking_uri: str | None = None
+    pii_detected: tuple[str, ...] = ()
+    author: str | None = None
+
+
+def read_pii(data_check: Path) -> tuple[str, ...]:
+    """The ``pii_detected`` list of a data-check stage's ``data-check.json``."""
+    try:
+        raw = json.loads(data_check.read_text())
+    except (OSError, ValueError) as exc:
+        raise LockgateError(f"{data_check}: cannot read the data-check result ({exc})") from None
+    found = raw.get("pii_detected", []) if isinstance(raw, dict) else None
+    if not isinstance(found, list):
+        raise LockgateError(f"{data_check}: `pii_detected` must be a list")
+    return tuple(
+        str(x) if not isinstance(x, dict) else json.dumps(x, sort_keys=True) for x in found
+    )
+
+
+def _allowed(value: str, prefixes: Sequence[str]) -> bool:
+    value = value.rstrip("/")
+    return any(value == p.rstrip("/") or value.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def residency_refusals(rules: EnvironmentRules, c: Candidate) -> list[str]:
+    r = rules.residency
+    if r is None:
+        return []
+    where = f"policy.residency.{rules.name}"
+    out = []
+    if r.registries is not None and not _allowed(c.image.repository, r.registries):
+        out.append(
+            f"image {c.image.repository} is outside the registries allowed in "
+            f"{rules.name} ({where}.registries: {', '.join(r.registries) or 'none'})"
+        )
+    if r.mlflow_servers is not None and c.model is not None:
+        uri = c.tracking_uri or "(unknown)"
+        if not _allowed(uri, r.mlflow_servers):
+            out.append(
+                f"model {c.model.name}/{c.model.version} comes from MLflow at {uri}, "
+                f"not allowed in {rules.name} ({where}.mlflow_servers)"
+            )
+    if r.artifact_stores is not None and c.model is not None:
+        source = c.model.source or "(unknown)"
+        if not _allowed(source, r.artifact_stores):
+            out.append(
+                f"model artifacts at {source} are outside the artifact stores allowed "
+                f"in {rules.name} ({where}.artifact_stores)"
+            )
+    if not r.allow_pii and c.pii_detected:
+        out.append(
+            f"the model was trained on data flagged with PII by data-check "
+            f"({', '.join(c.pii_detected[:3])}); {rules.name} forbids PII "
+            f"({where}.allow_pii: false)"
+        )
+    return out
+
+
+def decide(
+    rules: EnvironmentRules,
+    entries: Sequence[Entry],
+    candidate: Candidate,
+    verdict: Verdict,
+    now: str,
+) -> GateDecision:
+    digest = candidate.image.digest
+    refusals: list[str] = []
+    if not verdict.passed:
+        why = "; ".join(verdict.reasons) or "no reason given"
+        refusals.append(f"verify failed for {candidate.image}: {why}")
+    prev = rules.requires_healthy_in
+    if prev is not None and not ran_healthy(entries, prev, digest):
+        refusals.append(
+            f"{short(digest)} has not run healthy in {prev}: promote it there and "
+            f"mark it healthy first (`lockgate health {prev}`)"
+        )
+    refusals += residency_refusals(rules, candidate)
+    rule = rules.approvers
+    counted: Any = None
+    if rule.required:
+        counted = count_approvals(entries, rule, digest, now, candidate.author)
+        have = len(counted.valid)
+        if have < rule.required:
+            notes = list(counted.not_counted) + elsewhere(entries, rules.name, digest)
+            extra = f" ({'; '.join(notes)})" if notes else ""
+            refusals.append(
+                f"{rules.name} needs {rule.required} valid approval(s) for {short(digest)}, has "
+                f"{have}{extra}; approve with `lockgate approve {rules.name} --digest {digest}`"
+            )
+    return GateDecision(
+        environment=rules.name,
+        digest=digest,
+        refusals=tuple(refusals),
+        approvals=tuple(counted.names()) if counted else (),
+        approval_seqs=tuple(e.seq for e in counted.valid) if counted else (),
+        verify_reasons=tuple(verdict.reasons),
+    )

@@ -1,0 +1,59 @@
+"""Recording whether the release in an environment is healthy: asked of the deployer, or
+marked by a person (who is recorded as the entry's actor)."""
+
+from __future__ import annotations
+
+from lockgate.delivery.ledger.entry import Draft
+from lockgate.delivery.ledger.identity import Identity
+from lockgate.delivery.ledger.releases import current
+from lockgate.delivery.ledger.store import LedgerStore
+from lockgate.delivery.promotion.promote import Outcome
+from lockgate.delivery.promotion.protocols import Deployer
+from lockgate.delivery.promotion.refs import short
+from lockgate.errors import LockgateError
+
+
+def record_health(
+    ledger: LedgerStore,
+    deployer: Deployer,
+    env: str,
+    actor: Identity,
+    *,
+    mark: str | None = None,
+    digest: str | None = None,
+    reason: str | None = None,
+) -> Outcome:
+    release = current(ledger.entries(), env)
+    if release is None:
+        raise LockgateError(f"nothing has been released to {env}: nothing to check")
+    if digest is not None and digest != release.digest:
+        raise LockgateError(
+            f"--digest {short(digest)}: {env} runs {short(release.digest)} "
+            f"(entry {release.seq}), not that digest"
+        )
+    if mark is None:
+        health = deployer.health(env)
+        if health.status == "unknown":
+            raise LockgateError(
+                f"{env}: health is unknown ({health.detail}); mark it with --mark healthy|unhealthy"
+            )
+        status: str = health.status
+        why: str | None = reason or health.detail
+        check = "deployer"
+    else:
+        status, why, check = mark, reason, "manual"
+    e = ledger.append(
+        Draft(
+            action=status,
+            actor=actor.name,
+            actor_source=actor.source,
+            environment=env,
+            digest=release.digest,
+            image=release.image,
+            model=release.model,
+            reason=why,
+            details={"check": check},
+        )
+    )
+    line = f"entry {e.seq}: {short(release.digest)} in {env} is {status} ({check})"
+    return Outcome("health", env, release.digest, status, (line,), (e.seq,))

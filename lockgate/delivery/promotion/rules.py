@@ -1,0 +1,58 @@
+"""The release rules of one environment, read once from the spec: its place in the promotion
+order, who approves, residency, which deployer and which MLflow alias."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lockgate.delivery.promotion.approvals import ApproverRule, load_groups, resolve_members
+from lockgate.errors import LockgateError
+
+
+@dataclass(frozen=True)
+class EnvironmentRules:
+    name: str
+    requires_healthy_in: str | None
+    approvers: ApproverRule
+    residency: Any  # lockgate.spec.models.Residency | None
+    deployer: str
+    model_alias: str
+
+
+def environment_rules(pipeline: Any, spec_root: Path, env: str) -> EnvironmentRules:
+    names = [e.name for e in pipeline.environments]
+    if env not in names:
+        known = ", ".join(names) or "none: add `environments:` to lockgate.yaml"
+        raise LockgateError(f"unknown environment {env!r} (environments: {known})")
+    index = names.index(env)
+    spec = pipeline.environments[index]
+    policy = pipeline.policy
+    previous = spec.requires_healthy_in or (names[index - 1] if index else None)
+    if previous is not None and previous not in names:
+        raise LockgateError(
+            f"environments[{index}].requires_healthy_in: unknown environment {previous!r}"
+        )
+    for key in policy.residency:
+        if key not in names:
+            raise LockgateError(f"policy.residency.{key}: unknown environment {key!r}")
+    groups_file = spec_root / policy.groups_file if policy.groups_file else None
+    groups = load_groups(pipeline.groups, groups_file)
+    rule = ApproverRule(
+        environment=env,
+        listed=tuple(spec.approvers),
+        members=resolve_members(spec.approvers, groups),
+        required=spec.required_approvals,
+        four_eyes=spec.four_eyes,
+        ttl=spec.approval_ttl or policy.approval_ttl,
+    )
+    alias = spec.model_alias or ("champion" if index == len(names) - 1 else env)
+    return EnvironmentRules(
+        name=env,
+        requires_healthy_in=previous,
+        approvers=rule,
+        residency=policy.residency.get(env),
+        deployer=spec.deployer,
+        model_alias=alias,
+    )

@@ -1,0 +1,119 @@
+"""Kubernetes target: versions as Deployments, weights as a Gateway API ``HTTPRoute``.
+
+Manifests are written to ``<state>/<env>/manifests/`` on every change and applied with
+``kubectl --context CONTEXT apply`` only when ``kubernetes.context`` is set; with no context it
+only renders (what the tests check, since no cluster can run where they do). Metrics are read
+through ``kubectl port-forward``-free paths only: a cluster's Prometheus does the analysis in the
+``argo-rollouts`` mode; in ``gateway-api`` mode lockgate needs each version's Service reachable,
+which ``metrics_url`` does not provide yet (see docs/delivery.md).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lockgate.delivery.rollout.accesslog import AccessLogReader
+from lockgate.delivery.rollout.targets import kubernetes_manifests as m
+from lockgate.delivery.rollout.targets.base import RouteChange, Version
+from lockgate.errors import LockgateError
+
+
+class KubectlFailed(LockgateError):
+    """kubectl refused a manifest or could not reach the cluster."""
+
+
+class KubernetesTarget:
+    def __init__(self, env_name: str, settings: Any, state_dir: Path, **_: Any) -> None:
+        self.env_name = env_name
+        self.settings = settings.kubernetes
+        self.analysis = settings.analysis
+        self.steps = settings.canary.steps
+        self.folder = Path(state_dir) / env_name / "manifests"
+
+    def _write(self, name: str, documents: list[dict[str, Any]]) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{name}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps(
+                {"apiVersion": "v1", "kind": "List", "items": documents}, indent=2, sort_keys=True
+            )
+            + "\n"
+        )
+        tmp.replace(path)
+        if self.settings.context:
+            self._kubectl("apply", "-f", str(path))
+        return path
+
+    def _kubectl(self, *args: str) -> str:
+        command = ["kubectl", "--context", str(self.settings.context), *args]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            raise KubectlFailed(f"{' '.join(command)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def manifests_for(self, version: Version) -> list[dict[str, Any]]:
+        app = self.settings.app
+        return [
+            m.deployment(app, version.name, version.ref, self.settings, dict(version.env)),
+            m.service(app, version.name, self.settings),
+        ]
+
+    def argo_manifests(self, version: Version) -> list[dict[str, Any]]:
+        app = self.settings.app
+        return [
+            m.rollout(app, version.ref, self.steps, self.settings, dict(version.env)),
+            m.analysis_template(
+                app, self.analysis.parsed(), self.settings, self.analysis.failure_limit
+            ),
+            m.service(app, None, self.settings),
+        ]
+
+    def start(self, version: Version) -> None:
+        self._write(version.name, self.manifests_for(version))
+        if self.settings.context:
+            name = f"deployment/{self.settings.app}-{version.name}"
+            self._kubectl(
+                "-n", self.settings.namespace, "rollout", "status", name, "--timeout=300s"
+            )
+
+    def stop(self, version: Version) -> None:
+        path = self.folder / f"{version.name}.json"
+        if self.settings.context and path.exists():
+            self._kubectl("delete", "--ignore-not-found", "-f", str(path))
+        path.unlink(missing_ok=True)
+
+    def running(self, version: Version) -> bool:
+        return (self.folder / f"{version.name}.json").exists()
+
+    def route(self, weights: Mapping[Version, int]) -> RouteChange:
+        asked = time.time()
+        by_name = {v.name: w for v, w in weights.items()}
+        self._write("route", [m.http_route(self.settings.app, by_name, self.settings)])
+        return RouteChange(by_name, asked, time.time())
+
+    def metrics_url(self, version: Version) -> str | None:
+        return None
+
+    def upstream(self, version: Version) -> str | None:
+        return None
+
+    def access_log(self) -> AccessLogReader | None:
+        return None
+
+    def url(self) -> str:
+        return f"http://{self.settings.app}.{self.settings.namespace}.svc"
+
+    def sweep(self, keep: Iterable[Version]) -> list[str]:
+        wanted = {v.name for v in keep} | {"route"}
+        removed = []
+        for path in sorted(self.folder.glob("r*.json")):
+            if path.stem not in wanted:
+                self.stop(Version(int(path.stem[1:]), ""))
+                removed.append(path.stem)
+        return removed
