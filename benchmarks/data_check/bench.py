@@ -1,5 +1,7 @@
 """Data-check benchmark: lockgate vs hand-written Polars vs pandera vs Great Expectations.
 
+The compared validators are not a lockgate extra: `pip install -r requirements/bench-data.txt`.
+
 One suite on the same Parquet file (generated into a temp folder): 10 checks (not-null,
 uniqueness, 4 ranges, 2 allowed-value sets, a null fraction, a row count) and drift (PSI and
 Wasserstein over quantile bins; Jensen–Shannon for categoricals) of 20 columns against a

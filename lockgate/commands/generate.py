@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="shell-runner mode: no image job, jobs run on runners that already have lockgate",
     )
     parser.add_argument(
+        "--install",
+        metavar="SOURCE",
+        help="where CI jobs install lockgate from: lockgate==VERSION (default: this version), "
+        "git+https://HOST/REPO@<40-hex commit>, or ./DIR of this repository",
+    )
+    parser.add_argument(
         "--actions",
         metavar="OWNER/REPO@SHA|./",
         help="GitHub: call lockgate's actions/stage from here instead of spelling out steps",
@@ -73,6 +79,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         build_image=args.build_image,
         actions=args.actions,
         component=args.component,
+        install=args.install,
     )
     planned = [(root / f.path, _target_text(root / f.path, f, args.update)) for f in files]
     outcomes = [_apply(path, text, check=args.check, root=root) for path, text in planned]
@@ -97,6 +104,7 @@ def render_files(
     build_image: bool = True,
     actions: str | None = None,
     component: str | None = None,
+    install: str | None = None,
 ) -> list[Rendered]:
     from lockgate.generator.model import build_model
     from lockgate.generator.providers import PROVIDERS
@@ -112,7 +120,11 @@ def render_files(
         rel_spec = spec_path.relative_to(root.resolve()).as_posix()
     except ValueError:
         raise LockgateError(f"--spec {spec_path} is outside the repository root {root}") from None
-    ci = build_model(pipeline, spec_path=rel_spec, build_image=build_image)
+    if install is not None:
+        from lockgate.generator.install import requirement
+
+        requirement(install)  # a bad source is reported before anything is read or written
+    ci = build_model(pipeline, spec_path=rel_spec, build_image=build_image, install=install)
     names = [p for p in PROVIDERS] if provider == "all" else [provider]
     files: list[Rendered] = []
     for name in names:

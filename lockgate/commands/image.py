@@ -24,7 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--push",
         default=None,
         metavar="REGISTRY/NAME",
-        help="push to this repository and print REF@sha256:...",
+        help="push to this repository and print REF@sha256:...; when the repository already "
+        "holds the image of this recipe, print it and build nothing",
+    )
+    build.add_argument(
+        "--registry-ca", default=None, metavar="PEM", help="CA of a private --push registry"
+    )
+    build.add_argument(
+        "--plain-http", action="store_true", help="the --push registry speaks HTTP, not HTTPS"
     )
     boot = sub.add_parser(
         "bootstrap",
@@ -52,6 +59,12 @@ def _build(args: argparse.Namespace) -> int:
         recipe = plan.stages[0].image
     else:
         raise LockgateError("the spec has no stages")
+    if args.push:
+        found = _published(args, recipe.digest)
+        if found is not None:
+            print(f"lockgate: {found} holds this recipe's image; nothing to build", file=sys.stderr)
+            print(found)
+            return 0
     executor = DockerExecutor(project.root)
     executor.check()
 
@@ -64,6 +77,29 @@ def _build(args: argparse.Namespace) -> int:
     else:
         print(f"{recipe.tag} {image_id}")
     return 0
+
+
+def _published(args: argparse.Namespace, recipe_digest: str) -> str | None:
+    """``REPO@sha256:...`` when the --push repository already holds the recipe's image."""
+    import os
+
+    from lockgate.images.runner import registry_tag
+    from lockgate.supply.image_ref import ImageRef
+    from lockgate.supply.registry import RegistryAccess, RegistryClient
+
+    repository = args.push.lower()
+    if "@" in repository or repository.rsplit("/", 1)[-1].count(":"):
+        raise LockgateError(f"--push {args.push}: give a repository without tag or digest")
+    ref = ImageRef.parse(f"{repository}:{registry_tag(recipe_digest)}")
+    access = RegistryAccess(
+        ref.registry,
+        os.environ.get("LOCKGATE_REGISTRY_USER", ""),
+        os.environ.get("LOCKGATE_REGISTRY_PASSWORD", ""),
+        ca_file=Path(args.registry_ca) if args.registry_ca else None,
+        plain_http=args.plain_http,
+    )
+    found = RegistryClient(access).find(ref)
+    return f"{repository}@{found.digest}" if found is not None else None
 
 
 def _add_bootstrap_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import shutil
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -52,10 +51,9 @@ def engine_candidates(
     """
     candidates, passed_over = [], []
     dagger_session = environ.get("DAGGER_SESSION_PORT") and environ.get("DAGGER_SESSION_TOKEN")
-    if not (dagger_session or shutil.which("dagger", path=environ.get("PATH"))):
-        passed_over.append(
-            "dagger: no engine session (DAGGER_SESSION_PORT) and no `dagger` on PATH"
-        )
+    if not dagger_session:
+        # A `dagger` binary on PATH could be anything: only a session selects Dagger unasked.
+        passed_over.append("dagger: no engine session (DAGGER_SESSION_PORT)")
     elif importlib.util.find_spec("dagger") is None:
         passed_over.append("dagger: the SDK is not installed (pip install 'lockgate[dagger]')")
     else:
@@ -95,7 +93,7 @@ def choose_executor(
     requested: str | None, warn: Callable[[str], object], *, probe: bool = True, **options: Any
 ) -> Executor:
     """The requested executor (an error if it cannot run here), or the first that can:
-    dagger when an engine is reachable, else docker when an engine answers, else local.
+    dagger when its engine answers a query, else docker when an engine answers, else local.
 
     ``probe=False`` (every selected stage is a cache hit, so nothing will run) picks by the
     cheapest signs alone, checks nothing and warns about nothing.
@@ -111,7 +109,8 @@ def choose_executor(
     for name in candidates:
         try:
             executor = load_executor(name, **options)
-            executor.check()
+            # Unasked, an executor must show its engine answers, not merely that it is installed.
+            getattr(executor, "auto_check", executor.check)()
             return executor
         except ExecutorUnavailable as exc:
             reasons.append(f"{name}: {exc}")

@@ -27,6 +27,7 @@ from lockgate.contract import (
 from lockgate.engine.executor import ExecOutcome
 from lockgate.engine.stagespec import ImageRecipe, StagePaths, StageSpec, contract_env
 from lockgate.errors import ExecutorUnavailable, LockgateError, StageFailed
+from lockgate.executors.dagger_engine import engine_answers, with_engine_socket
 from lockgate.images.wheels import cached_wheels
 
 if TYPE_CHECKING:
@@ -141,6 +142,8 @@ def build_container(
         ctr = ctr.experimental_with_all_gp_us()
     elif spec.gpu:
         ctr = ctr.experimental_with_gpu([str(i) for i in range(spec.gpu)])
+    if spec.engine:
+        ctr = with_engine_socket(dag, ctr, spec)
     ctr = ctr.with_workdir(CONTAINER_WORKSPACE)
     return ctr.with_exec(list(spec.argv), expect=ReturnType.ANY)
 
@@ -243,6 +246,19 @@ class DaggerExecutor:
             "`dagger` is not on PATH); install the dagger CLI and run `dagger run lockgate run`, "
             "or choose --executor docker or --executor local"
         )
+
+    def auto_check(self) -> None:
+        """Stricter than :meth:`check`, for picking an executor unasked: a Dagger engine must
+        answer a query on the session's port. A ``dagger`` binary on PATH is not enough (it
+        could be anything, and starting an engine from it may take minutes or fail)."""
+        self.check()
+        port = os.environ.get("DAGGER_SESSION_PORT", "")
+        token = os.environ.get("DAGGER_SESSION_TOKEN", "")
+        if not (port and token) or not engine_answers(port, token):
+            raise ExecutorUnavailable(
+                "executor dagger: no Dagger engine answered (run under `dagger run` to use it, "
+                "or choose --executor dagger explicitly)"
+            )
 
     def run(
         self,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-import lockgate
 from lockgate.generator import approvals
+from lockgate.generator.install import pip_install
 from lockgate.generator.model import (
     CACHE_DIR,
     IMAGE_JOB,
@@ -161,9 +161,7 @@ def _image_job(ci: CiPipeline) -> Any:
     job["steps"] = [
         _checkout(),
         setup,
-        _run(
-            "Install lockgate", f"python -m pip install 'lockgate[docker]=={lockgate.__version__}'"
-        ),
+        _run("Install lockgate", pip_install(ci.install)),
         login,
         _run(
             "Build and push the runner image",
@@ -276,8 +274,9 @@ def _report_job(ci: CiPipeline) -> Any:
         + " --output report.md",
     )
     post["env"] = cmap(GITHUB_TOKEN="${{ secrets.GITHUB_TOKEN }}")
-    install = _run("Install lockgate", f"python -m pip install 'lockgate=={lockgate.__version__}'")
-    job["steps"] = [setup, install, download, gather, post]
+    install = _run("Install lockgate", pip_install(ci.install))
+    # checked out too, so an install from a directory of the repository works here as well
+    job["steps"] = [_checkout(), setup, install, download, gather, post]
     return job
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import lockgate
 from lockgate.generator import approvals
+from lockgate.generator.install import pip_install
 from lockgate.generator.model import (
     CACHE_DIR,
     IMAGE_JOB,
@@ -54,7 +54,7 @@ def render(
     doc["variables"] = _variables(ci)
     doc["stages"] = _stages(ci)
     if not component:
-        doc.update(hidden_jobs(build_image=ci.build_image))
+        doc.update(hidden_jobs(build_image=ci.build_image, install=ci.install))
     if ci.build_image:
         doc[IMAGE_JOB] = _image_job(ci)
     for stage in ci.stages:
@@ -67,7 +67,7 @@ def render(
     return tuple(files)
 
 
-def hidden_jobs(*, build_image: bool) -> Any:
+def hidden_jobs(*, build_image: bool, install: str | None = None) -> Any:
     """The jobs every generated job ``extends``; also shipped as gitlab-templates/lockgate.yml.
     They read ``LOCKGATE_SPEC`` (and ``LOCKGATE_IMAGE_NAME``) from the pipeline's variables."""
     jobs = cmap()
@@ -79,9 +79,7 @@ def hidden_jobs(*, build_image: bool) -> Any:
             LOCKGATE_REGISTRY_USER="$CI_REGISTRY_USER",
             LOCKGATE_REGISTRY_PASSWORD="$CI_REGISTRY_PASSWORD",
         )
-        image["before_script"] = [
-            f'python -m pip install "lockgate[docker]=={lockgate.__version__}"'
-        ]
+        image["before_script"] = [pip_install(install, quote='"')]
         image["script"] = [
             'lockgate ci login --registry "$CI_REGISTRY"',
             f'lockgate ci image --spec "$LOCKGATE_SPEC" --push "$LOCKGATE_IMAGE_NAME" '

@@ -88,6 +88,7 @@ class CiPipeline:
     gates: tuple[Gate, ...]
     registry: str | None
     build_image: bool  # False: jobs run on runners that already have lockgate (shell mode)
+    install: str | None = None  # --install SOURCE (generator/install.py); None: this version
 
     @property
     def default_branch(self) -> str:
@@ -109,7 +110,11 @@ class CiPipeline:
 
 
 def build_model(
-    pipeline: Pipeline, *, spec_path: str = "lockgate.yaml", build_image: bool = True
+    pipeline: Pipeline,
+    *,
+    spec_path: str = "lockgate.yaml",
+    build_image: bool = True,
+    install: str | None = None,
 ) -> CiPipeline:
     """``Pipeline`` -> ``CiPipeline``; raises :class:`GenerateError` naming the field to fix."""
     gates = {env.name: _gate(pipeline, env) for env in pipeline.environments}
@@ -131,6 +136,7 @@ def build_model(
         gates=tuple(gates[e.name] for e in pipeline.environments),
         registry=pipeline.registry,
         build_image=build_image,
+        install=install,
     )
 
 

@@ -210,13 +210,19 @@ def _read_requirements(path: Path) -> list[str]:
     return lines
 
 
+def registry_tag(recipe_digest: str) -> str:
+    """The tag a runner image carries in a registry: its recipe digest's first 20 hex digits, so
+    the same recipe finds the same image in every pipeline run."""
+    return recipe_digest.removeprefix("sha256:")[:20]
+
+
 def push_image(client: Any, tag: str, repository: str, recipe_digest: str) -> str:
     """Push ``tag`` as ``repository:<recipe digest prefix>``; return ``repository@sha256:...``."""
     import docker.errors
 
     if "@" in repository or repository.rsplit("/", 1)[-1].count(":"):
         raise LockgateError(f"--push {repository}: give a repository without tag or digest")
-    target_tag = recipe_digest.removeprefix("sha256:")[:20]
+    target_tag = registry_tag(recipe_digest)
     image = client.images.get(tag)
     image.tag(repository, target_tag)
     digest = ""

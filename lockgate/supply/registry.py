@@ -1,14 +1,16 @@
 """A small OCI distribution client: push images with bounded retries, read manifests.
 
-Speaks the registry HTTP API directly (``/v2/...``) over urllib, with HTTP basic auth and a
-custom CA, so no container engine or extra binary is needed to move an image. Connection
-failures and 5xx answers are retried a bounded number of times with backoff; a 401/403 is
-reported at once as a credentials problem.
+Speaks the registry HTTP API directly (``/v2/...``) over urllib, so no container engine or extra
+binary is needed to move an image. It answers what the registry asks for: a ``Bearer``
+challenge gets a token from the registry's token server (anonymous, or with credentials), a
+``Basic`` challenge gets the credentials. Credentials come from the caller or, when none are
+given, from the docker config. TLS is verified (system CAs plus an optional private CA).
+Connection failures and 5xx answers are retried a bounded number of times with backoff; a
+refusal is reported at once, naming the registry and what to do.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import ssl
 import time
@@ -19,9 +21,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lockgate.errors import LockgateError
+from lockgate.retrying import AttemptsExhausted, Backoff, TryAgain, retry
+from lockgate.supply.docker_config import credentials_for
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.oci_image import MANIFEST_TYPE, Blob, Image, sha256_digest
+from lockgate.supply.registry_auth import (
+    RegistryError,
+    TokenSource,
+    basic_header,
+    parse_challenge,
+)
+
+__all__ = ["HttpAnswer", "RegistryAccess", "RegistryClient", "RegistryError", "urllib_transport"]
 
 MANIFEST_ACCEPT = ", ".join(
     [
@@ -31,10 +42,6 @@ MANIFEST_ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.list.v2+json",
     ]
 )
-
-
-class RegistryError(LockgateError):
-    """The registry refused, failed, or could not be reached."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +125,67 @@ class RegistryClient:
     def __post_init__(self) -> None:
         if self.transport is None:
             self.transport = urllib_transport(self.access)
+        user, password = self.access.username, self.access.password
+        if not user:
+            user, password = credentials_for(self.access.host) or ("", "")
+        self._user, self._password = user, password
+        self._auth: str | None = None  # the Authorization value the registry last accepted
+        self._tokens = TokenSource(self.access.host, user, password, self._fetch)
 
     # -- low level ---------------------------------------------------------------------------
+    def _fetch(self, request: urllib.request.Request) -> tuple[int, bytes]:
+        assert self.transport is not None
+        answer = self.transport(request)
+        return answer.status, answer.body
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        auth: str | None,
+    ) -> HttpAnswer:
+        assert self.transport is not None
+        all_headers = dict(headers)
+        if auth:
+            all_headers["Authorization"] = auth
+        return self.transport(
+            urllib.request.Request(url, data=body, method=method, headers=all_headers)
+        )
+
+    def _authorized(
+        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str], what: str
+    ) -> HttpAnswer:
+        """Send once; on a challenge, authenticate as asked and send once more."""
+        answer = self._send(method, url, body, headers, self._auth)
+        if answer.status != 401:
+            return self._checked(answer, what)
+        challenge = parse_challenge(_header(answer, "WWW-Authenticate"))
+        if challenge is not None and challenge.scheme == "bearer":
+            auth = "Bearer " + self._tokens.token(challenge, fresh=True)
+            answer = self._send(method, url, body, headers, auth)
+            if answer.status == 401:
+                again = parse_challenge(_header(answer, "WWW-Authenticate")) or challenge
+                raise self._tokens.refusal(again, what)
+        elif challenge is not None and challenge.scheme == "basic" and self._user:
+            auth = basic_header(self._user, self._password)
+            answer = self._send(method, url, body, headers, auth)
+        else:
+            auth = None
+        if answer.status != 401:
+            self._auth = auth
+        return self._checked(answer, what)
+
+    def _checked(self, answer: HttpAnswer, what: str) -> HttpAnswer:
+        if answer.status in (401, 403):
+            raise RegistryError(
+                f"registry {self.access.host} refused the credentials ({self._tokens.who()}, "
+                f"HTTP {answer.status}) while {what}: check the registry username/password "
+                f"(or run `docker login {self.access.host}`)"
+            )
+        return answer
+
     def _call(
         self,
         method: str,
@@ -129,34 +195,23 @@ class RegistryClient:
         headers: Mapping[str, str] | None = None,
         what: str,
     ) -> HttpAnswer:
-        all_headers = dict(headers or {})
-        if self.access.username:
-            token = f"{self.access.username}:{self.access.password}".encode()
-            all_headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
-        assert self.transport is not None
-        last = ""
-        for attempt in range(1, self.attempts + 1):
-            request = urllib.request.Request(url, data=body, method=method, headers=all_headers)
+        def attempt(_: int) -> HttpAnswer:
             try:
-                answer = self.transport(request)
+                answer = self._authorized(method, url, body, headers or {}, what)
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 if "WRONG_VERSION_NUMBER" in str(reason):  # TLS spoken to a plain-HTTP server
                     raise RegistryError(plain_http_hint(self.access.host, what)) from None
-                last = f"cannot reach {self.access.base_url} ({reason})"
-            else:
-                if answer.status in (401, 403):
-                    who = f"user {self.access.username!r}" if self.access.username else "no user"
-                    raise RegistryError(
-                        f"registry {self.access.host} refused the credentials ({who}, HTTP "
-                        f"{answer.status}) while {what}: check the registry username/password"
-                    )
-                if answer.status < 500:
-                    return answer
-                last = f"HTTP {answer.status} from {self.access.host}"
-            if attempt < self.attempts:
-                self.sleep(self.backoff_s * 2 ** (attempt - 1))
-        raise RegistryError(f"{what} failed after {self.attempts} attempts: {last}")
+                raise TryAgain(f"cannot reach {self.access.base_url} ({reason})") from None
+            if answer.status >= 500:
+                raise TryAgain(f"HTTP {answer.status} from {self.access.host}")
+            return answer
+
+        try:
+            return retry(attempt, Backoff(self.attempts, self.backoff_s, sleep=self.sleep))
+        except AttemptsExhausted as exc:
+            last = exc.last
+            raise RegistryError(f"{what} failed after {exc.attempts} attempts: {last}") from None
 
     def _url(self, ref: ImageRef, suffix: str) -> str:
         return f"{self.access.base_url}/v2/{ref.repository}/{suffix}"
@@ -231,6 +286,27 @@ class RegistryClient:
             raise RegistryError(f"{ref.name}: blob {digest} missing or corrupt")
         return answer.body
 
+    def find(self, ref: ImageRef) -> ImageRef | None:
+        """``ref`` pinned by the digest its tag points at, or ``None`` when the registry does not
+        hold it (a missing tag or repository); any other failure is an error."""
+        what = f"looking for {ref}"
+        answer = self._call(
+            "HEAD",
+            self._url(ref, f"manifests/{ref.digest or ref.tag or 'latest'}"),
+            headers={"Accept": MANIFEST_ACCEPT},
+            what=what,
+        )
+        if answer.status == 404:
+            return None
+        if answer.status != 200:
+            raise RegistryError(f"{what}: HTTP {answer.status}")
+        return self.resolve(ref)
+
     def resolve(self, ref: ImageRef) -> ImageRef:
         """The digest a tag points at right now."""
         return ref.with_digest(self.manifest(ref)[0])
+
+
+def _header(answer: HttpAnswer, name: str) -> str:
+    wanted = name.lower()
+    return next((v for k, v in answer.headers.items() if k.lower() == wanted), "")

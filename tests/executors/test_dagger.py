@@ -514,3 +514,93 @@ def test_a_real_stage_runs_on_the_engine(paths: StagePaths) -> None:
         cancel=threading.Event(),
     )
     assert outcome.timed_out and outcome.exit_code == EXIT_TIMEOUT
+
+
+def test_engine_true_forwards_the_host_engine_socket(
+    dag: Any, paths: StagePaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sock_path = tmp_path / "engine.sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(sock_path))
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{sock_path}")
+        c = chain(dag, stage(engine=True), paths)
+    mounts = op(c, "withUnixSocket")
+    assert [m["path"] for m in mounts] == ["/var/run/docker.sock"]
+    assert ops(mounts[0]["source"])[-1] == ("Host", "unixSocket", {"path": str(sock_path)})
+    assert {"name": "DOCKER_HOST", "value": "unix:///var/run/docker.sock"} in op(
+        c, "withEnvVariable"
+    )
+    assert op(chain(dag, stage(), paths), "withUnixSocket") == []
+
+
+def test_engine_true_without_a_socket_is_a_clear_error(
+    dag: Any, paths: StagePaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/absent.sock")
+    with pytest.raises(LockgateError, match="stage train: engine: true needs the container"):
+        chain(dag, stage(engine=True), paths)
+
+
+def test_a_fake_dagger_binary_on_path_is_never_picked_unasked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from lockgate.executors import choose_executor
+
+    marker = tmp_path / "ran"
+    cli = tmp_path / "bin" / "dagger"
+    cli.parent.mkdir()
+    cli.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    cli.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{cli.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("DAGGER_SESSION_PORT", raising=False)
+    monkeypatch.delenv("DAGGER_SESSION_TOKEN", raising=False)
+    warnings: list[str] = []
+    executor = choose_executor(None, warnings.append)
+    assert not isinstance(executor, DaggerExecutor)
+    assert not marker.exists()
+    # Asked for by name, the installed CLI is still accepted (the SDK starts an engine with it).
+    assert isinstance(choose_executor("dagger", warnings.append), DaggerExecutor)
+
+
+def _query_server(answer: bytes) -> Any:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(answer)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_auto_pick_needs_a_session_that_answers_a_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Dagger engine can run here, so the answering side is a stand-in HTTP server that
+    speaks the one GraphQL reply the check reads; a dead port and a server that is not an
+    engine must both be refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    monkeypatch.setenv("DAGGER_SESSION_TOKEN", "token")
+    monkeypatch.setenv("DAGGER_SESSION_PORT", str(dead))
+    with pytest.raises(ExecutorUnavailable, match="no Dagger engine answered"):
+        DaggerExecutor(pipeline="fraud").auto_check()
+    other = _query_server(b"<html>not an engine</html>")
+    engine = _query_server(b'{"data": {"__typename": "Query"}}')
+    try:
+        monkeypatch.setenv("DAGGER_SESSION_PORT", str(other.server_address[1]))
+        with pytest.raises(ExecutorUnavailable, match="no Dagger engine answered"):
+            DaggerExecutor(pipeline="fraud").auto_check()
+        monkeypatch.setenv("DAGGER_SESSION_PORT", str(engine.server_address[1]))
+        DaggerExecutor(pipeline="fraud").auto_check()
+    finally:
+        for server in (other, engine):
+            server.shutdown()
+            server.server_close()

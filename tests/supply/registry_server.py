@@ -90,6 +90,8 @@ class RegistryServer:
     port: int
     tls: tuple[Path, Path, Path, Path] | None = None  # ca, cert, key, bundle
     process: subprocess.Popen[bytes] | None = None
+    # (realm, service, issuer, signing certificate): Docker token auth instead of htpasswd
+    token_auth: tuple[str, str, str, Path] | None = None
 
     @property
     def host(self) -> str:
@@ -111,7 +113,13 @@ class RegistryServer:
         if self.tls is not None:
             lines[-1] += f", tls: {{certificate: {self.tls[1]}, key: {self.tls[2]}}}"
         lines[-1] += "}"
-        if self.tls is not None:
+        if self.token_auth is not None:
+            realm, service, issuer, bundle = self.token_auth
+            lines.append(
+                f"auth: {{token: {{realm: '{realm}', service: {service}, issuer: {issuer}, "
+                f"rootcertbundle: {bundle}}}}}"
+            )
+        elif self.tls is not None:
             lines.append(f"auth: {{htpasswd: {{realm: lockgate, path: {self.root / 'htpasswd'}}}}}")
         return "\n".join(lines) + "\n"
 
@@ -119,7 +127,7 @@ class RegistryServer:
         if shutil.which("docker-registry") is None:
             raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
         self.root.mkdir(parents=True, exist_ok=True)
-        if self.tls is not None:
+        if self.tls is not None and self.token_auth is None:
             subprocess.run(
                 ["htpasswd", "-Bbc", str(self.root / "htpasswd"), USER, PASSWORD],
                 check=True,

@@ -16,9 +16,7 @@ import contextlib
 import fcntl
 import json
 import os
-import random
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,9 +32,12 @@ from lockgate.delivery.ledger.ledger import (
     utc_now,
     write_atomic,
 )
+from lockgate.retrying import AttemptsExhausted, Backoff, TryAgain, retry
 
 TRACKING_REF = "refs/lockgate/ledger-remote"
 ATTEMPTS = 30
+# Writers that lost a race wait a little longer each time, spread apart by jitter.
+CONTENTION = Backoff(ATTEMPTS, first_s=0.03, factor=1.15, jitter=0.66)
 
 
 class GitLedger:
@@ -147,16 +148,19 @@ class GitLedger:
 
     def append(self, draft: Draft) -> Entry:
         with self._local_lock():
-            for attempt in range(ATTEMPTS):
-                tip = self.fetch()
-                entry = self._commit_and_push(draft, tip)
-                if entry is not None:
-                    return entry
-                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
-        raise LedgerError(
-            f"could not push to {self.branch} after {ATTEMPTS} attempts: other "
-            "writers keep winning; try again"
-        )
+            try:
+                return retry(lambda _: self._append_once(draft), CONTENTION)
+            except AttemptsExhausted:
+                raise LedgerError(
+                    f"could not push to {self.branch} after {ATTEMPTS} attempts: other "
+                    "writers keep winning; try again"
+                ) from None
+
+    def _append_once(self, draft: Draft) -> Entry:
+        entry = self._commit_and_push(draft, self.fetch())
+        if entry is None:
+            raise TryAgain("another writer appended first")
+        return entry
 
     def _commit_and_push(self, draft: Draft, tip: str | None) -> Entry | None:
         head = self.mirror.head()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lockgate.errors import LockgateError
+from lockgate.retrying import AttemptsExhausted, Backoff, TryAgain, retry
 
 _REFUSALS = ("unauthorized", "authentication required", "denied", "forbidden", "no basic auth")
 
@@ -99,19 +100,22 @@ def push_image(
 ) -> str:
     """Tag ``image_id`` as ``repository:tag``, push it, return ``sha256:...``."""
     client.images.get(image_id).tag(repository, tag)
-    delay = policy.delay_s
-    last = ""
-    for attempt in range(policy.retries + 1):
+
+    def attempt(_: int) -> str:
         try:
             return _push_once(client, repository, tag, auth, PushProgress(say))
         except PushRefused:
             raise
         except LockgateError as exc:
-            last = str(exc)
-            if attempt < policy.retries:
-                say(f"package: push attempt {attempt + 1} failed ({last}); retrying in {delay:g}s")
-                policy.sleep(delay)
-                delay *= 2
-    raise LockgateError(
-        f"push to {repository}:{tag} failed after {policy.retries + 1} attempt(s): {last}"
-    )
+            raise TryAgain(str(exc)) from None
+
+    def tell(attempt: int, reason: str, delay: float) -> None:
+        say(f"package: push attempt {attempt} failed ({reason}); retrying in {delay:g}s")
+
+    backoff = Backoff(policy.retries + 1, policy.delay_s, sleep=policy.sleep)
+    try:
+        return retry(attempt, backoff, tell)
+    except AttemptsExhausted as exc:
+        raise LockgateError(
+            f"push to {repository}:{tag} failed after {exc.attempts} attempt(s): {exc.last}"
+        ) from None
