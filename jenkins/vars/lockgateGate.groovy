@@ -9,7 +9,15 @@ def call(Map args) {
     List approvers = args.approvers ?: []
     int required = (args.requiredApprovals ?: 1) as int
     boolean fourEyes = args.fourEyes as boolean
-    String author = env.CHANGE_AUTHOR ?: ''
+    // CHANGE_AUTHOR is set on pull-request builds only; deploy builds from a branch pass the
+    // author as LOCKGATE_CHANGE_AUTHOR (a build parameter or environment entry)
+    String author = env.CHANGE_AUTHOR ?: (env.LOCKGATE_CHANGE_AUTHOR ?: '')
+    if (fourEyes && !author) {
+        error "lockgate gate ${environment}: four-eyes is on but this build does not say who " +
+              "authored the change (CHANGE_AUTHOR is empty outside pull-request builds); set " +
+              "LOCKGATE_CHANGE_AUTHOR to the author's Jenkins user id, or run the deploy from " +
+              "the pull request's build"
+    }
     List approvals = []
 
     Closure accept = { String who ->

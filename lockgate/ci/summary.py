@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lockgate.report.charts import history_chart, load_history
+from lockgate.report.links import rewrite_links
+
 
 def render_summary(stage: str, out_dir: Path) -> str:
     """Markdown for one stage: its report, then its metrics as a table."""
@@ -12,7 +15,15 @@ def render_summary(stage: str, out_dir: Path) -> str:
     parts = [f"## lockgate stage `{stage}`\n"]
     report = folder / "report.md"
     if report.is_file():
-        parts.append(report.read_text(encoding="utf-8").rstrip() + "\n")
+
+        def chart(target: str) -> str | None:
+            history = load_history([folder, *out_dir.glob("*")])
+            ok = target.endswith("training-curve.png") and history
+            return history_chart(history) if ok and history else None
+
+        # a job summary has no folder: no relative links (charts inline, other files named)
+        text = rewrite_links(report.read_text(encoding="utf-8"), stage, None, chart)
+        parts.append(text.rstrip() + "\n")
     metrics = _metrics(folder / "metrics.json")
     if metrics:
         rows = "".join(f"| {_cell(k)} | {_cell(v)} |\n" for k, v in sorted(metrics.items()))

@@ -1,4 +1,4 @@
-"""``lockgate ci login|image|cache-key|summary|inputs``.
+"""``lockgate ci login|image|cache-key|summary|outputs|inputs``.
 
 Each command wraps one lockgate command or one file move and checks what crosses a job
 boundary: only ``ref@sha256:`` digests and 64-hex cache keys leave a job as outputs.
@@ -47,10 +47,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     summary.add_argument("stage")
     summary.add_argument("--export-dir", required=True, type=Path)
     summary.add_argument("--output", default="plain", help="github | gitlab | jenkins | plain")
+    outs = sub.add_parser("outputs", help="a finished stage's digest, verdict and report path")
+    outs.add_argument("stage")
+    outs.add_argument("--export-dir", required=True, type=Path)
+    outs.add_argument("--output", default="plain", help="github | dotenv=FILE | plain")
     inputs = sub.add_parser("inputs", help="move downloaded lockgate-NAME artifacts to NAME/")
     inputs.add_argument("--needs", default="", help="space-separated upstream stage names")
     inputs.add_argument("--from", dest="source", required=True, type=Path)
     inputs.add_argument("--to", dest="target", required=True, type=Path)
+    inputs.add_argument(
+        "--present",
+        action="store_true",
+        help="skip stages with no artifact (skipped or failed early) instead of failing",
+    )
 
 
 def run(args: argparse.Namespace, runner: Run = run_command) -> int:
@@ -60,6 +69,7 @@ def run(args: argparse.Namespace, runner: Run = run_command) -> int:
         "cache-key": _cache_key,
         "summary": _summary,
         "inputs": _inputs,
+        "outputs": _outputs,
     }
     return handlers[args.ci_command](args, runner)
 
@@ -114,10 +124,23 @@ def _summary(args: argparse.Namespace, run: Run) -> int:
     return EXIT_OK
 
 
+def _outputs(args: argparse.Namespace, run: Run) -> int:
+    from lockgate.ci.stage_outputs import stage_outputs
+
+    for name, value in stage_outputs(args.stage, args.export_dir).items():
+        line = emit(
+            args.output, github_name=name, dotenv_name=f"LOCKGATE_{name.upper()}", value=value
+        )
+        print(line, end="")
+    return EXIT_OK
+
+
 def _inputs(args: argparse.Namespace, run: Run) -> int:
     args.target.mkdir(parents=True, exist_ok=True)
     for need in args.needs.split():
         source = args.source / f"lockgate-{need}"
+        if not source.is_dir() and args.present:
+            continue
         if not source.is_dir():
             raise LockgateError(f"ci inputs: no artifact lockgate-{need} under {args.source}")
         destination = args.target / need

@@ -61,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="OWNER/REPO@SHA|./",
         help="GitHub: call lockgate's actions/stage from here instead of spelling out steps",
     )
+    parser.add_argument(
+        "--component",
+        metavar="HOST/PATH/lockgate@VERSION",
+        help="GitLab: include lockgate's CI/CD component instead of writing its hidden jobs",
+    )
 
 
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
@@ -73,6 +78,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         out=args.out,
         build_image=args.build_image,
         actions=args.actions,
+        component=args.component,
         install=args.install,
     )
     planned = [(root / f.path, _target_text(root / f.path, f, args.update)) for f in files]
@@ -97,6 +103,7 @@ def render_files(
     out: str | None = None,
     build_image: bool = True,
     actions: str | None = None,
+    component: str | None = None,
     install: str | None = None,
 ) -> list[Rendered]:
     from lockgate.generator.model import build_model
@@ -122,7 +129,11 @@ def render_files(
     files: list[Rendered] = []
     for name in names:
         module = PROVIDERS[name]
-        options = {"actions": actions} if name == "github" else {}
+        options: dict[str, str | None] = {}
+        if name == "github":
+            options["actions"] = actions
+        elif name == "gitlab":
+            options["component"] = component
         files.extend(module.render(ci, out or module.DEFAULT_OUT, **options))
     return files
 

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from lockgate.errors import LockgateError
-from lockgate.report import GITHUB_COMMENT_LIMIT, collect_report
+from lockgate.report import GITHUB_COMMENT_LIMIT, collect_report, stage_folder
+from lockgate.report.post import MARKER
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         nargs="?",
         default=None,
-        help="the run folder (holds <stage>/out/); default: the project's latest run",
+        help="the run folder (holds <stage>/out/, or <stage>/ as CI exports it); "
+        "default: the project's latest run",
     )
     parser.add_argument(
         "--stage",
@@ -44,6 +46,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also append to the file named by GITHUB_STEP_SUMMARY",
     )
+    parser.add_argument(
+        "--artifact-url",
+        default=None,
+        help="base URL the run folder's files are served under; relative links become "
+        "absolute links there (default: charts inline, other files named)",
+    )
+    parser.add_argument(
+        "--post",
+        choices=("github", "gitlab"),
+        default=None,
+        help="post as the one lockgate comment of this pull/merge request, updating it on "
+        "later runs (GitHub: GITHUB_TOKEN; GitLab: LOCKGATE_GITLAB_TOKEN)",
+    )
+    parser.add_argument(
+        "--key",
+        default="default",
+        help="which lockgate comment to keep updated, when one PR has several pipelines",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +71,10 @@ def run(args: argparse.Namespace) -> int:
     if not run_dir.is_dir():
         raise LockgateError(f"{run_dir}: no such run folder")
     stages = args.stages or _stages_in_order(run_dir)
-    text = collect_report(run_dir, stages, title=args.title, max_chars=args.max_chars)
+    max_chars = args.max_chars - (len(MARKER) + 80 if args.post else 0)
+    text = collect_report(
+        run_dir, stages, title=args.title, max_chars=max_chars, artifact_url=args.artifact_url
+    )
     if args.output is not None:
         args.output.write_text(text)
     else:
@@ -60,7 +83,25 @@ def run(args: argparse.Namespace) -> int:
     if args.github_summary and summary:
         with open(summary, "a") as fh:
             fh.write(text + "\n")
+    if args.post:
+        _post(args.post, text, args.key)
     return 0
+
+
+def _post(provider: str, text: str, key: str) -> None:
+    """Post after the outputs above are written: a refusal leaves them in place."""
+    from lockgate.report.post import github_thread, gitlab_thread, post_report
+
+    env = dict(os.environ)
+    thread = github_thread(env) if provider == "github" else gitlab_thread(env)
+    if thread is None:
+        print(
+            f"report --post {provider}: not a pull/merge request run; nothing posted",
+            file=sys.stderr,
+        )
+        return
+    action, number = post_report(thread, text, key)
+    print(f"report: {action} {provider} comment {number}", file=sys.stderr)
 
 
 def _latest_run() -> Path:
@@ -79,5 +120,5 @@ def _stages_in_order(run_dir: Path) -> list[str]:
     record = run_dir / "run.json"
     if record.is_file():
         names = [s["name"] for s in json.loads(record.read_text())["stages"]]
-        return [n for n in names if (run_dir / n / "out").is_dir()]
-    return sorted(p.name for p in run_dir.iterdir() if (p / "out").is_dir())
+        return [n for n in names if stage_folder(run_dir, n) is not None]
+    return sorted(p.name for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -29,17 +29,30 @@ class Reporter(Protocol):
 _STATE_COLOR = {"ok": "32", "cached": "36", "failed": "31", "skipped": "33", "interrupted": "33"}
 
 
+_ENDS = frozenset({"stage-finished", "stage-cached", "stage-skipped"})
+
+
 class LineReporter:
     """One line per state change, output lines prefixed with the stage name. Colour only on a
     terminal, never when ``NO_COLOR`` is set or in CI."""
 
-    def __init__(self, stream: TextIO | None = None, *, color: bool | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        color: bool | None = None,
+        fold: bool | None = None,
+    ) -> None:
         self.stream = stream or sys.stderr
         if color is None:
             color = (
                 self.stream.isatty() and "NO_COLOR" not in os.environ and not os.environ.get("CI")
             )
         self.color = color
+        # Under GitHub Actions each stage's lines fold into a ::group:: (the log's own folding);
+        # its outcome line stays outside, so a collapsed log still shows what happened.
+        self.fold = os.environ.get("GITHUB_ACTIONS") == "true" if fold is None else fold
+        self._open: set[str] = set()
         self._lock = threading.Lock()
 
     def _paint(self, text: str, code: str) -> str:
@@ -47,10 +60,17 @@ class LineReporter:
 
     def emit(self, event: Event) -> None:
         line = self.format(event)
-        if line is not None:
-            with self._lock:
-                self.stream.write(line + "\n")
-                self.stream.flush()
+        if line is None:
+            return
+        with self._lock:
+            if self.fold and event.kind == "stage-started" and event.stage not in self._open:
+                self._open.add(event.stage)
+                line = f"::group::{line}"
+            elif self.fold and event.stage in self._open and event.kind in _ENDS:
+                self._open.discard(event.stage)
+                line = f"::endgroup::\n{line}"
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
     def format(self, e: Event) -> str | None:
         """The line an event shows as, or None for events that show nothing."""

@@ -55,8 +55,10 @@ def github_script(ci: CiPipeline, command: str) -> str | None:
                 "GitHub environments wait for one reviewer, so lockgate's promote step checks "
                 "the rest."
             )
+        # required_approvals: 0 means no approval on every provider: no required reviewers here
         reviewers = ", ".join(
-            f'{{"type": "User", "id": $(user_id {json.dumps(user)})}}' for user in gate.approvers
+            f'{{"type": "User", "id": $(user_id {json.dumps(user)})}}'
+            for user in (gate.approvers if gate.required_approvals else ())
         )
         lines += [
             f'gh api --method PUT "repos/$repo/environments/{gate.environment}" --input - <<JSON',
@@ -101,7 +103,7 @@ def gitlab_script(ci: CiPipeline, command: str) -> str | None:
             "{",
             f'  "name": "{gate.environment}",',
             f'  "deploy_access_levels": [{deployers}],',
-            f'  "required_approval_count": {max(gate.required_approvals, 1)}',
+            f'  "required_approval_count": {gate.required_approvals}',
             "}",
             "JSON",
             "",

@@ -3,11 +3,21 @@ keeps in its API."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
 from lockgate.generator import approvals
 from lockgate.generator.install import pip_install
-from lockgate.generator.model import CACHE_DIR, IMAGE_JOB, IN_DIR, OUT_DIR, CiPipeline, CiStage
+from lockgate.generator.model import (
+    CACHE_DIR,
+    IMAGE_JOB,
+    IN_DIR,
+    OUT_DIR,
+    REPORT_JOB,
+    TRACKING_SECRET,
+    CiPipeline,
+    CiStage,
+)
 from lockgate.generator.pins import ACTION_PINS
 from lockgate.generator.rendered import Rendered
 from lockgate.generator.yamltext import block, cmap, comment_after, dump, flow, header_lines
@@ -40,6 +50,14 @@ def render(ci: CiPipeline, out: str, *, actions: str | None = None) -> tuple[Ren
     workflow = cmap(name=f"lockgate {ci.name}")
     workflow["on"] = _triggers(ci)
     workflow["permissions"] = cmap()
+    # a newer push to the same pull request cancels the run it supersedes; other runs queue
+    workflow["concurrency"] = cmap(
+        {
+            "group": "lockgate-${{ github.workflow }}-"
+            "${{ github.event.pull_request.number || github.ref }}",
+            "cancel-in-progress": "${{ github.event_name == 'pull_request' }}",
+        }
+    )
     env = _workflow_env(ci)
     if env:
         workflow["env"] = env
@@ -48,6 +66,7 @@ def render(ci: CiPipeline, out: str, *, actions: str | None = None) -> tuple[Ren
         jobs[IMAGE_JOB] = _image_job(ci)
     for stage in ci.stages:
         jobs[stage.job] = _stage_job(ci, stage, actions)
+    jobs[REPORT_JOB] = _report_job(ci)
     workflow["jobs"] = jobs
     text = dump(workflow, header_lines(ci.spec_path, "github", command))
     files = [Rendered(out, text, FORMAT)]
@@ -68,6 +87,15 @@ def _triggers(ci: CiPipeline) -> Any:
     if ci.data_event:
         on["repository_dispatch"] = cmap(types=flow([ci.data_event]))
     inputs = cmap()
+    inputs["stage"] = cmap(
+        description="run only this stage and what it needs (empty: every stage)",
+        type="choice",
+        options=flow(["", *(s.name for s in ci.stages)]),
+        default="",
+    )
+    inputs["no_cache"] = cmap(
+        description="run every stage afresh, without the stage cache", type="boolean", default=False
+    )
     if ci.data_event:
         inputs["reason"] = cmap(
             description="why this run: a manual run or a data update",
@@ -78,7 +106,7 @@ def _triggers(ci: CiPipeline) -> Any:
         inputs["dataset"] = cmap(
             description="the dataset that changed (data updates)", type="string", default=""
         )
-    on["workflow_dispatch"] = cmap(inputs=inputs) if inputs else None
+    on["workflow_dispatch"] = cmap(inputs=inputs)
     return on
 
 
@@ -149,8 +177,11 @@ def _stage_job(ci: CiPipeline, stage: CiStage, actions: str | None) -> Any:
     needs = ([IMAGE_JOB] if ci.build_image else []) + [ci.stage(n).job for n in stage.needs]
     if needs:
         job["needs"] = flow(needs)
+    conditions = []
     if not stage.runs_always:
-        job["if"] = " || ".join(f"({_event_if(ci, t)})" for t in stage.when)
+        conditions.append(" || ".join(f"({_event_if(ci, t)})" for t in stage.when))
+    conditions.append(_dispatch_if(ci, stage))
+    job["if"] = " && ".join(f"({c})" for c in conditions) if len(conditions) > 1 else conditions[0]
     job["runs-on"] = _runs_on(stage)
     job["permissions"] = _permissions(ci, stage)
     if stage.gate:
@@ -161,7 +192,7 @@ def _stage_job(ci: CiPipeline, stage: CiStage, actions: str | None) -> Any:
     if stage.timeout_minutes:
         job["timeout-minutes"] = stage.timeout_minutes
     if ci.build_image:
-        container = cmap(image="${{ needs.lockgate-image.outputs.image }}")
+        container = cmap(image="${{ needs." + IMAGE_JOB + ".outputs.image }}")
         container["credentials"] = cmap(
             username="${{ github.actor }}", password="${{ secrets.GITHUB_TOKEN }}"
         )
@@ -184,8 +215,7 @@ def _runs_on(stage: CiStage) -> Any:
 def _permissions(ci: CiPipeline, stage: CiStage) -> Any:
     perms = cmap(contents="read")
     if stage.signs:
-        perms["id-token"] = "write"
-        perms["attestations"] = "write"
+        perms["id-token"] = "write"  # keyless signing; signatures go to the registry
     if ci.build_image:
         perms["packages"] = "read"
     if stage.scans:
@@ -201,7 +231,53 @@ def _run_command(ci: CiPipeline, stage: CiStage) -> str:
 
 
 def _secret_env(stage: CiStage) -> Any:
-    return cmap({name: "${{ secrets." + name + " }}" for name in stage.secrets}) or None
+    env = cmap({name: "${{ secrets." + name + " }}" for name in stage.secrets})
+    if stage.tracks:
+        env[TRACKING_SECRET] = "${{ secrets." + TRACKING_SECRET + " }}"
+    return env or None
+
+
+def _dispatch_if(ci: CiPipeline, stage: CiStage) -> str:
+    """A manual run for one stage runs that stage and its upstreams, nothing downstream."""
+    wanted = [s.name for s in ci.stages if s.name == stage.name or stage.name in ci.upstreams(s)]
+    if len(wanted) == 1:
+        picked = f"inputs.stage == '{wanted[0]}'"
+    else:
+        picked = f"contains(fromJSON('{json.dumps(wanted)}'), inputs.stage)"
+    return f"github.event_name != 'workflow_dispatch' || inputs.stage == '' || {picked}"
+
+
+def _report_job(ci: CiPipeline) -> Any:
+    """After every stage, pass or fail: one PR comment kept up to date, and the job summary.
+    Gated stages wait for a person, so the report does not wait for them."""
+    ungated = [s for s in ci.stages if not s.gate]
+    job = cmap(name="report")
+    job["needs"] = flow([s.job for s in ungated])
+    job["if"] = "always()"
+    job["runs-on"] = HOSTED_RUNNER
+    job["permissions"] = cmap({"contents": "read", "pull-requests": "write"})
+    job["continue-on-error"] = True  # a refused comment never changes the pipeline's verdict
+    setup = _uses(cmap(name="Set up Python"), "actions/setup-python")
+    setup["with"] = cmap({"python-version": PYTHON})
+    download = _uses(cmap(name="Download every stage's outputs"), "actions/download-artifact")
+    download["with"] = cmap(pattern="lockgate-*", path=".lockgate/artifacts")
+    stages = " ".join(s.name for s in ungated)
+    gather = _run(
+        "Gather them by stage",
+        f'lockgate ci inputs --needs "{stages}" --from .lockgate/artifacts --to {IN_DIR} --present',
+    )
+    post = _run(
+        "Post the report",
+        f"lockgate report {IN_DIR}"
+        + "".join(f" --stage {s.name}" for s in ungated)
+        + ' --title "lockgate ${{ github.workflow }}" --github-summary --post github'
+        + " --output report.md",
+    )
+    post["env"] = cmap(GITHUB_TOKEN="${{ secrets.GITHUB_TOKEN }}")
+    install = _run("Install lockgate", pip_install(ci.install))
+    # checked out too, so an install from a directory of the repository works here as well
+    job["steps"] = [_checkout(), setup, install, download, gather, post]
+    return job
 
 
 def _steps(ci: CiPipeline, stage: CiStage) -> list[Any]:
@@ -217,9 +293,12 @@ def _steps(ci: CiPipeline, stage: CiStage) -> list[Any]:
                 f"lockgate ci cache-key {stage.name}{_spec_flag(ci)} "
                 f"--upstream-dir {IN_DIR} --output github",
                 id="cache-key",
+                **{"if": "${{ !inputs.no_cache }}"},
             )
         )
-        cache = _uses(cmap(name="Stage cache"), "actions/cache")
+        cache = _uses(
+            cmap({"name": "Stage cache", "if": "${{ !inputs.no_cache }}"}), "actions/cache"
+        )
         cache["with"] = cmap(
             path=CACHE_DIR, key=f"lockgate-{stage.name}-${{{{ steps.cache-key.outputs.key }}}}"
         )
@@ -274,7 +353,7 @@ def _action_steps(ci: CiPipeline, stage: CiStage, actions: str) -> list[Any]:
         stage=stage.name,
         needs=" ".join(stage.needs) or None,
         spec=ci.spec_path if ci.spec_path != "lockgate.yaml" else None,
-        cache=None if stage.cache else "false",
+        cache="${{ !inputs.no_cache }}" if stage.cache else "false",
     )
     env = _secret_env(stage)
     if env:

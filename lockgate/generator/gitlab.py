@@ -7,17 +7,27 @@ from typing import Any, Final
 
 from lockgate.generator import approvals
 from lockgate.generator.install import pip_install
-from lockgate.generator.model import CACHE_DIR, IMAGE_JOB, OUT_DIR, CiPipeline, CiStage
+from lockgate.generator.model import (
+    CACHE_DIR,
+    IMAGE_JOB,
+    OUT_DIR,
+    REPORT_JOB,
+    CiPipeline,
+    CiStage,
+)
 from lockgate.generator.rendered import Rendered
 from lockgate.generator.yamltext import cmap, dump, flow, header_lines
 
 DEFAULT_OUT = ".gitlab-ci.yml"
 FORMAT: Final = "yaml"
 STAGE_TEMPLATE = ".lockgate-stage"
+REPORT_TEMPLATE = ".lockgate-report"
 IMAGE_TEMPLATE = ".lockgate-image"
 BUILDER_IMAGE = "python:3.11-slim-bookworm"
 DIND_IMAGE = "docker:27-dind"
 IMAGE_STAGE = "lockgate-build"
+REPORT_STAGE = "lockgate-report"
+SIGSTORE_AUDIENCE = "sigstore"
 DOTENV = "lockgate-image.env"
 
 _SOURCE_IF = {
@@ -28,17 +38,28 @@ _SOURCE_IF = {
 }
 
 
-def render(ci: CiPipeline, out: str, **_: Any) -> tuple[Rendered, ...]:
+def render(
+    ci: CiPipeline, out: str, *, component: str | None = None, **_: Any
+) -> tuple[Rendered, ...]:
+    """``component``: ``HOST/PATH/lockgate@VERSION``; when given, the hidden jobs come from that
+    CI/CD component (``include: component:``) instead of being written out here."""
     command = f"lockgate generate gitlab --out {out}"
     doc = cmap()
+    if component:
+        inputs = cmap(spec=ci.spec_path)
+        if ci.build_image:
+            inputs["image-name"] = _image_name(ci)
+        doc["include"] = [cmap(component=component, inputs=inputs)]
     doc["workflow"] = cmap(rules=[cmap({"if": cond}) for cond in _pipeline_rules(ci)])
     doc["variables"] = _variables(ci)
     doc["stages"] = _stages(ci)
-    doc.update(hidden_jobs(build_image=ci.build_image, install=ci.install))
+    if not component:
+        doc.update(hidden_jobs(build_image=ci.build_image, install=ci.install))
     if ci.build_image:
         doc[IMAGE_JOB] = _image_job(ci)
     for stage in ci.stages:
         doc[stage.job] = _stage_job(ci, stage)
+    doc[REPORT_JOB] = _report_job(ci)
     files = [Rendered(out, dump(doc, header_lines(ci.spec_path, "gitlab", command)), FORMAT)]
     script = approvals.gitlab_script(ci, command)
     if script:
@@ -67,12 +88,22 @@ def hidden_jobs(*, build_image: bool, install: str | None = None) -> Any:
         image["artifacts"] = cmap(reports=cmap(dotenv=DOTENV))
         jobs[IMAGE_TEMPLATE] = image
     stage = cmap()
+    stage["interruptible"] = True  # a newer pipeline for the same MR cancels this one
     stage["script"] = [
         'lockgate run --spec "$LOCKGATE_SPEC" --stage "$LOCKGATE_STAGE_NAME" --only '
         f"--executor local --upstream-dir {OUT_DIR} --export-dir {OUT_DIR}"
     ]
     # The report reaches people as the job's exposed artifact (expose_as), kept on failure too.
     jobs[STAGE_TEMPLATE] = stage
+    report = cmap(stage=REPORT_STAGE, when="always", allow_failure=True, interruptible=True)
+    report["script"] = [
+        'lockgate report "$LOCKGATE_REPORT_DIR" $LOCKGATE_REPORT_STAGES --post gitlab '
+        '--artifact-url "$CI_JOB_URL/artifacts/raw/$LOCKGATE_REPORT_DIR" --output report.md'
+    ]
+    report["artifacts"] = cmap(
+        when="always", expose_as="lockgate report", paths=["report.md", f"{OUT_DIR}/"]
+    )
+    jobs[REPORT_TEMPLATE] = report
     return jobs
 
 
@@ -107,8 +138,7 @@ def _push_rules(branches: tuple[str, ...]) -> list[str]:
 def _variables(ci: CiPipeline) -> Any:
     variables = cmap(LOCKGATE_SPEC=ci.spec_path)
     if ci.build_image:
-        name = ci.registry + f"/{ci.name}-runner" if ci.registry else "$CI_REGISTRY_IMAGE/runner"
-        variables["LOCKGATE_IMAGE_NAME"] = name
+        variables["LOCKGATE_IMAGE_NAME"] = _image_name(ci)
     variables["LOCKGATE_EVENT"] = cmap(
         value="", description=f"set to {ci.data_event or 'data-update'} for a data-update run"
     )
@@ -116,9 +146,28 @@ def _variables(ci: CiPipeline) -> Any:
     return variables
 
 
+def _image_name(ci: CiPipeline) -> str:
+    return ci.registry + f"/{ci.name}-runner" if ci.registry else "$CI_REGISTRY_IMAGE/runner"
+
+
 def _stages(ci: CiPipeline) -> Any:
     levels = sorted({s.level for s in ci.stages})
-    return ([IMAGE_STAGE] if ci.build_image else []) + [f"lockgate-{n}" for n in levels]
+    stages = [f"lockgate-{n}" for n in levels] + [REPORT_STAGE]
+    return ([IMAGE_STAGE] if ci.build_image else []) + stages
+
+
+def _report_job(ci: CiPipeline) -> Any:
+    """After the stages, pass or fail: the MR's one lockgate note, updated on each pipeline.
+    Gated stages wait for a person, so the report does not wait for them."""
+    job = cmap(extends=REPORT_TEMPLATE)
+    if ci.build_image:
+        job["image"] = "$LOCKGATE_IMAGE"
+    needs = [cmap(job=IMAGE_JOB)] if ci.build_image else []
+    needs += [cmap(job=s.job, optional=True) for s in ci.stages if not s.gate]
+    job["needs"] = needs
+    ungated = " ".join(f"--stage {s.name}" for s in ci.stages if not s.gate)
+    job["variables"] = cmap(LOCKGATE_REPORT_DIR=OUT_DIR, LOCKGATE_REPORT_STAGES=ungated)
+    return job
 
 
 def _image_job(ci: CiPipeline) -> Any:
@@ -163,6 +212,10 @@ def _stage_job(ci: CiPipeline, stage: CiStage) -> Any:
         job["environment"] = cmap(name=gate.environment, url=gate.url)
         job["environment"]["deployment_tier"] = gate.tier
         job["resource_group"] = gate.environment
+        job["interruptible"] = False  # a deployment is never cancelled half-way
+    if stage.signs:
+        # keyless signing: cosign reads the OIDC token GitLab puts in SIGSTORE_ID_TOKEN
+        job["id_tokens"] = cmap(SIGSTORE_ID_TOKEN=cmap(aud=SIGSTORE_AUDIENCE))
     if stage.cache:
         job["cache"] = cmap(key=f"lockgate-{stage.name}", paths=[f"{CACHE_DIR}/"])
     job["artifacts"] = cmap(
@@ -170,6 +223,12 @@ def _stage_job(ci: CiPipeline, stage: CiStage) -> Any:
         expose_as=f"lockgate {stage.name}",
         paths=[f"{OUT_DIR}/{stage.name}/"],
     )
+    if stage.scans:
+        folder = f"{OUT_DIR}/{stage.name}"
+        job["artifacts"]["reports"] = cmap(
+            container_scanning=f"{folder}/gl-container-scanning-report.json",
+            cyclonedx=[f"{folder}/sbom.cdx.json"],
+        )
     if stage.timeout_minutes:
         job["timeout"] = f"{stage.timeout_minutes} minutes"
     if stage.retries:

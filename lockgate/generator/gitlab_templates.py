@@ -3,11 +3,11 @@ generated pipelines inline, so the shipped files and generated files cannot drif
 
 from __future__ import annotations
 
-from lockgate.generator.gitlab import hidden_jobs
+from lockgate.generator.gitlab import IMAGE_TEMPLATE, hidden_jobs
 from lockgate.generator.yamltext import cmap, dump
 
 TEMPLATE_PATH = "gitlab-templates/lockgate.yml"
-COMPONENT_PATH = "templates/lockgate.yml"
+COMPONENT_PATH = "templates/lockgate/template.yml"
 REGENERATE = "LOCKGATE_REGENERATE=1 python -m pytest tests/generator/test_golden.py"
 
 _ABOUT = (
@@ -30,12 +30,15 @@ def template_text() -> str:
 
 
 def component_text() -> str:
+    """A CI/CD component: typed ``spec: inputs``, then hidden jobs only — no global keywords,
+    so including it never changes a pipeline's ``variables``, ``stages`` or ``workflow``."""
     spec = cmap()
     spec["spec"] = cmap(
         inputs=cmap(
-            spec=cmap(default="lockgate.yaml", description="path of lockgate.yaml"),
+            spec=cmap(type="string", default="lockgate.yaml", description="path of lockgate.yaml"),
             **{
                 "image-name": cmap(
+                    type="string",
                     default="$CI_REGISTRY_IMAGE/runner",
                     description="registry path the runner image is pushed to",
                 )
@@ -43,12 +46,18 @@ def component_text() -> str:
         )
     )
     doc = cmap()
-    doc["variables"] = cmap(
-        LOCKGATE_SPEC="$[[ inputs.spec ]]", LOCKGATE_IMAGE_NAME="$[[ inputs.image-name ]]"
-    )
-    doc.update(hidden_jobs(build_image=True))
-    header = (
-        _ABOUT + "# Use as a CI/CD component: `include: {component: HOST/PATH/lockgate@VERSION}`.\n"
+    jobs = hidden_jobs(build_image=True)
+    for name, job in jobs.items():
+        variables = cmap(LOCKGATE_SPEC="$[[ inputs.spec ]]")
+        if name == IMAGE_TEMPLATE:
+            variables["LOCKGATE_IMAGE_NAME"] = "$[[ inputs.image-name ]]"
+        variables.update(job.get("variables") or {})
+        job["variables"] = variables
+        doc[name] = job
+    header = _ABOUT + (
+        "# A CI/CD component: `include: [{component: HOST/PATH/lockgate@VERSION, inputs: "
+        "{spec: lockgate.yaml}}]`,\n# or `lockgate generate gitlab --component "
+        "HOST/PATH/lockgate@VERSION`.\n"
     )
     return dump(spec, header) + "---\n" + dump(doc)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import lockgate
 from lockgate.generator.model import IMAGE_JOB, CiPipeline, CiStage
 from lockgate.generator.rendered import Rendered
 from lockgate.generator.yamltext import header_lines
@@ -17,7 +18,9 @@ DEFAULT_OUT = "Jenkinsfile"
 FORMAT: Final = "groovy"
 BEGIN = "// >>> lockgate: rewritten by `lockgate generate jenkins`; edit outside these markers"
 END = "// <<< lockgate"
-LIBRARY = "lockgate"
+# the shared library at the tag of this lockgate release, so a library change never reaches a
+# pipeline generated for another release (register it once: docs/ci.md, "Jenkins")
+LIBRARY = f"lockgate@v{lockgate.__version__}"
 APPROVAL_HOURS = 72
 IMAGE_AGENT = "docker"
 

@@ -39,7 +39,41 @@ def update_yaml(existing: str, fresh: str, where: str) -> str:
     if not isinstance(old, dict):
         raise UpdateError(f"{where}: cannot --update, the file is not a YAML mapping")
     _merge(old, new, top=True)
-    return dump(old)
+    return restore_comment_blocks(existing, dump(old))
+
+
+def restore_comment_blocks(existing: str, merged: str) -> str:
+    """Put back full-line comments the merge dropped, each before the line it preceded.
+
+    The YAML library attaches a comment on its own line to the value *before* it; when that
+    value is a lockgate job being rewritten, the user's comment about the next key went with it.
+    A block whose following line is gone (it was inside a rewritten lockgate job), or is not
+    unique in the result (so its place is not certain), stays out.
+    """
+    lines = merged.splitlines(keepends=True)
+    for block, anchor in _comment_blocks(existing):
+        if "".join(block) in merged or lines.count(anchor) != 1:
+            continue
+        at = lines.index(anchor)
+        lines[at:at] = block
+        merged = "".join(lines)
+    return merged
+
+
+def _comment_blocks(text: str) -> list[tuple[list[str], str]]:
+    """Runs of full-line comments, each with the first content line after it."""
+    blocks: list[tuple[list[str], str]] = []
+    run: list[str] = []
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            run.append(line if line.endswith("\n") else line + "\n")
+        elif stripped and run:
+            blocks.append((run, line if line.endswith("\n") else line + "\n"))
+            run = []
+        elif stripped:
+            run = []
+    return blocks
 
 
 def _merge(old: Any, new: Any, *, top: bool = False) -> None:

@@ -15,14 +15,22 @@ if TYPE_CHECKING:
     from lockgate.spec.models import Environment, Pipeline
 
 TRIGGERS = ("pull_request", "push", "schedule", "data_update", "manual")
-JOB_PREFIX = "lockgate-"
-IMAGE_JOB = "lockgate-image"
+JOB_PREFIX = "lockgate-"  # a stage's job: lockgate-<stage>
+# Jobs the generator adds itself live under "lockgate--", which no stage job can have (a stage
+# name starts with a letter or digit), so a stage named image or report never replaces them.
+GENERATED_PREFIX = "lockgate--"
+IMAGE_JOB = GENERATED_PREFIX + "image"  # builds the runner image every stage job runs in
+REPORT_JOB = GENERATED_PREFIX + "report"  # one report for the PR/MR and the job summary
 OUT_DIR = ".lockgate/out"
 IN_DIR = ".lockgate/in"
 CACHE_DIR = ".lockgate/cache"
 DEFAULT_GPU_LABELS = ("self-hosted", "linux", "gpu")
 SIGNING_STAGES = {"lockgate/sign"}
 SCANNING_STAGES = {"lockgate/scan"}
+TRACKING_STAGES = {"lockgate/train", "lockgate/evaluate", "lockgate/package"}
+# The CI secret/variable that names the team's tracking server: with it, evaluation in CI
+# compares against the champion that earlier pipelines registered there.
+TRACKING_SECRET = "MLFLOW_TRACKING_URI"
 
 
 class GenerateError(LockgateError):
@@ -57,6 +65,7 @@ class CiStage:
     timeout_minutes: int | None
     retries: int
     secrets: tuple[str, ...]  # environment variable names the stage reads its secrets from
+    tracks: bool = False  # reads or writes the tracking server (train, evaluate, package)
 
     @property
     def job(self) -> str:
@@ -87,6 +96,17 @@ class CiPipeline:
 
     def stage(self, name: str) -> CiStage:
         return next(s for s in self.stages if s.name == name)
+
+    def upstreams(self, stage: CiStage) -> set[str]:
+        """Every stage ``stage`` needs, directly or through others."""
+        found: set[str] = set()
+        todo = list(stage.needs)
+        while todo:
+            name = todo.pop()
+            if name not in found:
+                found.add(name)
+                todo.extend(self.stage(name).needs)
+        return found
 
 
 def build_model(
@@ -161,6 +181,7 @@ def _stage(pipeline: Pipeline, name: str, level: int, gates: dict[str, Gate]) ->
         cache=stage.cache,
         signs=stage.uses in SIGNING_STAGES,
         scans=stage.uses in SCANNING_STAGES,
+        tracks=stage.uses in TRACKING_STAGES,
         timeout_minutes=None if stage.timeout is None else -(-stage.timeout // 60),
         retries=stage.retries,
         secrets=secrets,

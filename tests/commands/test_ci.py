@@ -7,6 +7,7 @@ stand-in `lockgate` script on PATH that prints what the real commands print.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -146,3 +147,42 @@ def test_login_needs_credentials(monkeypatch) -> None:
     monkeypatch.delenv("LOCKGATE_REGISTRY_USER", raising=False)
     with pytest.raises(LockgateError, match="LOCKGATE_REGISTRY_USER"):
         run(_args("login", "--registry", "ghcr.io"))
+
+
+def test_outputs_name_digest_verdict_and_report(tmp_path: Path, monkeypatch) -> None:
+    ref = "registry.example.com/ml/churn@sha256:" + "a" * 64
+    package = tmp_path / "out/package"
+    package.mkdir(parents=True)
+    (package / "image.json").write_text(json.dumps({"ref": ref}))
+    (package / "report.md").write_text("built\n")
+    evaluate = tmp_path / "out/evaluate"
+    evaluate.mkdir(parents=True)
+    (evaluate / "metrics.json").write_text(json.dumps({"verdict": "fail", "accuracy": 0.5}))
+    github_output = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(github_output))
+    export = str(tmp_path / "out")
+    assert run(_args("outputs", "package", "--export-dir", export, "--output", "github")) == 0
+    assert run(_args("outputs", "evaluate", "--export-dir", export, "--output", "github")) == 0
+    assert github_output.read_text().splitlines() == [
+        f"digest={ref}",
+        "verdict=",
+        f"report={package / 'report.md'}",
+        "digest=",
+        "verdict=fail",
+        "report=",
+    ]
+    (package / "image.json").write_text(json.dumps({"ref": "churn:latest"}))  # a tag, no digest
+    assert (
+        run(
+            _args(
+                "outputs",
+                "package",
+                "--export-dir",
+                export,
+                "--output",
+                "dotenv=" + str(tmp_path / "e"),
+            )
+        )
+        == 0
+    )
+    assert (tmp_path / "e").read_text().startswith("LOCKGATE_DIGEST=\n")

@@ -54,8 +54,8 @@ def test_check_on_a_stale_file_exits_1_with_a_diff_and_writes_nothing(tmp_path: 
     assert out.startswith(
         "--- a/.github/workflows/lockgate.yml\n+++ b/.github/workflows/lockgate.yml"
     )
-    assert "-    needs: [lockgate-image, lockgate-features, lockgate-stats]" in out
-    assert "+    needs: [lockgate-image, lockgate-features]" in out
+    assert "-    needs: [lockgate--image, lockgate-features, lockgate-stats]" in out
+    assert "+    needs: [lockgate--image, lockgate-features]" in out
     assert (
         _files(root) == before and workflow.read_text() == before[".github/workflows/lockgate.yml"]
     )
@@ -96,10 +96,38 @@ def test_update_keeps_comments_and_user_jobs_and_replaces_lockgate_jobs(tmp_path
     assert "merge_group:  # ours" in merged
     assert "report-by-hand" not in merged
     jobs = list(load(merged)["jobs"])
-    assert jobs.index("lint") < jobs.index("lockgate-image")
-    assert jobs[-2:] == ["lockgate-report", "lockgate-publish"]
+    assert jobs.index("lint") < jobs.index("lockgate--image")
+    assert jobs[-3:] == ["lockgate-report", "lockgate-publish", "lockgate--report"]
     assert _run(root, "github", "--update", "--check") == (0, "")
     assert _run(root, "github", "--check")[0] == 1  # differs from a fresh file, by the user's parts
+
+
+def test_update_keeps_full_line_comments_that_follow_a_lockgate_job(tmp_path: Path) -> None:
+    """Regression: a comment on its own line after a lockgate job (ruamel attaches it to that
+    job's last value) used to vanish when the job was rewritten."""
+    root = example_repo(tmp_path, "quickstart")
+    _run(root, "github")
+    workflow = root / ".github/workflows/lockgate.yml"
+    text = workflow.read_text()
+    user_job = (
+        "  # docs: published from main only (keep this note)\n"
+        "  # second line of the note\n"
+        "  docs:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: make docs\n"
+    )
+    text = text.replace("  lockgate-stats:\n", user_job + "  lockgate-stats:\n", 1)
+    workflow.write_text(text)
+    spec = root / "lockgate.yaml"
+    spec.write_text(spec.read_text().replace("[features, stats]", "[features]"))
+    assert _run(root, "github", "--update")[0] == 0
+    merged = workflow.read_text()
+    assert (
+        "  # docs: published from main only (keep this note)\n  # second line of the note\n  docs:\n"
+        in merged
+    )
+    assert "needs: [lockgate--image, lockgate-features]" in merged  # the lockgate part did change
+    assert merged.count("keep this note") == 1
+    assert _run(root, "github", "--update")[0] == 0
+    assert workflow.read_text() == merged  # a second update changes nothing
 
 
 def test_update_gitlab_keeps_user_jobs_stages_and_variables(tmp_path: Path) -> None:
@@ -117,7 +145,7 @@ def test_update_gitlab_keeps_user_jobs_stages_and_variables(tmp_path: Path) -> N
     assert doc["stages"][0] == "lint" and "lockgate-0" in doc["stages"]
     assert doc["variables"]["TEAM"] == "ml" and doc["variables"]["LOCKGATE_SPEC"] == "lockgate.yaml"
     assert doc["lint"]["script"] == ["make lint"]
-    assert list(doc["lockgate-report"]["needs"]) == ["lockgate-image", "lockgate-prepare"]
+    assert list(doc["lockgate-report"]["needs"]) == ["lockgate--image", "lockgate-prepare"]
     assert "script: [make lint]  # ours too" in path.read_text()
 
 

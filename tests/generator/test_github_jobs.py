@@ -18,26 +18,26 @@ def test_least_privilege_permissions() -> None:
     wf = _workflow("gated")
     jobs = wf["jobs"]
     assert wf["permissions"] == {}
-    assert jobs["lockgate-image"]["permissions"] == {"contents": "read", "packages": "write"}
+    assert jobs["lockgate--image"]["permissions"] == {"contents": "read", "packages": "write"}
     assert jobs["lockgate-train"]["permissions"] == {"contents": "read", "packages": "read"}
     assert jobs["lockgate-sign"]["permissions"] == {
         "contents": "read",
         "id-token": "write",
-        "attestations": "write",
         "packages": "read",
-    }
+    }  # no attestations: write — signatures and attestations go to the registry
     assert jobs["lockgate-scan"]["permissions"]["security-events"] == "write"
     writers = {n for n, j in jobs.items() if "write" in j["permissions"].values()}
-    assert writers == {"lockgate-image", "lockgate-sign", "lockgate-scan"}
+    assert writers == {"lockgate--image", "lockgate-sign", "lockgate-scan", "lockgate--report"}
+    assert jobs["lockgate--report"]["permissions"] == {"contents": "read", "pull-requests": "write"}
 
 
 def test_only_a_digest_crosses_jobs_and_jobs_run_in_it() -> None:
     jobs = _workflow("quickstart")["jobs"]
-    assert dict(jobs["lockgate-image"]["outputs"]) == {"image": "${{ steps.image.outputs.image }}"}
+    assert dict(jobs["lockgate--image"]["outputs"]) == {"image": "${{ steps.image.outputs.image }}"}
     for name, job in jobs.items():
-        if name != "lockgate-image":
-            assert job["container"]["image"] == "${{ needs.lockgate-image.outputs.image }}"
-            assert "lockgate-image" in job["needs"]
+        if name.startswith("lockgate-") and not name.startswith("lockgate--"):
+            assert job["container"]["image"] == "${{ needs.lockgate--image.outputs.image }}"
+            assert "lockgate--image" in job["needs"]
 
 
 def test_runners_for_gpu_labels_and_scale_sets() -> None:
@@ -55,7 +55,7 @@ def test_environments_gates_and_triggers() -> None:
     on, jobs = wf["on"], wf["jobs"]
     assert list(on["repository_dispatch"]["types"]) == ["data-update"]
     assert on["schedule"][0]["cron"] == "0 3 * * 1"
-    assert list(on["workflow_dispatch"]["inputs"]) == ["reason", "dataset"]
+    assert list(on["workflow_dispatch"]["inputs"]) == ["stage", "no_cache", "reason", "dataset"]
     production = jobs["lockgate-deploy-production"]
     assert production["environment"]["name"] == "production"
     assert dict(production["concurrency"]) == {
@@ -63,10 +63,13 @@ def test_environments_gates_and_triggers() -> None:
         "cancel-in-progress": False,
     }
     assert production["if"] == (
-        "(github.event_name == 'push') || (github.event_name == 'workflow_dispatch' && "
-        "inputs.reason != 'data-update')"
+        "((github.event_name == 'push') || (github.event_name == 'workflow_dispatch' && "
+        "inputs.reason != 'data-update')) && (github.event_name != 'workflow_dispatch' || "
+        "inputs.stage == '' || inputs.stage == 'deploy-production')"
     )
-    assert "if" not in jobs["lockgate-train"]
+    assert jobs["lockgate-train"]["if"].startswith(
+        "github.event_name != 'workflow_dispatch' || inputs.stage == '' || "
+    )
     train_run = next(
         s for s in jobs["lockgate-train"]["steps"] if s.get("name") == "Run stage train"
     )
@@ -85,6 +88,69 @@ def test_outputs_travel_as_artifacts_and_reports_reach_the_summary() -> None:
 
 def test_shell_mode_has_no_image_job_or_container() -> None:
     jobs = _workflow("quickstart", build_image=False)["jobs"]
-    assert "lockgate-image" not in jobs
+    assert "lockgate--image" not in jobs
     assert all("container" not in j for j in jobs.values())
     assert "packages" not in jobs["lockgate-prepare"]["permissions"]
+
+
+def test_superseded_pr_runs_are_cancelled_and_manual_runs_pick_a_stage() -> None:
+    wf = _workflow("quickstart")
+    assert wf["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+    assert "github.event.pull_request.number" in wf["concurrency"]["group"]
+    inputs = wf["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["no_cache"]["type"] == "boolean"
+    stages = [n for n in inputs["stage"]["options"] if n]
+    jobs = wf["jobs"]
+    # picking a stage runs it and its upstreams: every job naming the pick is that or upstream
+    train = jobs["lockgate-train"]
+    assert "'train'" in train["if"] or '"train"' in train["if"]
+    for name in stages:
+        job = jobs[f"lockgate-{name}"]
+        assert f'"{name}"' in job["if"] or f"'{name}'" in job["if"]
+    cache = next(s for s in train["steps"] if "actions/cache" in s.get("uses", ""))
+    assert cache["if"] == "${{ !inputs.no_cache }}"
+
+
+def test_one_report_job_posts_the_pr_comment_after_every_stage() -> None:
+    jobs = _workflow("quickstart")["jobs"]
+    report = jobs["lockgate--report"]
+    stage_jobs = [n for n in jobs if not n.startswith("lockgate--")]
+    assert list(report["needs"]) == stage_jobs
+    assert report["if"] == "always()" and report["continue-on-error"] is True
+    post = next(s for s in report["steps"] if s.get("name") == "Post the report")
+    assert "--post github" in post["run"] and "--github-summary" in post["run"]
+    assert post["env"] == {"GITHUB_TOKEN": "${{ secrets.GITHUB_TOKEN }}"}
+    assert all("pull-requests" not in j["permissions"] for n, j in jobs.items() if j is not report)
+
+
+def test_stages_named_like_generated_jobs_keep_their_own_jobs() -> None:
+    jobs = _workflow("reserved-names")["jobs"]
+    assert list(jobs) == [
+        "lockgate--image",
+        "lockgate-image",
+        "lockgate-report",
+        "lockgate-deploy",
+        "lockgate--report",
+    ]
+    assert list(jobs["lockgate-image"]["needs"]) == ["lockgate--image"]
+    assert list(jobs["lockgate-report"]["needs"]) == ["lockgate--image", "lockgate-image"]
+    assert jobs["lockgate-report"]["name"] == "report"
+
+
+def test_tracking_server_reaches_train_and_evaluate() -> None:
+    jobs = _workflow("pipeline-tabular-mlp")["jobs"]
+    for name, job in jobs.items():
+        run = next(
+            (s for s in job["steps"] if str(s.get("name", "")).startswith("Run stage")), None
+        )
+        if run is None:
+            continue
+        env = run.get("env") or {}
+        has = env.get("MLFLOW_TRACKING_URI") == "${{ secrets.MLFLOW_TRACKING_URI }}"
+        assert has == (name in ("lockgate-train", "lockgate-evaluate", "lockgate-package")), name
+
+
+def test_report_job_never_waits_for_an_approval() -> None:
+    jobs = _workflow("gated")["jobs"]
+    gated = {n for n, j in jobs.items() if "environment" in j}
+    assert gated and not gated & set(jobs["lockgate--report"]["needs"])

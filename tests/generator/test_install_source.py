@@ -22,7 +22,7 @@ def _files(provider: str, install: str | None) -> dict:
 
 
 def _github_install_step(install: str | None) -> str:
-    steps = _files("github", install)["jobs"]["lockgate-image"]["steps"]
+    steps = _files("github", install)["jobs"]["lockgate--image"]["steps"]
     return next(s["run"] for s in steps if s.get("name") == "Install lockgate")
 
 

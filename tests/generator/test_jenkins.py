@@ -7,6 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from generator_examples import EXAMPLE_NAMES, EXAMPLES, REPO, java_env, tool
 
 from lockgate.commands.generate import render_files
@@ -64,7 +65,7 @@ def test_fan_out_becomes_parallel_and_needs_travel_to_the_library() -> None:
     )
     order = [m for m in re.findall(r"stage\('([a-z0-9-]+)'\)", text)]
     assert order == [
-        "lockgate-image",
+        "lockgate--image",
         "prepare",
         "lockgate-1",
         "features",
@@ -96,3 +97,35 @@ def test_gpu_stages_get_agent_labels() -> None:
 def test_shell_mode_has_no_image_stage() -> None:
     text = _jenkinsfile("quickstart", build_image=False)
     assert "lockgateImage" not in text and "image:" not in text
+
+
+@pytest.mark.parametrize(
+    ("author", "four_eyes", "expected"),
+    [
+        ("", "true", "refused: lockgate gate production: four-eyes is on but this build does not"),
+        ("bob", "true", "passed"),
+        ("alice", "true", "refused: lockgate gate production: alice authored this change"),
+        ("", "false", "passed"),
+    ],
+)
+def test_four_eyes_is_never_silently_skipped(author: str, four_eyes: str, expected: str) -> None:
+    """lockgateGate run by Groovy itself; only Jenkins' steps are stand-ins (run_gate.groovy),
+    since no Jenkins controller can run here. alice approves; the author varies."""
+    done = subprocess.run(
+        [tool("groovy"), str(Path(__file__).parent / "run_gate.groovy"),
+         str(REPO / "jenkins/vars/lockgateGate.groovy"), author, four_eyes, "alice"],
+        env=java_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1].startswith(expected), done.stdout
+
+
+def test_library_is_pinned_to_this_release() -> None:
+    import lockgate
+
+    text = _jenkinsfile("gated")
+    assert f"@Library('lockgate@v{lockgate.__version__}') _" in text

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ from generator_examples import EXAMPLE_NAMES, REPO, example_repo, tool
 
 from lockgate.commands.generate import render_files
 from lockgate.generator.model import build_model
+from lockgate.generator.yamltext import load
 from lockgate.spec.loader import load_spec
 
 
@@ -98,10 +100,36 @@ def test_workflow_using_the_local_action_set_passes_actionlint(tmp_path: Path) -
 
 def test_gitlab_template_and_component_pass_schema(tmp_path: Path) -> None:
     _check_schema("vendor.gitlab-ci", REPO / "gitlab-templates/lockgate.yml")
-    header, body = (REPO / "templates/lockgate.yml").read_text(encoding="utf-8").split("\n---\n")
-    assert "spec:\n  inputs:" in header
+    text = (REPO / "templates/lockgate/template.yml").read_text(encoding="utf-8")
+    header, body = text.split("\n---\n")
+    spec = load(header)["spec"]
+    for name, field in spec["inputs"].items():  # typed inputs with defaults
+        assert field["type"] == "string" and "default" in field, name
     (tmp_path / "component.yml").write_text(body, encoding="utf-8")
     _check_schema("vendor.gitlab-ci", tmp_path / "component.yml")
+    jobs = load(body)
+    assert all(name.startswith(".lockgate-") for name in jobs), "no global keywords"
+    used = set(re.findall(r"\$\[\[ inputs\.([a-z-]+) \]\]", body))
+    assert used == set(spec["inputs"])
+
+
+def test_generated_pipeline_including_the_component_passes_schema(tmp_path: Path) -> None:
+    root = example_repo(tmp_path, "gated")
+    ref = "gitlab.example.com/ml/lockgate/lockgate@0.1.0"
+    (rendered, *_) = render_files(provider="gitlab", spec=None, root=root, component=ref)
+    doc = load(rendered.text)
+    assert doc["include"] == [
+        {
+            "component": ref,
+            "inputs": {
+                "spec": "lockgate.yaml",
+                "image-name": "registry.example.com/ml/churn-runner",
+            },
+        }
+    ]
+    assert not any(name.startswith(".") for name in doc), "hidden jobs come from the component"
+    (root / ".gitlab-ci.yml").write_text(rendered.text, encoding="utf-8")
+    _check_schema("vendor.gitlab-ci", root / ".gitlab-ci.yml")
 
 
 def test_every_action_reference_is_pinned_from_the_one_table(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ registration of the candidate. Exit 1 when the gate fails. See docs/train.md."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,29 @@ from lockgate.errors import LockgateError
 from lockgate.stages.context import StageContext
 from lockgate.stages.evaluate.config import EvaluateConfig, parse_evaluate_config
 from lockgate.stages.evaluate.gate import GateCheck, GateDecision, decide
+
+
+class ChampionUnreachable(LockgateError):
+    """A champion comparison is required but the tracking store does not outlive the CI job."""
+
+
+CI_MARKERS = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL")
+
+
+def check_champion_store(cfg: EvaluateConfig, uri: str, env: dict[str, str]) -> None:
+    """In CI a store in local files (the embedded SQLite one, or any sqlite:/file: URI) lives
+    in the job's workspace and is gone afterwards: nothing is ever the champion there, so
+    max_regression would silently never apply."""
+    embedded = uri.split(":", 1)[0].lower() in ("sqlite", "file") or "://" not in uri
+    in_ci = any(env.get(name, "").strip().lower() not in ("", "0", "false") for name in CI_MARKERS)
+    if cfg.max_regression and cfg.champion == "required" and embedded and in_ci:
+        raise ChampionUnreachable(
+            "evaluate: with.max_regression compares against the registered champion, but this "
+            "CI job uses the embedded tracking store, which is discarded when the job ends; set "
+            "the CI secret/variable MLFLOW_TRACKING_URI to your tracking server (or "
+            "with.tracking_uri / the spec's tracking_uri), or set with.champion: optional to "
+            "accept models on thresholds alone until a champion exists"
+        )
 
 
 class TrainRunMissing(LockgateError):
@@ -79,6 +103,7 @@ def evaluate(ctx: StageContext, cfg: EvaluateConfig) -> GateDecision:
     if TrackingStore.is_embedded_uri(recorded):
         recorded = None  # the embedded store is this project's own, wherever the project is now
     store = TrackingStore.resolve(ctx.state, cfg.tracking_uri or recorded)
+    check_champion_store(cfg, store.uri, dict(os.environ))
     mlflow = store.activate()
     device = resolve_device(cfg.device)
     holdout = load_tabular(ctx.resolve(cfg.data), cfg.target, cfg.task)

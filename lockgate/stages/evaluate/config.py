@@ -34,6 +34,12 @@ class EvaluateConfig(FrozenModel):
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
     device: str = "auto"
     tracking_uri: str | None = None
+    champion: Literal["required", "optional"] = Field(
+        default="required",
+        description="with max_regression: 'required' refuses to run in CI against a store that "
+        "does not outlive the job (every model would look like the first); 'optional' lets the "
+        "first model pass on thresholds alone",
+    )
 
     def parsed_thresholds(self) -> tuple[Threshold, ...]:
         return parse_thresholds(self.thresholds)

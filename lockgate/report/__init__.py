@@ -1,21 +1,23 @@
 """One Markdown report from a run's stage outputs, for a PR/MR comment or a job summary.
 
-A run folder holds ``<stage>/out/`` per stage; each may hold ``report.md`` and ``metrics.json``.
-Images stay where they are: relative links in a stage's report are rewritten to be relative to
-the run folder, nothing is uploaded. GitHub limits a comment to 65536 characters, so the
-document is capped, each stage giving up only its share of the excess, with a notice.
+A local run folder holds ``<stage>/out/`` per stage; CI jobs export ``<stage>/`` directly; both
+are read. Each stage folder may hold ``report.md`` and ``metrics.json``. A comment has no folder,
+so relative links are rewritten (:mod:`lockgate.report.links`): absolute under the artifact URL
+when given, else charts drawn inline or file names. GitHub limits a comment to 65536
+characters, so the document is capped, each stage giving up only its share of the excess.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lockgate.report.charts import history_chart, load_history
+from lockgate.report.links import rewrite_links
+
 GITHUB_COMMENT_LIMIT = 65536
-_LINK = re.compile(r"(!?\[[^\]]*\]\()(?![a-z][a-z0-9+.-]*:|/|#)([^)\s]+)(\))", re.IGNORECASE)
 _TRUNCATED = "\n\n*… {stage}: truncated ({cut:,} characters left out; full text in {path}).*\n"
 
 
@@ -35,9 +37,12 @@ class StageSection:
         return head + cut.rstrip() + notice
 
 
-def rebase_links(markdown: str, prefix: str) -> str:
-    """Make relative links/images in ``markdown`` relative to the folder above ``prefix``."""
-    return _LINK.sub(lambda m: f"{m.group(1)}{prefix}/{m.group(2)}{m.group(3)}", markdown)
+def stage_folder(run_dir: Path, stage: str) -> Path | None:
+    """``<stage>/out`` of a local run, else ``<stage>`` as CI exports it; None if neither."""
+    for folder in (run_dir / stage / "out", run_dir / stage):
+        if folder.is_dir():
+            return folder
+    return None
 
 
 def metrics_table(metrics: dict[str, object]) -> str:
@@ -48,24 +53,32 @@ def metrics_table(metrics: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def read_section(run_dir: Path, stage: str) -> StageSection:
-    out = run_dir / stage / "out"
+def read_section(run_dir: Path, stage: str, artifact_url: str | None = None) -> StageSection:
+    out = stage_folder(run_dir, stage)
+    if out is None:
+        return StageSection(stage, "_no output (stage not run or skipped)_\n", stage)
+    where = out.relative_to(run_dir).as_posix()
     report, metrics = out / "report.md", out / "metrics.json"
     if report.is_file():
-        body = rebase_links(report.read_text(errors="replace"), f"{stage}/out")
-        return StageSection(stage, body, f"{stage}/out/report.md")
+
+        def chart(target: str) -> str | None:
+            if not target.endswith("training-curve.png"):
+                return None
+            history = load_history([out, *sorted(run_dir.glob("*/out")), *run_dir.glob("*")])
+            return history_chart(history) if history else None
+
+        body = rewrite_links(report.read_text(errors="replace"), where, artifact_url, chart)
+        return StageSection(stage, body, f"{where}/report.md")
     if metrics.is_file():
         try:
             loaded = json.loads(metrics.read_text())
         except json.JSONDecodeError as exc:
             return StageSection(
-                stage, f"_metrics.json is not valid JSON: {exc}_\n", f"{stage}/out/metrics.json"
+                stage, f"_metrics.json is not valid JSON: {exc}_\n", f"{where}/metrics.json"
             )
         if isinstance(loaded, dict):
-            return StageSection(stage, metrics_table(loaded), f"{stage}/out/metrics.json")
-    if not out.is_dir():
-        return StageSection(stage, "_no output (stage not run or skipped)_\n", f"{stage}/out")
-    return StageSection(stage, "_no report or metrics_\n", f"{stage}/out")
+            return StageSection(stage, metrics_table(loaded), f"{where}/metrics.json")
+    return StageSection(stage, "_no report or metrics_\n", where)
 
 
 def fair_shares(sizes: Sequence[int], budget: int) -> list[int]:
@@ -91,10 +104,11 @@ def collect_report(
     stages: list[str],
     title: str = "lockgate run",
     max_chars: int = GITHUB_COMMENT_LIMIT,
+    artifact_url: str | None = None,
 ) -> str:
     """The whole report, at most ``max_chars`` characters long."""
     header = f"## {title}\n\n"
-    sections = [read_section(run_dir, stage) for stage in stages]
+    sections = [read_section(run_dir, stage, artifact_url) for stage in stages]
     full = header + "\n".join(s.render() for s in sections)
     if len(full) <= max_chars:
         return full

@@ -1,0 +1,63 @@
+"""What the GitLab renderer decides per job: reports, keyless signing, interruptible jobs, the
+MR report job."""
+
+from __future__ import annotations
+
+from generator_examples import EXAMPLES
+
+from lockgate.commands.generate import render_files
+from lockgate.generator.yamltext import load
+
+
+def _pipeline(example: str) -> dict:
+    root = EXAMPLES / example
+    files = render_files(provider="gitlab", spec=root / "lockgate.yaml", root=root)
+    return load(files[0].text)
+
+
+def test_scan_reports_signing_tokens_and_interruptible_jobs() -> None:
+    doc = _pipeline("gated")
+    reports = doc["lockgate-scan"]["artifacts"]["reports"]
+    assert reports["container_scanning"] == ".lockgate/out/scan/gl-container-scanning-report.json"
+    assert list(reports["cyclonedx"]) == [".lockgate/out/scan/sbom.cdx.json"]
+    assert doc["lockgate-sign"]["id_tokens"] == {"SIGSTORE_ID_TOKEN": {"aud": "sigstore"}}
+    assert [n for n, j in doc.items() if isinstance(j, dict) and "id_tokens" in j] == [
+        "lockgate-sign"
+    ]
+    assert doc[".lockgate-stage"]["interruptible"] is True
+    for name, job in doc.items():
+        if isinstance(job, dict) and "environment" in job:
+            assert job["interruptible"] is False, name  # deployments are never cancelled
+
+
+def test_report_job_keeps_one_mr_note_and_never_waits_for_a_gate() -> None:
+    doc = _pipeline("gated")
+    report = doc["lockgate--report"]
+    assert report["extends"] == ".lockgate-report"
+    gated = {n for n, j in doc.items() if isinstance(j, dict) and "environment" in j}
+    needed = {n["job"] for n in report["needs"]}
+    assert gated and not gated & needed
+    assert "lockgate-train" in needed
+    template = doc[".lockgate-report"]
+    assert template["when"] == "always" and template["allow_failure"] is True
+    assert "--post gitlab" in template["script"][0]
+    assert doc["stages"][-1] == "lockgate-report"
+
+
+def test_stages_named_like_generated_jobs_keep_their_own_jobs() -> None:
+    doc = _pipeline("reserved-names")
+    assert list(doc["lockgate-image"]["needs"]) == ["lockgate--image"]
+    assert doc["lockgate-image"]["variables"]["LOCKGATE_STAGE_NAME"] == "image"
+    assert doc["lockgate--image"]["extends"] == ".lockgate-image"
+    assert doc["lockgate-report"]["variables"]["LOCKGATE_STAGE_NAME"] == "report"
+    assert doc["lockgate--report"]["extends"] == ".lockgate-report"
+
+
+def test_zero_required_approvals_means_none_on_every_provider() -> None:
+    """Regression: approvers listed with required_approvals: 0 used to require one approval on
+    GitLab and a reviewer on GitHub, while Jenkins required none."""
+    root = EXAMPLES / "reserved-names"
+    files = {f.path: f.text for f in render_files(provider="all", spec=None, root=root)}
+    assert '"required_approval_count": 0' in files[".gitlab-ci.setup.sh"]
+    assert '"reviewers": []' in files[".github/workflows/lockgate.setup.sh"]
+    assert "requiredApprovals: 0" in files["Jenkinsfile"]

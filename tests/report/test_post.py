@@ -1,0 +1,233 @@
+"""``lockgate report --post`` against a real HTTP server on loopback that records each request and
+answers the way the GitHub issues-comments and GitLab merge-request-notes APIs document."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TOKEN = "tok-secret-1234"
+
+
+class FakeApi:
+    """Comments in memory, by thread URL; ``refuse`` makes every write answer that status."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, dict[str, str], Any]] = []
+        self.comments: dict[str, list[dict[str, Any]]] = {}
+        self.refuse: int | None = None
+        self.next_id = 100
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
+        self.requests.append((method, path, headers, body))
+        route, _, query = path.partition("?")
+        parts = route.strip("/").split("/")
+        if method in ("POST", "PATCH", "PUT") and self.refuse:
+            return self.refuse, {"message": "Resource not accessible by integration"}
+        if method == "GET":
+            params = dict(p.split("=") for p in query.split("&") if p)
+            items = self.comments.get(route, [])
+            size, page = int(params.get("per_page", 30)), int(params.get("page", 1))
+            return 200, items[(page - 1) * size : page * size]
+        if method == "POST":
+            self.next_id += 1
+            comment = {"id": self.next_id, "body": body["body"]}
+            self.comments.setdefault(route, []).append(comment)
+            return 201, comment
+        # PATCH .../issues/comments/ID (GitHub) or PUT .../notes/ID (GitLab)
+        wanted = int(parts[-1])
+        for items in self.comments.values():
+            for comment in items:
+                if comment["id"] == wanted:
+                    comment["body"] = body["body"]
+                    return 200, comment
+        return 404, {"message": "Not Found"}
+
+
+@pytest.fixture
+def api() -> Iterator[tuple[FakeApi, str]]:
+    state = FakeApi()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            status, answer = state.handle(
+                self.command,
+                self.path,
+                {k.lower(): v for k, v in self.headers.items()},
+                json.loads(raw) if raw else None,
+            )
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PATCH = do_PUT = _serve
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def ci_run(tmp_path: Path, verdict: str) -> Path:
+    """Artifacts as a CI report job downloads them: <stage>/ with report.md and metrics.json."""
+    run = tmp_path / "in"
+    (run / "evaluate").mkdir(parents=True, exist_ok=True)
+    (run / "evaluate" / "report.md").write_text(
+        f"## Evaluation\n\nverdict **{verdict}**\n\n![confusion matrix](confusion-matrix.png)\n"
+    )
+    return run
+
+
+def lockgate(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lockgate", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def github_env(tmp_path: Path, base: str) -> dict[str, str]:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7}}))
+    return {
+        "GITHUB_API_URL": base,
+        "GITHUB_REPOSITORY": "acme/churn",
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+    }
+
+
+def test_github_first_run_creates_second_updates_never_a_second_comment(
+    tmp_path: Path, api: tuple[FakeApi, str]
+) -> None:
+    state, base = api
+    env = github_env(tmp_path, base)
+    for verdict in ("fail", "pass"):
+        run = ci_run(tmp_path, verdict)
+        done = lockgate(
+            [
+                "report",
+                str(run),
+                "--post",
+                "github",
+                "--github-summary",
+                "-o",
+                str(tmp_path / "r.md"),
+            ],
+            env,
+        )
+        assert done.returncode == 0, done.stderr
+    thread = "/repos/acme/churn/issues/7/comments"
+    assert len(state.comments[thread]) == 1
+    (comment,) = state.comments[thread]
+    assert "verdict **pass**" in comment["body"] and "verdict **fail**" not in comment["body"]
+    assert comment["body"].startswith("<!-- lockgate-report:default -->")
+    assert "](confusion-matrix.png)" not in comment["body"]  # no relative image link
+    writes = [(m, p) for m, p, _, _ in state.requests if m != "GET"]
+    assert writes == [
+        ("POST", thread),
+        ("PATCH", f"/repos/acme/churn/issues/comments/{comment['id']}"),
+    ]
+    headers = state.requests[0][2]
+    assert headers["authorization"] == f"Bearer {TOKEN}"
+    assert headers["x-github-api-version"] == "2022-11-28"
+    summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert summary.count("## lockgate run") == 2  # the job summary is written on each run
+
+
+def test_github_finds_its_comment_past_the_first_page(
+    tmp_path: Path, api: tuple[FakeApi, str]
+) -> None:
+    state, base = api
+    thread = "/repos/acme/churn/issues/7/comments"
+    state.comments[thread] = [{"id": i, "body": f"chatter {i}"} for i in range(1, 101)]
+    state.comments[thread].append({"id": 555, "body": "<!-- lockgate-report:default -->\nold"})
+    done = lockgate(
+        ["report", str(ci_run(tmp_path, "pass")), "--post", "github"], github_env(tmp_path, base)
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(state.comments[thread]) == 101
+    assert "verdict **pass**" in state.comments[thread][-1]["body"]
+
+
+def test_gitlab_notes_created_then_updated(tmp_path: Path, api: tuple[FakeApi, str]) -> None:
+    state, base = api
+    env = {
+        "CI_API_V4_URL": f"{base}/api/v4",
+        "CI_PROJECT_ID": "42",
+        "CI_MERGE_REQUEST_IID": "3",
+        "LOCKGATE_GITLAB_TOKEN": TOKEN,
+    }
+    for verdict in ("fail", "pass"):
+        done = lockgate(["report", str(ci_run(tmp_path, verdict)), "--post", "gitlab"], env)
+        assert done.returncode == 0, done.stderr
+    notes = "/api/v4/projects/42/merge_requests/3/notes"
+    assert len(state.comments[notes]) == 1
+    note = state.comments[notes][0]
+    assert "verdict **pass**" in note["body"]
+    writes = [(m, p) for m, p, _, _ in state.requests if m != "GET"]
+    assert writes == [("POST", notes), ("PUT", f"{notes}/{note['id']}")]
+    assert state.requests[0][2]["private-token"] == TOKEN
+
+
+@pytest.mark.parametrize("status", [403, 422])
+def test_refusal_is_one_clear_message_and_the_results_stay(
+    tmp_path: Path, api: tuple[FakeApi, str], status: int
+) -> None:
+    state, base = api
+    state.refuse = status
+    env = github_env(tmp_path, base)
+    out = tmp_path / "r.md"
+    done = lockgate(
+        [
+            "report",
+            str(ci_run(tmp_path, "pass")),
+            "--post",
+            "github",
+            "--github-summary",
+            "-o",
+            str(out),
+        ],
+        env,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"({status} " in lines[0] and "Traceback" not in done.stderr
+    if status == 403:
+        assert "pull-requests: write" in lines[0]
+    assert TOKEN not in done.stderr + done.stdout
+    assert "verdict **pass**" in out.read_text()  # the report itself is kept
+    assert "verdict **pass**" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+
+
+def test_push_runs_post_nothing(tmp_path: Path, api: tuple[FakeApi, str]) -> None:
+    state, base = api
+    env = github_env(tmp_path, base)
+    Path(env["GITHUB_EVENT_PATH"]).write_text(json.dumps({"ref": "refs/heads/main"}))
+    done = lockgate(["report", str(ci_run(tmp_path, "pass")), "--post", "github"], env)
+    assert done.returncode == 0 and "nothing posted" in done.stderr
+    assert state.requests == []
