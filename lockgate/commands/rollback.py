@@ -15,8 +15,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="an earlier release: sha256:..., models:/NAME/N, or N",
     )
     parser.add_argument("--reason", help="why, for the ledger")
+    parser.add_argument(
+        "--emergency",
+        action="store_true",
+        help="roll back although the earlier release's approvals no longer hold "
+        "(only for the environment's `emergency` list; recorded as an emergency)",
+    )
     add_release_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    return report(promoter(args).rollback(args.environment, to=args.to, reason=args.reason))
+    digest = args.to if args.to and args.to.startswith("sha256:") else "-"
+    rollback = promoter(args, "rollback", digest).rollback
+    return report(
+        rollback(args.environment, to=args.to, reason=args.reason, emergency=args.emergency)
+    )

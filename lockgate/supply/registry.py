@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lockgate.errors import LockgateError
+from lockgate.loopback import require_plain_http_loopback
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.oci_image import MANIFEST_TYPE, Blob, Image, sha256_digest
 
@@ -46,6 +47,10 @@ class RegistryAccess:
     password: str = field(default="", repr=False)
     ca_file: Path | None = None
     plain_http: bool = False
+
+    def __post_init__(self) -> None:
+        if self.plain_http:
+            require_plain_http_loopback(self.host, "registry")
 
     @property
     def base_url(self) -> str:
