@@ -14,8 +14,8 @@ and ``#`` comments are ignored.
 from __future__ import annotations
 
 import base64
-import re
 import binascii
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,12 +36,15 @@ class AllowedSigner:
 
 
 def _options(text: str, where: str) -> tuple[str, ...]:
-    name, _, value = text.partition("=")
-    if name.lower() != "namespaces" or not value:
-        raise LockgateError(
-            f'{where}: unsupported option {text!r}; lockgate reads only namespaces="..."'
-        )
-    return tuple(n.strip() for n in value.strip('"').split(",") if n.strip())
+    namespaces: list[str] = []
+    for option in re.findall(r'[^,=]+="[^"]*"|[^,]+', text):
+        name, _, value = option.partition("=")
+        if name.lower() != "namespaces" or not value:
+            raise LockgateError(
+                f'{where}: unsupported option {option!r}; lockgate reads only namespaces="..."'
+            )
+        namespaces += [n.strip() for n in value.strip('"').split(",") if n.strip()]
+    return tuple(namespaces)
 
 
 def parse_allowed_signers(text: str, source: str) -> tuple[AllowedSigner, ...]:

@@ -146,7 +146,10 @@ def test_a_statement_signed_with_ssh_keygen_approves_once_and_not_elsewhere(
     assert main(["approve", "staging", "--digest", D, *signed]) == 1
     assert "a signature cannot be reused" in capsys.readouterr().err
     rows = refusals(project)
-    assert [(r["digest"], r["environment"]) for r in rows] == [(other, "production"), (D, "staging")]
+    assert [(r["digest"], r["environment"]) for r in rows] == [
+        (other, "production"),
+        (D, "staging"),
+    ]
     assert all("cannot be reused" in r["reason"] for r in rows)
     lines = (project / ".lockgate" / "ledger" / "ledger.jsonl").read_text().splitlines()
     approval = json.loads(lines[0])

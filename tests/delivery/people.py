@@ -35,7 +35,9 @@ class Team:
     """``people``: name -> groups. ``key(name)`` is that person's private key file; the
     allowed-signers file lists every one of them (``strangers`` get keys but no listing)."""
 
-    def __init__(self, root: Path, people: dict[str, tuple[str, ...]], strangers: tuple[str, ...] = ()):
+    def __init__(
+        self, root: Path, people: dict[str, tuple[str, ...]], strangers: tuple[str, ...] = ()
+    ):
         self.root = root
         self.allowed_signers = root / "allowed_signers"
         lines = []

@@ -103,10 +103,15 @@ def test_a_signed_statement_cannot_be_replayed_for_another_digest_or_environment
     team: Team, tmp_path: Path, wanted: Statement, what: str
 ) -> None:
     signed = signed_by(team, "lena", statement_for("approve", "production", D1, NOW), tmp_path)
-    assert prove_identity(
-        settings(team), statement_for("approve", "production", D1, NOW), now=NOW,
-        signed_statement=signed,
-    ).name == "lena"
+    assert (
+        prove_identity(
+            settings(team),
+            statement_for("approve", "production", D1, NOW),
+            now=NOW,
+            signed_statement=signed,
+        ).name
+        == "lena"
+    )
     why = refused(settings=settings(team), wanted=wanted, signed_statement=signed)
     assert what in why.reason and "cannot be reused" in why.reason
 
@@ -115,7 +120,10 @@ def test_a_stale_or_tampered_statement_is_refused(team: Team, tmp_path: Path) ->
     old = statement_for("approve", "production", D1, NOW - timedelta(hours=2))
     signed = signed_by(team, "lena", old, tmp_path)
     wanted = statement_for("approve", "production", D1, NOW)
-    assert "sign anew" in refused(settings=settings(team), wanted=wanted, signed_statement=signed).reason
+    assert (
+        "sign anew"
+        in refused(settings=settings(team), wanted=wanted, signed_statement=signed).reason
+    )
     signed = signed_by(team, "lena", wanted, tmp_path)
     signed.write_text(wanted.text().replace("lockgate statement v1", "lockgate statement v1\nx: y"))
     why = refused(settings=settings(team), wanted=wanted, signed_statement=signed)
@@ -153,7 +161,10 @@ def test_github_token_is_requested_with_the_audience(team: Team, issuer: Issuer)
 @pytest.mark.parametrize(
     ("claims", "reason"),
     [
-        ({"iss": "https://token.example.invalid"}, "issuer 'https://token.example.invalid' is not trusted"),
+        (
+            {"iss": "https://token.example.invalid"},
+            "issuer 'https://token.example.invalid' is not trusted",
+        ),
         ({"aud": "someone-else"}, "audience is not 'lockgate'"),
         ({"forged": True}, "signature does not verify"),
         ({"exp": 1_000_000_000, "iat": 999_999_000, "nbf": 999_999_000}, "OIDC token expired"),

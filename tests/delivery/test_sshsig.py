@@ -27,11 +27,32 @@ def test_ssh_keygen_verifies_what_lockgate_signs(tmp_path: Path) -> None:
     team = Team(tmp_path, {"lena": ("ml-leads",)})
     sig = tmp_path / "sig"
     sig.write_text(sshsig.sign(sshsig.load_private_key(team.key("lena")), MESSAGE))
-    ok = keygen("-Y", "verify", "-f", str(team.allowed_signers), "-I", "lena",
-                "-n", "lockgate", "-s", str(sig))
+    ok = keygen(
+        "-Y",
+        "verify",
+        "-f",
+        str(team.allowed_signers),
+        "-I",
+        "lena",
+        "-n",
+        "lockgate",
+        "-s",
+        str(sig),
+    )
     assert ok.returncode == 0, ok.stderr
-    bad = keygen("-Y", "verify", "-f", str(team.allowed_signers), "-I", "lena",
-                 "-n", "lockgate", "-s", str(sig), stdin=MESSAGE + b"x")
+    bad = keygen(
+        "-Y",
+        "verify",
+        "-f",
+        str(team.allowed_signers),
+        "-I",
+        "lena",
+        "-n",
+        "lockgate",
+        "-s",
+        str(sig),
+        stdin=MESSAGE + b"x",
+    )
     assert bad.returncode != 0
 
 
@@ -58,7 +79,10 @@ def test_lockgate_verifies_what_ssh_keygen_signs(tmp_path: Path) -> None:
     [
         ("lena ssh-rsa AAAA", "allowed_signers:2: expected `PRINCIPALS"),
         ("lena,omar ssh-ed25519 AAAA", "allowed_signers:2: name exactly one person"),
-        ('lena cert-authority ssh-ed25519 AAAA', "allowed_signers:2: unsupported option 'cert-authority'"),
+        (
+            "lena cert-authority ssh-ed25519 AAAA",
+            "allowed_signers:2: unsupported option 'cert-authority'",
+        ),
         ("lena ssh-ed25519 !!!", "allowed_signers:2: the key is not valid base64"),
     ],
 )
