@@ -31,7 +31,7 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
 def test_plain_http_registry_elsewhere_is_refused() -> None:
     assert RegistryAccess("127.0.0.1:5000", plain_http=True).base_url == "http://127.0.0.1:5000"
     assert RegistryAccess("registry.example.org").base_url == "https://registry.example.org"
-    with pytest.raises(LockgateError, match="plain HTTP to registry.example.org refused"):
+    with pytest.raises(LockgateError, match=r"plain HTTP to registry\.example\.org refused"):
         RegistryAccess("registry.example.org", "u", "p", plain_http=True)
 
 
