@@ -4,7 +4,7 @@ the docker executor's per-stage overhead against plain `docker run`.
     python benchmarks/engine.py [--dvc PATH/TO/dvc] [--repeat 10] [--docker]
 
 Everything runs in this one process tree on this machine; the script prints a Markdown table
-for docs/benchmarks.md. DVC is what users reach for to get cache-aware pipeline runs; the
+for docs/benchmarks/README.md. DVC is what users reach for to get cache-aware pipeline runs; the
 equivalent dvc.yaml has the same stages, commands, dependencies and outputs.
 """
 

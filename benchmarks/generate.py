@@ -2,7 +2,7 @@
 
 Measures, on one machine in one process tree:
 - warm: `render_files(provider="all")` plus writing, in-process, median of 20 runs;
-- cold: `python -m lockgate.generator all` as a user runs it (interpreter start and imports);
+- cold: `python -m lockgate generate all` as a user runs it (interpreter start and imports);
 - for scale, the validators a CI already runs on the same files (check-jsonschema, actionlint).
 
 Usage: python benchmarks/generate.py [--markdown]
@@ -53,7 +53,7 @@ def spec_text(stages: int = 20) -> str:
 
 
 def warm(root: Path, runs: int = 20) -> float:
-    from lockgate.generator.cli import render_files
+    from lockgate.commands.generate import render_files
 
     times = []
     for _ in range(runs):
@@ -81,10 +81,10 @@ def main() -> int:
         root = Path(tmp)
         (root / "lockgate.yaml").write_text(spec_text())
         warm_s = warm(root)
-        cold_s = timed([sys.executable, "-m", "lockgate.generator", "all"], root)
+        cold_s = timed([sys.executable, "-m", "lockgate", "generate", "all"], root)
         rows = [
             ("generate all, in-process (median of 20)", warm_s),
-            ("generate all, `python -m lockgate.generator all` (median of 5)", cold_s),
+            ("generate all, `python -m lockgate generate all` (median of 5)", cold_s),
         ]
         if shutil.which("check-jsonschema"):
             rows.append(

@@ -4,7 +4,7 @@
 
 Compared with what one would write without lockgate's line format and checkpoint index: an
 audit that parses, re-serialises and re-hashes each entry, and a history query that reads the
-whole ledger. Results go to docs/benchmarks-ledger.md by hand.
+whole ledger. Results go to docs/benchmarks/ledger.md by hand.
 """
 
 from __future__ import annotations

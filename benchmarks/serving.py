@@ -114,7 +114,7 @@ def bundle(kind: str, folder: Path) -> tuple[Path, bytes]:
         from tests.serving.bundles import python_bundle
 
         return python_bundle(folder / "bundle"), json.dumps({"inputs": [[0.4, 0.9]]}).encode()
-    from lockgate.serving.model import ServingManifest
+    from lockgate.serving.manifest import ServingManifest
     from tests.serving.bundles import torch_train_output
 
     model = torch_train_output(folder / "out", folder / "ws")

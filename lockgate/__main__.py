@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from lockgate.cli import dispatch
+    from lockgate.commands import dispatch
     from lockgate.errors import EXIT_BUG, EXIT_INTERRUPTED, LockgateError
 
     def _terminate(signum: int, frame: object) -> None:

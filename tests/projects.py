@@ -35,7 +35,17 @@ def lockgate(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
 ) -> CliResult:
     """The real CLI in a child process, as a user would run it."""
-    full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "NO_COLOR": "1", **(env or {})}
+    # The test environment's interpreter first on PATH: stages under the local executor run
+    # `python3` from PATH and must find the packages this environment installed, not whatever
+    # the host's system Python happens to hold.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    full_env = {
+        **os.environ,
+        "PATH": path,
+        "PYTHONPATH": str(REPO_ROOT),
+        "NO_COLOR": "1",
+        **(env or {}),
+    }
     done = subprocess.run(
         [sys.executable, "-m", "lockgate", *args],
         cwd=cwd,

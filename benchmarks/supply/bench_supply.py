@@ -6,7 +6,7 @@
 3. cold secret scan with lockgate's settings vs trivy's defaults (``--scanners secret``).
 
 Run: ``python -m benchmarks.supply.bench_supply`` from the repository root. Prints a Markdown
-table; docs/benchmarks-supply.md records one run.
+table; docs/benchmarks/supply.md records one run.
 """
 
 from __future__ import annotations

@@ -1,1 +1,113 @@
-"""One module per command: ``add_arguments(parser)`` and ``run(args) -> exit code``."""
+"""The command line. Every command is one module here with ``add_arguments(parser)`` and
+``run(args) -> exit code``; it is imported only when it runs, so ``lockgate --help`` loads none
+of the heavy libraries. Modules whose names start with ``_`` are shared helpers, not commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Sequence
+
+import lockgate
+
+# command -> (module under lockgate.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": (
+        "validate",
+        "check lockgate.yaml; errors name file:line:col",
+    ),
+    "plan": (
+        "plan",
+        "show the stages in order, what is cached, what will run",
+    ),
+    "run": ("run", "run the pipeline, or some stages of it"),
+    "stage": ("stage", "run a built-in stage here (inside the runner image)"),
+    "cache-key": (
+        "cache_key",
+        "print a stage's cache key (for CI cache steps)",
+    ),
+    "cache": ("cache", "manage the stage cache (prune)"),
+    "schema": ("schema", "print the JSON Schema of lockgate.yaml"),
+    "image": ("image", "build the runner image, or bootstrap a base image"),
+    "generate": (
+        "generate",
+        "write GitHub Actions, GitLab CI or Jenkins files that run the stages",
+    ),
+    "report": (
+        "report",
+        "one Markdown report of a run's stages, for a PR/MR comment or job summary",
+    ),
+    "verify": (
+        "verify",
+        "check an image's signature, attestations and scan verdict before it deploys",
+    ),
+    "approve": (
+        "approve",
+        "approve (or revoke) one image digest for one environment",
+    ),
+    "promote": ("promote", "verify, gate, deploy and record a release"),
+    "rollout": (
+        "rollout",
+        "canary / blue-green rollout of an image into an environment: start|resume|abort|status",
+    ),
+    "monitor": (
+        "monitor",
+        "watch the live version; roll back on a sustained breach",
+    ),
+    "health": (
+        "health",
+        "record whether an environment's release is healthy",
+    ),
+    "rollback": (
+        "rollback",
+        "go back to the previous release that ran healthy",
+    ),
+    "history": ("history", "what was released where, and when (--at TIME)"),
+    "lineage": ("lineage", "image, model, run and data behind a release"),
+    "audit": (
+        "audit",
+        "check that the release ledger is complete and intact",
+    ),
+    "ci": ("ci", "steps the generated CI files call (not for humans)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lockgate",
+        description="Run an ML pipeline's containerized, gated stages the same way on a laptop "
+        "and in CI.",
+    )
+    parser.add_argument("--version", action="version", version=f"lockgate {lockgate.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def dispatch(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    # Parse the command name first, then let only that command's module add its options.
+    args, rest = parser.parse_known_args(argv)
+    if args.command is None:
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        parser.print_help()
+        return 2
+    module_name, help_text = COMMANDS[args.command]
+    module = importlib.import_module(f"lockgate.commands.{module_name}")
+    sub = argparse.ArgumentParser(prog=f"lockgate {args.command}", description=help_text)
+    module.add_arguments(sub)
+    sub_args = sub.parse_args(rest)
+    if not getattr(sub_args, "json", False):
+        result: int = module.run(sub_args)
+        return result
+    from lockgate.commands._options import print_json
+    from lockgate.errors import LockgateError
+
+    try:
+        result = module.run(sub_args)
+    except LockgateError as exc:  # --json: the error is the one document on stdout
+        print_json({"ok": False, "error": str(exc), "exit_code": exc.exit_code})
+        return exc.exit_code
+    return result

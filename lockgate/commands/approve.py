@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands.release import add_release_arguments, open_store, proven_actor, report
+from lockgate.commands._release import add_release_arguments, open_store, proven_actor, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockgate.commands.project import load_project
+    from lockgate.commands._project import load_project
     from lockgate.delivery.approving import approve, revoke
     from lockgate.delivery.identity import statement_for
     from lockgate.delivery.refs import check_digest
@@ -44,9 +44,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     actor = proven_actor(project, args, store, op, args.environment, digest)
     if args.revoke:
-        return report(revoke(store, rules, actor, digest, reason=args.reason))
+        return report(revoke(store, rules, actor, digest, reason=args.reason), args.json)
     try:
         expires = parse_duration(args.expires) if args.expires else None
     except ValueError as exc:
         raise LockgateError(f"--expires: {exc}") from None
-    return report(approve(store, rules, actor, digest, expires_in=expires, reason=args.reason))
+    outcome = approve(store, rules, actor, digest, expires_in=expires, reason=args.reason)
+    return report(outcome, args.json)

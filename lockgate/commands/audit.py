@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lockgate.commands.project import add_spec_argument
+from lockgate.commands._options import (
+    add_json_argument,
+    add_ledger_argument,
+    add_spec_argument,
+    print_json,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=("verify",))
-    parser.add_argument(
-        "--ledger",
-        type=Path,
-        metavar="DIR",
-        help="a ledger folder (e.g. an offline copy) instead of the project's",
-    )
+    add_ledger_argument(parser)
     parser.add_argument(
         "--public-key",
         type=Path,
@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also require every entry and the head to be signed by this key",
     )
     add_spec_argument(parser)
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     if args.ledger is not None:
         folder = args.ledger
     else:
-        from lockgate.commands.project import load_project
-        from lockgate.commands.release import open_store
+        from lockgate.commands._project import load_project
+        from lockgate.commands._release import open_store
 
         project = load_project(args)
         folder = open_store(project, args).folder
@@ -42,6 +43,18 @@ def run(args: argparse.Namespace) -> int:
 
         check = load_checker(args.public_key)
     result = audit_ledger(folder, check)
+    if args.json:
+        print_json(
+            {
+                "ok": result.ok,
+                "ledger": str(folder),
+                "entries": result.entries,
+                "first_bad_seq": result.first_bad_seq,
+                "problems": list(result.problems),
+                "notes": list(result.notes),
+            }
+        )
+        return 0 if result.ok else 1
     for note in result.notes:
         print(f"note: {note}")
     if result.ok:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands.project import add_spec_argument, load_project
+from lockgate.commands._options import add_spec_argument
+from lockgate.commands._project import load_project
 from lockgate.errors import LockgateError
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lockgate.commands.project import add_spec_argument, load_plan
+from lockgate.commands._options import add_spec_argument
+from lockgate.commands._project import load_plan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands.release import add_release_arguments, open_store, proven_actor, report
+from lockgate.commands._release import add_release_arguments, open_store, proven_actor, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockgate.commands.project import load_project
+    from lockgate.commands._project import load_project
     from lockgate.delivery.deployers import deployer_for
     from lockgate.delivery.health import record_health
     from lockgate.delivery.rules import environment_rules
@@ -39,4 +39,4 @@ def run(args: argparse.Namespace) -> int:
         digest=args.digest,
         reason=args.reason,
     )
-    return report(outcome)
+    return report(outcome, args.json)

@@ -5,26 +5,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from lockgate.commands.release import add_release_arguments, open_store
+from lockgate.commands._options import add_ledger_argument
+from lockgate.commands._release import add_release_arguments, open_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("environment")
     parser.add_argument("--at", metavar="TIME", help="e.g. 2026-11-20T10:00Z (UTC unless given)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument(
-        "--ledger",
-        type=Path,
-        metavar="DIR",
-        help="read this ledger folder (e.g. an offline copy); skips the spec",
-    )
+    add_ledger_argument(parser)
     add_release_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockgate.commands.project import load_project
+    from lockgate.commands._project import load_project
     from lockgate.delivery.entry import format_time, parse_time
     from lockgate.delivery.rules import environment_rules
     from lockgate.errors import LockgateError

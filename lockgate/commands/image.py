@@ -1,12 +1,16 @@
-"""``lockgate image build|bootstrap``."""
+"""``lockgate image build|bootstrap``.
+
+``bootstrap`` needs only the standard library (it runs before the test tools are installed)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from lockgate.commands.project import add_spec_argument, load_project
-from lockgate.errors import LockgateError
+from lockgate.commands._options import add_spec_argument
+from lockgate.errors import EXIT_OK, LockgateError
+from lockgate.images.bootstrap import DEFAULT_INCLUDE, DEFAULT_SUITE, DEFAULT_TAG
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,20 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "bootstrap",
         help="build a minimal Debian base image with debootstrap (no container registry needed)",
     )
-    from lockgate.images.bootstrap_cli import add_arguments as add_bootstrap_arguments
-
-    add_bootstrap_arguments(boot)
+    _add_bootstrap_arguments(boot)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "bootstrap":
-        from lockgate.images.bootstrap_cli import bootstrap_command
-
-        return bootstrap_command(args)
+        return _bootstrap(args)
     return _build(args)
 
 
 def _build(args: argparse.Namespace) -> int:
+    from lockgate.commands._project import load_project
     from lockgate.executors.docker import DockerExecutor
     from lockgate.images.runner import RunnerImages, push_image
 
@@ -63,3 +64,45 @@ def _build(args: argparse.Namespace) -> int:
     else:
         print(f"{recipe.tag} {image_id}")
     return 0
+
+
+def _add_bootstrap_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tag", default=DEFAULT_TAG, help=f"image tag (default: {DEFAULT_TAG})")
+    parser.add_argument(
+        "--suite", default=DEFAULT_SUITE, help=f"Debian suite (default: {DEFAULT_SUITE})"
+    )
+    parser.add_argument(
+        "--mirror",
+        default=None,
+        help="Debian mirror URI (default: the one in this machine's apt sources)",
+    )
+    parser.add_argument(
+        "--include",
+        default=",".join(DEFAULT_INCLUDE),
+        help="comma-separated extra packages (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="where rootfs tarballs are cached (default: ~/.cache/lockgate/base-images)",
+    )
+    parser.add_argument(
+        "--rebuild", action="store_true", help="run debootstrap even when a cached rootfs exists"
+    )
+
+
+def _bootstrap(args: argparse.Namespace) -> int:
+    from lockgate.images.bootstrap import bootstrap_base_image
+
+    result = bootstrap_base_image(
+        args.tag,
+        suite=args.suite,
+        mirror=args.mirror,
+        include=tuple(p for p in args.include.split(",") if p),
+        cache_dir=args.cache_dir,
+        rebuild=args.rebuild,
+    )
+    source = "cached rootfs" if result.rootfs_from_cache else "fresh rootfs"
+    print(f"{result.tag} {result.image_id} ({result.suite} from {result.mirror}, {source})")
+    return EXIT_OK

@@ -6,12 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from lockgate.commands.release import add_release_arguments, open_store, registry
+from lockgate.commands._release import add_release_arguments, open_store, registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("subject", help="REGISTRY/NAME@sha256:... or models:/NAME/VERSION")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
         "--no-verify", action="store_true", help="do not read the image's attestations (offline)"
     )
@@ -19,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockgate.commands.project import load_project
+    from lockgate.commands._project import load_project
     from lockgate.delivery.lineage import trace
     from lockgate.delivery.verifier import SupplyVerifier
 

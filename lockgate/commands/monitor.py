@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from lockgate.commands._options import add_delivery_argument, add_json_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,14 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--windows", type=int, default=None, metavar="N", help="stop after N analysis windows"
     )
-    parser.add_argument(
-        "--delivery",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="delivery settings (default: ./delivery.yaml)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the windows as JSON")
+    add_delivery_argument(parser)
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from lockgate.commands.project import add_spec_argument, load_plan
+from lockgate.commands._options import add_json_argument, add_spec_argument
+from lockgate.commands._project import load_plan
 
 if TYPE_CHECKING:
     from lockgate.engine.workspace import KeyResolver
@@ -16,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_argument(parser)
     parser.add_argument("--stage", action="append", default=[], metavar="NAME")
     parser.add_argument("--only", action="store_true")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

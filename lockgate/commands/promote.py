@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lockgate.commands.release import add_release_arguments, promoter, report
+from lockgate.commands._release import add_release_arguments, promoter, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,4 +35,4 @@ def run(args: argparse.Namespace) -> int:
         data_check=args.data_check,
         reason=args.reason,
     )
-    return report(outcome)
+    return report(outcome, args.json)

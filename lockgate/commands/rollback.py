@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands.release import add_release_arguments, promoter, report
+from lockgate.commands._release import add_release_arguments, promoter, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +27,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     digest = args.to if args.to and args.to.startswith("sha256:") else "-"
     rollback = promoter(args, "rollback", digest).rollback
-    return report(
-        rollback(args.environment, to=args.to, reason=args.reason, emergency=args.emergency)
-    )
+    outcome = rollback(args.environment, to=args.to, reason=args.reason, emergency=args.emergency)
+    return report(outcome, args.json)

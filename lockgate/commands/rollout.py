@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
+from lockgate.commands._options import add_delivery_argument, add_json_argument
 from lockgate.errors import LockgateError
 
 
@@ -28,14 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="environment variable for the new version's containers (repeatable)",
     )
     parser.add_argument("--reason", default="aborted by request", help="why (abort)")
-    parser.add_argument(
-        "--delivery",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="delivery settings (default: ./delivery.yaml)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    add_delivery_argument(parser)
+    add_json_argument(parser)
 
 
 def _env_pairs(items: list[str]) -> dict[str, str]:

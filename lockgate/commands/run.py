@@ -6,7 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from lockgate.commands.project import add_spec_argument, git_sha, load_plan
+from lockgate.commands._options import add_spec_argument
+from lockgate.commands._project import git_sha, load_plan
 from lockgate.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
 

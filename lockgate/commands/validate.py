@@ -2,15 +2,27 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands.project import add_spec_argument, load_project
+from lockgate.commands._options import add_json_argument, add_spec_argument, print_json
+from lockgate.commands._project import load_project
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_argument(parser)
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     project = load_project(args)
     n = len(project.pipeline.stages)
+    if args.json:
+        print_json(
+            {
+                "ok": True,
+                "spec": str(project.spec_path),
+                "pipeline": project.pipeline.name,
+                "stages": list(project.pipeline.stages),
+            }
+        )
+        return 0
     print(f"ok: {project.spec_path.name} ({project.pipeline.name}, {n} stage{'s' * (n != 1)})")
     return 0

@@ -24,14 +24,14 @@ class SupplyVerifier:
 
     def verify(self, ref: str) -> Verdict:
         try:
-            verify_cli = importlib.import_module("lockgate.supply.verify_cli")
+            supply_verify = importlib.import_module("lockgate.supply.verify")
             policies = importlib.import_module("lockgate.supply.verify_policy")
         except ImportError as exc:
             return Verdict(False, (f"image verification is unavailable ({exc}): refusing",))
         plain = os.environ.get("LOCKGATE_VERIFY_PLAIN_HTTP", "") not in ("", "0")
         try:
             policy = policies.load_verify_policy(self._policy_path(), {})
-            report = verify_cli.verify_ref(ref, policy, plain_http=plain)
+            report = supply_verify.verify_ref(ref, policy, plain_http=plain)
         except LockgateError as exc:
             return Verdict(False, (str(exc),))
         return Verdict(bool(report.passed), _reasons(report), _facts(report))

@@ -6,12 +6,15 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lockgate
 from lockgate.engine.digests import FileDigests, glob_files, sha256_json
 from lockgate.engine.stagespec import ImageRecipe, StageSpec
 from lockgate.errors import SpecError
+
+if TYPE_CHECKING:
+    from lockgate.spec.models import Image, Pipeline, Stage
 
 _PACKAGE_ROOT = Path(lockgate.__file__).resolve().parent
 
@@ -56,7 +59,7 @@ class Plan:
         )
 
 
-def build_plan(pipeline: Any, project: Path, files: FileDigests | None = None) -> Plan:
+def build_plan(pipeline: Pipeline, project: Path, files: FileDigests | None = None) -> Plan:
     files = files or FileDigests(None)
     default_image = image_recipe(pipeline.image, pipeline.name, project, files)
     order = topological_order({n: list(s.needs) for n, s in pipeline.stages.items()})
@@ -72,7 +75,7 @@ def build_plan(pipeline: Any, project: Path, files: FileDigests | None = None) -
     return Plan(pipeline.name, project, tuple(specs))
 
 
-def _stage_spec(name: str, stage: Any, image: ImageRecipe, pipeline: Any) -> StageSpec:
+def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline) -> StageSpec:
     env = dict(stage.env)
     if stage.uses is not None:
         builtin = stage.uses.removeprefix("lockgate/")
@@ -82,7 +85,7 @@ def _stage_spec(name: str, stage: Any, image: ImageRecipe, pipeline: Any) -> Sta
     elif isinstance(stage.run, str):
         argv, program = ("sh", "-c", stage.run), ""
     else:
-        argv, program = tuple(stage.run), ""
+        argv, program = tuple(stage.run or ()), ""  # the spec requires `run` or `uses`
     if pipeline.tracking_uri and "MLFLOW_TRACKING_URI" not in env:
         env["MLFLOW_TRACKING_URI"] = pipeline.tracking_uri
     return StageSpec(
@@ -130,7 +133,9 @@ def topological_order(graph: dict[str, list[str]]) -> list[str]:
     return order
 
 
-def image_recipe(image: Any, pipeline_name: str, project: Path, files: FileDigests) -> ImageRecipe:
+def image_recipe(
+    image: Image, pipeline_name: str, project: Path, files: FileDigests
+) -> ImageRecipe:
     """The recipe of a spec's ``image:`` block, with its content digest."""
     dockerfile = context = requirements = None
     if image.dockerfile:

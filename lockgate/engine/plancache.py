@@ -12,11 +12,14 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.engine.digests import FileDigests, sha256_json
 from lockgate.engine.plan import Plan, lockgate_source_digest, with_digest
 from lockgate.engine.stagespec import ImageRecipe, StageSpec
+
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline
 
 FORMAT = 1
 
@@ -25,7 +28,7 @@ def plan_key(spec_path: Path, spec_text: str, files: FileDigests) -> str:
     return sha256_json([FORMAT, str(spec_path), spec_text, lockgate_source_digest(files)])
 
 
-def save(path: Path, key: str, plan: Plan, pipeline: Any) -> None:
+def save(path: Path, key: str, plan: Plan, pipeline: Pipeline) -> None:
     data = {
         "key": key,
         "name": plan.pipeline_name,

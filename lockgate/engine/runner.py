@@ -9,17 +9,18 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from lockgate.engine.digests import sha256_json, tree_digest
 from lockgate.engine.events import Event, Reporter
+from lockgate.engine.executor import ExecOutcome, Executor, OutputSink
 from lockgate.engine.plan import Plan
 from lockgate.engine.records import RunRecord, StageResult, new_run_id, write_record
 from lockgate.engine.secrets import Masker, SecretFiles, resolve_secrets
 from lockgate.engine.stagespec import StagePaths, StageSpec
+from lockgate.engine.verdict import judge, lay_out
 from lockgate.engine.workspace import KeyResolver, Workspace
 from lockgate.errors import LockgateError
-from lockgate.executors.base import Executor
 
 
 class RunInterrupted(Exception):
@@ -140,97 +141,100 @@ class Runner:
         return self._execute(spec, key, t0)
 
     def _execute(self, spec: StageSpec, key: str, t0: float) -> StageResult:
+        """Run a stage the cache did not have: lay out its folders, run it (with its retries),
+        judge the outcome, and keep its outputs."""
         stage_dir = self.run_dir / spec.name
         log_path = stage_dir / "log.txt"
-        stage_dir.mkdir(parents=True, exist_ok=True)
         with self._lock:
             inputs = {n: self.keys.upstream_output(n)[1] for n in spec.needs}
-        in_dir = stage_dir / "in"
-        in_dir.mkdir(exist_ok=True)
-        for name, folder in inputs.items():
-            (in_dir / name).symlink_to(folder.resolve(), target_is_directory=True)
         caches = {n: (self.ws.root / "caches" / n) for n, _ in spec.caches}
-        for folder in (*caches.values(), self.ws.state):
-            folder.mkdir(parents=True, exist_ok=True)
+        in_dir = lay_out(stage_dir, inputs, caches, self.ws.state)
         secrets = {n: self.secret_values[n] for n in spec.secrets}
-        outcome, attempts, out = None, 0, stage_dir / "out"
         with log_path.open("a", encoding="utf-8") as log, SecretFiles(secrets) as secrets_dir:
-
-            def output(line: str) -> None:
-                line = self.masker(line)
-                log.write(line + "\n")
-                self.reporter.emit(Event("stage-output", spec.name, {"line": line}))
-
-            for attempts in range(1, spec.retries + 2):
-                if out.exists():
-                    shutil.rmtree(out)
-                out.mkdir()
-                self.reporter.emit(
-                    Event("stage-started", spec.name, {"attempt": attempts, "cache_key": key})
-                )
-                paths = StagePaths(
-                    self.ws.project,
-                    inputs,
-                    out,
-                    secrets_dir,
-                    self.ws.state.resolve(),
-                    caches,
-                    in_dir,
-                )
-                try:
-                    outcome = self.executor.run(
-                        spec,
-                        paths,
-                        run_id=self.run_id,
-                        git_sha=self.git_sha,
-                        secrets=secrets,
-                        output=output,
-                        cancel=self.cancel,
-                    )
-                except LockgateError as exc:
-                    output(f"lockgate: {exc}")
-                    return self._finish(
-                        spec,
-                        "failed",
-                        t0,
-                        key=key,
-                        reason=str(exc),
-                        attempts=attempts,
-                        log=log_path,
-                    )
-                if outcome.exit_code == 0 or outcome.interrupted or self.cancel.is_set():
-                    break
-        assert outcome is not None
+            paths = StagePaths(
+                self.ws.project,
+                inputs,
+                stage_dir / "out",
+                secrets_dir,
+                self.ws.state.resolve(),
+                caches,
+                in_dir,
+            )
+            outcome, attempts = self._attempts(spec, key, paths, secrets, self._output(spec, log))
+        if isinstance(outcome, LockgateError):
+            return self._finish(
+                spec, "failed", t0, key=key, reason=str(outcome), attempts=attempts, log=log_path
+            )
         common: dict[str, Any] = {
             "key": key,
             "attempts": attempts,
             "log": log_path,
             "image_id": outcome.image_id,
         }
-        if outcome.interrupted or self.cancel.is_set():
-            return self._finish(spec, "interrupted", t0, reason="interrupted", **common)
-        if outcome.exit_code != 0:
-            why = (
-                f"timed out after {spec.timeout}s"
-                if outcome.timed_out
-                else f"exit code {outcome.exit_code}"
-            )
+        verdict = judge(spec, outcome, cancelled=self.cancel.is_set(), out=stage_dir / "out")
+        if verdict.state != "ok":
+            reason, exit_code = verdict.reason, verdict.exit_code
             return self._finish(
-                spec, "failed", t0, reason=why, exit_code=outcome.exit_code, **common
+                spec, verdict.state, t0, reason=reason, exit_code=exit_code, **common
             )
-        missing = [p for p in spec.outputs if not any(out.glob(p))]
-        if missing:
-            return self._finish(
-                spec,
-                "failed",
-                t0,
-                exit_code=0,
-                reason=f"declared output {missing[0]!r} was not written",
-                **common,
+        return self._keep(spec, stage_dir, t0, common)
+
+    def _output(self, spec: StageSpec, log: TextIO) -> OutputSink:
+        """Where the stage's lines go: masked, to its log file and to the reporter."""
+
+        def output(line: str) -> None:
+            line = self.masker(line)
+            log.write(line + "\n")
+            self.reporter.emit(Event("stage-output", spec.name, {"line": line}))
+
+        return output
+
+    def _attempts(
+        self,
+        spec: StageSpec,
+        key: str,
+        paths: StagePaths,
+        secrets: Mapping[str, str],
+        output: OutputSink,
+    ) -> tuple[ExecOutcome | LockgateError, int]:
+        """Run the stage until it succeeds, is interrupted, or has used its retries; a fresh
+        ``out/`` for every attempt. A :class:`LockgateError` from the executor ends the tries."""
+        outcome: ExecOutcome | None = None
+        attempts = 0
+        for attempts in range(1, spec.retries + 2):
+            if paths.out.exists():
+                shutil.rmtree(paths.out)
+            paths.out.mkdir()
+            self.reporter.emit(
+                Event("stage-started", spec.name, {"attempt": attempts, "cache_key": key})
             )
+            try:
+                outcome = self.executor.run(
+                    spec,
+                    paths,
+                    run_id=self.run_id,
+                    git_sha=self.git_sha,
+                    secrets=secrets,
+                    output=output,
+                    cancel=self.cancel,
+                )
+            except LockgateError as exc:
+                output(f"lockgate: {exc}")
+                return exc, attempts
+            if outcome.exit_code == 0 or outcome.interrupted or self.cancel.is_set():
+                break
+        assert outcome is not None
+        return outcome, attempts
+
+    def _keep(
+        self, spec: StageSpec, stage_dir: Path, t0: float, common: dict[str, Any]
+    ) -> StageResult:
+        """Digest the outputs, move them into the cache (``out`` becomes a link to them), and
+        make them the inputs of the stages that need this one."""
+        out = stage_dir / "out"
         digest = tree_digest(out)
         if spec.use_cache:
-            out = self.ws.cache.put(key, spec.name, out, digest).out
+            out = self.ws.cache.put(common["key"], spec.name, out, digest).out
             (stage_dir / "out").symlink_to(out.resolve(), target_is_directory=True)
         with self._lock:
             self.keys.outputs[spec.name] = (digest, out)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from lockgate.stages.context import (
+from lockgate.contract import (
     CONTAINER_IN,
     CONTAINER_OUT,
     CONTAINER_SECRETS,

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import ExecutorUnavailable, LockgateError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from lockgate.engine.executor import Executor
 
 EXECUTORS: dict[str, str] = {
     "dagger": "lockgate.executors.dagger:DaggerExecutor",
@@ -15,7 +20,7 @@ EXECUTORS: dict[str, str] = {
 AUTO_ORDER = ("dagger", "docker")
 
 
-def load_executor(name: str, **options: Any) -> Any:
+def load_executor(name: str, **options: Any) -> Executor:
     if name not in EXECUTORS:
         raise LockgateError(f"--executor {name}: unknown; choose one of {', '.join(EXECUTORS)}")
     module_name, cls_name = EXECUTORS[name].split(":")
@@ -26,10 +31,13 @@ def load_executor(name: str, **options: Any) -> Any:
             f"the {name} executor needs a package that is not installed ({exc.name}); "
             f"install it with: pip install 'lockgate[{name}]'"
         ) from None
-    return getattr(module, cls_name)(**options)
+    executor: Executor = getattr(module, cls_name)(**options)
+    return executor
 
 
-def choose_executor(requested: str | None, warn: Any, **options: Any) -> Any:
+def choose_executor(
+    requested: str | None, warn: Callable[[str], object], **options: Any
+) -> Executor:
     """The requested executor (an error if it cannot run here), or the first that can:
     dagger when an engine is reachable, else docker when an engine answers, else local."""
     if requested:

@@ -11,8 +11,6 @@ import contextlib
 import functools
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -20,15 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, TextIO
 
-from lockgate.engine.stagespec import ImageRecipe, StagePaths, StageSpec, contract_env
-from lockgate.errors import ExecutorUnavailable, LockgateError, StageFailed
-from lockgate.executors.base import ExecOutcome
-from lockgate.stages.context import (
+from lockgate.contract import (
     CONTAINER_IN,
     CONTAINER_OUT,
     CONTAINER_SECRETS,
     CONTAINER_WORKSPACE,
 )
+from lockgate.engine.executor import ExecOutcome
+from lockgate.engine.stagespec import ImageRecipe, StagePaths, StageSpec, contract_env
+from lockgate.errors import ExecutorUnavailable, LockgateError, StageFailed
+from lockgate.images.wheels import cached_wheels
 
 if TYPE_CHECKING:
     from dagger import Client, Container
@@ -329,21 +328,15 @@ class DaggerExecutor:
         )
 
     def _wheelhouse(self, recipe: ImageRecipe) -> Path:
-        dest = self.wheel_cache / recipe.digest.removeprefix("sha256:")
-        if dest.is_dir():
-            return dest
-        self.wheel_cache.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.wheel_cache))
-        try:
-            pip = [sys.executable, "-m", "pip", "-q"]
+        def steps(dest: Path) -> list[list[str]]:
+            fetch = []
             if recipe.requirements:
-                _pip([*pip, "download", "-d", str(tmp), "-r", recipe.requirements])
+                fetch.append(["-q", "download", "-d", str(dest), "-r", recipe.requirements])
             if recipe.install_lockgate:
-                _pip([*pip, "wheel", "-w", str(tmp), str(_lockgate_source())])
-            os.replace(tmp, dest)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return dest
+                fetch.append(["-q", "wheel", "-w", str(dest), str(_lockgate_source())])
+            return fetch
+
+        return cached_wheels(self.wheel_cache, recipe.digest.removeprefix("sha256:"), steps)
 
 
 def _lockgate_source() -> Path:
@@ -354,10 +347,3 @@ def _lockgate_source() -> Path:
             "the runner image; or set `image.lockgate: false` and install it in your image"
         )
     return root
-
-
-def _pip(argv: list[str]) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if done.returncode:
-        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise LockgateError(f"fetching wheels for the runner image failed: {last}")

@@ -16,15 +16,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from lockgate.engine.stagespec import StagePaths, StageSpec, contract_env
-from lockgate.errors import ExecutorUnavailable, LockgateError
-from lockgate.executors.base import ExecOutcome, OutputSink
-from lockgate.stages.context import (
+from lockgate.contract import (
     CONTAINER_IN,
     CONTAINER_OUT,
     CONTAINER_SECRETS,
     CONTAINER_WORKSPACE,
 )
+from lockgate.engine.executor import ExecOutcome, OutputSink
+from lockgate.engine.stagespec import StagePaths, StageSpec, contract_env
+from lockgate.errors import ExecutorUnavailable, LockgateError
 
 _STOP_GRACE_S = 5
 RUN_LABEL = "dev.lockgate.run"

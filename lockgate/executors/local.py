@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import lockgate
+from lockgate.engine.executor import ExecOutcome, OutputSink
 from lockgate.engine.stagespec import StagePaths, StageSpec, contract_env
-from lockgate.executors.base import ExecOutcome, OutputSink
 
 _KILL_GRACE_S = 5.0
 

@@ -7,9 +7,12 @@ that matter for CI (trigger subsets, approvers that resolve to people) are check
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lockgate.errors import LockgateError
+
+if TYPE_CHECKING:
+    from lockgate.spec.models import Environment, Pipeline
 
 TRIGGERS = ("pull_request", "push", "schedule", "data_update", "manual")
 JOB_PREFIX = "lockgate-"
@@ -86,7 +89,7 @@ class CiPipeline:
 
 
 def build_model(
-    pipeline: Any, *, spec_path: str = "lockgate.yaml", build_image: bool = True
+    pipeline: Pipeline, *, spec_path: str = "lockgate.yaml", build_image: bool = True
 ) -> CiPipeline:
     """``Pipeline`` -> ``CiPipeline``; raises :class:`GenerateError` naming the field to fix."""
     gates = {env.name: _gate(pipeline, env) for env in pipeline.environments}
@@ -111,7 +114,7 @@ def build_model(
     )
 
 
-def _gate(pipeline: Any, env: Any) -> Gate:
+def _gate(pipeline: Pipeline, env: Environment) -> Gate:
     people: list[str] = []
     for approver in env.approvers:
         members = pipeline.groups.get(approver[1:], ()) if approver.startswith("@") else (approver,)
@@ -130,7 +133,7 @@ def _gate(pipeline: Any, env: Any) -> Gate:
     return Gate(env.name, tuple(people), env.required_approvals, env.four_eyes, tier, env.url)
 
 
-def _stage(pipeline: Any, name: str, level: int, gates: dict[str, Gate]) -> CiStage:
+def _stage(pipeline: Pipeline, name: str, level: int, gates: dict[str, Gate]) -> CiStage:
     stage = pipeline.stages[name]
     runner = stage.runner
     gpu = stage.gpu == "all" or stage.gpu > 0
@@ -138,9 +141,7 @@ def _stage(pipeline: Any, name: str, level: int, gates: dict[str, Gate]) -> CiSt
     if gpu and not labels and not (runner and runner.scale_set):
         labels = DEFAULT_GPU_LABELS
     secrets = tuple(
-        sorted(
-            pipeline.secrets[s].env for s in stage.secrets if pipeline.secrets[s].env is not None
-        )
+        sorted(env for s in stage.secrets if (env := pipeline.secrets[s].env) is not None)
     )
     return CiStage(
         name=name,
@@ -160,7 +161,7 @@ def _stage(pipeline: Any, name: str, level: int, gates: dict[str, Gate]) -> CiSt
     )
 
 
-def _check_triggers(pipeline: Any) -> None:
+def _check_triggers(pipeline: Pipeline) -> None:
     """A CI job can only read an upstream's outputs if the upstream ran for the same event."""
     for name, stage in pipeline.stages.items():
         for need in stage.needs:

@@ -95,9 +95,3 @@ def bootstrap_base_image(
         tarball=tarball.path,
         rootfs_from_cache=tarball.from_cache,
     )
-
-
-if __name__ == "__main__":
-    from lockgate.images.bootstrap_cli import main
-
-    raise SystemExit(main())

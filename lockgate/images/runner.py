@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -21,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import lockgate
+from lockgate.contract import RECIPE_LABEL
 from lockgate.engine.stagespec import ImageRecipe
 from lockgate.errors import LockgateError
+from lockgate.images.wheels import cached_wheels
 
 CORE_REQUIREMENTS = ("pydantic>=2.6,<3", "PyYAML>=6.0", "ruamel.yaml>=0.18")
-RECIPE_LABEL = "dev.lockgate.recipe"
 _LAUNCHER = (
     "#!/opt/lockgate/bin/python3\\nimport sys\\n"
     "from lockgate.__main__ import main\\nsys.exit(main())\\n"
@@ -124,41 +124,21 @@ class RunnerImages:
         """Wheels for the image's Python, downloaded once per requirement set and reused."""
         version = self._image_python(base)
         key = hashlib.sha256(json.dumps([sorted(requirements), version]).encode()).hexdigest()[:16]
-        cached = self.wheel_cache / key
-        if not (cached / ".complete").exists():
-            tmp = self.wheel_cache / f".tmp-{key}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            cmd = [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--dest",
-                str(tmp),
-                *requirements,
+        download = ["download", "--quiet", "--disable-pip-version-check", *requirements]
+        host = f"{sys.version_info.major}.{sys.version_info.minor}"
+        if version != host:
+            download += [
+                "--only-binary=:all:",
+                "--python-version",
+                version,
+                "--platform",
+                "manylinux_2_28_x86_64",
+                "--platform",
+                "manylinux2014_x86_64",
             ]
-            host = f"{sys.version_info.major}.{sys.version_info.minor}"
-            if version != host:
-                cmd += [
-                    "--only-binary=:all:",
-                    "--python-version",
-                    version,
-                    "--platform",
-                    "manylinux_2_28_x86_64",
-                    "--platform",
-                    "manylinux2014_x86_64",
-                ]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                shutil.rmtree(tmp, ignore_errors=True)
-                tail = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
-                raise LockgateError(f"runner image: pip could not download the wheels: {tail[0]}")
-            (tmp / ".complete").touch()
-            shutil.rmtree(cached, ignore_errors=True)
-            tmp.rename(cached)
+        cached = cached_wheels(
+            self.wheel_cache, key, lambda dest: [[*download, "--dest", str(dest)]]
+        )
         shutil.copytree(cached, target, ignore=shutil.ignore_patterns(".complete"))
 
     def _image_python(self, base: str) -> str:

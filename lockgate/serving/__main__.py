@@ -9,8 +9,9 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from lockgate.serving.manifest import ModelLoadError
 from lockgate.serving.metrics import ServingMetrics
-from lockgate.serving.model import ModelLoadError, load_predictor
+from lockgate.serving.model import load_predictor
 from lockgate.serving.server import ScoringServer
 
 

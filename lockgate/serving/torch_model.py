@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockgate.serving.model import (
+from lockgate.serving.manifest import (
     ModelLoadError,
     ServingManifest,
     import_entrypoint,

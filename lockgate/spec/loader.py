@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import SpecError
 from lockgate.spec.yamlpos import Loc, Positions, dotted, load_yaml, read_spec_text
+
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline
 
 SPEC_FILE = "lockgate.yaml"
 
@@ -22,13 +25,13 @@ def find_spec(start: Path | None = None) -> Path:
     raise SpecError(f"no {SPEC_FILE} in {here} or any parent folder; pass --spec PATH")
 
 
-def load_spec(path: Path) -> Any:
+def load_spec(path: Path) -> Pipeline:
     """Read, parse and validate the spec at ``path``; return a frozen ``Pipeline``."""
     text = read_spec_text(path)
     return parse_spec(text, str(path))
 
 
-def parse_spec(text: str, source: str) -> Any:
+def parse_spec(text: str, source: str) -> Pipeline:
     from pydantic import ValidationError
 
     from lockgate.spec.models import Pipeline
@@ -123,7 +126,7 @@ def _did_you_mean(key: str, parent: Loc) -> str:
     return f"; expected one of: {', '.join(sorted(known))}" if known else ""
 
 
-def _check_references(pipeline: Any, positions: Positions) -> None:
+def _check_references(pipeline: Pipeline, positions: Positions) -> None:
     """Cross-field rules pydantic cannot see: needs, cycles, secrets, uses, environments."""
     from lockgate.stages import BUILTIN_STAGES
 

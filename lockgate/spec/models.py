@@ -9,14 +9,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from lockgate.spec.base import FrozenModel
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 StageName = Annotated[str, Field(pattern=NAME)]
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
-class Model(BaseModel):
+class Model(FrozenModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 

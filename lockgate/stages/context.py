@@ -36,10 +36,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CONTAINER_WORKSPACE = "/workspace"
-CONTAINER_IN = "/lockgate/in"
-CONTAINER_OUT = "/lockgate/out"
-CONTAINER_SECRETS = "/run/secrets"
+from lockgate.contract import (
+    CONTAINER_IN,
+    CONTAINER_OUT,
+    CONTAINER_SECRETS,
+    CONTAINER_WORKSPACE,
+    ENV_GIT_SHA,
+    ENV_IN,
+    ENV_OUT,
+    ENV_RUN_ID,
+    ENV_SECRETS,
+    ENV_STAGE,
+    ENV_STATE,
+    ENV_WITH,
+    ENV_WORKSPACE,
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,7 @@ class StageContext:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StageContext:
         env = os.environ if env is None else env
-        raw_with = env.get("LOCKGATE_WITH", "") or "{}"
+        raw_with = env.get(ENV_WITH, "") or "{}"
         try:
             with_ = json.loads(raw_with)
         except json.JSONDecodeError as exc:
@@ -67,14 +78,14 @@ class StageContext:
         if not isinstance(with_, dict):
             raise ValueError("LOCKGATE_WITH must be a JSON object")
         return cls(
-            workspace=Path(env.get("LOCKGATE_WORKSPACE", CONTAINER_WORKSPACE)),
-            inputs=Path(env.get("LOCKGATE_IN", CONTAINER_IN)),
-            out=Path(env.get("LOCKGATE_OUT", CONTAINER_OUT)),
-            secrets_dir=Path(env.get("LOCKGATE_SECRETS", CONTAINER_SECRETS)),
-            state=Path(env.get("LOCKGATE_STATE", ".lockgate/state")),
-            run_id=env.get("LOCKGATE_RUN_ID", ""),
-            stage=env.get("LOCKGATE_STAGE", ""),
-            git_sha=env.get("LOCKGATE_GIT_SHA", ""),
+            workspace=Path(env.get(ENV_WORKSPACE, CONTAINER_WORKSPACE)),
+            inputs=Path(env.get(ENV_IN, CONTAINER_IN)),
+            out=Path(env.get(ENV_OUT, CONTAINER_OUT)),
+            secrets_dir=Path(env.get(ENV_SECRETS, CONTAINER_SECRETS)),
+            state=Path(env.get(ENV_STATE, ".lockgate/state")),
+            run_id=env.get(ENV_RUN_ID, ""),
+            stage=env.get(ENV_STAGE, ""),
+            git_sha=env.get(ENV_GIT_SHA, ""),
             with_=with_,
         )
 

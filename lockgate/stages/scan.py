@@ -15,9 +15,9 @@ from typing import Literal
 from pydantic import Field
 
 from lockgate.stages.context import StageContext
+from lockgate.stages.supply_config import ImageSource, parse_with
 from lockgate.supply.scan_gate import TRIVY_JSON, ScanWindow, gate_report
 from lockgate.supply.scan_policy import ScanPolicy
-from lockgate.supply.stage_config import ImageSource, parse_with
 from lockgate.supply.tools import find_trivy
 from lockgate.supply.trivy_report import load_report
 from lockgate.supply.trivy_scan import DEFAULT_SKIP_DIRS, ScanSettings, TrivyScanner

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.stages.context import StageContext
+from lockgate.stages.sign_config import SignConfig
+from lockgate.stages.supply_config import StageConfigError, parse_with
 from lockgate.supply.attestations import (
     KINDS,
     PROVENANCE,
@@ -25,8 +27,6 @@ from lockgate.supply.attestations import (
 )
 from lockgate.supply.cosign import CosignClient
 from lockgate.supply.scan_gate import write_atomic, write_json
-from lockgate.supply.sign_config import SignConfig
-from lockgate.supply.stage_config import StageConfigError, parse_with
 from lockgate.supply.tools import find_cosign
 
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from lockgate.spec.base import FrozenModel
 
 IN_TOTO_STATEMENT_V1 = "https://in-toto.io/Statement/v1"
 BUILD_TYPE = "https://lockgate.dev/build/model-image/v1"
@@ -53,11 +55,9 @@ def digest_set(digest: str) -> dict[str, str]:
     return {algo: value}
 
 
-class ProvenanceInputs(BaseModel):
+class ProvenanceInputs(FrozenModel):
     """What went into the image, as recorded in the SLSA provenance (from ``with.provenance``
     and upstream outputs)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     builder_id: str = Field(min_length=1, description="URI of the build platform")
     source_repo: str = Field(min_length=1, description="e.g. git+https://host/org/repo")

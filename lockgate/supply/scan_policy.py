@@ -13,8 +13,9 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from lockgate.spec.base import FrozenModel
 from lockgate.supply.scan_verdict import ExpiredIgnore, IgnoredFinding, ScanVerdict
 from lockgate.supply.trivy_report import SEVERITIES, Finding
 from lockgate.supply.vex import VexStatement, vex_reason
@@ -23,10 +24,8 @@ Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 UNFIXED_STATUSES = {"affected", "will_not_fix", "fix_deferred", "end_of_life"}
 
 
-class IgnoreEntry(BaseModel):
+class IgnoreEntry(FrozenModel):
     """One accepted finding: why, and until when."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1, description="CVE/GHSA id, secret rule id or check id")
     justification: str = Field(min_length=1, description="why this finding is accepted")
@@ -40,9 +39,7 @@ class IgnoreEntry(BaseModel):
         return today > self.expires
 
 
-class ScanPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ScanPolicy(FrozenModel):
     fail_on: list[Severity] = Field(default_factory=lambda: list[Severity](["CRITICAL"]))
     ignore: list[IgnoreEntry] = Field(default_factory=list)
     vex: list[str] = Field(default_factory=list, description="OpenVEX files (workspace paths)")

@@ -10,17 +10,21 @@ label/annotation, else the evaluation attestation) equals the expected one when 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from lockgate.supply.attestations import EVALUATION, KINDS, PROVENANCE, SCAN, subject_digests
 from lockgate.supply.cosign import CosignClient
 from lockgate.supply.image_ref import ImageRef
-from lockgate.supply.registry import RegistryClient, RegistryError
+from lockgate.supply.registry import RegistryAccess, RegistryClient, RegistryError
 from lockgate.supply.scan_verdict import ScanVerdict
+from lockgate.supply.tools import find_cosign
 from lockgate.supply.verify_policy import VerifyPolicy
 
 MODEL_VERSION_KEY = "dev.lockgate.model.version"  # set by the package stage
@@ -259,3 +263,21 @@ def attested_facts(statements: Mapping[str, Mapping[str, Any]]) -> dict[str, str
     if "passed" in scan:
         facts["scan_passed"] = str(bool(scan["passed"])).lower()
     return facts
+
+
+def verify_ref(
+    image: str, policy: VerifyPolicy, *, registry_ca: Path | None = None, plain_http: bool = False
+) -> VerifyReport:
+    """Verify ``image`` with the real cosign and registry clients (credentials from
+    LOCKGATE_REGISTRY_USERNAME / LOCKGATE_REGISTRY_PASSWORD)."""
+    ref = ImageRef.pinned(image)
+    access = RegistryAccess(
+        ref.registry,
+        os.environ.get("LOCKGATE_REGISTRY_USERNAME", ""),
+        os.environ.get("LOCKGATE_REGISTRY_PASSWORD", ""),
+        ca_file=registry_ca,
+        plain_http=plain_http,
+    )
+    with tempfile.TemporaryDirectory(prefix="lockgate-tuf-") as tuf:
+        cosign = CosignClient(find_cosign(), Path(tuf), access, tlog_upload=policy.transparency_log)
+        return verify_image(image, policy, cosign=cosign, registry=RegistryClient(access))

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from lockgate.errors import LockgateError
+from lockgate.spec.base import FrozenModel
 from lockgate.supply.cosign import Trust, TrustedIdentity, TrustedKey
 from lockgate.supply.scan_policy import Severity
 
@@ -20,22 +21,18 @@ class VerifyPolicyError(LockgateError):
     """A verify policy file that does not load or validate."""
 
 
-class KeylessTrust(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class KeylessTrust(FrozenModel):
     issuer: str
     identity: str | None = None
     identity_regexp: str | None = None
 
 
-class ScanRequirement(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ScanRequirement(FrozenModel):
     require_passed: bool = True
     fail_on: list[Severity] = Field(default_factory=lambda: list[Severity](["CRITICAL"]))
 
 
-class VerifyPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class VerifyPolicy(FrozenModel):
     key: str | None = Field(default=None, description="cosign public key file or KMS URI")
     keyless: KeylessTrust | None = None
     require: list[AttestationName] = Field(

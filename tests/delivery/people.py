@@ -51,3 +51,8 @@ class Team:
 
     def key(self, name: str) -> Path:
         return self.root / "keys" / name
+
+
+def with_allowed_signers(spec: str, team: Team) -> str:
+    """``spec`` (with a ``policy:`` block) naming the team's allowed-signers file."""
+    return spec.replace("policy:\n", f"policy:\n  allowed_signers: {team.allowed_signers}\n", 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,15 @@ def example_repo(tmp_path: Path, example: str) -> Path:
 
 
 def tool(name: str) -> str:
-    path = shutil.which(name)
+    """A validator's path: the test environment's own scripts first (check-jsonschema is a test
+    dependency), then PATH. Missing, it skips — or fails when components are required."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    path = shutil.which(name, path=search)
     if path is None:
-        pytest.skip(reason=f"{name} is not installed (see docs/ci.md, 'Testing the generator')")
+        reason = f"{name} is not installed (see docs/ci.md, 'Testing the generator')"
+        if os.environ.get("LOCKGATE_REQUIRE_ENGINE", "") not in ("", "0"):
+            pytest.fail(f"{reason} (required by LOCKGATE_REQUIRE_ENGINE)")
+        pytest.skip(reason=reason)
     return path
 
 

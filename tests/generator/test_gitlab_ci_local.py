@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.generator.cli import render_files
+from lockgate.commands.generate import render_files
 
 SPEC = """\
 version: 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from generator_examples import EXAMPLE_NAMES, EXAMPLES, GOLDEN, PROVIDER_NAMES, REPO
 
-from lockgate.generator.cli import render_files
+from lockgate.commands.generate import render_files
 from lockgate.generator.gitlab_templates import SHIPPED
 
 REGENERATE = os.environ.get("LOCKGATE_REGENERATE") == "1"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from generator_examples import EXAMPLE_NAMES, EXAMPLES, REPO, java_env, tool
 
-from lockgate.generator.cli import render_files
+from lockgate.commands.generate import render_files
 
 PARSER = Path(__file__).with_name("parse_groovy.groovy")
 

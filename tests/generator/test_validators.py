@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from generator_examples import EXAMPLE_NAMES, REPO, example_repo, tool
 
-from lockgate.generator.cli import render_files
+from lockgate.commands.generate import render_files
 from lockgate.generator.model import build_model
 from lockgate.spec.loader import load_spec
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from lockgate.__main__ import main as lockgate_main
 from lockgate.errors import ExecutorUnavailable
 from lockgate.images.bootstrap import (
     LABEL_CREATED,
@@ -24,11 +25,17 @@ from lockgate.images.bootstrap import (
     LABEL_SUITE,
     bootstrap_base_image,
 )
-from lockgate.images.bootstrap_cli import main
 from lockgate.images.rootfs import RootfsRecipe
 from tests.images.test_engine_import import tiny_rootfs
 
 MIRROR = "http://mirror.example/debian"
+
+
+def main(argv: list[str]) -> int:
+    """``lockgate image bootstrap ARGV`` through the real entry point."""
+    return lockgate_main(["image", "bootstrap", *argv])
+
+
 CREATED = dt.datetime(2025, 5, 20, 12, 30, tzinfo=dt.UTC)
 
 
@@ -129,4 +136,6 @@ def test_no_engine_fails_before_debootstrap_runs(
         bootstrap_base_image("lockgate-test/never:1", mirror=MIRROR, cache_dir=cache_dir)
     assert not cache_dir.exists()
     assert main(["--tag", "lockgate-test/never:1", "--cache-dir", str(cache_dir)]) == 2
-    assert capsys.readouterr().err.startswith("error: no container engine answers at unix://")
+    assert capsys.readouterr().err.startswith(
+        "lockgate: error: no container engine answers at unix://"
+    )

@@ -6,7 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
-from lockgate.serving.model import ServingManifest
+from lockgate.serving.manifest import ServingManifest
 
 LINEAR_CODE = textwrap.dedent(
     """\

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from lockgate.serving.manifest import ModelLoadError
 from lockgate.serving.metrics import ServingMetrics, parse_exposition
-from lockgate.serving.model import ModelLoadError, load_predictor
+from lockgate.serving.model import load_predictor
 from lockgate.serving.server import ScoringServer
 from tests.serving.bundles import python_bundle
 

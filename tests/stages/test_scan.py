@@ -13,10 +13,10 @@ import pytest
 from lockgate.errors import LockgateError
 from lockgate.stages import BUILTIN_STAGES
 from lockgate.stages.scan import main
+from lockgate.stages.supply_config import StageConfigError
 from lockgate.supply.gitlab_report import schema_problems
 from lockgate.supply.image_ref import ImageRefError
 from lockgate.supply.registry import RegistryError
-from lockgate.supply.stage_config import StageConfigError
 from lockgate.supply.trivy_scan import ScanFailed
 from tests.supply.conftest import (  # noqa: F401  (fixtures used by name below)
     PushImage,

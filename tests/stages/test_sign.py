@@ -11,9 +11,9 @@ import pytest
 
 from lockgate.stages import BUILTIN_STAGES
 from lockgate.stages.sign import main
+from lockgate.stages.supply_config import StageConfigError
 from lockgate.supply.cosign import CosignClient, CosignFailed
 from lockgate.supply.registry import RegistryClient
-from lockgate.supply.stage_config import StageConfigError
 from lockgate.supply.tools import find_cosign
 from lockgate.supply.verify import verify_image
 from lockgate.supply.verify_policy import VerifyPolicy

@@ -11,9 +11,10 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lockgate.errors import LockgateError
+from lockgate.spec.base import FrozenModel
 
 ColumnType = Literal["int", "float", "number", "str", "bool", "date", "datetime", "category"]
 PiiKind = Literal["email", "phone", "ssn", "iban"]
@@ -49,11 +50,7 @@ def size_bytes(text: str | int) -> int:
     return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ColumnSpec(_Model):
+class ColumnSpec(FrozenModel):
     """What one column must look like. Every key is optional."""
 
     type: ColumnType | None = None
@@ -84,12 +81,12 @@ class ColumnSpec(_Model):
         return self
 
 
-class RowsSpec(_Model):
+class RowsSpec(FrozenModel):
     min: Annotated[int, Field(ge=0)] | None = None
     max: Annotated[int, Field(ge=0)] | None = None
 
 
-class FreshnessSpec(_Model):
+class FreshnessSpec(FrozenModel):
     column: str
     max_age: str
 
@@ -104,19 +101,19 @@ class FreshnessSpec(_Model):
         return duration_seconds(self.max_age)
 
 
-class NumericDrift(_Model):
+class NumericDrift(FrozenModel):
     """Thresholds for numeric columns; a column drifts when any metric exceeds its threshold."""
 
     psi: Annotated[float, Field(gt=0)] | None = 0.2
     wasserstein: Annotated[float, Field(gt=0)] | None = 0.1
 
 
-class CategoricalDrift(_Model):
+class CategoricalDrift(FrozenModel):
     js: Annotated[float, Field(gt=0, le=1)] | None = 0.1
     psi: Annotated[float, Field(gt=0)] | None = None
 
 
-class ColumnDriftThresholds(_Model):
+class ColumnDriftThresholds(FrozenModel):
     """Per-column overrides; keys left out keep the numeric/categorical defaults."""
 
     psi: Annotated[float, Field(gt=0)] | None = None
@@ -124,7 +121,7 @@ class ColumnDriftThresholds(_Model):
     js: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
-class DriftSpec(_Model):
+class DriftSpec(FrozenModel):
     columns: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
     bins: Annotated[int, Field(ge=2, le=100)] = 10
@@ -145,18 +142,18 @@ class DriftSpec(_Model):
         return {k: v for k, v in merged.items() if v is not None}
 
 
-class PiiSpec(_Model):
+class PiiSpec(FrozenModel):
     detectors: tuple[PiiKind, ...] = ("email", "phone", "ssn", "iban")
     min_fraction: Fraction = 0.0
     fail: bool = False
 
 
-class IncrementalSpec(_Model):
+class IncrementalSpec(FrozenModel):
     enabled: bool = True
     order_by: Literal["name", "mtime"] = "name"
 
 
-class DataCheckSpec(_Model):
+class DataCheckSpec(FrozenModel):
     data: str | tuple[str, ...]
     format: Literal["parquet", "csv", "jsonl"] | None = None
     reference: str | tuple[str, ...] | None = None

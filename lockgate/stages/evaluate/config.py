@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from lockgate.errors import LockgateError
+from lockgate.spec.base import FrozenModel
 from lockgate.stages.evaluate.thresholds import Threshold, parse_thresholds
 
 
@@ -15,18 +16,14 @@ class EvaluateConfigError(LockgateError):
     """The ``with:`` block of an evaluate stage is invalid."""
 
 
-class BenchmarkConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class BenchmarkConfig(FrozenModel):
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 64, 1024])
     iterations: int = Field(default=50, ge=1)
     warmup: int = Field(default=5, ge=0)
     enabled: bool = True
 
 
-class EvaluateConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class EvaluateConfig(FrozenModel):
     model_name: str = Field(min_length=1, description="registered model name")
     data: str = Field(description="holdout set: Parquet, CSV or NPZ")
     target: str = "label"

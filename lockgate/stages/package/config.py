@@ -6,16 +6,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from lockgate.errors import LockgateError
+from lockgate.spec.base import FrozenModel
 
 _REPOSITORY = re.compile(r"^[a-z0-9.:-]+(?:/[a-z0-9._-]+)+$")
 
 
-class PackageConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class PackageConfig(FrozenModel):
     model: str = Field(
         description="the model: a folder (`in:train/model`, workspace-relative) holding a model "
         "card, or an MLflow model URI `models:/NAME/VERSION`"

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lockgate.contract import RECIPE_LABEL
 from lockgate.errors import LockgateError
-from lockgate.images.runner import RECIPE_LABEL
 from lockgate.stages.package.sources import PackagedModel
 
 

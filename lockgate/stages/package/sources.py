@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lockgate.errors import LockgateError
-from lockgate.serving.model import ServingManifest
+from lockgate.serving.manifest import ServingManifest
 
 CARD = "model-card.json"
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from lockgate.errors import LockgateError
+from lockgate.spec.base import FrozenModel
 
 
 class TrainConfigError(LockgateError):
     """The ``with:`` block of a train stage is invalid."""
 
 
-class DataConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class DataConfig(FrozenModel):
     train: str = Field(description="Parquet, CSV or NPZ file: in:STAGE/path or a workspace path")
     valid: str | None = None
     target: str = "label"
@@ -24,9 +23,7 @@ class DataConfig(BaseModel):
     placement: Literal["auto", "device", "host"] = "auto"
 
 
-class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class TrainConfig(FrozenModel):
     entrypoint: str = Field(description="module:function or path/to/file.py:function")
     data: DataConfig
     params: dict[str, Any] = Field(default_factory=dict)

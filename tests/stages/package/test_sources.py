@@ -9,7 +9,8 @@ import tarfile
 import pytest
 
 from lockgate.errors import LockgateError
-from lockgate.serving.model import ServingManifest, load_predictor
+from lockgate.serving.manifest import ServingManifest
+from lockgate.serving.model import load_predictor
 from lockgate.stages.package.buildcontext import FIXED_MTIME, context_tar, stage_context
 from lockgate.stages.package.sources import TrainOutputSource
 from tests.serving.bundles import LINEAR_CODE, python_train_output

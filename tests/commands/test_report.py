@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from lockgate.commands import report
 from lockgate.errors import LockgateError
-from lockgate.report_cli import add_arguments, report_command
 
 
 def make_run(tmp_path: Path) -> Path:
@@ -26,12 +26,12 @@ def test_cli_writes_file_and_job_summary(tmp_path: Path, monkeypatch: pytest.Mon
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     parser = argparse.ArgumentParser()
-    add_arguments(parser)
+    report.add_arguments(parser)
     out = tmp_path / "comment.md"
     args = parser.parse_args([str(run), "-o", str(out), "--github-summary"])
-    assert report_command(args) == 0
+    assert report.run(args) == 0
     assert out.read_text().startswith("## lockgate run")
     assert "### evaluate" in out.read_text() and "### train" in out.read_text()
     assert summary.read_text().startswith("earlier step\n## lockgate run")
     with pytest.raises(LockgateError, match="nope: no such run folder"):
-        report_command(parser.parse_args([str(tmp_path / "nope")]))
+        report.run(parser.parse_args([str(tmp_path / "nope")]))

@@ -1,4 +1,4 @@
-"""`lockgate generate`: writing, --check, --update and bad input, through generate_command and
+"""`lockgate generate`: writing, --check, --update and bad input, through run() and
 through `python -m lockgate.generator`."""
 
 from __future__ import annotations
@@ -10,18 +10,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from generator_examples import REPO, example_repo
 
+from lockgate.commands.generate import add_arguments, run
 from lockgate.errors import LockgateError
-from lockgate.generator.cli import add_arguments, generate_command
 from lockgate.generator.yamltext import load
+from tests.generator.generator_examples import REPO, example_repo
 
 
 def _run(root: Path, *argv: str) -> tuple[int, str]:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     out = io.StringIO()
-    code = generate_command(parser.parse_args([*argv, "--root", str(root)]), stdout=out)
+    code = run(parser.parse_args([*argv, "--root", str(root)]), stdout=out)
     return code, out.getvalue()
 
 
@@ -210,7 +210,7 @@ def test_module_entry_point_reports_bad_input_in_one_line(
 ) -> None:
     root = example_repo(tmp_path, "minimal")
     done = subprocess.run(
-        [sys.executable, "-m", "lockgate.generator", *argv, "--root", str(root)],
+        [sys.executable, "-m", "lockgate", "generate", *argv, "--root", str(root)],
         cwd=root,
         capture_output=True,
         text=True,
@@ -229,7 +229,8 @@ def test_module_entry_point_writes(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "lockgate.generator",
+            "lockgate",
+            "generate",
             "gitlab",
             "--no-image",
             "--out",

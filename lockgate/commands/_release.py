@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lockgate.commands.project import Project, add_spec_argument, load_project
+from lockgate.commands._options import add_json_argument, add_spec_argument, print_json
+from lockgate.commands._project import Project, load_project
 
 
 def add_release_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_argument(parser)
+    add_json_argument(parser)
     parser.add_argument(
         "--signing-key",
         type=Path,
@@ -122,7 +124,20 @@ def promoter(args: argparse.Namespace, op: str, digest: str) -> Any:
     )
 
 
-def report(outcome: Any) -> int:
+def report(outcome: Any, as_json: bool = False) -> int:
+    if as_json:
+        print_json(
+            {
+                "action": outcome.action,
+                "environment": outcome.environment,
+                "digest": outcome.digest,
+                "status": outcome.status,
+                "ok": outcome.exit_code == 0,
+                "lines": list(outcome.lines),
+                "seqs": list(outcome.seqs),
+            }
+        )
+        return int(outcome.exit_code)
     stream = sys.stderr if outcome.exit_code else sys.stdout
     for line in outcome.lines:
         print(line, file=stream)

@@ -6,29 +6,22 @@ import argparse
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lockgate.engine.plan import Plan, build_plan
 from lockgate.engine.workspace import Workspace
 from lockgate.spec.loader import find_spec, parse_spec
 from lockgate.spec.yamlpos import read_spec_text
 
-
-def add_spec_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--spec",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="the spec (default: lockgate.yaml here or in a parent folder)",
-    )
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline
 
 
 @dataclass(frozen=True)
 class Project:
     spec_path: Path
     spec_text: str
-    pipeline: Any
+    pipeline: Pipeline
 
     @property
     def root(self) -> Path:

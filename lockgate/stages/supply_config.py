@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from lockgate.errors import LockgateError
+from lockgate.spec.base import FrozenModel
 from lockgate.stages.context import StageContext
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.registry import RegistryAccess
@@ -18,9 +19,7 @@ class StageConfigError(LockgateError):
     """A ``with:`` block that does not validate."""
 
 
-class RegistryConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RegistryConfig(FrozenModel):
     username_secret: str | None = Field(default=None, description="secret holding the user")
     password_secret: str | None = Field(default=None, description="secret holding the password")
     ca_file: str | None = Field(default=None, description="PEM CA of a private registry")
@@ -33,12 +32,10 @@ class RegistryConfig(BaseModel):
         return RegistryAccess(host, user, password, ca, self.plain_http)
 
 
-class ImageSource(BaseModel):
+class ImageSource(FrozenModel):
     """Which image: ``image`` (a reference with digest) or ``image_file`` (default
     ``in:package/image.json``: the package stage's record, whose ``ref`` is the image by digest;
     a plain text file holding the reference works too)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     image: str | None = None
     image_file: str = "in:package/image.json"

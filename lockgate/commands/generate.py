@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TextIO
 
+from lockgate.commands._options import add_spec_argument
 from lockgate.errors import EXIT_FAILED, EXIT_OK, LockgateError
 from lockgate.generator.rendered import Rendered
 
@@ -30,7 +31,7 @@ class FileOutcome:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("provider", choices=CHOICES, help="CI provider to generate for")
-    parser.add_argument("--spec", type=Path, help="lockgate.yaml (default: found from the cwd)")
+    add_spec_argument(parser)
     parser.add_argument("--out", help="output path (default per provider); not with `all`")
     parser.add_argument(
         "--root", type=Path, help="repository root that paths are relative to (default: cwd)"
@@ -56,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def generate_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     stdout = stdout or sys.stdout
     root = (args.root or Path.cwd()).resolve()
     files = render_files(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.ci.cli import add_arguments, ci_command
+from lockgate.commands.ci import add_arguments, run
 from lockgate.errors import LockgateError
 
 DIGEST = "registry.example.com/ml/churn-runner@sha256:" + "ab" * 32
@@ -45,9 +45,7 @@ def test_image_digest_goes_to_github_output(stand_in: Path, tmp_path: Path, monk
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
     monkeypatch.setenv("STAND_IN_OUTPUT", DIGEST)
     assert (
-        ci_command(
-            _args("image", "--push", "Registry.example.com/ML/churn-runner", "--output", "github")
-        )
+        run(_args("image", "--push", "Registry.example.com/ML/churn-runner", "--output", "github"))
         == 0
     )
     assert out.read_text() == f"image={DIGEST}\n"
@@ -56,7 +54,7 @@ def test_image_digest_goes_to_github_output(stand_in: Path, tmp_path: Path, monk
 def test_image_digest_goes_to_a_dotenv_report(stand_in: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("STAND_IN_OUTPUT", DIGEST)
     dotenv = tmp_path / "lockgate-image.env"
-    assert ci_command(_args("image", "--push", "r/x", "--output", f"dotenv={dotenv}")) == 0
+    assert run(_args("image", "--push", "r/x", "--output", f"dotenv={dotenv}")) == 0
     assert dotenv.read_text() == f"LOCKGATE_IMAGE={DIGEST}\n"
 
 
@@ -66,7 +64,7 @@ def test_image_digest_goes_to_a_dotenv_report(stand_in: Path, tmp_path: Path, mo
 def test_anything_but_a_digest_is_refused(stand_in: Path, monkeypatch, printed: str) -> None:
     monkeypatch.setenv("STAND_IN_OUTPUT", printed)
     with pytest.raises(LockgateError, match=r"expected .*REF@sha256:<64 hex>"):
-        ci_command(_args("image", "--push", "r/x", "--output", "plain"))
+        run(_args("image", "--push", "r/x", "--output", "plain"))
 
 
 def test_cache_key_is_checked_and_written(stand_in: Path, tmp_path: Path, monkeypatch) -> None:
@@ -74,12 +72,10 @@ def test_cache_key_is_checked_and_written(stand_in: Path, tmp_path: Path, monkey
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
     monkeypatch.setenv("STAND_IN_OUTPUT", "0f" * 32)
     with pytest.raises(LockgateError, match="64 hex"):
-        ci_command(_args("cache-key", "train", "--output", "github"))  # two lines printed
+        run(_args("cache-key", "train", "--output", "github"))  # two lines printed
     monkeypatch.setenv("STAND_IN_OUTPUT", "")
     stand_in.write_text(f"#!{sys.executable}\nprint('{'0f' * 32}')\n")
-    assert (
-        ci_command(_args("cache-key", "train", "--upstream-dir", "in", "--output", "github")) == 0
-    )
+    assert run(_args("cache-key", "train", "--upstream-dir", "in", "--output", "github")) == 0
     assert out.read_text() == f"key={'0f' * 32}\n"
 
 
@@ -87,7 +83,7 @@ def test_github_output_needs_the_variable(stand_in: Path, monkeypatch) -> None:
     monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
     monkeypatch.setenv("STAND_IN_OUTPUT", DIGEST)
     with pytest.raises(LockgateError, match=r"\$GITHUB_OUTPUT is not set"):
-        ci_command(_args("image", "--push", "r/x", "--output", "github"))
+        run(_args("image", "--push", "r/x", "--output", "github"))
 
 
 def test_summary_appends_report_and_metrics(tmp_path: Path, monkeypatch) -> None:
@@ -99,9 +95,7 @@ def test_summary_appends_report_and_metrics(tmp_path: Path, monkeypatch) -> None
     summary.write_text("earlier\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     assert (
-        ci_command(
-            _args("summary", "train", "--export-dir", str(tmp_path / "out"), "--output", "github")
-        )
+        run(_args("summary", "train", "--export-dir", str(tmp_path / "out"), "--output", "github"))
         == 0
     )
     assert summary.read_text() == (
@@ -111,7 +105,7 @@ def test_summary_appends_report_and_metrics(tmp_path: Path, monkeypatch) -> None
 
 
 def test_summary_without_outputs_says_so(tmp_path: Path, capsys) -> None:
-    assert ci_command(_args("summary", "stats", "--export-dir", str(tmp_path))) == 0
+    assert run(_args("summary", "stats", "--export-dir", str(tmp_path))) == 0
     assert "no report.md or metrics.json" in capsys.readouterr().out
 
 
@@ -120,7 +114,7 @@ def test_inputs_moves_needed_artifacts(tmp_path: Path) -> None:
         (tmp_path / "dl" / f"lockgate-{name}").mkdir(parents=True)
         (tmp_path / "dl" / f"lockgate-{name}" / "f").write_text(name)
     assert (
-        ci_command(
+        run(
             _args(
                 "inputs",
                 "--needs",
@@ -135,7 +129,7 @@ def test_inputs_moves_needed_artifacts(tmp_path: Path) -> None:
     )
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["prepare", "stats"]
     with pytest.raises(LockgateError, match="no artifact lockgate-train"):
-        ci_command(
+        run(
             _args(
                 "inputs",
                 "--needs",
@@ -151,4 +145,4 @@ def test_inputs_moves_needed_artifacts(tmp_path: Path) -> None:
 def test_login_needs_credentials(monkeypatch) -> None:
     monkeypatch.delenv("LOCKGATE_REGISTRY_USER", raising=False)
     with pytest.raises(LockgateError, match="LOCKGATE_REGISTRY_USER"):
-        ci_command(_args("login", "--registry", "ghcr.io"))
+        run(_args("login", "--registry", "ghcr.io"))

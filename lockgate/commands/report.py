@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def report_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir or _latest_run()
     if not run_dir.is_dir():
         raise LockgateError(f"{run_dir}: no such run folder")

@@ -1,6 +1,6 @@
 """``lockgate verify IMAGE@DIGEST [--policy FILE] [--key cosign.pub] [--model-version V]``.
 
-Registered as `lockgate verify` in lockgate/cli.py. Registry
+Registered as `lockgate verify` in lockgate/commands/__init__.py. Registry
 credentials come from ``LOCKGATE_REGISTRY_USERNAME`` / ``LOCKGATE_REGISTRY_PASSWORD`` (never
 flags, so they stay out of shell history and process lists).
 """
@@ -8,17 +8,12 @@ flags, so they stay out of shell history and process lists).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-from lockgate.supply.cosign import CosignClient
-from lockgate.supply.image_ref import ImageRef
-from lockgate.supply.registry import RegistryAccess, RegistryClient
-from lockgate.supply.tools import find_cosign
-from lockgate.supply.verify import VerifyReport, verify_image
-from lockgate.supply.verify_policy import VerifyPolicy, load_verify_policy
+from lockgate.commands._options import add_json_argument, print_json
+from lockgate.supply.verify import verify_ref
+from lockgate.supply.verify_policy import load_verify_policy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,27 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="talk to the registry over plain HTTP (loopback test registries)",
     )
+    add_json_argument(parser)
 
 
-def verify_ref(
-    image: str, policy: VerifyPolicy, *, registry_ca: Path | None = None, plain_http: bool = False
-) -> VerifyReport:
-    """Verify ``image`` with the real cosign and registry clients (credentials from
-    LOCKGATE_REGISTRY_USERNAME / LOCKGATE_REGISTRY_PASSWORD)."""
-    ref = ImageRef.pinned(image)
-    access = RegistryAccess(
-        ref.registry,
-        os.environ.get("LOCKGATE_REGISTRY_USERNAME", ""),
-        os.environ.get("LOCKGATE_REGISTRY_PASSWORD", ""),
-        ca_file=registry_ca,
-        plain_http=plain_http,
-    )
-    with tempfile.TemporaryDirectory(prefix="lockgate-tuf-") as tuf:
-        cosign = CosignClient(find_cosign(), Path(tuf), access, tlog_upload=policy.transparency_log)
-        return verify_image(image, policy, cosign=cosign, registry=RegistryClient(access))
-
-
-def verify_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {"key": args.key, "model_version": args.model_version}
     if args.require:
         overrides["require"] = [part.strip() for part in args.require.split(",") if part.strip()]
@@ -64,6 +42,18 @@ def verify_command(args: argparse.Namespace) -> int:
     report = verify_ref(
         args.image, policy, registry_ca=args.registry_ca, plain_http=args.plain_http
     )
+    if args.json:
+        print_json(
+            {
+                "image": report.image,
+                "ok": report.passed,
+                "requirements": [
+                    {"name": r.name, "passed": r.passed, "reason": r.reason}
+                    for r in report.requirements
+                ],
+            }
+        )
+        return report.exit_code
     print(report.render())
     for failure in report.failures():
         print(f"verify: {failure.name}: {failure.reason}", file=sys.stderr)

@@ -8,17 +8,17 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from lockgate.spec.base import FrozenModel
 from lockgate.stages.context import StageContext
+from lockgate.stages.supply_config import ImageSource, StageConfigError
 from lockgate.supply.attestations import ProvenanceInputs
 from lockgate.supply.cosign import KeylessSigner, KeyPairSigner, Signer, is_kms_uri
-from lockgate.supply.stage_config import ImageSource, StageConfigError
 from lockgate.supply.verify_policy import AttestationName
 
 
-class KeylessConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class KeylessConfig(FrozenModel):
     oidc_issuer: str | None = None
     oidc_provider: str | None = Field(default=None, description="e.g. github-actions")
     fulcio_url: str | None = None
@@ -28,14 +28,12 @@ class KeylessConfig(BaseModel):
     )
 
 
-class EvaluationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class EvaluationConfig(FrozenModel):
     metrics_file: str = "in:evaluate/metrics.json"
     verdict: str | None = Field(default=None, description="else metrics['verdict']")
 
 
-class ModelInfo(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ModelInfo(FrozenModel):
     name: str = ""
     version: str = ""
 

@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     inputs.add_argument("--to", dest="target", required=True, type=Path)
 
 
-def ci_command(args: argparse.Namespace, run: Run = run_command) -> int:
+def run(args: argparse.Namespace, runner: Run = run_command) -> int:
     handlers = {
         "login": _login,
         "image": _image,
@@ -61,7 +61,7 @@ def ci_command(args: argparse.Namespace, run: Run = run_command) -> int:
         "summary": _summary,
         "inputs": _inputs,
     }
-    return handlers[args.ci_command](args, run)
+    return handlers[args.ci_command](args, runner)
 
 
 def _login(args: argparse.Namespace, run: Run) -> int:

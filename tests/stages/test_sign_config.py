@@ -1,5 +1,5 @@
 def test_ci_provenance_names_the_builder_and_source_per_provider():
-    from lockgate.supply.sign_config import ci_provenance
+    from lockgate.stages.sign_config import ci_provenance
 
     github = ci_provenance(
         {

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pytest
 
+from lockgate.__main__ import main
+from lockgate.commands.verify import add_arguments, run
 from lockgate.supply.image_ref import ImageRefError
-from lockgate.supply.verify_cli import add_arguments, verify_command
 from lockgate.supply.verify_policy import VerifyPolicyError
 
 from .conftest import PushImage
@@ -48,23 +50,29 @@ def test_verify_command_exit_codes(
         "5",
         "--plain-http",
     )
-    assert verify_command(ok) == 0
+    assert run(ok) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == f"verified: {ref}"
     assert "PASS model version: 5 (label dev.lockgate.model.version)" in out
     refused = _args(str(ref), "--key", str(key_pair[1]), "--require", "sbom", "--plain-http")
-    assert verify_command(refused) == 1
+    assert run(refused) == 1
     captured = capsys.readouterr()
     assert captured.out.startswith(f"REFUSED: {ref}\n")
     assert captured.err.startswith("verify: attestation sbom: ")
+    argv = [str(ref), "--key", str(key_pair[1]), "--require", "sbom", "--plain-http", "--json"]
+    assert main(["verify", *argv]) == 1  # the real entry point, as a script runs it
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["image"] == str(ref) and doc["ok"] is False
+    by_name = {r["name"]: r["passed"] for r in doc["requirements"]}
+    assert by_name["attestation sbom"] is False and by_name["signature"] is True
 
 
 def test_tag_and_bad_policy_are_errors(tmp_path: Path) -> None:
     with pytest.raises(ImageRefError, match=r"^pin by digest: r\.example/app:v1"):
-        verify_command(_args("r.example/app:v1", "--key", "k.pub"))
+        run(_args("r.example/app:v1", "--key", "k.pub"))
     policy = tmp_path / "p.yaml"
     policy.write_text("key: k.pub\nrequire: [sboms]\n")
     with pytest.raises(VerifyPolicyError, match=r"p\.yaml: require\.0: Input should be"):
-        verify_command(_args("r.example/app@sha256:" + "0" * 64, "--policy", str(policy)))
+        run(_args("r.example/app@sha256:" + "0" * 64, "--policy", str(policy)))
     with pytest.raises(VerifyPolicyError, match="give exactly one of key or keyless"):
-        verify_command(_args("r.example/app@sha256:" + "0" * 64))
+        run(_args("r.example/app@sha256:" + "0" * 64))

@@ -27,7 +27,7 @@ def test_help_imports_nothing_heavy():
 
 
 def test_every_command_has_help(tmp_path):
-    from lockgate.cli import COMMANDS
+    from lockgate.commands import COMMANDS
 
     for name in COMMANDS:
         result = lockgate(name, "--help", cwd=tmp_path)
@@ -149,3 +149,29 @@ def test_missing_declared_output_fails(tmp_path):
     result = lockgate("run", "--executor", "local", cwd=root)
     assert result.code == 1
     assert "declared output 'model.pt' was not written" in result.stderr
+
+
+def test_one_home_one_convention():
+    """Every command is a module in lockgate.commands with add_arguments and run; every module
+    there is a command or an ``_``-named helper; no core module imports the CLI."""
+    import importlib
+    import re
+
+    from lockgate.commands import COMMANDS
+
+    commands_dir = REPO_ROOT / "lockgate" / "commands"
+    for module_name, _ in COMMANDS.values():
+        module = importlib.import_module(f"lockgate.commands.{module_name}")
+        assert callable(module.add_arguments) and callable(module.run), module_name
+    listed = {module_name for module_name, _ in COMMANDS.values()}
+    for path in commands_dir.glob("*.py"):
+        assert path.stem in listed or path.stem.startswith("_"), path.name
+    entry_points = {"__main__.py"}
+    importers = [
+        str(path.relative_to(REPO_ROOT))
+        for path in (REPO_ROOT / "lockgate").rglob("*.py")
+        if commands_dir not in path.parents
+        and path.name not in entry_points
+        and re.search(r"lockgate\.commands\b", path.read_text())
+    ]
+    assert importers == []

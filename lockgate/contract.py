@@ -1,0 +1,31 @@
+"""The stage contract's names: the bottom of the import graph.
+
+Every stage finds its world through ``LOCKGATE_*`` environment variables; in a container the
+folders sit at fixed mount points; images made from a recipe carry its digest in a label. The
+engine, the executors, the stages and the image builder all speak these names, so they live here,
+below all of them, and this module imports nothing from lockgate.
+"""
+
+from __future__ import annotations
+
+# Mount points inside a stage container.
+CONTAINER_WORKSPACE = "/workspace"
+CONTAINER_IN = "/lockgate/in"
+CONTAINER_OUT = "/lockgate/out"
+CONTAINER_SECRETS = "/run/secrets"
+
+# Environment variables a stage reads.
+ENV_WORKSPACE = "LOCKGATE_WORKSPACE"
+ENV_IN = "LOCKGATE_IN"
+ENV_OUT = "LOCKGATE_OUT"
+ENV_SECRETS = "LOCKGATE_SECRETS"
+ENV_STATE = "LOCKGATE_STATE"
+ENV_RUN_ID = "LOCKGATE_RUN_ID"
+ENV_STAGE = "LOCKGATE_STAGE"
+ENV_GIT_SHA = "LOCKGATE_GIT_SHA"
+ENV_IMAGE_DIGEST = "LOCKGATE_IMAGE_DIGEST"
+ENV_WITH = "LOCKGATE_WITH"
+ENV_CACHE_PREFIX = "LOCKGATE_CACHE_"
+
+# Image label that records the digest of the recipe an image was built from.
+RECIPE_LABEL = "dev.lockgate.recipe"
