@@ -155,3 +155,45 @@ def test_a_statement_signed_with_ssh_keygen_approves_once_and_not_elsewhere(
     approval = json.loads(lines[0])
     assert approval["details"]["proof"]["method"] == "ssh-key"
     assert approval["details"]["proof"]["statement"] == statement.read_text()
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({}, None),
+        ({"aud": "other"}, "OIDC token audience is not 'lockgate'"),
+        ({"forged": True}, "OIDC token signature does not verify"),
+        ({"exp": 1_000_000_000, "iat": 999_999_000, "nbf": 999_999_000}, "OIDC token expired"),
+    ],
+)
+def test_ci_tokens_are_verified_and_refusals_recorded(
+    project: Path, monkeypatch, capsys, claims: dict, reason: str | None
+) -> None:
+    from tests.delivery.oidc_issuer import serve_issuer
+
+    spec = project / "lockgate.yaml"
+    with serve_issuer() as issuer:
+        spec.write_text(
+            spec.read_text().replace(
+                "policy:\n", f"policy:\n  oidc: [{{issuer: '{issuer.url}', audience: lockgate}}]\n"
+            )
+        )
+        monkeypatch.setenv("LOCKGATE_ID_TOKEN", issuer.token(actor="carol", **claims))
+        monkeypatch.setenv("GITHUB_ACTOR", "lena")  # ignored either way
+        code = main(["approve", "production", "--digest", D])
+    err = capsys.readouterr().err
+    rows = [
+        json.loads(x) for x in (project / ".lockgate/ledger/ledger.jsonl").read_text().splitlines()
+    ]
+    if reason is None:
+        assert code == 0, err
+        assert (rows[0]["action"], rows[0]["actor"], rows[0]["actor_source"]) == (
+            "approve",
+            "carol",
+            "oidc",
+        )
+        assert rows[0]["details"]["proof"]["issuer"] == issuer.url
+    else:
+        assert code == 1 and reason in err
+        assert (rows[0]["action"], rows[0]["actor"]) == ("refuse", "(unproven)")
+        assert reason in rows[0]["reason"] and rows[0]["details"]["claimed"] == "an OIDC token"
