@@ -186,9 +186,10 @@ def prove_identity(
                 f"`ssh-keygen -Y sign -n lockgate -f KEY {signed_statement}`"
             ) from None
         return _by_signature(settings, wanted, text, armored, now)
-    github = next((i for i in settings.issuers if "github" in i.issuer), None)
-    audience = github or (settings.issuers[0] if settings.issuers else None)
-    token = ci_token(env, audience.audience if audience else "", settings.token_variable)
+    # GitHub mints the token on request, for an audience: the GitHub issuer's, else the first's
+    github = [i for i in settings.issuers if "github" in i.issuer]
+    requested = (github or list(settings.issuers) or [None])[0]
+    token = ci_token(env, requested.audience if requested else "", settings.token_variable)
     if token:
         if not settings.issuers:
             raise IdentityNotProven("a CI token is present but policy.oidc trusts no issuer")

@@ -13,6 +13,7 @@ not-before must hold. Issuers are fetched over HTTPS (plain HTTP only on loopbac
 from __future__ import annotations
 
 import json
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
