@@ -188,8 +188,8 @@ def prove_identity(
         return _by_signature(settings, wanted, text, armored, now)
     # GitHub mints the token on request, for an audience: the GitHub issuer's, else the first's
     github = [i for i in settings.issuers if "github" in i.issuer]
-    requested = (github or list(settings.issuers) or [None])[0]
-    token = ci_token(env, requested.audience if requested else "", settings.token_variable)
+    requested = github or list(settings.issuers)
+    token = ci_token(env, requested[0].audience if requested else "", settings.token_variable)
     if token:
         if not settings.issuers:
             raise IdentityNotProven("a CI token is present but policy.oidc trusts no issuer")
