@@ -11,6 +11,7 @@ and do not count. The layers (docs/design.md draws them):
     2  engine                                   plan, cache, records, the executor protocol
     1  spec                                     lockgate.yaml models, located errors
     0  contract, errors, the package itself     the stage contract's names; the error family
+                                                (and loopback: where plain HTTP may go)
 
 A module may import its own layer or any layer below it, never one above.
 """
@@ -30,6 +31,7 @@ LAYERS: dict[str, int] = {
     "lockgate": 0,
     "lockgate.contract": 0,
     "lockgate.errors": 0,
+    "lockgate.loopback": 0,
     "lockgate.spec": 1,
     "lockgate.engine": 2,
     "lockgate.supply": 3,

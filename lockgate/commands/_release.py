@@ -1,4 +1,4 @@
-"""What the release commands share: the project, the ledger store, the acting identity, the
+"""What the release commands share: the project, the ledger store, the proven identity, the
 verifier, the registry and the deployers, built from the spec and flags."""
 
 from __future__ import annotations
@@ -23,6 +23,22 @@ def add_release_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PEM",
         help="Ed25519 private key that signs the entries this command writes "
         "(default: $LOCKGATE_SIGNING_KEY)",
+    )
+    proof = parser.add_mutually_exclusive_group()
+    proof.add_argument(
+        "--identity-key",
+        type=Path,
+        default=os.environ.get("LOCKGATE_IDENTITY_KEY") or None,
+        metavar="KEY",
+        help="your own Ed25519 SSH key, listed in policy.allowed_signers: proves who you are "
+        "(default: $LOCKGATE_IDENTITY_KEY; in CI the OIDC token proves it)",
+    )
+    proof.add_argument(
+        "--signed-statement",
+        type=Path,
+        metavar="FILE",
+        help="a statement (from --print-statement) signed with `ssh-keygen -Y sign -n lockgate`; "
+        "the signature is read from FILE.sig",
     )
 
 
@@ -52,6 +68,38 @@ def open_store(project: Project, args: argparse.Namespace, sync: bool = True) ->
     return open_ledger(project.pipeline, project.root, signer=signer, notice=notice, sync=sync)
 
 
+def proven_actor(
+    project: Project, args: argparse.Namespace, store: Any, op: str, env: str, digest: str
+) -> Any:
+    """Who acts, proven by key or CI token; a refusal is recorded in the ledger and raised."""
+    from lockgate.delivery.ledger.entry import Draft
+    from lockgate.delivery.ledger.identity import IdentityNotProven, prove_identity, statement_for
+    from lockgate.delivery.promotion.rules import identity_settings
+
+    settings = identity_settings(project.pipeline, project.root)
+    try:
+        return prove_identity(
+            settings,
+            statement_for(op, env, digest, store.clock()),
+            now=store.clock(),
+            identity_key=getattr(args, "identity_key", None),
+            signed_statement=getattr(args, "signed_statement", None),
+        )
+    except IdentityNotProven as exc:
+        store.append(
+            Draft(
+                action="refuse",
+                actor="(unproven)",
+                actor_source="none",
+                environment=env,
+                digest=digest if digest.startswith("sha256:") else None,
+                reason=f"identity not proven: {exc.reason}",
+                details={"op": op, "claimed": exc.claimed},
+            )
+        )
+        raise
+
+
 def tracking_uri(project: Project) -> str:
     if project.pipeline.tracking_uri:
         return str(project.pipeline.tracking_uri)
@@ -66,23 +114,25 @@ def registry(project: Project) -> Any:
     return MlflowRegistry(tracking_uri(project))
 
 
-def promoter(args: argparse.Namespace) -> Any:
-    from lockgate.delivery.ledger.identity import current_identity
+def promoter(args: argparse.Namespace, op: str, digest: str) -> Any:
+    """The promoter for ``op`` on ``digest`` (``-`` when the command picks it) in
+    ``args.environment``, acting as the proven identity."""
     from lockgate.delivery.promotion.deployers import deployer_for
     from lockgate.delivery.promotion.promote import Promoter
     from lockgate.delivery.promotion.verifier import SupplyVerifier
 
     project = load_project(args)
+    store = open_store(project, args)
     return Promoter(
         pipeline=project.pipeline,
         spec_root=project.root,
-        ledger=open_store(project, args),
+        ledger=store,
         verifier=SupplyVerifier(
             project.pipeline, project.root, plain_http=getattr(args, "plain_http", False)
         ),
         deployer_for=lambda name: deployer_for(name, project.root, project.pipeline),
         registry=registry(project),
-        actor=current_identity(cwd=project.root),
+        actor=proven_actor(project, args, store, op, args.environment, digest),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands._release import add_release_arguments, open_store, report
+from lockgate.commands._release import add_release_arguments, open_store, proven_actor, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,12 +17,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="lifetime, e.g. 4h (at most the policy's approval_ttl)",
     )
     parser.add_argument("--revoke", action="store_true", help="withdraw your approval instead")
+    parser.add_argument(
+        "--print-statement",
+        action="store_true",
+        help="print the statement to sign with `ssh-keygen -Y sign -n lockgate` and stop",
+    )
     add_release_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from lockgate.commands._project import load_project
-    from lockgate.delivery.ledger.identity import current_identity
+    from lockgate.delivery.ledger.identity import statement_for
     from lockgate.delivery.promotion.approve import approve, revoke
     from lockgate.delivery.promotion.refs import check_digest
     from lockgate.delivery.promotion.rules import environment_rules
@@ -32,8 +37,12 @@ def run(args: argparse.Namespace) -> int:
     project = load_project(args)
     digest = check_digest(args.digest)
     rules = environment_rules(project.pipeline, project.root, args.environment)
-    actor = current_identity(cwd=project.root)
-    store = open_store(project, args)
+    op = "revoke" if args.revoke else "approve"
+    store = open_store(project, args, sync=not args.print_statement)
+    if args.print_statement:
+        print(statement_for(op, args.environment, digest, store.clock()).text(), end="")
+        return 0
+    actor = proven_actor(project, args, store, op, args.environment, digest)
     if args.revoke:
         return report(revoke(store, rules, actor, digest, reason=args.reason), args.json)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands._release import add_release_arguments, open_store, report
+from lockgate.commands._release import add_release_arguments, open_store, proven_actor, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,18 +22,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lockgate.commands._project import load_project
-    from lockgate.delivery.ledger.identity import current_identity
     from lockgate.delivery.promotion.deployers import deployer_for
     from lockgate.delivery.promotion.health import record_health
     from lockgate.delivery.promotion.rules import environment_rules
 
     project = load_project(args)
     rules = environment_rules(project.pipeline, project.root, args.environment)
+    store = open_store(project, args)
+    actor = proven_actor(project, args, store, "health", args.environment, args.digest or "-")
     outcome = record_health(
-        open_store(project, args),
+        store,
         deployer_for(rules.deployer, project.root, project.pipeline),
         args.environment,
-        current_identity(cwd=project.root),
+        actor,
         mark=args.mark,
         digest=args.digest,
         reason=args.reason,

@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
                 "status": status,
                 "cache_key": key,
                 "gpu": spec.gpu,
+                "engine": spec.engine,  # the container engine's socket: root on the host
+                "secrets": list(spec.secrets),
                 "image": spec.image.tag,
             }
         )
@@ -67,9 +69,22 @@ def run(args: argparse.Namespace) -> int:
     for i, r in enumerate(rows, 1):
         needs = f"  ← {', '.join(r['needs'])}" if r["needs"] else ""
         key = f"  [{r['cache_key'][:12]}]" if r["cache_key"] else ""
-        print(f"{i:>3}. {r['stage']:<{width}}  {r['status']:<20}{key}{needs}")
+        grants = _grants(r)
+        print(f"{i:>3}. {r['stage']:<{width}}  {r['status']:<20}{key}{needs}{grants}")
     print(f"{len(will_run)} to run, {len(rows) - len(will_run)} cached")
     return 0
+
+
+def _grants(row: dict[str, Any]) -> str:
+    """What a stage is given beyond its folders, so a reviewer sees it before it runs."""
+    given = []
+    if row["engine"]:
+        given.append("ENGINE SOCKET (engine: true: can start containers as root on the host)")
+    if row["secrets"]:
+        given.append(f"secrets: {', '.join(row['secrets'])}")
+    if row["gpu"]:
+        given.append(f"gpu: {row['gpu']}")
+    return f"  — {'; '.join(given)}" if given else ""
 
 
 def _known(keys: KeyResolver, name: str) -> bool:

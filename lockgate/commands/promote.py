@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from lockgate.delivery.promotion.refs import parse_model
 
-    outcome = promoter(args).promote(
+    digest = args.image.partition("@")[2] or "-"
+    outcome = promoter(args, "promote", digest).promote(
         args.environment,
         args.image,
         model=parse_model(args.model) if args.model else None,

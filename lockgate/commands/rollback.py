@@ -20,10 +20,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="an earlier release: sha256:..., models:/NAME/N, or N",
     )
     parser.add_argument("--reason", help="why, for the ledger")
+    parser.add_argument(
+        "--emergency",
+        action="store_true",
+        help="roll back although the earlier release's approvals no longer hold "
+        "(only for the environment's `emergency` list; recorded as an emergency)",
+    )
     add_release_arguments(parser)
     add_plain_http_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    outcome = promoter(args).rollback(args.environment, to=args.to, reason=args.reason)
+    digest = args.to if args.to and args.to.startswith("sha256:") else "-"
+    rollback = promoter(args, "rollback", digest).rollback
+    outcome = rollback(args.environment, to=args.to, reason=args.reason, emergency=args.emergency)
     return report(outcome, args.json)

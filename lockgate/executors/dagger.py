@@ -25,6 +25,7 @@ from lockgate.contract import (
     CONTAINER_WORKSPACE,
 )
 from lockgate.engine.executor import ExecOutcome
+from lockgate.engine.stage_env import base_env
 from lockgate.engine.stagespec import ImageRecipe, StagePaths, StageSpec, contract_env
 from lockgate.errors import ExecutorUnavailable, LockgateError, StageFailed
 from lockgate.executors.dagger_engine import engine_answers, with_engine_socket
@@ -111,6 +112,7 @@ def build_container(
     git_sha: str,
     secret_files: Mapping[str, Path],
     host_dirs: HostDirs,
+    host_env: Mapping[str, str] | None = None,
 ) -> Container:
     """The whole stage as one lazy chain, ending in the stage's exec (non-zero exits allowed).
 
@@ -120,7 +122,8 @@ def build_container(
     from dagger import ReturnType
 
     ctr = runner_image(dag, spec.image, host_dirs)
-    env = contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=True)
+    env = base_env(host_env or {}, in_container=True, engine=False)
+    env.update(contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=True))
     for key in sorted(env):
         ctr = ctr.with_env_variable(key, env[key])
     workspace = dag.host().directory(str(paths.workspace), exclude=list(WORKSPACE_EXCLUDE))
@@ -285,7 +288,7 @@ class DaggerExecutor:
             def stage_container(dag: Client) -> Container:
                 return build_container(
                     dag, spec, paths, pipeline=self.pipeline, run_id=run_id, git_sha=git_sha,
-                    secret_files=files, host_dirs=host_dirs,
+                    secret_files=files, host_dirs=host_dirs, host_env=os.environ,
                 )  # fmt: skip
 
             def runner(dag: Client) -> Container:

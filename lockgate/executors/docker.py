@@ -23,6 +23,7 @@ from lockgate.contract import (
     CONTAINER_WORKSPACE,
 )
 from lockgate.engine.executor import ExecOutcome, OutputSink
+from lockgate.engine.stage_env import base_env
 from lockgate.engine.stagespec import ImageRecipe, StagePaths, StageSpec, contract_env
 from lockgate.errors import ExecutorUnavailable, LockgateError
 from lockgate.executors.stage_tools import stage_tools
@@ -96,7 +97,10 @@ class DockerExecutor:
         cancel: threading.Event,
     ) -> ExecOutcome:
         image_id = self._runner_images().ensure(spec.image, output)
-        env = contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=True)
+        env = base_env(os.environ, in_container=True, engine=spec.engine)
+        env.update(
+            contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=True)
+        )
         env.setdefault("HOME", "/tmp")
         if spec.engine:
             env["DOCKER_HOST"] = f"unix://{ENGINE_SOCKET_IN_CONTAINER}"

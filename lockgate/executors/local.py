@@ -2,7 +2,8 @@
 
 For CI jobs that already run inside the runner image (no nested containers) and for fast tests.
 The contract's paths are real folders of the run; nothing is isolated, so the stage could write
-outside ``LOCKGATE_OUT`` — the other executors prevent that, this one trusts the stage.
+outside ``LOCKGATE_OUT`` — the other executors prevent that, this one trusts the stage. Its
+environment is still only what it declares plus the documented base (:mod:`engine.stage_env`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import ClassVar
 
 import lockgate
 from lockgate.engine.executor import ExecOutcome, OutputSink
+from lockgate.engine.stage_env import base_env
 from lockgate.engine.stagespec import StagePaths, StageSpec, contract_env
 
 _KILL_GRACE_S = 5.0
@@ -44,7 +46,7 @@ class LocalExecutor:
         output: OutputSink,
         cancel: threading.Event,
     ) -> ExecOutcome:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKGATE_")}
+        env = base_env(os.environ, in_container=False, engine=spec.engine)
         env.update(
             contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=False)
         )

@@ -33,6 +33,7 @@ class ServingManifest:
     feature_names: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    weights_sha256: str = ""  # torch-pickle: the weights file as packaged, checked before loading
 
     @classmethod
     def read(cls, model_dir: Path) -> ServingManifest:

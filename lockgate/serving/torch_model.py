@@ -68,6 +68,24 @@ class TorchPredictor:
         return [float(v) if not isinstance(v, list) else v for v in values.tolist()]
 
 
+def check_weights_digest(manifest: ServingManifest, weights: Path) -> None:
+    """Refuse a pickled module whose bytes are not the ones recorded when it was packaged."""
+    import hashlib
+
+    with weights.open("rb") as f:
+        actual = "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
+    if not manifest.weights_sha256:
+        raise ModelLoadError(
+            f"{weights.name}: a pickled module without a recorded digest is not loaded "
+            "(serving.json weights_sha256); package the model again"
+        )
+    if actual != manifest.weights_sha256:
+        raise ModelLoadError(
+            f"{weights.name}: digest {actual} does not match the packaged "
+            f"{manifest.weights_sha256}; refusing to unpickle it"
+        )
+
+
 def load_torch(manifest: ServingManifest, model_dir: Path, code_dir: Path) -> TorchPredictor:
     import torch
 
@@ -77,7 +95,9 @@ def load_torch(manifest: ServingManifest, model_dir: Path, code_dir: Path) -> To
     if manifest.flavor == "torch-pickle":
         import sys
 
+        check_weights_digest(manifest, weights)
         sys.path.insert(0, str(code_dir))
+        # a whole pickled module can run code when loaded: only the file recorded at packaging
         module = torch.load(weights, map_location="cpu", weights_only=False)
     else:
         build = import_entrypoint(manifest.entrypoint, code_dir)

@@ -176,6 +176,11 @@ class Environment(Model):
     )
     required_approvals: int = Field(0, ge=0, description="approvals needed before promotion")
     four_eyes: bool = Field(False, description="the change's author may not approve it")
+    emergency: tuple[str, ...] = Field(
+        (),
+        description="users or @groups who may roll back with `--emergency` when the earlier "
+        "release's approvals no longer hold (recorded as an emergency)",
+    )
     url: str | None = Field(None, description="where the environment's service answers")
     deployment_tier: Literal["production", "staging", "testing", "development", "other"] | None = (
         Field(None, description="GitLab's deployment tier")
@@ -242,6 +247,19 @@ class LedgerStore(Model):
     remote: str = Field("origin", description="the remote the ledger branch is pushed to")
 
 
+class OidcIssuer(Model):
+    """A CI system whose OpenID Connect tokens prove who acts (see docs/gates.md)."""
+
+    issuer: str = Field(
+        description="issuer URL, e.g. https://token.actions.githubusercontent.com, "
+        "https://gitlab.com, or your Jenkins' OIDC provider"
+    )
+    audience: str = Field("lockgate", description="the audience the CI requests the token for")
+    actor_claim: str = Field(
+        "actor", description="claim naming the actor: actor (GitHub), user_login (GitLab)"
+    )
+
+
 class Policy(Model):
     """Release policy: approvals, residency, the ledger."""
 
@@ -255,6 +273,14 @@ class Policy(Model):
         None,
         description="YAML file (relative to the spec) mapping group names to members, owned by "
         "the security team; its groups add to top-level `groups`",
+    )
+    allowed_signers: str | None = Field(
+        None,
+        description="allowed-signers file (relative to the spec; git's format) mapping each "
+        "person's SSH key to their name and @groups: who may sign at a laptop",
+    )
+    oidc: tuple[OidcIssuer, ...] = Field(
+        (), description="CI issuers whose verified OIDC tokens prove who acts in CI"
     )
     residency: dict[StageName, Residency] = Field(
         default_factory=dict, description="environment name -> allowed sources"

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lockgate.loopback import require_plain_http_loopback
 from lockgate.retrying import AttemptsExhausted, Backoff, TryAgain, retry
 from lockgate.supply.docker_config import credentials_for
 from lockgate.supply.image_ref import ImageRef
@@ -53,6 +54,10 @@ class RegistryAccess:
     password: str = field(default="", repr=False)
     ca_file: Path | None = None
     plain_http: bool = False
+
+    def __post_init__(self) -> None:
+        if self.plain_http:
+            require_plain_http_loopback(self.host, "registry")
 
     @property
     def base_url(self) -> str:

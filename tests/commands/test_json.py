@@ -11,15 +11,17 @@ import pytest
 
 from lockgate.__main__ import main
 from tests.delivery.gatekit import SPEC, digest
+from tests.delivery.people import Team, with_allowed_signers
 
 D = digest(1)
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "lockgate.yaml").write_text(SPEC)
+    team = Team(tmp_path, {"lena": (), "mallory": ()})
+    (tmp_path / "lockgate.yaml").write_text(with_allowed_signers(SPEC, team))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GITHUB_ACTOR", "lena")
+    monkeypatch.setenv("LOCKGATE_IDENTITY_KEY", str(team.key("lena")))
     return tmp_path
 
 
@@ -69,10 +71,10 @@ def test_approve_history_audit(project: Path, capsys: pytest.CaptureFixture[str]
 def test_refusals_are_json_and_exit_non_zero(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("GITHUB_ACTOR", "mallory")
+    monkeypatch.setenv("LOCKGATE_IDENTITY_KEY", str(project / "keys" / "mallory"))
     code, doc = run_json(capsys, "approve", "production", "--digest", D)
     assert code == 1 and doc["status"] == "refused" and doc["ok"] is False
-    assert "mallory (github) is not an approver of production" in " ".join(doc["lines"])
+    assert "mallory (ssh-key) is not an approver of production" in " ".join(doc["lines"])
     monkeypatch.setenv("LOCKGATE_VERIFY_PLAIN_HTTP", "1")
     ref = "127.0.0.1:9/models/absent@sha256:" + "ab" * 32
     code, doc = run_json(capsys, "promote", "staging", "--image", ref)

@@ -143,3 +143,19 @@ def test_signed_ledger_verifies_offline_with_the_public_key(tmp_path: Path) -> N
     generate_key_pair(tmp_path / "other.pem", tmp_path / "other.pub")
     report = audit_ledger(folder, load_checker(tmp_path / "other.pub"))
     assert report.first_bad_seq == 1 and "signature does not verify" in report.problems[0]
+
+
+def test_a_generated_private_key_is_never_readable_by_others(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from lockgate.delivery.ledger.signing import generate_key_pair
+
+    old = os.umask(0)  # the widest umask: the file must still be created 0600
+    try:
+        generate_key_pair(tmp_path / "k.pem", tmp_path / "k.pub")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "k.pem").stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" in (tmp_path / "k.pem").read_bytes()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -13,7 +13,7 @@ from lockgate.delivery.ledger.identity import Identity
 from lockgate.delivery.promotion.approve import approve, revoke
 from lockgate.delivery.promotion.health import record_health
 from lockgate.delivery.promotion.refs import short
-from tests.delivery.gatekit import REPO, World, digest, image, make_world
+from tests.delivery.gatekit import REPO, SPEC, World, digest, image, make_world
 
 
 @pytest.fixture
@@ -294,3 +294,42 @@ def test_promote_requires_a_digest(world: World) -> None:
 
     with pytest.raises(LockgateError, match="give the image by digest"):
         world.promoter().promote("staging", f"{REPO}:latest")
+
+
+def test_rollback_rechecks_approvals_or_takes_the_recorded_emergency_path(tmp_path: Path) -> None:
+    spec = SPEC.replace("    four_eyes: true\n", "    four_eyes: true\n    emergency: [sre]\n")
+    world = make_world(tmp_path, spec)
+    for n in (1, 2):
+        staged(world, n)
+        assert approve_as(world, "lena", n).status == "approved"
+        assert world.promoter().promote("production", image(n)).status == "promoted"
+        record_health(
+            world.ledger, world.deployer, "production", Identity("sre", "test"), mark="healthy"
+        )
+    world.clock.advance(hours=25)  # lena's approval of 1 has expired
+    out = world.promoter().rollback("production")
+    assert out.status == "refused"
+    assert f"rolling back to {short(digest(1))} needs 1 standing approval(s)" in out.lines[-1]
+    assert world.ledger.entries()[-1].action == "refuse"
+    out = world.promoter(actor="omar").rollback("production", emergency=True)
+    assert out.status == "refused"
+    assert "--emergency: you are not on production's emergency list (sre)" in out.lines[-1]
+    out = world.promoter(actor="sre").rollback("production", emergency=True)
+    assert out.status == "rolled-back", out.lines
+    last = world.ledger.entries()[-1]
+    assert (last.action, last.actor, last.details["emergency"]) == ("rollback", "sre", True)
+    assert world.deployer.current("production") == image(1)
+
+
+def test_rollback_with_standing_approvals_records_them(world: World) -> None:
+    for n in (1, 2):
+        staged(world, n)
+        assert approve_as(world, "lena", n).status == "approved"
+        assert world.promoter().promote("production", image(n)).status == "promoted"
+        record_health(
+            world.ledger, world.deployer, "production", Identity("sre", "test"), mark="healthy"
+        )
+    out = world.promoter().rollback("production")
+    assert out.status == "rolled-back", out.lines
+    approval = next(e for e in world.ledger.entries() if e.action == "approve")
+    assert world.ledger.entries()[-1].details["approvals"] == [approval.seq]

@@ -111,6 +111,7 @@ def chain(dag: Any, spec: StageSpec, paths: StagePaths, **kw: Any) -> Any:
         git_sha="c0ffee",
         secret_files=kw.pop("secret_files", {"hf-token": Path("/tmp/s/hf-token")}),
         host_dirs=kw.pop("host_dirs", HostDirs()),
+        host_env=kw.pop("host_env", None),
     )
 
 
@@ -149,6 +150,27 @@ def test_env_is_the_stage_contract(dag: Any, paths: StagePaths) -> None:
     assert env["LOCKGATE_CACHE_HF_HUB"] == "/root/.cache/huggingface"
     assert env["SEED"] == "7"
     assert not any(SECRET_VALUE in v for v in env.values())
+
+
+def test_env_adds_only_the_base_of_the_host(dag: Any, paths: StagePaths) -> None:
+    spec = stage()
+    host = {
+        "LANG": "C.UTF-8",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "CI": "true",
+        "GITHUB_TOKEN": "ghs_secret",
+        "HF_TOKEN": SECRET_VALUE,
+        "PATH": "/host/bin",
+        "UNRELATED": "x",
+    }
+    c = chain(dag, spec, paths, host_env=host)
+    env = {a["name"]: a["value"] for a in op(c, "withEnvVariable")}
+    contract = contract_env(spec, run_id="run-42", git_sha="c0ffee", paths=paths, in_container=True)
+    assert {k: v for k, v in env.items() if k not in contract} == {
+        "LANG": "C.UTF-8",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "CI": "true",
+    }
 
 
 def test_workspace_inputs_out_and_state_are_mounted(dag: Any, paths: StagePaths) -> None:

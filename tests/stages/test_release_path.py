@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.delivery.people import Team
 from tests.projects import last_record, lockgate, states, write_project
 from tests.serving.bundles import LINEAR_CODE
 from tests.stages.package.test_pipeline import PREPARE
@@ -58,6 +59,7 @@ def _project(root: Path, base_image: str, repository: str) -> Path:
           - {{name: staging}}
         policy:
           verify: verify.yaml
+          allowed_signers: allowed_signers
         """,
         {
             "steps/prepare.py": PREPARE,
@@ -70,7 +72,7 @@ def _project(root: Path, base_image: str, repository: str) -> Path:
 
 def test_package_scan_sign_verify_promote(tmp_path, registry, base_image, cosign_bin, trivy_bin):
     root = _project(tmp_path / "release", base_image, f"{registry.host}/models/release")
-    (root / "keys").mkdir()
+    Team(root, {"release-bot": ()})  # keys/release-bot, listed in allowed_signers
     env = {"COSIGN_PASSWORD": PASSWORD, "TUF_ROOT": str(tmp_path / "tuf")}
     subprocess.run(
         [str(cosign_bin), "generate-key-pair"],
@@ -105,7 +107,7 @@ def test_package_scan_sign_verify_promote(tmp_path, registry, base_image, cosign
         "--author",
         "dana",
         cwd=root,
-        env={"LOCKGATE_VERIFY_PLAIN_HTTP": "1", "GITHUB_ACTOR": "release-bot"},
+        env={"LOCKGATE_VERIFY_PLAIN_HTTP": "1", "LOCKGATE_IDENTITY_KEY": "keys/release-bot"},
     )
     assert promote.code == 0, promote.stdout + promote.stderr
     history = lockgate("history", "staging", "--json", cwd=root)
@@ -127,7 +129,7 @@ def test_package_scan_sign_verify_promote(tmp_path, registry, base_image, cosign
         "--author",
         "dana",
         cwd=root,
-        env={"LOCKGATE_VERIFY_PLAIN_HTTP": "1", "GITHUB_ACTOR": "release-bot"},
+        env={"LOCKGATE_VERIFY_PLAIN_HTTP": "1", "LOCKGATE_IDENTITY_KEY": "keys/release-bot"},
     )
     assert refused.code == 1
     assert "verify failed" in refused.stderr

@@ -97,7 +97,7 @@ def test_password_reaches_only_the_child_environment(tmp_path: Path) -> None:
         seen["argv"], seen["env"] = argv, kw["env"]
         return subprocess.CompletedProcess(argv, 0, "", "")
 
-    access = RegistryAccess("registry.example", "bot", "reg-pass", plain_http=True)
+    access = RegistryAccess("127.0.0.1:5000", "bot", "reg-pass", plain_http=True)
     client = CosignClient(
         Cosign(Path("/usr/bin/cosign"), "2.5.0"), tmp_path / "tuf", access, run=run
     )

@@ -8,6 +8,7 @@ Keys are PEM files (``openssl genpkey -algorithm ed25519``, or :func:`generate_k
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,19 +71,35 @@ def load_checker(path: Path) -> Callable[[bytes, str], bool]:
     return check
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write a private key so that no other user can read it at any moment: the file is created
+    with mode 0600 (never wider, whatever the umask), filled, synced, then renamed into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def generate_key_pair(private_path: Path, public_path: Path) -> None:
     serialization = _serialization()
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()
-    private_path.write_bytes(
+    write_private(
+        private_path,
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
-        )
+        ),
     )
-    private_path.chmod(0o600)
     public_path.write_bytes(
         key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

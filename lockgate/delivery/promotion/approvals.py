@@ -28,7 +28,8 @@ class ApproverRule:
     ttl: int  # seconds
 
     def allows(self, names: set[str]) -> bool:
-        return bool(names & self.members)
+        """``names``: a person's names, and ``@group`` for the groups their key is listed in."""
+        return bool(names & self.members) or bool(names & set(self.listed))
 
 
 def load_groups(spec_groups: Mapping[str, Sequence[str]], groups_file: Path | None) -> dict:

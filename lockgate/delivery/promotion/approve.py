@@ -40,9 +40,15 @@ def approve(
             "someone else must approve"
         )
     base = {"actor": actor.name, "actor_source": actor.source, "environment": env, "digest": digest}
+    proof = {"proof": dict(actor.proof)} if actor.proof else {}
     if refusals:
         e = ledger.append(
-            Draft(action="refuse", reason="; ".join(refusals), details={"op": "approve"}, **base)
+            Draft(
+                action="refuse",
+                reason="; ".join(refusals),
+                details={"op": "approve", **proof},
+                **base,
+            )
         )
         return Outcome("approve", env, digest, "refused", tuple(refusals), (e.seq,))
     ttl = min(expires_in or rule.ttl, rule.ttl)
@@ -51,7 +57,12 @@ def approve(
         Draft(
             action="approve",
             reason=reason,
-            details={"expires": expires, "actor_names": sorted(actor.names()), "author": author},
+            details={
+                "expires": expires,
+                "actor_names": sorted(actor.names()),
+                "author": author,
+                **proof,
+            },
             **base,
         )
     )
@@ -74,6 +85,7 @@ def revoke(
     reason: str | None = None,
 ) -> Outcome:
     env = rules.name
+    proof = {"proof": dict(actor.proof)} if actor.proof else {}
     mine = [
         e
         for e in ledger.entries()
@@ -93,7 +105,7 @@ def revoke(
             environment=env,
             digest=digest,
             reason=reason,
-            details={"approval": mine[-1].seq},
+            details={"approval": mine[-1].seq, **proof},
         )
     )
     return Outcome(

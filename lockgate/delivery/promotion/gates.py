@@ -135,3 +135,33 @@ def decide(
         approval_seqs=tuple(e.seq for e in counted.valid) if counted else (),
         verify_reasons=tuple(verdict.reasons),
     )
+
+
+def rollback_refusals(
+    rules: EnvironmentRules,
+    entries: Sequence[Entry],
+    digest: str,
+    now: str,
+    actor_names: set[str],
+    *,
+    emergency: bool,
+    author: str | None,
+) -> tuple[list[str], dict[str, Any]]:
+    """A rollback brings back an earlier digest: its approvals must still hold now, or the actor
+    takes the recorded emergency path, which needs the environment's own ``emergency`` role."""
+    rule, env = rules.approvers, rules.name
+    if emergency:
+        if actor_names & (rules.emergency | set(rules.emergency_listed)):
+            return [], {"emergency": True}
+        listed = ", ".join(rules.emergency_listed) or "nobody: set environments[].emergency"
+        return [f"--emergency: you are not on {env}'s emergency list ({listed})"], {}
+    if rule.required <= 0:
+        return [], {}
+    counted = count_approvals(entries, rule, digest, now, author)
+    if len(counted.valid) >= rule.required:
+        return [], {"approvals": [e.seq for e in counted.valid]}
+    return [
+        f"rolling back to {short(digest)} needs {rule.required} standing approval(s) for {env}, "
+        f"found {len(counted.valid)}: approve it again (lockgate approve {env} --digest "
+        f"{digest}) or, if you are on the emergency list, roll back with --emergency"
+    ], {}

@@ -52,7 +52,7 @@ def record_health(
             image=release.image,
             model=release.model,
             reason=why,
-            details={"check": check},
+            details={"check": check, **({"proof": dict(actor.proof)} if actor.proof else {})},
         )
     )
     line = f"entry {e.seq}: {short(release.digest)} in {env} is {status} ({check})"

@@ -33,6 +33,7 @@ from lockgate.delivery.promotion.gates import (
     decide,
     read_pii,
     residency_refusals,
+    rollback_refusals,
 )
 from lockgate.delivery.promotion.protocols import Deployer, ImageVerifier, ModelRegistry, Verdict
 from lockgate.delivery.promotion.refs import ImageRef, ModelRef, parse_image, parse_model, short
@@ -87,6 +88,8 @@ class Promoter:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
     def record(self, action: str, env: str, **fields: Any) -> Entry:
+        if self.actor.proof:  # how the actor was proven, with every entry they cause
+            fields["details"] = {**fields.get("details", {}), "proof": dict(self.actor.proof)}
         return self.ledger.append(
             Draft(
                 action=action,
@@ -211,7 +214,14 @@ class Promoter:
                 "promote", rules, deployer, image, model_text, reason, details, lines
             )
 
-    def rollback(self, env: str, *, to: str | None = None, reason: str | None = None) -> Outcome:
+    def rollback(
+        self,
+        env: str,
+        *,
+        to: str | None = None,
+        reason: str | None = None,
+        emergency: bool = False,
+    ) -> Outcome:
         rules = self.rules(env)
         deployer = self.deployer_for(rules.deployer)
         with self.environment_lock(env):
@@ -232,10 +242,22 @@ class Promoter:
                 ]
             )
             refusals += residency_refusals(rules, Candidate(image))
+            author = first_with(entries, image.digest, "author")
+            refused, approved = rollback_refusals(
+                rules,
+                entries,
+                image.digest,
+                format_time(self.ledger.clock()),
+                self.actor.names(),
+                emergency=emergency,
+                author=str(author) if author else None,
+            )
+            refusals += refused
             details = {
                 "verify": list(verdict.reasons),
                 "target": target.seq,
                 "from": history[-1].digest if history else None,
+                **approved,
             }
             if refusals:
                 e = self.record(

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lockgate.delivery.ledger.identity import IdentitySettings
+from lockgate.delivery.ledger.oidc import TrustedIssuer
 from lockgate.delivery.promotion.approvals import ApproverRule, load_groups, resolve_members
 from lockgate.errors import LockgateError
 
@@ -19,6 +21,8 @@ class EnvironmentRules:
     residency: Any  # lockgate.spec.models.Residency | None
     deployer: str
     model_alias: str
+    emergency: frozenset[str] = frozenset()  # who may roll back without standing approvals
+    emergency_listed: tuple[str, ...] = ()
 
 
 def environment_rules(pipeline: Any, spec_root: Path, env: str) -> EnvironmentRules:
@@ -55,4 +59,15 @@ def environment_rules(pipeline: Any, spec_root: Path, env: str) -> EnvironmentRu
         residency=policy.residency.get(env),
         deployer=spec.deployer,
         model_alias=alias,
+        emergency=resolve_members(spec.emergency, groups),
+        emergency_listed=tuple(spec.emergency),
+    )
+
+
+def identity_settings(pipeline: Any, spec_root: Path) -> IdentitySettings:
+    """Where identities are proven from: the allowed-signers file and the trusted CI issuers."""
+    policy = pipeline.policy
+    return IdentitySettings(
+        allowed_signers=spec_root / policy.allowed_signers if policy.allowed_signers else None,
+        issuers=tuple(TrustedIssuer(i.issuer, i.audience, i.actor_claim) for i in policy.oidc),
     )

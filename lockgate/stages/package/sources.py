@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from lockgate.errors import LockgateError
 from lockgate.serving.manifest import ServingManifest
+from lockgate.stages.package.links import refuse_escaping_links
 
 CARD = "model-card.json"
 
@@ -78,6 +79,7 @@ class TrainOutputSource:
         flavor = str(card.get("flavor") or "torch-state-dict")
         if not entrypoint:
             raise LockgateError(f"with.model {where}: {CARD} names no `entrypoint`")
+        refuse_escaping_links(self.model_dir, self.model_dir, f"with.model {where}")
         shutil.copytree(self.model_dir, bundle, dirs_exist_ok=True)
         self._copy_code(entrypoint, bundle / "code", where)
         run_id = self._run_id()
@@ -115,6 +117,7 @@ class TrainOutputSource:
                 "list its files in with.code"
             )
         for path in found:
+            refuse_escaping_links(path, self.workspace, "with.code")
             dest = code_dir / path.relative_to(self.workspace)
             if path.is_dir():
                 shutil.copytree(path, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -175,6 +178,7 @@ class MlflowSource:
             raise LockgateError(
                 f"with.model {self.uri}: neither a {CARD} nor a PyTorch-flavor model.pth in it"
             )
+        refuse_escaping_links(staged, staged, f"with.model {self.uri}")
         shutil.copytree(staged, bundle, dirs_exist_ok=True)
         code = bundle / "code"
         code.mkdir(exist_ok=True)
@@ -182,9 +186,12 @@ class MlflowSource:
             dest = code / extra.name
             if not dest.exists():
                 shutil.copytree(extra, dest) if extra.is_dir() else shutil.copyfile(extra, dest)
+        with pickled.open("rb") as f:
+            recorded = "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
         ServingManifest(
             flavor="torch-pickle",
             weights=pickled.relative_to(staged).as_posix(),
+            weights_sha256=recorded,
             name=self.name,
             version=version,
             run_id=run_id,

@@ -84,7 +84,8 @@ class CheckpointStore:
 
         for path in reversed(self.existing()):
             try:
-                return dict(torch.load(path, map_location="cpu", weights_only=False))
+                # tensors and plain containers only: a planted checkpoint cannot run code
+                return dict(torch.load(path, map_location="cpu", weights_only=True))
             except Exception:  # a truncated file from a crash in an older version, say
                 continue
         return None

@@ -90,3 +90,30 @@ def test_context_tar_is_deterministic(tmp_path):
         "-m",
         "lockgate.serving.probe",
     ]
+
+
+def test_symlinks_out_of_the_model_or_workspace_are_refused(tmp_path):
+    outside = tmp_path / "outside-secret.txt"
+    outside.write_text("do not ship me\n")
+    src = source(tmp_path / "model-link")
+    (src.model_dir / "extra.bin").symlink_to(outside)
+    with pytest.raises(
+        LockgateError, match=r"extra\.bin is a symbolic link to .*outside-secret\.txt, outside"
+    ):
+        src.fetch(tmp_path / "b1")
+    src = source(tmp_path / "code-link")
+    (src.workspace / "linear_rule.py").unlink()
+    (src.workspace / "linear_rule.py").symlink_to(outside)
+    with pytest.raises(LockgateError, match=r"^with\.code: .*linear_rule\.py is a symbolic link"):
+        src.fetch(tmp_path / "b2")
+
+
+def test_a_symlink_that_stays_inside_is_copied(tmp_path):
+    src = source(tmp_path)
+    (src.model_dir / "weights-copy.json").symlink_to(src.model_dir / "weights.json")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    src.fetch(bundle)
+    copied = bundle / "weights-copy.json"
+    assert not copied.is_symlink()
+    assert copied.read_text() == (src.model_dir / "weights.json").read_text()

@@ -39,3 +39,24 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path: Path) -> None:
 def test_fingerprint_is_order_independent_and_sensitive() -> None:
     assert fingerprint({"a": 1, "b": [1, 2]}) == fingerprint({"b": [1, 2], "a": 1})
     assert fingerprint({"a": 1}) != fingerprint({"a": 2})
+
+
+class _Planted:
+    """A pickle that runs code when unpickled: what a planted checkpoint would carry."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch planted-ran",))
+
+
+def test_a_checkpoint_that_would_run_code_is_skipped_not_executed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = CheckpointStore(tmp_path / "ck")
+    store.save({"global_step": 1, "w": torch.ones(2)})
+    torch.save({"global_step": 2, "payload": _Planted()}, store.path_for(2))
+    latest = store.load_latest()
+    assert latest is not None and latest["global_step"] == 1
+    assert not (tmp_path / "planted-ran").exists()

@@ -1,0 +1,71 @@
+"""The environment a stage starts with: the stage contract, its declared ``env`` and secrets,
+and a small base taken from the host; nothing else.
+
+The base (documented in docs/design.md):
+
+- where it runs: ``PATH``, ``HOME``, ``USER``, ``LOGNAME``, ``SHELL``, ``TMPDIR`` (local
+  executor only; a container has its image's own),
+- language and time: ``LANG``, ``LANGUAGE``, ``LC_*``, ``TZ``,
+- the network: ``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``, ``ALL_PROXY`` (either case), and
+  CA bundles ``SSL_CERT_FILE``, ``SSL_CERT_DIR``, ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``,
+  ``NODE_EXTRA_CA_CERTS`` (local only: a host path means nothing in a container),
+- the CI's own description of the job: ``CI``, ``GITHUB_*``, ``RUNNER_*``, ``GITLAB_CI``,
+  ``CI_*``, ``JENKINS_URL``, ``BUILD_*``, ``JOB_*``, ``BRANCH_NAME``, ``CHANGE_*``, ``GIT_*``,
+  except any whose name says it carries a credential (``TOKEN``, ``PASSWORD``, ``SECRET``,
+  ``JWT``, ``KEY``, ``CREDENTIAL``): a stage that needs one declares it as a secret,
+- the container engine (``DOCKER_HOST``, ``DOCKER_CONFIG``, ``DOCKER_CERT_PATH``,
+  ``DOCKER_TLS_VERIFY``) only for a stage that declares ``engine: true``.
+
+``LOCKGATE_*`` host variables are lockgate's own settings and never pass through: the contract
+sets the stage's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+LOCAL_ONLY = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "TMPDIR",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "NODE_EXTRA_CA_CERTS",
+    }
+)
+_PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
+EVERYWHERE = frozenset({"LANG", "LANGUAGE", "TZ", *_PROXIES, *(p.lower() for p in _PROXIES)})
+CI_NAMES = frozenset({"CI", "GITLAB_CI", "JENKINS_URL", "BRANCH_NAME"})
+CI_PREFIXES = ("GITHUB_", "RUNNER_", "CI_", "BUILD_", "JOB_", "CHANGE_", "GIT_")
+ENGINE = frozenset({"DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"})
+_CREDENTIAL = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|JWT|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
+
+
+def _ci_variable(name: str) -> bool:
+    if not (name in CI_NAMES or name.startswith(CI_PREFIXES)):
+        return False
+    return _CREDENTIAL.search(name) is None
+
+
+def base_env(host: Mapping[str, str], *, in_container: bool, engine: bool) -> dict[str, str]:
+    """The host variables a stage may see (see the module's docstring)."""
+    out = {}
+    for name, value in host.items():
+        if name.startswith("LOCKGATE_"):
+            continue
+        if (
+            name in EVERYWHERE
+            or name.startswith("LC_")
+            or (not in_container and name in LOCAL_ONLY)
+            or _ci_variable(name)
+            or (engine and name in ENGINE and not in_container)
+        ):
+            out[name] = value
+    return out

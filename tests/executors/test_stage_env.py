@@ -1,0 +1,86 @@
+"""A stage sees only what it declares: under the local executor and the docker executor (a real
+engine), a secret declared for stage ``a`` is invisible to stage ``b``, a host variable outside
+the documented base is invisible to both, and the base (here ``LANG``) reaches both."""
+
+from __future__ import annotations
+
+import pytest
+
+from lockgate.engine.stage_env import base_env
+from tests.projects import lockgate, write_project
+
+SECRET = "s3cr3t-9f2c41"
+PROBE = (
+    '([ -f "$LOCKGATE_SECRETS/demo_token" ] && echo secret-file || true); '
+    f"(env | grep -q {SECRET} && echo secret-in-env || true); "
+    '([ -n "$DEMO_TOKEN" ] && echo demo-token-var || true); '
+    '([ -n "$UNRELATED_HOST_VAR" ] && echo host-var || true); '
+    'echo "greeting=${GREETING:-}"; echo "lang=${LANG:-}"'
+)
+
+
+def spec(base_image: str) -> str:
+    return f"""\
+        version: 1
+        name: isolation
+        image: {{base: {base_image}}}
+        secrets:
+          demo_token: {{env: DEMO_TOKEN}}
+        stages:
+          a:
+            secrets: [demo_token]
+            env: {{GREETING: hi}}
+            run: [sh, -c, '({PROBE}) > "$LOCKGATE_OUT/seen.txt"']
+          b:
+            needs: [a]
+            run: [sh, -c, '({PROBE}) > "$LOCKGATE_OUT/seen.txt"']
+        """
+
+
+@pytest.mark.parametrize("executor", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_a_secret_reaches_only_the_stage_that_declares_it(tmp_path, executor, request) -> None:
+    base_image = request.getfixturevalue("base_image") if executor == "docker" else "x:1"
+    root = write_project(tmp_path / "p", spec(base_image))
+    env = {"DEMO_TOKEN": SECRET, "UNRELATED_HOST_VAR": "host-only", "LANG": "C.UTF-8"}
+    result = lockgate("run", "--executor", executor, "--export-dir", "x", cwd=root, env=env)
+    assert result.code == 0, result.stderr
+    seen = {s: (root / "x" / s / "seen.txt").read_text().splitlines() for s in ("a", "b")}
+    assert seen["a"] == ["secret-file", "greeting=hi", "lang=C.UTF-8"]
+    assert seen["b"] == ["greeting=", "lang=C.UTF-8"]
+
+
+def test_the_base_keeps_ci_job_facts_but_not_its_credentials() -> None:
+    host = {
+        "PATH": "/usr/bin",
+        "HOME": "/home/ci",
+        "LC_ALL": "C.UTF-8",
+        "https_proxy": "http://proxy:3128",
+        "SSL_CERT_FILE": "/etc/ssl/ca.pem",
+        "CI": "true",
+        "GITHUB_SHA": "abc",
+        "GITHUB_TOKEN": "ghs_x",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "x",
+        "CI_JOB_TOKEN": "glcbt-x",
+        "CI_REGISTRY_PASSWORD": "x",
+        "CI_COMMIT_SHA": "abc",
+        "BUILD_NUMBER": "7",
+        "DOCKER_HOST": "unix:///run/docker.sock",
+        "LOCKGATE_REGISTRY_PASSWORD": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "DEMO_TOKEN": "x",
+    }
+    local = base_env(host, in_container=False, engine=False)
+    assert sorted(local) == [
+        "BUILD_NUMBER", "CI", "CI_COMMIT_SHA", "GITHUB_SHA", "HOME", "LC_ALL", "PATH",
+        "SSL_CERT_FILE", "https_proxy",
+    ]  # fmt: skip
+    assert "DOCKER_HOST" in base_env(host, in_container=False, engine=True)
+    contained = base_env(host, in_container=True, engine=True)
+    assert sorted(contained) == [
+        "BUILD_NUMBER",
+        "CI",
+        "CI_COMMIT_SHA",
+        "GITHUB_SHA",
+        "LC_ALL",
+        "https_proxy",
+    ]
