@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lockgate.loopback import require_plain_http_loopback
+from lockgate.loopback import is_loopback_host, require_plain_http_loopback
 from lockgate.retrying import AttemptsExhausted, Backoff, TryAgain, retry
 from lockgate.supply.docker_config import credentials_for
 from lockgate.supply.image_ref import ImageRef
@@ -64,12 +64,10 @@ class RegistryAccess:
         return f"{'http' if self.plain_http else 'https'}://{self.host}"
 
 
-LOOPBACK_HOSTS = ("localhost", "127.", "[::1]")
-
-
 def is_loopback(host: str) -> bool:
-    """Whether a registry host (``NAME[:PORT]``) is on this machine's loopback interface."""
-    return host.startswith(LOOPBACK_HOSTS)
+    """Whether a registry host (``NAME[:PORT]``) is on this machine's loopback interface (one
+    rule for every plain-HTTP decision: :mod:`lockgate.loopback`; ``127.evil.example`` is not)."""
+    return is_loopback_host(host)
 
 
 def plain_http_hint(host: str, what: str) -> str:

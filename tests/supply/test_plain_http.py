@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from lockgate.delivery.promotion.verifier import SupplyVerifier
+from lockgate.errors import LockgateError
 from lockgate.supply.registry import (
     RegistryAccess,
     RegistryClient,
@@ -58,8 +59,9 @@ def test_promotes_verifier_reaches_a_loopback_registry_with_plain_http(
 def test_plain_http_off_loopback_is_refused() -> None:
     assert is_loopback("127.0.0.1:5000") and is_loopback("localhost:5000")
     assert not is_loopback("registry.example:5000")
+    assert not is_loopback("127.evil.example:5000")
     policy = load_verify_policy(None, {"key": "cosign.pub"})
-    with pytest.raises(RegistryError, match=r"^--plain-http: registry registry\.example:5000 is"):
+    with pytest.raises(LockgateError, match=r"plain HTTP to registry\.example:5000 refused"):
         verify_ref("registry.example:5000/m@sha256:" + "1" * 64, policy, plain_http=True)
 
 
