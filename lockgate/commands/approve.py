@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from lockgate.delivery.promotion.refs import check_digest
     from lockgate.delivery.promotion.rules import environment_rules
     from lockgate.errors import LockgateError
-    from lockgate.spec.models import parse_duration
+    from lockgate.spec.durations import parse_duration
 
     project = load_project(args)
     digest = check_digest(args.digest)

@@ -19,13 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _seconds(text: str) -> float:
-    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    from lockgate.spec.durations import parse_duration
+
     try:
-        return float(text[:-1]) * units[text[-1]]
-    except (KeyError, ValueError, IndexError):
-        raise LockgateError(
-            f"--older-than {text!r}: expected a number and a unit d/h/m/s"
-        ) from None
+        return float(parse_duration(text))
+    except ValueError as error:
+        raise LockgateError(f"--older-than: {error}") from None
 
 
 def run(args: argparse.Namespace) -> int:

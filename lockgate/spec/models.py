@@ -12,32 +12,14 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from lockgate.spec.base import FrozenModel
+from lockgate.spec.durations import parse_duration
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 StageName = Annotated[str, Field(pattern=NAME)]
-_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_UNIT_SECONDS = (604800, 86400, 3600, 60, 1)
 
 
 class Model(FrozenModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def parse_duration(value: Any) -> int:
-    """``90``, ``"90s"``, ``"30m"``, ``"1h30m"``, ``"30d"``, ``"1w"`` -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected seconds or a duration like '30m'")
-    if isinstance(value, int):
-        if value <= 0:
-            raise ValueError("must be positive")
-        return value
-    if isinstance(value, str):
-        m = _DURATION.match(value.strip())
-        if m and any(m.groups()):
-            total = sum(int(g or 0) * u for g, u in zip(m.groups(), _UNIT_SECONDS, strict=True))
-            if total > 0:
-                return total
-    raise ValueError(f"expected seconds or a duration like '30m' or '1h30m', got {value!r}")
 
 
 Duration = Annotated[int, Field(description="seconds, or a duration like '30m', '1h30m'")]

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
+from lockgate.spec.durations import parse_duration
 
 ColumnType = Literal["int", "float", "number", "str", "bool", "date", "datetime", "category"]
 PiiKind = Literal["email", "phone", "ssn", "iban"]
@@ -24,8 +25,6 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 MIN_BUDGET = 8 * 2**20
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class DataCheckConfigError(LockgateError):
@@ -33,11 +32,8 @@ class DataCheckConfigError(LockgateError):
 
 
 def duration_seconds(text: str) -> float:
-    """``"90s"``, ``"30m"``, ``"12h"``, ``"2d"``, ``"1w"`` as seconds."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a duration like 30m, 12h, 2d or 1w")
-    return float(match.group(1)) * _SECONDS[match.group(2)]
+    """A duration in lockgate's one grammar (:mod:`lockgate.spec.durations`) as seconds."""
+    return float(parse_duration(text))
 
 
 def size_bytes(text: str | int) -> int:

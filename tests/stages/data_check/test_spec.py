@@ -40,7 +40,7 @@ TAIL = " — fix the data-check `with:` mapping"
         ),
         (
             {"data": "d", "freshness": {"column": "ts", "max_age": "2 days"}},
-            "with.freshness.max_age: '2 days' is not a duration like 30m, 12h, 2d or 1w",
+            "with.freshness.max_age: expected a duration like 90s, 30m, 12h, 2d, 1w or 1h30m, got '2 days'",
         ),
         ({"data": "d", "drift": {}}, "with: drift needs a reference dataset: add `reference:`"),
         (
@@ -101,7 +101,7 @@ def test_per_column_thresholds_override_defaults() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90s", 90), ("30m", 1800), ("1.5h", 5400), ("2d", 172800), ("1w", 604800)],
+    [("90s", 90), ("30m", 1800), ("1h30m", 5400), ("2d", 172800), ("1w", 604800)],
 )
 def test_durations(text: str, seconds: float) -> None:
     assert duration_seconds(text) == seconds
