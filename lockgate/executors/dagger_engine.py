@@ -29,7 +29,7 @@ def with_engine_socket(dag: Client, ctr: Container, spec: StageSpec) -> Containe
 
 def engine_answers(port: str, token: str, timeout: float = 2.0) -> bool:
     """Whether a Dagger engine session on ``127.0.0.1:port`` answers a trivial GraphQL query
-    with this session token."""
+    with the session's token."""
     import base64
     import json
     import urllib.error
