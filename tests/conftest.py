@@ -157,3 +157,15 @@ def shared_fixtures() -> Path:
             "beside the repository"
         )
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests describe a developer's laptop unless they say otherwise. When the suite itself runs
+    in CI, the runner's CI markers would change what lockgate does (evaluate rightly refuses a
+    champion comparison against a store discarded with the job), so they are removed here;
+    tests of CI behaviour set them explicitly."""
+    from lockgate.stages.evaluate import CI_MARKERS
+
+    for name in CI_MARKERS:
+        monkeypatch.delenv(name, raising=False)

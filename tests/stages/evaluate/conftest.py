@@ -120,13 +120,3 @@ def mlflow_client(prepared: Path) -> Any:
 
     mlflow = TrackingStore.resolve(prepared / "state", None).activate()
     return mlflow.MlflowClient()
-
-
-@pytest.fixture(autouse=True)
-def _outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests use the embedded store on purpose; when the suite itself runs in CI, evaluate
-    would (rightly) refuse a champion comparison against it. Tests of that refusal set CI."""
-    from lockgate.stages.evaluate import CI_MARKERS
-
-    for name in CI_MARKERS:
-        monkeypatch.delenv(name, raising=False)
