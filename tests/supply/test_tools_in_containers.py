@@ -39,6 +39,7 @@ def test_scan_runs_in_its_container_with_the_hosts_trivy(
     log = Path(stage["log"]).read_text()
     assert result.code == 0, log + result.stderr
     assert "trivy not found" not in log
+    assert f"scan: trivy secret on {ref} ..." in log and "scan: trivy secret on" in log
     verdict = json.loads((Path(stage["out"]) / "scan-verdict.json").read_text())
     assert verdict["passed"] is True
 
