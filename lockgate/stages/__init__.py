@@ -10,6 +10,7 @@ from __future__ import annotations
 BUILTIN_STAGES: dict[str, str] = {
     "data-check": "lockgate.stages.data_check:main",
     "evaluate": "lockgate.stages.evaluate:main",
+    "ingest": "lockgate.stages.ingest:main",
     "package": "lockgate.stages.package:main",
     "scan": "lockgate.stages.scan:main",
     "sign": "lockgate.stages.sign:main",
