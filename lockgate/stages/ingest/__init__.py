@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
 from lockgate.stages.context import StageContext
 
@@ -18,12 +19,13 @@ def main(ctx: StageContext) -> int:
     from lockgate.stages.ingest.sealing import Sealer
 
     cfg = parse_ingest_config(ctx.with_)
-    sealer = Sealer.resolve(cfg.encryption.key, ctx.secret, ctx.resolve) if cfg.encryption else None
+    secret = _secret_reader(ctx)
+    sealer = Sealer.resolve(cfg.encryption.key, secret, ctx.resolve) if cfg.encryption else None
     ctx.out.mkdir(parents=True, exist_ok=True)
     ingest = Ingest(
         config=cfg,
         resolve=ctx.resolve,
-        secret=ctx.secret,
+        secret=secret,
         out=ctx.out,
         state_folder=ctx.state / "ingest" / (ctx.stage or "ingest"),
         sealer=sealer,
@@ -38,3 +40,18 @@ def main(ctx: StageContext) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _secret_reader(ctx: StageContext) -> Callable[[str], str]:
+    from lockgate.stages.ingest.postgres import SourceError
+
+    def read(name: str) -> str:
+        try:
+            return ctx.secret(name)
+        except OSError:
+            raise SourceError(
+                f"secret {name!r} is not available to this stage: declare it under top-level "
+                "`secrets:` and list it in the stage's `secrets:`"
+            ) from None
+
+    return read

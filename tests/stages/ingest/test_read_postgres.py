@@ -155,3 +155,8 @@ def test_unreachable_host_is_one_clear_error(tmp_path: Path, pg_cluster: Any) ->
 def test_tls_required_but_refused_is_one_clear_error(pg_cluster: Any, tmp_path: Path) -> None:
     msg = _error(tmp_path, postgres_source(pg_cluster, table="x", sslmode="require"))
     assert "server does not support SSL" in msg and "sslmode" in msg
+
+
+def test_missing_password_secret_is_one_clear_error(pg_cluster: Any, tmp_path: Path) -> None:
+    msg = _error(tmp_path, {**postgres_source(pg_cluster, table="x"), "password": "absent"})
+    assert msg.startswith("secret 'absent' is not available to this stage")
