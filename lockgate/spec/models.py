@@ -233,6 +233,12 @@ class LedgerStore(Model):
     )
     branch: str = Field("lockgate-ledger", description="the ledger branch (`git` store)")
     remote: str = Field("origin", description="the remote the ledger branch is pushed to")
+    public_key: str | None = Field(
+        None,
+        description="Ed25519 public key (PEM, relative to the spec) the ledger is signed with: "
+        "every reader then checks every entry and the head against it, and every writer must "
+        "sign (`--signing-key`); an unsigned entry never counts",
+    )
 
 
 class OidcIssuer(Model):

@@ -58,6 +58,9 @@ def audit_ledger(folder: Path, check_signature: SignatureCheck | None = None) ->
     for line in lines:
         if offset >= head.size and first_bad is None:
             if head.pending and offset == head.size:
+                if check_signature is not None and not _signed_line(line, check_signature):
+                    bad(expected, "a pending append that is not signed with the given key")
+                    break
                 notes.append(f"entry {expected} is a pending append; the next write completes it")
                 break
             bad(
@@ -120,3 +123,11 @@ def audit_ledger(folder: Path, check_signature: SignatureCheck | None = None) ->
         ):
             problems.append("the head anchor's signature does not verify")
     return AuditReport(expected - 1, tuple(problems), first_bad, tuple(notes))
+
+
+def _signed_line(line: bytes, check: SignatureCheck) -> bool:
+    try:
+        entry = read_line(line)
+    except LineError:
+        return False
+    return entry.signature is not None and check(entry.signed_payload(), entry.signature)
