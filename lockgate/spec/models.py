@@ -163,6 +163,12 @@ class Environment(Model):
         description="users or @groups who may roll back with `--emergency` when the earlier "
         "release's approvals no longer hold (recorded as an emergency)",
     )
+    health_markers: tuple[str, ...] | None = Field(
+        None,
+        description="users or @groups who may mark a release here healthy or unhealthy by hand "
+        "(`lockgate health ENV --mark`; default: the approvers and the emergency list; a "
+        "manual mark is shown as manual wherever it counts)",
+    )
     url: str | None = Field(None, description="where the environment's service answers")
     deployment_tier: Literal["production", "staging", "testing", "development", "other"] | None = (
         Field(None, description="GitLab's deployment tier")

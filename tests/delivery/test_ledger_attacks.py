@@ -19,7 +19,8 @@ from lockgate.delivery.ledger.ledger import FileLedger, LedgerError, read_head
 from lockgate.delivery.ledger.signing import generate_key_pair, load_checker, load_signer
 from lockgate.delivery.ledger.witness import RolledBack, Witness
 from lockgate.delivery.promotion.approve import approve, revoke
-from tests.delivery.gatekit import World, digest, image, make_world
+from lockgate.delivery.promotion.health import record_health
+from tests.delivery.gatekit import SPEC, World, digest, image, make_world
 
 
 @pytest.fixture
@@ -226,3 +227,81 @@ def test_a_replayed_old_head_brings_nothing_back(tmp_path: Path, keys: tuple[Pat
     # a head of the same length that forks from the one seen is refused the same way
     with pytest.raises(RolledBack, match="not the one this machine has seen"):
         Witness(folder, tmp_path / "witness").check(seen.seq, "f" * 64)
+
+
+def test_a_later_author_claim_cannot_replace_the_recorded_author(tmp_path: Path) -> None:
+    """The approver approves before any author is on record, has the change promoted to
+    staging naming themself as its author, then to production naming someone else: the
+    production promotion is refused for the mismatch, and the refusal is in the ledger."""
+    world = make_world(tmp_path)
+    rules = world.promoter().rules("production")
+    assert approve(world.ledger, rules, Identity("carol", "github"), digest(1)).status == "approved"
+    out = world.promoter().promote("staging", image(1), author="carol")
+    assert out.status == "promoted", out.lines
+    first = next(e.seq for e in world.ledger.entries() if e.action == "begin")
+    world.ledger.append(
+        Draft("healthy", "sre", "github", "staging", digest(1), details={"check": "deployer"})
+    )
+
+    out = world.promoter().promote("production", image(1), author="eve")
+    assert out.status == "refused"
+    expected = (
+        "--author eve does not match the change's author, carol (recorded by the first "
+        f"promotion of this digest, entry {first})"
+    )
+    assert any(expected in line for line in out.lines), out.lines
+    refused = world.ledger.entries()[-1]
+    assert refused.action == "refuse" and expected in (refused.reason or "")
+    assert refused.details["author"] == "carol" and refused.details["claimed_author"] == "eve"
+
+    # without the claim, the carried author stands, and carol's own approval does not count
+    out = world.promoter().promote("production", image(1))
+    assert out.status == "refused"
+    assert any("carol authored this change" in line for line in out.lines), out.lines
+    assert not [
+        e for e in world.ledger.entries() if e.action == "promote" and e.environment == "production"
+    ]
+
+
+def test_a_health_mark_needs_the_role_and_counts_as_manual(tmp_path: Path) -> None:
+    """Anyone could once mark staging healthy, and that alone opened production's "ran healthy
+    in the previous environment" gate. Now a mark by someone off the list is refused and
+    recorded; a listed person's mark counts and the gate says it was a manual one."""
+    world = make_world(tmp_path)  # staging: health_markers [sre]
+    assert world.promoter().promote("staging", image(1), author="dana").status == "promoted"
+    staging = world.promoter().rules("staging")
+
+    out = record_health(
+        world.ledger, world.deployer, staging, Identity("mallory", "github"), mark="healthy"
+    )
+    assert out.status == "refused" and out.exit_code == 1
+    why = "mallory (github) may not mark staging's health by hand (health_markers: sre)"
+    assert out.lines == (why,)
+    refused = world.ledger.entries()[-1]
+    assert (refused.action, refused.reason, refused.details["op"]) == ("refuse", why, "health")
+    approve(
+        world.ledger, world.promoter().rules("production"), Identity("lena", "github"), digest(1)
+    )
+    out = world.promoter().promote("production", image(1))
+    assert out.status == "refused"
+    assert any("has not run healthy in staging" in line for line in out.lines), out.lines
+
+    marked = record_health(
+        world.ledger, world.deployer, staging, Identity("sre", "github"), mark="healthy"
+    )
+    assert marked.status == "healthy"
+    out = world.promoter().promote("production", image(1))
+    assert out.status == "promoted", out.lines
+    manual = f"ran healthy in staging: marked healthy by hand by sre (entry {marked.seqs[0]})"
+    assert manual in out.lines
+    begin = next(
+        e for e in world.ledger.entries() if e.action == "begin" and e.environment == "production"
+    )
+    assert begin.details["health"] == manual
+
+
+def test_by_default_the_approvers_and_emergency_list_may_mark_health(tmp_path: Path) -> None:
+    spec = SPEC.replace("    health_markers: [sre]\n", "    emergency: [sre-lead]\n")
+    rules = make_world(tmp_path, spec).promoter().rules("production")
+    assert rules.health_markers_listed == ("@ml-leads", "carol", "sre-lead")
+    assert rules.health_markers == {"lena", "omar", "carol", "sre-lead"}
