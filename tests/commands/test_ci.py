@@ -186,3 +186,18 @@ def test_outputs_name_digest_verdict_and_report(tmp_path: Path, monkeypatch) -> 
         == 0
     )
     assert (tmp_path / "e").read_text().startswith("LOCKGATE_DIGEST=\n")
+
+
+def test_login_stores_credentials_without_a_docker_cli(tmp_path: Path, monkeypatch, capsys) -> None:
+    from lockgate.supply.docker_config import credentials_for
+
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    monkeypatch.setenv("LOCKGATE_REGISTRY_USER", "gitlab-ci-token")
+    monkeypatch.setenv("LOCKGATE_REGISTRY_PASSWORD", "job-token-value")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no docker binary to call
+    assert run(_args("login", "--registry", "registry.example.com/group/project")) == 0
+    assert credentials_for("registry.example.com", tmp_path / "docker/config.json") == (
+        "gitlab-ci-token",
+        "job-token-value",
+    )
+    assert "job-token-value" not in capsys.readouterr().out
