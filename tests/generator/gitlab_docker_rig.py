@@ -15,11 +15,23 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from ruamel.yaml import YAML
+
+from tests.supply.registry_server import RegistryServer, free_port, make_tls_material
+from tests.supply.token_server import ACCOUNTS, ISSUER, SERVICE, TokenServer, make_signing_cert
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+USER, PASSWORD = "lockgate", ACCOUNTS["lockgate"][0]
+CA_IN_JOB = "/etc/lockgate-test/registry-ca.pem"
 
 HELPER_DOCKERFILE = """\
 FROM {base}
@@ -84,3 +96,74 @@ def builder_image(client: Any, base: str, wheel_dir: Path) -> str:
         )
     dockerfile = BUILDER_DOCKERFILE.format(base=base)
     return _build(client, "lockgate-test/ci-builder", dockerfile, {"wheels": wheel_dir})
+
+
+@contextmanager
+def token_registry(root: Path) -> Iterator[RegistryServer]:
+    """A registry 2.8 on loopback with TLS and ``auth: token`` against the test token server."""
+    ca, cert, key, _ = make_tls_material(root / "certs")
+    signing_key, signing_cert = make_signing_cert(root / "signer")
+    tokens = TokenServer(signing_key, signing_cert, cert, key).start()
+    token_auth = (tokens.realm, SERVICE, ISSUER, signing_cert)
+    server = RegistryServer(root, free_port(), tls=(ca, cert, key, ca), token_auth=token_auth)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        tokens.stop()
+
+
+def pipeline_repository(folder: Path, project: Path) -> Path:
+    """A git repository holding ``project`` and lockgate's checkout (``lockgate-src/``), with
+    the generated .gitlab-ci.yml installing lockgate from that checkout. The one edit to the
+    generated file: no ``services:`` (the jobs get the host engine's socket instead of dind)."""
+    from lockgate.commands.generate import render_files
+
+    repo = folder / "repo"
+    shutil.copytree(project, repo, ignore=shutil.ignore_patterns(".lockgate"))
+    source = repo / "lockgate-src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    shutil.copytree(
+        REPO_ROOT / "lockgate",
+        source / "lockgate",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    (rendered,) = render_files(
+        provider="gitlab", spec=repo / "lockgate.yaml", root=repo, install="./lockgate-src"
+    )
+    yaml = YAML()
+    doc = yaml.load(rendered.text)
+    del doc[".lockgate-image"]["services"]
+    with (repo / rendered.path).open("w") as handle:
+        yaml.dump(doc, handle)
+    git = ["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "pipeline"], check=True)
+    return repo
+
+
+def pipeline_argv(
+    gcl: str, registry: RegistryServer, builder: str, helper: str, variables: dict[str, str]
+) -> list[str]:
+    """gitlab-ci-local with the docker executor, as a GitLab runner with socket binding."""
+    assert registry.tls is not None
+    variables = {
+        "CI_PIPELINE_SOURCE": "push",
+        "CI_REGISTRY": registry.host,
+        "CI_REGISTRY_IMAGE": f"{registry.host}/team/project",
+        "CI_REGISTRY_USER": USER,
+        "CI_REGISTRY_PASSWORD": PASSWORD,
+        "DOCKER_HOST": "unix:///var/run/docker.sock",
+        "SSL_CERT_FILE": CA_IN_JOB,
+        "LOCKGATE_BUILDER_IMAGE": builder,
+        **variables,
+    }
+    argv = [gcl, "--helper-image", helper, "--network", "host", "--pull-policy", "if-not-present"]
+    argv += ["--volume", "/var/run/docker.sock:/var/run/docker.sock"]
+    argv += ["--volume", f"{registry.tls[0]}:{CA_IN_JOB}:ro"]
+    for name, value in variables.items():
+        argv += ["--variable", f"{name}={value}"]
+    return argv
