@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     image.add_argument("--spec")
     image.add_argument("--push", required=True, metavar="REGISTRY/NAME")
     image.add_argument("--output", default="plain", help="github | dotenv=FILE | plain")
+    image.add_argument(
+        "--bootstrap-base",
+        action="store_true",
+        help="a missing lockgate/debian base comes from the registry or the OS archive",
+    )
     key = sub.add_parser("cache-key", help="output a stage's cache key")
     key.add_argument("stage")
     key.add_argument("--spec")
@@ -95,6 +100,8 @@ def _login(args: argparse.Namespace, run: Run) -> int:
 def _image(args: argparse.Namespace, run: Run) -> int:
     name = args.push.lower()  # registries refuse upper case; GitHub repository names have it
     argv = ["lockgate", "image", "build", *_spec(args), "--push", name]
+    if args.bootstrap_base:
+        argv.append("--bootstrap-base")
     lines = [line.strip() for line in run(argv, None).splitlines() if line.strip()]
     ref = lines[-1] if lines else ""
     if not DIGEST_REF.match(ref):

@@ -86,7 +86,7 @@ def hidden_jobs(*, build_image: bool, install: str | None = None) -> Any:
         image["script"] = [
             'lockgate ci login --registry "$CI_REGISTRY"',
             f'lockgate ci image --spec "$LOCKGATE_SPEC" --push "$LOCKGATE_IMAGE_NAME" '
-            f"--output dotenv={DOTENV}",
+            f"--bootstrap-base --output dotenv={DOTENV}",
         ]
         image["artifacts"] = cmap(reports=cmap(dotenv=DOTENV))
         jobs[IMAGE_TEMPLATE] = image
