@@ -21,6 +21,7 @@ torch = pytest.importorskip("torch")
 from torch.overrides import TorchFunctionMode  # noqa: E402
 
 from lockgate.stages.train.batches import BatchSource  # noqa: E402
+from lockgate.stages.train.capture import CaptureChoice  # noqa: E402
 from lockgate.stages.train.contract import TrainPlan  # noqa: E402
 from lockgate.stages.train.loop import LoopSettings, Trainer  # noqa: E402
 from lockgate.stages.train.precision import Precision  # noqa: E402
@@ -45,7 +46,7 @@ class HostReads(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-def trainer(n: int, epochs: int, *, valid: bool = True) -> Trainer:
+def trainer(n: int, epochs: int, *, valid: bool = True, capture: str = "off") -> Trainer:
     torch.manual_seed(0)
     x = torch.randn(n, 4)
     y = (x[:, 0] > 0).long()
@@ -61,6 +62,7 @@ def trainer(n: int, epochs: int, *, valid: bool = True) -> Trainer:
         LoopSettings(epochs, checkpoint_every=10_000),
         {},
         True,
+        capture=CaptureChoice(capture, capture),
     )
 
 
