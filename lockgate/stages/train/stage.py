@@ -254,5 +254,13 @@ def summarize(
 def main(ctx: StageContext) -> int:
     cfg = parse_train_config(ctx.with_)
     if needs_torchrun(cfg.gpus):
-        return subprocess.call(torchrun_command(cfg.gpus))
+        code = subprocess.call(torchrun_command(cfg.gpus))
+        if code != 0:
+            print(
+                f"train: one of the {cfg.gpus} worker processes failed (torchrun exit code "
+                f"{code}; the failing rank and its error are above), so the stage stops. "
+                "Checkpoints written so far are kept: a rerun resumes from the newest.",
+                file=sys.stderr,
+            )
+        return code
     return train(ctx, cfg, DistributedRole.from_env())
