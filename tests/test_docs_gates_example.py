@@ -1,12 +1,12 @@
 """docs/gates.md's complete environments example is loaded by the real loaders: the
-lockgate.yaml part (with a stage added) through `lockgate validate`, the delivery.yaml part
-through the delivery settings, and both name the same environment."""
+spec (with a stage added) through `lockgate validate`, and each environment's rollout settings
+through the loader the rollout commands use."""
 
 from __future__ import annotations
 
 import re
 
-from lockgate.delivery.config import load_delivery_config
+from lockgate.delivery.config import resolve_rollout
 from tests.projects import REPO_ROOT, lockgate
 
 DOC = REPO_ROOT / "docs" / "gates.md"
@@ -20,13 +20,16 @@ def _blocks() -> dict[str, str]:
 
 def test_the_environments_example_loads(tmp_path):
     blocks = _blocks()
-    assert set(blocks) == {"lockgate.yaml", "delivery.yaml"}
+    assert set(blocks) == {"lockgate.yaml"}
     spec = "version: 1\nname: gated\nimage: {base: lockgate/debian:bookworm}\n"
     spec += "stages:\n  s: {run: [sh, -c, 'true']}\n" + blocks["lockgate.yaml"]
     (tmp_path / "lockgate.yaml").write_text(spec)
-    (tmp_path / "delivery.yaml").write_text(blocks["delivery.yaml"])
     result = lockgate("validate", cwd=tmp_path)
     assert result.code == 0, result.stderr
     assert result.stdout.startswith("ok: lockgate.yaml (gated, 1 stage)")
-    delivery = load_delivery_config(tmp_path / "delivery.yaml")
-    assert delivery.environment("production").strategy == "canary"
+    assert result.stderr == ""
+    production = resolve_rollout("production", start=tmp_path).settings
+    assert [step.weight for step in production.canary.steps] == [10, 50, 100]
+    assert production.analysis.conditions == ("error_rate < 0.01", "p95_ms < 200")
+    staging = resolve_rollout("staging", start=tmp_path).settings
+    assert (staging.target, staging.strategy) == ("docker", "canary")

@@ -41,7 +41,8 @@ def add_delivery_argument(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="PATH",
-        help="delivery settings (default: ./delivery.yaml)",
+        help="an older delivery.yaml to read rollout settings from (default: each environment's "
+        "`rollout:` in lockgate.yaml, or a delivery.yaml beside it)",
     )
 
 

@@ -14,7 +14,7 @@ from lockgate.commands._options import add_delivery_argument, add_json_argument
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "env", help="environment name (a key under `environments` in delivery.yaml)"
+        "env", help="environment name (listed under `environments` in lockgate.yaml)"
     )
     parser.add_argument(
         "--duration",

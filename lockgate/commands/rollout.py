@@ -27,7 +27,7 @@ ACTIONS = ("start", "resume", "promote", "retry", "abort", "status")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=ACTIONS)
     parser.add_argument(
-        "env", help="environment name (a key under `environments` in delivery.yaml)"
+        "env", help="environment name (listed under `environments` in lockgate.yaml)"
     )
     parser.add_argument("--ref", help="image reference to roll out (start)")
     parser.add_argument(

@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
 # which optional-dependency group of lockgate a built-in stage's imports come from
 STAGE_EXTRAS = {
     "data-check": "data",
+    "ingest": "data,ingest",
     "train": "train",
     "evaluate": "train,mlflow",
     "package": "docker",

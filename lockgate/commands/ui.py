@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from lockgate.delivery.environment import STATE_SUBDIR, delivery_path
+    from lockgate.delivery.environment import state_folder
     from lockgate.delivery.ledger.audit import audit_ledger
     from lockgate.ui.server import ReleasePage, serve
 
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         store = open_store(load_project(args), args, sync=False)
     folder = Path(store.folder)
     audit = None if args.no_audit else (lambda: audit_ledger(folder))
-    rollouts = delivery_path(args.delivery).resolve().parent / STATE_SUBDIR
+    rollouts = state_folder(args.delivery)
     server = serve(ReleasePage(folder, rollouts, audit), args.host, args.port)
     host, port = str(server.server_address[0]), int(server.server_address[1])
     url = f"http://{host}:{port}/"

@@ -1,11 +1,14 @@
-"""``delivery.yaml``: how each environment is rolled out, analysed and watched.
+"""How each environment is rolled out, analysed and watched.
 
-Parsed once, at the edge, into frozen models. The file sits beside ``lockgate.yaml`` (or is named
-with ``--delivery PATH``); see docs/delivery.md for the reference.
+The settings live with the environment, in the ``rollout:`` block of its entry under
+``environments`` in ``lockgate.yaml``; the older ``delivery.yaml`` beside the spec (a mapping by
+environment name, or a file named with ``--delivery PATH``) is still read. Parsed once, at the
+edge, into frozen models; see docs/delivery.md for the reference.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -203,3 +206,113 @@ def load_delivery_config(path: Path) -> DeliveryConfig:
         first = error.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise DeliveryConfigError(f"{path}: {field}: {first['msg']}") from None
+
+
+SPEC_FILE = "lockgate.yaml"
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """One environment's rollout settings and the project folder they belong to (where the
+    rollout state lives)."""
+
+    env: str
+    settings: EnvironmentDelivery
+    root: Path
+
+
+def rollout_blocks(spec: Path) -> tuple[dict[str, EnvironmentDelivery], tuple[str, ...]]:
+    """The ``rollout:`` block of every environment in ``spec`` (validated; every problem
+    reported with its file:line:col) and the names of all its environments, in order."""
+    from lockgate.spec.yamlpos import dotted, load_yaml, read_spec_text
+
+    raw, positions = load_yaml(read_spec_text(spec), str(spec))
+    listed = raw.get("environments") if isinstance(raw, dict) else None
+    blocks: dict[str, EnvironmentDelivery] = {}
+    names: list[str] = []
+    problems: list[str] = []
+    for i, item in enumerate(listed if isinstance(listed, list) else ()):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        names.append(item["name"])
+        if item.get("rollout") is None:
+            continue
+        try:
+            blocks[item["name"]] = EnvironmentDelivery.model_validate(item["rollout"])
+        except ValidationError as error:
+            for found in error.errors():
+                loc = ("environments", i, "rollout", *found["loc"])
+                problems.append(f"{positions.where(loc)}: {dotted(loc)}: {found['msg']}")
+    if problems:
+        raise DeliveryConfigError("\n".join(problems))
+    return blocks, tuple(names)
+
+
+def _nearest_spec(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / SPEC_FILE).is_file():
+            return folder / SPEC_FILE
+    return None
+
+
+def resolve_rollout(
+    env: str, *, delivery: Path | None = None, start: Path | None = None
+) -> RolloutSettings:
+    """Where ``env``'s rollout settings come from: ``--delivery FILE`` when given; otherwise the
+    environment's ``rollout:`` block in the nearest lockgate.yaml (the defaults when the
+    environment is listed without one). A ``delivery.yaml`` beside the spec, the older form,
+    is still read; the same environment in both places is refused."""
+    if delivery is not None:
+        path = delivery.resolve()
+        return RolloutSettings(env, load_delivery_config(path).environment(env), path.parent)
+    here = (start or Path.cwd()).resolve()
+    spec = _nearest_spec(here)
+    root = spec.parent if spec else here
+    legacy = root / DEFAULT_FILE
+    older = load_delivery_config(legacy) if legacy.is_file() else None
+    if spec is None:
+        if older is None:
+            raise DeliveryConfigError(
+                f"no {SPEC_FILE} in {here} or a parent folder: describe environment {env!r} "
+                f"under `environments` there (see docs/gates.md), or pass --delivery FILE"
+            )
+        return RolloutSettings(env, older.environment(env), root)
+    blocks, names = rollout_blocks(spec)
+    if env in blocks and older is not None and env in older.environments:
+        raise DeliveryConfigError(
+            f"environment {env!r} has rollout settings in two places, {spec} "
+            f"(environments[].rollout) and {legacy}; keep the one in {SPEC_FILE} and remove "
+            f"{env!r} from {DEFAULT_FILE}"
+        )
+    if env in blocks:
+        return RolloutSettings(env, blocks[env], root)
+    if older is not None and env in older.environments:
+        return RolloutSettings(env, older.environments[env], root)
+    if env in names:
+        return RolloutSettings(env, EnvironmentDelivery(), root)
+    known = ", ".join(dict.fromkeys((*names, *(older.environments if older else ())))) or "none"
+    raise DeliveryConfigError(
+        f"{spec}: no environment {env!r} under `environments` (known: {known}); add it there "
+        "(see docs/gates.md)"
+    )
+
+
+def check_rollout_settings(spec: Path) -> list[str]:
+    """What ``lockgate validate`` checks: every ``rollout:`` block in the spec and, when there is
+    one, the older delivery.yaml beside it; the same environment in both is an error. Returns
+    notes for the user."""
+    blocks, _ = rollout_blocks(spec)
+    legacy = spec.parent / DEFAULT_FILE
+    if not legacy.is_file():
+        return []
+    older = load_delivery_config(legacy)
+    both = sorted(set(blocks) & set(older.environments))
+    if both:
+        raise DeliveryConfigError(
+            f"{legacy}: {', '.join(both)} also ha{'ve' if len(both) > 1 else 's'} a `rollout:` "
+            f"block in {spec.name}; keep the one in {spec.name} and remove it from {legacy.name}"
+        )
+    return [
+        f"{legacy.name} is still read, but rollout settings now live with each environment in "
+        f"{spec.name} (`rollout:` under `environments`, see docs/gates.md)"
+    ]

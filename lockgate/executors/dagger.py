@@ -29,6 +29,7 @@ from lockgate.engine.stage_env import base_env
 from lockgate.engine.stagespec import ImageRecipe, StagePaths, StageSpec, contract_env
 from lockgate.errors import ExecutorUnavailable, LockgateError, StageFailed
 from lockgate.executors.dagger_engine import engine_answers, with_engine_socket
+from lockgate.executors.stage_tools import stage_tools
 from lockgate.images.wheels import cached_wheels
 
 if TYPE_CHECKING:
@@ -141,6 +142,11 @@ def build_container(
             raise LockgateError(f"stage {spec.name}: secret {name!r} has no value; set it first")
         secret = dag.secret(f"file://{secret_files[name]}")
         ctr = ctr.with_mounted_secret(f"{CONTAINER_SECRETS}/{name}", secret)
+    tools = stage_tools(spec.uses)  # lockgate/scan, lockgate/sign: the host's pinned binaries
+    for host, inside in tools.mounts:
+        ctr = ctr.with_mounted_file(inside, dag.host().file(str(host)))
+    for key in sorted(tools.env):
+        ctr = ctr.with_env_variable(key, tools.env[key])
     if spec.gpu == "all":
         ctr = ctr.experimental_with_all_gp_us()
     elif spec.gpu:

@@ -34,6 +34,7 @@ def load_spec(path: Path) -> Pipeline:
 def parse_spec(text: str, source: str) -> Pipeline:
     from pydantic import ValidationError
 
+    from lockgate.spec.checks import check_values
     from lockgate.spec.models import Pipeline
 
     raw, positions = load_yaml(text, source)
@@ -41,6 +42,7 @@ def parse_spec(text: str, source: str) -> Pipeline:
         raise SpecError(
             f"{source}:1:1: the spec must be a mapping with `version`, `name`, `stages`"
         )
+    check_values(raw, positions)
     try:
         pipeline = Pipeline.model_validate(raw)
     except ValidationError as exc:
@@ -191,29 +193,28 @@ def _check_references(pipeline: Pipeline, positions: Positions) -> None:
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str]:
-    """One cycle as ``[a, b, ..., a]``, or ``[]`` when the graph is acyclic."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
+    """One cycle as ``[a, b, ..., a]``, or ``[]`` when the graph is acyclic.
 
-    def visit(node: str) -> list[str]:
-        state[node] = 1
-        stack.append(node)
-        for nxt in graph.get(node, ()):
-            if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt) :], nxt]
-            if nxt not in state:
-                found = visit(nxt)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return []
-
-    for node in graph:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
+    Depth-first with an explicit stack, so a chain of thousands of stages cannot exhaust
+    Python's recursion limit."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in graph:
+        if root in state:
+            continue
+        path: list[str] = [root]
+        pending = [iter(graph.get(root, ()))]
+        state[root] = 1
+        while pending:
+            nxt = next(pending[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            elif nxt not in state:
+                state[nxt] = 1
+                path.append(nxt)
+                pending.append(iter(graph.get(nxt, ())))
     return []
 
 

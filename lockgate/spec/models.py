@@ -185,6 +185,12 @@ class Environment(Model):
         description="MLflow alias moved to the promoted model version (default: `champion` for "
         "the last environment, the environment's name otherwise)",
     )
+    rollout: dict[str, Any] | None = Field(
+        None,
+        description="how a release takes traffic here: target, strategy, canary steps, "
+        "analysis, monitor (docs/delivery.md; checked by `lockgate validate`); absent: the "
+        "defaults — a docker canary at 10/25/50 percent",
+    )
 
     _parse_ttl = field_validator("approval_ttl", mode="before")(
         lambda v: None if v is None else parse_duration(v)

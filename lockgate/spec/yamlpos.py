@@ -1,14 +1,12 @@
 """Read YAML into plain Python values while remembering where every key and value stood.
 
-PyYAML's composer (the C one when available) gives each node its start mark; we convert the node
-tree ourselves so that a later validation error can be reported as ``file:line:col``. Duplicate
-keys, which YAML libraries usually let the last one win, are refused here.
+libyaml parses; :mod:`lockgate.spec.yamlcore` builds the values from its events, so that a later
+validation error can be reported as ``file:line:col``. Duplicate keys, which YAML libraries
+usually let the last one win, are refused.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,11 @@ class Positions:
     source: str
     values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    texts: dict[Loc, str] = field(default_factory=dict)  # scalars YAML read as non-strings
+
+    def text(self, loc: Loc, value: object) -> str:
+        """A value as the user wrote it: ``0x10`` rather than ``16``, ``~`` rather than None."""
+        return self.texts.get(loc, str(value))
 
     def of(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         """The closest known position to ``loc`` (walking up to a parent if needed)."""
@@ -42,78 +45,42 @@ class Positions:
         return f"{self.source}:{line}:{col}"
 
 
-def _loader_class() -> Any:
-    import yaml
-
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def load_yaml(text: str, source: str) -> tuple[Any, Positions]:
     """Parse ``text``; return the plain value and the positions of everything in it."""
     import yaml
 
+    from lockgate.spec.yamlcore import MAX_BYTES, compose
+
     positions = Positions(source)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_BYTES:
+        raise SpecError(f"{source}: {size:,} bytes; a spec may be at most {MAX_BYTES:,} bytes")
     try:
-        loader = _loader_class()(text)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
         try:
-            node = loader.get_single_node()
+            return compose(loader, positions), positions
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise SpecError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.reader.ReaderError as exc:
+        index = exc.position
+        if hasattr(yaml, "CSafeLoader"):  # libyaml counts bytes of UTF-8, not characters
+            index = len(text.encode("utf-8", "surrogatepass")[:index].decode("utf-8", "ignore"))
+        raise SpecError(f"{_at_index(text, index, source)}: {exc.reason}") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{source}: invalid YAML: {exc}") from None
-    if node is None:
-        return None, positions
-    return _convert(node, (), positions), positions
+    except UnicodeEncodeError as exc:
+        where = _at_index(text, exc.start, source)
+        raise SpecError(f"{where}: not valid text ({exc.reason})") from None
 
 
-def _convert(node: Any, loc: Loc, positions: Positions) -> Any:
-    import yaml
-
-    positions.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in _merged(node):
-            key = _scalar(key_node)
-            if not isinstance(key, str | int | float | bool):
-                where = f"{positions.source}:{key_node.start_mark.line + 1}"
-                raise SpecError(f"{where}: mapping keys must be plain scalars")
-            key = str(key) if not isinstance(key, str) else key
-            if key in out:
-                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-                raise SpecError(
-                    f"{positions.source}:{line}:{col}: {_dotted((*loc, key))}: duplicate key "
-                    f"{key!r} (the first one is at line {positions.keys[(*loc, key)][0]})"
-                )
-            positions.keys[(*loc, key)] = (
-                key_node.start_mark.line + 1,
-                key_node.start_mark.column + 1,
-            )
-            out[key] = _convert(value_node, (*loc, key), positions)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*loc, i), positions) for i, item in enumerate(node.value)]
-    return _scalar(node)
-
-
-def _merged(node: Any) -> Iterator[tuple[Any, Any]]:
-    """The pairs of a mapping with YAML merge keys (``<<: *anchor``) applied."""
-    _constructor().flatten_mapping(node)
-    yield from node.value
-
-
-@functools.cache
-def _constructor() -> Any:
-    import yaml
-
-    return yaml.SafeLoader("")
-
-
-def _scalar(node: Any) -> Any:
-    return _constructor().construct_object(node, deep=True)
+def _at_index(text: str, index: int, source: str) -> str:
+    line = text.count("\n", 0, index) + 1
+    col = index - (text.rfind("\n", 0, index) + 1) + 1
+    return f"{source}:{line}:{col}"
 
 
 def _dotted(loc: Loc) -> str:
@@ -127,7 +94,12 @@ dotted = _dotted
 
 
 def read_spec_text(path: Path) -> str:
+    from lockgate.spec.yamlcore import MAX_BYTES
+
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise SpecError(f"{path}: {size:,} bytes; a spec may be at most {MAX_BYTES:,} bytes")
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(

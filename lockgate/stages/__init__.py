@@ -10,8 +10,18 @@ from __future__ import annotations
 BUILTIN_STAGES: dict[str, str] = {
     "data-check": "lockgate.stages.data_check:main",
     "evaluate": "lockgate.stages.evaluate:main",
+    "ingest": "lockgate.stages.ingest:main",
     "package": "lockgate.stages.package:main",
     "scan": "lockgate.stages.scan:main",
     "sign": "lockgate.stages.sign:main",
     "train": "lockgate.stages.train:main",
+}
+
+# The parser of each built-in stage's ``with:`` block (``module:function``, imported only when
+# used). ``lockgate validate`` runs it on every ``uses:`` stage, so a bad block fails before a run.
+STAGE_CONFIGS: dict[str, str] = {
+    "data-check": "lockgate.stages.data_check.spec:parse_spec",
+    "evaluate": "lockgate.stages.evaluate.config:parse_evaluate_config",
+    "ingest": "lockgate.stages.ingest.config:parse_ingest_config",
+    "train": "lockgate.stages.train.config:parse_train_config",
 }

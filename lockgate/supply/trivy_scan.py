@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lockgate.errors import LockgateError
 from lockgate.supply.image_ref import ImageRef
+from lockgate.supply.progress import heartbeat
 from lockgate.supply.registry import RegistryAccess, RegistryError
 from lockgate.supply.tool_auth import tool_auth
 from lockgate.supply.tools import Trivy
@@ -120,7 +121,8 @@ class TrivyScanner:
         self._check_db(settings)
         settings.cache_dir.mkdir(parents=True, exist_ok=True)
         argv = self.image_argv(ref, settings, output)
-        with tool_auth(access) as auth:
+        scanners = ", ".join(settings.scanners)
+        with tool_auth(access) as auth, heartbeat(f"scan: trivy {scanners} on {ref}"):
             env = {**os.environ, "TRIVY_CACHE_DIR": str(settings.cache_dir), **auth.trivy_env}
             proc = self.run(argv, capture_output=True, text=True, env=env)
         if proc.returncode != 0:

@@ -1,5 +1,5 @@
 """A process that promotes, marks healthy and rolls back in a loop, to be killed at random
-points by tests/delivery/test_crash.py. Uses the real ledger and manifest deployer and the
+points by tests/delivery/test_promotion_crash.py. Uses the real ledger and manifest deployer and the
 gatekit verifier double (see gatekit's docstring).
 
     python -m tests.delivery.crash_driver ROOT [FINAL_N]
@@ -25,6 +25,7 @@ def main(root: Path, final: int | None) -> int:
         print(out.status, *out.lines, sep="\n")
         return out.exit_code
     n = len(world.ledger.entries())
+    print("ready", flush=True)  # imports done: the test's random kill time counts from here
     for i in range(n, n + 200):
         out = world.promoter().promote("staging", image(i % 5), author="dana")
         if out.status == "promoted":

@@ -29,11 +29,14 @@ def test_sigkill_during_promote_and_rollback_leaves_a_valid_ledger(tmp_path: Pat
     pending = 0  # kills that landed inside an append (noted, completed by the next run)
     for _ in range(TRIALS):
         proc = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(0.25, 0.9))  # interpreter start-up is ~0.2 s
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"  # counted from here, however loaded the host
+        time.sleep(rng.uniform(0.0, 0.6))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stdout.close()
         report = audit_ledger(folder)
         assert report.ok, report.problems
         pending += bool(report.notes)

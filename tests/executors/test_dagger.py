@@ -626,3 +626,26 @@ def test_auto_pick_needs_a_session_that_answers_a_query(monkeypatch: pytest.Monk
         for server in (other, engine):
             server.shutdown()
             server.server_close()
+
+
+def test_scan_and_sign_get_the_hosts_pinned_tools(
+    dag: Any, paths: StagePaths, trivy_bin: Path, cosign_bin: Path
+) -> None:
+    from lockgate.executors.stage_tools import CONTAINER_TOOLS
+
+    env = {"LOCKGATE_TRIVY": str(trivy_bin), "LOCKGATE_COSIGN": str(cosign_bin)}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        scan = chain(dag, stage(uses="lockgate/scan", secrets=()), paths, secret_files={})
+        sign = chain(dag, stage(uses="lockgate/sign", secrets=()), paths, secret_files={})
+        plain = chain(dag, stage(secrets=()), paths, secret_files={})
+    for c, tool in ((scan, trivy_bin), (sign, cosign_bin)):
+        name = tool.name
+        mounted = op(c, "withMountedFile")
+        assert [m["path"] for m in mounted] == [f"{CONTAINER_TOOLS}/{name}"]
+        assert [a["path"] for a in op(mounted[0]["source"], "file")] == [str(tool.resolve())]
+        env_set = {a["name"]: a["value"] for a in op(c, "withEnvVariable")}
+        variable = "LOCKGATE_TRIVY" if name == "trivy" else "LOCKGATE_COSIGN"
+        assert env_set[variable] == f"{CONTAINER_TOOLS}/{name}"
+    assert op(plain, "withMountedFile") == []

@@ -46,14 +46,19 @@ class DeliveryDeployer:
         self,
         delivery: Path | None = None,
         open_env: Callable[..., Rollouts] | None = None,
+        *,
+        start: Path | None = None,
     ) -> None:
         from lockgate.delivery.environment import open_environment
 
         self.delivery = delivery
+        self.start = start
         self.open_env = open_env or open_environment
 
     def _rollouts(self, env: str) -> Rollouts:
-        return self.open_env(env, self.delivery, quiet=True)
+        if self.start is None:
+            return self.open_env(env, self.delivery, quiet=True)
+        return self.open_env(env, self.delivery, quiet=True, start=self.start)
 
     def deploy(self, env: str, ref: str) -> DeployResult:
         rollouts = self._rollouts(env)

@@ -67,14 +67,14 @@ def _manifest(project_root: Path, pipeline: object) -> Deployer:
 
 
 class RolloutDeployer:
-    """The docker target's canary / blue-green rollouts (``delivery.yaml`` beside the spec),
+    """The docker target's canary / blue-green rollouts (each environment's ``rollout:``),
     seen through the promotion protocol: a rollout that aborts is a failed deploy, and its
     failing measurements travel in the detail the ledger records."""
 
-    def __init__(self, delivery: Path | None) -> None:
+    def __init__(self, project_root: Path) -> None:
         from lockgate.delivery.promotion.delivery_deployer import DeliveryDeployer
 
-        self.inner = DeliveryDeployer(delivery)
+        self.inner = DeliveryDeployer(start=project_root)
 
     def deploy(self, env: str, ref: str) -> DeployResult:
         result = self.inner.deploy(env, ref)
@@ -92,8 +92,7 @@ class RolloutDeployer:
 
 
 def _rollout(project_root: Path, pipeline: object) -> Deployer:
-    config = project_root / "delivery.yaml"
-    return RolloutDeployer(config if config.is_file() else None)
+    return RolloutDeployer(project_root)
 
 
 DEPLOYERS: dict[str, DeployerFactory] = {

@@ -1,0 +1,145 @@
+"""The ``with:`` block of ``uses: lockgate/ingest``, validated once into frozen records.
+
+A bad block becomes one :class:`IngestConfigError` whose message starts with the field path,
+e.g. ``ingest stage with.source.postgres.port: Input should be a valid integer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from lockgate.errors import LockgateError
+from lockgate.spec.base import FrozenModel
+
+FileFormat = Literal["auto", "parquet", "csv", "jsonl"]
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+
+class IngestConfigError(LockgateError):
+    """The ``with:`` block of an ingest stage is invalid."""
+
+
+class FileSource(FrozenModel):
+    """A file, a glob, a folder of partitions, or an fsspec URL (``s3://``, ``gs://``, ...)."""
+
+    path: str = Field(description="path, glob, partitioned folder, or fsspec URL")
+    format: FileFormat = "auto"
+    credentials: str | None = Field(
+        None, description="secret holding the filesystem's options as a JSON object"
+    )
+
+
+class PostgresSource(FrozenModel):
+    """A PostgreSQL query or table, read in one consistent snapshot."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5432, ge=1, le=65535)
+    database: str = "postgres"
+    user: str
+    password: str | None = Field(None, description="secret holding the password")
+    sslmode: SslMode = "prefer"
+    sslrootcert: str | None = Field(None, description="CA file for verify-ca / verify-full")
+    connect_timeout: int = Field(default=10, ge=1, description="seconds")
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PostgresSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of `table` or `query`")
+        return self
+
+
+class Source(FrozenModel):
+    files: FileSource | None = None
+    postgres: PostgresSource | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Source:
+        if (self.files is None) == (self.postgres is None):
+            raise ValueError("give exactly one source: `files` or `postgres`")
+        return self
+
+
+class Join(FrozenModel):
+    table: str = Field(description="reference table: a Parquet/CSV/JSON-lines file")
+    on: str | tuple[str, ...]
+    how: Literal["inner", "left", "semi", "anti"] = "left"
+
+
+class Step(FrozenModel):
+    """One transformation; exactly one key is set. Expressions are SQL, e.g. ``price * qty``."""
+
+    select: tuple[str, ...] | None = None
+    drop: tuple[str, ...] | None = None
+    rename: dict[str, str] | None = None
+    filter: str | None = None
+    derive: dict[str, str] | None = None
+    join: Join | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> Step:
+        keys = [k for k in type(self).model_fields if getattr(self, k) is not None]
+        if len(keys) != 1:
+            raise ValueError(
+                "each transform step has exactly one of: select, drop, rename, filter, derive, join"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
+
+
+class Incremental(FrozenModel):
+    watermark: str = Field(description="column whose greatest value read so far is recorded")
+
+
+class BatchLimits(FrozenModel):
+    max_rows: int = Field(default=100_000, ge=1)
+    max_bytes: int | None = Field(None, ge=1024, description="bytes of output per batch")
+
+
+class Output(FrozenModel):
+    compression: Literal["zstd", "snappy", "lz4", "uncompressed"] = "zstd"
+
+
+class Encryption(FrozenModel):
+    key: str = Field(description="secret holding a 32-byte key, a key file, or a KMS URI")
+
+
+class IngestConfig(FrozenModel):
+    source: Source
+    transform: tuple[Step, ...] = ()
+    incremental: Incremental | None = None
+    mode: Literal["batch", "stream"] = "batch"
+    batch: BatchLimits = BatchLimits()
+    output: Output = Output()
+    encryption: Encryption | None = None
+
+    @model_validator(mode="after")
+    def _stream_needs_order(self) -> IngestConfig:
+        if self.mode == "stream" and self.incremental is None and self.source.files is None:
+            raise ValueError(
+                "mode: stream reads rows past a watermark: add `incremental: {watermark: COLUMN}`"
+            )
+        return self
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc]
+    return "with" + "".join(parts)
+
+
+def parse_ingest_config(with_: Mapping[str, Any]) -> IngestConfig:
+    """Validate ``with:``; the first problem becomes a one-line :class:`IngestConfigError`."""
+    try:
+        return IngestConfig.model_validate(dict(with_))
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise IngestConfigError(
+            f"ingest stage {_where(err['loc'])}: {err['msg']} (see docs/ingest.md)"
+        ) from None

@@ -1,0 +1,152 @@
+"""File sources: a path, a glob, a partitioned folder, or an fsspec URL.
+
+Local paths are scanned lazily by Polars. A URL (``s3://``, ``gs://``, ``az://``, ``memory://``,
+``file://``) goes through fsspec with the filesystem options held in a secret (a JSON object such
+as ``{"key": ..., "secret": ...}``), so credentials never sit in the spec. Folder names of the
+form ``key=value`` (hive partitions) become string columns of every row below them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from lockgate.stages.ingest.config import FileSource
+from lockgate.stages.ingest.postgres import SourceError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+SUFFIXES |= {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One file of the source: its key (path below the root, which orders partitions)."""
+
+    key: str
+    size: int
+    scan: Callable[[], pl.LazyFrame]
+
+
+def storage_options(src: FileSource, secret: Callable[[str], str]) -> dict[str, Any]:
+    if src.credentials is None:
+        return {}
+    try:
+        opts = json.loads(secret(src.credentials))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SourceError(
+            f"with.source.files.credentials: secret {src.credentials!r} must hold a JSON object "
+            f"of filesystem options ({type(exc).__name__})"
+        ) from None
+    if not isinstance(opts, dict):
+        raise SourceError(
+            f"with.source.files.credentials: secret {src.credentials!r} must hold a JSON object"
+        )
+    return opts
+
+
+def _hive(rel: str) -> dict[str, str]:
+    parts = PurePosixPath(rel).parts[:-1]
+    return dict(p.split("=", 1) for p in parts if "=" in p)
+
+
+def _reader(fmt: str, opener: str | Callable[[], Any], label: str, hive: dict[str, str]) -> Any:
+    """A scan of one file: a local path scanned lazily, or an fsspec opener read whole."""
+
+    def scan() -> pl.LazyFrame:
+        import polars as pl
+
+        try:
+            if isinstance(opener, str):
+                lf = {
+                    "parquet": pl.scan_parquet,
+                    "csv": lambda p: pl.scan_csv(p, try_parse_dates=True),
+                    "jsonl": pl.scan_ndjson,
+                }[fmt](opener)
+            else:
+                with opener() as handle:
+                    data = handle.read()
+                lf = {
+                    "parquet": pl.read_parquet,
+                    "csv": lambda b: pl.read_csv(b, try_parse_dates=True),
+                    "jsonl": pl.read_ndjson,
+                }[fmt](data).lazy()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise SourceError(f"cannot read {label}: {str(exc).splitlines()[0]}") from None
+        return lf.with_columns(pl.lit(v).alias(k) for k, v in hive.items()) if hive else lf
+
+    return scan
+
+
+def _format(src: FileSource, name: str) -> str:
+    if src.format != "auto":
+        return src.format
+    fmt = SUFFIXES.get(PurePosixPath(name).suffix.lower())
+    if fmt is None:
+        raise SourceError(
+            f"with.source.files.path: cannot tell the format of {name!r}: "
+            "set `format: parquet|csv|jsonl`"
+        )
+    return fmt
+
+
+def partitions(
+    src: FileSource, resolve: Callable[[str], Path], secret: Callable[[str], str]
+) -> list[Partition]:
+    """Every file of the source, ordered by key."""
+    if "://" in src.path:
+        return _remote(src, secret)
+    from lockgate.stages.data_check.source import DataSourceError, locate
+
+    try:
+        dataset = locate(
+            src.path, resolve, None if src.format == "auto" else src.format, "source.files.path"
+        )
+    except DataSourceError as exc:
+        raise SourceError(str(exc)) from None
+    found = []
+    for f in dataset.files:
+        rel = f.relative_to(dataset.root).as_posix() if f != dataset.root else f.name
+        fmt = _format(src, f.name)
+        found.append(Partition(rel, f.stat().st_size, _reader(fmt, str(f), rel, _hive(rel))))
+    return sorted(found, key=lambda p: p.key)
+
+
+def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
+    import fsspec
+
+    opts = storage_options(src, secret)
+    try:
+        fs, root = fsspec.core.url_to_fs(src.path, **opts)
+        if fs.isdir(root):
+            names = [n for n in fs.find(root) if PurePosixPath(n).suffix.lower() in SUFFIXES]
+            base = root
+        else:
+            names = sorted(fs.glob(root)) if any(c in root for c in "*?[") else [root]
+            base = str(PurePosixPath(root.split("*")[0]).parent) if "*" in root else ""
+        found = []
+        for name in sorted(names):
+            info = fs.info(name)
+            rel = str(PurePosixPath(name).relative_to(base)) if base else PurePosixPath(name).name
+            fmt = _format(src, name)
+
+            def opener(n: str = name) -> Any:
+                return fs.open(n, "rb")
+
+            found.append(
+                Partition(
+                    rel,
+                    int(info.get("size") or 0),
+                    _reader(fmt, opener, f"{src.path} ({rel})", _hive(rel)),
+                )
+            )
+    except (OSError, ValueError, ImportError) as exc:
+        raise SourceError(f"with.source.files.path: cannot list {src.path}: {exc}") from None
+    if not found:
+        raise SourceError(f"with.source.files.path: no data files at {src.path!r}")
+    return found

@@ -1,0 +1,70 @@
+"""Batches from PostgreSQL: all read inside one REPEATABLE READ snapshot.
+
+With a watermark column, each batch closes at the value of the ``max_rows``-th next row, and takes
+every row up to and including it, so rows that share a watermark value never straddle two batches
+(a batch can exceed ``max_rows`` by the ties at its end). ``max_bytes`` lowers the row count once
+the first batch shows how wide rows are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+from lockgate.stages.ingest.config import IngestConfig
+from lockgate.stages.ingest.journal import Journal
+from lockgate.stages.ingest.postgres import Snapshot, connect, describe
+from lockgate.stages.ingest.run import Batch, Schema
+
+FIRST_BATCH_PROBE = 1000
+
+
+def postgres_batches(
+    cfg: IngestConfig, secret: Callable[[str], str], journal: Journal, stack: ExitStack
+) -> tuple[dict[str, Any], Schema, Iterator[Batch]]:
+    """The source's schema and its batches; the connection closes when ``stack`` does."""
+    src = cfg.source.postgres
+    assert src is not None
+    password = secret(src.password) if src.password else None
+    conn = connect(src, password)
+    stack.callback(conn.close)
+    snap = Snapshot(src, conn)
+    columns = snap.columns()
+    schema = tuple((c.name, c.pg_type) for c in columns)
+    info = {"kind": "postgresql", "url": describe(src), "table": src.table, "query": src.query}
+    column = cfg.incremental.watermark if cfg.incremental else None
+    if column is not None and column not in {c.name for c in columns}:
+        from lockgate.stages.ingest.journal import JournalError
+
+        raise JournalError(
+            f"with.incremental.watermark: column {column!r} is not in the source's columns "
+            f"({', '.join(c.name for c in columns)})"
+        )
+
+    def batches() -> Iterator[Batch]:
+        with conn.transaction():  # the transaction the columns were read in: one snapshot
+            if column is None:
+                yield Batch(snap.read(columns, None, None, None), None)
+                return
+            after = journal.watermark
+            if cfg.mode == "batch":
+                upto = snap.cutoff(column, after, 2**62)
+                if upto is not None:
+                    yield Batch(snap.read(columns, column, after, upto), upto)
+                return
+            rows = cfg.batch.max_rows
+            if cfg.batch.max_bytes is not None:
+                rows = min(rows, FIRST_BATCH_PROBE)
+            while True:
+                upto = snap.cutoff(column, after, rows)
+                if upto is None:
+                    return
+                df = snap.read(columns, column, after, upto)
+                if cfg.batch.max_bytes is not None and df.height:
+                    width = max(1, df.estimated_size() // df.height)
+                    rows = int(max(1, min(cfg.batch.max_rows, cfg.batch.max_bytes // width)))
+                yield Batch(df, upto)
+                after = upto
+
+    return info, schema, batches()

@@ -1,0 +1,64 @@
+"""A real PostgreSQL cluster for the ingest tests (Debian's ``postgresql``), and a helper that
+builds the stage context of one run.
+
+The cluster is a throwaway: initdb + pg_ctl on a free loopback port, stopped and deleted after
+the session. Setup: ``apt-get install -y postgresql`` (scripts/setup-test-env does it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockgate.stages.context import StageContext
+from tests.conftest import unavailable
+from tests.pgcluster import PASSWORD, USER, Cluster, pg_bin, start_cluster
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    pytest.importorskip("psycopg", reason="pip install -e '.[ingest]'")
+    if pg_bin() is None:
+        unavailable(request.config, "PostgreSQL is not installed: run scripts/setup-test-env")
+    cluster = start_cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture()
+def pg(pg_cluster: Cluster) -> Iterator[Any]:
+    """A connection in autocommit mode; every test's tables are dropped after it."""
+    import psycopg
+
+    conn = psycopg.connect(pg_cluster.conninfo, autocommit=True)
+    conn.execute("SET lock_timeout = '20s'")  # a connection left open fails the test, not hangs
+    conn.execute("DROP SCHEMA IF EXISTS t CASCADE")
+    conn.execute("CREATE SCHEMA t")
+    yield conn
+    conn.execute("DROP SCHEMA IF EXISTS t CASCADE")
+    conn.close()
+
+
+def postgres_source(cluster: Cluster, **extra: Any) -> dict[str, Any]:
+    return {"port": cluster.port, "user": USER, "password": "pg-password", **extra}
+
+
+def stage_context(root: Path, with_: dict[str, Any], run: str = "1") -> StageContext:
+    secrets = root / "secrets"
+    secrets.mkdir(parents=True, exist_ok=True)
+    (secrets / "pg-password").write_text(PASSWORD + "\n")
+    (root / "ws").mkdir(exist_ok=True)
+    return StageContext(
+        workspace=root / "ws",
+        inputs=root / "in",
+        out=root / f"out-{run}",
+        secrets_dir=secrets,
+        state=root / "state",
+        run_id=run,
+        stage="ingest",
+        git_sha="",
+        with_=with_,
+    )

@@ -1,0 +1,162 @@
+"""Ingest from a real PostgreSQL cluster: snapshots, micro-batches, schema changes, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockgate.errors import LockgateError
+from lockgate.stages.ingest import main
+from tests.stages.ingest.conftest import postgres_source, stage_context
+
+ROWS = 200_000
+
+
+def fill(pg: Any, rows: int, start: int = 1) -> None:
+    pg.execute(
+        "INSERT INTO t.events SELECT g, g %% 97, g * 0.5, md5(g::text), g %% 3 = 0, "
+        "timestamp '2024-01-01' + g * interval '1 second', date '2024-01-01' + (g %% 30)::int "
+        "FROM generate_series(%s::bigint, %s::bigint) g",
+        [start, start + rows - 1],
+    )
+
+
+def make_table(pg: Any, rows: int) -> None:
+    pg.execute(
+        "CREATE TABLE t.events (id bigint primary key, grp int, amount double precision, "
+        "tag text, flag boolean, at timestamp, day date)"
+    )
+    fill(pg, rows)
+
+
+def read_all(out: Path) -> Any:
+    import polars as pl
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    return pl.concat([pl.read_parquet(out / f["path"]) for f in manifest["files"]]), manifest
+
+
+def test_micro_batches_equal_one_full_read(pg: Any, pg_cluster: Any, tmp_path: Path) -> None:
+    make_table(pg, ROWS)
+    src = postgres_source(pg_cluster, table="t.events")
+    full = stage_context(tmp_path / "full", {"source": {"postgres": src}})
+    assert main(full) == 0
+    streamed = stage_context(
+        tmp_path / "stream",
+        {
+            "source": {"postgres": src},
+            "incremental": {"watermark": "id"},
+            "mode": "stream",
+            "batch": {"max_rows": ROWS // 10},
+        },
+    )
+    assert main(streamed) == 0
+    whole, _ = read_all(full.out)
+    batched, manifest = read_all(streamed.out)
+    assert manifest["this_run"]["batches"] == 10
+    assert len(manifest["files"]) == 10
+    assert whole.height == ROWS
+    assert batched.sort("id").equals(whole.sort("id"))
+    assert manifest["watermark"] == {"column": "id", "value": ROWS}
+    assert dict(whole.schema) == dict(batched.schema)
+    assert str(whole.schema["at"]).startswith("Datetime")
+    assert str(whole.schema["flag"]) == "Boolean"
+
+
+def test_incremental_reads_only_new_rows(pg: Any, pg_cluster: Any, tmp_path: Path) -> None:
+    make_table(pg, 1000)
+    with_ = {
+        "source": {"postgres": postgres_source(pg_cluster, query="SELECT * FROM t.events")},
+        "incremental": {"watermark": "at"},
+    }
+    assert main(stage_context(tmp_path, with_, "1")) == 0
+    fill(pg, 500, start=1001)
+    second = stage_context(tmp_path, with_, "2")
+    assert main(second) == 0
+    data, manifest = read_all(second.out)
+    assert manifest["this_run"]["rows"] == 500
+    assert data.height == 1500 and data["id"].n_unique() == 1500
+    assert manifest["watermark"]["value"] == {"datetime": "2024-01-01T00:25:00"}
+
+
+def test_ties_on_the_watermark_never_straddle_batches(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    make_table(pg, 1000)
+    with_ = {
+        "source": {"postgres": postgres_source(pg_cluster, table="t.events")},
+        "incremental": {"watermark": "day"},
+        "mode": "stream",
+        "batch": {"max_rows": 64},
+    }
+    ctx = stage_context(tmp_path, with_)
+    assert main(ctx) == 0
+    data, manifest = read_all(ctx.out)
+    assert data.height == 1000 and data["id"].n_unique() == 1000
+    # every part holds whole days: no day appears in two parts
+    import polars as pl
+
+    days = [
+        pl.read_parquet(ctx.out / f["path"])["day"].unique().to_list() for f in manifest["files"]
+    ]
+    flat = [d for part in days for d in part]
+    assert len(flat) == len(set(flat)) == 30
+
+
+@pytest.mark.parametrize("change", ["DROP COLUMN tag", "ALTER COLUMN grp TYPE text"])
+def test_column_changed_mid_stream_fails_and_keeps_watermark(
+    pg: Any, pg_cluster: Any, tmp_path: Path, change: str
+) -> None:
+    make_table(pg, 300)
+    with_ = {
+        "source": {"postgres": postgres_source(pg_cluster, table="t.events")},
+        "incremental": {"watermark": "id"},
+        "mode": "stream",
+        "batch": {"max_rows": 100},
+    }
+    assert main(stage_context(tmp_path, with_, "1")) == 0
+    journal = tmp_path / "state" / "ingest" / "ingest" / "journal.json"
+    before = journal.read_bytes()
+    pg.execute(f"ALTER TABLE t.events {change}")
+    pg.execute("INSERT INTO t.events (id, grp) VALUES (301, '1')")
+    column = "tag" if "tag" in change else "grp"
+    with pytest.raises(LockgateError, match=f"column '{column}' (was dropped|changed type)") as e:
+        main(stage_context(tmp_path, with_, "2"))
+    assert "watermark stays at 300" in str(e.value)
+    assert journal.read_bytes() == before
+
+
+def _error(tmp_path: Path, src: dict[str, Any]) -> str:
+    with pytest.raises(LockgateError) as exc:
+        main(stage_context(tmp_path, {"source": {"postgres": src}}))
+    return str(exc.value)
+
+
+def test_wrong_password_is_one_clear_error(pg_cluster: Any, tmp_path: Path) -> None:
+    ctx = stage_context(tmp_path, {})
+    (ctx.secrets_dir / "bad").write_text("not-the-password")
+    msg = _error(tmp_path, {**postgres_source(pg_cluster, table="x"), "password": "bad"})
+    assert "password authentication failed" in msg
+    assert "with.source.postgres.password" in msg
+    assert "not-the-password" not in msg
+
+
+def test_unreachable_host_is_one_clear_error(tmp_path: Path, pg_cluster: Any) -> None:
+    from tests.stages.conftest import free_port
+
+    src = {**postgres_source(pg_cluster, table="x"), "port": free_port(), "connect_timeout": 2}
+    msg = _error(tmp_path, src)
+    assert "cannot connect" in msg and "check host and port" in msg
+
+
+def test_tls_required_but_refused_is_one_clear_error(pg_cluster: Any, tmp_path: Path) -> None:
+    msg = _error(tmp_path, postgres_source(pg_cluster, table="x", sslmode="require"))
+    assert "server does not support SSL" in msg and "sslmode" in msg
+
+
+def test_missing_password_secret_is_one_clear_error(pg_cluster: Any, tmp_path: Path) -> None:
+    msg = _error(tmp_path, {**postgres_source(pg_cluster, table="x"), "password": "absent"})
+    assert msg.startswith("secret 'absent' is not available to this stage")
