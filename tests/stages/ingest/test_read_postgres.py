@@ -160,3 +160,19 @@ def test_tls_required_but_refused_is_one_clear_error(pg_cluster: Any, tmp_path: 
 def test_missing_password_secret_is_one_clear_error(pg_cluster: Any, tmp_path: Path) -> None:
     msg = _error(tmp_path, {**postgres_source(pg_cluster, table="x"), "password": "absent"})
     assert msg.startswith("secret 'absent' is not available to this stage")
+
+
+def test_a_full_read_is_cut_into_bounded_chunks(pg: Any, pg_cluster: Any, tmp_path: Path) -> None:
+    make_table(pg, 20_000)
+    src = postgres_source(pg_cluster, query="SELECT * FROM t.events WHERE tag LIKE '%a%'")
+    whole = stage_context(tmp_path / "whole", {"source": {"postgres": src}})
+    chunked = stage_context(
+        tmp_path / "chunked", {"source": {"postgres": src}, "batch": {"max_bytes": 200_000}}
+    )
+    assert main(whole) == 0 and main(chunked) == 0
+    one, one_manifest = read_all(whole.out)
+    many, manifest = read_all(chunked.out)
+    assert len(one_manifest["files"]) == 1
+    assert len(manifest["files"]) > 5  # ~1.6 MB of COPY text in chunks of 200 kB
+    assert many.equals(one)  # same rows, same order
+    assert 0 < one.height < 20_000  # the query's own % reached the server intact
