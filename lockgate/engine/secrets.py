@@ -12,6 +12,7 @@ from typing import Any
 from lockgate.errors import LockgateError
 
 MASK = "***"
+MAX_SECRET_BYTES = 1024 * 1024  # keys and tokens are small; this stops a read of /dev/zero
 
 
 def resolve_secrets(
@@ -48,9 +49,22 @@ def _read_secret(name: str, source: Mapping[str, Any], project: Path) -> str:
     path = Path(os.path.expanduser(source["file"]))
     path = path if path.is_absolute() else project / path
     try:
-        return path.read_text().rstrip("\n")
+        with path.open("rb") as f:
+            data = f.read(MAX_SECRET_BYTES + 1)
     except OSError as exc:
         raise LockgateError(f"secret {name!r}: cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_SECRET_BYTES:
+        raise LockgateError(
+            f"secret {name!r}: {path} holds more than {MAX_SECRET_BYTES:,} bytes; "
+            "point the secret at the file with just the key or token"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise LockgateError(
+            f"secret {name!r}: {path} is not UTF-8 text; store the secret as text (e.g. base64)"
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")  # as text mode reads
 
 
 class Masker:

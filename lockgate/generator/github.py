@@ -165,7 +165,8 @@ def _image_job(ci: CiPipeline) -> Any:
         login,
         _run(
             "Build and push the runner image",
-            f"lockgate ci image{_spec_flag(ci)} --push {registry}/{ci.name}-runner --output github",
+            f"lockgate ci image{_spec_flag(ci)} --push {registry}/{ci.name}-runner "
+            "--bootstrap-base --output github",
             id="image",
         ),
     ]

@@ -34,6 +34,7 @@ def load_spec(path: Path) -> Pipeline:
 def parse_spec(text: str, source: str) -> Pipeline:
     from pydantic import ValidationError
 
+    from lockgate.spec.checks import check_values
     from lockgate.spec.models import Pipeline
 
     raw, positions = load_yaml(text, source)
@@ -41,6 +42,7 @@ def parse_spec(text: str, source: str) -> Pipeline:
         raise SpecError(
             f"{source}:1:1: the spec must be a mapping with `version`, `name`, `stages`"
         )
+    check_values(raw, positions)
     try:
         pipeline = Pipeline.model_validate(raw)
     except ValidationError as exc:

@@ -18,6 +18,63 @@ path. `lockgate schema` prints the same rules as JSON Schema for editor completi
 """
 
 
+READING = """## How the file is read
+
+lockgate reads the YAML core schema only: strings, integers, floats, booleans, null, lists and
+mappings. Any other tag (`!foo`, `!!python/object:...`, `!!timestamp`, `!!set`) is an error at its
+line and column, and so is a core tag whose value does not fit it (`!!int abc`, `!!bool maybe`).
+YAML 1.1 readings do not apply: `on`, `yes`, `1:20` and `2024-01-01` are strings, and mapping keys
+keep their text as written (a stage named `0x10` is called `0x10`). Merge keys work: `<<: *base`
+copies the anchored mapping, and keys written beside it override it. A recursive alias, a list or
+mapping used as a key, and a second document (`---`) are errors.
+
+Limits; going past one is an error at the place where it happened:
+
+| what | at most |
+|---|---|
+| the file | {bytes:,} bytes |
+| nesting of lists and mappings | {depth} levels |
+| values, counting each expansion of an alias | {values:,} |
+| aliases (`*name`) | {aliases:,} |
+| digits of an integer (quote longer ones) | {digits} |
+
+Rules beyond the types: `gpu` is a whole number from 0 up (not `true`, not `"2"`) or `all`; `run`,
+`image.base` and `image.dockerfile` are not empty; each of `outputs` stays inside the stage's
+folder (relative, no `..`); `needs` names each stage once; `env` values are strings (quote `3`,
+`true` or `null`), and the error shows the value as written.
+"""
+
+
+def _reading() -> str:
+    import json
+    from pathlib import Path
+
+    from lockgate.spec import yamlcore
+
+    text = READING.format(
+        bytes=yamlcore.MAX_BYTES,
+        depth=yamlcore.MAX_DEPTH,
+        values=yamlcore.MAX_VALUES,
+        aliases=yamlcore.MAX_ALIASES,
+        digits=yamlcore.MAX_DIGITS,
+    )
+    results = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "spec_fuzz.json"
+    if results.is_file():
+        r = json.loads(results.read_text())
+        text += (
+            f"\n`benchmarks/spec_fuzz.py` ran `lockgate validate` on {r['mutants']:,} seeded "
+            f"mutations of the reference specs and the spec examples (seed {r['seed']}): "
+            f"{r['internal_errors']} internal errors, {r['hangs']} hangs, "
+            f"{r['refused_with_a_located_error']:,} refused with a located error, "
+            f"{r['validated_ok']:,} valid; the slowest validation took "
+            f"{r['slowest_validation_s']} s, the median {r['median_validation_s']} s "
+            f"(benchmarks/results/spec_fuzz.json, load {r['machine']['load_1m_before']} on "
+            f"{r['machine']['cpus']} CPUs). tests/spec/test_fuzz.py runs 2,000 of them on every "
+            "test run.\n"
+        )
+    return text
+
+
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
@@ -79,7 +136,7 @@ def render() -> str:
         ("policy.residency.ENV", models.Residency),
         ("policy.ledger", models.LedgerStore),
     ]
-    out = [HEADER]
+    out = [HEADER, _reading()]
     for title, model in sections:
         doc = (model.__doc__ or "").strip().replace("\n", " ")
         out += [

@@ -66,7 +66,10 @@ def load_yaml(text: str, source: str) -> tuple[Any, Positions]:
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise SpecError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.reader.ReaderError as exc:
-        raise SpecError(f"{_at_index(text, exc.position, source)}: {exc.reason}") from None
+        index = exc.position
+        if hasattr(yaml, "CSafeLoader"):  # libyaml counts bytes of UTF-8, not characters
+            index = len(text.encode("utf-8", "surrogatepass")[:index].decode("utf-8", "ignore"))
+        raise SpecError(f"{_at_index(text, index, source)}: {exc.reason}") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{source}: invalid YAML: {exc}") from None
     except UnicodeEncodeError as exc:

@@ -80,3 +80,28 @@ def test_missing_secret_is_a_clear_error(tmp_path):
         "lockgate: error: secret 'token': environment variable DEMO_TOKEN is not set; "
         "export it or point the secret at a file"
     )
+
+
+@pytest.mark.parametrize(
+    ("contents", "problem"),
+    [
+        (b"\x7fELF\x02\x01\x88\x00", "is not UTF-8 text; store the secret as text (e.g. base64)"),
+        (b"k" * (1024 * 1024 + 1), "holds more than 1,048,576 bytes; point the secret at the file"),
+    ],
+)
+def test_a_secret_file_that_is_not_a_small_text_is_refused_by_name(tmp_path, contents, problem):
+    from lockgate.engine.secrets import missing_secrets
+
+    (tmp_path / "key").write_bytes(contents)
+    problems = missing_secrets({"key": {"file": "key"}}, ["key"], tmp_path)
+    assert problems == [problems[0]] and problems[0].startswith(
+        f"secret 'key': {tmp_path / 'key'} "
+    )
+    assert problem in problems[0]
+
+
+def test_a_secret_file_reads_like_text(tmp_path):
+    from lockgate.engine.secrets import resolve_secrets
+
+    (tmp_path / "token").write_bytes(b"line1\r\nline2\r\n\n")
+    assert resolve_secrets({"t": {"file": "token"}}, ["t"], tmp_path) == {"t": "line1\nline2"}

@@ -100,3 +100,8 @@ def test_hostile_files_end_in_a_located_error_within_a_second(name):
     with pytest.raises(SpecError, match=r"\.yaml:\d+:\d+: "):
         load_spec(BAD / f"{name}.yaml")
     assert time.perf_counter() - start < 1.0
+
+
+def test_a_control_character_is_located_by_characters_not_bytes():
+    with pytest.raises(SpecError, match=r"^f.yaml:2:5: control characters are not allowed$"):
+        load_yaml("a: ééé\nb: x\x07\n", "f.yaml")

@@ -1,0 +1,94 @@
+"""``lockgate validate`` on 10,000 seeded mutations of the reference specs and the examples:
+how many ended in an internal error or a hang, and the slowest validation.
+
+    python benchmarks/spec_fuzz.py [--seed 2026] [--count 10000] [--limit 5]
+
+Each mutant is validated in this process through the CLI's own dispatch (the path `lockgate
+validate` takes; tests/spec/mutations.py). The JSON goes to benchmarks/results/spec_fuzz.json,
+which docs/spec.md quotes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.spec.mutations import CORPUS, mutants, validate  # noqa: E402  # after the path
+
+RESULT = REPO / "benchmarks" / "results" / "spec_fuzz.json"
+
+
+def run(seed: int, count: int, limit_s: float) -> dict[str, object]:
+    kinds: collections.Counter[str] = collections.Counter()
+    times: list[float] = []
+    slowest = (0.0, -1, "", "")
+    failures = []
+    load_before = os.getloadavg()[0]
+    validate(CORPUS[0], limit_s)  # warm up: the first call imports pydantic and the models
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        spec = Path(folder) / "lockgate.yaml"
+        for mutant in mutants(seed, count):
+            spec.write_text(mutant.text)
+            outcome = validate(spec, limit_s)
+            kinds[outcome.kind] += 1
+            times.append(outcome.seconds)
+            if outcome.seconds > slowest[0]:
+                slowest = (outcome.seconds, mutant.number, mutant.source, "+".join(mutant.edits))
+            if outcome.kind in {"internal", "hang"}:
+                last = outcome.detail.strip().splitlines()[-1]
+                failures.append({"mutant": mutant.number, "kind": outcome.kind, "error": last})
+    times.sort()
+    return {
+        "what": "lockgate validate, in-process, on seeded mutations of the reference specs",
+        "seed": seed,
+        "mutants": count,
+        "corpus_files": len(CORPUS),
+        "time_limit_s": limit_s,
+        "internal_errors": kinds["internal"],
+        "hangs": kinds["hang"],
+        "validated_ok": kinds["ok"],
+        "refused_with_a_located_error": kinds["refused"],
+        "slowest_validation_s": round(slowest[0], 4),
+        "slowest_mutant": {"number": slowest[1], "source": slowest[2], "edits": slowest[3]},
+        "median_validation_s": round(statistics.median(times), 4),
+        "p99_validation_s": round(times[int(len(times) * 0.99) - 1], 4),
+        "total_s": round(time.perf_counter() - start, 1),
+        "failures": failures[:20],
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_1m_before": round(load_before, 2),
+            "load_1m_after": round(os.getloadavg()[0], 2),
+        },
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--limit", type=float, default=5.0, help="seconds per spec")
+    parser.add_argument("--out", type=Path, default=RESULT)
+    args = parser.parse_args()
+    result = run(args.seed, args.count, args.limit)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, args.out)
+    print(json.dumps({k: result[k] for k in ("internal_errors", "hangs", "slowest_validation_s")}))
+    return 1 if result["internal_errors"] or result["hangs"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
