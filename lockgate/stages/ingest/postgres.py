@@ -91,6 +91,8 @@ def _reason(exc: Exception, password: str | None) -> str:
         return f"{text}; check the password secret named in with.source.postgres.password"
     if "server does not support ssl" in low:
         return f"{text}; the server refuses TLS: enable ssl on it or lower sslmode"
+    if "certificate verify failed" in low or "does not match host name" in low:
+        return f"{text}; the server's certificate is not trusted: check sslrootcert and the host"
     if "connection refused" in low or "timeout expired" in low or "could not translate" in low:
         return f"{text}; check host and port, and that the server accepts connections"
     return text
