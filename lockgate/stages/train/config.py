@@ -34,6 +34,7 @@ class TrainConfig(FrozenModel):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: Literal["auto", "bf16", "fp16", "off"] = "off"
     amp_probe_steps: int = Field(default=30, ge=5)
+    capture: Literal["auto", "cuda-graph", "compile", "off"] = "off"
     checkpoint_every: int = Field(default=500, ge=1, description="optimizer steps")
     checkpoint_dir: str | None = None
     keep_checkpoints: int = Field(default=2, ge=1)
@@ -45,7 +46,7 @@ class TrainConfig(FrozenModel):
     model_name: str | None = None
     max_steps: int | None = Field(default=None, ge=1, description="stop early (smoke runs)")
 
-    @field_validator("amp", "tracking", mode="before")
+    @field_validator("amp", "tracking", "capture", mode="before")
     @classmethod
     def _yaml_off(cls, value: Any) -> Any:
         """YAML 1.1 reads a bare ``off``/``on`` as a boolean; take it to mean the word."""
