@@ -55,7 +55,7 @@ def audit_ledger(folder: Path, check_signature: SignatureCheck | None = None) ->
 
     lines = data.split(b"\n")
     torn = lines.pop()  # b"" when the file ends with a newline
-    for line in lines:
+    for index, line in enumerate(lines):
         if offset >= head.size and first_bad is None:
             if head.pending and offset == head.size:
                 if check_signature is not None and not _signed_line(line, check_signature):
@@ -76,8 +76,14 @@ def audit_ledger(folder: Path, check_signature: SignatureCheck | None = None) ->
             bad(expected, f"edited: {exc}")
             break
         if seq != expected:
-            what = "missing (deleted)" if seq > expected else "out of order (reordered)"
-            bad(expected, f"{what}: found entry {seq} where entry {expected} belongs")
+            later = _seqs(lines[index + 1 :])
+            what = (
+                "missing (deleted)"
+                if seq > expected and expected not in later
+                else "out of order (reordered)"
+            )
+            where = f", and entry {expected} comes later" if expected in later else ""
+            bad(expected, f"{what}: found entry {seq} where entry {expected} belongs{where}")
             break
         if prev != prev_hash:
             bad(
@@ -131,3 +137,14 @@ def _signed_line(line: bytes, check: SignatureCheck) -> bool:
     except LineError:
         return False
     return entry.signature is not None and check(entry.signed_payload(), entry.signature)
+
+
+def _seqs(lines: list[bytes]) -> set[int]:
+    """The seqs the given lines claim (unreadable lines skipped): tells a swap from a deletion."""
+    out = set()
+    for line in lines:
+        try:
+            out.add(read_chain(line)[0])
+        except LineError:
+            continue
+    return out
