@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lockgate.delivery.rollout.conditions import Condition, ConditionError, parse_condition
 from lockgate.errors import LockgateError
 from lockgate.spec.config_errors import describe_validation_error
+
+if TYPE_CHECKING:
+    from lockgate.spec.yamlpos import Positions
 
 DEFAULT_FILE = "delivery.yaml"
 
@@ -190,22 +193,21 @@ class DeliveryConfig(Model):
 
 
 def load_delivery_config(path: Path) -> DeliveryConfig:
-    """Read and validate ``path``; a missing file is an empty configuration."""
-    import yaml
+    """Read and validate ``path``, read the way the spec is (core schema, limits, duplicate keys
+    refused); every problem is reported at its line. A missing file is an empty configuration."""
+    from lockgate.spec.yamlpos import load_yaml, read_spec_text
 
     if not path.exists():
         return DeliveryConfig()
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise DeliveryConfigError(f"{where}: not valid YAML ({error})") from None
+        raw, positions = load_yaml(read_spec_text(path), str(path))
+    except LockgateError as error:
+        raise DeliveryConfigError(str(error)) from None
     try:
-        return DeliveryConfig.model_validate(raw)
+        return DeliveryConfig.model_validate(raw or {})
     except ValidationError as error:
         raise DeliveryConfigError(
-            describe_validation_error(error, prefix=f"{path}: ", model=DeliveryConfig)
+            describe_validation_error(error, positions=positions, model=DeliveryConfig)
         ) from None
 
 
@@ -225,7 +227,7 @@ class RolloutSettings:
 def rollout_blocks(spec: Path) -> tuple[dict[str, EnvironmentDelivery], tuple[str, ...]]:
     """The ``rollout:`` block of every environment in ``spec`` (validated; every problem
     reported with its file:line:col) and the names of all its environments, in order."""
-    from lockgate.spec.yamlpos import dotted, load_yaml, read_spec_text
+    from lockgate.spec.yamlpos import load_yaml, read_spec_text
 
     raw, positions = load_yaml(read_spec_text(spec), str(spec))
     listed = raw.get("environments") if isinstance(raw, dict) else None
@@ -241,12 +243,24 @@ def rollout_blocks(spec: Path) -> tuple[dict[str, EnvironmentDelivery], tuple[st
         try:
             blocks[item["name"]] = EnvironmentDelivery.model_validate(item["rollout"])
         except ValidationError as error:
-            for found in error.errors():
-                loc = ("environments", i, "rollout", *found["loc"])
-                problems.append(f"{positions.where(loc)}: {dotted(loc)}: {found['msg']}")
+            problems.append(_rollout_problem(error, i, positions))
     if problems:
         raise DeliveryConfigError("\n".join(problems))
     return blocks, tuple(names)
+
+
+def _rollout_problem(error: ValidationError, index: int, positions: Positions) -> str:
+    """``error`` in environment ``index``'s rollout block, each problem at its spec line."""
+    from lockgate.spec.config_errors import model_keys
+
+    base = ("environments", index, "rollout")
+    keys = model_keys(EnvironmentDelivery)
+    return describe_validation_error(
+        error,
+        positions=positions,
+        clean_loc=lambda loc: (*base, *loc),
+        known_keys=lambda parent: keys(parent[len(base) :]),
+    )
 
 
 def _nearest_spec(start: Path) -> Path | None:
