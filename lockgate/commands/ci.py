@@ -44,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     image.add_argument("--push", required=True, metavar="REGISTRY/NAME")
     image.add_argument("--output", default="plain", help="github | dotenv=FILE | plain")
     image.add_argument(
+        "--read-only",
+        action="store_true",
+        help="no write token (a fork's pull request): on a miss, build here and output no image",
+    )
+    image.add_argument(
         "--bootstrap-base",
         action="store_true",
         help="a missing lockgate/debian base comes from the registry or the OS archive",
@@ -102,8 +107,21 @@ def _image(args: argparse.Namespace, run: Run) -> int:
     argv = ["lockgate", "image", "build", *_spec(args), "--push", name]
     if args.bootstrap_base:
         argv.append("--bootstrap-base")
+    if args.read_only:
+        argv.append("--read-only")
     lines = [line.strip() for line in run(argv, None).splitlines() if line.strip()]
     ref = lines[-1] if lines else ""
+    if args.read_only and not ref:
+        # Built in this job, pushed nowhere: no other job can run it, so none is named.
+        print(
+            "lockgate: the runner image was built but not pushed (no write token); the stage "
+            "jobs are skipped: re-run the pipeline from a branch of this repository",
+            file=sys.stderr,
+        )
+        print(
+            emit(args.output, github_name="image", dotenv_name="LOCKGATE_IMAGE", value=""), end=""
+        )
+        return EXIT_OK
     if not DIGEST_REF.match(ref):
         raise CiOutputError(
             f"ci image: expected `lockgate image build` to print REF@sha256:<64 hex>, got {ref!r}"

@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plain-http", action="store_true", help="the --push registry speaks HTTP, not HTTPS"
     )
     build.add_argument(
+        "--read-only",
+        action="store_true",
+        help="the credentials may only read the --push repository (a fork's pull request): "
+        "print REF@sha256:... on a hit; on a miss, build the image here and push nothing",
+    )
+    build.add_argument(
         "--bootstrap-base",
         action="store_true",
         help="with --push, when the engine lacks the spec's lockgate/debian:SUITE base: pull it "
@@ -79,7 +85,7 @@ def _build(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(line, file=sys.stderr)
 
-    if args.push and args.bootstrap_base and not recipe.dockerfile:
+    if args.push and args.bootstrap_base and not args.read_only and not recipe.dockerfile:
         from lockgate.images.base_mirror import ensure_base, is_own_base
 
         if recipe.base and is_own_base(recipe.base):
@@ -93,6 +99,12 @@ def _build(args: argparse.Namespace) -> int:
             )
 
     image_id = RunnerImages(executor.client).ensure(recipe, say)
+    if args.push and args.read_only:
+        say(
+            f"lockgate: built {recipe.tag} ({image_id}) in this job and pushed nothing: the "
+            f"credentials may only read {args.push}"
+        )
+        return 0
     if args.push:
         print(push_image(executor.client, recipe.tag, args.push, recipe.digest))
     else:

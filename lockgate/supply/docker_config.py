@@ -15,6 +15,10 @@ from pathlib import Path
 
 from lockgate.errors import LockgateError
 
+# The username docker uses for an identity (refresh) token: the secret is then that token, to be
+# exchanged at the token server with grant_type=refresh_token, never sent as a password.
+IDENTITY_TOKEN_USER = "<token>"
+
 
 class CredentialsError(LockgateError):
     """The docker config or a credential helper could not give credentials."""
@@ -59,6 +63,9 @@ def _from_helper(helper: str, host: str, path: Path) -> tuple[str, str] | None:
 def _inline(entry: object, host: str, path: Path) -> tuple[str, str] | None:
     if not isinstance(entry, dict):
         return None
+    if entry.get("identitytoken"):
+        # `docker login` against an OAuth2 token server stores a refresh token, no password
+        return IDENTITY_TOKEN_USER, str(entry["identitytoken"])
     if entry.get("username") and entry.get("password"):
         return str(entry["username"]), str(entry["password"])
     if not entry.get("auth"):

@@ -207,3 +207,26 @@ def test_login_stores_credentials_without_a_docker_cli(tmp_path: Path, monkeypat
         "job-token-value",
     )
     assert "job-token-value" not in capsys.readouterr().out
+
+
+def test_a_read_only_image_job_outputs_no_image(tmp_path: Path, monkeypatch, capsys) -> None:
+    bin_dir = tmp_path / "bin"  # `image build --read-only` on a miss: progress on stderr only
+    bin_dir.mkdir()
+    script = bin_dir / "lockgate"
+    script.write_text(
+        f"#!{sys.executable}\nimport os, sys\n"
+        "print('lockgate: built', ' '.join(sys.argv[1:]), file=sys.stderr)\n"
+        "print(os.environ.get('STAND_IN_OUTPUT', ''))\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out))
+    monkeypatch.setenv("STAND_IN_OUTPUT", "")
+    assert run(_args("image", "--push", "r/x", "--read-only", "--output", "github")) == 0
+    assert out.read_text() == "image=\n"
+    err = capsys.readouterr().err
+    assert "built image build --push r/x --read-only" in err and "stage jobs are skipped" in err
+    monkeypatch.setenv("STAND_IN_OUTPUT", "not-a-digest")  # anything else is still refused
+    with pytest.raises(LockgateError, match=r"REF@sha256"):
+        run(_args("image", "--push", "r/x", "--read-only", "--output", "github"))

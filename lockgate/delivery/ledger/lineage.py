@@ -1,7 +1,7 @@
-"""Lineage of a release: image <-> model version <-> training run <-> data check, and where it
-went, assembled from the ledger, the model registry and the image's attestations. Each link is
-checked where two sources speak about it; a missing or contradicting link is reported as
-``broken``, never filled in from the other side."""
+"""Lineage of a release: image <-> model version <-> training run <-> dataset and data check,
+and where it went, assembled from the ledger, the model registry and the image's attestations.
+Each link is checked where two sources speak about it; a missing or contradicting link is
+reported as ``broken``, never filled in from the other side."""
 
 from __future__ import annotations
 
@@ -154,8 +154,8 @@ def _model_link(image: str, recorded: str | None, attested: str | None) -> Link:
 def _registry_links(
     model: str, digest: str, facts: dict[str, str], registry: ModelRegistry
 ) -> tuple[str | None, str | None, list[Link]]:
-    """Model version -> training run, from the registry, checked against the image's tag and
-    the attestation's run; returns the run id, the model's source and the links."""
+    """Model version -> training run -> dataset, from the registry, checked against the image's
+    tag and the attestation's run; returns the run id, the model's source and the links."""
     ref = parse_model(model)
     record = registry.describe(ref.name, ref.version)
     if record is None:
@@ -172,6 +172,10 @@ def _registry_links(
         links.append(Link(model, f"run {run_id}", "ok", "registered from this run"))
     else:
         links.append(Link(model, "run", "broken", "the model version names no training run"))
+    data = record.tags.get("lockgate.data_digest")
+    if data:
+        trained_on = "trained on this dataset (from lockgate/ingest: its manifest's digest)"
+        links.append(Link(f"run {run_id}" if run_id else model, f"data {data}", "ok", trained_on))
     attested_run = facts.get("mlflow_run")
     if attested_run and run_id and attested_run != run_id:
         detail = f"the attestation names run {attested_run}, the registry {run_id}"
