@@ -13,7 +13,7 @@ import fcntl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.delivery.ledger.entry import Draft, Entry, format_time
 from lockgate.delivery.ledger.identity import Identity
@@ -39,6 +39,9 @@ from lockgate.delivery.promotion.protocols import Deployer, ImageVerifier, Model
 from lockgate.delivery.promotion.refs import ImageRef, ModelRef, parse_image, parse_model, short
 from lockgate.delivery.promotion.rules import EnvironmentRules, environment_rules
 
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -58,7 +61,7 @@ class Promoter:
     def __init__(
         self,
         *,
-        pipeline: Any,
+        pipeline: Pipeline,
         spec_root: Path,
         ledger: LedgerStore,
         verifier: ImageVerifier,
