@@ -7,10 +7,13 @@ import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lockgate.delivery.ledger.entry import Draft, Entry
 from lockgate.delivery.ledger.ledger import Clock, FileLedger, Signer, utc_now
+
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline
 
 LEDGER_DIR = Path(".lockgate") / "ledger"
 
@@ -25,7 +28,7 @@ class LedgerStore(Protocol):
 
 
 def open_ledger(
-    pipeline: Any,
+    pipeline: Pipeline,
     spec_root: Path,
     *,
     clock: Clock = utc_now,
