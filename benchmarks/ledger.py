@@ -1,10 +1,13 @@
 """Ledger performance on a 100,000-entry ledger: ``audit verify`` and ``history --at``.
 
-    python benchmarks/ledger.py [--entries 100000]
+    python -m benchmarks.ledger [--entries 100000] [--repeat 5]
 
 Compared with what one would write without lockgate's line format and checkpoint index: an
 audit that parses, re-serialises and re-hashes each entry, and a history query that reads the
-whole ledger. Results go to docs/benchmarks/ledger.md by hand.
+whole ledger. ``audit verify`` is also measured as the command a user runs (a fresh process,
+spec read included), on an unsigned ledger and on a signed one with ``--public-key`` (every
+entry's Ed25519 signature and the head's checked); the command rows run in alternating rounds
+after one warm-up. Medians and raw timings: benchmarks/results/ledger-command.json.
 """
 
 from __future__ import annotations
@@ -17,19 +20,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import result_file
 from lockgate.delivery.ledger.audit import audit_ledger
 from lockgate.delivery.ledger.entry import GENESIS, Draft, format_time, seal
+from lockgate.delivery.ledger.ledger import Head
+from lockgate.delivery.ledger.signing import generate_key_pair, load_signer
 from lockgate.delivery.ledger.timeline import INDEX_FILE, release_at
 
 ENVS = ("staging", "production")
 
 
-def build(folder: Path, count: int) -> list[str]:
+def build(folder: Path, count: int, sign: Any = None) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     prev, size, times = GENESIS, 0, []
@@ -50,12 +58,14 @@ def build(folder: Path, count: int) -> list[str]:
             )
             when = format_time(start + timedelta(seconds=30 * seq))
             times.append(when)
-            line = seal(draft, seq, when, prev).line()
+            line = seal(draft, seq, when, prev, sign).line()
             prev = hashlib.sha256(line[: line.rfind(b',"hash":"')] + b"}").hexdigest()
             f.write(line)
             size += len(line)
-    head = {"seq": count, "hash": prev, "size": size, "time": times[-1]}
-    (folder / "ledger.head").write_text(json.dumps(head))
+    head = Head(seq=count, hash=prev, size=size, time=times[-1])
+    if sign is not None:
+        head = Head(**{**head.__dict__, "signature": sign(head.anchor_payload())})
+    (folder / "ledger.head").write_text(json.dumps(head.to_json()))
     return times
 
 
@@ -106,6 +116,7 @@ def cli(args: list[str], cwd: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -132,29 +143,46 @@ def main() -> None:
         assert release_at(folder, "production", at)[0]["digest"] == naive_history(
             folder, "production", at
         )
-        cli_audit = min(cli(["audit", "verify"], root) for _ in range(3))
-        cli_hist = min(cli(["history", "production", "--at", at], root) for _ in range(3))
-        cli_hist_dir = min(
-            cli(["history", "production", "--at", at, "--ledger", str(folder)], root)
-            for _ in range(3)
+        signed = root / "signed"
+        (signed / "lockgate.yaml").parent.mkdir()
+        (signed / "lockgate.yaml").write_text((root / "lockgate.yaml").read_text())
+        generate_key_pair(root / "ledger.key", root / "ledger.pub")
+        build(signed / ".lockgate" / "ledger", args.entries, load_signer(root / "ledger.key"))
+        public = ["--public-key", str(root / "ledger.pub")]
+        assert audit_ledger(signed / ".lockgate" / "ledger").ok
+        commands: dict[str, Callable[[], float]] = {
+            "audit_verify": lambda: cli(["audit", "verify"], root),
+            "audit_verify_signed": lambda: cli(["audit", "verify", *public], signed),
+            "history_at": lambda: cli(["history", "production", "--at", at], root),
+            "history_at_ledger_dir": lambda: cli(
+                ["history", "production", "--at", at, "--ledger", str(folder)], root
+            ),
+            "help": lambda: cli(["--help"], root),
+        }
+        load_before = result_file.load()
+        raw = result_file.alternate(commands, repeat=args.repeat)
+        result_file.write(
+            "ledger-command",
+            {
+                "entries": args.entries,
+                "ledger_mb": round(size / 1e6, 1),
+                "repeat": args.repeat,
+                "load_average_before": load_before,
+                "load_average_after": result_file.load(),
+                "in_process_s": {
+                    "audit": round(audit, 4),
+                    "naive_audit": round(naive, 4),
+                    "history_at_warm": round(warm, 5),
+                    "history_at_cold": round(min(cold), 4),
+                    "naive_history": round(scan, 4),
+                },
+                "command_s": {
+                    name: {"median": result_file.median(t), "raw": t} for name, t in raw.items()
+                },
+            },
+            packages=("cryptography",),
         )
-        cli_help = min(cli(["--help"], root) for _ in range(3))
-        print(
-            f"entries {args.entries}, ledger {size / 1e6:.1f} MB, index "
-            f"{(folder / INDEX_FILE).stat().st_size / 1e3:.0f} kB"
-        )
-        print(
-            f"audit verify (in process)     {audit:.3f} s   naive re-serialising audit "
-            f"{naive:.3f} s   ratio {naive / audit:.1f}x"
-        )
-        print(
-            f"history --at warm (index)     {warm * 1000:.1f} ms  cold (builds index) "
-            f"{min(cold):.3f} s   full scan {scan:.3f} s   ratio {scan / warm:.0f}x"
-        )
-        print(
-            f"CLI wall: audit verify {cli_audit:.3f} s, history --at {cli_hist:.3f} s, "
-            f"history --at --ledger DIR {cli_hist_dir:.3f} s, lockgate --help {cli_help:.3f} s"
-        )
+        print(json.dumps({k: result_file.median(v) for k, v in raw.items()}))
 
 
 if __name__ == "__main__":

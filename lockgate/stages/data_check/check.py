@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lockgate.stages.data_check.compiler import ROWS, ScanPlan, compile_checks
+from lockgate.stages.data_check.compiler import ROWS, ScanPlan, compile_checks, examples_plan
 from lockgate.stages.data_check.drift import (
     add_distributions,
     drift_columns,
@@ -92,6 +92,9 @@ class DataCheck:
             drift_parts = (dplan, ref_keys, cur_keys)
         found = evaluation.rows(passes)
         row = found[0]
+        follow = examples_plan(compiled, row)
+        if follow is not None:
+            row = {**row, **evaluation.rows([(data, follow)])[0]}
         results += [c.judge(row) for c in compiled] + decided
         pii_results, pii_detected = judge_pii(spec, probes, row)
         results += pii_results

@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
+from lockgate.spec.config_errors import describe_validation_error
 
 
 class TrainConfigError(LockgateError):
@@ -34,6 +35,7 @@ class TrainConfig(FrozenModel):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: Literal["auto", "bf16", "fp16", "off"] = "off"
     amp_probe_steps: int = Field(default=30, ge=5)
+    capture: Literal["auto", "cuda-graph", "compile", "off"] = "off"
     checkpoint_every: int = Field(default=500, ge=1, description="optimizer steps")
     checkpoint_dir: str | None = None
     keep_checkpoints: int = Field(default=2, ge=1)
@@ -45,7 +47,7 @@ class TrainConfig(FrozenModel):
     model_name: str | None = None
     max_steps: int | None = Field(default=None, ge=1, description="stop early (smoke runs)")
 
-    @field_validator("amp", "tracking", mode="before")
+    @field_validator("amp", "tracking", "capture", mode="before")
     @classmethod
     def _yaml_off(cls, value: Any) -> Any:
         """YAML 1.1 reads a bare ``off``/``on`` as a boolean; take it to mean the word."""
@@ -56,16 +58,16 @@ class TrainConfig(FrozenModel):
         return value
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    return "with." + ".".join(str(p) for p in loc) if loc else "with"
-
-
 def parse_train_config(with_: Mapping[str, Any]) -> TrainConfig:
     """Validate ``with:``; the first problem becomes a one-line :class:`TrainConfigError`."""
     try:
         return TrainConfig.model_validate(dict(with_))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise TrainConfigError(
-            f"train stage {_where(err['loc'])}: {err['msg']} (see docs/train.md)"
-        ) from None
+        message = describe_validation_error(
+            exc,
+            prefix="train stage ",
+            root=("with",),
+            hint=" (see docs/train.md)",
+            model=TrainConfig,
+        )
+        raise TrainConfigError(message) from None

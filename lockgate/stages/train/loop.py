@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lockgate.stages.train.batches import BatchSource
+from lockgate.stages.train.capture import CaptureChoice, GraphStep, make_capturable
 from lockgate.stages.train.checkpoint import CheckpointStore, capture_rng, restore_rng
 from lockgate.stages.train.contract import TrainPlan
 from lockgate.stages.train.precision import Precision
@@ -67,6 +68,7 @@ class Trainer:
         hyper: Mapping[str, Any],
         classification: bool,
         on_epoch: Callable[[dict[str, float]], None] | None = None,
+        capture: CaptureChoice | None = None,
     ) -> None:
         self.plan = plan
         self.model = model  # possibly DDP-wrapped; plan.model is the bare module
@@ -81,6 +83,22 @@ class Trainer:
         self.scheduler = plan.scheduler(self.optimizer) if plan.scheduler else None
         self.scaler = precision.grad_scaler()
         self.on_epoch = on_epoch
+        self.capture = capture or CaptureChoice("off", "off")
+        self.compiled: Any = None
+        self.graph: GraphStep | None = None
+        if self.capture.mode == "compile":
+            import torch
+
+            self.compiled = torch.compile(model)
+        elif self.capture.mode == "cuda-graph":
+            why = make_capturable(self.optimizer)
+            if why:
+                self.capture = CaptureChoice("off", self.capture.asked, why)
+                print(f"train: {self.capture.note()}", file=sys.stderr)
+            else:
+                self.graph = GraphStep(
+                    model, self.optimizer, self.loss_fn, lambda: precision.autocast(cache=False)
+                )
 
     def _state(
         self,
@@ -115,10 +133,17 @@ class Trainer:
         restore_rng(state["rng"], self.train.device)
 
     def step(self, xb: Any, yb: Any) -> Any:
-        """One optimizer step; returns the (device) loss tensor without synchronizing."""
+        """One optimizer step; returns the (device) loss tensor without synchronizing.
+
+        A batch shorter than the batch size (an epoch's last) runs eagerly under every capture
+        mode: a captured graph has fixed shapes, and a compiled model would compile again."""
+        full = len(yb) == self.train.batch_size
+        if self.graph is not None:
+            return self.graph(xb, yb, full)
+        forward = self.compiled if self.compiled is not None and full else self.model
         self.optimizer.zero_grad(set_to_none=True)
         with self.precision.autocast():
-            loss = self.loss_fn(self.model(xb), yb)
+            loss = self.loss_fn(forward(xb), yb)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)

@@ -62,6 +62,8 @@ class TrainSummary:
     mlflow_run_id: str | None
     model_uri: str | None
     tracking_uri: str | None
+    capture: str = "capture off"  # how the steps ran, with the reason for any fallback
+    peak_gpu_memory_mib: float | None = None  # torch's peak allocation, on CUDA only
 
 
 def write_outputs(out: Path, summary: TrainSummary, model: Any) -> None:
@@ -94,7 +96,10 @@ def write_outputs(out: Path, summary: TrainSummary, model: Any) -> None:
         "samples_per_s": round(summary.samples_per_s, 1),
         "global_step": summary.global_step,
         "amp": summary.amp,
+        "capture": summary.capture,
     }
+    if summary.peak_gpu_memory_mib is not None:
+        metrics["peak_gpu_memory_mib"] = summary.peak_gpu_memory_mib
     write_json(out / "metrics.json", metrics)
     write_json(out / "history.json", list(summary.history))
     write_json(
@@ -126,12 +131,15 @@ def render_report(s: TrainSummary, has_curve: bool) -> str:
     )
     if s.amp_note:
         lines.append(f"\n{s.amp_note}.")
+    lines.append(f"\nSteps: {s.capture}.")
     if s.resumed_from_step is not None:
         lines.append(f"\nResumed from the checkpoint at step {s.resumed_from_step}.")
     lines += ["", "| metric | value |", "|---|---|"]
     for key, value in s.final_metrics.items():
         lines.append(f"| {key} | {value:.4g} |")
     lines.append(f"| samples/s (train) | {s.samples_per_s:,.0f} |")
+    if s.peak_gpu_memory_mib is not None:
+        lines.append(f"| peak GPU memory | {s.peak_gpu_memory_mib:,.1f} MiB |")
     if has_curve:
         lines += ["", "![training curve](training-curve.png)"]
     lines += [

@@ -61,12 +61,13 @@ class Precision:
 
         return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.mode)
 
-    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+    def autocast(self, cache: bool = True) -> contextlib.AbstractContextManager[Any]:
+        """``cache=False`` inside a CUDA graph capture (autocast's weight cache is not allowed)."""
         import torch
 
         if self.mode == "off":
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype, cache_enabled=cache)
 
     def grad_scaler(self) -> Any:
         """A GradScaler for fp16 (its range needs loss scaling); None otherwise."""

@@ -190,3 +190,21 @@ def test_value_checks_on_a_wrongly_typed_column_are_not_run(workspace: Path) -> 
     outcome = run(workspace, _wrong_type(make_frame(1)), with_)
     skipped = {(c.name, c.column) for c in outcome.checks if c.verdict == "skipped"}
     assert skipped == {("min", "age"), ("max", "age")}
+
+
+@pytest.mark.parametrize("budget", [None, "8MiB"], ids=["one-pass", "batched"])
+def test_failed_value_checks_name_the_offending_values(workspace: Path, budget: str | None) -> None:
+    """The offending values come from a second pass run only for failed checks; both paths."""
+    import polars as pl
+
+    broken = _bad_email(_new_category(make_frame(1))).with_columns(
+        pl.when(pl.col("id") == 12).then(pl.lit("AA")).otherwise(pl.col("country")).alias("country")
+    )
+    with_ = {**BASE_WITH, "memory_budget": budget} if budget else BASE_WITH
+    outcome = run(workspace, broken, with_)
+    details = {(c.name, c.column): c.detail for c in outcome.failures}
+    assert details[("allowed", "country")] == "unexpected: 'AA', 'XX'"
+    assert details[("regex", "email")] == "unexpected: 'not-an-email'"
+    clean = run(workspace, make_frame(1), with_)
+    allowed = next(c for c in clean.checks if c.name == "allowed" and c.column == "country")
+    assert (allowed.value, allowed.detail) == (0, "")

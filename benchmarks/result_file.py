@@ -1,0 +1,125 @@
+"""One shape for every benchmark's result file: what ran, where, with which versions, raw timings.
+
+Each benchmark calls :func:`write` once at the end; ``benchmarks/results/NAME.json`` then holds
+the machine (CPU model and count, memory, load average before and after), the versions of the
+packages that took part, the sizes used and every raw timing, so that the published tables
+(``python -m benchmarks.published``) can be regenerated from the file alone.
+
+:func:`alternate` is the measuring loop the comparisons share: one warm-up of every side, then
+``repeat`` rounds that run each side once in turn, so machine load hits all sides alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    """CPU model and count, total memory, OS and Python: enough to tell two machines apart."""
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_gib = 0.0
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gib = round(int(line.split()[1]) / 2**20, 1)
+    return {
+        "cpu": model or platform.processor(),
+        "cpus": os.cpu_count(),
+        "memory_gib": mem_gib,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def versions(*packages: str) -> dict[str, str]:
+    """Installed versions of ``packages`` (``"absent"`` for one not installed)."""
+    found = {}
+    for name in packages:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "absent"
+    return found
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def alternate(
+    sides: Mapping[str, Callable[[], float]], *, repeat: int, warmup: int = 1
+) -> dict[str, list[float]]:
+    """Raw timings of each side: ``warmup`` untimed rounds, then ``repeat`` alternating rounds.
+
+    Each callable runs its side once and returns the seconds it measured (so a side can time
+    only its own work, or a whole process)."""
+    for _ in range(warmup):
+        for run in sides.values():
+            run()
+    raw: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(repeat):
+        for name, run in sides.items():
+            raw[name].append(run())
+    return raw
+
+
+def stopwatch(work: Callable[[], object]) -> Callable[[], float]:
+    """A side for :func:`alternate` that times ``work`` in this process."""
+
+    def run() -> float:
+        start = time.perf_counter()
+        work()
+        return time.perf_counter() - start
+
+    return run
+
+
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 4)
+
+
+def command() -> str:
+    """How this run was started, as ``python -m benchmarks.MODULE ARGS``."""
+    script = Path(sys.argv[0]).resolve()
+    try:
+        module = ".".join(script.relative_to(RESULTS.parents[1]).with_suffix("").parts)
+    except ValueError:
+        module = script.stem
+    return " ".join(["python -m", module, *sys.argv[1:]])
+
+
+def write(name: str, payload: Mapping[str, Any], *, packages: tuple[str, ...] = ()) -> Path:
+    """Write ``results/NAME.json`` atomically: ``payload`` plus machine, versions and command."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    document = {
+        "benchmark": name,
+        "command": command(),
+        "machine": machine(),
+        "versions": versions("lockgate", *packages),
+        **payload,
+    }
+    target = RESULTS / f"{name}.json"
+    fd, tmp = tempfile.mkstemp(dir=RESULTS, prefix=f".{name}-", suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, target)
+    return target

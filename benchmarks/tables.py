@@ -1,0 +1,155 @@
+"""Markdown tables for docs/, one function per result file (see benchmarks/published.py).
+
+Each takes the parsed JSON document and returns the block's text; nothing here measures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _load(doc: dict[str, Any]) -> str:
+    before, after = doc.get("load_average_before"), doc.get("load_average_after")
+    if before and after:
+        return f"load average {before[0]:.1f} before, {after[0]:.1f} after"
+    return f"load average {doc['load_average'][0]:.1f}" if doc.get("load_average") else ""
+
+
+def _machine(doc: dict[str, Any]) -> str:
+    m = doc["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(doc["versions"].items()) if v != "absent")
+    return (
+        f"Machine: {m['cpu']}, {m['cpus']} cores, {m['memory_gib']} GiB, Python {m['python']}; "
+        f"{versions}; {_load(doc)}. Command: `{doc['command']}`."
+    )
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.2f} s" if seconds >= 0.1 else f"{seconds * 1000:.0f} ms"
+
+
+def _raw(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def data_check_command(doc: dict[str, Any]) -> str:
+    lg, pl = doc["lockgate"], doc["polars_script"]
+    return f"""\
+| {doc["rows"]:,} rows x {doc["columns"]} cols ({doc["file_mib"]} MiB Parquet) | wall (median) | peak RSS (median) | raw wall, s |
+|---|---|---|---|
+| `lockgate run` of one data-check stage | {_s(lg["seconds_median"])} | {lg["peak_rss_mib_median"]:.0f} MiB | {_raw([r["seconds"] for r in lg["raw"]])} |
+| plain Polars script, one streaming `select` | {_s(pl["seconds_median"])} | {pl["peak_rss_mib_median"]:.0f} MiB | {_raw([r["seconds"] for r in pl["raw"]])} |
+| **ratio lockgate / script** | **{doc["ratio_seconds"]:.2f}x** | **{doc["ratio_peak_rss_mib"]:.2f}x** | |
+
+{doc["repeat"]} alternating rounds after one warm-up of each side. {_machine(doc)}
+"""
+
+
+def data_check(doc: dict[str, Any]) -> str:
+    lg, pl = doc["lockgate"], doc["polars"]
+    return f"""\
+| {doc["rows"]:,} rows x {doc["columns"]} cols ({doc["file_mib"]} MiB Parquet) | median | raw, s | verdict |
+|---|---|---|---|
+| lockgate data-check stage (in process) | {_s(lg["seconds_median"])} | {_raw(lg["raw"])} | drifted: {", ".join(lg["drifted"])} |
+| hand-written Polars, same sample, same engine | {_s(pl["seconds_median"])} | {_raw(pl["raw"])} | drifted: {", ".join(pl["drifted"])} |
+| **Polars time / lockgate time** | **{doc["polars_over_lockgate"]:.2f}** | | |
+
+{doc["repeat"]} alternating rounds after one warm-up of each side. {_machine(doc)}
+"""
+
+
+def validators(doc: dict[str, Any]) -> str:
+    base = doc["lockgate"]["seconds_median"]
+    names = {
+        "lockgate": "lockgate data-check stage",
+        "pandera": "pandera (pandas) + numpy/scipy drift",
+        "gx": "Great Expectations (pandas) + numpy/scipy drift",
+    }
+    lines = [
+        f"| {doc['rows']:,} rows x {doc['columns']} cols | median | other / lockgate | raw, s | "
+        "import of its libraries (fresh interpreter) |",
+        "|---|---|---|---|---|",
+    ]
+    for key, label in names.items():
+        side = doc[key]
+        ratio = side["seconds_median"] / base
+        lines.append(
+            f"| {label} | {_s(side['seconds_median'])} | {ratio:.1f}x | {_raw(side['raw'])} | "
+            f"{_s(doc['import_seconds'][key])} |"
+        )
+    lines += [
+        "",
+        f"{doc['repeat']} alternating rounds after one warm-up of every side (imports and page "
+        f"cache warm on every side; import times measured apart). {_machine(doc)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def serving(doc: dict[str, Any]) -> str:
+    uv = doc["uvicorn"]
+    lines = [
+        "| model | clients | server | req/s | p50 ms | p99 ms | throughput lockgate / FastAPI |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    model = {"python": "pure-Python rule", "torch": "tiny torch MLP (2→8→3)"}
+    for case in doc["cases"]:
+        lg, fa = case["lockgate"], case["fastapi"]
+        ratio = lg["rps"] / fa["rps"]
+        for name, side, shown in (("lockgate", lg, f"{ratio:.2f}x"), ("FastAPI", fa, "")):
+            lines.append(
+                f"| {model[case['model']]} | {case['concurrency']} | {name} | {side['rps']:.0f} | "
+                f"{side['p50_ms']:.2f} | {side['p99_ms']:.2f} | {shown} |"
+            )
+    lines += [
+        "",
+        f"FastAPI endpoint: a plain `def` (run in FastAPI's thread pool); uvicorn with "
+        f"`loop={uv['loop']}`, `http={uv['http']}`. Medians of {doc['repeat']} alternating "
+        f"rounds, each a fresh server, {doc['warmup']} warm-up then {doc['requests']} requests. "
+        f"{_machine(doc)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def ledger_command(doc: dict[str, Any]) -> str:
+    cmd, inproc = doc["command_s"], doc["in_process_s"]
+    rows = [
+        ("`lockgate audit verify` (command, unsigned ledger)", cmd["audit_verify"]),
+        (
+            "`lockgate audit verify --public-key K` (command, every entry signed)",
+            cmd["audit_verify_signed"],
+        ),
+        ("`lockgate history ENV --at T` (command)", cmd["history_at"]),
+        ("`lockgate history ENV --at T --ledger DIR` (command)", cmd["history_at_ledger_dir"]),
+        ("`lockgate --help`", cmd["help"]),
+    ]
+    lines = [
+        f"| {doc['entries']:,}-entry ledger ({doc['ledger_mb']} MB) | median | raw, s |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {label} | {_s(v['median'])} | {_raw(v['raw'])} |" for label, v in rows]
+    lines += [
+        f"| audit, in process (no signatures) | {_s(inproc['audit'])} | |",
+        f"| … parse, re-serialise, re-hash each entry, in process | {_s(inproc['naive_audit'])} | |",
+        f"| `history --at` query, in process, index present | {_s(inproc['history_at_warm'])} | |",
+        f"| … first query (builds the index) | {_s(inproc['history_at_cold'])} | |",
+        f"| … reading the whole ledger instead | {_s(inproc['naive_history'])} | |",
+        "",
+        f"Commands: {doc['repeat']} alternating rounds after one warm-up; in-process rows: "
+        f"best of 3–5. {_machine(doc)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def secret_scan(doc: dict[str, Any]) -> str:
+    lg, same, defaults = doc["lockgate"], doc["trivy_same_skip"], doc["trivy_defaults"]
+    skip = ",".join(doc["skip_dirs"])
+    return f"""\
+| cold secret scan, {doc["image"]} | median | raw, s |
+|---|---|---|
+| lockgate's scan (defaults: `skip_dirs: [{skip}]`) | {_s(lg["median"])} | {_raw(lg["raw"])} |
+| trivy {doc["trivy_version"]} with the same skip (`--scanners secret --skip-dirs {skip}`): **the fair pair** | {_s(same["median"])} | {_raw(same["raw"])} |
+| trivy's defaults (`--scanners secret`, no skip: also scans {skip}) | {_s(defaults["median"])} | {_raw(defaults["raw"])} |
+
+lockgate / trivy with the same skip: **{lg["median"] / same["median"]:.2f}x** the time. The first two
+rows ran in {doc["repeat"]} alternating rounds after one warm-up, each round with an empty trivy
+cache; the defaults row ran {len(defaults["raw"])} time(s) (minutes each). {_machine(doc)}
+"""

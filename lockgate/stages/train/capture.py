@@ -1,0 +1,122 @@
+"""How each optimizer step runs (``with: capture:``): eager, under ``torch.compile``, or the
+whole step (forward, backward, optimizer) captured once in a CUDA graph and replayed.
+
+Small models are bound by kernel launches, not by the GPU: a replayed graph launches the step's
+hundreds of kernels as one. A graph has fixed shapes and addresses, so batches are copied into
+static buffers, the optimizer keeps its state on the device (``capturable``), and anything the
+graph would freeze or cannot hold makes the stage fall back to eager steps with one logged
+reason: no CUDA device, fp16 (its GradScaler reads the device every step), a learning-rate
+scheduler (the captured step would keep the first learning rate), several processes (DDP), or an
+optimizer without a ``capturable`` option. The last partial batch of an epoch (when the batch
+size does not divide the data) has another shape: it runs eagerly, on the same model and
+optimizer, under every mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+WARMUP_STEPS = 3  # eager steps on a side stream before capture, as CUDA graphs require
+
+
+@dataclass(frozen=True)
+class CaptureChoice:
+    mode: str  # what runs: "off", "compile" or "cuda-graph"
+    asked: str
+    reason: str = ""  # why ``mode`` differs from ``asked`` (or how auto chose)
+
+    def note(self) -> str:
+        if self.mode == self.asked and not self.reason:
+            return f"capture {self.mode}"
+        return f"capture {self.asked} -> {self.mode}: {self.reason}"
+
+
+def choose_capture(
+    asked: str, device: Any, *, amp: str, scheduler: bool, world_size: int
+) -> CaptureChoice:
+    """The capture mode this run can use, with the reason when it is not the one asked."""
+    if asked in ("off", "compile"):
+        return CaptureChoice(asked, asked)
+    if device.type != "cuda":
+        why = "no CUDA device here" if asked == "cuda-graph" else "no CUDA device, eager steps"
+        return CaptureChoice("off", asked, why)
+    blockers = [
+        (amp == "fp16", "fp16's GradScaler reads the device every step"),
+        (scheduler, "a learning-rate scheduler would be frozen at its first rate in the graph"),
+        (world_size > 1, "DDP's gradient all-reduce is not captured here"),
+    ]
+    for blocked, why in blockers:
+        if blocked:
+            return CaptureChoice("off", asked, why)
+    return CaptureChoice("cuda-graph", asked, "" if asked == "cuda-graph" else "CUDA device")
+
+
+def make_capturable(optimizer: Any) -> str:
+    """Switch the optimizer's state to the device; the reason it cannot be, or ''."""
+    groups = optimizer.param_groups
+    if not groups or any("capturable" not in g for g in groups):
+        return f"{type(optimizer).__name__} has no capturable option"
+    for group in groups:
+        group["capturable"] = True
+    return ""
+
+
+class GraphStep:
+    """The whole optimizer step captured in a CUDA graph; ``__call__`` copies a batch into the
+    static buffers and replays it. Falls back to ``eager`` for batches of another shape."""
+
+    def __init__(self, model: Any, optimizer: Any, loss_fn: Callable[..., Any], autocast: Any):
+        self.model, self.optimizer, self.loss_fn, self.autocast = (
+            model,
+            optimizer,
+            loss_fn,
+            autocast,
+        )
+        self.graph: Any = None
+        self.static: tuple[Any, Any, Any] | None = None
+        self.warmed = 0
+
+    def _eager(self, xb: Any, yb: Any) -> Any:
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.autocast():
+            loss = self.loss_fn(self.model(xb), yb)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def _capture(self, xb: Any, yb: Any) -> None:
+        import torch
+
+        x, y = xb.clone(), yb.clone()
+        self.optimizer.zero_grad(set_to_none=True)  # gradients come from the graph's pool
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            with self.autocast():
+                loss = self.loss_fn(self.model(x), y)
+            loss.backward()
+            self.optimizer.step()
+        self.graph, self.static = graph, (x, y, loss)
+
+    def __call__(self, xb: Any, yb: Any, full: bool) -> Any:
+        import torch
+
+        if not full:
+            return self._eager(xb, yb)
+        if self.warmed < WARMUP_STEPS:  # warm-up steps are real steps, on a side stream
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                loss = self._eager(xb, yb)
+            torch.cuda.current_stream().wait_stream(side)
+            self.warmed += 1
+            return loss
+        if self.static is None:
+            self._capture(xb, yb)
+        assert self.static is not None
+        x, y, loss = self.static
+        x.copy_(xb, non_blocking=True)
+        y.copy_(yb, non_blocking=True)
+        self.graph.replay()
+        return loss.detach().clone()

@@ -1,0 +1,266 @@
+"""The train stage from start to outputs: load the data, build the user's plan, train (tracked in
+MLflow on the chief), write the outputs. The decisions before the first step live in
+``setup.py``, the loop in ``loop.py``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lockgate.stages.context import StageContext
+from lockgate.stages.train.config import TrainConfig, parse_train_config
+from lockgate.stages.train.contract import DatasetShape, TrainContext
+from lockgate.stages.train.launch import DistributedRole, needs_torchrun, torchrun_command
+
+if TYPE_CHECKING:
+    from lockgate.stages.train.checkpoint import CheckpointStore
+    from lockgate.stages.train.loop import Trainer, TrainOutcome
+    from lockgate.stages.train.outputs import TrainSummary
+    from lockgate.stages.train.tabular import TabularData
+    from lockgate.stages.train.tracking import TrackedRun
+
+
+@dataclass(frozen=True)
+class Inputs:
+    train: TabularData
+    valid: TabularData | None
+    shape: DatasetShape
+
+    @property
+    def classification(self) -> bool:
+        return self.shape.n_classes > 0
+
+
+def load_inputs(ctx: StageContext, cfg: TrainConfig) -> Inputs:
+    from lockgate.stages.train.tabular import load_tabular, n_classes
+
+    data = cfg.data
+    train_data = load_tabular(ctx.resolve(data.train), data.target, data.task)
+    valid = load_tabular(ctx.resolve(data.valid), data.target, data.task) if data.valid else None
+    shape = DatasetShape(
+        len(train_data.target),
+        len(train_data.feature_names),
+        n_classes(train_data, valid),
+        train_data.feature_names,
+        train_data.digest,
+    )
+    return Inputs(train_data, valid, shape)
+
+
+def open_store(cfg: TrainConfig, folder: Any, role: DistributedRole) -> CheckpointStore:
+    """The checkpoint store: cleared unless an unfinished run of these inputs is resumed."""
+    import torch
+
+    from lockgate.stages.train.checkpoint import CheckpointStore
+
+    store = CheckpointStore(folder, cfg.keep_checkpoints)
+    if (not cfg.resume or store.finished()) and role.is_chief:
+        store.clear()  # a finished run of these inputs is trained again, not resumed
+    if role.world_size > 1:
+        torch.distributed.barrier()  # every rank sees the same checkpoints, cleared or not
+    interrupted = store.existing()
+    if interrupted:
+        print(
+            f"train: resuming an interrupted run from step {int(interrupted[-1].stem[5:])} "
+            f"(checkpoints in {folder}; set resume: false to start over)",
+            file=sys.stderr,
+        )
+    return store
+
+
+def run_tracked(
+    ctx: StageContext,
+    cfg: TrainConfig,
+    trainer: Trainer,
+    inputs: Inputs,
+    logged_params: dict[str, Any],
+    tags: dict[str, str],
+) -> tuple[TrainOutcome, TrackedRun]:
+    """Train inside an MLflow run: params, datasets, one row per epoch, the model."""
+    from lockgate.stages.tracking_store import TrackingStore
+    from lockgate.stages.train.tracking import MlflowTrainRun
+
+    run = MlflowTrainRun(
+        TrackingStore.resolve(ctx.state, cfg.tracking_uri),
+        cfg.experiment,
+        {k: v for k, v in tags.items() if v},
+    )
+    with run:
+        run.log_params(logged_params)
+        for name, data, context in (
+            ("train", inputs.train, "training"),
+            ("valid", inputs.valid, "validation"),
+        ):
+            if data is not None:
+                run.log_dataset(name, data.digest, data.source.resolve().as_uri(), context)
+        logged: set[float] = set()
+
+        def log_live(row: dict[str, float]) -> None:
+            run.log_epoch(row)
+            logged.add(row["epoch"])
+
+        trainer.on_epoch = log_live
+        outcome = trainer.run()
+        for row in outcome.history:  # epochs restored from a checkpoint
+            if row["epoch"] not in logged:
+                run.log_epoch(row)
+        return outcome, run.finish(run.log_model(trainer.plan.model, outcome.final_metrics))
+
+
+def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
+    import torch
+
+    from lockgate.stages.train.batches import BatchSource
+    from lockgate.stages.train.capture import choose_capture
+    from lockgate.stages.train.launch import init_distributed, wrap_model
+    from lockgate.stages.train.loop import LoopSettings, Trainer
+    from lockgate.stages.train.outputs import write_outputs
+    from lockgate.stages.train.precision import Precision, resolve_device, seed_everything
+    from lockgate.stages.train.setup import build_plan, checkpoint_folder, choose_amp
+
+    device = resolve_device(cfg.device, role.local_rank)
+    seed_everything(cfg.seed, cfg.deterministic)
+    init_distributed(role, device)
+    inputs = load_inputs(ctx, cfg)
+    hyper = dict(cfg.params)
+    tctx = TrainContext(device, cfg.amp, cfg.seed, hyper, inputs.shape, role.world_size, role.rank)
+    plan = build_plan(cfg, ctx, tctx)
+    plan.model.to(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    batches = (cfg.batch_size, device, cfg.data.placement, cfg.seed)
+    train_data, valid_data = inputs.train, inputs.valid
+    source = BatchSource.build(
+        train_data.features, train_data.target, *batches, role.rank, role.world_size
+    )
+    valid = (
+        BatchSource.build(valid_data.features, valid_data.target, *batches) if valid_data else None
+    )
+    valid_digest = valid_data.digest if valid_data else None
+    folder = checkpoint_folder(ctx, cfg, [train_data.digest, valid_digest])
+    amp, amp_note = choose_amp(cfg, plan, source, folder, hyper, inputs.classification)
+    capture = choose_capture(
+        cfg.capture,
+        device,
+        amp=amp,
+        scheduler=plan.scheduler is not None,
+        world_size=role.world_size,
+    )
+    if capture.reason:
+        print(f"train: {capture.note()}", file=sys.stderr)
+    trainer = Trainer(
+        plan,
+        wrap_model(plan.model, role, device),
+        source,
+        valid,
+        Precision(amp, device.type),
+        open_store(cfg, folder, role),
+        LoopSettings(cfg.epochs, cfg.checkpoint_every, cfg.max_steps, role.is_chief),
+        hyper,
+        inputs.classification,
+        capture=capture,
+    )
+    image_digest = os.environ.get("LOCKGATE_IMAGE_DIGEST", "")
+    tracked = None
+    if cfg.tracking == "on" and role.is_chief:
+        tags = {
+            "lockgate.git_sha": ctx.git_sha,
+            "mlflow.source.git.commit": ctx.git_sha,
+            "lockgate.image_digest": image_digest,
+            "lockgate.run_id": ctx.run_id,
+            "lockgate.stage": ctx.stage,
+            "lockgate.data_digest": train_data.digest,
+            **plan.tags,
+        }
+        logged = {
+            **hyper,
+            "epochs": cfg.epochs,
+            "batch_size": cfg.batch_size,
+            "seed": cfg.seed,
+            "amp": amp,
+            "entrypoint": cfg.entrypoint,
+        }
+        outcome, tracked = run_tracked(ctx, cfg, trainer, inputs, logged, tags)
+    else:
+        outcome = trainer.run()
+    if role.world_size > 1:
+        torch.distributed.barrier()
+    if not role.is_chief:
+        return 0
+    trainer.store.mark_finished(outcome.global_step)  # type: ignore[union-attr]
+    summary = summarize(ctx, cfg, inputs, trainer, outcome, amp_note, tracked, image_digest)
+    write_outputs(ctx.out, summary, plan.model)
+    print(
+        f"train: {outcome.global_step} steps, {outcome.samples_per_s:,.0f} samples/s, "
+        f"amp {amp}, capture {trainer.capture.mode}, metrics {outcome.final_metrics}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def summarize(
+    ctx: StageContext,
+    cfg: TrainConfig,
+    inputs: Inputs,
+    trainer: Trainer,
+    outcome: TrainOutcome,
+    amp_note: str,
+    tracked: TrackedRun | None,
+    image_digest: str,
+) -> TrainSummary:
+    import torch
+
+    from lockgate.stages.train.outputs import TrainSummary
+
+    device, plan = trainer.train.device, trainer.plan
+    peak = None
+    if device.type == "cuda":
+        peak = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return TrainSummary(
+        cfg.entrypoint,
+        type(plan.model).__name__,
+        sum(p.numel() for p in plan.model.parameters()),
+        str(device),
+        trainer.precision.mode,
+        amp_note,
+        "device-resident" if trainer.train.resident else "host, pinned",
+        cfg.seed,
+        cfg.deterministic,
+        dict(cfg.params),
+        inputs.train.digest,
+        inputs.valid.digest if inputs.valid else None,
+        inputs.shape.n_features,
+        inputs.shape.n_classes,
+        inputs.shape.feature_names,
+        outcome.history,
+        outcome.final_metrics,
+        outcome.samples_per_s,
+        outcome.global_step,
+        outcome.resumed_from_step,
+        str(trainer.store.folder) if trainer.store else "",
+        ctx.git_sha,
+        image_digest,
+        tracked.run_id if tracked else None,
+        tracked.model_uri if tracked else None,
+        tracked.tracking_uri if tracked else None,
+        capture=trainer.capture.note(),
+        peak_gpu_memory_mib=peak,
+    )
+
+
+def main(ctx: StageContext) -> int:
+    cfg = parse_train_config(ctx.with_)
+    if needs_torchrun(cfg.gpus):
+        code = subprocess.call(torchrun_command(cfg.gpus))
+        if code != 0:
+            print(
+                f"train: one of the {cfg.gpus} worker processes failed (torchrun exit code "
+                f"{code}; the failing rank and its error are above), so the stage stops. "
+                "Checkpoints written so far are kept: a rerun resumes from the newest.",
+                file=sys.stderr,
+            )
+        return code
+    return train(ctx, cfg, DistributedRole.from_env())

@@ -1,0 +1,78 @@
+"""``with: capture:``. ``compile`` runs on CPU with real ``torch.compile`` (inductor, the host's C++
+compiler); ``cuda-graph`` needs a CUDA device, which this machine lacks: here it must fall back
+to eager steps with one logged reason. The graph itself is exercised by
+``benchmarks/train/gpu_check.sh`` on a GPU machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lockgate.stages.train import main  # noqa: E402
+from lockgate.stages.train.capture import choose_capture, make_capturable  # noqa: E402
+from tests.stages.train.test_loop import trainer  # noqa: E402
+from tests.stages.train.test_train import ctx_for  # noqa: E402
+
+CPU = torch.device("cpu")
+# Compiled kernels fuse and reorder float operations, so losses agree to rounding, not bit
+# for bit: 1e-4 relative on every epoch's mean training loss.
+LOSS_RTOL = 1e-4
+# torch.compile's own import path warns about torch.jit internals; not lockgate's to fix.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"
+)
+
+
+def test_compile_matches_eager_losses_with_a_ragged_last_batch() -> None:
+    losses = {}
+    for mode in ("off", "compile"):
+        t = trainer(200, 3, valid=False, capture=mode)  # 12 batches of 16, one of 8: ragged
+        outcome = t.run()
+        assert outcome.global_step == 3 * 13
+        losses[mode] = [row["train_loss"] for row in outcome.history]
+    assert losses["compile"] == pytest.approx(losses["off"], rel=LOSS_RTOL)
+
+
+def test_cuda_graph_off_the_gpu_falls_back_with_one_reason(tmp_path: Path, capsys) -> None:
+    assert main(ctx_for(tmp_path, "tabular-mlp", capture="cuda-graph", epochs=1)) == 0
+    err = capsys.readouterr().err
+    reasons = [line for line in err.splitlines() if "capture cuda-graph -> off" in line]
+    assert reasons == ["train: capture cuda-graph -> off: no CUDA device here"]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["capture"] == "capture cuda-graph -> off: no CUDA device here"
+    assert "peak_gpu_memory_mib" not in metrics  # reported on CUDA only
+    assert "Steps: capture cuda-graph -> off" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_what_a_graph_cannot_hold_is_named() -> None:
+    cuda = torch.device("cuda")  # a device value only: nothing is allocated on it
+    kw = {"amp": "off", "scheduler": False, "world_size": 1}
+    assert choose_capture("cuda-graph", cuda, **kw).mode == "cuda-graph"
+    assert choose_capture("auto", cuda, **kw).mode == "cuda-graph"
+    assert (
+        choose_capture("auto", CPU, **kw).note()
+        == "capture auto -> off: no CUDA device, eager steps"
+    )
+    assert choose_capture("compile", CPU, **kw).note() == "capture compile"
+    for change, why in (
+        ({"amp": "fp16"}, "fp16's GradScaler reads the device every step"),
+        ({"scheduler": True}, "a learning-rate scheduler would be frozen at its first rate"),
+        ({"world_size": 2}, "DDP's gradient all-reduce is not captured here"),
+    ):
+        choice = choose_capture("cuda-graph", cuda, **{**kw, **change})
+        assert choice.mode == "off" and choice.reason.startswith(why)
+    sgd = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
+    assert make_capturable(sgd) == "SGD has no capturable option"
+    adamw = torch.optim.AdamW([torch.nn.Parameter(torch.ones(1))])
+    assert make_capturable(adamw) == "" and adamw.param_groups[0]["capturable"] is True
+
+
+def test_an_unknown_capture_mode_is_a_clear_error(tmp_path: Path) -> None:
+    from lockgate.errors import LockgateError
+
+    with pytest.raises(LockgateError, match=r"with\.capture: Input should be 'auto', 'cuda-graph'"):
+        main(ctx_for(tmp_path, "tabular-mlp", capture="graphs"))
