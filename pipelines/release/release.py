@@ -65,7 +65,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    begin = time.perf_counter()
+    begin, load_at_start = time.perf_counter(), [round(x, 1) for x in os.getloadavg()]
     state = DemoState(args.state.resolve())
     envs = {"staging": f"staging{args.env_suffix}", "production": f"production{args.env_suffix}"}
     flow = Flow(envs=envs, executor=args.executor)
@@ -103,7 +103,11 @@ def main(argv: list[str]) -> int:
     total = time.perf_counter() - begin
     print(f"release: done in {total:.1f}s", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({**flow.outcome, "seconds": round(total, 1)}, indent=2))
+        measured = {"seconds": round(total, 1), "executor": args.executor,
+                    "load_average_at_start": load_at_start,
+                    "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
+                    "cpus": os.cpu_count()}  # fmt: skip
+        args.json.write_text(json.dumps({**flow.outcome, **measured}, indent=2))
     return 0
 
 
