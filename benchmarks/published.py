@@ -35,6 +35,7 @@ BLOCK = re.compile(
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "data-check-command": tables.data_check_command,
     "ledger-command": tables.ledger_command,
+    "serving": tables.serving,
 }
 
 
