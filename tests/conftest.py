@@ -33,6 +33,49 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if components_required(config):
+        pytest.importorskip = _import_or_fail  # type: ignore[assignment]  # see below
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    pytest.importorskip = _importorskip
+
+
+_importorskip = getattr(pytest.importorskip, "original", pytest.importorskip)
+
+
+def _import_or_fail(modname: str, minversion: str | None = None, reason: str | None = None) -> Any:
+    """``pytest.importorskip`` while components are required: every module the tests import
+    that way belongs to a declared extra that scripts/test installs, so its absence is a broken
+    setup, not a reason to skip."""
+    try:
+        return _importorskip(modname, minversion=minversion, reason=reason)
+    except pytest.skip.Exception as skipped:
+        message = skipped.msg
+    pytest.fail(
+        f"{message} (module {modname!r} is required by --require-engine / "
+        "LOCKGATE_REQUIRE_ENGINE: pip install -e '.[all,test]')",
+        pytrace=False,
+    )
+
+
+_import_or_fail.original = _importorskip  # type: ignore[attr-defined]
+
+
+def missing_component(reason: str) -> None:
+    """Skip for a component that is absent (a binary, a JDK), or fail with ``reason`` when
+    LOCKGATE_REQUIRE_ENGINE is set; for places without a pytest request at hand."""
+    if os.environ.get("LOCKGATE_REQUIRE_ENGINE", "") not in ("", "0"):
+        pytest.fail(f"{reason} (required by LOCKGATE_REQUIRE_ENGINE)", pytrace=False)
+    pytest.skip(reason=reason)
+
+
+def required_by_env() -> bool:
+    """For ``skipif`` conditions, evaluated at import: LOCKGATE_REQUIRE_ENGINE only."""
+    return os.environ.get("LOCKGATE_REQUIRE_ENGINE", "") not in ("", "0")
+
+
 def components_required(config: pytest.Config) -> bool:
     """True when missing components must fail tests rather than skip them."""
     flag = bool(config.getoption("--require-engine"))

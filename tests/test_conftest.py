@@ -60,3 +60,27 @@ def test_missing_shared_fixtures_skip_with_their_path(
     result = pytester.runpytest("-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*shared fixtures not found at*"])
+
+
+IMPORTS_AN_EXTRA = """
+import pytest
+
+absent = pytest.importorskip("lockgate_no_such_module", reason="pip install lockgate[absent]")
+
+def test_uses_it():
+    pass
+"""
+
+
+def test_importorskip_of_a_missing_extra_skips_or_fails(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LOCKGATE_REQUIRE_ENGINE", raising=False)
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_extra=IMPORTS_AN_EXTRA)
+    pytester.runpytest("-rs").assert_outcomes(skipped=1)
+    required = pytester.runpytest("--require-engine")
+    required.assert_outcomes(errors=1)
+    required.stdout.fnmatch_lines(
+        ["*pip install lockgate?absent? (module 'lockgate_no_such_module' is required by*"]
+    )

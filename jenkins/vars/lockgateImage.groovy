@@ -13,7 +13,7 @@ def call(Map args) {
         sh "lockgate ci login --registry '${registry}'"
     }
     String line = sh(returnStdout: true,
-                     script: "lockgate ci image --spec '${spec}' --push '${push}' --output plain").trim()
+                     script: "lockgate ci image --spec '${spec}' --push '${push}' --bootstrap-base --output plain").trim()
     String ref = line.substring(line.indexOf('=') + 1)
     if (!(ref ==~ /[^@\s]+@sha256:[0-9a-f]{64}/)) {
         error "lockgate image: expected REF@sha256:<digest>, got '${ref}'"

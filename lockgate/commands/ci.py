@@ -22,8 +22,11 @@ Run = Callable[[Sequence[str], str | None], str]
 
 
 def run_command(argv: Sequence[str], stdin: str | None = None) -> str:
-    """Run ``argv``; return its stdout; a failure is a LockgateError naming the command."""
+    """Run ``argv``; return its stdout; a failure is a LockgateError naming the command. What
+    the command says on stderr (progress, a registry hit) reaches the job log."""
     done = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, check=False)
+    if done.returncode == 0 and done.stderr:
+        sys.stderr.write(done.stderr)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
         raise LockgateError(f"`{' '.join(argv[:3])} ...` failed ({done.returncode}): {tail[0]}")
@@ -32,12 +35,24 @@ def run_command(argv: Sequence[str], stdin: str | None = None) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="ci_command", required=True)
-    login = sub.add_parser("login", help="docker login from LOCKGATE_REGISTRY_USER/_PASSWORD")
+    login = sub.add_parser(
+        "login", help="store LOCKGATE_REGISTRY_USER/_PASSWORD in the docker config (no CLI needed)"
+    )
     login.add_argument("--registry", required=True)
     image = sub.add_parser("image", help="build and push the runner image; output its digest")
     image.add_argument("--spec")
     image.add_argument("--push", required=True, metavar="REGISTRY/NAME")
     image.add_argument("--output", default="plain", help="github | dotenv=FILE | plain")
+    image.add_argument(
+        "--read-only",
+        action="store_true",
+        help="no write token (a fork's pull request): on a miss, build here and output no image",
+    )
+    image.add_argument(
+        "--bootstrap-base",
+        action="store_true",
+        help="a missing lockgate/debian base comes from the registry or the OS archive",
+    )
     key = sub.add_parser("cache-key", help="output a stage's cache key")
     key.add_argument("stage")
     key.add_argument("--spec")
@@ -79,17 +94,34 @@ def _login(args: argparse.Namespace, run: Run) -> int:
     password = os.environ.get("LOCKGATE_REGISTRY_PASSWORD")
     if not user or not password:
         raise LockgateError("ci login: set LOCKGATE_REGISTRY_USER and LOCKGATE_REGISTRY_PASSWORD")
+    from lockgate.supply.docker_config import store_credentials
+
     host = args.registry.split("/", 1)[0]
-    run(["docker", "login", host, "--username", user, "--password-stdin"], password)
-    print(f"logged in to {host}")
+    path = store_credentials(host, user, password)
+    print(f"credentials for {host} stored in {path}")
     return EXIT_OK
 
 
 def _image(args: argparse.Namespace, run: Run) -> int:
     name = args.push.lower()  # registries refuse upper case; GitHub repository names have it
     argv = ["lockgate", "image", "build", *_spec(args), "--push", name]
+    if args.bootstrap_base:
+        argv.append("--bootstrap-base")
+    if args.read_only:
+        argv.append("--read-only")
     lines = [line.strip() for line in run(argv, None).splitlines() if line.strip()]
     ref = lines[-1] if lines else ""
+    if args.read_only and not ref:
+        # Built in this job, pushed nowhere: no other job can run it, so none is named.
+        print(
+            "lockgate: the runner image was built but not pushed (no write token); the stage "
+            "jobs are skipped: re-run the pipeline from a branch of this repository",
+            file=sys.stderr,
+        )
+        print(
+            emit(args.output, github_name="image", dotenv_name="LOCKGATE_IMAGE", value=""), end=""
+        )
+        return EXIT_OK
     if not DIGEST_REF.match(ref):
         raise CiOutputError(
             f"ci image: expected `lockgate image build` to print REF@sha256:<64 hex>, got {ref!r}"

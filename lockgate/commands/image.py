@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from lockgate.commands._options import add_spec_argument
 from lockgate.errors import EXIT_OK, LockgateError
@@ -32,6 +33,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     build.add_argument(
         "--plain-http", action="store_true", help="the --push registry speaks HTTP, not HTTPS"
+    )
+    build.add_argument(
+        "--read-only",
+        action="store_true",
+        help="the credentials may only read the --push repository (a fork's pull request): "
+        "print REF@sha256:... on a hit; on a miss, build the image here and push nothing",
+    )
+    build.add_argument(
+        "--bootstrap-base",
+        action="store_true",
+        help="with --push, when the engine lacks the spec's lockgate/debian:SUITE base: pull it "
+        "from REGISTRY/NAME/base-debian:SUITE, or bootstrap it from the OS archive and push it "
+        "there",
     )
     boot = sub.add_parser(
         "bootstrap",
@@ -71,7 +85,26 @@ def _build(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(line, file=sys.stderr)
 
+    if args.push and args.bootstrap_base and not args.read_only and not recipe.dockerfile:
+        from lockgate.images.base_mirror import ensure_base, is_own_base
+
+        if recipe.base and is_own_base(recipe.base):
+            client = _registry(args, args.push.lower())
+            ensure_base(
+                recipe.base,
+                args.push.lower(),
+                executor.client,
+                say,
+                registry_has=lambda ref: client.find(_parse(ref)) is not None,
+            )
+
     image_id = RunnerImages(executor.client).ensure(recipe, say)
+    if args.push and args.read_only:
+        say(
+            f"lockgate: built {recipe.tag} ({image_id}) in this job and pushed nothing: the "
+            f"credentials may only read {args.push}"
+        )
+        return 0
     if args.push:
         print(push_image(executor.client, recipe.tag, args.push, recipe.digest))
     else:
@@ -81,25 +114,36 @@ def _build(args: argparse.Namespace) -> int:
 
 def _published(args: argparse.Namespace, recipe_digest: str) -> str | None:
     """``REPO@sha256:...`` when the --push repository already holds the recipe's image."""
-    import os
-
     from lockgate.images.runner import registry_tag
-    from lockgate.supply.image_ref import ImageRef
-    from lockgate.supply.registry import RegistryAccess, RegistryClient
 
     repository = args.push.lower()
     if "@" in repository or repository.rsplit("/", 1)[-1].count(":"):
         raise LockgateError(f"--push {args.push}: give a repository without tag or digest")
-    ref = ImageRef.parse(f"{repository}:{registry_tag(recipe_digest)}")
+    ref = _parse(f"{repository}:{registry_tag(recipe_digest)}")
+    found = _registry(args, repository).find(ref)
+    return f"{repository}@{found.digest}" if found is not None else None
+
+
+def _parse(ref: str) -> Any:
+    from lockgate.supply.image_ref import ImageRef
+
+    return ImageRef.parse(ref)
+
+
+def _registry(args: argparse.Namespace, repository: str) -> Any:
+    """The --push registry's client, with LOCKGATE_REGISTRY_USER/_PASSWORD when set."""
+    import os
+
+    from lockgate.supply.registry import RegistryAccess, RegistryClient
+
     access = RegistryAccess(
-        ref.registry,
+        _parse(repository + ":x").registry,
         os.environ.get("LOCKGATE_REGISTRY_USER", ""),
         os.environ.get("LOCKGATE_REGISTRY_PASSWORD", ""),
         ca_file=Path(args.registry_ca) if args.registry_ca else None,
         plain_http=args.plain_http,
     )
-    found = RegistryClient(access).find(ref)
-    return f"{repository}@{found.digest}" if found is not None else None
+    return RegistryClient(access)
 
 
 def _add_bootstrap_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lockgate.delivery.rollout.conditions import Condition, ConditionError, parse_condition
 from lockgate.errors import LockgateError
+from lockgate.spec.config_errors import describe_validation_error
 
 DEFAULT_FILE = "delivery.yaml"
 
@@ -203,9 +204,9 @@ def load_delivery_config(path: Path) -> DeliveryConfig:
     try:
         return DeliveryConfig.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise DeliveryConfigError(f"{path}: {field}: {first['msg']}") from None
+        raise DeliveryConfigError(
+            describe_validation_error(error, prefix=f"{path}: ", model=DeliveryConfig)
+        ) from None
 
 
 SPEC_FILE = "lockgate.yaml"

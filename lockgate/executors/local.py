@@ -22,6 +22,7 @@ import lockgate
 from lockgate.engine.executor import ExecOutcome, OutputSink
 from lockgate.engine.stage_env import base_env
 from lockgate.engine.stagespec import StagePaths, StageSpec, contract_env
+from lockgate.executors.local_requirements import check_requirements
 
 _KILL_GRACE_S = 5.0
 
@@ -51,6 +52,7 @@ class LocalExecutor:
             contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=False)
         )
         env["PYTHONUNBUFFERED"] = "1"
+        check_requirements(spec.name, spec.image.requirements, spec.argv, env.get("PATH", ""))
         argv = list(spec.argv)
         if argv[0] == "lockgate":  # built-in stages: the very lockgate that runs the pipeline
             argv[:1] = [sys.executable, "-m", "lockgate"]

@@ -145,6 +145,15 @@ def _spec_flag(ci: CiPipeline) -> str:
     return "" if ci.spec_path == "lockgate.yaml" else f" --spec {ci.spec_path}"
 
 
+# A pull request from a fork (or from Dependabot) gets a GITHUB_TOKEN that cannot write packages:
+# the image job then builds in the job, pushes nothing and outputs no image.
+NO_WRITE_TOKEN = (
+    "github.event_name == 'pull_request' && (github.event.pull_request.head.repo.full_name != "
+    "github.repository || github.actor == 'dependabot[bot]')"
+)
+READ_ONLY_FLAG = "${{ (" + NO_WRITE_TOKEN + ") && '--read-only' || '' }}"
+
+
 def _image_job(ci: CiPipeline) -> Any:
     registry = ci.registry or "ghcr.io/${{ github.repository }}"
     job = cmap(name="runner image")
@@ -165,7 +174,8 @@ def _image_job(ci: CiPipeline) -> Any:
         login,
         _run(
             "Build and push the runner image",
-            f"lockgate ci image{_spec_flag(ci)} --push {registry}/{ci.name}-runner --output github",
+            f"lockgate ci image{_spec_flag(ci)} --push {registry}/{ci.name}-runner "
+            f"--bootstrap-base {READ_ONLY_FLAG} --output github",
             id="image",
         ),
     ]
@@ -181,6 +191,8 @@ def _stage_job(ci: CiPipeline, stage: CiStage, actions: str | None) -> Any:
     if not stage.runs_always:
         conditions.append(" || ".join(f"({_event_if(ci, t)})" for t in stage.when))
     conditions.append(_dispatch_if(ci, stage))
+    if ci.build_image:  # empty when a read-only image job built without pushing
+        conditions.append(f"needs.{IMAGE_JOB}.outputs.image != ''")
     job["if"] = " && ".join(f"({c})" for c in conditions) if len(conditions) > 1 else conditions[0]
     job["runs-on"] = _runs_on(stage)
     job["permissions"] = _permissions(ci, stage)

@@ -72,8 +72,11 @@ def hidden_jobs(*, build_image: bool, install: str | None = None) -> Any:
     They read ``LOCKGATE_SPEC`` (and ``LOCKGATE_IMAGE_NAME``) from the pipeline's variables."""
     jobs = cmap()
     if build_image:
-        image = cmap(image=BUILDER_IMAGE, services=[DIND_IMAGE])
+        # The job's image is a variable so that a site with a registry mirror sets it once (a
+        # project CI/CD variable overrides this default).
+        image = cmap(image="$LOCKGATE_BUILDER_IMAGE", services=[DIND_IMAGE])
         image["variables"] = cmap(
+            LOCKGATE_BUILDER_IMAGE=BUILDER_IMAGE,
             DOCKER_HOST="tcp://docker:2375",
             DOCKER_TLS_CERTDIR="",
             LOCKGATE_REGISTRY_USER="$CI_REGISTRY_USER",
@@ -83,7 +86,7 @@ def hidden_jobs(*, build_image: bool, install: str | None = None) -> Any:
         image["script"] = [
             'lockgate ci login --registry "$CI_REGISTRY"',
             f'lockgate ci image --spec "$LOCKGATE_SPEC" --push "$LOCKGATE_IMAGE_NAME" '
-            f"--output dotenv={DOTENV}",
+            f"--bootstrap-base --output dotenv={DOTENV}",
         ]
         image["artifacts"] = cmap(reports=cmap(dotenv=DOTENV))
         jobs[IMAGE_TEMPLATE] = image

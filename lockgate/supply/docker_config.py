@@ -15,6 +15,10 @@ from pathlib import Path
 
 from lockgate.errors import LockgateError
 
+# The username docker uses for an identity (refresh) token: the secret is then that token, to be
+# exchanged at the token server with grant_type=refresh_token, never sent as a password.
+IDENTITY_TOKEN_USER = "<token>"
+
 
 class CredentialsError(LockgateError):
     """The docker config or a credential helper could not give credentials."""
@@ -59,6 +63,9 @@ def _from_helper(helper: str, host: str, path: Path) -> tuple[str, str] | None:
 def _inline(entry: object, host: str, path: Path) -> tuple[str, str] | None:
     if not isinstance(entry, dict):
         return None
+    if entry.get("identitytoken"):
+        # `docker login` against an OAuth2 token server stores a refresh token, no password
+        return IDENTITY_TOKEN_USER, str(entry["identitytoken"])
     if entry.get("username") and entry.get("password"):
         return str(entry["username"]), str(entry["password"])
     if not entry.get("auth"):
@@ -98,3 +105,34 @@ def credentials_for(host: str, path: Path | None = None) -> tuple[str, str] | No
         if found is not None:
             return found
     return None
+
+
+def store_credentials(host: str, username: str, secret: str, path: Path | None = None) -> Path:
+    """Write ``host``'s credentials into the docker config as ``docker login`` does (an inline
+    ``auths`` entry), keeping every other entry; the file is replaced atomically and readable by
+    its owner only. Needs no docker CLI, so a job image with Python alone can log in."""
+    path = path or config_path()
+    config: dict[str, object] = {}
+    if path.is_file():
+        try:
+            loaded = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CredentialsError(f"{path}: not a readable docker config ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise CredentialsError(f"{path}: not a readable docker config (not an object)")
+        config = loaded
+    auths = config.get("auths")
+    auths = dict(auths) if isinstance(auths, dict) else {}
+    token = base64.b64encode(f"{username}:{secret}".encode()).decode()
+    auths[host] = {"auth": token}
+    config["auths"] = auths
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(config, handle, indent=2)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path

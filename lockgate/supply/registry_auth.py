@@ -1,7 +1,9 @@
 """How a registry wants to be spoken to: parse its ``WWW-Authenticate`` challenge and, for a
 ``Bearer`` challenge, fetch a token from its token server (Docker's token protocol: GET the
 realm with ``service`` and ``scope``, HTTP basic credentials when there are any, anonymous
-otherwise). Tokens are kept per scope for the life of one client and never printed."""
+otherwise; or, for an identity token from the docker config, POST it to the realm as an OAuth2
+``refresh_token`` grant). Tokens are kept per scope for the life of one client and never
+printed."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from lockgate.errors import LockgateError
+from lockgate.supply.docker_config import IDENTITY_TOKEN_USER
 
 _PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
 
@@ -57,6 +60,22 @@ def basic_header(username: str, password: str) -> str:
 Fetch = Callable[[urllib.request.Request], tuple[int, bytes]]
 
 
+def _refresh_request(
+    realm: str, query: list[tuple[str, str]], scope: str, refresh_token: str
+) -> urllib.request.Request:
+    """The OAuth2 form docker's token specification gives for an identity (refresh) token."""
+    form = [("grant_type", "refresh_token"), ("client_id", "lockgate"), *query]
+    form += (
+        [("scope", scope), ("refresh_token", refresh_token)]
+        if scope
+        else [("refresh_token", refresh_token)]
+    )
+    body = urllib.parse.urlencode(form).encode()
+    request = urllib.request.Request(realm, data=body, method="POST")
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    return request
+
+
 @dataclass
 class TokenSource:
     """Fetches and remembers Bearer tokens for one registry host."""
@@ -68,6 +87,8 @@ class TokenSource:
     tokens: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     def who(self) -> str:
+        if self.username == IDENTITY_TOKEN_USER:
+            return "the identity token from the docker config"
         return f"user {self.username!r}" if self.username else "anonymous"
 
     def token(self, challenge: Challenge, fresh: bool = False) -> str:
@@ -81,10 +102,13 @@ class TokenSource:
                 f"({challenge.realm!r}): check the registry's auth.token.realm setting"
             )
         query = [("service", challenge.params["service"])] if "service" in challenge.params else []
-        query += [("scope", part) for part in scope.split(" ") if part]
-        url = challenge.realm + ("&" if "?" in challenge.realm else "?")
-        request = urllib.request.Request(url + urllib.parse.urlencode(query))
-        if self.username:
+        if self.username == IDENTITY_TOKEN_USER:
+            request = _refresh_request(challenge.realm, query, scope, self.password)
+        else:
+            query += [("scope", part) for part in scope.split(" ") if part]
+            url = challenge.realm + ("&" if "?" in challenge.realm else "?")
+            request = urllib.request.Request(url + urllib.parse.urlencode(query))
+        if self.username and self.username != IDENTITY_TOKEN_USER:
             request.add_header("Authorization", basic_header(self.username, self.password))
         try:
             status, body = self.fetch(request)

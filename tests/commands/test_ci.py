@@ -34,6 +34,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script.write_text(
         f"#!{sys.executable}\nimport os, sys\n"
         "print('building...')\n"
+        "print('lockgate: progress', ' '.join(sys.argv[1:]), file=sys.stderr)\n"
         "print(os.environ.get('STAND_IN_OUTPUT', ''))\n"
     )
     script.chmod(0o755)
@@ -52,11 +53,16 @@ def test_image_digest_goes_to_github_output(stand_in: Path, tmp_path: Path, monk
     assert out.read_text() == f"image={DIGEST}\n"
 
 
-def test_image_digest_goes_to_a_dotenv_report(stand_in: Path, tmp_path: Path, monkeypatch) -> None:
+def test_image_digest_goes_to_a_dotenv_report(
+    stand_in: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
     monkeypatch.setenv("STAND_IN_OUTPUT", DIGEST)
     dotenv = tmp_path / "lockgate-image.env"
-    assert run(_args("image", "--push", "r/x", "--output", f"dotenv={dotenv}")) == 0
+    argv = ("image", "--push", "r/x", "--bootstrap-base", "--output", f"dotenv={dotenv}")
+    assert run(_args(*argv)) == 0
     assert dotenv.read_text() == f"LOCKGATE_IMAGE={DIGEST}\n"
+    # the build's own progress reaches the job log, and the base flag reached the build
+    assert "lockgate: progress image build --push r/x --bootstrap-base" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -186,3 +192,41 @@ def test_outputs_name_digest_verdict_and_report(tmp_path: Path, monkeypatch) -> 
         == 0
     )
     assert (tmp_path / "e").read_text().startswith("LOCKGATE_DIGEST=\n")
+
+
+def test_login_stores_credentials_without_a_docker_cli(tmp_path: Path, monkeypatch, capsys) -> None:
+    from lockgate.supply.docker_config import credentials_for
+
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    monkeypatch.setenv("LOCKGATE_REGISTRY_USER", "gitlab-ci-token")
+    monkeypatch.setenv("LOCKGATE_REGISTRY_PASSWORD", "job-token-value")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no docker binary to call
+    assert run(_args("login", "--registry", "registry.example.com/group/project")) == 0
+    assert credentials_for("registry.example.com", tmp_path / "docker/config.json") == (
+        "gitlab-ci-token",
+        "job-token-value",
+    )
+    assert "job-token-value" not in capsys.readouterr().out
+
+
+def test_a_read_only_image_job_outputs_no_image(tmp_path: Path, monkeypatch, capsys) -> None:
+    bin_dir = tmp_path / "bin"  # `image build --read-only` on a miss: progress on stderr only
+    bin_dir.mkdir()
+    script = bin_dir / "lockgate"
+    script.write_text(
+        f"#!{sys.executable}\nimport os, sys\n"
+        "print('lockgate: built', ' '.join(sys.argv[1:]), file=sys.stderr)\n"
+        "print(os.environ.get('STAND_IN_OUTPUT', ''))\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out))
+    monkeypatch.setenv("STAND_IN_OUTPUT", "")
+    assert run(_args("image", "--push", "r/x", "--read-only", "--output", "github")) == 0
+    assert out.read_text() == "image=\n"
+    err = capsys.readouterr().err
+    assert "built image build --push r/x --read-only" in err and "stage jobs are skipped" in err
+    monkeypatch.setenv("STAND_IN_OUTPUT", "not-a-digest")  # anything else is still refused
+    with pytest.raises(LockgateError, match=r"REF@sha256"):
+        run(_args("image", "--push", "r/x", "--read-only", "--output", "github"))

@@ -74,3 +74,23 @@ def test_a_registry_miss_goes_on_to_build(
     assert "nothing to build" not in captured.err
     assert "engine" in captured.err.lower()
     gc.collect()  # inside this test, where the warning above is expected
+
+
+def test_read_only_credentials_build_on_a_miss_and_push_nothing(
+    registry: RegistryServer,
+    spec: Path,
+    docker_client: object,
+    base_image: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A fork's pull request: the real engine builds (or already holds) the runner image, and the
+    registry stays without it."""
+    recipe = load_project(argparse.Namespace(spec=spec)).plan().stages[0].image
+    repository = f"{registry.host}/team/fork-pr"
+    argv = ["image", "build", "--spec", str(spec), "--push", repository, "--plain-http"]
+    assert main([*argv, "--read-only", "--bootstrap-base"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no image a later job could run
+    assert f"built {recipe.tag}" in captured.err and "pushed nothing" in captured.err
+    ref = ImageRef.parse(f"{repository}:{registry_tag(recipe.digest)}")
+    assert RegistryClient(registry.access()).find(ref) is None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lockgate.__main__ import main
+from tests.conftest import missing_component
 from tests.delivery.gatekit import SPEC, digest, image
 from tests.delivery.people import Team
 
@@ -138,7 +139,7 @@ def test_a_statement_signed_with_ssh_keygen_approves_once_and_not_elsewhere(
     import subprocess
 
     if shutil.which("ssh-keygen") is None:
-        pytest.skip(reason="ssh-keygen (openssh-client) is not installed")
+        missing_component("ssh-keygen (openssh-client) is not installed")
     assert main(["approve", "production", "--digest", D, "--print-statement"]) == 0
     statement = project / "statement"
     statement.write_text(capsys.readouterr().out)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import missing_component
+
 HERE = Path(__file__).parent
 EXAMPLES = HERE / "examples"
 GOLDEN = HERE / "golden"
@@ -43,5 +45,5 @@ def tool(name: str) -> str:
 
 def java_env() -> dict[str, str]:
     if not Path(JAVA_HOME).is_dir():
-        pytest.skip(reason=f"no JDK at {JAVA_HOME} (apt-get install groovy)")
+        missing_component(f"no JDK at {JAVA_HOME} (apt-get install groovy)")
     return {**os.environ, "JAVA_HOME": JAVA_HOME}

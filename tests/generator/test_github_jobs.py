@@ -65,10 +65,11 @@ def test_environments_gates_and_triggers() -> None:
     assert production["if"] == (
         "((github.event_name == 'push') || (github.event_name == 'workflow_dispatch' && "
         "inputs.reason != 'data-update')) && (github.event_name != 'workflow_dispatch' || "
-        "inputs.stage == '' || inputs.stage == 'deploy-production')"
+        "inputs.stage == '' || inputs.stage == 'deploy-production') && "
+        "(needs.lockgate--image.outputs.image != '')"
     )
     assert jobs["lockgate-train"]["if"].startswith(
-        "github.event_name != 'workflow_dispatch' || inputs.stage == '' || "
+        "(github.event_name != 'workflow_dispatch' || inputs.stage == '' || "
     )
     train_run = next(
         s for s in jobs["lockgate-train"]["steps"] if s.get("name") == "Run stage train"
@@ -154,3 +155,14 @@ def test_report_job_never_waits_for_an_approval() -> None:
     jobs = _workflow("gated")["jobs"]
     gated = {n for n, j in jobs.items() if "environment" in j}
     assert gated and not gated & set(jobs["lockgate--report"]["needs"])
+
+
+def test_a_fork_pull_request_builds_without_pushing_and_skips_the_stages() -> None:
+    doc = _workflow("quickstart")
+    (step,) = [s for s in doc["jobs"]["lockgate--image"]["steps"] if s.get("id") == "image"]
+    fork = "github.event.pull_request.head.repo.full_name != github.repository"
+    assert f"{fork} || github.actor == 'dependabot[bot]')) && '--read-only' || '' }}" in step["run"]
+    stage_jobs = [j for n, j in doc["jobs"].items() if not n.startswith("lockgate--")]
+    assert stage_jobs
+    for job in stage_jobs:  # a stage job runs only when the image job named an image
+        assert job["if"].endswith("(needs.lockgate--image.outputs.image != '')"), job["if"]

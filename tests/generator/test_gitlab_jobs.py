@@ -61,3 +61,13 @@ def test_zero_required_approvals_means_none_on_every_provider() -> None:
     assert '"required_approval_count": 0' in files[".gitlab-ci.setup.sh"]
     assert '"reviewers": []' in files[".github/workflows/lockgate.setup.sh"]
     assert "requiredApprovals: 0" in files["Jenkinsfile"]
+
+
+def test_image_job_runs_in_a_mirrorable_image_and_bootstraps_a_missing_lockgate_base() -> None:
+    doc = _pipeline("minimal")
+    job = doc[".lockgate-image"]
+    assert job["image"] == "$LOCKGATE_BUILDER_IMAGE"
+    assert job["variables"]["LOCKGATE_BUILDER_IMAGE"] == "python:3.11-slim-bookworm"
+    build = [line for line in job["script"] if line.startswith("lockgate ci image ")]
+    assert len(build) == 1 and " --bootstrap-base " in build[0]
+    assert job["script"].index(build[0]) > 0  # after `lockgate ci login`

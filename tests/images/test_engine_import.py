@@ -18,6 +18,7 @@ from lockgate.images.engine_import import (
     import_rootfs,
     split_tag,
 )
+from tests.conftest import required_by_env
 
 LABELS = {"org.lockgate.base.suite": "bookworm", "org.lockgate.test": "two words"}
 
@@ -71,7 +72,10 @@ def test_no_engine_is_an_error_that_says_what_to_start(
         engine_client()
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="the docker command is not installed")
+@pytest.mark.skipif(
+    shutil.which("docker") is None and not required_by_env(),
+    reason="the docker command is not installed",
+)
 def test_no_engine_through_the_cli_is_the_same_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -94,7 +98,10 @@ def test_import_through_the_sdk_tags_and_labels_the_image(
 
 
 @pytest.mark.docker
-@pytest.mark.skipif(shutil.which("docker") is None, reason="the docker command is not installed")
+@pytest.mark.skipif(
+    shutil.which("docker") is None and not required_by_env(),
+    reason="the docker command is not installed",
+)
 def test_import_through_the_cli_gives_the_same_image_config(
     docker_client: Any, scratch_tag: str, tmp_path: Path
 ) -> None:

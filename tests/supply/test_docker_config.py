@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.supply.docker_config import CredentialsError, credentials_for
+from lockgate.supply.docker_config import CredentialsError, credentials_for, store_credentials
 
 
 def _helper(folder: Path, name: str, body: str) -> None:
@@ -58,3 +58,26 @@ def test_a_missing_helper_and_a_broken_config_are_clear_errors(tmp_path: Path) -
     config.write_text("{not json")
     with pytest.raises(CredentialsError, match="not a readable docker config"):
         credentials_for("reg.example", config)
+
+
+def test_stored_credentials_are_read_back_and_other_entries_kept(tmp_path: Path) -> None:
+    config = tmp_path / "docker" / "config.json"
+    store_credentials("reg.example:5000", "ci", "first", config)
+    config.write_text(
+        json.dumps({**json.loads(config.read_text()), "credHelpers": {"gcr.io": "gcloud"}})
+    )
+    store_credentials("reg.example:5000", "ci", "second", config)
+    store_credentials("other.example", "bot", "pw", config)
+    assert credentials_for("reg.example:5000", config) == ("ci", "second")
+    assert credentials_for("other.example", config) == ("bot", "pw")
+    assert json.loads(config.read_text())["credHelpers"] == {"gcr.io": "gcloud"}
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert [p.name for p in config.parent.iterdir()] == ["config.json"]  # no temp file left
+
+
+def test_storing_into_a_broken_config_is_refused_and_leaves_it(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text("{not json")
+    with pytest.raises(CredentialsError, match=r"config.json: not a readable docker config"):
+        store_credentials("reg.example", "ci", "pw", config)
+    assert config.read_text() == "{not json"

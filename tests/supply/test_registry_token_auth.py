@@ -21,9 +21,17 @@ from lockgate.supply.registry import RegistryAccess, RegistryClient, RegistryErr
 
 from .conftest import _need_registry
 from .registry_server import RegistryServer, free_port, make_tls_material
-from .token_server import ACCOUNTS, ISSUER, SERVICE, TokenServer, make_signing_cert
+from .token_server import (
+    ACCOUNTS,
+    ISSUER,
+    REFRESH_TOKENS,
+    SERVICE,
+    TokenServer,
+    make_signing_cert,
+)
 
 PASSWORD = ACCOUNTS["lockgate"][0]
+(REFRESH,) = REFRESH_TOKENS
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +118,33 @@ def test_credentials_from_docker_config_and_from_a_helper(
     (config / "config.json").write_text(json.dumps({"credHelpers": {server.host: "lgtest"}}))
     ref = _client(server).push_image(ImageRef.parse(f"{server.host}/helper/app:v1"), _image("h"))
     assert ref.digest == _image("h").digest
+
+
+def test_an_identity_token_from_docker_config_is_exchanged_not_sent(
+    token_registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, tokens = token_registry
+    config = tmp_path / "docker"
+    config.mkdir()
+    entry = {"auth": base64.b64encode(b"<token>:").decode(), "identitytoken": REFRESH}
+    (config / "config.json").write_text(json.dumps({"auths": {server.host: entry}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    before = len(tokens.issued)
+    ref = _client(server).push_image(ImageRef.parse(f"{server.host}/idt/app:v1"), _image("i"))
+    assert ref.digest == _image("i").digest
+    granted = [c for c in tokens.issued[before:] if c["sub"] == "lockgate"]
+    assert {"type": "repository", "name": "idt/app", "actions": ["pull", "push"]} in [
+        a for c in granted for a in c["access"]
+    ]
+
+    entry["identitytoken"] = "revoked-refresh-token"
+    (config / "config.json").write_text(json.dumps({"auths": {server.host: entry}}))
+    message = _error(_client(server), f"{server.host}/idt/app:v1")
+    assert message.startswith(f"registry {server.host}: the token server ")
+    assert "refused the credentials (the identity token from the docker config, HTTP 401)" in (
+        message
+    )
+    assert "revoked-refresh-token" not in message
 
 
 def _error(client: RegistryClient, ref: str) -> str:

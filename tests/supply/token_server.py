@@ -6,6 +6,10 @@ and whose claims carry ``iss``, ``sub``, ``aud`` (the service), ``exp``/``nbf``/
 ``access`` list of what was granted. As the specification says, a request for more than the
 account may have is not refused: the token grants the subset allowed, and the registry then
 answers ``insufficient_scope``. Wrong credentials get a 401.
+
+``POST /token`` with a form ``grant_type=refresh_token&refresh_token=R&service=S&scope=...``
+(the OAuth2 flow of the same specification, for identity tokens) answers
+``{"access_token": JWT}`` for a known refresh token, and 401 otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from pathlib import Path
 SERVICE, ISSUER = "lockgate-test-registry", "lockgate-test-token-server"
 # account -> (password, actions granted on every repository); anonymous may only pull public/*.
 ACCOUNTS = {"lockgate": ("s3cret-token-pass", ("pull", "push")), "reader": ("read-only", ("pull",))}
+# identity (OAuth2 refresh) tokens, as `docker login` stores them in "identitytoken" -> account
+REFRESH_TOKENS = {"lockgate-refresh-7f3a": "lockgate"}
 
 
 def make_signing_cert(folder: Path) -> tuple[Path, Path]:
@@ -102,6 +108,21 @@ class TokenServer:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: object) -> None:
                 pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                account = REFRESH_TOKENS.get((form.get("refresh_token") or [""])[0])
+                if form.get("grant_type") != ["refresh_token"] or account is None:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                scopes = " ".join(form.get("scope", [])).split()
+                body = json.dumps({"access_token": owner.token(account, scopes)})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body.encode())
 
             def do_GET(self) -> None:
                 url = urllib.parse.urlparse(self.path)

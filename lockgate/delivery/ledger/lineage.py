@@ -1,7 +1,7 @@
-"""Lineage of a release: image <-> model version <-> training run <-> data check, and where it
-went, assembled from the ledger, the model registry and the image's attestations. Each link is
-checked where two sources speak about it; a missing or contradicting link is reported as
-``broken``, never filled in from the other side."""
+"""Lineage of a release: image <-> model version <-> training run <-> dataset and data check,
+and where it went, assembled from the ledger, the model registry and the image's attestations.
+Each link is checked where two sources speak about it; a missing or contradicting link is
+reported as ``broken``, never filled in from the other side."""
 
 from __future__ import annotations
 
@@ -167,6 +167,16 @@ def _image(
                     else "the model version names no training run",
                 )
             )
+            data = record.tags.get("lockgate.data_digest")
+            if data:
+                links.append(
+                    Link(
+                        f"run {run_id}" if run_id else model,
+                        f"data {data}",
+                        "ok",
+                        "trained on this dataset (from lockgate/ingest: its manifest's digest)",
+                    )
+                )
             attested_run = facts.get("mlflow_run")
             if attested_run and run_id and attested_run != run_id:
                 links.append(

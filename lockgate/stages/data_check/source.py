@@ -84,6 +84,17 @@ def _expand(path: Path) -> list[Path]:
     return [path] if path.is_file() else []
 
 
+def _from_manifest(path: Path) -> list[Path]:
+    """The parts an ingest stage's ``manifest.json`` lists (digests re-checked), when ``path``
+    is that manifest or the folder holding it."""
+    manifest = path / "manifest.json" if path.is_dir() else path
+    if manifest.name != "manifest.json" or not manifest.is_file():
+        return []
+    from lockgate.stages.ingest.manifest import manifest_files
+
+    return manifest_files(manifest)
+
+
 def locate(
     names: str | Sequence[str], resolve: Callable[[str], Path], fmt: str | None, field: str
 ) -> Dataset:
@@ -93,7 +104,7 @@ def locate(
     roots: list[Path] = []
     for name in [names] if isinstance(names, str) else names:
         roots.append(_root(resolve(name)))
-        found = _expand(resolve(name))
+        found = _from_manifest(resolve(name)) or _expand(resolve(name))
         if not found:
             raise DataSourceError(
                 f"with.{field}: no data files at {name!r} — check the path (workspace-relative, "

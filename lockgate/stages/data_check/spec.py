@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
+from lockgate.spec.config_errors import describe_validation_error
 from lockgate.spec.durations import parse_duration
 
 ColumnType = Literal["int", "float", "number", "str", "bool", "date", "datetime", "category"]
@@ -209,16 +210,6 @@ def _coerce(raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    parts = ["with"]
-    for item in loc:
-        if isinstance(item, int):
-            parts[-1] += f"[{item}]"
-        else:
-            parts.append(str(item))
-    return ".".join(parts)
-
-
 def parse_spec(raw: Mapping[str, Any]) -> DataCheckSpec:
     """Validate ``ctx.with_``; raise :class:`DataCheckConfigError` with the field path."""
     if not isinstance(raw, Mapping):
@@ -226,9 +217,6 @@ def parse_spec(raw: Mapping[str, Any]) -> DataCheckSpec:
     try:
         return DataCheckSpec.model_validate(_coerce(raw))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise DataCheckConfigError(
-            f"{_where(first['loc'])}: {message}{extra} — fix the data-check `with:` mapping"
-        ) from None
+        hint = " — fix the data-check `with:` mapping"
+        message = describe_validation_error(exc, root=("with",), hint=hint, model=DataCheckSpec)
+        raise DataCheckConfigError(message) from None

@@ -173,8 +173,8 @@ class Sink:
             body = buf.getvalue()
             name = f"part-{seq:06d}.parquet"
             if self.sealer is not None:
-                body = self.sealer.seal(body, name)
                 name += ".sealed"
+                body = self.sealer.seal(body, name)
             write_durably(self.data / name, body)
             parts.append(Part(name, df.height, len(body), hashlib.sha256(body).hexdigest()))
             seq += 1

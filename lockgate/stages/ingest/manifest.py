@@ -79,6 +79,14 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def manifest_digest(path: Path) -> str:
+    """The ``sha256:...`` digest over a manifest's parts: the dataset's identity in lineage."""
+    try:
+        return str(json.loads(path.read_text())["digest"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ManifestError(f"{path}: not an ingest manifest ({exc})") from None
+
+
 def manifest_files(path: Path) -> list[Path]:
     """The parts a manifest lists, each checked against its recorded digest."""
     try:

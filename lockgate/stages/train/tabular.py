@@ -77,8 +77,11 @@ def _columns_from_npz(path: Path) -> dict[str, Any]:
 def load_tabular(path: Path, target: str, task: str = "auto") -> TabularData:
     """Load ``path``; every column but ``target`` is a feature. NPZ files with ``X``/``y``
     arrays use ``y`` as the target whatever ``target`` says."""
-    import numpy as np
 
+    manifest = path / "manifest.json" if path.is_dir() else path
+    if manifest.name == "manifest.json" and manifest.is_file():
+        columns, digest = _columns_from_manifest(manifest)
+        return _tabular(columns, target, task, digest, path)
     if not path.is_file():
         raise DatasetError(f"{path}: data file not found (check with.data and the upstream stage)")
     readers = {
@@ -89,7 +92,28 @@ def load_tabular(path: Path, target: str, task: str = "auto") -> TabularData:
     reader = readers.get(path.suffix.lower())
     if reader is None:
         raise DatasetError(f"{path}: unknown data format, use .parquet, .csv or .npz")
-    columns = reader(path)
+    return _tabular(reader(path), target, task, file_digest(path), path)
+
+
+def _columns_from_manifest(manifest: Path) -> tuple[dict[str, Any], str]:
+    """The parts an ingest stage's manifest lists (each digest re-checked), as one table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lockgate.stages.ingest.manifest import manifest_digest, manifest_files
+
+    parts = manifest_files(manifest)
+    if not parts:
+        raise DatasetError(f"{manifest}: the ingest manifest lists no rows")
+    table = pa.concat_tables([pq.read_table(p) for p in parts])
+    return {n: table.column(n).to_numpy() for n in table.column_names}, manifest_digest(manifest)
+
+
+def _tabular(
+    columns: dict[str, Any], target: str, task: str, digest: str, path: Path
+) -> TabularData:
+    import numpy as np
+
     key = "__y__" if "__y__" in columns else target
     if key not in columns:
         raise DatasetError(
@@ -103,7 +127,7 @@ def load_tabular(path: Path, target: str, task: str = "auto") -> TabularData:
     integral = raw_y.dtype.kind in "iub" or bool(np.all(np.mod(raw_y, 1) == 0))
     is_classification = task == "classification" or (task == "auto" and integral)
     y = raw_y.astype(np.int64) if is_classification else raw_y.astype(np.float32)
-    return TabularData(features, y, names, file_digest(path), path)
+    return TabularData(features, y, names, digest, path)
 
 
 def n_classes(data: TabularData, *others: TabularData | None) -> int:

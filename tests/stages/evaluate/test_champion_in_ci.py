@@ -19,6 +19,7 @@ import pytest
 from conftest import EVAL_WITH, TRAIN_WITH, stage_ctx
 
 from lockgate.stages.evaluate import ChampionUnreachable
+from tests.conftest import missing_component
 
 
 def test_ci_with_an_ephemeral_store_refuses_a_required_champion(
@@ -49,7 +50,7 @@ def _free_port() -> int:
 def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     mlflow_bin = Path(sys.executable).parent / "mlflow"
     if not mlflow_bin.is_file():
-        pytest.skip(reason="the mlflow command is not installed (pip install lockgate[train])")
+        missing_component("the mlflow command is not installed (pip install lockgate[train])")
     root = tmp_path_factory.mktemp("tracking-server")
     port = _free_port()
     log = (root / "server.log").open("w")
