@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lockgate.delivery.ledger.entry import Draft, Entry
 from lockgate.delivery.ledger.head import Checker
 from lockgate.delivery.ledger.ledger import Clock, FileLedger, Signer, utc_now
 from lockgate.delivery.ledger.witness import RolledBack, Witness
+
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline
 
 LEDGER_DIR = Path(".lockgate") / "ledger"
 
@@ -26,7 +29,7 @@ class LedgerStore(Protocol):
 
 
 def open_ledger(
-    pipeline: Any,
+    pipeline: Pipeline,
     spec_root: Path,
     *,
     clock: Clock = utc_now,

@@ -13,7 +13,7 @@ import fcntl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.delivery.ledger.entry import Draft, Entry, format_time
 from lockgate.delivery.ledger.identity import Identity
@@ -42,6 +42,9 @@ from lockgate.delivery.promotion.protocols import Deployer, ImageVerifier, Model
 from lockgate.delivery.promotion.refs import ImageRef, ModelRef, parse_image, parse_model, short
 from lockgate.delivery.promotion.rules import EnvironmentRules, environment_rules
 
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -61,7 +64,7 @@ class Promoter:
     def __init__(
         self,
         *,
-        pipeline: Any,
+        pipeline: Pipeline,
         spec_root: Path,
         ledger: LedgerStore,
         verifier: ImageVerifier,
@@ -298,74 +301,65 @@ class Promoter:
         details: dict[str, Any],
         lines: list[str],
     ) -> Outcome:
+        """begin -> deploy -> move the alias -> promote/rollback entry -> the deployer's health;
+        a failed deploy closes the begin with an abort."""
         env = rules.name
-        begin = self.record(
-            "begin",
-            env,
-            digest=image.digest,
-            image=str(image),
-            model=model,
-            reason=reason,
-            details={**details, "op": op},
-        )
+        begin = self._record_release("begin", env, image, model, reason, {**details, "op": op})
         result = deployer.deploy(env, str(image))
         if not result.ok:
-            e = self.record(
-                "abort",
-                env,
-                digest=image.digest,
-                image=str(image),
-                model=model,
-                reason=f"deploy failed: {result.detail}",
-                details={"begin": begin.seq, "op": op},
-            )
-            return Outcome(
-                op,
-                env,
-                image.digest,
-                "failed",
-                (*lines, f"deploy of {image} to {env} failed: {result.detail}"),
-                (begin.seq, e.seq),
-            )
+            why = f"deploy failed: {result.detail}"
+            abort_details = {"begin": begin.seq, "op": op}
+            abort = self._record_release("abort", env, image, model, why, abort_details)
+            failed = (*lines, f"deploy of {image} to {env} failed: {result.detail}")
+            return Outcome(op, env, image.digest, "failed", failed, (begin.seq, abort.seq))
         alias_note = self._move_alias(rules, model, env, image.digest)
-        done = self.record(
-            op,
-            env,
-            digest=image.digest,
-            image=str(image),
-            model=model,
-            reason=reason,
-            details={**details, "begin": begin.seq, "alias": alias_note},
+        done = self._record_release(
+            op, env, image, model, reason, {**details, "begin": begin.seq, "alias": alias_note}
         )
         verb = "promoted" if op == "promote" else "rolled back"
         lines.append(f"entry {done.seq}: {verb} {image} in {env}; {alias_note}")
         seqs = [begin.seq, done.seq]
+        checked = self._record_health(deployer, env, image, model, lines)
+        if checked is not None:
+            seqs.append(checked)
+        status = "promoted" if op == "promote" else "rolled-back"
+        return Outcome(op, env, image.digest, status, tuple(lines), tuple(seqs))
+
+    def _record_release(
+        self,
+        action: str,
+        env: str,
+        image: ImageRef,
+        model: str | None,
+        reason: str | None,
+        details: dict[str, Any],
+    ) -> Entry:
+        return self.record(
+            action,
+            env,
+            digest=image.digest,
+            image=str(image),
+            model=model,
+            reason=reason,
+            details=details,
+        )
+
+    def _record_health(
+        self, deployer: Deployer, env: str, image: ImageRef, model: str | None, lines: list[str]
+    ) -> int | None:
+        """The deployer's health verdict as an entry (its seq), or how to mark it by hand."""
         health = deployer.health(env)
-        if health.status != "unknown":
-            h = self.record(
-                health.status,
-                env,
-                digest=image.digest,
-                image=str(image),
-                model=model,
-                reason=health.detail,
-                details={"check": "deployer"},
-            )
-            seqs.append(h.seq)
-            lines.append(f"entry {h.seq}: {health.status}: {health.detail}")
-        else:
+        if health.status == "unknown":
             lines.append(
                 f"health unknown ({health.detail}); mark it: lockgate health {env} "
                 "--mark healthy|unhealthy"
             )
-        return Outcome(
-            op,
-            env,
-            image.digest,
-            "promoted" if op == "promote" else "rolled-back",
-            tuple(lines),
-            tuple(seqs),
+            return None
+        entry = self._record_release(
+            health.status, env, image, model, health.detail, {"check": "deployer"}
         )
+        lines.append(f"entry {entry.seq}: {health.status}: {health.detail}")
+        return entry.seq
 
     def _move_alias(self, rules: EnvironmentRules, model: str | None, env: str, digest: str) -> str:
         if model is None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lockgate.delivery.ledger.identity import IdentitySettings
 from lockgate.delivery.ledger.oidc import TrustedIssuer
 from lockgate.delivery.promotion.approvals import ApproverRule, load_groups, resolve_members
 from lockgate.errors import LockgateError
+
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline, Residency
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,7 @@ class EnvironmentRules:
     name: str
     requires_healthy_in: str | None
     approvers: ApproverRule
-    residency: Any  # lockgate.spec.models.Residency | None
+    residency: Residency | None
     deployer: str
     model_alias: str
     emergency: frozenset[str] = frozenset()  # who may roll back without standing approvals
@@ -27,7 +30,7 @@ class EnvironmentRules:
     health_markers_listed: tuple[str, ...] = ()
 
 
-def environment_rules(pipeline: Any, spec_root: Path, env: str) -> EnvironmentRules:
+def environment_rules(pipeline: Pipeline, spec_root: Path, env: str) -> EnvironmentRules:
     names = [e.name for e in pipeline.environments]
     if env not in names:
         known = ", ".join(names) or "none: add `environments:` to lockgate.yaml"
@@ -73,7 +76,7 @@ def environment_rules(pipeline: Any, spec_root: Path, env: str) -> EnvironmentRu
     )
 
 
-def identity_settings(pipeline: Any, spec_root: Path) -> IdentitySettings:
+def identity_settings(pipeline: Pipeline, spec_root: Path) -> IdentitySettings:
     """Where identities are proven from: the allowed-signers file and the trusted CI issuers."""
     policy = pipeline.policy
     return IdentitySettings(
