@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 from lockgate.delivery.rollout.conditions import Condition, ConditionError, parse_condition
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
-from lockgate.spec.config_errors import describe_validation_error
+from lockgate.spec.config_errors import describe_validation_error, validation_problems
 
 DEFAULT_FILE = "delivery.yaml"
 
@@ -222,7 +222,7 @@ class RolloutSettings:
 def rollout_blocks(spec: Path) -> tuple[dict[str, EnvironmentDelivery], tuple[str, ...]]:
     """The ``rollout:`` block of every environment in ``spec`` (validated; every problem
     reported with its file:line:col) and the names of all its environments, in order."""
-    from lockgate.spec.yamlpos import dotted, load_yaml, read_spec_text
+    from lockgate.spec.yamlpos import load_yaml, read_spec_text
 
     raw, positions = load_yaml(read_spec_text(spec), str(spec))
     listed = raw.get("environments") if isinstance(raw, dict) else None
@@ -238,9 +238,10 @@ def rollout_blocks(spec: Path) -> tuple[dict[str, EnvironmentDelivery], tuple[st
         try:
             blocks[item["name"]] = EnvironmentDelivery.model_validate(item["rollout"])
         except ValidationError as error:
-            for found in error.errors():
-                loc = ("environments", i, "rollout", *found["loc"])
-                problems.append(f"{positions.where(loc)}: {dotted(loc)}: {found['msg']}")
+            root = ("environments", i, "rollout")
+            problems += validation_problems(
+                error, root=root, positions=positions, model=EnvironmentDelivery
+            )
     if problems:
         raise DeliveryConfigError("\n".join(problems))
     return blocks, tuple(names)
