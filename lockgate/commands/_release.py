@@ -63,15 +63,39 @@ def notice(message: str) -> None:
 
 
 def open_store(project: Project, args: argparse.Namespace, sync: bool = True) -> LedgerStore:
+    from lockgate.delivery.ledger.signing import checker_of_private, load_checker, load_signer
     from lockgate.delivery.ledger.store import open_ledger
 
-    signer = None
+    signer = checker = None
     key = getattr(args, "signing_key", None)
     if key:
-        from lockgate.delivery.ledger.signing import load_signer
-
         signer = load_signer(Path(key))
-    return open_ledger(project.pipeline, project.root, signer=signer, notice=notice, sync=sync)
+        checker = checker_of_private(Path(key))
+    public = project.pipeline.policy.ledger.public_key
+    if public:  # the spec's key wins: a writer's key that is not the ledger's is found out
+        checker = load_checker(ledger_key_path(project, public))
+    return open_ledger(
+        project.pipeline,
+        project.root,
+        signer=signer,
+        notice=notice,
+        sync=sync,
+        checker=checker,
+    )
+
+
+def ledger_key_path(project: Project, named: str) -> Path:
+    """``policy.ledger.public_key`` beside the spec; a link out of the spec's folder is refused."""
+    from lockgate.errors import LockgateError
+
+    path = project.root / named
+    inside = project.root.resolve()
+    if path.is_symlink() and inside not in path.resolve().parents:
+        raise LockgateError(
+            f"policy.ledger.public_key: {named} is a link to {path.resolve()}, outside the "
+            f"spec's folder {inside}; put the key itself beside the spec"
+        )
+    return path
 
 
 def proven_actor(

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
 from lockgate.delivery.rollout.conditions import Condition, ConditionError, parse_condition
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
-from lockgate.spec.config_errors import describe_validation_error, validation_problems
+from lockgate.spec.config_errors import describe_validation_error
+
+if TYPE_CHECKING:
+    from lockgate.spec.yamlpos import Positions
 
 DEFAULT_FILE = "delivery.yaml"
 
@@ -187,22 +190,21 @@ class DeliveryConfig(FrozenModel):
 
 
 def load_delivery_config(path: Path) -> DeliveryConfig:
-    """Read and validate ``path``; a missing file is an empty configuration."""
-    import yaml
+    """Read and validate ``path``, read the way the spec is (core schema, limits, duplicate keys
+    refused); every problem is reported at its line. A missing file is an empty configuration."""
+    from lockgate.spec.yamlpos import load_yaml, read_spec_text
 
     if not path.exists():
         return DeliveryConfig()
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise DeliveryConfigError(f"{where}: not valid YAML ({error})") from None
+        raw, positions = load_yaml(read_spec_text(path), str(path))
+    except LockgateError as error:
+        raise DeliveryConfigError(str(error)) from None
     try:
-        return DeliveryConfig.model_validate(raw)
+        return DeliveryConfig.model_validate(raw or {})
     except ValidationError as error:
         raise DeliveryConfigError(
-            describe_validation_error(error, prefix=f"{path}: ", model=DeliveryConfig)
+            describe_validation_error(error, positions=positions, model=DeliveryConfig)
         ) from None
 
 
@@ -238,13 +240,18 @@ def rollout_blocks(spec: Path) -> tuple[dict[str, EnvironmentDelivery], tuple[st
         try:
             blocks[item["name"]] = EnvironmentDelivery.model_validate(item["rollout"])
         except ValidationError as error:
-            root = ("environments", i, "rollout")
-            problems += validation_problems(
-                error, root=root, positions=positions, model=EnvironmentDelivery
-            )
+            problems.append(_rollout_problem(error, i, positions))
     if problems:
         raise DeliveryConfigError("\n".join(problems))
     return blocks, tuple(names)
+
+
+def _rollout_problem(error: ValidationError, index: int, positions: Positions) -> str:
+    """``error`` in environment ``index``'s rollout block, each problem at its spec line."""
+    root = ("environments", index, "rollout")
+    return describe_validation_error(
+        error, root=root, positions=positions, model=EnvironmentDelivery
+    )
 
 
 def _nearest_spec(start: Path) -> Path | None:

@@ -44,46 +44,22 @@ def describe_validation_error(
     read from ``model``, the model that was validated); ``key_rule`` says what a valid mapping key
     looks like when one is refused.
     """
-    lines = validation_problems(
-        exc,
-        root=root,
-        top=top,
-        positions=positions,
-        model=model,
-        clean_loc=clean_loc,
-        known_keys=known_keys,
-        key_rule=key_rule,
-    )
+    if known_keys is None and model is not None:
+        known_keys = model_keys(model)
+
+    def describe(err: Mapping[str, Any]) -> str:
+        loc: Loc = tuple(err["loc"])
+        if clean_loc is not None:
+            loc = clean_loc(loc)
+        return _describe(err, loc, root, top, positions, known_keys, key_rule)
+
+    lines = [describe(err) for err in exc.errors(include_url=False)]
     head = lines[0] if positions is not None else prefix + lines[0]
     if len(lines) > 1:
         head += f" (and {len(lines) - 1} more: " + "; ".join(lines[1 : 1 + LISTED])
         head += ", ..." if len(lines) > 1 + LISTED else ""
         head += ")"
     return head + hint
-
-
-def validation_problems(
-    exc: ValidationError,
-    *,
-    root: Loc = (),
-    top: str = "(top)",
-    positions: Positions | None = None,
-    model: type[Any] | None = None,
-    clean_loc: Callable[[Loc], Loc] | None = None,
-    known_keys: Callable[[Loc], Sequence[str]] | None = None,
-    key_rule: str = "",
-) -> list[str]:
-    """One line per problem in ``exc``, for a caller that gathers problems from several
-    validations (the arguments are :func:`describe_validation_error`'s)."""
-    if known_keys is None and model is not None:
-        known_keys = model_keys(model)
-    lines = []
-    for err in exc.errors(include_url=False):
-        loc: Loc = tuple(err["loc"])
-        if clean_loc is not None:
-            loc = clean_loc(loc)
-        lines.append(_describe(err, loc, root, top, positions, known_keys, key_rule))
-    return lines
 
 
 def _describe(

@@ -67,9 +67,15 @@ def _walk_chain(data: bytes, head: Head, check_signature: SignatureCheck | None)
     lines = data.split(b"\n")
     walk.torn = bool(lines.pop())  # b"" when the file ends with a newline
     prev_time, offset = "", 0
-    for line in lines:
+    for index, line in enumerate(lines):
         if offset >= head.size:
             if head.pending and offset == head.size:
+                if check_signature is not None and not _signed_line(line, check_signature):
+                    walk.problem = (
+                        walk.expected,
+                        "a pending append that is not signed with the given key",
+                    )
+                    break
                 walk.notes = (
                     f"entry {walk.expected} is a pending append; the next write completes it",
                 )
@@ -86,7 +92,9 @@ def _walk_chain(data: bytes, head: Head, check_signature: SignatureCheck | None)
         except LineError as exc:
             walk.problem = (walk.expected, f"edited: {exc}")
             break
-        walk.problem = _link_problem(line, seq, prev, when, walk, prev_time, check_signature)
+        walk.problem = _link_problem(
+            line, seq, prev, when, walk, prev_time, check_signature, lines[index + 1 :]
+        )
         if walk.problem is not None:
             break
         walk.prev_hash, prev_time, walk.expected = digest_hex, when, walk.expected + 1
@@ -101,11 +109,19 @@ def _link_problem(
     walk: _Walk,
     prev_time: str,
     check_signature: SignatureCheck | None,
+    rest: list[bytes],
 ) -> tuple[int, str] | None:
-    """What is wrong with one entry's link to the one before it (seq, hash, time, signature)."""
+    """What is wrong with one entry's link to the one before it (seq, hash, time, signature);
+    ``rest``, the lines after it, tells a swap from a deletion."""
     if seq != walk.expected:
-        what = "missing (deleted)" if seq > walk.expected else "out of order (reordered)"
-        return walk.expected, f"{what}: found entry {seq} where entry {walk.expected} belongs"
+        later = _seqs(rest)
+        deleted = seq > walk.expected and walk.expected not in later
+        what = "missing (deleted)" if deleted else "out of order (reordered)"
+        where = f", and entry {walk.expected} comes later" if walk.expected in later else ""
+        return (
+            walk.expected,
+            f"{what}: found entry {seq} where entry {walk.expected} belongs{where}",
+        )
     if prev != walk.prev_hash:
         return (
             seq - 1,
@@ -154,3 +170,22 @@ def _head_signed(head: Head, check_signature: SignatureCheck) -> bool:
     return head.signature is not None and check_signature(
         head.anchor_payload(), str(head.signature)
     )
+
+
+def _signed_line(line: bytes, check: SignatureCheck) -> bool:
+    try:
+        entry = read_line(line)
+    except LineError:
+        return False
+    return entry.signature is not None and check(entry.signed_payload(), entry.signature)
+
+
+def _seqs(lines: list[bytes]) -> set[int]:
+    """The seqs the given lines claim (unreadable lines skipped): tells a swap from a deletion."""
+    out = set()
+    for line in lines:
+        try:
+            out.add(read_chain(line)[0])
+        except LineError:
+            continue
+    return out

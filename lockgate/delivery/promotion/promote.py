@@ -20,6 +20,7 @@ from lockgate.delivery.ledger.identity import Identity
 from lockgate.delivery.ledger.releases import (
     Release,
     current,
+    first_author,
     first_with,
     image_of,
     model_of,
@@ -30,6 +31,7 @@ from lockgate.delivery.ledger.store import LedgerStore
 from lockgate.delivery.promotion.gates import (
     Candidate,
     GateDecision,
+    carried_author,
     decide,
     read_pii,
     residency_refusals,
@@ -142,13 +144,9 @@ class Promoter:
             if data_check
             else tuple(str(x) for x in (recorded_pii if isinstance(recorded_pii, list) else ()))
         )
-        recorded_author = first_with(entries, image.digest, "author")
-        author = author or (str(recorded_author) if recorded_author else None)
-        if author is None and record is not None:
-            author = record.user
-        return Candidate(
-            image, record, self.registry.tracking_uri if self.registry else None, pii, author
-        )
+        carried, conflict = carried_author(entries, image.digest, record, author)
+        uri = self.registry.tracking_uri if self.registry else None
+        return Candidate(image, record, uri, pii, carried, conflict)
 
     def promote(
         self,
@@ -190,11 +188,15 @@ class Promoter:
                 )
             details = {
                 "author": cand.author,
+                **({"claimed_author": author} if author and author != cand.author else {}),
                 "pii_detected": list(cand.pii_detected),
                 "verify": list(verdict.reasons),
                 "approvals": list(decision.approval_seqs),
                 "approvers": list(decision.approvals),
+                **({"health": decision.health} if decision.health else {}),
             }
+            if decision.health and decision.allowed:
+                lines.append(decision.health)
             model_text = (
                 f"models:/{cand.model.name}/{cand.model.version}"
                 if cand.model
@@ -245,7 +247,8 @@ class Promoter:
                 ]
             )
             refusals += residency_refusals(rules, Candidate(image))
-            author = first_with(entries, image.digest, "author")
+            first = first_author(entries, image.digest)
+            author = first[0] if first else first_with(entries, image.digest, "author")
             refused, approved = rollback_refusals(
                 rules,
                 entries,

@@ -26,6 +26,8 @@ class EnvironmentRules:
     model_alias: str
     emergency: frozenset[str] = frozenset()  # who may roll back without standing approvals
     emergency_listed: tuple[str, ...] = ()
+    health_markers: frozenset[str] = frozenset()  # who may mark health by hand
+    health_markers_listed: tuple[str, ...] = ()
 
 
 def environment_rules(pipeline: Pipeline, spec_root: Path, env: str) -> EnvironmentRules:
@@ -54,6 +56,11 @@ def environment_rules(pipeline: Pipeline, spec_root: Path, env: str) -> Environm
         four_eyes=spec.four_eyes,
         ttl=spec.approval_ttl or policy.approval_ttl,
     )
+    markers = tuple(
+        spec.health_markers
+        if spec.health_markers is not None
+        else dict.fromkeys((*spec.approvers, *spec.emergency))
+    )
     alias = spec.model_alias or ("champion" if index == len(names) - 1 else env)
     return EnvironmentRules(
         name=env,
@@ -64,6 +71,8 @@ def environment_rules(pipeline: Pipeline, spec_root: Path, env: str) -> Environm
         model_alias=alias,
         emergency=resolve_members(spec.emergency, groups),
         emergency_listed=tuple(spec.emergency),
+        health_markers=resolve_members(markers, groups),
+        health_markers_listed=markers,
     )
 
 

@@ -131,7 +131,7 @@ class IngestConfig(FrozenModel):
 
 
 def parse_ingest_config(with_: Mapping[str, Any]) -> IngestConfig:
-    """Validate ``with:``; the first problem becomes a one-line :class:`IngestConfigError`."""
+    """Validate ``with:``; every problem, in one :class:`IngestConfigError`."""
     try:
         return IngestConfig.model_validate(dict(with_))
     except ValidationError as exc:
