@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from lockgate.delivery.rollout.conditions import Condition, ConditionError, parse_condition
 from lockgate.errors import LockgateError
+from lockgate.spec.base import FrozenModel
 from lockgate.spec.config_errors import describe_validation_error
 
 if TYPE_CHECKING:
@@ -28,11 +29,7 @@ class DeliveryConfigError(LockgateError):
     """delivery.yaml does not load or validate."""
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Pause(Model):
+class Pause(FrozenModel):
     duration: float | None = Field(
         default=None,
         ge=0,
@@ -40,12 +37,12 @@ class Pause(Model):
     )
 
 
-class Step(Model):
+class Step(FrozenModel):
     weight: int = Field(ge=0, le=100, description="percent of traffic to the canary")
     pause: Pause = Field(default_factory=lambda: Pause(duration=30.0))
 
 
-class PrometheusAnalysis(Model):
+class PrometheusAnalysis(FrozenModel):
     url: str = Field(description="Prometheus base URL, e.g. http://127.0.0.1:9090")
     queries: dict[str, str] | None = Field(
         default=None,
@@ -59,7 +56,7 @@ class PrometheusAnalysis(Model):
     timeout_s: float = Field(default=5.0, gt=0)
 
 
-class Analysis(Model):
+class Analysis(FrozenModel):
     prometheus: PrometheusAnalysis | None = Field(
         default=None, description="read the analysis metrics from Prometheus, not /metrics"
     )
@@ -97,7 +94,7 @@ class Analysis(Model):
         return tuple(parse_condition(c) for c in self.conditions)
 
 
-class Canary(Model):
+class Canary(FrozenModel):
     steps: tuple[Step, ...] = (
         Step(weight=10),
         Step(weight=25),
@@ -105,7 +102,7 @@ class Canary(Model):
     )
 
 
-class BlueGreen(Model):
+class BlueGreen(FrozenModel):
     smoke_requests: int = Field(
         default=20, ge=1, description="requests sent to the new version first"
     )
@@ -115,7 +112,7 @@ class BlueGreen(Model):
     features: int = Field(default=4, ge=1, description="columns of the random smoke-test rows")
 
 
-class Monitor(Model):
+class Monitor(FrozenModel):
     interval_s: float = Field(default=10.0, gt=0)
     conditions: tuple[str, ...] = ("error_rate < 0.01", "p95_ms < 200", "prediction_psi < 0.2")
     breaches: int = Field(
@@ -140,7 +137,7 @@ class Monitor(Model):
         return tuple(parse_condition(c) for c in self.conditions)
 
 
-class DockerSettings(Model):
+class DockerSettings(FrozenModel):
     port: int = Field(default=0, ge=0, le=65535, description="proxy port on 127.0.0.1; 0 picks one")
     container_port: int = 8080
     env: dict[str, str] = Field(default_factory=dict)
@@ -150,7 +147,7 @@ class DockerSettings(Model):
     ready_timeout_s: float = Field(default=60.0, gt=0)
 
 
-class KubernetesSettings(Model):
+class KubernetesSettings(FrozenModel):
     namespace: str = "default"
     context: str | None = Field(default=None, description="kubectl context; none: render only")
     app: str = "model"
@@ -168,7 +165,7 @@ class KubernetesSettings(Model):
     argo_poll_s: float = Field(default=5.0, gt=0)
 
 
-class EnvironmentDelivery(Model):
+class EnvironmentDelivery(FrozenModel):
     target: Literal["docker", "kubernetes"] = "docker"
     strategy: Literal["canary", "blue-green"] = "canary"
     canary: Canary = Field(default_factory=lambda: Canary())
@@ -179,7 +176,7 @@ class EnvironmentDelivery(Model):
     kubernetes: KubernetesSettings = Field(default_factory=lambda: KubernetesSettings())
 
 
-class DeliveryConfig(Model):
+class DeliveryConfig(FrozenModel):
     environments: dict[str, EnvironmentDelivery] = Field(default_factory=dict)
 
     def environment(self, name: str) -> EnvironmentDelivery:
