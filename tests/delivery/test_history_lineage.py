@@ -61,10 +61,14 @@ def scripted(tmp_path, tracking: str) -> tuple[World, object, dict[str, str]]:
         p = world.promoter(registry=registry)
         out = p.promote("staging", image(n), model=ModelRef("fraud", str(n)), author="dana")
         assert out.status == "promoted", out.lines
-        record_health(world.ledger, world.deployer, "staging", sre, mark="healthy")
+        record_health(
+            world.ledger, world.deployer, world.promoter().rules("staging"), sre, mark="healthy"
+        )
         approve(world.ledger, p.rules("production"), lena, digest(n))
         assert p.promote("production", image(n)).status == "promoted"
-        record_health(world.ledger, world.deployer, "production", sre, mark="healthy")
+        record_health(
+            world.ledger, world.deployer, world.promoter().rules("production"), sre, mark="healthy"
+        )
         world.clock.advance(hours=1)
         times[f"after-{n}"] = format_time(world.clock())
         world.clock.advance(hours=1)

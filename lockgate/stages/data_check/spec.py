@@ -165,6 +165,19 @@ class DataCheckSpec(FrozenModel):
     streaming: bool = True
     memory_budget: str | int | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, raw: Any) -> Any:
+        """``incremental: true`` and ``unique: [id, [a, b]]``."""
+        if not isinstance(raw, Mapping):
+            return raw
+        out = dict(raw)
+        if isinstance(out.get("incremental"), bool):
+            out["incremental"] = {"enabled": out["incremental"]}
+        if isinstance(out.get("unique"), list):
+            out["unique"] = [[k] if isinstance(k, str) else k for k in out["unique"]]
+        return out
+
     @field_validator("memory_budget")
     @classmethod
     def _is_size(cls, value: str | int | None) -> str | int | None:
@@ -200,22 +213,12 @@ class DataCheckSpec(FrozenModel):
         return tuple(name for name, col in self.columns.items() if col.pii)
 
 
-def _coerce(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Shorthands: ``incremental: true``, ``unique: [id, [a, b]]``."""
-    out = dict(raw)
-    if isinstance(out.get("incremental"), bool):
-        out["incremental"] = {"enabled": out["incremental"]}
-    if isinstance(out.get("unique"), list):
-        out["unique"] = [[k] if isinstance(k, str) else k for k in out["unique"]]
-    return out
-
-
 def parse_spec(raw: Mapping[str, Any]) -> DataCheckSpec:
     """Validate ``ctx.with_``; raise :class:`DataCheckConfigError` with the field path."""
     if not isinstance(raw, Mapping):
         raise DataCheckConfigError("with: must be a mapping (data-check stage)")
     try:
-        return DataCheckSpec.model_validate(_coerce(raw))
+        return DataCheckSpec.model_validate(dict(raw))
     except ValidationError as exc:
         hint = " — fix the data-check `with:` mapping"
         message = describe_validation_error(exc, root=("with",), hint=hint, model=DataCheckSpec)
