@@ -53,7 +53,7 @@ def spec_text(stages: int = 20) -> str:
 
 
 def warm(root: Path, runs: int = 20) -> float:
-    from lockgate.commands.generate import render_files
+    from lockgate.generator.render import render_files
 
     times = []
     for _ in range(runs):

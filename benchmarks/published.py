@@ -33,8 +33,12 @@ BLOCK = re.compile(
     re.DOTALL,
 )
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "data-check": tables.data_check,
     "data-check-command": tables.data_check_command,
+    "data-check-validators": tables.validators,
     "ledger-command": tables.ledger_command,
+    "serving": tables.serving,
+    "secret-scan": tables.secret_scan,
 }
 
 
@@ -50,8 +54,21 @@ def pages(docs: Path) -> Iterator[Path]:
         yield readme
 
 
+def missing(name: str, results: Path = RESULTS) -> str:
+    """Why block ``name`` cannot be generated, or ''."""
+    if name not in RENDERERS:
+        return f"no renderer for {name!r} in benchmarks/published.py"
+    if not (results / f"{name}.json").is_file():
+        return f"no result file benchmarks/results/{name}.json (run its benchmark)"
+    return ""
+
+
 def regenerate(text: str, results: Path = RESULTS) -> str:
+    """``text`` with every block that can be generated rewritten; the others left as they are."""
+
     def fill(match: re.Match[str]) -> str:
+        if missing(match.group("name"), results):
+            return match.group(0)
         return match.group(1) + render(match.group("name"), results) + match.group(4)
 
     return BLOCK.sub(fill, text)
@@ -63,8 +80,12 @@ def stale(docs: Path = REPO / "docs", results: Path = RESULTS) -> list[str]:
     for page in pages(docs):
         text = page.read_text()
         for match in BLOCK.finditer(text):
-            if match.group("body") != render(match.group("name"), results):
-                found.append(f"{page.relative_to(docs.parent)}: {match.group('name')}")
+            name, where = match.group("name"), page.relative_to(docs.parent)
+            why = missing(name, results)
+            if why:
+                found.append(f"{where}: {name}: {why}")
+            elif match.group("body") != render(name, results):
+                found.append(f"{where}: {name}")
     return found
 
 
@@ -86,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             tmp.write_text(new)
             os.replace(tmp, page)
             print(f"updated {page.relative_to(REPO)}")
+    for line in stale(docs):
+        print(f"not generated: {line}", file=sys.stderr)
     return 0
 
 

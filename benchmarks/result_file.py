@@ -121,5 +121,6 @@ def write(name: str, payload: Mapping[str, Any], *, packages: tuple[str, ...] = 
     fd, tmp = tempfile.mkstemp(dir=RESULTS, prefix=f".{name}-", suffix=".json")
     with os.fdopen(fd, "w") as handle:
         handle.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a result file is for everyone to read
     os.replace(tmp, target)
     return target

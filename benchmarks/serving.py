@@ -2,10 +2,15 @@
 uvicorn (what MLflow's scoring server runs), serving the same model bundle through the same
 loader, one server process at a time, under the same bounded load.
 
-    python benchmarks/serving.py [--requests 3000] [--concurrency 8] [--model python|torch]
+    python -m benchmarks.serving [--requests 3000] [--repeat 3]
 
-The load generator keeps ``concurrency`` keep-alive connections busy until ``requests``
-requests have been answered (after a warm-up), and records each request's latency.
+For each model (a pure-Python rule, a tiny torch MLP) and client concurrency (8, 1), the two
+servers run in alternating rounds (``--repeat``), each round a fresh server process, a warm-up,
+then ``requests`` requests from ``concurrency`` keep-alive connections, each request's latency
+recorded. The FastAPI endpoint is a plain ``def`` (FastAPI runs it in its thread pool, as it
+would any blocking model code); uvicorn's event loop and HTTP parser are chosen explicitly
+(uvloop / httptools when installed, else asyncio / h11) and recorded. Medians of the rounds go
+to benchmarks/results/serving.json with every round's numbers.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 UVICORN_APP = """
 import sys
 from pathlib import Path
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from typing import Any
+from fastapi import Body, FastAPI
 import uvicorn
 from lockgate.serving.model import load_predictor, validate_rows
 predictor = load_predictor(Path(sys.argv[1]))
@@ -38,11 +43,13 @@ app = FastAPI()
 def ping():
     return {"status": "ok"}
 @app.post("/invocations")
-async def invocations(request: Request):
-    payload = await request.json()
+def invocations(payload: dict[str, Any] = Body(...)):
     rows = validate_rows(payload.get("inputs"), predictor.manifest.n_features)
-    return JSONResponse({"predictions": predictor.predict(rows)})
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+    return {"predictions": predictor.predict(rows)}
+uvicorn.run(
+    app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False,
+    loop=sys.argv[3], http=sys.argv[4],
+)
 """
 
 
@@ -149,7 +156,7 @@ def run_server(name: str, model: Path, body: bytes, args: argparse.Namespace) ->
             str(port),
         ]
     else:
-        cmd = [sys.executable, "-c", UVICORN_APP, str(model), str(port)]
+        cmd = [sys.executable, "-c", UVICORN_APP, str(model), str(port), *uvicorn_choices()]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
     try:
         wait_ready(port, proc)
@@ -165,25 +172,57 @@ def run_server(name: str, model: Path, body: bytes, args: argparse.Namespace) ->
     }
 
 
+def uvicorn_choices() -> tuple[str, str]:
+    """The event loop and HTTP parser uvicorn's ``auto`` would pick here, named explicitly."""
+    from importlib.util import find_spec
+
+    loop = "uvloop" if find_spec("uvloop") else "asyncio"
+    http = "httptools" if find_spec("httptools") else "h11"
+    return loop, http
+
+
 def main() -> None:
+    from benchmarks import result_file
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--model", choices=["python", "torch"], default="python")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating rounds per case")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        model, body = bundle(args.model, Path(tmp))
-        results = {name: run_server(name, model, body, args) for name in ("lockgate", "uvicorn")}
-    print(
-        f"model={args.model} requests={args.requests} concurrency={args.concurrency} "
-        f"cpus={os.cpu_count()}"
+    load_before = result_file.load()
+    cases = []
+    for kind in ("python", "torch"):
+        with tempfile.TemporaryDirectory() as tmp:
+            model, body = bundle(kind, Path(tmp))
+            for concurrency in (8, 1):
+                args.concurrency = concurrency
+                rounds: dict[str, list[dict[str, float]]] = {"lockgate": [], "fastapi": []}
+                for _ in range(args.repeat):
+                    rounds["lockgate"].append(run_server("lockgate", model, body, args))
+                    rounds["fastapi"].append(run_server("uvicorn", model, body, args))
+                case: dict[str, object] = {"model": kind, "concurrency": concurrency}
+                for name, runs in rounds.items():
+                    case[name] = {
+                        **{k: result_file.median([r[k] for r in runs]) for k in runs[0]},
+                        "raw": runs,
+                    }
+                print(json.dumps(case), flush=True)
+                cases.append(case)
+    loop, http = uvicorn_choices()
+    result_file.write(
+        "serving",
+        {
+            "requests": args.requests,
+            "warmup": args.warmup,
+            "repeat": args.repeat,
+            "uvicorn": {"loop": loop, "http": http},
+            "fastapi_endpoint": "def (thread pool)",
+            "load_average_before": load_before,
+            "load_average_after": result_file.load(),
+            "cases": cases,
+        },
+        packages=("fastapi", "uvicorn", "uvloop", "httptools", "torch"),
     )
-    print(f"{'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
-    for name, r in results.items():
-        print(f"{name:<10} {r['rps']:>8.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}")
-    ratio = results["lockgate"]["rps"] / results["uvicorn"]["rps"]
-    print(f"throughput ratio lockgate/uvicorn: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """``lockgate validate`` on 10,000 seeded mutations of the reference specs and the examples:
-how many ended in an internal error or a hang, and the slowest validation.
+how many ended in an internal error or a hang, and the slowest validation (CPU time, which a
+shared machine's load does not stretch, and wall clock).
 
     python benchmarks/spec_fuzz.py [--seed 2026] [--count 10000] [--limit 5]
 
@@ -32,6 +33,7 @@ RESULT = REPO / "benchmarks" / "results" / "spec_fuzz.json"
 def run(seed: int, count: int, limit_s: float) -> dict[str, object]:
     kinds: collections.Counter[str] = collections.Counter()
     times: list[float] = []
+    cpu_times: list[float] = []
     slowest = (0.0, -1, "", "")
     failures = []
     load_before = os.getloadavg()[0]
@@ -44,26 +46,35 @@ def run(seed: int, count: int, limit_s: float) -> dict[str, object]:
             outcome = validate(spec, limit_s)
             kinds[outcome.kind] += 1
             times.append(outcome.seconds)
-            if outcome.seconds > slowest[0]:
-                slowest = (outcome.seconds, mutant.number, mutant.source, "+".join(mutant.edits))
+            cpu_times.append(outcome.cpu_seconds)
+            if outcome.cpu_seconds > slowest[0]:
+                slowest = (
+                    outcome.cpu_seconds,
+                    mutant.number,
+                    mutant.source,
+                    "+".join(mutant.edits),
+                )
             if outcome.kind in {"internal", "hang"}:
                 last = outcome.detail.strip().splitlines()[-1]
                 failures.append({"mutant": mutant.number, "kind": outcome.kind, "error": last})
     times.sort()
+    cpu_times.sort()
     return {
         "what": "lockgate validate, in-process, on seeded mutations of the reference specs",
         "seed": seed,
         "mutants": count,
         "corpus_files": len(CORPUS),
-        "time_limit_s": limit_s,
+        "time_limit_cpu_s": limit_s,
         "internal_errors": kinds["internal"],
         "hangs": kinds["hang"],
         "validated_ok": kinds["ok"],
         "refused_with_a_located_error": kinds["refused"],
-        "slowest_validation_s": round(slowest[0], 4),
+        "slowest_validation_cpu_s": round(slowest[0], 4),
         "slowest_mutant": {"number": slowest[1], "source": slowest[2], "edits": slowest[3]},
-        "median_validation_s": round(statistics.median(times), 4),
-        "p99_validation_s": round(times[int(len(times) * 0.99) - 1], 4),
+        "median_validation_cpu_s": round(statistics.median(cpu_times), 4),
+        "p99_validation_cpu_s": round(cpu_times[int(len(cpu_times) * 0.99) - 1], 4),
+        "slowest_validation_wall_s": round(times[-1], 4),
+        "median_validation_wall_s": round(statistics.median(times), 4),
         "total_s": round(time.perf_counter() - start, 1),
         "failures": failures[:20],
         "machine": {
@@ -79,14 +90,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--limit", type=float, default=5.0, help="seconds per spec")
+    parser.add_argument("--limit", type=float, default=5.0, help="CPU seconds per spec")
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
     result = run(args.seed, args.count, args.limit)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     os.replace(tmp, args.out)
-    print(json.dumps({k: result[k] for k in ("internal_errors", "hangs", "slowest_validation_s")}))
+    shown = ("internal_errors", "hangs", "slowest_validation_cpu_s", "slowest_validation_wall_s")
+    print(json.dumps({k: result[k] for k in shown}))
     return 1 if result["internal_errors"] or result["hangs"] else 0
 
 

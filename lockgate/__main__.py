@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     from lockgate.commands import dispatch
-    from lockgate.errors import EXIT_BUG, EXIT_INTERRUPTED, LockgateError
+    from lockgate.errors import EXIT_BUG, EXIT_INTERRUPTED, LockgateError, clipped
 
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # CI cancels with SIGTERM: stop containers like Ctrl-C does
@@ -18,7 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return dispatch(argv)
     except LockgateError as exc:
-        print(f"lockgate: error: {exc}", file=sys.stderr)
+        print(f"lockgate: error: {clipped(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("lockgate: interrupted", file=sys.stderr)

@@ -37,3 +37,17 @@ class GateRefused(LockgateError):
     """A policy gate (scan, verify, approval, evaluation) refused."""
 
     exit_code = EXIT_FAILED
+
+
+MAX_LINE = 2000  # characters of one line of an error message
+
+
+def clipped(text: str, limit: int = MAX_LINE) -> str:
+    """``text`` with every line cut to ``limit`` characters: a message that quotes the user's
+    input (a 1 MB value, a 30,000-item list) stays readable and does not flood a CI log."""
+    lines = []
+    for line in text.splitlines() or [""]:
+        if len(line) > limit:
+            line = f"{line[:limit]}... ({len(line) - limit:,} more characters)"
+        lines.append(line)
+    return "\n".join(lines)

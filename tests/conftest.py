@@ -212,3 +212,10 @@ def _outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for name in CI_MARKERS:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _own_witness(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The ledger witness (the newest head seen of each ledger) lives in the account's state
+    folder; each test gets its own, so no test reads what another one saw."""
+    monkeypatch.setenv("LOCKGATE_WITNESS_DIR", str(tmp_path_factory.mktemp("witness")))

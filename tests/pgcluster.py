@@ -37,6 +37,12 @@ class Cluster:
     folder: Path
     port: int
     bin: Path
+    tls: bool = False
+
+    @property
+    def ca(self) -> Path:
+        """The test CA that signed the server's certificate (``tls=True`` clusters)."""
+        return self.folder / "ca.crt"
 
     @property
     def conninfo(self) -> str:
@@ -66,6 +72,11 @@ class Cluster:
             f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
+        if self.tls:
+            opts += (
+                f" -c ssl=on -c ssl_cert_file={self.folder / 'server.crt'}"
+                f" -c ssl_key_file={self.folder / 'server.key'}"
+            )
         self._as_owner(
             [
                 str(self.bin / "pg_ctl"),
@@ -88,8 +99,63 @@ class Cluster:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_cluster() -> Cluster:
-    """initdb + pg_ctl start on a free loopback port; the caller must :meth:`Cluster.stop`."""
+def _certificates(folder: Path) -> None:
+    """A test CA and a server certificate for 127.0.0.1 / localhost, made with openssl."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=lockgate test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    )
+    (folder / "server.key").chmod(0o600)
+
+
+def start_cluster(*, tls: bool = False) -> Cluster:
+    """initdb + pg_ctl start on a free loopback port; the caller must :meth:`Cluster.stop`.
+    With ``tls`` the server also speaks TLS with a certificate from a fresh test CA."""
     binary = pg_bin()
     if binary is None:
         raise FileNotFoundError(
@@ -97,10 +163,12 @@ def start_cluster() -> Cluster:
         )
     folder = Path(tempfile.mkdtemp(prefix="lockgate-pg-"))
     (folder / "pw").write_text(PASSWORD + "\n")
+    if tls:
+        _certificates(folder)
     if os.geteuid() == 0:
-        shutil.chown(folder, "postgres")
-        shutil.chown(folder / "pw", "postgres")
-    cluster = Cluster(folder, _free_port(), binary)
+        for path in (folder, *folder.iterdir()):
+            shutil.chown(path, "postgres")
+    cluster = Cluster(folder, _free_port(), binary, tls)
     try:
         cluster.start()
     except BaseException:

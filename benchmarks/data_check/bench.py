@@ -7,13 +7,19 @@ uniqueness, 4 ranges, 2 allowed-value sets, a null fraction, a row count) and dr
 Wasserstein over quantile bins; Jensen–Shannon for categoricals) of 20 columns against a
 reference. pandera and Great Expectations have no drift gate of the same kind, so their suite
 runs the checks with the tool and the drift with numpy/scipy on the pandas frame their
-validation needs, as a user of those tools would. Then a streaming run of the lockgate stage in
-a subprocess with ``memory_budget`` over a file 10x larger than the budget, with its peak RSS
-next to the baseline of a child that only imports the libraries.
+validation needs, as a user of those tools would.
 
-    python benchmarks/data_check/bench.py --rows 10000000 [--compare-rows N] [--out FILE]
-    python benchmarks/data_check/bench.py --skip compare,pandera,gx --stream-rows 10000000 \
-        --budget-mib 128
+Fairness: the hand-written Polars side does the work lockgate does - bin edges from the
+quantiles of the same bounded reference sample (every k-th row, at most 200,000), the checks,
+histograms and value counts in streaming selects. Every side is warmed up once (imports, page
+cache) and then timed in ``--repeat`` alternating rounds; medians and raw timings go to
+benchmarks/results/data-check.json and data-check-validators.json (import times of each side's
+libraries are recorded apart, in fresh interpreters). Then a streaming run of the lockgate stage
+in a subprocess with ``memory_budget`` over a file 10x larger than the budget, with its peak RSS
+next to the baseline of a child that only imports the libraries (data-check-stream.json).
+
+    python -m benchmarks.data_check.bench --rows 2000000 --compare-rows 200000 --repeat 5
+    python -m benchmarks.data_check.bench --skip compare,validators --stream-rows 10000000
 """
 
 from __future__ import annotations
@@ -30,9 +36,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks import result_file
+
 NUM = [f"f{i}" for i in range(16)]
 CAT = ["c0", "c1", "c2", "c3"]
 LEVELS = ["a", "b", "c", "d", "e"]
+SAMPLE_ROWS = 200_000  # as lockgate.stages.data_check.drift
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -93,7 +102,11 @@ def _psi(p: Any, q: Any) -> float:
 
 
 def run_polars(data: Path, ref: Path) -> dict[str, Any]:
-    """What a user writes by hand: one select of the checks, quantile bins, histograms."""
+    """What a user writes by hand, doing the work lockgate does: one streaming select of the
+    checks; bin edges from the quantiles of the same bounded reference sample (every k-th row,
+    at most 200,000 rows); histograms and value counts in streaming selects."""
+    import math
+
     import numpy as np
     import polars as pl
 
@@ -111,14 +124,20 @@ def run_polars(data: Path, ref: Path) -> dict[str, Any]:
         (c("f1").null_count() / pl.len()).alias("f1_null_frac"),
         pl.len().alias("rows"),
     )
-    ref_num = reference.select(NUM).collect()
+    rows = reference.select(pl.len()).collect(engine="streaming").item()
+    step = max(1, math.ceil(rows / SAMPLE_ROWS))
+    sample = (
+        reference.with_row_index("row")
+        .filter(c("row") % step == 0)
+        .select(NUM)
+        .collect(engine="streaming")
+    )
     edges_q: dict[str, Any] = {}
     for n in NUM:
-        column = ref_num[n].drop_nulls().to_numpy()
+        column = sample[n].drop_nulls().to_numpy()
         for i, q in enumerate(np.quantile(column, np.linspace(0, 1, 101))):
             edges_q[f"{n}_{i}"] = float(q)
-        edges_q[f"{n}_std"] = float(column.std(ddof=1))
-    del ref_num
+    del sample
     hists, cats = [], []
     for n in NUM:
         edges = sorted({edges_q[f"{n}_{i}"] for i in range(101)})
@@ -131,9 +150,12 @@ def run_polars(data: Path, ref: Path) -> dict[str, Any]:
         )
     for n in CAT:
         cats.append(c(n).value_counts().implode().alias(n))
+    stds = [c(n).std().alias(f"{n}_std") for n in NUM]
     r_checks, r_ref, r_cur = pl.collect_all(
-        [checks, reference.select(hists + cats), cur.select(hists + cats)]
+        [checks, reference.select(hists + cats + stds), cur.select(hists + cats)],
+        engine="streaming",
     )
+    edges_q.update({f"{n}_std": r_ref[f"{n}_std"][0] for n in NUM})
     ok = r_checks.row(0, named=True)
     passed = ok["id_nulls"] == 0 and ok["id_dups"] == 0 and ok["c0_bad"] == 0
     drifted = []
@@ -243,12 +265,6 @@ def run_gx(data: Path, ref: Path) -> dict[str, Any]:
     return {"passed": bool(result.success), "drifted": pandas_drift(cur, reference)}
 
 
-def timed(fn: Callable[[], dict[str, Any]]) -> tuple[float, dict[str, Any]]:
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
-
-
 STREAM_CHILD = """
 import json, resource, sys, time
 from pathlib import Path
@@ -301,97 +317,149 @@ def stream_run(data: Path, ref: Path, out: Path, budget: str | None) -> dict[str
     return _child(code)
 
 
+IMPORTS = {
+    "lockgate": "import lockgate.stages.data_check, polars, numpy",
+    "polars": "import polars, numpy",
+    "pandera": "import pandas, pandera.pandas, scipy.stats",
+    "gx": "import pandas, great_expectations, scipy.stats",
+}
+
+
+def import_seconds(module_line: str, repeat: int) -> float:
+    """Median wall time of a fresh interpreter that only runs ``module_line``."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", module_line], check=True, env={**os.environ})
+        times.append(time.perf_counter() - start)
+    return result_file.median(times)
+
+
+def compared(
+    sides: dict[str, Callable[[], dict[str, Any]]], repeat: int
+) -> dict[str, dict[str, Any]]:
+    """Each side warmed up once (imports, page cache), then ``repeat`` alternating runs."""
+    verdicts: dict[str, dict[str, Any]] = {}
+
+    def keep(name: str, fn: Callable[[], dict[str, Any]]) -> Callable[[], object]:
+        return lambda: verdicts.__setitem__(name, fn())
+
+    raw = result_file.alternate(
+        {name: result_file.stopwatch(keep(name, fn)) for name, fn in sides.items()},
+        repeat=repeat,
+    )
+    return {
+        name: {"seconds_median": result_file.median(raw[name]), "raw": raw[name], **verdicts[name]}
+        for name in sides
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument(
-        "--compare-rows",
-        type=int,
-        default=0,
-        help="rows for the pandera / GE comparison (default: --rows)",
-    )
+    parser.add_argument("--compare-rows", type=int, default=1_000_000, help="pandera / GE rows")
     parser.add_argument(
         "--stream-rows", type=int, default=10_000_000, help="rows of the streaming file"
     )
     parser.add_argument("--budget-mib", type=int, default=128, help="memory_budget of the run")
+    parser.add_argument("--repeat", type=int, default=5, help="alternating rounds per comparison")
     parser.add_argument(
-        "--skip", default="", help="comma list: compare (lockgate vs polars),pandera,gx,stream"
+        "--skip", default="", help="comma list: compare (lockgate vs polars),validators,stream"
     )
-    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     skip = set(filter(None, args.skip.split(",")))
-    results: dict[str, Any] = {"rows": args.rows, "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="lockgate-bench-") as tmp:
         root = Path(tmp)
-        data, ref = root / "current.parquet", root / "reference.parquet"
         if "compare" not in skip:
-            t0 = time.perf_counter()
+            data, ref = root / "current.parquet", root / "reference.parquet"
             generate(data, args.rows, 1, shift=0.5)
             generate(ref, args.rows, 2)
-            results["generate_s"] = time.perf_counter() - t0
-            results["file_mib"] = data.stat().st_size / 2**20
-        for name, fn in [
-            ("lockgate", lambda: run_lockgate(data, ref, root / "out")),
-            ("polars", lambda: run_polars(data, ref)),
-        ]:
-            if "compare" in skip:
-                continue
-            fn()  # warm the page cache and imports once
-            seconds, res = timed(fn)
-            results[name] = {"seconds": seconds, **res}
-            print(name, results[name], flush=True)
-        cmp_rows = args.compare_rows or args.rows
-        tools = {"pandera", "gx"} - skip
-        if tools and (cmp_rows != args.rows or "compare" in skip):
+            load = result_file.load()
+            sides = compared(
+                {
+                    "lockgate": lambda: run_lockgate(data, ref, root / "out"),
+                    "polars": lambda: run_polars(data, ref),
+                },
+                args.repeat,
+            )
+            ratio = sides["polars"]["seconds_median"] / sides["lockgate"]["seconds_median"]
+            result_file.write(
+                "data-check",
+                {
+                    "rows": args.rows,
+                    "columns": 21,
+                    "file_mib": round(data.stat().st_size / 2**20, 1),
+                    "repeat": args.repeat,
+                    "load_average_before": load,
+                    "load_average_after": result_file.load(),
+                    "polars_over_lockgate": round(ratio, 3),
+                    **sides,
+                },
+                packages=("polars", "numpy"),
+            )
+            print(json.dumps(sides, default=str)[:2000], flush=True)
+            data.unlink()
+            ref.unlink()
+        if "validators" not in skip:
             small, small_ref = root / "cmp.parquet", root / "cmp_ref.parquet"
-            generate(small, cmp_rows, 1, shift=0.5)
-            generate(small_ref, cmp_rows, 2)
-        else:
-            small, small_ref = data, ref
-        results["compare_rows"] = cmp_rows
-        for name, fn in [
-            ("lockgate_cmp", lambda: run_lockgate(small, small_ref, root / "o2")),
-            ("pandera", lambda: run_pandera(small, small_ref)),
-            ("gx", lambda: run_gx(small, small_ref)),
-        ]:
-            if name in skip or not tools:
-                continue
-            seconds, res = timed(fn)
-            results[name] = {"seconds": seconds, **res}
-            print(name, results[name], flush=True)
+            generate(small, args.compare_rows, 1, shift=0.5)
+            generate(small_ref, args.compare_rows, 2)
+            load = result_file.load()
+            sides = compared(
+                {
+                    "lockgate": lambda: run_lockgate(small, small_ref, root / "o2"),
+                    "pandera": lambda: run_pandera(small, small_ref),
+                    "gx": lambda: run_gx(small, small_ref),
+                },
+                args.repeat,
+            )
+            imports = {name: import_seconds(line, 3) for name, line in IMPORTS.items()}
+            result_file.write(
+                "data-check-validators",
+                {
+                    "rows": args.compare_rows,
+                    "columns": 21,
+                    "repeat": args.repeat,
+                    "load_average_before": load,
+                    "load_average_after": result_file.load(),
+                    "import_seconds": imports,
+                    **sides,
+                },
+                packages=("polars", "pandas", "pandera", "great_expectations", "scipy"),
+            )
+            print(json.dumps(sides, default=str)[:2000], flush=True)
         if "stream" not in skip:
-            big, big_ref = root / "big.parquet", root / "big_ref.parquet"
-            stream_rows = args.stream_rows
-            generate(big, stream_rows, 3, shift=0.5)
-            generate(big_ref, max(stream_rows // 10, 1000), 4)
-            for p in (small, small_ref, data, ref):
-                p.unlink(missing_ok=True)
-            import polars as pl
+            stream(root, args.stream_rows, args.budget_mib)
 
-            in_memory_mib = pl.scan_parquet(big).head(100_000).collect().estimated_size()
-            in_memory_mib *= stream_rows / min(stream_rows, 100_000) / 2**20
-            budget = f"{args.budget_mib}MiB"
-            baseline = _child(BASELINE_CHILD.format(root=str(ROOT)))["peak_rss_mib"]
-            res = stream_run(big, big_ref, root / "o3", budget)
-            results["stream"] = {
-                "rows": stream_rows,
-                "file_mib": big.stat().st_size / 2**20,
-                "in_memory_mib": in_memory_mib,
-                "budget_mib": args.budget_mib,
-                "baseline_rss_mib": baseline,
-                "above_baseline_mib": res["peak_rss_mib"] - baseline,
-                **res,
-            }
-            print("stream", results["stream"], flush=True)
-            results["stream_one_pass"] = stream_run(big, big_ref, root / "o4", None)
-            print("stream_one_pass", results["stream_one_pass"], flush=True)
-    results["bench_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    text = json.dumps(results, indent=2, default=str)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+
+def stream(root: Path, rows: int, budget_mib: int) -> None:
+    """The stage in a child process with ``memory_budget`` over a file 10x the budget."""
+    import polars as pl
+
+    big, big_ref = root / "big.parquet", root / "big_ref.parquet"
+    generate(big, rows, 3, shift=0.5)
+    generate(big_ref, max(rows // 10, 1000), 4)
+    in_memory_mib = pl.scan_parquet(big).head(100_000).collect().estimated_size()
+    in_memory_mib *= rows / min(rows, 100_000) / 2**20
+    baseline = _child(BASELINE_CHILD.format(root=str(ROOT)))["peak_rss_mib"]
+    budgeted = stream_run(big, big_ref, root / "o3", f"{budget_mib}MiB")
+    one_pass = stream_run(big, big_ref, root / "o4", None)
+    result_file.write(
+        "data-check-stream",
+        {
+            "rows": rows,
+            "file_mib": round(big.stat().st_size / 2**20, 1),
+            "in_memory_mib": round(in_memory_mib, 1),
+            "budget_mib": budget_mib,
+            "baseline_rss_mib": round(baseline, 1),
+            "budgeted": budgeted,
+            "one_pass": one_pass,
+            "load_average": result_file.load(),
+        },
+        packages=("polars", "pyarrow", "numpy"),
+    )
 
 
 if __name__ == "__main__":

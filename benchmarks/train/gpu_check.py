@@ -1,6 +1,9 @@
 """GPU check of the train stage: both reference models, device-resident data, batch 4096, bf16
-autocast on and off (and ``amp: auto``), each run as its own process through the local-executor
-contract (LOCKGATE_* variables), next to a hand-written PyTorch loop on the same model and data.
+autocast on and off (and ``amp: auto``), each capture mode (``off``, ``compile``, ``cuda-graph``),
+each run as its own process through the local-executor contract (LOCKGATE_* variables), next to
+a hand-written PyTorch loop on the same model and data: in this process (samples/s, peak GPU
+memory) and as its own process (wall time from start to exit, torch import, CUDA start and data
+load included, as the stage process's wall is).
 
     python3 benchmarks/train/gpu_check.py OUTDIR [--rows N] [--epochs N]
 
@@ -34,6 +37,34 @@ from workloads import (  # noqa: E402
 
 PIPELINES = ("tabular-mlp", "digits-cnn")
 BATCH = 4096
+CAPTURES = ("off", "compile", "cuda-graph")
+PLAIN_PROCESS = """
+import sys, time
+sys.path[:0] = [{repo!r}, {here!r}]
+import torch
+from workloads import build_model, plain_loop, synth_dataset
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+x, y, _ = synth_dataset({pipeline!r}, {rows})
+torch.manual_seed(0)
+plain_loop(build_model({pipeline!r}, {repo_path}), x, y, {batch}, {epochs}, {amp!r}, device)
+"""
+
+
+def plain_process(out: Path, pipeline: str, amp: str, rows: int, epochs: int) -> float:
+    """Wall seconds of the plain loop as its own process: import, CUDA start, data, epochs."""
+    code = PLAIN_PROCESS.format(
+        repo=str(REPO),
+        here=str(Path(__file__).resolve().parent),
+        pipeline=pipeline,
+        rows=rows,
+        repo_path=f"__import__('pathlib').Path({str(REPO)!r})",
+        batch=BATCH,
+        epochs=epochs,
+        amp=amp,
+    )
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=out)
+    return round(time.perf_counter() - start, 2)
 
 
 def emit(results: list[dict], sink: Path, row: dict) -> None:
@@ -49,19 +80,22 @@ def steady(rates: list[float]) -> float:
     return round(statistics.median(later), 1) if later else 0.0
 
 
-def run_stage(out: Path, pipeline: str, amp: str, epochs: int, timeout: int) -> dict:
+def run_stage(
+    out: Path, pipeline: str, amp: str, epochs: int, timeout: int, capture: str = "off"
+) -> dict:
     """One train-stage process, exactly as the local executor would start it."""
-    stage_out = out / pipeline / f"train-{amp}"
+    stage_out = out / pipeline / f"train-{amp}-{capture}"
     with_ = {
         "entrypoint": "model:build",
         "epochs": epochs,
         "batch_size": BATCH,
         "amp": amp,
+        "capture": capture,
         "data": {"train": "in:prepare/train.npz", "placement": "device"},
         "tracking": "off",
         "resume": False,
         "checkpoint_every": 10**9,
-        "checkpoint_dir": str(out / pipeline / f"ckpt-{amp}"),
+        "checkpoint_dir": str(out / pipeline / f"ckpt-{amp}-{capture}"),
         "amp_probe_steps": 20,
     }
     env = {
@@ -71,7 +105,7 @@ def run_stage(out: Path, pipeline: str, amp: str, epochs: int, timeout: int) -> 
         "LOCKGATE_OUT": str(stage_out),
         "LOCKGATE_STATE": str(out / "state"),
         "LOCKGATE_STAGE": "train",
-        "LOCKGATE_RUN_ID": f"gpu-check-{pipeline}-{amp}",
+        "LOCKGATE_RUN_ID": f"gpu-check-{pipeline}-{amp}-{capture}",
         "LOCKGATE_WITH": json.dumps(with_),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
@@ -88,6 +122,7 @@ def run_stage(out: Path, pipeline: str, amp: str, epochs: int, timeout: int) -> 
         "what": "lockgate-stage",
         "pipeline": pipeline,
         "amp_setting": amp,
+        "capture_setting": capture,
         "rc": done.returncode,
         "process_wall_s": round(wall, 2),
     }
@@ -103,9 +138,11 @@ def run_stage(out: Path, pipeline: str, amp: str, epochs: int, timeout: int) -> 
             "steady_samples_per_s": steady([h["samples_per_s"] for h in history]),
             "global_step": metrics["global_step"],
             "train_loss": metrics.get("train_loss"),
+            "capture": metrics.get("capture"),
+            "peak_gpu_memory_mib": metrics.get("peak_gpu_memory_mib"),
         }
     )
-    choice = out / pipeline / f"ckpt-{amp}" / "amp-choice.json"
+    choice = out / pipeline / f"ckpt-{amp}-{capture}" / "amp-choice.json"
     if choice.is_file():
         row["amp_probe"] = json.loads(choice.read_text())["note"]
     return row
@@ -144,9 +181,10 @@ def main() -> int:
     for pipeline in PIPELINES:
         origin = write_npz(out / pipeline / "in" / "prepare", pipeline, rows)
         emit(results, sink, {"what": "data", "pipeline": pipeline, "origin": origin, "rows": rows})
-        for amp in ("off", "bf16", "auto"):
+        runs = [(amp, capture) for amp in ("off", "bf16") for capture in CAPTURES]
+        for amp, capture in [*runs, ("auto", "off")]:
             try:
-                emit(results, sink, run_stage(out, pipeline, amp, epochs, args.timeout))
+                emit(results, sink, run_stage(out, pipeline, amp, epochs, args.timeout, capture))
             except subprocess.TimeoutExpired:
                 emit(
                     results,
@@ -155,6 +193,7 @@ def main() -> int:
                         "what": "lockgate-stage",
                         "pipeline": pipeline,
                         "amp_setting": amp,
+                        "capture_setting": capture,
                         "rc": "timeout",
                     },
                 )
@@ -162,9 +201,12 @@ def main() -> int:
         for amp in ("off", "bf16"):
             torch.manual_seed(0)
             rates: list[float] = []
+            if cuda:
+                torch.cuda.reset_peak_memory_stats()
             rate = plain_loop(
                 build_model(pipeline, REPO), x, y, BATCH, epochs, amp, device, per_epoch=rates
             )
+            peak = round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None
             emit(
                 results,
                 sink,
@@ -174,6 +216,8 @@ def main() -> int:
                     "amp": amp,
                     "samples_per_s": round(rate, 1),
                     "steady_samples_per_s": steady(rates),
+                    "peak_gpu_memory_mib": peak,
+                    "process_wall_s": plain_process(out, pipeline, amp, rows, epochs),
                 },
             )
         torch.manual_seed(0)
@@ -189,13 +233,15 @@ def main() -> int:
             },
         )
     stage = {
-        (r["pipeline"], r["amp_setting"]): r
+        (r["pipeline"], r["amp_setting"], r["capture_setting"]): r
         for r in results
         if r["what"] == "lockgate-stage" and r.get("rc") == 0
     }
     for r in [r for r in results if r["what"] == "plain-pytorch-loop"]:
-        ours = stage.get((r["pipeline"], r["amp"]))
-        if ours:
+        for capture in CAPTURES:
+            ours = stage.get((r["pipeline"], r["amp"], capture))
+            if not ours:
+                continue
             emit(
                 results,
                 sink,
@@ -203,9 +249,18 @@ def main() -> int:
                     "what": "ratio",
                     "pipeline": r["pipeline"],
                     "amp": r["amp"],
+                    "capture": capture,
                     "stage_over_plain": round(ours["samples_per_s"] / r["samples_per_s"], 3),
                     "steady_stage_over_plain": round(
                         ours["steady_samples_per_s"] / max(r["steady_samples_per_s"], 1e-9), 3
+                    ),
+                    "process_wall_stage_over_plain": round(
+                        ours["process_wall_s"] / max(r["process_wall_s"], 1e-9), 3
+                    ),
+                    "peak_memory_stage_over_plain": (
+                        round(ours["peak_gpu_memory_mib"] / r["peak_gpu_memory_mib"], 3)
+                        if ours.get("peak_gpu_memory_mib") and r.get("peak_gpu_memory_mib")
+                        else None
                     ),
                 },
             )

@@ -104,11 +104,11 @@ def dispatch(argv: Sequence[str] | None = None) -> int:
         result: int = module.run(sub_args)
         return result
     from lockgate.commands._options import print_json
-    from lockgate.errors import LockgateError
+    from lockgate.errors import LockgateError, clipped
 
     try:
         result = module.run(sub_args)
     except LockgateError as exc:  # --json: the error is the one document on stdout
-        print_json({"ok": False, "error": str(exc), "exit_code": exc.exit_code})
+        print_json({"ok": False, "error": clipped(str(exc)), "exit_code": exc.exit_code})
         return exc.exit_code
     return result

@@ -7,10 +7,16 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lockgate.commands._options import add_json_argument, add_spec_argument, print_json
 from lockgate.commands._project import Project, load_project
+
+if TYPE_CHECKING:
+    from lockgate.delivery.ledger.identity import Identity
+    from lockgate.delivery.ledger.store import LedgerStore
+    from lockgate.delivery.promotion.mlflow_registry import MlflowRegistry
+    from lockgate.delivery.promotion.promote import Outcome, Promoter
 
 
 def add_release_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,21 +62,50 @@ def notice(message: str) -> None:
     print(f"lockgate: {message}", file=sys.stderr)
 
 
-def open_store(project: Project, args: argparse.Namespace, sync: bool = True) -> Any:
+def open_store(project: Project, args: argparse.Namespace, sync: bool = True) -> LedgerStore:
+    from lockgate.delivery.ledger.signing import checker_of_private, load_checker, load_signer
     from lockgate.delivery.ledger.store import open_ledger
 
-    signer = None
+    signer = checker = None
     key = getattr(args, "signing_key", None)
     if key:
-        from lockgate.delivery.ledger.signing import load_signer
-
         signer = load_signer(Path(key))
-    return open_ledger(project.pipeline, project.root, signer=signer, notice=notice, sync=sync)
+        checker = checker_of_private(Path(key))
+    public = project.pipeline.policy.ledger.public_key
+    if public:  # the spec's key wins: a writer's key that is not the ledger's is found out
+        checker = load_checker(ledger_key_path(project, public))
+    return open_ledger(
+        project.pipeline,
+        project.root,
+        signer=signer,
+        notice=notice,
+        sync=sync,
+        checker=checker,
+    )
+
+
+def ledger_key_path(project: Project, named: str) -> Path:
+    """``policy.ledger.public_key`` beside the spec; a link out of the spec's folder is refused."""
+    from lockgate.errors import LockgateError
+
+    path = project.root / named
+    inside = project.root.resolve()
+    if path.is_symlink() and inside not in path.resolve().parents:
+        raise LockgateError(
+            f"policy.ledger.public_key: {named} is a link to {path.resolve()}, outside the "
+            f"spec's folder {inside}; put the key itself beside the spec"
+        )
+    return path
 
 
 def proven_actor(
-    project: Project, args: argparse.Namespace, store: Any, op: str, env: str, digest: str
-) -> Any:
+    project: Project,
+    args: argparse.Namespace,
+    store: LedgerStore,
+    op: str,
+    env: str,
+    digest: str,
+) -> Identity:
     """Who acts, proven by key or CI token; a refusal is recorded in the ledger and raised."""
     from lockgate.delivery.ledger.entry import Draft
     from lockgate.delivery.ledger.identity import IdentityNotProven, prove_identity, statement_for
@@ -105,16 +140,18 @@ def tracking_uri(project: Project) -> str:
         return str(project.pipeline.tracking_uri)
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{project.root / '.lockgate' / 'state' / 'mlflow.db'}"
+    # the embedded store the train and evaluate stages write (lockgate.stages.tracking_store):
+    # promotion moves its aliases, so the next evaluate finds the champion there
+    return f"sqlite:///{project.root / '.lockgate' / 'state' / 'mlflow' / 'mlflow.db'}"
 
 
-def registry(project: Project) -> Any:
+def registry(project: Project) -> MlflowRegistry:
     from lockgate.delivery.promotion.mlflow_registry import MlflowRegistry
 
     return MlflowRegistry(tracking_uri(project))
 
 
-def promoter(args: argparse.Namespace, op: str, digest: str) -> Any:
+def promoter(args: argparse.Namespace, op: str, digest: str) -> Promoter:
     """The promoter for ``op`` on ``digest`` (``-`` when the command picks it) in
     ``args.environment``, acting as the proven identity."""
     from lockgate.delivery.promotion.deployers import deployer_for
@@ -136,7 +173,7 @@ def promoter(args: argparse.Namespace, op: str, digest: str) -> Any:
     )
 
 
-def report(outcome: Any, as_json: bool = False) -> int:
+def report(outcome: Outcome, as_json: bool = False) -> int:
     if as_json:
         print_json(
             {

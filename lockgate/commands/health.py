@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     outcome = record_health(
         store,
         deployer_for(rules.deployer, project.root, project.pipeline),
-        args.environment,
+        rules,
         actor,
         mark=args.mark,
         digest=args.digest,

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from lockgate.commands._options import add_ledger_argument
 from lockgate.commands._release import add_release_arguments, open_store
+
+if TYPE_CHECKING:
+    from lockgate.delivery.ledger.store import LedgerStore
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ledger is not None:
         from lockgate.delivery.ledger.ledger import FileLedger
 
-        store = FileLedger(args.ledger)
+        store: LedgerStore = FileLedger(args.ledger)
     else:
         project = load_project(args)
         environment_rules(project.pipeline, project.root, args.environment)

@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lockgate.commands._options import add_delivery_argument, add_ledger_argument
 from lockgate.commands._release import add_release_arguments, open_store
+
+if TYPE_CHECKING:
+    from lockgate.delivery.ledger.store import LedgerStore
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ledger is not None:
         from lockgate.delivery.ledger.ledger import FileLedger
 
-        store = FileLedger(args.ledger)
+        store: LedgerStore = FileLedger(args.ledger)
     else:
         from lockgate.commands._project import load_project
 

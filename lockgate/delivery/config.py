@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from lockgate.delivery.rollout.conditions import Condition, ConditionError, parse_condition
 from lockgate.errors import LockgateError
+from lockgate.spec.base import FrozenModel
+from lockgate.spec.config_errors import describe_validation_error
+
+if TYPE_CHECKING:
+    from lockgate.spec.yamlpos import Positions
 
 DEFAULT_FILE = "delivery.yaml"
 
@@ -24,11 +29,7 @@ class DeliveryConfigError(LockgateError):
     """delivery.yaml does not load or validate."""
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Pause(Model):
+class Pause(FrozenModel):
     duration: float | None = Field(
         default=None,
         ge=0,
@@ -36,12 +37,12 @@ class Pause(Model):
     )
 
 
-class Step(Model):
+class Step(FrozenModel):
     weight: int = Field(ge=0, le=100, description="percent of traffic to the canary")
     pause: Pause = Field(default_factory=lambda: Pause(duration=30.0))
 
 
-class PrometheusAnalysis(Model):
+class PrometheusAnalysis(FrozenModel):
     url: str = Field(description="Prometheus base URL, e.g. http://127.0.0.1:9090")
     queries: dict[str, str] | None = Field(
         default=None,
@@ -55,7 +56,7 @@ class PrometheusAnalysis(Model):
     timeout_s: float = Field(default=5.0, gt=0)
 
 
-class Analysis(Model):
+class Analysis(FrozenModel):
     prometheus: PrometheusAnalysis | None = Field(
         default=None, description="read the analysis metrics from Prometheus, not /metrics"
     )
@@ -93,7 +94,7 @@ class Analysis(Model):
         return tuple(parse_condition(c) for c in self.conditions)
 
 
-class Canary(Model):
+class Canary(FrozenModel):
     steps: tuple[Step, ...] = (
         Step(weight=10),
         Step(weight=25),
@@ -101,7 +102,7 @@ class Canary(Model):
     )
 
 
-class BlueGreen(Model):
+class BlueGreen(FrozenModel):
     smoke_requests: int = Field(
         default=20, ge=1, description="requests sent to the new version first"
     )
@@ -111,7 +112,7 @@ class BlueGreen(Model):
     features: int = Field(default=4, ge=1, description="columns of the random smoke-test rows")
 
 
-class Monitor(Model):
+class Monitor(FrozenModel):
     interval_s: float = Field(default=10.0, gt=0)
     conditions: tuple[str, ...] = ("error_rate < 0.01", "p95_ms < 200", "prediction_psi < 0.2")
     breaches: int = Field(
@@ -136,7 +137,7 @@ class Monitor(Model):
         return tuple(parse_condition(c) for c in self.conditions)
 
 
-class DockerSettings(Model):
+class DockerSettings(FrozenModel):
     port: int = Field(default=0, ge=0, le=65535, description="proxy port on 127.0.0.1; 0 picks one")
     container_port: int = 8080
     env: dict[str, str] = Field(default_factory=dict)
@@ -146,7 +147,7 @@ class DockerSettings(Model):
     ready_timeout_s: float = Field(default=60.0, gt=0)
 
 
-class KubernetesSettings(Model):
+class KubernetesSettings(FrozenModel):
     namespace: str = "default"
     context: str | None = Field(default=None, description="kubectl context; none: render only")
     app: str = "model"
@@ -164,7 +165,7 @@ class KubernetesSettings(Model):
     argo_poll_s: float = Field(default=5.0, gt=0)
 
 
-class EnvironmentDelivery(Model):
+class EnvironmentDelivery(FrozenModel):
     target: Literal["docker", "kubernetes"] = "docker"
     strategy: Literal["canary", "blue-green"] = "canary"
     canary: Canary = Field(default_factory=lambda: Canary())
@@ -175,7 +176,7 @@ class EnvironmentDelivery(Model):
     kubernetes: KubernetesSettings = Field(default_factory=lambda: KubernetesSettings())
 
 
-class DeliveryConfig(Model):
+class DeliveryConfig(FrozenModel):
     environments: dict[str, EnvironmentDelivery] = Field(default_factory=dict)
 
     def environment(self, name: str) -> EnvironmentDelivery:
@@ -189,23 +190,22 @@ class DeliveryConfig(Model):
 
 
 def load_delivery_config(path: Path) -> DeliveryConfig:
-    """Read and validate ``path``; a missing file is an empty configuration."""
-    import yaml
+    """Read and validate ``path``, read the way the spec is (core schema, limits, duplicate keys
+    refused); every problem is reported at its line. A missing file is an empty configuration."""
+    from lockgate.spec.yamlpos import load_yaml, read_spec_text
 
     if not path.exists():
         return DeliveryConfig()
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise DeliveryConfigError(f"{where}: not valid YAML ({error})") from None
+        raw, positions = load_yaml(read_spec_text(path), str(path))
+    except LockgateError as error:
+        raise DeliveryConfigError(str(error)) from None
     try:
-        return DeliveryConfig.model_validate(raw)
+        return DeliveryConfig.model_validate(raw or {})
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise DeliveryConfigError(f"{path}: {field}: {first['msg']}") from None
+        raise DeliveryConfigError(
+            describe_validation_error(error, positions=positions, model=DeliveryConfig)
+        ) from None
 
 
 SPEC_FILE = "lockgate.yaml"
@@ -224,7 +224,7 @@ class RolloutSettings:
 def rollout_blocks(spec: Path) -> tuple[dict[str, EnvironmentDelivery], tuple[str, ...]]:
     """The ``rollout:`` block of every environment in ``spec`` (validated; every problem
     reported with its file:line:col) and the names of all its environments, in order."""
-    from lockgate.spec.yamlpos import dotted, load_yaml, read_spec_text
+    from lockgate.spec.yamlpos import load_yaml, read_spec_text
 
     raw, positions = load_yaml(read_spec_text(spec), str(spec))
     listed = raw.get("environments") if isinstance(raw, dict) else None
@@ -240,12 +240,18 @@ def rollout_blocks(spec: Path) -> tuple[dict[str, EnvironmentDelivery], tuple[st
         try:
             blocks[item["name"]] = EnvironmentDelivery.model_validate(item["rollout"])
         except ValidationError as error:
-            for found in error.errors():
-                loc = ("environments", i, "rollout", *found["loc"])
-                problems.append(f"{positions.where(loc)}: {dotted(loc)}: {found['msg']}")
+            problems.append(_rollout_problem(error, i, positions))
     if problems:
         raise DeliveryConfigError("\n".join(problems))
     return blocks, tuple(names)
+
+
+def _rollout_problem(error: ValidationError, index: int, positions: Positions) -> str:
+    """``error`` in environment ``index``'s rollout block, each problem at its spec line."""
+    root = ("environments", index, "rollout")
+    return describe_validation_error(
+        error, root=root, positions=positions, model=EnvironmentDelivery
+    )
 
 
 def _nearest_spec(start: Path) -> Path | None:

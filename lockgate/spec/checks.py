@@ -31,7 +31,8 @@ def _fail(positions: Positions, loc: Loc, message: str) -> SpecError:
 
 
 def _shown(positions: Positions, loc: Loc, value: Any) -> str:
-    return repr(value) if isinstance(value, str) else positions.text(loc, value)
+    text = repr(value) if isinstance(value, str) else positions.text(loc, value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _check_stage(stage: dict[str, Any], loc: Loc, positions: Positions) -> None:

@@ -7,12 +7,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import SpecError
+from lockgate.spec.config_errors import describe_validation_error
 from lockgate.spec.yamlpos import Loc, Positions, dotted, load_yaml, read_spec_text
 
 if TYPE_CHECKING:
     from lockgate.spec.models import Pipeline
 
 SPEC_FILE = "lockgate.yaml"
+NAME_RULE = (
+    "use lowercase letters, digits, '-' and '_' (at most 63, starting with a letter or digit)"
+)
 
 
 def find_spec(start: Path | None = None) -> Path:
@@ -46,43 +50,17 @@ def parse_spec(text: str, source: str) -> Pipeline:
     try:
         pipeline = Pipeline.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(_first_error(exc, positions)) from None
+        raise SpecError(
+            describe_validation_error(
+                exc,
+                positions=positions,
+                clean_loc=_clean_loc,
+                model=Pipeline,
+                key_rule=NAME_RULE,
+            )
+        ) from None
     _check_references(pipeline, positions)
     return pipeline
-
-
-def _first_error(exc: Any, positions: Positions) -> str:
-    """pydantic's first error as one line; the others follow, counted, so none is hidden."""
-    errors = exc.errors(include_url=False)
-    lines = [_describe(err, positions) for err in errors]
-    head = lines[0]
-    if len(lines) > 1:
-        head += f" (and {len(lines) - 1} more: " + "; ".join(lines[1:4])
-        head += ", ..." if len(lines) > 4 else ""
-        head += ")"
-    return head
-
-
-def _describe(err: dict[str, Any], positions: Positions) -> str:
-    loc: Loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
-    loc = _rename_aliases(loc)
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        parent, key = loc[:-1], loc[-1]
-        where = positions.where(loc, key=True)
-        return f"{where}: {dotted(loc)}: unknown key {key!r}{_did_you_mean(str(key), parent)}"
-    if "[key]" in loc:
-        loc = loc[: loc.index("[key]")]
-        where = positions.where(loc, key=True)
-        return (
-            f"{where}: {dotted(loc)}: invalid name {loc[-1]!r}: use lowercase letters, digits, "
-            "'-' and '_' (at most 63, starting with a letter or digit)"
-        )
-    if kind == "missing":
-        where = positions.where(loc[:-1])
-        return f"{where}: {dotted(loc)}: required key is missing"
-    msg = err["msg"].removeprefix("Value error, ")
-    return f"{positions.where(loc)}: {dotted(loc) or '(top)'}: {msg}"
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -93,39 +71,9 @@ def _is_union_tag(part: Any) -> bool:
     )
 
 
-def _rename_aliases(loc: Loc) -> Loc:
-    return tuple("with" if p == "with_" else p for p in loc)
-
-
-def _fields_at(parent: Loc) -> list[str]:
-    from lockgate.spec import models
-
-    kinds: dict[tuple[str, ...], type[models.Model]] = {
-        (): models.Pipeline,
-        ("image",): models.Image,
-        ("stages", "*"): models.Stage,
-        ("stages", "*", "image"): models.Image,
-        ("stages", "*", "runner"): models.Runner,
-        ("secrets", "*"): models.SecretSource,
-        ("environments", "*"): models.Environment,
-        ("triggers",): models.Triggers,
-    }
-    shape = tuple(
-        "*" if (i > 0 and parent[i - 1] in {"stages", "secrets"}) or isinstance(p, int) else str(p)
-        for i, p in enumerate(parent)
-    )
-    model = kinds.get(shape)
-    if model is None:
-        return []
-    return [f.alias or name for name, f in model.model_fields.items()]
-
-
-def _did_you_mean(key: str, parent: Loc) -> str:
-    known = _fields_at(parent)
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    return f"; expected one of: {', '.join(sorted(known))}" if known else ""
+def _clean_loc(loc: Loc) -> Loc:
+    """No union tags; ``with`` as the user writes it, not its Python name ``with_``."""
+    return tuple("with" if p == "with_" else p for p in loc if not _is_union_tag(p))
 
 
 def _check_references(pipeline: Pipeline, positions: Positions) -> None:

@@ -163,6 +163,12 @@ class Environment(Model):
         description="users or @groups who may roll back with `--emergency` when the earlier "
         "release's approvals no longer hold (recorded as an emergency)",
     )
+    health_markers: tuple[str, ...] | None = Field(
+        None,
+        description="users or @groups who may mark a release here healthy or unhealthy by hand "
+        "(`lockgate health ENV --mark`; default: the approvers and the emergency list; a "
+        "manual mark is shown as manual wherever it counts)",
+    )
     url: str | None = Field(None, description="where the environment's service answers")
     deployment_tier: Literal["production", "staging", "testing", "development", "other"] | None = (
         Field(None, description="GitLab's deployment tier")
@@ -233,6 +239,12 @@ class LedgerStore(Model):
     )
     branch: str = Field("lockgate-ledger", description="the ledger branch (`git` store)")
     remote: str = Field("origin", description="the remote the ledger branch is pushed to")
+    public_key: str | None = Field(
+        None,
+        description="Ed25519 public key (PEM, relative to the spec) the ledger is signed with: "
+        "every reader then checks every entry and the head against it, and every writer must "
+        "sign (`--signing-key`); an unsigned entry never counts",
+    )
 
 
 class OidcIssuer(Model):

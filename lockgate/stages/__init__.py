@@ -17,8 +17,21 @@ BUILTIN_STAGES: dict[str, str] = {
     "train": "lockgate.stages.train:main",
 }
 
-# The parser of each built-in stage's ``with:`` block (``module:function``, imported only when
-# used). ``lockgate validate`` runs it on every ``uses:`` stage, so a bad block fails before a run.
+# The model of each built-in stage's ``with:`` block (``module:Class``, imported only when used).
+# ``lockgate validate`` checks every ``uses:`` stage's block against it, reporting each problem at
+# its line in the spec, so a typo fails before a run.
+STAGE_MODELS: dict[str, str] = {
+    "data-check": "lockgate.stages.data_check.spec:DataCheckSpec",
+    "evaluate": "lockgate.stages.evaluate.config:EvaluateConfig",
+    "ingest": "lockgate.stages.ingest.config:IngestConfig",
+    "package": "lockgate.stages.package.config:PackageConfig",
+    "scan": "lockgate.stages.scan:ScanConfig",
+    "sign": "lockgate.stages.sign_config:SignConfig",
+    "train": "lockgate.stages.train.config:TrainConfig",
+}
+
+# Checks past the model (thresholds that must parse, values that must agree), run by validate
+# once the model accepts the block.
 STAGE_CONFIGS: dict[str, str] = {
     "data-check": "lockgate.stages.data_check.spec:parse_spec",
     "evaluate": "lockgate.stages.evaluate.config:parse_evaluate_config",

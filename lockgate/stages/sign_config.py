@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from lockgate.spec.base import FrozenModel
+from lockgate.spec.config_errors import describe_validation_error
 from lockgate.stages.context import StageContext
 from lockgate.stages.supply_config import ImageSource, StageConfigError
 from lockgate.supply.attestations import ProvenanceInputs
@@ -55,6 +56,11 @@ class SignConfig(ImageSource):
         default_factory=list, description="JSON files of upstream stages merged into provenance"
     )
     spec_file: str = "lockgate.yaml"
+    unscanned: str | None = Field(
+        default=None,
+        description="sign without a passing scan verdict for this digest, and why (recorded in "
+        "signed.json and the report); without it an image is signed only after its scan passed",
+    )
 
     def signer_problem(self) -> str | None:
         """Checked with the other required inputs (sign reports them all at once)."""
@@ -107,14 +113,16 @@ class SignConfig(ImageSource):
         try:
             return ProvenanceInputs.model_validate(merged)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
+            underivable = exc.errors()[0]["loc"] in (("builder_id",), ("source_repo",))
             hint = (
                 " (set it in with.provenance; outside CI it cannot be derived)"
-                if field in ("builder_id", "source_repo")
+                if underivable
                 else ""
             )
-            raise StageConfigError(f"with.provenance.{field}: {first['msg']}{hint}") from None
+            message = describe_validation_error(
+                exc, root=("with", "provenance"), hint=hint, model=ProvenanceInputs
+            )
+            raise StageConfigError(message) from None
 
 
 def ci_provenance(env: Mapping[str, str]) -> dict[str, str]:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
+from lockgate.spec.config_errors import describe_validation_error
 from lockgate.stages.context import StageContext
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.registry import RegistryAccess
@@ -78,9 +79,7 @@ def parse_with(model: type[BaseModel], ctx: StageContext) -> BaseModel:
     try:
         return model.model_validate(dict(ctx.with_))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise StageConfigError(
-            f"stage {ctx.stage or '?'}: with.{field}: {first['msg']}"
-            + (f" ({exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
-        ) from None
+        message = describe_validation_error(
+            exc, prefix=f"stage {ctx.stage or '?'}: ", root=("with",), model=model
+        )
+        raise StageConfigError(message) from None

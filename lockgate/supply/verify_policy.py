@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
+from lockgate.spec.config_errors import describe_validation_error
 from lockgate.supply.cosign import Trust, TrustedIdentity, TrustedKey
 from lockgate.supply.scan_policy import Severity
 
@@ -96,6 +97,7 @@ def load_verify_policy(path: Path | None, overrides: dict[str, object]) -> Verif
     try:
         return VerifyPolicy.model_validate(doc)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(policy)"
-        raise VerifyPolicyError(f"{path or 'verify flags'}: {field}: {first['msg']}") from None
+        message = describe_validation_error(
+            exc, prefix=f"{path or 'verify flags'}: ", top="(policy)", model=VerifyPolicy
+        )
+        raise VerifyPolicyError(message) from None

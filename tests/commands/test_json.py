@@ -91,4 +91,4 @@ def test_lineage_and_verify_errors(project: Path, capsys: pytest.CaptureFixture[
     assert found[0]["links"][0]["detail"] == "no release of this model version is in the ledger"
     code, doc = run_json(capsys, "verify", "registry.example/app@sha256:" + "ab" * 32)
     assert code == doc["exit_code"] == 2 and doc["ok"] is False
-    assert doc["error"] == "verify flags: (policy): Value error, give exactly one of key or keyless"
+    assert doc["error"] == "verify flags: (policy): give exactly one of key or keyless"

@@ -29,7 +29,9 @@ def main(root: Path, final: int | None) -> int:
     for i in range(n, n + 200):
         out = world.promoter().promote("staging", image(i % 5), author="dana")
         if out.status == "promoted":
-            record_health(world.ledger, world.deployer, "staging", sre, mark="healthy")
+            record_health(
+                world.ledger, world.deployer, world.promoter().rules("staging"), sre, mark="healthy"
+            )
         if i % 3 == 0:
             world.promoter().rollback("staging")
     return 0

@@ -32,9 +32,10 @@ stages:
 groups:
   ml-leads: [lena, omar]
 environments:
-  - {name: staging}
+  - {name: staging, health_markers: [sre]}
   - name: production
     approvers: ["@ml-leads", carol]
+    health_markers: [sre]
     required_approvals: 1
     four_eyes: true
 policy:

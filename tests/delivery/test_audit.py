@@ -85,7 +85,11 @@ def test_reorder_names_the_first_displaced_entry(ledger_dir: Path) -> None:
     rows[3], rows[4] = rows[4], rows[3]
     write(ledger_dir, rows)
     report = audit_ledger(ledger_dir)
-    assert report.first_bad_seq == 4 and "found entry 5" in report.problems[0]
+    assert report.first_bad_seq == 4
+    assert report.problems[0] == (
+        "entry 4: out of order (reordered): found entry 5 where entry 4 belongs, and entry 4 "
+        "comes later"
+    )
 
 
 def test_truncate_is_caught_by_the_head_anchor(ledger_dir: Path) -> None:

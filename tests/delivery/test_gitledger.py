@@ -13,6 +13,7 @@ from lockgate.delivery.ledger.audit import audit_ledger
 from lockgate.delivery.ledger.entry import Draft
 from lockgate.delivery.ledger.gitledger import GitLedger
 from lockgate.delivery.ledger.ledger import LedgerError
+from lockgate.delivery.ledger.witness import RolledBack
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -95,3 +96,29 @@ def test_a_remote_that_lost_entries_is_refused(clones) -> None:
     git("update-ref", "refs/heads/lockgate-ledger", first, cwd=remote)  # a force-push
     with pytest.raises(LedgerError, match="it lost 2 entries"):
         a.fetch()
+
+
+def test_an_old_ledger_pushed_back_as_a_fast_forward_is_refused_on_a_fresh_clone(
+    clones, tmp_path: Path
+) -> None:
+    """The rollback attack on the team store: a new commit on top of the tip whose tree is an
+    older ledger (the revoke gone). A plain push accepts it; a clone that has never seen the
+    later entries still refuses it, because each commit must extend its parent's ledger."""
+    remote, alice, _bob = clones
+    a = store(alice)
+    for n in range(3):
+        a.append(draft("alice", n))
+    old = git("rev-list", "--reverse", "lockgate-ledger", cwd=remote).split()[0]
+    tip = git("rev-parse", "lockgate-ledger", cwd=remote).strip()
+    tree = git("rev-parse", f"{old}^{{tree}}", cwd=remote).strip()
+    env_git = ["-c", "user.name=m", "-c", "user.email=m@x"]
+    replay = git(*env_git, "commit-tree", tree, "-p", tip, "-m", "ledger entry 4", cwd=remote)
+    git("update-ref", "refs/heads/lockgate-ledger", replay.strip(), tip, cwd=remote)  # ff only
+
+    git("clone", "-q", str(remote), "fresh", cwd=tmp_path)
+    fresh = store(tmp_path / "fresh")
+    with pytest.raises(RolledBack, match="does not extend the ledger of its parent"):
+        fresh.fetch()
+    with pytest.raises(RolledBack):
+        fresh.append(draft("mallory", 9))
+    assert git("rev-parse", "lockgate-ledger", cwd=remote).strip() == replay.strip()

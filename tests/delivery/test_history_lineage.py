@@ -61,10 +61,14 @@ def scripted(tmp_path, tracking: str) -> tuple[World, object, dict[str, str]]:
         p = world.promoter(registry=registry)
         out = p.promote("staging", image(n), model=ModelRef("fraud", str(n)), author="dana")
         assert out.status == "promoted", out.lines
-        record_health(world.ledger, world.deployer, "staging", sre, mark="healthy")
+        record_health(
+            world.ledger, world.deployer, world.promoter().rules("staging"), sre, mark="healthy"
+        )
         approve(world.ledger, p.rules("production"), lena, digest(n))
         assert p.promote("production", image(n)).status == "promoted"
-        record_health(world.ledger, world.deployer, "production", sre, mark="healthy")
+        record_health(
+            world.ledger, world.deployer, world.promoter().rules("production"), sre, mark="healthy"
+        )
         world.clock.advance(hours=1)
         times[f"after-{n}"] = format_time(world.clock())
         world.clock.advance(hours=1)
@@ -155,3 +159,19 @@ def test_lineage_of_a_model_version_finds_its_images(scripted) -> None:
     assert [x.digest for x in found] == [digest(3)]
     missing = trace("models:/fraud/9", world.ledger.entries(), None, registry)
     assert missing[0].broken[0].detail == "no release of this model version is in the ledger"
+
+
+def test_lineage_links_the_run_to_its_dataset_digest(scripted) -> None:
+    """train tags its run with the dataset digest (an ingest manifest's), evaluate copies it onto
+    the model version; lineage shows it as the run's data."""
+    from mlflow import MlflowClient
+
+    world, registry, _ = scripted
+    data = "sha256:" + "ab" * 32
+    MlflowClient(registry.tracking_uri).set_model_version_tag(
+        "fraud", "1", "lockgate.data_digest", data
+    )
+    (found,) = trace(image(1), world.ledger.entries(), world.verifier, registry)
+    assert (f"run {found.run_id}", f"data {data}", "ok") in {
+        (x.source, x.target, x.status) for x in found.links
+    }

@@ -26,7 +26,11 @@ def staged(world: World, n: int = 1, author: str = "dana") -> None:
     out = world.promoter().promote("staging", image(n), author=author)
     assert out.status == "promoted", out.lines
     record_health(
-        world.ledger, world.deployer, "staging", Identity("sre", "github"), mark="healthy"
+        world.ledger,
+        world.deployer,
+        world.promoter().rules("staging"),
+        Identity("sre", "github"),
+        mark="healthy",
     )
 
 
@@ -159,7 +163,11 @@ def test_refuses_digest_not_healthy_in_previous_environment(world: World) -> Non
     approve_as(world, "lena")
     assert "has not run healthy in staging" in refusal(world)
     record_health(
-        world.ledger, world.deployer, "staging", Identity("sre", "github"), mark="unhealthy"
+        world.ledger,
+        world.deployer,
+        world.promoter().rules("staging"),
+        Identity("sre", "github"),
+        mark="unhealthy",
     )
     assert "has not run healthy in staging" in refusal(world)
 
@@ -175,7 +183,11 @@ def test_refuses_registry_outside_residency(world: World) -> None:
     other = "registry.us.example/ml/fraud"
     world.promoter().promote("staging", image(1, other), author="dana")
     record_health(
-        world.ledger, world.deployer, "staging", Identity("sre", "github"), mark="healthy"
+        world.ledger,
+        world.deployer,
+        world.promoter().rules("staging"),
+        Identity("sre", "github"),
+        mark="healthy",
     )
     approve_as(world, "lena")
     out = world.promoter().promote("production", image(1, other))
@@ -194,7 +206,11 @@ def test_refuses_pii_flagged_data_in_a_pii_forbidding_environment(
     out = world.promoter().promote("staging", image(1), author="dana", data_check=check)
     assert out.status == "promoted"  # staging allows PII
     record_health(
-        world.ledger, world.deployer, "staging", Identity("sre", "github"), mark="healthy"
+        world.ledger,
+        world.deployer,
+        world.promoter().rules("staging"),
+        Identity("sre", "github"),
+        mark="healthy",
     )
     approve_as(world, "lena")
     assert (
@@ -249,7 +265,11 @@ def test_rollback_skips_releases_that_were_not_healthy(world: World) -> None:
     staged(world, 1)
     world.promoter().promote("staging", image(2), author="dana")
     record_health(
-        world.ledger, world.deployer, "staging", Identity("sre", "github"), mark="unhealthy"
+        world.ledger,
+        world.deployer,
+        world.promoter().rules("staging"),
+        Identity("sre", "github"),
+        mark="unhealthy",
     )
     world.promoter().promote("staging", image(3), author="dana")
     out = world.promoter().rollback("staging")
@@ -282,7 +302,12 @@ def test_health_from_the_environment_url(world: World) -> None:
         out = world.promoter().promote("staging", image(1), author="dana")
         assert [e.action for e in world.ledger.entries()][-1] == "healthy", out.lines
         world.deployer.urls = {"staging": f"http://127.0.0.1:{server.server_port}/missing"}
-        h = record_health(world.ledger, world.deployer, "staging", Identity("sre", "github"))
+        h = record_health(
+            world.ledger,
+            world.deployer,
+            world.promoter().rules("staging"),
+            Identity("sre", "github"),
+        )
         assert h.status == "unhealthy" and "answered 404" in world.ledger.entries()[-1].reason
     finally:
         server.shutdown()
@@ -304,7 +329,11 @@ def test_rollback_rechecks_approvals_or_takes_the_recorded_emergency_path(tmp_pa
         assert approve_as(world, "lena", n).status == "approved"
         assert world.promoter().promote("production", image(n)).status == "promoted"
         record_health(
-            world.ledger, world.deployer, "production", Identity("sre", "test"), mark="healthy"
+            world.ledger,
+            world.deployer,
+            world.promoter().rules("production"),
+            Identity("sre", "test"),
+            mark="healthy",
         )
     world.clock.advance(hours=25)  # lena's approval of 1 has expired
     out = world.promoter().rollback("production")
@@ -327,7 +356,11 @@ def test_rollback_with_standing_approvals_records_them(world: World) -> None:
         assert approve_as(world, "lena", n).status == "approved"
         assert world.promoter().promote("production", image(n)).status == "promoted"
         record_health(
-            world.ledger, world.deployer, "production", Identity("sre", "test"), mark="healthy"
+            world.ledger,
+            world.deployer,
+            world.promoter().rules("production"),
+            Identity("sre", "test"),
+            mark="healthy",
         )
     out = world.promoter().rollback("production")
     assert out.status == "rolled-back", out.lines

@@ -122,3 +122,20 @@ def test_the_reference_block_in_docs_loads(tmp_path: Path) -> None:
     assert [step.weight for step in settings.canary.steps] == [10, 25, 50, 100]
     assert settings.monitor.reference == {"low": 0.2, "mid": 0.6, "high": 0.2}
     assert settings.kubernetes.router == "gateway-api"
+
+
+def test_an_older_delivery_yaml_reports_every_problem_at_its_line(tmp_path: Path) -> None:
+    from lockgate.delivery.config import load_delivery_config
+
+    path = tmp_path / "delivery.yaml"
+    path.write_text(
+        "environments:\n  staging:\n    stratgy: canary\n    canary: {steps: [{weight: 101}]}\n"
+    )
+    with pytest.raises(DeliveryConfigError) as caught:
+        load_delivery_config(path)
+    text = str(caught.value)
+    assert f"{path}:3:5: environments.staging.stratgy: unknown key 'stratgy'; did you mean " in text
+    assert f"{path}:4:31: environments.staging.canary.steps[0].weight: " in text
+    path.write_text("environments:\n  staging: {}\n  staging: {}\n")
+    with pytest.raises(DeliveryConfigError, match=r"delivery.yaml:3:3: .*duplicate key"):
+        load_delivery_config(path)

@@ -118,7 +118,7 @@ def pipeline_repository(folder: Path, project: Path) -> Path:
     """A git repository holding ``project`` and lockgate's checkout (``lockgate-src/``), with
     the generated .gitlab-ci.yml installing lockgate from that checkout. The one edit to the
     generated file: no ``services:`` (the jobs get the host engine's socket instead of dind)."""
-    from lockgate.commands.generate import render_files
+    from lockgate.generator.render import render_files
 
     repo = folder / "repo"
     shutil.copytree(project, repo, ignore=shutil.ignore_patterns(".lockgate"))

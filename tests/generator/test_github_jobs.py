@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from generator_examples import EXAMPLES
 
-from lockgate.commands.generate import render_files
+from lockgate.generator.render import render_files
 from lockgate.generator.yamltext import load
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.commands.generate import render_files
+from lockgate.generator.render import render_files
 
 SPEC = """\
 version: 1

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from generator_examples import EXAMPLE_NAMES, EXAMPLES, GOLDEN, PROVIDER_NAMES, REPO
 
-from lockgate.commands.generate import render_files
 from lockgate.generator.gitlab_templates import SHIPPED
+from lockgate.generator.render import render_files
 
 REGENERATE = os.environ.get("LOCKGATE_REGENERATE") == "1"
 

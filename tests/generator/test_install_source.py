@@ -7,9 +7,9 @@ import pytest
 from generator_examples import EXAMPLES
 
 import lockgate
-from lockgate.commands.generate import render_files
 from lockgate.errors import LockgateError
 from lockgate.generator.install import requirement
+from lockgate.generator.render import render_files
 from lockgate.generator.yamltext import load
 
 SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from generator_examples import EXAMPLE_NAMES, EXAMPLES, REPO, java_env, tool
 
-from lockgate.commands.generate import render_files
+from lockgate.generator.render import render_files
 
 PARSER = Path(__file__).with_name("parse_groovy.groovy")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from generator_examples import EXAMPLE_NAMES, REPO, example_repo, tool
 
-from lockgate.commands.generate import render_files
 from lockgate.generator.model import build_model
+from lockgate.generator.render import render_files
 from lockgate.generator.yamltext import load
 from lockgate.spec.loader import load_spec
 

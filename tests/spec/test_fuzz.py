@@ -7,21 +7,18 @@ example in tests/spec/examples (bad/ with its expected message, or good/)."""
 from __future__ import annotations
 
 import collections
-import time
 
 from tests.spec.mutations import EDITS, mutants, validate
 
 SEED = 11
 COUNT = 2_000
 LIMIT_S = 5.0  # per spec; a located error takes milliseconds, so this only catches hangs
-BUDGET_S = 120.0  # the whole run, on a busy two-core machine
 
 
 def test_mutated_specs_never_crash_or_hang(tmp_path):
     spec = tmp_path / "lockgate.yaml"
     kinds: collections.Counter[str] = collections.Counter()
     bad = []
-    start = time.perf_counter()
     for mutant in mutants(SEED, COUNT):
         spec.write_text(mutant.text)
         outcome = validate(spec, LIMIT_S)
@@ -33,7 +30,6 @@ def test_mutated_specs_never_crash_or_hang(tmp_path):
     assert not bad, f"{len(bad)} of {COUNT} mutants crashed or hung:\n" + "\n".join(bad[:5])
     assert kinds["ok"] + kinds["refused"] == COUNT
     assert kinds["ok"] > 0 and kinds["refused"] > 0, kinds  # both outcomes are exercised
-    assert time.perf_counter() - start < BUDGET_S
 
 
 def test_mutants_are_reproducible_and_use_every_edit():

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lockgate.delivery.ledger.entry import GENESIS, LineError, read_chain, read_line
-from lockgate.delivery.ledger.ledger import HEAD_FILE, LEDGER_FILE, LedgerError, read_head
+from lockgate.delivery.ledger.ledger import HEAD_FILE, LEDGER_FILE, Head, LedgerError, read_head
 
 SignatureCheck = Callable[[bytes, str], bool]
 
@@ -31,6 +31,7 @@ class AuditReport:
 
 
 def audit_ledger(folder: Path, check_signature: SignatureCheck | None = None) -> AuditReport:
+    """Walk the chain line by line, then hold its end against the head anchor."""
     ledger = folder / LEDGER_FILE
     try:
         head = read_head(folder)
@@ -41,82 +42,150 @@ def audit_ledger(folder: Path, check_signature: SignatureCheck | None = None) ->
         if not data:
             return AuditReport(0, notes=("the ledger is empty",))
         return AuditReport(0, (f"{folder / HEAD_FILE}: the head anchor is missing",), 1)
+    walk = _walk_chain(data, head, check_signature)
+    found = [walk.problem] if walk.problem else _end_problems(walk, head)
+    problems = [f"entry {seq}: {message}" for seq, message in found]
+    if check_signature is not None and not problems and not _head_signed(head, check_signature):
+        problems.append("the head anchor's signature does not verify")
+    first_bad = found[0][0] if found else None
+    return AuditReport(walk.expected - 1, tuple(problems), first_bad, walk.notes)
 
-    problems: list[str] = []
-    notes: list[str] = []
-    first_bad: int | None = None
-    prev_hash, prev_time, expected, offset = GENESIS, "", 1, 0
 
-    def bad(seq: int, message: str) -> None:
-        nonlocal first_bad
-        if first_bad is None:
-            first_bad = seq
-        problems.append(f"entry {seq}: {message}")
+@dataclass
+class _Walk:
+    """How far the chain held: the next seq expected, the last good hash, the first problem."""
 
+    expected: int = 1
+    prev_hash: str = GENESIS
+    problem: tuple[int, str] | None = None
+    notes: tuple[str, ...] = ()
+    torn: bool = False
+
+
+def _walk_chain(data: bytes, head: Head, check_signature: SignatureCheck | None) -> _Walk:
+    walk = _Walk()
     lines = data.split(b"\n")
-    torn = lines.pop()  # b"" when the file ends with a newline
-    for line in lines:
-        if offset >= head.size and first_bad is None:
+    walk.torn = bool(lines.pop())  # b"" when the file ends with a newline
+    prev_time, offset = "", 0
+    for index, line in enumerate(lines):
+        if offset >= head.size:
             if head.pending and offset == head.size:
-                notes.append(f"entry {expected} is a pending append; the next write completes it")
-                break
-            bad(
-                expected,
-                f"written after the head anchor (which ends at entry {head.seq}): "
-                "appended outside lockgate",
-            )
+                if check_signature is not None and not _signed_line(line, check_signature):
+                    walk.problem = (
+                        walk.expected,
+                        "a pending append that is not signed with the given key",
+                    )
+                    break
+                walk.notes = (
+                    f"entry {walk.expected} is a pending append; the next write completes it",
+                )
+            else:
+                walk.problem = (
+                    walk.expected,
+                    f"written after the head anchor (which ends at entry {head.seq}): "
+                    "appended outside lockgate",
+                )
             break
         offset += len(line) + 1
         try:
             seq, prev, when, digest_hex = read_chain(line)
         except LineError as exc:
-            bad(expected, f"edited: {exc}")
+            walk.problem = (walk.expected, f"edited: {exc}")
             break
-        if seq != expected:
-            what = "missing (deleted)" if seq > expected else "out of order (reordered)"
-            bad(expected, f"{what}: found entry {seq} where entry {expected} belongs")
+        walk.problem = _link_problem(
+            line, seq, prev, when, walk, prev_time, check_signature, lines[index + 1 :]
+        )
+        if walk.problem is not None:
             break
-        if prev != prev_hash:
-            bad(
-                seq - 1,
-                f"rewritten: entry {seq} records a different hash for it "
-                "(its content changed and was re-hashed, or entries were spliced)",
-            )
-            break
-        if when < prev_time:
-            bad(seq, f"time {when} is before the previous entry's {prev_time}")
-            break
-        if check_signature is not None:
-            entry = read_line(line)
-            if entry.signature is None:
-                bad(seq, "not signed")
-                break
-            if not check_signature(entry.signed_payload(), entry.signature):
-                bad(seq, "signature does not verify with the given public key")
-                break
-        prev_hash, prev_time, expected = digest_hex, when, expected + 1
+        walk.prev_hash, prev_time, walk.expected = digest_hex, when, walk.expected + 1
+    return walk
 
-    if not problems:
-        if torn and not head.pending:
-            bad(expected, "an incomplete last line (torn write) outside any pending append")
-        last = expected - 1
-        if last < head.seq:
-            bad(
+
+def _link_problem(
+    line: bytes,
+    seq: int,
+    prev: str,
+    when: str,
+    walk: _Walk,
+    prev_time: str,
+    check_signature: SignatureCheck | None,
+    rest: list[bytes],
+) -> tuple[int, str] | None:
+    """What is wrong with one entry's link to the one before it (seq, hash, time, signature);
+    ``rest``, the lines after it, tells a swap from a deletion."""
+    if seq != walk.expected:
+        later = _seqs(rest)
+        deleted = seq > walk.expected and walk.expected not in later
+        what = "missing (deleted)" if deleted else "out of order (reordered)"
+        where = f", and entry {walk.expected} comes later" if walk.expected in later else ""
+        return (
+            walk.expected,
+            f"{what}: found entry {seq} where entry {walk.expected} belongs{where}",
+        )
+    if prev != walk.prev_hash:
+        return (
+            seq - 1,
+            f"rewritten: entry {seq} records a different hash for it "
+            "(its content changed and was re-hashed, or entries were spliced)",
+        )
+    if when < prev_time:
+        return seq, f"time {when} is before the previous entry's {prev_time}"
+    if check_signature is not None:
+        entry = read_line(line)
+        if entry.signature is None:
+            return seq, "not signed"
+        if not check_signature(entry.signed_payload(), entry.signature):
+            return seq, "signature does not verify with the given public key"
+    return None
+
+
+def _end_problems(walk: _Walk, head: Head) -> list[tuple[int, str]]:
+    """Where a whole chain's end disagrees with the head anchor: torn, truncated, rewritten."""
+    found: list[tuple[int, str]] = []
+    if walk.torn and not head.pending:
+        found.append(
+            (walk.expected, "an incomplete last line (torn write) outside any pending append")
+        )
+    last = walk.expected - 1
+    if last < head.seq:
+        found.append(
+            (
                 last + 1,
                 f"missing: the ledger ends at entry {last}, the head anchor records "
                 f"entry {head.seq} (truncated)",
             )
-        elif last == head.seq and prev_hash != head.hash:
-            bad(
+        )
+    elif last == head.seq and walk.prev_hash != head.hash:
+        found.append(
+            (
                 last,
                 "the chain ends in a different hash than the head anchor records: "
                 "entries were rewritten",
             )
-        signed = head.signature is not None and check_signature is not None
-        if (
-            check_signature is not None
-            and not problems
-            and not (signed and check_signature(head.anchor_payload(), str(head.signature)))
-        ):
-            problems.append("the head anchor's signature does not verify")
-    return AuditReport(expected - 1, tuple(problems), first_bad, tuple(notes))
+        )
+    return found
+
+
+def _head_signed(head: Head, check_signature: SignatureCheck) -> bool:
+    return head.signature is not None and check_signature(
+        head.anchor_payload(), str(head.signature)
+    )
+
+
+def _signed_line(line: bytes, check: SignatureCheck) -> bool:
+    try:
+        entry = read_line(line)
+    except LineError:
+        return False
+    return entry.signature is not None and check(entry.signed_payload(), entry.signature)
+
+
+def _seqs(lines: list[bytes]) -> set[int]:
+    """The seqs the given lines claim (unreadable lines skipped): tells a swap from a deletion."""
+    out = set()
+    for line in lines:
+        try:
+            out.add(read_chain(line)[0])
+        except LineError:
+            continue
+    return out

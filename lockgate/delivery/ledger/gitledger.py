@@ -24,6 +24,7 @@ from lockgate.delivery.ledger.entry import Draft, Entry, format_time, seal
 from lockgate.delivery.ledger.ledger import (
     HEAD_FILE,
     LEDGER_FILE,
+    Checker,
     Clock,
     FileLedger,
     Head,
@@ -32,6 +33,7 @@ from lockgate.delivery.ledger.ledger import (
     utc_now,
     write_atomic,
 )
+from lockgate.delivery.ledger.witness import RolledBack, Witness
 from lockgate.retrying import AttemptsExhausted, Backoff, TryAgain, retry
 
 TRACKING_REF = "refs/lockgate/ledger-remote"
@@ -51,6 +53,8 @@ class GitLedger:
         clock: Clock = utc_now,
         signer: Signer | None = None,
         notice: Callable[[str], None] = lambda message: None,
+        checker: Checker | None = None,
+        witness: Witness | None = None,
     ) -> None:
         self.repo = repo
         self.folder = folder
@@ -59,7 +63,9 @@ class GitLedger:
         self.clock = clock
         self.signer = signer
         self.notice = notice
-        self.mirror = FileLedger(folder, clock=clock, signer=signer, notice=notice)
+        self.mirror = FileLedger(
+            folder, clock=clock, signer=signer, notice=notice, checker=checker, witness=witness
+        )
 
     def _git(self, *args: str, data: bytes | None = None, check: bool = True) -> str:
         env = {
@@ -113,8 +119,25 @@ class GitLedger:
         tip = self._git("rev-parse", TRACKING_REF).strip()
         data = self._git_blob(tip, LEDGER_FILE)
         head = self._git_blob(tip, HEAD_FILE)
-        self._mirror(data.encode() if isinstance(data, str) else data, head)
+        self._check_extends_parent(tip, data)
+        self._mirror(data, head)
         return tip
+
+    def _check_extends_parent(self, tip: str, data: bytes) -> None:
+        """Each commit on the branch adds entries to its parent's: a commit that puts an older
+        ledger back (a rollback pushed as a fast-forward) is refused on any machine, even one
+        that has never seen the later entries."""
+        parent = self._git("rev-parse", "--verify", "-q", f"{tip}^1", check=False).strip()
+        if not parent:
+            return
+        before = self._git_blob(parent, LEDGER_FILE)
+        if len(data) <= len(before) or not data.startswith(before):
+            raise RolledBack(
+                f"the {self.branch} branch on {self.remote}: commit {tip[:12]} does not extend "
+                f"the ledger of its parent {parent[:12]} (entries removed or rewritten: an "
+                "older ledger was pushed back); restore the branch and run "
+                "`lockgate audit verify`"
+            )
 
     def _git_blob(self, commit: str, name: str) -> bytes:
         done = subprocess.run(
@@ -133,7 +156,7 @@ class GitLedger:
         local = local[: self.mirror.head().size]
         if not data.startswith(local):
             lost = local.count(b"\n") - data.count(b"\n")
-            raise LedgerError(
+            raise RolledBack(
                 f"the {self.branch} branch on {self.remote} does not extend the entries seen "
                 f"here ({'it lost ' + str(lost) + ' entries' if lost > 0 else 'it diverged'}): "
                 "a force-push or rewrite; run `lockgate audit verify` and restore the branch"
@@ -163,6 +186,11 @@ class GitLedger:
         return entry
 
     def _commit_and_push(self, draft: Draft, tip: str | None) -> Entry | None:
+        if self.mirror.checker is not None and self.signer is None:
+            raise LedgerError(
+                f"the {self.branch} ledger is signed (policy.ledger.public_key) and nothing "
+                "unsigned may enter it: pass --signing-key (or set LOCKGATE_SIGNING_KEY)"
+            )
         head = self.mirror.head()
         path = self.folder / LEDGER_FILE
         data = path.read_bytes()[: head.size] if head.size else b""
@@ -214,4 +242,6 @@ class GitLedger:
             raise LedgerError(f"git push {self.remote} {self.branch}: {err.strip()}")
         self._git("update-ref", TRACKING_REF, commit)
         self._mirror(data + line, head_bytes)
+        if self.mirror.witness is not None:
+            self.mirror.witness.record(entry.seq, entry.hash)
         return entry

@@ -22,13 +22,11 @@ import fcntl
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lockgate.delivery.ledger.entry import (
-    GENESIS,
     Draft,
     Entry,
     LineError,
@@ -36,73 +34,22 @@ from lockgate.delivery.ledger.entry import (
     read_line,
     seal,
 )
-from lockgate.errors import LockgateError
+from lockgate.delivery.ledger.head import (
+    HEAD_FILE,
+    LEDGER_FILE,
+    Checker,
+    Head,
+    LedgerError,
+    check_signed,
+    head_verifies,
+    read_head,
+    write_atomic,
+)
+from lockgate.delivery.ledger.witness import Witness
 
-LEDGER_FILE = "ledger.jsonl"
-HEAD_FILE = "ledger.head"
+__all__ = ["HEAD_FILE", "LEDGER_FILE", "FileLedger", "Head", "LedgerError", "read_head"]
+
 LOCK_FILE = "ledger.lock"
-
-
-class LedgerError(LockgateError):
-    """The ledger cannot be appended to safely (tampered, truncated, anchor missing)."""
-
-
-@dataclass(frozen=True)
-class Head:
-    seq: int = 0
-    hash: str = GENESIS
-    size: int = 0
-    time: str = ""
-    pending: dict[str, Any] | None = None
-    signature: str | None = None
-
-    def anchor_payload(self) -> bytes:
-        return f"lockgate-ledger-head:{self.seq}:{self.hash}:{self.size}".encode()
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "seq": self.seq,
-            "hash": self.hash,
-            "size": self.size,
-            "time": self.time,
-        }
-        if self.pending:
-            out["pending"] = self.pending
-        if self.signature:
-            out["signature"] = self.signature
-        return out
-
-
-def read_head(folder: Path) -> Head | None:
-    path = folder / HEAD_FILE
-    try:
-        raw = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return None
-    except ValueError as exc:
-        raise LedgerError(f"{path}: the head anchor is not valid JSON ({exc})") from None
-    return Head(
-        seq=raw["seq"],
-        hash=raw["hash"],
-        size=raw["size"],
-        time=raw.get("time", ""),
-        pending=raw.get("pending"),
-        signature=raw.get("signature"),
-    )
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 Signer = Callable[[bytes], str]
@@ -123,11 +70,15 @@ class FileLedger:
         clock: Clock = utc_now,
         signer: Signer | None = None,
         notice: Callable[[str], None] = lambda message: None,
+        checker: Checker | None = None,
+        witness: Witness | None = None,
     ) -> None:
         self.folder = folder
         self.clock = clock
         self.signer = signer
         self.notice = notice
+        self.checker = checker  # set: a signed ledger; every entry and head must verify
+        self.witness = witness  # set: refuse a head older than the newest seen here
 
     @property
     def path(self) -> Path:
@@ -140,7 +91,10 @@ class FileLedger:
         with open(self.folder / LOCK_FILE, "a+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
-                yield self._recover()
+                head = self._recover()
+                if self.witness is not None:
+                    self.witness.check(head.seq, head.hash)
+                yield head
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
@@ -150,6 +104,12 @@ class FileLedger:
 
     def append_locked(self, head: Head, draft: Draft) -> Entry:
         """Append while :meth:`locked` is held (for a decision and its record under one lock)."""
+        if self.signer is None and (self.checker is not None or head.signature):
+            raise LedgerError(
+                f"{self.folder}: this ledger is signed (policy.ledger.public_key, or a signed "
+                "head) and nothing unsigned may enter it: pass --signing-key (or set "
+                "LOCKGATE_SIGNING_KEY)"
+            )
         now = format_time(self.clock())
         entry = seal(draft, head.seq + 1, max(now, head.time), head.hash, self.signer)
         line = entry.line()
@@ -163,6 +123,8 @@ class FileLedger:
         finally:
             os.close(fd)
         self._write_head(Head(entry.seq, entry.hash, size, entry.time))
+        if self.witness is not None:
+            self.witness.record(entry.seq, entry.hash)
         return entry
 
     def head(self) -> Head:
@@ -182,8 +144,13 @@ class FileLedger:
         return head, data
 
     def entries(self) -> list[Entry]:
-        """Every committed entry, hash-checked (use ``lockgate audit verify`` for the chain)."""
-        _, data = self.committed_bytes()
+        """Every committed entry, hash-checked (use ``lockgate audit verify`` for the chain);
+        on a signed ledger every signature checked, against the witness when there is one. An
+        interrupted append is settled first, so a decision sees what its record will follow."""
+        if self.head().pending and os.access(self.folder, os.W_OK):
+            with self.locked():
+                pass
+        head, data = self.committed_bytes()
         out = []
         for line in data.splitlines():
             try:
@@ -192,6 +159,11 @@ class FileLedger:
                 raise LedgerError(
                     f"{self.path}: entry {len(out) + 1}: {exc}; run `lockgate audit verify`"
                 ) from None
+        if self.checker is not None:
+            check_signed(self.folder, head, out, self.checker)
+        if self.witness is not None:
+            self.witness.check(head.seq, head.hash, {e.seq: e.hash for e in out})
+            self.witness.record(head.seq, head.hash)
         return out
 
     def _write_head(self, head: Head) -> None:
@@ -209,6 +181,12 @@ class FileLedger:
                     "anchor was deleted; restore it from a copy, then run `lockgate audit verify`"
                 )
             return Head()
+        if self.checker is not None and not head_verifies(head, self.checker):
+            raise LedgerError(
+                f"{self.folder / HEAD_FILE}: the head anchor's signature does not verify with "
+                "policy.ledger.public_key (edited, or signed with another key); run "
+                "`lockgate audit verify --public-key`"
+            )
         if size == head.size:
             if head.pending:
                 self.notice(
@@ -240,6 +218,7 @@ class FileLedger:
         except LineError:
             entry = None
         if entry is not None and entry.hash == pending["hash"] and size == pending["size"]:
+            self._check_pending(head, entry)
             self.notice(f"ledger: completed entry {entry.seq}, written before an interruption")
             committed = Head(entry.seq, entry.hash, size, entry.time)
         else:
@@ -255,3 +234,20 @@ class FileLedger:
             committed = Head(head.seq, head.hash, head.size, head.time)
         self._write_head(committed)
         return committed
+
+    def _check_pending(self, head: Head, entry: Entry) -> None:
+        """A pending line is completed only if it is as trustworthy as the rest: on a signed
+        ledger (a checker, or a signed head) an unsigned or wrongly signed line stays out."""
+        if self.checker is not None:
+            good = entry.signature is not None and self.checker(
+                entry.signed_payload(), entry.signature
+            )
+        else:
+            good = head.signature is None or entry.signature is not None
+        if not good:
+            raise LedgerError(
+                f"{self.path}: pending entry {entry.seq} ({entry.action} by {entry.actor}) is "
+                f"{'unsigned' if entry.signature is None else 'not signed by the ledger key'} "
+                "in a signed ledger: not completed (written outside lockgate); run `lockgate "
+                "audit verify --public-key` and remove it"
+            )

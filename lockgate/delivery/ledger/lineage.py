@@ -1,7 +1,7 @@
-"""Lineage of a release: image <-> model version <-> training run <-> data check, and where it
-went, assembled from the ledger, the model registry and the image's attestations. Each link is
-checked where two sources speak about it; a missing or contradicting link is reported as
-``broken``, never filled in from the other side."""
+"""Lineage of a release: image <-> model version <-> training run <-> dataset and data check,
+and where it went, assembled from the ledger, the model registry and the image's attestations.
+Each link is checked where two sources speak about it; a missing or contradicting link is
+reported as ``broken``, never filled in from the other side."""
 
 from __future__ import annotations
 
@@ -91,117 +91,28 @@ def _image(
     verifier: ImageVerifier | None,
     registry: ModelRegistry | None,
 ) -> Lineage:
+    """One image's lineage: ledger -> attestations -> model version -> registry -> data check."""
     links: list[Link] = []
     image = image_of(entries, digest) or (subject if "@" in subject else None)
-    model = model_of(entries, digest)
+    recorded = model_of(entries, digest)
     mine = [e for e in entries if e.digest == digest]
     if not mine:
         links.append(Link(digest, "ledger", "broken", "the ledger has no entry for this digest"))
     facts: dict[str, str] = {}
     verified = None
     if verifier is not None and image:
-        verdict = verifier.verify(image)
-        verified, facts = verdict.passed, dict(verdict.facts)
-        links.append(
-            Link(
-                image,
-                "attestations",
-                "ok" if verdict.passed else "broken",
-                "; ".join(verdict.reasons) or ("verified" if verdict.passed else ""),
-            )
-        )
+        verified, facts, attestation = _attestations(verifier, image)
+        links.append(attestation)
     attested = facts.get("model")
-    if model and attested and attested != model:
-        links.append(
-            Link(
-                image or digest,
-                model,
-                "broken",
-                f"the ledger records {model}, the image's attestation names {attested}",
-            )
-        )
-    elif model or attested:
-        how = (
-            "ledger and attestation agree"
-            if model and attested
-            else ("ledger only" if model else "attestation only")
-        )
-        links.append(Link(image or digest, str(model or attested), "ok", how))
-    else:
-        links.append(
-            Link(
-                image or digest,
-                "model",
-                "broken",
-                "neither the ledger nor the attestations name a model version",
-            )
-        )
-    model = model or attested
+    links.append(_model_link(image or digest, recorded, attested))
+    model = recorded or attested
     run_id = source = None
     if model and registry is not None:
-        ref = parse_model(model)
-        record = registry.describe(ref.name, ref.version)
-        if record is None:
-            links.append(
-                Link(
-                    model,
-                    "registry",
-                    "broken",
-                    f"{model} is not in the registry at {registry.tracking_uri}",
-                )
-            )
-        else:
-            run_id, source = record.run_id, record.source
-            tagged = record.tags.get("lockgate.image_digest")
-            if tagged and tagged != digest:
-                links.append(
-                    Link(model, digest, "broken", f"the registry tags {model} with image {tagged}")
-                )
-            links.append(
-                Link(
-                    model,
-                    f"run {run_id}" if run_id else "run",
-                    "ok" if run_id else "broken",
-                    "registered from this run"
-                    if run_id
-                    else "the model version names no training run",
-                )
-            )
-            attested_run = facts.get("mlflow_run")
-            if attested_run and run_id and attested_run != run_id:
-                links.append(
-                    Link(
-                        model,
-                        f"run {attested_run}",
-                        "broken",
-                        f"the attestation names run {attested_run}, the registry {run_id}",
-                    )
-                )
+        run_id, source, registered = _registry_links(model, digest, facts, registry)
+        links += registered
     elif model:
         links.append(Link(model, "registry", "unknown", "no model registry configured"))
-    pii = first_with(entries, digest, "pii_detected")
-    checked = any("pii_detected" in e.details for e in mine)
-    links.append(
-        Link(
-            model or digest,
-            "data-check",
-            "ok" if checked else "unknown",
-            f"pii_detected: {pii or []}"
-            if checked
-            else "no data-check result was recorded with a release",
-        )
-    )
-    events = [
-        {
-            "seq": e.seq,
-            "time": e.time,
-            "action": e.action,
-            "environment": e.environment,
-            "actor": e.actor,
-            "reason": e.reason,
-        }
-        for e in mine
-    ]
+    links.append(_data_check_link(model or digest, entries, mine, digest))
     author = first_with(entries, digest, "author")
     return Lineage(
         subject,
@@ -213,6 +124,85 @@ def _image(
         str(author) if author else None,
         facts,
         verified,
-        events,
+        _events(mine),
         links,
     )
+
+
+def _attestations(verifier: ImageVerifier, image: str) -> tuple[bool, dict[str, str], Link]:
+    """Whether the image's attestations verify, the facts they state, and that link."""
+    verdict = verifier.verify(image)
+    detail = "; ".join(verdict.reasons) or ("verified" if verdict.passed else "")
+    status = "ok" if verdict.passed else "broken"
+    return verdict.passed, dict(verdict.facts), Link(image, "attestations", status, detail)
+
+
+def _model_link(image: str, recorded: str | None, attested: str | None) -> Link:
+    """Image -> model version, as the ledger records it and the attestation names it."""
+    if recorded and attested and attested != recorded:
+        detail = f"the ledger records {recorded}, the image's attestation names {attested}"
+        return Link(image, recorded, "broken", detail)
+    if recorded and attested:
+        return Link(image, recorded, "ok", "ledger and attestation agree")
+    if recorded or attested:
+        how = "ledger only" if recorded else "attestation only"
+        return Link(image, str(recorded or attested), "ok", how)
+    detail = "neither the ledger nor the attestations name a model version"
+    return Link(image, "model", "broken", detail)
+
+
+def _registry_links(
+    model: str, digest: str, facts: dict[str, str], registry: ModelRegistry
+) -> tuple[str | None, str | None, list[Link]]:
+    """Model version -> training run -> dataset, from the registry, checked against the image's
+    tag and the attestation's run; returns the run id, the model's source and the links."""
+    ref = parse_model(model)
+    record = registry.describe(ref.name, ref.version)
+    if record is None:
+        detail = f"{model} is not in the registry at {registry.tracking_uri}"
+        return None, None, [Link(model, "registry", "broken", detail)]
+    links: list[Link] = []
+    run_id = record.run_id
+    tagged = record.tags.get("lockgate.image_digest")
+    if tagged and tagged != digest:
+        links.append(
+            Link(model, digest, "broken", f"the registry tags {model} with image {tagged}")
+        )
+    if run_id:
+        links.append(Link(model, f"run {run_id}", "ok", "registered from this run"))
+    else:
+        links.append(Link(model, "run", "broken", "the model version names no training run"))
+    data = record.tags.get("lockgate.data_digest")
+    if data:
+        trained_on = "trained on this dataset (from lockgate/ingest: its manifest's digest)"
+        links.append(Link(f"run {run_id}" if run_id else model, f"data {data}", "ok", trained_on))
+    attested_run = facts.get("mlflow_run")
+    if attested_run and run_id and attested_run != run_id:
+        detail = f"the attestation names run {attested_run}, the registry {run_id}"
+        links.append(Link(model, f"run {attested_run}", "broken", detail))
+    return run_id, record.source, links
+
+
+def _data_check_link(
+    subject: str, entries: Sequence[Entry], mine: Sequence[Entry], digest: str
+) -> Link:
+    if not any("pii_detected" in e.details for e in mine):
+        return Link(
+            subject, "data-check", "unknown", "no data-check result was recorded with a release"
+        )
+    pii = first_with(entries, digest, "pii_detected")
+    return Link(subject, "data-check", "ok", f"pii_detected: {pii or []}")
+
+
+def _events(mine: Sequence[Entry]) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": e.seq,
+            "time": e.time,
+            "action": e.action,
+            "environment": e.environment,
+            "actor": e.actor,
+            "reason": e.reason,
+        }
+        for e in mine
+    ]

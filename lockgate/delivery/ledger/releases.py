@@ -24,6 +24,8 @@ class Release:
     model: str | None
     action: str
     healthy: bool | None  # None: never checked
+    health_seq: int | None = None  # the entry holding that verdict
+    marked_by: str | None = None  # set when a person marked it by hand
 
 
 def releases(entries: Sequence[Entry], env: str) -> list[Release]:
@@ -36,7 +38,15 @@ def releases(entries: Sequence[Entry], env: str) -> list[Release]:
             out.append(Release(e.seq, e.time, env, e.digest, e.image, e.model, e.action, None))
         elif e.action in ("healthy", "unhealthy") and out and out[-1].digest == e.digest:
             last = out[-1]
-            out[-1] = Release(**{**last.__dict__, "healthy": e.action == "healthy"})
+            manual = e.details.get("check") == "manual"
+            out[-1] = Release(
+                **{
+                    **last.__dict__,
+                    "healthy": e.action == "healthy",
+                    "health_seq": e.seq,
+                    "marked_by": e.actor if manual else None,
+                }
+            )
     return out
 
 
@@ -47,7 +57,13 @@ def current(entries: Sequence[Entry], env: str) -> Release | None:
 
 def ran_healthy(entries: Sequence[Entry], env: str, digest: str) -> bool:
     """A deployment of ``digest`` into ``env`` was followed by a healthy mark for it."""
-    return any(r.digest == digest and r.healthy for r in releases(entries, env))
+    return healthy_run(entries, env, digest) is not None
+
+
+def healthy_run(entries: Sequence[Entry], env: str, digest: str) -> Release | None:
+    """The last deployment of ``digest`` into ``env`` that was found healthy."""
+    found = [r for r in releases(entries, env) if r.digest == digest and r.healthy]
+    return found[-1] if found else None
 
 
 def open_begin(entries: Sequence[Entry], env: str) -> Entry | None:
@@ -68,6 +84,15 @@ def first_with(entries: Sequence[Entry], digest: str, key: str) -> object | None
     for e in entries:
         if e.digest == digest and e.details.get(key) not in (None, [], ""):
             return e.details[key]
+    return None
+
+
+def first_author(entries: Sequence[Entry], digest: str) -> tuple[str, int] | None:
+    """The author the first promotion of ``digest`` recorded (a ``begin`` or ``promote`` that
+    passed the gates), with its seq: from then on the change's author is fixed."""
+    for e in entries:
+        if e.digest == digest and e.action in ("begin", "promote") and e.details.get("author"):
+            return str(e.details["author"]), e.seq
     return None
 
 

@@ -51,7 +51,6 @@ def load_signer(path: Path) -> Callable[[bytes], str]:
 def load_checker(path: Path) -> Callable[[bytes, str], bool]:
     """A function telling whether a base64 signature over bytes verifies with ``path``."""
     serialization = _serialization()
-    from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     try:
@@ -60,6 +59,26 @@ def load_checker(path: Path) -> Callable[[bytes, str], bool]:
         raise SigningError(f"{path}: cannot read the public key ({exc})") from None
     if not isinstance(key, Ed25519PublicKey):
         raise SigningError(f"{path}: not an Ed25519 public key")
+    return _checker(key)
+
+
+def checker_of_private(path: Path) -> Callable[[bytes, str], bool]:
+    """The checker for the public half of the private key in ``path``: a writer that signs
+    also refuses entries its own key did not sign."""
+    serialization = _serialization()
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise SigningError(f"{path}: cannot read the private key ({exc})") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningError(f"{path}: not an Ed25519 private key")
+    return _checker(key.public_key())
+
+
+def _checker(key: Any) -> Callable[[bytes, str], bool]:
+    from cryptography.exceptions import InvalidSignature
 
     def check(payload: bytes, signature: str) -> bool:
         try:

@@ -3,14 +3,18 @@ the team (:mod:`lockgate.delivery.ledger.gitledger`). Both offer the same small 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lockgate.delivery.ledger.entry import Draft, Entry
+from lockgate.delivery.ledger.head import Checker
 from lockgate.delivery.ledger.ledger import Clock, FileLedger, Signer, utc_now
+from lockgate.delivery.ledger.witness import RolledBack, Witness
+
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline
 
 LEDGER_DIR = Path(".lockgate") / "ledger"
 
@@ -25,18 +29,22 @@ class LedgerStore(Protocol):
 
 
 def open_ledger(
-    pipeline: Any,
+    pipeline: Pipeline,
     spec_root: Path,
     *,
     clock: Clock = utc_now,
     signer: Signer | None = None,
     notice: Callable[[str], None] = lambda message: None,
     sync: bool = True,
+    checker: Checker | None = None,
 ) -> LedgerStore:
     """The store the spec's ``policy.ledger`` names; the git store fetches first unless
-    ``sync`` is false (reads that may be a little behind, e.g. ``history`` offline)."""
+    ``sync`` is false (reads that may be a little behind, e.g. ``history`` offline). With a
+    ``checker`` (the ledger's public key) every entry and head must verify and writers must
+    sign; a witness outside the store refuses a head older than one seen on this machine."""
     config = pipeline.policy.ledger
     folder = spec_root / LEDGER_DIR
+    witness = Witness(folder)
     if config.store == "git":
         from lockgate.delivery.ledger.gitledger import GitLedger
 
@@ -48,9 +56,17 @@ def open_ledger(
             clock=clock,
             signer=signer,
             notice=notice,
+            checker=checker,
+            witness=witness,
         )
         if sync:
-            with contextlib.suppress(Exception):
+            try:
                 store.fetch()
+            except RolledBack:
+                raise  # a remote that went back in time is never read past
+            except Exception:  # offline: the mirror answers, a little behind
+                pass
         return store
-    return FileLedger(folder, clock=clock, signer=signer, notice=notice)
+    return FileLedger(
+        folder, clock=clock, signer=signer, notice=notice, checker=checker, witness=witness
+    )

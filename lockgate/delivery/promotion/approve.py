@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from lockgate.delivery.ledger.entry import Draft, format_time
 from lockgate.delivery.ledger.identity import Identity
-from lockgate.delivery.ledger.releases import first_with
+from lockgate.delivery.ledger.releases import first_author, first_with
 from lockgate.delivery.ledger.store import LedgerStore
 from lockgate.delivery.promotion.promote import Outcome
 from lockgate.delivery.promotion.refs import short
@@ -25,7 +25,8 @@ def approve(
 ) -> Outcome:
     env, rule = rules.name, rules.approvers
     entries = ledger.entries()
-    author = author or first_with(entries, digest, "author")  # type: ignore[assignment]
+    recorded = first_author(entries, digest)  # once promoted, the author is fixed
+    author = recorded[0] if recorded else author or first_with(entries, digest, "author")  # type: ignore[assignment]
     refusals = []
     if not rule.members and not rule.listed:
         refusals.append(f"{env} lists no approvers: nothing to approve (environments[].approvers)")

@@ -14,10 +14,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lockgate.delivery.ledger.entry import format_time
 from lockgate.delivery.ledger.ledger import utc_now, write_atomic
 from lockgate.delivery.promotion.protocols import Deployer, DeployResult, Health
+
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline
 from lockgate.errors import LockgateError
 
 
@@ -58,11 +62,11 @@ class ManifestDeployer:
         return Health("unhealthy", f"{url} answered {code}")
 
 
-DeployerFactory = Callable[[Path, object], Deployer]
+DeployerFactory = Callable[[Path, "Pipeline"], Deployer]
 
 
-def _manifest(project_root: Path, pipeline: object) -> Deployer:
-    urls = {e.name: e.url for e in getattr(pipeline, "environments", ())}
+def _manifest(project_root: Path, pipeline: Pipeline) -> Deployer:
+    urls = {e.name: e.url for e in pipeline.environments}
     return ManifestDeployer(project_root / ".lockgate" / "releases", urls)
 
 
@@ -91,7 +95,7 @@ class RolloutDeployer:
         return Health("healthy" if h.ok else "unhealthy", h.detail)
 
 
-def _rollout(project_root: Path, pipeline: object) -> Deployer:
+def _rollout(project_root: Path, pipeline: Pipeline) -> Deployer:
     return RolloutDeployer(project_root)
 
 
@@ -101,7 +105,7 @@ DEPLOYERS: dict[str, DeployerFactory] = {
 }
 
 
-def deployer_for(name: str, project_root: Path, pipeline: object) -> Deployer:
+def deployer_for(name: str, project_root: Path, pipeline: Pipeline) -> Deployer:
     factory = DEPLOYERS.get(name)
     if factory is None:
         raise LockgateError(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.delivery.ledger.entry import Entry
-from lockgate.delivery.ledger.releases import ran_healthy
+from lockgate.delivery.ledger.releases import first_author, healthy_run
 from lockgate.delivery.promotion.approvals import count_approvals, elsewhere
 from lockgate.delivery.promotion.protocols import ModelVersionRecord, Verdict
 from lockgate.delivery.promotion.refs import ImageRef, short
@@ -26,6 +26,7 @@ class GateDecision:
     approvals: tuple[str, ...] = ()  # the approvers whose approvals counted
     approval_seqs: tuple[int, ...] = ()
     verify_reasons: tuple[str, ...] = field(default_factory=tuple)
+    health: str = ""  # how the previous environment's health counted (manual or checked)
 
     @property
     def allowed(self) -> bool:
@@ -40,7 +41,8 @@ class Candidate:
     model: ModelVersionRecord | None = None
     tracking_uri: str | None = None
     pii_detected: tuple[str, ...] = ()
-    author: str | None = None
+    author: str | None = None  # as the release carries it
+    author_conflict: str = ""  # set when --author named someone else: a refusal
 
 
 def read_pii(data_check: Path) -> tuple[str, ...]:
@@ -104,12 +106,17 @@ def decide(
     now: str,
 ) -> GateDecision:
     digest = candidate.image.digest
-    refusals: list[str] = []
+    refusals: list[str] = [candidate.author_conflict] if candidate.author_conflict else []
     if not verdict.passed:
         why = "; ".join(verdict.reasons) or "no reason given"
         refusals.append(f"verify failed for {candidate.image}: {why}")
     prev = rules.requires_healthy_in
-    if prev is not None and not ran_healthy(entries, prev, digest):
+    ran = healthy_run(entries, prev, digest) if prev is not None else None
+    health = ""
+    if ran is not None:
+        how = f"marked healthy by hand by {ran.marked_by}" if ran.marked_by else "checked healthy"
+        health = f"ran healthy in {prev}: {how} (entry {ran.health_seq})"
+    if prev is not None and ran is None:
         refusals.append(
             f"{short(digest)} has not run healthy in {prev}: promote it there and "
             f"mark it healthy first (`lockgate health {prev}`)"
@@ -134,6 +141,7 @@ def decide(
         approvals=tuple(counted.names()) if counted else (),
         approval_seqs=tuple(e.seq for e in counted.valid) if counted else (),
         verify_reasons=tuple(verdict.reasons),
+        health=health,
     )
 
 
@@ -165,3 +173,50 @@ def rollback_refusals(
         f"found {len(counted.valid)}: approve it again (lockgate approve {env} --digest "
         f"{digest}) or, if you are on the emergency list, roll back with --emergency"
     ], {}
+
+
+def carried_author(
+    entries: list[Entry], digest: str, record: Any, claimed: str | None
+) -> tuple[str | None, str]:
+    """The change's author as the release carries it, and, when ``--author`` names someone
+    else, the refusal. The first promotion of a digest fixes its author (``--author``, else the
+    MLflow model version's user); from then on a claim must match it."""
+    first = first_author(entries, digest)
+    if first is None:
+        return claimed or (str(record.user) if record is not None and record.user else None), ""
+    carried = first[0]
+    if claimed is None or claimed == carried:
+        return carried, ""
+    return carried, (
+        f"--author {claimed} does not match the change's author, {carried} (recorded by the "
+        f"first promotion of this digest, entry {first[1]}): the author comes from what the "
+        "release carries and can never change along the way"
+    )
+
+
+def scan_record_refusals(
+    entries: Sequence[Entry], digest: str, seen: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Compare the signed scan verdicts verify found now with those the ledger recorded for the
+    digest before (registry push rights can delete an attestation layer; they cannot delete a
+    ledger entry unnoticed). Returns the refusals and every verdict id known, to record."""
+    recorded: dict[str, int] = {}
+    for e in entries:
+        if e.digest == digest:
+            for vid in e.details.get("scan_verdicts") or ():
+                recorded.setdefault(str(vid), e.seq)
+    refusals = []
+    gone = sorted(v for v in recorded if v not in seen)
+    if gone:
+        refusals.append(
+            f"{len(gone)} signed scan verdict(s) for {short(digest)} recorded earlier are no "
+            f"longer in the registry ({gone[0]}, recorded at entry {recorded[gone[0]]}): an "
+            "attestation was deleted; re-sign with a passing scan under a new digest"
+        )
+    failed = sorted(v for v in recorded if v.endswith(":fail") and v in gone)
+    if failed:
+        refusals.append(
+            f"a signed scan verdict that failed ({failed[0]}, entry {recorded[failed[0]]}) "
+            "still counts after its deletion"
+        )
+    return refusals, sorted({*recorded, *seen})

@@ -1,5 +1,6 @@
 """Recording whether the release in an environment is healthy: asked of the deployer, or
-marked by a person (who is recorded as the entry's actor)."""
+marked by a person (who is recorded as the entry's actor) on the environment's
+``health_markers`` list — anyone else's mark is refused and the refusal recorded."""
 
 from __future__ import annotations
 
@@ -10,19 +11,21 @@ from lockgate.delivery.ledger.store import LedgerStore
 from lockgate.delivery.promotion.promote import Outcome
 from lockgate.delivery.promotion.protocols import Deployer
 from lockgate.delivery.promotion.refs import short
+from lockgate.delivery.promotion.rules import EnvironmentRules
 from lockgate.errors import LockgateError
 
 
 def record_health(
     ledger: LedgerStore,
     deployer: Deployer,
-    env: str,
+    rules: EnvironmentRules,
     actor: Identity,
     *,
     mark: str | None = None,
     digest: str | None = None,
     reason: str | None = None,
 ) -> Outcome:
+    env = rules.name
     release = current(ledger.entries(), env)
     if release is None:
         raise LockgateError(f"nothing has been released to {env}: nothing to check")
@@ -41,6 +44,33 @@ def record_health(
         why: str | None = reason or health.detail
         check = "deployer"
     else:
+        names = actor.names()
+        if not names & (rules.health_markers | set(rules.health_markers_listed)):
+            listed = ", ".join(rules.health_markers_listed) or (
+                "nobody: set environments[].health_markers"
+            )
+            why = (
+                f"{actor.name} ({actor.source}) may not mark {env}'s health by hand "
+                f"(health_markers: {listed})"
+            )
+            e = ledger.append(
+                Draft(
+                    action="refuse",
+                    actor=actor.name,
+                    actor_source=actor.source,
+                    environment=env,
+                    digest=release.digest,
+                    image=release.image,
+                    model=release.model,
+                    reason=why,
+                    details={
+                        "op": "health",
+                        "mark": mark,
+                        **({"proof": dict(actor.proof)} if actor.proof else {}),
+                    },
+                )
+            )
+            return Outcome("health", env, release.digest, "refused", (why,), (e.seq,))
         status, why, check = mark, reason, "manual"
     e = ledger.append(
         Draft(

@@ -13,13 +13,14 @@ import fcntl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.delivery.ledger.entry import Draft, Entry, format_time
 from lockgate.delivery.ledger.identity import Identity
 from lockgate.delivery.ledger.releases import (
     Release,
     current,
+    first_author,
     first_with,
     image_of,
     model_of,
@@ -30,14 +31,19 @@ from lockgate.delivery.ledger.store import LedgerStore
 from lockgate.delivery.promotion.gates import (
     Candidate,
     GateDecision,
+    carried_author,
     decide,
     read_pii,
     residency_refusals,
     rollback_refusals,
+    scan_record_refusals,
 )
 from lockgate.delivery.promotion.protocols import Deployer, ImageVerifier, ModelRegistry, Verdict
 from lockgate.delivery.promotion.refs import ImageRef, ModelRef, parse_image, parse_model, short
 from lockgate.delivery.promotion.rules import EnvironmentRules, environment_rules
+
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ class Promoter:
     def __init__(
         self,
         *,
-        pipeline: Any,
+        pipeline: Pipeline,
         spec_root: Path,
         ledger: LedgerStore,
         verifier: ImageVerifier,
@@ -139,13 +145,9 @@ class Promoter:
             if data_check
             else tuple(str(x) for x in (recorded_pii if isinstance(recorded_pii, list) else ()))
         )
-        recorded_author = first_with(entries, image.digest, "author")
-        author = author or (str(recorded_author) if recorded_author else None)
-        if author is None and record is not None:
-            author = record.user
-        return Candidate(
-            image, record, self.registry.tracking_uri if self.registry else None, pii, author
-        )
+        carried, conflict = carried_author(entries, image.digest, record, author)
+        uri = self.registry.tracking_uri if self.registry else None
+        return Candidate(image, record, uri, pii, carried, conflict)
 
     def promote(
         self,
@@ -174,6 +176,12 @@ class Promoter:
             cand = self._candidate(image, entries, model, author, data_check)
             verdict = self.verifier.verify(str(image))
             decision = decide(rules, entries, cand, verdict, format_time(self.ledger.clock()))
+            seen = verdict.facts.get("scan_verdicts", "").split()
+            scan_refusals, scan_verdicts = scan_record_refusals(entries, image.digest, seen)
+            if scan_refusals:
+                decision = GateDecision(
+                    **{**decision.__dict__, "refusals": (*decision.refusals, *scan_refusals)}
+                )
             if rules.approvers.four_eyes and cand.author is None:
                 decision = GateDecision(
                     **{
@@ -187,11 +195,16 @@ class Promoter:
                 )
             details = {
                 "author": cand.author,
+                **({"claimed_author": author} if author and author != cand.author else {}),
                 "pii_detected": list(cand.pii_detected),
                 "verify": list(verdict.reasons),
                 "approvals": list(decision.approval_seqs),
                 "approvers": list(decision.approvals),
+                **({"health": decision.health} if decision.health else {}),
+                **({"scan_verdicts": scan_verdicts} if scan_verdicts else {}),
             }
+            if decision.health and decision.allowed:
+                lines.append(decision.health)
             model_text = (
                 f"models:/{cand.model.name}/{cand.model.version}"
                 if cand.model
@@ -242,7 +255,8 @@ class Promoter:
                 ]
             )
             refusals += residency_refusals(rules, Candidate(image))
-            author = first_with(entries, image.digest, "author")
+            first = first_author(entries, image.digest)
+            author = first[0] if first else first_with(entries, image.digest, "author")
             refused, approved = rollback_refusals(
                 rules,
                 entries,
@@ -287,74 +301,65 @@ class Promoter:
         details: dict[str, Any],
         lines: list[str],
     ) -> Outcome:
+        """begin -> deploy -> move the alias -> promote/rollback entry -> the deployer's health;
+        a failed deploy closes the begin with an abort."""
         env = rules.name
-        begin = self.record(
-            "begin",
-            env,
-            digest=image.digest,
-            image=str(image),
-            model=model,
-            reason=reason,
-            details={**details, "op": op},
-        )
+        begin = self._record_release("begin", env, image, model, reason, {**details, "op": op})
         result = deployer.deploy(env, str(image))
         if not result.ok:
-            e = self.record(
-                "abort",
-                env,
-                digest=image.digest,
-                image=str(image),
-                model=model,
-                reason=f"deploy failed: {result.detail}",
-                details={"begin": begin.seq, "op": op},
-            )
-            return Outcome(
-                op,
-                env,
-                image.digest,
-                "failed",
-                (*lines, f"deploy of {image} to {env} failed: {result.detail}"),
-                (begin.seq, e.seq),
-            )
+            why = f"deploy failed: {result.detail}"
+            abort_details = {"begin": begin.seq, "op": op}
+            abort = self._record_release("abort", env, image, model, why, abort_details)
+            failed = (*lines, f"deploy of {image} to {env} failed: {result.detail}")
+            return Outcome(op, env, image.digest, "failed", failed, (begin.seq, abort.seq))
         alias_note = self._move_alias(rules, model, env, image.digest)
-        done = self.record(
-            op,
-            env,
-            digest=image.digest,
-            image=str(image),
-            model=model,
-            reason=reason,
-            details={**details, "begin": begin.seq, "alias": alias_note},
+        done = self._record_release(
+            op, env, image, model, reason, {**details, "begin": begin.seq, "alias": alias_note}
         )
         verb = "promoted" if op == "promote" else "rolled back"
         lines.append(f"entry {done.seq}: {verb} {image} in {env}; {alias_note}")
         seqs = [begin.seq, done.seq]
+        checked = self._record_health(deployer, env, image, model, lines)
+        if checked is not None:
+            seqs.append(checked)
+        status = "promoted" if op == "promote" else "rolled-back"
+        return Outcome(op, env, image.digest, status, tuple(lines), tuple(seqs))
+
+    def _record_release(
+        self,
+        action: str,
+        env: str,
+        image: ImageRef,
+        model: str | None,
+        reason: str | None,
+        details: dict[str, Any],
+    ) -> Entry:
+        return self.record(
+            action,
+            env,
+            digest=image.digest,
+            image=str(image),
+            model=model,
+            reason=reason,
+            details=details,
+        )
+
+    def _record_health(
+        self, deployer: Deployer, env: str, image: ImageRef, model: str | None, lines: list[str]
+    ) -> int | None:
+        """The deployer's health verdict as an entry (its seq), or how to mark it by hand."""
         health = deployer.health(env)
-        if health.status != "unknown":
-            h = self.record(
-                health.status,
-                env,
-                digest=image.digest,
-                image=str(image),
-                model=model,
-                reason=health.detail,
-                details={"check": "deployer"},
-            )
-            seqs.append(h.seq)
-            lines.append(f"entry {h.seq}: {health.status}: {health.detail}")
-        else:
+        if health.status == "unknown":
             lines.append(
                 f"health unknown ({health.detail}); mark it: lockgate health {env} "
                 "--mark healthy|unhealthy"
             )
-        return Outcome(
-            op,
-            env,
-            image.digest,
-            "promoted" if op == "promote" else "rolled-back",
-            tuple(lines),
-            tuple(seqs),
+            return None
+        entry = self._record_release(
+            health.status, env, image, model, health.detail, {"check": "deployer"}
         )
+        lines.append(f"entry {entry.seq}: {health.status}: {health.detail}")
+        return entry.seq
 
     def _move_alias(self, rules: EnvironmentRules, model: str | None, env: str, digest: str) -> str:
         if model is None:

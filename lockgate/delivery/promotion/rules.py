@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lockgate.delivery.ledger.identity import IdentitySettings
 from lockgate.delivery.ledger.oidc import TrustedIssuer
 from lockgate.delivery.promotion.approvals import ApproverRule, load_groups, resolve_members
 from lockgate.errors import LockgateError
+
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline, Residency
 
 
 @dataclass(frozen=True)
@@ -18,14 +21,16 @@ class EnvironmentRules:
     name: str
     requires_healthy_in: str | None
     approvers: ApproverRule
-    residency: Any  # lockgate.spec.models.Residency | None
+    residency: Residency | None
     deployer: str
     model_alias: str
     emergency: frozenset[str] = frozenset()  # who may roll back without standing approvals
     emergency_listed: tuple[str, ...] = ()
+    health_markers: frozenset[str] = frozenset()  # who may mark health by hand
+    health_markers_listed: tuple[str, ...] = ()
 
 
-def environment_rules(pipeline: Any, spec_root: Path, env: str) -> EnvironmentRules:
+def environment_rules(pipeline: Pipeline, spec_root: Path, env: str) -> EnvironmentRules:
     names = [e.name for e in pipeline.environments]
     if env not in names:
         known = ", ".join(names) or "none: add `environments:` to lockgate.yaml"
@@ -51,6 +56,11 @@ def environment_rules(pipeline: Any, spec_root: Path, env: str) -> EnvironmentRu
         four_eyes=spec.four_eyes,
         ttl=spec.approval_ttl or policy.approval_ttl,
     )
+    markers = tuple(
+        spec.health_markers
+        if spec.health_markers is not None
+        else dict.fromkeys((*spec.approvers, *spec.emergency))
+    )
     alias = spec.model_alias or ("champion" if index == len(names) - 1 else env)
     return EnvironmentRules(
         name=env,
@@ -61,10 +71,12 @@ def environment_rules(pipeline: Any, spec_root: Path, env: str) -> EnvironmentRu
         model_alias=alias,
         emergency=resolve_members(spec.emergency, groups),
         emergency_listed=tuple(spec.emergency),
+        health_markers=resolve_members(markers, groups),
+        health_markers_listed=markers,
     )
 
 
-def identity_settings(pipeline: Any, spec_root: Path) -> IdentitySettings:
+def identity_settings(pipeline: Pipeline, spec_root: Path) -> IdentitySettings:
     """Where identities are proven from: the allowed-signers file and the trusted CI issuers."""
     policy = pipeline.policy
     return IdentitySettings(

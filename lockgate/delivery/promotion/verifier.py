@@ -7,10 +7,13 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.delivery.promotion.protocols import Verdict
 from lockgate.errors import LockgateError
+
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline
 
 
 class SupplyVerifier:
@@ -20,7 +23,11 @@ class SupplyVerifier:
     registry on loopback over plain HTTP; any other host is refused."""
 
     def __init__(
-        self, pipeline: Any = None, spec_root: Path | None = None, *, plain_http: bool = False
+        self,
+        pipeline: Pipeline | None = None,
+        spec_root: Path | None = None,
+        *,
+        plain_http: bool = False,
     ) -> None:
         self.pipeline = pipeline
         self.spec_root = spec_root or Path.cwd()
@@ -41,8 +48,7 @@ class SupplyVerifier:
         return Verdict(bool(report.passed), _reasons(report), _facts(report))
 
     def _policy_path(self) -> Path | None:
-        policy = getattr(self.pipeline, "policy", None)
-        name = getattr(policy, "verify", None)
+        name = self.pipeline.policy.verify if self.pipeline is not None else None
         return (self.spec_root / name) if name else None
 
 

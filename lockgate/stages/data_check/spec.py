@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
+from lockgate.spec.config_errors import describe_validation_error
 from lockgate.spec.durations import parse_duration
 
 ColumnType = Literal["int", "float", "number", "str", "bool", "date", "datetime", "category"]
@@ -164,6 +165,19 @@ class DataCheckSpec(FrozenModel):
     streaming: bool = True
     memory_budget: str | int | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, raw: Any) -> Any:
+        """``incremental: true`` and ``unique: [id, [a, b]]``."""
+        if not isinstance(raw, Mapping):
+            return raw
+        out = dict(raw)
+        if isinstance(out.get("incremental"), bool):
+            out["incremental"] = {"enabled": out["incremental"]}
+        if isinstance(out.get("unique"), list):
+            out["unique"] = [[k] if isinstance(k, str) else k for k in out["unique"]]
+        return out
+
     @field_validator("memory_budget")
     @classmethod
     def _is_size(cls, value: str | int | None) -> str | int | None:
@@ -199,36 +213,13 @@ class DataCheckSpec(FrozenModel):
         return tuple(name for name, col in self.columns.items() if col.pii)
 
 
-def _coerce(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Shorthands: ``incremental: true``, ``unique: [id, [a, b]]``."""
-    out = dict(raw)
-    if isinstance(out.get("incremental"), bool):
-        out["incremental"] = {"enabled": out["incremental"]}
-    if isinstance(out.get("unique"), list):
-        out["unique"] = [[k] if isinstance(k, str) else k for k in out["unique"]]
-    return out
-
-
-def _where(loc: tuple[int | str, ...]) -> str:
-    parts = ["with"]
-    for item in loc:
-        if isinstance(item, int):
-            parts[-1] += f"[{item}]"
-        else:
-            parts.append(str(item))
-    return ".".join(parts)
-
-
 def parse_spec(raw: Mapping[str, Any]) -> DataCheckSpec:
     """Validate ``ctx.with_``; raise :class:`DataCheckConfigError` with the field path."""
     if not isinstance(raw, Mapping):
         raise DataCheckConfigError("with: must be a mapping (data-check stage)")
     try:
-        return DataCheckSpec.model_validate(_coerce(raw))
+        return DataCheckSpec.model_validate(dict(raw))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise DataCheckConfigError(
-            f"{_where(first['loc'])}: {message}{extra} — fix the data-check `with:` mapping"
-        ) from None
+        hint = " — fix the data-check `with:` mapping"
+        message = describe_validation_error(exc, root=("with",), hint=hint, model=DataCheckSpec)
+        raise DataCheckConfigError(message) from None

@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
+from lockgate.spec.config_errors import describe_validation_error
 from lockgate.stages.evaluate.thresholds import Threshold, parse_thresholds
 
 
@@ -49,9 +50,10 @@ def parse_evaluate_config(with_: Mapping[str, Any]) -> EvaluateConfig:
     try:
         cfg = EvaluateConfig.model_validate(dict(with_))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = "with." + ".".join(str(p) for p in err["loc"]) if err["loc"] else "with"
-        raise EvaluateConfigError(f"evaluate stage {where}: {err['msg']}") from None
+        message = describe_validation_error(
+            exc, prefix="evaluate stage ", root=("with",), model=EvaluateConfig
+        )
+        raise EvaluateConfigError(message) from None
     cfg.parsed_thresholds()  # fail early on a bad threshold
     for metric, allowed in cfg.max_regression.items():
         if allowed < 0:

@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
+from lockgate.spec.config_errors import describe_validation_error
 
 FileFormat = Literal["auto", "parquet", "csv", "jsonl"]
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
@@ -129,17 +130,16 @@ class IngestConfig(FrozenModel):
         return self
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc]
-    return "with" + "".join(parts)
-
-
 def parse_ingest_config(with_: Mapping[str, Any]) -> IngestConfig:
-    """Validate ``with:``; the first problem becomes a one-line :class:`IngestConfigError`."""
+    """Validate ``with:``; every problem, in one :class:`IngestConfigError`."""
     try:
         return IngestConfig.model_validate(dict(with_))
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        raise IngestConfigError(
-            f"ingest stage {_where(err['loc'])}: {err['msg']} (see docs/ingest.md)"
-        ) from None
+        message = describe_validation_error(
+            exc,
+            prefix="ingest stage ",
+            root=("with",),
+            hint=" (see docs/ingest.md)",
+            model=IngestConfig,
+        )
+        raise IngestConfigError(message) from None

@@ -9,7 +9,6 @@ Python. The password comes from a secret and appears in no message.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -92,6 +91,8 @@ def _reason(exc: Exception, password: str | None) -> str:
         return f"{text}; check the password secret named in with.source.postgres.password"
     if "server does not support ssl" in low:
         return f"{text}; the server refuses TLS: enable ssl on it or lower sslmode"
+    if "certificate verify failed" in low or "does not match host name" in low:
+        return f"{text}; the server's certificate is not trusted: check sslrootcert and the host"
     if "connection refused" in low or "timeout expired" in low or "could not translate" in low:
         return f"{text}; check host and port, and that the server accepts connections"
     return text
@@ -136,24 +137,43 @@ class Snapshot:
         self, columns: list[Column], watermark: str | None, after: Any, upto: Any
     ) -> pl.DataFrame:
         """Rows with ``after < watermark <= upto`` (all rows when ``watermark`` is None)."""
+        import polars as pl
+
+        frames = list(self.read_chunks(columns, watermark, after, upto, chunk_bytes=None))
+        return pl.concat(frames) if len(frames) > 1 else frames[0]
+
+    def read_chunks(
+        self,
+        columns: list[Column],
+        watermark: str | None,
+        after: Any,
+        upto: Any,
+        *,
+        chunk_bytes: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        """The same rows as frames of about ``chunk_bytes`` of COPY text each (one frame when
+        None). libpq hands COPY data over a whole row at a time, so a chunk never splits a row
+        and memory stays bounded by the chunk, whatever the table's size."""
         where, args = "", list[Any]()
         if watermark is not None:
             where, args = _past(watermark, after)
             where += (" AND " if where else "WHERE ") + f"{_quote(watermark)} <= %s"
             args.append(upto)
         select = f"SELECT * FROM {self.relation} {where}"
-        with self.conn.cursor() as cur:
-            buf = io.BytesIO()
-            copy_sql = f"COPY ({select}) TO STDOUT (FORMAT csv)"
-            with cur.copy(copy_sql, args) as copy:
-                for chunk in _chunks(copy):
-                    buf.write(chunk)
-        return frame(buf.getvalue(), columns)
-
-
-def _chunks(copy: Any) -> Iterator[bytes]:
-    for chunk in copy:
-        yield bytes(chunk)
+        with (
+            self.conn.cursor() as cur,
+            cur.copy(f"COPY ({select}) TO STDOUT (FORMAT csv)", args) as copy,
+        ):
+            pending: list[bytes] = []
+            size, emitted = 0, False
+            for row in copy:
+                pending.append(bytes(row))
+                size += len(row)
+                if chunk_bytes is not None and size >= chunk_bytes:
+                    yield frame(b"".join(pending), columns)
+                    pending, size, emitted = [], 0, True
+            if pending or not emitted:
+                yield frame(b"".join(pending), columns)
 
 
 def _past(column: str, after: Any) -> tuple[str, list[Any]]:

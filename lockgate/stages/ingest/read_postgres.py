@@ -18,6 +18,7 @@ from lockgate.stages.ingest.postgres import Snapshot, connect, describe
 from lockgate.stages.ingest.run import Batch, Schema
 
 FIRST_BATCH_PROBE = 1000
+FULL_READ_CHUNK = 64 * 2**20  # bytes of COPY text per part of a full read: bounds its memory
 
 
 def postgres_batches(
@@ -45,7 +46,9 @@ def postgres_batches(
     def batches() -> Iterator[Batch]:
         with conn.transaction():  # the transaction the columns were read in: one snapshot
             if column is None:
-                yield Batch(snap.read(columns, None, None, None), None)
+                chunk = cfg.batch.max_bytes or FULL_READ_CHUNK
+                for df in snap.read_chunks(columns, None, None, None, chunk_bytes=chunk):
+                    yield Batch(df, None)
                 return
             after = journal.watermark
             if cfg.mode == "batch":

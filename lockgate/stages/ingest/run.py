@@ -51,7 +51,7 @@ class Ingest:
             return self._run(stack)
 
     def _run(self, stack: ExitStack) -> tuple[Journal, RunSummary]:
-        folder = self.state_folder if self.persistent else self.out / ".ingest"
+        folder = self.state_folder if self.persistent else self.out
         sink = Sink(folder, self.sealer)
         journal = sink.load() if self.persistent else Journal()
         sink.recover(journal)

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
+from lockgate.spec.config_errors import describe_validation_error
 
 _REPOSITORY = re.compile(r"^[a-z0-9.:-]+(?:/[a-z0-9._-]+)+$")
 
@@ -68,9 +69,11 @@ def load_config(with_: Mapping[str, Any], stage: str) -> PackageConfig:
     try:
         return PackageConfig.model_validate(dict(with_))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "with"
-        raise LockgateError(
-            f"stage {stage or 'package'}: with.{where}: {first['msg']} "
-            "(see docs/package.md for the `with:` reference)"
-        ) from None
+        message = describe_validation_error(
+            exc,
+            prefix=f"stage {stage or 'package'}: ",
+            root=("with",),
+            hint=" (see docs/package.md for the `with:` reference)",
+            model=PackageConfig,
+        )
+        raise LockgateError(message) from None

@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
+from lockgate.spec.config_errors import describe_validation_error
 
 
 class TrainConfigError(LockgateError):
@@ -57,16 +58,16 @@ class TrainConfig(FrozenModel):
         return value
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    return "with." + ".".join(str(p) for p in loc) if loc else "with"
-
-
 def parse_train_config(with_: Mapping[str, Any]) -> TrainConfig:
     """Validate ``with:``; the first problem becomes a one-line :class:`TrainConfigError`."""
     try:
         return TrainConfig.model_validate(dict(with_))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise TrainConfigError(
-            f"train stage {_where(err['loc'])}: {err['msg']} (see docs/train.md)"
-        ) from None
+        message = describe_validation_error(
+            exc,
+            prefix="train stage ",
+            root=("with",),
+            hint=" (see docs/train.md)",
+            model=TrainConfig,
+        )
+        raise TrainConfigError(message) from None

@@ -63,7 +63,10 @@ def test_failed_gate_exits_1_and_names_checks(
 
 def test_bad_config_raises_before_reading(workspace: Path) -> None:
     ctx = context(workspace, {"data": "data/current.parquet", "rows": {"minimum": 3}})
-    with pytest.raises(DataCheckConfigError, match=r"^with\.rows\.minimum: Extra inputs"):
+    with pytest.raises(
+        DataCheckConfigError,
+        match=r"^with\.rows\.minimum: unknown key 'minimum'; did you mean 'min'\?",
+    ):
         main(ctx)
 
 

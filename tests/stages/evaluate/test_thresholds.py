@@ -60,7 +60,9 @@ def test_evaluate_config_rejects_bad_threshold_and_negative_regression() -> None
         parse_evaluate_config({**base, "thresholds": {"f1": "at least 0.8"}})
     with pytest.raises(LockgateError, match=r"with\.max_regression\.loss: -0\.1 is negative"):
         parse_evaluate_config({**base, "max_regression": {"loss": -0.1}})
-    with pytest.raises(LockgateError, match=r"stage with\.model_name: Field required"):
+    with pytest.raises(
+        LockgateError, match=r"^evaluate stage with\.model_name: required key is missing$"
+    ):
         parse_evaluate_config({"data": "x.csv"})
     with pytest.raises(LockgateError, match=re.escape("with.treshold")):
         parse_evaluate_config({**base, "treshold": {}})

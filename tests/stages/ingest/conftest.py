@@ -7,6 +7,7 @@ the session. Setup: ``apt-get install -y postgresql`` (scripts/setup-test-env do
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,17 @@ def pg_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     if pg_bin() is None:
         unavailable(request.config, "PostgreSQL is not installed: run scripts/setup-test-env")
     cluster = start_cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_tls_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """A second cluster that speaks TLS, with a certificate from a test CA."""
+    pytest.importorskip("psycopg", reason="pip install -e '.[ingest]'")
+    if pg_bin() is None or shutil.which("openssl") is None:
+        unavailable(request.config, "PostgreSQL or openssl is missing: run scripts/setup-test-env")
+    cluster = start_cluster(tls=True)
     yield cluster
     cluster.stop()
 

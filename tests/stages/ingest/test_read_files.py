@@ -167,3 +167,11 @@ def test_bad_sources_and_steps_are_one_clear_error(
     _partitions(ctx.workspace, ["2024-05-01"])
     with pytest.raises(LockgateError, match=message.replace("[", r"\[").replace("]", r"\]")):
         main(ctx)
+
+
+def test_a_full_read_writes_its_parts_once(tmp_path: Path) -> None:
+    ctx = stage_context(tmp_path, {"source": {"files": {"path": "raw"}}})
+    _partitions(ctx.workspace, ["2024-05-01"])
+    assert main(ctx) == 0
+    files = sorted(p.relative_to(ctx.out).as_posix() for p in ctx.out.rglob("*") if p.is_file())
+    assert files == ["data/part-000001.parquet", "journal.json", "manifest.json", "metrics.json"]

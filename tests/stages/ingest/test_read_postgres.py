@@ -160,3 +160,62 @@ def test_tls_required_but_refused_is_one_clear_error(pg_cluster: Any, tmp_path: 
 def test_missing_password_secret_is_one_clear_error(pg_cluster: Any, tmp_path: Path) -> None:
     msg = _error(tmp_path, {**postgres_source(pg_cluster, table="x"), "password": "absent"})
     assert msg.startswith("secret 'absent' is not available to this stage")
+
+
+def test_a_full_read_is_cut_into_bounded_chunks(pg: Any, pg_cluster: Any, tmp_path: Path) -> None:
+    make_table(pg, 20_000)
+    src = postgres_source(pg_cluster, query="SELECT * FROM t.events WHERE tag LIKE '%a%'")
+    whole = stage_context(tmp_path / "whole", {"source": {"postgres": src}})
+    chunked = stage_context(
+        tmp_path / "chunked", {"source": {"postgres": src}, "batch": {"max_bytes": 200_000}}
+    )
+    assert main(whole) == 0 and main(chunked) == 0
+    one, one_manifest = read_all(whole.out)
+    many, manifest = read_all(chunked.out)
+    assert len(one_manifest["files"]) == 1
+    assert len(manifest["files"]) > 5  # ~1.6 MB of COPY text in chunks of 200 kB
+    assert many.equals(one)  # same rows, same order
+    assert 0 < one.height < 20_000  # the query's own % reached the server intact
+
+
+def test_verify_full_reads_over_tls_and_refuses_a_wrong_ca(
+    pg_tls_cluster: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    """A real TLS handshake: the server's certificate is checked against the given CA and the
+    host name; another CA (the plain cluster's folder holds none, so a fresh one) is refused."""
+    src = postgres_source(
+        pg_tls_cluster,
+        query="SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        sslmode="verify-full",
+        sslrootcert=str(pg_tls_cluster.ca),
+    )
+    ctx = stage_context(tmp_path / "ok", {"source": {"postgres": src}})
+    assert main(ctx) == 0
+    data, _ = read_all(ctx.out)
+    assert data["ssl"].to_list() == [True]
+    other_ca = tmp_path / "other-ca.crt"
+    import subprocess
+
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=other",
+            "-keyout",
+            str(tmp_path / "other.key"),
+            "-out",
+            str(other_ca),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    msg = _error(tmp_path / "bad", {**src, "sslrootcert": str(other_ca)})
+    assert "cannot connect" in msg and "certificate verify failed" in msg
+    assert "sslrootcert" in msg

@@ -1,0 +1,196 @@
+"""PostgreSQL -> Parquet, side by side in one run: the practical limit (``COPY ... TO STDOUT``
+piped straight into Polars), what users write (``pandas.read_sql`` through SQLAlchemy), binary
+``COPY`` decoded row by row by psycopg (the alternative lockgate measured and did not pick), and
+the ingest stage itself.
+
+    python benchmarks/ingest.py [--rows 1000000] [--repeat 3]
+
+A throwaway PostgreSQL cluster (Debian's ``postgresql``) is started on a loopback port and holds
+one table of ``--rows`` x 20 columns (8 bigint, 6 double, 4 text, 1 timestamp, 1 boolean). Every
+method runs in its own child process (so peak RSS is its own), in rotating order, ``--repeat``
+times; the clock runs inside the child, after the libraries are imported, around the read and
+the Parquet write. The medians go to ``benchmarks/results/ingest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+METHODS = ("copy_polars", "lockgate", "copy_binary_rows", "pandas_read_sql")
+COLUMNS = (
+    [f"i{k} bigint" for k in range(8)]
+    + [f"f{k} double precision" for k in range(6)]
+    + [f"s{k} text" for k in range(4)]
+    + ["at timestamp", "flag boolean"]
+)
+
+
+def fill(conninfo: str, rows: int) -> None:
+    import psycopg
+
+    exprs = [f"g * {k + 1}" for k in range(8)] + [f"g * {k + 1}.25" for k in range(6)]
+    exprs += [f"md5((g + {k})::text)" for k in range(4)]
+    exprs += ["timestamp '2024-01-01' + g * interval '1 second'", "g % 2 = 0"]
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE bench ({', '.join(COLUMNS)})")
+        conn.execute(
+            f"INSERT INTO bench SELECT {', '.join(exprs)} FROM generate_series(1, {rows}) g"
+        )
+        conn.execute("VACUUM ANALYZE bench")
+
+
+def run_method(method: str, conninfo: str, port: int, out: Path) -> None:
+    """One measured run, in this (child) process."""
+    import polars as pl
+    import psycopg
+
+    if method == "copy_polars":
+        with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+            buf = io.BytesIO()
+            with cur.copy("COPY bench TO STDOUT (FORMAT csv)") as copy:
+                for chunk in copy:
+                    buf.write(chunk)
+        names = [c.split()[0] for c in COLUMNS]
+        pl.read_csv(buf.getvalue(), has_header=False, new_columns=names).write_parquet(
+            out / "copy.parquet", compression="zstd"
+        )
+    elif method == "copy_binary_rows":
+        types = ["int8"] * 8 + ["float8"] * 6 + ["text"] * 4 + ["timestamp", "bool"]
+        with (
+            psycopg.connect(conninfo) as conn,
+            conn.cursor() as cur,
+            cur.copy("COPY bench TO STDOUT (FORMAT binary)") as copy,
+        ):
+            copy.set_types(types)
+            rows = list(copy.rows())
+        names = [c.split()[0] for c in COLUMNS]
+        pl.DataFrame(rows, schema=names, orient="row").write_parquet(out / "binary.parquet")
+    elif method == "pandas_read_sql":
+        import pandas as pd
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(
+            "postgresql+psycopg://", creator=lambda: psycopg.connect(conninfo)
+        )
+        with engine.connect() as conn:
+            pd.read_sql("SELECT * FROM bench", conn).to_parquet(out / "pandas.parquet")
+    else:
+        from lockgate.stages.context import StageContext
+        from lockgate.stages.ingest import main
+        from tests.pgcluster import PASSWORD, USER
+
+        (out / "secrets").mkdir()
+        (out / "secrets" / "pw").write_text(PASSWORD)
+        with_ = {
+            "source": {"postgres": {"port": port, "user": USER, "password": "pw", "table": "bench"}}
+        }
+        ctx = StageContext(
+            out, out / "in", out / "out", out / "secrets", out / "state", "b", "ingest", "", with_
+        )
+        assert main(ctx) == 0
+
+
+def child(method: str, conninfo: str, port: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = [
+            sys.executable,
+            __file__,
+            "--child",
+            method,
+            "--conninfo",
+            conninfo,
+            "--port",
+            str(port),
+            "--out",
+            tmp,
+        ]
+        done = subprocess.run(argv, check=True, capture_output=True, text=True)
+        measured: dict[str, float] = json.loads(done.stdout)
+        return measured
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip", nargs="*", default=[], choices=METHODS)
+    parser.add_argument("--child")
+    parser.add_argument("--conninfo")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    if args.child:
+        import pandas  # noqa: F401  (imports happen before the clock starts, for every method)
+        import polars  # noqa: F401
+        import psycopg  # noqa: F401
+        import sqlalchemy  # noqa: F401
+
+        t = time.perf_counter()
+        run_method(args.child, args.conninfo, args.port, Path(args.out))
+        seconds = time.perf_counter() - t
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"seconds": seconds, "peak_rss_mib": rss}))
+        return 0
+
+    from tests.pgcluster import start_cluster
+
+    cluster = start_cluster()
+    try:
+        t = time.perf_counter()
+        fill(cluster.conninfo, args.rows)
+        print(
+            f"table: {args.rows} rows x 20 columns in {time.perf_counter() - t:.1f}s",
+            file=sys.stderr,
+        )
+        methods = [m for m in METHODS if m not in args.skip]
+        runs: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
+        for r in range(args.repeat):
+            order = methods[r % len(methods) :] + methods[: r % len(methods)]
+            for m in order:
+                runs[m].append(child(m, cluster.conninfo, cluster.port))
+                print(f"  {m}: {runs[m][-1]}", file=sys.stderr)
+    finally:
+        cluster.stop()
+    med = {m: statistics.median(x["seconds"] for x in v) for m, v in runs.items()}
+    result = {
+        "benchmark": "postgresql-to-parquet",
+        "rows": args.rows,
+        "columns": 20,
+        "repeat": args.repeat,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_start": os.getloadavg()[0],
+        },
+        "median_seconds": med,
+        "peak_rss_mib": {m: max(x["peak_rss_mib"] for x in v) for m, v in runs.items()},
+        "rows_per_second": {m: args.rows / s for m, s in med.items()},
+        "runs": runs,
+    }
+    if "lockgate" in med:
+        result["ratios"] = {
+            f"lockgate_vs_{m}": med[m] / med["lockgate"] for m in med if m != "lockgate"
+        }
+    target = REPO / "benchmarks" / "results" / "ingest.json"
+    target.write_text(json.dumps(result, indent=2) + "\n")
+    shown = {k: result.get(k) for k in ("median_seconds", "peak_rss_mib", "ratios")}
+    print(json.dumps(shown, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

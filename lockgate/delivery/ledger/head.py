@@ -1,0 +1,109 @@
+"""The ledger's head anchor (``ledger.head``): the last committed entry's seq and hash, the
+committed size of ``ledger.jsonl``, an interrupted append (``pending``) and, on a signed ledger,
+an Ed25519 signature over all of it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lockgate.delivery.ledger.entry import GENESIS, Entry, canonical
+from lockgate.errors import LockgateError
+
+LEDGER_FILE = "ledger.jsonl"
+HEAD_FILE = "ledger.head"
+
+Checker = Callable[[bytes, str], bool]
+
+
+class LedgerError(LockgateError):
+    """The ledger cannot be appended to safely (tampered, truncated, anchor missing)."""
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int = 0
+    hash: str = GENESIS
+    size: int = 0
+    time: str = ""
+    pending: dict[str, Any] | None = None
+    signature: str | None = None
+
+    def anchor_payload(self) -> bytes:
+        """What the head's signature covers: every field of the head but the signature itself
+        (``pending`` included, so naming an unsigned line as pending breaks the signature)."""
+        body = self.to_json()
+        body.pop("signature", None)
+        return b"lockgate-ledger-head:" + canonical(body)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "seq": self.seq,
+            "hash": self.hash,
+            "size": self.size,
+            "time": self.time,
+        }
+        if self.pending:
+            out["pending"] = self.pending
+        if self.signature:
+            out["signature"] = self.signature
+        return out
+
+
+def read_head(folder: Path) -> Head | None:
+    path = folder / HEAD_FILE
+    try:
+        raw = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise LedgerError(f"{path}: the head anchor is not valid JSON ({exc})") from None
+    return Head(
+        seq=raw["seq"],
+        hash=raw["hash"],
+        size=raw["size"],
+        time=raw.get("time", ""),
+        pending=raw.get("pending"),
+        signature=raw.get("signature"),
+    )
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def head_verifies(head: Head, check: Checker) -> bool:
+    return head.signature is not None and check(head.anchor_payload(), head.signature)
+
+
+def check_signed(folder: Path, head: Head, entries: list[Entry], check: Checker) -> None:
+    """Raise unless the head and every entry carry a signature that verifies."""
+    if head.seq and not head_verifies(head, check):
+        raise LedgerError(
+            f"{folder / HEAD_FILE}: the head anchor's signature does not verify with "
+            "policy.ledger.public_key; run `lockgate audit verify --public-key`"
+        )
+    for e in entries:
+        if e.signature is None or not check(e.signed_payload(), e.signature):
+            what = (
+                "is not signed" if e.signature is None else "has a signature that does not verify"
+            )
+            raise LedgerError(
+                f"{folder / LEDGER_FILE}: entry {e.seq} ({e.action} by {e.actor}) {what} with "
+                "policy.ledger.public_key: the ledger is signed, so it does not count; run "
+                "`lockgate audit verify --public-key`"
+            )
