@@ -121,6 +121,7 @@ def main() -> None:
                 seconds, bare_log = _timed(bare_argv, bare, env)
                 plain.append(round(seconds, 2))
             jobs = {"noop": _job_seconds(log), "bare_jobs": _job_seconds(bare_log)}
+            rig.forget_tags(client, registry.host)
     load.append(os.getloadavg()[0])
     result = {
         "benchmark": "no-op CI pipeline (generated GitLab pipeline, quickstart, 5 stages)",

@@ -13,6 +13,7 @@ Both images are tagged by a digest of their recipe, so they are built once per m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import shutil
@@ -167,3 +168,14 @@ def pipeline_argv(
     for name, value in variables.items():
         argv += ["--variable", f"{name}={value}"]
     return argv
+
+
+def forget_tags(client: Any, host: str) -> None:
+    """Remove the engine's tags for ``host`` (the pushed runner image), not the image layers."""
+    import docker.errors
+
+    for image in client.images.list():
+        for tag in image.tags:
+            if tag.startswith(f"{host}/"):
+                with contextlib.suppress(docker.errors.APIError):
+                    client.images.remove(tag)

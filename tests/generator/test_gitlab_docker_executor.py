@@ -34,6 +34,7 @@ from tests.generator.gitlab_docker_rig import (
     PASSWORD,
     USER,
     builder_image,
+    forget_tags,
     helper_image,
     pipeline_argv,
     pipeline_repository,
@@ -52,11 +53,12 @@ DOTENV = ".gitlab-ci-local/artifacts/lockgate--image/.gitlab-ci-reports/dotenv/l
 
 @pytest.fixture(scope="module")
 def registry(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, docker_client: Any
 ) -> Iterator[RegistryServer]:
     _need_registry(request.config)
     with token_registry(tmp_path_factory.mktemp("gitlab-registry")) as server:
         yield server
+    forget_tags(docker_client, server.host)  # the pushed runner image's tag in the shared engine
 
 
 def _pipeline(argv: list[str], repo: Path, env: dict[str, str]) -> str:
