@@ -38,6 +38,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "data-check-validators": tables.validators,
     "ledger-command": tables.ledger_command,
     "serving": tables.serving,
+    "secret-scan": tables.secret_scan,
 }
 
 

@@ -142,14 +142,20 @@ def ledger_command(doc: dict[str, Any]) -> str:
 def secret_scan(doc: dict[str, Any]) -> str:
     lg, same, defaults = doc["lockgate"], doc["trivy_same_skip"], doc["trivy_defaults"]
     skip = ",".join(doc["skip_dirs"])
+    if defaults is None:
+        defaults_row = "| trivy's defaults (`--scanners secret`, no skip) | not run | |"
+        defaults_runs = "was not run"
+    else:
+        defaults_row = f"| trivy's defaults (`--scanners secret`, no skip: also scans {skip}) | {_s(defaults['median'])} | {_raw(defaults['raw'])} |"
+        defaults_runs = f"ran {len(defaults['raw'])} time(s) (minutes each)"
     return f"""\
 | cold secret scan, {doc["image"]} | median | raw, s |
 |---|---|---|
 | lockgate's scan (defaults: `skip_dirs: [{skip}]`) | {_s(lg["median"])} | {_raw(lg["raw"])} |
 | trivy {doc["trivy_version"]} with the same skip (`--scanners secret --skip-dirs {skip}`): **the fair pair** | {_s(same["median"])} | {_raw(same["raw"])} |
-| trivy's defaults (`--scanners secret`, no skip: also scans {skip}) | {_s(defaults["median"])} | {_raw(defaults["raw"])} |
+{defaults_row}
 
 lockgate / trivy with the same skip: **{lg["median"] / same["median"]:.2f}x** the time. The first two
 rows ran in {doc["repeat"]} alternating rounds after one warm-up, each round with an empty trivy
-cache; the defaults row ran {len(defaults["raw"])} time(s) (minutes each). {_machine(doc)}
+cache; the defaults row {defaults_runs}. {_machine(doc)}
 """

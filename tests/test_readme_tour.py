@@ -112,8 +112,10 @@ def test_readme_tour_runs_as_written(tmp_path: Path, shell) -> None:
             assert set(states(last_record(project)).values()) == {"ok"}
         elif cmd == "lockgate run" and said.startswith("again: all cached"):
             assert set(states(last_record(project)).values()) == {"cached"}
-            took = float(re.search(r"succeeded in ([0-9.]+)s", done.stderr).group(1))
-            assert took < 1.0, f"'well under a second': the whole command took {took:.2f} s"
+            # the time itself is measured in benchmarks/ (no timing thresholds in tests): here,
+            # that a cached run does no work that could take time, no image build, no stage
+            assert re.search(r"succeeded in [0-9.]+s", done.stderr), done.stderr
+            assert "image" not in done.stderr and "▶" not in done.stderr, done.stderr
         elif cmd.startswith("echo "):
             assert (project / "data" / "part-2.csv").read_text().endswith("150,5,450\n")
         elif cmd == "lockgate run":

@@ -3,14 +3,20 @@
 1. sign + attest + verify: lockgate's sign stage and ``verify_image`` vs the same cosign
    commands typed by hand (sign, 3 attestations, verify, 3 verify-attestation).
 2. re-scan of an image whose base layers are unchanged (warm trivy cache) vs a cold scan.
-3. cold secret scan with lockgate's settings vs trivy's defaults (``--scanners secret``).
+3. cold secret scan with lockgate's settings vs trivy with the same skip (``--scanners secret
+   --skip-dirs /var/lib/apt/lists``), the fair pair: alternating rounds, each with an empty
+   cache, after one warm-up of each; and trivy's defaults (no skip), labelled as such, run
+   ``--defaults-runs`` times because one run takes minutes.
 
-Run: ``python -m benchmarks.supply.bench_supply`` from the repository root. Prints a Markdown
-table; docs/benchmarks/supply.md records one run.
+Run: ``python -m benchmarks.supply.bench_supply [--only secret-scan]`` from the repository
+root. Prints a Markdown table; the secret-scan comparison goes to
+benchmarks/results/secret-scan.json (raw timings, versions, machine) and docs are generated
+from it.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -20,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from lockgate.stages import sign as sign_stage
 from lockgate.stages.context import StageContext
@@ -27,8 +34,8 @@ from lockgate.supply.cosign import CosignClient
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.oci_image import Layer, build_image, layer_from_files, layer_from_tree
 from lockgate.supply.registry import RegistryClient
-from lockgate.supply.tools import find_cosign, find_trivy
-from lockgate.supply.trivy_scan import ScanSettings, TrivyScanner
+from lockgate.supply.tools import Trivy, find_cosign, find_trivy
+from lockgate.supply.trivy_scan import DEFAULT_SKIP_DIRS, ScanSettings, TrivyScanner
 from lockgate.supply.verify import verify_image
 from lockgate.supply.verify_policy import VerifyPolicy
 from tests.supply.registry_server import RegistryServer, free_port
@@ -74,16 +81,75 @@ def base_layers() -> list[Layer]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", choices=["secret-scan"], default="")
+    parser.add_argument("--defaults-runs", type=int, default=1, help="runs of trivy's defaults")
+    args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lockgate-bench-"))
     server = RegistryServer(work / "registry", free_port()).start()
     try:
-        run(work, server)
+        run(work, server, args.only, args.defaults_runs)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run(work: Path, server: RegistryServer) -> None:
+def secret_scan(
+    work: Path, scanner: TrivyScanner, trivy: Trivy, ref: ImageRef, access: Any, defaults_runs: int
+) -> None:
+    """Cold secret scans (empty cache each), lockgate against trivy given the same skip."""
+    from benchmarks import result_file
+
+    def lockgate_cold() -> None:
+        cache = Path(tempfile.mkdtemp(dir=work))
+        scanner.scan(ref, ScanSettings(cache, ("secret",)), work / "lg.json", access)
+
+    def plain_trivy(*extra: str) -> Callable[[], None]:
+        def run() -> None:
+            env = {**os.environ, "TRIVY_CACHE_DIR": tempfile.mkdtemp(dir=work)}
+            argv = ["image", "--scanners", "secret", "--image-src", "remote", "--format", "json"]
+            argv += ["--output", str(work / "def.json"), "--quiet", *extra, str(ref)]
+            subprocess.run(trivy.argv(*argv), check=True, env=env)
+
+        return run
+
+    load_before = result_file.load()
+    same_skip = plain_trivy("--skip-dirs", ",".join(DEFAULT_SKIP_DIRS))
+    raw = result_file.alternate(
+        {
+            "lockgate": result_file.stopwatch(lockgate_cold),
+            "trivy_same_skip": result_file.stopwatch(same_skip),
+        },
+        repeat=ROUNDS,
+    )
+    defaults = [timed(plain_trivy()) for _ in range(defaults_runs)]
+    result_file.write(
+        "secret-scan",
+        {
+            "image": "4 layers: Debian-like base, /usr/lib/python3, apt lists (50 MB text), app",
+            "skip_dirs": list(DEFAULT_SKIP_DIRS),
+            "repeat": ROUNDS,
+            "load_average_before": load_before,
+            "load_average_after": result_file.load(),
+            "lockgate": {"median": result_file.median(raw["lockgate"]), "raw": raw["lockgate"]},
+            "trivy_same_skip": {
+                "median": result_file.median(raw["trivy_same_skip"]),
+                "raw": raw["trivy_same_skip"],
+            },
+            "trivy_defaults": (
+                {"median": result_file.median(defaults), "raw": defaults} if defaults else None
+            ),
+            "trivy_version": trivy_version(trivy),
+        },
+    )
+
+
+def trivy_version(trivy: Trivy) -> str:
+    done = subprocess.run(trivy.argv("--version"), capture_output=True, text=True, check=True)
+    return done.stdout.split()[1] if done.stdout.split() else "unknown"
+
+
+def run(work: Path, server: RegistryServer, only: str = "", defaults_runs: int = 1) -> None:
     access = server.access()
     client = RegistryClient(access)
     base = base_layers()
@@ -116,41 +182,10 @@ def run(work: Path, server: RegistryServer) -> None:
         )
     )
 
-    # -- 3. cold secret scan: lockgate settings vs trivy defaults --------------------------------
-    def lockgate_cold(i: int) -> None:
-        scanner.scan(
-            refs[-1], ScanSettings(work / f"c-lg-{i}", ("secret",)), work / "lg.json", access
-        )
-
-    def trivy_defaults(i: int) -> None:
-        env = {**os.environ, "TRIVY_CACHE_DIR": str(work / f"c-def-{i}")}
-        subprocess.run(
-            trivy.argv(
-                "image",
-                "--scanners",
-                "secret",
-                "--image-src",
-                "remote",
-                "--format",
-                "json",
-                "--output",
-                str(work / "def.json"),
-                "--quiet",
-                str(refs[-1]),
-            ),
-            check=True,
-            env=env,
-        )
-
-    ours = median_of(lockgate_cold)
-    theirs = timed(lambda: trivy_defaults(0))  # one run: it takes minutes
-    rows.append(
-        (
-            "cold secret scan, lockgate settings",
-            f"{ours:.2f} s",
-            f"trivy defaults {theirs:.1f} s (one run), {theirs / ours:.0f}x",
-        )
-    )
+    # -- 3. cold secret scan: lockgate settings vs trivy with the same skip, and trivy defaults -
+    secret_scan(work, scanner, trivy, refs[-1], access, defaults_runs)
+    if only == "secret-scan":
+        return
 
     # -- 1. sign + attest + verify ---------------------------------------------------------------
     keys = work / "keys"

@@ -140,7 +140,9 @@ def tracking_uri(project: Project) -> str:
         return str(project.pipeline.tracking_uri)
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{project.root / '.lockgate' / 'state' / 'mlflow.db'}"
+    # the embedded store the train and evaluate stages write (lockgate.stages.tracking_store):
+    # promotion moves its aliases, so the next evaluate finds the champion there
+    return f"sqlite:///{project.root / '.lockgate' / 'state' / 'mlflow' / 'mlflow.db'}"
 
 
 def registry(project: Project) -> MlflowRegistry:

@@ -248,15 +248,9 @@ def rollout_blocks(spec: Path) -> tuple[dict[str, EnvironmentDelivery], tuple[st
 
 def _rollout_problem(error: ValidationError, index: int, positions: Positions) -> str:
     """``error`` in environment ``index``'s rollout block, each problem at its spec line."""
-    from lockgate.spec.config_errors import model_keys
-
-    base = ("environments", index, "rollout")
-    keys = model_keys(EnvironmentDelivery)
+    root = ("environments", index, "rollout")
     return describe_validation_error(
-        error,
-        positions=positions,
-        clean_loc=lambda loc: (*base, *loc),
-        known_keys=lambda parent: keys(parent[len(base) :]),
+        error, root=root, positions=positions, model=EnvironmentDelivery
     )
 
 

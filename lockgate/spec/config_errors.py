@@ -73,7 +73,9 @@ def _describe(
 ) -> str:
     def at(here: Loc, *, key: bool = False) -> str:
         field = dotted((*root, *here)) or top
-        return f"{positions.where(here, key=key)}: {field}" if positions is not None else field
+        if positions is None:
+            return field
+        return f"{positions.where((*root, *here), key=key)}: {field}"
 
     kind = err["type"]
     if kind == "extra_forbidden" and loc:
@@ -86,7 +88,8 @@ def _describe(
     if kind == "missing" and loc:
         if positions is None:
             return f"{at(loc)}: required key is missing"
-        return f"{positions.where(loc[:-1])}: {dotted((*root, *loc))}: required key is missing"
+        where = positions.where((*root, *loc[:-1]))
+        return f"{where}: {dotted((*root, *loc))}: required key is missing"
     return f"{at(loc)}: {err['msg'].removeprefix('Value error, ')}"
 
 

@@ -58,6 +58,38 @@ def _predicate(name: str, config: SignConfig, ctx: StageContext, started: dateti
     return evaluation_predicate(metrics, verdict, model.name, model.version)
 
 
+def _scan_problem(config: SignConfig, ctx: StageContext) -> str | None:
+    """An image is signed only when a scan verdict for this very digest passed, unless
+    ``with.unscanned`` says why not (and that is recorded)."""
+    if config.unscanned:
+        return None
+    fix = "scan it first (lockgate/scan), or give with.unscanned: WHY (recorded)"
+    path = ctx.resolve(config.scan_verdict_file)
+    try:
+        digest = config.image_ref(ctx).digest
+        verdict = json.loads(path.read_text())
+    except LockgateError:
+        return None  # the image itself is reported by the caller
+    except FileNotFoundError:
+        if "scan" in config.attest:
+            return None  # reported with the scan attestation's own input
+        return f"with.scan_verdict_file: {path} not found: no scan verdict for the image; {fix}"
+    except (OSError, ValueError) as exc:
+        return f"with.scan_verdict_file: {path}: not a scan verdict ({exc}); {fix}"
+    scanned = str(verdict.get("artifact", "")) if isinstance(verdict, dict) else ""
+    if not scanned.endswith("@" + digest):
+        return (
+            f"with.scan_verdict_file: {path} is the verdict for {scanned or 'an unnamed image'}, "
+            f"not for {digest}: refusing to sign an image whose own scan is not on record; {fix}"
+        )
+    if verdict.get("passed") is not True:
+        return (
+            f"with.scan_verdict_file: the scan of {digest} failed ({path}): refusing to sign an "
+            f"image whose scan did not pass; {fix}"
+        )
+    return None
+
+
 def preflight(config: SignConfig, ctx: StageContext, started: datetime) -> dict[str, Any]:
     """Every required input checked before anything is signed: the signer, the image, the key
     file and each attestation's input. All problems are reported together, so a new setup is
@@ -73,6 +105,9 @@ def preflight(config: SignConfig, ctx: StageContext, started: datetime) -> dict[
     key = config.key
     if key is not None and not is_kms_uri(key) and not ctx.resolve(key).is_file():
         problems.append(f"with.key: {ctx.resolve(key)} not found (a cosign key file)")
+    scan_problem = _scan_problem(config, ctx)
+    if scan_problem:
+        problems.append(scan_problem)
     predicates: dict[str, Any] = {}
     for name in dict.fromkeys(config.attest):
         try:
@@ -128,10 +163,16 @@ def main(ctx: StageContext) -> int:
         "mode": "keyless" if config.keyless is not None else "key",
         "transparency_log": tlog,
         "attestations": {name: KINDS[name].predicate_type for name in predicates},
+        **({"unscanned": config.unscanned} if config.unscanned else {}),
     }
     write_json(ctx.out / "signed.json", record)
     lines = [f"## Signed `{ref}`", "", f"Mode: {record['mode']}, transparency log: {tlog}", ""]
     lines += [f"- {name}: `{KINDS[name].predicate_type}`" for name in predicates]
+    if config.unscanned:
+        lines += [
+            "",
+            f"**Signed without a passing scan verdict** (with.unscanned): {config.unscanned}",
+        ]
     write_atomic(ctx.out / "report.md", "\n".join(lines) + "\n")
     write_json(ctx.out / "metrics.json", {"attestations": len(predicates)})
     return 0

@@ -56,6 +56,11 @@ class SignConfig(ImageSource):
         default_factory=list, description="JSON files of upstream stages merged into provenance"
     )
     spec_file: str = "lockgate.yaml"
+    unscanned: str | None = Field(
+        default=None,
+        description="sign without a passing scan verdict for this digest, and why (recorded in "
+        "signed.json and the report); without it an image is signed only after its scan passed",
+    )
 
     def signer_problem(self) -> str | None:
         """Checked with the other required inputs (sign reports them all at once)."""

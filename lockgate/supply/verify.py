@@ -9,6 +9,7 @@ label/annotation, else the evaluation attestation) equals the expected one when 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -284,7 +285,23 @@ def verify_image(
         requirements.append(
             _check_model_version(policy.model_version, pinned, registry, evaluation)
         )
-    return VerifyReport(str(pinned), tuple(requirements), attested_facts(statements))
+    facts = attested_facts(statements)
+    if genuine.get(SCAN.name):
+        facts["scan_verdicts"] = " ".join(scan_verdict_ids(genuine[SCAN.name]))
+    return VerifyReport(str(pinned), tuple(requirements), facts)
+
+
+def scan_verdict_ids(found: list[Mapping[str, Any]]) -> list[str]:
+    """One short id per genuine (signature-checked) scan verdict for the digest: the sha256 of
+    its predicate and whether it passed, e.g. ``3f2a…:fail``. Promotion records them in the
+    ledger, a record outside the registry, so a verdict deleted later is noticed."""
+    out = []
+    for stmt in found:
+        predicate = stmt.get("predicate", {})
+        body = json.dumps(predicate, sort_keys=True, separators=(",", ":")).encode()
+        outcome = "pass" if isinstance(predicate, dict) and predicate.get("passed") else "fail"
+        out.append(f"{hashlib.sha256(body).hexdigest()[:16]}:{outcome}")
+    return sorted(set(out))
 
 
 def attested_facts(statements: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:

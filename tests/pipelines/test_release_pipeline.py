@@ -18,7 +18,8 @@ import pytest
 
 from tests.projects import REPO_ROOT, lockgate
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker]
+# three pipeline runs and four canaries: about 25 minutes on a loaded 2-core machine
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(3600)]
 RELEASE = REPO_ROOT / "pipelines" / "release" / "release.py"
 
 

@@ -4,7 +4,6 @@ end in a located error quickly. Runs libyaml itself (PyYAML's C parser), nothing
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -94,12 +93,11 @@ def test_oversized_file_is_refused_before_it_is_read(tmp_path):
         load_spec(spec)
 
 
+@pytest.mark.timeout(60)  # a guard against a hang; how fast it is lives in benchmarks/spec_fuzz.py
 @pytest.mark.parametrize("name", HOSTILE)
-def test_hostile_files_end_in_a_located_error_within_a_second(name):
-    start = time.perf_counter()
+def test_hostile_files_end_in_a_located_error(name):
     with pytest.raises(SpecError, match=r"\.yaml:\d+:\d+: "):
         load_spec(BAD / f"{name}.yaml")
-    assert time.perf_counter() - start < 1.0
 
 
 def test_a_control_character_is_located_by_characters_not_bytes():

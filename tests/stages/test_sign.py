@@ -13,6 +13,7 @@ from lockgate.stages import BUILTIN_STAGES
 from lockgate.stages.sign import main
 from lockgate.stages.supply_config import StageConfigError
 from lockgate.supply.cosign import CosignClient, CosignFailed
+from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.registry import RegistryClient
 from lockgate.supply.tools import find_cosign
 from lockgate.supply.verify import verify_image
@@ -188,6 +189,7 @@ def test_configuration_errors_name_the_field(tmp_path: Path, cosign: object) -> 
             "key": "k",
             "attest": ["provenance"],
             "provenance": {**PROVENANCE, "base_image": "python:3.11"},
+            "unscanned": "configuration errors under test",
         },
     )
     (tmp_path / "b" / "workspace" / "k").write_text("a key file\n")
@@ -294,6 +296,50 @@ def test_every_missing_required_field_is_reported_at_once(tmp_path: Path, cosign
 
 def test_a_missing_key_file_is_named_before_cosign_runs(tmp_path: Path, cosign: object) -> None:
     image = "r.example/app@sha256:" + "0" * 64
-    ctx = stage_ctx(tmp_path, "sign", {"image": image, "key": "keys/absent.key", "attest": []})
+    with_ = {"image": image, "key": "keys/absent.key", "attest": [], "unscanned": "not under test"}
+    ctx = stage_ctx(tmp_path, "sign", with_)
     with pytest.raises(StageConfigError, match=r"^with\.key: .*keys/absent\.key not found"):
         main(ctx)
+
+
+def test_an_image_without_a_passing_scan_of_its_own_digest_is_not_signed(
+    tmp_path: Path,
+    plain_registry: RegistryServer,
+    push_image: PushImage,
+    key_pair: tuple[Path, Path],
+    cosign: object,
+) -> None:
+    """Called directly, the sign stage once signed an image whose scan had failed. Now it
+    refuses a failed verdict, a verdict for another digest and no verdict at all, before cosign
+    runs; the explicit override signs and is recorded."""
+    ref = push_image(plain_registry, "sign/unscanned:v1", {"app/model.txt": b"unscanned"})
+    client = RegistryClient(plain_registry.access())
+    sig = ImageRef(ref.registry, ref.repository, ref.digest.replace(":", "-") + ".sig")
+    other = "r.example/app@sha256:" + "1" * 64
+
+    def attempt(name: str, verdict: dict | None, **extra: object) -> Path:
+        scan = tmp_path / name / "scan-out"
+        scan.mkdir(parents=True)
+        if verdict is not None:
+            (scan / "scan-verdict.json").write_text(json.dumps(verdict))
+        with_ = sign_with(ref, key_pair[0], [], **{"unscanned": None, **extra})
+        ctx = stage_ctx(tmp_path / name, "sign", with_, {"scan": scan}, SIGN_SECRETS)
+        main(ctx)
+        return ctx.out
+
+    base = {"schema": "lockgate.scan-verdict/v1", "artifact": str(ref)}
+    with pytest.raises(StageConfigError, match=f"the scan of {ref.digest} failed"):
+        attempt("failed", {**base, "passed": False})
+    with pytest.raises(StageConfigError, match=f"is the verdict for {other}, not for {ref.digest}"):
+        attempt("elsewhere", {**base, "artifact": other, "passed": True})
+    with pytest.raises(StageConfigError, match="not found: no scan verdict for the image"):
+        attempt("none", None)
+    assert client.find(sig) is None  # nothing was signed by any of them
+
+    out = attempt("override", None, unscanned="hotfix image, scanned out of band (INC-42)")
+    record = json.loads((out / "signed.json").read_text())
+    assert record["unscanned"] == "hotfix image, scanned out of band (INC-42)"
+    assert "Signed without a passing scan verdict" in (out / "report.md").read_text()
+    assert client.find(sig) is not None
+    passed = attempt("passed", {**base, "passed": True})
+    assert "unscanned" not in json.loads((passed / "signed.json").read_text())

@@ -64,6 +64,9 @@ def sign_with(ref: ImageRef, key: Path, attest: list[str], **extra: Any) -> dict
         "key": str(key),
         "key_password_secret": "cosign-password",
         "attest": attest,
+        # most tests sign images they never scanned (or whose scan failed, on purpose): the
+        # explicit, recorded override; tests of the scan requirement pass unscanned=None
+        "unscanned": "test image, scan not under test",
         **extra,
     }
 
@@ -143,6 +146,18 @@ def reorder_attestations(
     body = json.dumps(manifest).encode()
     client.push_manifest(target, body, str(manifest["mediaType"]), target.tag)
     return list(manifest["layers"])  # type: ignore[call-overload]
+
+
+def drop_attestations(
+    access: RegistryAccess, ref: ImageRef, keep: Callable[[dict[str, Any]], bool]
+) -> None:
+    """Re-push the ``.att`` manifest without the layers ``keep`` rejects: push rights only."""
+    client = RegistryClient(access)
+    target = _att_ref(ref, ref.digest)
+    _, manifest = client.manifest(target)
+    manifest["layers"] = [x for x in manifest["layers"] if keep(x)]  # type: ignore[union-attr]
+    body = json.dumps(manifest).encode()
+    client.push_manifest(target, body, str(manifest["mediaType"]), target.tag)
 
 
 def scan_passed_in(access: RegistryAccess, ref: ImageRef, layer: dict[str, Any]) -> bool:

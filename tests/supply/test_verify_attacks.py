@@ -16,6 +16,7 @@ from lockgate.supply.verify_policy import VerifyPolicyError, load_verify_policy
 from .conftest import PushImage
 from .pipeline import (
     SIGN_SECRETS,
+    drop_attestations,
     fake_aws_key,
     reasons,
     reorder_attestations,
@@ -120,3 +121,45 @@ def test_a_key_symlink_leading_out_of_the_policy_folder_is_refused(tmp_path: Pat
     (project / "keys" / "cosign.pub").write_text("a key\n")
     policy = load_verify_policy(project / "verify.yaml", {})
     assert policy.key == str((project / "keys" / "cosign.pub").resolve())
+
+
+def test_deleting_the_failing_scan_verdict_is_caught_by_the_ledger(
+    plain_registry: RegistryServer,
+    push_image: PushImage,
+    key_pair: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    """Deleting the failing verdict's layer leaves a registry that verifies. The ledger, which
+    recorded both signed verdicts when the first promotion was refused, is the record outside
+    the registry: the next promotion sees one missing and refuses, and says so in the ledger."""
+    from lockgate.delivery.promotion.verifier import SupplyVerifier
+    from tests.delivery.gatekit import SPEC, make_world
+
+    ref = _passing_then_failing(plain_registry, push_image, key_pair[0], tmp_path)
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "verify.yaml").write_text(f"key: {key_pair[1]}\nrequire: [scan]\n")
+    world = make_world(root, SPEC.replace("policy:\n", "policy:\n  verify: verify.yaml\n", 1))
+    world.verifier = SupplyVerifier(world.pipeline, root, plain_http=True)  # type: ignore[assignment]
+
+    first = world.promoter().promote("staging", str(ref), author="dana")
+    assert first.status == "refused"
+    recorded = world.ledger.entries()[-1].details["scan_verdicts"]
+    assert sorted(v.split(":")[1] for v in recorded) == ["fail", "pass"]
+
+    access = plain_registry.access()
+    drop_attestations(access, ref, lambda layer: scan_passed_in(access, ref, layer))
+    policy = {"key": str(key_pair[1]), "require": ["scan"]}
+    assert verify(plain_registry, str(ref), policy, tmp_path).passed  # the registry alone passes
+
+    out = world.promoter().promote("staging", str(ref), author="dana")
+    assert out.status == "refused"
+    failed = next(v for v in recorded if v.endswith(":fail"))
+    why = (
+        f"1 signed scan verdict(s) for {ref.digest[:19]} recorded earlier are no longer in the "
+        f"registry ({failed}, recorded at entry {first.seqs[0]}): an attestation was deleted"
+    )
+    assert any(why in line for line in out.lines), out.lines
+    refused = world.ledger.entries()[-1]
+    assert refused.action == "refuse" and why in (refused.reason or "")
+    assert not [e for e in world.ledger.entries() if e.action == "promote"]

@@ -69,7 +69,8 @@ class Witness:
                 f"{where}rolled back: the head records entry {seq}, but this machine has seen "
                 f"entry {s_seq} ({s_hash[:12]}…, recorded in {self.path}); an older head was "
                 "restored and later entries removed. Restore the ledger from the team store "
-                "or a backup, and run `lockgate audit verify`"
+                "or a backup, and run `lockgate audit verify` (only if the ledger was started "
+                f"over on purpose: delete {self.path})"
             )
         found = head_hash if seq == s_seq else (hashes or {}).get(s_seq)
         if found is not None and found != s_hash:

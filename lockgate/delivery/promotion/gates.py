@@ -192,3 +192,31 @@ def carried_author(
         f"first promotion of this digest, entry {first[1]}): the author comes from what the "
         "release carries and can never change along the way"
     )
+
+
+def scan_record_refusals(
+    entries: Sequence[Entry], digest: str, seen: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Compare the signed scan verdicts verify found now with those the ledger recorded for the
+    digest before (registry push rights can delete an attestation layer; they cannot delete a
+    ledger entry unnoticed). Returns the refusals and every verdict id known, to record."""
+    recorded: dict[str, int] = {}
+    for e in entries:
+        if e.digest == digest:
+            for vid in e.details.get("scan_verdicts") or ():
+                recorded.setdefault(str(vid), e.seq)
+    refusals = []
+    gone = sorted(v for v in recorded if v not in seen)
+    if gone:
+        refusals.append(
+            f"{len(gone)} signed scan verdict(s) for {short(digest)} recorded earlier are no "
+            f"longer in the registry ({gone[0]}, recorded at entry {recorded[gone[0]]}): an "
+            "attestation was deleted; re-sign with a passing scan under a new digest"
+        )
+    failed = sorted(v for v in recorded if v.endswith(":fail") and v in gone)
+    if failed:
+        refusals.append(
+            f"a signed scan verdict that failed ({failed[0]}, entry {recorded[failed[0]]}) "
+            "still counts after its deletion"
+        )
+    return refusals, sorted({*recorded, *seen})

@@ -36,6 +36,7 @@ from lockgate.delivery.promotion.gates import (
     read_pii,
     residency_refusals,
     rollback_refusals,
+    scan_record_refusals,
 )
 from lockgate.delivery.promotion.protocols import Deployer, ImageVerifier, ModelRegistry, Verdict
 from lockgate.delivery.promotion.refs import ImageRef, ModelRef, parse_image, parse_model, short
@@ -175,6 +176,12 @@ class Promoter:
             cand = self._candidate(image, entries, model, author, data_check)
             verdict = self.verifier.verify(str(image))
             decision = decide(rules, entries, cand, verdict, format_time(self.ledger.clock()))
+            seen = verdict.facts.get("scan_verdicts", "").split()
+            scan_refusals, scan_verdicts = scan_record_refusals(entries, image.digest, seen)
+            if scan_refusals:
+                decision = GateDecision(
+                    **{**decision.__dict__, "refusals": (*decision.refusals, *scan_refusals)}
+                )
             if rules.approvers.four_eyes and cand.author is None:
                 decision = GateDecision(
                     **{
@@ -194,6 +201,7 @@ class Promoter:
                 "approvals": list(decision.approval_seqs),
                 "approvers": list(decision.approvals),
                 **({"health": decision.health} if decision.health else {}),
+                **({"scan_verdicts": scan_verdicts} if scan_verdicts else {}),
             }
             if decision.health and decision.allowed:
                 lines.append(decision.health)

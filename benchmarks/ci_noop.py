@@ -1,0 +1,146 @@
+"""A no-op CI pipeline: the generated GitLab pipeline of pipelines/quickstart run again when
+nothing changed, in gitlab-ci-local with every job in a container, against a token-auth registry.
+
+The first pipeline builds and pushes the runner image and fills every stage's cache; it is timed
+but not part of the comparison. Then rounds alternate:
+
+- **lockgate no-op**: the same pipeline again: the image job finds the image in the registry and
+  builds nothing, and every stage job is a cache hit (both checked in each round's log);
+- **bare jobs**: the same file with every job's script replaced by `true` (same jobs, same images,
+  same artifacts and caches): what gitlab-ci-local and the containers cost by themselves.
+
+The difference is what lockgate adds to a pipeline that has nothing to do. The job images are
+built locally (no public registry is reachable here), and jobs share the host's engine through
+its socket, as in tests/generator/test_gitlab_docker_executor.py.
+
+Usage: python benchmarks/ci_noop.py [--rounds 3] [--out benchmarks/results/ci_noop.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+STAGES = ("prepare", "stats", "features", "fit", "report")
+DOTENV = ".gitlab-ci-local/artifacts/lockgate--image/.gitlab-ci-reports/dotenv/lockgate-image.env"
+
+
+def _timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    log = done.stdout + done.stderr
+    if done.returncode != 0:
+        raise SystemExit(f"pipeline failed in {cwd}:\n{log[-4000:]}")
+    return seconds, log
+
+
+def _job_seconds(log: str) -> dict[str, float]:
+    """Each job's own time as gitlab-ci-local reports it (`JOB finished in 1.2 s` / `1.1 min`)."""
+    found: dict[str, float] = {}
+    for job, value, unit in re.findall(r"^(\S+)\s+finished in ([0-9.]+) (ms|s|min)$", log, re.M):
+        found[job] = round(float(value) * {"ms": 0.001, "s": 1.0, "min": 60.0}[unit], 2)
+    return found
+
+
+def _check_noop(log: str) -> None:
+    if "holds this recipe's image; nothing to build" not in log:
+        raise SystemExit("the image job did not find the image in the registry:\n" + log[-3000:])
+    for stage in STAGES:
+        if not re.search(rf"lockgate-{stage}\s+> . {stage} cached", log):
+            raise SystemExit(f"stage {stage} was not a cache hit:\n{log[-3000:]}")
+
+
+def _bare(repo: Path, folder: Path) -> Path:
+    """A copy of ``repo`` whose jobs all run ``true``."""
+    bare = folder / "bare"
+    subprocess.run(["git", "clone", "-q", str(repo), str(bare)], check=True)
+    yaml = YAML()
+    doc = yaml.load((bare / ".gitlab-ci.yml").read_text())
+    for job in doc.values():
+        if isinstance(job, dict) and "script" in job:
+            job.pop("before_script", None)
+            job["script"] = ["true"]
+    with (bare / ".gitlab-ci.yml").open("w") as handle:
+        yaml.dump(doc, handle)
+    git = ["git", "-C", str(bare), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    subprocess.run([*git, "commit", "-qam", "bare jobs"], check=True)
+    return bare
+
+
+def main() -> None:
+    import docker
+
+    from lockgate.supply.docker_config import store_credentials
+    from tests.generator import gitlab_docker_rig as rig
+    from tests.projects import QUICKSTART
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/ci_noop.json")
+    args = parser.parse_args()
+    tools = Path(os.environ.get("LOCKGATE_TOOLS_DIR", "/usr/local/lib/lockgate-tools"))
+    gcl = str(tools / "node/node_modules/.bin/gitlab-ci-local")
+    client = docker.from_env()
+    base = "lockgate/debian:bookworm"
+    load = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory(prefix="lockgate-ci-noop-") as tmp:
+        folder = Path(tmp)
+        helper = rig.helper_image(client, base)
+        builder = rig.builder_image(client, base, folder / "wheels")
+        with rig.token_registry(folder / "registry") as registry:
+            repo = rig.pipeline_repository(folder, QUICKSTART)
+            config = folder / "docker-config"
+            store_credentials(registry.host, rig.USER, rig.PASSWORD, config / "config.json")
+            env = {**os.environ, "DOCKER_CONFIG": str(config)}
+            secret = {"QUICKSTART_SIGNING_KEY": "benchmark-signing-key"}
+            argv = rig.pipeline_argv(gcl, registry, builder, helper, secret)
+            first, _ = _timed(argv, repo, env)
+            image = (repo / DOTENV).read_text().strip().split("=", 1)[1]
+            bare = _bare(repo, folder)
+            bare_argv = [*argv, "--variable", f"LOCKGATE_IMAGE={image}"]
+            noop: list[float] = []
+            plain: list[float] = []
+            for _ in range(args.rounds):
+                seconds, log = _timed(argv, repo, env)
+                _check_noop(log)
+                noop.append(round(seconds, 2))
+                seconds, bare_log = _timed(bare_argv, bare, env)
+                plain.append(round(seconds, 2))
+            jobs = {"noop": _job_seconds(log), "bare_jobs": _job_seconds(bare_log)}
+    load.append(os.getloadavg()[0])
+    result = {
+        "benchmark": "no-op CI pipeline (generated GitLab pipeline, quickstart, 5 stages)",
+        "runner": "gitlab-ci-local 4.65.1, docker executor, host engine socket, host network",
+        "registry": "docker-registry 2.8, TLS, token auth",
+        "first_pipeline_s": round(first, 2),
+        "noop_s": noop,
+        "noop_median_s": statistics.median(noop),
+        "bare_jobs_s": plain,
+        "bare_jobs_median_s": statistics.median(plain),
+        "lockgate_added_median_s": round(statistics.median(noop) - statistics.median(plain), 2),
+        "job_seconds_last_round": jobs,
+        "rounds": args.rounds,
+        "load_average_1m": {"start": round(load[0], 2), "end": round(load[1], 2)},
+        "cpus": os.cpu_count(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
