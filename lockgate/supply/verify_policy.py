@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
 from lockgate.spec.config_errors import describe_validation_error
+from lockgate.spec.yamlpos import load_yaml
 from lockgate.supply.cosign import Trust, TrustedIdentity, TrustedKey
 from lockgate.supply.scan_policy import Severity
 
@@ -84,10 +84,12 @@ def load_verify_policy(path: Path | None, overrides: dict[str, object]) -> Verif
             text = path.read_text()
         except OSError as exc:
             raise VerifyPolicyError(f"{path}: cannot read policy: {exc.strerror}") from None
-        try:
-            loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise VerifyPolicyError(f"{path}: not valid YAML/JSON: {exc}") from None
+        try:  # YAML read like the spec: core schema, limits, duplicate keys refused
+            loaded = json.loads(text) if path.suffix == ".json" else load_yaml(text, str(path))[0]
+        except json.JSONDecodeError as exc:
+            raise VerifyPolicyError(f"{path}: not valid JSON: {exc}") from None
+        except LockgateError as exc:
+            raise VerifyPolicyError(str(exc)) from None
         if not isinstance(loaded, dict):
             raise VerifyPolicyError(f"{path}: a policy is a mapping")
         doc = loaded

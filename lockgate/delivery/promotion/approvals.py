@@ -37,12 +37,12 @@ def load_groups(spec_groups: Mapping[str, Sequence[str]], groups_file: Path | No
     groups = {name: set(members) for name, members in spec_groups.items()}
     if groups_file is None:
         return groups
-    import yaml
+    from lockgate.spec.yamlpos import load_yaml, read_spec_text
 
-    try:
-        raw = yaml.safe_load(groups_file.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise LockgateError(f"{groups_file}: cannot read the approver groups ({exc})") from None
+    try:  # read like the spec: core schema, limits, duplicate keys refused, errors located
+        raw, _ = load_yaml(read_spec_text(groups_file), str(groups_file))
+    except LockgateError as exc:
+        raise LockgateError(f"cannot read the approver groups: {exc}") from None
     if not isinstance(raw, dict) or not all(isinstance(v, list) for v in raw.values()):
         raise LockgateError(f"{groups_file}: expected a mapping of group name -> list of members")
     for name, members in raw.items():
