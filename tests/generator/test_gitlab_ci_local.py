@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,7 @@ def ci_repo(tmp_path: Path, gitlab_ci_local: str) -> tuple[Path, Path, dict[str,
     repo.mkdir()
     bin_dir.mkdir()
     stand_in = bin_dir / "lockgate"
-    stand_in.write_text(STAND_IN.format(python=shutil.which("python3"), log=str(log)))
+    stand_in.write_text(STAND_IN.format(python=sys.executable, log=str(log)))
     stand_in.chmod(0o755)
     (repo / "lockgate.yaml").write_text(SPEC)
     for rendered in render_files(
@@ -90,7 +91,9 @@ def ci_repo(tmp_path: Path, gitlab_ci_local: str) -> tuple[Path, Path, dict[str,
     subprocess.run([*git, "commit", "-qm", "pipeline"], check=True)
     env = {
         **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PATH": os.pathsep.join(
+            [str(bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]]
+        ),
         "LOCKGATE_GCL": gitlab_ci_local,
     }
     return repo, log, env
@@ -152,9 +155,7 @@ def test_real_pipeline_outputs_equal_a_local_run(tmp_path: Path, gitlab_ci_local
     shutil.copytree(QUICKSTART, repo, ignore=shutil.ignore_patterns(".lockgate"))
     bin_dir.mkdir()
     real = bin_dir / "lockgate"  # the real CLI from this checkout, as an installed one would be
-    real.write_text(
-        f'#!/bin/sh\nPYTHONPATH={REPO_ROOT} exec {shutil.which("python3")} -m lockgate "$@"\n'
-    )
+    real.write_text(f'#!/bin/sh\nPYTHONPATH={REPO_ROOT} exec {sys.executable} -m lockgate "$@"\n')
     real.chmod(0o755)
     for rendered in render_files(
         provider="gitlab", spec=repo / "lockgate.yaml", root=repo, build_image=False
@@ -167,7 +168,9 @@ def test_real_pipeline_outputs_equal_a_local_run(tmp_path: Path, gitlab_ci_local
     env = {
         **os.environ,
         **key,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PATH": os.pathsep.join(
+            [str(bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]]
+        ),
         "LOCKGATE_GCL": gitlab_ci_local,
     }
     done = _pipeline(repo, env)

@@ -174,8 +174,8 @@ def test_bad_with_blocks_are_named(tmp_path: Path, trivy: object) -> None:
     )
     with pytest.raises(
         StageConfigError,
-        match=r"^stage scan: with\.fail_on_severity: Extra "
-        r"inputs are not permitted$",
+        match=r"^stage scan: with\.fail_on_severity: unknown key 'fail_on_severity'; "
+        r"did you mean 'fail_on'\?$",
     ):
         main(ctx)
     tagged = stage_ctx(tmp_path / "t", "scan", {"image": "r.example/app:v1"})
