@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.supply.registry_server import free_port, make_tls_material
 
 USER = "lg"
 PASSWORD = "Pg-4tQ8-pw-Hx2Vn"  # a value that appears nowhere else
@@ -24,12 +25,6 @@ def pg_bin() -> Path | None:
     root = Path("/usr/lib/postgresql")
     found = sorted(root.glob("*/bin/initdb")) if root.is_dir() else []
     return found[-1].parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -99,60 +94,6 @@ class Cluster:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _certificates(folder: Path) -> None:
-    """A test CA and a server certificate for 127.0.0.1 / localhost, made with openssl."""
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=lockgate test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    )
-    openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    )
-    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-        "-out",
-        "server.crt",
-    )
-    (folder / "server.key").chmod(0o600)
-
-
 def start_cluster(*, tls: bool = False) -> Cluster:
     """initdb + pg_ctl start on a free loopback port; the caller must :meth:`Cluster.stop`.
     With ``tls`` the server also speaks TLS with a certificate from a fresh test CA."""
@@ -164,11 +105,12 @@ def start_cluster(*, tls: bool = False) -> Cluster:
     folder = Path(tempfile.mkdtemp(prefix="lockgate-pg-"))
     (folder / "pw").write_text(PASSWORD + "\n")
     if tls:
-        _certificates(folder)
+        make_tls_material(folder)  # the test CA and a server cert for 127.0.0.1 / localhost
+        (folder / "server.key").chmod(0o600)
     if os.geteuid() == 0:
         for path in (folder, *folder.iterdir()):
             shutil.chown(path, "postgres")
-    cluster = Cluster(folder, _free_port(), binary, tls)
+    cluster = Cluster(folder, free_port(), binary, tls)
     try:
         cluster.start()
     except BaseException:
