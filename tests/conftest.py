@@ -202,16 +202,28 @@ def shared_fixtures() -> Path:
     return folder
 
 
-@pytest.fixture(autouse=True)
-def _outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="session", autouse=True)
+def _outside_ci() -> Iterator[None]:
     """Tests describe a developer's laptop unless they say otherwise. When the suite itself runs
     in CI, the runner's CI markers would change what lockgate does (evaluate rightly refuses a
     champion comparison against a store discarded with the job), so they are removed here;
-    tests of CI behaviour set them explicitly."""
+    tests of CI behaviour set them explicitly. Session scope, so that module- and
+    session-scoped fixtures (the release path runs in one) see a laptop too."""
     from lockgate.stages.evaluate import CI_MARKERS
 
-    for name in CI_MARKERS:
-        monkeypatch.delenv(name, raising=False)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in CI_MARKERS:
+            patch.delenv(name, raising=False)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_witness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module- and session-scoped fixtures run before the per-test witness below; they share
+    one witness folder of the suite's own, never the account's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LOCKGATE_WITNESS_DIR", str(tmp_path_factory.mktemp("suite-witness")))
+        yield
 
 
 @pytest.fixture(autouse=True)
