@@ -22,12 +22,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PEM",
         help="also require every entry and the head to be signed by this key",
     )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="check every entry again, not only those added since this machine's last passing "
+        "audit of the ledger",
+    )
     add_spec_argument(parser)
     add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from lockgate.delivery.ledger.audit import audit_ledger
+    from lockgate.delivery.ledger.audited import UNSIGNED, AuditRecord
+    from lockgate.delivery.ledger.signatures import default_workers
 
     if args.ledger is not None:
         folder = args.ledger
@@ -37,18 +45,20 @@ def run(args: argparse.Namespace) -> int:
 
         project = load_project(args)
         folder = open_store(project, args).folder
-    check = None
+    check, key_id = None, UNSIGNED
     if args.public_key:
-        from lockgate.delivery.ledger.signing import load_checker
+        from lockgate.delivery.ledger.signing import load_checker, public_key_id
 
-        check = load_checker(args.public_key)
-    result = audit_ledger(folder, check)
+        check, key_id = load_checker(args.public_key), public_key_id(args.public_key)
+    record = None if args.full else AuditRecord(folder, key_id)
+    result = audit_ledger(folder, check, record=record, workers=default_workers())
     if args.json:
         print_json(
             {
                 "ok": result.ok,
                 "ledger": str(folder),
                 "entries": result.entries,
+                "unchanged_since_last_audit": result.unchanged,
                 "first_bad_seq": result.first_bad_seq,
                 "problems": list(result.problems),
                 "notes": list(result.notes),
@@ -59,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     if result.ok:
         print(f"ok: {result.entries} entries, chain and head anchor intact ({folder})")
+        if result.unchanged:
+            print(
+                f"entries 1-{result.unchanged} are byte for byte those this machine audited "
+                f"before; entries after them and the head were checked now (--full: all again)"
+            )
         return 0
     import sys
 

@@ -1,21 +1,23 @@
 """``lockgate audit verify``: is the ledger complete and untampered?
 
-Checks, in one pass: every line parses and its hash matches its bytes (edit), seqs run 1, 2, 3
-without gaps or swaps (delete, reorder), each entry names its predecessor's hash (splice), times
-never go backwards, signatures verify where a public key is given, and the last entry is the one
-the head anchor records (truncate, forged append, rewritten chain).
+Checks: every line parses and its hash matches its bytes (edit), seqs run 1, 2, 3 without gaps
+or swaps (delete, reorder), each entry names its predecessor's hash (splice), times never go
+backwards, signatures verify where a public key is given, and the last entry is the one the head
+anchor records (truncate, forged append, rewritten chain). The chain is walked first; the
+signatures of the lines it accepted are checked after, on every core; the first problem in ledger
+order is the one reported, as a line-by-line walk would find it. A prefix this machine audited
+before and finds byte for byte unchanged is not walked again (:mod:`.audited`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lockgate.delivery.ledger.entry import GENESIS, LineError, read_chain, read_line
+from lockgate.delivery.ledger.audited import AuditedPrefix, AuditRecord
+from lockgate.delivery.ledger.entry import GENESIS, LineError, read_chain
 from lockgate.delivery.ledger.ledger import HEAD_FILE, LEDGER_FILE, Head, LedgerError, read_head
-
-SignatureCheck = Callable[[bytes, str], bool]
+from lockgate.delivery.ledger.signatures import SignatureCheck, first_bad_signature, line_problem
 
 
 @dataclass(frozen=True)
@@ -24,14 +26,24 @@ class AuditReport:
     problems: tuple[str, ...] = ()
     first_bad_seq: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    unchanged: int = 0  # entries 1..unchanged: the bytes this machine audited before
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def audit_ledger(folder: Path, check_signature: SignatureCheck | None = None) -> AuditReport:
-    """Walk the chain line by line, then hold its end against the head anchor."""
+def audit_ledger(
+    folder: Path,
+    check_signature: SignatureCheck | None = None,
+    *,
+    record: AuditRecord | None = None,
+    workers: int = 1,
+) -> AuditReport:
+    """Walk the chain line by line, check the signatures of the lines whose links hold (on
+    ``workers`` processes), then hold the chain's end against the head anchor. With ``record``,
+    a prefix that passed before and is byte for byte unchanged is not walked again, and a
+    passing audit is recorded."""
     ledger = folder / LEDGER_FILE
     try:
         head = read_head(folder)
@@ -42,49 +54,50 @@ def audit_ledger(folder: Path, check_signature: SignatureCheck | None = None) ->
         if not data:
             return AuditReport(0, notes=("the ledger is empty",))
         return AuditReport(0, (f"{folder / HEAD_FILE}: the head anchor is missing",), 1)
-    walk = _walk_chain(data, head, check_signature)
+    prefix = record.unchanged_prefix(data, head.size) if record is not None else None
+    walk = _walk_chain(data, head, check_signature, prefix)
+    if check_signature is not None:
+        _check_signatures(walk, check_signature, workers)
     found = [walk.problem] if walk.problem else _end_problems(walk, head)
     problems = [f"entry {seq}: {message}" for seq, message in found]
     if check_signature is not None and not problems and not _head_signed(head, check_signature):
         problems.append("the head anchor's signature does not verify")
     first_bad = found[0][0] if found else None
-    return AuditReport(walk.expected - 1, tuple(problems), first_bad, walk.notes)
+    report = AuditReport(
+        walk.expected - 1, tuple(problems), first_bad, walk.notes, prefix.seq if prefix else 0
+    )
+    if record is not None and report.ok and head.size:
+        record.record(data, head.size, head.seq, head.hash, walk.prev_time)
+    return report
 
 
 @dataclass
 class _Walk:
-    """How far the chain held: the next seq expected, the last good hash, the first problem."""
+    """How far the chain held: the next seq expected, the last good hash and time, the first
+    problem; ``lines[:linked]`` are the lines whose links held (their signatures come next)."""
 
     expected: int = 1
     prev_hash: str = GENESIS
+    prev_time: str = ""
     problem: tuple[int, str] | None = None
     notes: tuple[str, ...] = ()
     torn: bool = False
+    lines: list[bytes] = field(default_factory=list)
+    linked: int = 0
 
 
-def _walk_chain(data: bytes, head: Head, check_signature: SignatureCheck | None) -> _Walk:
-    walk = _Walk()
-    lines = data.split(b"\n")
+def _walk_chain(
+    data: bytes, head: Head, check_signature: SignatureCheck | None, prefix: AuditedPrefix | None
+) -> _Walk:
+    walk, offset = _Walk(), 0
+    if prefix is not None:
+        walk.expected, walk.prev_hash, walk.prev_time = prefix.seq + 1, prefix.hash, prefix.time
+        offset = prefix.size
+    lines = walk.lines = (data[offset:] if offset else data).split(b"\n")
     walk.torn = bool(lines.pop())  # b"" when the file ends with a newline
-    prev_time, offset = "", 0
     for index, line in enumerate(lines):
         if offset >= head.size:
-            if head.pending and offset == head.size:
-                if check_signature is not None and not _signed_line(line, check_signature):
-                    walk.problem = (
-                        walk.expected,
-                        "a pending append that is not signed with the given key",
-                    )
-                    break
-                walk.notes = (
-                    f"entry {walk.expected} is a pending append; the next write completes it",
-                )
-            else:
-                walk.problem = (
-                    walk.expected,
-                    f"written after the head anchor (which ends at entry {head.seq}): "
-                    "appended outside lockgate",
-                )
+            walk.problem = _beyond_head(line, offset, head, walk, check_signature)
             break
         offset += len(line) + 1
         try:
@@ -92,29 +105,37 @@ def _walk_chain(data: bytes, head: Head, check_signature: SignatureCheck | None)
         except LineError as exc:
             walk.problem = (walk.expected, f"edited: {exc}")
             break
-        walk.problem = _link_problem(
-            line, seq, prev, when, walk, prev_time, check_signature, lines[index + 1 :]
-        )
+        walk.problem = _link_problem(seq, prev, when, walk, lines, index)
         if walk.problem is not None:
             break
-        walk.prev_hash, prev_time, walk.expected = digest_hex, when, walk.expected + 1
+        walk.prev_hash, walk.prev_time, walk.expected = digest_hex, when, walk.expected + 1
+        walk.linked = index + 1
     return walk
 
 
-def _link_problem(
-    line: bytes,
-    seq: int,
-    prev: str,
-    when: str,
-    walk: _Walk,
-    prev_time: str,
-    check_signature: SignatureCheck | None,
-    rest: list[bytes],
+def _beyond_head(
+    line: bytes, offset: int, head: Head, walk: _Walk, check_signature: SignatureCheck | None
 ) -> tuple[int, str] | None:
-    """What is wrong with one entry's link to the one before it (seq, hash, time, signature);
-    ``rest``, the lines after it, tells a swap from a deletion."""
+    """A line past the committed bytes: a pending append (noted), or an append outside lockgate."""
+    if not (head.pending and offset == head.size):
+        return (
+            walk.expected,
+            f"written after the head anchor (which ends at entry {head.seq}): "
+            "appended outside lockgate",
+        )
+    if check_signature is not None and line_problem(line, check_signature) is not None:
+        return walk.expected, "a pending append that is not signed with the given key"
+    walk.notes = (f"entry {walk.expected} is a pending append; the next write completes it",)
+    return None
+
+
+def _link_problem(
+    seq: int, prev: str, when: str, walk: _Walk, lines: list[bytes], index: int
+) -> tuple[int, str] | None:
+    """What is wrong with one entry's link to the one before it (seq, hash, time); the lines
+    after it tell a swap from a deletion."""
     if seq != walk.expected:
-        later = _seqs(rest)
+        later = _seqs(lines[index + 1 :])
         deleted = seq > walk.expected and walk.expected not in later
         what = "missing (deleted)" if deleted else "out of order (reordered)"
         where = f", and entry {walk.expected} comes later" if walk.expected in later else ""
@@ -128,15 +149,20 @@ def _link_problem(
             f"rewritten: entry {seq} records a different hash for it "
             "(its content changed and was re-hashed, or entries were spliced)",
         )
-    if when < prev_time:
-        return seq, f"time {when} is before the previous entry's {prev_time}"
-    if check_signature is not None:
-        entry = read_line(line)
-        if entry.signature is None:
-            return seq, "not signed"
-        if not check_signature(entry.signed_payload(), entry.signature):
-            return seq, "signature does not verify with the given public key"
+    if when < walk.prev_time:
+        return seq, f"time {when} is before the previous entry's {walk.prev_time}"
     return None
+
+
+def _check_signatures(walk: _Walk, check: SignatureCheck, workers: int) -> None:
+    """Check the signatures of the lines whose links held; the first that fails becomes the
+    audit's first problem, ahead of any link problem after it (as a line-by-line walk finds)."""
+    bad = first_bad_signature(walk.lines[: walk.linked], check, workers)
+    if bad is None:
+        return
+    index, why = bad
+    seq, prev, _, _ = read_chain(walk.lines[index])
+    walk.expected, walk.prev_hash, walk.problem, walk.notes = seq, prev, (seq, why), ()
 
 
 def _end_problems(walk: _Walk, head: Head) -> list[tuple[int, str]]:
@@ -170,14 +196,6 @@ def _head_signed(head: Head, check_signature: SignatureCheck) -> bool:
     return head.signature is not None and check_signature(
         head.anchor_payload(), str(head.signature)
     )
-
-
-def _signed_line(line: bytes, check: SignatureCheck) -> bool:
-    try:
-        entry = read_line(line)
-    except LineError:
-        return False
-    return entry.signature is not None and check(entry.signed_payload(), entry.signature)
 
 
 def _seqs(lines: list[bytes]) -> set[int]:

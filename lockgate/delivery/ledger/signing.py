@@ -62,6 +62,24 @@ def load_checker(path: Path) -> Callable[[bytes, str], bool]:
     return _checker(key)
 
 
+def public_key_id(path: Path) -> str:
+    """``ed25519:<sha256 of the raw public key>``: the same key whatever file or PEM layout holds
+    it (names what an audit record was verified against)."""
+    import hashlib
+
+    serialization = _serialization()
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise SigningError(f"{path}: cannot read the public key ({exc})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise SigningError(f"{path}: not an Ed25519 public key")
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "ed25519:" + hashlib.sha256(raw).hexdigest()
+
+
 def checker_of_private(path: Path) -> Callable[[bytes, str], bool]:
     """The checker for the public half of the private key in ``path``: a writer that signs
     also refuses entries its own key did not sign."""
