@@ -52,10 +52,15 @@ def default_workers() -> int:
 
 
 def first_bad_signature(
-    lines: Sequence[bytes], check: SignatureCheck, workers: int = 1
+    lines: Sequence[bytes],
+    check: SignatureCheck,
+    workers: int = 1,
+    *,
+    parallel_from: int = PARALLEL_FROM,
 ) -> tuple[int, str] | None:
-    """(index, why) of the first line in ``lines`` whose signature does not hold, else None."""
-    if workers > 1 and len(lines) >= PARALLEL_FROM and _can_fork():
+    """(index, why) of the first line in ``lines`` whose signature does not hold, else None;
+    from ``parallel_from`` lines on, ``workers`` forked processes share the work."""
+    if workers > 1 and len(lines) >= parallel_from and _can_fork():
         return _first_bad_forked(lines, check, workers)
     return _first_bad(lines, check, 0, len(lines))
 
