@@ -140,8 +140,10 @@ def test_the_command_says_what_it_skipped_and_full_checks_everything(
 
     def command(*extra: str) -> dict[str, object]:
         done = subprocess.run(
-            [sys.executable, "-m", "lockgate", "audit", "verify", "--ledger", str(folder)]
-            + ["--public-key", str(keys[1]), "--json", *extra],
+            [
+                *(sys.executable, "-m", "lockgate", "audit", "verify", "--ledger", str(folder)),
+                *("--public-key", str(keys[1]), "--json", *extra),
+            ],
             capture_output=True,
             text=True,
             timeout=120,

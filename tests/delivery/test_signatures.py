@@ -44,7 +44,7 @@ def signed_ledger(folder: Path, keys: Keys, count: int) -> list[bytes]:
                 "github",
                 "production",
                 f"sha256:{n:064x}",
-                reason=f"entry {n} \"quoted\" \\ back",
+                reason=f'entry {n} "quoted" \\ back',
                 details={"expires": "2027-01-01T00:00:00.000000Z", "n": n, "ratio": 0.1 * n},
             )
         )
@@ -124,8 +124,10 @@ def test_the_verdicts_are_openssls(tmp_path: Path, keys: Keys) -> None:
         (tmp_path / "payload").write_bytes(entry.signed_payload())
         (tmp_path / "sig").write_bytes(base64.b64decode(entry.signature))
         openssl = subprocess.run(
-            ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(keys[1]), "-rawin"]
-            + ["-in", str(tmp_path / "payload"), "-sigfile", str(tmp_path / "sig")],
+            [
+                *("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(keys[1]), "-rawin"),
+                *("-in", str(tmp_path / "payload"), "-sigfile", str(tmp_path / "sig")),
+            ],
             capture_output=True,
             text=True,
             check=False,
