@@ -1,13 +1,17 @@
 """Ledger performance on a 100,000-entry ledger: ``audit verify`` and ``history --at``.
 
-    python -m benchmarks.ledger [--entries 100000] [--repeat 5]
+    python -m benchmarks.ledger [--entries 100000] [--repeat 5] [--baseline CHECKOUT]
 
 Compared with what one would write without lockgate's line format and checkpoint index: an
 audit that parses, re-serialises and re-hashes each entry, and a history query that reads the
 whole ledger. ``audit verify`` is also measured as the command a user runs (a fresh process,
 spec read included), on an unsigned ledger and on a signed one with ``--public-key`` (every
-entry's Ed25519 signature and the head's checked); the command rows run in alternating rounds
-after one warm-up. Medians and raw timings: benchmarks/results/ledger-command.json.
+entry's Ed25519 signature and the head's checked): with ``--full`` (every entry checked, as on
+the first audit of a ledger on a machine), and again without it (the prefix this machine audited
+before is unchanged, so only the head and what came after are checked). ``--baseline`` also runs
+the signed full audit with the lockgate in another checkout (an earlier revision) in the same
+rounds. The command rows run in alternating rounds after one warm-up. Medians and raw timings:
+benchmarks/results/ledger-command.json.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from benchmarks import result_file
 from lockgate.delivery.ledger.audit import audit_ledger
 from lockgate.delivery.ledger.entry import GENESIS, Draft, format_time, seal
 from lockgate.delivery.ledger.ledger import Head
+from lockgate.delivery.ledger.signatures import default_workers
 from lockgate.delivery.ledger.signing import generate_key_pair, load_signer
 from lockgate.delivery.ledger.timeline import INDEX_FILE, release_at
 
@@ -101,25 +106,40 @@ def best(fn, repeat: int = 5) -> float:
     return min(times)
 
 
-def cli(args: list[str], cwd: Path) -> float:
+def cli(args: list[str], cwd: Path, code: Path | None = None) -> float:
+    """Seconds for one ``lockgate`` process (this checkout's, or the one in ``code``)."""
     t = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "lockgate", *args],
         cwd=cwd,
         check=True,
         capture_output=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**os.environ, "PYTHONPATH": str(code or Path(__file__).resolve().parents[1])},
     )
     return time.perf_counter() - t
+
+
+def _revision(checkout: Path) -> str:
+    """The commit a baseline checkout holds (its folder name when it is not a git work tree)."""
+    done = subprocess.run(
+        ["git", "-C", str(checkout), "log", "-1", "--format=%h %s"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or checkout.name
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--baseline", type=Path, help="a checkout of another lockgate revision")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        # what each audit records of the ledgers stays in this run's folder
+        os.environ["LOCKGATE_WITNESS_DIR"] = str(root / "witness")
         (root / "lockgate.yaml").write_text(
             'version: 1\nname: bench\nimage: {base: x}\nstages: {a: {run: ["true"]}}\n'
             "environments: [{name: staging}, {name: production}]\n"
@@ -151,7 +171,9 @@ def main() -> None:
         public = ["--public-key", str(root / "ledger.pub")]
         assert audit_ledger(signed / ".lockgate" / "ledger").ok
         commands: dict[str, Callable[[], float]] = {
+            "audit_verify_full": lambda: cli(["audit", "verify", "--full"], root),
             "audit_verify": lambda: cli(["audit", "verify"], root),
+            "audit_verify_signed_full": lambda: cli(["audit", "verify", "--full", *public], signed),
             "audit_verify_signed": lambda: cli(["audit", "verify", *public], signed),
             "history_at": lambda: cli(["history", "production", "--at", at], root),
             "history_at_ledger_dir": lambda: cli(
@@ -159,12 +181,19 @@ def main() -> None:
             ),
             "help": lambda: cli(["--help"], root),
         }
+        if args.baseline:
+            baseline = args.baseline.resolve()
+            commands["baseline_audit_verify_signed"] = lambda: cli(
+                ["audit", "verify", *public], signed, baseline
+            )
         load_before = result_file.load()
         raw = result_file.alternate(commands, repeat=args.repeat)
         result_file.write(
             "ledger-command",
             {
                 "entries": args.entries,
+                "workers": default_workers(),
+                "baseline": _revision(args.baseline) if args.baseline else None,
                 "ledger_mb": round(size / 1e6, 1),
                 "repeat": args.repeat,
                 "load_average_before": load_before,

@@ -112,11 +112,25 @@ def serving(doc: dict[str, Any]) -> str:
 def ledger_command(doc: dict[str, Any]) -> str:
     cmd, inproc = doc["command_s"], doc["in_process_s"]
     rows = [
-        ("`lockgate audit verify` (command, unsigned ledger)", cmd["audit_verify"]),
+        ("`lockgate audit verify --full` (command, unsigned ledger)", cmd["audit_verify_full"]),
+        ("`lockgate audit verify` (command, unsigned, audited here before)", cmd["audit_verify"]),
         (
-            "`lockgate audit verify --public-key K` (command, every entry signed)",
+            "`lockgate audit verify --full --public-key K` (command, every entry signed)",
+            cmd["audit_verify_signed_full"],
+        ),
+        (
+            "`lockgate audit verify --public-key K` (command, signed, audited here before)",
             cmd["audit_verify_signed"],
         ),
+    ]
+    if "baseline_audit_verify_signed" in cmd:
+        rows.append(
+            (
+                f"… the signed audit with the earlier lockgate ({doc['baseline']})",
+                cmd["baseline_audit_verify_signed"],
+            )
+        )
+    rows += [
         ("`lockgate history ENV --at T` (command)", cmd["history_at"]),
         ("`lockgate history ENV --at T --ledger DIR` (command)", cmd["history_at_ledger_dir"]),
         ("`lockgate --help`", cmd["help"]),
@@ -133,8 +147,8 @@ def ledger_command(doc: dict[str, Any]) -> str:
         f"| … first query (builds the index) | {_s(inproc['history_at_cold'])} | |",
         f"| … reading the whole ledger instead | {_s(inproc['naive_history'])} | |",
         "",
-        f"Commands: {doc['repeat']} alternating rounds after one warm-up; in-process rows: "
-        f"best of 3–5. {_machine(doc)}",
+        f"Commands: {doc['repeat']} alternating rounds after one warm-up; signatures checked on "
+        f"{doc['workers']} worker processes; in-process rows: best of 3–5. {_machine(doc)}",
     ]
     return "\n".join(lines) + "\n"
 

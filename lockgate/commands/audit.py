@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--full",
         action="store_true",
         help="check every entry again, not only those added since this machine's last passing "
-        "audit of the ledger",
+        "audit of the ledger (a passing full audit is recorded as usual)",
     )
     add_spec_argument(parser)
     add_json_argument(parser)
@@ -50,8 +50,13 @@ def run(args: argparse.Namespace) -> int:
         from lockgate.delivery.ledger.signing import load_checker, public_key_id
 
         check, key_id = load_checker(args.public_key), public_key_id(args.public_key)
-    record = None if args.full else AuditRecord(folder, key_id)
-    result = audit_ledger(folder, check, record=record, workers=default_workers())
+    result = audit_ledger(
+        folder,
+        check,
+        record=AuditRecord(folder, key_id),
+        skip_audited=not args.full,
+        workers=default_workers(),
+    )
     if args.json:
         print_json(
             {

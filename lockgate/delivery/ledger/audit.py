@@ -38,12 +38,13 @@ def audit_ledger(
     check_signature: SignatureCheck | None = None,
     *,
     record: AuditRecord | None = None,
+    skip_audited: bool = True,
     workers: int = 1,
 ) -> AuditReport:
     """Walk the chain line by line, check the signatures of the lines whose links hold (on
     ``workers`` processes), then hold the chain's end against the head anchor. With ``record``,
-    a prefix that passed before and is byte for byte unchanged is not walked again, and a
-    passing audit is recorded."""
+    a passing audit is recorded, and (``skip_audited``) a prefix that passed before and is byte
+    for byte unchanged is not walked again."""
     ledger = folder / LEDGER_FILE
     try:
         head = read_head(folder)
@@ -54,7 +55,9 @@ def audit_ledger(
         if not data:
             return AuditReport(0, notes=("the ledger is empty",))
         return AuditReport(0, (f"{folder / HEAD_FILE}: the head anchor is missing",), 1)
-    prefix = record.unchanged_prefix(data, head.size) if record is not None else None
+    prefix = None
+    if record is not None and skip_audited:
+        prefix = record.unchanged_prefix(data, head.size)
     walk = _walk_chain(data, head, check_signature, prefix)
     if check_signature is not None:
         _check_signatures(walk, check_signature, workers)
