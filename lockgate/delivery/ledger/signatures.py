@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Sequence
 
 from lockgate.delivery.ledger.entry import LineError, read_line, signed_parts
@@ -76,7 +77,8 @@ def _first_bad(
 
 
 def _can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
+    # macOS offers fork but its system libraries may not survive it: one process there
+    return sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
 
 
 def _first_bad_forked(
