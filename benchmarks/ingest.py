@@ -30,7 +30,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-METHODS = ("copy_polars", "lockgate", "copy_binary_rows", "pandas_read_sql")
+METHODS = (
+    "copy_polars",
+    "adbc_polars",
+    "connectorx_polars",
+    "lockgate",
+    "copy_binary_rows",
+    "pandas_read_sql",
+)
 COLUMNS = (
     [f"i{k} bigint" for k in range(8)]
     + [f"f{k} double precision" for k in range(6)]
@@ -53,6 +60,12 @@ def fill(conninfo: str, rows: int) -> None:
         conn.execute("VACUUM ANALYZE bench")
 
 
+def uri(conninfo: str) -> str:
+    """The benchmark cluster's key=value conninfo as a ``postgresql://`` URI."""
+    kv = dict(part.split("=", 1) for part in conninfo.split())
+    return f"postgresql://{kv['user']}:{kv['password']}@{kv['host']}:{kv['port']}/{kv['dbname']}"
+
+
 def run_method(method: str, conninfo: str, port: int, out: Path) -> None:
     """One measured run, in this (child) process."""
     import polars as pl
@@ -68,6 +81,18 @@ def run_method(method: str, conninfo: str, port: int, out: Path) -> None:
         pl.read_csv(buf.getvalue(), has_header=False, new_columns=names).write_parquet(
             out / "copy.parquet", compression="zstd"
         )
+    elif method == "adbc_polars":
+        import adbc_driver_postgresql.dbapi as adbc
+
+        with adbc.connect(uri(conninfo)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT * FROM bench")
+            table = cur.fetch_arrow_table()
+        pl.from_arrow(table).write_parquet(out / "adbc.parquet", compression="zstd")
+    elif method == "connectorx_polars":
+        import connectorx
+
+        frame = connectorx.read_sql(uri(conninfo), "SELECT * FROM bench", return_type="polars")
+        frame.write_parquet(out / "connectorx.parquet", compression="zstd")
     elif method == "copy_binary_rows":
         types = ["int8"] * 8 + ["float8"] * 6 + ["text"] * 4 + ["timestamp", "bool"]
         with (
@@ -134,7 +159,9 @@ def main() -> int:
     parser.add_argument("--out")
     args = parser.parse_args()
     if args.child:
-        import pandas  # noqa: F401  (imports happen before the clock starts, for every method)
+        import adbc_driver_postgresql.dbapi  # noqa: F401  (every import happens before the clock)
+        import connectorx  # noqa: F401
+        import pandas  # noqa: F401
         import polars  # noqa: F401
         import psycopg  # noqa: F401
         import sqlalchemy  # noqa: F401
