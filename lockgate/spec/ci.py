@@ -10,7 +10,7 @@ digests up and writes this list; a hand-written entry is checked here, with its 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -21,12 +21,14 @@ from lockgate.spec.yamlpos import Loc, Positions, dotted
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _NAME_TAG = re.compile(r"[a-z0-9][a-z0-9._/-]*(?::[0-9]+)?(?:/[a-z0-9._-]+)*:[A-Za-z0-9_][\w.-]*")
 PIN_HELP = "lockgate generate --pin-images looks the digest up and writes it"
+# for the JSON Schema (editors); a spec is checked by check_ci first, with its position
+PinnedImage = Annotated[str, Field(pattern=f"^{_NAME_TAG.pattern}@{DIGEST.pattern}$")]
 
 
 class Ci(FrozenModel):
     """Settings of the generated CI files."""
 
-    images: tuple[str, ...] = Field(
+    images: tuple[PinnedImage, ...] = Field(
         (),
         description="public images the generated CI files use, pinned as "
         "NAME:TAG@sha256:<64 hex> (written by `lockgate generate --pin-images`)",
