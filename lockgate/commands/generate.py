@@ -116,21 +116,30 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         elif outcome.status == "written":
             print(f"wrote {rel}", file=stdout)
     unpinned = _report_floating(
-        args, [replace(f, text=text) for f, (_, text) in zip(files, planned, strict=True)]
+        args, [replace(f, text=text) for f, (_, text) in zip(files, planned, strict=True)], root
     )
     stale = any(o.status == "stale" for o in outcomes)
     return EXIT_FAILED if stale or (unpinned and args.require_digests) else EXIT_OK
 
 
-def _report_floating(args: argparse.Namespace, files: list[Rendered]) -> bool:
-    """One warning per image a file names by a floating tag; whether there was any."""
-    from lockgate.generator.image_audit import floating
+def _report_floating(args: argparse.Namespace, files: list[Rendered], root: Path) -> bool:
+    """One warning per image a file names by a floating tag, and per public base image the
+    image job pulls by one; whether there was any."""
+    from lockgate.generator.image_audit import floating, floating_bases
+    from lockgate.spec.loader import find_spec, load_spec
 
     uses = floating(files)
-    provider = args.provider
     for use in uses:
-        print(f"warning: {use.warning(provider)}", file=sys.stderr)
-    return bool(uses)
+        print(f"warning: {use.warning(args.provider)}", file=sys.stderr)
+    spec_path = (args.spec or find_spec(root)).resolve()
+    bases = floating_bases(load_spec(spec_path)) if args.build_image else []
+    for field, ref in bases:
+        print(
+            f"warning: {spec_path.name}: {field} {ref} is a floating tag that the CI image job "
+            f"pulls; pin it: write it as {ref}@sha256:<digest>",
+            file=sys.stderr,
+        )
+    return bool(uses or bases)
 
 
 def _pin_images(args: argparse.Namespace, root: Path, stdout: TextIO) -> None:

@@ -19,10 +19,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from lockgate.generator.public_images import PUBLIC_IMAGES, pin_hint
 from lockgate.generator.rendered import Rendered
+
+if TYPE_CHECKING:
+    from lockgate.spec.models import Pipeline
 
 _PINNED = re.compile(r"@sha256:[0-9a-f]{64}$")
 _GROOVY = re.compile(r"""(?:docker\.image\(\s*|\bimage:\s*)'([^']+)'""")
@@ -62,6 +65,18 @@ def image_uses(rendered: Rendered) -> list[ImageUse]:
 
 def floating(files: list[Rendered]) -> list[ImageUse]:
     return [u for f in files for u in image_uses(f) if u.kind == "floating"]
+
+
+def floating_bases(pipeline: Pipeline) -> list[tuple[str, str]]:
+    """(field, reference) for each ``image.base`` the CI image job pulls by a floating tag; a
+    ``lockgate/*`` base is bootstrapped from the OS archive, never pulled, so it is left out."""
+    images = [("image.base", pipeline.image)]
+    images += [(f"stages.{n}.image.base", s.image) for n, s in pipeline.stages.items() if s.image]
+    return [
+        (field, image.base)
+        for field, image in images
+        if image.base and not image.base.startswith("lockgate/") and _kind(image.base) != "pinned"
+    ]
 
 
 def _kind(ref: str) -> Kind:

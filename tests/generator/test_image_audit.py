@@ -154,3 +154,33 @@ def test_a_pipeline_including_the_component_hands_it_the_pinned_images(tmp_path:
     assert inputs["builder-image"] == f"python:3.11-slim-bookworm@{DIGEST}"
     assert inputs["dind-image"] == f"docker:27-dind@{DIGEST}"
     assert [u.kind for u in image_uses(rendered) if u.ref in inputs.values()] == ["pinned"] * 2
+
+
+@pytest.mark.parametrize(
+    ("base", "argv", "warned"),
+    [
+        ("python:3.11-slim-bookworm", [], True),
+        (f"python:3.11-slim-bookworm@{DIGEST}", [], False),
+        ("lockgate/debian:bookworm", [], False),  # bootstrapped in the job, never pulled
+        ("python:3.11-slim-bookworm", ["--no-image"], False),  # no image job pulls it
+    ],
+)
+def test_a_public_base_the_image_job_pulls_by_tag_is_reported(
+    base: str, argv: list[str], warned: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    spec = (
+        "version: 1\nname: demo\nimage: {base: 'BASE'}\nstages:\n"
+        "  train: {run: [python3, train.py], image: {base: 'BASE'}}\n"
+    )
+    (root / "lockgate.yaml").write_text(spec.replace("BASE", base))
+    code = main(["generate", "github", "--root", str(root), "--require-digests", *argv])
+    err = capsys.readouterr().err
+    assert code == (1 if warned else 0), err
+    for field in ("image.base", "stages.train.image.base"):
+        line = (
+            f"warning: lockgate.yaml: {field} {base} is a floating tag that the CI image job "
+            f"pulls; pin it: write it as {base}@sha256:<digest>"
+        )
+        assert (line in err.splitlines()) == warned, err
