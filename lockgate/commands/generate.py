@@ -143,6 +143,7 @@ def _report_floating(args: argparse.Namespace, files: list[Rendered], root: Path
 
 
 def _pin_images(args: argparse.Namespace, root: Path, stdout: TextIO) -> None:
+    from lockgate.generator.image_audit import floating_bases
     from lockgate.generator.image_pins import images_for, resolve_pins, write_pins
     from lockgate.generator.providers import PROVIDERS
     from lockgate.spec.loader import find_spec, load_spec
@@ -151,9 +152,10 @@ def _pin_images(args: argparse.Namespace, root: Path, stdout: TextIO) -> None:
     if args.check:
         raise LockgateError("--pin-images rewrites the spec; run it without --check")
     spec_path = (args.spec or find_spec(root)).resolve()
-    load_spec(spec_path)  # a broken spec is reported before any registry is asked
+    pipeline = load_spec(spec_path)  # a broken spec is reported before any registry is asked
     providers = list(PROVIDERS) if args.provider == "all" else [args.provider]
-    images = images_for(providers)
+    bases = dict(floating_bases(pipeline)) if args.build_image else {}
+    images = [i.image for i in images_for(providers)] + list(bases.values())
     if not images:
         print(f"the {args.provider} files name no public image; nothing to pin", file=stdout)
         return
@@ -167,6 +169,6 @@ def _pin_images(args: argparse.Namespace, root: Path, stdout: TextIO) -> None:
         return RegistryClient(access)
 
     pins = resolve_pins(images, client_for, args.pin_from)
-    write_pins(spec_path, pins)
+    write_pins(spec_path, pins, bases)
     for pin in pins:
         print(f"pinned {pin.ref} (looked up at {pin.looked_up})", file=stdout)

@@ -41,34 +41,42 @@ def images_for(providers: Iterable[str]) -> list[PublicImage]:
     return [i for i in PUBLIC_IMAGES.values() if wanted & set(i.providers)]
 
 
-def lookup_ref(image: PublicImage, mirror: str | None = None) -> ImageRef:
-    """Where ``image`` is looked up: Docker Hub, or the same repository under ``mirror``."""
+def lookup_ref(image: str, mirror: str | None = None) -> ImageRef:
+    """Where ``image`` (``[HOST/]NAME:TAG``) is looked up: a name without a registry host on
+    Docker Hub (``python`` is ``library/python`` there) or under ``mirror``; any other on its
+    own registry."""
     from lockgate.supply.image_ref import ImageRef
 
+    name, _, tag = image.rpartition(":")
+    first, slash, rest = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return ImageRef(first, rest, tag)
+    repository = name if slash else f"library/{name}"
     if not mirror:
-        return ImageRef(DOCKER_HUB, image.repository, image.tag)
+        return ImageRef(DOCKER_HUB, repository, tag)
     host, _, prefix = mirror.strip("/").partition("/")
-    repository = f"{prefix}/{image.repository}" if prefix else image.repository
-    return ImageRef(host, repository, image.tag)
+    return ImageRef(host, f"{prefix}/{repository}" if prefix else repository, tag)
 
 
 def resolve_pins(
-    images: Iterable[PublicImage],
+    images: Iterable[str],
     client_for: Callable[[str], RegistryClient],
     mirror: str | None = None,
 ) -> list[ImagePin]:
     """Each image's digest as its registry reports it now (one client per registry host)."""
     clients: dict[str, RegistryClient] = {}
     pins = []
-    for image in images:
+    for image in dict.fromkeys(images):
         ref = lookup_ref(image, mirror)
         client = clients.setdefault(ref.registry, client_for(ref.registry))
-        pins.append(ImagePin(image.image, client.tag_digest(ref), str(ref)))
+        pins.append(ImagePin(image, client.tag_digest(ref), str(ref)))
     return pins
 
 
-def write_pins(spec_path: Path, pins: Iterable[ImagePin]) -> str:
-    """Set ``ci.images`` in the spec (pins of other images are kept); return the new text."""
+def write_pins(spec_path: Path, pins: Iterable[ImagePin], bases: Iterable[str] = ()) -> str:
+    """Set ``ci.images`` in the spec to the pins of the images the CI files name (pins of other
+    images are kept), and rewrite each ``image.base`` in ``bases`` (by field path) to its pin;
+    return the new text."""
     import io
 
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -78,16 +86,24 @@ def write_pins(spec_path: Path, pins: Iterable[ImagePin]) -> str:
     from lockgate.spec.loader import parse_spec
     from lockgate.spec.yamlpos import read_spec_text
 
+    by_image = {p.image: p.ref for p in pins}
     yaml = yaml_engine()
     doc = yaml.load(read_spec_text(spec_path))
-    ci = doc.get("ci")
-    if ci is None:
-        ci = doc["ci"] = CommentedMap()
-    if not isinstance(ci, dict):
-        raise LockgateError(f"{spec_path}: ci: must be a mapping to hold ci.images")
-    new = {p.image: p.ref for p in pins}
-    kept = [e for e in ci.get("images") or [] if str(e).partition("@")[0] not in new]
-    ci["images"] = CommentedSeq(sorted([*kept, *new.values()]))
+    for field in bases:
+        *path, key = field.split(".")
+        holder = doc
+        for part in path:
+            holder = holder[part]
+        holder[key] = by_image[holder[key]]
+    public = {i: r for i, r in by_image.items() if i in PUBLIC_IMAGES}
+    if public:
+        ci = doc.get("ci")
+        if ci is None:
+            ci = doc["ci"] = CommentedMap()
+        if not isinstance(ci, dict):
+            raise LockgateError(f"{spec_path}: ci: must be a mapping to hold ci.images")
+        kept = [e for e in ci.get("images") or [] if str(e).partition("@")[0] not in public]
+        ci["images"] = CommentedSeq(sorted([*kept, *public.values()]))
     out = io.StringIO()
     yaml.dump(doc, out)
     text = out.getvalue()

@@ -20,16 +20,6 @@ class PublicImage:
     used_for: str
     providers: tuple[str, ...]
 
-    @property
-    def repository(self) -> str:
-        """The repository path on Docker Hub (``python`` is ``library/python`` there)."""
-        name = self.image.rpartition(":")[0]
-        return name if "/" in name else f"library/{name}"
-
-    @property
-    def tag(self) -> str:
-        return self.image.rpartition(":")[2]
-
 
 BUILDER = PublicImage(
     "python:3.11-slim-bookworm",

@@ -51,12 +51,19 @@ def _push(server: RegistryServer, repository: str, tag: str, marker: str) -> str
     return RegistryClient(access).push_image(ref, image).digest
 
 
+def _hub_path(image: str) -> tuple[str, str]:
+    """Docker Hub's repository and tag of NAME:TAG: a one-part name lives under library/."""
+    name, tag = image.rsplit(":", 1)
+    return (name if "/" in name else f"library/{name}"), tag
+
+
 def _push_public_images(server: RegistryServer, prefix: str, marker: str) -> dict[str, str]:
     """Every public image the generated files name, under PREFIX/ as a mirror holds them."""
-    return {
-        image.image: _push(server, f"{prefix}/{image.repository}", image.tag, marker)
-        for image in PUBLIC_IMAGES.values()
-    }
+    pushed = {}
+    for image in PUBLIC_IMAGES:
+        repository, tag = _hub_path(image)
+        pushed[image] = _push(server, f"{prefix}/{repository}", tag, marker)
+    return pushed
 
 
 def _reported_digest(server: RegistryServer, tokens: TokenServer, repository: str, tag: str) -> str:
@@ -115,10 +122,11 @@ def test_pin_images_writes_the_digests_the_registry_reports_and_generation_uses_
     pipeline = load_spec(project / "lockgate.yaml")
     pins = dict(p.split("@", 1) for p in pipeline.ci.images)
     assert pins == pushed
-    for image in PUBLIC_IMAGES.values():
-        reported = _reported_digest(server, tokens, f"public/hub/{image.repository}", image.tag)
-        assert pins[image.image] == reported
-        assert f"pinned {image.image}@{reported}" in out
+    for image in PUBLIC_IMAGES:
+        repository, tag = _hub_path(image)
+        reported = _reported_digest(server, tokens, f"public/hub/{repository}", tag)
+        assert pins[image] == reported
+        assert f"pinned {image}@{reported} (looked up at {server.host}/public/hub/" in out
     after = (project / "lockgate.yaml").read_text()
     comments = [line for line in before.splitlines() if line.lstrip().startswith("#")]
     assert comments and all(c in after.splitlines() for c in comments)
@@ -216,3 +224,34 @@ def test_github_files_name_no_public_image_so_there_is_nothing_to_pin(
     assert main(["generate", "github", "--root", str(project), "--pin-images"]) == 0
     assert "nothing to pin" in capsys.readouterr().out
     assert (project / "lockgate.yaml").read_text() == before
+
+
+def test_a_public_base_is_pinned_in_place_and_a_private_registry_base_on_its_own_registry(
+    registry: tuple[RegistryServer, TokenServer], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server, tokens = registry
+    pushed = _push_public_images(server, "public/bases", "base")
+    own = _push(server, "public/team/base", "1.0", "own base")
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "lockgate.yaml").write_text(
+        "# a hosted base, and a stage on the team's own base\n"
+        "version: 1\nname: demo\nimage: {base: python:3.11-slim-bookworm}\nstages:\n"
+        "  train:\n    run: [python3, train.py]\n"
+        f"    image: {{base: '{server.host}/public/team/base:1.0'}}  # ours\n"
+    )
+    mirror = f"{server.host}/public/bases"
+    assert _generate(root, server, "--pin-images", "--pin-from", mirror) == 0, capsys.readouterr()
+    out = capsys.readouterr().out
+    pipeline = load_spec(root / "lockgate.yaml")
+    assert pipeline.image.base == f"python:3.11-slim-bookworm@{pushed['python:3.11-slim-bookworm']}"
+    stage_image = pipeline.stages["train"].image
+    assert stage_image is not None
+    assert stage_image.base == f"{server.host}/public/team/base:1.0@{own}"
+    assert own == _reported_digest(server, tokens, "public/team/base", "1.0")
+    assert f"(looked up at {server.host}/public/team/base:1.0)" in out  # not under the mirror
+    text = (root / "lockgate.yaml").read_text()
+    assert "# a hosted base" in text and "# ours" in text
+    check = ["generate", "gitlab", "--root", str(root), "--check", "--require-digests"]
+    assert main(check) == 0
+    assert "warning:" not in capsys.readouterr().err
