@@ -28,11 +28,16 @@ TOKEN = "s3cr3t-token-value"
 
 
 class ApiServer:
-    """Records every request; answers GETs of the Rollout from ``statuses`` in turn."""
+    """Records every request. Keeps what was applied (a changed Rollout spec bumps
+    ``metadata.generation``, as the API server does) and answers GETs of the Rollout with that
+    spec and the next of ``statuses`` (the controller's side, scripted). A status names the
+    generation it describes (``observedGeneration``); by default the current one."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.statuses: list[dict[str, Any]] = []
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.generation = 0
 
     def answer(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
         self.requests.append(
@@ -40,12 +45,25 @@ class ApiServer:
         )
         if headers.get("Authorization") != f"Bearer {TOKEN}":
             return 401, {"kind": "Status", "message": "Unauthorized"}
-        if method == "PATCH":
+        where = path.split("?")[0]
+        if method == "PATCH" and headers.get("Content-Type") == "application/apply-patch+yaml":
             document = json.loads(body)
+            if where == ROLLOUT and self.objects.get(where, {}).get("spec") != document["spec"]:
+                self.generation += 1
+            self.objects[where] = document
             return 200, document
-        if method == "GET" and path == ROLLOUT:
+        if method == "PATCH" and where in (ROLLOUT, ROLLOUT + "/status"):
+            return 200, {"kind": "Rollout"}
+        if method == "GET" and where == ROLLOUT:
             status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
-            return 200, {"kind": "Rollout", "status": status}
+            status = {"observedGeneration": str(self.generation), **status}
+            spec = self.objects.get(ROLLOUT, {}).get("spec", {})
+            return 200, {
+                "kind": "Rollout",
+                "metadata": {"generation": self.generation},
+                "spec": spec,
+                "status": status,
+            }
         return 404, {"kind": "Status", "message": f"{path} not found"}
 
 
@@ -91,7 +109,11 @@ def controller(tmp_path: Path, server: str) -> Rollouts:
                 "argo_poll_s": 0.01,
                 "argo_timeout_s": 5,
             },
-            "canary": {"steps": [{"weight": 10, "pause": {"duration": 60}}, {"weight": 50}]},
+            # Argo steps: 0 setWeight 10, 1 pause 60s, 2 analysis, 3 setWeight 50,
+            # 4 pause 30s (window_s), 5 analysis, 6 pause {} (manual: after its analysis)
+            "canary": {
+                "steps": [{"weight": 10, "pause": {"duration": 60}}, {"weight": 50, "pause": {}}]
+            },
         }
     )
     store = StateStore(tmp_path / "state")
@@ -99,44 +121,77 @@ def controller(tmp_path: Path, server: str) -> Rollouts:
 
 
 def _applied(recorded: ApiServer) -> list[dict[str, Any]]:
-    return [json.loads(r["body"]) for r in recorded.requests if r["method"] == "PATCH"]
+    return [
+        json.loads(r["body"])
+        for r in recorded.requests
+        if r["headers"].get("Content-Type") == "application/apply-patch+yaml"
+    ]
+
+
+def _merged(recorded: ApiServer) -> list[tuple[str, Any]]:
+    """The merge patches sent, as (``object`` or ``status``, body)."""
+    return [
+        ("status" if r["path"].endswith("/status") else "object", json.loads(r["body"]))
+        for r in recorded.requests
+        if r["headers"].get("Content-Type") == "application/merge-patch+json"
+    ]
 
 
 HEALTHY = {"phase": "Healthy", "stableRS": "abc", "currentPodHash": "abc"}
+KINDS = ["Rollout", "AnalysisTemplate", "Service", "Service", "Service", "HTTPRoute"]
+TIMED = [{"reason": "CanaryPauseStep", "startTime": "2026-11-20T10:00:00Z"}]
 
 
-def test_candidate_is_handed_to_argo_and_its_healthy_verdict_completes(tmp_path, api) -> None:
+def _deployed(tmp_path: Path, api: tuple[ApiServer, str]) -> tuple[ApiServer, Rollouts]:
     recorded, server = api
     rollouts = controller(tmp_path, server)
     recorded.statuses = [HEALTHY]
     assert rollouts.start("reg/model:1").status == "deployed"
-    first = _applied(recorded)
-    assert [d["kind"] for d in first] == ["Rollout", "AnalysisTemplate", "Service"]
     recorded.requests.clear()
+    return recorded, rollouts
+
+
+def test_candidate_is_handed_to_argo_and_its_healthy_verdict_completes(tmp_path, api) -> None:
+    recorded, rollouts = _deployed(tmp_path, api)
     recorded.statuses = [
+        {**HEALTHY, "observedGeneration": "1"},  # read once before polling (no abort to lift)
+        # written for the spec before ours: its "Healthy" is the old version's, not a verdict
+        {**HEALTHY, "observedGeneration": "1"},
         {"phase": "Progressing", "currentStepIndex": 0, "stableRS": "abc", "currentPodHash": "def"},
-        {"phase": "Progressing", "currentStepIndex": 1, "stableRS": "abc", "currentPodHash": "def"},
+        # a timed pause step: Argo goes on by itself, so lockgate keeps watching
+        {
+            "phase": "Paused",
+            "message": "CanaryPauseStep",
+            "pauseConditions": TIMED,
+            "controllerPause": True,
+            "currentStepIndex": 1,
+            "stableRS": "abc",
+            "currentPodHash": "def",
+            "canary": {"weights": {"canary": {"weight": 10}}},
+        },
         {"phase": "Healthy", "stableRS": "def", "currentPodHash": "def"},
     ]
     result = rollouts.start("reg/model:2")
     assert result.status == "completed" and result.exit_code == 0
-    # converging re-applies the stable version first (a no-op for Argo), then the candidate
+    # converging re-applies the stable version (unchanged for Argo), then the candidate
     applied = _applied(recorded)
-    assert [d["kind"] for d in applied] == ["Rollout", "AnalysisTemplate", "Service"] * 2
+    assert [d["kind"] for d in applied] == KINDS * 2
     assert applied[0]["spec"]["template"]["spec"]["containers"][0]["image"] == "reg/model:1"
-    rollout, template, service = applied[3:]
-    for document in (rollout, template, service):
+    for document in applied[6:]:
         validate(document)
+    rollout = applied[6]
     assert rollout["spec"]["template"]["spec"]["containers"][0]["image"] == "reg/model:2"
-    assert template["spec"]["metrics"][0]["provider"]["prometheus"]["query"]
-    patch = [r for r in recorded.requests if r["method"] == "PATCH"][3]
+    assert applied[7]["spec"]["metrics"][0]["provider"]["prometheus"]["query"]
+    patch = [r for r in recorded.requests if r["method"] == "PATCH"][6]
     assert patch["path"] == ROLLOUT + "?fieldManager=lockgate&force=true"
     assert patch["headers"]["Content-Type"] == "application/apply-patch+yaml"
     gets = [r for r in recorded.requests if r["method"] == "GET"]
-    assert len(gets) == 3 and all(r["path"] == ROLLOUT for r in gets)
+    assert len(gets) == 5 and all(r["path"] == ROLLOUT for r in gets)  # 1 before polling
     state = rollouts.store.load("prod")
     assert state.phase == "completed" and state.stable.ref == "reg/model:2"
-    assert [m["outcome"] for m in state.measurements] == ["inconclusive", "inconclusive", "pass"]
+    outcomes = [m["outcome"] for m in state.measurements]
+    assert outcomes == ["running", "running", "running", "pass"]
+    assert [m["weight"] for m in state.measurements][2] == 10
     # the token went to the API server only: not into the record or the manifests
     assert TOKEN not in rollouts.store.path("prod").read_text()
     assert all(TOKEN not in p.read_text() for p in (tmp_path / "state").rglob("*.json"))
@@ -145,43 +200,102 @@ def test_candidate_is_handed_to_argo_and_its_healthy_verdict_completes(tmp_path,
 @pytest.mark.parametrize(
     ("status", "outcome"),
     [
-        ({"phase": "Degraded", "message": "RolloutAborted: metric error-rate failed"}, "aborted"),
-        ({"phase": "Paused", "message": "CanaryPauseStep"}, "paused"),
+        (
+            {"phase": "Degraded", "abort": True, "message": "RolloutAborted: metric failed"},
+            "aborted",
+        ),
+        ({"phase": "Degraded", "message": "ProgressDeadlineExceeded: timed out"}, "aborted"),
+        (
+            {
+                "phase": "Paused",
+                "message": "CanaryPauseStep",
+                "pauseConditions": TIMED,
+                "controllerPause": True,
+                "currentStepIndex": 6,
+            },
+            "paused",
+        ),
+        (
+            {
+                "phase": "Paused",
+                "message": "InconclusiveAnalysisRun",
+                "pauseConditions": [{"reason": "InconclusiveAnalysisRun"}],
+                "controllerPause": True,
+                "currentStepIndex": 2,
+            },
+            "paused",
+        ),
     ],
 )
 def test_argo_abort_and_pause_are_reported(tmp_path, api, status, outcome) -> None:
-    recorded, server = api
-    rollouts = controller(tmp_path, server)
-    recorded.statuses = [HEALTHY]
-    rollouts.start("reg/model:1")
+    recorded, rollouts = _deployed(tmp_path, api)
     recorded.statuses = [status]
     result = rollouts.start("reg/model:2")
     assert result.status == outcome and status["message"] in result.reason
     assert result.exit_code == (1 if outcome == "aborted" else 0)
 
 
-def test_resume_and_promote_full_ask_argo_through_the_status_subresource(tmp_path, api) -> None:
-    recorded, server = api
-    rollouts = controller(tmp_path, server)
-    recorded.statuses = [HEALTHY]
-    rollouts.start("reg/model:1")
-    recorded.statuses = [{"phase": "Paused", "message": "CanaryPauseStep"}]
+def test_resume_promote_full_abort_and_retry_send_what_the_argo_plugin_sends(tmp_path, api) -> None:
+    recorded, rollouts = _deployed(tmp_path, api)
+    manual = {
+        "phase": "Paused",
+        "message": "CanaryPauseStep",
+        "pauseConditions": TIMED,
+        "controllerPause": True,
+        "currentStepIndex": 6,
+    }
+    recorded.statuses = [manual]
     assert rollouts.start("reg/model:2").status == "paused"
     recorded.requests.clear()
-    recorded.statuses = [{"phase": "Paused", "message": "CanaryPauseStep"}]
-    assert rollouts.resume().status == "paused"  # Argo paused again at its next manual step
-    unpause = [r for r in recorded.requests if r["path"].endswith("/status")]
-    assert [json.loads(r["body"]) for r in unpause] == [{"status": {"pauseConditions": None}}]
+    inconclusive = {
+        "phase": "Paused",
+        "message": "InconclusiveAnalysisRun",
+        "pauseConditions": [{"reason": "InconclusiveAnalysisRun"}],
+        "controllerPause": True,
+        "currentStepIndex": 2,
+        "canary": {"currentStepAnalysisRunStatus": {"status": "Inconclusive"}},
+    }
+    # resume reads the Rollout, asks; the pause it lifted shows until the controller sees it
+    recorded.statuses = [manual, {"phase": "Paused", "controllerPause": True}, inconclusive]
+    assert rollouts.resume().status == "paused"
+    assert _merged(recorded) == [("status", {"status": {"pauseConditions": None}})]
     recorded.requests.clear()
-    recorded.statuses = [{"phase": "Healthy", "stableRS": "def", "currentPodHash": "def"}]
+    recorded.statuses = [inconclusive, inconclusive]
+    assert rollouts.resume().status == "paused"  # past an inconclusive step: to the next one
+    assert _merged(recorded) == [
+        (
+            "status",
+            {"status": {"pauseConditions": None, "controllerPause": False, "currentStepIndex": 3}},
+        )
+    ]
+    recorded.requests.clear()
+    recorded.statuses = [
+        {**manual, "stableRS": "abc", "currentPodHash": "def"},
+        {**manual, "promoteFull": True},  # not yet taken up
+        {"phase": "Healthy", "stableRS": "def", "currentPodHash": "def"},
+    ]
     done = rollouts.promote_full("go now")
     assert done.status == "completed"
-    status_patches = [r for r in recorded.requests if r["path"].endswith("/status")]
-    assert [json.loads(r["body"]) for r in status_patches] == [{"status": {"promoteFull": True}}]
-    assert status_patches[0]["headers"]["Content-Type"] == "application/merge-patch+json"
+    assert _merged(recorded) == [("status", {"status": {"promoteFull": True}})]
     state = rollouts.store.load("prod")
     assert state.stable.ref == "reg/model:2"
     assert "skipped" in [m["outcome"] for m in state.measurements]
+    # abort and retry
+    recorded.statuses = [manual]
+    assert rollouts.start("reg/model:3").status == "paused"
+    recorded.requests.clear()
+    assert rollouts.abort("bad feeling").status == "aborted"
+    assert _merged(recorded) == [("status", {"status": {"abort": True}})]
+    recorded.requests.clear()
+    aborted = {"phase": "Degraded", "abort": True, "abortedAt": "2026-11-20T10:00:00Z"}
+    recorded.statuses = [
+        aborted,  # read once before polling: the abort must be lifted (what retry sends)
+        {**aborted, "abort": False, "message": "RolloutAborted: ..."},  # not yet taken up
+        {"phase": "Healthy", "stableRS": "ghi", "currentPodHash": "ghi"},
+    ]
+    retried = rollouts.retry()
+    assert retried.status == "completed" and retried.stable.ref == "reg/model:3"
+    assert ("status", {"status": {"abort": False}}) in _merged(recorded)
 
 
 def test_refusals_name_the_call(tmp_path, api) -> None:
@@ -193,5 +307,12 @@ def test_refusals_name_the_call(tmp_path, api) -> None:
 
 
 def test_verdicts() -> None:
-    assert verdict({"phase": "Healthy", "stableRS": "a", "currentPodHash": "b"}) == "progressing"
-    assert verdict({"phase": "Progressing", "abort": True}) == "aborted"
+    def of(status: dict[str, Any], **rollout: Any) -> str:
+        return verdict({"status": status, **rollout})
+
+    assert of({"phase": "Healthy", "stableRS": "a", "currentPodHash": "b"}) == "progressing"
+    assert of({"phase": "Progressing", "abort": True}) == "aborted"
+    old = {"phase": "Healthy", "stableRS": "a", "currentPodHash": "a", "observedGeneration": "3"}
+    assert of(old, metadata={"generation": 4}) == "progressing"
+    assert of(old, metadata={"generation": 3}) == "completed"
+    assert of({"phase": "Paused"}, spec={"paused": True}) == "paused"  # paused by hand

@@ -81,6 +81,12 @@ class KubernetesApi:
             "application/apply-patch+yaml",
         )
 
+    def merge(self, api_version: str, kind: str, namespace: str, name: str, patch: Any) -> Any:
+        """A JSON merge patch of the object."""
+        path = object_path(api_version, kind, namespace, name)
+        body = json.dumps(patch, sort_keys=True).encode()
+        return self._call("PATCH", path, body, "application/merge-patch+json")
+
     def merge_status(
         self, api_version: str, kind: str, namespace: str, name: str, patch: Any
     ) -> Any:

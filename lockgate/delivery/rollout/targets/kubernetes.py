@@ -19,9 +19,12 @@ from typing import Any
 
 from lockgate.delivery.rollout.accesslog import AccessLogReader
 from lockgate.delivery.rollout.targets import kubernetes_manifests as m
+from lockgate.delivery.rollout.targets.argo_manifests import argo_documents
 from lockgate.delivery.rollout.targets.base import RouteChange, Version
 from lockgate.delivery.rollout.targets.kube_api import KubernetesApi
 from lockgate.errors import LockgateError
+
+ROLLOUT_API = "argoproj.io/v1alpha1"
 
 
 class KubectlFailed(LockgateError):
@@ -31,9 +34,8 @@ class KubectlFailed(LockgateError):
 class KubernetesTarget:
     def __init__(self, env_name: str, settings: Any, state_dir: Path, **_: Any) -> None:
         self.env_name = env_name
+        self.delivery = settings
         self.settings = settings.kubernetes
-        self.analysis = settings.analysis
-        self.steps = settings.canary.steps
         self.folder = Path(state_dir) / env_name / "manifests"
         self.delegates = self.settings.router == "argo-rollouts"
         self.api = (
@@ -72,14 +74,7 @@ class KubernetesTarget:
         ]
 
     def argo_manifests(self, version: Version) -> list[dict[str, Any]]:
-        app = self.settings.app
-        return [
-            m.rollout(app, version.ref, self.steps, self.settings, dict(version.env)),
-            m.analysis_template(
-                app, self.analysis.parsed(), self.settings, self.analysis.failure_limit
-            ),
-            m.service(app, None, self.settings),
-        ]
+        return argo_documents(self.settings.app, version.ref, self.delivery, dict(version.env))
 
     def start(self, version: Version) -> None:
         if self.delegates:  # one Rollout; the version applied last is the one Argo rolls to
@@ -108,26 +103,27 @@ class KubernetesTarget:
     def running(self, version: Version) -> bool:
         return (self.folder / f"{version.name}.json").exists()
 
-    def rollout_status(self) -> dict[str, Any]:
-        """The Argo Rollout's ``status``, read through the Kubernetes API."""
+    def _rollout_api(self, doing: str) -> KubernetesApi:
         if self.api is None:
             raise KubectlFailed(
-                "router argo-rollouts: set kubernetes.api_server so lockgate can read the "
-                "Rollout's status back"
+                f"router argo-rollouts: set kubernetes.api_server so lockgate can {doing}"
             )
-        found = self.api.get(
-            "argoproj.io/v1alpha1", "Rollout", self.settings.namespace, self.settings.app
-        )
-        return dict(found.get("status") or {})
+        return self.api
 
-    def promote_rollout(self, full: bool) -> None:
-        """What ``kubectl argo rollouts promote [--full]`` asks of Argo: skip the current pause,
-        or every remaining step and analysis."""
-        if self.api is None:
-            raise KubectlFailed("router argo-rollouts: set kubernetes.api_server to promote")
-        patch = {"status": {"promoteFull": True}} if full else {"status": {"pauseConditions": None}}
+    def rollout_object(self) -> dict[str, Any]:
+        """The Argo Rollout (metadata, spec, status), read through the Kubernetes API."""
+        api = self._rollout_api("read the Rollout's status back")
+        return dict(api.get(ROLLOUT_API, "Rollout", self.settings.namespace, self.settings.app))
+
+    def patch_rollout(self, patch: Mapping[str, Any]) -> None:
+        """Merge patches as ``kubectl argo rollouts`` sends them: ``status`` through the status
+        subresource, ``spec`` (unpausing a manual pause) on the object."""
+        api = self._rollout_api("change the Rollout")
         ns, app = self.settings.namespace, self.settings.app
-        self.api.merge_status("argoproj.io/v1alpha1", "Rollout", ns, app, patch)
+        if "spec" in patch:
+            api.merge(ROLLOUT_API, "Rollout", ns, app, {"spec": patch["spec"]})
+        if "status" in patch:
+            api.merge_status(ROLLOUT_API, "Rollout", ns, app, {"status": patch["status"]})
 
     def route(self, weights: Mapping[Version, int]) -> RouteChange:
         asked = time.time()
