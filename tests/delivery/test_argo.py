@@ -316,3 +316,48 @@ def test_verdicts() -> None:
     assert of(old, metadata={"generation": 4}) == "progressing"
     assert of(old, metadata={"generation": 3}) == "completed"
     assert of({"phase": "Paused"}, spec={"paused": True}) == "paused"  # paused by hand
+
+
+def test_status_watch_reads_the_live_rollout_through_the_api(
+    tmp_path, api, monkeypatch, capsys
+) -> None:
+    """``lockgate rollout status --watch`` with the Argo router, through the real entry point:
+    the rollout paused when ``start`` stopped watching; Argo goes on (here: someone promoted
+    it with Argo's own client), and the watch reads that back and records it."""
+    from lockgate.__main__ import main
+    from lockgate.commands import rollout as rollout_command
+
+    recorded, server = api
+    (tmp_path / "token").write_text(TOKEN)
+    (tmp_path / "delivery.yaml").write_text(
+        "environments:\n"
+        "  prod:\n"
+        "    target: kubernetes\n"
+        "    kubernetes:\n"
+        f"      {{namespace: ml, router: argo-rollouts, api_server: '{server}',\n"
+        f"       token_file: '{tmp_path / 'token'}', argo_poll_s: 0.01, argo_timeout_s: 5}}\n"
+        "    canary: {steps: [{weight: 10, pause: {}}]}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    recorded.statuses = [HEALTHY]
+    assert main(["rollout", "start", "prod", "--ref", "reg/model:1"]) == 0
+    manual = {"phase": "Paused", "message": "CanaryPauseStep", "pauseConditions": TIMED}
+    recorded.statuses = [manual]
+    assert main(["rollout", "start", "prod", "--ref", "reg/model:2"]) == 0
+    capsys.readouterr()
+    recorded.statuses = [
+        {
+            "phase": "Progressing",
+            "currentStepIndex": 3,
+            "canary": {"weights": {"canary": {"weight": 10}}},
+        },
+        {"phase": "Progressing", "currentStepIndex": 3},  # unchanged: nothing printed
+        {"phase": "Healthy", "stableRS": "def", "currentPodHash": "def"},
+    ]
+    monkeypatch.setattr(rollout_command, "pause", lambda seconds: None)
+    assert main(["rollout", "status", "prod", "--watch", "--interval", "0.01", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["phase"] for r in lines] == ["progressing", "completed"]
+    assert lines[-1]["stable"]["ref"] == "reg/model:2"
+    state = StateStore(tmp_path / ".lockgate" / "state" / "delivery").load("prod")
+    assert state.phase == "completed" and state.measurements[-1]["outcome"] == "pass"

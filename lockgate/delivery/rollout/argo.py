@@ -127,6 +127,48 @@ def _outcome(now: str, status: dict[str, Any]) -> str:
     return found.get(str(analysis.get("status")), "inconclusive" if now == "paused" else "running")
 
 
+def observe(ctl: Rollouts, state: RolloutState) -> tuple[RolloutState, str, str]:
+    """Read the Rollout once and bring the record up to date: a note when what Argo says
+    changed, the phase when its verdict changed (a completed rollout makes the candidate
+    stable). Returns the record, the verdict and its reason."""
+    assert state.canary is not None
+    rollout = ctl.target.rollout_object()  # type: ignore[attr-defined]  # the Argo router's
+    status = rollout.get("status") or {}
+    now = verdict(rollout)
+    reason = f"Argo Rollouts: {status.get('phase')}: {status.get('message') or '-'}"
+    weights = ((status.get("canary") or {}).get("weights") or {}).get("canary") or {}
+    note = {
+        "version": state.canary.name,
+        "step": int(status.get("currentStepIndex") or 0),
+        "weight": int(weights.get("weight") or 0),
+        "started": time.time(),
+        "ended": time.time(),
+        "outcome": _outcome(now, status),
+        "reason": reason,
+    }
+    last = state.measurements[-1] if state.measurements else {}
+    if any(last.get(key) != note[key] for key in ("version", "step", "outcome", "reason")):
+        state = ctl.store.save(state.evolve(measurements=(*state.measurements, note)))
+        ctl.log(f"{ctl.env}: {reason}")
+    if now == "completed":
+        reason = "Argo Rollouts: healthy"
+        done = state.evolve(
+            phase="completed",
+            previous=state.stable,
+            stable=state.canary,
+            canary=None,
+            weight=0,
+            reason=reason,
+        )
+        return ctl.store.save(done), now, reason
+    phase = now if now in ("aborted", "paused") else "progressing"
+    if (state.phase, state.reason) != (phase, reason if phase != "progressing" else ""):
+        state = ctl.store.save(
+            state.evolve(phase=phase, reason=reason if phase != "progressing" else "")
+        )
+    return state, now, reason
+
+
 def run_argo(ctl: Rollouts, state: RolloutState) -> RolloutResult:
     assert state.canary is not None
     target: Any = ctl.target  # a KubernetesTarget with the argo-rollouts router
@@ -135,49 +177,12 @@ def run_argo(ctl: Rollouts, state: RolloutState) -> RolloutResult:
         target.patch_rollout(RETRY)  # an abort left by an earlier run would hold this one back
     settings = ctl.settings.kubernetes
     deadline = time.monotonic() + settings.argo_timeout_s
-    seen: tuple[Any, ...] = ()
+    candidate = state.canary
     while True:
-        rollout = target.rollout_object()
-        status = rollout.get("status") or {}
-        now = verdict(rollout)
-        key = (now, status.get("currentStepIndex"), status.get("message"))
-        if key != seen:
-            seen = key
-            note = {
-                "version": state.canary.name,
-                "step": int(status.get("currentStepIndex") or 0),
-                "weight": int(
-                    (status.get("canary") or {})
-                    .get("weights", {})
-                    .get("canary", {})
-                    .get("weight", 0)
-                    or 0
-                ),
-                "started": time.time(),
-                "ended": time.time(),
-                "outcome": _outcome(now, status),
-                "reason": f"Argo Rollouts: {status.get('phase')}: {status.get('message') or '-'}",
-            }
-            state = ctl.store.save(state.evolve(measurements=(*state.measurements, note)))
-            ctl.log(f"{ctl.env}: {note['reason']}")
+        state, now, reason = observe(ctl, state)
         if now == "completed":
-            candidate = state.canary
-            ctl.store.save(
-                state.evolve(
-                    phase="completed",
-                    previous=state.stable,
-                    stable=state.canary,
-                    canary=None,
-                    weight=0,
-                    reason="Argo Rollouts: healthy",
-                )
-            )
-            return ctl._result(
-                ctl.store.load(ctl.env), "completed", "Argo Rollouts: healthy", candidate=candidate
-            )
+            return ctl._result(state, "completed", reason, candidate=candidate)
         if now in ("aborted", "paused"):
-            reason = f"Argo Rollouts: {status.get('phase')}: {status.get('message') or '-'}"
-            state = ctl.store.save(state.evolve(phase=now, reason=reason))
             return ctl._result(state, now, reason)  # type: ignore[arg-type]  # a Status
         if time.monotonic() > deadline:
             reason = f"Argo Rollouts still progressing after {settings.argo_timeout_s:g} s"

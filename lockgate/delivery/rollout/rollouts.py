@@ -83,6 +83,23 @@ class Rollouts:
     def status(self) -> RolloutState:
         return self.store.load(self.env)
 
+    def observe(self) -> RolloutState:
+        """The record; with the Argo router, first brought up to date with the live Rollout
+        (unless another lockgate process drives the environment and records it itself)."""
+        state = self.store.load(self.env)
+        if not self.delegates or state.canary is None:
+            return state
+        if state.phase not in ("progressing", "paused"):
+            return state
+        from lockgate.delivery.rollout.argo import observe
+        from lockgate.delivery.rollout.state import EnvironmentBusy
+
+        try:
+            with self.store.locked(self.env):
+                return observe(self, self.store.load(self.env))[0]
+        except EnvironmentBusy:
+            return state
+
     def start(self, ref: str, env_vars: Mapping[str, str] | None = None) -> RolloutResult:
         env_pairs = tuple(sorted((env_vars or {}).items()))
         with self.store.locked(self.env):
