@@ -7,9 +7,7 @@ how it reads Argo's verdict."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,79 +19,14 @@ from lockgate.delivery.rollout.rollouts import Rollouts
 from lockgate.delivery.rollout.state import StateStore
 from lockgate.delivery.rollout.targets.kube_api import KubernetesApiError
 from lockgate.delivery.rollout.targets.kubernetes import KubernetesTarget
+from tests.delivery.kube_api_kit import ROLLOUT, TOKEN, ApiServer, serving
 from tests.delivery.test_kubernetes import validate
-
-ROLLOUT = "/apis/argoproj.io/v1alpha1/namespaces/ml/rollouts/model"
-TOKEN = "s3cr3t-token-value"
-
-
-class ApiServer:
-    """Records every request. Keeps what was applied (a changed Rollout spec bumps
-    ``metadata.generation``, as the API server does) and answers GETs of the Rollout with that
-    spec and the next of ``statuses`` (the controller's side, scripted). A status names the
-    generation it describes (``observedGeneration``); by default the current one."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.statuses: list[dict[str, Any]] = []
-        self.objects: dict[str, dict[str, Any]] = {}
-        self.generation = 0
-
-    def answer(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
-        self.requests.append(
-            {"method": method, "path": path, "headers": dict(headers), "body": body}
-        )
-        if headers.get("Authorization") != f"Bearer {TOKEN}":
-            return 401, {"kind": "Status", "message": "Unauthorized"}
-        where = path.split("?")[0]
-        if method == "PATCH" and headers.get("Content-Type") == "application/apply-patch+yaml":
-            document = json.loads(body)
-            if where == ROLLOUT and self.objects.get(where, {}).get("spec") != document["spec"]:
-                self.generation += 1
-            self.objects[where] = document
-            return 200, document
-        if method == "PATCH" and where in (ROLLOUT, ROLLOUT + "/status"):
-            return 200, {"kind": "Rollout"}
-        if method == "GET" and where == ROLLOUT:
-            status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
-            status = {"observedGeneration": str(self.generation), **status}
-            spec = self.objects.get(ROLLOUT, {}).get("spec", {})
-            return 200, {
-                "kind": "Rollout",
-                "metadata": {"generation": self.generation},
-                "spec": spec,
-                "status": status,
-            }
-        return 404, {"kind": "Status", "message": f"{path} not found"}
 
 
 @pytest.fixture
 def api() -> Iterator[tuple[ApiServer, str]]:
-    recorded = ApiServer()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            code, body = recorded.answer(
-                self.command, self.path, self.headers, self.rfile.read(length)
-            )
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_PATCH = _serve
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield recorded, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving() as served:
+        yield served
 
 
 def controller(tmp_path: Path, server: str) -> Rollouts:

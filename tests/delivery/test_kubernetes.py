@@ -141,3 +141,43 @@ def test_a_broken_manifest_is_caught_by_the_schemas(tmp_path):
     kv = pytest.importorskip("kubernetes_validate", reason="pip install kubernetes-validate")
     with pytest.raises(kv.ValidationError):
         validate(deployment)
+
+
+def test_gateway_router_applies_waits_routes_and_deletes_through_the_api(tmp_path):
+    """With ``kubernetes.api_server`` (and no kubectl context) the gateway-api router applies,
+    reads readiness back and deletes through the API, against the recorded API server."""
+    from tests.delivery.kube_api_kit import TOKEN, serving
+
+    with serving() as (recorded, server):
+        (tmp_path / "token").write_text(TOKEN)
+        t = target(tmp_path, api_server=server, token_file=str(tmp_path / "token"))
+        t.ready_poll_s = 0.01
+        v1 = Version(1, "registry.local/model:1")
+        deployment = "/apis/apps/v1/namespaces/ml/deployments/model-r1"
+        recorded.ready = [
+            {"observedGeneration": 1, "updatedReplicas": 2, "availableReplicas": 1},
+            {"observedGeneration": 1, "updatedReplicas": 2, "availableReplicas": 2},
+        ]
+        t.start(v1)
+        t.route({v1: 100})
+        calls = [(r["method"], r["path"].split("?")[0]) for r in recorded.requests]
+        assert calls == [
+            ("PATCH", deployment),
+            ("PATCH", "/api/v1/namespaces/ml/services/model-r1"),
+            ("GET", deployment),  # one replica of two available: not yet
+            ("GET", deployment),
+            ("PATCH", "/apis/gateway.networking.k8s.io/v1/namespaces/ml/httproutes/model"),
+        ]
+        applies = [r for r in recorded.requests if r["method"] == "PATCH"]
+        assert all(r["path"].endswith("?fieldManager=lockgate&force=true") for r in applies)
+        assert all(r["headers"]["Authorization"] == f"Bearer {TOKEN}" for r in recorded.requests)
+        for r in applies:
+            validate(json.loads(r["body"]))
+        recorded.requests.clear()
+        t.stop(v1)
+        t.stop(v1)  # already gone: nothing to delete, no error
+        assert [(r["method"], r["path"]) for r in recorded.requests] == [
+            ("DELETE", deployment),
+            ("DELETE", "/api/v1/namespaces/ml/services/model-r1"),
+        ]
+        assert not t.running(v1)

@@ -1,8 +1,9 @@
 """Kubernetes target: versions as Deployments, weights as a Gateway API ``HTTPRoute``.
 
 Manifests are written to ``<state>/<env>/manifests/`` on every change and applied with
-``kubectl --context CONTEXT apply`` only when ``kubernetes.context`` is set; with no context it
-only renders (what the tests check, since no cluster can run where they do). There is no
+``kubectl --context CONTEXT apply`` when ``kubernetes.context`` is set, or by server-side apply
+through the Kubernetes API when ``kubernetes.api_server`` is (readiness read back from the
+Deployment's status, removal by DELETE); with neither it only renders. There is no
 per-version URL to scrape (``metrics_url`` is None): analysis reads the cluster's Prometheus
 (``kubernetes.prometheus_url``, pods selected by ``namespace`` and ``pod=~"<app>-rN-.+"``; see
 ``delivery/rollout/prometheus.py``), and ``running`` means the version's manifests are in place.
@@ -25,6 +26,7 @@ from lockgate.delivery.rollout.targets.kube_api import KubernetesApi
 from lockgate.errors import LockgateError
 
 ROLLOUT_API = "argoproj.io/v1alpha1"
+READY_TIMEOUT_S = 300.0  # what `kubectl rollout status --timeout=300s` waits
 
 
 class KubectlFailed(LockgateError):
@@ -38,6 +40,7 @@ class KubernetesTarget:
         self.settings = settings.kubernetes
         self.folder = Path(state_dir) / env_name / "manifests"
         self.delegates = self.settings.router == "argo-rollouts"
+        self.ready_poll_s = 2.0  # between reads of a Deployment's status (API path)
         self.api = (
             KubernetesApi(self.settings.api_server, self.settings.token_file, self.settings.ca_file)
             if self.settings.api_server
@@ -57,6 +60,9 @@ class KubernetesTarget:
         tmp.replace(path)
         if self.settings.context:
             self._kubectl("apply", "-f", str(path))
+        elif self.api is not None and not self.delegates:
+            for document in documents:
+                self.api.apply(document)
         return path
 
     def _kubectl(self, *args: str) -> str:
@@ -90,6 +96,30 @@ class KubernetesTarget:
             self._kubectl(
                 "-n", self.settings.namespace, "rollout", "status", name, "--timeout=300s"
             )
+        elif self.api is not None:
+            self._wait_ready(f"{self.settings.app}-{version.name}")
+
+    def _wait_ready(self, name: str) -> None:
+        """Wait, as ``kubectl rollout status`` does, until the Deployment's controller has seen
+        its spec and every replica is updated and available."""
+        assert self.api is not None
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            found = self.api.get("apps/v1", "Deployment", self.settings.namespace, name)
+            status, want = found.get("status") or {}, self.settings.replicas
+            seen = int(status.get("observedGeneration") or 0)
+            if seen >= int((found.get("metadata") or {}).get("generation") or 0) and all(
+                int(status.get(key) or 0) >= want
+                for key in ("updatedReplicas", "availableReplicas")
+            ):
+                return
+            if time.monotonic() > deadline:
+                raise KubectlFailed(
+                    f"deployment {self.settings.namespace}/{name}: not ready after "
+                    f"{READY_TIMEOUT_S:g} s ({status.get('availableReplicas') or 0}/{want} "
+                    "available)"
+                )
+            time.sleep(self.ready_poll_s)
 
     def stop(self, version: Version) -> None:
         path = self.folder / f"{version.name}.json"
@@ -98,6 +128,11 @@ class KubernetesTarget:
             return
         if self.settings.context and path.exists():
             self._kubectl("delete", "--ignore-not-found", "-f", str(path))
+        elif self.api is not None and path.exists():
+            for document in json.loads(path.read_text())["items"]:
+                meta = document["metadata"]
+                kind, namespace = document["kind"], meta["namespace"]
+                self.api.delete(document["apiVersion"], kind, namespace, meta["name"])
         path.unlink(missing_ok=True)
 
     def running(self, version: Version) -> bool:
