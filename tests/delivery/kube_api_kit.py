@@ -28,6 +28,7 @@ class ApiServer:
         self.objects: dict[str, dict[str, Any]] = {}
         self.generation = 0
         self.ready: list[dict[str, Any]] = [{}]  # a Deployment's status, in turn
+        self.runs: dict[str, dict[str, Any]] = {}  # AnalysisRuns by name, as Argo wrote them
 
     def answer(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
         self.requests.append(
@@ -44,6 +45,9 @@ class ApiServer:
             return 200, document
         if method == "PATCH" and where in (ROLLOUT, ROLLOUT + "/status"):
             return 200, {"kind": "Rollout"}
+        if method == "GET" and "/analysisruns/" in where:
+            run = self.runs.get(where.rsplit("/", 1)[1])
+            return (200, run) if run else (404, {"kind": "Status", "message": "not found"})
         if method == "DELETE":
             found = self.objects.pop(where, None)
             return (200, found) if found else (404, {"kind": "Status", "message": "not found"})

@@ -294,3 +294,57 @@ def test_status_watch_reads_the_live_rollout_through_the_api(
     assert lines[-1]["stable"]["ref"] == "reg/model:2"
     state = StateStore(tmp_path / ".lockgate" / "state" / "delivery").load("prod")
     assert state.phase == "completed" and state.measurements[-1]["outcome"] == "pass"
+
+
+def test_a_step_analysis_is_read_back_and_charted_on_the_release_page(tmp_path, api) -> None:
+    """Argo's AnalysisRun for a step, read through the API, lands in the record as conditions
+    with values, and the release page draws that step's chart from it."""
+    from lockgate.ui.overview import build, load_rollouts
+    from lockgate.ui.page import render_overview
+
+    recorded, rollouts = _deployed(tmp_path, api)
+    recorded.runs["model-def-2-2"] = {
+        "kind": "AnalysisRun",
+        "status": {
+            "phase": "Failed",
+            "metricResults": [
+                {
+                    "name": "requests",
+                    "phase": "Successful",
+                    "measurements": [{"phase": "Successful", "value": "[40]"}],
+                },
+                {
+                    "name": "error-rate",
+                    "phase": "Failed",
+                    "measurements": [{"phase": "Failed", "value": "[0.3]"}],
+                },
+                {
+                    "name": "p95-ms",
+                    "phase": "Successful",
+                    "measurements": [{"phase": "Successful", "value": "[42.5]"}],
+                },
+            ],
+        },
+    }
+    analysed = {"currentStepAnalysisRunStatus": {"name": "model-def-2-2", "status": "Failed"}}
+    recorded.statuses = [
+        {"phase": "Progressing", "currentStepIndex": 2, "canary": analysed},
+        {
+            "phase": "Degraded",
+            "abort": True,
+            "message": "RolloutAborted: metric error-rate failed",
+            "currentStepIndex": 2,
+            "canary": analysed,
+        },
+    ]
+    assert rollouts.start("reg/model:2").status == "aborted"
+    record = rollouts.store.load("prod")
+    judged = record.measurements[-1]["conditions"]
+    assert [(c["condition"], c["observed"], c["outcome"]) for c in judged] == [
+        ("requests >= 20", 40.0, "pass"),
+        ("error_rate < 0.01", 0.3, "fail"),
+        ("p95_ms < 200", 42.5, "pass"),
+    ]
+    page = render_overview(build([], load_rollouts(rollouts.store.folder)))
+    assert 'class="step-chart" data-step="2"' in page and "error_rate &lt; 0.01" in page
+    assert "<title>0.3</title>" in page  # the bar of the failing metric, its value on hover

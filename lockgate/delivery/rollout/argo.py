@@ -146,8 +146,16 @@ def observe(ctl: Rollouts, state: RolloutState) -> tuple[RolloutState, str, str]
         "outcome": _outcome(now, status),
         "reason": reason,
     }
+    analysis = (status.get("canary") or {}).get("currentStepAnalysisRunStatus") or {}
+    if analysis.get("name"):  # the step's analysis: each metric's value and verdict
+        from lockgate.delivery.rollout.argo_analysis import run_conditions
+
+        settings = ctl.settings.analysis
+        run = ctl.target.analysis_run(str(analysis["name"]))  # type: ignore[attr-defined]
+        note["conditions"] = run_conditions(run, settings.parsed(), settings.min_requests)
     last = state.measurements[-1] if state.measurements else {}
-    if any(last.get(key) != note[key] for key in ("version", "step", "outcome", "reason")):
+    keys = ("version", "step", "outcome", "reason", "conditions")
+    if any(last.get(key) != note.get(key) for key in keys):
         state = ctl.store.save(state.evolve(measurements=(*state.measurements, note)))
         ctl.log(f"{ctl.env}: {reason}")
     if now == "completed":

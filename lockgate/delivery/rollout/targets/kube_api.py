@@ -24,6 +24,7 @@ PLURALS = {
     "Service": "services",
     "Rollout": "rollouts",
     "AnalysisTemplate": "analysistemplates",
+    "AnalysisRun": "analysisruns",
     "HTTPRoute": "httproutes",
 }
 

@@ -150,6 +150,11 @@ class KubernetesTarget:
         api = self._rollout_api("read the Rollout's status back")
         return dict(api.get(ROLLOUT_API, "Rollout", self.settings.namespace, self.settings.app))
 
+    def analysis_run(self, name: str) -> dict[str, Any]:
+        """An AnalysisRun Argo started for a step, read through the Kubernetes API."""
+        api = self._rollout_api("read the step's analysis back")
+        return dict(api.get(ROLLOUT_API, "AnalysisRun", self.settings.namespace, name))
+
     def patch_rollout(self, patch: Mapping[str, Any]) -> None:
         """Merge patches as ``kubectl argo rollouts`` sends them: ``status`` through the status
         subresource, ``spec`` (unpausing a manual pause) on the object."""
