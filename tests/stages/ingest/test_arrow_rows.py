@@ -98,3 +98,29 @@ def test_a_query_the_server_refuses_is_one_clear_error(pg_cluster: Any, tmp_path
     with pytest.raises(SourceError, match=r"\(query\): .*division by zero") as exc:
         main(stage_context(tmp_path, {"source": {"postgres": src}}))
     assert PASSWORD not in str(exc.value)
+
+
+def test_a_password_with_quotes_spaces_and_backslashes_reaches_both_connections(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    """Both connections get libpq's keywords, each value quoted; the password shows nowhere."""
+    from psycopg import sql
+
+    password = "it's a \\ pass word"
+    pg.execute("DROP ROLE IF EXISTS odd")
+    pg.execute(sql.SQL("CREATE ROLE odd LOGIN PASSWORD {}").format(sql.Literal(password)))
+    try:
+        make_table(pg, 50)
+        pg.execute("GRANT USAGE ON SCHEMA t TO odd")
+        pg.execute("GRANT SELECT ON t.events TO odd")
+        src = {**postgres_source(pg_cluster, table="t.events"), "user": "odd", "password": "odd"}
+        ctx = stage_context(tmp_path, {"source": {"postgres": src}})
+        (ctx.secrets_dir / "odd").write_text(password)
+        assert main(ctx) == 0
+        data, manifest = read_all(ctx.out)
+        assert data.height == manifest["rows"] == 50
+        assert password not in (ctx.out / "manifest.json").read_text()
+    finally:
+        pg.execute("DROP SCHEMA t CASCADE")
+        pg.execute("CREATE SCHEMA t")
+        pg.execute("DROP ROLE odd")
