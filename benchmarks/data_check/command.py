@@ -6,8 +6,9 @@ tree (``wait4``'s ``ru_maxrss``: the largest of the process and the children it 
 The data: ``--rows`` rows x 6 columns of Parquet (id, two floats, two five-level strings, a
 timestamp). The checks, on both sides: id not null and unique, f1 and f2 within ranges, c0 and
 c1 in allowed sets, a row-count floor, freshness of ts; no drift. The script does them in one
-``select`` with Polars' streaming engine, as a user would by hand. One warm-up of each side,
-then ``--repeat`` alternating rounds.
+``select`` with Polars' streaming engine, as a user would by hand. lockgate's modules are
+compiled to bytecode first, as an installed lockgate has them. One warm-up of each side, then
+``--repeat`` alternating rounds.
 
     python -m benchmarks.data_check.command --rows 10000000 --repeat 7
 
@@ -162,10 +163,12 @@ def main() -> None:
         generate(root / "data.parquet", args.rows)
         (root / "lockgate.yaml").write_text(SPEC)
         (root / "script.py").write_text(textwrap.dedent(SCRIPT))
+        bytecode = result_file.compile_lockgate()
         load_before = result_file.load()
         summary = measure(root, args.repeat)
         payload = {
             "rows": args.rows,
+            "bytecode": bytecode,
             "columns": 6,
             "file_mib": round((root / "data.parquet").stat().st_size / 2**20, 1),
             "repeat": args.repeat,
