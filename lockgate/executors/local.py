@@ -78,8 +78,12 @@ class LocalExecutor:
         reader.start()
         deadline = time.monotonic() + spec.timeout if spec.timeout else None
         timed_out = interrupted = False
-        while proc.poll() is None:
-            if cancel.wait(0.05):
+        # A thread blocks in wait() so the run goes on the moment the stage exits; this one
+        # checks for a cancel or the timeout every 50 ms meanwhile.
+        exited = threading.Event()
+        threading.Thread(target=_wait, args=(proc, exited), daemon=True).start()
+        while not exited.wait(0.05):
+            if cancel.is_set():
                 interrupted = True
                 break
             if deadline is not None and time.monotonic() > deadline:
@@ -89,7 +93,14 @@ class LocalExecutor:
             _stop(proc)
         reader.join(timeout=_KILL_GRACE_S)
         code = proc.wait()
+        if proc.stdout is not None and not reader.is_alive():
+            proc.stdout.close()
         return ExecOutcome(exit_code=code, timed_out=timed_out, interrupted=interrupted)
+
+
+def _wait(proc: subprocess.Popen[bytes], exited: threading.Event) -> None:
+    proc.wait()
+    exited.set()
 
 
 def _pump(proc: subprocess.Popen[bytes], output: OutputSink) -> None:
