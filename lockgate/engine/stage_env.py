@@ -13,6 +13,11 @@ The base (documented in docs/design.md):
   ``CI_*``, ``JENKINS_URL``, ``BUILD_*``, ``JOB_*``, ``BRANCH_NAME``, ``CHANGE_*``, ``GIT_*``,
   except any whose name says it carries a credential (``TOKEN``, ``PASSWORD``, ``SECRET``,
   ``JWT``, ``KEY``, ``CREDENTIAL``): a stage that needs one declares it as a secret,
+- the team's tracking server, ``MLFLOW_TRACKING_URI`` (a server URL everywhere; a local
+  ``sqlite:``/``file:`` store or a plain path only under the local executor, where the path
+  means the same): CI keeps it as a secret/variable for the train, evaluate and package jobs,
+  and without it evaluation in CI would compare against an empty store. Its credentials
+  (``MLFLOW_TRACKING_TOKEN``, ...) are secrets like any other,
 - the container engine (``DOCKER_HOST``, ``DOCKER_CONFIG``, ``DOCKER_CERT_PATH``,
   ``DOCKER_TLS_VERIFY``) only for a stage that declares ``engine: true``.
 
@@ -45,6 +50,7 @@ EVERYWHERE = frozenset({"LANG", "LANGUAGE", "TZ", *_PROXIES, *(p.lower() for p i
 CI_NAMES = frozenset({"CI", "GITLAB_CI", "JENKINS_URL", "BRANCH_NAME"})
 CI_PREFIXES = ("GITHUB_", "RUNNER_", "CI_", "BUILD_", "JOB_", "CHANGE_", "GIT_")
 ENGINE = frozenset({"DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"})
+TRACKING_URI = "MLFLOW_TRACKING_URI"
 _CREDENTIAL = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|JWT|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
@@ -52,6 +58,12 @@ def _ci_variable(name: str) -> bool:
     if not (name in CI_NAMES or name.startswith(CI_PREFIXES)):
         return False
     return _CREDENTIAL.search(name) is None
+
+
+def _tracking_uri(value: str, *, in_container: bool) -> bool:
+    """A server URL means the same anywhere; a local store's path only on this host."""
+    scheme = value.split(":", 1)[0].lower() if "://" in value else ""
+    return not in_container or scheme not in ("", "file", "sqlite")
 
 
 def base_env(host: Mapping[str, str], *, in_container: bool, engine: bool) -> dict[str, str]:
@@ -66,6 +78,7 @@ def base_env(host: Mapping[str, str], *, in_container: bool, engine: bool) -> di
             or (not in_container and name in LOCAL_ONLY)
             or _ci_variable(name)
             or (engine and name in ENGINE and not in_container)
+            or (name == TRACKING_URI and _tracking_uri(value, in_container=in_container))
         ):
             out[name] = value
     return out

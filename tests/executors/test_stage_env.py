@@ -84,3 +84,16 @@ def test_the_base_keeps_ci_job_facts_but_not_its_credentials() -> None:
         "LC_ALL",
         "https_proxy",
     ]
+
+
+def test_the_tracking_server_reaches_stages_but_not_its_credentials() -> None:
+    """Regression: CI keeps MLFLOW_TRACKING_URI as a secret/variable of the train and evaluate
+    jobs, and the base used to drop it, so evaluation in CI compared against an empty store."""
+    server = {"MLFLOW_TRACKING_URI": "https://mlflow.example.org", "MLFLOW_TRACKING_TOKEN": "t"}
+    for in_container in (False, True):
+        seen = base_env(server, in_container=in_container, engine=False)
+        assert seen == {"MLFLOW_TRACKING_URI": "https://mlflow.example.org"}
+    local_store = {"MLFLOW_TRACKING_URI": "sqlite:////home/me/mlflow.db"}
+    assert base_env(local_store, in_container=False, engine=False) == local_store
+    assert base_env(local_store, in_container=True, engine=False) == {}  # a host path
+    assert base_env({"MLFLOW_TRACKING_URI": "/srv/mlruns"}, in_container=True, engine=False) == {}
