@@ -89,6 +89,9 @@ def hidden_jobs(*, build_image: bool, install: str | None = None) -> Any:
             f"--bootstrap-base --output dotenv={DOTENV}",
         ]
         image["artifacts"] = cmap(reports=cmap(dotenv=DOTENV))
+        # Not interruptible by default would stop GitLab from cancelling the whole superseded
+        # pipeline once this first job started; a half-built image is simply built again.
+        image["interruptible"] = True
         jobs[IMAGE_TEMPLATE] = image
     stage = cmap()
     stage["interruptible"] = True  # a newer pipeline for the same MR cancels this one
@@ -186,11 +189,12 @@ def _job_rules(ci: CiPipeline, stage: CiStage) -> list[Any] | None:
             conditions += _push_rules(ci.push_branches)
         elif trigger in _SOURCE_IF:
             conditions.append(_SOURCE_IF[trigger].format(event=ci.data_event or "data-update"))
+    manual = stage.gate is not None and stage.gate.waits
     if stage.runs_always:
-        if not stage.gate:
+        if not manual:
             return None
         conditions = []
-    when = "manual" if stage.gate else None
+    when = "manual" if manual else None
     if not conditions:
         return [cmap(when=when)]
     return [cmap({"if": c, "when": when}) for c in conditions]

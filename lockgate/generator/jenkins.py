@@ -125,7 +125,7 @@ def _stage(o: _Out, ci: CiPipeline, stage: CiStage) -> None:
     if not stage.runs_always:
         o.open("when")
         o.line("beforeAgent true")
-        if stage.gate:
+        if stage.gate and stage.gate.waits:
             o.line("beforeInput true")
         o.open("anyOf")
         for trigger in stage.when:
@@ -136,8 +136,10 @@ def _stage(o: _Out, ci: CiPipeline, stage: CiStage) -> None:
     if gate:
         o.open("options")
         o.line(f"lock(resource: {q('lockgate-' + gate.environment)})")
-        o.line(f"timeout(time: {APPROVAL_HOURS}, unit: 'HOURS')")
+        if gate.waits:
+            o.line(f"timeout(time: {APPROVAL_HOURS}, unit: 'HOURS')")
         o.close()
+    if gate and gate.waits:  # required_approvals: 0 is no approval step, as on GitHub/GitLab
         o.open("input")
         o.line(f"message {q(f'Deploy {ci.name} to {gate.environment}?')}")
         o.line("ok 'Approve'")
@@ -146,7 +148,7 @@ def _stage(o: _Out, ci: CiPipeline, stage: CiStage) -> None:
         o.line("submitterParameter 'LOCKGATE_APPROVER'")
         o.close()
     o.open("steps")
-    if gate:
+    if gate and gate.waits:
         o.line(
             f"lockgateGate(environment: {q(gate.environment)}, approver: env.LOCKGATE_APPROVER, "
             f"approvers: {glist(gate.approvers)}, requiredApprovals: {gate.required_approvals}, "

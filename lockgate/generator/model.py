@@ -48,6 +48,13 @@ class Gate:
     tier: str
     url: str | None
 
+    @property
+    def waits(self) -> bool:
+        """Whether a person must let the job through: ``required_approvals: 0`` means no
+        approval step on any provider (GitHub: no reviewers; GitLab: not manual; Jenkins: no
+        ``input``)."""
+        return self.required_approvals > 0
+
 
 @dataclass(frozen=True)
 class CiStage:
