@@ -18,6 +18,10 @@ The base (documented in docs/design.md):
   means the same): CI keeps it as a secret/variable for the train, evaluate and package jobs,
   and without it evaluation in CI would compare against an empty store. Its credentials
   (``MLFLOW_TRACKING_TOKEN``, ...) are secrets like any other,
+- the CI job's OIDC identity for keyless signing (GitHub's ``ACTIONS_ID_TOKEN_REQUEST_URL`` and
+  ``_TOKEN``, GitLab's ``SIGSTORE_ID_TOKEN`` from ``id_tokens:``) only for the built-in
+  ``lockgate/sign`` stage and only under the local executor, the way CI jobs run stages: in a
+  container the value would sit in the container's (or the Dagger query's) configuration,
 - the container engine (``DOCKER_HOST``, ``DOCKER_CONFIG``, ``DOCKER_CERT_PATH``,
   ``DOCKER_TLS_VERIFY``) only for a stage that declares ``engine: true``.
 
@@ -51,6 +55,10 @@ CI_NAMES = frozenset({"CI", "GITLAB_CI", "JENKINS_URL", "BRANCH_NAME"})
 CI_PREFIXES = ("GITHUB_", "RUNNER_", "CI_", "BUILD_", "JOB_", "CHANGE_", "GIT_")
 ENGINE = frozenset({"DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"})
 TRACKING_URI = "MLFLOW_TRACKING_URI"
+SIGNING_STAGE = "lockgate/sign"
+CI_IDENTITY = frozenset(
+    {"ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SIGSTORE_ID_TOKEN"}
+)
 _CREDENTIAL = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|JWT|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
@@ -66,7 +74,9 @@ def _tracking_uri(value: str, *, in_container: bool) -> bool:
     return not in_container or scheme not in ("", "file", "sqlite")
 
 
-def base_env(host: Mapping[str, str], *, in_container: bool, engine: bool) -> dict[str, str]:
+def base_env(
+    host: Mapping[str, str], *, in_container: bool, engine: bool, signs: bool = False
+) -> dict[str, str]:
     """The host variables a stage may see (see the module's docstring)."""
     out = {}
     for name, value in host.items():
@@ -79,6 +89,7 @@ def base_env(host: Mapping[str, str], *, in_container: bool, engine: bool) -> di
             or _ci_variable(name)
             or (engine and name in ENGINE and not in_container)
             or (name == TRACKING_URI and _tracking_uri(value, in_container=in_container))
+            or (signs and not in_container and name in CI_IDENTITY)
         ):
             out[name] = value
     return out
