@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 import lockgate
-from lockgate.generator.model import IMAGE_JOB, CiPipeline, CiStage
+from lockgate.generator.model import GENERATED_PREFIX, IMAGE_JOB, CiPipeline, CiStage
 from lockgate.generator.rendered import Rendered
 from lockgate.generator.yamltext import header_lines
 
@@ -72,6 +72,12 @@ def render(ci: CiPipeline, out: str, **_: Any) -> tuple[Rendered, ...]:
         "string(name: 'LOCKGATE_DATASET', defaultValue: '', "
         "description: 'the dataset that changed')"
     )
+    if any(g.four_eyes and g.waits for g in ci.gates):
+        o.line(
+            "string(name: 'LOCKGATE_CHANGE_AUTHOR', defaultValue: '', description: "
+            "'four-eyes: Jenkins user id of the change author (pull-request builds use "
+            "CHANGE_AUTHOR)')"
+        )
     o.close()
     if ci.schedules:
         o.open("triggers")
@@ -96,7 +102,8 @@ def render(ci: CiPipeline, out: str, **_: Any) -> tuple[Rendered, ...]:
         if len(group) == 1:
             _stage(o, ci, group[0])
             continue
-        o.open(f"stage({q(f'lockgate-{level}')})")
+        # lockgate's own name space (lockgate--), so no stage can be named like it
+        o.open(f"stage({q(f'{GENERATED_PREFIX}level-{level}')})")
         o.open("parallel")
         for stage in group:
             _stage(o, ci, stage)

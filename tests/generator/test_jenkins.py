@@ -67,7 +67,7 @@ def test_fan_out_becomes_parallel_and_needs_travel_to_the_library() -> None:
     assert order == [
         "lockgate--image",
         "prepare",
-        "lockgate-1",
+        "lockgate--level-1",
         "features",
         "stats",
         "train",
@@ -153,3 +153,15 @@ def test_zero_required_approvals_asks_nobody() -> None:
     gated = _jenkinsfile("gated")  # staging requires no approval, production two
     assert gated.count("input {") == gated.count("lockgateGate(") == 1
     assert gated.index("input {") > gated.index("stage('deploy-production')")
+
+
+def test_stage_names_are_unique_and_four_eyes_asks_for_the_author() -> None:
+    """Regression: a stage named ``lockgate-1`` met the wrapper of level 1's parallel stages,
+    which had the same name; deploy builds had no place to say who authored the change."""
+    for example in EXAMPLE_NAMES:
+        names = re.findall(r"stage\('([^']+)'\)", _jenkinsfile(example))
+        assert len(names) == len(set(names)), (example, names)
+    text = _jenkinsfile("level-names")
+    assert "stage('lockgate--level-1')" in text and "stage('lockgate-1')" in text
+    assert "string(name: 'LOCKGATE_CHANGE_AUTHOR'" in text
+    assert "LOCKGATE_CHANGE_AUTHOR" not in _jenkinsfile("quickstart")
