@@ -164,14 +164,15 @@ def _stages(ci: CiPipeline) -> Any:
 
 def _report_job(ci: CiPipeline) -> Any:
     """After the stages, pass or fail: the MR's one lockgate note, updated on each pipeline.
-    Gated stages wait for a person, so the report does not wait for them."""
+    Stages that wait for an approval (or follow one) are left out: the report never waits
+    for a person."""
     job = cmap(extends=REPORT_TEMPLATE)
     if ci.build_image:
         job["image"] = "$LOCKGATE_IMAGE"
     needs = [cmap(job=IMAGE_JOB)] if ci.build_image else []
-    needs += [cmap(job=s.job, optional=True) for s in ci.stages if not s.gate]
+    needs += [cmap(job=s.job, optional=True) for s in ci.reported()]
     job["needs"] = needs
-    ungated = " ".join(f"--stage {s.name}" for s in ci.stages if not s.gate)
+    ungated = " ".join(f"--stage {s.name}" for s in ci.reported())
     job["variables"] = cmap(LOCKGATE_REPORT_DIR=OUT_DIR, LOCKGATE_REPORT_STAGES=ungated)
     return job
 
