@@ -159,3 +159,26 @@ lockgate / trivy with the same skip: **{lg["median"] / same["median"]:.2f}x** th
 rows ran in {doc["repeat"]} alternating rounds after one warm-up, each round with an empty trivy
 cache; the defaults row {defaults_runs}. {_machine(doc)}
 """
+
+
+def ui(doc: dict[str, Any]) -> str:
+    first = doc["first_request_ms"]
+    lines = [
+        f"| {doc['entries']:,}-entry ledger, whole GET | median | p95 | first request |",
+        "|---|---|---|---|",
+    ]
+    for key, label in (
+        ("with_audit", "with the chain audit (default)"),
+        ("without_audit", "`--no-audit`"),
+    ):
+        row = doc[key]
+        lines.append(
+            f"| {label} | {row['median_ms']} ms | {row['p95_ms']} ms | {first[key]:.0f} ms |"
+        )
+    lines += [
+        "",
+        f"{doc['requests']} requests, one entry appended before each; {doc['cpus']} shared cores "
+        f"at load average {doc['load_avg_1m']:.1f}; target {doc['target_ms']} ms. "
+        "Command: `python benchmarks/ui.py`.",
+    ]
+    return "\n".join(lines) + "\n"

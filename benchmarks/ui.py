@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.ledger import build
-from lockgate.delivery.ledger.audit import audit_ledger
+from lockgate.delivery.ledger.audit import IncrementalAudit
 from lockgate.delivery.ledger.entry import Draft
 from lockgate.delivery.ledger.ledger import FileLedger
 from lockgate.ui.server import ReleasePage, serve
@@ -55,11 +55,10 @@ def main() -> None:
         build(folder, args.entries)
         write_rollout(Path(tmp) / "state")
         ledger = FileLedger(folder)
+        state = Path(tmp) / "state"
         urls = {
-            "with_audit": start(
-                ReleasePage(folder, Path(tmp) / "state", lambda: audit_ledger(folder))
-            )[0],
-            "without_audit": start(ReleasePage(ledger.folder, Path(tmp) / "state", None))[0],
+            "with_audit": start(ReleasePage(folder, state, IncrementalAudit(folder)))[0],
+            "without_audit": start(ReleasePage(ledger.folder, state, None))[0],
         }
         # the first request parses and audits the whole ledger; later ones read only what
         # was appended since (here: nothing, then one entry per round, see below)

@@ -96,10 +96,16 @@ class CiPipeline:
     registry: str | None
     build_image: bool  # False: jobs run on runners that already have lockgate (shell mode)
     install: str | None = None  # --install SOURCE (generator/install.py); None: this version
+    pinned_images: tuple[str, ...] = ()  # ci.images: NAME:TAG@sha256:... (public_images.py)
 
     @property
     def default_branch(self) -> str:
         return self.push_branches[0] if self.push_branches else "main"
+
+    def image(self, image: str) -> str:
+        """How the files name the public image ``image`` (``NAME:TAG``): by digest when the
+        spec pins it, otherwise by its floating tag."""
+        return next((p for p in self.pinned_images if p.partition("@")[0] == image), image)
 
     def stage(self, name: str) -> CiStage:
         return next(s for s in self.stages if s.name == name)
@@ -156,6 +162,7 @@ def build_model(
         registry=pipeline.registry,
         build_image=build_image,
         install=install,
+        pinned_images=pipeline.ci.images,
     )
 
 

@@ -123,6 +123,7 @@ def render() -> str:
     from pydantic import BaseModel
 
     from lockgate.spec import models
+    from lockgate.spec.ci import Ci
 
     sections: list[tuple[str, type[BaseModel]]] = [
         ("Top level", models.Pipeline),
@@ -137,6 +138,7 @@ def render() -> str:
         ("policy", models.Policy),
         ("policy.residency.ENV", models.Residency),
         ("policy.ledger", models.LedgerStore),
+        ("ci", Ci),
     ]
     out = [HEADER, _reading()]
     for title, model in sections:

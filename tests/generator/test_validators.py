@@ -124,6 +124,9 @@ def test_generated_pipeline_including_the_component_passes_schema(tmp_path: Path
             "inputs": {
                 "spec": "lockgate.yaml",
                 "image-name": "registry.example.com/ml/churn-runner",
+                # the public images by name, so a pin in the spec reaches the component
+                "builder-image": "python:3.11-slim-bookworm",
+                "dind-image": "docker:27-dind",
             },
         }
     ]
