@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(store.folder)
     audit = None if args.no_audit else IncrementalAudit(folder)
     rollouts = state_folder(args.delivery)
-    server = serve(ReleasePage(folder, rollouts, audit), args.host, args.port)
+    page = ReleasePage(folder, rollouts, audit)
+    server = serve(page, args.host, args.port)
+    page.warm()  # the whole ledger is read and audited once, before the URL is announced
     host, port = str(server.server_address[0]), int(server.server_address[1])
     url = f"http://{host}:{port}/"
     if args.json:

@@ -49,6 +49,11 @@ class ReleasePage:
             view = build(entries, rollouts, None, audit, self._folded)
         return 200, render_overview(view)
 
+    def warm(self) -> None:
+        """Read, audit and fold the whole ledger once, before the first visitor: later pages
+        read only what was appended since, so no request pays for the whole history."""
+        self.overview(None)
+
     def lineage(self, digest: str) -> tuple[int, str]:
         entries, _ = self.snapshot.read()
         found = trace(digest, entries, None, None)
