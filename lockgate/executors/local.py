@@ -20,7 +20,7 @@ from typing import ClassVar
 
 import lockgate
 from lockgate.engine.executor import ExecOutcome, OutputSink
-from lockgate.engine.stage_env import base_env
+from lockgate.engine.stage_env import SIGNING_STAGE, base_env
 from lockgate.engine.stagespec import StagePaths, StageSpec, contract_env
 from lockgate.executors.local_requirements import check_requirements
 
@@ -47,7 +47,9 @@ class LocalExecutor:
         output: OutputSink,
         cancel: threading.Event,
     ) -> ExecOutcome:
-        env = base_env(os.environ, in_container=False, engine=spec.engine)
+        env = base_env(
+            os.environ, in_container=False, engine=spec.engine, signs=spec.uses == SIGNING_STAGE
+        )
         env.update(
             contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=False)
         )
@@ -94,7 +96,7 @@ class LocalExecutor:
         reader.join(timeout=_KILL_GRACE_S)
         code = proc.wait()
         if proc.stdout is not None and not reader.is_alive():
-            proc.stdout.close()
+            proc.stdout.close()  # the pipe's file would otherwise stay open until collected
         return ExecOutcome(exit_code=code, timed_out=timed_out, interrupted=interrupted)
 
 
