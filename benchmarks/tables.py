@@ -34,13 +34,13 @@ def _raw(values: list[float]) -> str:
 def data_check_command(doc: dict[str, Any]) -> str:
     lg, pl = doc["lockgate"], doc["polars_script"]
     return f"""\
-| {doc["rows"]:,} rows x {doc["columns"]} cols ({doc["file_mib"]} MiB Parquet) | wall (median) | peak RSS (median) | raw wall, s |
-|---|---|---|---|
-| `lockgate run` of one data-check stage | {_s(lg["seconds_median"])} | {lg["peak_rss_mib_median"]:.0f} MiB | {_raw([r["seconds"] for r in lg["raw"]])} |
-| plain Polars script, one streaming `select` | {_s(pl["seconds_median"])} | {pl["peak_rss_mib_median"]:.0f} MiB | {_raw([r["seconds"] for r in pl["raw"]])} |
-| **ratio lockgate / script** | **{doc["ratio_seconds"]:.2f}x** | **{doc["ratio_peak_rss_mib"]:.2f}x** | |
+| {doc["rows"]:,} rows x {doc["columns"]} cols ({doc["file_mib"]} MiB Parquet) | wall (median) | CPU (median) | peak RSS (median) | raw wall, s |
+|---|---|---|---|---|
+| `lockgate run` of one data-check stage | {_s(lg["seconds_median"])} | {_s(lg["cpu_seconds_median"])} | {lg["peak_rss_mib_median"]:.0f} MiB | {_raw([r["seconds"] for r in lg["raw"]])} |
+| plain Polars script, one streaming `select` | {_s(pl["seconds_median"])} | {_s(pl["cpu_seconds_median"])} | {pl["peak_rss_mib_median"]:.0f} MiB | {_raw([r["seconds"] for r in pl["raw"]])} |
+| **ratio lockgate / script** | **{doc["ratio_seconds"]:.2f}x** | **{doc["ratio_cpu_seconds"]:.2f}x** | **{doc["ratio_peak_rss_mib"]:.2f}x** | |
 
-{doc["repeat"]} alternating rounds after one warm-up of each side. {_machine(doc)}
+{doc["repeat"]} alternating rounds after one warm-up of each side; {doc["bytecode"]}. {_machine(doc)}
 """
 
 

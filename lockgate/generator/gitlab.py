@@ -97,6 +97,9 @@ def hidden_jobs(
             f"--bootstrap-base --output dotenv={DOTENV}",
         ]
         job["artifacts"] = cmap(reports=cmap(dotenv=DOTENV))
+        # Not interruptible by default would stop GitLab from cancelling the whole superseded
+        # pipeline once this first job started; a half-built image is simply built again.
+        job["interruptible"] = True
         jobs[IMAGE_TEMPLATE] = job
     stage = cmap()
     stage["interruptible"] = True  # a newer pipeline for the same MR cancels this one
@@ -169,14 +172,15 @@ def _stages(ci: CiPipeline) -> Any:
 
 def _report_job(ci: CiPipeline) -> Any:
     """After the stages, pass or fail: the MR's one lockgate note, updated on each pipeline.
-    Gated stages wait for a person, so the report does not wait for them."""
+    Stages that wait for an approval (or follow one) are left out: the report never waits
+    for a person."""
     job = cmap(extends=REPORT_TEMPLATE)
     if ci.build_image:
         job["image"] = "$LOCKGATE_IMAGE"
     needs = [cmap(job=IMAGE_JOB)] if ci.build_image else []
-    needs += [cmap(job=s.job, optional=True) for s in ci.stages if not s.gate]
+    needs += [cmap(job=s.job, optional=True) for s in ci.reported()]
     job["needs"] = needs
-    ungated = " ".join(f"--stage {s.name}" for s in ci.stages if not s.gate)
+    ungated = " ".join(f"--stage {s.name}" for s in ci.reported())
     job["variables"] = cmap(LOCKGATE_REPORT_DIR=OUT_DIR, LOCKGATE_REPORT_STAGES=ungated)
     return job
 
@@ -194,11 +198,12 @@ def _job_rules(ci: CiPipeline, stage: CiStage) -> list[Any] | None:
             conditions += _push_rules(ci.push_branches)
         elif trigger in _SOURCE_IF:
             conditions.append(_SOURCE_IF[trigger].format(event=ci.data_event or "data-update"))
+    manual = stage.gate is not None and stage.gate.waits
     if stage.runs_always:
-        if not stage.gate:
+        if not manual:
             return None
         conditions = []
-    when = "manual" if stage.gate else None
+    when = "manual" if manual else None
     if not conditions:
         return [cmap(when=when)]
     return [cmap({"if": c, "when": when}) for c in conditions]

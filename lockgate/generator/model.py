@@ -48,6 +48,13 @@ class Gate:
     tier: str
     url: str | None
 
+    @property
+    def waits(self) -> bool:
+        """Whether a person must let the job through: ``required_approvals: 0`` means no
+        approval step on any provider (GitHub: no reviewers; GitLab: not manual; Jenkins: no
+        ``input``)."""
+        return self.required_approvals > 0
+
 
 @dataclass(frozen=True)
 class CiStage:
@@ -102,6 +109,18 @@ class CiPipeline:
 
     def stage(self, name: str) -> CiStage:
         return next(s for s in self.stages if s.name == name)
+
+    def reported(self) -> tuple[CiStage, ...]:
+        """The stages the report job waits for: all but those that wait for a person's
+        approval, directly or through an upstream."""
+        return tuple(
+            s
+            for s in self.stages
+            if not any(
+                (g := self.stage(n).gate) is not None and g.waits
+                for n in (s.name, *self.upstreams(s))
+            )
+        )
 
     def upstreams(self, stage: CiStage) -> set[str]:
         """Every stage ``stage`` needs, directly or through others."""
