@@ -45,20 +45,56 @@ def audit_ledger(
     ``workers`` processes), then hold the chain's end against the head anchor. With ``record``,
     a passing audit is recorded, and (``skip_audited``) a prefix that passed before and is byte
     for byte unchanged is not walked again."""
+    return _audit(folder, check_signature, None, record, skip_audited, workers)[0]
+
+
+class IncrementalAudit:
+    """``audit_ledger`` for a ledger audited again and again as it grows (the release page):
+    the lines that held last time are not walked again while their bytes are unchanged and the
+    head anchor still covers them; only what follows is. The report is the one a whole walk
+    gives: any change to the earlier bytes, or a head that ends before them, walks it all."""
+
+    def __init__(self, folder: Path, check_signature: SignatureCheck | None = None) -> None:
+        self.folder = folder
+        self.check_signature = check_signature
+        self._held: tuple[bytes, _Walk] | None = None
+        self.walked_from = 0  # where the last call's walk began, in bytes of the ledger
+
+    def __call__(self) -> AuditReport:
+        report, self._held, self.walked_from = _audit(self.folder, self.check_signature, self._held)
+        return report
+
+
+def _audit(
+    folder: Path,
+    check_signature: SignatureCheck | None,
+    held: tuple[bytes, _Walk] | None,
+    record: AuditRecord | None = None,
+    skip_audited: bool = True,
+    workers: int = 1,
+) -> tuple[AuditReport, tuple[bytes, _Walk] | None, int]:
+    """The report; the prefix of the ledger that held, with the walk's state at its end; and
+    where this walk began. ``held`` (in memory) or ``record`` (on disk) say where to start."""
     ledger = folder / LEDGER_FILE
     try:
         head = read_head(folder)
     except LedgerError as exc:
-        return AuditReport(0, (str(exc),), 1)
+        return AuditReport(0, (str(exc),), 1), None, 0
     data = ledger.read_bytes() if ledger.exists() else b""
     if head is None:
         if not data:
-            return AuditReport(0, notes=("the ledger is empty",))
-        return AuditReport(0, (f"{folder / HEAD_FILE}: the head anchor is missing",), 1)
-    prefix = None
-    if record is not None and skip_audited:
+            return AuditReport(0, notes=("the ledger is empty",)), None, 0
+        missing = f"{folder / HEAD_FILE}: the head anchor is missing"
+        return AuditReport(0, (missing,), 1), None, 0
+    start, unchanged = None, 0
+    if held is not None and len(held[0]) <= head.size and data.startswith(held[0]):
+        start = held[1]
+    elif record is not None and skip_audited:
         prefix = record.unchanged_prefix(data, head.size)
-    walk = _walk_chain(data, head, check_signature, prefix)
+        if prefix is not None:
+            start = _Walk(prefix.seq + 1, prefix.hash, prev_time=prefix.time, held=prefix.size)
+            unchanged = prefix.seq
+    walk = _walk_chain(data, head, check_signature, start)
     if check_signature is not None:
         _check_signatures(walk, check_signature, workers)
     found = [walk.problem] if walk.problem else _end_problems(walk, head)
@@ -66,38 +102,42 @@ def audit_ledger(
     if check_signature is not None and not problems and not _head_signed(head, check_signature):
         problems.append("the head anchor's signature does not verify")
     first_bad = found[0][0] if found else None
-    report = AuditReport(
-        walk.expected - 1, tuple(problems), first_bad, walk.notes, prefix.seq if prefix else 0
-    )
+    report = AuditReport(walk.expected - 1, tuple(problems), first_bad, walk.notes, unchanged)
     if record is not None and report.ok and head.size:
         record.record(data, head.size, head.seq, head.hash, walk.prev_time)
-    return report
+    checkpoint = _Walk(walk.expected, walk.prev_hash, prev_time=walk.prev_time, held=walk.held)
+    return report, (data[: walk.held], checkpoint), start.held if start else 0
 
 
 @dataclass
 class _Walk:
     """How far the chain held: the next seq expected, the last good hash and time, the first
-    problem; ``lines[:linked]`` are the lines whose links held (their signatures come next)."""
+    problem, and the bytes of whole lines within the head anchor that held; ``lines[:linked]``
+    are the walked lines whose links held (their signatures are checked next)."""
 
     expected: int = 1
     prev_hash: str = GENESIS
-    prev_time: str = ""
     problem: tuple[int, str] | None = None
     notes: tuple[str, ...] = ()
     torn: bool = False
+    prev_time: str = ""
+    held: int = 0
     lines: list[bytes] = field(default_factory=list)
     linked: int = 0
+    start_time: str = ""  # prev_time where this walk began
 
 
 def _walk_chain(
-    data: bytes, head: Head, check_signature: SignatureCheck | None, prefix: AuditedPrefix | None
+    data: bytes, head: Head, check_signature: SignatureCheck | None, start: _Walk | None = None
 ) -> _Walk:
-    walk, offset = _Walk(), 0
-    if prefix is not None:
-        walk.expected, walk.prev_hash, walk.prev_time = prefix.seq + 1, prefix.hash, prefix.time
-        offset = prefix.size
-    lines = walk.lines = (data[offset:] if offset else data).split(b"\n")
+    """Walk the lines from ``start.held`` on (from the first line when ``start`` is None)."""
+    walk = _Walk()
+    if start is not None:
+        walk = _Walk(start.expected, start.prev_hash, prev_time=start.prev_time, held=start.held)
+    walk.start_time = walk.prev_time
+    lines = walk.lines = (data[walk.held :] if walk.held else data).split(b"\n")
     walk.torn = bool(lines.pop())  # b"" when the file ends with a newline
+    offset = walk.held
     for index, line in enumerate(lines):
         if offset >= head.size:
             walk.problem = _beyond_head(line, offset, head, walk, check_signature)
@@ -112,7 +152,7 @@ def _walk_chain(
         if walk.problem is not None:
             break
         walk.prev_hash, walk.prev_time, walk.expected = digest_hex, when, walk.expected + 1
-        walk.linked = index + 1
+        walk.held, walk.linked = offset, index + 1
     return walk
 
 
@@ -166,6 +206,8 @@ def _check_signatures(walk: _Walk, check: SignatureCheck, workers: int) -> None:
     index, why = bad
     seq, prev, _, _ = read_chain(walk.lines[index])
     walk.expected, walk.prev_hash, walk.problem, walk.notes = seq, prev, (seq, why), ()
+    walk.held -= sum(len(line) + 1 for line in walk.lines[index : walk.linked])
+    walk.prev_time = read_chain(walk.lines[index - 1])[2] if index else walk.start_time
 
 
 def _end_problems(walk: _Walk, head: Head) -> list[tuple[int, str]]:
