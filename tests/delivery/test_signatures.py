@@ -169,3 +169,20 @@ def test_the_first_bad_signature_in_ledger_order_wins(
     found = first_bad_signature(lines, check, workers, parallel_from=1)
     assert found == (4, NOT_VERIFIED)
     assert first_bad_signature(lines[:4], check, workers, parallel_from=1) is None
+
+
+def test_the_release_pages_repeated_audit_keeps_naming_the_bad_signature(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """The held prefix ends before the bad line, so the next call finds the same problem."""
+    from lockgate.delivery.ledger.audit import IncrementalAudit
+
+    lines = signed_ledger(tmp_path, keys, 5)
+    entry = read_line(lines[2])
+    assert entry.signature is not None
+    lines[2] = rewrite(entry, signature=flip_bit(entry.signature))
+    (tmp_path / "ledger.jsonl").write_bytes(b"".join(lines))
+    audit = IncrementalAudit(tmp_path, load_checker(keys[1]))
+    first, again = audit(), audit()
+    assert first.problems == again.problems == (f"entry 3: {NOT_VERIFIED}",)
+    assert audit.walked_from == len(lines[0]) + len(lines[1])

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lockgate.delivery.ledger.audited import AuditedPrefix, AuditRecord
+from lockgate.delivery.ledger.audited import AuditRecord
 from lockgate.delivery.ledger.entry import GENESIS, LineError, read_chain
 from lockgate.delivery.ledger.ledger import HEAD_FILE, LEDGER_FILE, Head, LedgerError, read_head
 from lockgate.delivery.ledger.signatures import SignatureCheck, first_bad_signature, line_problem
