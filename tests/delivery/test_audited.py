@@ -155,3 +155,28 @@ def test_the_command_says_what_it_skipped_and_full_checks_everything(
     assert command()["unchanged_since_last_audit"] == 3
     assert command("--full")["unchanged_since_last_audit"] == 0
     assert list((tmp_path / "witness" / "audited").iterdir())
+
+
+def test_a_full_signed_audit_on_worker_processes_prints_only_its_verdict(
+    tmp_path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enough entries for the signature workers (on a machine with more than one core): they
+    end quietly. Before the workers reset the command's SIGTERM handler, the pool's shutdown
+    made some of them print a KeyboardInterrupt traceback (a race: not on every run)."""
+    from benchmarks.ledger import build
+    from lockgate.delivery.ledger.signatures import PARALLEL_FROM
+
+    build(tmp_path / "ledger", PARALLEL_FROM + 10, load_signer(keys[0]))
+    monkeypatch.setenv("LOCKGATE_WITNESS_DIR", str(tmp_path / "witness"))
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "lockgate", "audit", "verify", "--full"),
+            *("--ledger", str(tmp_path / "ledger"), "--public-key", str(keys[1])),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith(f"ok: {PARALLEL_FROM + 10} entries")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -90,11 +91,23 @@ def _first_bad_forked(
     shares = [(start, min(start + step, len(lines))) for start in range(0, len(lines), step)]
     _shared = (lines, check)
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker)
+        try:
             found = [bad for bad in pool.map(_share_problem, shares, chunksize=1) if bad]
+            pool.close()  # let the workers finish and exit on their own
+        finally:
+            pool.terminate()
+            pool.join()
     finally:
         _shared = None
     return min(found) if found else None
+
+
+def _quiet_worker() -> None:
+    """A worker ends the way the pool ends it: the command's SIGTERM handler (stop like Ctrl-C)
+    is the parent's, not the worker's, and Ctrl-C is for the parent to handle."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _share_problem(share: tuple[int, int]) -> tuple[int, str] | None:
