@@ -26,6 +26,9 @@ ENV_GIT_SHA = "LOCKGATE_GIT_SHA"
 ENV_IMAGE_DIGEST = "LOCKGATE_IMAGE_DIGEST"
 ENV_WITH = "LOCKGATE_WITH"
 ENV_CACHE_PREFIX = "LOCKGATE_CACHE_"
+# ``encryption.key`` of lockgate.yaml (a secret's name or file:PATH, never the key itself), for
+# built-in stages that keep data in the state folder.
+ENV_ENCRYPTION_KEY = "LOCKGATE_ENCRYPTION_KEY"
 
 # Image label that records the digest of the recipe an image was built from.
 RECIPE_LABEL = "dev.lockgate.recipe"

@@ -137,6 +137,7 @@ def render() -> str:
         ("policy", models.Policy),
         ("policy.residency.ENV", models.Residency),
         ("policy.ledger", models.LedgerStore),
+        ("encryption", models.Encryption),
     ]
     out = [HEADER, _reading()]
     for title, model in sections:
