@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -49,10 +50,14 @@ def _read_secret(name: str, source: Mapping[str, Any], project: Path) -> str:
     path = Path(os.path.expanduser(source["file"]))
     path = path if path.is_absolute() else project / path
     try:
-        with path.open("rb") as f:
-            data = f.read(MAX_SECRET_BYTES + 1)
+        data = _read_regular_file(path, MAX_SECRET_BYTES + 1)
     except OSError as exc:
         raise LockgateError(f"secret {name!r}: cannot read {path}: {exc.strerror}") from None
+    if data is None:
+        raise LockgateError(
+            f"secret {name!r}: {path} is not a regular file (a pipe, socket or device would "
+            "block or never end); point the secret at a file that holds the key or token"
+        )
     if len(data) > MAX_SECRET_BYTES:
         raise LockgateError(
             f"secret {name!r}: {path} holds more than {MAX_SECRET_BYTES:,} bytes; "
@@ -65,6 +70,19 @@ def _read_secret(name: str, source: Mapping[str, Any], project: Path) -> str:
             f"secret {name!r}: {path} is not UTF-8 text; store the secret as text (e.g. base64)"
         ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")  # as text mode reads
+
+
+def _read_regular_file(path: Path, limit: int) -> bytes | None:
+    """Up to ``limit`` bytes of ``path``, or None when it is not a regular file. Opened
+    non-blocking and checked before any read, so a FIFO never hangs ``validate`` or a run."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(limit)
+    finally:
+        os.close(fd)
 
 
 class Masker:

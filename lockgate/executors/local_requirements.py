@@ -18,32 +18,68 @@ from lockgate.errors import ExecutorUnavailable
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
 _PYTHON = re.compile(r"^python(\d+(\.\d+)?)?$")
 
-# Ask the interpreter itself which distributions it lacks (by distribution name, so
-# scikit-learn is found although it imports as sklearn).
+# Ask the interpreter itself which version of each distribution it has (by distribution name,
+# so scikit-learn is found although it imports as sklearn); null where it has none.
 _PROBE = """
 import importlib.metadata as m, json, sys
-missing = []
+found = {}
 for name in json.loads(sys.argv[1]):
     try:
-        m.distribution(name)
+        found[name] = m.version(name)
     except m.PackageNotFoundError:
-        missing.append(name)
-print(json.dumps(missing))
+        found[name] = None
+print(json.dumps(found))
 """
 
 
-def requirement_names(requirements: Path) -> tuple[str, ...]:
-    """Distribution names in a requirements file; options (``-r``, ``--index-url``), URLs and
-    paths are left to pip."""
-    names = []
+def requirement_lines(requirements: Path) -> tuple[str, ...]:
+    """Requirement lines of a file, comments dropped; options (``-r``, ``--index-url``), URLs
+    and paths are left to pip."""
+    lines = []
     for raw in requirements.read_text().splitlines():
         line = raw.split("#", 1)[0].strip()
         if not line or line.startswith(("-", ".", "/")) or "://" in line:
             continue
+        if _NAME.match(line):
+            lines.append(line)
+    return tuple(lines)
+
+
+def requirement_names(requirements: Path) -> tuple[str, ...]:
+    """Distribution names in a requirements file."""
+    names = []
+    for line in requirement_lines(requirements):
         found = _NAME.match(line.split(";", 1)[0].strip())
         if found:
             names.append(found.group(1))
     return tuple(names)
+
+
+def mismatched(lines: tuple[str, ...], versions: dict[str, str | None]) -> list[str]:
+    """``name VERSION (FILE asks SPEC)`` for each installed distribution whose version falls
+    outside the line's specifier. Lines whose environment marker does not hold here are left
+    out, and so is a line ``packaging`` cannot read (pip will say why in a container build)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion
+
+    wrong = []
+    for line in lines:
+        try:
+            wanted = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if wanted.marker is not None and not wanted.marker.evaluate():
+            continue
+        have = versions.get(wanted.name)
+        if have is None or not wanted.specifier:
+            continue
+        try:
+            fits = wanted.specifier.contains(have, prereleases=True)
+        except InvalidVersion:
+            continue
+        if not fits:
+            wrong.append(f"{wanted.name} {have} (asked: {wanted.specifier})")
+    return wrong
 
 
 def stage_interpreter(argv: tuple[str, ...] | list[str], path: str) -> str | None:
@@ -56,7 +92,7 @@ def stage_interpreter(argv: tuple[str, ...] | list[str], path: str) -> str | Non
 
 
 @lru_cache(maxsize=64)
-def _missing(interpreter: str, names: tuple[str, ...]) -> tuple[str, ...]:
+def _installed(interpreter: str, names: tuple[str, ...]) -> dict[str, str | None]:
     done = subprocess.run(
         [interpreter, "-c", _PROBE, json.dumps(list(names))],
         capture_output=True,
@@ -65,8 +101,8 @@ def _missing(interpreter: str, names: tuple[str, ...]) -> tuple[str, ...]:
         check=False,
     )
     if done.returncode != 0:
-        return names
-    return tuple(json.loads(done.stdout))
+        return dict.fromkeys(names)
+    return dict(json.loads(done.stdout))
 
 
 def check_requirements(
@@ -87,11 +123,21 @@ def check_requirements(
             f"packages {Path(requirements).name} names: put an environment that has them first "
             f"on PATH, {fix}"
         )
-    missing = _missing(interpreter, names)
+    versions = _installed(interpreter, names)
+    missing = [name for name in names if versions.get(name) is None]
     if missing:
         raise ExecutorUnavailable(
             f"stage {stage}: the local executor runs {interpreter}, which lacks "
             f"{', '.join(missing)} (named in {Path(requirements).name}): install them "
             f"({interpreter} -m pip install -r {requirements}), put an environment that has "
             f"them first on PATH, {fix}"
+        )
+    wrong = mismatched(requirement_lines(Path(requirements)), versions)
+    if wrong:
+        raise ExecutorUnavailable(
+            f"stage {stage}: the local executor runs {interpreter}, whose "
+            f"{'; '.join(wrong)} differs from what {Path(requirements).name} asks, so the "
+            f"stage would not run what CI runs: install the asked versions ({interpreter} -m "
+            f"pip install -r {requirements}), put an environment that has them first on PATH, "
+            f"{fix}"
         )

@@ -25,7 +25,9 @@ from lockgate.engine.stagespec import ImageRecipe
 from lockgate.errors import LockgateError
 from lockgate.images.wheels import cached_wheels
 
-CORE_REQUIREMENTS = ("pydantic>=2.6,<3", "PyYAML>=6.0", "ruamel.yaml>=0.18")
+# what lockgate itself needs inside a runner image: pyproject's dependencies but rich, which only
+# a terminal uses (tests/images check the two lists agree)
+CORE_REQUIREMENTS = ("pydantic>=2.6,<3", "PyYAML>=6.0", "ruamel.yaml>=0.18", "packaging>=23")
 _LAUNCHER = (
     "#!/opt/lockgate/bin/python3\\nimport sys\\n"
     "from lockgate.__main__ import main\\nsys.exit(main())\\n"

@@ -55,7 +55,9 @@ class SecretSource(Model):
     """Where a secret's value comes from at run time. Only the name ever reaches a record."""
 
     env: str | None = Field(None, description="environment variable holding the value")
-    file: str | None = Field(None, description="file holding the value")
+    file: str | None = Field(
+        None, description="regular file holding the value (UTF-8 text, at most 1 MiB)"
+    )
 
     @model_validator(mode="after")
     def _one(self) -> SecretSource:

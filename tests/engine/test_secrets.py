@@ -3,7 +3,9 @@ output or the runner image — even when the stage prints it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,31 @@ def test_a_secret_file_reads_like_text(tmp_path):
 
     (tmp_path / "token").write_bytes(b"line1\r\nline2\r\n\n")
     assert resolve_secrets({"t": {"file": "token"}}, ["t"], tmp_path) == {"t": "line1\nline2"}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_secret_that_is_not_a_regular_file_is_refused_without_blocking(tmp_path, kind):
+    """A FIFO with no writer would block ``validate`` forever on open or read; a device never
+    ends. Both are refused by name before any read."""
+    from lockgate.engine.secrets import missing_secrets
+
+    if kind == "fifo":
+        path = tmp_path / "pipe"
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero")
+    done: list[list[str]] = []
+    reader = threading.Thread(
+        target=lambda: done.append(missing_secrets({"k": {"file": str(path)}}, ["k"], tmp_path)),
+        daemon=True,
+    )
+    reader.start()
+    reader.join(timeout=30)
+    if not done and kind == "fifo":
+        with open(path, "wb"):  # unblock the reader so the thread ends
+            pass
+    assert done, "reading the secret blocked"
+    assert done[0] == [
+        f"secret 'k': {path} is not a regular file (a pipe, socket or device would block or "
+        "never end); point the secret at a file that holds the key or token"
+    ]

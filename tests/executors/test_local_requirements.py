@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.executors.local_requirements import requirement_names, stage_interpreter
+from lockgate.executors.local_requirements import (
+    mismatched,
+    requirement_names,
+    stage_interpreter,
+)
 from tests.projects import last_record, lockgate, write_project
 
 SPEC = """\
@@ -60,6 +64,47 @@ def test_the_test_environment_has_what_the_recipe_names(tmp_path) -> None:
     result = lockgate("run", "--executor", "local", cwd=root)
     assert result.code == 0, result.stdout + result.stderr
     assert (root / "ran").read_text() == "the stage ran"
+
+
+def test_an_installed_version_outside_the_specifier_stops_the_stage(tmp_path) -> None:
+    """The test environment has PyYAML 6 or later; a recipe asking for <6 would run elsewhere
+    in CI than here, so the local run refuses rather than run other code."""
+    import yaml
+
+    python3 = Path(sys.executable).parent / "python3"  # what `python3 step.py` finds first
+    root = write_project(tmp_path / "p", SPEC, {"step.py": STEP, "requirements.txt": "PyYAML<6\n"})
+    result = lockgate("run", "--executor", "local", cwd=root)
+    assert result.code == 1
+    message = (
+        f"stage step: the local executor runs {python3}, whose PyYAML {yaml.__version__} "
+        "(asked: <6) differs from what requirements.txt asks, so the stage would not run what "
+        f"CI runs: install the asked versions ({python3} -m pip install -r "
+        f"{root}/requirements.txt)"
+    )
+    output = result.stdout + result.stderr
+    assert message in output, output
+    assert not (root / "ran").exists()
+
+
+def test_versions_are_judged_by_the_specifier_and_marker() -> None:
+    lines = (
+        "torch==2.13.0",
+        "numpy>=2 ; python_version < '3'",
+        "polars>=1.20,<2",
+        "rich",
+        "pandas~=2.0",
+    )
+    versions = {
+        "torch": "2.13.0+cpu",
+        "numpy": "1.0",
+        "polars": "2.1.0",
+        "rich": "13.0",
+        "pandas": "1.5.3",
+    }
+    assert mismatched(lines, versions) == [
+        "polars 2.1.0 (asked: <2,>=1.20)",
+        "pandas 1.5.3 (asked: ~=2.0)",
+    ]
 
 
 def test_requirement_names_leave_options_urls_and_paths_to_pip(tmp_path) -> None:
