@@ -11,7 +11,8 @@ the new one, never a mix.
 
 With a :class:`~lockgate.engine.sealing.Sealer` (``encryption:`` in lockgate.yaml) the entry's
 ``out/`` is sealed file by file (:mod:`lockgate.engine.sealed_tree`) and ``entry.json`` records the
-cipher and the key id; the plaintext folder stays with the caller.
+cipher and the key id; the plaintext folder stays with the caller. The report files a stage
+writes for people (``contract.REPORT_FILES``) stay readable, checked against the sealed index.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lockgate.contract import REPORT_FILES
 from lockgate.engine.digests import sha256_json
 from lockgate.engine.sealed_tree import seal_tree
 from lockgate.engine.sealing import CIPHER, Sealer
@@ -95,7 +97,14 @@ class StageCache:
                 "created": time.time(),
             }
             if self.sealer is not None:
-                seal_tree(out, tmp / "out", self.sealer, stage=stage, digest=outputs_digest)
+                seal_tree(
+                    out,
+                    tmp / "out",
+                    self.sealer,
+                    stage=stage,
+                    digest=outputs_digest,
+                    public=REPORT_FILES,
+                )
                 meta["encryption"] = {"cipher": CIPHER, "key_id": self.sealer.key_id}
             elif _same_filesystem(out, self.root):
                 os.rename(out, tmp / "out")

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lockgate.contract import REPORT_FILES
 from lockgate.engine.cache import CacheEntry, swap_into_place
 from lockgate.engine.digests import tree_digest
 from lockgate.engine.sealed_tree import is_sealed, open_index, open_tree, seal_tree, sealed_key_id
@@ -89,17 +90,19 @@ class SealedOutputs:
     def seal_uncached(self, name: str, out: Path, digest: str) -> Path:
         """A stage that is not cached keeps its outputs sealed in its run folder."""
         sealed = out.with_name("out.sealed")
-        seal_tree(out, sealed, self._need_sealer(out), stage=name, digest=digest)
+        sealer = self._need_sealer(out)
+        seal_tree(out, sealed, sealer, stage=name, digest=digest, public=REPORT_FILES)
         return sealed
 
     def export(self, name: str, out: Path, export_dir: Path) -> None:
         """Copy the stage's outputs to ``export_dir/name``: sealed when encryption is on."""
         export_dir.mkdir(parents=True, exist_ok=True)
         fresh = export_dir / f".tmp-{name}-{uuid.uuid4().hex}"
-        if self.sealer is not None and not is_sealed(out):
-            seal_tree(out, fresh, self.sealer, stage=name, digest=tree_digest(out))
-        else:
+        if self.sealer is None or is_sealed(out):
             shutil.copytree(out, fresh, symlinks=True)
+        else:
+            digest = tree_digest(out)
+            seal_tree(out, fresh, self.sealer, stage=name, digest=digest, public=REPORT_FILES)
         swap_into_place(fresh, export_dir / name, replace=True)
 
     def drop_plaintext(self) -> None:

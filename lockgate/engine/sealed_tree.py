@@ -18,6 +18,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from lockgate.engine.digests import file_sha256
 from lockgate.engine.sealing import MAGIC, Sealer, SealError
 
 INDEX = ".lockgate-sealed"
@@ -38,11 +39,20 @@ def sealed_key_id(folder: Path) -> str | None:
     return head[len(MAGIC) :].hex() if head.startswith(MAGIC) else None
 
 
-def seal_tree(plain: Path, target: Path, sealer: Sealer, *, stage: str, digest: str) -> None:
-    """Write ``plain`` sealed into the new folder ``target``."""
+def seal_tree(
+    plain: Path,
+    target: Path,
+    sealer: Sealer,
+    *,
+    stage: str,
+    digest: str,
+    public: frozenset[str] = frozenset(),
+) -> None:
+    """Write ``plain`` sealed into the new folder ``target``. Files named in ``public`` (at the
+    top of the folder) are copied as they are, their sha256 kept in the sealed index."""
     target.mkdir(parents=True)
     tree = os.urandom(16).hex()
-    files, links = [], {}
+    files, links, shown = [], {}, {}
     for p in sorted(plain.rglob("*")):
         rel = p.relative_to(plain).as_posix()
         dst = target / rel
@@ -52,6 +62,9 @@ def seal_tree(plain: Path, target: Path, sealer: Sealer, *, stage: str, digest: 
             os.symlink(os.readlink(p), dst)
         elif p.is_dir():
             dst.mkdir(parents=True, exist_ok=True)
+        elif p.is_file() and rel in public:
+            shutil.copyfile(p, dst)
+            shown[rel] = file_sha256(p)
         elif p.is_file():
             dst.parent.mkdir(parents=True, exist_ok=True)
             sealer.seal_file(p, dst, f"{tree}/{rel}")
@@ -64,6 +77,7 @@ def seal_tree(plain: Path, target: Path, sealer: Sealer, *, stage: str, digest: 
         "outputs_digest": digest,
         "files": files,
         "links": links,
+        "public": shown,
     }
     body = json.dumps(index, sort_keys=True).encode()
     (target / INDEX).write_bytes(sealer.seal(body, f"{INDEX}:{stage}"))
@@ -86,12 +100,14 @@ def open_tree(sealed: Path, target: Path, sealer: Sealer, *, stage: str) -> str:
     """Open the sealed tree into the new folder ``target``; return its outputs digest."""
     index = open_index(sealed, sealer, stage=stage)
     files, links = list(index["files"]), dict(index["links"])  # type: ignore[call-overload]
+    shown: dict[str, str] = dict(index.get("public") or {})  # type: ignore[call-overload]
     present = {
         p.relative_to(sealed).as_posix()
         for p in sealed.rglob("*")
         if (p.is_file() or p.is_symlink()) and p.name != INDEX
     }
-    extra, missing = present - set(files) - set(links), (set(files) | set(links)) - present
+    listed = set(files) | set(links) | set(shown)
+    extra, missing = present - listed, listed - present
     if extra or missing:
         what = f"{sorted(extra)[0]} was added" if extra else f"{sorted(missing)[0]} is missing"
         raise SealError(f"{sealed}: {what} after sealing; re-run stage {stage!r}")
@@ -104,6 +120,10 @@ def open_tree(sealed: Path, target: Path, sealer: Sealer, *, stage: str) -> str:
             sealer.open_file(sealed / rel, dst, f"{index['tree']}/{rel}", str(sealed / rel))
             if (sealed / rel).stat().st_mode & 0o111:
                 os.chmod(dst, 0o755)
+        for rel, sha256 in shown.items():
+            if file_sha256(sealed / rel) != sha256:
+                raise SealError(f"{sealed / rel}: altered after sealing; re-run stage {stage!r}")
+            shutil.copyfile(sealed / rel, tmp / rel)
         for rel, link in links.items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             os.symlink(link, tmp / rel)

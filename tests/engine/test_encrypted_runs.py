@@ -28,7 +28,7 @@ stages:
     run: [sh, -c, 'cat data/rows.csv > "$LOCKGATE_OUT/rows.csv"; mkdir "$LOCKGATE_OUT/m"; echo w > "$LOCKGATE_OUT/m/w.bin"']
     inputs: ["data/*.csv"]
   count:
-    run: [sh, -c, 'grep -c diagnosis "$LOCKGATE_IN/extract/rows.csv" > "$LOCKGATE_OUT/n.txt"; echo $MODE >> "$LOCKGATE_OUT/n.txt"']
+    run: [sh, -c, 'grep -c diagnosis "$LOCKGATE_IN/extract/rows.csv" > "$LOCKGATE_OUT/n.txt"; echo $MODE >> "$LOCKGATE_OUT/n.txt"; echo "{\\"rows\\": 1}" > "$LOCKGATE_OUT/metrics.json"']
     needs: [extract]
     env: {MODE: one}
   peek:
@@ -97,6 +97,9 @@ def test_a_sealed_cache_hit_is_read_downstream_as_plain_files(project: Path) -> 
     sealer = Sealer.from_key(bytes.fromhex(KEY))
     exported = project / "exported"
     assert b"two" not in (exported / "count" / "n.txt").read_bytes()  # exports are sealed
+    assert json.loads((exported / "count" / "metrics.json").read_text()) == {"rows": 1}
+    summary = lockgate("ci", "summary", "count", "--export-dir", "exported", cwd=project)
+    assert "| rows | 1 |" in summary.stdout, summary.stdout  # the job summary still shows it
     open_tree(exported / "count", project / "opened", sealer, stage="count")
     assert (project / "opened" / "n.txt").read_text() == "1\ntwo\n"
     open_tree(exported / "peek", project / "peeked", sealer, stage="peek")

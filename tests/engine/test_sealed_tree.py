@@ -81,3 +81,19 @@ def test_a_whole_file_replaced_by_one_from_another_tree_is_refused(
     shutil.copy2(other / "metrics.json", sealed / "metrics.json")  # authentic, but not this tree's
     with pytest.raises(SealError, match=r"metrics\.json: authentication failed"):
         open_tree(sealed, tmp_path / "back", SEALER, stage="train")
+
+
+def test_report_files_stay_readable_and_are_still_checked(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "metrics.json").write_text('{"acc": 0.9}')
+    (plain / "rows.csv").write_text("patient-1\n")
+    sealed = tmp_path / "sealed"
+    public = frozenset({"metrics.json"})
+    seal_tree(plain, sealed, SEALER, stage="s", digest=tree_digest(plain), public=public)
+    assert (sealed / "metrics.json").read_text() == '{"acc": 0.9}'  # what CI steps read
+    assert b"patient-1" not in (sealed / "rows.csv").read_bytes()
+    assert open_tree(sealed, tmp_path / "back", SEALER, stage="s") == tree_digest(plain)
+    (sealed / "metrics.json").write_text('{"acc": 1.0}')
+    with pytest.raises(SealError, match=r"metrics\.json: altered after sealing"):
+        open_tree(sealed, tmp_path / "again", SEALER, stage="s")
