@@ -127,8 +127,8 @@ def main() -> None:
             "repeat": args.repeat,
             "cipher": "AES-256-GCM",
             "scenarios": results,
-            "load_before": load_before,
-            "load_after": load(),
+            "load_average_before": load_before,
+            "load_average_after": load(),
         },
         packages=("cryptography",),
     )
