@@ -306,6 +306,8 @@ class Runner:
                 kept = self.sealed.seal_uncached(spec.name, out, digest)
         except LockgateError as exc:
             return self._finish(spec, "failed", t0, reason=str(exc), **common)
+        if sealing:
+            self.sealed.kept[spec.name] = kept
         with self._lock:
             self.keys.outputs[spec.name] = (digest, out)  # plaintext, for this run's readers
         self._export(spec.name, kept)

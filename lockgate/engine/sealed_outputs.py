@@ -52,6 +52,7 @@ class SealedOutputs:
     def __init__(self, sealer: Sealer | None, run_dir: Path) -> None:
         self.sealer, self.run_dir = sealer, run_dir
         self.opened: dict[str, Path] = {}
+        self.kept: dict[str, Path] = {}  # stage run here -> its sealed outputs
         self._lock = threading.Lock()
 
     def entry_problem(self, entry: CacheEntry, name: str) -> str | None:
@@ -106,13 +107,18 @@ class SealedOutputs:
         swap_into_place(fresh, export_dir / name, replace=True)
 
     def drop_plaintext(self) -> None:
-        """Remove every plaintext output folder of the run (encryption on only)."""
+        """Remove every plaintext output folder of the run (encryption on only); the ``out`` of
+        a stage that ran becomes a link to its sealed outputs, as it links to the cache entry in
+        a plain run (``lockgate report`` reads the report files there)."""
         if self.sealer is None or not self.run_dir.is_dir():
             return
         for stage_dir in self.run_dir.iterdir():
             out = stage_dir / "out"
             if out.is_dir() and not out.is_symlink() and not is_sealed(out):
                 shutil.rmtree(out, ignore_errors=True)
+                kept = self.kept.get(stage_dir.name)
+                if kept is not None and kept.is_dir():
+                    out.symlink_to(kept.resolve(), target_is_directory=True)
 
     def _need_sealer(self, folder: Path) -> Sealer:
         if self.sealer is None:

@@ -80,6 +80,11 @@ def test_nothing_at_rest_is_plaintext_and_the_key_is_nowhere(project: Path) -> N
         assert KEY.encode() not in data and bytes.fromhex(KEY) not in data, path
     run_dir = Path(record["stages"][0]["log"]).parent.parent
     assert not [p for p in run_dir.glob("*/out") if p.is_dir() and not p.is_symlink()]
+    # each stage's out links to its sealed outputs, whose report files `lockgate report` reads
+    assert (run_dir / "count" / "out").resolve() == (_entry(project, "count") / "out").resolve()
+    assert (run_dir / "peek" / "out").resolve() == Path(peek["out"]).resolve()
+    report = lockgate("report", cwd=project)
+    assert report.code == 0 and "| rows | 1 |" in report.stdout, report.stdout + report.stderr
 
 
 def test_a_sealed_cache_hit_is_read_downstream_as_plain_files(project: Path) -> None:
