@@ -87,10 +87,16 @@ class KeyResolver:
 
 def every_stage_cached(full: Plan, selected: Plan, upstream_dir: Path | None) -> bool:
     """Whether each selected stage would be a cache hit: then nothing runs, and no executor
-    needs to be probed or loaded beyond its name."""
+    needs to be probed or loaded beyond its name. With ``encryption:`` a plaintext entry is no
+    hit (the run re-makes it sealed), and without it a sealed one is none either."""
     ws = Workspace(full.project)
     keys = KeyResolver(full, ws, ws.files(), upstream_dir)
+    sealed = full.encryption is not None
     try:
-        return all(s.use_cache and ws.cache.get(keys.key(s)) is not None for s in selected.stages)
+        for s in selected.stages:
+            entry = ws.cache.get(keys.key(s)) if s.use_cache else None
+            if entry is None or (entry.key_id is not None) != sealed:
+                return False
+        return True
     except LockgateError:  # an upstream output is missing: something will run
         return False

@@ -184,3 +184,14 @@ def test_unusable_key_references_are_located_spec_errors(
     result = lockgate("validate", cwd=root)
     assert result.code != 0 and "Traceback" not in result.stderr
     assert message in result.stderr
+
+
+def test_a_stage_that_prints_the_key_file_shows_it_masked(tmp_path: Path) -> None:
+    spec = SPEC.split("stages:\n")[0] + (
+        "stages:\n  leak:\n    run: [sh, -c, 'cat keys/data.key; echo done > $LOCKGATE_OUT/x']\n"
+    )
+    root = write_project(tmp_path / "p", spec, {"keys/data.key": KEY + "\n"})
+    result = _run(root)
+    assert result.code == 0, result.stderr
+    log = Path(last_record(root)["stages"][0]["log"]).read_text()
+    assert "***" in log and KEY not in log and KEY not in result.stdout + result.stderr
