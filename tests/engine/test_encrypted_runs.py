@@ -195,3 +195,31 @@ def test_a_stage_that_prints_the_key_file_shows_it_masked(tmp_path: Path) -> Non
     assert result.code == 0, result.stderr
     log = Path(last_record(root)["stages"][0]["log"]).read_text()
     assert "***" in log and KEY not in log and KEY not in result.stdout + result.stderr
+
+
+@pytest.mark.docker
+def test_the_docker_executor_reads_a_sealed_hit_through_its_mounts(
+    tmp_path: Path, base_image: str
+) -> None:
+    """The opened folder is what the container gets at /lockgate/in/extract."""
+    spec = SPEC.replace(
+        "{base: lockgate/debian:bookworm}", "{base: " + base_image + ", lockgate: false}"
+    )
+    spec = spec.replace("    cache: false\n", "")
+    root = write_project(
+        tmp_path / "p", spec, {"data/rows.csv": f"{PAYLOAD}\n", "keys/data.key": KEY + "\n"}
+    )
+    first = lockgate("run", "--executor", "docker", cwd=root)
+    assert first.code == 0, first.stderr
+    (root / "lockgate.yaml").write_text(spec.replace("MODE: one", "MODE: two"))
+    second = lockgate("run", "--executor", "docker", "--export-dir", "exported", cwd=root)
+    assert second.code == 0, second.stderr
+    assert states(last_record(root)) == {"extract": "cached", "count": "ok", "peek": "cached"}
+    from lockgate.engine.sealed_tree import open_tree
+    from lockgate.engine.sealing import Sealer
+
+    sealer = Sealer.from_key(bytes.fromhex(KEY))
+    open_tree(root / "exported" / "count", root / "opened", sealer, stage="count")
+    assert (root / "opened" / "n.txt").read_text() == "1\ntwo\n"
+    for path in _files(root / ".lockgate"):
+        assert PAYLOAD.encode() not in path.read_bytes(), path
