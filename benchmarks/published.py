@@ -40,6 +40,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "ledger-command": tables.ledger_command,
     "serving": tables.serving,
     "secret-scan": tables.secret_scan,
+    "ui": tables.ui,
 }
 
 

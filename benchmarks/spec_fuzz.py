@@ -2,10 +2,11 @@
 how many ended in an internal error or a hang, and the slowest validation (CPU time, which a
 shared machine's load does not stretch, and wall clock).
 
-    python benchmarks/spec_fuzz.py [--seed 2026] [--count 10000] [--limit 5]
+    python -m benchmarks.spec_fuzz [--seed 2026] [--count 10000] [--limit 5]
 
 Each mutant is validated in this process through the CLI's own dispatch (the path `lockgate
-validate` takes; tests/spec/mutations.py). The JSON goes to benchmarks/results/spec_fuzz.json,
+validate` takes; tests/spec/mutations.py). The JSON goes to
+benchmarks/results/spec_fuzz.json in the shape every benchmark writes (benchmarks/result_file.py),
 which docs/spec.md quotes.
 """
 
@@ -15,7 +16,6 @@ import argparse
 import collections
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -25,9 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.spec.mutations import CORPUS, mutants, validate  # noqa: E402  # after the path
-
-RESULT = REPO / "benchmarks" / "results" / "spec_fuzz.json"
+from benchmarks import result_file  # noqa: E402  # after the path
+from tests.spec.mutations import CORPUS, mutants, validate  # noqa: E402
 
 
 def run(seed: int, count: int, limit_s: float) -> dict[str, object]:
@@ -77,12 +76,7 @@ def run(seed: int, count: int, limit_s: float) -> dict[str, object]:
         "median_validation_wall_s": round(statistics.median(times), 4),
         "total_s": round(time.perf_counter() - start, 1),
         "failures": failures[:20],
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_1m_before": round(load_before, 2),
-            "load_1m_after": round(os.getloadavg()[0], 2),
-        },
+        "load_1m": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
     }
 
 
@@ -91,12 +85,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--limit", type=float, default=5.0, help="CPU seconds per spec")
-    parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
     result = run(args.seed, args.count, args.limit)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, args.out)
+    result_file.write("spec_fuzz", result, packages=("pydantic", "PyYAML"))
     shown = ("internal_errors", "hangs", "slowest_validation_cpu_s", "slowest_validation_wall_s")
     print(json.dumps({k: result[k] for k in shown}))
     return 1 if result["internal_errors"] or result["hangs"] else 0

@@ -34,13 +34,13 @@ def _raw(values: list[float]) -> str:
 def data_check_command(doc: dict[str, Any]) -> str:
     lg, pl = doc["lockgate"], doc["polars_script"]
     return f"""\
-| {doc["rows"]:,} rows x {doc["columns"]} cols ({doc["file_mib"]} MiB Parquet) | wall (median) | peak RSS (median) | raw wall, s |
-|---|---|---|---|
-| `lockgate run` of one data-check stage | {_s(lg["seconds_median"])} | {lg["peak_rss_mib_median"]:.0f} MiB | {_raw([r["seconds"] for r in lg["raw"]])} |
-| plain Polars script, one streaming `select` | {_s(pl["seconds_median"])} | {pl["peak_rss_mib_median"]:.0f} MiB | {_raw([r["seconds"] for r in pl["raw"]])} |
-| **ratio lockgate / script** | **{doc["ratio_seconds"]:.2f}x** | **{doc["ratio_peak_rss_mib"]:.2f}x** | |
+| {doc["rows"]:,} rows x {doc["columns"]} cols ({doc["file_mib"]} MiB Parquet) | wall (median) | CPU (median) | peak RSS (median) | raw wall, s |
+|---|---|---|---|---|
+| `lockgate run` of one data-check stage | {_s(lg["seconds_median"])} | {_s(lg["cpu_seconds_median"])} | {lg["peak_rss_mib_median"]:.0f} MiB | {_raw([r["seconds"] for r in lg["raw"]])} |
+| plain Polars script, one streaming `select` | {_s(pl["seconds_median"])} | {_s(pl["cpu_seconds_median"])} | {pl["peak_rss_mib_median"]:.0f} MiB | {_raw([r["seconds"] for r in pl["raw"]])} |
+| **ratio lockgate / script** | **{doc["ratio_seconds"]:.2f}x** | **{doc["ratio_cpu_seconds"]:.2f}x** | **{doc["ratio_peak_rss_mib"]:.2f}x** | |
 
-{doc["repeat"]} alternating rounds after one warm-up of each side. {_machine(doc)}
+{doc["repeat"]} alternating rounds after one warm-up of each side; {doc["bytecode"]}. {_machine(doc)}
 """
 
 
@@ -180,3 +180,29 @@ def encryption(doc: dict[str, Any]) -> str:
 {rows}
 Wall time of the whole command, {doc["repeat"]} alternating rounds after one warm-up. {_machine(doc)}
 """
+
+
+def ui(doc: dict[str, Any]) -> str:
+    first = doc["first_request_ms"]
+    warm = doc["start_warm_ms"]
+    lines = [
+        f"| {doc['entries']:,}-entry ledger, whole GET | median | p95 | first request "
+        "| start (read + audit once) |",
+        "|---|---|---|---|---|",
+    ]
+    for key, label in (
+        ("with_audit", "with the chain audit (default)"),
+        ("without_audit", "`--no-audit`"),
+    ):
+        row = doc[key]
+        lines.append(
+            f"| {label} | {row['median_ms']} ms | {row['p95_ms']} ms | {first[key]:.0f} ms "
+            f"| {warm[key]:.0f} ms |"
+        )
+    lines += [
+        "",
+        f"{doc['requests']} requests, one entry appended before each; {doc['cpus']} shared cores "
+        f"at load average {doc['load_avg_1m']:.1f}; target {doc['target_ms']} ms. "
+        "Command: `python benchmarks/ui.py`.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -370,6 +370,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     skip = set(filter(None, args.skip.split(",")))
+    result_file.compile_lockgate()  # the fresh interpreters below import it as installed
     with tempfile.TemporaryDirectory(prefix="lockgate-bench-") as tmp:
         root = Path(tmp)
         if "compare" not in skip:

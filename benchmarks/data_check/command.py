@@ -6,8 +6,11 @@ tree (``wait4``'s ``ru_maxrss``: the largest of the process and the children it 
 The data: ``--rows`` rows x 6 columns of Parquet (id, two floats, two five-level strings, a
 timestamp). The checks, on both sides: id not null and unique, f1 and f2 within ranges, c0 and
 c1 in allowed sets, a row-count floor, freshness of ts; no drift. The script does them in one
-``select`` with Polars' streaming engine, as a user would by hand. One warm-up of each side,
-then ``--repeat`` alternating rounds.
+``select`` with Polars' streaming engine, as a user would by hand. Besides wall time, the CPU
+seconds of the process tree (user + system, from the same ``wait4``): on a shared machine the
+wall time stretches a side's fixed CPU cost by the load, its CPU time much less. lockgate's
+modules are compiled to bytecode first, as an installed lockgate has them. One warm-up of each
+side, then ``--repeat`` alternating rounds.
 
     python -m benchmarks.data_check.command --rows 10000000 --repeat 7
 
@@ -108,7 +111,8 @@ def generate(path: Path, rows: int) -> None:
 
 
 def process(argv: list[str], cwd: Path, env: dict[str, str]) -> Callable[[], dict[str, float]]:
-    """One side: run ``argv`` to completion; wall seconds and the tree's peak RSS in MiB."""
+    """One side: run ``argv`` to completion; wall seconds, the tree's CPU seconds and peak RSS
+    in MiB."""
 
     def run() -> dict[str, float]:
         start = time.perf_counter()
@@ -118,7 +122,11 @@ def process(argv: list[str], cwd: Path, env: dict[str, str]) -> Callable[[], dic
         child.returncode = os.waitstatus_to_exitcode(status)
         if child.returncode != 0:
             raise SystemExit(f"{argv} exited {child.returncode}")
-        return {"seconds": wall, "peak_rss_mib": usage.ru_maxrss / 1024}
+        return {
+            "seconds": wall,
+            "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "peak_rss_mib": usage.ru_maxrss / 1024,
+        }
 
     return run
 
@@ -143,10 +151,11 @@ def measure(root: Path, repeat: int) -> dict[str, Any]:
     for name, runs in raw.items():
         summary[name] = {
             "seconds_median": result_file.median([r["seconds"] for r in runs]),
+            "cpu_seconds_median": result_file.median([r["cpu_seconds"] for r in runs]),
             "peak_rss_mib_median": result_file.median([r["peak_rss_mib"] for r in runs]),
             "raw": runs,
         }
-    for key in ("seconds", "peak_rss_mib"):
+    for key in ("seconds", "cpu_seconds", "peak_rss_mib"):
         ratio = summary["lockgate"][f"{key}_median"] / summary["polars_script"][f"{key}_median"]
         summary[f"ratio_{key}"] = round(ratio, 3)
     return summary
@@ -162,10 +171,12 @@ def main() -> None:
         generate(root / "data.parquet", args.rows)
         (root / "lockgate.yaml").write_text(SPEC)
         (root / "script.py").write_text(textwrap.dedent(SCRIPT))
+        bytecode = result_file.compile_lockgate()
         load_before = result_file.load()
         summary = measure(root, args.repeat)
         payload = {
             "rows": args.rows,
+            "bytecode": bytecode,
             "columns": 6,
             "file_mib": round((root / "data.parquet").stat().st_size / 2**20, 1),
             "repeat": args.repeat,

@@ -7,7 +7,12 @@
 def call(Map args) {
     String environment = args.environment
     List approvers = args.approvers ?: []
-    int required = (args.requiredApprovals ?: 1) as int
+    // not `?: 1`: Groovy's Elvis treats 0 as false, and 0 means no approval step
+    int required = (args.requiredApprovals == null ? 1 : args.requiredApprovals) as int
+    if (required == 0) {
+        echo "lockgate gate ${environment}: no approval required"
+        return
+    }
     boolean fourEyes = args.fourEyes as boolean
     // CHANGE_AUTHOR is set on pull-request builds only; deploy builds from a branch pass the
     // author as LOCKGATE_CHANGE_AUTHOR (a build parameter or environment entry)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from lockgate.commands._options import add_spec_argument
-from lockgate.errors import EXIT_FAILED, EXIT_OK
+from lockgate.errors import EXIT_FAILED, EXIT_OK, LockgateError
+
+if TYPE_CHECKING:
+    from lockgate.generator.rendered import Rendered
 
 CHOICES = ("github", "gitlab", "jenkins", "all")
 
@@ -50,6 +54,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="GitHub: call lockgate's actions/stage from here instead of spelling out steps",
     )
     parser.add_argument(
+        "--pin-images",
+        action="store_true",
+        help="look up the digest of each public image the files name and write it to ci.images "
+        "in the spec first, so the files name NAME:TAG@sha256:...",
+    )
+    parser.add_argument(
+        "--pin-from",
+        metavar="HOST[/PATH]",
+        help="--pin-images: look the images up in this registry mirror instead of Docker Hub",
+    )
+    parser.add_argument(
+        "--registry-ca", metavar="PEM", help="--pin-images: CA of a private --pin-from registry"
+    )
+    parser.add_argument(
+        "--plain-http",
+        action="store_true",
+        help="--pin-images: the --pin-from registry is on loopback and speaks HTTP",
+    )
+    parser.add_argument(
+        "--require-digests",
+        action="store_true",
+        help="exit 1 when a file names an image by a floating tag instead of a digest",
+    )
+    parser.add_argument(
         "--component",
         metavar="HOST/PATH/lockgate@VERSION",
         help="GitLab: include lockgate's CI/CD component instead of writing its hidden jobs",
@@ -62,6 +90,10 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
 
     stdout = stdout or sys.stdout
     root = (args.root or Path.cwd()).resolve()
+    if args.pin_images:
+        _pin_images(args, root, stdout)
+    elif args.pin_from or args.registry_ca or args.plain_http:
+        raise LockgateError("--pin-from, --registry-ca and --plain-http go with --pin-images")
     files = render_files(
         provider=args.provider,
         spec=args.spec,
@@ -83,4 +115,60 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             )
         elif outcome.status == "written":
             print(f"wrote {rel}", file=stdout)
-    return EXIT_FAILED if any(o.status == "stale" for o in outcomes) else EXIT_OK
+    unpinned = _report_floating(
+        args, [replace(f, text=text) for f, (_, text) in zip(files, planned, strict=True)], root
+    )
+    stale = any(o.status == "stale" for o in outcomes)
+    return EXIT_FAILED if stale or (unpinned and args.require_digests) else EXIT_OK
+
+
+def _report_floating(args: argparse.Namespace, files: list[Rendered], root: Path) -> bool:
+    """One warning per image a file names by a floating tag, and per public base image the
+    image job pulls by one; whether there was any."""
+    from lockgate.generator.image_audit import floating, floating_bases
+    from lockgate.spec.loader import find_spec, load_spec
+
+    uses = floating(files)
+    for use in uses:
+        print(f"warning: {use.warning(args.provider)}", file=sys.stderr)
+    spec_path = (args.spec or find_spec(root)).resolve()
+    bases = floating_bases(load_spec(spec_path)) if args.build_image else []
+    for field, ref in bases:
+        print(
+            f"warning: {spec_path.name}: {field} {ref} is a floating tag that the CI image job "
+            f"pulls; pin it: write it as {ref}@sha256:<digest>",
+            file=sys.stderr,
+        )
+    return bool(uses or bases)
+
+
+def _pin_images(args: argparse.Namespace, root: Path, stdout: TextIO) -> None:
+    from lockgate.generator.image_audit import floating_bases
+    from lockgate.generator.image_pins import images_for, resolve_pins, write_pins
+    from lockgate.generator.providers import PROVIDERS
+    from lockgate.spec.loader import find_spec, load_spec
+    from lockgate.supply.registry import RegistryAccess, RegistryClient
+
+    if args.check:
+        raise LockgateError("--pin-images rewrites the spec; run it without --check")
+    spec_path = (args.spec or find_spec(root)).resolve()
+    pipeline = load_spec(spec_path)  # a broken spec is reported before any registry is asked
+    providers = list(PROVIDERS) if args.provider == "all" else [args.provider]
+    bases = dict(floating_bases(pipeline)) if args.build_image else {}
+    images = [i.image for i in images_for(providers)] + list(bases.values())
+    if not images:
+        print(f"the {args.provider} files name no public image; nothing to pin", file=stdout)
+        return
+
+    def client_for(host: str) -> RegistryClient:
+        access = RegistryAccess(
+            host,
+            ca_file=Path(args.registry_ca) if args.registry_ca else None,
+            plain_http=args.plain_http,
+        )
+        return RegistryClient(access)
+
+    pins = resolve_pins(images, client_for, args.pin_from)
+    write_pins(spec_path, pins, bases)
+    for pin in pins:
+        print(f"pinned {pin.ref} (looked up at {pin.looked_up})", file=stdout)

@@ -79,7 +79,7 @@ def _status(rollouts: Any, args: argparse.Namespace) -> int:
         raise LockgateError(f"--interval {args.interval}: expected a positive number of seconds")
     seen: tuple[Any, ...] | None = None
     while True:
-        record = rollouts.status().as_record()
+        record = rollouts.observe().as_record()
         fields = ("phase", "step", "weight", "reason")
         key = (*(record[f] for f in fields), len(record["measurements"]))
         if key != seen:

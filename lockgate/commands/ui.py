@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from lockgate.delivery.environment import state_folder
-    from lockgate.delivery.ledger.audit import audit_ledger
+    from lockgate.delivery.ledger.audit import IncrementalAudit
     from lockgate.ui.server import ReleasePage, serve
 
     if args.ledger is not None:
@@ -45,9 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
         store = open_store(load_project(args), args, sync=False)
     folder = Path(store.folder)
-    audit = None if args.no_audit else (lambda: audit_ledger(folder))
+    audit = None if args.no_audit else IncrementalAudit(folder)
     rollouts = state_folder(args.delivery)
-    server = serve(ReleasePage(folder, rollouts, audit), args.host, args.port)
+    page = ReleasePage(folder, rollouts, audit)
+    server = serve(page, args.host, args.port)
+    page.warm()  # the whole ledger is read and audited once, before the URL is announced
     host, port = str(server.server_address[0]), int(server.server_address[1])
     url = f"http://{host}:{port}/"
     if args.json:

@@ -157,7 +157,8 @@ class KubernetesSettings(FrozenModel):
     gateway: str = "lockgate"
     prometheus_url: str = "http://prometheus.monitoring:9090"
     api_server: str | None = Field(
-        default=None, description="Kubernetes API URL (argo-rollouts router: apply and read back)"
+        default=None,
+        description="Kubernetes API URL: apply and read back through it (when no context)",
     )
     token_file: Path | None = Field(default=None, description="bearer token for api_server")
     ca_file: Path | None = Field(default=None, description="CA bundle of api_server")

@@ -13,6 +13,15 @@ The base (documented in docs/design.md):
   ``CI_*``, ``JENKINS_URL``, ``BUILD_*``, ``JOB_*``, ``BRANCH_NAME``, ``CHANGE_*``, ``GIT_*``,
   except any whose name says it carries a credential (``TOKEN``, ``PASSWORD``, ``SECRET``,
   ``JWT``, ``KEY``, ``CREDENTIAL``): a stage that needs one declares it as a secret,
+- the team's tracking server, ``MLFLOW_TRACKING_URI`` (a server URL everywhere; a local
+  ``sqlite:``/``file:`` store or a plain path only under the local executor, where the path
+  means the same): CI keeps it as a secret/variable for the train, evaluate and package jobs,
+  and without it evaluation in CI would compare against an empty store. Its credentials
+  (``MLFLOW_TRACKING_TOKEN``, ...) are secrets like any other,
+- the CI job's OIDC identity for keyless signing (GitHub's ``ACTIONS_ID_TOKEN_REQUEST_URL`` and
+  ``_TOKEN``, GitLab's ``SIGSTORE_ID_TOKEN`` from ``id_tokens:``) only for the built-in
+  ``lockgate/sign`` stage and only under the local executor, the way CI jobs run stages: in a
+  container the value would sit in the container's (or the Dagger query's) configuration,
 - the container engine (``DOCKER_HOST``, ``DOCKER_CONFIG``, ``DOCKER_CERT_PATH``,
   ``DOCKER_TLS_VERIFY``) only for a stage that declares ``engine: true``.
 
@@ -45,6 +54,11 @@ EVERYWHERE = frozenset({"LANG", "LANGUAGE", "TZ", *_PROXIES, *(p.lower() for p i
 CI_NAMES = frozenset({"CI", "GITLAB_CI", "JENKINS_URL", "BRANCH_NAME"})
 CI_PREFIXES = ("GITHUB_", "RUNNER_", "CI_", "BUILD_", "JOB_", "CHANGE_", "GIT_")
 ENGINE = frozenset({"DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"})
+TRACKING_URI = "MLFLOW_TRACKING_URI"
+SIGNING_STAGE = "lockgate/sign"
+CI_IDENTITY = frozenset(
+    {"ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SIGSTORE_ID_TOKEN"}
+)
 _CREDENTIAL = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|JWT|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
@@ -54,7 +68,15 @@ def _ci_variable(name: str) -> bool:
     return _CREDENTIAL.search(name) is None
 
 
-def base_env(host: Mapping[str, str], *, in_container: bool, engine: bool) -> dict[str, str]:
+def _tracking_uri(value: str, *, in_container: bool) -> bool:
+    """A server URL means the same anywhere; a local store's path only on this host."""
+    scheme = value.split(":", 1)[0].lower() if "://" in value else ""
+    return not in_container or scheme not in ("", "file", "sqlite")
+
+
+def base_env(
+    host: Mapping[str, str], *, in_container: bool, engine: bool, signs: bool = False
+) -> dict[str, str]:
     """The host variables a stage may see (see the module's docstring)."""
     out = {}
     for name, value in host.items():
@@ -66,6 +88,8 @@ def base_env(host: Mapping[str, str], *, in_container: bool, engine: bool) -> di
             or (not in_container and name in LOCAL_ONLY)
             or _ci_variable(name)
             or (engine and name in ENGINE and not in_container)
+            or (name == TRACKING_URI and _tracking_uri(value, in_container=in_container))
+            or (signs and not in_container and name in CI_IDENTITY)
         ):
             out[name] = value
     return out

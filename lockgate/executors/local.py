@@ -20,7 +20,7 @@ from typing import ClassVar
 
 import lockgate
 from lockgate.engine.executor import ExecOutcome, OutputSink
-from lockgate.engine.stage_env import base_env
+from lockgate.engine.stage_env import SIGNING_STAGE, base_env
 from lockgate.engine.stagespec import StagePaths, StageSpec, contract_env
 from lockgate.executors.local_requirements import check_requirements
 
@@ -47,7 +47,9 @@ class LocalExecutor:
         output: OutputSink,
         cancel: threading.Event,
     ) -> ExecOutcome:
-        env = base_env(os.environ, in_container=False, engine=spec.engine)
+        env = base_env(
+            os.environ, in_container=False, engine=spec.engine, signs=spec.uses == SIGNING_STAGE
+        )
         env.update(
             contract_env(spec, run_id=run_id, git_sha=git_sha, paths=paths, in_container=False)
         )
@@ -78,8 +80,12 @@ class LocalExecutor:
         reader.start()
         deadline = time.monotonic() + spec.timeout if spec.timeout else None
         timed_out = interrupted = False
-        while proc.poll() is None:
-            if cancel.wait(0.05):
+        # A thread blocks in wait() so the run goes on the moment the stage exits; this one
+        # checks for a cancel or the timeout every 50 ms meanwhile.
+        exited = threading.Event()
+        threading.Thread(target=_wait, args=(proc, exited), daemon=True).start()
+        while not exited.wait(0.05):
+            if cancel.is_set():
                 interrupted = True
                 break
             if deadline is not None and time.monotonic() > deadline:
@@ -89,7 +95,14 @@ class LocalExecutor:
             _stop(proc)
         reader.join(timeout=_KILL_GRACE_S)
         code = proc.wait()
+        if proc.stdout is not None and not reader.is_alive():
+            proc.stdout.close()  # the pipe's file would otherwise stay open until collected
         return ExecOutcome(exit_code=code, timed_out=timed_out, interrupted=interrupted)
+
+
+def _wait(proc: subprocess.Popen[bytes], exited: threading.Event) -> None:
+    proc.wait()
+    exited.set()
 
 
 def _pump(proc: subprocess.Popen[bytes], output: OutputSink) -> None:

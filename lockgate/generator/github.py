@@ -261,8 +261,9 @@ def _dispatch_if(ci: CiPipeline, stage: CiStage) -> str:
 
 def _report_job(ci: CiPipeline) -> Any:
     """After every stage, pass or fail: one PR comment kept up to date, and the job summary.
-    Gated stages wait for a person, so the report does not wait for them."""
-    ungated = [s for s in ci.stages if not s.gate]
+    Stages that wait for an approval (or follow one) are left out: the report never waits
+    for a person."""
+    ungated = list(ci.reported())
     job = cmap(name="report")
     job["needs"] = flow([s.job for s in ungated])
     job["if"] = "always()"

@@ -3,6 +3,7 @@ schedules and the data-update trigger token)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from lockgate.generator import approvals
@@ -15,6 +16,7 @@ from lockgate.generator.model import (
     CiPipeline,
     CiStage,
 )
+from lockgate.generator.public_images import BUILDER, DIND
 from lockgate.generator.rendered import Rendered
 from lockgate.generator.yamltext import cmap, dump, flow, header_lines
 
@@ -23,8 +25,6 @@ FORMAT: Final = "yaml"
 STAGE_TEMPLATE = ".lockgate-stage"
 REPORT_TEMPLATE = ".lockgate-report"
 IMAGE_TEMPLATE = ".lockgate-image"
-BUILDER_IMAGE = "python:3.11-slim-bookworm"
-DIND_IMAGE = "docker:27-dind"
 IMAGE_STAGE = "lockgate-build"
 REPORT_STAGE = "lockgate-report"
 SIGSTORE_AUDIENCE = "sigstore"
@@ -49,12 +49,14 @@ def render(
         inputs = cmap(spec=ci.spec_path)
         if ci.build_image:
             inputs["image-name"] = _image_name(ci)
+            inputs["builder-image"] = ci.image(BUILDER.image)
+            inputs["dind-image"] = ci.image(DIND.image)
         doc["include"] = [cmap(component=component, inputs=inputs)]
     doc["workflow"] = cmap(rules=[cmap({"if": cond}) for cond in _pipeline_rules(ci)])
     doc["variables"] = _variables(ci)
     doc["stages"] = _stages(ci)
     if not component:
-        doc.update(hidden_jobs(build_image=ci.build_image, install=ci.install))
+        doc.update(hidden_jobs(build_image=ci.build_image, install=ci.install, image=ci.image))
     if ci.build_image:
         doc[IMAGE_JOB] = _image_job(ci)
     for stage in ci.stages:
@@ -67,29 +69,38 @@ def render(
     return tuple(files)
 
 
-def hidden_jobs(*, build_image: bool, install: str | None = None) -> Any:
+def hidden_jobs(
+    *,
+    build_image: bool,
+    install: str | None = None,
+    image: Callable[[str], str] = str,
+) -> Any:
     """The jobs every generated job ``extends``; also shipped as gitlab-templates/lockgate.yml.
-    They read ``LOCKGATE_SPEC`` (and ``LOCKGATE_IMAGE_NAME``) from the pipeline's variables."""
+    They read ``LOCKGATE_SPEC`` (and ``LOCKGATE_IMAGE_NAME``) from the pipeline's variables.
+    ``image`` names a public image (``NAME:TAG``) as the files should: by digest when pinned."""
     jobs = cmap()
     if build_image:
         # The job's image is a variable so that a site with a registry mirror sets it once (a
         # project CI/CD variable overrides this default).
-        image = cmap(image="$LOCKGATE_BUILDER_IMAGE", services=[DIND_IMAGE])
-        image["variables"] = cmap(
-            LOCKGATE_BUILDER_IMAGE=BUILDER_IMAGE,
+        job = cmap(image="$LOCKGATE_BUILDER_IMAGE", services=[image(DIND.image)])
+        job["variables"] = cmap(
+            LOCKGATE_BUILDER_IMAGE=image(BUILDER.image),
             DOCKER_HOST="tcp://docker:2375",
             DOCKER_TLS_CERTDIR="",
             LOCKGATE_REGISTRY_USER="$CI_REGISTRY_USER",
             LOCKGATE_REGISTRY_PASSWORD="$CI_REGISTRY_PASSWORD",
         )
-        image["before_script"] = [pip_install(install, quote='"')]
-        image["script"] = [
+        job["before_script"] = [pip_install(install, quote='"')]
+        job["script"] = [
             'lockgate ci login --registry "$CI_REGISTRY"',
             f'lockgate ci image --spec "$LOCKGATE_SPEC" --push "$LOCKGATE_IMAGE_NAME" '
             f"--bootstrap-base --output dotenv={DOTENV}",
         ]
-        image["artifacts"] = cmap(reports=cmap(dotenv=DOTENV))
-        jobs[IMAGE_TEMPLATE] = image
+        job["artifacts"] = cmap(reports=cmap(dotenv=DOTENV))
+        # Not interruptible by default would stop GitLab from cancelling the whole superseded
+        # pipeline once this first job started; a half-built image is simply built again.
+        job["interruptible"] = True
+        jobs[IMAGE_TEMPLATE] = job
     stage = cmap()
     stage["interruptible"] = True  # a newer pipeline for the same MR cancels this one
     stage["script"] = [
@@ -161,14 +172,15 @@ def _stages(ci: CiPipeline) -> Any:
 
 def _report_job(ci: CiPipeline) -> Any:
     """After the stages, pass or fail: the MR's one lockgate note, updated on each pipeline.
-    Gated stages wait for a person, so the report does not wait for them."""
+    Stages that wait for an approval (or follow one) are left out: the report never waits
+    for a person."""
     job = cmap(extends=REPORT_TEMPLATE)
     if ci.build_image:
         job["image"] = "$LOCKGATE_IMAGE"
     needs = [cmap(job=IMAGE_JOB)] if ci.build_image else []
-    needs += [cmap(job=s.job, optional=True) for s in ci.stages if not s.gate]
+    needs += [cmap(job=s.job, optional=True) for s in ci.reported()]
     job["needs"] = needs
-    ungated = " ".join(f"--stage {s.name}" for s in ci.stages if not s.gate)
+    ungated = " ".join(f"--stage {s.name}" for s in ci.reported())
     job["variables"] = cmap(LOCKGATE_REPORT_DIR=OUT_DIR, LOCKGATE_REPORT_STAGES=ungated)
     return job
 
@@ -186,11 +198,12 @@ def _job_rules(ci: CiPipeline, stage: CiStage) -> list[Any] | None:
             conditions += _push_rules(ci.push_branches)
         elif trigger in _SOURCE_IF:
             conditions.append(_SOURCE_IF[trigger].format(event=ci.data_event or "data-update"))
+    manual = stage.gate is not None and stage.gate.waits
     if stage.runs_always:
-        if not stage.gate:
+        if not manual:
             return None
         conditions = []
-    when = "manual" if stage.gate else None
+    when = "manual" if manual else None
     if not conditions:
         return [cmap(when=when)]
     return [cmap({"if": c, "when": when}) for c in conditions]

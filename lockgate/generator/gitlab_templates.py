@@ -4,6 +4,7 @@ generated pipelines inline, so the shipped files and generated files cannot drif
 from __future__ import annotations
 
 from lockgate.generator.gitlab import IMAGE_TEMPLATE, hidden_jobs
+from lockgate.generator.public_images import BUILDER, DIND
 from lockgate.generator.yamltext import cmap, dump
 
 TEMPLATE_PATH = "gitlab-templates/lockgate.yml"
@@ -41,12 +42,24 @@ def component_text() -> str:
                     type="string",
                     default="$CI_REGISTRY_IMAGE/runner",
                     description="registry path the runner image is pushed to",
-                )
+                ),
+                "builder-image": cmap(
+                    type="string",
+                    default=BUILDER.image,
+                    description="the image job's own image; NAME:TAG@sha256:... pins it",
+                ),
+                "dind-image": cmap(
+                    type="string",
+                    default=DIND.image,
+                    description="the image job's Docker engine service; NAME:TAG@sha256:... "
+                    "pins it",
+                ),
             },
         )
     )
     doc = cmap()
-    jobs = hidden_jobs(build_image=True)
+    inputs = {BUILDER.image: "$[[ inputs.builder-image ]]", DIND.image: "$[[ inputs.dind-image ]]"}
+    jobs = hidden_jobs(build_image=True, image=inputs.__getitem__)
     for name, job in jobs.items():
         variables = cmap(LOCKGATE_SPEC="$[[ inputs.spec ]]")
         if name == IMAGE_TEMPLATE:

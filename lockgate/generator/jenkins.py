@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 import lockgate
-from lockgate.generator.model import IMAGE_JOB, CiPipeline, CiStage
+from lockgate.generator.model import GENERATED_PREFIX, IMAGE_JOB, CiPipeline, CiStage
 from lockgate.generator.rendered import Rendered
 from lockgate.generator.yamltext import header_lines
 
@@ -72,6 +72,12 @@ def render(ci: CiPipeline, out: str, **_: Any) -> tuple[Rendered, ...]:
         "string(name: 'LOCKGATE_DATASET', defaultValue: '', "
         "description: 'the dataset that changed')"
     )
+    if any(g.four_eyes and g.waits for g in ci.gates):
+        o.line(
+            "string(name: 'LOCKGATE_CHANGE_AUTHOR', defaultValue: '', description: "
+            "'four-eyes: Jenkins user id of the change author (pull-request builds use "
+            "CHANGE_AUTHOR)')"
+        )
     o.close()
     if ci.schedules:
         o.open("triggers")
@@ -96,7 +102,8 @@ def render(ci: CiPipeline, out: str, **_: Any) -> tuple[Rendered, ...]:
         if len(group) == 1:
             _stage(o, ci, group[0])
             continue
-        o.open(f"stage({q(f'lockgate-{level}')})")
+        # lockgate's own name space (lockgate--), so no stage can be named like it
+        o.open(f"stage({q(f'{GENERATED_PREFIX}level-{level}')})")
         o.open("parallel")
         for stage in group:
             _stage(o, ci, stage)
@@ -125,7 +132,7 @@ def _stage(o: _Out, ci: CiPipeline, stage: CiStage) -> None:
     if not stage.runs_always:
         o.open("when")
         o.line("beforeAgent true")
-        if stage.gate:
+        if stage.gate and stage.gate.waits:
             o.line("beforeInput true")
         o.open("anyOf")
         for trigger in stage.when:
@@ -136,8 +143,10 @@ def _stage(o: _Out, ci: CiPipeline, stage: CiStage) -> None:
     if gate:
         o.open("options")
         o.line(f"lock(resource: {q('lockgate-' + gate.environment)})")
-        o.line(f"timeout(time: {APPROVAL_HOURS}, unit: 'HOURS')")
+        if gate.waits:
+            o.line(f"timeout(time: {APPROVAL_HOURS}, unit: 'HOURS')")
         o.close()
+    if gate and gate.waits:  # required_approvals: 0 is no approval step, as on GitHub/GitLab
         o.open("input")
         o.line(f"message {q(f'Deploy {ci.name} to {gate.environment}?')}")
         o.line("ok 'Approve'")
@@ -146,7 +155,7 @@ def _stage(o: _Out, ci: CiPipeline, stage: CiStage) -> None:
         o.line("submitterParameter 'LOCKGATE_APPROVER'")
         o.close()
     o.open("steps")
-    if gate:
+    if gate and gate.waits:
         o.line(
             f"lockgateGate(environment: {q(gate.environment)}, approver: env.LOCKGATE_APPROVER, "
             f"approvers: {glist(gate.approvers)}, requiredApprovals: {gate.required_approvals}, "

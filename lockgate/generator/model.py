@@ -48,6 +48,13 @@ class Gate:
     tier: str
     url: str | None
 
+    @property
+    def waits(self) -> bool:
+        """Whether a person must let the job through: ``required_approvals: 0`` means no
+        approval step on any provider (GitHub: no reviewers; GitLab: not manual; Jenkins: no
+        ``input``)."""
+        return self.required_approvals > 0
+
 
 @dataclass(frozen=True)
 class CiStage:
@@ -89,13 +96,31 @@ class CiPipeline:
     registry: str | None
     build_image: bool  # False: jobs run on runners that already have lockgate (shell mode)
     install: str | None = None  # --install SOURCE (generator/install.py); None: this version
+    pinned_images: tuple[str, ...] = ()  # ci.images: NAME:TAG@sha256:... (public_images.py)
 
     @property
     def default_branch(self) -> str:
         return self.push_branches[0] if self.push_branches else "main"
 
+    def image(self, image: str) -> str:
+        """How the files name the public image ``image`` (``NAME:TAG``): by digest when the
+        spec pins it, otherwise by its floating tag."""
+        return next((p for p in self.pinned_images if p.partition("@")[0] == image), image)
+
     def stage(self, name: str) -> CiStage:
         return next(s for s in self.stages if s.name == name)
+
+    def reported(self) -> tuple[CiStage, ...]:
+        """The stages the report job waits for: all but those that wait for a person's
+        approval, directly or through an upstream."""
+        return tuple(
+            s
+            for s in self.stages
+            if not any(
+                (g := self.stage(n).gate) is not None and g.waits
+                for n in (s.name, *self.upstreams(s))
+            )
+        )
 
     def upstreams(self, stage: CiStage) -> set[str]:
         """Every stage ``stage`` needs, directly or through others."""
@@ -137,6 +162,7 @@ def build_model(
         registry=pipeline.registry,
         build_image=build_image,
         install=install,
+        pinned_images=pipeline.ci.images,
     )
 
 

@@ -52,10 +52,13 @@ def dockerfile_for(recipe: ImageRecipe, python_deps: bool) -> str:
             "-r /tmp/lockgate-wheels/requirements.txt && rm -rf /tmp/lockgate-wheels",
         ]
     if recipe.install_lockgate:
+        # compiled once here: with PYTHONDONTWRITEBYTECODE below, every stage process would
+        # otherwise compile lockgate's modules from source again on start-up
         lines += [
             "COPY lockgate-src /opt/lockgate-src",
             f"RUN printf '{_LAUNCHER}' > /opt/lockgate/bin/lockgate"
-            " && chmod 755 /opt/lockgate/bin/lockgate",
+            " && chmod 755 /opt/lockgate/bin/lockgate"
+            " && /opt/lockgate/bin/python3 -m compileall -q /opt/lockgate-src",
         ]
     if python_deps:
         lines.append(

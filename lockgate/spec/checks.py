@@ -12,12 +12,14 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from lockgate.errors import SpecError
+from lockgate.spec.ci import check_ci
 from lockgate.spec.yamlpos import Loc, Positions, dotted
 
 
 def check_values(raw: dict[str, Any], positions: Positions) -> None:
     """Raise a located :class:`SpecError` for the first value that breaks a rule."""
     _check_image(raw.get("image"), ("image",), positions)
+    check_ci(raw.get("ci"), positions)
     stages = raw.get("stages")
     if not isinstance(stages, dict):
         return

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from lockgate.spec.base import FrozenModel
+from lockgate.spec.ci import Ci
 from lockgate.spec.durations import parse_duration
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -368,3 +369,4 @@ class Pipeline(Model):
     encryption: Encryption | None = Field(
         None, description="seal cache entries, exports and ingest state with AES-256-GCM"
     )
+    ci: Ci = Field(default_factory=lambda: Ci(), description="settings of the generated CI files")

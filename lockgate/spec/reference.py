@@ -70,7 +70,7 @@ def _reading() -> str:
             f"{r['slowest_validation_cpu_s']} s of CPU time (a mutant of "
             f"`{r['slowest_mutant']['source']}`), the median {r['median_validation_cpu_s']} s; "
             f"on the wall clock the slowest took {r['slowest_validation_wall_s']} s at load "
-            f"{r['machine']['load_1m_before']} on {r['machine']['cpus']} CPUs "
+            f"{r['load_1m']['before']} on {r['machine']['cpus']} CPUs "
             "(benchmarks/results/spec_fuzz.json). tests/spec/test_fuzz.py runs 2,000 of them in "
             "every test run.\n"
         )
@@ -123,6 +123,7 @@ def render() -> str:
     from pydantic import BaseModel
 
     from lockgate.spec import models
+    from lockgate.spec.ci import Ci
 
     sections: list[tuple[str, type[BaseModel]]] = [
         ("Top level", models.Pipeline),
@@ -138,6 +139,7 @@ def render() -> str:
         ("policy.residency.ENV", models.Residency),
         ("policy.ledger", models.LedgerStore),
         ("encryption", models.Encryption),
+        ("ci", Ci),
     ]
     out = [HEADER, _reading()]
     for title, model in sections:

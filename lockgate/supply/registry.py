@@ -12,6 +12,7 @@ refusal is reported at once, naming the registry and what to do.
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import time
 import urllib.error
@@ -304,6 +305,28 @@ class RegistryClient:
         if answer.status != 200:
             raise RegistryError(f"{what}: HTTP {answer.status}")
         return self.resolve(ref)
+
+    def tag_digest(self, ref: ImageRef) -> str:
+        """The digest ``ref``'s tag points at, from one HEAD request, as the registry reports it
+        in ``Docker-Content-Digest`` (for a multi-platform image: its index, not one platform's
+        manifest). A registry that leaves the header out is asked with GET instead."""
+        what = f"looking up the digest of {ref}"
+        answer = self._call(
+            "HEAD",
+            self._url(ref, f"manifests/{ref.tag or 'latest'}"),
+            headers={"Accept": MANIFEST_ACCEPT},
+            what=what,
+        )
+        if answer.status == 404:
+            raise RegistryError(f"{ref}: no such image in {self.access.host}; check name and tag")
+        if answer.status != 200:
+            raise RegistryError(f"{what}: HTTP {answer.status}")
+        digest = _header(answer, "Docker-Content-Digest")
+        if not digest:
+            return self.manifest(ref)[0]
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            raise RegistryError(f"{what}: the registry sent digest {digest!r}, not sha256:<hex>")
+        return digest
 
     def resolve(self, ref: ImageRef) -> ImageRef:
         """The digest a tag points at right now."""

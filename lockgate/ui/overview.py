@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.delivery.ledger.entry import Entry
-from lockgate.delivery.ledger.releases import open_begin
-from lockgate.delivery.ledger.timeline import State, apply
+from lockgate.ui.fold import LedgerFold, fold
 
 TIMELINE_ROWS = 200
 
@@ -49,17 +48,6 @@ class Overview:
     digests: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _approvals(entries: Sequence[Entry], env: str, digest: str) -> tuple[tuple[str, str], ...]:
-    given: dict[str, str] = {}
-    for e in entries:
-        if e.environment == env and e.digest == digest:
-            if e.action == "approve":
-                given[e.actor] = e.time
-            elif e.action == "revoke":
-                given.pop(e.actor, None)
-    return tuple(sorted(given.items(), key=lambda item: item[1]))
-
-
 def load_rollouts(folder: Path | None) -> tuple[dict[str, Any], ...]:
     if folder is None or not folder.is_dir():
         return ()
@@ -77,19 +65,16 @@ def build(
     rollouts: tuple[dict[str, Any], ...] = (),
     at: str | None = None,
     audit: Any = None,
+    folded: LedgerFold | None = None,
 ) -> Overview:
-    """The page as of ``at`` (an entry time; ``None``: now). Times sort as text (one format)."""
-    upto = [e for e in entries if at is None or e.time <= at]
-    state: State = {}
-    envs: list[str] = []
-    for e in upto:
-        apply(state, e)
-        if e.environment and e.environment not in envs:
-            envs.append(e.environment)
+    """The page as of ``at`` (an entry time; ``None``: now). Times sort as text (one format).
+    ``folded``: the entries already folded (``ui/fold.py``), for "now" only."""
+    upto = entries if at is None else [e for e in entries if e.time <= at]
+    done = fold(upto, folded if at is None else None)
     rows = []
     pending = []
-    for env in envs:
-        now = state.get(env)
+    for env in done.environments:
+        now = done.state.get(env)
         digest = now["digest"] if now else None
         rows.append(
             EnvironmentRow(
@@ -99,15 +84,14 @@ def build(
                 now["model"] if now else None,
                 now["actor"] if now else None,
                 now["time"] if now else None,
-                _approvals(upto, env, digest) if digest else (),
+                done.approved(env, digest) if digest else (),
                 now["healthy"] if now else None,
             )
         )
-        begun = open_begin(upto, env)
+        begun = done.open_begin(env)
         if begun is not None and begun.digest:
-            who = tuple(who for who, _ in _approvals(upto, env, begun.digest))
+            who = tuple(who for who, _ in done.approved(env, begun.digest))
             pending.append(PendingApproval(env, begun.digest, begun.time, begun.actor, who))
-    digests = tuple(dict.fromkeys(e.digest for e in upto if e.digest))
     return Overview(
         at,
         upto[-1].seq if upto else 0,
@@ -116,5 +100,5 @@ def build(
         rollouts if at is None else (),
         tuple(upto[-TIMELINE_ROWS:]),
         audit,
-        digests,
+        tuple(done.digests),
     )

@@ -6,6 +6,7 @@ the ledger and the rollout records afresh, so the page is as live as the files.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from lockgate.delivery.ledger.entry import format_time, parse_time
 from lockgate.delivery.ledger.lineage import trace
+from lockgate.ui.fold import LedgerFold, fold
 from lockgate.ui.overview import build, load_rollouts
 from lockgate.ui.page import render_lineage, render_overview
 from lockgate.ui.snapshot import LedgerSnapshot
@@ -28,6 +30,8 @@ class ReleasePage:
     ) -> None:
         self.snapshot = LedgerSnapshot(ledger_dir, audit)
         self.rollouts_dir = rollouts_dir
+        self._folded = LedgerFold()  # "now", extended request by request
+        self._lock = threading.Lock()
 
     def overview(self, at_text: str | None) -> tuple[int, str]:
         at = None
@@ -37,8 +41,18 @@ class ReleasePage:
             except ValueError:
                 return 400, f"at={at_text!r}: expected a time like 2026-11-20T10:00Z"
         entries, audit = self.snapshot.read()
-        view = build(entries, load_rollouts(self.rollouts_dir), at, audit)
+        rollouts = load_rollouts(self.rollouts_dir)
+        if at is not None:
+            return 200, render_overview(build(entries, rollouts, at, audit))
+        with self._lock:  # requests are served on threads; one extends the fold at a time
+            self._folded = fold(entries, self._folded)
+            view = build(entries, rollouts, None, audit, self._folded)
         return 200, render_overview(view)
+
+    def warm(self) -> None:
+        """Read, audit and fold the whole ledger once, before the first visitor: later pages
+        read only what was appended since, so no request pays for the whole history."""
+        self.overview(None)
 
     def lineage(self, digest: str) -> tuple[int, str]:
         entries, _ = self.snapshot.read()

@@ -1,6 +1,7 @@
 """The ledger as the page needs it, kept between requests: entries are parsed once and only
-the lines appended since the last request are read; the chain audit reruns only when the
-committed bytes changed. A ledger whose earlier bytes changed is parsed and audited afresh."""
+the lines appended since the last request are read; the chain audit runs only when the
+committed bytes changed (``IncrementalAudit`` then walks only what was appended). A ledger whose
+earlier bytes changed is parsed afresh, and its audit walks the whole chain."""
 
 from __future__ import annotations
 

@@ -130,6 +130,27 @@ def test_update_keeps_full_line_comments_that_follow_a_lockgate_job(tmp_path: Pa
     assert workflow.read_text() == merged  # a second update changes nothing
 
 
+def test_update_gitlab_keeps_full_line_comments_that_follow_a_lockgate_job(tmp_path: Path) -> None:
+    """The same regression in GitLab's layout, where jobs sit at the top level: the note above a
+    user's job that follows a rewritten lockgate job stays above that job."""
+    root = example_repo(tmp_path, "quickstart")
+    _run(root, "gitlab")
+    path = root / ".gitlab-ci.yml"
+    note = "# docs: published from main only (keep this note)\n# second line of the note\n"
+    user_job = note + "docs:\n  stage: lockgate-0\n  script: [make docs]\n"
+    path.write_text(
+        path.read_text().replace("lockgate-stats:\n", user_job + "lockgate-stats:\n", 1)
+    )
+    spec = root / "lockgate.yaml"
+    spec.write_text(spec.read_text().replace("[features, stats]", "[features]"))
+    assert _run(root, "gitlab", "--update")[0] == 0
+    merged = path.read_text()
+    assert note + "docs:\n" in merged and merged.count("keep this note") == 1
+    assert "needs: [lockgate--image, lockgate-features]" in merged
+    assert _run(root, "gitlab", "--update")[0] == 0
+    assert path.read_text() == merged
+
+
 def test_update_gitlab_keeps_user_jobs_stages_and_variables(tmp_path: Path) -> None:
     root = example_repo(tmp_path, "quickstart")
     _run(root, "gitlab")

@@ -7,9 +7,7 @@ how it reads Argo's verdict."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,61 +19,14 @@ from lockgate.delivery.rollout.rollouts import Rollouts
 from lockgate.delivery.rollout.state import StateStore
 from lockgate.delivery.rollout.targets.kube_api import KubernetesApiError
 from lockgate.delivery.rollout.targets.kubernetes import KubernetesTarget
+from tests.delivery.kube_api_kit import ROLLOUT, TOKEN, ApiServer, serving
 from tests.delivery.test_kubernetes import validate
-
-ROLLOUT = "/apis/argoproj.io/v1alpha1/namespaces/ml/rollouts/model"
-TOKEN = "s3cr3t-token-value"
-
-
-class ApiServer:
-    """Records every request; answers GETs of the Rollout from ``statuses`` in turn."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.statuses: list[dict[str, Any]] = []
-
-    def answer(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
-        self.requests.append(
-            {"method": method, "path": path, "headers": dict(headers), "body": body}
-        )
-        if headers.get("Authorization") != f"Bearer {TOKEN}":
-            return 401, {"kind": "Status", "message": "Unauthorized"}
-        if method == "PATCH":
-            document = json.loads(body)
-            return 200, document
-        if method == "GET" and path == ROLLOUT:
-            status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
-            return 200, {"kind": "Rollout", "status": status}
-        return 404, {"kind": "Status", "message": f"{path} not found"}
 
 
 @pytest.fixture
 def api() -> Iterator[tuple[ApiServer, str]]:
-    recorded = ApiServer()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            code, body = recorded.answer(
-                self.command, self.path, self.headers, self.rfile.read(length)
-            )
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_PATCH = _serve
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield recorded, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving() as served:
+        yield served
 
 
 def controller(tmp_path: Path, server: str) -> Rollouts:
@@ -91,7 +42,11 @@ def controller(tmp_path: Path, server: str) -> Rollouts:
                 "argo_poll_s": 0.01,
                 "argo_timeout_s": 5,
             },
-            "canary": {"steps": [{"weight": 10, "pause": {"duration": 60}}, {"weight": 50}]},
+            # Argo steps: 0 setWeight 10, 1 pause 60s, 2 analysis, 3 setWeight 50,
+            # 4 pause 30s (window_s), 5 analysis, 6 pause {} (manual: after its analysis)
+            "canary": {
+                "steps": [{"weight": 10, "pause": {"duration": 60}}, {"weight": 50, "pause": {}}]
+            },
         }
     )
     store = StateStore(tmp_path / "state")
@@ -99,44 +54,77 @@ def controller(tmp_path: Path, server: str) -> Rollouts:
 
 
 def _applied(recorded: ApiServer) -> list[dict[str, Any]]:
-    return [json.loads(r["body"]) for r in recorded.requests if r["method"] == "PATCH"]
+    return [
+        json.loads(r["body"])
+        for r in recorded.requests
+        if r["headers"].get("Content-Type") == "application/apply-patch+yaml"
+    ]
+
+
+def _merged(recorded: ApiServer) -> list[tuple[str, Any]]:
+    """The merge patches sent, as (``object`` or ``status``, body)."""
+    return [
+        ("status" if r["path"].endswith("/status") else "object", json.loads(r["body"]))
+        for r in recorded.requests
+        if r["headers"].get("Content-Type") == "application/merge-patch+json"
+    ]
 
 
 HEALTHY = {"phase": "Healthy", "stableRS": "abc", "currentPodHash": "abc"}
+KINDS = ["Rollout", "AnalysisTemplate", "Service", "Service", "Service", "HTTPRoute"]
+TIMED = [{"reason": "CanaryPauseStep", "startTime": "2026-11-20T10:00:00Z"}]
 
 
-def test_candidate_is_handed_to_argo_and_its_healthy_verdict_completes(tmp_path, api) -> None:
+def _deployed(tmp_path: Path, api: tuple[ApiServer, str]) -> tuple[ApiServer, Rollouts]:
     recorded, server = api
     rollouts = controller(tmp_path, server)
     recorded.statuses = [HEALTHY]
     assert rollouts.start("reg/model:1").status == "deployed"
-    first = _applied(recorded)
-    assert [d["kind"] for d in first] == ["Rollout", "AnalysisTemplate", "Service"]
     recorded.requests.clear()
+    return recorded, rollouts
+
+
+def test_candidate_is_handed_to_argo_and_its_healthy_verdict_completes(tmp_path, api) -> None:
+    recorded, rollouts = _deployed(tmp_path, api)
     recorded.statuses = [
+        {**HEALTHY, "observedGeneration": "1"},  # read once before polling (no abort to lift)
+        # written for the spec before ours: its "Healthy" is the old version's, not a verdict
+        {**HEALTHY, "observedGeneration": "1"},
         {"phase": "Progressing", "currentStepIndex": 0, "stableRS": "abc", "currentPodHash": "def"},
-        {"phase": "Progressing", "currentStepIndex": 1, "stableRS": "abc", "currentPodHash": "def"},
+        # a timed pause step: Argo goes on by itself, so lockgate keeps watching
+        {
+            "phase": "Paused",
+            "message": "CanaryPauseStep",
+            "pauseConditions": TIMED,
+            "controllerPause": True,
+            "currentStepIndex": 1,
+            "stableRS": "abc",
+            "currentPodHash": "def",
+            "canary": {"weights": {"canary": {"weight": 10}}},
+        },
         {"phase": "Healthy", "stableRS": "def", "currentPodHash": "def"},
     ]
     result = rollouts.start("reg/model:2")
     assert result.status == "completed" and result.exit_code == 0
-    # converging re-applies the stable version first (a no-op for Argo), then the candidate
+    # converging re-applies the stable version (unchanged for Argo), then the candidate
     applied = _applied(recorded)
-    assert [d["kind"] for d in applied] == ["Rollout", "AnalysisTemplate", "Service"] * 2
+    assert [d["kind"] for d in applied] == KINDS * 2
     assert applied[0]["spec"]["template"]["spec"]["containers"][0]["image"] == "reg/model:1"
-    rollout, template, service = applied[3:]
-    for document in (rollout, template, service):
+    for document in applied[6:]:
         validate(document)
+    rollout = applied[6]
     assert rollout["spec"]["template"]["spec"]["containers"][0]["image"] == "reg/model:2"
-    assert template["spec"]["metrics"][0]["provider"]["prometheus"]["query"]
-    patch = [r for r in recorded.requests if r["method"] == "PATCH"][3]
+    assert applied[7]["spec"]["metrics"][0]["provider"]["prometheus"]["query"]
+    patch = [r for r in recorded.requests if r["method"] == "PATCH"][6]
     assert patch["path"] == ROLLOUT + "?fieldManager=lockgate&force=true"
     assert patch["headers"]["Content-Type"] == "application/apply-patch+yaml"
     gets = [r for r in recorded.requests if r["method"] == "GET"]
-    assert len(gets) == 3 and all(r["path"] == ROLLOUT for r in gets)
+    assert len(gets) == 5 and all(r["path"] == ROLLOUT for r in gets)  # 1 before polling
     state = rollouts.store.load("prod")
     assert state.phase == "completed" and state.stable.ref == "reg/model:2"
-    assert [m["outcome"] for m in state.measurements] == ["inconclusive", "inconclusive", "pass"]
+    outcomes = [m["outcome"] for m in state.measurements]
+    assert outcomes == ["running", "running", "running", "pass"]
+    assert [m["weight"] for m in state.measurements][2] == 10
     # the token went to the API server only: not into the record or the manifests
     assert TOKEN not in rollouts.store.path("prod").read_text()
     assert all(TOKEN not in p.read_text() for p in (tmp_path / "state").rglob("*.json"))
@@ -145,43 +133,102 @@ def test_candidate_is_handed_to_argo_and_its_healthy_verdict_completes(tmp_path,
 @pytest.mark.parametrize(
     ("status", "outcome"),
     [
-        ({"phase": "Degraded", "message": "RolloutAborted: metric error-rate failed"}, "aborted"),
-        ({"phase": "Paused", "message": "CanaryPauseStep"}, "paused"),
+        (
+            {"phase": "Degraded", "abort": True, "message": "RolloutAborted: metric failed"},
+            "aborted",
+        ),
+        ({"phase": "Degraded", "message": "ProgressDeadlineExceeded: timed out"}, "aborted"),
+        (
+            {
+                "phase": "Paused",
+                "message": "CanaryPauseStep",
+                "pauseConditions": TIMED,
+                "controllerPause": True,
+                "currentStepIndex": 6,
+            },
+            "paused",
+        ),
+        (
+            {
+                "phase": "Paused",
+                "message": "InconclusiveAnalysisRun",
+                "pauseConditions": [{"reason": "InconclusiveAnalysisRun"}],
+                "controllerPause": True,
+                "currentStepIndex": 2,
+            },
+            "paused",
+        ),
     ],
 )
 def test_argo_abort_and_pause_are_reported(tmp_path, api, status, outcome) -> None:
-    recorded, server = api
-    rollouts = controller(tmp_path, server)
-    recorded.statuses = [HEALTHY]
-    rollouts.start("reg/model:1")
+    recorded, rollouts = _deployed(tmp_path, api)
     recorded.statuses = [status]
     result = rollouts.start("reg/model:2")
     assert result.status == outcome and status["message"] in result.reason
     assert result.exit_code == (1 if outcome == "aborted" else 0)
 
 
-def test_resume_and_promote_full_ask_argo_through_the_status_subresource(tmp_path, api) -> None:
-    recorded, server = api
-    rollouts = controller(tmp_path, server)
-    recorded.statuses = [HEALTHY]
-    rollouts.start("reg/model:1")
-    recorded.statuses = [{"phase": "Paused", "message": "CanaryPauseStep"}]
+def test_resume_promote_full_abort_and_retry_send_what_the_argo_plugin_sends(tmp_path, api) -> None:
+    recorded, rollouts = _deployed(tmp_path, api)
+    manual = {
+        "phase": "Paused",
+        "message": "CanaryPauseStep",
+        "pauseConditions": TIMED,
+        "controllerPause": True,
+        "currentStepIndex": 6,
+    }
+    recorded.statuses = [manual]
     assert rollouts.start("reg/model:2").status == "paused"
     recorded.requests.clear()
-    recorded.statuses = [{"phase": "Paused", "message": "CanaryPauseStep"}]
-    assert rollouts.resume().status == "paused"  # Argo paused again at its next manual step
-    unpause = [r for r in recorded.requests if r["path"].endswith("/status")]
-    assert [json.loads(r["body"]) for r in unpause] == [{"status": {"pauseConditions": None}}]
+    inconclusive = {
+        "phase": "Paused",
+        "message": "InconclusiveAnalysisRun",
+        "pauseConditions": [{"reason": "InconclusiveAnalysisRun"}],
+        "controllerPause": True,
+        "currentStepIndex": 2,
+        "canary": {"currentStepAnalysisRunStatus": {"status": "Inconclusive"}},
+    }
+    # resume reads the Rollout, asks; the pause it lifted shows until the controller sees it
+    recorded.statuses = [manual, {"phase": "Paused", "controllerPause": True}, inconclusive]
+    assert rollouts.resume().status == "paused"
+    assert _merged(recorded) == [("status", {"status": {"pauseConditions": None}})]
     recorded.requests.clear()
-    recorded.statuses = [{"phase": "Healthy", "stableRS": "def", "currentPodHash": "def"}]
+    recorded.statuses = [inconclusive, inconclusive]
+    assert rollouts.resume().status == "paused"  # past an inconclusive step: to the next one
+    assert _merged(recorded) == [
+        (
+            "status",
+            {"status": {"pauseConditions": None, "controllerPause": False, "currentStepIndex": 3}},
+        )
+    ]
+    recorded.requests.clear()
+    recorded.statuses = [
+        {**manual, "stableRS": "abc", "currentPodHash": "def"},
+        {**manual, "promoteFull": True},  # not yet taken up
+        {"phase": "Healthy", "stableRS": "def", "currentPodHash": "def"},
+    ]
     done = rollouts.promote_full("go now")
     assert done.status == "completed"
-    status_patches = [r for r in recorded.requests if r["path"].endswith("/status")]
-    assert [json.loads(r["body"]) for r in status_patches] == [{"status": {"promoteFull": True}}]
-    assert status_patches[0]["headers"]["Content-Type"] == "application/merge-patch+json"
+    assert _merged(recorded) == [("status", {"status": {"promoteFull": True}})]
     state = rollouts.store.load("prod")
     assert state.stable.ref == "reg/model:2"
     assert "skipped" in [m["outcome"] for m in state.measurements]
+    # abort and retry
+    recorded.statuses = [manual]
+    assert rollouts.start("reg/model:3").status == "paused"
+    recorded.requests.clear()
+    assert rollouts.abort("bad feeling").status == "aborted"
+    assert _merged(recorded) == [("status", {"status": {"abort": True}})]
+    recorded.requests.clear()
+    aborted = {"phase": "Degraded", "abort": True, "abortedAt": "2026-11-20T10:00:00Z"}
+    recorded.statuses = [
+        aborted,  # read once before polling: the abort must be lifted (what retry sends)
+        {**aborted, "abort": False, "message": "RolloutAborted: ..."},  # not yet taken up
+        {"phase": "Healthy", "stableRS": "ghi", "currentPodHash": "ghi"},
+    ]
+    retried = rollouts.retry()
+    assert retried.status == "completed" and retried.stable.ref == "reg/model:3"
+    assert ("status", {"status": {"abort": False}}) in _merged(recorded)
 
 
 def test_refusals_name_the_call(tmp_path, api) -> None:
@@ -193,5 +240,111 @@ def test_refusals_name_the_call(tmp_path, api) -> None:
 
 
 def test_verdicts() -> None:
-    assert verdict({"phase": "Healthy", "stableRS": "a", "currentPodHash": "b"}) == "progressing"
-    assert verdict({"phase": "Progressing", "abort": True}) == "aborted"
+    def of(status: dict[str, Any], **rollout: Any) -> str:
+        return verdict({"status": status, **rollout})
+
+    assert of({"phase": "Healthy", "stableRS": "a", "currentPodHash": "b"}) == "progressing"
+    assert of({"phase": "Progressing", "abort": True}) == "aborted"
+    old = {"phase": "Healthy", "stableRS": "a", "currentPodHash": "a", "observedGeneration": "3"}
+    assert of(old, metadata={"generation": 4}) == "progressing"
+    assert of(old, metadata={"generation": 3}) == "completed"
+    assert of({"phase": "Paused"}, spec={"paused": True}) == "paused"  # paused by hand
+
+
+def test_status_watch_reads_the_live_rollout_through_the_api(
+    tmp_path, api, monkeypatch, capsys
+) -> None:
+    """``lockgate rollout status --watch`` with the Argo router, through the real entry point:
+    the rollout paused when ``start`` stopped watching; Argo goes on (here: someone promoted
+    it with Argo's own client), and the watch reads that back and records it."""
+    from lockgate.__main__ import main
+    from lockgate.commands import rollout as rollout_command
+
+    recorded, server = api
+    (tmp_path / "token").write_text(TOKEN)
+    (tmp_path / "delivery.yaml").write_text(
+        "environments:\n"
+        "  prod:\n"
+        "    target: kubernetes\n"
+        "    kubernetes:\n"
+        f"      {{namespace: ml, router: argo-rollouts, api_server: '{server}',\n"
+        f"       token_file: '{tmp_path / 'token'}', argo_poll_s: 0.01, argo_timeout_s: 5}}\n"
+        "    canary: {steps: [{weight: 10, pause: {}}]}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    recorded.statuses = [HEALTHY]
+    assert main(["rollout", "start", "prod", "--ref", "reg/model:1"]) == 0
+    manual = {"phase": "Paused", "message": "CanaryPauseStep", "pauseConditions": TIMED}
+    recorded.statuses = [manual]
+    assert main(["rollout", "start", "prod", "--ref", "reg/model:2"]) == 0
+    capsys.readouterr()
+    recorded.statuses = [
+        {
+            "phase": "Progressing",
+            "currentStepIndex": 3,
+            "canary": {"weights": {"canary": {"weight": 10}}},
+        },
+        {"phase": "Progressing", "currentStepIndex": 3},  # unchanged: nothing printed
+        {"phase": "Healthy", "stableRS": "def", "currentPodHash": "def"},
+    ]
+    monkeypatch.setattr(rollout_command, "pause", lambda seconds: None)
+    assert main(["rollout", "status", "prod", "--watch", "--interval", "0.01", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["phase"] for r in lines] == ["progressing", "completed"]
+    assert lines[-1]["stable"]["ref"] == "reg/model:2"
+    state = StateStore(tmp_path / ".lockgate" / "state" / "delivery").load("prod")
+    assert state.phase == "completed" and state.measurements[-1]["outcome"] == "pass"
+
+
+def test_a_step_analysis_is_read_back_and_charted_on_the_release_page(tmp_path, api) -> None:
+    """Argo's AnalysisRun for a step, read through the API, lands in the record as conditions
+    with values, and the release page draws that step's chart from it."""
+    from lockgate.ui.overview import build, load_rollouts
+    from lockgate.ui.page import render_overview
+
+    recorded, rollouts = _deployed(tmp_path, api)
+    recorded.runs["model-def-2-2"] = {
+        "kind": "AnalysisRun",
+        "status": {
+            "phase": "Failed",
+            "metricResults": [
+                {
+                    "name": "requests",
+                    "phase": "Successful",
+                    "measurements": [{"phase": "Successful", "value": "[40]"}],
+                },
+                {
+                    "name": "error-rate",
+                    "phase": "Failed",
+                    "measurements": [{"phase": "Failed", "value": "[0.3]"}],
+                },
+                {
+                    "name": "p95-ms",
+                    "phase": "Successful",
+                    "measurements": [{"phase": "Successful", "value": "[42.5]"}],
+                },
+            ],
+        },
+    }
+    analysed = {"currentStepAnalysisRunStatus": {"name": "model-def-2-2", "status": "Failed"}}
+    recorded.statuses = [
+        {"phase": "Progressing", "currentStepIndex": 2, "canary": analysed},
+        {
+            "phase": "Degraded",
+            "abort": True,
+            "message": "RolloutAborted: metric error-rate failed",
+            "currentStepIndex": 2,
+            "canary": analysed,
+        },
+    ]
+    assert rollouts.start("reg/model:2").status == "aborted"
+    record = rollouts.store.load("prod")
+    judged = record.measurements[-1]["conditions"]
+    assert [(c["condition"], c["observed"], c["outcome"]) for c in judged] == [
+        ("requests >= 20", 40.0, "pass"),
+        ("error_rate < 0.01", 0.3, "fail"),
+        ("p95_ms < 200", 42.5, "pass"),
+    ]
+    page = render_overview(build([], load_rollouts(rollouts.store.folder)))
+    assert 'class="step-chart" data-step="2"' in page and "error_rate &lt; 0.01" in page
+    assert "<title>0.3</title>" in page  # the bar of the failing metric, its value on hover

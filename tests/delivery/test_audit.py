@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from lockgate.delivery.ledger.audit import audit_ledger
+from lockgate.delivery.ledger.audit import IncrementalAudit, audit_ledger
 from lockgate.delivery.ledger.entry import Draft, seal
+from lockgate.delivery.ledger.head import HEAD_FILE
 from lockgate.delivery.ledger.ledger import FileLedger
 
 
@@ -133,3 +135,49 @@ def test_full_rewrite_after_an_edit_is_caught_by_the_anchor(ledger_dir: Path) ->
     write(ledger_dir, out)
     report = audit_ledger(ledger_dir)
     assert report.first_bad_seq == 6 and "rewritten" in report.problems[0]
+
+
+def _shrink_head(folder: Path) -> None:
+    head = json.loads((folder / HEAD_FILE).read_text())
+    head["size"] = len(b"".join(lines(folder)[:3]))
+    (folder / HEAD_FILE).write_text(json.dumps(head))
+
+
+def _edit(folder: Path) -> None:
+    rows = lines(folder)
+    rows[2] = rows[2].replace(b'"actor":"alice"', b'"actor":"mallo"')
+    write(folder, rows)
+
+
+def _swap(folder: Path) -> None:
+    rows = lines(folder)
+    rows[3], rows[4] = rows[4], rows[3]
+    write(folder, rows)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        _edit,
+        _swap,
+        lambda folder: write(folder, [r for i, r in enumerate(lines(folder)) if i != 1]),
+        lambda folder: write(folder, lines(folder)[:4]),  # truncated
+        lambda folder: write(folder, [*lines(folder), lines(folder)[-1]]),  # appended outside
+        _shrink_head,
+    ],
+    ids=["edit", "reorder", "delete", "truncate", "append", "head-shrunk"],
+)
+def test_incremental_audit_walks_only_new_lines_and_reports_as_a_whole_walk(
+    ledger_dir: Path, tamper: Callable[[Path], None]
+) -> None:
+    audit = IncrementalAudit(ledger_dir)
+    assert audit() == audit_ledger(ledger_dir) and audit().entries == 6
+    held = (ledger_dir / "ledger.jsonl").stat().st_size
+    FileLedger(ledger_dir).append(
+        Draft("healthy", "monitor", "test", "production", "sha256:" + "e" * 64)
+    )
+    report = audit()
+    assert report.ok and report.entries == 7 and audit.walked_from == held
+    tamper(ledger_dir)
+    report = audit()
+    assert not report.ok and report == audit_ledger(ledger_dir), report

@@ -8,8 +8,11 @@ real (Debian's), scraping that exporter; lockgate's analysis queries it through 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +23,7 @@ from lockgate.delivery.config import EnvironmentDelivery
 from lockgate.delivery.rollout.monitor import LiveMonitor
 from lockgate.delivery.rollout.rollouts import Rollouts
 from lockgate.delivery.rollout.state import StateStore
+from lockgate.delivery.rollout.targets.base import Version
 from lockgate.delivery.rollout.targets.kubernetes import KubernetesTarget
 from tests.delivery.prometheus_kit import running_prometheus
 
@@ -196,3 +200,80 @@ def test_monitor_reads_prometheus_and_rolls_back_a_breaching_release(
     assert "error_rate" in report.reason
     assert rollouts.store.load("prod").stable.ref == "reg/model:1"
     assert _route(tmp_path) == {"model-r1": 100}
+
+
+def _argo_phase(metric: dict, result: list[float]) -> str:
+    """Argo's verdict on one measurement (``EvaluateResult``): success without failure is
+    Successful, failure is Failed, neither is Inconclusive. Argo evaluates the conditions with
+    its expression language; the forms lockgate writes (``len(result) == 1 && !isNaN(result[0])
+    && result[0] < 0.01``, ``false``) read the same in Python once ``&&``/``!`` are spelled
+    out, which is all this evaluator does (no Argo controller can run here)."""
+
+    def holds(condition: str) -> bool:
+        text = condition.replace("&&", " and ").replace("!isNaN(", "not isNaN(")
+        names = {"len": len, "isNaN": math.isnan, "result": result, "false": False}
+        return bool(eval(text, {"__builtins__": {}}, names))  # the fixed forms above
+
+    if holds(metric["failureCondition"]):
+        return "Failed"
+    return "Successful" if holds(metric["successCondition"]) else "Inconclusive"
+
+
+def test_argo_analysis_template_judges_pods_through_the_real_prometheus(
+    tmp_path: Path, cluster
+) -> None:
+    """The argo-rollouts router's AnalysisTemplate, its queries run as Argo's Prometheus
+    provider runs them (``/api/v1/query``, ``{{args.*}}`` substituted): a good canary's pods
+    pass every metric, an erroring or slow one fails its metric, pods with no series yet are
+    inconclusive (Argo then pauses), never a pass."""
+    pods, url = cluster
+    pods.namespace = f"ns{time.time_ns()}"
+    settings = EnvironmentDelivery.model_validate(
+        {
+            "target": "kubernetes",
+            "kubernetes": {
+                "namespace": pods.namespace,
+                "router": "argo-rollouts",
+                "prometheus_url": url,
+            },
+            "analysis": {"min_requests": 5},
+        }
+    )
+    docs = KubernetesTarget("prod", settings, tmp_path).argo_manifests(Version(2, "m:2"))
+    (template,) = [d for d in docs if d["kind"] == "AnalysisTemplate"]
+    metrics = template["spec"]["metrics"]
+    # pod-template hashes: Argo names a canary's pods <rollout>-<hash>-<suffix>
+    pods.set("6d4f9c7b8", rps=40, errors=0.0, latency=0.02, ones=0.5)
+    pods.set("7b8c5d9f4", rps=40, errors=0.3, latency=0.02, ones=0.5)
+    pods.set("5c7d8e9fa", rps=40, errors=0.0, latency=0.4, ones=0.5)
+    seen = urllib.parse.urlencode(
+        {"query": f'lockgate_requests_total{{namespace="{pods.namespace}"}}'}
+    )
+    deadline = time.monotonic() + 60  # Prometheus applies new scrape targets every 5 s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{url}/api/v1/query?{seen}", timeout=10) as answer:
+            if json.loads(answer.read())["data"]["result"]:
+                break
+        time.sleep(0.5)
+    time.sleep(5)  # a whole window of samples
+
+    def judge(revision: str) -> dict[str, str]:
+        phases = {}
+        for metric in metrics:
+            query = metric["provider"]["prometheus"]["query"]
+            query = query.replace("{{args.revision}}", revision).replace("{{args.window}}", "4s")
+            assert metric["provider"]["prometheus"]["address"] == url
+            params = urllib.parse.urlencode({"query": query})
+            with urllib.request.urlopen(f"{url}/api/v1/query?{params}", timeout=10) as answer:
+                body = json.loads(answer.read())
+            assert body["status"] == "success", (query, body)
+            values = [float(series["value"][1]) for series in body["data"]["result"]]
+            phases[metric["name"]] = _argo_phase(metric, values)
+        return phases
+
+    everything = ["requests", "error-rate", "p95-ms"]
+    assert [m["name"] for m in metrics] == everything
+    assert judge("6d4f9c7b8") == dict.fromkeys(everything, "Successful")
+    assert judge("7b8c5d9f4")["error-rate"] == "Failed"
+    assert judge("5c7d8e9fa") == {**dict.fromkeys(everything, "Successful"), "p95-ms": "Failed"}
+    assert judge("0000000000") == dict.fromkeys(everything, "Inconclusive")  # no pods yet

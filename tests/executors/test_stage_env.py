@@ -84,3 +84,54 @@ def test_the_base_keeps_ci_job_facts_but_not_its_credentials() -> None:
         "LC_ALL",
         "https_proxy",
     ]
+
+
+def test_the_tracking_server_reaches_stages_but_not_its_credentials() -> None:
+    """Regression: CI keeps MLFLOW_TRACKING_URI as a secret/variable of the train and evaluate
+    jobs, and the base used to drop it, so evaluation in CI compared against an empty store."""
+    server = {"MLFLOW_TRACKING_URI": "https://mlflow.example.org", "MLFLOW_TRACKING_TOKEN": "t"}
+    for in_container in (False, True):
+        seen = base_env(server, in_container=in_container, engine=False)
+        assert seen == {"MLFLOW_TRACKING_URI": "https://mlflow.example.org"}
+    local_store = {"MLFLOW_TRACKING_URI": "sqlite:////home/me/mlflow.db"}
+    assert base_env(local_store, in_container=False, engine=False) == local_store
+    assert base_env(local_store, in_container=True, engine=False) == {}  # a host path
+    assert base_env({"MLFLOW_TRACKING_URI": "/srv/mlruns"}, in_container=True, engine=False) == {}
+
+
+@pytest.mark.parametrize("uses", ["lockgate/sign", None])
+def test_the_ci_oidc_identity_reaches_only_the_sign_stage(tmp_path, monkeypatch, uses) -> None:
+    """Regression: the generated sign job has GitHub's ``id-token: write`` (or GitLab's
+    ``id_tokens: SIGSTORE_ID_TOKEN``), but the stage never saw the request URL and token, so
+    cosign could not sign keylessly. The real local executor runs a probe as that stage."""
+    import threading
+
+    from lockgate.engine.stagespec import ImageRecipe, StagePaths, StageSpec
+    from lockgate.executors.local import LocalExecutor
+
+    identity = {
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "https://pipelines.example/idtoken",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "req-9f2c",
+        "SIGSTORE_ID_TOKEN": "eyJ-9f2c",
+    }
+    for name, value in identity.items():
+        monkeypatch.setenv(name, value)
+    recipe = ImageRecipe(
+        digest="sha256:" + "ab" * 32, tag="r:ab", base="x:1", install_lockgate=False
+    )
+    probe = "; ".join(f'echo "{n}=${{{n}:-}}"' for n in sorted(identity))
+    spec = StageSpec(name="sign", image=recipe, argv=("sh", "-c", probe), uses=uses)
+    paths = StagePaths(
+        workspace=tmp_path, inputs={}, out=tmp_path / "out", secrets_dir=tmp_path / "s",
+        state=tmp_path / "state",
+    )  # fmt: skip
+    lines: list[str] = []
+    outcome = LocalExecutor().run(
+        spec, paths, run_id="r", git_sha="abc", secrets={}, output=lines.append,
+        cancel=threading.Event(),
+    )  # fmt: skip
+    assert outcome.exit_code == 0, lines
+    expected = identity if uses else dict.fromkeys(identity, "")
+    assert lines == [f"{n}={v}" for n, v in sorted(expected.items())]
+    in_container = base_env(identity, in_container=True, engine=False, signs=True)
+    assert in_container == {}  # never in a container's or a query's configuration

@@ -152,9 +152,12 @@ def test_tracking_server_reaches_train_and_evaluate() -> None:
 
 
 def test_report_job_never_waits_for_an_approval() -> None:
-    jobs = _workflow("gated")["jobs"]
-    gated = {n for n, j in jobs.items() if "environment" in j}
-    assert gated and not gated & set(jobs["lockgate--report"]["needs"])
+    """Production needs two approvals; staging none, so the report includes staging's deploy.
+    A stage after an approval waits for it too, so it stays out as well (``level-names``)."""
+    needs = set(_workflow("gated")["jobs"]["lockgate--report"]["needs"])
+    assert "lockgate-deploy-staging" in needs and "lockgate-deploy-production" not in needs
+    needs = list(_workflow("level-names")["jobs"]["lockgate--report"]["needs"])
+    assert needs == ["lockgate-prepare", "lockgate-lockgate-1", "lockgate-other"]
 
 
 def test_a_fork_pull_request_builds_without_pushing_and_skips_the_stages() -> None:

@@ -24,19 +24,31 @@ def test_scan_reports_signing_tokens_and_interruptible_jobs() -> None:
     assert [n for n, j in doc.items() if isinstance(j, dict) and "id_tokens" in j] == [
         "lockgate-sign"
     ]
-    assert doc[".lockgate-stage"]["interruptible"] is True
     for name, job in doc.items():
-        if isinstance(job, dict) and "environment" in job:
-            assert job["interruptible"] is False, name  # deployments are never cancelled
+        if (
+            not isinstance(job, dict)
+            or name.startswith(".")
+            or ("stage" not in job and "extends" not in job)
+        ):
+            continue
+        interruptible = job.get(
+            "interruptible", doc.get(job.get("extends"), {}).get("interruptible")
+        )
+        if "environment" in job:
+            assert interruptible is False, name  # deployments are never cancelled
+        else:
+            # GitLab cancels a superseded pipeline only while no non-interruptible job has
+            # started (regression: the image job, always the first, had no `interruptible`)
+            assert interruptible is True, name
 
 
 def test_report_job_keeps_one_mr_note_and_never_waits_for_a_gate() -> None:
     doc = _pipeline("gated")
     report = doc["lockgate--report"]
     assert report["extends"] == ".lockgate-report"
-    gated = {n for n, j in doc.items() if isinstance(j, dict) and "environment" in j}
     needed = {n["job"] for n in report["needs"]}
-    assert gated and not gated & needed
+    assert "lockgate-deploy-production" not in needed  # waits for two approvals
+    assert "lockgate-deploy-staging" in needed  # requires none
     assert "lockgate-train" in needed
     template = doc[".lockgate-report"]
     assert template["when"] == "always" and template["allow_failure"] is True
@@ -60,7 +72,25 @@ def test_zero_required_approvals_means_none_on_every_provider() -> None:
     files = {f.path: f.text for f in render_files(provider="all", spec=None, root=root)}
     assert '"required_approval_count": 0' in files[".gitlab-ci.setup.sh"]
     assert '"reviewers": []' in files[".github/workflows/lockgate.setup.sh"]
-    assert "requiredApprovals: 0" in files["Jenkinsfile"]
+    jenkinsfile = files["Jenkinsfile"]
+    assert "input {" not in jenkinsfile and "lockgateGate" not in jenkinsfile
+    gitlab = load(files[".gitlab-ci.yml"])
+    assert "rules" not in gitlab["lockgate-deploy"]  # not manual: nobody has to let it through
+    assert gitlab["lockgate-deploy"]["environment"]["name"] == "review"
+    github = load(files[".github/workflows/lockgate.yml"])
+    assert github["jobs"]["lockgate-deploy"]["environment"]["name"] == "review"
+
+
+def test_required_approvals_make_the_deployment_wait_on_every_provider() -> None:
+    root = EXAMPLES / "gated"
+    files = {f.path: f.text for f in render_files(provider="all", spec=None, root=root)}
+    gitlab = load(files[".gitlab-ci.yml"])
+    assert {r.get("when") for r in gitlab["lockgate-deploy-production"]["rules"]} == {"manual"}
+    assert all(r.get("when") is None for r in gitlab["lockgate-deploy-staging"]["rules"])
+    script = files[".github/workflows/lockgate.setup.sh"]
+    assert "environments/production" in script and "environments/staging" not in script
+    assert '"required_approval_count": 2' in files[".gitlab-ci.setup.sh"]
+    assert "requiredApprovals: 2, fourEyes: true" in files["Jenkinsfile"]
 
 
 def test_image_job_runs_in_a_mirrorable_image_and_bootstraps_a_missing_lockgate_base() -> None:

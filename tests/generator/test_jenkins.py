@@ -67,7 +67,7 @@ def test_fan_out_becomes_parallel_and_needs_travel_to_the_library() -> None:
     assert order == [
         "lockgate--image",
         "prepare",
-        "lockgate-1",
+        "lockgate--level-1",
         "features",
         "stats",
         "train",
@@ -129,3 +129,39 @@ def test_library_is_pinned_to_this_release() -> None:
 
     text = _jenkinsfile("gated")
     assert f"@Library('lockgate@v{lockgate.__version__}') _" in text
+
+
+def test_zero_required_approvals_asks_nobody() -> None:
+    """Regression: ``requiredApprovals ?: 1`` turned 0 into 1 (Groovy's Elvis treats 0 as
+    false), and the generated stage waited on an ``input`` although the spec asked for none."""
+    done = subprocess.run(
+        [tool("groovy"), str(Path(__file__).parent / "run_gate.groovy"),
+         str(REPO / "jenkins/vars/lockgateGate.groovy"), "", "false", "", "0"],
+        env=java_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines == ["echo: lockgate gate production: no approval required", "passed"]
+    text = _jenkinsfile("reserved-names")
+    deploy = text[text.index("stage('deploy')") :]
+    assert "input {" not in deploy and "lockgateGate" not in deploy
+    assert "lock(resource: 'lockgate-review')" in deploy
+    gated = _jenkinsfile("gated")  # staging requires no approval, production two
+    assert gated.count("input {") == gated.count("lockgateGate(") == 1
+    assert gated.index("input {") > gated.index("stage('deploy-production')")
+
+
+def test_stage_names_are_unique_and_four_eyes_asks_for_the_author() -> None:
+    """Regression: a stage named ``lockgate-1`` met the wrapper of level 1's parallel stages,
+    which had the same name; deploy builds had no place to say who authored the change."""
+    for example in EXAMPLE_NAMES:
+        names = re.findall(r"stage\('([^']+)'\)", _jenkinsfile(example))
+        assert len(names) == len(set(names)), (example, names)
+    text = _jenkinsfile("level-names")
+    assert "stage('lockgate--level-1')" in text and "stage('lockgate-1')" in text
+    assert "string(name: 'LOCKGATE_CHANGE_AUTHOR'" in text
+    assert "LOCKGATE_CHANGE_AUTHOR" not in _jenkinsfile("quickstart")

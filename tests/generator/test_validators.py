@@ -124,6 +124,9 @@ def test_generated_pipeline_including_the_component_passes_schema(tmp_path: Path
             "inputs": {
                 "spec": "lockgate.yaml",
                 "image-name": "registry.example.com/ml/churn-runner",
+                # the public images by name, so a pin in the spec reaches the component
+                "builder-image": "python:3.11-slim-bookworm",
+                "dind-image": "docker:27-dind",
             },
         }
     ]
@@ -148,3 +151,67 @@ def test_every_action_reference_is_pinned_from_the_one_table(tmp_path: Path) -> 
         action, _, sha = ref.partition("@")
         pin = ACTION_PINS[action]
         assert sha == pin.sha and comment == f"  # {pin.version}", ref
+
+
+def _component_input_schema() -> dict:
+    """The shipped component's ``spec: inputs`` as JSON Schema, the way GitLab reads them: an
+    input without ``default`` is required, an input the component does not declare is an error,
+    ``type``, ``options`` and ``regex`` constrain the value."""
+    text = (REPO / "templates/lockgate/template.yml").read_text(encoding="utf-8")
+    inputs = load(text.split("\n---\n")[0])["spec"]["inputs"]
+    kinds = {"string": "string", "number": "number", "boolean": "boolean", "array": "array"}
+    properties = {}
+    for name, field in inputs.items():
+        rule: dict = {"type": kinds[field.get("type", "string")]}
+        if "options" in field:
+            rule["enum"] = list(field["options"])
+        if "regex" in field:
+            rule["pattern"] = field["regex"]
+        properties[name] = rule
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": properties,
+        "required": sorted(n for n, f in inputs.items() if "default" not in f),
+        "additionalProperties": False,
+    }
+
+
+@pytest.mark.parametrize("no_image", [False, True], ids=["image", "shell"])
+def test_every_pipeline_gives_the_component_inputs_its_schema_accepts(
+    tmp_path: Path, no_image: bool
+) -> None:
+    """Each example and reference pipeline, generated with ``--component``: the inputs of its
+    ``include: component:`` pass check-jsonschema against the component's own input schema."""
+    import json
+
+    schema = tmp_path / "component-inputs.schema.json"
+    schema.write_text(json.dumps(_component_input_schema()), encoding="utf-8")
+    ref = "gitlab.example.com/ml/lockgate/lockgate@0.1.0"
+    instances = []
+    for example in EXAMPLE_NAMES:
+        root = example_repo(tmp_path, example)
+        (rendered, *_) = render_files(
+            provider="gitlab", spec=None, root=root, component=ref, build_image=not no_image
+        )
+        (include,) = load(rendered.text)["include"]
+        assert include["component"] == ref
+        path = tmp_path / f"{example}.inputs.json"
+        path.write_text(json.dumps(dict(include["inputs"])), encoding="utf-8")
+        instances.append(path)
+    done = subprocess.run(
+        [tool("check-jsonschema"), "--schemafile", str(schema), *map(str, instances)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    wrong = tmp_path / "wrong.inputs.json"  # the schema does refuse: an undeclared input
+    wrong.write_text(json.dumps({"spec": "lockgate.yaml", "image": "x"}), encoding="utf-8")
+    done = subprocess.run(
+        [tool("check-jsonschema"), "--schemafile", str(schema), str(wrong)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1 and "image" in done.stdout + done.stderr

@@ -231,3 +231,27 @@ def test_push_runs_post_nothing(tmp_path: Path, api: tuple[FakeApi, str]) -> Non
     done = lockgate(["report", str(ci_run(tmp_path, "pass")), "--post", "github"], env)
     assert done.returncode == 0 and "nothing posted" in done.stderr
     assert state.requests == []
+
+
+def test_gitlab_refusal_is_one_clear_message_and_the_report_stays(
+    tmp_path: Path, api: tuple[FakeApi, str]
+) -> None:
+    state, base = api
+    state.refuse = 403
+    env = {
+        "CI_API_V4_URL": f"{base}/api/v4",
+        "CI_PROJECT_ID": "42",
+        "CI_MERGE_REQUEST_IID": "3",
+        "LOCKGATE_GITLAB_TOKEN": TOKEN,
+    }
+    out = tmp_path / "r.md"
+    done = lockgate(
+        ["report", str(ci_run(tmp_path, "pass")), "--post", "gitlab", "-o", str(out)], env
+    )
+    assert done.returncode != 0
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("lockgate: error: report --post: gitlab refused POST http://")
+    assert "/api/v4/projects/42/merge_requests/3/notes (403 " in line
+    assert "api scope and at least Reporter" in line
+    assert TOKEN not in done.stderr + done.stdout
+    assert "verdict **pass**" in out.read_text()

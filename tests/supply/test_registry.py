@@ -95,3 +95,60 @@ def test_missing_image_is_named(plain_registry: RegistryServer) -> None:
     client = RegistryClient(plain_registry.access())
     with pytest.raises(RegistryError, match="no such image"):
         client.manifest(ImageRef.parse(f"{plain_registry.host}/reg/none:v9"))
+
+
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+
+
+def test_tag_digest_of_a_multi_platform_tag_is_its_index(plain_registry: RegistryServer) -> None:
+    """What a pin must name: the index a multi-platform tag points at, so that every platform
+    stays pinned, not the one platform's manifest the client happens to match."""
+    import hashlib
+    import json
+
+    client = RegistryClient(plain_registry.access())
+    amd64 = client.push_image(ImageRef.parse(f"{plain_registry.host}/reg/multi:amd64"), _image("a"))
+    arm64 = client.push_image(ImageRef.parse(f"{plain_registry.host}/reg/multi:arm64"), _image("b"))
+    manifests = [
+        {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": ref.digest,
+            "size": len(_image(marker).manifest),
+            "platform": {"architecture": arch, "os": "linux"},
+        }
+        for ref, marker, arch in ((amd64, "a", "amd64"), (arm64, "b", "arm64"))
+    ]
+    index = json.dumps(
+        {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": manifests}
+    ).encode()
+    tag = ImageRef.parse(f"{plain_registry.host}/reg/multi:1.0")
+    client.push_manifest(tag, index, INDEX_TYPE, "1.0")
+
+    digest = client.tag_digest(tag)
+    assert digest == "sha256:" + hashlib.sha256(index).hexdigest()
+    assert digest not in (amd64.digest, arm64.digest)
+
+
+def test_tag_digest_without_the_digest_header_reads_the_manifest(
+    plain_registry: RegistryServer,
+) -> None:
+    """A registry (or proxy) that drops ``Docker-Content-Digest``: the digest is computed from
+    the manifest the registry serves instead."""
+    client = RegistryClient(plain_registry.access())
+    pushed = client.push_image(ImageRef.parse(f"{plain_registry.host}/reg/bare:v1"), _image("h"))
+    send = urllib_transport(plain_registry.access())
+    seen: list[str] = []
+
+    def without_digest_header(request: urllib.request.Request) -> HttpAnswer:
+        answer = send(request)
+        seen.append(request.get_method())
+        headers = {k: v for k, v in answer.headers.items() if k.lower() != "docker-content-digest"}
+        return HttpAnswer(answer.status, headers, answer.body)
+
+    stripped = RegistryClient(plain_registry.access(), transport=without_digest_header)
+    assert (
+        stripped.tag_digest(ImageRef.parse(f"{plain_registry.host}/reg/bare:v1")) == pushed.digest
+    )
+    assert seen == ["HEAD", "GET"]
+    with pytest.raises(RegistryError, match="no such image"):
+        stripped.tag_digest(ImageRef.parse(f"{plain_registry.host}/reg/bare:v2"))

@@ -20,14 +20,12 @@ from lockgate.supply.oci_image import build_image, layer_from_files
 from lockgate.supply.registry import RegistryAccess, RegistryClient, RegistryError
 
 from .conftest import _need_registry
-from .registry_server import RegistryServer, free_port, make_tls_material
+from .registry_server import RegistryServer
 from .token_server import (
     ACCOUNTS,
-    ISSUER,
     REFRESH_TOKENS,
-    SERVICE,
     TokenServer,
-    make_signing_cert,
+    start_token_registry,
 )
 
 PASSWORD = ACCOUNTS["lockgate"][0]
@@ -39,14 +37,7 @@ def token_registry(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[RegistryServer, TokenServer]]:
     _need_registry(request.config)
-    root = tmp_path_factory.mktemp("registry-token")
-    ca, cert, key, _ = make_tls_material(root / "certs")
-    signing_key, signing_cert = make_signing_cert(root / "signer")
-    tokens = TokenServer(signing_key, signing_cert, cert, key).start()
-    token_auth = (tokens.realm, SERVICE, ISSUER, signing_cert)
-    server = RegistryServer(
-        root, free_port(), tls=(ca, cert, key, ca), token_auth=token_auth
-    ).start()
+    server, tokens = start_token_registry(tmp_path_factory.mktemp("registry-token"))
     yield server, tokens
     server.stop()
     tokens.stop()

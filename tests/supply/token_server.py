@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from .registry_server import RegistryServer, free_port, make_tls_material
+
 SERVICE, ISSUER = "lockgate-test-registry", "lockgate-test-token-server"
 # account -> (password, actions granted on every repository); anonymous may only pull public/*.
 ACCOUNTS = {"lockgate": ("s3cret-token-pass", ("pull", "push")), "reader": ("read-only", ("pull",))}
@@ -160,3 +162,19 @@ class TokenServer:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+def start_token_registry(root: Path) -> tuple[RegistryServer, TokenServer]:
+    """A docker-registry with TLS and ``auth: token``, and its token server, both started."""
+    ca, cert, key, _ = make_tls_material(root / "certs")
+    signing_key, signing_cert = make_signing_cert(root / "signer")
+    tokens = TokenServer(signing_key, signing_cert, cert, key).start()
+    token_auth = (tokens.realm, SERVICE, ISSUER, signing_cert)
+    try:
+        server = RegistryServer(
+            root, free_port(), tls=(ca, cert, key, ca), token_auth=token_auth
+        ).start()
+    except BaseException:
+        tokens.stop()
+        raise
+    return server, tokens

@@ -32,23 +32,54 @@ class AuditReport:
 
 def audit_ledger(folder: Path, check_signature: SignatureCheck | None = None) -> AuditReport:
     """Walk the chain line by line, then hold its end against the head anchor."""
+    return _audit(folder, check_signature, None)[0]
+
+
+class IncrementalAudit:
+    """``audit_ledger`` for a ledger audited again and again as it grows (the release page):
+    the lines that held last time are not walked again while their bytes are unchanged and the
+    head anchor still covers them; only what follows is. The report is the one a whole walk
+    gives: any change to the earlier bytes, or a head that ends before them, walks it all."""
+
+    def __init__(self, folder: Path, check_signature: SignatureCheck | None = None) -> None:
+        self.folder = folder
+        self.check_signature = check_signature
+        self._held: tuple[bytes, _Walk] | None = None
+        self.walked_from = 0  # where the last call's walk began, in bytes of the ledger
+
+    def __call__(self) -> AuditReport:
+        report, self._held, self.walked_from = _audit(self.folder, self.check_signature, self._held)
+        return report
+
+
+def _audit(
+    folder: Path, check_signature: SignatureCheck | None, held: tuple[bytes, _Walk] | None
+) -> tuple[AuditReport, tuple[bytes, _Walk] | None, int]:
+    """The report; the prefix of the ledger that held, with the walk's state at its end; and
+    where this walk began."""
     ledger = folder / LEDGER_FILE
     try:
         head = read_head(folder)
     except LedgerError as exc:
-        return AuditReport(0, (str(exc),), 1)
+        return AuditReport(0, (str(exc),), 1), None, 0
     data = ledger.read_bytes() if ledger.exists() else b""
     if head is None:
         if not data:
-            return AuditReport(0, notes=("the ledger is empty",))
-        return AuditReport(0, (f"{folder / HEAD_FILE}: the head anchor is missing",), 1)
-    walk = _walk_chain(data, head, check_signature)
+            return AuditReport(0, notes=("the ledger is empty",)), None, 0
+        missing = f"{folder / HEAD_FILE}: the head anchor is missing"
+        return AuditReport(0, (missing,), 1), None, 0
+    start = None
+    if held is not None and len(held[0]) <= head.size and data.startswith(held[0]):
+        start = held[1]
+    walk = _walk_chain(data, head, check_signature, start)
     found = [walk.problem] if walk.problem else _end_problems(walk, head)
     problems = [f"entry {seq}: {message}" for seq, message in found]
     if check_signature is not None and not problems and not _head_signed(head, check_signature):
         problems.append("the head anchor's signature does not verify")
     first_bad = found[0][0] if found else None
-    return AuditReport(walk.expected - 1, tuple(problems), first_bad, walk.notes)
+    checkpoint = _Walk(walk.expected, walk.prev_hash, prev_time=walk.prev_time, held=walk.held)
+    report = AuditReport(walk.expected - 1, tuple(problems), first_bad, walk.notes)
+    return report, (data[: walk.held], checkpoint), start.held if start else 0
 
 
 @dataclass
@@ -60,13 +91,20 @@ class _Walk:
     problem: tuple[int, str] | None = None
     notes: tuple[str, ...] = ()
     torn: bool = False
+    prev_time: str = ""
+    held: int = 0  # bytes of the whole lines, within the head anchor, that held
 
 
-def _walk_chain(data: bytes, head: Head, check_signature: SignatureCheck | None) -> _Walk:
+def _walk_chain(
+    data: bytes, head: Head, check_signature: SignatureCheck | None, start: _Walk | None = None
+) -> _Walk:
+    """Walk the lines from ``start.held`` on (from the first line when ``start`` is None)."""
     walk = _Walk()
-    lines = data.split(b"\n")
+    if start is not None:
+        walk = _Walk(start.expected, start.prev_hash, prev_time=start.prev_time, held=start.held)
+    lines = data[walk.held :].split(b"\n")
     walk.torn = bool(lines.pop())  # b"" when the file ends with a newline
-    prev_time, offset = "", 0
+    offset = walk.held
     for index, line in enumerate(lines):
         if offset >= head.size:
             if head.pending and offset == head.size:
@@ -93,11 +131,12 @@ def _walk_chain(data: bytes, head: Head, check_signature: SignatureCheck | None)
             walk.problem = (walk.expected, f"edited: {exc}")
             break
         walk.problem = _link_problem(
-            line, seq, prev, when, walk, prev_time, check_signature, lines[index + 1 :]
+            line, seq, prev, when, walk, walk.prev_time, check_signature, lines[index + 1 :]
         )
         if walk.problem is not None:
             break
-        walk.prev_hash, prev_time, walk.expected = digest_hex, when, walk.expected + 1
+        walk.prev_hash, walk.prev_time, walk.expected = digest_hex, when, walk.expected + 1
+        walk.held = offset
     return walk
 
 

@@ -8,7 +8,7 @@ from lockgate.delivery.ledger.entry import Draft, format_time
 from lockgate.delivery.ledger.identity import Identity
 from lockgate.delivery.ledger.releases import first_author, first_with
 from lockgate.delivery.ledger.store import LedgerStore
-from lockgate.delivery.promotion.promote import Outcome
+from lockgate.delivery.promotion.outcome import Outcome
 from lockgate.delivery.promotion.refs import short
 from lockgate.delivery.promotion.rules import EnvironmentRules
 

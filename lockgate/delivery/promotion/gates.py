@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.delivery.ledger.entry import Entry
-from lockgate.delivery.ledger.releases import first_author, healthy_run
+from lockgate.delivery.ledger.releases import Release, first_author, healthy_run
 from lockgate.delivery.promotion.approvals import count_approvals, elsewhere
 from lockgate.delivery.promotion.protocols import ModelVersionRecord, Verdict
 from lockgate.delivery.promotion.refs import ImageRef, short
@@ -220,3 +220,23 @@ def scan_record_refusals(
             "still counts after its deletion"
         )
     return refusals, sorted({*recorded, *seen})
+
+
+def rollback_target(history: list[Release], to: str | None) -> tuple[Release | None, str]:
+    """The release a rollback goes back to (``--to`` a digest, model or version; else the latest
+    earlier one that ran healthy here), or None and why there is none."""
+    if not history:
+        return None, "nothing was ever released here: nothing to roll back to"
+    now = history[-1]
+    if to is not None:
+        for r in reversed(history[:-1] if to != now.digest else history):
+            if to in (r.digest, r.model) or (to.isdigit() and (r.model or "").endswith(f"/{to}")):
+                return r, ""
+        return None, f"--to {to}: no earlier release in this environment matches"
+    for r in reversed(history):
+        if r.digest != now.digest and r.healthy:
+            return r, ""
+    return None, (
+        f"no earlier release ran healthy here before {short(now.digest)}: "
+        "nothing safe to roll back to; pass --to"
+    )

@@ -8,7 +8,7 @@ from lockgate.delivery.ledger.entry import Draft
 from lockgate.delivery.ledger.identity import Identity
 from lockgate.delivery.ledger.releases import current
 from lockgate.delivery.ledger.store import LedgerStore
-from lockgate.delivery.promotion.promote import Outcome
+from lockgate.delivery.promotion.outcome import Outcome
 from lockgate.delivery.promotion.protocols import Deployer
 from lockgate.delivery.promotion.refs import short
 from lockgate.delivery.promotion.rules import EnvironmentRules

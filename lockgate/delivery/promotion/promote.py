@@ -11,14 +11,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate.delivery.ledger.entry import Draft, Entry, format_time
 from lockgate.delivery.ledger.identity import Identity
 from lockgate.delivery.ledger.releases import (
-    Release,
     current,
     first_author,
     first_with,
@@ -36,28 +34,17 @@ from lockgate.delivery.promotion.gates import (
     read_pii,
     residency_refusals,
     rollback_refusals,
+    rollback_target,
     scan_record_refusals,
 )
+from lockgate.delivery.promotion.outcome import Outcome
 from lockgate.delivery.promotion.protocols import Deployer, ImageVerifier, ModelRegistry, Verdict
 from lockgate.delivery.promotion.refs import ImageRef, ModelRef, parse_image, parse_model, short
+from lockgate.delivery.promotion.release_steps import Releaser
 from lockgate.delivery.promotion.rules import EnvironmentRules, environment_rules
 
 if TYPE_CHECKING:
     from lockgate.spec.models import Pipeline
-
-
-@dataclass(frozen=True)
-class Outcome:
-    action: str
-    environment: str
-    digest: str | None
-    status: str  # promoted | rolled-back | unchanged | approved | revoked | refused | failed
-    lines: tuple[str, ...]
-    seqs: tuple[int, ...] = ()
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.status in ("refused", "failed") else 0
 
 
 class Promoter:
@@ -79,6 +66,7 @@ class Promoter:
         self.deployer_for = deployer_for
         self.registry = registry
         self.actor = actor
+        self.releaser = Releaser(self.record, registry, ledger.clock)
 
     def rules(self, env: str) -> EnvironmentRules:
         return environment_rules(self.pipeline, self.spec_root, env)
@@ -223,7 +211,7 @@ class Promoter:
                 return Outcome(
                     "promote", env, image.digest, "refused", (*lines, *decision.refusals), (e.seq,)
                 )
-            return self._deploy(
+            return self.releaser.release(
                 "promote", rules, deployer, image, model_text, reason, details, lines
             )
 
@@ -241,7 +229,7 @@ class Promoter:
             lines = self._close_interrupted(env, deployer)
             entries = self.ledger.entries()
             history = releases(entries, env)
-            target, why_not = _rollback_target(history, to)
+            target, why_not = rollback_target(history, to)
             if target is None:
                 e = self.record("refuse", env, reason=why_not, details={"op": "rollback"})
                 return Outcome("rollback", env, None, "refused", (*lines, why_not), (e.seq,))
@@ -286,110 +274,6 @@ class Promoter:
                 return Outcome(
                     "rollback", env, image.digest, "refused", (*lines, *refusals), (e.seq,)
                 )
-            return self._deploy(
+            return self.releaser.release(
                 "rollback", rules, deployer, image, target.model, reason, details, lines
             )
-
-    def _deploy(
-        self,
-        op: str,
-        rules: EnvironmentRules,
-        deployer: Deployer,
-        image: ImageRef,
-        model: str | None,
-        reason: str | None,
-        details: dict[str, Any],
-        lines: list[str],
-    ) -> Outcome:
-        """begin -> deploy -> move the alias -> promote/rollback entry -> the deployer's health;
-        a failed deploy closes the begin with an abort."""
-        env = rules.name
-        begin = self._record_release("begin", env, image, model, reason, {**details, "op": op})
-        result = deployer.deploy(env, str(image))
-        if not result.ok:
-            why = f"deploy failed: {result.detail}"
-            abort_details = {"begin": begin.seq, "op": op}
-            abort = self._record_release("abort", env, image, model, why, abort_details)
-            failed = (*lines, f"deploy of {image} to {env} failed: {result.detail}")
-            return Outcome(op, env, image.digest, "failed", failed, (begin.seq, abort.seq))
-        alias_note = self._move_alias(rules, model, env, image.digest)
-        done = self._record_release(
-            op, env, image, model, reason, {**details, "begin": begin.seq, "alias": alias_note}
-        )
-        verb = "promoted" if op == "promote" else "rolled back"
-        lines.append(f"entry {done.seq}: {verb} {image} in {env}; {alias_note}")
-        seqs = [begin.seq, done.seq]
-        checked = self._record_health(deployer, env, image, model, lines)
-        if checked is not None:
-            seqs.append(checked)
-        status = "promoted" if op == "promote" else "rolled-back"
-        return Outcome(op, env, image.digest, status, tuple(lines), tuple(seqs))
-
-    def _record_release(
-        self,
-        action: str,
-        env: str,
-        image: ImageRef,
-        model: str | None,
-        reason: str | None,
-        details: dict[str, Any],
-    ) -> Entry:
-        return self.record(
-            action,
-            env,
-            digest=image.digest,
-            image=str(image),
-            model=model,
-            reason=reason,
-            details=details,
-        )
-
-    def _record_health(
-        self, deployer: Deployer, env: str, image: ImageRef, model: str | None, lines: list[str]
-    ) -> int | None:
-        """The deployer's health verdict as an entry (its seq), or how to mark it by hand."""
-        health = deployer.health(env)
-        if health.status == "unknown":
-            lines.append(
-                f"health unknown ({health.detail}); mark it: lockgate health {env} "
-                "--mark healthy|unhealthy"
-            )
-            return None
-        entry = self._record_release(
-            health.status, env, image, model, health.detail, {"check": "deployer"}
-        )
-        lines.append(f"entry {entry.seq}: {health.status}: {health.detail}")
-        return entry.seq
-
-    def _move_alias(self, rules: EnvironmentRules, model: str | None, env: str, digest: str) -> str:
-        if model is None:
-            return "no model version on record: no alias moved"
-        if self.registry is None:
-            return f"no model registry configured: alias {rules.model_alias} not moved"
-        ref = parse_model(model)
-        when = format_time(self.ledger.clock())
-        try:
-            self.registry.set_alias(ref.name, rules.model_alias, ref.version)
-            self.registry.tag_version(ref.name, ref.version, f"lockgate.{env}", when)
-            self.registry.tag_version(ref.name, ref.version, "lockgate.image_digest", digest)
-        except Exception as exc:  # the registry is a mirror; the ledger entry still stands
-            return f"alias {rules.model_alias} NOT moved ({type(exc).__name__}: {exc})"
-        return f"alias {rules.model_alias} -> {ref.name}/{ref.version}"
-
-
-def _rollback_target(history: list[Release], to: str | None) -> tuple[Release | None, str]:
-    if not history:
-        return None, "nothing was ever released here: nothing to roll back to"
-    now = history[-1]
-    if to is not None:
-        for r in reversed(history[:-1] if to != now.digest else history):
-            if to in (r.digest, r.model) or (to.isdigit() and (r.model or "").endswith(f"/{to}")):
-                return r, ""
-        return None, f"--to {to}: no earlier release in this environment matches"
-    for r in reversed(history):
-        if r.digest != now.digest and r.healthy:
-            return r, ""
-    return None, (
-        f"no earlier release ran healthy here before {short(now.digest)}: "
-        "nothing safe to roll back to; pass --to"
-    )

@@ -83,6 +83,23 @@ class Rollouts:
     def status(self) -> RolloutState:
         return self.store.load(self.env)
 
+    def observe(self) -> RolloutState:
+        """The record; with the Argo router, first brought up to date with the live Rollout
+        (unless another lockgate process drives the environment and records it itself)."""
+        state = self.store.load(self.env)
+        if not self.delegates or state.canary is None:
+            return state
+        if state.phase not in ("progressing", "paused"):
+            return state
+        from lockgate.delivery.rollout.argo import observe
+        from lockgate.delivery.rollout.state import EnvironmentBusy
+
+        try:
+            with self.store.locked(self.env):
+                return observe(self, self.store.load(self.env))[0]
+        except EnvironmentBusy:
+            return state
+
     def start(self, ref: str, env_vars: Mapping[str, str] | None = None) -> RolloutResult:
         env_pairs = tuple(sorted((env_vars or {}).items()))
         with self.store.locked(self.env):
@@ -115,8 +132,10 @@ class Rollouts:
             state = self.converge(self.store.load(self.env))
             if state.phase not in ("paused", "progressing") or state.canary is None:
                 raise NothingToDo(f"environment {self.env!r} has no paused rollout ({state.phase})")
-            if getattr(self.target, "delegates", False):
-                self.target.promote_rollout(full=False)  # type: ignore[attr-defined]  # Argo's
+            if self.delegates:
+                from lockgate.delivery.rollout.argo import ask, resume_patch
+
+                ask(self.target, resume_patch)
             return self._continue(self.store.save(state.evolve(phase="progressing", reason="")))
 
     def promote_full(self, reason: str = "promoted in full by request") -> RolloutResult:
@@ -141,8 +160,10 @@ class Rollouts:
                 "skipped_weights": skipped,
             }
             state = self.store.save(state.evolve(measurements=(*state.measurements, note)))
-            if getattr(self.target, "delegates", False):  # Argo skips its steps; we follow
-                self.target.promote_rollout(full=True)  # type: ignore[attr-defined]  # Argo's
+            if self.delegates:  # Argo skips its steps; we follow
+                from lockgate.delivery.rollout.argo import ask, promote_full_patch
+
+                ask(self.target, promote_full_patch)
                 return self._continue(state)
             passed = [m for m in state.measurements if m.get("outcome") == "pass"]
             reference = passed[-1].get("predictions") if passed else None
@@ -172,6 +193,10 @@ class Rollouts:
         with self.store.locked(self.env):
             state = self.converge(self.store.load(self.env))
             if state.phase in ("progressing", "paused") and state.canary is not None:
+                if self.delegates:  # Argo goes back to stable itself
+                    from lockgate.delivery.rollout.argo import ABORT
+
+                    self.target.patch_rollout(ABORT)  # type: ignore[attr-defined]  # Argo's
                 state, change = self.abort_candidate(state, reason)
                 return self._result(state, "aborted", reason, rollback=change)
             return self._rollback(state, reason)
@@ -186,7 +211,10 @@ class Rollouts:
         if state.warm is not None and state.warm_until <= time.time():
             state = self.store.save(state.evolve(warm=None, warm_until=0.0))
         keep = state.running_versions()
-        for version in keep:
+        # the Argo router applies one Rollout naming one image: only the one it must run, or
+        # Argo would see the template go back to stable for a moment and end the canary
+        wanted = keep[-1:] if self.delegates else keep
+        for version in wanted:
             self.target.start(version)
         if state.stable is not None:
             self.target.route(state.weights())
@@ -262,8 +290,13 @@ class Rollouts:
         self.converge(state)
         return self._result(state, "deployed", "first version: nothing to compare with")
 
+    @property
+    def delegates(self) -> bool:
+        """True when Argo Rollouts runs the steps (the kubernetes target's argo router)."""
+        return bool(getattr(self.target, "delegates", False))
+
     def _continue(self, state: RolloutState) -> RolloutResult:
-        if getattr(self.target, "delegates", False):  # the argo-rollouts router
+        if self.delegates:  # the argo-rollouts router
             from lockgate.delivery.rollout.argo import run_argo
 
             return run_argo(self, state)

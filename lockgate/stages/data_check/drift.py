@@ -73,13 +73,24 @@ def drift_columns(
     return numeric, categorical
 
 
-def _quantile_edges(values: Any, count: int) -> tuple[float, ...]:
+def _quantile_edges(values: Any, *counts: int) -> list[tuple[float, ...]]:
+    """The distinct quantiles splitting ``values`` into each of ``counts`` equal bins.
+
+    The values are sorted once and ``np.quantile`` runs once over the sorted copy for all the
+    grids (selecting a hundred order statistics costs more than the sort); each quantile is the
+    same number a call of its own over the unsorted values gives."""
     import numpy as np
 
     if len(values) == 0:
-        return ()
-    q = np.quantile(np.asarray(values, dtype="float64"), np.linspace(0, 1, count + 1))
-    return tuple(float(v) for v in np.unique(q))
+        return [() for _ in counts]
+    grids = [np.linspace(0, 1, count + 1) for count in counts]
+    ordered = np.sort(np.asarray(values, dtype="float64"))
+    found = np.quantile(ordered, np.concatenate(grids))
+    out, start = [], 0
+    for grid in grids:
+        out.append(tuple(float(v) for v in np.unique(found[start : start + len(grid)])))
+        start += len(grid)
+    return out
 
 
 def sample_step(rows: int) -> int:
@@ -109,10 +120,8 @@ def plan_drift(
     edges = {}
     for name in numeric:
         values = sample[name].drop_nulls().drop_nans().to_numpy()
-        coarse = _quantile_edges(values, drift.bins)
-        edges[name] = Edges(
-            tuple(sorted(set(_quantile_edges(values, FINE_BINS)) | set(coarse))), coarse
-        )
+        coarse, fine = _quantile_edges(values, drift.bins, FINE_BINS)
+        edges[name] = Edges(tuple(sorted(set(fine) | set(coarse))), coarse)
     kept = [c for c in categorical if explicit or sample[c].n_unique() <= MAX_CATEGORIES]
     skipped = tuple(c for c in categorical if c not in kept)
     return DriftPlan(edges, tuple(kept), skipped)
@@ -124,15 +133,19 @@ def add_distributions(plan: ScanPlan, drift_plan: DriftPlan) -> dict[str, dict[s
 
     keys: dict[str, dict[str, str]] = {}
     for name, edges in drift_plan.numeric.items():
-        c = pl.col(name).cast(pl.Float64).fill_nan(None)
+        raw = pl.col(name).cast(pl.Float64)
+        c = raw.fill_nan(None)
         moments = pl.struct(
             c.count().alias("n"), c.mean().alias("mean"), (c.var(ddof=0) * c.count()).alias("m2")
         )
         # counts at or below each edge: plain sums stream in bounded memory (a histogram
-        # expression would hold the whole column)
+        # expression would hold the whole column). They compare the raw column: Polars orders
+        # NaN above every number, so ``NaN <= edge`` is false for the edges (never NaN) as the
+        # nulls ``fill_nan`` would make are not counted, without a filled copy per edge. (An
+        # edge is NaN only when the sample holds both infinities; it keeps the filled column.)
         keys[name] = {
             **{
-                f"le{i}": plan.add((c <= edge).sum(), "sum", "le")
+                f"le{i}": plan.add(((c if math.isnan(edge) else raw) <= edge).sum(), "sum", "le")
                 for i, edge in enumerate(edges.fine)
             },
             "n": plan.add(c.count(), "sum", "n"),

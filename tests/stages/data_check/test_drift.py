@@ -73,3 +73,39 @@ def test_categorical_js_counts_new_categories() -> None:
     assert col.metrics["js"] == pytest.approx(expected)
     assert col.new_categories == ("z",)
     assert col.reported["chi2_pvalue"] < 1e-6  # reported only, not a gate
+
+
+def test_bin_edges_equal_separate_quantile_calls() -> None:
+    """Coarse and fine edges come from one ``np.quantile`` call; each equals its own call."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(3)
+    values = np.r_[rng.normal(0, 1, 5_000), np.full(500, 2.0)]  # a tie run: repeated quantiles
+    dplan = plan_drift(pl.DataFrame({"x": values}), ["x"], [], DriftSpec(), explicit=False)
+    coarse = np.unique(np.quantile(values, np.linspace(0, 1, DriftSpec().bins + 1)))
+    fine = np.unique(np.quantile(values, np.linspace(0, 1, 101)))
+    assert dplan.numeric["x"].coarse == tuple(float(v) for v in coarse)
+    assert dplan.numeric["x"].fine == tuple(sorted({*map(float, coarse), *map(float, fine)}))
+
+
+def test_histograms_skip_nan_and_null_values() -> None:
+    """The counts at or below each edge and ``n`` leave out NaN and null, as numpy's counts of
+    the finite values do (the edges compare the unfilled column: NaN sorts above them)."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(5)
+    finite = rng.normal(0, 1, 3_000)
+    noisy = np.r_[finite, np.full(200, np.nan)]
+    frame = pl.DataFrame({"x": noisy}).with_columns(
+        pl.when(pl.int_range(pl.len()) % 7 == 0).then(None).otherwise(pl.col("x")).alias("x")
+    )
+    dplan = plan_drift(frame, ["x"], [], DriftSpec(), explicit=False)
+    plan = ScanPlan()
+    keys = add_distributions(plan, dplan)["x"]
+    row = plan.select(frame.lazy()).collect(engine="streaming").row(0, named=True)
+    kept = frame["x"].drop_nulls().drop_nans().to_numpy()
+    assert row[keys["n"]] == len(kept)
+    for i, edge in enumerate(dplan.numeric["x"].fine):
+        assert row[keys[f"le{i}"]] == int(np.sum(kept <= edge)), edge

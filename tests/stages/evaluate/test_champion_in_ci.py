@@ -1,6 +1,7 @@
 """The champion in CI: a store that dies with the job is refused when a gate needs a champion,
 and a real tracking server (``mlflow server``, SQLite backend, started here) carries the
-champion from one CI-style run to the next, each run in its own workspace and state folder."""
+champion from one CI pipeline to the next, each in its own checkout and state folder, every
+stage run by the real CLI as a generated CI job runs it."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EVAL_WITH, TRAIN_WITH, stage_ctx
+from conftest import EVAL_WITH, PIPELINE, TRAIN_WITH
 
 from lockgate.stages.evaluate import ChampionUnreachable
 from tests.conftest import missing_component
+from tests.projects import lockgate
 
 
 def test_ci_with_an_ephemeral_store_refuses_a_required_champion(
@@ -90,46 +92,67 @@ def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-def _ci_job(prepared: Path, workspace: Path, seed: int) -> tuple[int, Path]:
-    """train then evaluate as two CI jobs would: a fresh workspace and state folder each."""
-    from lockgate.stages.evaluate import main as evaluate_main
-    from lockgate.stages.train import main as train_main
-
+def _ci_pipeline(workspace: Path, seed: int, server: str) -> tuple[int, Path, str]:
+    """One CI pipeline as the generated files run it: a fresh checkout (its own state folder),
+    then one ``lockgate run --stage NAME --only --executor local`` per job, the job carrying
+    CI=true and the tracking server as the CI secret/variable MLFLOW_TRACKING_URI."""
     workspace.mkdir()
-    shutil.copytree(prepared / "prepare", workspace / "prepare", symlinks=True)
-    train = stage_ctx(
-        workspace, "train", {**TRAIN_WITH, "seed": seed}, workspace / "state-train",
-        {"prepare": "prepare"},
-    )  # fmt: skip
-    assert train_main(train) == 0
-    evaluate = stage_ctx(
-        workspace, "evaluate", dict(EVAL_WITH), workspace / "state-evaluate",
-        {"prepare": "prepare", "train": "train"},
-    )  # fmt: skip
-    return evaluate_main(evaluate), workspace
+    for name in ("prepare.py", "model.py", "requirements.txt"):
+        shutil.copy(PIPELINE / name, workspace / name)
+    (workspace / "lockgate.yaml").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "name": "tabular-mlp",
+                "image": {"base": "lockgate/debian:bookworm", "requirements": "requirements.txt"},
+                "stages": {
+                    "prepare": {"run": ["python3", "prepare.py"], "inputs": ["prepare.py"]},
+                    "train": {
+                        "uses": "lockgate/train",
+                        "needs": ["prepare"],
+                        "inputs": ["model.py"],
+                        "with": {**TRAIN_WITH, "seed": seed, "experiment": "tabular-mlp"},
+                    },
+                    "evaluate": {
+                        "uses": "lockgate/evaluate",
+                        "needs": ["prepare", "train"],
+                        "with": EVAL_WITH,
+                    },
+                },
+            }
+        )
+    )
+    env = {"CI": "true", "GITLAB_CI": "true", "MLFLOW_TRACKING_URI": server}
+    logs = ""
+    for stage in ("prepare", "train", "evaluate"):
+        done = lockgate(
+            "run", "--stage", stage, "--only", "--executor", "local",
+            "--upstream-dir", ".lockgate/out", "--export-dir", ".lockgate/out",
+            cwd=workspace, env=env, timeout=600,
+        )  # fmt: skip
+        logs += done.stdout + done.stderr
+        if done.code != 0:
+            return done.code, workspace / ".lockgate" / "out", logs
+    return 0, workspace / ".lockgate" / "out", logs
 
 
 def test_second_ci_run_compares_against_the_first_through_the_server(
-    prepared: Path, tracking_server: str, monkeypatch: pytest.MonkeyPatch
+    prepared: Path, tracking_server: str
 ) -> None:
-    monkeypatch.setenv("CI", "true")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
-    rc, first = _ci_job(prepared, prepared / "ci-run-1", seed=1)
-    assert rc == 0
-    assert not (first / "state-evaluate" / "mlflow").exists()  # nothing stored locally
-    report = (first / "evaluate" / "out" / "report.md").read_text()
-    assert "No champion registered yet" in report
+    """Through the real CLI and the local executor, as every generated CI job runs a stage:
+    regression for the tracking URI that the job had but the stage never saw."""
+    rc, first, logs = _ci_pipeline(prepared / "ci-run-1", 1, tracking_server)
+    assert rc == 0, logs[-3000:]
+    assert not (prepared / "ci-run-1" / ".lockgate" / "state" / "mlflow").exists()
+    assert "No champion registered yet" in (first / "evaluate" / "report.md").read_text()
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=tracking_server, registry_uri=tracking_server)
     client.set_registered_model_alias("tabular-mlp", "champion", "1")  # what a promotion does
 
-    rc, second = _ci_job(prepared, prepared / "ci-run-2", seed=2)
-    evaluation = json.loads((second / "evaluate" / "out" / "evaluation.json").read_text())
-    assert evaluation["champion_metrics"]["accuracy"] > 0.9
+    rc, second, logs = _ci_pipeline(prepared / "ci-run-2", 2, tracking_server)
+    evaluation = json.loads((second / "evaluate" / "evaluation.json").read_text())
+    assert evaluation["champion_metrics"]["accuracy"] > 0.9, logs[-3000:]
     assert {"regression accuracy", "regression loss"} <= {c["name"] for c in evaluation["checks"]}
-    assert (
-        "Compared with champion version 1"
-        in (second / "evaluate" / "out" / "report.md").read_text()
-    )
+    assert "Compared with champion version 1" in (second / "evaluate" / "report.md").read_text()
     assert str(client.get_model_version_by_alias("tabular-mlp", "candidate").version) == "2"

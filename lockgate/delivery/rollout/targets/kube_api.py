@@ -1,7 +1,9 @@
-"""A small Kubernetes API client: server-side apply of one object, and reading one back.
+"""A small Kubernetes API client: server-side apply of one object, reading one back, merge
+patches, deleting one.
 
-Only what the Argo Rollouts router needs, over the API's plain HTTP(S) + JSON: ``PATCH`` with
-``application/apply-patch+yaml`` (JSON is YAML) and ``fieldManager=lockgate``, and ``GET``.
+Only what the Kubernetes target needs, over the API's plain HTTP(S) + JSON: ``PATCH`` with
+``application/apply-patch+yaml`` (JSON is YAML) and ``fieldManager=lockgate``, ``PATCH`` with
+``application/merge-patch+json``, ``GET`` and ``DELETE``.
 The bearer token is read from a file per request and never logged or recorded.
 """
 
@@ -18,9 +20,11 @@ from typing import Any
 from lockgate.errors import LockgateError
 
 PLURALS = {
+    "Deployment": "deployments",
     "Service": "services",
     "Rollout": "rollouts",
     "AnalysisTemplate": "analysistemplates",
+    "AnalysisRun": "analysisruns",
     "HTTPRoute": "httproutes",
 }
 
@@ -81,6 +85,12 @@ class KubernetesApi:
             "application/apply-patch+yaml",
         )
 
+    def merge(self, api_version: str, kind: str, namespace: str, name: str, patch: Any) -> Any:
+        """A JSON merge patch of the object."""
+        path = object_path(api_version, kind, namespace, name)
+        body = json.dumps(patch, sort_keys=True).encode()
+        return self._call("PATCH", path, body, "application/merge-patch+json")
+
     def merge_status(
         self, api_version: str, kind: str, namespace: str, name: str, patch: Any
     ) -> Any:
@@ -88,6 +98,14 @@ class KubernetesApi:
         path = object_path(api_version, kind, namespace, name) + "/status"
         body = json.dumps(patch, sort_keys=True).encode()
         return self._call("PATCH", path, body, "application/merge-patch+json")
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Delete one object; one already gone is not an error."""
+        try:
+            self._call("DELETE", object_path(api_version, kind, namespace, name), None, None)
+        except KubernetesApiError as error:
+            if "HTTP 404" not in str(error):
+                raise
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Any:
         return self._call("GET", object_path(api_version, kind, namespace, name), None, None)

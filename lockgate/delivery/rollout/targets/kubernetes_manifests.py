@@ -3,32 +3,14 @@
 - one ``Deployment`` + ``Service`` per version (``<app>-r<N>``), and a ``Service`` ``<app>``;
 - ``gateway-api``: an ``HTTPRoute`` whose ``backendRefs`` carry the weights lockgate sets step
   by step (lockgate drives the canary and reads metrics itself);
-- ``argo-rollouts``: a ``Rollout`` with canary steps (``setWeight``, ``pause``, ``analysis``)
-  and an ``AnalysisTemplate`` with Prometheus queries built from the analysis conditions, for
-  clusters where the Argo Rollouts controller drives the canary instead.
+- ``argo-rollouts``: see ``argo_manifests.py``, which reuses the pod template and the route.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from lockgate.delivery.rollout.conditions import Condition
-
-# condition metric -> PromQL over the serving image's metrics, for one version's pods
-PROMQL = {
-    "error_rate": (
-        'sum(rate(lockgate_requests_total{{code=~"5..",{sel}}}[{w}])) / '
-        "sum(rate(lockgate_requests_total{{{sel}}}[{w}]))"
-    ),
-    "p50_ms": "1000 * histogram_quantile(0.5, sum by (le) "
-    "(rate(lockgate_request_duration_seconds_bucket{{{sel}}}[{w}])))",
-    "p95_ms": "1000 * histogram_quantile(0.95, sum by (le) "
-    "(rate(lockgate_request_duration_seconds_bucket{{{sel}}}[{w}])))",
-    "p99_ms": "1000 * histogram_quantile(0.99, sum by (le) "
-    "(rate(lockgate_request_duration_seconds_bucket{{{sel}}}[{w}])))",
-    "requests": "sum(increase(lockgate_requests_total{{{sel}}}[{w}]))",
-}
 LABEL = "lockgate.dev/revision"
 
 
@@ -97,84 +79,5 @@ def http_route(app: str, weights: Mapping[str, int], settings: Any) -> dict[str,
                     "backendRefs": backends,
                 }
             ],
-        },
-    }
-
-
-def analysis_template(
-    app: str, conditions: Sequence[Condition], settings: Any, failure_limit: int, window: str = "1m"
-) -> dict[str, Any]:
-    metrics = []
-    for condition in conditions:
-        query = PROMQL.get(condition.metric)
-        if query is None:  # drift and proxy metrics are computed by lockgate, not by PromQL
-            continue
-        sel = f'namespace="{settings.namespace}",{LABEL}="{{{{args.revision}}}}"'
-        metrics.append(
-            {
-                "name": condition.metric.replace("_", "-"),
-                "interval": window,
-                "failureLimit": failure_limit,
-                "successCondition": f"result[0] {condition.op} {condition.threshold:g}",
-                "provider": {
-                    "prometheus": {
-                        "address": settings.prometheus_url,
-                        "query": query.format(sel=sel, w=window),
-                    }
-                },
-            }
-        )
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "AnalysisTemplate",
-        "metadata": {"name": f"{app}-analysis", "namespace": settings.namespace},
-        "spec": {"args": [{"name": "revision"}], "metrics": metrics},
-    }
-
-
-def rollout(
-    app: str, image: str, steps: Sequence[Any], settings: Any, env: Mapping[str, str]
-) -> dict[str, Any]:
-    """An Argo ``Rollout``: each lockgate step becomes setWeight, pause, analysis."""
-    argo_steps: list[dict[str, Any]] = []
-    for step in steps:
-        if step.weight >= 100:
-            continue
-        argo_steps.append({"setWeight": step.weight})
-        duration = step.pause.duration
-        argo_steps.append({"pause": {} if duration is None else {"duration": f"{int(duration)}s"}})
-        argo_steps.append(
-            {
-                "analysis": {
-                    "templates": [{"templateName": f"{app}-analysis"}],
-                    "args": [{"name": "revision", "valueFrom": {"podTemplateHashValue": "Latest"}}],
-                }
-            }
-        )
-    template = deployment(app, "rollout", image, settings, env)["spec"]["template"]
-    template["metadata"]["labels"] = {"app.kubernetes.io/name": app}
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": app, "namespace": settings.namespace},
-        "spec": {
-            "replicas": settings.replicas,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": app}},
-            "template": template,
-            "strategy": {
-                "canary": {
-                    "canaryService": f"{app}-canary",
-                    "stableService": f"{app}-stable",
-                    "trafficRouting": {
-                        "plugins": {
-                            "argoproj-labs/gatewayAPI": {
-                                "httpRoute": app,
-                                "namespace": settings.namespace,
-                            }
-                        }
-                    },
-                    "steps": argo_steps,
-                }
-            },
         },
     }
