@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from lockgate.spec.models import Image, Pipeline, Stage
 
 _PACKAGE_ROOT = Path(lockgate.__file__).resolve().parent
-KEEPS_DATA_IN_STATE = {"lockgate/ingest"}  # built-in stages whose state folder holds data
+# built-in stages whose state folder holds data: ingest's dataset, train's checkpoints
+KEEPS_DATA_IN_STATE = {"lockgate/ingest", "lockgate/train"}
 
 
 @dataclass(frozen=True)

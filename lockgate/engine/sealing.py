@@ -91,7 +91,7 @@ class Sealer:
     def _aad(self, name: str) -> bytes:
         return MAGIC + bytes.fromhex(self.key_id) + name.encode()
 
-    def seal(self, plain: bytes, name: str) -> bytes:
+    def seal(self, plain: bytes | memoryview, name: str) -> bytes:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         nonce = os.urandom(_NONCE)
