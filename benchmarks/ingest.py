@@ -1,7 +1,8 @@
-"""PostgreSQL -> Parquet, side by side in one run: the practical limit (``COPY ... TO STDOUT``
-piped straight into Polars), what users write (``pandas.read_sql`` through SQLAlchemy), binary
-``COPY`` decoded row by row by psycopg (the alternative lockgate measured and did not pick), and
-the ingest stage itself.
+"""PostgreSQL -> Parquet, side by side in one run: text ``COPY ... TO STDOUT`` piped straight
+into Polars (the practical limit of the text path), the Arrow-native drivers on their own (ADBC's
+PostgreSQL driver, which lockgate reads through, and connectorx), what users write
+(``pandas.read_sql`` through SQLAlchemy), binary ``COPY`` decoded row by row by psycopg, and the
+ingest stage itself.
 
     python benchmarks/ingest.py [--rows 1000000] [--repeat 3]
 
@@ -9,7 +10,8 @@ A throwaway PostgreSQL cluster (Debian's ``postgresql``) is started on a loopbac
 one table of ``--rows`` x 20 columns (8 bigint, 6 double, 4 text, 1 timestamp, 1 boolean). Every
 method runs in its own child process (so peak RSS is its own), in rotating order, ``--repeat``
 times; the clock runs inside the child, after the libraries are imported, around the read and
-the Parquet write. The medians go to ``benchmarks/results/ingest.json``.
+the Parquet write. The medians go to ``benchmarks/results/ingest.json``. Dependencies:
+``pip install -r requirements/bench-ingest.txt``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-METHODS = ("copy_polars", "lockgate", "copy_binary_rows", "pandas_read_sql")
+METHODS = (
+    "copy_polars",
+    "adbc_polars",
+    "connectorx_polars",
+    "lockgate",
+    "copy_binary_rows",
+    "pandas_read_sql",
+)
 COLUMNS = (
     [f"i{k} bigint" for k in range(8)]
     + [f"f{k} double precision" for k in range(6)]
@@ -53,6 +62,12 @@ def fill(conninfo: str, rows: int) -> None:
         conn.execute("VACUUM ANALYZE bench")
 
 
+def uri(conninfo: str) -> str:
+    """The benchmark cluster's key=value conninfo as a ``postgresql://`` URI."""
+    kv = dict(part.split("=", 1) for part in conninfo.split())
+    return f"postgresql://{kv['user']}:{kv['password']}@{kv['host']}:{kv['port']}/{kv['dbname']}"
+
+
 def run_method(method: str, conninfo: str, port: int, out: Path) -> None:
     """One measured run, in this (child) process."""
     import polars as pl
@@ -68,6 +83,18 @@ def run_method(method: str, conninfo: str, port: int, out: Path) -> None:
         pl.read_csv(buf.getvalue(), has_header=False, new_columns=names).write_parquet(
             out / "copy.parquet", compression="zstd"
         )
+    elif method == "adbc_polars":
+        import adbc_driver_postgresql.dbapi as adbc
+
+        with adbc.connect(uri(conninfo)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT * FROM bench")
+            table = cur.fetch_arrow_table()
+        pl.from_arrow(table).write_parquet(out / "adbc.parquet", compression="zstd")
+    elif method == "connectorx_polars":
+        import connectorx
+
+        frame = connectorx.read_sql(uri(conninfo), "SELECT * FROM bench", return_type="polars")
+        frame.write_parquet(out / "connectorx.parquet", compression="zstd")
     elif method == "copy_binary_rows":
         types = ["int8"] * 8 + ["float8"] * 6 + ["text"] * 4 + ["timestamp", "bool"]
         with (
@@ -104,7 +131,19 @@ def run_method(method: str, conninfo: str, port: int, out: Path) -> None:
         assert main(ctx) == 0
 
 
-def child(method: str, conninfo: str, port: int) -> dict[str, float]:
+def _cpu(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def server_cpu(folder: Path) -> float:
+    """CPU seconds the cluster's exited backends used: the postmaster's children's times
+    (``cutime + cstime`` in ``/proc/PID/stat``), which grow as each backend is reaped."""
+    pid = (folder / "data" / "postmaster.pid").read_text().split()[0]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+def child(method: str, conninfo: str, port: int, folder: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         argv = [
             sys.executable,
@@ -118,8 +157,11 @@ def child(method: str, conninfo: str, port: int) -> dict[str, float]:
             "--out",
             tmp,
         ]
+        before = server_cpu(folder)
         done = subprocess.run(argv, check=True, capture_output=True, text=True)
+        time.sleep(0.5)  # the backends exit and are reaped just after the client disconnects
         measured: dict[str, float] = json.loads(done.stdout)
+        measured["server_cpu_seconds"] = server_cpu(folder) - before
         return measured
 
 
@@ -134,20 +176,28 @@ def main() -> int:
     parser.add_argument("--out")
     args = parser.parse_args()
     if args.child:
-        import pandas  # noqa: F401  (imports happen before the clock starts, for every method)
+        import adbc_driver_postgresql.dbapi  # noqa: F401  (every import happens before the clock)
+        import connectorx  # noqa: F401
+        import pandas  # noqa: F401
         import polars  # noqa: F401
         import psycopg  # noqa: F401
         import sqlalchemy  # noqa: F401
 
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), _cpu(resource.getrusage(resource.RUSAGE_SELF))
         run_method(args.child, args.conninfo, args.port, Path(args.out))
         seconds = time.perf_counter() - t
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"seconds": seconds, "peak_rss_mib": rss}))
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        measured = {
+            "seconds": seconds,
+            "peak_rss_mib": usage.ru_maxrss / 1024,
+            "client_cpu_seconds": _cpu(usage) - cpu,
+        }
+        print(json.dumps(measured))
         return 0
 
     from tests.pgcluster import start_cluster
 
+    load_at_start = os.getloadavg()[0]
     cluster = start_cluster()
     try:
         t = time.perf_counter()
@@ -161,7 +211,7 @@ def main() -> int:
         for r in range(args.repeat):
             order = methods[r % len(methods) :] + methods[: r % len(methods)]
             for m in order:
-                runs[m].append(child(m, cluster.conninfo, cluster.port))
+                runs[m].append(child(m, cluster.conninfo, cluster.port, cluster.folder))
                 print(f"  {m}: {runs[m][-1]}", file=sys.stderr)
     finally:
         cluster.stop()
@@ -174,11 +224,19 @@ def main() -> int:
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "load_average_at_start": os.getloadavg()[0],
+            "load_average_at_start": load_at_start,
+            "load_average_at_end": os.getloadavg()[0],
         },
         "median_seconds": med,
         "peak_rss_mib": {m: max(x["peak_rss_mib"] for x in v) for m, v in runs.items()},
         "rows_per_second": {m: args.rows / s for m, s in med.items()},
+        "median_cpu_seconds": {
+            m: {
+                side: statistics.median(x[f"{side}_cpu_seconds"] for x in v)
+                for side in ("client", "server")
+            }
+            for m, v in runs.items()
+        },
         "runs": runs,
     }
     if "lockgate" in med:

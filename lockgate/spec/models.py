@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from lockgate.spec.base import FrozenModel
 from lockgate.spec.ci import Ci
@@ -74,6 +74,9 @@ class Runner(Model):
     scale_set: str | None = Field(None, description="GitHub runner scale set name (single label)")
 
 
+UNCACHEABLE = "lockgate/ingest"  # its outputs follow its source, not its cache key's inputs
+
+
 class Stage(Model):
     """One containerized step of the pipeline."""
 
@@ -108,7 +111,9 @@ class Stage(Model):
     environment: str | None = Field(
         None, description="an environment this stage deploys to (gated in CI)"
     )
-    cache: bool = Field(True, description="reuse outputs when the cache key matches")
+    cache: bool = Field(
+        True, description="reuse outputs when the cache key matches (never for lockgate/ingest)"
+    )
     engine: bool = Field(
         False,
         description="give the stage the container engine's API socket (image builds); a "
@@ -129,6 +134,26 @@ class Stage(Model):
     def _env_strings(cls, v: Any) -> Any:
         if isinstance(v, dict):
             return {k: (str(x).lower() if isinstance(x, bool) else str(x)) for k, x in v.items()}
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ingest_never_cached(cls, data: Any) -> Any:
+        """An ingest stage's outputs depend on data the cache key cannot see: off by default."""
+        if isinstance(data, dict) and data.get("uses") == UNCACHEABLE and "cache" not in data:
+            return {**data, "cache": False}
+        return data
+
+    @field_validator("cache")
+    @classmethod
+    def _refuse_cached_ingest(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and info.data.get("uses") == UNCACHEABLE:
+            raise ValueError(
+                f"{UNCACHEABLE} cannot be cached: it reads a database or store that changes "
+                "while the spec and workspace stay the same, so a cache hit would hide new "
+                "data; remove `cache: true` (incremental and stream runs already read only "
+                "new rows)"
+            )
         return v
 
     @field_validator("caches")

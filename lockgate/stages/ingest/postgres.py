@@ -1,15 +1,15 @@
-"""PostgreSQL source: one read-only REPEATABLE READ transaction, rows streamed with ``COPY``.
+"""PostgreSQL source: one read-only REPEATABLE READ snapshot, rows streamed as Arrow.
 
-Every batch of a run is read inside the same transaction, so the batches together are one
-consistent snapshot. Rows travel as ``COPY (...) TO STDOUT (FORMAT csv)`` and are parsed by
-Polars' native CSV reader with column types taken from the query's own result description: the
-benchmark (docs/ingest.md) measured this faster than decoding binary ``COPY`` row by row in
-Python. The password comes from a secret and appears in no message.
+Two connections share one snapshot. The control connection (psycopg) opens the transaction,
+reads the column list and the batch boundaries, and exports the snapshot; the row connection
+(:mod:`lockgate.stages.ingest.arrow_rows`, ADBC's libpq driver) joins that snapshot and receives
+the rows as binary ``COPY`` decoded straight into Arrow, with no Python object per row. The
+benchmark (docs/ingest.md) measured this against psycopg's text and binary ``COPY`` and
+connectorx. The password comes from a secret and appears in no message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +17,10 @@ from lockgate.errors import LockgateError
 from lockgate.stages.ingest.config import PostgresSource
 
 if TYPE_CHECKING:
-    import polars as pl
     import psycopg
 
 # PostgreSQL type OID -> Polars type name; anything else is read as text.
+# The row connection decodes each of these natively; numeric is sent as double precision.
 _TYPES = {
     16: "Boolean",
     20: "Int64",
@@ -42,11 +42,21 @@ class SourceError(LockgateError):
     """The source cannot be reached or read."""
 
 
+_CASTS = {1700: "double precision"}
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
     pg_type: str
     polars_type: str
+    cast: str | None = None  # sent as this type: numeric as double, unknown types as text
+
+    @property
+    def expression(self) -> str:
+        """How the bulk read selects the column."""
+        quoted = _quote(self.name)
+        return f"{quoted}::{self.cast} AS {quoted}" if self.cast else quoted
 
 
 def describe(src: PostgresSource) -> str:
@@ -55,10 +65,8 @@ def describe(src: PostgresSource) -> str:
     return f"postgresql://{src.user}@{src.host}:{src.port}/{src.database} ({what})"
 
 
-def connect(src: PostgresSource, password: str | None) -> psycopg.Connection[Any]:
-    """Open the snapshot transaction's connection, or one clear :class:`SourceError`."""
-    import psycopg
-
+def parameters(src: PostgresSource, password: str | None) -> dict[str, Any]:
+    """libpq's connection keywords, the same for both connections."""
     params: dict[str, Any] = {
         "host": src.host,
         "port": src.port,
@@ -72,17 +80,24 @@ def connect(src: PostgresSource, password: str | None) -> psycopg.Connection[Any
         params["password"] = password
     if src.sslrootcert:
         params["sslrootcert"] = src.sslrootcert
+    return params
+
+
+def connect(src: PostgresSource, password: str | None) -> psycopg.Connection[Any]:
+    """Open the snapshot transaction's connection, or one clear :class:`SourceError`."""
+    import psycopg
+
     try:
-        conn = psycopg.connect(**params)
+        conn = psycopg.connect(**parameters(src, password))
     except psycopg.OperationalError as exc:
-        raise SourceError(f"{describe(src)}: cannot connect: {_reason(exc, password)}") from None
+        raise SourceError(f"{describe(src)}: cannot connect: {reason(exc, password)}") from None
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
     conn.execute("SET TIME ZONE 'UTC'")
     return conn
 
 
-def _reason(exc: Exception, password: str | None) -> str:
+def reason(exc: Exception, password: str | None) -> str:
     text = " ".join(str(exc).split())
     if password:
         text = text.replace(password, "***")
@@ -107,6 +122,8 @@ class Snapshot:
         # every statement below is sent with parameters, so a literal % must be doubled
         query = (src.query or "").replace("%", "%%")
         self.relation = f"({query}) AS lockgate_src" if src.query else _quote(src.table or "")
+        # ... and the bulk read, which takes none, sends the query as written
+        self.raw_relation = f"({src.query}) AS lockgate_src" if src.query else self.relation
 
     def columns(self) -> list[Column]:
         with self.conn.cursor() as cur:
@@ -116,7 +133,8 @@ class Snapshot:
             for d in cur.description or ():
                 info = types.get(d.type_code)
                 name = info.name if info else str(d.type_code)
-                cols.append(Column(d.name, name, _TYPES.get(d.type_code, "String")))
+                cast = _CASTS.get(d.type_code, None if d.type_code in _TYPES else "text")
+                cols.append(Column(d.name, name, _TYPES.get(d.type_code, "String"), cast))
         return cols
 
     def cutoff(self, column: str, after: Any, max_rows: int) -> Any:
@@ -133,47 +151,28 @@ class Snapshot:
         last = self.conn.execute(sql, args).fetchone()
         return last[0] if last else None
 
-    def read(
-        self, columns: list[Column], watermark: str | None, after: Any, upto: Any
-    ) -> pl.DataFrame:
-        """Rows with ``after < watermark <= upto`` (all rows when ``watermark`` is None)."""
-        import polars as pl
+    def select(self, columns: list[Column], watermark: str | None, after: Any, upto: Any) -> str:
+        """The statement for rows with ``after < watermark <= upto`` (all rows when
+        ``watermark`` is None), bounds as literals: a bulk read takes no parameters."""
+        listed = ", ".join(c.expression for c in columns)
+        sql = f"SELECT {listed} FROM {self.raw_relation}"
+        if watermark is None:
+            return sql
+        bounds = [] if after is None else [f"{_quote(watermark)} > {self._literal(after)}"]
+        bounds.append(f"{_quote(watermark)} <= {self._literal(upto)}")
+        return f"{sql} WHERE {' AND '.join(bounds)}"
 
-        frames = list(self.read_chunks(columns, watermark, after, upto, chunk_bytes=None))
-        return pl.concat(frames) if len(frames) > 1 else frames[0]
+    def export(self) -> str:
+        """The snapshot's id, for a second connection to read in it (``SET TRANSACTION
+        SNAPSHOT``); valid while this connection's transaction stays open."""
+        row = self.conn.execute("SELECT pg_export_snapshot()").fetchone()
+        assert row is not None
+        return str(row[0])
 
-    def read_chunks(
-        self,
-        columns: list[Column],
-        watermark: str | None,
-        after: Any,
-        upto: Any,
-        *,
-        chunk_bytes: int | None,
-    ) -> Iterator[pl.DataFrame]:
-        """The same rows as frames of about ``chunk_bytes`` of COPY text each (one frame when
-        None). libpq hands COPY data over a whole row at a time, so a chunk never splits a row
-        and memory stays bounded by the chunk, whatever the table's size."""
-        where, args = "", list[Any]()
-        if watermark is not None:
-            where, args = _past(watermark, after)
-            where += (" AND " if where else "WHERE ") + f"{_quote(watermark)} <= %s"
-            args.append(upto)
-        select = f"SELECT * FROM {self.relation} {where}"
-        with (
-            self.conn.cursor() as cur,
-            cur.copy(f"COPY ({select}) TO STDOUT (FORMAT csv)", args) as copy,
-        ):
-            pending: list[bytes] = []
-            size, emitted = 0, False
-            for row in copy:
-                pending.append(bytes(row))
-                size += len(row)
-                if chunk_bytes is not None and size >= chunk_bytes:
-                    yield frame(b"".join(pending), columns)
-                    pending, size, emitted = [], 0, True
-            if pending or not emitted:
-                yield frame(b"".join(pending), columns)
+    def _literal(self, value: Any) -> str:
+        from psycopg import sql
+
+        return sql.Literal(value).as_string(self.conn)
 
 
 def _past(column: str, after: Any) -> tuple[str, list[Any]]:
@@ -185,31 +184,3 @@ def _past(column: str, after: Any) -> tuple[str, list[Any]]:
 def _quote(name: str) -> str:
     """A (possibly schema-qualified) identifier, quoted."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
-
-
-def frame(csv: bytes, columns: list[Column]) -> pl.DataFrame:
-    """Parse COPY's CSV with the source's own column types."""
-    import polars as pl
-
-    names = [c.name for c in columns]
-    read_as = {
-        c.name: getattr(pl, c.polars_type)
-        if c.polars_type in ("Int16", "Int32", "Int64", "Float32", "Float64")
-        else pl.String
-        for c in columns
-    }
-    if not csv:
-        df = pl.DataFrame(schema=read_as)
-    else:
-        df = pl.read_csv(csv, has_header=False, new_columns=names, schema_overrides=read_as)
-    casts = []
-    for c in columns:
-        if c.polars_type == "Boolean":
-            casts.append((pl.col(c.name) == "t").alias(c.name))
-        elif c.polars_type == "Date":
-            casts.append(pl.col(c.name).str.to_date("%Y-%m-%d"))
-        elif c.polars_type == "Datetime":
-            casts.append(pl.col(c.name).str.to_datetime(time_unit="us"))
-        elif c.polars_type == "DatetimeUTC":
-            casts.append(pl.col(c.name).str.to_datetime(time_unit="us", time_zone="UTC"))
-    return df.with_columns(casts) if casts else df

@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
 
+from lockgate.stages.ingest.arrow_rows import ArrowRows
 from lockgate.stages.ingest.config import IngestConfig
 from lockgate.stages.ingest.journal import Journal
 from lockgate.stages.ingest.postgres import Snapshot, connect, describe
 from lockgate.stages.ingest.run import Batch, Schema
 
 FIRST_BATCH_PROBE = 1000
-FULL_READ_CHUNK = 64 * 2**20  # bytes of COPY text per part of a full read: bounds its memory
+FULL_READ_CHUNK = 64 * 2**20  # bytes of Arrow data per frame of a full read: bounds its memory
 
 
 def postgres_batches(
@@ -32,6 +33,7 @@ def postgres_batches(
     stack.callback(conn.close)
     snap = Snapshot(src, conn)
     columns = snap.columns()
+    snapshot = snap.export()  # in the top-level transaction: a savepoint cannot export it
     schema = tuple((c.name, c.pg_type) for c in columns)
     info = {"kind": "postgresql", "url": describe(src), "table": src.table, "query": src.query}
     column = cfg.incremental.watermark if cfg.incremental else None
@@ -45,16 +47,19 @@ def postgres_batches(
 
     def batches() -> Iterator[Batch]:
         with conn.transaction():  # the transaction the columns were read in: one snapshot
+            rows_conn = ArrowRows(src, password, snapshot)
+            stack.callback(rows_conn.close)
             if column is None:
                 chunk = cfg.batch.max_bytes or FULL_READ_CHUNK
-                for df in snap.read_chunks(columns, None, None, None, chunk_bytes=chunk):
+                select = snap.select(columns, None, None, None)
+                for df in rows_conn.frames(select, chunk_bytes=chunk):
                     yield Batch(df, None)
                 return
             after = journal.watermark
             if cfg.mode == "batch":
                 upto = snap.cutoff(column, after, 2**62)
                 if upto is not None:
-                    yield Batch(snap.read(columns, column, after, upto), upto)
+                    yield Batch(rows_conn.frame(snap.select(columns, column, after, upto)), upto)
                 return
             rows = cfg.batch.max_rows
             if cfg.batch.max_bytes is not None:
@@ -63,7 +68,7 @@ def postgres_batches(
                 upto = snap.cutoff(column, after, rows)
                 if upto is None:
                     return
-                df = snap.read(columns, column, after, upto)
+                df = rows_conn.frame(snap.select(columns, column, after, upto))
                 if cfg.batch.max_bytes is not None and df.height:
                     width = max(1, df.estimated_size() // df.height)
                     rows = int(max(1, min(cfg.batch.max_rows, cfg.batch.max_bytes // width)))

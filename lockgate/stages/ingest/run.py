@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lockgate.stages.ingest.config import IngestConfig
 from lockgate.stages.ingest.journal import SEALED, Journal, Sink
 from lockgate.stages.ingest.manifest import RunSummary, publish
+from lockgate.stages.ingest.prefetch import prefetched
 from lockgate.stages.ingest.transform import apply_steps
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class Ingest:
         journal = sink.pin_schema(journal, schema)
         n_batches = rows = 0
         out_schema: dict[str, str] = {}
-        for batch in batches:
+        for batch in prefetched(batches):  # the next batch is read while this one is written
             frames = self._transform(batch.frame)
             if frames:
                 out_schema = {k: str(v) for k, v in frames[0].schema.items()}

@@ -1,0 +1,126 @@
+"""The row connection (ADBC) against a real PostgreSQL: it reads inside the control connection's
+snapshot, maps every column type the stage promises, and fails with the stage's own errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockgate.stages.ingest import main
+from lockgate.stages.ingest.config import parse_ingest_config
+from lockgate.stages.ingest.journal import Journal
+from lockgate.stages.ingest.postgres import SourceError
+from lockgate.stages.ingest.read_postgres import postgres_batches
+from tests.pgcluster import PASSWORD
+from tests.stages.ingest.conftest import postgres_source, stage_context
+from tests.stages.ingest.test_read_postgres import make_table, read_all
+
+
+def test_rows_deleted_mid_stream_still_arrive_from_the_snapshot(pg: Any, pg_cluster: Any) -> None:
+    """Rows deleted and added after the first batch is out change nothing: both connections
+    read the snapshot taken when the run began."""
+    make_table(pg, 1000)
+    cfg = parse_ingest_config(
+        {
+            "source": {"postgres": postgres_source(pg_cluster, table="t.events")},
+            "incremental": {"watermark": "id"},
+            "mode": "stream",
+            "batch": {"max_rows": 250},
+        }
+    )
+    with ExitStack() as stack:
+        _, _, batches = postgres_batches(cfg, lambda _: PASSWORD, Journal(), stack)
+        first = next(batches)
+        pg.execute("DELETE FROM t.events WHERE id > 500")
+        pg.execute("INSERT INTO t.events (id, grp) VALUES (5000, 1)")
+        rest = list(batches)
+    ids = [i for b in (first, *rest) for i in b.frame["id"].to_list()]  # type: ignore[union-attr]
+    assert ids == list(range(1, 1001))
+    assert [b.watermark for b in (first, *rest)] == [250, 500, 750, 1000]
+
+
+def test_every_promised_type_arrives_typed(pg: Any, pg_cluster: Any, tmp_path: Path) -> None:
+    """Natively decoded types keep their type; numeric arrives as a float; anything else
+    (uuid, jsonb, interval, arrays) as its text form."""
+    pg.execute(
+        "CREATE TABLE t.kinds (a smallint, b int, c bigint, d real, e double precision, "
+        "f numeric(10,2), g text, h varchar(5), i char(3), j boolean, k date, l timestamp, "
+        "m timestamptz, n uuid, o jsonb, p interval, q int[])"
+    )
+    pg.execute(
+        "INSERT INTO t.kinds VALUES (1, 2, 3, 1.5, 2.5, 12.34, 'x', 'yz', 'ab', true, "
+        "'2024-05-01', '2024-05-01 10:00:01', '2024-05-01 12:00:00+02', "
+        "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"k\": 1}', '1 day', '{1,2}')"
+    )
+    ctx = stage_context(
+        tmp_path, {"source": {"postgres": postgres_source(pg_cluster, table="t.kinds")}}
+    )
+    assert main(ctx) == 0
+    data, manifest = read_all(ctx.out)
+    types = {k: str(v) for k, v in data.schema.items()}
+    assert types == {
+        "a": "Int16", "b": "Int32", "c": "Int64", "d": "Float32", "e": "Float64",
+        "f": "Float64", "g": "String", "h": "String", "i": "String", "j": "Boolean",
+        "k": "Date", "l": "Datetime(time_unit='us', time_zone=None)",
+        "m": "Datetime(time_unit='us', time_zone='UTC')", "n": "String", "o": "String",
+        "p": "String", "q": "String",
+    }  # fmt: skip
+    row = data.row(0, named=True)
+    assert row["f"] == 12.34 and row["i"] == "ab " and row["j"] is True
+    assert row["l"] == dt.datetime(2024, 5, 1, 10, 0, 1)
+    assert row["m"] == dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.UTC)
+    assert row["n"] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    assert (row["o"], row["p"], row["q"]) == ('{"k": 1}', "1 day", "{1,2}")
+    assert manifest["rows"] == 1
+
+
+def test_an_empty_result_keeps_its_columns(pg: Any, pg_cluster: Any, tmp_path: Path) -> None:
+    make_table(pg, 10)
+    src = postgres_source(pg_cluster, query="SELECT id, tag FROM t.events WHERE id < 0")
+    cfg = parse_ingest_config({"source": {"postgres": src}})
+    with ExitStack() as stack:
+        _, _, batches = postgres_batches(cfg, lambda _: PASSWORD, Journal(), stack)
+        frames = [b.frame for b in batches]
+    assert [(f.height, dict(f.schema)) for f in frames] == [  # type: ignore[union-attr]
+        (0, {"id": frames[0].schema["id"], "tag": frames[0].schema["tag"]})
+    ]
+    assert str(frames[0].schema["id"]) == "Int64"
+
+
+def test_a_query_the_server_refuses_is_one_clear_error(pg_cluster: Any, tmp_path: Path) -> None:
+    src = postgres_source(
+        pg_cluster, query="SELECT 1 / (g - 2) AS boom FROM generate_series(1, 3) g"
+    )
+    with pytest.raises(SourceError, match=r"\(query\): .*division by zero") as exc:
+        main(stage_context(tmp_path, {"source": {"postgres": src}}))
+    assert PASSWORD not in str(exc.value)
+
+
+def test_a_password_with_quotes_spaces_and_backslashes_reaches_both_connections(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    """Both connections get libpq's keywords, each value quoted; the password shows nowhere."""
+    from psycopg import sql
+
+    password = "it's a \\ pass word"
+    pg.execute("DROP ROLE IF EXISTS odd")
+    pg.execute(sql.SQL("CREATE ROLE odd LOGIN PASSWORD {}").format(sql.Literal(password)))
+    try:
+        make_table(pg, 50)
+        pg.execute("GRANT USAGE ON SCHEMA t TO odd")
+        pg.execute("GRANT SELECT ON t.events TO odd")
+        src = {**postgres_source(pg_cluster, table="t.events"), "user": "odd", "password": "odd"}
+        ctx = stage_context(tmp_path, {"source": {"postgres": src}})
+        (ctx.secrets_dir / "odd").write_text(password)
+        assert main(ctx) == 0
+        data, manifest = read_all(ctx.out)
+        assert data.height == manifest["rows"] == 50
+        assert password not in (ctx.out / "manifest.json").read_text()
+    finally:
+        pg.execute("DROP SCHEMA t CASCADE")
+        pg.execute("CREATE SCHEMA t")
+        pg.execute("DROP ROLE odd")
