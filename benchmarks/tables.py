@@ -175,6 +175,27 @@ cache; the defaults row {defaults_runs}. {_machine(doc)}
 """
 
 
+def encryption(doc: dict[str, Any]) -> str:
+    s = doc["scenarios"]
+    names = {
+        "hit_read": "cache hit, read by the next stage (encrypted: opened for it)",
+        "hit_only": "cache hit, nothing reads it (neither side opens it)",
+        "store": "both stages run again, the output enters the cache (encrypted: sealed)",
+    }
+    rows = "".join(
+        f"| {names[k]} | {_s(s[k]['plain']['median'])} | {_s(s[k]['encrypted']['median'])} "
+        f"| **{s[k]['ratio']:.2f}x** | {_raw(s[k]['plain']['raw'])} / "
+        f"{_raw(s[k]['encrypted']['raw'])} |\n"
+        for k in ("hit_read", "hit_only", "store")
+    )
+    return f"""\
+| `lockgate run`, one {doc["output_mib"]:,} MiB output | plain (median) | {doc["cipher"]} (median) | encrypted / plain | raw plain / encrypted, s |
+|---|---|---|---|---|
+{rows}
+Wall time of the whole command, {doc["repeat"]} alternating rounds after one warm-up. {_machine(doc)}
+"""
+
+
 def ui(doc: dict[str, Any]) -> str:
     first = doc["first_request_ms"]
     warm = doc["start_warm_ms"]

@@ -26,6 +26,14 @@ ENV_GIT_SHA = "LOCKGATE_GIT_SHA"
 ENV_IMAGE_DIGEST = "LOCKGATE_IMAGE_DIGEST"
 ENV_WITH = "LOCKGATE_WITH"
 ENV_CACHE_PREFIX = "LOCKGATE_CACHE_"
+# Files a stage writes at the top of its output for reports, job summaries and PR comments; an
+# encrypted run's exports keep these readable (they are posted where people look anyway).
+REPORT_FILES = frozenset(
+    {"report.md", "metrics.json", "history.json", "image.json", "signed.json", "scan-verdict.json"}
+)
+# ``encryption.key`` of lockgate.yaml (a secret's name or file:PATH, never the key itself), for
+# built-in stages that keep data in the state folder.
+ENV_ENCRYPTION_KEY = "LOCKGATE_ENCRYPTION_KEY"
 
 # Image label that records the digest of the recipe an image was built from.
 RECIPE_LABEL = "dev.lockgate.recipe"

@@ -8,6 +8,11 @@ Ctrl-C leaves either no entry or a whole one, and two runs racing on one key bot
 whole entry (the loser discards its copy). A forced re-run (``--no-cache``) *replaces* the entry:
 the new folder is renamed in and the old one moved aside first, so readers see the old entry or
 the new one, never a mix.
+
+With a :class:`~lockgate.engine.sealing.Sealer` (``encryption:`` in lockgate.yaml) the entry's
+``out/`` is sealed file by file (:mod:`lockgate.engine.sealed_tree`) and ``entry.json`` records the
+cipher and the key id; the plaintext folder stays with the caller. The report files a stage
+writes for people (``contract.REPORT_FILES``) stay readable, checked against the sealed index.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lockgate.contract import REPORT_FILES
 from lockgate.engine.digests import sha256_json
+from lockgate.engine.sealed_tree import seal_tree
+from lockgate.engine.sealing import CIPHER, Sealer
 from lockgate.engine.stagespec import StageSpec
 
 KEY_FORMAT = 1
@@ -53,6 +61,7 @@ class CacheEntry:
     stage: str
     outputs_digest: str
     created: float
+    key_id: str | None = None  # set when ``out/`` is sealed
 
     @property
     def out(self) -> Path:
@@ -60,8 +69,8 @@ class CacheEntry:
 
 
 class StageCache:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path, sealer: Sealer | None = None) -> None:
+        self.root, self.sealer = root, sealer
 
     def get(self, key: str) -> CacheEntry | None:
         path = self.root / key
@@ -69,22 +78,38 @@ class StageCache:
             meta = json.loads((path / "entry.json").read_text())
         except (OSError, ValueError):
             return None
-        return CacheEntry(key, path, meta["stage"], meta["outputs_digest"], meta["created"])
+        key_id = (meta.get("encryption") or {}).get("key_id")
+        return CacheEntry(key, path, meta["stage"], meta["outputs_digest"], meta["created"], key_id)
 
     def put(
         self, key: str, stage: str, out: Path, outputs_digest: str, *, replace: bool = False
     ) -> CacheEntry:
         """Move ``out`` into the cache under ``key`` (atomically); return the entry. With
-        ``replace`` a present entry is swapped for this one (a forced re-run's outputs win)."""
+        ``replace`` a present entry is swapped for this one (a forced re-run's outputs win).
+        With a sealer, ``out`` is sealed into the entry and left where it is."""
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".tmp-{uuid.uuid4().hex}"
         tmp.mkdir()
         try:
-            if _same_filesystem(out, self.root):
+            meta: dict[str, object] = {
+                "stage": stage,
+                "outputs_digest": outputs_digest,
+                "created": time.time(),
+            }
+            if self.sealer is not None:
+                seal_tree(
+                    out,
+                    tmp / "out",
+                    self.sealer,
+                    stage=stage,
+                    digest=outputs_digest,
+                    public=REPORT_FILES,
+                )
+                meta["encryption"] = {"cipher": CIPHER, "key_id": self.sealer.key_id}
+            elif _same_filesystem(out, self.root):
                 os.rename(out, tmp / "out")
             else:
                 shutil.copytree(out, tmp / "out", symlinks=True)
-            meta = {"stage": stage, "outputs_digest": outputs_digest, "created": time.time()}
             (tmp / "entry.json").write_text(json.dumps(meta, sort_keys=True))
             swap_into_place(tmp, self.root / key, replace=replace)
         except BaseException:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lockgate
+from lockgate.contract import ENV_ENCRYPTION_KEY
 from lockgate.engine.digests import FileDigests, glob_files, sha256_json
 from lockgate.engine.stagespec import ImageRecipe, StageSpec
 from lockgate.errors import SpecError
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from lockgate.spec.models import Image, Pipeline, Stage
 
 _PACKAGE_ROOT = Path(lockgate.__file__).resolve().parent
+# built-in stages whose state folder holds data: ingest's dataset, train's checkpoints
+KEEPS_DATA_IN_STATE = {"lockgate/ingest", "lockgate/train"}
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class Plan:
     pipeline_name: str
     project: Path
     stages: tuple[StageSpec, ...]  # topological order; ties keep the spec's order
+    encryption: str | None = None  # ``encryption.key``: outputs are sealed at rest with it
 
     def by_name(self) -> dict[str, StageSpec]:
         return {s.name: s for s in self.stages}
@@ -55,7 +59,10 @@ class Plan:
             if not only:
                 todo.extend(table[n].needs)
         return Plan(
-            self.pipeline_name, self.project, tuple(s for s in self.stages if s.name in wanted)
+            self.pipeline_name,
+            self.project,
+            tuple(s for s in self.stages if s.name in wanted),
+            self.encryption,
         )
 
 
@@ -72,7 +79,8 @@ def build_plan(pipeline: Pipeline, project: Path, files: FileDigests | None = No
             else default_image
         )
         specs.append(_stage_spec(name, stage, image, pipeline))
-    return Plan(pipeline.name, project, tuple(specs))
+    key = pipeline.encryption.key if pipeline.encryption else None
+    return Plan(pipeline.name, project, tuple(specs), key)
 
 
 def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline) -> StageSpec:
@@ -88,12 +96,18 @@ def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline)
         argv, program = tuple(stage.run or ()), ""  # the spec requires `run` or `uses`
     if pipeline.tracking_uri and "MLFLOW_TRACKING_URI" not in env:
         env["MLFLOW_TRACKING_URI"] = pipeline.tracking_uri
+    secrets = list(stage.secrets)
+    if pipeline.encryption and stage.uses in KEEPS_DATA_IN_STATE:
+        key = pipeline.encryption.key  # the stage seals what it keeps in the state folder
+        env[ENV_ENCRYPTION_KEY] = key
+        if not key.startswith("file:") and key not in secrets:
+            secrets.append(key)
     return StageSpec(
         name=name,
         image=image,
         argv=argv,
         env=tuple(sorted(env.items())),
-        secrets=tuple(stage.secrets),
+        secrets=tuple(secrets),
         caches=tuple(sorted(stage.caches.items())),
         gpu=stage.gpu,
         needs=tuple(stage.needs),

@@ -35,6 +35,7 @@ def save(path: Path, key: str, plan: Plan, pipeline: Pipeline) -> None:
         "project": str(plan.project),
         "stages": [asdict(s) for s in plan.stages],
         "secrets": {n: {"env": s.env, "file": s.file} for n, s in pipeline.secrets.items()},
+        "encryption": plan.encryption,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -57,7 +58,7 @@ def load(path: Path, key: str, files: FileDigests) -> tuple[Plan, dict[str, Any]
         if recipe.digest not in recipes:
             recipes[recipe.digest] = with_digest(recipe, data["name"], files)
         stages.append(_stage(raw, recipes[recipe.digest]))
-    plan = Plan(data["name"], Path(data["project"]), tuple(stages))
+    plan = Plan(data["name"], Path(data["project"]), tuple(stages), data.get("encryption"))
     return plan, data["secrets"]
 
 

@@ -6,18 +6,17 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, TextIO
 
-from lockgate.engine.cache import swap_into_place
 from lockgate.engine.digests import sha256_json, tree_digest
 from lockgate.engine.events import Event, Reporter
 from lockgate.engine.executor import ExecOutcome, Executor, OutputSink
 from lockgate.engine.plan import Plan
 from lockgate.engine.records import RunRecord, StageResult, new_run_id, write_record
+from lockgate.engine.sealed_outputs import SealedOutputs, resolve_sealer
 from lockgate.engine.secrets import Masker, SecretFiles, resolve_secrets
 from lockgate.engine.stagespec import StagePaths, StageSpec
 from lockgate.engine.verdict import judge, lay_out
@@ -56,15 +55,18 @@ class Runner:
         self.export_dir, self.git_sha = export_dir, git_sha
         self.spec_digest = sha256_json(spec_text)
         self.command_started = command_started  # the summary line counts the whole command
-        self.ws = Workspace(full.project)
-        self.files = self.ws.files()
-        self.keys = KeyResolver(full, self.ws, self.files, upstream_dir)
-        self.cancel = threading.Event()
-        self.run_id = new_run_id()
-        self.run_dir = self.ws.runs / self.run_id
         names = {n for s in selected.stages for n in s.secrets}
         self.secret_values = resolve_secrets(secrets, sorted(names), full.project)
-        self.masker = Masker(self.secret_values.values())
+        sealer, key_texts = resolve_sealer(full.encryption, secrets, full.project)
+        self.masker = Masker([*self.secret_values.values(), *key_texts])
+        self.ws = Workspace(full.project, sealer)
+        self.files = self.ws.files()
+        self.run_id = new_run_id()
+        self.run_dir = self.ws.runs / self.run_id
+        self.sealed = SealedOutputs(sealer, self.run_dir)
+        self.keys = KeyResolver(full, self.ws, self.files, upstream_dir, self.sealed.sealed_digest)
+        self.cancel = threading.Event()
+        self._replace: set[str] = set()  # plaintext cache entries a sealed run re-makes
         self._lock = threading.Lock()
         self._images_seen: set[str] = set()
 
@@ -85,6 +87,23 @@ class Runner:
         pending = list(self.plan.stages)
         running: dict[Future[StageResult], str] = {}
         interrupted = False
+        try:
+            self._schedule(pending, running, results)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            self.sealed.drop_plaintext()
+        record = self._record(started, results)
+        if interrupted:
+            raise RunInterrupted(record)
+        return record
+
+    def _schedule(
+        self,
+        pending: list[StageSpec],
+        running: dict[Future[StageResult], str],
+        results: dict[str, StageResult],
+    ) -> None:
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="stage") as pool:
             try:
                 while pending or running:
@@ -109,16 +128,12 @@ class Runner:
                     for fut in done:
                         results[running.pop(fut)] = fut.result()
             except KeyboardInterrupt:
-                interrupted = True
                 self.cancel.set()
                 for fut, name in running.items():
                     results[name] = fut.result()
                 for spec in pending:
                     results[spec.name] = self._skip(spec, "run interrupted", state="interrupted")
-        record = self._record(started, results)
-        if interrupted:
-            raise RunInterrupted(record)
-        return record
+                raise
 
     @property
     def _selected(self) -> set[str]:
@@ -136,6 +151,12 @@ class Runner:
         except LockgateError as exc:
             return self._finish(spec, "failed", t0, reason=str(exc))
         entry = self.ws.cache.get(key) if (self.use_cache and spec.use_cache) else None
+        problem = self.sealed.entry_problem(entry, spec.name) if entry else None
+        if problem == "replace":  # cached before encryption was on: run again, store it sealed
+            entry = None
+            self._replace.add(spec.name)
+        elif problem:
+            return self._finish(spec, "failed", t0, key=key, reason=problem)
         if entry is not None:
             with self._lock:
                 self.keys.outputs[spec.name] = (entry.outputs_digest, entry.out)
@@ -181,8 +202,12 @@ class Runner:
         judge the outcome, and keep its outputs."""
         stage_dir = self.run_dir / spec.name
         log_path = stage_dir / "log.txt"
-        with self._lock:
-            inputs = {n: self.keys.upstream_output(n)[1] for n in spec.needs}
+        try:
+            with self._lock:
+                found = {n: self.keys.upstream_output(n)[1] for n in spec.needs}
+            inputs = {n: self.sealed.readable(n, folder) for n, folder in found.items()}
+        except LockgateError as exc:
+            return self._finish(spec, "failed", t0, key=key, reason=str(exc))
         caches = {n: (self.ws.root / "caches" / n) for n, _ in spec.caches}
         in_dir = lay_out(stage_dir, inputs, caches, self.ws.state)
         secrets = {n: self.secret_values[n] for n in spec.secrets}
@@ -267,23 +292,30 @@ class Runner:
     ) -> StageResult:
         """Digest the outputs, move them into the cache (``out`` becomes a link to them), and
         make them the inputs of the stages that need this one."""
-        out = stage_dir / "out"
+        out = kept = stage_dir / "out"
         digest = tree_digest(out)
-        if spec.use_cache:
-            key = common["key"]
-            out = self.ws.cache.put(key, spec.name, out, digest, replace=not self.use_cache).out
-            (stage_dir / "out").symlink_to(out.resolve(), target_is_directory=True)
+        sealing = self.sealed.sealer is not None
+        try:
+            if spec.use_cache:
+                replace = not self.use_cache or spec.name in self._replace
+                kept = self.ws.cache.put(common["key"], spec.name, out, digest, replace=replace).out
+                if not sealing:  # the plaintext moved into the cache: the run links to it
+                    out = kept
+                    (stage_dir / "out").symlink_to(kept.resolve(), target_is_directory=True)
+            elif sealing:
+                kept = self.sealed.seal_uncached(spec.name, out, digest)
+        except LockgateError as exc:
+            return self._finish(spec, "failed", t0, reason=str(exc), **common)
+        if sealing:
+            self.sealed.kept[spec.name] = kept
         with self._lock:
-            self.keys.outputs[spec.name] = (digest, out)
-        self._export(spec.name, out)
-        return self._finish(spec, "ok", t0, out=out, digest=digest, exit_code=0, **common)
+            self.keys.outputs[spec.name] = (digest, out)  # plaintext, for this run's readers
+        self._export(spec.name, kept)
+        return self._finish(spec, "ok", t0, out=kept, digest=digest, exit_code=0, **common)
 
     def _export(self, name: str, out: Path) -> None:
         if self.export_dir is not None:
-            self.export_dir.mkdir(parents=True, exist_ok=True)
-            fresh = self.export_dir / f".tmp-{name}-{uuid.uuid4().hex}"
-            shutil.copytree(out, fresh)
-            swap_into_place(fresh, self.export_dir / name, replace=True)
+            self.sealed.export(name, out, self.export_dir)
 
     def _finish(
         self,

@@ -3,12 +3,15 @@ outputs come from this run, from ``--upstream-dir`` (CI artifacts), or from the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from lockgate.engine.cache import StageCache, cache_key
 from lockgate.engine.digests import FileDigests, inputs_digest, tree_digest
 from lockgate.engine.plan import Plan
+from lockgate.engine.sealed_tree import is_sealed
+from lockgate.engine.sealing import Sealer
 from lockgate.engine.stagespec import StageSpec
 from lockgate.errors import LockgateError
 
@@ -18,6 +21,7 @@ class Workspace:
     """Where a project's run-time state lives (``.lockgate/`` beside the spec)."""
 
     project: Path
+    sealer: Sealer | None = None  # ``encryption:``: cache entries are sealed with it
 
     @property
     def root(self) -> Path:
@@ -25,7 +29,7 @@ class Workspace:
 
     @property
     def cache(self) -> StageCache:
-        return StageCache(self.root / "cache")
+        return StageCache(self.root / "cache", self.sealer)
 
     @property
     def state(self) -> Path:
@@ -42,9 +46,17 @@ class Workspace:
 class KeyResolver:
     """Computes cache keys; upstream outputs come from this run, ``--upstream-dir`` or the cache."""
 
-    def __init__(self, full: Plan, ws: Workspace, files: FileDigests, upstream_dir: Path | None):
+    def __init__(
+        self,
+        full: Plan,
+        ws: Workspace,
+        files: FileDigests,
+        upstream_dir: Path | None,
+        sealed_digest: Callable[[str, Path], str] | None = None,
+    ):
         self.full = full.by_name()
         self.ws, self.files, self.upstream_dir = ws, files, upstream_dir
+        self.sealed_digest = sealed_digest  # a sealed --upstream-dir folder's plaintext digest
         self.outputs: dict[str, tuple[str, Path]] = {}  # stage -> (outputs digest, folder)
 
     def key(self, spec: StageSpec) -> str:
@@ -57,7 +69,10 @@ class KeyResolver:
             return self.outputs[name]
         if self.upstream_dir is not None and (self.upstream_dir / name).is_dir():
             folder = self.upstream_dir / name
-            found = (tree_digest(folder), folder)
+            if is_sealed(folder) and self.sealed_digest is not None:
+                found = (self.sealed_digest(name, folder), folder)
+            else:
+                found = (tree_digest(folder), folder)
         else:
             entry = self.ws.cache.get(self.key(self.full[name]))
             if entry is None:
@@ -72,10 +87,16 @@ class KeyResolver:
 
 def every_stage_cached(full: Plan, selected: Plan, upstream_dir: Path | None) -> bool:
     """Whether each selected stage would be a cache hit: then nothing runs, and no executor
-    needs to be probed or loaded beyond its name."""
+    needs to be probed or loaded beyond its name. With ``encryption:`` a plaintext entry is no
+    hit (the run re-makes it sealed), and without it a sealed one is none either."""
     ws = Workspace(full.project)
     keys = KeyResolver(full, ws, ws.files(), upstream_dir)
+    sealed = full.encryption is not None
     try:
-        return all(s.use_cache and ws.cache.get(keys.key(s)) is not None for s in selected.stages)
+        for s in selected.stages:
+            entry = ws.cache.get(keys.key(s)) if s.use_cache else None
+            if entry is None or (entry.key_id is not None) != sealed:
+                return False
+        return True
     except LockgateError:  # an upstream output is missing: something will run
         return False

@@ -192,9 +192,10 @@ def _stage(pipeline: Pipeline, name: str, level: int, gates: dict[str, Gate]) ->
     labels = tuple(runner.labels) if runner else ()
     if gpu and not labels and not (runner and runner.scale_set):
         labels = DEFAULT_GPU_LABELS
-    secrets = tuple(
-        sorted(env for s in stage.secrets if (env := pipeline.secrets[s].env) is not None)
-    )
+    names = set(stage.secrets)
+    if pipeline.encryption and pipeline.encryption.key in pipeline.secrets:
+        names.add(pipeline.encryption.key)  # every job seals its outputs and opens its inputs
+    secrets = tuple(sorted(env for s in names if (env := pipeline.secrets[s].env) is not None))
     return CiStage(
         name=name,
         needs=tuple(sorted(stage.needs)),

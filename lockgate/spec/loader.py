@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import SpecError
 from lockgate.spec.config_errors import describe_validation_error
+from lockgate.spec.keys import KMS_SCHEMES, kms_refusal
 from lockgate.spec.yamlpos import Loc, Positions, dotted, load_yaml, read_spec_text
 
 if TYPE_CHECKING:
@@ -134,10 +135,23 @@ def _check_references(pipeline: Pipeline, positions: Positions) -> None:
                     f"{positions.where(loc)}: {dotted(loc)}: group {approver[1:]!r} is not defined "
                     f"under top-level `groups:`{_suggest(approver[1:], list(pipeline.groups))}"
                 )
+    if pipeline.encryption is not None:
+        _check_encryption_key(pipeline.encryption.key, list(pipeline.secrets), positions)
     cycle = find_cycle({n: list(s.needs) for n, s in pipeline.stages.items()})
     if cycle:
         loc = ("stages", cycle[0], "needs")
         raise SpecError(f"{positions.where(loc)}: stages: dependency cycle {' -> '.join(cycle)}")
+
+
+def _check_encryption_key(key: str, secrets: list[str], positions: Positions) -> None:
+    loc: Loc = ("encryption", "key")
+    if key.startswith(KMS_SCHEMES):
+        raise SpecError(f"{positions.where(loc)}: {dotted(loc)}: {kms_refusal(key)}")
+    if not key.startswith("file:") and key not in secrets:
+        raise SpecError(
+            f"{positions.where(loc)}: {dotted(loc)}: secret {key!r} is not declared under "
+            f"top-level `secrets:`{_suggest(key, secrets)} (or use file:PATH for a key file)"
+        )
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str]:

@@ -354,6 +354,16 @@ class Triggers(Model):
     data_update: DataUpdate | None = Field(None, description="runs started by a data update event")
 
 
+class Encryption(Model):
+    """Encryption at rest of what lockgate keeps that holds data (docs/encryption.md)."""
+
+    key: str = Field(
+        min_length=1,
+        description="a declared secret holding a 32-byte key (64 hex digits or base64), or "
+        "file:PATH; KMS URIs are refused",
+    )
+
+
 class Pipeline(Model):
     """A lockgate.yaml."""
 
@@ -380,5 +390,8 @@ class Pipeline(Model):
     policy: Policy = Field(
         default_factory=lambda: Policy(),
         description="release policy: approvals, residency, the ledger",
+    )
+    encryption: Encryption | None = Field(
+        None, description="seal cache entries, exports and ingest state with AES-256-GCM"
     )
     ci: Ci = Field(default_factory=lambda: Ci(), description="settings of the generated CI files")

@@ -138,6 +138,7 @@ def render() -> str:
         ("policy", models.Policy),
         ("policy.residency.ENV", models.Residency),
         ("policy.ledger", models.LedgerStore),
+        ("encryption", models.Encryption),
         ("ci", Ci),
     ]
     out = [HEADER, _reading()]

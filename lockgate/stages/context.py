@@ -34,13 +34,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.contract import (
     CONTAINER_IN,
     CONTAINER_OUT,
     CONTAINER_SECRETS,
     CONTAINER_WORKSPACE,
+    ENV_ENCRYPTION_KEY,
     ENV_GIT_SHA,
     ENV_IN,
     ENV_OUT,
@@ -51,6 +52,9 @@ from lockgate.contract import (
     ENV_WITH,
     ENV_WORKSPACE,
 )
+
+if TYPE_CHECKING:
+    from lockgate.engine.sealing import Sealer
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,16 @@ class StageContext:
     def upstream(self, name: str) -> Path:
         """The output folder of the upstream stage ``name``."""
         return self.inputs / name
+
+    def at_rest_sealer(self) -> Sealer | None:
+        """lockgate.yaml's ``encryption:`` key, for what the stage keeps in the state folder
+        (the engine names it in LOCKGATE_ENCRYPTION_KEY: a secret's name or file:PATH)."""
+        ref = os.environ.get(ENV_ENCRYPTION_KEY)
+        if not ref:
+            return None
+        from lockgate.engine.sealing import Sealer
+
+        return Sealer.resolve(ref, self.secret, self.resolve)
 
     def secret(self, name: str) -> str:
         """The value of a declared secret (read from its file, never logged)."""

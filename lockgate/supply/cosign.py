@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.errors import StageFailed
+from lockgate.spec.keys import KMS_SCHEMES  # one list of key URIs for signing and sealing
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.registry import RegistryAccess
 from lockgate.supply.tool_auth import tool_auth
 from lockgate.supply.tools import Cosign
-
-KMS_SCHEMES = ("awskms://", "gcpkms://", "azurekms://", "hashivault://", "k8s://", "pkcs11:")
 
 
 class CosignFailed(StageFailed):

@@ -169,3 +169,27 @@ def test_a_fork_pull_request_builds_without_pushing_and_skips_the_stages() -> No
     assert stage_jobs
     for job in stage_jobs:  # a stage job runs only when the image job named an image
         assert job["if"].endswith("(needs.lockgate--image.outputs.image != '')"), job["if"]
+
+
+def test_every_job_gets_the_encryption_key_when_outputs_are_sealed(tmp_path) -> None:
+    """Every job seals its cache entry and exports and opens its inputs: each needs the key."""
+    (tmp_path / "lockgate.yaml").write_text(
+        "version: 1\nname: sealed\nimage: {base: lockgate/debian:bookworm}\n"
+        "secrets:\n  data-key: {env: LOCKGATE_DATA_KEY}\n  token: {env: API_TOKEN}\n"
+        "encryption: {key: data-key}\n"
+        "stages:\n  a: {run: [sh, -c, 'true']}\n"
+        "  b: {run: [sh, -c, 'true'], needs: [a], secrets: [token]}\n"
+    )
+    files = render_files(provider="github", spec=tmp_path / "lockgate.yaml", root=tmp_path)
+    jobs = load(files[0].text)["jobs"]
+    for stage, env in {
+        "a": {"LOCKGATE_DATA_KEY": "${{ secrets.LOCKGATE_DATA_KEY }}"},
+        "b": {
+            "API_TOKEN": "${{ secrets.API_TOKEN }}",
+            "LOCKGATE_DATA_KEY": "${{ secrets.LOCKGATE_DATA_KEY }}",
+        },
+    }.items():
+        step = next(
+            s for s in jobs[f"lockgate-{stage}"]["steps"] if s.get("name") == f"Run stage {stage}"
+        )
+        assert dict(step["env"]) == env

@@ -7,6 +7,7 @@ Writes Parquet parts under ``data/`` and ``manifest.json`` to the stage's output
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 
@@ -14,13 +15,15 @@ from lockgate.stages.context import StageContext
 
 
 def main(ctx: StageContext) -> int:
+    from lockgate.contract import ENV_ENCRYPTION_KEY
+    from lockgate.engine.sealing import Sealer
     from lockgate.stages.ingest.config import parse_ingest_config
     from lockgate.stages.ingest.run import Ingest
-    from lockgate.stages.ingest.sealing import Sealer
 
     cfg = parse_ingest_config(ctx.with_)
     secret = _secret_reader(ctx)
-    sealer = Sealer.resolve(cfg.encryption.key, secret, ctx.resolve) if cfg.encryption else None
+    key = os.environ.get(ENV_ENCRYPTION_KEY)  # lockgate.yaml's `encryption.key`, never the key
+    sealer = Sealer.resolve(key, secret, ctx.resolve) if key else None
     ctx.out.mkdir(parents=True, exist_ok=True)
     ingest = Ingest(
         config=cfg,

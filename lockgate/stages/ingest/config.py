@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
@@ -108,10 +108,6 @@ class Output(FrozenModel):
     compression: Literal["zstd", "snappy", "lz4", "uncompressed"] = "zstd"
 
 
-class Encryption(FrozenModel):
-    key: str = Field(description="secret holding a 32-byte key, a key file, or a KMS URI")
-
-
 class IngestConfig(FrozenModel):
     source: Source
     transform: tuple[Step, ...] = ()
@@ -119,7 +115,17 @@ class IngestConfig(FrozenModel):
     mode: Literal["batch", "stream"] = "batch"
     batch: BatchLimits = BatchLimits()
     output: Output = Output()
-    encryption: Encryption | None = None
+    encryption: Any = Field(None, description="moved to the top level of lockgate.yaml")
+
+    @field_validator("encryption")
+    @classmethod
+    def _moved(cls, value: Any) -> Any:
+        if value is not None:
+            raise ValueError(
+                "encryption moved to the top level of lockgate.yaml: `encryption: {key: NAME}` "
+                "there seals this stage's state, every cache entry and every export"
+            )
+        return value
 
     @model_validator(mode="after")
     def _stream_needs_order(self) -> IngestConfig:

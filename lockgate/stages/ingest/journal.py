@@ -24,9 +24,10 @@ from lockgate.errors import LockgateError
 if TYPE_CHECKING:
     import polars as pl
 
-    from lockgate.stages.ingest.sealing import Sealer
+    from lockgate.engine.sealing import Sealer
 
 JOURNAL = "journal.json"
+SEALED = ".sealed"  # suffix of a part sealed at rest in the state folder
 FORMAT = "lockgate-ingest-journal/1"
 
 
@@ -136,7 +137,7 @@ class Sink:
             raw = json.loads(self.journal_path.read_text())
             parts = tuple(Part(**p) for p in raw["parts"])
             schema = raw.get("schema")
-            return Journal(
+            journal = Journal(
                 watermark=decode_value(raw.get("watermark")),
                 schema=tuple((c[0], c[1]) for c in schema) if schema is not None else None,
                 parts=parts,
@@ -148,6 +149,18 @@ class Sink:
                 f"{self.journal_path}: unreadable ingest journal ({exc}); delete its folder to "
                 "ingest from the beginning"
             ) from None
+        return self._check_key(journal)
+
+    def _check_key(self, journal: Journal) -> Journal:
+        sealed_with = journal.meta.get("key_id")
+        mine = self.sealer.key_id if self.sealer else None
+        if sealed_with and sealed_with != mine:
+            now = f"the configured key is {mine}" if mine else "lockgate.yaml sets no `encryption:`"
+            raise JournalError(
+                f"{self.journal_path}: the dataset is sealed with key {sealed_with}, but {now}; "
+                "set `encryption:` to that key, or delete the folder to ingest from the beginning"
+            )
+        return journal
 
     def recover(self, journal: Journal) -> list[str]:
         """Delete parts a crash left behind (not in the journal); return their names."""
@@ -173,7 +186,7 @@ class Sink:
             body = buf.getvalue()
             name = f"part-{seq:06d}.parquet"
             if self.sealer is not None:
-                name += ".sealed"
+                name += SEALED
                 body = self.sealer.seal(body, name)
             write_durably(self.data / name, body)
             parts.append(Part(name, df.height, len(body), hashlib.sha256(body).hexdigest()))

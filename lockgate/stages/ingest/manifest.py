@@ -14,10 +14,13 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import LockgateError
-from lockgate.stages.ingest.journal import Journal, encode_value, write_durably
+from lockgate.stages.ingest.journal import SEALED, Journal, Part, encode_value, write_durably
+
+if TYPE_CHECKING:
+    from lockgate.engine.sealing import Sealer
 
 MANIFEST = "manifest.json"
 FORMAT = "lockgate-ingest/1"
@@ -36,39 +39,50 @@ class RunSummary:
     rows_read: int
 
 
-def publish(sink_data: Path, out: Path, journal: Journal, summary: RunSummary) -> Path:
-    """Link (or copy) the journal's parts into ``out/data`` and write ``out/manifest.json``."""
+def publish(
+    sink_data: Path, out: Path, journal: Journal, summary: RunSummary, sealer: Sealer | None
+) -> Path:
+    """Link (or copy) the journal's parts into ``out/data`` and write ``out/manifest.json``.
+    Parts sealed in the state folder are opened into the output (which the engine's cache
+    seals in turn), so readers downstream get plain Parquet."""
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
-    for part in journal.parts:
-        target = data / part.file
-        if target.exists() or sink_data.resolve() == data.resolve():
-            continue
-        try:
-            os.link(sink_data / part.file, target)
-        except OSError:
-            shutil.copy2(sink_data / part.file, target)
+    parts = [_publish_part(sink_data, data, p, sealer) for p in journal.parts]
     body = {
         "format": FORMAT,
         "source": summary.source,
-        "rows": sum(p.rows for p in journal.parts),
+        "rows": sum(p.rows for p in parts),
         "schema": summary.schema,
         "files": [
             {"path": f"data/{p.file}", "rows": p.rows, "bytes": p.bytes, "sha256": p.sha256}
-            for p in journal.parts
+            for p in parts
         ],
-        "digest": "sha256:"
-        + hashlib.sha256("".join(p.sha256 for p in journal.parts).encode()).hexdigest(),
+        "digest": "sha256:" + hashlib.sha256("".join(p.sha256 for p in parts).encode()).hexdigest(),
         "watermark": {"column": summary.watermark_column, "value": encode_value(journal.watermark)}
         if summary.watermark_column
         else None,
         "this_run": {"batches": summary.batches, "rows": summary.rows_read},
     }
-    if "key_id" in journal.meta:
-        body["encryption"] = {"cipher": "AES-256-GCM", "key_id": journal.meta["key_id"]}
     path = out / MANIFEST
     write_durably(path, (json.dumps(body, indent=2) + "\n").encode())
     return path
+
+
+def _publish_part(sink_data: Path, data: Path, part: Part, sealer: Sealer | None) -> Part:
+    """The part as it appears in the output: linked as it is, or opened when sealed."""
+    source = sink_data / part.file
+    if part.file.endswith(SEALED) and sealer is not None:
+        target = data / part.file.removesuffix(SEALED)
+        if not target.exists():
+            sealer.open_file(source, target, part.file, str(source))
+        return Part(target.name, part.rows, target.stat().st_size, _sha256(target))
+    target = data / part.file
+    if not target.exists() and sink_data.resolve() != data.resolve():
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+    return part
 
 
 def _sha256(path: Path) -> str:
@@ -94,10 +108,10 @@ def manifest_files(path: Path) -> list[Path]:
         files = raw["files"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ManifestError(f"{path}: not an ingest manifest ({exc})") from None
-    if raw.get("encryption"):
+    if raw.get("encryption"):  # written by a lockgate that sealed parts in the output
         raise ManifestError(
-            f"{path}: its parts are encrypted (key {raw['encryption'].get('key_id')}); "
-            "readers of sealed parts are not built yet"
+            f"{path}: its parts are sealed in the output (key "
+            f"{raw['encryption'].get('key_id')}); re-run the ingest stage"
         )
     found = []
     for entry in files:

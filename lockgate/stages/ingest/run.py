@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate.stages.ingest.config import IngestConfig
-from lockgate.stages.ingest.journal import Journal, Sink
+from lockgate.stages.ingest.journal import SEALED, Journal, Sink
 from lockgate.stages.ingest.manifest import RunSummary, publish
 from lockgate.stages.ingest.prefetch import prefetched
 from lockgate.stages.ingest.transform import apply_steps
@@ -23,7 +23,7 @@ from lockgate.stages.ingest.transform import apply_steps
 if TYPE_CHECKING:
     import polars as pl
 
-    from lockgate.stages.ingest.sealing import Sealer
+    from lockgate.engine.sealing import Sealer
 
 Schema = tuple[tuple[str, str], ...]
 
@@ -52,8 +52,9 @@ class Ingest:
             return self._run(stack)
 
     def _run(self, stack: ExitStack) -> tuple[Journal, RunSummary]:
+        # Only the state folder is sealed here; the output is sealed by the engine's cache.
         folder = self.state_folder if self.persistent else self.out
-        sink = Sink(folder, self.sealer)
+        sink = Sink(folder, self.sealer if self.persistent else None)
         journal = sink.load() if self.persistent else Journal()
         sink.recover(journal)
         src = self.config.source
@@ -88,7 +89,7 @@ class Ingest:
             batches=n_batches,
             rows_read=rows,
         )
-        publish(sink.data, self.out, journal, summary)
+        publish(sink.data, self.out, journal, summary, sink.sealer)
         return journal, summary
 
     def _transform(self, frame: pl.DataFrame | pl.LazyFrame) -> list[pl.DataFrame]:
@@ -111,12 +112,17 @@ class Ingest:
 
 def _known_schema(sink: Sink, journal: Journal) -> dict[str, str]:
     """The output schema from the newest committed part (a run that read nothing new)."""
-    if not journal.parts or sink.sealer is not None:
+    if not journal.parts:
         return {}
+    import io
+
     import polars as pl
 
-    schema = pl.read_parquet_schema(sink.data / journal.parts[-1].file)
-    return {k: str(v) for k, v in schema.items()}
+    path = sink.data / journal.parts[-1].file
+    if sink.sealer is not None and path.name.endswith(SEALED):
+        body = io.BytesIO(sink.sealer.open(path.read_bytes(), path.name, str(path)))
+        return {k: str(v) for k, v in pl.read_parquet(body, n_rows=0).schema.items()}
+    return {k: str(v) for k, v in pl.read_parquet_schema(path).items()}
 
 
 def batches_of(items: list[Any], size: int) -> Iterator[list[Any]]:

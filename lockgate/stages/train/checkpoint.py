@@ -8,18 +8,27 @@ checkpoint, never half of one. The folder is keyed by a fingerprint of everythin
 training, so a changed config starts fresh instead of resuming someone else's state. A run that
 completes marks its folder finished: the next run of the same inputs (``--no-cache``, a local
 re-run) trains again from step 0; only an interrupted run is resumed.
+
+With ``encryption:`` in lockgate.yaml each checkpoint is sealed (AES-256-GCM, in memory, so no
+plaintext copy touches the disk; it costs a second copy of the checkpoint in memory while it is
+written). A sealed checkpoint that fails to open is an error, never skipped or used; a plaintext
+one from before encryption was on is not resumed from.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lockgate.engine.sealing import Sealer
 
 PREFIX = "step-"
 FINISHED = "finished.json"
@@ -34,6 +43,7 @@ def fingerprint(parts: Mapping[str, Any]) -> str:
 class CheckpointStore:
     folder: Path
     keep: int = 2
+    sealer: Sealer | None = None
 
     def path_for(self, global_step: int) -> Path:
         return self.folder / f"{PREFIX}{global_step:08d}.pt"
@@ -51,7 +61,12 @@ class CheckpointStore:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=self.folder)
         try:
             with os.fdopen(fd, "wb") as fh:
-                torch.save(dict(state), fh)
+                if self.sealer is None:
+                    torch.save(dict(state), fh)
+                else:
+                    buf = io.BytesIO()
+                    torch.save(dict(state), buf)
+                    fh.write(self.sealer.seal(buf.getbuffer(), final.name))
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, final)
@@ -83,12 +98,33 @@ class CheckpointStore:
         import torch
 
         for path in reversed(self.existing()):
+            source = self._opened(path)
+            if source is None:
+                continue
             try:
                 # tensors and plain containers only: a planted checkpoint cannot run code
-                return dict(torch.load(path, map_location="cpu", weights_only=True))
+                return dict(torch.load(source, map_location="cpu", weights_only=True))
             except Exception:  # a truncated file from a crash in an older version, say
                 continue
         return None
+
+    def _opened(self, path: Path) -> Path | io.BytesIO | None:
+        """What to load: the file, its opened contents, or None for a plaintext checkpoint when
+        checkpoints are sealed. A sealed one that does not open raises, naming the file."""
+        from lockgate.engine.sealing import MAGIC, SealError
+
+        with open(path, "rb") as fh:
+            sealed = fh.read(len(MAGIC)) == MAGIC
+        if self.sealer is None:
+            if sealed:
+                raise SealError(
+                    f"{path}: the checkpoint is sealed, but lockgate.yaml sets no `encryption:`; "
+                    "set it to the key it was sealed with, or set resume: false"
+                )
+            return path
+        if not sealed:
+            return None
+        return io.BytesIO(self.sealer.open(path.read_bytes(), path.name, str(path)))
 
 
 def capture_rng(device: Any) -> dict[str, Any]:

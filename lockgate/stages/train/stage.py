@@ -16,6 +16,7 @@ from lockgate.stages.train.contract import DatasetShape, TrainContext
 from lockgate.stages.train.launch import DistributedRole, needs_torchrun, torchrun_command
 
 if TYPE_CHECKING:
+    from lockgate.engine.sealing import Sealer
     from lockgate.stages.train.checkpoint import CheckpointStore
     from lockgate.stages.train.loop import Trainer, TrainOutcome
     from lockgate.stages.train.outputs import TrainSummary
@@ -50,13 +51,15 @@ def load_inputs(ctx: StageContext, cfg: TrainConfig) -> Inputs:
     return Inputs(train_data, valid, shape)
 
 
-def open_store(cfg: TrainConfig, folder: Any, role: DistributedRole) -> CheckpointStore:
+def open_store(
+    cfg: TrainConfig, folder: Any, role: DistributedRole, sealer: Sealer | None = None
+) -> CheckpointStore:
     """The checkpoint store: cleared unless an unfinished run of these inputs is resumed."""
     import torch
 
     from lockgate.stages.train.checkpoint import CheckpointStore
 
-    store = CheckpointStore(folder, cfg.keep_checkpoints)
+    store = CheckpointStore(folder, cfg.keep_checkpoints, sealer)
     if (not cfg.resume or store.finished()) and role.is_chief:
         store.clear()  # a finished run of these inputs is trained again, not resumed
     if role.world_size > 1:
@@ -157,7 +160,7 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
         source,
         valid,
         Precision(amp, device.type),
-        open_store(cfg, folder, role),
+        open_store(cfg, folder, role, ctx.at_rest_sealer()),
         LoopSettings(cfg.epochs, cfg.checkpoint_every, cfg.max_steps, role.is_chief),
         hyper,
         inputs.classification,

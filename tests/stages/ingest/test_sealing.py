@@ -1,5 +1,8 @@
-"""Ingest outputs encrypted at rest: AES-256-GCM with a fresh nonce per file, the key id
-recorded and never the key; a tampered, renamed or wrongly keyed file is a clear error."""
+"""The ingest stage's state encrypted at rest: with lockgate.yaml's ``encryption:`` (handed to the
+stage as LOCKGATE_ENCRYPTION_KEY, a secret's *name*), the parts it keeps in the state folder are
+AES-256-GCM with a fresh nonce per file and the key id recorded, never the key; its output holds
+plain Parquet that data-check and train read (the engine seals the output in its cache). A
+tampered or wrongly keyed part is a clear error."""
 
 from __future__ import annotations
 
@@ -10,44 +13,45 @@ from pathlib import Path
 
 import pytest
 
+from lockgate.contract import ENV_ENCRYPTION_KEY
+from lockgate.engine.sealing import Sealer
 from lockgate.errors import LockgateError
+from lockgate.stages.context import StageContext
 from lockgate.stages.ingest import main
-from lockgate.stages.ingest.sealing import Sealer, SealError
 from tests.stages.ingest.conftest import stage_context
 
 KEY = bytes(range(32))
+WITH = {"source": {"files": {"path": "raw"}}, "mode": "stream"}
 
 
-def _sealed_run(tmp_path: Path) -> tuple[Path, Path]:
+def _context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: str = "1") -> StageContext:
     import polars as pl
 
-    ctx = stage_context(
-        tmp_path,
-        {
-            "source": {"files": {"path": "raw"}},
-            "mode": "stream",
-            "encryption": {"key": "data-key"},
-        },
-    )
+    monkeypatch.setenv(ENV_ENCRYPTION_KEY, "data-key")
+    ctx = stage_context(tmp_path, WITH, run=run)
     (ctx.secrets_dir / "data-key").write_text(KEY.hex() + "\n")
     for day in ("2024-05-01", "2024-05-02"):
         folder = ctx.workspace / "raw" / f"day={day}"
-        folder.mkdir(parents=True)
-        pl.DataFrame({"id": [1, 2], "secret_col": ["alpha-row", "beta-row"]}).write_parquet(
-            folder / "p.parquet"
-        )
-    assert main(ctx) == 0
-    return ctx.out, tmp_path / "state"
+        if not folder.exists():
+            folder.mkdir(parents=True)
+            frame = {"id": [1, 2], "secret_col": ["alpha-row", "beta-row"]}
+            pl.DataFrame(frame).write_parquet(folder / "p.parquet")
+    return ctx
 
 
-def test_parts_are_sealed_and_open_with_the_key(tmp_path: Path) -> None:
+def _state_parts(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "state" / "ingest" / "ingest" / "data").iterdir())
+
+
+def test_state_parts_are_sealed_and_the_output_reads_downstream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import polars as pl
 
-    out, state = _sealed_run(tmp_path)
-    manifest = json.loads((out / "manifest.json").read_text())
+    ctx = _context(tmp_path, monkeypatch)
+    assert main(ctx) == 0
     sealer = Sealer.from_key(KEY)
-    assert manifest["encryption"] == {"cipher": "AES-256-GCM", "key_id": sealer.key_id}
-    parts = [out / f["path"] for f in manifest["files"]]
+    parts = _state_parts(tmp_path)
     assert [p.name for p in parts] == ["part-000001.parquet.sealed", "part-000002.parquet.sealed"]
     for part in parts:
         body = part.read_bytes()
@@ -56,53 +60,68 @@ def test_parts_are_sealed_and_open_with_the_key(tmp_path: Path) -> None:
         assert frame["secret_col"].to_list() == ["alpha-row", "beta-row"]
     # the same plaintext sealed twice differs: a fresh nonce per file
     assert parts[0].read_bytes()[8 + 16 : 8 + 28] != parts[1].read_bytes()[8 + 16 : 8 + 28]
-    for folder in (out, state):
-        for f in folder.rglob("*"):
-            if f.is_file():
-                data = f.read_bytes()
-                assert KEY not in data and KEY.hex().encode() not in data, f
+    journal = json.loads((tmp_path / "state" / "ingest" / "ingest" / "journal.json").read_text())
+    assert journal["key_id"] == sealer.key_id
+    manifest = json.loads((ctx.out / "manifest.json").read_text())
+    assert [f["path"] for f in manifest["files"]] == [
+        "data/part-000001.parquet",
+        "data/part-000002.parquet",
+    ]
+    from lockgate.stages.ingest.manifest import manifest_files
+
+    # data-check and train both read in:ingest through manifest_files (digests re-checked)
+    read = pl.concat([pl.read_parquet(p) for p in manifest_files(ctx.out / "manifest.json")])
+    assert read["secret_col"].to_list() == ["alpha-row", "beta-row"] * 2
+    for f in [*tmp_path.joinpath("state").rglob("*"), *ctx.out.rglob("*")]:
+        if f.is_file():
+            data = f.read_bytes()
+            assert KEY not in data and KEY.hex().encode() not in data, f
 
 
-def test_tampered_renamed_or_wrong_key_is_refused(tmp_path: Path) -> None:
-    out, _ = _sealed_run(tmp_path)
-    part = sorted((out / "data").iterdir())[0]
-    body = bytearray(part.read_bytes())
-    sealer = Sealer.from_key(KEY)
-    flipped = bytes(body[:-1]) + bytes([body[-1] ^ 1])
-    with pytest.raises(SealError, match="authentication failed: the file was altered or renamed"):
-        sealer.open(flipped, part.name, "x")
-    with pytest.raises(SealError, match="authentication failed"):
-        sealer.open(bytes(body), "part-000009.parquet.sealed", "x")
-    other = Sealer.from_key(os.urandom(32))
-    with pytest.raises(SealError, match=f"sealed with key {sealer.key_id}, but the configured"):
-        other.open(bytes(body), part.name, "x")
-    with pytest.raises(SealError, match="not a lockgate-sealed file"):
-        sealer.open(b"PAR1 plain parquet", part.name, "x")
+def test_a_tampered_state_part_stops_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(_context(tmp_path, monkeypatch)) == 0
+    part = _state_parts(tmp_path)[0]
+    body = part.read_bytes()
+    part.write_bytes(body[:-1] + bytes([body[-1] ^ 1]))
+    with pytest.raises(LockgateError, match=r"part-000001\.parquet\.sealed: authentication"):
+        main(_context(tmp_path, monkeypatch, run="2"))
 
 
-def test_readers_refuse_sealed_parts_rather_than_misread_them(tmp_path: Path) -> None:
-    from lockgate.stages.train.tabular import load_tabular
+def test_another_key_or_no_key_for_a_sealed_dataset_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(_context(tmp_path, monkeypatch)) == 0
+    other = _context(tmp_path, monkeypatch, run="2")
+    (other.secrets_dir / "data-key").write_text(os.urandom(32).hex())
+    with pytest.raises(LockgateError, match=f"sealed with key {Sealer.from_key(KEY).key_id}"):
+        main(other)
+    monkeypatch.delenv(ENV_ENCRYPTION_KEY)
+    with pytest.raises(LockgateError, match="sets no `encryption:`; set `encryption:` to that key"):
+        main(stage_context(tmp_path, WITH, run="3"))
 
-    out, _ = _sealed_run(tmp_path)
-    with pytest.raises(LockgateError, match="its parts are encrypted"):
-        load_tabular(out, "id")
+
+def test_the_old_per_stage_setting_names_its_new_place(tmp_path: Path) -> None:
+    ctx = stage_context(tmp_path, {**WITH, "encryption": {"key": "data-key"}})
+    with pytest.raises(LockgateError, match=r"with\.encryption: .*moved to the top level"):
+        main(ctx)
 
 
 @pytest.mark.parametrize(
     ("ref", "content", "message"),
     [
-        ("awskms://alias/data", None, "awskms keys cannot encrypt data here yet"),
+        ("awskms://alias/data", None, "awskms keys cannot encrypt data at rest.*use a declared"),
         ("data-key", "too-short", "an encryption key must be 32 bytes"),
         ("absent", None, "secret 'absent' is not available to this stage"),
         ("file:keys/none.key", None, "cannot read key file"),
     ],
 )
 def test_bad_keys_are_one_clear_error(
-    tmp_path: Path, ref: str, content: str | None, message: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ref: str, content: str | None, message: str
 ) -> None:
-    ctx = stage_context(
-        tmp_path, {"source": {"files": {"path": "raw"}}, "encryption": {"key": ref}}
-    )
+    monkeypatch.setenv(ENV_ENCRYPTION_KEY, ref)
+    ctx = stage_context(tmp_path, WITH)
     if content is not None:
         (ctx.secrets_dir / "data-key").write_text(content)
     with pytest.raises(LockgateError, match=message):
@@ -115,3 +134,4 @@ def test_a_key_file_works_offline(tmp_path: Path) -> None:
     key_file.write_text(KEY.hex())
     sealer = Sealer.resolve("file:keys/data.key", lambda n: "", lambda p: tmp_path / "ws" / p)
     assert sealer.key_id == Sealer.from_key(KEY).key_id
+    assert KEY.hex() not in repr(sealer)

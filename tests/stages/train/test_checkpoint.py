@@ -60,3 +60,26 @@ def test_a_checkpoint_that_would_run_code_is_skipped_not_executed(
     latest = store.load_latest()
     assert latest is not None and latest["global_step"] == 1
     assert not (tmp_path / "planted-ran").exists()
+
+
+def test_sealed_checkpoints_resume_and_refuse_tampering(tmp_path: Path) -> None:
+    """With encryption on, a checkpoint at rest is sealed; it resumes with the key, a tampered
+    one is an error (not skipped), and a plaintext one from before is not resumed from."""
+    from lockgate.engine.sealing import Sealer, SealError
+
+    sealer = Sealer.from_key(bytes(range(32)))
+    plain = CheckpointStore(tmp_path / "ck")
+    plain.save({"global_step": 1, "w": torch.ones(2)})
+    store = CheckpointStore(tmp_path / "ck", sealer=sealer)
+    assert store.load_latest() is None  # plaintext from before encryption: start over
+    store.save({"global_step": 2, "w": torch.full((2,), 7.0)})
+    path = store.path_for(2)
+    assert b"PK" not in path.read_bytes()[:64] and path.read_bytes().startswith(b"LGSEAL1\n")
+    assert torch.equal(store.load_latest()["w"], torch.full((2,), 7.0))
+    with pytest.raises(SealError, match=r"sealed, but lockgate\.yaml sets no `encryption:`"):
+        plain.load_latest()
+    body = bytearray(path.read_bytes())
+    body[len(body) // 2] ^= 1
+    path.write_bytes(bytes(body))
+    with pytest.raises(SealError, match=r"step-00000002\.pt: authentication failed"):
+        store.load_latest()

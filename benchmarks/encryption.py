@@ -1,0 +1,138 @@
+"""Encryption at rest: an encrypted cache hit against a plain one on a large output.
+
+    python -m benchmarks.encryption [--mib 1024] [--repeat 3]
+
+Two projects, the same two stages, one with ``encryption:`` set: ``big`` writes one file of
+``--mib`` MiB, ``read`` needs it and reads it whole. Timed with the real CLI and the local
+executor, in alternating rounds after one warm-up:
+
+- ``hit_read``: ``big`` is a cache hit and ``read`` runs again (its env changes each round), so
+  the hit is used: plain links the entry, encrypted opens (decrypts) it for ``read`` and removes
+  the plaintext when the run ends;
+- ``hit_only``: everything is cached and nothing reads the output (neither side opens it);
+- ``store``: ``big`` runs again (its env changes) and its output enters the cache: plain by
+  renaming, encrypted by sealing.
+
+Writes ``benchmarks/results/encryption.json``; docs/encryption.md quotes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.result_file import alternate, load, median, write
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+SPEC = """\
+version: 1
+name: {name}
+image: {{base: lockgate/debian:bookworm}}
+secrets:
+  data-key: {{file: data.key}}
+{encryption}stages:
+  big:
+    run: [sh, -c, 'head -c {size} /dev/zero > $LOCKGATE_OUT/big.bin; echo $ROUND > $LOCKGATE_OUT/r']
+    env: {{ROUND: "0"}}
+  read:
+    run: [sh, -c, 'cat $LOCKGATE_IN/big/big.bin > /dev/null; echo $ROUND > $LOCKGATE_OUT/done']
+    needs: [big]
+    env: {{ROUND: "0"}}
+"""
+
+
+def project(root: Path, name: str, size: int, encrypted: bool) -> Path:
+    root.mkdir(parents=True)
+    (root / "data.key").write_text(KEY)
+    encryption = "encryption: {key: data-key}\n" if encrypted else ""
+    (root / "lockgate.yaml").write_text(SPEC.format(name=name, size=size, encryption=encryption))
+    return root
+
+
+def set_round(root: Path, stage: str, value: int) -> None:
+    spec = root / "lockgate.yaml"
+    lines = spec.read_text().splitlines()
+    at = lines.index(f"  {stage}:")
+    env = next(i for i in range(at, len(lines)) if lines[i].startswith("    env:"))
+    lines[env] = f'    env: {{ROUND: "{value}"}}'
+    spec.write_text("\n".join(lines) + "\n")
+
+
+def run(root: Path) -> float:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "lockgate", "run", "--executor", "local"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"lockgate run failed in {root}:\n{done.stderr}")
+    shutil.rmtree(root / ".lockgate" / "runs", ignore_errors=True)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mib", type=int, default=1024)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    size = args.mib << 20
+    load_before = load()
+    with tempfile.TemporaryDirectory(prefix="lockgate-bench-enc-") as tmp:
+        plain = project(Path(tmp) / "plain", "plain", size, False)
+        sealed = project(Path(tmp) / "sealed", "sealed", size, True)
+        for root in (plain, sealed):
+            run(root)
+        counter = {"n": 0}
+
+        def bump(root: Path, stage: str) -> float:
+            counter["n"] += 1
+            set_round(root, stage, counter["n"])
+            return run(root)
+
+        results = {}
+        for scenario, step in (
+            ("hit_read", lambda root: bump(root, "read")),
+            ("hit_only", run),
+            ("store", lambda root: bump(root, "big")),
+        ):
+            raw = alternate(
+                {"plain": lambda s=step: s(plain), "encrypted": lambda s=step: s(sealed)},
+                repeat=args.repeat,
+            )
+            results[scenario] = {
+                side: {"median": median(values), "raw": [round(v, 3) for v in values]}
+                for side, values in raw.items()
+            }
+            results[scenario]["ratio"] = round(
+                results[scenario]["encrypted"]["median"] / results[scenario]["plain"]["median"], 3
+            )
+            print(scenario, results[scenario], flush=True)
+    write(
+        "encryption",
+        {
+            "output_mib": args.mib,
+            "repeat": args.repeat,
+            "cipher": "AES-256-GCM",
+            "scenarios": results,
+            "load_average_before": load_before,
+            "load_average_after": load(),
+        },
+        packages=("cryptography",),
+    )
+
+
+if __name__ == "__main__":
+    main()

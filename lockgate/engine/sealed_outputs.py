@@ -1,0 +1,129 @@
+"""What a run does with sealed outputs: open them for the stages that read them, check a cache
+entry's key before a hit counts, seal exports, and leave no plaintext behind when it ends.
+
+Plaintext exists only while a run needs it: a stage's fresh ``out/`` until the run ends, and a
+sealed upstream output opened into ``runs/<id>/<stage>/out`` the first time a stage of this run
+reads it (a cache hit that nothing reads is never opened). When the run ends every plaintext
+output folder of the run is removed; what stays at rest is sealed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lockgate.contract import REPORT_FILES
+from lockgate.engine.cache import CacheEntry, swap_into_place
+from lockgate.engine.digests import tree_digest
+from lockgate.engine.sealed_tree import is_sealed, open_index, open_tree, seal_tree, sealed_key_id
+from lockgate.engine.sealing import Sealer, SealError
+
+
+def resolve_sealer(
+    ref: str | None, secrets: Mapping[str, Mapping[str, Any]], project: Path
+) -> tuple[Sealer | None, list[str]]:
+    """The run's sealer from ``encryption.key``, and the text of the key (for the log masker)."""
+    if ref is None:
+        return None, []
+    from lockgate.engine.secrets import resolve_secrets
+
+    seen: list[str] = []
+
+    def read(name: str) -> str:
+        if name not in secrets:
+            raise KeyError(name)
+        seen.append(resolve_secrets(secrets, [name], project)[name])
+        return seen[-1]
+
+    def resolve(path: str) -> Path:
+        return project / path
+
+    sealer = Sealer.resolve(ref, read, resolve)
+    if ref.startswith("file:"):
+        seen.append(resolve(ref[5:]).read_text().strip())
+    return sealer, [*seen, sealer.key.hex()]
+
+
+class SealedOutputs:
+    def __init__(self, sealer: Sealer | None, run_dir: Path) -> None:
+        self.sealer, self.run_dir = sealer, run_dir
+        self.opened: dict[str, Path] = {}
+        self.kept: dict[str, Path] = {}  # stage run here -> its sealed outputs
+        self._lock = threading.Lock()
+
+    def entry_problem(self, entry: CacheEntry, name: str) -> str | None:
+        """Why a cache entry cannot be a hit; ``"replace"`` for a plaintext entry that a run
+        with encryption re-makes sealed."""
+        mine = self.sealer.key_id if self.sealer else None
+        if entry.key_id == mine:
+            return None
+        if entry.key_id is None:
+            return "replace"
+        now = f"the configured key is {mine}" if mine else "lockgate.yaml sets no `encryption:`"
+        return (
+            f"stage {name!r}: its cache entry {entry.key[:12]} is sealed with key "
+            f"{entry.key_id}, but {now}; restore that key, or re-run with --no-cache to "
+            "replace the entry"
+        )
+
+    def sealed_digest(self, name: str, folder: Path) -> str:
+        """The plaintext outputs digest a sealed folder (``--upstream-dir``) vouches for."""
+        return str(open_index(folder, self._need_sealer(folder), stage=name)["outputs_digest"])
+
+    def readable(self, name: str, folder: Path) -> Path:
+        """``folder`` itself when plain; else opened (once per run) into the run's folder."""
+        if not is_sealed(folder):
+            return folder
+        with self._lock:
+            if name not in self.opened:
+                target = self.run_dir / name / "out"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.exists() or target.is_symlink():
+                    target.unlink() if target.is_symlink() else shutil.rmtree(target)
+                open_tree(folder, target, self._need_sealer(folder), stage=name)
+                self.opened[name] = target
+            return self.opened[name]
+
+    def seal_uncached(self, name: str, out: Path, digest: str) -> Path:
+        """A stage that is not cached keeps its outputs sealed in its run folder."""
+        sealed = out.with_name("out.sealed")
+        sealer = self._need_sealer(out)
+        seal_tree(out, sealed, sealer, stage=name, digest=digest, public=REPORT_FILES)
+        return sealed
+
+    def export(self, name: str, out: Path, export_dir: Path) -> None:
+        """Copy the stage's outputs to ``export_dir/name``: sealed when encryption is on."""
+        export_dir.mkdir(parents=True, exist_ok=True)
+        fresh = export_dir / f".tmp-{name}-{uuid.uuid4().hex}"
+        if self.sealer is None or is_sealed(out):
+            shutil.copytree(out, fresh, symlinks=True)
+        else:
+            digest = tree_digest(out)
+            seal_tree(out, fresh, self.sealer, stage=name, digest=digest, public=REPORT_FILES)
+        swap_into_place(fresh, export_dir / name, replace=True)
+
+    def drop_plaintext(self) -> None:
+        """Remove every plaintext output folder of the run (encryption on only); the ``out`` of
+        a stage that ran becomes a link to its sealed outputs, as it links to the cache entry in
+        a plain run (``lockgate report`` reads the report files there)."""
+        if self.sealer is None or not self.run_dir.is_dir():
+            return
+        for stage_dir in self.run_dir.iterdir():
+            out = stage_dir / "out"
+            if out.is_dir() and not out.is_symlink() and not is_sealed(out):
+                shutil.rmtree(out, ignore_errors=True)
+                kept = self.kept.get(stage_dir.name)
+                if kept is not None and kept.is_dir():
+                    out.symlink_to(kept.resolve(), target_is_directory=True)
+
+    def _need_sealer(self, folder: Path) -> Sealer:
+        if self.sealer is None:
+            raise SealError(
+                f"{folder}: sealed with key {sealed_key_id(folder)}, but lockgate.yaml sets no "
+                "`encryption:`; set `encryption: {key: ...}` to the key it was sealed with"
+            )
+        return self.sealer

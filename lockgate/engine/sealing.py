@@ -1,0 +1,176 @@
+"""Encryption at rest: AES-256-GCM from ``cryptography``, a fresh random nonce per file.
+
+A sealed file is ``MAGIC | key id (16 bytes) | nonce (12 bytes) | ciphertext | tag (16 bytes)``.
+The header and the name the file is sealed under are authenticated with it, so a flipped bit, a
+file swapped for another, or the wrong key is an error naming the file, never data silently used.
+Only the key id (a digest of the key) is ever recorded; the key is kept out of ``repr`` too.
+
+Files are sealed and opened in blocks, so a 1 GiB output never sits in memory whole. Opening
+writes to a temporary name and renames only after the tag checked out: a reader never sees
+plaintext that failed authentication.
+
+Keys (``encryption.key`` in lockgate.yaml): a declared secret's name or ``file:PATH``, holding 32
+bytes as 64 hex digits or base64. KMS URIs in cosign's forms are recognised and refused with the
+supported forms named: the data key must be held by lockgate, and no KMS is wired in to wrap it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lockgate.errors import LockgateError
+from lockgate.spec.keys import KMS_SCHEMES, kms_refusal
+
+MAGIC = b"LGSEAL1\n"
+CIPHER = "AES-256-GCM"
+_ID, _NONCE, _TAG = 16, 12, 16
+HEADER = len(MAGIC) + _ID + _NONCE
+_BLOCK = 4 << 20
+
+
+class SealError(LockgateError):
+    """A key cannot be resolved, or a sealed file fails authentication."""
+
+
+def key_bytes(text: str, origin: str) -> bytes:
+    text = text.strip()
+    try:
+        key = bytes.fromhex(text) if len(text) == 64 else base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        key = b""
+    if len(key) != 32:
+        raise SealError(
+            f"{origin}: an encryption key must be 32 bytes, as 64 hex digits or base64 "
+            "(make one with: python -c 'import os; print(os.urandom(32).hex())')"
+        )
+    return key
+
+
+@dataclass(frozen=True)
+class Sealer:
+    key: bytes = field(repr=False)
+    key_id: str
+
+    @classmethod
+    def from_key(cls, key: bytes) -> Sealer:
+        return cls(key, hashlib.sha256(b"lockgate-key-id\0" + key).hexdigest()[:32])
+
+    @classmethod
+    def resolve(
+        cls,
+        ref: str,
+        secret: Callable[[str], str],
+        resolve: Callable[[str], Path],
+        field_name: str = "encryption.key",
+    ) -> Sealer:
+        """``ref``: a secret's name or ``file:PATH``; a KMS URI is refused."""
+        if ref.startswith(KMS_SCHEMES):
+            raise SealError(f"{field_name}: {kms_refusal(ref)}")
+        if ref.startswith("file:"):
+            path = resolve(ref[5:])
+            try:
+                text = path.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SealError(f"{field_name}: cannot read key file {path}: {exc}") from None
+            return cls.from_key(key_bytes(text, f"{field_name} ({path})"))
+        try:
+            text = secret(ref)
+        except (OSError, KeyError):
+            raise SealError(
+                f"{field_name}: secret {ref!r} is not available: declare it under top-level "
+                "`secrets:` and make its value readable"
+            ) from None
+        return cls.from_key(key_bytes(text, f"{field_name} (secret {ref!r})"))
+
+    def _aad(self, name: str) -> bytes:
+        return MAGIC + bytes.fromhex(self.key_id) + name.encode()
+
+    def seal(self, plain: bytes | memoryview, name: str) -> bytes:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        nonce = os.urandom(_NONCE)
+        body = AESGCM(self.key).encrypt(nonce, plain, self._aad(name))
+        return MAGIC + bytes.fromhex(self.key_id) + nonce + body
+
+    def open(self, sealed: bytes, name: str, where: str) -> bytes:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        nonce = self._check_header(sealed[:HEADER], len(sealed), where)
+        try:
+            return AESGCM(self.key).decrypt(nonce, sealed[HEADER:], self._aad(name))
+        except InvalidTag:
+            raise SealError(_tampered(where)) from None
+
+    def _check_header(self, header: bytes, size: int, where: str) -> bytes:
+        if not header.startswith(MAGIC) or size < HEADER + _TAG:
+            raise SealError(f"{where}: not a lockgate-sealed file")
+        key_id = header[len(MAGIC) : len(MAGIC) + _ID].hex()
+        if key_id != self.key_id:
+            raise SealError(
+                f"{where}: sealed with key {key_id}, but the configured key is {self.key_id}; "
+                "restore that key, or re-run with --no-cache to replace what was sealed"
+            )
+        return header[len(MAGIC) + _ID : HEADER]
+
+    def seal_file(self, src: Path, dst: Path, name: str) -> None:
+        """Seal ``src`` into ``dst`` block by block; the tag goes last."""
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        nonce = os.urandom(_NONCE)
+        enc = Cipher(algorithms.AES(self.key), modes.GCM(nonce)).encryptor()
+        enc.authenticate_additional_data(self._aad(name))
+        block, sealed = bytearray(_BLOCK), bytearray(_BLOCK + 15)  # reused: no copy per block
+        view, sealed_view = memoryview(block), memoryview(sealed)
+        with open(src, "rb", buffering=0) as fin, open(dst, "wb") as fout:
+            fout.write(MAGIC + bytes.fromhex(self.key_id) + nonce)
+            while n := fin.readinto(block):
+                fout.write(sealed_view[: enc.update_into(view[:n], sealed)])
+            fout.write(enc.finalize())
+            fout.write(enc.tag)
+
+    def open_file(self, src: Path, dst: Path, name: str, where: str) -> None:
+        """Open ``src`` into ``dst``; ``dst`` appears only once the whole file authenticated."""
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        tmp = dst.with_name(f".{dst.name}.opening")
+        try:
+            with open(src, "rb", buffering=0) as fin, open(tmp, "wb") as fout:
+                size = os.fstat(fin.fileno()).st_size
+                nonce = self._check_header(fin.read(HEADER), size, where)
+                fin.seek(size - _TAG)
+                tag = fin.read(_TAG)
+                fin.seek(HEADER)
+                dec = Cipher(algorithms.AES(self.key), modes.GCM(nonce, tag)).decryptor()
+                dec.authenticate_additional_data(self._aad(name))
+                block, plain = bytearray(_BLOCK), bytearray(_BLOCK + 15)
+                view, plain_view = memoryview(block), memoryview(plain)
+                left = size - HEADER - _TAG
+                while left > 0:
+                    n = fin.readinto(view[: min(_BLOCK, left)])
+                    if not n:
+                        raise SealError(f"{where}: truncated")
+                    left -= n
+                    fout.write(plain_view[: dec.update_into(view[:n], plain)])
+                try:
+                    fout.write(dec.finalize())
+                except InvalidTag:
+                    raise SealError(_tampered(where)) from None
+            os.replace(tmp, dst)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def _tampered(where: str) -> str:
+    return (
+        f"{where}: authentication failed: the file was altered, truncated or moved; "
+        "re-run the stage that wrote it"
+    )
