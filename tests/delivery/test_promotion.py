@@ -248,6 +248,23 @@ def test_interrupted_promotion_is_aborted_then_redone(world: World) -> None:
     assert [e.action for e in world.ledger.entries()] == ["begin", "abort", "begin", "promote"]
 
 
+def test_promoting_what_the_ledger_records_redeploys_when_the_environment_drifted(
+    world: World,
+) -> None:
+    """An interrupted step can deploy a release the ledger never recorded (killed between the
+    deploy and its entry): promoting the recorded release again converges instead of answering
+    'already runs' against an environment that runs something else."""
+    staged(world, 1)
+    staged(world, 2)
+    world.deployer.deploy("staging", image(1))  # what a killed rollback leaves behind
+    out = world.promoter().promote("staging", image(2), author="dana")
+    assert out.status == "promoted", out.lines
+    assert f"runs {image(1)}, not {short(digest(2))}" in out.lines[0]
+    assert world.deployer.current("staging") == image(2)
+    again = world.promoter().promote("staging", image(2), author="dana")
+    assert again.status == "unchanged" and "already runs" in again.lines[0]
+
+
 def test_rollback_returns_to_previous_healthy_release(world: World) -> None:
     for n in (1, 2, 3):
         staged(world, n)

@@ -159,8 +159,15 @@ class Promoter:
                 and now.digest == image.digest
                 and now.action in ("promote", "rollback")
             ):
-                lines.append(f"{env} already runs {short(image.digest)} (entry {now.seq})")
-                return Outcome("promote", env, image.digest, "unchanged", tuple(lines))
+                running = deployer.current(env)
+                if running is None or image.digest in running:
+                    lines.append(f"{env} already runs {short(image.digest)} (entry {now.seq})")
+                    return Outcome("promote", env, image.digest, "unchanged", tuple(lines))
+                # an interrupted step deployed something the ledger never recorded: converge
+                lines.append(
+                    f"{env} runs {running}, not {short(image.digest)} as entry {now.seq} "
+                    "records: deploying it again"
+                )
             cand = self._candidate(image, entries, model, author, data_check)
             verdict = self.verifier.verify(str(image))
             decision = decide(rules, entries, cand, verdict, format_time(self.ledger.clock()))
