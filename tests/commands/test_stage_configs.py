@@ -108,3 +108,15 @@ def test_the_fixed_blocks_validate(tmp_path):
     )
     result = lockgate("validate", cwd=write_project(tmp_path / "p", fixed))
     assert result.code == 0, result.stderr
+
+
+def test_a_memory_budget_that_is_not_a_size_is_named_at_its_line(tmp_path):
+    spec = SPEC.format(port=5432) + "      memory_budget: half a gig\n"
+    root = write_project(tmp_path / "p", spec)
+    result = lockgate("validate", cwd=root, env={"STAGE_CONFIG_TEST_PG": "x"})
+    assert result.code != 0
+    assert "Traceback" not in result.stderr
+    assert (
+        "lockgate.yaml:19:22: stages.pull.with.memory_budget: 'half a gig' is not a size like "
+        "256MiB" in result.stderr
+    ), result.stderr

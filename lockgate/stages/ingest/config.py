@@ -14,8 +14,10 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
 from lockgate.spec.config_errors import describe_validation_error
+from lockgate.stages.data_check.spec import size_bytes
 
 FileFormat = Literal["auto", "parquet", "csv", "jsonl"]
+MIN_BUDGET = 16 * 2**20
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
@@ -115,7 +117,28 @@ class IngestConfig(FrozenModel):
     mode: Literal["batch", "stream"] = "batch"
     batch: BatchLimits = BatchLimits()
     output: Output = Output()
+    memory_budget: str | int | None = Field(
+        None, description="the most memory the data in flight may take, e.g. 512MiB"
+    )
     encryption: Any = Field(None, description="moved to the top level of lockgate.yaml")
+
+    @field_validator("memory_budget", mode="before")
+    @classmethod
+    def _is_size(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValueError(f"{value!r} is not a size like 256MiB, 2GiB or 500MB")
+        if size_bytes(value) < MIN_BUDGET:
+            raise ValueError(
+                f"{value!r} is below the smallest budget, 16MiB (it bounds the data in flight; "
+                "the interpreter and libraries come on top)"
+            )
+        return value
+
+    @property
+    def memory_budget_bytes(self) -> int | None:
+        return None if self.memory_budget is None else size_bytes(self.memory_budget)
 
     @field_validator("encryption")
     @classmethod

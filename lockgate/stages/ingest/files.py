@@ -9,7 +9,7 @@ form ``key=value`` (hive partitions) become string columns of every row below th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,19 @@ class Partition:
     key: str
     size: int
     scan: Callable[[], pl.LazyFrame]
+    # (schema, chunk_bytes) -> the rows in frames of about chunk_bytes (a budgeted read)
+    chunks: Callable[[pl.Schema, int], Iterator[pl.DataFrame]] | None = None
+
+
+def _chunked(
+    fmt: str, source: str | Callable[[], Any], label: str, hive: dict[str, str]
+) -> Callable[[pl.Schema, int], Iterator[pl.DataFrame]]:
+    from lockgate.stages.ingest.chunks import file_chunks
+
+    def chunks(schema: pl.Schema, chunk_bytes: int) -> Iterator[pl.DataFrame]:
+        return file_chunks(fmt, source, label, schema, chunk_bytes, hive)
+
+    return chunks
 
 
 def storage_options(src: FileSource, secret: Callable[[str], str]) -> dict[str, Any]:
@@ -113,7 +126,15 @@ def partitions(
     for f in dataset.files:
         rel = f.relative_to(dataset.root).as_posix() if f != dataset.root else f.name
         fmt = _format(src, f.name)
-        found.append(Partition(rel, f.stat().st_size, _reader(fmt, str(f), rel, _hive(rel))))
+        hive = _hive(rel)
+        found.append(
+            Partition(
+                rel,
+                f.stat().st_size,
+                _reader(fmt, str(f), rel, hive),
+                _chunked(fmt, str(f), rel, hive),
+            )
+        )
     return sorted(found, key=lambda p: p.key)
 
 
@@ -143,6 +164,7 @@ def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
                     rel,
                     int(info.get("size") or 0),
                     _reader(fmt, opener, f"{src.path} ({rel})", _hive(rel)),
+                    _chunked(fmt, opener, f"{src.path} ({rel})", _hive(rel)),
                 )
             )
     except (OSError, ValueError, ImportError) as exc:

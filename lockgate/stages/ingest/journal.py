@@ -15,6 +15,7 @@ import decimal
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -174,9 +175,11 @@ class Sink:
         return removed
 
     def commit(
-        self, journal: Journal, frames: list[pl.DataFrame], watermark: Any, compression: str
+        self, journal: Journal, frames: Iterable[pl.DataFrame], watermark: Any, compression: str
     ) -> Journal:
-        """Make ``frames`` durable as parts, then advance the journal past them."""
+        """Make ``frames`` durable as parts, one at a time, then advance the journal past them
+        to ``watermark`` (or to what it returns, when it is a function: a watermark known only
+        once every frame was read)."""
         import io
 
         seq, parts = journal.next_seq, list(journal.parts)
@@ -191,6 +194,8 @@ class Sink:
             write_durably(self.data / name, body)
             parts.append(Part(name, df.height, len(body), hashlib.sha256(body).hexdigest()))
             seq += 1
+        if callable(watermark):
+            watermark = watermark()
         meta = dict(journal.meta)
         if self.sealer is not None:
             meta["key_id"] = self.sealer.key_id

@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from lockgate.stages.ingest.arrow_rows import ArrowRows
+from lockgate.stages.ingest.budget import MemoryPlan
 from lockgate.stages.ingest.config import IngestConfig
 from lockgate.stages.ingest.journal import Journal
 from lockgate.stages.ingest.postgres import Snapshot, connect, describe
@@ -23,9 +24,16 @@ FULL_READ_CHUNK = 64 * 2**20  # bytes of Arrow data per frame of a full read: bo
 
 
 def postgres_batches(
-    cfg: IngestConfig, secret: Callable[[str], str], journal: Journal, stack: ExitStack
+    cfg: IngestConfig,
+    secret: Callable[[str], str],
+    journal: Journal,
+    stack: ExitStack,
+    memory: MemoryPlan | None = None,
 ) -> tuple[dict[str, Any], Schema, Iterator[Batch]]:
-    """The source's schema and its batches; the connection closes when ``stack`` does."""
+    """The source's schema and its batches; the connection closes when ``stack`` does. Under
+    a ``memory`` plan no batch is larger than its chunk: a full read takes record batches of
+    that size, a read past a watermark micro-batches of that many bytes' worth of rows (a
+    batch-mode one too, committed batch by batch)."""
     src = cfg.source.postgres
     assert src is not None
     password = secret(src.password) if src.password else None
@@ -45,33 +53,37 @@ def postgres_batches(
             f"({', '.join(c.name for c in columns)})"
         )
 
+    max_bytes = cfg.batch.max_bytes
+    if memory is not None:
+        max_bytes = min(max_bytes or memory.chunk_bytes, memory.chunk_bytes)
+
     def batches() -> Iterator[Batch]:
         with conn.transaction():  # the transaction the columns were read in: one snapshot
             rows_conn = ArrowRows(src, password, snapshot)
             stack.callback(rows_conn.close)
             if column is None:
-                chunk = cfg.batch.max_bytes or FULL_READ_CHUNK
+                chunk = max_bytes or FULL_READ_CHUNK
                 select = snap.select(columns, None, None, None)
                 for df in rows_conn.frames(select, chunk_bytes=chunk):
                     yield Batch(df, None)
                 return
             after = journal.watermark
-            if cfg.mode == "batch":
+            if cfg.mode == "batch" and memory is None:
                 upto = snap.cutoff(column, after, 2**62)
                 if upto is not None:
                     yield Batch(rows_conn.frame(snap.select(columns, column, after, upto)), upto)
                 return
             rows = cfg.batch.max_rows
-            if cfg.batch.max_bytes is not None:
+            if max_bytes is not None:
                 rows = min(rows, FIRST_BATCH_PROBE)
             while True:
                 upto = snap.cutoff(column, after, rows)
                 if upto is None:
                     return
                 df = rows_conn.frame(snap.select(columns, column, after, upto))
-                if cfg.batch.max_bytes is not None and df.height:
+                if max_bytes is not None and df.height:
                     width = max(1, df.estimated_size() // df.height)
-                    rows = int(max(1, min(cfg.batch.max_rows, cfg.batch.max_bytes // width)))
+                    rows = int(max(1, min(cfg.batch.max_rows, max_bytes // width)))
                 yield Batch(df, upto)
                 after = upto
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lockgate.stages.ingest.budget import plan
 from lockgate.stages.ingest.config import IngestConfig
 from lockgate.stages.ingest.journal import SEALED, Journal, Sink
 from lockgate.stages.ingest.manifest import RunSummary, publish
@@ -30,7 +31,10 @@ Schema = tuple[tuple[str, str], ...]
 
 @dataclass(frozen=True)
 class Batch:
-    frame: pl.DataFrame | pl.LazyFrame
+    """Rows committed together: a frame, or (under ``memory_budget``) an iterator of bounded
+    frames, each its own part; ``watermark`` may be a function, called once they are read."""
+
+    frame: pl.DataFrame | pl.LazyFrame | Iterator[pl.DataFrame]
     watermark: Any
 
 
@@ -58,28 +62,29 @@ class Ingest:
         journal = sink.load() if self.persistent else Journal()
         sink.recover(journal)
         src = self.config.source
+        budget = self.config.memory_budget_bytes
+        memory = plan(budget, self.config.transform, self.resolve) if budget else None
         if src.postgres is not None:
             from lockgate.stages.ingest.read_postgres import postgres_batches
 
             source_info, schema, batches = postgres_batches(
-                self.config, self.secret, journal, stack
+                self.config, self.secret, journal, stack, memory
             )
         else:
             from lockgate.stages.ingest.read_files import file_batches
 
             source_info, schema, batches = file_batches(
-                self.config, self.resolve, self.secret, journal
+                self.config, self.resolve, self.secret, journal, memory
             )
         journal = sink.pin_schema(journal, schema)
         n_batches = rows = 0
         out_schema: dict[str, str] = {}
         for batch in prefetched(batches):  # the next batch is read while this one is written
-            frames = self._transform(batch.frame)
-            if frames:
-                out_schema = {k: str(v) for k, v in frames[0].schema.items()}
-            journal = sink.commit(journal, frames, batch.watermark, self.config.output.compression)
+            parts = _Counted(self._parts(batch.frame))
+            journal = sink.commit(journal, parts, batch.watermark, self.config.output.compression)
+            out_schema = parts.schema or out_schema
             n_batches += 1
-            rows += sum(f.height for f in frames)
+            rows += parts.rows
         summary = RunSummary(
             source=source_info,
             schema=out_schema or _known_schema(sink, journal),
@@ -91,6 +96,15 @@ class Ingest:
         )
         publish(sink.data, self.out, journal, summary, sink.sealer)
         return journal, summary
+
+    def _parts(
+        self, frame: pl.DataFrame | pl.LazyFrame | Iterator[pl.DataFrame]
+    ) -> Iterator[pl.DataFrame]:
+        if not isinstance(frame, Iterator):
+            yield from self._transform(frame)
+            return
+        for chunk in frame:  # a bounded read: each chunk is transformed and written alone
+            yield from self._transform(chunk)
 
     def _transform(self, frame: pl.DataFrame | pl.LazyFrame) -> list[pl.DataFrame]:
         lf = apply_steps(frame.lazy(), self.config.transform, self.resolve)
@@ -108,6 +122,22 @@ class Ingest:
             return [df]  # one part per micro-batch
         step = self.config.batch.max_rows
         return [df.slice(i, step) for i in range(0, df.height, step)]
+
+
+class _Counted:
+    """The parts of a batch as they pass to the sink: their rows and the first one's schema."""
+
+    def __init__(self, parts: Iterator[pl.DataFrame]) -> None:
+        self.parts = parts
+        self.rows = 0
+        self.schema: dict[str, str] = {}
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        for part in self.parts:
+            if not self.schema:
+                self.schema = {k: str(v) for k, v in part.schema.items()}
+            self.rows += part.height
+            yield part
 
 
 def _known_schema(sink: Sink, journal: Journal) -> dict[str, str]:

@@ -1,0 +1,190 @@
+"""``memory_budget`` bounds the peak resident memory of an ingest run, measured on the stage's own
+process (``ru_maxrss`` from ``os.wait4``) reading a real PostgreSQL table and real files several
+times larger than the budget. The bound asserted is the budget plus the stated fixed footprint
+(``FIXED_FOOTPRINT``: interpreter and libraries), which a run of 10 rows is checked to stay under;
+the same data read without a budget is checked to go over, so the bound is not met by chance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockgate.stages.ingest.budget import FIXED_FOOTPRINT, plan
+from lockgate.stages.ingest.config import IngestConfigError, Step, parse_ingest_config
+from lockgate.stages.ingest.transform import TransformError
+from tests.stages.ingest.conftest import postgres_source, stage_context
+from tests.stages.ingest.peak import run_measured
+from tests.stages.ingest.test_read_postgres import read_all
+
+BUDGET_MIB = 16
+LIMIT_MIB = BUDGET_MIB + FIXED_FOOTPRINT / 2**20
+ROWS = 200_000  # ~260 bytes a row: about 50 MiB in Arrow, three times the budget
+
+
+def _table(pg: Any, name: str, rows: int) -> None:
+    pg.execute(f"CREATE TABLE t.{name} (id bigint, x double precision, n bigint, s text, u text)")
+    pg.execute(
+        f"INSERT INTO t.{name} SELECT g, g * 1.5, g * 7, "
+        "md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text), repeat(md5(g::text), 4) "
+        f"FROM generate_series(1, {rows}) g"
+    )
+
+
+def test_a_postgres_table_larger_than_the_budget_stays_under_it(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    _table(pg, "big", ROWS)
+    _table(pg, "tiny", 10)
+    tiny = run_measured(
+        stage_context(
+            tmp_path / "tiny", {"source": {"postgres": postgres_source(pg_cluster, table="t.tiny")}}
+        )
+    )
+    assert tiny.code == 0, tiny.stderr
+    assert tiny.peak_mib < FIXED_FOOTPRINT / 2**20, "the stated fixed footprint is too low"
+
+    src = {"postgres": postgres_source(pg_cluster, table="t.big")}
+    budgeted_ctx = stage_context(
+        tmp_path / "b", {"source": src, "memory_budget": f"{BUDGET_MIB}MiB"}
+    )
+    budgeted = run_measured(budgeted_ctx)
+    assert budgeted.code == 0, budgeted.stderr
+    free = run_measured(stage_context(tmp_path / "free", {"source": src}))
+    assert free.code == 0, free.stderr
+
+    assert budgeted.peak_mib < LIMIT_MIB, (budgeted.peak_mib, tiny.peak_mib)
+    assert free.peak_mib > LIMIT_MIB, (
+        "the table is not larger than the budget: the test proves nothing"
+    )
+    data, manifest = read_all(budgeted_ctx.out)
+    assert manifest["rows"] == ROWS and data.height == ROWS
+    assert data["id"].sort().to_list() == list(range(1, ROWS + 1))
+    assert len(manifest["files"]) > 1  # written in parts no larger than a chunk
+
+
+def test_a_stream_under_a_budget_sizes_its_micro_batches_from_the_row_width(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    _table(pg, "big", ROWS)
+    src = {"postgres": postgres_source(pg_cluster, table="t.big")}
+    with_ = {
+        "source": src,
+        "incremental": {"watermark": "id"},
+        "mode": "stream",
+        "batch": {"max_rows": 10_000_000},  # no row limit: only the budget bounds a batch
+        "memory_budget": f"{BUDGET_MIB}MiB",
+    }
+    ctx = stage_context(tmp_path, with_)
+    measured = run_measured(ctx)
+    assert measured.code == 0, measured.stderr
+    assert measured.peak_mib < LIMIT_MIB
+    data, manifest = read_all(ctx.out)
+    assert data["id"].sort().to_list() == list(range(1, ROWS + 1))  # each row once
+    # 2 MiB chunks of ~260-byte rows: about 8,000 rows a micro-batch after the 1,000-row probe
+    assert 15 < len(manifest["files"]) < 60
+
+
+def _csv(path: Path, rows: int) -> None:
+    import polars as pl
+
+    frame = pl.DataFrame(
+        {
+            "id": range(rows),
+            "x": [i * 0.5 for i in range(rows)],
+            "s": [f"{i:032x}{i * 7:032x}{i * 13:032x}" for i in range(rows)],
+        }
+    )
+    frame.write_csv(path)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_a_file_larger_than_the_budget_stays_under_it(tmp_path: Path, fmt: str) -> None:
+    import polars as pl
+
+    rows = 500_000  # ~120 bytes a row: about 60 MiB in memory
+    ctx = stage_context(tmp_path / "b", {"source": {"files": {"path": f"big.{fmt}"}}})
+    source = ctx.workspace / f"big.{fmt}"
+    _csv(ctx.workspace / "big.csv", rows)
+    if fmt != "csv":
+        frame = pl.read_csv(ctx.workspace / "big.csv")
+        (ctx.workspace / "big.csv").unlink()
+        frame.write_parquet(source) if fmt == "parquet" else frame.write_ndjson(source)
+    budgeted_ctx = stage_context(
+        tmp_path / "b",
+        {"source": {"files": {"path": f"big.{fmt}"}}, "memory_budget": f"{BUDGET_MIB}MiB"},
+        run="2",
+    )
+    budgeted = run_measured(budgeted_ctx)
+    assert budgeted.code == 0, budgeted.stderr
+    free = run_measured(ctx)
+    assert free.code == 0, free.stderr
+    assert budgeted.peak_mib < LIMIT_MIB, budgeted.peak_mib
+    assert free.peak_mib > budgeted.peak_mib + BUDGET_MIB
+    data, _ = read_all(budgeted_ctx.out)
+    whole, _ = read_all(ctx.out)
+    assert data.equals(whole)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("lots", "with.memory_budget: 'lots' is not a size like 256MiB"),
+        ("4MiB", "with.memory_budget: '4MiB' is below the smallest budget, 16MiB"),
+        ("-5MiB", "with.memory_budget: '-5MiB' is not a size"),
+        (3.5, "with.memory_budget: 3.5 is not a size like 256MiB"),
+    ],
+)
+def test_a_budget_that_is_not_a_size_is_refused_naming_the_field(value: str, expected: str) -> None:
+    with pytest.raises(IngestConfigError) as caught:
+        parse_ingest_config({"source": {"files": {"path": "x.csv"}}, "memory_budget": value})
+    assert expected in str(caught.value)
+
+
+def test_sizes_in_either_unit_are_read() -> None:
+    cfg = parse_ingest_config({"source": {"files": {"path": "x.csv"}}, "memory_budget": "1.5GiB"})
+    assert cfg.memory_budget_bytes == 3 * 2**29
+    cfg = parse_ingest_config({"source": {"files": {"path": "x.csv"}}, "memory_budget": "64 MB"})
+    assert cfg.memory_budget_bytes == 64_000_000
+
+
+def test_a_join_whose_reference_table_does_not_fit_is_refused_before_reading(
+    tmp_path: Path,
+) -> None:
+    import polars as pl
+
+    ref = tmp_path / "ref.parquet"
+    pl.DataFrame(
+        {"k": range(400_000), "label": [f"{i:040d}" for i in range(400_000)]}
+    ).write_parquet(ref)
+    steps = (Step.model_validate({"join": {"table": "ref.parquet", "on": "k"}}),)
+    with pytest.raises(TransformError) as caught:
+        plan(32 * 2**20, steps, lambda p: tmp_path / p)
+    message = str(caught.value)
+    assert message.startswith("with.transform[0].join: the reference table ref.parquet takes about")
+    assert "at most half of memory_budget (32 MiB)" in message
+    fits = plan(256 * 2**20, steps, lambda p: tmp_path / p)
+    assert fits.chunk_bytes < 256 * 2**20 // 8  # the table's share is taken off every chunk
+
+
+def test_the_refused_join_stops_the_stage_before_anything_is_written(tmp_path: Path) -> None:
+    import polars as pl
+
+    from lockgate.stages.ingest import main
+
+    ctx = stage_context(
+        tmp_path,
+        {
+            "source": {"files": {"path": "rows.csv"}},
+            "transform": [{"filter": "k > 0"}, {"join": {"table": "ref.csv", "on": "k"}}],
+            "memory_budget": "16MiB",
+        },
+    )
+    (ctx.workspace / "rows.csv").write_text("k,v\n1,2\n")
+    pl.DataFrame({"k": range(300_000), "label": ["x" * 40] * 300_000}).write_csv(
+        ctx.workspace / "ref.csv"
+    )
+    with pytest.raises(TransformError, match=r"with\.transform\[1\]\.join: "):
+        main(ctx)
+    assert not (ctx.out / "data").exists() or not any((ctx.out / "data").iterdir())
