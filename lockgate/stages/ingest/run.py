@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,7 @@ class Ingest:
     out: Path
     state_folder: Path
     sealer: Sealer | None = None
+    references: dict[str, pl.DataFrame] = field(default_factory=dict)  # joins' tables, once read
 
     @property
     def persistent(self) -> bool:
@@ -107,7 +108,8 @@ class Ingest:
             yield from self._transform(chunk)
 
     def _transform(self, frame: pl.DataFrame | pl.LazyFrame) -> list[pl.DataFrame]:
-        lf = apply_steps(frame.lazy(), self.config.transform, self.resolve)
+        held = self.references if self.config.memory_budget is not None else None
+        lf = apply_steps(frame.lazy(), self.config.transform, self.resolve, held)
         import polars as pl
 
         from lockgate.stages.ingest.transform import TransformError

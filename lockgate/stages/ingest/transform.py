@@ -35,7 +35,12 @@ def _reference(path: Path) -> pl.LazyFrame:
     return pl.scan_parquet(path)
 
 
-def _apply(lf: pl.LazyFrame, step: Step, resolve: Callable[[str], Path]) -> pl.LazyFrame:
+def _apply(
+    lf: pl.LazyFrame,
+    step: Step,
+    resolve: Callable[[str], Path],
+    held: dict[str, pl.DataFrame] | None,
+) -> pl.LazyFrame:
     import polars as pl
 
     if step.select is not None:
@@ -51,18 +56,27 @@ def _apply(lf: pl.LazyFrame, step: Step, resolve: Callable[[str], Path]) -> pl.L
     join = step.join
     assert join is not None  # Step guarantees exactly one key
     on = [join.on] if isinstance(join.on, str) else list(join.on)
-    return lf.join(_reference(resolve(join.table)), on=on, how=join.how)
+    if held is None:
+        return lf.join(_reference(resolve(join.table)), on=on, how=join.how)
+    if join.table not in held:  # read once, then joined with every chunk
+        held[join.table] = _reference(resolve(join.table)).collect()
+    return lf.join(held[join.table].lazy(), on=on, how=join.how)
 
 
 def apply_steps(
-    lf: pl.LazyFrame, steps: Sequence[Step], resolve: Callable[[str], Path]
+    lf: pl.LazyFrame,
+    steps: Sequence[Step],
+    resolve: Callable[[str], Path],
+    held: dict[str, pl.DataFrame] | None = None,
 ) -> pl.LazyFrame:
-    """Chain the steps lazily, checking each against the schema as it goes."""
+    """Chain the steps lazily, checking each against the schema as it goes. With ``held``,
+    reference tables are read into it once and reused (a run under ``memory_budget``, whose
+    budget counts them, joins each of its many chunks with them)."""
     import polars as pl
 
     for i, step in enumerate(steps):
         try:
-            lf = _apply(lf, step, resolve)
+            lf = _apply(lf, step, resolve, held)
             lf.collect_schema()
         except (pl.exceptions.PolarsError, FileNotFoundError, OSError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

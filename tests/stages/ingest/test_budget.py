@@ -64,15 +64,17 @@ def test_a_postgres_table_larger_than_the_budget_stays_under_it(
     assert len(manifest["files"]) > 1  # written in parts no larger than a chunk
 
 
-def test_a_stream_under_a_budget_sizes_its_micro_batches_from_the_row_width(
-    pg: Any, pg_cluster: Any, tmp_path: Path
+@pytest.mark.parametrize("mode", ["stream", "batch"])
+def test_a_read_past_a_watermark_sizes_its_micro_batches_from_the_row_width(
+    pg: Any, pg_cluster: Any, tmp_path: Path, mode: str
 ) -> None:
+    """In both modes: without a budget, ``mode: batch`` would hold every new row at once."""
     _table(pg, "big", ROWS)
     src = {"postgres": postgres_source(pg_cluster, table="t.big")}
     with_ = {
         "source": src,
         "incremental": {"watermark": "id"},
-        "mode": "stream",
+        "mode": mode,
         "batch": {"max_rows": 10_000_000},  # no row limit: only the budget bounds a batch
         "memory_budget": f"{BUDGET_MIB}MiB",
     }
@@ -188,3 +190,33 @@ def test_the_refused_join_stops_the_stage_before_anything_is_written(tmp_path: P
     with pytest.raises(TransformError, match=r"with\.transform\[1\]\.join: "):
         main(ctx)
     assert not (ctx.out / "data").exists() or not any((ctx.out / "data").iterdir())
+
+
+def test_a_join_under_a_budget_joins_every_chunk_and_gives_the_unbudgeted_rows(
+    tmp_path: Path,
+) -> None:
+    import polars as pl
+
+    from lockgate.stages.ingest import main
+
+    with_: dict[str, Any] = {
+        "source": {"files": {"path": "rows.csv"}},
+        "transform": [
+            {"join": {"table": "ref.csv", "on": "k", "how": "inner"}},
+            {"derive": {"total": "v * factor"}},
+        ],
+    }
+    free = stage_context(tmp_path, with_)
+    budgeted = stage_context(tmp_path, {**with_, "memory_budget": "16MiB"}, run="2")
+    n = 200_000  # about 8 MiB of CSV: several 2 MiB chunks
+    rows = {"k": [i % 1000 for i in range(n)], "v": range(n), "s": [f"{i:030d}" for i in range(n)]}
+    pl.DataFrame(rows).write_csv(free.workspace / "rows.csv")
+    ref = pl.DataFrame({"k": range(0, 1000, 2), "factor": [0.5] * 500})
+    ref.write_csv(free.workspace / "ref.csv")
+    assert main(free) == 0
+    assert main(budgeted) == 0
+    want, _ = read_all(free.out)
+    got, manifest = read_all(budgeted.out)
+    assert len(manifest["files"]) > 2
+    assert got.sort("v").equals(want.sort("v"))  # a join keeps no row order
+    assert got.height == n // 2
