@@ -35,6 +35,7 @@ BLOCK = re.compile(
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "data-check": tables.data_check,
     "encryption": tables.encryption,
+    "ingest-memory": tables.ingest_memory,
     "data-check-command": tables.data_check_command,
     "data-check-validators": tables.validators,
     "ledger-command": tables.ledger_command,

@@ -220,3 +220,45 @@ def ui(doc: dict[str, Any]) -> str:
         "Command: `python benchmarks/ui.py`.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def ingest_memory(doc: dict[str, Any]) -> str:
+    size, footprint = doc["table_mib"], doc["fixed_footprint_mib"]
+    # results from before file sources had their own stated footprint bound them by the other
+    footprints = {"postgres": footprint, "csv": doc.get("file_footprint_mib", footprint)}
+    base = doc["variants"]["postgres/10 rows"]["median_peak_rss_mib"]
+    rows = []
+    for v in doc["variants"].values():
+        budget = v["budget"] or "none"
+        if v["rows"] != doc["rows"]:
+            what, bound = f"{v['source']}, {v['rows']} rows (the fixed footprint)", "-"
+        else:
+            what = "PostgreSQL table" if v["source"] == "postgres" else "CSV file"
+            bound = "-"
+            if v["budget"]:
+                from lockgate.stages.data_check.spec import size_bytes
+
+                limit = size_bytes(v["budget"]) / 2**20 + footprints[v["source"]]
+                met = "under" if v["max_peak_rss_mib"] < limit else "**over**"
+                bound = f"{limit:.0f} MiB ({met})"
+        rows.append(
+            f"| {what} | {budget} | {v['median_peak_rss_mib']:.0f} MiB "
+            f"| {v['max_peak_rss_mib']:.0f} MiB | {bound} | {_s(v['median_seconds'])} |"
+        )
+    m = doc["machine"]
+    return (
+        f"| {doc['rows']:,} rows x {doc['columns']} columns | memory_budget | peak RSS (median) "
+        "| peak RSS (max) | budget + fixed footprint | time (median) |\n"
+        "|---|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + f"""
+
+The data: about {size["in_memory_estimate"]:.0f} MiB in memory ({size["csv_file"]:.0f} MiB as
+CSV, {size["postgres_on_disk"]:.0f} MiB in PostgreSQL). The fixed footprint the bound adds is the
+one stated in the code for the source ({footprints["postgres"]:.0f} MiB for PostgreSQL,
+{footprints["csv"]:.0f} MiB for a file{"" if "file_footprint_mib" in doc else ": this result file records only the PostgreSQL footprint, so the file rows are bounded by it too"}); the 10-row PostgreSQL run measured {base:.0f} MiB. Time is the whole process, imports
+included. {doc["repeat"]} rotating rounds; {m["cpus"]} cores, Python {m["python"]}, load average
+{m["load_average_at_start"]:.1f} at the start and {m["load_average_at_end"]:.1f} at the end.
+Command: `python benchmarks/ingest_memory.py --rows {doc["rows"]} --repeat {doc["repeat"]}`.
+"""
+    )

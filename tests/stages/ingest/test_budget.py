@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lockgate.stages.ingest.budget import FIXED_FOOTPRINT, plan
+from lockgate.stages.ingest.budget import FILE_FOOTPRINT, FIXED_FOOTPRINT, plan
 from lockgate.stages.ingest.config import IngestConfigError, Step, parse_ingest_config
 from lockgate.stages.ingest.transform import TransformError
 from tests.stages.ingest.conftest import postgres_source, stage_context
@@ -19,7 +19,7 @@ from tests.stages.ingest.peak import run_measured
 from tests.stages.ingest.test_read_postgres import read_all
 
 BUDGET_MIB = 16
-LIMIT_MIB = BUDGET_MIB + FIXED_FOOTPRINT / 2**20
+LIMIT_MIB = BUDGET_MIB + FIXED_FOOTPRINT / 2**20  # a PostgreSQL source
 ROWS = 200_000  # ~260 bytes a row: about 50 MiB in Arrow, three times the budget
 
 
@@ -69,7 +69,8 @@ def test_a_read_past_a_watermark_sizes_its_micro_batches_from_the_row_width(
     pg: Any, pg_cluster: Any, tmp_path: Path, mode: str
 ) -> None:
     """In both modes: without a budget, ``mode: batch`` would hold every new row at once."""
-    _table(pg, "big", ROWS)
+    rows = 100_000  # about 25 MiB
+    _table(pg, "big", rows)
     src = {"postgres": postgres_source(pg_cluster, table="t.big")}
     with_ = {
         "source": src,
@@ -83,49 +84,50 @@ def test_a_read_past_a_watermark_sizes_its_micro_batches_from_the_row_width(
     assert measured.code == 0, measured.stderr
     assert measured.peak_mib < LIMIT_MIB
     data, manifest = read_all(ctx.out)
-    assert data["id"].sort().to_list() == list(range(1, ROWS + 1))  # each row once
+    assert data["id"].sort().to_list() == list(range(1, rows + 1))  # each row once
     # 2 MiB chunks of ~260-byte rows: about 8,000 rows a micro-batch after the 1,000-row probe
-    assert 15 < len(manifest["files"]) < 60
+    assert 8 < len(manifest["files"]) < 40
 
 
-def _csv(path: Path, rows: int) -> None:
+FILE_LIMIT_MIB = BUDGET_MIB + FILE_FOOTPRINT / 2**20
+
+
+def _file(folder: Path, fmt: str, rows: int) -> None:
     import polars as pl
 
-    frame = pl.DataFrame(
-        {
-            "id": range(rows),
-            "x": [i * 0.5 for i in range(rows)],
-            "s": [f"{i:032x}{i * 7:032x}{i * 13:032x}" for i in range(rows)],
-        }
+    n = pl.int_range(rows, dtype=pl.Int64)
+    frame = pl.select(
+        id=n,
+        x=n * 0.5,
+        s=pl.concat_str([pl.lit("r"), *[n.cast(pl.String).str.zfill(32)] * 3]),
+        day=pl.lit("2024-05-01"),
     )
-    frame.write_csv(path)
+    path = folder / f"rows.{fmt}"
+    {"csv": frame.write_csv, "parquet": frame.write_parquet, "jsonl": frame.write_ndjson}[fmt](path)
+
+
+def test_a_file_run_costs_less_than_the_stated_file_footprint(tmp_path: Path) -> None:
+    ctx = stage_context(tmp_path, {"source": {"files": {"path": "rows.csv"}}})
+    _file(ctx.workspace, "csv", 10)
+    tiny = run_measured(ctx)
+    assert tiny.code == 0, tiny.stderr
+    assert tiny.peak_mib < FILE_FOOTPRINT / 2**20, "the stated file footprint is too low"
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
 def test_a_file_larger_than_the_budget_stays_under_it(tmp_path: Path, fmt: str) -> None:
-    import polars as pl
-
-    rows = 500_000  # ~120 bytes a row: about 60 MiB in memory
-    ctx = stage_context(tmp_path / "b", {"source": {"files": {"path": f"big.{fmt}"}}})
-    source = ctx.workspace / f"big.{fmt}"
-    _csv(ctx.workspace / "big.csv", rows)
-    if fmt != "csv":
-        frame = pl.read_csv(ctx.workspace / "big.csv")
-        (ctx.workspace / "big.csv").unlink()
-        frame.write_parquet(source) if fmt == "parquet" else frame.write_ndjson(source)
-    budgeted_ctx = stage_context(
-        tmp_path / "b",
-        {"source": {"files": {"path": f"big.{fmt}"}}, "memory_budget": f"{BUDGET_MIB}MiB"},
-        run="2",
-    )
-    budgeted = run_measured(budgeted_ctx)
-    assert budgeted.code == 0, budgeted.stderr
-    free = run_measured(ctx)
-    assert free.code == 0, free.stderr
-    assert budgeted.peak_mib < LIMIT_MIB, budgeted.peak_mib
-    assert free.peak_mib > budgeted.peak_mib + BUDGET_MIB
-    data, _ = read_all(budgeted_ctx.out)
-    whole, _ = read_all(ctx.out)
+    free = stage_context(tmp_path, {"source": {"files": {"path": f"rows.{fmt}"}}})
+    budgeted = stage_context(tmp_path, {**free.with_, "memory_budget": f"{BUDGET_MIB}MiB"}, run="2")
+    _file(free.workspace, fmt, 400_000)  # ~125 bytes a row: about 48 MiB in memory
+    measured = run_measured(budgeted)
+    assert measured.code == 0, measured.stderr
+    unbounded = run_measured(free)
+    assert unbounded.code == 0, unbounded.stderr
+    assert measured.peak_mib < FILE_LIMIT_MIB, measured.peak_mib
+    assert unbounded.peak_mib > FILE_LIMIT_MIB, "the file is not larger than the budget"
+    data, manifest = read_all(budgeted.out)
+    whole, _ = read_all(free.out)
+    assert len(manifest["files"]) > 4
     assert data.equals(whole)
 
 
