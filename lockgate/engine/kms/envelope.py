@@ -43,7 +43,7 @@ class KeyRing:
         self.client, self.where = client, where
         self._plain: dict[str, bytes] = {}  # key id -> data key, memory only
         self._records: dict[str, dict[str, str]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def sealer_for(self, store: Path) -> Sealer:
         """The store's current data key (unwrapped once), or a fresh one written wrapped."""
@@ -90,10 +90,13 @@ class KeyRing:
         return None
 
     def _unwrap(self, record: dict[str, str], path: Path) -> bytes:
+        with self._lock:  # held across the KMS call: threads opening at once unwrap it once
+            return self._unwrap_locked(record, path)
+
+    def _unwrap_locked(self, record: dict[str, str], path: Path) -> bytes:
         key_id = record["key_id"]
-        with self._lock:
-            if key_id in self._plain:
-                return self._plain[key_id]
+        if key_id in self._plain:
+            return self._plain[key_id]
         if record.get("kms") != self.client.uri:
             raise SealError(
                 f"{path}: this data key is wrapped by {record.get('kms')}, but "
@@ -103,8 +106,7 @@ class KeyRing:
         key = self.client.unwrap(str(record["wrapped"]), str(record["kms_key"]))
         if Sealer.from_key(key).key_id != key_id:
             raise SealError(f"{path}: the unwrapped data key does not match key id {key_id}")
-        with self._lock:
-            self._plain[key_id], self._records[key_id] = key, record
+        self._plain[key_id], self._records[key_id] = key, record
         return key
 
 
