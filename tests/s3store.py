@@ -44,9 +44,9 @@ class S3Store:
             self.process.wait()
 
 
-def _free_port() -> int:
+def _free_port(host: str) -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -63,11 +63,12 @@ def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("moto server did not answer within 60 s")
 
 
-def start_store() -> S3Store:
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
+def start_store(host: str = "127.0.0.1") -> S3Store:
+    """A server on ``host`` (loopback, or the container bridge's gateway for a container)."""
+    port = _free_port(host)
+    endpoint = f"http://{host}:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={"PATH": "/usr/bin:/bin"},  # the server needs no host setting, least of all AWS_*
