@@ -7,10 +7,11 @@ under, ``i`` and whether it is the last segment. So a flipped bit, segments reor
 repeated, a file cut at a segment boundary (the new last segment does not say it is last, and
 the header's size no longer matches), a file swapped for another or a wrong key all fail.
 
-Segments are independent, so both directions run straight from a memory map of the source into
-a memory map of the target, several segments at a time: ``cryptography`` releases the GIL while
-OpenSSL works, no Python loop touches the bytes, and nothing is copied on the way. A file opens
-under a temporary name that is renamed only once every tag checked out.
+Segments are independent, so both directions read the source through a memory map and work on
+several segments at a time: ``cryptography`` releases the GIL while OpenSSL works, each segment
+is sealed or opened into a buffer its worker reuses and written at its place with one
+``pwrite``, and no Python loop touches the bytes. A file opens under a temporary name that is
+renamed only once every tag checked out.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ _TAG = 16
 _SIZES = struct.Struct(">IQ")
 HEADER = len(MAGIC) + 16 + 12 + _SIZES.size
 _PARALLEL_FROM = 2 * SEGMENT  # a pool costs more than it saves on smaller files
+_LARGEST = 64 << 20  # the largest segment a header may declare (each worker holds one)
 
 
 def sealed_size(plain: int, segment: int = SEGMENT) -> int:
@@ -43,22 +45,20 @@ def sealed_size(plain: int, segment: int = SEGMENT) -> int:
 
 def seal_file(sealer: Sealer, src: Path, dst: Path, name: str, segment: int = SEGMENT) -> None:
     """Seal ``src`` into ``dst`` (written in place: ``dst`` is a new file in a new folder)."""
-    with open(src, "rb") as fin, open(dst, "w+b") as fout, ExitStack() as maps:
+    with open(src, "rb") as fin, open(dst, "wb") as fout, ExitStack() as maps:
         plain = os.fstat(fin.fileno()).st_size
         header = MAGIC + bytes.fromhex(sealer.key_id) + os.urandom(12) + _SIZES.pack(segment, plain)
-        os.ftruncate(fout.fileno(), sealed_size(plain, segment))
-        source = _mapped(maps, fin, plain, mmap.ACCESS_READ)
-        target = _mapped(maps, fout, sealed_size(plain, segment), mmap.ACCESS_WRITE)
-        target[:HEADER] = header
+        os.pwrite(fout.fileno(), header, 0)
+        source = _mapped(maps, fin, plain)
         aead, frame = _aead(sealer), _Frame(header, name, plain, segment)
 
-        def one(i: int) -> bool:
+        def one(i: int, buf: memoryview) -> bool:
             at, n, sealed = frame.spans(i)
-            plain_part, sealed_part = source[at : at + n], target[sealed : sealed + n + _TAG]
-            aead.encrypt_into(frame.nonce(i), plain_part, frame.aad(i), sealed_part)
+            aead.encrypt_into(frame.nonce(i), source[at : at + n], frame.aad(i), buf[: n + _TAG])
+            os.pwrite(fout.fileno(), buf[: n + _TAG], sealed)
             return True
 
-        _each(frame.count, one, plain)
+        _each(frame, one, _TAG)
 
 
 def open_file(sealer: Sealer, src: Path, dst: Path, name: str, where: str) -> None:
@@ -69,30 +69,30 @@ def open_file(sealer: Sealer, src: Path, dst: Path, name: str, where: str) -> No
 
     tmp = dst.with_name(f".{dst.name}.opening")
     try:
-        with open(src, "rb") as fin, open(tmp, "w+b") as fout, ExitStack() as maps:
+        with open(src, "rb") as fin, open(tmp, "wb") as fout, ExitStack() as maps:
             size = os.fstat(fin.fileno()).st_size
             header = fin.read(HEADER)
             if not header.startswith(MAGIC) or size < HEADER + _TAG:
                 raise SealError(f"{where}: not a lockgate-sealed file")
             sealer.check_key(header[len(MAGIC) : len(MAGIC) + 16].hex(), where)
             segment, plain = _SIZES.unpack(header[HEADER - _SIZES.size :])
-            if segment == 0 or size != sealed_size(plain, segment):
+            if not 0 < segment <= _LARGEST or size != sealed_size(plain, segment):
                 raise SealError(tampered(where))
-            os.ftruncate(fout.fileno(), plain)
-            source = _mapped(maps, fin, size, mmap.ACCESS_READ)
-            target = _mapped(maps, fout, plain, mmap.ACCESS_WRITE)
+            source = _mapped(maps, fin, size)
             aead, frame = _aead(sealer), _Frame(header, name, plain, segment)
 
-            def one(i: int) -> bool:
+            def one(i: int, buf: memoryview) -> bool:
                 at, n, sealed = frame.spans(i)
-                plain_part, sealed_part = target[at : at + n], source[sealed : sealed + n + _TAG]
-                try:  # no exception leaves: its frame would hold views of the maps open
-                    aead.decrypt_into(frame.nonce(i), sealed_part, frame.aad(i), plain_part)
+                try:  # no exception leaves: its frame would hold a view of the map open
+                    aead.decrypt_into(
+                        frame.nonce(i), source[sealed : sealed + n + _TAG], frame.aad(i), buf[:n]
+                    )
                 except InvalidTag:
                     return False
+                os.pwrite(fout.fileno(), buf[:n], at)
                 return True
 
-            if not all(_each(frame.count, one, plain)):
+            if not all(_each(frame, one, 0)):
                 raise SealError(tampered(where))
         os.replace(tmp, dst)
     except BaseException:
@@ -129,18 +129,27 @@ def _aead(sealer: Sealer) -> AESGCM:
     return AESGCM(sealer.key)
 
 
-def _each(count: int, one: Callable[[int], bool], size: int) -> list[bool]:
+def _each(frame: _Frame, one: Callable[[int, memoryview], bool], extra: int) -> list[bool]:
+    """``one(i, buffer)`` for every segment; each worker reuses one buffer of a segment (plus
+    ``extra`` bytes) for the segments it takes in turn."""
+    count, size = frame.count, frame.plain
     workers = min(len(os.sched_getaffinity(0)), 4, count) if size >= _PARALLEL_FROM else 1
+    length = min(frame.segment, size) + extra
+
+    def share(first: int) -> list[bool]:
+        buf = memoryview(bytearray(length))
+        return [one(i, buf) for i in range(first, count, workers)]
+
     if workers <= 1:
-        return [one(i) for i in range(count)]
+        return share(0)
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(one, range(count)))
+        return [ok for oks in pool.map(share, range(workers)) for ok in oks]
 
 
-def _mapped(maps: ExitStack, file: BinaryIO, size: int, access: int) -> memoryview:
-    """A memory map of ``size`` bytes of ``file`` (an empty view for an empty file), released
-    and closed when ``maps`` closes."""
+def _mapped(maps: ExitStack, file: BinaryIO, size: int) -> memoryview:
+    """A read-only memory map of ``file`` (an empty view for an empty file), released and
+    closed when ``maps`` closes."""
     if size == 0:
-        return memoryview(bytearray())
-    region = maps.enter_context(mmap.mmap(file.fileno(), size, access=access))
+        return memoryview(b"")
+    region = maps.enter_context(mmap.mmap(file.fileno(), size, access=mmap.ACCESS_READ))
     return maps.enter_context(memoryview(region))
