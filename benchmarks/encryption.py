@@ -13,6 +13,11 @@ executor, in alternating rounds after one warm-up:
 - ``store``: ``big`` runs again (its env changes) and its output enters the cache: plain by
   renaming, encrypted by sealing.
 
+Then where the seconds go, in this process on one file of the same size (alternating rounds):
+``open`` (authenticate, decrypt and write it, what a read hit adds), ``seal`` (what a store adds),
+``copy`` (a plain copy of the file: writing every byte once, with no cipher) and ``sha256`` (the
+digest both sides compute of a fresh output).
+
 Writes ``benchmarks/results/encryption.json``; docs/encryption.md quotes it.
 """
 
@@ -25,9 +30,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.result_file import alternate, load, median, write
+from benchmarks.result_file import alternate, load, median, stopwatch, write
+from lockgate.engine.sealed_file import SEGMENT
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -83,6 +90,46 @@ def run(root: Path) -> float:
     return seconds
 
 
+def steps(folder: Path, size: int, repeat: int) -> dict[str, dict[str, object]]:
+    """Seconds of each step a sealed output adds, on one file of ``size`` bytes."""
+    from lockgate.engine.digests import file_sha256
+    from lockgate.engine.sealing import Sealer
+
+    sealer = Sealer.from_key(bytes.fromhex(KEY))
+    plain = folder / "plain.bin"
+    with open(plain, "wb") as f:
+        for _ in range(size >> 20):
+            f.write(os.urandom(1 << 20))
+    sealed, back, copy = folder / "sealed.bin", folder / "back.bin", folder / "copy.bin"
+
+    def fresh(path: Path | None, make: Callable[[], object]) -> Callable[[], float]:
+        def side() -> float:
+            if path is not None:
+                path.unlink(missing_ok=True)  # not timed
+            return stopwatch(make)()
+
+        return side
+
+    raw = alternate(
+        {
+            "seal": fresh(sealed, lambda: sealer.seal_file(plain, sealed, "big.bin")),
+            "open": fresh(back, lambda: sealer.open_file(sealed, back, "big.bin", "b")),
+            "copy": fresh(copy, lambda: shutil.copyfile(plain, copy)),
+            "sha256": fresh(None, lambda: file_sha256(plain)),
+        },
+        repeat=repeat,
+    )
+    mib = size / (1 << 20)
+    return {
+        step: {
+            "median": median(values),
+            "mib_per_s": round(mib / median(values)),
+            "raw": [round(v, 3) for v in values],
+        }
+        for step, values in raw.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=1024)
@@ -120,6 +167,8 @@ def main() -> None:
                 results[scenario]["encrypted"]["median"] / results[scenario]["plain"]["median"], 3
             )
             print(scenario, results[scenario], flush=True)
+        step_times = steps(Path(tmp), size, args.repeat)
+        print("steps", step_times, flush=True)
     write(
         "encryption",
         {
@@ -127,6 +176,8 @@ def main() -> None:
             "repeat": args.repeat,
             "cipher": "AES-256-GCM",
             "scenarios": results,
+            "steps": step_times,
+            "segment_mib": SEGMENT >> 20,
             "load_average_before": load_before,
             "load_average_after": load(),
         },
