@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -72,9 +73,17 @@ def set_round(root: Path, stage: str, value: int) -> None:
     spec.write_text("\n".join(lines) + "\n")
 
 
+CPU: dict[Path, list[float]] = {}  # per project: CPU seconds of each run (lockgate and stages)
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def run(root: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
-    start = time.perf_counter()
+    cpu, start = _children_cpu(), time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "lockgate", "run", "--executor", "local"],
         cwd=root,
@@ -84,6 +93,7 @@ def run(root: Path) -> float:
         check=False,
     )
     seconds = time.perf_counter() - start
+    CPU.setdefault(root, []).append(_children_cpu() - cpu)
     if done.returncode != 0:
         raise SystemExit(f"lockgate run failed in {root}:\n{done.stderr}")
     shutil.rmtree(root / ".lockgate" / "runs", ignore_errors=True)
@@ -102,11 +112,16 @@ def steps(folder: Path, size: int, repeat: int) -> dict[str, dict[str, object]]:
             f.write(os.urandom(1 << 20))
     sealed, back, copy = folder / "sealed.bin", folder / "back.bin", folder / "copy.bin"
 
+    cpu: dict[str, list[float]] = {}
+
     def fresh(path: Path | None, make: Callable[[], object]) -> Callable[[], float]:
         def side() -> float:
             if path is not None:
                 path.unlink(missing_ok=True)  # not timed
-            return stopwatch(make)()
+            used = time.process_time()  # every thread of this process
+            seconds = stopwatch(make)()
+            cpu.setdefault(str(path), []).append(time.process_time() - used)
+            return seconds
 
         return side
 
@@ -119,12 +134,13 @@ def steps(folder: Path, size: int, repeat: int) -> dict[str, dict[str, object]]:
         },
         repeat=repeat,
     )
-    mib = size / (1 << 20)
+    mib, paths = size / (1 << 20), {"seal": sealed, "open": back, "copy": copy, "sha256": None}
     return {
         step: {
             "median": median(values),
             "mib_per_s": round(mib / median(values)),
             "raw": [round(v, 3) for v in values],
+            "cpu_median": median(cpu[str(paths[step])][-repeat:]),
         }
         for step, values in raw.items()
     }
@@ -159,12 +175,20 @@ def main() -> None:
                 {"plain": lambda s=step: s(plain), "encrypted": lambda s=step: s(sealed)},
                 repeat=args.repeat,
             )
+            cpu = {"plain": CPU[plain][-args.repeat :], "encrypted": CPU[sealed][-args.repeat :]}
             results[scenario] = {
-                side: {"median": median(values), "raw": [round(v, 3) for v in values]}
+                side: {
+                    "median": median(values),
+                    "raw": [round(v, 3) for v in values],
+                    "cpu_median": median(cpu[side]),
+                    "cpu_raw": [round(v, 3) for v in cpu[side]],
+                }
                 for side, values in raw.items()
             }
-            results[scenario]["ratio"] = round(
-                results[scenario]["encrypted"]["median"] / results[scenario]["plain"]["median"], 3
+            both = results[scenario]
+            both["ratio"] = round(both["encrypted"]["median"] / both["plain"]["median"], 3)
+            both["cpu_ratio"] = round(
+                both["encrypted"]["cpu_median"] / both["plain"]["cpu_median"], 3
             )
             print(scenario, results[scenario], flush=True)
         step_times = steps(Path(tmp), size, args.repeat)
