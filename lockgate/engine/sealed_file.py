@@ -50,7 +50,7 @@ def seal_file(sealer: Sealer, src: Path, dst: Path, name: str, segment: int = SE
         header = MAGIC + bytes.fromhex(sealer.key_id) + os.urandom(12) + _SIZES.pack(segment, plain)
         os.pwrite(fout.fileno(), header, 0)
         source = _mapped(maps, fin, plain)
-        aead, frame = _aead(sealer), _Frame(header, name, plain, segment)
+        aead, frame = _aead(sealer.key), _Frame(header, name, plain, segment)
 
         def one(i: int, buf: memoryview) -> bool:
             at, n, sealed = frame.spans(i)
@@ -74,12 +74,12 @@ def open_file(sealer: Sealer, src: Path, dst: Path, name: str, where: str) -> No
             header = fin.read(HEADER)
             if not header.startswith(MAGIC) or size < HEADER + _TAG:
                 raise SealError(f"{where}: not a lockgate-sealed file")
-            sealer.check_key(header[len(MAGIC) : len(MAGIC) + 16].hex(), where)
+            key = sealer.key_for(header[len(MAGIC) : len(MAGIC) + 16].hex(), where)
             segment, plain = _SIZES.unpack(header[HEADER - _SIZES.size :])
             if not 0 < segment <= _LARGEST or size != sealed_size(plain, segment):
                 raise SealError(tampered(where))
             source = _mapped(maps, fin, size)
-            aead, frame = _aead(sealer), _Frame(header, name, plain, segment)
+            aead, frame = _aead(key), _Frame(header, name, plain, segment)
 
             def one(i: int, buf: memoryview) -> bool:
                 at, n, sealed = frame.spans(i)
@@ -123,10 +123,10 @@ def _segments(plain: int, segment: int) -> int:
     return max(1, -(-plain // segment))
 
 
-def _aead(sealer: Sealer) -> AESGCM:
+def _aead(key: bytes) -> AESGCM:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    return AESGCM(sealer.key)
+    return AESGCM(key)
 
 
 def _each(frame: _Frame, one: Callable[[int, memoryview], bool], extra: int) -> list[bool]:
