@@ -14,7 +14,9 @@ executor, in alternating rounds after one warm-up:
   renaming, encrypted by sealing.
 
 Then where the seconds go, in this process on one file of the same size (alternating rounds):
-``open`` (authenticate, decrypt and write it, what a read hit adds), ``seal`` (what a store adds),
+``open`` (authenticate, decrypt and write it, what a read hit adds), ``open_single`` (the same
+bytes sealed as one message, opened by the one-stream reader that opened cache entries before
+they were cut in segments), ``seal`` (what a store adds),
 ``copy`` (a plain copy of the file: writing every byte once, with no cipher) and ``sha256`` (the
 digest both sides compute of a fresh output).
 
@@ -24,6 +26,7 @@ Writes ``benchmarks/results/encryption.json``; docs/encryption.md quotes it.
 from __future__ import annotations
 
 import argparse
+import mmap
 import os
 import resource
 import shutil
@@ -111,6 +114,9 @@ def steps(folder: Path, size: int, repeat: int) -> dict[str, dict[str, object]]:
         for _ in range(size >> 20):
             f.write(os.urandom(1 << 20))
     sealed, back, copy = folder / "sealed.bin", folder / "back.bin", folder / "copy.bin"
+    single, single_back = folder / "single.bin", folder / "single-back.bin"
+    with open(plain, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as whole:
+        single.write_bytes(sealer.seal(memoryview(whole), "big.bin"))
 
     cpu: dict[str, list[float]] = {}
 
@@ -129,12 +135,16 @@ def steps(folder: Path, size: int, repeat: int) -> dict[str, dict[str, object]]:
         {
             "seal": fresh(sealed, lambda: sealer.seal_file(plain, sealed, "big.bin")),
             "open": fresh(back, lambda: sealer.open_file(sealed, back, "big.bin", "b")),
+            "open_single": fresh(
+                single_back, lambda: sealer.open_file(single, single_back, "big.bin", "b")
+            ),
             "copy": fresh(copy, lambda: shutil.copyfile(plain, copy)),
             "sha256": fresh(None, lambda: file_sha256(plain)),
         },
         repeat=repeat,
     )
     mib, paths = size / (1 << 20), {"seal": sealed, "open": back, "copy": copy, "sha256": None}
+    paths["open_single"] = single_back
     return {
         step: {
             "median": median(values),
