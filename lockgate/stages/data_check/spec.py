@@ -29,6 +29,9 @@ MIN_BUDGET = 8 * 2**20
 
 
 class _WithModel(FrozenModel):
+    """A ``with:`` record whose validator is built on first use: a stage parses only
+    :class:`DataCheckSpec`, whose validator holds the nested records' own."""
+
     model_config = ConfigDict(defer_build=True)
 
 
