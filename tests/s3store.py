@@ -2,8 +2,9 @@
 a subprocess on a free loopback port and stopped after the session.
 
 It speaks S3 over HTTP and checks signatures once provisioning is done: an IAM user with an
-access key allowed ``s3:*`` is created, then authentication is switched on, so a wrong key or
-an anonymous request is refused the way S3 refuses it. The test process's own client gets
+access key allowed ``s3:*`` (and a role it may assume, for temporary credentials with a session
+token) is created, then authentication is switched on, so a wrong key or an anonymous request
+is refused the way S3 refuses it. The test process's own client gets
 explicit credentials and endpoint, never the host's AWS environment.
 """
 
@@ -17,6 +18,17 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
+
+ROLE = "ingest-reader"
+
+
+def _policy(statement: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+_ALLOW_S3 = _policy({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+_ALLOW_ASSUME = _policy({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"})
+_TRUST = _policy({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"})
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,23 @@ class S3Store:
             aws_secret_access_key=self.secret_access_key,
             region_name="us-east-1",
         ).client("s3", endpoint_url=self.endpoint)
+
+    def temporary_credentials(self) -> dict[str, str]:
+        """Short-lived credentials (key id, secret, session token) from assuming a role."""
+        import boto3
+
+        sts = boto3.session.Session(
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            region_name="us-east-1",
+        ).client("sts", endpoint_url=self.endpoint)
+        arn = f"arn:aws:iam::123456789012:role/{ROLE}"
+        creds = sts.assume_role(RoleArn=arn, RoleSessionName="ingest")["Credentials"]
+        return {
+            "access_key_id": creds["AccessKeyId"],
+            "secret_access_key": creds["SecretAccessKey"],
+            "session_token": creds["SessionToken"],
+        }
 
     def stop(self) -> None:
         self.process.terminate()
@@ -92,6 +121,9 @@ def start_store(host: str = "127.0.0.1") -> S3Store:
                 }
             ),
         )
+        iam.put_user_policy(UserName="ingest", PolicyName="sts", PolicyDocument=_ALLOW_ASSUME)
+        iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=_TRUST)
+        iam.put_role_policy(RoleName=ROLE, PolicyName="s3", PolicyDocument=_ALLOW_S3)
         key = iam.create_access_key(UserName="ingest")["AccessKey"]
         request = urllib.request.Request(
             endpoint + "/moto-api/reset-auth",

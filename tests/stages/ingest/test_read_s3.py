@@ -294,3 +294,25 @@ def test_sigkill_mid_stream_then_rerun_reads_every_object_once(
     data, manifest = read_all(rerun.out)
     assert data.height == objects * rows and data["id"].n_unique() == objects * rows
     assert manifest["this_run"] == {"batches": objects - done, "rows": (objects - done) * rows}
+
+
+def test_temporary_credentials_with_a_session_token(
+    tmp_path: Path, s3_store: S3Store, bucket: str
+) -> None:
+    """Credentials from assuming a role carry a session token: read with it, refused without."""
+    _put(s3_store, bucket, "events/a.csv", [{"id": 1}, {"id": 2}])
+    creds = s3_store.temporary_credentials() | {"endpoint_url": s3_store.endpoint}
+    with_ = {"source": {"files": {"path": f"s3://{bucket}/events/*.csv", "credentials": "sts"}}}
+    ctx = _context(tmp_path, s3_store, with_, "token")
+    (ctx.secrets_dir / "sts").write_text(json.dumps(creds))
+    assert main(ctx) == 0
+    assert sorted(read_all(ctx.out)[0]["id"].to_list()) == [1, 2]
+    for value in (creds["session_token"], creds["secret_access_key"]):
+        assert value.encode() not in _written(tmp_path)
+
+    without = _context(tmp_path, s3_store, with_, "no-token")
+    (without.secrets_dir / "sts").write_text(
+        json.dumps({k: v for k, v in creds.items() if k != "session_token"})
+    )
+    with pytest.raises(LockgateError, match="the store refused the credentials"):
+        main(without)
