@@ -4,9 +4,8 @@ A signed audit spends nearly all its time in Ed25519 verification. libsodium (th
 package) verifies about 1.6x faster than OpenSSL through ``cryptography`` on the machines the
 ledger benchmark ran on, so it is used when installed; ``cryptography`` stays the fallback (it is
 needed anyway to read PEM keys). Both give the same verdict on every signature lockgate writes
-and on every forgery in the tests; libsodium is the stricter of the two on encodings no honest
-signer produces (small-order keys and points, non-canonical values), so it never accepts what
-OpenSSL refuses.
+and on every forgery in the tests: both check the same equation and compare encodings byte for
+byte, and libsodium also refuses small-order keys and points, which no honest signer makes.
 """
 
 from __future__ import annotations
