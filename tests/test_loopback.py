@@ -7,7 +7,7 @@ import pytest
 
 from lockgate.errors import LockgateError
 from lockgate.loopback import is_loopback_host, require_https_or_loopback
-from lockgate.supply.registry import RegistryAccess
+from lockgate.supply.registry_http import RegistryAccess
 
 
 @pytest.mark.parametrize(

@@ -147,7 +147,8 @@ def _pin_images(args: argparse.Namespace, root: Path, stdout: TextIO) -> None:
     from lockgate.generator.image_pins import images_for, resolve_pins, write_pins
     from lockgate.generator.providers import PROVIDERS
     from lockgate.spec.loader import find_spec, load_spec
-    from lockgate.supply.registry import RegistryAccess, RegistryClient
+    from lockgate.supply.registry import RegistryClient
+    from lockgate.supply.registry_http import RegistryAccess
 
     if args.check:
         raise LockgateError("--pin-images rewrites the spec; run it without --check")

@@ -134,7 +134,8 @@ def _registry(args: argparse.Namespace, repository: str) -> Any:
     """The --push registry's client, with LOCKGATE_REGISTRY_USER/_PASSWORD when set."""
     import os
 
-    from lockgate.supply.registry import RegistryAccess, RegistryClient
+    from lockgate.supply.registry import RegistryClient
+    from lockgate.supply.registry_http import RegistryAccess
 
     access = RegistryAccess(
         _parse(repository + ":x").registry,

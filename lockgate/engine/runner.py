@@ -1,27 +1,26 @@
-"""Run a plan: schedule stages in DAG order with bounded parallelism, reuse cached outputs,
-stop dependents of a failure (and report every failure), and record everything."""
+"""Run a plan: schedule stages in DAG order with bounded parallelism, stop dependents of a
+failure (and report every failure), and write the run record. What happens to one stage (cache
+reuse, image, retries, keeping outputs) is :mod:`lockgate.engine.stage_run`."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from lockgate.engine.digests import sha256_json, tree_digest
+from lockgate.engine.digests import sha256_json
 from lockgate.engine.events import Event, Reporter
-from lockgate.engine.executor import ExecOutcome, Executor, OutputSink
+from lockgate.engine.executor import Executor
 from lockgate.engine.plan import Plan
 from lockgate.engine.records import RunRecord, StageResult, new_run_id, write_record
 from lockgate.engine.sealed_outputs import SealedOutputs, resolve_sealer
-from lockgate.engine.secrets import Masker, SecretFiles, resolve_secrets
-from lockgate.engine.stagespec import StagePaths, StageSpec
-from lockgate.engine.verdict import judge, lay_out
+from lockgate.engine.secrets import Masker, resolve_secrets
+from lockgate.engine.stage_run import StageRun
+from lockgate.engine.stagespec import StageSpec
 from lockgate.engine.workspace import KeyResolver, Workspace
-from lockgate.errors import LockgateError
 
 
 class RunInterrupted(Exception):
@@ -51,13 +50,14 @@ class Runner:
     ) -> None:
         self.full, self.plan, self.executor = full, selected, executor
         self.reporter = reporter
-        self.jobs, self.use_cache = max(1, jobs), use_cache
-        self.export_dir, self.git_sha = export_dir, git_sha
+        self.jobs, self.git_sha = max(1, jobs), git_sha
         self.spec_digest = sha256_json(spec_text)
         self.command_started = command_started  # the summary line counts the whole command
         names = {n for s in selected.stages for n in s.secrets}
         self.secret_values = resolve_secrets(secrets, sorted(names), full.project)
-        sealer, key_texts = resolve_sealer(full.encryption, secrets, full.project)
+        sealer, key_texts = resolve_sealer(
+            full.encryption, secrets, full.project, dict(full.encryption_credentials)
+        )
         self.masker = Masker([*self.secret_values.values(), *key_texts])
         self.ws = Workspace(full.project, sealer)
         self.files = self.ws.files()
@@ -66,9 +66,21 @@ class Runner:
         self.sealed = SealedOutputs(sealer, self.run_dir)
         self.keys = KeyResolver(full, self.ws, self.files, upstream_dir, self.sealed.sealed_digest)
         self.cancel = threading.Event()
-        self._replace: set[str] = set()  # plaintext cache entries a sealed run re-makes
-        self._lock = threading.Lock()
-        self._images_seen: set[str] = set()
+        self.stage_run = StageRun(
+            executor=executor,
+            reporter=reporter,
+            ws=self.ws,
+            keys=self.keys,
+            sealed=self.sealed,
+            masker=self.masker,
+            secret_values=self.secret_values,
+            run_id=self.run_id,
+            run_dir=self.run_dir,
+            git_sha=git_sha,
+            use_cache=use_cache,
+            export_dir=export_dir,
+            cancel=self.cancel,
+        )
 
     def run(self) -> RunRecord:
         started = time.time()
@@ -121,7 +133,7 @@ class Runner:
                             and len(running) < self.jobs
                         ):
                             pending.remove(spec)
-                            running[pool.submit(self._run_stage, spec)] = spec.name
+                            running[pool.submit(self.stage_run.run, spec)] = spec.name
                     if not running:
                         continue
                     done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
@@ -142,222 +154,6 @@ class Runner:
     def _skip(self, spec: StageSpec, reason: str, state: str = "skipped") -> StageResult:
         self.reporter.emit(Event("stage-skipped", spec.name, {"state": state, "reason": reason}))
         return StageResult(spec.name, state, reason=reason)
-
-    def _run_stage(self, spec: StageSpec) -> StageResult:
-        t0 = time.monotonic()
-        try:
-            with self._lock:
-                key = self.keys.key(spec)
-        except LockgateError as exc:
-            return self._finish(spec, "failed", t0, reason=str(exc))
-        entry = self.ws.cache.get(key) if (self.use_cache and spec.use_cache) else None
-        problem = self.sealed.entry_problem(entry, spec.name) if entry else None
-        if problem == "replace":  # cached before encryption was on: run again, store it sealed
-            entry = None
-            self._replace.add(spec.name)
-        elif problem:
-            return self._finish(spec, "failed", t0, key=key, reason=problem)
-        if entry is not None:
-            with self._lock:
-                self.keys.outputs[spec.name] = (entry.outputs_digest, entry.out)
-            self._export(spec.name, entry.out)
-            return self._finish(
-                spec, "cached", t0, key=key, out=entry.out, digest=entry.outputs_digest
-            )
-        try:
-            self._prepare_image(spec)
-        except LockgateError as exc:
-            return self._finish(spec, "failed", t0, key=key, reason=str(exc))
-        return self._execute(spec, key, time.monotonic())  # the image's time is its own step
-
-    def _prepare_image(self, spec: StageSpec) -> None:
-        """Build or find the stage's image as a step of its own (``image-started`` /
-        ``image-finished``), so a long build is shown as one and not charged to the first stage.
-        Executors without a separate image step (local, dagger) are left alone."""
-        prepare = getattr(self.executor, "prepare_image", None)
-        if prepare is None:
-            return
-        with self._lock:
-            first = spec.image.tag not in self._images_seen
-            self._images_seen.add(spec.image.tag)
-        if not first:
-            prepare(spec.image, lambda line: None)  # waits for the build another stage started
-            return
-        t0 = time.monotonic()
-        image = {"image": spec.image.tag}
-        self.reporter.emit(Event("image-started", data=image))
-
-        def output(line: str) -> None:
-            self.reporter.emit(Event("image-output", data={**image, "line": self.masker(line)}))
-
-        built = prepare(spec.image, output)
-        self.reporter.emit(
-            Event(
-                "image-finished", data={**image, "duration": time.monotonic() - t0, "built": built}
-            )
-        )
-
-    def _execute(self, spec: StageSpec, key: str, t0: float) -> StageResult:
-        """Run a stage the cache did not have: lay out its folders, run it (with its retries),
-        judge the outcome, and keep its outputs."""
-        stage_dir = self.run_dir / spec.name
-        log_path = stage_dir / "log.txt"
-        try:
-            with self._lock:
-                found = {n: self.keys.upstream_output(n)[1] for n in spec.needs}
-            inputs = {n: self.sealed.readable(n, folder) for n, folder in found.items()}
-        except LockgateError as exc:
-            return self._finish(spec, "failed", t0, key=key, reason=str(exc))
-        caches = {n: (self.ws.root / "caches" / n) for n, _ in spec.caches}
-        in_dir = lay_out(stage_dir, inputs, caches, self.ws.state)
-        secrets = {n: self.secret_values[n] for n in spec.secrets}
-        with log_path.open("a", encoding="utf-8") as log, SecretFiles(secrets) as secrets_dir:
-            paths = StagePaths(
-                self.ws.project,
-                inputs,
-                stage_dir / "out",
-                secrets_dir,
-                self.ws.state.resolve(),
-                caches,
-                in_dir,
-            )
-            outcome, attempts = self._attempts(spec, key, paths, secrets, self._output(spec, log))
-        if isinstance(outcome, LockgateError):
-            return self._finish(
-                spec, "failed", t0, key=key, reason=str(outcome), attempts=attempts, log=log_path
-            )
-        common: dict[str, Any] = {
-            "key": key,
-            "attempts": attempts,
-            "log": log_path,
-            "image_id": outcome.image_id,
-        }
-        verdict = judge(spec, outcome, cancelled=self.cancel.is_set(), out=stage_dir / "out")
-        if verdict.state != "ok":
-            reason, exit_code = verdict.reason, verdict.exit_code
-            return self._finish(
-                spec, verdict.state, t0, reason=reason, exit_code=exit_code, **common
-            )
-        return self._keep(spec, stage_dir, t0, common)
-
-    def _output(self, spec: StageSpec, log: TextIO) -> OutputSink:
-        """Where the stage's lines go: masked, to its log file and to the reporter."""
-
-        def output(line: str) -> None:
-            line = self.masker(line)
-            log.write(line + "\n")
-            self.reporter.emit(Event("stage-output", spec.name, {"line": line}))
-
-        return output
-
-    def _attempts(
-        self,
-        spec: StageSpec,
-        key: str,
-        paths: StagePaths,
-        secrets: Mapping[str, str],
-        output: OutputSink,
-    ) -> tuple[ExecOutcome | LockgateError, int]:
-        """Run the stage until it succeeds, is interrupted, or has used its retries; a fresh
-        ``out/`` for every attempt. A :class:`LockgateError` from the executor ends the tries."""
-        outcome: ExecOutcome | None = None
-        attempts = 0
-        for attempts in range(1, spec.retries + 2):
-            if paths.out.exists():
-                shutil.rmtree(paths.out)
-            paths.out.mkdir()
-            self.reporter.emit(
-                Event("stage-started", spec.name, {"attempt": attempts, "cache_key": key})
-            )
-            try:
-                outcome = self.executor.run(
-                    spec,
-                    paths,
-                    run_id=self.run_id,
-                    git_sha=self.git_sha,
-                    secrets=secrets,
-                    output=output,
-                    cancel=self.cancel,
-                )
-            except LockgateError as exc:
-                output(f"lockgate: {exc}")
-                return exc, attempts
-            if outcome.exit_code == 0 or outcome.interrupted or self.cancel.is_set():
-                break
-        assert outcome is not None
-        return outcome, attempts
-
-    def _keep(
-        self, spec: StageSpec, stage_dir: Path, t0: float, common: dict[str, Any]
-    ) -> StageResult:
-        """Digest the outputs, move them into the cache (``out`` becomes a link to them), and
-        make them the inputs of the stages that need this one."""
-        out = kept = stage_dir / "out"
-        digest = tree_digest(out)
-        sealing = self.sealed.sealer is not None
-        try:
-            if spec.use_cache:
-                replace = not self.use_cache or spec.name in self._replace
-                kept = self.ws.cache.put(common["key"], spec.name, out, digest, replace=replace).out
-                if not sealing:  # the plaintext moved into the cache: the run links to it
-                    out = kept
-                    (stage_dir / "out").symlink_to(kept.resolve(), target_is_directory=True)
-            elif sealing:
-                kept = self.sealed.seal_uncached(spec.name, out, digest)
-        except LockgateError as exc:
-            return self._finish(spec, "failed", t0, reason=str(exc), **common)
-        if sealing:
-            self.sealed.kept[spec.name] = kept
-        with self._lock:
-            self.keys.outputs[spec.name] = (digest, out)  # plaintext, for this run's readers
-        self._export(spec.name, kept)
-        return self._finish(spec, "ok", t0, out=kept, digest=digest, exit_code=0, **common)
-
-    def _export(self, name: str, out: Path) -> None:
-        if self.export_dir is not None:
-            self.sealed.export(name, out, self.export_dir)
-
-    def _finish(
-        self,
-        spec: StageSpec,
-        state: str,
-        t0: float,
-        *,
-        key: str = "",
-        out: Path | None = None,
-        digest: str = "",
-        exit_code: int | None = None,
-        reason: str = "",
-        attempts: int = 0,
-        log: Path | None = None,
-        image_id: str = "",
-    ) -> StageResult:
-        result = StageResult(
-            spec.name,
-            state,
-            cache_key=key,
-            exit_code=exit_code,
-            duration=time.monotonic() - t0,
-            outputs_digest=digest,
-            out=str(out or ""),
-            image=spec.image.digest,
-            image_id=image_id,
-            attempts=attempts,
-            reason=reason,
-            log=str(log or ""),
-            argv=spec.argv,
-            env=dict(spec.env),
-            secrets=spec.secrets,
-        )
-        kind = "stage-cached" if state == "cached" else "stage-finished"
-        self.reporter.emit(
-            Event(
-                kind,
-                spec.name,
-                {"state": state, "duration": result.duration, "reason": reason, "cache_key": key},
-            )
-        )
-        return result
 
     def _record(self, started: float, results: Mapping[str, StageResult]) -> RunRecord:
         self.files.save()

@@ -80,11 +80,16 @@ def hidden_jobs(
     ``image`` names a public image (``NAME:TAG``) as the files should: by digest when pinned."""
     jobs = cmap()
     if build_image:
-        # The job's image is a variable so that a site with a registry mirror sets it once (a
-        # project CI/CD variable overrides this default).
-        job = cmap(image="$LOCKGATE_BUILDER_IMAGE", services=[image(DIND.image)])
+        # The job's image and its Docker engine service are variables so that a site with a
+        # registry mirror sets them once (a project CI/CD variable, or the variables of a job that
+        # extends this one, override these defaults). GitLab expands a variable in a service's
+        # name but not in its alias, and derives the alias from the expanded name, so the alias
+        # is fixed: DOCKER_HOST reaches the engine whatever registry path the image comes from.
+        dind = cmap(name="$LOCKGATE_DIND_IMAGE", alias="docker")
+        job = cmap(image="$LOCKGATE_BUILDER_IMAGE", services=[dind])
         job["variables"] = cmap(
             LOCKGATE_BUILDER_IMAGE=image(BUILDER.image),
+            LOCKGATE_DIND_IMAGE=image(DIND.image),
             DOCKER_HOST="tcp://docker:2375",
             DOCKER_TLS_CERTDIR="",
             LOCKGATE_REGISTRY_USER="$CI_REGISTRY_USER",

@@ -13,7 +13,7 @@ from lockgate.spec.base import FrozenModel
 from lockgate.spec.config_errors import describe_validation_error
 from lockgate.stages.context import StageContext
 from lockgate.supply.image_ref import ImageRef
-from lockgate.supply.registry import RegistryAccess
+from lockgate.supply.registry_http import RegistryAccess
 
 
 class StageConfigError(LockgateError):

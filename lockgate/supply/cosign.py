@@ -21,7 +21,7 @@ from typing import Any
 from lockgate.errors import StageFailed
 from lockgate.spec.keys import KMS_SCHEMES  # one list of key URIs for signing and sealing
 from lockgate.supply.image_ref import ImageRef
-from lockgate.supply.registry import RegistryAccess
+from lockgate.supply.registry_http import RegistryAccess
 from lockgate.supply.tool_auth import tool_auth
 from lockgate.supply.tools import Cosign
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lockgate.supply.registry import RegistryAccess
+from lockgate.supply.registry_http import RegistryAccess
 
 
 @dataclass(frozen=True)

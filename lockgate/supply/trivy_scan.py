@@ -12,7 +12,8 @@ from pathlib import Path
 from lockgate.errors import LockgateError
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.progress import heartbeat
-from lockgate.supply.registry import RegistryAccess, RegistryError
+from lockgate.supply.registry import RegistryError
+from lockgate.supply.registry_http import RegistryAccess
 from lockgate.supply.tool_auth import tool_auth
 from lockgate.supply.tools import Trivy
 

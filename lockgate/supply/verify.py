@@ -23,12 +23,8 @@ from typing import Any
 from lockgate.supply.attestations import EVALUATION, KINDS, PROVENANCE, SCAN, subject_digests
 from lockgate.supply.cosign import CosignClient
 from lockgate.supply.image_ref import ImageRef
-from lockgate.supply.registry import (
-    RegistryAccess,
-    RegistryClient,
-    RegistryError,
-    require_loopback_for_plain_http,
-)
+from lockgate.supply.registry import RegistryClient, RegistryError
+from lockgate.supply.registry_http import RegistryAccess, require_loopback_for_plain_http
 from lockgate.supply.scan_verdict import ScanVerdict
 from lockgate.supply.tools import find_cosign
 from lockgate.supply.verify_policy import VerifyPolicy

@@ -98,6 +98,9 @@ def test_image_job_runs_in_a_mirrorable_image_and_bootstraps_a_missing_lockgate_
     job = doc[".lockgate-image"]
     assert job["image"] == "$LOCKGATE_BUILDER_IMAGE"
     assert job["variables"]["LOCKGATE_BUILDER_IMAGE"] == "python:3.11-slim-bookworm"
+    assert job["services"] == [{"name": "$LOCKGATE_DIND_IMAGE", "alias": "docker"}]
+    assert job["variables"]["LOCKGATE_DIND_IMAGE"] == "docker:27-dind"
+    assert job["variables"]["DOCKER_HOST"] == "tcp://docker:2375"  # the alias, not the image
     build = [line for line in job["script"] if line.startswith("lockgate ci image ")]
     assert len(build) == 1 and " --bootstrap-base " in build[0]
     assert job["script"].index(build[0]) > 0  # after `lockgate ci login`

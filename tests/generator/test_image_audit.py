@@ -29,8 +29,8 @@ def _rendered(example: str, provider: str, root: Path | None = None) -> list[Ren
 
 
 def _image_lines(text: str) -> set[str]:
-    """``image:`` values and ``services:`` items, read line by line: independent of the
-    audit's walk over the parsed YAML."""
+    """``image:`` values and ``services:`` items (text, or the ``name:`` on an item's first line),
+    read line by line: independent of the audit's walk over the parsed YAML."""
     found = set()
     lines = text.splitlines()
     for i, line in enumerate(lines):
@@ -41,7 +41,8 @@ def _image_lines(text: str) -> set[str]:
             for item in lines[i + 1 :]:
                 if not item.strip().startswith("- "):
                     break
-                found.add(item.strip()[2:].strip("'\""))
+                entry = item.strip()[2:].removeprefix("name:").strip()  # text or {name: ...}
+                found.add(entry.strip("'\""))
     return found
 
 

@@ -22,7 +22,8 @@ from lockgate.generator.public_images import PUBLIC_IMAGES
 from lockgate.spec.loader import load_spec
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.oci_image import build_image, layer_from_files
-from lockgate.supply.registry import RegistryAccess, RegistryClient
+from lockgate.supply.registry import RegistryClient
+from lockgate.supply.registry_http import RegistryAccess
 from tests.supply.conftest import _need_registry
 from tests.supply.registry_server import RegistryServer, free_port
 from tests.supply.token_server import ACCOUNTS, SERVICE, TokenServer, start_token_registry

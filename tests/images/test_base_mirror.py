@@ -21,7 +21,8 @@ import pytest
 from lockgate.errors import LockgateError
 from lockgate.images.base_mirror import ensure_base, is_own_base, mirror_ref
 from lockgate.supply.image_ref import ImageRef
-from lockgate.supply.registry import RegistryAccess, RegistryClient
+from lockgate.supply.registry import RegistryClient
+from lockgate.supply.registry_http import RegistryAccess
 from tests.supply.conftest import _need_registry
 from tests.supply.registry_server import RegistryServer, free_port
 

@@ -15,7 +15,8 @@ from lockgate.stages.context import StageContext
 from lockgate.supply.cosign import CosignClient
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.oci_image import Blob
-from lockgate.supply.registry import RegistryAccess, RegistryClient
+from lockgate.supply.registry import RegistryClient
+from lockgate.supply.registry_http import RegistryAccess
 from lockgate.supply.tools import find_cosign
 from lockgate.supply.verify import VerifyReport, verify_image
 from lockgate.supply.verify_policy import VerifyPolicy

@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from lockgate.supply.registry import RegistryAccess
+from lockgate.supply.registry_http import RegistryAccess
 
 USER, PASSWORD = "lockgate", "s3cret-registry-pass"
 

@@ -19,7 +19,7 @@ from lockgate.supply.cosign import (
     last_error,
 )
 from lockgate.supply.image_ref import ImageRef
-from lockgate.supply.registry import RegistryAccess
+from lockgate.supply.registry_http import RegistryAccess
 from lockgate.supply.tools import Cosign
 
 REF = ImageRef.parse("registry.example/team/model@sha256:" + "d" * 64)

@@ -11,12 +11,8 @@ import pytest
 
 from lockgate.delivery.promotion.verifier import SupplyVerifier
 from lockgate.errors import LockgateError
-from lockgate.supply.registry import (
-    RegistryAccess,
-    RegistryClient,
-    RegistryError,
-    is_loopback,
-)
+from lockgate.supply.registry import RegistryClient, RegistryError
+from lockgate.supply.registry_http import RegistryAccess, is_loopback
 from lockgate.supply.verify import verify_ref
 from lockgate.supply.verify_policy import load_verify_policy
 from tests.projects import lockgate

@@ -9,13 +9,8 @@ import pytest
 
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.oci_image import build_image, layer_from_files
-from lockgate.supply.registry import (
-    HttpAnswer,
-    RegistryAccess,
-    RegistryClient,
-    RegistryError,
-    urllib_transport,
-)
+from lockgate.supply.registry import RegistryClient, RegistryError
+from lockgate.supply.registry_http import HttpAnswer, RegistryAccess, urllib_transport
 
 from .registry_server import RegistryServer, free_port
 

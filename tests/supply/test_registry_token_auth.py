@@ -17,7 +17,8 @@ import pytest
 
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.oci_image import build_image, layer_from_files
-from lockgate.supply.registry import RegistryAccess, RegistryClient, RegistryError
+from lockgate.supply.registry import RegistryClient, RegistryError
+from lockgate.supply.registry_http import RegistryAccess
 
 from .conftest import _need_registry
 from .registry_server import RegistryServer
