@@ -79,7 +79,9 @@ def validators(doc: dict[str, Any]) -> str:
     lines += [
         "",
         f"{doc['repeat']} alternating rounds after one warm-up of every side (imports and page "
-        f"cache warm on every side; import times measured apart). {_machine(doc)}",
+        f"cache warm on every side; import times measured apart"
+        + ("; each side in a process of its own" if doc.get("sides") else "")
+        + f"). {_machine(doc)}",
     ]
     return "\n".join(lines) + "\n"
 

@@ -14,7 +14,10 @@ quantiles of the same bounded reference sample (every k-th row, at most 200,000)
 histograms and value counts in streaming selects. Every side is warmed up once (imports, page
 cache) and then timed in ``--repeat`` alternating rounds; medians and raw timings go to
 benchmarks/results/data-check.json and data-check-validators.json (import times of each side's
-libraries are recorded apart, in fresh interpreters). Then a streaming run of the lockgate stage
+libraries are recorded apart, in fresh interpreters). Against pandera and Great Expectations
+each side runs in a long-lived process of its own (one warm-up there, then one run per round),
+so that no side's imports, threads or allocator state share an interpreter with another's.
+Then a streaming run of the lockgate stage
 in a subprocess with ``memory_budget`` over a file 10x larger than the budget, with its peak RSS
 next to the baseline of a child that only imports the libraries (data-check-stream.json).
 
@@ -318,7 +321,9 @@ def stream_run(data: Path, ref: Path, out: Path, budget: str | None) -> dict[str
 
 
 IMPORTS = {
-    "lockgate": "import lockgate.stages.data_check, polars, numpy",
+    # what a run imports: the stage's modules (pydantic for the with: models), Polars, numpy
+    "lockgate": "import lockgate.stages.data_check.check, lockgate.stages.data_check.report, "
+    "polars, numpy",
     "polars": "import polars, numpy",
     "pandera": "import pandas, pandera.pandas, scipy.stats",
     "gx": "import pandas, great_expectations, scipy.stats",
@@ -351,6 +356,73 @@ def compared(
     return {
         name: {"seconds_median": result_file.median(raw[name]), "raw": raw[name], **verdicts[name]}
         for name in sides
+    }
+
+
+WORKER = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from benchmarks.data_check import bench
+data, ref, out = Path({data!r}), Path({ref!r}), Path({out!r})
+sides = {{
+    "lockgate": lambda: bench.run_lockgate(data, ref, out),
+    "pandera": lambda: bench.run_pandera(data, ref),
+    "gx": lambda: bench.run_gx(data, ref),
+}}
+for _ in sys.stdin:
+    start = time.perf_counter()
+    verdict = sides[{side!r}]()
+    seconds = time.perf_counter() - start
+    print("RESULT " + json.dumps({{"seconds": seconds, **verdict}}), flush=True)
+"""
+
+
+class Worker:
+    """One side in a process of its own, run once per line sent to it: no side's imports,
+    threads, allocator state or leftovers share an interpreter with another side's."""
+
+    def __init__(self, side: str, data: Path, ref: Path, out: Path) -> None:
+        code = WORKER.format(root=str(ROOT), data=str(data), ref=str(ref), out=str(out), side=side)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.verdict: dict[str, Any] = {}
+
+    def run(self) -> float:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if line.startswith("RESULT "):
+                found = json.loads(line[len("RESULT ") :])
+                self.verdict = {k: v for k, v in found.items() if k != "seconds"}
+                return float(found["seconds"])
+        raise SystemExit(f"benchmark worker exited with {self.proc.wait()}")
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def compared_apart(
+    sides: list[str], data: Path, ref: Path, out: Path, repeat: int
+) -> dict[str, dict[str, Any]]:
+    """Like :func:`compared`, each side in its own long-lived process (warmed up once)."""
+    workers = {name: Worker(name, data, ref, out / name) for name in sides}
+    try:
+        raw = result_file.alternate({n: w.run for n, w in workers.items()}, repeat=repeat)
+    finally:
+        for worker in workers.values():
+            worker.close()
+    return {
+        name: {"seconds_median": result_file.median(raw[name]), "raw": raw[name], **w.verdict}
+        for name, w in workers.items()
     }
 
 
@@ -408,18 +480,14 @@ def main() -> None:
             generate(small, args.compare_rows, 1, shift=0.5)
             generate(small_ref, args.compare_rows, 2)
             load = result_file.load()
-            sides = compared(
-                {
-                    "lockgate": lambda: run_lockgate(small, small_ref, root / "o2"),
-                    "pandera": lambda: run_pandera(small, small_ref),
-                    "gx": lambda: run_gx(small, small_ref),
-                },
-                args.repeat,
+            sides = compared_apart(
+                ["lockgate", "pandera", "gx"], small, small_ref, root / "o2", args.repeat
             )
             imports = {name: import_seconds(line, 3) for name, line in IMPORTS.items()}
             result_file.write(
                 "data-check-validators",
                 {
+                    "sides": "each in a process of its own",
                     "rows": args.compare_rows,
                     "columns": 21,
                     "repeat": args.repeat,
