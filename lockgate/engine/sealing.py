@@ -1,13 +1,16 @@
 """Encryption at rest: AES-256-GCM from ``cryptography``, a fresh random nonce per file.
 
-A sealed file is ``MAGIC | key id (16 bytes) | nonce (12 bytes) | ciphertext | tag (16 bytes)``.
-The header and the name the file is sealed under are authenticated with it, so a flipped bit, a
-file swapped for another, or the wrong key is an error naming the file, never data silently used.
-Only the key id (a digest of the key) is ever recorded; the key is kept out of ``repr`` too.
+Two layouts, both binding the header and the name a file is sealed under, so a flipped bit, a
+file swapped for another, or the wrong key is an error naming the file, never data silently used:
 
-Files are sealed and opened in blocks, so a 1 GiB output never sits in memory whole. Opening
-writes to a temporary name and renames only after the tag checked out: a reader never sees
-plaintext that failed authentication.
+- sealed whole, in memory (:meth:`Sealer.seal`: indexes, checkpoints, ingest state and parts):
+  ``MAGIC | key id (16 bytes) | nonce (12 bytes) | ciphertext | tag (16 bytes)``;
+- sealed in segments, file to file (:meth:`Sealer.seal_file`: cache entries and exports), each
+  segment its own message: :mod:`lockgate.engine.sealed_file`. :meth:`Sealer.open_file` opens
+  both, and a file appears only once it all authenticated: a reader never sees plaintext that
+  failed authentication.
+
+Only the key id (a digest of the key) is ever recorded; the key is kept out of ``repr`` too.
 
 Keys (``encryption.key`` in lockgate.yaml): a declared secret's name or ``file:PATH``, holding 32
 bytes as 64 hex digits or base64, or a KMS key (``awskms://``, ``hashivault://``) that wraps a
@@ -147,42 +150,47 @@ class Sealer:
         try:
             return AESGCM(key).decrypt(nonce, sealed[HEADER:], self._aad(name, key_id))
         except InvalidTag:
-            raise SealError(_tampered(where)) from None
+            raise SealError(tampered(where)) from None
 
     def _check_header(self, header: bytes, size: int, where: str) -> tuple[bytes, str, bytes]:
         """``(key, key id, nonce)`` for a sealed file's header."""
         if not header.startswith(MAGIC) or size < HEADER + _TAG:
             raise SealError(f"{where}: not a lockgate-sealed file")
         key_id = header[len(MAGIC) : len(MAGIC) + _ID].hex()
-        nonce = header[len(MAGIC) + _ID : HEADER]
+        return self.key_for(key_id, where), key_id, header[len(MAGIC) + _ID : HEADER]
+
+    def key_for(self, key_id: str, where: str) -> bytes:
+        """The key a file sealed under ``key_id`` opens with: this one, or another data key of
+        the ring; else the error naming ``where`` and both keys."""
         if key_id == self.key_id:
-            return self.key, key_id, nonce
+            return self.key
         other = self.ring.find(key_id, Path(where).parent) if self.ring is not None else None
         if other is not None:
-            return other, key_id, nonce
+            return other
         raise SealError(
             f"{where}: sealed with key {key_id}, but the configured key is {self.key_id}; "
             "restore that key, or re-run with --no-cache to replace what was sealed"
         )
 
     def seal_file(self, src: Path, dst: Path, name: str) -> None:
-        """Seal ``src`` into ``dst`` block by block; the tag goes last."""
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        """Seal ``src`` into the new file ``dst`` in segments (:mod:`.sealed_file`)."""
+        from lockgate.engine import sealed_file
 
-        nonce = os.urandom(_NONCE)
-        enc = Cipher(algorithms.AES(self.key), modes.GCM(nonce)).encryptor()
-        enc.authenticate_additional_data(self._aad(name))
-        block, sealed = bytearray(_BLOCK), bytearray(_BLOCK + 15)  # reused: no copy per block
-        view, sealed_view = memoryview(block), memoryview(sealed)
-        with open(src, "rb", buffering=0) as fin, open(dst, "wb") as fout:
-            fout.write(MAGIC + bytes.fromhex(self.key_id) + nonce)
-            while n := fin.readinto(block):
-                fout.write(sealed_view[: enc.update_into(view[:n], sealed)])
-            fout.write(enc.finalize())
-            fout.write(enc.tag)
+        sealed_file.seal_file(self, src, dst, name)
 
     def open_file(self, src: Path, dst: Path, name: str, where: str) -> None:
-        """Open ``src`` into ``dst``; ``dst`` appears only once the whole file authenticated."""
+        """Open ``src`` into ``dst``; ``dst`` appears only once the whole file authenticated.
+        Reads both a segmented file and one in the single-message layout above."""
+        from lockgate.engine import sealed_file
+
+        with open(src, "rb") as fin:
+            segmented = fin.read(len(sealed_file.MAGIC)) == sealed_file.MAGIC
+        if segmented:
+            sealed_file.open_file(self, src, dst, name, where)
+        else:
+            self._open_single(src, dst, name, where)
+
+    def _open_single(self, src: Path, dst: Path, name: str, where: str) -> None:
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -202,20 +210,20 @@ class Sealer:
                 while left > 0:
                     n = fin.readinto(view[: min(_BLOCK, left)])
                     if not n:
-                        raise SealError(f"{where}: truncated")
+                        raise SealError(tampered(where))
                     left -= n
                     fout.write(plain_view[: dec.update_into(view[:n], plain)])
                 try:
                     fout.write(dec.finalize())
                 except InvalidTag:
-                    raise SealError(_tampered(where)) from None
+                    raise SealError(tampered(where)) from None
             os.replace(tmp, dst)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
 
 
-def _tampered(where: str) -> str:
+def tampered(where: str) -> str:
     return (
         f"{where}: authentication failed: the file was altered, truncated or moved; "
         "re-run the stage that wrote it"
