@@ -12,9 +12,11 @@ its fixtures skip or fail as before.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -60,16 +62,22 @@ class ReleaseRun:
         try:
             code = self.process.wait(timeout=left)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            self.stop()
             code = -9
         stdout = self.output.read_text(errors="replace")
         return code, stdout, self.output.with_suffix(".err").read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        """End the run and what it started: it leads its own process group, and SIGTERM lets a
+        ``lockgate run`` in it stop its stage containers first."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def down(self) -> None:
         """Remove the environments' containers and stop the registry."""
@@ -87,7 +95,9 @@ def start_release(state: Path) -> ReleaseRun:
     assert run.output is not None
     argv = release_argv(state, run.suffix, "--free-port", "--json", str(state / "outcome.json"))
     with run.output.open("wb") as out, run.output.with_suffix(".err").open("wb") as err:
-        run.process = subprocess.Popen(argv, env=release_env(), stdout=out, stderr=err)
+        run.process = subprocess.Popen(
+            argv, env=release_env(), stdout=out, stderr=err, start_new_session=True
+        )
     return run
 
 
