@@ -41,7 +41,7 @@ from benchmarks import result_file
 NUM = [f"f{i}" for i in range(16)]
 CAT = ["c0", "c1", "c2", "c3"]
 LEVELS = ["a", "b", "c", "d", "e"]
-SAMPLE_ROWS = 200_000  # as lockgate.stages.data_check.drift
+SAMPLE_ROWS = 200_000  # as lockgate.stages.data_check.bins
 ROOT = Path(__file__).resolve().parents[2]
 
 

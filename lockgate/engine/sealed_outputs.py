@@ -24,9 +24,13 @@ from lockgate.engine.sealing import Sealer, SealError
 
 
 def resolve_sealer(
-    ref: str | None, secrets: Mapping[str, Mapping[str, Any]], project: Path
+    ref: str | None,
+    secrets: Mapping[str, Mapping[str, Any]],
+    project: Path,
+    credentials: Mapping[str, str] | None = None,
 ) -> tuple[Sealer | None, list[str]]:
-    """The run's sealer from ``encryption.key``, and the text of the key (for the log masker)."""
+    """The run's sealer from ``encryption.key``, and the text of the key and of every secret
+    read for it (for the log masker). A KMS key wraps the data key of ``.lockgate/``."""
     if ref is None:
         return None, []
     from lockgate.engine.secrets import resolve_secrets
@@ -42,7 +46,8 @@ def resolve_sealer(
     def resolve(path: str) -> Path:
         return project / path
 
-    sealer = Sealer.resolve(ref, read, resolve)
+    store = project / ".lockgate"
+    sealer = Sealer.resolve(ref, read, resolve, store=store, credentials=credentials)
     if ref.startswith("file:"):
         seen.append(resolve(ref[5:]).read_text().strip())
     return sealer, [*seen, sealer.key.hex()]
@@ -61,6 +66,12 @@ class SealedOutputs:
         mine = self.sealer.key_id if self.sealer else None
         if entry.key_id == mine:
             return None
+        if entry.key_id is not None and self.sealer is not None:
+            try:
+                if self.sealer.knows(entry.key_id, entry.path):
+                    return None  # another data key the KMS key wraps
+            except SealError as exc:
+                return f"stage {name!r}: its cache entry {entry.key[:12]}: {exc}"
         if entry.key_id is None:
             return "replace"
         now = f"the configured key is {mine}" if mine else "lockgate.yaml sets no `encryption:`"
@@ -104,6 +115,8 @@ class SealedOutputs:
         else:
             digest = tree_digest(out)
             seal_tree(out, fresh, self.sealer, stage=name, digest=digest, public=REPORT_FILES)
+        if self.sealer is not None:  # a KMS-wrapped data key travels with the exports
+            self.sealer.keep_beside(export_dir, sealed_key_id(fresh))
         swap_into_place(fresh, export_dir / name, replace=True)
 
     def drop_plaintext(self) -> None:

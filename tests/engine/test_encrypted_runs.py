@@ -165,14 +165,19 @@ def test_plaintext_entries_from_before_are_remade_sealed(tmp_path: Path) -> None
     ("key", "message"),
     [
         (
-            "awskms://alias/lockgate",
-            "lockgate.yaml:6:19: encryption.key: awskms keys cannot encrypt data at rest: "
-            "lockgate seals data with a key it holds, and wrapping that key through a KMS is not "
-            "supported; use a declared secret's name or file:PATH",
+            "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k",
+            "lockgate.yaml:6:19: encryption.key: gcpkms keys cannot encrypt data at rest yet: "
+            "wrapping lockgate's data key is built for AWS KMS and Vault's transit engine only; "
+            "use awskms://[ENDPOINT]/KEY, hashivault://KEYNAME, a declared secret's name or file:PATH",
         ),
         (
-            "hashivault://transit/lockgate",
-            "encryption.key: hashivault keys cannot encrypt data at rest",
+            "azurekms://vault.vault.azure.net/key",
+            "encryption.key: azurekms keys cannot encrypt data at rest yet",
+        ),
+        (
+            "awskms:///alias/lockgate",
+            "lockgate.yaml:6:19: encryption.key: awskms needs AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY: name the declared secrets that hold them",
         ),
         ("data-kee", "encryption.key: secret 'data-kee' is not declared under top-level"),
     ],

@@ -28,9 +28,24 @@ class FileSource(FrozenModel):
 
     path: str = Field(description="path, glob, partitioned folder, or fsspec URL")
     format: FileFormat = "auto"
-    credentials: str | None = Field(
-        None, description="secret holding the filesystem's options as a JSON object"
+    credentials: str | dict[str, str] | None = Field(
+        None,
+        description="a secret holding the store's credentials as a JSON object, or a mapping "
+        "of credential field to the secret that holds it (docs/ingest.md)",
     )
+
+    @field_validator("path")
+    @classmethod
+    def _no_userinfo(cls, value: str) -> str:
+        scheme, sep, rest = value.partition("://")
+        host = rest.split("/", 1)[0]
+        # user:password@host is refused; abfs's container@account names no credential
+        if sep and "@" in host and ":" in host.split("@", 1)[0]:
+            raise ValueError(
+                f"a {scheme}:// URL carries no credentials: declare them as secrets and name "
+                "them in `credentials:`"
+            )
+        return value
 
 
 class PostgresSource(FrozenModel):

@@ -1,14 +1,13 @@
 """File sources: a path, a glob, a partitioned folder, or an fsspec URL.
 
 Local paths are scanned lazily by Polars. A URL (``s3://``, ``gs://``, ``az://``, ``memory://``,
-``file://``) goes through fsspec with the filesystem options held in a secret (a JSON object such
-as ``{"key": ..., "secret": ...}``), so credentials never sit in the spec. Folder names of the
+``file://``) goes through fsspec, with the credentials the stage declares as secrets mapped to
+the store's options by :mod:`object_stores`, so they never sit in the spec. Folder names of the
 form ``key=value`` (hive partitions) become string columns of every row below them.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -31,23 +30,6 @@ class Partition:
     key: str
     size: int
     scan: Callable[[], pl.LazyFrame]
-
-
-def storage_options(src: FileSource, secret: Callable[[str], str]) -> dict[str, Any]:
-    if src.credentials is None:
-        return {}
-    try:
-        opts = json.loads(secret(src.credentials))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SourceError(
-            f"with.source.files.credentials: secret {src.credentials!r} must hold a JSON object "
-            f"of filesystem options ({type(exc).__name__})"
-        ) from None
-    if not isinstance(opts, dict):
-        raise SourceError(
-            f"with.source.files.credentials: secret {src.credentials!r} must hold a JSON object"
-        )
-    return opts
 
 
 def _hive(rel: str) -> dict[str, str]:
@@ -118,17 +100,20 @@ def partitions(
 
 
 def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
-    import fsspec
+    from lockgate.stages.ingest.object_stores import (
+        credential_values,
+        filesystem_options,
+        missing_bucket,
+        missing_package,
+        open_filesystem,
+        store_problem,
+    )
 
-    opts = storage_options(src, secret)
+    values = credential_values(src.credentials, secret)
+    opts = filesystem_options(src.path, values)
     try:
-        fs, root = fsspec.core.url_to_fs(src.path, **opts)
-        if fs.isdir(root):
-            names = [n for n in fs.find(root) if PurePosixPath(n).suffix.lower() in SUFFIXES]
-            base = root
-        else:
-            names = sorted(fs.glob(root)) if any(c in root for c in "*?[") else [root]
-            base = str(PurePosixPath(root.split("*")[0]).parent) if "*" in root else ""
+        fs, root = open_filesystem(src.path, opts)
+        names, base = _listing(fs, root)
         found = []
         for name in sorted(names):
             info = fs.info(name)
@@ -145,8 +130,31 @@ def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
                     _reader(fmt, opener, f"{src.path} ({rel})", _hive(rel)),
                 )
             )
-    except (OSError, ValueError, ImportError) as exc:
-        raise SourceError(f"with.source.files.path: cannot list {src.path}: {exc}") from None
+        absent = None if found else missing_bucket(fs, src.path, root)
+    except ImportError:
+        raise SourceError(f"with.source.files.path: {missing_package(src.path)}") from None
+    except SourceError:
+        raise
+    except Exception as exc:  # the store's SDK raises its own types; each becomes one line
+        raise SourceError(
+            f"with.source.files.path: cannot list {src.path}: "
+            + store_problem(exc, values, bool(opts.get("anon")))
+        ) from None
+    if absent is not None:
+        raise SourceError(
+            f"with.source.files.path: cannot list {src.path}: bucket {absent!r} does not exist; "
+            "check the bucket's name (and endpoint_url for an S3-compatible store)"
+        )
     if not found:
         raise SourceError(f"with.source.files.path: no data files at {src.path!r}")
     return found
+
+
+def _listing(fs: Any, root: str) -> tuple[list[str], str]:
+    """The data files under ``root`` (a folder, a glob or one object) and the base of their keys."""
+    if fs.isdir(root):
+        return [n for n in fs.find(root) if PurePosixPath(n).suffix.lower() in SUFFIXES], root
+    if any(c in root for c in "*?["):
+        base = str(PurePosixPath(root.split("*")[0]).parent) if "*" in root else ""
+        return sorted(fs.glob(root)), base
+    return [root], ""
