@@ -155,6 +155,45 @@ def ledger_command(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ledger_gate(doc: dict[str, Any]) -> str:
+    sec, base = doc["seconds"], doc["baseline"]
+
+    def row(label: str, name: str, before: str | None = None) -> str:
+        now = sec[name]["median"]
+        if before is None:
+            return f"| {label} | {_s(now)} | | | {_raw(sec[name]['raw'])} |"
+        was = sec[before]["median"]
+        return (
+            f"| {label} | {_s(now)} | {_s(was)} | {was / now:.1f}x | "
+            f"{_raw(sec[name]['raw'])} / {_raw(sec[before]['raw'])} |"
+        )
+
+    ssl, sodium = sec["in_process_audit_full_openssl"], sec["in_process_audit_full_libsodium"]
+    lines = [
+        f"| {doc['entries']:,}-entry signed ledger ({doc['ledger_mb']} MB) | this lockgate | "
+        f"{base} | faster | raw, s (this / earlier) |",
+        "|---|---|---|---|---|",
+        row("promote to staging, audit record present", "promote", "baseline_promote"),
+        row("promote to staging, no record (a fresh machine)", "promote_first", "baseline_promote"),
+        row("`lockgate history staging` (status read)", "history", "baseline_history"),
+        row("`lockgate audit verify --full --public-key K`", "audit_full", "baseline_audit_full"),
+        row(
+            "full audit in process, Ed25519 by libsodium (PyNaCl)",
+            "in_process_audit_full_libsodium",
+        ),
+        row(
+            "full audit in process, Ed25519 by OpenSSL (cryptography)",
+            "in_process_audit_full_openssl",
+        ),
+        "",
+        f"libsodium / OpenSSL, full audit in process: {sodium['median'] / ssl['median']:.2f} of "
+        f"the time. Each side a fresh process (interpreter start included) unless in process; "
+        f"{doc['repeat']} alternating rounds; signatures on {doc['workers']} worker processes. "
+        f"{_machine(doc)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def secret_scan(doc: dict[str, Any]) -> str:
     lg, same, defaults = doc["lockgate"], doc["trivy_same_skip"], doc["trivy_defaults"]
     skip = ",".join(doc["skip_dirs"])
