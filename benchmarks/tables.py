@@ -79,7 +79,9 @@ def validators(doc: dict[str, Any]) -> str:
     lines += [
         "",
         f"{doc['repeat']} alternating rounds after one warm-up of every side (imports and page "
-        f"cache warm on every side; import times measured apart). {_machine(doc)}",
+        f"cache warm on every side; import times measured apart"
+        + ("; each side in a process of its own" if doc.get("sides") else "")
+        + f"). {_machine(doc)}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -223,15 +225,31 @@ def encryption(doc: dict[str, Any]) -> str:
     }
     rows = "".join(
         f"| {names[k]} | {_s(s[k]['plain']['median'])} | {_s(s[k]['encrypted']['median'])} "
-        f"| **{s[k]['ratio']:.2f}x** | {_raw(s[k]['plain']['raw'])} / "
+        f"| **{s[k]['ratio']:.2f}x** | {s[k]['cpu_ratio']:.2f}x | {_raw(s[k]['plain']['raw'])} / "
         f"{_raw(s[k]['encrypted']['raw'])} |\n"
         for k in ("hit_read", "hit_only", "store")
     )
+    steps = doc["steps"]
+    labels = {
+        "open": "open (segmented, what a read hit adds)",
+        "open_single": "open the same bytes sealed as one message (the reader before segments)",
+        "seal": "seal (segmented, what a store adds)",
+        "copy": "plain copy of the file (no cipher)",
+        "sha256": "sha256 of the file (both sides digest a fresh output)",
+    }
+    step_rows = "".join(
+        f"| {labels[k]} | {_s(steps[k]['median'])} | {steps[k]['mib_per_s']:,} MiB/s "
+        f"| {_s(steps[k]['cpu_median'])} | {_raw(steps[k]['raw'])} |\n"
+        for k in labels
+    )
     return f"""\
-| `lockgate run`, one {doc["output_mib"]:,} MiB output | plain (median) | {doc["cipher"]} (median) | encrypted / plain | raw plain / encrypted, s |
-|---|---|---|---|---|
+| `lockgate run`, one {doc["output_mib"]:,} MiB output | plain (median) | {doc["cipher"]} (median) | encrypted / plain, wall | CPU | raw plain / encrypted, s |
+|---|---|---|---|---|---|
 {rows}
-Wall time of the whole command, {doc["repeat"]} alternating rounds after one warm-up. {_machine(doc)}
+| one {doc["output_mib"]:,} MiB file, in one process | wall (median) | rate | CPU (median, all threads) | raw wall, s |
+|---|---|---|---|---|
+{step_rows}
+Wall time of the whole command, and the CPU seconds of lockgate and its stages together, {doc["repeat"]} alternating rounds after one warm-up; the steps likewise, {doc["segment_mib"]} MiB segments. {_machine(doc)}
 """
 
 

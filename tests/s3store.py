@@ -2,8 +2,9 @@
 a subprocess on a free loopback port and stopped after the session.
 
 It speaks S3 over HTTP and checks signatures once provisioning is done: an IAM user with an
-access key allowed ``s3:*`` is created, then authentication is switched on, so a wrong key or
-an anonymous request is refused the way S3 refuses it. The test process's own client gets
+access key allowed ``s3:*`` (and a role it may assume, for temporary credentials with a session
+token) is created, then authentication is switched on, so a wrong key or an anonymous request
+is refused the way S3 refuses it. The test process's own client gets
 explicit credentials and endpoint, never the host's AWS environment.
 """
 
@@ -17,6 +18,17 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
+
+ROLE = "ingest-reader"
+
+
+def _policy(statement: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+_ALLOW_S3 = _policy({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+_ALLOW_ASSUME = _policy({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"})
+_TRUST = _policy({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"})
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,23 @@ class S3Store:
             region_name="us-east-1",
         ).client("s3", endpoint_url=self.endpoint)
 
+    def temporary_credentials(self) -> dict[str, str]:
+        """Short-lived credentials (key id, secret, session token) from assuming a role."""
+        import boto3
+
+        sts = boto3.session.Session(
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            region_name="us-east-1",
+        ).client("sts", endpoint_url=self.endpoint)
+        arn = f"arn:aws:iam::123456789012:role/{ROLE}"
+        creds = sts.assume_role(RoleArn=arn, RoleSessionName="ingest")["Credentials"]
+        return {
+            "access_key_id": creds["AccessKeyId"],
+            "secret_access_key": creds["SecretAccessKey"],
+            "session_token": creds["SessionToken"],
+        }
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -44,9 +73,9 @@ class S3Store:
             self.process.wait()
 
 
-def _free_port() -> int:
+def _free_port(host: str) -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -63,11 +92,12 @@ def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("moto server did not answer within 60 s")
 
 
-def start_store() -> S3Store:
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
+def start_store(host: str = "127.0.0.1") -> S3Store:
+    """A server on ``host`` (loopback, or the container bridge's gateway for a container)."""
+    port = _free_port(host)
+    endpoint = f"http://{host}:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={"PATH": "/usr/bin:/bin"},  # the server needs no host setting, least of all AWS_*
@@ -91,6 +121,9 @@ def start_store() -> S3Store:
                 }
             ),
         )
+        iam.put_user_policy(UserName="ingest", PolicyName="sts", PolicyDocument=_ALLOW_ASSUME)
+        iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=_TRUST)
+        iam.put_role_policy(RoleName=ROLE, PolicyName="s3", PolicyDocument=_ALLOW_S3)
         key = iam.create_access_key(UserName="ingest")["AccessKey"]
         request = urllib.request.Request(
             endpoint + "/moto-api/reset-auth",

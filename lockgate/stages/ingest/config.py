@@ -47,6 +47,20 @@ class FileSource(FrozenModel):
             )
         return value
 
+    @model_validator(mode="after")
+    def _store_fields(self) -> FileSource:
+        from lockgate.stages.ingest.object_stores import store_for
+
+        store = store_for(self.path)
+        if store is not None and isinstance(self.credentials, dict):
+            unknown = sorted(set(self.credentials) - set(store.fields))
+            if unknown:
+                raise ValueError(
+                    f"{store.name} takes no {unknown[0]!r} in credentials; its fields are "
+                    + ", ".join(store.fields)
+                )
+        return self
+
 
 class PostgresSource(FrozenModel):
     """A PostgreSQL query or table, read in one consistent snapshot."""

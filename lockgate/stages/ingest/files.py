@@ -113,10 +113,9 @@ def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
     opts = filesystem_options(src.path, values)
     try:
         fs, root = open_filesystem(src.path, opts)
-        names, base = _listing(fs, root)
+        sizes, base = _listing(fs, root)
         found = []
-        for name in sorted(names):
-            info = fs.info(name)
+        for name, size in sorted(sizes.items()):
             rel = str(PurePosixPath(name).relative_to(base)) if base else PurePosixPath(name).name
             fmt = _format(src, name)
 
@@ -126,7 +125,7 @@ def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
             found.append(
                 Partition(
                     rel,
-                    int(info.get("size") or 0),
+                    size,
                     _reader(fmt, opener, f"{src.path} ({rel})", _hive(rel)),
                 )
             )
@@ -150,11 +149,19 @@ def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
     return found
 
 
-def _listing(fs: Any, root: str) -> tuple[list[str], str]:
-    """The data files under ``root`` (a folder, a glob or one object) and the base of their keys."""
+def _listing(fs: Any, root: str) -> tuple[dict[str, int], str]:
+    """The data files under ``root`` (a folder, a glob or one object) with their sizes, and the
+    base of their keys. One listing gives every size: no request per object."""
     if fs.isdir(root):
-        return [n for n in fs.find(root) if PurePosixPath(n).suffix.lower() in SUFFIXES], root
-    if any(c in root for c in "*?["):
+        found = fs.find(root, detail=True)
+        base = root
+    elif any(c in root for c in "*?["):
+        found = fs.glob(root, detail=True)
         base = str(PurePosixPath(root.split("*")[0]).parent) if "*" in root else ""
-        return sorted(fs.glob(root)), base
-    return [root], ""
+    else:
+        return {root: int(fs.info(root).get("size") or 0)}, ""
+    return {
+        name: int(info.get("size") or 0)
+        for name, info in found.items()
+        if base != root or PurePosixPath(name).suffix.lower() in SUFFIXES
+    }, base

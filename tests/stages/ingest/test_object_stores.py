@@ -154,3 +154,14 @@ def test_a_store_whose_package_is_missing_names_it(tmp_path: Path) -> None:
     assert str(caught.value) == (
         "with.source.files.path: reading Google Cloud Storage needs gcsfs: pip install gcsfs"
     )
+
+
+def test_a_credential_field_the_store_does_not_take_is_refused_when_the_spec_loads() -> None:
+    with pytest.raises(IngestConfigError) as caught:
+        parse_ingest_config(
+            {"source": {"files": {"path": "s3://b/x", "credentials": {"profile": "aws-profile"}}}}
+        )
+    assert str(caught.value) == (
+        "ingest stage with.source.files: S3 takes no 'profile' in credentials; its fields are "
+        "access_key_id, secret_access_key, session_token, endpoint_url, region (see docs/ingest.md)"
+    )

@@ -233,3 +233,86 @@ def test_without_s3fs_the_error_names_the_extra(tmp_path: Path, s3_store: S3Stor
     assert done.stdout.strip() == (
         "with.source.files.path: reading S3 needs s3fs: pip install 'lockgate[ingest-s3]'"
     )
+
+
+def test_sigkill_mid_stream_then_rerun_reads_every_object_once(
+    tmp_path: Path, s3_store: S3Store, bucket: str
+) -> None:
+    """A real process reading a prefix object by object is killed after a few commits; the
+    rerun reads the rest, and every row is in the dataset once."""
+    import os
+    import signal
+    import time
+
+    from tests.conftest import REPO_ROOT
+
+    objects, rows = 80, 50
+    for n in range(objects):
+        ids = list(range(n * rows, (n + 1) * rows))
+        _put(s3_store, bucket, f"events/seq={n:05d}/p.parquet", [{"id": i} for i in ids])
+    with_ = {
+        "source": {"files": {"path": f"s3://{bucket}/events", "credentials": FIELDS}},
+        "mode": "stream",
+    }
+    ctx = _context(tmp_path, s3_store, with_, "killed")
+    journal = ctx.state / "ingest" / "ingest" / "journal.json"
+
+    def committed() -> int:
+        return len(json.loads(journal.read_text())["parts"]) if journal.exists() else 0
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "LOCKGATE_WORKSPACE": str(ctx.workspace),
+        "LOCKGATE_IN": str(ctx.inputs),
+        "LOCKGATE_OUT": str(ctx.out),
+        "LOCKGATE_SECRETS": str(ctx.secrets_dir),
+        "LOCKGATE_STATE": str(ctx.state),
+        "LOCKGATE_STAGE": "ingest",
+        "LOCKGATE_WITH": json.dumps(with_),
+    }
+    log = tmp_path / "killed.log"
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lockgate", "stage", "ingest"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    deadline = time.monotonic() + 120
+    while committed() < 3:
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "the stream committed no batches in 120 s"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = committed()
+    assert 3 <= done < objects, "the kill must land mid-stream"
+
+    rerun = _context(tmp_path, s3_store, with_, "rerun")
+    assert main(rerun) == 0
+    data, manifest = read_all(rerun.out)
+    assert data.height == objects * rows and data["id"].n_unique() == objects * rows
+    assert manifest["this_run"] == {"batches": objects - done, "rows": (objects - done) * rows}
+
+
+def test_temporary_credentials_with_a_session_token(
+    tmp_path: Path, s3_store: S3Store, bucket: str
+) -> None:
+    """Credentials from assuming a role carry a session token: read with it, refused without."""
+    _put(s3_store, bucket, "events/a.csv", [{"id": 1}, {"id": 2}])
+    creds = s3_store.temporary_credentials() | {"endpoint_url": s3_store.endpoint}
+    with_ = {"source": {"files": {"path": f"s3://{bucket}/events/*.csv", "credentials": "sts"}}}
+    ctx = _context(tmp_path, s3_store, with_, "token")
+    (ctx.secrets_dir / "sts").write_text(json.dumps(creds))
+    assert main(ctx) == 0
+    assert sorted(read_all(ctx.out)[0]["id"].to_list()) == [1, 2]
+    for value in (creds["session_token"], creds["secret_access_key"]):
+        assert value.encode() not in _written(tmp_path)
+
+    without = _context(tmp_path, s3_store, with_, "no-token")
+    (without.secrets_dir / "sts").write_text(
+        json.dumps({k: v for k, v in creds.items() if k != "session_token"})
+    )
+    with pytest.raises(LockgateError, match="the store refused the credentials"):
+        main(without)
