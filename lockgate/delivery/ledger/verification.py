@@ -1,11 +1,12 @@
 """Checking Ed25519 signatures with one public key, through libsodium when it is installed.
 
-A signed audit spends nearly all its time in Ed25519 verification. With libsodium (the ``PyNaCl``
-package) a whole audit took 0.62 of its time with OpenSSL through ``cryptography`` where the
-ledger benchmark ran, so libsodium is used when installed; ``cryptography`` stays the fallback (it is
-needed anyway to read PEM keys). Both give the same verdict on every signature lockgate writes
-and on every forgery in the tests: both check the same equation and compare encodings byte for
-byte, and libsodium also refuses small-order keys and points, which no honest signer makes.
+A signed audit spends nearly all its time in Ed25519 verification. With libsodium (the
+``PyNaCl`` package) a whole audit took 0.62 of its time with OpenSSL through ``cryptography``
+where the ledger benchmark ran, so libsodium is used when installed; ``cryptography`` stays the
+fallback (it is needed anyway to read PEM keys). Both give the same verdict on every signature
+lockgate writes and on every forgery in the tests: both check the same equation and compare
+encodings byte for byte, and libsodium also refuses small-order keys and points, which no honest
+signer makes.
 """
 
 from __future__ import annotations
