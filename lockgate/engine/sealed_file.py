@@ -48,14 +48,14 @@ def seal_file(sealer: Sealer, src: Path, dst: Path, name: str, segment: int = SE
     with open(src, "rb") as fin, open(dst, "wb") as fout, ExitStack() as maps:
         plain = os.fstat(fin.fileno()).st_size
         header = MAGIC + bytes.fromhex(sealer.key_id) + os.urandom(12) + _SIZES.pack(segment, plain)
-        os.pwrite(fout.fileno(), header, 0)
+        _write_at(fout.fileno(), memoryview(header), 0)
         source = _mapped(maps, fin, plain)
         aead, frame = _aead(sealer.key), _Frame(header, name, plain, segment)
 
         def one(i: int, buf: memoryview) -> bool:
             at, n, sealed = frame.spans(i)
             aead.encrypt_into(frame.nonce(i), source[at : at + n], frame.aad(i), buf[: n + _TAG])
-            os.pwrite(fout.fileno(), buf[: n + _TAG], sealed)
+            _write_at(fout.fileno(), buf[: n + _TAG], sealed)
             return True
 
         _each(frame, one, _TAG)
@@ -89,7 +89,7 @@ def open_file(sealer: Sealer, src: Path, dst: Path, name: str, where: str) -> No
                     )
                 except InvalidTag:
                     return False
-                os.pwrite(fout.fileno(), buf[:n], at)
+                _write_at(fout.fileno(), buf[:n], at)
                 return True
 
             if not all(_each(frame, one, 0)):
@@ -144,6 +144,14 @@ def _each(frame: _Frame, one: Callable[[int, memoryview], bool], extra: int) -> 
         return share(0)
     with ThreadPoolExecutor(workers) as pool:
         return [ok for oks in pool.map(share, range(workers)) for ok in oks]
+
+
+def _write_at(fd: int, data: memoryview, offset: int) -> None:
+    """``pwrite`` until all of ``data`` is written (a short write is retried; a full disk
+    raises)."""
+    while data:
+        done = os.pwrite(fd, data, offset)
+        data, offset = data[done:], offset + done
 
 
 def _mapped(maps: ExitStack, file: BinaryIO, size: int) -> memoryview:

@@ -76,6 +76,7 @@ def test_a_fresh_nonce_per_file(tmp_path: Path) -> None:
         ("repeat", "model/f.bin", KEY, "authentication failed"),
         ("cut-at-boundary", "model/f.bin", KEY, "authentication failed"),
         ("cut-and-resize", "model/f.bin", KEY, "authentication failed"),
+        ("huge-segment", "model/f.bin", KEY, "authentication failed"),
         (None, "model/g.bin", KEY, "authentication failed: the file was altered, truncated or"),
         (None, "model/f.bin", bytes(32), "sealed with key .* but the configured key is"),
         ("plain", "model/f.bin", KEY, "not a lockgate-sealed file"),
@@ -106,6 +107,8 @@ def test_damage_is_one_clear_error_and_leaves_nothing(
     elif damage == "cut-and-resize":  # ... and the header's plaintext size made to match
         del body[HEADER + 2 * (SEGMENT + 16) :]
         body[HEADER - 8 : HEADER] = (2 * SEGMENT).to_bytes(8, "big")
+    elif damage == "huge-segment":  # a header asking each worker for a 4 GiB buffer
+        body[HEADER - 12 : HEADER - 8] = (0xFFFFFFFF).to_bytes(4, "big")
     elif damage == "plain":
         body = bytearray(plain)
     path.write_bytes(bytes(body))
