@@ -100,7 +100,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lockgate-ci-noop-") as tmp:
         folder = Path(tmp)
         helper = rig.helper_image(client, base)
-        builder = rig.builder_image(client, base, folder / "wheels")
+        builder = rig.builder_image(client, base)
         with rig.token_registry(folder / "registry") as registry:
             repo = rig.pipeline_repository(folder, QUICKSTART)
             config = folder / "docker-config"

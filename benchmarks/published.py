@@ -39,6 +39,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "data-check-command": tables.data_check_command,
     "data-check-validators": tables.validators,
     "ledger-command": tables.ledger_command,
+    "ledger-gate": tables.ledger_gate,
     "serving": tables.serving,
     "secret-scan": tables.secret_scan,
     "ui": tables.ui,

@@ -79,7 +79,9 @@ def validators(doc: dict[str, Any]) -> str:
     lines += [
         "",
         f"{doc['repeat']} alternating rounds after one warm-up of every side (imports and page "
-        f"cache warm on every side; import times measured apart). {_machine(doc)}",
+        f"cache warm on every side; import times measured apart"
+        + ("; each side in a process of its own" if doc.get("sides") else "")
+        + f"). {_machine(doc)}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -153,6 +155,45 @@ def ledger_command(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ledger_gate(doc: dict[str, Any]) -> str:
+    sec, base = doc["seconds"], doc["baseline"]
+
+    def row(label: str, name: str, before: str | None = None) -> str:
+        now = sec[name]["median"]
+        if before is None:
+            return f"| {label} | {_s(now)} | | | {_raw(sec[name]['raw'])} |"
+        was = sec[before]["median"]
+        return (
+            f"| {label} | {_s(now)} | {_s(was)} | {was / now:.1f}x | "
+            f"{_raw(sec[name]['raw'])} / {_raw(sec[before]['raw'])} |"
+        )
+
+    ssl, sodium = sec["in_process_audit_full_openssl"], sec["in_process_audit_full_libsodium"]
+    lines = [
+        f"| {doc['entries']:,}-entry signed ledger ({doc['ledger_mb']} MB) | this lockgate | "
+        f"{base} | faster | raw, s (this / earlier) |",
+        "|---|---|---|---|---|",
+        row("promote to staging, audit record present", "promote", "baseline_promote"),
+        row("promote to staging, no record (a fresh machine)", "promote_first", "baseline_promote"),
+        row("`lockgate history staging` (status read)", "history", "baseline_history"),
+        row("`lockgate audit verify --full --public-key K`", "audit_full", "baseline_audit_full"),
+        row(
+            "full audit in process, Ed25519 by libsodium (PyNaCl)",
+            "in_process_audit_full_libsodium",
+        ),
+        row(
+            "full audit in process, Ed25519 by OpenSSL (cryptography)",
+            "in_process_audit_full_openssl",
+        ),
+        "",
+        f"libsodium / OpenSSL, full audit in process: {sodium['median'] / ssl['median']:.2f} of "
+        f"the time. Each side a fresh process (interpreter start included) unless in process; "
+        f"{doc['repeat']} alternating rounds; signatures on {doc['workers']} worker processes. "
+        f"{_machine(doc)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def secret_scan(doc: dict[str, Any]) -> str:
     lg, same, defaults = doc["lockgate"], doc["trivy_same_skip"], doc["trivy_defaults"]
     skip = ",".join(doc["skip_dirs"])
@@ -184,15 +225,31 @@ def encryption(doc: dict[str, Any]) -> str:
     }
     rows = "".join(
         f"| {names[k]} | {_s(s[k]['plain']['median'])} | {_s(s[k]['encrypted']['median'])} "
-        f"| **{s[k]['ratio']:.2f}x** | {_raw(s[k]['plain']['raw'])} / "
+        f"| **{s[k]['ratio']:.2f}x** | {s[k]['cpu_ratio']:.2f}x | {_raw(s[k]['plain']['raw'])} / "
         f"{_raw(s[k]['encrypted']['raw'])} |\n"
         for k in ("hit_read", "hit_only", "store")
     )
+    steps = doc["steps"]
+    labels = {
+        "open": "open (segmented, what a read hit adds)",
+        "open_single": "open the same bytes sealed as one message (the reader before segments)",
+        "seal": "seal (segmented, what a store adds)",
+        "copy": "plain copy of the file (no cipher)",
+        "sha256": "sha256 of the file (both sides digest a fresh output)",
+    }
+    step_rows = "".join(
+        f"| {labels[k]} | {_s(steps[k]['median'])} | {steps[k]['mib_per_s']:,} MiB/s "
+        f"| {_s(steps[k]['cpu_median'])} | {_raw(steps[k]['raw'])} |\n"
+        for k in labels
+    )
     return f"""\
-| `lockgate run`, one {doc["output_mib"]:,} MiB output | plain (median) | {doc["cipher"]} (median) | encrypted / plain | raw plain / encrypted, s |
-|---|---|---|---|---|
+| `lockgate run`, one {doc["output_mib"]:,} MiB output | plain (median) | {doc["cipher"]} (median) | encrypted / plain, wall | CPU | raw plain / encrypted, s |
+|---|---|---|---|---|---|
 {rows}
-Wall time of the whole command, {doc["repeat"]} alternating rounds after one warm-up. {_machine(doc)}
+| one {doc["output_mib"]:,} MiB file, in one process | wall (median) | rate | CPU (median, all threads) | raw wall, s |
+|---|---|---|---|---|
+{step_rows}
+Wall time of the whole command, and the CPU seconds of lockgate and its stages together, {doc["repeat"]} alternating rounds after one warm-up; the steps likewise, {doc["segment_mib"]} MiB segments. {_machine(doc)}
 """
 
 

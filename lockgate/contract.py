@@ -34,6 +34,8 @@ REPORT_FILES = frozenset(
 # ``encryption.key`` of lockgate.yaml (a secret's name or file:PATH, never the key itself), for
 # built-in stages that keep data in the state folder.
 ENV_ENCRYPTION_KEY = "LOCKGATE_ENCRYPTION_KEY"
+# ``encryption.credentials`` as JSON (what a KMS needs -> the secret's name; never a value).
+ENV_ENCRYPTION_CREDENTIALS = "LOCKGATE_ENCRYPTION_CREDENTIALS"
 
 # Image label that records the digest of the recipe an image was built from.
 RECIPE_LABEL = "dev.lockgate.recipe"

@@ -21,6 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TOOLS_DIR = Path("/usr/local/lib/lockgate-tools")
 DEFAULT_BASE_IMAGE = "lockgate/debian:bookworm"
 SETUP_HINT = "run scripts/setup-test-env (see docs/setup.md)"
+# the release path's minutes start with the session and overlap the tests before its module
+pytest_plugins = ["tests.pipelines.release_background"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -14,7 +14,10 @@ quantiles of the same bounded reference sample (every k-th row, at most 200,000)
 histograms and value counts in streaming selects. Every side is warmed up once (imports, page
 cache) and then timed in ``--repeat`` alternating rounds; medians and raw timings go to
 benchmarks/results/data-check.json and data-check-validators.json (import times of each side's
-libraries are recorded apart, in fresh interpreters). Then a streaming run of the lockgate stage
+libraries are recorded apart, in fresh interpreters). Against pandera and Great Expectations
+each side runs in a long-lived process of its own (one warm-up there, then one run per round),
+so that no side's imports, threads or allocator state share an interpreter with another's.
+Then a streaming run of the lockgate stage
 in a subprocess with ``memory_budget`` over a file 10x larger than the budget, with its peak RSS
 next to the baseline of a child that only imports the libraries (data-check-stream.json).
 
@@ -37,11 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import result_file
+from benchmarks.data_check.workers import compared_apart
 
 NUM = [f"f{i}" for i in range(16)]
 CAT = ["c0", "c1", "c2", "c3"]
 LEVELS = ["a", "b", "c", "d", "e"]
-SAMPLE_ROWS = 200_000  # as lockgate.stages.data_check.drift
+SAMPLE_ROWS = 200_000  # as lockgate.stages.data_check.bins
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -318,7 +322,9 @@ def stream_run(data: Path, ref: Path, out: Path, budget: str | None) -> dict[str
 
 
 IMPORTS = {
-    "lockgate": "import lockgate.stages.data_check, polars, numpy",
+    # what a run imports: the stage's modules (pydantic for the with: models), Polars, numpy
+    "lockgate": "import lockgate.stages.data_check.check, lockgate.stages.data_check.report, "
+    "polars, numpy",
     "polars": "import polars, numpy",
     "pandera": "import pandas, pandera.pandas, scipy.stats",
     "gx": "import pandas, great_expectations, scipy.stats",
@@ -408,18 +414,14 @@ def main() -> None:
             generate(small, args.compare_rows, 1, shift=0.5)
             generate(small_ref, args.compare_rows, 2)
             load = result_file.load()
-            sides = compared(
-                {
-                    "lockgate": lambda: run_lockgate(small, small_ref, root / "o2"),
-                    "pandera": lambda: run_pandera(small, small_ref),
-                    "gx": lambda: run_gx(small, small_ref),
-                },
-                args.repeat,
+            sides = compared_apart(
+                ["lockgate", "pandera", "gx"], small, small_ref, root / "o2", args.repeat
             )
             imports = {name: import_seconds(line, 3) for name, line in IMPORTS.items()}
             result_file.write(
                 "data-check-validators",
                 {
+                    "sides": "each in a process of its own",
                     "rows": args.compare_rows,
                     "columns": 21,
                     "repeat": args.repeat,

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "generate",
         "write GitHub Actions, GitLab CI or Jenkins files that run the stages",
     ),
+    "log": ("log", "print what a stage printed in a run (opens a sealed log)"),
     "report": (
         "report",
         "one Markdown report of a run's stages, for a PR/MR comment or job summary",

@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    run_dir: Path = args.run_dir or _latest_run()
+    run_dir: Path = args.run_dir or latest_run()
     if not run_dir.is_dir():
         raise LockgateError(f"{run_dir}: no such run folder")
     stages = args.stages or _stages_in_order(run_dir)
@@ -104,11 +104,12 @@ def _post(provider: str, text: str, key: str) -> None:
     print(f"report: {action} {provider} comment {number}", file=sys.stderr)
 
 
-def _latest_run() -> Path:
-    """The newest run of the project whose lockgate.yaml is here or in a parent folder."""
+def latest_run(project: Path | None = None) -> Path:
+    """The newest run of ``project`` (default: the one whose lockgate.yaml is here or in a
+    parent folder)."""
     from lockgate.spec.loader import find_spec
 
-    runs = find_spec().parent / ".lockgate" / "runs"
+    runs = (project or find_spec().parent) / ".lockgate" / "runs"
     records = sorted(runs.glob("*/run.json"), key=lambda p: json.loads(p.read_text())["started"])
     if not records:
         raise LockgateError(f"no runs in {runs}: run `lockgate run` first, or name a run folder")

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lockgate
-from lockgate.contract import ENV_ENCRYPTION_KEY
+from lockgate.contract import ENV_ENCRYPTION_CREDENTIALS, ENV_ENCRYPTION_KEY
 from lockgate.engine.digests import FileDigests, glob_files, sha256_json
 from lockgate.engine.stagespec import ImageRecipe, StageSpec
 from lockgate.errors import SpecError
+from lockgate.spec.keys import is_envelope
 
 if TYPE_CHECKING:
     from lockgate.spec.models import Image, Pipeline, Stage
@@ -28,6 +29,8 @@ class Plan:
     project: Path
     stages: tuple[StageSpec, ...]  # topological order; ties keep the spec's order
     encryption: str | None = None  # ``encryption.key``: outputs are sealed at rest with it
+    # ``encryption.credentials`` (a KMS key's needs -> secret names), sorted
+    encryption_credentials: tuple[tuple[str, str], ...] = ()
 
     def by_name(self) -> dict[str, StageSpec]:
         return {s.name: s for s in self.stages}
@@ -63,6 +66,7 @@ class Plan:
             self.project,
             tuple(s for s in self.stages if s.name in wanted),
             self.encryption,
+            self.encryption_credentials,
         )
 
 
@@ -80,7 +84,8 @@ def build_plan(pipeline: Pipeline, project: Path, files: FileDigests | None = No
         )
         specs.append(_stage_spec(name, stage, image, pipeline))
     key = pipeline.encryption.key if pipeline.encryption else None
-    return Plan(pipeline.name, project, tuple(specs), key)
+    creds = tuple(sorted(pipeline.encryption.credentials.items())) if pipeline.encryption else ()
+    return Plan(pipeline.name, project, tuple(specs), key, creds)
 
 
 def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline) -> StageSpec:
@@ -100,8 +105,12 @@ def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline)
     if pipeline.encryption and stage.uses in KEEPS_DATA_IN_STATE:
         key = pipeline.encryption.key  # the stage seals what it keeps in the state folder
         env[ENV_ENCRYPTION_KEY] = key
-        if not key.startswith("file:") and key not in secrets:
-            secrets.append(key)
+        creds = pipeline.encryption.credentials
+        if creds:
+            env[ENV_ENCRYPTION_CREDENTIALS] = json.dumps(creds, sort_keys=True)
+        plain = [] if key.startswith("file:") else [key]
+        needed = list(creds.values()) if is_envelope(key) else plain
+        secrets.extend(n for n in dict.fromkeys(needed) if n not in secrets)
     return StageSpec(
         name=name,
         image=image,

@@ -36,6 +36,7 @@ def save(path: Path, key: str, plan: Plan, pipeline: Pipeline) -> None:
         "stages": [asdict(s) for s in plan.stages],
         "secrets": {n: {"env": s.env, "file": s.file} for n, s in pipeline.secrets.items()},
         "encryption": plan.encryption,
+        "encryption_credentials": plan.encryption_credentials,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -58,7 +59,8 @@ def load(path: Path, key: str, files: FileDigests) -> tuple[Plan, dict[str, Any]
         if recipe.digest not in recipes:
             recipes[recipe.digest] = with_digest(recipe, data["name"], files)
         stages.append(_stage(raw, recipes[recipe.digest]))
-    plan = Plan(data["name"], Path(data["project"]), tuple(stages), data.get("encryption"))
+    creds = tuple((str(n), str(s)) for n, s in data.get("encryption_credentials") or ())
+    plan = Plan(data["name"], Path(data["project"]), tuple(stages), data.get("encryption"), creds)
     return plan, data["secrets"]
 
 

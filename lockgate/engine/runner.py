@@ -55,7 +55,9 @@ class Runner:
         self.command_started = command_started  # the summary line counts the whole command
         names = {n for s in selected.stages for n in s.secrets}
         self.secret_values = resolve_secrets(secrets, sorted(names), full.project)
-        sealer, key_texts = resolve_sealer(full.encryption, secrets, full.project)
+        sealer, key_texts = resolve_sealer(
+            full.encryption, secrets, full.project, dict(full.encryption_credentials)
+        )
         self.masker = Masker([*self.secret_values.values(), *key_texts])
         self.ws = Workspace(full.project, sealer)
         self.files = self.ws.files()

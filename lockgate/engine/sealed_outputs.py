@@ -4,11 +4,13 @@ entry's key before a hit counts, seal exports, and leave no plaintext behind whe
 Plaintext exists only while a run needs it: a stage's fresh ``out/`` until the run ends, and a
 sealed upstream output opened into ``runs/<id>/<stage>/out`` the first time a stage of this run
 reads it (a cache hit that nothing reads is never opened). When the run ends every plaintext
-output folder of the run is removed; what stays at rest is sealed.
+output folder of the run is removed and each stage's log (what it printed, which can hold data)
+is sealed into ``log.txt.sealed``; what stays at rest is sealed. ``lockgate log`` opens a log.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import uuid
@@ -21,12 +23,17 @@ from lockgate.engine.cache import CacheEntry, swap_into_place
 from lockgate.engine.digests import tree_digest
 from lockgate.engine.sealed_tree import is_sealed, open_index, open_tree, seal_tree, sealed_key_id
 from lockgate.engine.sealing import Sealer, SealError
+from lockgate.errors import LockgateError
 
 
 def resolve_sealer(
-    ref: str | None, secrets: Mapping[str, Mapping[str, Any]], project: Path
+    ref: str | None,
+    secrets: Mapping[str, Mapping[str, Any]],
+    project: Path,
+    credentials: Mapping[str, str] | None = None,
 ) -> tuple[Sealer | None, list[str]]:
-    """The run's sealer from ``encryption.key``, and the text of the key (for the log masker)."""
+    """The run's sealer from ``encryption.key``, and the text of the key and of every secret
+    read for it (for the log masker). A KMS key wraps the data key of ``.lockgate/``."""
     if ref is None:
         return None, []
     from lockgate.engine.secrets import resolve_secrets
@@ -42,10 +49,49 @@ def resolve_sealer(
     def resolve(path: str) -> Path:
         return project / path
 
-    sealer = Sealer.resolve(ref, read, resolve)
+    store = project / ".lockgate"
+    sealer = Sealer.resolve(ref, read, resolve, store=store, credentials=credentials)
     if ref.startswith("file:"):
         seen.append(resolve(ref[5:]).read_text().strip())
     return sealer, [*seen, sealer.key.hex()]
+
+
+LOG, SEALED_LOG = "log.txt", "log.txt.sealed"
+
+
+def _log_name(stage_dir: Path) -> str:
+    """What a log is sealed under: its run and stage, so a log moved elsewhere does not open."""
+    return f"log:{stage_dir.parent.name}/{stage_dir.name}"
+
+
+def seal_log(sealer: Sealer, stage_dir: Path) -> None:
+    """Seal the stage's ``log.txt`` into ``log.txt.sealed`` (after what an earlier attempt in
+    the same folder sealed) and remove the plaintext."""
+    plain, sealed = stage_dir / LOG, stage_dir / SEALED_LOG
+    if not plain.is_file():
+        return
+    text = plain.read_bytes()
+    if sealed.is_file():
+        text = read_log(sealer, stage_dir) + text
+    tmp = stage_dir / f".{SEALED_LOG}.tmp"
+    tmp.write_bytes(sealer.seal(text, _log_name(stage_dir)))
+    os.replace(tmp, sealed)
+    plain.unlink()
+
+
+def read_log(sealer: Sealer | None, stage_dir: Path) -> bytes:
+    """A stage's log from its run folder: opened when sealed, as it is when not."""
+    plain, sealed = stage_dir / LOG, stage_dir / SEALED_LOG
+    if sealed.is_file():
+        if sealer is None:
+            raise SealError(
+                f"{sealed}: the log is sealed, but lockgate.yaml sets no `encryption:`; set it "
+                "to the key the run used"
+            )
+        return sealer.open(sealed.read_bytes(), _log_name(stage_dir), str(sealed))
+    if plain.is_file():
+        return plain.read_bytes()
+    raise LockgateError(f"{stage_dir}: no log here (the stage did not run in this run)")
 
 
 class SealedOutputs:
@@ -61,6 +107,12 @@ class SealedOutputs:
         mine = self.sealer.key_id if self.sealer else None
         if entry.key_id == mine:
             return None
+        if entry.key_id is not None and self.sealer is not None:
+            try:
+                if self.sealer.knows(entry.key_id, entry.path):
+                    return None  # another data key the KMS key wraps
+            except SealError as exc:
+                return f"stage {name!r}: its cache entry {entry.key[:12]}: {exc}"
         if entry.key_id is None:
             return "replace"
         now = f"the configured key is {mine}" if mine else "lockgate.yaml sets no `encryption:`"
@@ -104,7 +156,13 @@ class SealedOutputs:
         else:
             digest = tree_digest(out)
             seal_tree(out, fresh, self.sealer, stage=name, digest=digest, public=REPORT_FILES)
+        if self.sealer is not None:  # a KMS-wrapped data key travels with the exports
+            self.sealer.keep_beside(export_dir, sealed_key_id(fresh))
         swap_into_place(fresh, export_dir / name, replace=True)
+
+    def log_at_rest(self, log: Path) -> Path:
+        """Where a stage's log is once the run ended (what the run record names)."""
+        return log if self.sealer is None else log.with_name(SEALED_LOG)
 
     def drop_plaintext(self) -> None:
         """Remove every plaintext output folder of the run (encryption on only); the ``out`` of
@@ -119,6 +177,8 @@ class SealedOutputs:
                 kept = self.kept.get(stage_dir.name)
                 if kept is not None and kept.is_dir():
                     out.symlink_to(kept.resolve(), target_is_directory=True)
+            if stage_dir.is_dir():
+                seal_log(self.sealer, stage_dir)
 
     def _need_sealer(self, folder: Path) -> Sealer:
         if self.sealer is None:

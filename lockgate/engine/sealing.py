@@ -1,17 +1,21 @@
 """Encryption at rest: AES-256-GCM from ``cryptography``, a fresh random nonce per file.
 
-A sealed file is ``MAGIC | key id (16 bytes) | nonce (12 bytes) | ciphertext | tag (16 bytes)``.
-The header and the name the file is sealed under are authenticated with it, so a flipped bit, a
-file swapped for another, or the wrong key is an error naming the file, never data silently used.
+Two layouts, both binding the header and the name a file is sealed under, so a flipped bit, a
+file swapped for another, or the wrong key is an error naming the file, never data silently used:
+
+- sealed whole, in memory (:meth:`Sealer.seal`: indexes, checkpoints, ingest state and parts):
+  ``MAGIC | key id (16 bytes) | nonce (12 bytes) | ciphertext | tag (16 bytes)``;
+- sealed in segments, file to file (:meth:`Sealer.seal_file`: cache entries and exports), each
+  segment its own message: :mod:`lockgate.engine.sealed_file`. :meth:`Sealer.open_file` opens
+  both, and a file appears only once it all authenticated: a reader never sees plaintext that
+  failed authentication.
+
 Only the key id (a digest of the key) is ever recorded; the key is kept out of ``repr`` too.
 
-Files are sealed and opened in blocks, so a 1 GiB output never sits in memory whole. Opening
-writes to a temporary name and renames only after the tag checked out: a reader never sees
-plaintext that failed authentication.
-
 Keys (``encryption.key`` in lockgate.yaml): a declared secret's name or ``file:PATH``, holding 32
-bytes as 64 hex digits or base64. KMS URIs in cosign's forms are recognised and refused with the
-supported forms named: the data key must be held by lockgate, and no KMS is wired in to wrap it.
+bytes as 64 hex digits or base64, or a KMS key (``awskms://``, ``hashivault://``) that wraps a
+data key per store (:mod:`lockgate.engine.kms.envelope`). A sealer with a key ring opens files
+sealed under another of the ring's data keys too; other KMS URIs are refused.
 """
 
 from __future__ import annotations
@@ -20,12 +24,16 @@ import base64
 import binascii
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lockgate.errors import LockgateError
-from lockgate.spec.keys import KMS_SCHEMES, kms_refusal
+from lockgate.spec.keys import KMS_SCHEMES, credential_problem, is_envelope, kms_refusal
+
+if TYPE_CHECKING:
+    from lockgate.engine.kms.envelope import KeyRing
 
 MAGIC = b"LGSEAL1\n"
 CIPHER = "AES-256-GCM"
@@ -56,6 +64,7 @@ def key_bytes(text: str, origin: str) -> bytes:
 class Sealer:
     key: bytes = field(repr=False)
     key_id: str
+    ring: KeyRing | None = field(default=None, repr=False, compare=False)  # KMS-wrapped keys
 
     @classmethod
     def from_key(cls, key: bytes) -> Sealer:
@@ -68,8 +77,30 @@ class Sealer:
         secret: Callable[[str], str],
         resolve: Callable[[str], Path],
         field_name: str = "encryption.key",
+        *,
+        store: Path | None = None,
+        credentials: Mapping[str, str] | None = None,
     ) -> Sealer:
-        """``ref``: a secret's name or ``file:PATH``; a KMS URI is refused."""
+        """``ref``: a secret's name, ``file:PATH``, or a KMS key wrapping the data key of
+        ``store`` (``credentials``: what the KMS needs -> the declared secret holding it)."""
+        if is_envelope(ref):
+            if store is None:
+                raise SealError(f"{field_name}: a KMS key needs a store for its wrapped data key")
+            from lockgate.engine.kms.envelope import kms_sealer
+
+            problem = credential_problem(ref, dict(credentials or {}))
+            if problem:
+                raise SealError(f"{field_name}: {problem}")
+            creds = {}
+            for name, secret_name in (credentials or {}).items():
+                try:
+                    creds[name] = secret(secret_name)
+                except (OSError, KeyError):
+                    raise SealError(
+                        f"{field_name}: credential {name}: secret {secret_name!r} is not "
+                        "available: declare it under top-level `secrets:`"
+                    ) from None
+            return kms_sealer(ref, creds, store, field_name)
         if ref.startswith(KMS_SCHEMES):
             raise SealError(f"{field_name}: {kms_refusal(ref)}")
         if ref.startswith("file:"):
@@ -88,8 +119,21 @@ class Sealer:
             ) from None
         return cls.from_key(key_bytes(text, f"{field_name} (secret {ref!r})"))
 
-    def _aad(self, name: str) -> bytes:
-        return MAGIC + bytes.fromhex(self.key_id) + name.encode()
+    def keep_beside(self, store: Path, key_id: str | None = None) -> None:
+        """Write the wrapped data key (``key_id``, else the current one) into ``store`` (KMS
+        keys only), so what is sealed there opens where ``store`` travels (another machine)."""
+        if self.ring is not None:
+            self.ring.keep(key_id or self.key_id, store)
+
+    def knows(self, key_id: str, near: Path) -> bool:
+        """Whether a file sealed under ``key_id`` near ``near`` opens with this sealer; a KMS
+        that refuses to unwrap its data key raises :class:`SealError`."""
+        return key_id == self.key_id or (
+            self.ring is not None and self.ring.find(key_id, near) is not None
+        )
+
+    def _aad(self, name: str, key_id: str | None = None) -> bytes:
+        return MAGIC + bytes.fromhex(key_id or self.key_id) + name.encode()
 
     def seal(self, plain: bytes | memoryview, name: str) -> bytes:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -102,41 +146,51 @@ class Sealer:
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        nonce = self._check_header(sealed[:HEADER], len(sealed), where)
+        key, key_id, nonce = self._check_header(sealed[:HEADER], len(sealed), where)
         try:
-            return AESGCM(self.key).decrypt(nonce, sealed[HEADER:], self._aad(name))
+            return AESGCM(key).decrypt(nonce, sealed[HEADER:], self._aad(name, key_id))
         except InvalidTag:
-            raise SealError(_tampered(where)) from None
+            raise SealError(tampered(where)) from None
 
-    def _check_header(self, header: bytes, size: int, where: str) -> bytes:
+    def _check_header(self, header: bytes, size: int, where: str) -> tuple[bytes, str, bytes]:
+        """``(key, key id, nonce)`` for a sealed file's header."""
         if not header.startswith(MAGIC) or size < HEADER + _TAG:
             raise SealError(f"{where}: not a lockgate-sealed file")
         key_id = header[len(MAGIC) : len(MAGIC) + _ID].hex()
-        if key_id != self.key_id:
-            raise SealError(
-                f"{where}: sealed with key {key_id}, but the configured key is {self.key_id}; "
-                "restore that key, or re-run with --no-cache to replace what was sealed"
-            )
-        return header[len(MAGIC) + _ID : HEADER]
+        return self.key_for(key_id, where), key_id, header[len(MAGIC) + _ID : HEADER]
+
+    def key_for(self, key_id: str, where: str) -> bytes:
+        """The key a file sealed under ``key_id`` opens with: this one, or another data key of
+        the ring; else the error naming ``where`` and both keys."""
+        if key_id == self.key_id:
+            return self.key
+        other = self.ring.find(key_id, Path(where).parent) if self.ring is not None else None
+        if other is not None:
+            return other
+        raise SealError(
+            f"{where}: sealed with key {key_id}, but the configured key is {self.key_id}; "
+            "restore that key, or re-run with --no-cache to replace what was sealed"
+        )
 
     def seal_file(self, src: Path, dst: Path, name: str) -> None:
-        """Seal ``src`` into ``dst`` block by block; the tag goes last."""
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        """Seal ``src`` into the new file ``dst`` in segments (:mod:`.sealed_file`)."""
+        from lockgate.engine import sealed_file
 
-        nonce = os.urandom(_NONCE)
-        enc = Cipher(algorithms.AES(self.key), modes.GCM(nonce)).encryptor()
-        enc.authenticate_additional_data(self._aad(name))
-        block, sealed = bytearray(_BLOCK), bytearray(_BLOCK + 15)  # reused: no copy per block
-        view, sealed_view = memoryview(block), memoryview(sealed)
-        with open(src, "rb", buffering=0) as fin, open(dst, "wb") as fout:
-            fout.write(MAGIC + bytes.fromhex(self.key_id) + nonce)
-            while n := fin.readinto(block):
-                fout.write(sealed_view[: enc.update_into(view[:n], sealed)])
-            fout.write(enc.finalize())
-            fout.write(enc.tag)
+        sealed_file.seal_file(self, src, dst, name)
 
     def open_file(self, src: Path, dst: Path, name: str, where: str) -> None:
-        """Open ``src`` into ``dst``; ``dst`` appears only once the whole file authenticated."""
+        """Open ``src`` into ``dst``; ``dst`` appears only once the whole file authenticated.
+        Reads both a segmented file and one in the single-message layout above."""
+        from lockgate.engine import sealed_file
+
+        with open(src, "rb") as fin:
+            segmented = fin.read(len(sealed_file.MAGIC)) == sealed_file.MAGIC
+        if segmented:
+            sealed_file.open_file(self, src, dst, name, where)
+        else:
+            self._open_single(src, dst, name, where)
+
+    def _open_single(self, src: Path, dst: Path, name: str, where: str) -> None:
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -144,32 +198,32 @@ class Sealer:
         try:
             with open(src, "rb", buffering=0) as fin, open(tmp, "wb") as fout:
                 size = os.fstat(fin.fileno()).st_size
-                nonce = self._check_header(fin.read(HEADER), size, where)
+                key, key_id, nonce = self._check_header(fin.read(HEADER), size, where)
                 fin.seek(size - _TAG)
                 tag = fin.read(_TAG)
                 fin.seek(HEADER)
-                dec = Cipher(algorithms.AES(self.key), modes.GCM(nonce, tag)).decryptor()
-                dec.authenticate_additional_data(self._aad(name))
+                dec = Cipher(algorithms.AES(key), modes.GCM(nonce, tag)).decryptor()
+                dec.authenticate_additional_data(self._aad(name, key_id))
                 block, plain = bytearray(_BLOCK), bytearray(_BLOCK + 15)
                 view, plain_view = memoryview(block), memoryview(plain)
                 left = size - HEADER - _TAG
                 while left > 0:
                     n = fin.readinto(view[: min(_BLOCK, left)])
                     if not n:
-                        raise SealError(f"{where}: truncated")
+                        raise SealError(tampered(where))
                     left -= n
                     fout.write(plain_view[: dec.update_into(view[:n], plain)])
                 try:
                     fout.write(dec.finalize())
                 except InvalidTag:
-                    raise SealError(_tampered(where)) from None
+                    raise SealError(tampered(where)) from None
             os.replace(tmp, dst)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
 
 
-def _tampered(where: str) -> str:
+def tampered(where: str) -> str:
     return (
         f"{where}: authentication failed: the file was altered, truncated or moved; "
         "re-run the stage that wrote it"

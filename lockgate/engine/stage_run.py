@@ -248,7 +248,7 @@ class StageRun:
             image_id=image_id,
             attempts=attempts,
             reason=reason,
-            log=str(log or ""),
+            log=str(self.sealed.log_at_rest(log) if log else ""),
             argv=spec.argv,
             env=dict(spec.env),
             secrets=spec.secrets,

@@ -195,6 +195,8 @@ def _stage(pipeline: Pipeline, name: str, level: int, gates: dict[str, Gate]) ->
     names = set(stage.secrets)
     if pipeline.encryption and pipeline.encryption.key in pipeline.secrets:
         names.add(pipeline.encryption.key)  # every job seals its outputs and opens its inputs
+    if pipeline.encryption:  # a KMS key: what every job needs to have its data key (un)wrapped
+        names.update(pipeline.encryption.credentials.values())
     secrets = tuple(sorted(env for s in names if (env := pipeline.secrets[s].env) is not None))
     return CiStage(
         name=name,

@@ -23,7 +23,7 @@ import lockgate
 from lockgate.contract import RECIPE_LABEL
 from lockgate.engine.stagespec import ImageRecipe
 from lockgate.errors import LockgateError
-from lockgate.images.wheels import cached_wheels
+from lockgate.images.wheels import cached_wheels, pinned_requirements
 
 # what lockgate itself needs inside a runner image: pyproject's dependencies but rich, which only
 # a terminal uses (tests/images check the two lists agree)
@@ -114,7 +114,8 @@ class RunnerImages:
         if python_deps:
             wheels = ctx / "wheels"
             self._download_wheels(requirements, recipe.base or "", wheels)
-            (wheels / "requirements.txt").write_text("\n".join(requirements) + "\n")
+            pins = pinned_requirements(wheels) or requirements
+            (wheels / "requirements.txt").write_text("\n".join(pins) + "\n")
         if recipe.install_lockgate:
             src = Path(lockgate.__file__).resolve().parent
             shutil.copytree(

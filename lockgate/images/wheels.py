@@ -16,6 +16,13 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+
 from lockgate.errors import LockgateError
 
 PipSteps = Callable[[Path], Iterable[Sequence[str]]]
@@ -40,6 +47,27 @@ def cached_wheels(cache: Path, key: str, steps: PipSteps) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def pinned_requirements(folder: Path) -> list[str] | None:
+    """``name==version`` for every distribution in ``folder``, sorted: the set pip resolved,
+    pinned. Requirement files that resolve to the same set get the same pins, so a runner image
+    installed from them is the same layer for the engine's build cache (the tabular and the
+    release pipelines share their torch and MLflow layer instead of installing it twice). None
+    when a file name does not parse; the caller then installs its requirements as written."""
+    pins = set()
+    for path in folder.iterdir():
+        if path.name.startswith("."):
+            continue
+        try:
+            if path.suffix == ".whl":
+                name, version, _, _ = parse_wheel_filename(path.name)
+            else:
+                name, version = parse_sdist_filename(path.name)
+        except (InvalidWheelFilename, InvalidSdistFilename):
+            return None
+        pins.add(f"{name}=={version}")
+    return sorted(pins) or None
 
 
 def run_pip(args: Sequence[str]) -> None:

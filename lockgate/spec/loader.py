@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import SpecError
 from lockgate.spec.config_errors import describe_validation_error
-from lockgate.spec.keys import KMS_SCHEMES, kms_refusal
+from lockgate.spec.keys import KMS_SCHEMES, credential_problem, is_envelope, kms_refusal
 from lockgate.spec.yamlpos import Loc, Positions, dotted, load_yaml, read_spec_text
 
 if TYPE_CHECKING:
-    from lockgate.spec.models import Pipeline
+    from lockgate.spec.models import Encryption, Pipeline
 
 SPEC_FILE = "lockgate.yaml"
 NAME_RULE = (
@@ -136,15 +136,28 @@ def _check_references(pipeline: Pipeline, positions: Positions) -> None:
                     f"under top-level `groups:`{_suggest(approver[1:], list(pipeline.groups))}"
                 )
     if pipeline.encryption is not None:
-        _check_encryption_key(pipeline.encryption.key, list(pipeline.secrets), positions)
+        _check_encryption(pipeline.encryption, list(pipeline.secrets), positions)
     cycle = find_cycle({n: list(s.needs) for n, s in pipeline.stages.items()})
     if cycle:
         loc = ("stages", cycle[0], "needs")
         raise SpecError(f"{positions.where(loc)}: stages: dependency cycle {' -> '.join(cycle)}")
 
 
-def _check_encryption_key(key: str, secrets: list[str], positions: Positions) -> None:
-    loc: Loc = ("encryption", "key")
+def _check_encryption(encryption: Encryption, secrets: list[str], positions: Positions) -> None:
+    key, loc = encryption.key, ("encryption", "key")
+    problem = credential_problem(key, encryption.credentials)
+    if problem:
+        at: Loc = ("encryption", "credentials") if encryption.credentials else loc
+        raise SpecError(f"{positions.where(at)}: {dotted(at)}: {problem}")
+    for name, secret in encryption.credentials.items():
+        if secret not in secrets:
+            cred: Loc = ("encryption", "credentials", name)
+            raise SpecError(
+                f"{positions.where(cred)}: {dotted(cred)}: secret {secret!r} is not declared under "
+                f"top-level `secrets:`{_suggest(secret, secrets)}"
+            )
+    if is_envelope(key):
+        return
     if key.startswith(KMS_SCHEMES):
         raise SpecError(f"{positions.where(loc)}: {dotted(loc)}: {kms_refusal(key)}")
     if not key.startswith("file:") and key not in secrets:

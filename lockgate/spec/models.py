@@ -359,8 +359,14 @@ class Encryption(Model):
 
     key: str = Field(
         min_length=1,
-        description="a declared secret holding a 32-byte key (64 hex digits or base64), or "
-        "file:PATH; KMS URIs are refused",
+        description="a declared secret holding a 32-byte key (64 hex digits or base64), "
+        "file:PATH, or a KMS key wrapping a data key: awskms://[ENDPOINT]/KEY, hashivault://NAME",
+    )
+    credentials: dict[str, str] = Field(
+        default_factory=dict,
+        description="for a KMS key: what it needs (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+        "AWS_SESSION_TOKEN, AWS_REGION; VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE) -> the "
+        "declared secret holding it",
     )
 
 

@@ -41,6 +41,7 @@ from lockgate.contract import (
     CONTAINER_OUT,
     CONTAINER_SECRETS,
     CONTAINER_WORKSPACE,
+    ENV_ENCRYPTION_CREDENTIALS,
     ENV_ENCRYPTION_KEY,
     ENV_GIT_SHA,
     ENV_IN,
@@ -99,13 +100,15 @@ class StageContext:
 
     def at_rest_sealer(self) -> Sealer | None:
         """lockgate.yaml's ``encryption:`` key, for what the stage keeps in the state folder
-        (the engine names it in LOCKGATE_ENCRYPTION_KEY: a secret's name or file:PATH)."""
+        (the engine names it in LOCKGATE_ENCRYPTION_KEY: a secret's name, file:PATH or a KMS
+        key, whose wrapped data key is kept in the state folder)."""
         ref = os.environ.get(ENV_ENCRYPTION_KEY)
         if not ref:
             return None
         from lockgate.engine.sealing import Sealer
 
-        return Sealer.resolve(ref, self.secret, self.resolve)
+        creds = json.loads(os.environ.get(ENV_ENCRYPTION_CREDENTIALS) or "{}")
+        return Sealer.resolve(ref, self.secret, self.resolve, store=self.state, credentials=creds)
 
     def secret(self, name: str) -> str:
         """The value of a declared secret (read from its file, never logged)."""

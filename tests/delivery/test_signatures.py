@@ -171,6 +171,34 @@ def test_the_first_bad_signature_in_ledger_order_wins(
     assert first_bad_signature(lines[:4], check, workers, parallel_from=1) is None
 
 
+def test_a_process_running_other_threads_checks_on_one_core(
+    tmp_path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forking while another thread may hold a lock can hang the child: with a second thread
+    alive (as in `lockgate ui`), the check runs in this process and still finds the bad line."""
+    import threading
+
+    from lockgate.delivery.ledger import signatures
+
+    def no_fork(*_args: object) -> None:
+        raise AssertionError("forked while another thread ran")
+
+    monkeypatch.setattr(signatures, "_first_bad_forked", no_fork)
+    lines = signed_ledger(tmp_path, keys, 6)
+    entry = read_line(lines[3])
+    assert entry.signature is not None
+    lines[3] = rewrite(entry, signature=flip_bit(entry.signature))
+    check: Callable[[bytes, str], bool] = load_checker(keys[1])
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert first_bad_signature(lines, check, 2, parallel_from=1) == (3, NOT_VERIFIED)
+    finally:
+        stop.set()
+        other.join()
+
+
 def test_the_release_pages_repeated_audit_keeps_naming_the_bad_signature(
     tmp_path: Path, keys: Keys
 ) -> None:

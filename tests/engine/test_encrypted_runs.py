@@ -165,14 +165,19 @@ def test_plaintext_entries_from_before_are_remade_sealed(tmp_path: Path) -> None
     ("key", "message"),
     [
         (
-            "awskms://alias/lockgate",
-            "lockgate.yaml:6:19: encryption.key: awskms keys cannot encrypt data at rest: "
-            "lockgate seals data with a key it holds, and wrapping that key through a KMS is not "
-            "supported; use a declared secret's name or file:PATH",
+            "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k",
+            "lockgate.yaml:6:19: encryption.key: gcpkms keys cannot encrypt data at rest yet: "
+            "wrapping lockgate's data key is built for AWS KMS and Vault's transit engine only; "
+            "use awskms://[ENDPOINT]/KEY, hashivault://KEYNAME, a declared secret's name or file:PATH",
         ),
         (
-            "hashivault://transit/lockgate",
-            "encryption.key: hashivault keys cannot encrypt data at rest",
+            "azurekms://vault.vault.azure.net/key",
+            "encryption.key: azurekms keys cannot encrypt data at rest yet",
+        ),
+        (
+            "awskms:///alias/lockgate",
+            "lockgate.yaml:6:19: encryption.key: awskms needs AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY: name the declared secrets that hold them",
         ),
         ("data-kee", "encryption.key: secret 'data-kee' is not declared under top-level"),
     ],
@@ -193,7 +198,12 @@ def test_a_stage_that_prints_the_key_file_shows_it_masked(tmp_path: Path) -> Non
     root = write_project(tmp_path / "p", spec, {"keys/data.key": KEY + "\n"})
     result = _run(root)
     assert result.code == 0, result.stderr
-    log = Path(last_record(root)["stages"][0]["log"]).read_text()
+    from lockgate.engine.sealed_outputs import read_log
+    from lockgate.engine.sealing import Sealer
+
+    sealed_log = Path(last_record(root)["stages"][0]["log"])
+    assert sealed_log.name == "log.txt.sealed" and KEY.encode() not in sealed_log.read_bytes()
+    log = read_log(Sealer.from_key(bytes.fromhex(KEY)), sealed_log.parent).decode()
     assert "***" in log and KEY not in log and KEY not in result.stdout + result.stderr
 
 

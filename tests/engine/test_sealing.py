@@ -1,6 +1,7 @@
-"""AES-256-GCM files, sealed and opened block by block: a round trip gives the bytes back; a
-flipped bit, a truncated file, a file opened under another name or with another key is one
-SealError naming the file, and no plaintext is left behind."""
+"""AES-256-GCM files, sealed and opened in segments: a round trip gives the bytes back; a
+flipped bit, a truncated file, segments reordered or cut at a boundary, a file opened under
+another name or with another key is one SealError naming the file, and no plaintext is left
+behind. A file sealed whole in memory (the single-message layout) still opens from disk."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from lockgate.engine.sealing import HEADER, MAGIC, Sealer, SealError
+from lockgate.engine import sealed_file
+from lockgate.engine.sealed_file import HEADER, MAGIC, SEGMENT
+from lockgate.engine.sealing import Sealer, SealError
 
 KEY = bytes(range(32))
 
 
 @pytest.fixture
 def sealed(tmp_path: Path) -> tuple[Path, bytes]:
-    plain = os.urandom((9 << 20) + 5)  # crosses the 4 MiB block boundary twice, unaligned
+    plain = os.urandom(2 * SEGMENT + 5)  # three segments, the last one short
     src = tmp_path / "plain.bin"
     src.write_bytes(plain)
     Sealer.from_key(KEY).seal_file(src, tmp_path / "f.sealed", "model/f.bin")
@@ -28,12 +31,29 @@ def test_round_trip_and_layout(tmp_path: Path, sealed: tuple[Path, bytes]) -> No
     body = path.read_bytes()
     sealer = Sealer.from_key(KEY)
     assert body.startswith(MAGIC + bytes.fromhex(sealer.key_id))
-    assert len(body) == HEADER + len(plain) + 16
+    assert len(body) == HEADER + len(plain) + 3 * 16
     assert plain[:4096] not in body
     sealer.open_file(path, tmp_path / "back.bin", "model/f.bin", "where")
     assert (tmp_path / "back.bin").read_bytes() == plain
-    # the in-memory form reads the same layout
-    assert sealer.open(body, "model/f.bin", "where") == plain
+
+
+@pytest.mark.parametrize("size", [0, 1, SEGMENT, SEGMENT + 1])
+def test_sizes_at_the_edges_round_trip(tmp_path: Path, size: int) -> None:
+    sealer, plain = Sealer.from_key(KEY), os.urandom(size)
+    (tmp_path / "p").write_bytes(plain)
+    sealer.seal_file(tmp_path / "p", tmp_path / "s", "p")
+    assert (tmp_path / "s").stat().st_size == sealed_file.sealed_size(size)
+    sealer.open_file(tmp_path / "s", tmp_path / "back", "p", "where")
+    assert (tmp_path / "back").read_bytes() == plain
+
+
+def test_a_file_sealed_whole_in_memory_opens_from_disk(tmp_path: Path) -> None:
+    sealer, plain = Sealer.from_key(KEY), os.urandom(5 << 20)
+    (tmp_path / "s").write_bytes(sealer.seal(plain, "part-0.parquet"))
+    sealer.open_file(tmp_path / "s", tmp_path / "back", "part-0.parquet", "where")
+    assert (tmp_path / "back").read_bytes() == plain
+    with pytest.raises(SealError, match="authentication failed"):
+        sealer.open_file(tmp_path / "s", tmp_path / "other", "part-1.parquet", "where")
 
 
 def test_a_fresh_nonce_per_file(tmp_path: Path) -> None:
@@ -52,6 +72,11 @@ def test_a_fresh_nonce_per_file(tmp_path: Path) -> None:
         ("flip-middle", "model/f.bin", KEY, "authentication failed"),
         ("flip-tag", "model/f.bin", KEY, "authentication failed"),
         ("truncate", "model/f.bin", KEY, "authentication failed"),
+        ("reorder", "model/f.bin", KEY, "authentication failed"),
+        ("repeat", "model/f.bin", KEY, "authentication failed"),
+        ("cut-at-boundary", "model/f.bin", KEY, "authentication failed"),
+        ("cut-and-resize", "model/f.bin", KEY, "authentication failed"),
+        ("huge-segment", "model/f.bin", KEY, "authentication failed"),
         (None, "model/g.bin", KEY, "authentication failed: the file was altered, truncated or"),
         (None, "model/f.bin", bytes(32), "sealed with key .* but the configured key is"),
         ("plain", "model/f.bin", KEY, "not a lockgate-sealed file"),
@@ -73,6 +98,17 @@ def test_damage_is_one_clear_error_and_leaves_nothing(
         body[-1] ^= 0x80
     elif damage == "truncate":
         del body[-4096 - 16 : -16]
+    elif damage in ("reorder", "repeat"):  # the first two (full) segments trade places
+        one = SEGMENT + 16
+        first, second = body[HEADER : HEADER + one], body[HEADER + one : HEADER + 2 * one]
+        body[HEADER : HEADER + 2 * one] = second + (second if damage == "repeat" else first)
+    elif damage == "cut-at-boundary":  # the last segment dropped whole
+        del body[HEADER + 2 * (SEGMENT + 16) :]
+    elif damage == "cut-and-resize":  # ... and the header's plaintext size made to match
+        del body[HEADER + 2 * (SEGMENT + 16) :]
+        body[HEADER - 8 : HEADER] = (2 * SEGMENT).to_bytes(8, "big")
+    elif damage == "huge-segment":  # a header asking each worker for a 4 GiB buffer
+        body[HEADER - 12 : HEADER - 8] = (0xFFFFFFFF).to_bytes(4, "big")
     elif damage == "plain":
         body = bytearray(plain)
     path.write_bytes(bytes(body))

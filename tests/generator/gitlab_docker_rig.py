@@ -85,16 +85,16 @@ def helper_image(client: Any, base: str) -> str:
     return _build(client, "lockgate-test/gcl-helper", HELPER_DOCKERFILE.format(base=base), {})
 
 
-def builder_image(client: Any, base: str, wheel_dir: Path) -> str:
-    if not any(wheel_dir.glob("*.whl")):
-        wheel_dir.mkdir(parents=True, exist_ok=True)
-        download = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(wheel_dir)]
-        subprocess.run(
-            [*download, "--disable-pip-version-check", *BUILDER_WHEELS],
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+def builder_image(client: Any, base: str, wheel_cache: Path | None = None) -> str:
+    """The builder image; its wheels are fetched once per machine into lockgate's wheel cache
+    (as a runner image's are), not again by every session."""
+    from lockgate.images.wheels import cached_wheels
+
+    cache = wheel_cache or Path.home() / ".cache" / "lockgate" / "wheels"
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    key = hashlib.sha256(repr(("ci-builder", python, BUILDER_WHEELS)).encode()).hexdigest()[:16]
+    download = ["download", "--quiet", "--disable-pip-version-check", *BUILDER_WHEELS]
+    wheel_dir = cached_wheels(cache, key, lambda dest: [[*download, "--dest", str(dest)]])
     dockerfile = BUILDER_DOCKERFILE.format(base=base)
     return _build(client, "lockgate-test/ci-builder", dockerfile, {"wheels": wheel_dir})
 

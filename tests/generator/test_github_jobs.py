@@ -193,3 +193,21 @@ def test_every_job_gets_the_encryption_key_when_outputs_are_sealed(tmp_path) -> 
             s for s in jobs[f"lockgate-{stage}"]["steps"] if s.get("name") == f"Run stage {stage}"
         )
         assert dict(step["env"]) == env
+
+
+def test_every_job_gets_the_kms_credentials_when_a_kms_key_seals(tmp_path) -> None:
+    """With a KMS key each job unwraps (or makes) its data key: each needs the credentials."""
+    (tmp_path / "lockgate.yaml").write_text(
+        "version: 1\nname: sealed\nimage: {base: lockgate/debian:bookworm}\n"
+        "secrets:\n  vault-addr: {env: VAULT_ADDR}\n  vault-token: {env: VAULT_TOKEN}\n"
+        "encryption:\n  key: hashivault://data\n"
+        "  credentials: {VAULT_ADDR: vault-addr, VAULT_TOKEN: vault-token}\n"
+        "stages:\n  a: {run: [sh, -c, 'true']}\n"
+    )
+    files = render_files(provider="github", spec=tmp_path / "lockgate.yaml", root=tmp_path)
+    jobs = load(files[0].text)["jobs"]
+    step = next(s for s in jobs["lockgate-a"]["steps"] if s.get("name") == "Run stage a")
+    assert dict(step["env"]) == {
+        "VAULT_ADDR": "${{ secrets.VAULT_ADDR }}",
+        "VAULT_TOKEN": "${{ secrets.VAULT_TOKEN }}",
+    }

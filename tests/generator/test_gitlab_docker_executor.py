@@ -77,7 +77,7 @@ def test_generated_pipeline_runs_in_containers_by_digest_and_equals_a_local_run(
     from tests.projects import QUICKSTART, lockgate
 
     helper = helper_image(docker_client, base_image)
-    builder = builder_image(docker_client, base_image, tmp_path / "wheels")
+    builder = builder_image(docker_client, base_image)
     repo = pipeline_repository(tmp_path, QUICKSTART)
     docker_config = tmp_path / "docker-config"  # the host CLI pulls as the runner would
     store_credentials(registry.host, USER, PASSWORD, docker_config / "config.json")

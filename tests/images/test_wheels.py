@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lockgate.errors import LockgateError
-from lockgate.images.wheels import cached_wheels
+from lockgate.images.wheels import cached_wheels, pinned_requirements
 
 
 def _project(root: Path) -> Path:
@@ -49,3 +49,21 @@ def test_a_failed_fetch_says_why_and_leaves_nothing_to_trust(tmp_path: Path) -> 
     assert str(err.value).startswith("runner image: pip could not fetch the wheels: ")
     assert "no-such-package-for-lockgate" in str(err.value)
     assert list(cache.iterdir()) == []
+
+
+def test_the_fetched_set_is_pinned_the_same_whatever_asked_for_it(tmp_path: Path) -> None:
+    """Two requirement files resolving to the same wheels get the same pins, so their runner
+    images share the install layer; a file pip cannot name leaves the requirements as written."""
+    project = _project(tmp_path / "tiny")
+
+    def steps(dest: Path) -> list[list[str]]:
+        return [["-q", "wheel", "--no-deps", "--no-build-isolation", "-w", str(dest), str(project)]]
+
+    first = cached_wheels(tmp_path / "cache", "asked-one-way", steps)
+    second = cached_wheels(tmp_path / "cache", "asked-another-way", steps)
+    (second / "Tiny_Model-1.0.tar.gz").write_bytes(b"")  # an sdist of the same version
+    assert pinned_requirements(first) == ["tiny-model==1.0"]
+    assert pinned_requirements(second) == ["tiny-model==1.0"]
+    (second / "notes.txt").write_text("not a distribution")
+    assert pinned_requirements(second) is None
+    assert pinned_requirements(tmp_path / "tiny") is None  # pyproject.toml: not a distribution

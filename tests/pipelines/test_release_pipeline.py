@@ -10,41 +10,50 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.projects import REPO_ROOT, lockgate
+from tests.pipelines.release_background import BACKGROUND, TIMEOUT_S, release_argv, release_env
+from tests.projects import lockgate
 
-# three pipeline runs and four canaries: about 25 minutes on a loaded 2-core machine
+# three pipeline runs and four canaries: about 25 minutes on a loaded 2-core machine; the run
+# starts with the session (release_background.py) and overlaps the tests before this module
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(3600)]
-RELEASE = REPO_ROOT / "pipelines" / "release" / "release.py"
 
 
 def _release(state: Path, suffix: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "NO_COLOR": "1"}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return subprocess.run(
-        [sys.executable, str(RELEASE), "--state", str(state), f"--env-suffix={suffix}", *args],
-        env=env,
+        release_argv(state, suffix, *args),
+        env=release_env(),
         capture_output=True,
         text=True,
-        timeout=2400,
+        timeout=TIMEOUT_S,
         check=False,
     )
 
 
 @pytest.fixture(scope="module")
 def released(
-    tmp_path_factory: pytest.TempPathFactory, base_image: str, trivy_bin: Path, cosign_bin: Path
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    base_image: str,
+    trivy_bin: Path,
+    cosign_bin: Path,
 ) -> Iterator[tuple[dict, Path, str]]:
-    state = tmp_path_factory.mktemp("release")
-    suffix = f"-t{secrets.token_hex(3)}"
-    done = _release(state, suffix, "--free-port", "--json", str(state / "outcome.json"))
+    run = request.config.stash.get(BACKGROUND, None)
+    if run is not None:  # started with the session: wait for it to end
+        run.taken = True
+        code, stdout, stderr = run.result()
+        state, suffix = run.state, run.suffix
+    else:
+        state = tmp_path_factory.mktemp("release")
+        suffix = f"-t{secrets.token_hex(3)}"
+        done = _release(state, suffix, "--free-port", "--json", str(state / "outcome.json"))
+        code, stdout, stderr = done.returncode, done.stdout, done.stderr
     try:
-        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-4000:]
+        assert code == 0, stdout[-6000:] + stderr[-4000:]
         yield json.loads((state / "outcome.json").read_text()), state / "project", suffix
     finally:
         _release(state, suffix, "--down")

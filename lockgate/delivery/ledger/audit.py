@@ -16,8 +16,10 @@ from pathlib import Path
 
 from lockgate.delivery.ledger.audited import AuditRecord
 from lockgate.delivery.ledger.entry import GENESIS, LineError, read_chain
-from lockgate.delivery.ledger.ledger import HEAD_FILE, LEDGER_FILE, Head, LedgerError, read_head
+from lockgate.delivery.ledger.head import HEAD_FILE, LEDGER_FILE, Head, LedgerError, read_head
 from lockgate.delivery.ledger.signatures import SignatureCheck, first_bad_signature, line_problem
+
+HEAD_NOT_SIGNED = "the head anchor's signature does not verify"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,19 @@ def _audit(
             return AuditReport(0, notes=("the ledger is empty",)), None, 0
         missing = f"{folder / HEAD_FILE}: the head anchor is missing"
         return AuditReport(0, (missing,), 1), None, 0
+    return audit_bytes(head, data, check_signature, held, record, skip_audited, workers)
+
+
+def audit_bytes(
+    head: Head,
+    data: bytes,
+    check_signature: SignatureCheck | None,
+    held: tuple[bytes, _Walk] | None = None,
+    record: AuditRecord | None = None,
+    skip_audited: bool = True,
+    workers: int = 1,
+) -> tuple[AuditReport, tuple[bytes, _Walk] | None, int]:
+    """:func:`_audit` of bytes already read: ``data`` from ``ledger.jsonl`` under ``head``."""
     start, unchanged = None, 0
     if held is not None and len(held[0]) <= head.size and data.startswith(held[0]):
         start = held[1]
@@ -100,7 +115,7 @@ def _audit(
     found = [walk.problem] if walk.problem else _end_problems(walk, head)
     problems = [f"entry {seq}: {message}" for seq, message in found]
     if check_signature is not None and not problems and not _head_signed(head, check_signature):
-        problems.append("the head anchor's signature does not verify")
+        problems.append(HEAD_NOT_SIGNED)
     first_bad = found[0][0] if found else None
     report = AuditReport(walk.expected - 1, tuple(problems), first_bad, walk.notes, unchanged)
     if record is not None and report.ok and head.size:

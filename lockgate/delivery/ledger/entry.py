@@ -120,7 +120,11 @@ class Entry:
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any], digest_hex: str) -> Entry:
-        return cls(
+        # A frozen dataclass's __init__ sets each field through object.__setattr__; filling the
+        # instance's __dict__ at once builds the same value in a fraction of the time, which
+        # counts when a gate reads a ledger of 100,000 entries.
+        entry = object.__new__(cls)
+        entry.__dict__.update(
             seq=body["seq"],
             time=body["time"],
             action=body["action"],
@@ -136,6 +140,7 @@ class Entry:
             hash=digest_hex,
             signature=body.get("signature"),
         )
+        return entry
 
 
 def seal(draft: Draft, seq: int, time: str, prev: str, sign: Any = None) -> Entry:

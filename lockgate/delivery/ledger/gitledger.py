@@ -20,6 +20,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from lockgate.delivery.ledger.audited import AuditRecord
 from lockgate.delivery.ledger.entry import Draft, Entry, format_time, seal
 from lockgate.delivery.ledger.ledger import (
     HEAD_FILE,
@@ -55,6 +56,7 @@ class GitLedger:
         notice: Callable[[str], None] = lambda message: None,
         checker: Checker | None = None,
         witness: Witness | None = None,
+        audited: AuditRecord | None = None,
     ) -> None:
         self.repo = repo
         self.folder = folder
@@ -64,7 +66,13 @@ class GitLedger:
         self.signer = signer
         self.notice = notice
         self.mirror = FileLedger(
-            folder, clock=clock, signer=signer, notice=notice, checker=checker, witness=witness
+            folder,
+            clock=clock,
+            signer=signer,
+            notice=notice,
+            checker=checker,
+            witness=witness,
+            audited=audited,
         )
 
     def _git(self, *args: str, data: bytes | None = None, check: bool = True) -> str:

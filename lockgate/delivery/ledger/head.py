@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lockgate.delivery.ledger.entry import GENESIS, Entry, canonical
+from lockgate.delivery.ledger.entry import GENESIS, canonical
 from lockgate.errors import LockgateError
 
 LEDGER_FILE = "ledger.jsonl"
@@ -88,22 +88,3 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def head_verifies(head: Head, check: Checker) -> bool:
     return head.signature is not None and check(head.anchor_payload(), head.signature)
-
-
-def check_signed(folder: Path, head: Head, entries: list[Entry], check: Checker) -> None:
-    """Raise unless the head and every entry carry a signature that verifies."""
-    if head.seq and not head_verifies(head, check):
-        raise LedgerError(
-            f"{folder / HEAD_FILE}: the head anchor's signature does not verify with "
-            "policy.ledger.public_key; run `lockgate audit verify --public-key`"
-        )
-    for e in entries:
-        if e.signature is None or not check(e.signed_payload(), e.signature):
-            what = (
-                "is not signed" if e.signature is None else "has a signature that does not verify"
-            )
-            raise LedgerError(
-                f"{folder / LEDGER_FILE}: entry {e.seq} ({e.action} by {e.actor}) {what} with "
-                "policy.ledger.public_key: the ledger is signed, so it does not count; run "
-                "`lockgate audit verify --public-key`"
-            )

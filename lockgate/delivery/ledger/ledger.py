@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lockgate.delivery.ledger.audited import AuditRecord
 from lockgate.delivery.ledger.entry import (
     Draft,
     Entry,
@@ -40,11 +41,11 @@ from lockgate.delivery.ledger.head import (
     Checker,
     Head,
     LedgerError,
-    check_signed,
     head_verifies,
     read_head,
     write_atomic,
 )
+from lockgate.delivery.ledger.signed_read import read_lines, read_signed
 from lockgate.delivery.ledger.witness import Witness
 
 __all__ = ["HEAD_FILE", "LEDGER_FILE", "FileLedger", "Head", "LedgerError", "read_head"]
@@ -72,6 +73,7 @@ class FileLedger:
         notice: Callable[[str], None] = lambda message: None,
         checker: Checker | None = None,
         witness: Witness | None = None,
+        audited: AuditRecord | None = None,
     ) -> None:
         self.folder = folder
         self.clock = clock
@@ -79,6 +81,7 @@ class FileLedger:
         self.notice = notice
         self.checker = checker  # set: a signed ledger; every entry and head must verify
         self.witness = witness  # set: refuse a head older than the newest seen here
+        self.audited = audited  # this machine's record of what passed under ``checker``
 
     @property
     def path(self) -> Path:
@@ -145,22 +148,18 @@ class FileLedger:
 
     def entries(self) -> list[Entry]:
         """Every committed entry, hash-checked (use ``lockgate audit verify`` for the chain);
-        on a signed ledger every signature checked, against the witness when there is one. An
-        interrupted append is settled first, so a decision sees what its record will follow."""
+        on a signed ledger checked as an audit with the key would (chain, signatures, head:
+        :mod:`.signed_read`), skipping an unchanged prefix ``audited`` records as passed; against
+        the witness when there is one. An interrupted append is settled first, so a decision
+        sees what its record will follow."""
         if self.head().pending and os.access(self.folder, os.W_OK):
             with self.locked():
                 pass
         head, data = self.committed_bytes()
-        out = []
-        for line in data.splitlines():
-            try:
-                out.append(read_line(line))
-            except LineError as exc:
-                raise LedgerError(
-                    f"{self.path}: entry {len(out) + 1}: {exc}; run `lockgate audit verify`"
-                ) from None
         if self.checker is not None:
-            check_signed(self.folder, head, out, self.checker)
+            out = read_signed(self.path, head, data, self.checker, self.audited)
+        else:
+            out = read_lines(self.path, data)
         if self.witness is not None:
             self.witness.check(head.seq, head.hash, {e.seq: e.hash for e in out})
             self.witness.record(head.seq, head.hash)

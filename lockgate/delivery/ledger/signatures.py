@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from lockgate.delivery.ledger.entry import LineError, read_line, signed_parts
@@ -78,8 +79,14 @@ def _first_bad(
 
 
 def _can_fork() -> bool:
-    # macOS offers fork but its system libraries may not survive it: one process there
-    return sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
+    # macOS offers fork but its system libraries may not survive it: one process there. A process
+    # that runs other threads (`lockgate ui` serving requests) could fork while one of them holds
+    # a lock the child then waits on forever: such a process checks on one core.
+    return (
+        sys.platform == "linux"
+        and "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+    )
 
 
 def _first_bad_forked(

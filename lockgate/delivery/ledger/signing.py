@@ -2,7 +2,8 @@
 checked offline with only the public key (``lockgate audit verify --public-key FILE``).
 
 Keys are PEM files (``openssl genpkey -algorithm ed25519``, or :func:`generate_key_pair`). The
-``cryptography`` package is imported only when a key is used.
+``cryptography`` package is imported only when a key is used; signatures are checked by
+:class:`~lockgate.delivery.ledger.verification.KeyChecker` (libsodium when installed).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lockgate.delivery.ledger.verification import KeyChecker
 from lockgate.errors import LockgateError
 
 
@@ -48,8 +50,8 @@ def load_signer(path: Path) -> Callable[[bytes], str]:
     return sign
 
 
-def load_checker(path: Path) -> Callable[[bytes, str], bool]:
-    """A function telling whether a base64 signature over bytes verifies with ``path``."""
+def load_checker(path: Path) -> KeyChecker:
+    """The checker for the Ed25519 public key in ``path``."""
     serialization = _serialization()
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -59,28 +61,16 @@ def load_checker(path: Path) -> Callable[[bytes, str], bool]:
         raise SigningError(f"{path}: cannot read the public key ({exc})") from None
     if not isinstance(key, Ed25519PublicKey):
         raise SigningError(f"{path}: not an Ed25519 public key")
-    return _checker(key)
+    return KeyChecker(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
 
 
 def public_key_id(path: Path) -> str:
     """``ed25519:<sha256 of the raw public key>``: the same key whatever file or PEM layout holds
     it (names what an audit record was verified against)."""
-    import hashlib
-
-    serialization = _serialization()
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    try:
-        key = serialization.load_pem_public_key(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise SigningError(f"{path}: cannot read the public key ({exc})") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise SigningError(f"{path}: not an Ed25519 public key")
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return "ed25519:" + hashlib.sha256(raw).hexdigest()
+    return load_checker(path).key_id
 
 
-def checker_of_private(path: Path) -> Callable[[bytes, str], bool]:
+def checker_of_private(path: Path) -> KeyChecker:
     """The checker for the public half of the private key in ``path``: a writer that signs
     also refuses entries its own key did not sign."""
     serialization = _serialization()
@@ -92,20 +82,8 @@ def checker_of_private(path: Path) -> Callable[[bytes, str], bool]:
         raise SigningError(f"{path}: cannot read the private key ({exc})") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise SigningError(f"{path}: not an Ed25519 private key")
-    return _checker(key.public_key())
-
-
-def _checker(key: Any) -> Callable[[bytes, str], bool]:
-    from cryptography.exceptions import InvalidSignature
-
-    def check(payload: bytes, signature: str) -> bool:
-        try:
-            key.verify(base64.b64decode(signature), payload)
-        except (InvalidSignature, ValueError):
-            return False
-        return True
-
-    return check
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return KeyChecker(raw)
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from lockgate.delivery.ledger.audited import AuditRecord
 from lockgate.delivery.ledger.entry import Draft, Entry
 from lockgate.delivery.ledger.head import Checker
 from lockgate.delivery.ledger.ledger import Clock, FileLedger, Signer, utc_now
@@ -41,10 +42,14 @@ def open_ledger(
     """The store the spec's ``policy.ledger`` names; the git store fetches first unless
     ``sync`` is false (reads that may be a little behind, e.g. ``history`` offline). With a
     ``checker`` (the ledger's public key) every entry and head must verify and writers must
-    sign; a witness outside the store refuses a head older than one seen on this machine."""
+    sign, and what this machine's audit record vouches for is not checked again
+    (:mod:`.signed_read`); a witness outside the store refuses a head older than one seen on this
+    machine."""
     config = pipeline.policy.ledger
     folder = spec_root / LEDGER_DIR
     witness = Witness(folder)
+    key_id = getattr(checker, "key_id", None)  # a KeyChecker names its key; a bare function not
+    audited = AuditRecord(folder, key_id) if key_id else None
     if config.store == "git":
         from lockgate.delivery.ledger.gitledger import GitLedger
 
@@ -58,6 +63,7 @@ def open_ledger(
             notice=notice,
             checker=checker,
             witness=witness,
+            audited=audited,
         )
         if sync:
             try:
@@ -68,5 +74,11 @@ def open_ledger(
                 pass
         return store
     return FileLedger(
-        folder, clock=clock, signer=signer, notice=notice, checker=checker, witness=witness
+        folder,
+        clock=clock,
+        signer=signer,
+        notice=notice,
+        checker=checker,
+        witness=witness,
+        audited=audited,
     )

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lockgate.stages.data_check.bins import ReferenceSample, sample_exprs, sample_step
 from lockgate.stages.data_check.compiler import ScanPlan
 from lockgate.stages.data_check.distinct import DistinctCounter
-from lockgate.stages.data_check.drift import sample_exprs, sample_step
 from lockgate.stages.data_check.partials import merge_row
 from lockgate.stages.data_check.source import Dataset, DataSourceError
 
@@ -140,7 +140,9 @@ class BatchedEvaluation:
         limit = max(int(share / key_bytes), MIN_ROWS)
         return DistinctCounter(columns, partitions, folder, limit)
 
-    def sample(self, dataset: Dataset, numeric: list[str], categorical: list[str]) -> pl.DataFrame:
+    def sample(
+        self, dataset: Dataset, numeric: list[str], categorical: list[str]
+    ) -> ReferenceSample:
         """The rows of the reference sample (as the one-pass path takes them), batch by batch."""
         import polars as pl
 
@@ -152,4 +154,5 @@ class BatchedEvaluation:
             first = (-offset) % step
             if first < batch.height:
                 parts.append(batch.gather_every(step, offset=first).select(exprs))
-        return pl.concat(parts, how="vertical") if parts else batch.select(exprs)
+        frame = pl.concat(parts, how="vertical") if parts else batch.select(exprs)
+        return ReferenceSample(frame, whole=step == 1)

@@ -77,16 +77,18 @@ class DataCheck:
         if spec.drift is not None and spec.reference is not None:
             reference = locate(spec.reference, self.resolve, spec.format, "reference")
             numeric, categorical = drift_columns(spec, schema, _schema(reference))
+            sample = evaluation.sample(reference, numeric, categorical)
             dplan = plan_drift(
-                evaluation.sample(reference, numeric, categorical),
+                sample.frame,
                 numeric,
                 categorical,
                 spec.drift,
                 explicit=spec.drift.columns is not None,
+                whole=sample.whole,
             )
             notes += [f"drift: {c} skipped (more than 200 categories)" for c in dplan.skipped]
             ref_plan = ScanPlan()
-            ref_keys = add_distributions(ref_plan, dplan)
+            ref_keys = add_distributions(ref_plan, dplan, reference=True)
             cur_keys = add_distributions(plan, dplan)
             passes.append((reference, ref_plan))
             drift_parts = (dplan, ref_keys, cur_keys)

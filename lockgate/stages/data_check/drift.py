@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lockgate.stages.data_check.bins import Edges, column_edges
 from lockgate.stages.data_check.compiler import ScanPlan
 from lockgate.stages.data_check.outcome import ColumnDrift
 from lockgate.stages.data_check.partials import mean_std
@@ -29,18 +30,8 @@ from lockgate.stages.data_check.spec import DataCheckSpec, DriftSpec
 if TYPE_CHECKING:
     import polars as pl
 
-FINE_BINS = 100
-SAMPLE_ROWS = 200_000
 MAX_CATEGORIES = 200
 EPS = 1e-4
-
-
-@dataclass(frozen=True)
-class Edges:
-    """Bin edges of one numeric column: ``fine`` for Wasserstein/KS, ``coarse`` for PSI."""
-
-    fine: tuple[float, ...]
-    coarse: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -73,39 +64,6 @@ def drift_columns(
     return numeric, categorical
 
 
-def _quantile_edges(values: Any, *counts: int) -> list[tuple[float, ...]]:
-    """The distinct quantiles splitting ``values`` into each of ``counts`` equal bins.
-
-    The values are sorted once and ``np.quantile`` runs once over the sorted copy for all the
-    grids (selecting a hundred order statistics costs more than the sort); each quantile is the
-    same number a call of its own over the unsorted values gives."""
-    import numpy as np
-
-    if len(values) == 0:
-        return [() for _ in counts]
-    grids = [np.linspace(0, 1, count + 1) for count in counts]
-    ordered = np.sort(np.asarray(values, dtype="float64"))
-    found = np.quantile(ordered, np.concatenate(grids))
-    out, start = [], 0
-    for grid in grids:
-        out.append(tuple(float(v) for v in np.unique(found[start : start + len(grid)])))
-        start += len(grid)
-    return out
-
-
-def sample_step(rows: int) -> int:
-    """Every how many rows the reference is sampled (at most ``SAMPLE_ROWS`` rows kept)."""
-    return max(1, math.ceil(rows / SAMPLE_ROWS))
-
-
-def sample_exprs(numeric: list[str], categorical: list[str]) -> list[pl.Expr]:
-    import polars as pl
-
-    return [pl.col(c).cast(pl.Float64) for c in numeric] + [
-        pl.col(c).cast(pl.String) for c in categorical
-    ]
-
-
 def plan_drift(
     sample: pl.DataFrame,
     numeric: list[str],
@@ -113,22 +71,23 @@ def plan_drift(
     drift: DriftSpec,
     *,
     explicit: bool,
+    whole: bool = False,
 ) -> DriftPlan:
-    """Bin edges and the categorical columns kept, from a bounded sample of the reference."""
+    """Bin edges and the categorical columns kept, from a bounded sample of the reference
+    (``whole``: the sample is every row of the reference, see :func:`~.bins.column_edges`)."""
     if not numeric and not categorical:
         return DriftPlan({}, (), ())
-    edges = {}
-    for name in numeric:
-        values = sample[name].drop_nulls().drop_nans().to_numpy()
-        coarse, fine = _quantile_edges(values, drift.bins, FINE_BINS)
-        edges[name] = Edges(tuple(sorted(set(fine) | set(coarse))), coarse)
+    edges = {name: column_edges(sample[name], drift.bins, whole=whole) for name in numeric}
     kept = [c for c in categorical if explicit or sample[c].n_unique() <= MAX_CATEGORIES]
     skipped = tuple(c for c in categorical if c not in kept)
     return DriftPlan(edges, tuple(kept), skipped)
 
 
-def add_distributions(plan: ScanPlan, drift_plan: DriftPlan) -> dict[str, dict[str, str]]:
-    """Add the histogram / value-count expressions of every drift column to ``plan``."""
+def add_distributions(
+    plan: ScanPlan, drift_plan: DriftPlan, *, reference: bool = False
+) -> dict[str, dict[str, str]]:
+    """Add the histogram / value-count expressions of every drift column to ``plan``; on the
+    ``reference`` side, not the counts the sample already gave (``Edges.reference_counts``)."""
     import polars as pl
 
     keys: dict[str, dict[str, str]] = {}
@@ -143,10 +102,11 @@ def add_distributions(plan: ScanPlan, drift_plan: DriftPlan) -> dict[str, dict[s
         # NaN above every number, so ``NaN <= edge`` is false for the edges (never NaN) as the
         # nulls ``fill_nan`` would make are not counted, without a filled copy per edge. (An
         # edge is NaN only when the sample holds both infinities; it keeps the filled column.)
+        counted = reference and edges.reference_counts is not None
         keys[name] = {
             **{
                 f"le{i}": plan.add(((c if math.isnan(edge) else raw) <= edge).sum(), "sum", "le")
-                for i, edge in enumerate(edges.fine)
+                for i, edge in enumerate(() if counted else edges.fine)
             },
             "n": plan.add(c.count(), "sum", "n"),
             "moments": plan.add(moments, "moments", "mom"),
@@ -293,6 +253,8 @@ def measure_drift(
     out = []
     for name, edges in drift_plan.numeric.items():
         ref, cur = _values(ref_row, ref_keys[name]), _values(cur_row, cur_keys[name])
+        if "le0" not in ref_keys[name] and edges.reference_counts is not None:
+            ref.update({f"le{i}": n for i, n in enumerate(edges.reference_counts)})
         out.append(_numeric(name, edges, ref, cur, drift.thresholds(name, numeric=True)))
     for name in drift_plan.categorical:
         ref, cur = _values(ref_row, ref_keys[name]), _values(cur_row, cur_keys[name])

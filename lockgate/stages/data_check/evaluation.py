@@ -12,15 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from lockgate.stages.data_check.bins import ReferenceSample, sample_exprs, sample_step
 from lockgate.stages.data_check.compiler import ScanPlan
-from lockgate.stages.data_check.drift import sample_exprs, sample_step
 from lockgate.stages.data_check.source import Dataset, collect_all
 from lockgate.stages.data_check.spec import DataCheckSpec
-
-if TYPE_CHECKING:
-    import polars as pl
 
 
 class Evaluation(Protocol):
@@ -28,7 +25,7 @@ class Evaluation(Protocol):
 
     def sample(
         self, dataset: Dataset, numeric: list[str], categorical: list[str]
-    ) -> pl.DataFrame: ...
+    ) -> ReferenceSample: ...
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,9 @@ class InMemoryEvaluation:
         frames = collect_all(queries, streaming=self.streaming, label=label)
         return [frame.row(0, named=True) for frame in frames]
 
-    def sample(self, dataset: Dataset, numeric: list[str], categorical: list[str]) -> pl.DataFrame:
+    def sample(
+        self, dataset: Dataset, numeric: list[str], categorical: list[str]
+    ) -> ReferenceSample:
         import polars as pl
 
         reference = dataset.scan()
@@ -49,9 +48,11 @@ class InMemoryEvaluation:
             [reference.select(pl.len())], streaming=self.streaming, label="reference"
         )
         step = sample_step(rows[0].item())
-        every = reference.with_row_index("__row").filter(pl.col("__row") % step == 0)
-        query = every.select(sample_exprs(numeric, categorical))
-        return collect_all([query], streaming=self.streaming, label="reference")[0]
+        if step > 1:
+            reference = reference.with_row_index("__row").filter(pl.col("__row") % step == 0)
+        query = reference.select(sample_exprs(numeric, categorical))
+        frame = collect_all([query], streaming=self.streaming, label="reference")[0]
+        return ReferenceSample(frame, whole=step == 1)
 
 
 def evaluation_for(spec: DataCheckSpec) -> Evaluation:

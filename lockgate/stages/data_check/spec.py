@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
@@ -26,6 +26,13 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 MIN_BUDGET = 8 * 2**20
+
+
+class _WithModel(FrozenModel):
+    """A ``with:`` record whose validator is built on first use: a stage parses only
+    :class:`DataCheckSpec`, whose validator holds the nested records' own."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 class DataCheckConfigError(LockgateError):
@@ -47,7 +54,7 @@ def size_bytes(text: str | int) -> int:
     return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
 
 
-class ColumnSpec(FrozenModel):
+class ColumnSpec(_WithModel):
     """What one column must look like. Every key is optional."""
 
     type: ColumnType | None = None
@@ -78,12 +85,12 @@ class ColumnSpec(FrozenModel):
         return self
 
 
-class RowsSpec(FrozenModel):
+class RowsSpec(_WithModel):
     min: Annotated[int, Field(ge=0)] | None = None
     max: Annotated[int, Field(ge=0)] | None = None
 
 
-class FreshnessSpec(FrozenModel):
+class FreshnessSpec(_WithModel):
     column: str
     max_age: str
 
@@ -98,19 +105,19 @@ class FreshnessSpec(FrozenModel):
         return duration_seconds(self.max_age)
 
 
-class NumericDrift(FrozenModel):
+class NumericDrift(_WithModel):
     """Thresholds for numeric columns; a column drifts when any metric exceeds its threshold."""
 
     psi: Annotated[float, Field(gt=0)] | None = 0.2
     wasserstein: Annotated[float, Field(gt=0)] | None = 0.1
 
 
-class CategoricalDrift(FrozenModel):
+class CategoricalDrift(_WithModel):
     js: Annotated[float, Field(gt=0, le=1)] | None = 0.1
     psi: Annotated[float, Field(gt=0)] | None = None
 
 
-class ColumnDriftThresholds(FrozenModel):
+class ColumnDriftThresholds(_WithModel):
     """Per-column overrides; keys left out keep the numeric/categorical defaults."""
 
     psi: Annotated[float, Field(gt=0)] | None = None
@@ -118,7 +125,7 @@ class ColumnDriftThresholds(FrozenModel):
     js: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
-class DriftSpec(FrozenModel):
+class DriftSpec(_WithModel):
     columns: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
     bins: Annotated[int, Field(ge=2, le=100)] = 10
@@ -139,18 +146,18 @@ class DriftSpec(FrozenModel):
         return {k: v for k, v in merged.items() if v is not None}
 
 
-class PiiSpec(FrozenModel):
+class PiiSpec(_WithModel):
     detectors: tuple[PiiKind, ...] = ("email", "phone", "ssn", "iban")
     min_fraction: Fraction = 0.0
     fail: bool = False
 
 
-class IncrementalSpec(FrozenModel):
+class IncrementalSpec(_WithModel):
     enabled: bool = True
     order_by: Literal["name", "mtime"] = "name"
 
 
-class DataCheckSpec(FrozenModel):
+class DataCheckSpec(_WithModel):
     data: str | tuple[str, ...]
     format: Literal["parquet", "csv", "jsonl"] | None = None
     reference: str | tuple[str, ...] | None = None

@@ -15,7 +15,7 @@ from lockgate.stages.context import StageContext
 
 
 def main(ctx: StageContext) -> int:
-    from lockgate.contract import ENV_ENCRYPTION_KEY
+    from lockgate.contract import ENV_ENCRYPTION_CREDENTIALS, ENV_ENCRYPTION_KEY
     from lockgate.engine.sealing import Sealer
     from lockgate.stages.ingest.config import parse_ingest_config
     from lockgate.stages.ingest.run import Ingest
@@ -23,7 +23,12 @@ def main(ctx: StageContext) -> int:
     cfg = parse_ingest_config(ctx.with_)
     secret = _secret_reader(ctx)
     key = os.environ.get(ENV_ENCRYPTION_KEY)  # lockgate.yaml's `encryption.key`, never the key
-    sealer = Sealer.resolve(key, secret, ctx.resolve) if key else None
+    creds = json.loads(os.environ.get(ENV_ENCRYPTION_CREDENTIALS) or "{}")
+    sealer = (
+        Sealer.resolve(key, secret, ctx.resolve, store=ctx.state, credentials=creds)
+        if key
+        else None
+    )
     ctx.out.mkdir(parents=True, exist_ok=True)
     ingest = Ingest(
         config=cfg,

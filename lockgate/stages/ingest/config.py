@@ -30,9 +30,38 @@ class FileSource(FrozenModel):
 
     path: str = Field(description="path, glob, partitioned folder, or fsspec URL")
     format: FileFormat = "auto"
-    credentials: str | None = Field(
-        None, description="secret holding the filesystem's options as a JSON object"
+    credentials: str | dict[str, str] | None = Field(
+        None,
+        description="a secret holding the store's credentials as a JSON object, or a mapping "
+        "of credential field to the secret that holds it (docs/ingest.md)",
     )
+
+    @field_validator("path")
+    @classmethod
+    def _no_userinfo(cls, value: str) -> str:
+        scheme, sep, rest = value.partition("://")
+        host = rest.split("/", 1)[0]
+        # user:password@host is refused; abfs's container@account names no credential
+        if sep and "@" in host and ":" in host.split("@", 1)[0]:
+            raise ValueError(
+                f"a {scheme}:// URL carries no credentials: declare them as secrets and name "
+                "them in `credentials:`"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _store_fields(self) -> FileSource:
+        from lockgate.stages.ingest.object_stores import store_for
+
+        store = store_for(self.path)
+        if store is not None and isinstance(self.credentials, dict):
+            unknown = sorted(set(self.credentials) - set(store.fields))
+            if unknown:
+                raise ValueError(
+                    f"{store.name} takes no {unknown[0]!r} in credentials; its fields are "
+                    + ", ".join(store.fields)
+                )
+        return self
 
 
 class PostgresSource(FrozenModel):

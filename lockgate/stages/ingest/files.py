@@ -1,14 +1,13 @@
 """File sources: a path, a glob, a partitioned folder, or an fsspec URL.
 
 Local paths are scanned lazily by Polars. A URL (``s3://``, ``gs://``, ``az://``, ``memory://``,
-``file://``) goes through fsspec with the filesystem options held in a secret (a JSON object such
-as ``{"key": ..., "secret": ...}``), so credentials never sit in the spec. Folder names of the
+``file://``) goes through fsspec, with the credentials the stage declares as secrets mapped to
+the store's options by :mod:`object_stores`, so they never sit in the spec. Folder names of the
 form ``key=value`` (hive partitions) become string columns of every row below them.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -44,23 +43,6 @@ def _chunked(
         return file_chunks(fmt, source, label, schema, chunk_bytes, hive)
 
     return chunks
-
-
-def storage_options(src: FileSource, secret: Callable[[str], str]) -> dict[str, Any]:
-    if src.credentials is None:
-        return {}
-    try:
-        opts = json.loads(secret(src.credentials))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SourceError(
-            f"with.source.files.credentials: secret {src.credentials!r} must hold a JSON object "
-            f"of filesystem options ({type(exc).__name__})"
-        ) from None
-    if not isinstance(opts, dict):
-        raise SourceError(
-            f"with.source.files.credentials: secret {src.credentials!r} must hold a JSON object"
-        )
-    return opts
 
 
 def _hive(rel: str) -> dict[str, str]:
@@ -139,20 +121,22 @@ def partitions(
 
 
 def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
-    import fsspec
+    from lockgate.stages.ingest.object_stores import (
+        credential_values,
+        filesystem_options,
+        missing_bucket,
+        missing_package,
+        open_filesystem,
+        store_problem,
+    )
 
-    opts = storage_options(src, secret)
+    values = credential_values(src.credentials, secret)
+    opts = filesystem_options(src.path, values)
     try:
-        fs, root = fsspec.core.url_to_fs(src.path, **opts)
-        if fs.isdir(root):
-            names = [n for n in fs.find(root) if PurePosixPath(n).suffix.lower() in SUFFIXES]
-            base = root
-        else:
-            names = sorted(fs.glob(root)) if any(c in root for c in "*?[") else [root]
-            base = str(PurePosixPath(root.split("*")[0]).parent) if "*" in root else ""
+        fs, root = open_filesystem(src.path, opts)
+        sizes, base = _listing(fs, root)
         found = []
-        for name in sorted(names):
-            info = fs.info(name)
+        for name, size in sorted(sizes.items()):
             rel = str(PurePosixPath(name).relative_to(base)) if base else PurePosixPath(name).name
             fmt = _format(src, name)
 
@@ -162,13 +146,44 @@ def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
             found.append(
                 Partition(
                     rel,
-                    int(info.get("size") or 0),
+                    size,
                     _reader(fmt, opener, f"{src.path} ({rel})", _hive(rel)),
                     _chunked(fmt, opener, f"{src.path} ({rel})", _hive(rel)),
                 )
             )
-    except (OSError, ValueError, ImportError) as exc:
-        raise SourceError(f"with.source.files.path: cannot list {src.path}: {exc}") from None
+        absent = None if found else missing_bucket(fs, src.path, root)
+    except ImportError:
+        raise SourceError(f"with.source.files.path: {missing_package(src.path)}") from None
+    except SourceError:
+        raise
+    except Exception as exc:  # the store's SDK raises its own types; each becomes one line
+        raise SourceError(
+            f"with.source.files.path: cannot list {src.path}: "
+            + store_problem(exc, values, bool(opts.get("anon")))
+        ) from None
+    if absent is not None:
+        raise SourceError(
+            f"with.source.files.path: cannot list {src.path}: bucket {absent!r} does not exist; "
+            "check the bucket's name (and endpoint_url for an S3-compatible store)"
+        )
     if not found:
         raise SourceError(f"with.source.files.path: no data files at {src.path!r}")
     return found
+
+
+def _listing(fs: Any, root: str) -> tuple[dict[str, int], str]:
+    """The data files under ``root`` (a folder, a glob or one object) with their sizes, and the
+    base of their keys. One listing gives every size: no request per object."""
+    if fs.isdir(root):
+        found = fs.find(root, detail=True)
+        base = root
+    elif any(c in root for c in "*?["):
+        found = fs.glob(root, detail=True)
+        base = str(PurePosixPath(root.split("*")[0]).parent) if "*" in root else ""
+    else:
+        return {root: int(fs.info(root).get("size") or 0)}, ""
+    return {
+        name: int(info.get("size") or 0)
+        for name, info in found.items()
+        if base != root or PurePosixPath(name).suffix.lower() in SUFFIXES
+    }, base

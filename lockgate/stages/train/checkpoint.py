@@ -57,6 +57,8 @@ class CheckpointStore:
         import torch
 
         self.folder.mkdir(parents=True, exist_ok=True)
+        if self.sealer is not None:  # a KMS-wrapped data key stays beside its checkpoints
+            self.sealer.keep_beside(self.folder)
         final = self.path_for(int(state["global_step"]))
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=self.folder)
         try:

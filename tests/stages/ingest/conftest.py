@@ -1,5 +1,5 @@
-"""A real PostgreSQL cluster for the ingest tests (Debian's ``postgresql``), and a helper that
-builds the stage context of one run.
+"""A real PostgreSQL cluster and a real S3 API server (moto's) for the ingest tests, and a helper
+that builds the stage context of one run.
 
 The cluster is a throwaway: initdb + pg_ctl on a free loopback port, stopped and deleted after
 the session. Setup: ``apt-get install -y postgresql`` (scripts/setup-test-env does it).
@@ -17,6 +17,7 @@ import pytest
 from lockgate.stages.context import StageContext
 from tests.conftest import unavailable
 from tests.pgcluster import PASSWORD, USER, Cluster, pg_bin, start_cluster
+from tests.s3store import S3Store, start_store
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +39,22 @@ def pg_tls_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     cluster = start_cluster(tls=True)
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_store(request: pytest.FixtureRequest) -> Iterator[S3Store]:
+    """moto's S3 server (a real HTTP server speaking the S3 API) with signatures checked."""
+    for module in ("moto.server", "s3fs", "boto3"):
+        try:
+            __import__(module)
+        except ImportError:
+            unavailable(
+                request.config,
+                f"{module} is missing: pip install -e '.[ingest-s3]' -r requirements/test.txt",
+            )
+    store = start_store()
+    yield store
+    store.stop()
 
 
 @pytest.fixture()

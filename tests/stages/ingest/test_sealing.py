@@ -111,7 +111,12 @@ def test_the_old_per_stage_setting_names_its_new_place(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("ref", "content", "message"),
     [
-        ("awskms://alias/data", None, "awskms keys cannot encrypt data at rest.*use a declared"),
+        (
+            "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k",
+            None,
+            "gcpkms keys cannot encrypt data at rest yet.*use awskms://",
+        ),
+        ("awskms:///alias/data", None, "awskms needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
         ("data-key", "too-short", "an encryption key must be 32 bytes"),
         ("absent", None, "secret 'absent' is not available to this stage"),
         ("file:keys/none.key", None, "cannot read key file"),

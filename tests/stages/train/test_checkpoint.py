@@ -83,3 +83,32 @@ def test_sealed_checkpoints_resume_and_refuse_tampering(tmp_path: Path) -> None:
     path.write_bytes(bytes(body))
     with pytest.raises(SealError, match=r"step-00000002\.pt: authentication failed"):
         store.load_latest()
+
+
+def test_kms_sealed_checkpoints_resume_after_the_state_folder_is_gone(tmp_path: Path) -> None:
+    """A checkpoint_dir outside the state folder keeps the wrapped data key beside the
+    checkpoints: a later run whose state folder (and so its own data key) is new resumes.
+    Vault is the recording transit server of the engine tests (no Vault binary here)."""
+    import shutil
+
+    from lockgate.engine.sealing import Sealer
+    from tests.engine.kms_servers import VaultTransitServer
+
+    with VaultTransitServer("hvs.ck-token") as vault:
+        values = {"addr": vault.addr, "token": "hvs.ck-token"}
+        creds = {"VAULT_ADDR": "addr", "VAULT_TOKEN": "token"}
+
+        def sealer() -> Sealer:
+            store = tmp_path / "state"
+            return Sealer.resolve(
+                "hashivault://lockgate", values.__getitem__, Path, store=store, credentials=creds
+            )
+
+        first = sealer()
+        CheckpointStore(tmp_path / "ck", sealer=first).save({"global_step": 3, "w": torch.ones(2)})
+        assert (tmp_path / "ck" / ".lockgate-keys" / f"{first.key_id}.json").is_file()
+        shutil.rmtree(tmp_path / "state")
+        later = sealer()
+        assert later.key_id != first.key_id
+        resumed = CheckpointStore(tmp_path / "ck", sealer=later).load_latest()
+        assert resumed is not None and torch.equal(resumed["w"], torch.ones(2))

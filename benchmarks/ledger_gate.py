@@ -1,0 +1,196 @@
+"""Reading a signed 100,000-entry ledger for a gate, and auditing it for the first time.
+
+    python -m benchmarks.ledger_gate --baseline CHECKOUT [--entries 100000] [--repeat 3]
+
+Every side runs as its own process (interpreter start included) on the same signed ledger, in
+alternating rounds, this checkout against ``--baseline`` (an earlier lockgate):
+
+- ``promote``: one promotion of a new image to staging, as ``lockgate promote`` makes it (the
+  real Promoter, the real manifest deployer, the ledger opened as ``open_ledger`` opens it with
+  the ledger's key; two reads of the ledger and two signed appends). The image verifier is a
+  stand-in that passes every image: verifying an image is the supply chain's cost, not the
+  ledger's, and needs a registry. ``promote`` runs with this machine's audit record of the ledger
+  (what any earlier gate read or audit leaves); ``promote_first`` with the record deleted
+  first (a fresh machine: every signature checked).
+- ``history``: ``lockgate history staging``, the status read, on a spec whose
+  ``policy.ledger.public_key`` names the key.
+- ``audit_full``: ``lockgate audit verify --full --public-key`` (every signature checked).
+
+Then, in this process, the full audit once through each Ed25519 backend (libsodium through PyNaCl,
+OpenSSL through cryptography), alternating. Medians and raw timings:
+benchmarks/results/ledger-gate.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+SPEC = """version: 1
+name: bench
+image: {base: x}
+stages: {a: {run: ["true"]}}
+environments: [{name: staging}, {name: production}]
+policy: {ledger: {public_key: ledger.pub}}
+"""
+REPO = "registry.example/ml/fraud"
+
+
+def promote_once(root: Path, n: int) -> None:
+    """One promotion to staging with the lockgate on ``sys.path`` (run in a fresh process)."""
+    from datetime import UTC, datetime
+
+    from lockgate.delivery.ledger.identity import Identity
+    from lockgate.delivery.ledger.signing import load_checker, load_signer
+    from lockgate.delivery.ledger.store import open_ledger
+    from lockgate.delivery.promotion.deployers import ManifestDeployer
+    from lockgate.delivery.promotion.promote import Promoter
+    from lockgate.delivery.promotion.protocols import Verdict
+    from lockgate.spec.loader import parse_spec
+
+    class PassingVerifier:
+        """Stand-in for the supply-chain verifier (needs a registry): passes every image."""
+
+        def verify(self, ref: str) -> Verdict:
+            return Verdict(True, ("signature: verified (benchmark stand-in)",))
+
+    pipeline = parse_spec(SPEC, "lockgate.yaml")
+    store = open_ledger(
+        pipeline,
+        root,
+        clock=lambda: datetime.now(UTC),
+        signer=load_signer(root / "ledger.key"),
+        checker=load_checker(root / "ledger.pub"),
+    )
+    promoter = Promoter(
+        pipeline=pipeline,
+        spec_root=root,
+        ledger=store,
+        verifier=PassingVerifier(),
+        deployer_for=lambda name: ManifestDeployer(root / ".lockgate" / "releases", {}),
+        registry=None,
+        actor=Identity("ci-bot", "github"),
+    )
+    outcome = promoter.promote("staging", f"{REPO}@sha256:{n:064x}", author="dana")
+    if outcome.exit_code:
+        raise SystemExit("\n".join(outcome.lines))
+
+
+def timed(argv: list[str], cwd: Path, code: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, *argv],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env={**os.environ, **env, "PYTHONPATH": str(code)},
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, required=True, help="an earlier checkout")
+    args = parser.parse_args()
+    here, baseline = Path(__file__).resolve().parents[1], args.baseline.resolve()
+    # imported here: ``--promote-once`` runs this file with another checkout's lockgate
+    sys.path.insert(0, str(here))
+    import compileall
+
+    from benchmarks import result_file
+    from benchmarks.ledger import _revision, build
+
+    for code in (here, baseline):  # both as installed: no side compiles its modules when timed
+        compileall.compile_dir(str(code / "lockgate"), quiet=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "project"
+        witness = Path(tmp) / "witness"
+        env = {"LOCKGATE_WITNESS_DIR": str(witness)}
+        os.environ.update(env)
+        from lockgate.delivery.ledger.audit import audit_ledger
+        from lockgate.delivery.ledger.signatures import default_workers
+        from lockgate.delivery.ledger.signing import generate_key_pair, load_checker, load_signer
+        from lockgate.delivery.ledger.verification import KeyChecker
+
+        root.mkdir()
+        (root / "lockgate.yaml").write_text(SPEC)
+        generate_key_pair(root / "ledger.key", root / "ledger.pub")
+        folder = root / ".lockgate" / "ledger"
+        build(folder, args.entries, load_signer(root / "ledger.key"))
+        size = (folder / "ledger.jsonl").stat().st_size
+        images = iter(range(10**9, 2 * 10**9))
+        me = [str(Path(__file__).resolve()), "--promote-once", str(root)]
+        public = ["--public-key", str(root / "ledger.pub")]
+
+        def promote(code: Path, first: bool = False) -> Callable[[], float]:
+            def run() -> float:
+                if first:
+                    for record in (witness / "audited").glob("*.json"):
+                        record.unlink()
+                return timed([*me, str(next(images))], root, code, env)
+
+            return run
+
+        def command(code: Path, *argv: str) -> Callable[[], float]:
+            return lambda: timed(["-m", "lockgate", *argv], root, code, env)
+
+        sides: dict[str, Callable[[], float]] = {
+            "promote": promote(here),
+            "promote_first": promote(here, first=True),
+            "baseline_promote": promote(baseline),
+            "history": command(here, "history", "staging"),
+            "baseline_history": command(baseline, "history", "staging"),
+            "audit_full": command(here, "audit", "verify", "--full", *public),
+            "baseline_audit_full": command(baseline, "audit", "verify", "--full", *public),
+        }
+        promote(here)()  # untimed: leaves the audit record a later gate read uses
+        load_before = result_file.load()
+        raw = result_file.alternate(sides, repeat=args.repeat, warmup=0)
+        from cryptography.hazmat.primitives import serialization
+
+        public_raw = serialization.load_pem_public_key(
+            (root / "ledger.pub").read_bytes()
+        ).public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        backends = {
+            f"in_process_audit_full_{name}": result_file.stopwatch(
+                lambda name=name: audit_ledger(  # type: ignore[misc]
+                    folder, KeyChecker(public_raw, name), workers=default_workers()
+                )
+            )
+            for name in ("libsodium", "openssl")
+        }
+        raw.update(result_file.alternate(backends, repeat=args.repeat, warmup=0))
+        assert load_checker(root / "ledger.pub").backend == "libsodium", "PyNaCl: delivery extra"
+        result_file.write(
+            "ledger-gate",
+            {
+                "entries": args.entries,
+                "ledger_mb": round(size / 1e6, 1),
+                "workers": default_workers(),
+                "baseline": _revision(baseline),
+                "repeat": args.repeat,
+                "load_average_before": load_before,
+                "load_average_after": result_file.load(),
+                "seconds": {
+                    name: {"median": result_file.median(t), "raw": t} for name, t in raw.items()
+                },
+            },
+            packages=("cryptography", "PyNaCl"),
+        )
+        print(json.dumps({k: result_file.median(v) for k, v in raw.items()}))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--promote-once"]:
+        promote_once(Path(sys.argv[2]), int(sys.argv[3]))
+    else:
+        main()

@@ -1,0 +1,106 @@
+"""Reading a signed ledger for a gate decision: what an audit would accept, and no more work.
+
+A gate (promote, approve, rollback, health, history, the release page) reads the committed bytes
+of ``ledger.jsonl`` and decides on its entries. On a signed ledger it accepts them only as
+``lockgate audit verify --public-key`` would: every line's hash, the chain (seqs, links, times),
+every signature, the chain's end against the head anchor and the head's own signature. It is
+that audit, run on the bytes the gate read, so it also uses and keeps this machine's audit record
+(:mod:`.audited`): a prefix that passed before under the same key and is byte for byte unchanged
+(one sha256 over it) is not checked again; everything after it, and the head, always are. Without
+a record (a read-only account, another key, a damaged record, a changed byte) every line is
+checked. Lines the check has vouched for are parsed without hashing them again.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from pathlib import Path
+
+from lockgate.delivery.ledger.audit import HEAD_NOT_SIGNED, audit_bytes
+from lockgate.delivery.ledger.audited import AuditRecord
+from lockgate.delivery.ledger.entry import Entry, LineError, read_line
+from lockgate.delivery.ledger.head import HEAD_FILE, Checker, Head, LedgerError
+from lockgate.delivery.ledger.signatures import NOT_SIGNED, NOT_VERIFIED, default_workers
+
+
+def read_lines(path: Path, data: bytes) -> list[Entry]:
+    """Every line of ``data`` parsed and hash-checked (an unsigned ledger's read)."""
+    out = []
+    for line in data.splitlines():
+        try:
+            out.append(read_line(line))
+        except LineError as exc:
+            raise LedgerError(
+                f"{path}: entry {len(out) + 1}: {exc}; run `lockgate audit verify`"
+            ) from None
+    return out
+
+
+def read_signed(
+    path: Path,
+    head: Head,
+    data: bytes,
+    check: Checker,
+    record: AuditRecord | None = None,
+    workers: int | None = None,
+) -> list[Entry]:
+    """The entries in ``data`` (the committed bytes under ``head``), or a refusal naming the
+    first entry (or the head) that an audit with ``check`` would not accept."""
+    if not data and not head.seq:
+        return []
+    report, _, _ = audit_bytes(
+        head,
+        data,
+        check,
+        record=record,
+        workers=default_workers() if workers is None else workers,
+    )
+    if not report.ok:
+        raise LedgerError(_refusal(path, data, report.problems[0], report.first_bad_seq))
+    return _parse_checked(path, data)
+
+
+def _parse_checked(path: Path, data: bytes) -> list[Entry]:
+    """Lines whose hashes were just checked (or are an unchanged audited prefix), parsed in one
+    ``json.loads`` call; any line that will not parse is named by the line-by-line reader.
+
+    The cyclic garbage collector is paused meanwhile: every object built here is kept, and its
+    passes over the growing heap cost about as much as the parsing itself on a large ledger."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        rows = json.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]")
+        return [Entry.from_body(row, row["hash"]) for row in rows]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return read_lines(path, data)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _refusal(path: Path, data: bytes, problem: str, seq: int | None) -> str:
+    """The gate's message for the audit's first problem, naming the entry as it reads."""
+    audit = "run `lockgate audit verify --public-key`"
+    if problem == HEAD_NOT_SIGNED:
+        return (
+            f"{path.parent / HEAD_FILE}: the head anchor's signature does not verify with "
+            f"policy.ledger.public_key; {audit}"
+        )
+    if seq is not None and problem.endswith((NOT_SIGNED, NOT_VERIFIED)):
+        lines = data.split(b"\n")
+        try:
+            entry = read_line(lines[seq - 1])
+        except (LineError, IndexError):
+            entry = None
+        if entry is not None and entry.seq == seq:
+            what = (
+                "is not signed"
+                if problem.endswith(NOT_SIGNED)
+                else "has a signature that does not verify"
+            )
+            return (
+                f"{path}: entry {seq} ({entry.action} by {entry.actor}) {what} with "
+                f"policy.ledger.public_key: the ledger is signed, so it does not count; {audit}"
+            )
+    return f"{path}: {problem}; {audit}"

@@ -1,0 +1,120 @@
+"""AWS KMS through boto3: ``GenerateDataKey`` for a fresh data key, ``Decrypt`` to unwrap it.
+
+The URI follows cosign's form, ``awskms://[ENDPOINT]/KEY`` where KEY is a key id, a key ARN,
+``alias/NAME`` or an alias ARN. ENDPOINT (``host[:port]``) is spoken to over HTTPS, except on a
+loopback address (a local KMS, e.g. in tests), which is plain HTTP. Credentials come only from
+the declared secrets named in ``encryption.credentials``; the region from ``AWS_REGION`` there,
+else from the ARN.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from lockgate.engine.kms import DataKey
+from lockgate.engine.sealing import SealError
+from lockgate.loopback import is_loopback_host
+
+_DENIED = {
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+    "IncompleteSignature",
+}
+_NO_KEY = {"NotFoundException", "DisabledException", "KMSInvalidStateException"}
+_OTHER_KEY = {"IncorrectKeyException", "InvalidCiphertextException"}
+
+
+def parse(uri: str) -> tuple[str | None, str]:
+    """``(endpoint URL or None, key)`` from ``awskms://[ENDPOINT]/KEY``."""
+    rest = uri.removeprefix("awskms://")
+    host, sep, key = rest.partition("/")
+    if not sep or not key:
+        raise SealError(
+            f"{uri}: expected awskms://[ENDPOINT]/KEY (KEY: a key id, key ARN, alias/NAME or "
+            "alias ARN; e.g. awskms:///alias/lockgate-data)"
+        )
+    if not host:
+        return None, key
+    scheme = "http" if is_loopback_host(host) else "https"
+    return f"{scheme}://{host}", key
+
+
+class AwsKms:
+    def __init__(self, uri: str, credentials: Mapping[str, str], where: str) -> None:
+        self.uri, self.where = uri, where
+        self.endpoint, self.key = parse(uri)
+        region = credentials.get("AWS_REGION") or _arn_region(self.key)
+        if not region:
+            raise SealError(
+                f"{where}: no AWS region: give the key as an ARN, or add AWS_REGION to "
+                "encryption.credentials"
+            )
+        import boto3
+        from botocore.config import Config
+
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials.get("AWS_SESSION_TOKEN") or None,
+            region_name=region,
+        )
+        config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2})
+        self.client = session.client("kms", endpoint_url=self.endpoint, config=config)
+
+    def generate(self) -> DataKey:
+        resp = self._call("GenerateDataKey", KeyId=self.key, KeySpec="AES_256")
+        wrapped = base64.b64encode(resp["CiphertextBlob"]).decode()
+        return DataKey(resp["Plaintext"], wrapped, resp["KeyId"])
+
+    def unwrap(self, wrapped: str, kms_key: str) -> bytes:
+        blob = base64.b64decode(wrapped)
+        resp = self._call("Decrypt", CiphertextBlob=blob, KeyId=self.key)
+        if resp.get("KeyId") and resp["KeyId"] != kms_key:
+            raise SealError(
+                f"{self.where}: the data key was wrapped by KMS key {kms_key}, but "
+                f"{self.key} is {resp['KeyId']} now; configure the key that wrapped it"
+            )
+        return bytes(resp["Plaintext"])
+
+    def _call(self, op: str, **kwargs: Any) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+        method = {"GenerateDataKey": self.client.generate_data_key, "Decrypt": self.client.decrypt}
+        where = self.where
+        try:
+            return dict(method[op](**kwargs))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in _DENIED or status in (401, 403):
+                raise SealError(
+                    f"{where}: AWS KMS denied {op} on {self.key} ({code}): check the "
+                    "credentials in encryption.credentials and the key policy"
+                ) from None
+            if code in _NO_KEY:
+                raise SealError(
+                    f"{where}: AWS KMS key {self.key} cannot be used ({code}): check the key id, "
+                    "alias and region, and that the key is enabled"
+                ) from None
+            if code in _OTHER_KEY:
+                raise SealError(
+                    f"{where}: the data key was not wrapped by {self.key} ({code}): configure "
+                    "the KMS key that wrapped it, or re-run with --no-cache"
+                ) from None
+            raise SealError(f"{where}: AWS KMS {op} failed: {code}") from None
+        except EndpointConnectionError:
+            raise SealError(
+                f"{where}: cannot reach AWS KMS at {self.endpoint or 'its regional endpoint'}: "
+                "check the endpoint and the network; nothing was sealed"
+            ) from None
+        except BotoCoreError as exc:
+            raise SealError(f"{where}: AWS KMS {op} failed: {type(exc).__name__}") from None
+
+
+def _arn_region(key: str) -> str | None:
+    parts = key.split(":")
+    return parts[3] if key.startswith("arn:") and len(parts) > 4 and parts[3] else None

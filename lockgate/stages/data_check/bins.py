@@ -1,0 +1,107 @@
+"""Bin edges of the numeric drift columns, from a bounded sample of the reference.
+
+The sample holds every k-th row of the reference (at most :data:`SAMPLE_ROWS` rows). Each
+column's finite values are sorted once; the edges are quantiles of that sorted copy, read by
+index (numpy's ``linear`` method, the same floats ``np.quantile`` gives, without the copy and
+the selection ``np.quantile`` does again over sorted data). When the sample is the whole
+reference (k = 1), the counts at or below every edge are read off the same sorted copy by
+binary search, so the reference pass does not count them again, one comparison per edge and row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import polars as pl
+
+FINE_BINS = 100
+SAMPLE_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class Edges:
+    """Bin edges of one numeric column: ``fine`` for Wasserstein/KS, ``coarse`` for PSI.
+
+    ``reference_counts``: the reference's count of values at or below each ``fine`` edge, when
+    the sample that gave the edges was the whole reference; ``None`` when the reference pass
+    counts them."""
+
+    fine: tuple[float, ...]
+    coarse: tuple[float, ...]
+    reference_counts: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ReferenceSample:
+    """The sampled rows of the reference, and whether they are all of its rows."""
+
+    frame: pl.DataFrame
+    whole: bool
+
+
+def sample_step(rows: int) -> int:
+    """Every how many rows the reference is sampled (at most ``SAMPLE_ROWS`` rows kept)."""
+    return max(1, math.ceil(rows / SAMPLE_ROWS))
+
+
+def sample_exprs(numeric: list[str], categorical: list[str]) -> list[pl.Expr]:
+    import polars as pl
+
+    return [pl.col(c).cast(pl.Float64) for c in numeric] + [
+        pl.col(c).cast(pl.String) for c in categorical
+    ]
+
+
+def sorted_quantiles(ordered: Any, q: Any) -> Any:
+    """``np.quantile(ordered, q)`` (method ``linear``) of an ascending array without NaN.
+
+    The index arithmetic and the interpolation are numpy's own steps, so each value is the same
+    float; a test holds it to ``np.quantile`` bit for bit."""
+    import numpy as np
+
+    n = len(ordered)
+    virtual = (n - 1) * np.asarray(q, dtype="float64")
+    previous = np.floor(virtual)
+    following = previous + 1
+    last = virtual >= n - 1
+    previous[last] = -1
+    following[last] = -1
+    low, high = previous.astype(np.intp), following.astype(np.intp)
+    gamma = virtual - low
+    a, b = ordered[low], ordered[high]
+    with np.errstate(invalid="ignore"):  # inf - inf between two infinite neighbours: NaN
+        diff = b - a
+        out = a + diff * gamma
+        np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out
+
+
+def quantile_edges(ordered: Any, *counts: int) -> list[tuple[float, ...]]:
+    """The distinct quantiles of sorted ``ordered`` splitting it into each of ``counts`` equal
+    bins."""
+    import numpy as np
+
+    if len(ordered) == 0:
+        return [() for _ in counts]
+    out = []
+    for count in counts:
+        found = sorted_quantiles(ordered, np.linspace(0, 1, count + 1))
+        out.append(tuple(float(v) for v in np.unique(found)))
+    return out
+
+
+def column_edges(values: pl.Series, bins: int, *, whole: bool) -> Edges:
+    """The edges of one sampled column (and its counts at or below them when ``whole``)."""
+    import numpy as np
+
+    ordered = np.sort(values.drop_nulls().drop_nans().to_numpy())
+    coarse, fine = quantile_edges(ordered, bins, FINE_BINS)
+    merged = tuple(sorted(set(fine) | set(coarse)))
+    counts = None
+    if whole:
+        found = np.searchsorted(ordered, np.asarray(merged, dtype="float64"), side="right")
+        counts = tuple(int(c) for c in found)
+    return Edges(merged, coarse, counts)

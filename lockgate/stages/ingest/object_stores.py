@@ -1,0 +1,238 @@
+"""Object stores behind fsspec URLs, and how a stage's declared secrets become their options.
+
+Each store takes a fixed set of credential fields, and a stage gives them only through its
+declared secrets (``with.source.files.credentials``). Nothing is taken from the host: the S3
+client gets an AWS session that reads no environment variable and no ``~/.aws`` file, and a
+store given no credentials is opened anonymously rather than through the SDK's default chain
+(environment, profile files, instance metadata), so a stage sees only what it declares.
+
+=======  ================================  ==========================================
+scheme   fields (each a secret's value)    filesystem options
+=======  ================================  ==========================================
+s3       access_key_id, secret_access_key  s3fs ``key``, ``secret``, ``token``,
+         session_token, endpoint_url,      ``endpoint_url``, ``client_kwargs.region_name``
+         region                            (``anon`` without a key)
+gs       service_account_json, project,    gcsfs ``token`` (the key file's JSON object),
+         endpoint_url                      ``project``, ``endpoint_url`` (``anon`` without)
+az       account_name, account_key,        adlfs ``account_name``, ``account_key``,
+         sas_token, connection_string,     ``sas_token``, ``connection_string``,
+         tenant_id, client_id,             ``tenant_id``, ``client_id``, ``client_secret``,
+         client_secret, account_host       ``account_host`` (``anon`` without a credential)
+=======  ================================  ==========================================
+
+Other schemes (``file``, ``memory``, ...) take the secret's JSON object as their options as is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lockgate.stages.ingest.postgres import SourceError
+
+FIELD = "with.source.files.credentials"
+
+
+@dataclass(frozen=True)
+class ObjectStore:
+    """One kind of object store: its schemes, the package fsspec needs, its credential fields."""
+
+    name: str
+    schemes: tuple[str, ...]
+    package: str
+    install: str
+    fields: tuple[str, ...]
+    options: Callable[[Mapping[str, str]], dict[str, Any]]
+
+
+def _s3(values: Mapping[str, str]) -> dict[str, Any]:
+    key, secret = values.get("access_key_id"), values.get("secret_access_key")
+    if bool(key) != bool(secret):
+        raise SourceError(f"{FIELD}: give both access_key_id and secret_access_key, or neither")
+    if values.get("session_token") and not key:
+        raise SourceError(f"{FIELD}: session_token needs access_key_id and secret_access_key")
+    opts: dict[str, Any] = {"anon": not key}
+    if key:
+        opts |= {"key": key, "secret": secret}
+    if values.get("session_token"):
+        opts["token"] = values["session_token"]
+    if values.get("endpoint_url"):
+        opts["endpoint_url"] = values["endpoint_url"]
+    if values.get("region"):
+        opts["client_kwargs"] = {"region_name": values["region"]}
+    # One attempt with short timeouts: a wrong endpoint is an error in seconds, not minutes.
+    opts["config_kwargs"] = {"connect_timeout": 5, "retries": {"max_attempts": 1}}
+    opts["retries"] = 1
+    return opts
+
+
+def _gcs(values: Mapping[str, str]) -> dict[str, Any]:
+    opts: dict[str, Any] = {"token": "anon"}
+    if values.get("service_account_json"):
+        try:
+            info = json.loads(values["service_account_json"])
+        except json.JSONDecodeError:
+            raise SourceError(
+                f"{FIELD}.service_account_json: the secret must hold the service account's "
+                "JSON key file"
+            ) from None
+        opts["token"] = info
+    for field in ("project", "endpoint_url"):
+        if values.get(field):
+            opts[field] = values[field]
+    return opts
+
+
+AZURE_CREDENTIALS = ("account_key", "sas_token", "connection_string", "client_secret")
+
+
+def _azure(values: Mapping[str, str]) -> dict[str, Any]:
+    opts: dict[str, Any] = {k: v for k, v in values.items() if v}
+    if values.get("client_secret") and not (values.get("tenant_id") and values.get("client_id")):
+        raise SourceError(f"{FIELD}: client_secret needs tenant_id and client_id")
+    if not any(values.get(k) for k in AZURE_CREDENTIALS):
+        opts["anon"] = True
+    return opts
+
+
+STORES = {
+    "s3": ObjectStore(
+        "S3",
+        ("s3", "s3a"),
+        "s3fs",
+        "pip install 'lockgate[ingest-s3]'",
+        ("access_key_id", "secret_access_key", "session_token", "endpoint_url", "region"),
+        _s3,
+    ),
+    "gs": ObjectStore(
+        "Google Cloud Storage",
+        ("gs", "gcs"),
+        "gcsfs",
+        "pip install gcsfs",
+        ("service_account_json", "project", "endpoint_url"),
+        _gcs,
+    ),
+    "az": ObjectStore(
+        "Azure Blob Storage",
+        ("az", "abfs", "abfss"),
+        "adlfs",
+        "pip install adlfs",
+        (
+            "account_name",
+            "account_key",
+            "sas_token",
+            "connection_string",
+            "tenant_id",
+            "client_id",
+            "client_secret",
+            "account_host",
+        ),
+        _azure,
+    ),
+}
+
+
+def store_for(url: str) -> ObjectStore | None:
+    scheme = url.split("://", 1)[0].lower()
+    return next((s for s in STORES.values() if scheme in s.schemes), None)
+
+
+def credential_values(
+    credentials: str | Mapping[str, str] | None, secret: Callable[[str], str]
+) -> dict[str, Any]:
+    """The declared credentials: one secret holding a JSON object, or one secret per field."""
+    if credentials is None:
+        return {}
+    if not isinstance(credentials, str):
+        return {field: secret(name).strip() for field, name in credentials.items()}
+    try:
+        values = json.loads(secret(credentials))
+    except json.JSONDecodeError as exc:
+        raise SourceError(
+            f"{FIELD}: secret {credentials!r} must hold a JSON object ({type(exc).__name__})"
+        ) from None
+    if not isinstance(values, dict):
+        raise SourceError(f"{FIELD}: secret {credentials!r} must hold a JSON object")
+    return values
+
+
+def filesystem_options(url: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The fsspec options for ``url`` from the declared credential values."""
+    store = store_for(url)
+    if store is None:
+        return dict(values)
+    unknown = sorted(set(values) - set(store.fields))
+    if unknown:
+        raise SourceError(
+            f"{FIELD}: {store.name} takes no {unknown[0]!r}; its fields are "
+            + ", ".join(store.fields)
+        )
+    if any(not isinstance(v, str) for v in values.values()):
+        raise SourceError(f"{FIELD}: every {store.name} credential field is a string")
+    opts = store.options(values)
+    # Each run lists the store afresh: a cached listing would hide objects that arrived since.
+    return opts | {"skip_instance_cache": True, "use_listings_cache": False}
+
+
+def missing_package(url: str) -> str:
+    store = store_for(url)
+    if store is None:
+        return "install the fsspec filesystem package for this scheme"
+    return f"reading {store.name} needs {store.package}: {store.install}"
+
+
+def missing_bucket(fs: Any, url: str, root: str) -> str | None:
+    """The bucket (or container) of an object-store URL when it does not exist."""
+    if store_for(url) is None:
+        return None
+    bucket = root.split("/", 1)[0]
+    return None if fs.exists(bucket) else bucket
+
+
+def open_filesystem(url: str, opts: Mapping[str, Any]) -> tuple[Any, str]:
+    """The filesystem and the path inside it; an S3 client gets the isolated AWS session."""
+    import fsspec
+
+    store = store_for(url)
+    extra = {"session": isolated_aws_session()} if store is STORES["s3"] else {}
+    fs, path = fsspec.core.url_to_fs(url, **opts, **extra)
+    return fs, path
+
+
+def isolated_aws_session() -> Any:
+    """An AWS session that reads no environment variable and no ``~/.aws`` file."""
+    from aiobotocore.session import AioSession
+
+    session = AioSession()
+    for name, (config_name, _env, default, convert) in list(session.session_var_map.items()):
+        if name in ("config_file", "credentials_file"):
+            default = os.devnull
+        session.session_var_map[name] = (config_name, None, default, convert)
+    session.set_config_variable("ignore_configured_endpoint_urls", True)
+    return session
+
+
+def store_problem(exc: BaseException, values: Mapping[str, Any], anonymous: bool) -> str:
+    """One line saying what went wrong with the store and what to do, without a credential."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    names = " ".join(type(c).__name__ for c in type(exc).__mro__) + " " + text.lower()
+    if anonymous and not isinstance(exc, FileNotFoundError) and "onnect" not in names:
+        hint = (
+            f"no credentials were declared, so the store was read anonymously: name the "
+            f"secrets that hold them in {FIELD}"
+        )
+    elif isinstance(exc, PermissionError) or "AccessDenied" in text or "Forbidden" in text:
+        hint = f"the store refused the credentials: check the secrets named in {FIELD}"
+    elif isinstance(exc, FileNotFoundError):
+        hint = "no such bucket or object: check the bucket's name and the path"
+    elif "onnect" in names or "Timeout" in names or "timed out" in names:
+        hint = "cannot reach the store: check endpoint_url and that it accepts connections"
+    else:
+        hint = "see the store's message"
+    for value in values.values():
+        if isinstance(value, str) and len(value) >= 4:
+            text = text.replace(value, "***")
+    return f"{text}; {hint}"

@@ -1,0 +1,176 @@
+"""KMS servers for the encryption-at-rest tests.
+
+``moto_kms``: moto's server, a real HTTP server answering the AWS KMS API (with IAM
+authentication on, so unknown credentials and a user without a KMS policy are refused as AWS
+refuses them). ``VaultTransitServer``: no Vault binary can be installed here, so a small HTTP
+server answers the two transit endpoints lockgate calls exactly as Vault's API documents them
+(``POST /v1/transit/datakey/plaintext/:name``, ``POST /v1/transit/decrypt/:name``, token in
+``X-Vault-Token``, errors as ``{"errors": [...]}``), with real AES-256-GCM per named key, and
+records every request it gets.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class MotoKms:
+    endpoint: str  # host:port, as it goes into awskms://ENDPOINT/KEY
+    access_key: str
+    secret_key: str
+    denied_access_key: str  # a user with no KMS permission
+    denied_secret_key: str
+    key_arn: str
+    other_key_arn: str
+
+
+def start_moto(log: Path) -> tuple[subprocess.Popen[bytes], MotoKms]:
+    import boto3
+
+    port = free_port()
+    # the first 4 requests go unauthenticated: they create the users and their policy
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "5"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError(f"moto server did not start: {log.read_text()}") from None
+            time.sleep(0.1)
+    url = f"http://127.0.0.1:{port}"
+    boot = {"aws_access_key_id": "boot", "aws_secret_access_key": "boot"}
+    iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1", **boot)
+    iam.create_user(UserName="sealer")  # 1
+    iam.put_user_policy(  # 2
+        UserName="sealer",
+        PolicyName="kms",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName="sealer")["AccessKey"]  # 3
+    iam.create_user(UserName="outsider")  # 4
+    denied = iam.create_access_key(UserName="outsider")["AccessKey"]  # 5
+    kms = boto3.client(
+        "kms",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    arn = kms.create_key(Description="lockgate data")["KeyMetadata"]["Arn"]
+    other = kms.create_key(Description="another")["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName="alias/lockgate-data", TargetKeyId=arn)
+    kms.create_alias(AliasName="alias/another", TargetKeyId=other)
+    return proc, MotoKms(
+        f"127.0.0.1:{port}",
+        key["AccessKeyId"],
+        key["SecretAccessKey"],
+        denied["AccessKeyId"],
+        denied["SecretAccessKey"],
+        arn,
+        other,
+    )
+
+
+class VaultTransitServer:
+    """Vault's transit API, the part lockgate uses, on a loopback port."""
+
+    def __init__(self, token: str, keys: tuple[str, ...] = ("lockgate", "other")) -> None:
+        self.token = token
+        self.keys = {name: os.urandom(32) for name in keys}
+        self.requests: list[dict[str, Any]] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.addr = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> VaultTransitServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _answer(self, path: str, token: str | None, body: dict[str, Any]) -> tuple[int, Any]:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        if token != self.token:
+            return 403, {"errors": ["permission denied"]}
+        parts = path.strip("/").split("/")
+        if parts[:2] != ["v1", "transit"]:
+            return 404, {"errors": []}
+        action, name = "/".join(parts[2:-1]), parts[-1]
+        if name not in self.keys:
+            return 400, {"errors": ["encryption key not found"]}
+        aes = AESGCM(self.keys[name])
+        if action == "datakey/plaintext":
+            plain, nonce = os.urandom(int(body.get("bits", 256)) // 8), os.urandom(12)
+            wrapped = (
+                "vault:v1:" + base64.b64encode(nonce + aes.encrypt(nonce, plain, None)).decode()
+            )
+            data = {"plaintext": base64.b64encode(plain).decode(), "ciphertext": wrapped}
+            return 200, {"data": {**data, "key_version": 1}}
+        if action == "decrypt":
+            raw = base64.b64decode(str(body.get("ciphertext", "")).removeprefix("vault:v1:"))
+            try:
+                plain = aes.decrypt(raw[:12], raw[12:], None)
+            except InvalidTag:
+                return 400, {"errors": ["cipher: message authentication failed"]}
+            return 200, {"data": {"plaintext": base64.b64encode(plain).decode()}}
+        return 405, {"errors": ["unsupported operation"]}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        vault = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                request = {"path": self.path, "headers": dict(self.headers), "body": body}
+                vault.requests.append(request)
+                status, answer = vault._answer(
+                    self.path, self.headers.get("X-Vault-Token"), json.loads(body or b"{}")
+                )
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler

@@ -1,0 +1,139 @@
+"""``encryption: {key: KMS URI}`` through the real CLI and the local executor: the first run
+makes a data key through the KMS and keeps it wrapped in ``.lockgate/.lockgate-keys``, a later
+run unwraps it and hits the sealed cache, exports carry the wrapped key so the next CI job opens
+them, and neither the data, the data key nor the KMS credentials are in anything lockgate
+wrote. AWS KMS is moto's server; Vault is the recording transit server (no Vault binary here)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.engine.kms_servers import VaultTransitServer, free_port, start_moto
+from tests.projects import CliResult, last_record, lockgate, states, write_project
+
+PAYLOAD = "patient-7731,diagnosis=rare-condition"
+STAGES = """\
+stages:
+  extract:
+    run: [sh, -c, 'cat data/rows.csv > "$LOCKGATE_OUT/rows.csv"']
+    inputs: ["data/*.csv"]
+  count:
+    run: [sh, -c, 'grep -c diagnosis "$LOCKGATE_IN/extract/rows.csv" > "$LOCKGATE_OUT/n.txt"']
+    needs: [extract]
+"""
+AWS = """\
+version: 1
+name: sealed
+image: {{base: lockgate/debian:bookworm}}
+secrets:
+  aws-id: {{file: keys/id}}
+  aws-secret: {{file: keys/secret}}
+  aws-region: {{file: keys/region}}
+encryption:
+  key: awskms://{endpoint}/alias/lockgate-data
+  credentials: {{AWS_ACCESS_KEY_ID: aws-id, AWS_SECRET_ACCESS_KEY: aws-secret, AWS_REGION: aws-region}}
+"""
+VAULT = """\
+version: 1
+name: sealed
+image: {{base: lockgate/debian:bookworm}}
+secrets:
+  vault-addr: {{file: keys/addr}}
+  vault-token: {{file: keys/token}}
+encryption:
+  key: hashivault://lockgate
+  credentials: {{VAULT_ADDR: vault-addr, VAULT_TOKEN: vault-token}}
+"""
+TOKEN = "hvs.run-token-3c2b1a"
+
+
+@pytest.fixture(params=["awskms", "hashivault"])
+def kms_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A project keyed by the KMS, and the secret that must never be written anywhere."""
+    files = {"data/rows.csv": f"{PAYLOAD}\n"}
+    if request.param == "awskms":
+        pytest.importorskip("boto3", reason="the kms extra: pip install -e '.[kms]'")
+        pytest.importorskip("moto", reason="a local AWS KMS: pip install 'moto[server]'")
+        proc, moto = start_moto(tmp_path / "moto.log")
+        files |= {"keys/id": moto.access_key, "keys/secret": moto.secret_key}
+        files["keys/region"] = "us-east-1"
+        try:
+            yield (
+                write_project(tmp_path / "p", AWS.format(endpoint=moto.endpoint) + STAGES, files),
+                moto.secret_key,
+            )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    else:
+        with VaultTransitServer(TOKEN) as vault:
+            files |= {"keys/addr": vault.addr, "keys/token": TOKEN}
+            yield write_project(tmp_path / "p", VAULT.format() + STAGES, files), TOKEN
+
+
+def _run(root: Path, *args: str) -> CliResult:
+    return lockgate("run", "--executor", "local", *args, cwd=root)
+
+
+def _written(root: Path) -> list[Path]:
+    """Everything lockgate wrote: its state and the exports (not the project's own inputs)."""
+    folders = [root / ".lockgate", root / "artifacts"]
+    return [
+        p for f in folders if f.exists() for p in f.rglob("*") if p.is_file() and not p.is_symlink()
+    ]
+
+
+def test_a_kms_keyed_project_runs_caches_exports_and_leaks_nothing(
+    kms_project: tuple[Path, str],
+) -> None:
+    root, secret = kms_project
+    first = _run(root, "--export-dir", "artifacts")
+    assert first.code == 0, first.stderr
+    assert states(last_record(root)) == {"extract": "ok", "count": "ok"}
+    (record,) = (root / ".lockgate" / ".lockgate-keys").glob("*.json")
+    key_id = json.loads(record.read_text())["key_id"]
+    for meta in (root / ".lockgate" / "cache").glob("*/entry.json"):
+        assert json.loads(meta.read_text())["encryption"]["key_id"] == key_id
+    assert (root / "artifacts" / ".lockgate-keys" / record.name).read_text() == record.read_text()
+
+    again = _run(root)  # a later run: the data key is unwrapped, the sealed entries hit
+    assert again.code == 0, again.stderr
+    assert states(last_record(root)) == {"extract": "cached", "count": "cached"}
+
+    # the next CI job: a fresh checkout with nothing but the exported artifacts
+    shutil.rmtree(root / ".lockgate")
+    later = _run(root, "--stage", "count", "--only", "--upstream-dir", "artifacts")
+    assert later.code == 0, later.stderr
+    assert states(last_record(root)) == {"count": "ok"}
+    assert len(list((root / ".lockgate" / ".lockgate-keys").glob("*.json"))) == 1  # its own
+
+    for path in _written(root):
+        data = path.read_bytes()
+        assert b"patient-7731" not in data, path
+        assert secret.encode() not in data, path
+    assert secret not in first.stdout + first.stderr + later.stdout + later.stderr
+
+
+def test_a_kms_that_cannot_be_reached_stops_the_run_before_anything_is_written(
+    kms_project: tuple[Path, str],
+) -> None:
+    root, secret = kms_project
+    spec = root / "lockgate.yaml"
+    if "hashivault" in spec.read_text():
+        (root / "keys" / "addr").write_text(f"http://127.0.0.1:{free_port()}")  # nothing there
+    else:
+        text = re.sub(r"awskms://[^/]+/", f"awskms://127.0.0.1:{free_port()}/", spec.read_text())
+        spec.write_text(text)
+    result = _run(root)
+    assert result.code != 0 and "Traceback" not in result.stderr
+    assert "cannot reach" in result.stderr and "nothing was sealed" in result.stderr
+    assert secret not in result.stdout + result.stderr
+    assert not (root / ".lockgate" / "cache").exists() or not any(
+        (root / ".lockgate" / "cache").iterdir()
+    )

@@ -1,0 +1,90 @@
+"""``encryption:`` with a KMS key: which URIs wrap a data key, what credentials each needs, and
+what the plan hands the stages that seal their state (secret names, never values)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lockgate.errors import SpecError
+from lockgate.spec.loader import parse_spec
+
+HEAD = """\
+version: 1
+name: kms
+image: {base: lockgate/debian:bookworm}
+secrets:
+  aws-id: {env: AWS_ID}
+  aws-secret: {env: AWS_SECRET}
+  vault-token: {env: VT}
+"""
+STAGES = """\
+stages:
+  ingest:
+    uses: lockgate/ingest
+    with: {source: {path: data/rows.csv}}
+"""
+
+
+def _spec(encryption: str) -> str:
+    return HEAD + encryption + STAGES
+
+
+def test_an_aws_kms_key_gives_ingest_the_credential_secrets_by_name(tmp_path: Path) -> None:
+    from lockgate.contract import ENV_ENCRYPTION_CREDENTIALS, ENV_ENCRYPTION_KEY
+    from lockgate.engine.plan import build_plan
+
+    enc = (
+        "encryption:\n  key: awskms:///arn:aws:kms:eu-west-1:111122223333:alias/data\n"
+        "  credentials: {AWS_ACCESS_KEY_ID: aws-id, AWS_SECRET_ACCESS_KEY: aws-secret}\n"
+    )
+    plan = build_plan(parse_spec(_spec(enc), "lockgate.yaml"), tmp_path)
+    assert plan.encryption_credentials == (
+        ("AWS_ACCESS_KEY_ID", "aws-id"),
+        ("AWS_SECRET_ACCESS_KEY", "aws-secret"),
+    )
+    (ingest,) = plan.stages
+    env = dict(ingest.env)
+    assert env[ENV_ENCRYPTION_KEY].startswith("awskms:///arn:aws:kms:eu-west-1")
+    assert json.loads(env[ENV_ENCRYPTION_CREDENTIALS]) == {
+        "AWS_ACCESS_KEY_ID": "aws-id",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret",
+    }
+    assert set(ingest.secrets) == {"aws-id", "aws-secret"}
+
+
+@pytest.mark.parametrize(
+    ("encryption", "message"),
+    [
+        (
+            "encryption:\n  key: hashivault://data\n  credentials: {VAULT_TOKEN: vault-token}\n",
+            "lockgate.yaml:10:16: encryption.credentials: hashivault needs VAULT_ADDR: name the "
+            "declared secrets that hold them",
+        ),
+        (
+            "encryption:\n  key: hashivault://data\n  credentials: {VAULT_ADDR: vault-addr, VAULT_TOKEN: vault-token}\n",
+            "lockgate.yaml:10:29: encryption.credentials.VAULT_ADDR: secret 'vault-addr' is not "
+            "declared under top-level `secrets:`",
+        ),
+        (
+            "encryption:\n  key: awskms:///alias/data\n  credentials: {AWS_KEY: aws-id}\n",
+            "encryption.credentials: AWS_KEY is not a awskms credential; use AWS_ACCESS_KEY_ID",
+        ),
+        (
+            "encryption:\n  key: aws-id\n  credentials: {AWS_ACCESS_KEY_ID: aws-id}\n",
+            "encryption.credentials: only a KMS key (awskms://, hashivault://) takes credentials",
+        ),
+        (
+            "encryption:\n  key: k8s://ns/secret\n",
+            "lockgate.yaml:9:8: encryption.key: k8s keys cannot encrypt data at rest yet",
+        ),
+    ],
+)
+def test_kms_settings_that_cannot_work_are_located_spec_errors(
+    encryption: str, message: str
+) -> None:
+    with pytest.raises(SpecError) as err:
+        parse_spec(_spec(encryption), "lockgate.yaml")
+    assert message in str(err.value)

@@ -1,0 +1,167 @@
+"""How declared secrets become each object store's options. GCS and Azure cannot run here (no
+emulator of either is installable from the project's package sources, and gcsfs/adlfs are not
+installed), so their mapping is checked as data; S3's is also exercised end to end against
+moto's server in test_read_s3.py."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockgate.errors import LockgateError
+from lockgate.stages.ingest import main
+from lockgate.stages.ingest.config import IngestConfigError, parse_ingest_config
+from lockgate.stages.ingest.object_stores import (
+    filesystem_options,
+    isolated_aws_session,
+    store_for,
+)
+from tests.stages.ingest.conftest import stage_context
+
+FRESH = {"skip_instance_cache": True, "use_listings_cache": False}
+S3_LIMITS = {"config_kwargs": {"connect_timeout": 5, "retries": {"max_attempts": 1}}, "retries": 1}
+
+
+@pytest.mark.parametrize(
+    ("url", "values", "options"),
+    [
+        (
+            "s3://b/p",
+            {
+                "access_key_id": "AKIA1",
+                "secret_access_key": "s",
+                "session_token": "t",
+                "endpoint_url": "https://minio.internal:9000",
+                "region": "eu-west-3",
+            },
+            {
+                "anon": False,
+                "key": "AKIA1",
+                "secret": "s",
+                "token": "t",
+                "endpoint_url": "https://minio.internal:9000",
+                "client_kwargs": {"region_name": "eu-west-3"},
+            },
+        ),
+        ("s3a://b/p", {}, {"anon": True}),
+        (
+            "gs://b/p",
+            {"service_account_json": '{"type": "service_account"}', "project": "p1"},
+            {"token": {"type": "service_account"}, "project": "p1"},
+        ),
+        (
+            "gcs://b/p",
+            {"endpoint_url": "http://fake-gcs:4443"},
+            {"token": "anon", "endpoint_url": "http://fake-gcs:4443"},
+        ),
+        (
+            "az://c/p",
+            {"account_name": "acct", "account_key": "k"},
+            {"account_name": "acct", "account_key": "k"},
+        ),
+        (
+            "abfs://c/p",
+            {"account_name": "acct", "sas_token": "sv=1"},
+            {"account_name": "acct", "sas_token": "sv=1"},
+        ),
+        (
+            "abfss://c@acct.dfs.core.windows.net/p",
+            {"account_name": "acct", "tenant_id": "t", "client_id": "c", "client_secret": "s"},
+            {"account_name": "acct", "tenant_id": "t", "client_id": "c", "client_secret": "s"},
+        ),
+        ("az://c/p", {"account_name": "public"}, {"account_name": "public", "anon": True}),
+    ],
+)
+def test_each_store_maps_its_declared_fields_and_nothing_else(
+    url: str, values: dict[str, str], options: dict[str, Any]
+) -> None:
+    extra = S3_LIMITS if url.startswith("s3") else {}
+    assert filesystem_options(url, values) == options | extra | FRESH
+
+
+@pytest.mark.parametrize(
+    ("url", "values", "message"),
+    [
+        ("s3://b", {"access_key_id": "a"}, "give both access_key_id and secret_access_key"),
+        ("s3://b", {"session_token": "t"}, "session_token needs access_key_id"),
+        (
+            "s3://b",
+            {"key": "a", "secret": "b"},
+            "S3 takes no 'key'; its fields are access_key_id, ",
+        ),
+        ("s3://b", {"profile": "dev"}, "S3 takes no 'profile'"),
+        ("gs://b", {"token": "google_default"}, "Google Cloud Storage takes no 'token'"),
+        ("gs://b", {"service_account_json": "{nope"}, "service_account_json: the secret must hold"),
+        ("az://c", {"anon": "false"}, "Azure Blob Storage takes no 'anon'"),
+        ("az://c", {"client_secret": "s"}, "client_secret needs tenant_id and client_id"),
+    ],
+)
+def test_a_field_a_store_does_not_take_is_refused(
+    url: str, values: dict[str, str], message: str
+) -> None:
+    """Options that would reach past the declared secrets (a profile, the SDK's default chain)
+    cannot be given: only the store's own fields are accepted."""
+    with pytest.raises(LockgateError, match=message):
+        filesystem_options(url, values)
+
+
+def test_other_schemes_take_their_options_as_given() -> None:
+    assert store_for("memory://x") is None and store_for("file:///x") is None
+    assert filesystem_options("memory://x", {"auto_mkdir": False}) == {"auto_mkdir": False}
+
+
+def test_the_aws_session_reads_no_host_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("aiobotocore", reason="pip install -e '.[ingest-s3]'")
+    (tmp_path / "config").write_text("[profile dev]\nregion = ap-south-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_PROFILE", "dev")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    session = isolated_aws_session()
+    assert session.get_config_variable("profile") is None
+    assert session.get_config_variable("region") is None
+    assert session.get_config_variable("config_file") == os.devnull
+    assert session.get_config_variable("credentials_file") == os.devnull
+    assert session.get_config_variable("ignore_configured_endpoint_urls") is True
+    assert session.full_config == {"profiles": {}}
+
+
+def test_a_url_that_carries_credentials_is_refused() -> None:
+    with pytest.raises(IngestConfigError, match="a s3:// URL carries no credentials"):
+        parse_ingest_config({"source": {"files": {"path": "s3://AKIA:secret@bucket/x"}}})
+    ok = parse_ingest_config(
+        {"source": {"files": {"path": "abfs://c@acct.dfs.core.windows.net/x"}}}
+    )
+    assert ok.source.files is not None
+
+
+def test_a_store_whose_package_is_missing_names_it(tmp_path: Path) -> None:
+    """gcsfs is not installed in the test environment: the stage says what to install."""
+    try:
+        import gcsfs  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip(reason="gcsfs is installed here; test_read_s3.py hides s3fs instead")
+    ctx = stage_context(tmp_path, {"source": {"files": {"path": "gs://bucket/x/*.parquet"}}})
+    with pytest.raises(LockgateError) as caught:
+        main(ctx)
+    assert str(caught.value) == (
+        "with.source.files.path: reading Google Cloud Storage needs gcsfs: pip install gcsfs"
+    )
+
+
+def test_a_credential_field_the_store_does_not_take_is_refused_when_the_spec_loads() -> None:
+    with pytest.raises(IngestConfigError) as caught:
+        parse_ingest_config(
+            {"source": {"files": {"path": "s3://b/x", "credentials": {"profile": "aws-profile"}}}}
+        )
+    assert str(caught.value) == (
+        "ingest stage with.source.files: S3 takes no 'profile' in credentials; its fields are "
+        "access_key_id, secret_access_key, session_token, endpoint_url, region (see docs/ingest.md)"
+    )

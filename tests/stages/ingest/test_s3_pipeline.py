@@ -1,0 +1,129 @@
+"""An S3 ingest through the real CLI: moto's S3 server, a spec whose credentials come from
+declared secrets, the local executor, and (with a Docker engine) the same spec in a container.
+Everything lockgate wrote — run records, logs, state, exports — is grepped for the secrets."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.projects import last_record, lockgate, states, write_project
+from tests.s3store import S3Store, start_store
+
+SPEC = """\
+version: 1
+name: from-s3
+image: {base: lockgate/debian:bookworm}
+secrets:
+  s3-key-id: {env: S3_KEY_ID}
+  s3-secret: {env: S3_SECRET}
+  s3-endpoint: {env: S3_ENDPOINT}
+stages:
+  pull:
+    uses: lockgate/ingest
+    secrets: [s3-key-id, s3-secret, s3-endpoint]
+    with:
+      source:
+        files:
+          path: s3://BUCKET/events
+          credentials:
+            access_key_id: s3-key-id
+            secret_access_key: s3-secret
+            endpoint_url: s3-endpoint
+      mode: stream
+"""
+
+
+IMAGE_REQUIREMENTS = "polars>=1.20\npyarrow>=14\nfsspec>=2023.1\ns3fs>=2024.2\ncryptography>=42\n"
+
+
+def _put(store: S3Store, bucket: str, key: str, ids: list[int]) -> None:
+    import polars as pl
+
+    buf = io.BytesIO()
+    pl.DataFrame({"id": ids}).write_parquet(buf)
+    store.client().put_object(Bucket=bucket, Key=key, Body=buf.getvalue())
+
+
+def _everything(root: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+
+
+@pytest.mark.slow
+def test_an_s3_stream_through_the_cli_keeps_its_secrets(tmp_path: Path, s3_store: S3Store) -> None:
+    bucket = f"cli-{uuid.uuid4().hex[:10]}"
+    s3_store.client().create_bucket(Bucket=bucket)
+    _put(s3_store, bucket, "events/day=2024-05-01/p.parquet", [1, 2])
+    root = write_project(tmp_path / "project", SPEC.replace("BUCKET", bucket))
+    env = {
+        "S3_KEY_ID": s3_store.access_key_id,
+        "S3_SECRET": s3_store.secret_access_key,
+        "S3_ENDPOINT": s3_store.endpoint,
+    }
+    args = ("run", "--executor", "local", "--export-dir", "export")
+    first = lockgate(*args, cwd=root, env=env, timeout=300)
+    assert first.code == 0, first.stderr[-4000:]
+    _put(s3_store, bucket, "events/day=2024-05-02/p.parquet", [3])
+    second = lockgate(*args, cwd=root, env=env, timeout=300)
+    assert second.code == 0, second.stderr[-4000:]
+    assert states(last_record(root)) == {"pull": "ok"}
+    manifest = json.loads((root / "export" / "pull" / "manifest.json").read_text())
+    assert manifest["rows"] == 3 and manifest["this_run"] == {"batches": 1, "rows": 1}
+    written = (
+        _everything(root) + (first.stdout + first.stderr + second.stdout + second.stderr).encode()
+    )
+    assert (root / ".lockgate" / "runs").is_dir()
+    for value in (s3_store.secret_access_key, s3_store.access_key_id):
+        assert value.encode() not in written
+
+
+@pytest.fixture(scope="module")
+def bridge_store(docker_client: Any, s3_store: S3Store) -> Iterator[S3Store]:
+    """A second moto server on the container bridge's gateway, which a stage container reaches
+    (loopback inside a container is the container's own). ``s3_store`` first: it checks that
+    moto and s3fs are installed."""
+    network = docker_client.networks.get("bridge")
+    gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
+    store = start_store(gateway)
+    yield store
+    store.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_an_s3_ingest_runs_in_a_container(
+    tmp_path: Path, bridge_store: S3Store, base_image: str
+) -> None:
+    """The same spec under the Docker executor: s3fs inside the stage image, the secrets
+    mounted as files, the store reached at the bridge's gateway."""
+    bucket = f"ctr-{uuid.uuid4().hex[:10]}"
+    bridge_store.client().create_bucket(Bucket=bucket)
+    _put(bridge_store, bucket, "events/day=2024-05-01/p.parquet", [1, 2, 3])
+    spec = SPEC.replace("BUCKET", bucket).replace(
+        "image: {base: lockgate/debian:bookworm}",
+        f"image: {{base: {base_image}, requirements: requirements.txt}}",
+    )
+    root = write_project(tmp_path / "project", spec, {"requirements.txt": IMAGE_REQUIREMENTS})
+    env = {
+        "S3_KEY_ID": bridge_store.access_key_id,
+        "S3_SECRET": bridge_store.secret_access_key,
+        "S3_ENDPOINT": bridge_store.endpoint,
+    }
+    done = lockgate(
+        "run", "--executor", "docker", "--export-dir", "export", cwd=root, env=env, timeout=900
+    )
+    assert done.code == 0, done.stderr[-4000:]
+    record = last_record(root)
+    assert states(record) == {"pull": "ok"}
+    assert record["stages"][0]["image_id"].startswith("sha256:")
+    manifest = json.loads((root / "export" / "pull" / "manifest.json").read_text())
+    assert manifest["rows"] == 3 and manifest["source"]["path"] == f"s3://{bucket}/events"
+    written = _everything(root) + (done.stdout + done.stderr).encode()
+    for value in (bridge_store.secret_access_key, bridge_store.access_key_id):
+        assert value.encode() not in written
