@@ -92,6 +92,18 @@ def test_ctrl_c_stops_containers_and_exits_130(tmp_path, base_image, docker_clie
           after: {{run: ["true"], needs: [one]}}
         """,
     )
+
+    def ours(**kw) -> list[str]:
+        """This run's containers: other runs may use the engine meanwhile (the suite starts the
+        release path in the background)."""
+        found = docker_client.containers.list(filters={"label": RUN_LABEL}, **kw)
+        return [
+            c.id
+            for c in found
+            if c.id not in before and c.labels.get("dev.lockgate.stage") in ("one", "two", "after")
+        ]
+
+    before = {c.id for c in docker_client.containers.list(all=True, filters={"label": RUN_LABEL})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "lockgate", "run", "--executor", "docker", "--jobs", "2"],
         cwd=root,
@@ -101,7 +113,7 @@ def test_ctrl_c_stops_containers_and_exits_130(tmp_path, base_image, docker_clie
         text=True,
     )
     deadline = time.monotonic() + 120
-    while len(docker_client.containers.list(filters={"label": RUN_LABEL})) < 2:
+    while len(ours()) < 2:
         assert time.monotonic() < deadline and proc.poll() is None, (
             proc.stderr.read() if proc.poll() is not None else "containers never started"
         )
@@ -110,7 +122,7 @@ def test_ctrl_c_stops_containers_and_exits_130(tmp_path, base_image, docker_clie
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert docker_client.containers.list(all=True, filters={"label": RUN_LABEL}) == []
+    assert ours(all=True) == []
     assert states(last_record(root)) == {
         "one": "interrupted",
         "two": "interrupted",
