@@ -7,7 +7,11 @@ the session. Setup: ``apt-get install -y postgresql`` (scripts/setup-test-env do
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,7 @@ from typing import Any
 import pytest
 
 from lockgate.stages.context import StageContext
-from tests.conftest import unavailable
+from tests.conftest import REPO_ROOT, unavailable
 from tests.pgcluster import PASSWORD, USER, Cluster, pg_bin, start_cluster
 from tests.s3store import S3Store, start_store
 
@@ -91,3 +95,26 @@ def stage_context(root: Path, with_: dict[str, Any], run: str = "1") -> StageCon
         git_sha="",
         with_=with_,
     )
+
+
+def start_stage_process(ctx: StageContext, with_: dict[str, Any], log: Path) -> subprocess.Popen:
+    """The ingest stage as its own process, as an executor starts it (to be killed mid-run);
+    its stderr goes to ``log``."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "LOCKGATE_WORKSPACE": str(ctx.workspace),
+        "LOCKGATE_IN": str(ctx.inputs),
+        "LOCKGATE_OUT": str(ctx.out),
+        "LOCKGATE_SECRETS": str(ctx.secrets_dir),
+        "LOCKGATE_STATE": str(ctx.state),
+        "LOCKGATE_STAGE": "ingest",
+        "LOCKGATE_WITH": json.dumps(with_),
+    }
+    with open(log, "wb") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lockgate", "stage", "ingest"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )

@@ -4,10 +4,7 @@ any instant, then a rerun, leaves every row once (real PostgreSQL, real process 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,8 +12,7 @@ from typing import Any
 import pytest
 
 from lockgate.stages.ingest import main
-from tests.conftest import REPO_ROOT
-from tests.stages.ingest.conftest import postgres_source, stage_context
+from tests.stages.ingest.conftest import postgres_source, stage_context, start_stage_process
 from tests.stages.ingest.test_read_postgres import make_table, read_all
 
 ROWS = 200_000
@@ -42,25 +38,8 @@ def test_sigkill_mid_stream_then_rerun_gives_every_row_once(
     make_table(pg, ROWS)
     with_ = _stream(pg_cluster, 2_000)
     ctx = stage_context(tmp_path, with_, "killed")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO_ROOT),
-        "LOCKGATE_WORKSPACE": str(ctx.workspace),
-        "LOCKGATE_IN": str(ctx.inputs),
-        "LOCKGATE_OUT": str(ctx.out),
-        "LOCKGATE_SECRETS": str(ctx.secrets_dir),
-        "LOCKGATE_STATE": str(ctx.state),
-        "LOCKGATE_STAGE": "ingest",
-        "LOCKGATE_WITH": json.dumps(with_),
-    }
     log = tmp_path / "killed.log"
-    with open(log, "wb") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lockgate", "stage", "ingest"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
+    proc = start_stage_process(ctx, with_, log)
     deadline = time.monotonic() + 60
     while len(_journal(ctx.state)["parts"]) < 5:
         assert proc.poll() is None, log.read_text()

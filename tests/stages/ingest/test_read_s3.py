@@ -18,7 +18,7 @@ import pytest
 from lockgate.errors import LockgateError
 from lockgate.stages.ingest import main
 from tests.s3store import S3Store
-from tests.stages.ingest.conftest import stage_context
+from tests.stages.ingest.conftest import stage_context, start_stage_process
 from tests.stages.ingest.test_read_postgres import read_all
 
 FIELDS = {
@@ -240,11 +240,8 @@ def test_sigkill_mid_stream_then_rerun_reads_every_object_once(
 ) -> None:
     """A real process reading a prefix object by object is killed after a few commits; the
     rerun reads the rest, and every row is in the dataset once."""
-    import os
     import signal
     import time
-
-    from tests.conftest import REPO_ROOT
 
     objects, rows = 80, 50
     for n in range(objects):
@@ -260,25 +257,8 @@ def test_sigkill_mid_stream_then_rerun_reads_every_object_once(
     def committed() -> int:
         return len(json.loads(journal.read_text())["parts"]) if journal.exists() else 0
 
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO_ROOT),
-        "LOCKGATE_WORKSPACE": str(ctx.workspace),
-        "LOCKGATE_IN": str(ctx.inputs),
-        "LOCKGATE_OUT": str(ctx.out),
-        "LOCKGATE_SECRETS": str(ctx.secrets_dir),
-        "LOCKGATE_STATE": str(ctx.state),
-        "LOCKGATE_STAGE": "ingest",
-        "LOCKGATE_WITH": json.dumps(with_),
-    }
     log = tmp_path / "killed.log"
-    with open(log, "wb") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lockgate", "stage", "ingest"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
+    proc = start_stage_process(ctx, with_, log)
     deadline = time.monotonic() + 120
     while committed() < 3:
         assert proc.poll() is None, log.read_text()
