@@ -84,32 +84,33 @@ class SealedReader(io.RawIOBase):
         self._held = -1  # the segment whose plaintext ``_plain`` holds
         self._load(self._frame.count - 1)  # the last segment says it is last, or this fails
 
-    def _load(self, i: int, into: memoryview | None = None) -> memoryview:
-        """Segment ``i``'s plaintext, authenticated: decrypted into ``into`` (exactly its
-        length) when given, else into the held buffer."""
-        if into is None and i == self._held:
-            return memoryview(self._plain)[: self._frame.spans(i)[1]]
+    def _load(self, i: int) -> memoryview:
+        """Segment ``i``'s plaintext, authenticated, in the held buffer."""
+        n = self._frame.spans(i)[1]
+        if i != self._held:
+            self._held = -1  # a failed decryption leaves no segment held
+            self._decrypt(i, memoryview(self._plain)[:n], memoryview(self._sealed))
+            self._held = i
+        return memoryview(self._plain)[:n]
+
+    def _decrypt(self, i: int, target: memoryview, sealed: memoryview | None = None) -> None:
+        """Read segment ``i`` (into ``sealed``, else a fresh buffer) and decrypt it into
+        ``target`` (exactly its length); on a failed tag ``target`` is zeroed and this raises."""
         from cryptography.exceptions import InvalidTag
 
         _, n, at = self._frame.spans(i)
-        sealed = memoryview(self._sealed)[: n + _TAG]
+        sealed = (sealed if sealed is not None else memoryview(bytearray(n + _TAG)))[: n + _TAG]
         got = 0
         while got < n + _TAG:
             done = os.preadv(self._fd, [sealed[got:]], at + got)
             if done == 0:
                 raise SealError(tampered(self.where))  # shrank since it was opened
             got += done
-        target = into if into is not None else memoryview(self._plain)[:n]
-        if into is None:
-            self._held = -1  # a failed decryption leaves no segment held
         try:
             self._aead.decrypt_into(self._frame.nonce(i), sealed, self._frame.aad(i), target)
         except InvalidTag:
             target[:] = bytes(n)  # nothing unauthenticated is left in a caller's buffer
             raise SealError(tampered(self.where)) from None
-        if into is None:
-            self._held = i
-        return target
 
     def readable(self) -> bool:
         return True
@@ -132,17 +133,36 @@ class SealedReader(io.RawIOBase):
             raise ValueError("read from a closed sealed file")
         out = memoryview(buffer).cast("B")
         step, done = self._frame.segment, 0
+        whole: list[tuple[int, memoryview]] = []  # segments read whole: straight into ``out``
         while done < len(out) and self._pos < self.size:
             i, offset = divmod(self._pos, step)
             n = self._frame.spans(i)[1]
             want = min(len(out) - done, n - offset)
             if offset == 0 and want == n and i != self._held:
-                self._load(i, out[done : done + n])  # a whole segment: no copy
+                whole.append((i, out[done : done + n]))
             else:
                 out[done : done + want] = self._load(i)[offset : offset + want]
             done += want
             self._pos += want
+        if len(whole) == 1:
+            self._decrypt(*whole[0], memoryview(self._sealed))
+        elif whole:
+            self._decrypt_many(whole)
         return done
+
+    def _decrypt_many(self, whole: list[tuple[int, memoryview]]) -> None:
+        """Several whole segments at once, on up to four threads (the cipher releases the
+        GIL); if any fails, all of ``out`` that they cover is zeroed."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        workers = min(len(os.sched_getaffinity(0)), 4, len(whole))
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(lambda job: self._decrypt(*job), whole))
+        except BaseException:
+            for _, target in whole:
+                target[:] = bytes(len(target))
+            raise
 
     def readall(self) -> bytes:
         left = max(0, self.size - self._pos)

@@ -84,6 +84,11 @@ def test_a_flipped_byte_in_a_segment_that_is_read_fails(tmp_path: Path) -> None:
         with pytest.raises(SealError, match="authentication failed"):
             f.readinto(buf)
         assert bytes(buf) == bytes(SEGMENT)  # no unauthenticated plaintext is left in it
+        many = bytearray(b"x" * 3 * SEGMENT)
+        f.seek(2 * SEGMENT)
+        with pytest.raises(SealError, match="authentication failed"):
+            f.readinto(many)  # segments 2, 3 and 4 at once
+        assert bytes(many) == bytes(3 * SEGMENT)
 
 
 def test_a_flipped_tag_or_header_byte_fails(tmp_path: Path) -> None:
@@ -163,10 +168,9 @@ class Counting(SealedReader):
 
     loaded: list[int]
 
-    def _load(self, i, into=None):  # type: ignore[no-untyped-def]
-        if into is not None or i != self._held:
-            self.loaded.append(i)
-        return super()._load(i, into)
+    def _decrypt(self, i, target, sealed=None):  # type: ignore[no-untyped-def]
+        self.loaded.append(i)
+        return super()._decrypt(i, target, sealed)
 
 
 def test_parquet_read_through_it_decrypts_only_the_footer_and_the_columns_read(
