@@ -88,3 +88,31 @@ def test_kms_settings_that_cannot_work_are_located_spec_errors(
     with pytest.raises(SpecError) as err:
         parse_spec(_spec(encryption), "lockgate.yaml")
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("encryption", "expected"),
+    [
+        ("encryption: {key: vault-token}\n", {"ingest": False, "train": True, "cmd": False}),
+        ("", {"ingest": False, "train": False, "cmd": False}),
+        (
+            "encryption:\n  key: hashivault://data\n"
+            "  credentials: {VAULT_ADDR: aws-id, VAULT_TOKEN: vault-token}\n",
+            {"ingest": False, "train": False, "cmd": False},
+        ),
+    ],
+)
+def test_only_train_with_a_local_key_is_handed_sealed_inputs(
+    tmp_path: Path, encryption: str, expected: dict[str, bool]
+) -> None:
+    """train reads sealed upstream outputs in place; a command cannot, and a KMS-wrapped data
+    key is found beside what it sealed, which a stage's view of its inputs may not include."""
+    from lockgate.engine.plan import build_plan
+
+    stages = STAGES + (
+        "  train:\n    uses: lockgate/train\n    needs: [ingest]\n"
+        "    with: {entrypoint: 'model:build', data: {train: 'in:ingest', target: y}}\n"
+        "  cmd:\n    run: [sh, -c, 'true']\n    needs: [ingest]\n"
+    )
+    plan = build_plan(parse_spec(HEAD + encryption + stages, "lockgate.yaml"), tmp_path)
+    assert {s.name: s.reads_sealed for s in plan.stages} == expected
