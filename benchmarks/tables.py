@@ -248,9 +248,47 @@ def encryption(doc: dict[str, Any]) -> str:
 {rows}
 | one {doc["output_mib"]:,} MiB file, in one process | wall (median) | rate | CPU (median, all threads) | raw wall, s |
 |---|---|---|---|---|
-{step_rows}
+{step_rows}{_encryption_reads(doc)}
 Wall time of the whole command, and the CPU seconds of lockgate and its stages together, {doc["repeat"]} alternating rounds after one warm-up; the steps likewise, {doc["segment_mib"]} MiB segments. {_machine(doc)}
 """
+
+
+def _encryption_reads(doc: dict[str, Any]) -> str:
+    reads = doc.get("reads")
+    if not reads:
+        return ""
+    labels = {
+        "whole": "every column",
+        "few": f"{len(reads['few_columns'])} of the columns",
+    }
+    rows = "".join(
+        f"| {labels[k]} | {_s(reads[k]['plain']['median'])} | {_s(reads[k]['in_place']['median'])} "
+        f"| **{reads[k]['in_place']['ratio']:.2f}x** | {reads[k]['in_place']['cpu_ratio']:.2f}x "
+        f"({_s(reads[k]['plain']['cpu_median'])} / {_s(reads[k]['in_place']['cpu_median'])}) "
+        f"| {_s(reads[k]['opened']['median'])} | {reads[k]['opened']['ratio']:.2f}x "
+        f"| {_raw(reads[k]['plain']['raw'])} / {_raw(reads[k]['in_place']['raw'])} / "
+        f"{_raw(reads[k]['opened']['raw'])} |\n"
+        for k in ("whole", "few")
+    )
+    return f"""
+| the next stage reads a {reads["file_mib"]:,} MiB Parquet file ({reads["columns"]} float64 columns) with pyarrow, in one process | plain file (median) | in place through the sealed file (median) | in place / plain, wall | CPU (plain / in place) | opened into plaintext, then read (median) | opened / plain | raw plain / in place / opened, s |
+|---|---|---|---|---|---|---|---|
+{rows}
+Reads: {doc.get("lazy_repeat", doc["repeat"])} alternating rounds after one warm-up; "opened" includes removing the plaintext copy.{_ciphers(doc)}
+"""
+
+
+def _ciphers(doc: dict[str, Any]) -> str:
+    aeads = doc.get("ciphers")
+    if not aeads:
+        return ""
+    names = sorted({k.rsplit(" ", 1)[0] for k in aeads})
+    each = "; ".join(
+        f"{n} seals {aeads[n + ' seal']['mib_per_s']:,} MiB/s and opens "
+        f"{aeads[n + ' open']['mib_per_s']:,} MiB/s"
+        for n in names
+    )
+    return f" One thread, 4 MiB messages (one segment), median of the rounds: {each}."
 
 
 def ui(doc: dict[str, Any]) -> str:

@@ -61,7 +61,7 @@ class SealedReader(io.RawIOBase):
         try:
             self._begin(sealer, name)
         except BaseException:
-            os.close(self._fd)
+            self.close()  # closes the descriptor once (a later close() sees it closed)
             raise
         self._pos = 0
 
