@@ -199,3 +199,38 @@ def test_a_kms_that_cannot_be_reached_stops_the_run_before_anything_is_written(
     assert not (root / ".lockgate" / "cache").exists() or not any(
         (root / ".lockgate" / "cache").iterdir()
     )
+
+
+def test_refused_kms_credentials_stop_the_run_with_one_line(
+    kms_project: tuple[Path, Secrets],
+) -> None:
+    root, secrets = kms_project
+    spec, keys = (root / "lockgate.yaml").read_text(), root / "keys"
+    if "hashivault" in spec:
+        (keys / "token").write_text("hvs.not-the-token")
+    elif "gcpkms" in spec:  # the account's JSON key, but another private key: a bad signature
+        from cryptography.hazmat.primitives import serialization
+
+        from tests.engine.kms_cloud_servers import rsa_key
+
+        account = json.loads((keys / "sa.json").read_text())
+        pem = rsa_key().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        (keys / "sa.json").write_text(json.dumps({**account, "private_key": pem.decode()}))
+    elif "azurekms" in spec:
+        (keys / "secret").write_text("Zx8Q~a-secret-of-no-app")
+    else:
+        (keys / "secret").write_text("not-the-secret-access-key")
+    result = _run(root)
+    assert result.code != 0 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "encryption.key" in line]
+    assert len(lines) == 1 and re.search(r"denied|refused", lines[0]), result.stderr
+    assert "encryption.credentials" in lines[0]
+    for secret in secrets():
+        assert secret not in result.stdout + result.stderr
+    assert not (root / ".lockgate" / ".lockgate-keys").exists()
+    for path in _written(root):
+        assert b"patient-7731" not in path.read_bytes(), path
