@@ -10,6 +10,7 @@ import json
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,3 +203,24 @@ def test_a_secret_that_is_not_a_service_account_key(gcp: GcpKmsServer, tmp_path:
         err.value
     )
     assert "secret-ish" not in str(err.value)
+
+
+def test_a_redirect_is_not_followed_with_the_token(gcp: GcpKmsServer, tmp_path: Path) -> None:
+    """A KMS endpoint answering 302 elsewhere: lockgate refuses it rather than send the bearer
+    token to wherever it points (urllib would follow it as a GET, Authorization included)."""
+    with GcpKmsServer() as elsewhere:
+        original = gcp.answer
+
+        def moved(path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+            if path == "/token":
+                return original(path, headers, body)
+            return 302, {}
+
+        gcp.answer = moved  # type: ignore[method-assign]
+        gcp.location = f"{elsewhere.url}/collect"
+        with pytest.raises(
+            SealError, match=r"Cloud KMS encrypt on .*/cryptoKeys/data failed \(302"
+        ):
+            _sealer(f"gcpkms://{gcp.key('data')}", tmp_path / "s", gcp.account("a"), gcp.url)
+        assert elsewhere.requests == []
+    assert _files(tmp_path / "s") == []

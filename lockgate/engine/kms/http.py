@@ -2,7 +2,8 @@
 
 Plain HTTP only to a loopback address (a local stand-in for the service); anywhere else a token,
 a client secret or a signed assertion travels only over TLS. A connection that cannot be made
-within :data:`TIMEOUT` seconds is :class:`Unreachable`, never a traceback.
+within :data:`TIMEOUT` seconds is :class:`Unreachable`, never a traceback. Redirects are not
+followed: a bearer token is sent only to the URL lockgate was configured with.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def post(
     request = urllib.request.Request(
         url, data=data, headers={**headers, "Content-Type": kind}, method="POST"
     )
+    opener = urllib.request.build_opener(_no_redirect())
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as resp:
+        with opener.open(request, timeout=TIMEOUT) as resp:
             return resp.status, _json(resp.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -65,6 +67,16 @@ def post(
             exc.close()
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise Unreachable(str(getattr(exc, "reason", exc))) from None
+
+
+def _no_redirect() -> Any:
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # the 3xx answer comes back as it is, and is refused as unexpected
+
+    return NoRedirect()
 
 
 def _json(raw: bytes) -> dict[str, Any]:
