@@ -233,3 +233,17 @@ def test_a_data_key_wrapped_by_another_vault_key(
         r"BadParameter: .*\): it was wrapped by another key or altered",
     ):
         fresh.open(sealed.read_bytes(), "part", str(sealed))
+
+
+def test_a_bare_authority_host_is_spoken_to_over_https(azure: AzureKeyVaultServer) -> None:
+    from lockgate.engine.kms.azure import AzureKeyVault
+
+    creds = {"AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": "c", "AZURE_CLIENT_SECRET": "s"}
+    vault = AzureKeyVault(
+        "azurekms://v.vault.usgovcloudapi.net/k",
+        {**creds, "AZURE_AUTHORITY_HOST": "login.microsoftonline.us"},
+        "encryption.key",
+    )
+    assert vault.authority == "https://login.microsoftonline.us"
+    assert vault.vault == "https://v.vault.usgovcloudapi.net"
+    assert vault.scope == "https://vault.usgovcloudapi.net/.default"

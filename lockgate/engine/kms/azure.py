@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lockgate.engine.kms import DataKey
-from lockgate.engine.kms.http import Unreachable, base_url, host_url, post
+from lockgate.engine.kms.http import Unreachable, base_url, host_url, lifetime, post
 from lockgate.engine.sealing import SealError
 from lockgate.spec.keys import AZURE_KEY
 
@@ -44,7 +44,9 @@ class AzureKeyVault:
         self.vault = host_url(self.host)
         suffix = next((s for s in RESOURCES if self.host.endswith("." + s)), "vault.azure.net")
         self.scope = f"https://{suffix}/.default"
-        authority = credentials.get("AZURE_AUTHORITY_HOST") or AUTHORITY
+        authority = (credentials.get("AZURE_AUTHORITY_HOST") or AUTHORITY).strip()
+        if "://" not in authority:  # a bare host, as Azure's own tools accept it
+            authority = f"https://{authority}"
         self.authority = base_url(authority, f"{where}: AZURE_AUTHORITY_HOST")
         self.tenant = credentials["AZURE_TENANT_ID"].strip()
         self.client_id = credentials["AZURE_CLIENT_ID"].strip()
@@ -156,8 +158,7 @@ class AzureKeyVault:
                 f"{said[0] if said else ''}): check AZURE_TENANT_ID, AZURE_CLIENT_ID and "
                 "AZURE_CLIENT_SECRET in encryption.credentials"
             )
-        lifetime = answer.get("expires_in")
-        self._token = (token, time.time() + (lifetime if isinstance(lifetime, int) else 3000))
+        self._token = (token, time.time() + lifetime(answer.get("expires_in")))
         return token
 
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lockgate.engine.kms import DataKey
-from lockgate.engine.kms.http import Unreachable, base_url, post
+from lockgate.engine.kms.http import Unreachable, base_url, lifetime, post
 from lockgate.engine.sealing import SealError
 from lockgate.spec.keys import GCP_KEY
 
@@ -145,8 +145,7 @@ class GcpKms:
                 f"{self.account['client_email']} ({status} {answer.get('error', '')}: {said}): "
                 f"check {CRED} in encryption.credentials (a current JSON key of that account)"
             )
-        lifetime = answer.get("expires_in")
-        self._token = (token, time.time() + (lifetime if isinstance(lifetime, int) else 3000))
+        self._token = (token, time.time() + lifetime(answer.get("expires_in")))
         return token
 
 

@@ -69,6 +69,16 @@ def post(
         raise Unreachable(str(getattr(exc, "reason", exc))) from None
 
 
+def lifetime(expires_in: object) -> float:
+    """Seconds an access token lives, from a token answer's ``expires_in`` (a number, or the
+    digits some endpoints send as a string); 50 minutes when it says nothing usable."""
+    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+        return float(expires_in)
+    if isinstance(expires_in, str) and expires_in.strip().isdigit():
+        return float(expires_in.strip())
+    return 3000.0
+
+
 def _no_redirect() -> Any:
     import urllib.request
 
