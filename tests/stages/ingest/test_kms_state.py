@@ -1,7 +1,7 @@
 """The ingest stage's state sealed under a KMS key: the stage makes its own data key through
-the KMS (here Vault's transit API, answered by the recording server of the engine tests: no
-Vault binary can be installed here), keeps it wrapped in its state folder, and a later run
-unwraps it and reads its dataset back. The token is in nothing the stage writes."""
+the KMS (here Vault's transit API and Google Cloud KMS, answered by the recording servers of the
+engine tests: no Vault binary and no cloud can be reached here), keeps it wrapped in its state folder, and a later run
+unwraps it and reads its dataset back. No token or key is in anything the stage writes."""
 
 from __future__ import annotations
 
