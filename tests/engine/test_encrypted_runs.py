@@ -181,6 +181,16 @@ def test_plaintext_entries_from_before_are_remade_sealed(tmp_path: Path) -> None
             "AZURE_CLIENT_SECRET",
         ),
         (
+            "gcpkms://projects/p/keyRings/r/cryptoKeys/k",
+            "lockgate.yaml:6:19: encryption.key: gcpkms://projects/p/keyRings/r/cryptoKeys/k: "
+            "expected gcpkms://projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY",
+        ),
+        (
+            "azurekms://my-vault.vault.azure.net",
+            "lockgate.yaml:6:19: encryption.key: azurekms://my-vault.vault.azure.net: expected "
+            "azurekms://VAULT_NAME.vault.azure.net/KEY[/VERSION]",
+        ),
+        (
             "awskms:///alias/lockgate",
             "lockgate.yaml:6:19: encryption.key: awskms needs AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY: name the declared secrets that hold them",
