@@ -74,3 +74,45 @@ def test_an_altered_part_is_refused(pg: Any, pg_cluster: Any, tmp_path: Path) ->
     part.write_bytes(bytes(body))
     with pytest.raises(LockgateError, match=f"part data/{part.name} does not match its recorded"):
         load_tabular(ctx.out, "label")
+
+
+def test_train_reads_a_sealed_ingest_output_in_place(
+    pg: Any, pg_cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ingest output sealed as a cache entry, handed to train as it is: the same rows and
+    the manifest's digest, read through the sealed reader; a tampered part fails on its tag."""
+    from lockgate.contract import ENV_ENCRYPTION_KEY
+    from lockgate.engine.digests import tree_digest
+    from lockgate.engine.sealed_tree import seal_tree
+    from lockgate.engine.sealing import Sealer, SealError
+    from lockgate.stages.train.tabular import load_tabular
+    from lockgate.stages.upstream_files import UpstreamFiles
+
+    ingested = _ingest(pg, pg_cluster, tmp_path)
+    key = bytes(range(32))
+    (tmp_path / "in").mkdir()
+    sealed = tmp_path / "in" / "ingest"
+    seal_tree(
+        ingested.out, sealed, Sealer.from_key(key), stage="ingest", digest=tree_digest(ingested.out)
+    )
+    (tmp_path / "ws" / "data.key").write_text(key.hex())
+    monkeypatch.setenv(ENV_ENCRYPTION_KEY, "file:data.key")
+    train = stage_context(tmp_path, {}, "train")
+    upstream = UpstreamFiles(train)
+
+    data = load_tabular(train.resolve("in:ingest"), "label", upstream=upstream)
+    plain = load_tabular(ingested.out, "label")
+    assert data.features.shape == (2000, 2)
+    assert data.digest == plain.digest
+    assert (data.features == plain.features).all() and (data.target == plain.target).all()
+
+    part = sorted((sealed / "data").iterdir())[2]
+    body = bytearray(part.read_bytes())
+    body[200] ^= 1
+    part.write_bytes(bytes(body))
+    with pytest.raises(SealError, match=f"{part.name}: authentication failed"):
+        load_tabular(train.resolve("in:ingest"), "label", upstream=UpstreamFiles(train))
+
+    monkeypatch.delenv(ENV_ENCRYPTION_KEY)
+    with pytest.raises(SealError, match="this stage was given no key"):
+        load_tabular(train.resolve("in:ingest"), "label", upstream=UpstreamFiles(train))
