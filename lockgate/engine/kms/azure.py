@@ -73,7 +73,10 @@ class AzureKeyVault:
                 f"configured key is {self.name} in {self.host}; configure the key that wrapped it"
             )
         answer = self._call("unwrapkey", f"{self.name}/{version}", wrapped)
-        return _unb64url(str(answer["value"]))
+        try:
+            return _unb64url(str(answer["value"]))
+        except ValueError:
+            raise SealError(f"{self.where}: Key Vault answered unwrapkey unexpectedly") from None
 
     def _version_of(self, kid: str) -> str | None:
         """The version in a key identifier ``https://HOST/keys/NAME/VERSION`` of this key."""

@@ -69,7 +69,10 @@ class GcpKms:
                 f"configured key is {self.key}; configure the key that wrapped it"
             )
         answer = self._call("decrypt", self.key, {"ciphertext": wrapped})
-        return base64.b64decode(str(answer["plaintext"]))
+        try:
+            return base64.b64decode(str(answer["plaintext"]), validate=True)
+        except ValueError:
+            raise SealError(f"{self.where}: Cloud KMS answered decrypt unexpectedly") from None
 
     def _call(self, op: str, name: str, body: dict[str, str]) -> dict[str, Any]:
         url = f"{self.endpoint}/v1/{name}:{op}"
