@@ -4,7 +4,8 @@
 
 Compared with what one would write without lockgate's line format and checkpoint index: an
 audit that parses, re-serialises and re-hashes each entry, and a history query that reads the
-whole ledger. ``audit verify`` is also measured as the command a user runs (a fresh process,
+whole ledger (in process, in alternating rounds after one warm-up, like the commands).
+``audit verify`` is also measured as the command a user runs (a fresh process,
 spec read included), on an unsigned ledger and on a signed one with ``--public-key`` (every
 entry's Ed25519 signature and the head's checked): with ``--full`` (every entry checked, as on
 the first audit of a ledger on a machine), and again without it (the prefix this machine audited
@@ -97,15 +98,6 @@ def naive_history(folder: Path, env: str, at: str) -> str | None:
     return found
 
 
-def best(fn, repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def cli(args: list[str], cwd: Path, code: Path | None = None) -> float:
     """Seconds for one ``lockgate`` process (this checkout's, or the one in ``code``)."""
     t = time.perf_counter()
@@ -150,18 +142,27 @@ def main() -> None:
         at = times[len(times) * 2 // 3]
         report = audit_ledger(folder)
         assert report.ok and report.entries == args.entries, report.problems
-        audit = best(lambda: audit_ledger(folder))
-        naive = best(lambda: naive_audit(folder), 3)
-        cold = []
-        for _ in range(3):
-            (folder / INDEX_FILE).unlink(missing_ok=True)
-            t = time.perf_counter()
-            release_at(folder, "production", at)
-            cold.append(time.perf_counter() - t)
-        warm = best(lambda: release_at(folder, "production", at))
-        scan = best(lambda: naive_history(folder, "production", at), 3)
         assert release_at(folder, "production", at)[0]["digest"] == naive_history(
             folder, "production", at
+        )
+
+        def cold_query() -> None:
+            (folder / INDEX_FILE).unlink(missing_ok=True)
+            release_at(folder, "production", at)
+
+        in_process = result_file.alternate(
+            {
+                "audit": result_file.stopwatch(lambda: audit_ledger(folder)),
+                "naive_audit": result_file.stopwatch(lambda: naive_audit(folder)),
+                "history_at_cold": result_file.stopwatch(cold_query),
+                "history_at_warm": result_file.stopwatch(
+                    lambda: release_at(folder, "production", at)
+                ),
+                "naive_history": result_file.stopwatch(
+                    lambda: naive_history(folder, "production", at)
+                ),
+            },
+            repeat=args.repeat,
         )
         signed = root / "signed"
         (signed / "lockgate.yaml").parent.mkdir()
@@ -199,17 +200,14 @@ def main() -> None:
                 "load_average_before": load_before,
                 "load_average_after": result_file.load(),
                 "in_process_s": {
-                    "audit": round(audit, 4),
-                    "naive_audit": round(naive, 4),
-                    "history_at_warm": round(warm, 5),
-                    "history_at_cold": round(min(cold), 4),
-                    "naive_history": round(scan, 4),
+                    name: {"median": result_file.median(t), "raw": t}
+                    for name, t in in_process.items()
                 },
                 "command_s": {
                     name: {"median": result_file.median(t), "raw": t} for name, t in raw.items()
                 },
             },
-            packages=("cryptography",),
+            packages=("cryptography", "PyNaCl"),
         )
         print(json.dumps({k: result_file.median(v) for k, v in raw.items()}))
 

@@ -40,6 +40,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "data-check-validators": tables.validators,
     "ledger-command": tables.ledger_command,
     "ledger-gate": tables.ledger_gate,
+    "ledger-payload": tables.ledger_payload,
     "serving": tables.serving,
     "secret-scan": tables.secret_scan,
     "ui": tables.ui,

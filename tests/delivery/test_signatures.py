@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from lockgate.delivery.ledger.audit import audit_ledger
-from lockgate.delivery.ledger.entry import Draft, Entry, read_line, signed_parts
+from lockgate.delivery.ledger.entry import (
+    Draft,
+    Entry,
+    chain_fields,
+    cut_signed,
+    read_line,
+    signed_parts,
+)
 from lockgate.delivery.ledger.ledger import FileLedger
 from lockgate.delivery.ledger.signatures import (
     NOT_SIGNED,
@@ -75,6 +82,9 @@ def test_the_payload_cut_from_the_bytes_is_the_re_serialised_one(
         entry = read_line(line)
         parts = signed_parts(line.rstrip(b"\n"))
         assert parts == (entry.signed_payload(), entry.signature)
+        # the chain walk's own match says where the signature sits: the same cut, no second match
+        span = chain_fields(line.rstrip(b"\n"))[4]
+        assert span is not None and cut_signed(line.rstrip(b"\n"), span) == parts
 
 
 def forgeries(lines: list[bytes], other_key: Path) -> dict[str, tuple[bytes, str]]:
@@ -99,6 +109,8 @@ def test_every_forgery_is_refused_and_named(tmp_path: Path, keys: Keys) -> None:
     assert [line_problem(line, check) for line in lines] == [None, None, None]
     for what, (forged, verdict) in forgeries(lines, tmp_path / "other.pem").items():
         assert line_problem(forged, check) == verdict, what
+        bare = forged.rstrip(b"\n")
+        assert line_problem(bare, check, chain_fields(bare)[4]) == verdict, what
         (tmp_path / "ledger" / "ledger.jsonl").write_bytes(lines[0] + forged + lines[2])
         report = audit_ledger(tmp_path / "ledger", check)
         # entry 3 no longer names entry 2's hash either; the signature is the first problem
@@ -168,6 +180,9 @@ def test_the_first_bad_signature_in_ledger_order_wins(
     check: Callable[[bytes, str], bool] = load_checker(keys[1])
     found = first_bad_signature(lines, check, workers, parallel_from=1)
     assert found == (4, NOT_VERIFIED)
+    bare = [line.rstrip(b"\n") for line in lines]
+    spans = [chain_fields(line)[4] for line in bare]
+    assert first_bad_signature(bare, check, workers, spans=spans, parallel_from=1) == found
     assert first_bad_signature(lines[:4], check, workers, parallel_from=1) is None
 
 

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lockgate.delivery.ledger.audited import AuditRecord
-from lockgate.delivery.ledger.entry import GENESIS, LineError, read_chain
+from lockgate.delivery.ledger.entry import (
+    GENESIS,
+    LineError,
+    SignatureSpan,
+    chain_fields,
+    read_chain,
+)
 from lockgate.delivery.ledger.head import HEAD_FILE, LEDGER_FILE, Head, LedgerError, read_head
 from lockgate.delivery.ledger.signatures import SignatureCheck, first_bad_signature, line_problem
 
@@ -59,7 +65,7 @@ class IncrementalAudit:
     def __init__(self, folder: Path, check_signature: SignatureCheck | None = None) -> None:
         self.folder = folder
         self.check_signature = check_signature
-        self._held: tuple[bytes, _Walk] | None = None
+        self._held: tuple[bytes, Walk] | None = None
         self.walked_from = 0  # where the last call's walk began, in bytes of the ledger
 
     def __call__(self) -> AuditReport:
@@ -70,11 +76,11 @@ class IncrementalAudit:
 def _audit(
     folder: Path,
     check_signature: SignatureCheck | None,
-    held: tuple[bytes, _Walk] | None,
+    held: tuple[bytes, Walk] | None,
     record: AuditRecord | None = None,
     skip_audited: bool = True,
     workers: int = 1,
-) -> tuple[AuditReport, tuple[bytes, _Walk] | None, int]:
+) -> tuple[AuditReport, tuple[bytes, Walk] | None, int]:
     """The report; the prefix of the ledger that held, with the walk's state at its end; and
     where this walk began. ``held`` (in memory) or ``record`` (on disk) say where to start."""
     ledger = folder / LEDGER_FILE
@@ -95,11 +101,11 @@ def audit_bytes(
     head: Head,
     data: bytes,
     check_signature: SignatureCheck | None,
-    held: tuple[bytes, _Walk] | None = None,
+    held: tuple[bytes, Walk] | None = None,
     record: AuditRecord | None = None,
     skip_audited: bool = True,
     workers: int = 1,
-) -> tuple[AuditReport, tuple[bytes, _Walk] | None, int]:
+) -> tuple[AuditReport, tuple[bytes, Walk] | None, int]:
     """:func:`_audit` of bytes already read: ``data`` from ``ledger.jsonl`` under ``head``."""
     start, unchanged = None, 0
     if held is not None and len(held[0]) <= head.size and data.startswith(held[0]):
@@ -107,7 +113,7 @@ def audit_bytes(
     elif record is not None and skip_audited:
         prefix = record.unchanged_prefix(data, head.size)
         if prefix is not None:
-            start = _Walk(prefix.seq + 1, prefix.hash, prev_time=prefix.time, held=prefix.size)
+            start = Walk(prefix.seq + 1, prefix.hash, prev_time=prefix.time, held=prefix.size)
             unchanged = prefix.seq
     walk = _walk_chain(data, head, check_signature, start)
     if check_signature is not None:
@@ -120,12 +126,12 @@ def audit_bytes(
     report = AuditReport(walk.expected - 1, tuple(problems), first_bad, walk.notes, unchanged)
     if record is not None and report.ok and head.size:
         record.record(data, head.size, head.seq, head.hash, walk.prev_time)
-    checkpoint = _Walk(walk.expected, walk.prev_hash, prev_time=walk.prev_time, held=walk.held)
+    checkpoint = Walk(walk.expected, walk.prev_hash, prev_time=walk.prev_time, held=walk.held)
     return report, (data[: walk.held], checkpoint), start.held if start else 0
 
 
 @dataclass
-class _Walk:
+class Walk:
     """How far the chain held: the next seq expected, the last good hash and time, the first
     problem, and the bytes of whole lines within the head anchor that held; ``lines[:linked]``
     are the walked lines whose links held (their signatures are checked next)."""
@@ -139,16 +145,17 @@ class _Walk:
     held: int = 0
     lines: list[bytes] = field(default_factory=list)
     linked: int = 0
+    spans: list[SignatureSpan | None] = field(default_factory=list)  # of lines[:linked]
     start_time: str = ""  # prev_time where this walk began
 
 
 def _walk_chain(
-    data: bytes, head: Head, check_signature: SignatureCheck | None, start: _Walk | None = None
-) -> _Walk:
+    data: bytes, head: Head, check_signature: SignatureCheck | None, start: Walk | None = None
+) -> Walk:
     """Walk the lines from ``start.held`` on (from the first line when ``start`` is None)."""
-    walk = _Walk()
+    walk = Walk()
     if start is not None:
-        walk = _Walk(start.expected, start.prev_hash, prev_time=start.prev_time, held=start.held)
+        walk = Walk(start.expected, start.prev_hash, prev_time=start.prev_time, held=start.held)
     walk.start_time = walk.prev_time
     lines = walk.lines = (data[walk.held :] if walk.held else data).split(b"\n")
     walk.torn = bool(lines.pop())  # b"" when the file ends with a newline
@@ -159,7 +166,7 @@ def _walk_chain(
             break
         offset += len(line) + 1
         try:
-            seq, prev, when, digest_hex = read_chain(line)
+            seq, prev, when, digest_hex, span = chain_fields(line)
         except LineError as exc:
             walk.problem = (walk.expected, f"edited: {exc}")
             break
@@ -168,11 +175,12 @@ def _walk_chain(
             break
         walk.prev_hash, walk.prev_time, walk.expected = digest_hex, when, walk.expected + 1
         walk.held, walk.linked = offset, index + 1
+        walk.spans.append(span)
     return walk
 
 
 def _beyond_head(
-    line: bytes, offset: int, head: Head, walk: _Walk, check_signature: SignatureCheck | None
+    line: bytes, offset: int, head: Head, walk: Walk, check_signature: SignatureCheck | None
 ) -> tuple[int, str] | None:
     """A line past the committed bytes: a pending append (noted), or an append outside lockgate."""
     if not (head.pending and offset == head.size):
@@ -188,7 +196,7 @@ def _beyond_head(
 
 
 def _link_problem(
-    seq: int, prev: str, when: str, walk: _Walk, lines: list[bytes], index: int
+    seq: int, prev: str, when: str, walk: Walk, lines: list[bytes], index: int
 ) -> tuple[int, str] | None:
     """What is wrong with one entry's link to the one before it (seq, hash, time); the lines
     after it tell a swap from a deletion."""
@@ -212,10 +220,10 @@ def _link_problem(
     return None
 
 
-def _check_signatures(walk: _Walk, check: SignatureCheck, workers: int) -> None:
+def _check_signatures(walk: Walk, check: SignatureCheck, workers: int) -> None:
     """Check the signatures of the lines whose links held; the first that fails becomes the
     audit's first problem, ahead of any link problem after it (as a line-by-line walk finds)."""
-    bad = first_bad_signature(walk.lines[: walk.linked], check, workers)
+    bad = first_bad_signature(walk.lines[: walk.linked], check, workers, spans=walk.spans)
     if bad is None:
         return
     index, why = bad
@@ -225,7 +233,7 @@ def _check_signatures(walk: _Walk, check: SignatureCheck, workers: int) -> None:
     walk.prev_time = read_chain(walk.lines[index - 1])[2] if index else walk.start_time
 
 
-def _end_problems(walk: _Walk, head: Head) -> list[tuple[int, str]]:
+def _end_problems(walk: Walk, head: Head) -> list[tuple[int, str]]:
     """Where a whole chain's end disagrees with the head anchor: torn, truncated, rewritten."""
     found: list[tuple[int, str]] = []
     if walk.torn and not head.pending:

@@ -198,9 +198,21 @@ def read_line(line: bytes) -> Entry:
         raise LineError(f"not a ledger entry ({exc})") from None
 
 
+# where, in a canonical line, the signature member sits: (start and end of the whole
+# ``"signature":"...",`` member, start and end of the base64 text, where ``,"hash":"`` begins)
+SignatureSpan = tuple[int, int, int, int, int]
+
+
 def read_chain(line: bytes) -> tuple[int, str, str, str]:
     """Hash-check one line and return (seq, prev, time, hash) without parsing the whole body:
     the fast path of ``audit verify``."""
+    seq, prev, when, digest_hex, _ = chain_fields(line)
+    return seq, prev, when, digest_hex
+
+
+def chain_fields(line: bytes) -> tuple[int, str, str, str, SignatureSpan | None]:
+    """:func:`read_chain`, and where the line's signature sits (None when it has none), so that
+    what the signature covers is cut later without matching the line again."""
     cut = line.rfind(HASH_MARK)
     if cut < 0 or not line.endswith(b'"}'):
         raise LineError("not a ledger entry (no trailing hash)")
@@ -214,7 +226,14 @@ def read_chain(line: bytes) -> tuple[int, str, str, str]:
     m = _TAIL.search(body)
     if m is None or not body.startswith(b'{"action":"'):
         raise LineError("not a ledger entry in canonical form")
-    return int(m[2]), m[1].decode(), m[5].decode(), claimed
+    span = None if m[3] is None else (m.start(3), m.end(3), m.start(4), m.end(4), cut)
+    return int(m[2]), m[1].decode(), m[5].decode(), claimed, span
+
+
+def cut_signed(line: bytes, span: SignatureSpan) -> tuple[bytes, str]:
+    """(what the signature covers, the signature) of a line :func:`chain_fields` matched."""
+    start, end, sig_start, sig_end, cut = span
+    return line[:start] + line[end:cut] + b"}", line[sig_start:sig_end].decode()
 
 
 def signed_parts(line: bytes) -> tuple[bytes, str] | None:

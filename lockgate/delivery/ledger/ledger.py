@@ -45,7 +45,7 @@ from lockgate.delivery.ledger.head import (
     read_head,
     write_atomic,
 )
-from lockgate.delivery.ledger.signed_read import read_lines, read_signed
+from lockgate.delivery.ledger.signed_read import LastRead, read_lines, read_signed
 from lockgate.delivery.ledger.witness import Witness
 
 __all__ = ["HEAD_FILE", "LEDGER_FILE", "FileLedger", "Head", "LedgerError", "read_head"]
@@ -82,6 +82,7 @@ class FileLedger:
         self.checker = checker  # set: a signed ledger; every entry and head must verify
         self.witness = witness  # set: refuse a head older than the newest seen here
         self.audited = audited  # this machine's record of what passed under ``checker``
+        self._last: LastRead | None = None  # this process's last accepted read (in memory only)
 
     @property
     def path(self) -> Path:
@@ -151,18 +152,24 @@ class FileLedger:
         on a signed ledger checked as an audit with the key would (chain, signatures, head:
         :mod:`.signed_read`), skipping an unchanged prefix ``audited`` records as passed; against
         the witness when there is one. An interrupted append is settled first, so a decision
-        sees what its record will follow."""
+        sees what its record will follow. A later read in the same process checks and parses
+        only what was committed after the last one (:class:`.signed_read.LastRead`)."""
         if self.head().pending and os.access(self.folder, os.W_OK):
             with self.locked():
                 pass
         head, data = self.committed_bytes()
+        last = self._last
+        self._last = None  # kept again only once this read is accepted
         if self.checker is not None:
-            out = read_signed(self.path, head, data, self.checker, self.audited)
+            out, kept = read_signed(self.path, head, data, self.checker, self.audited, last=last)
         else:
-            out = read_lines(self.path, data)
+            covered = last is not None and last.covers(head, data)
+            out = read_lines(self.path, data, last if covered else None)
+            kept = LastRead(head, data, tuple(out))
         if self.witness is not None:
             self.witness.check(head.seq, head.hash, {e.seq: e.hash for e in out})
             self.witness.record(head.seq, head.hash)
+        self._last = kept
         return out
 
     def _write_head(self, head: Head) -> None:

@@ -2,8 +2,9 @@
 
 An audit first walks the chain (cheap: one sha256 per line), collecting the lines whose links
 hold; their signatures are then checked here. What a signature covers is cut from the line's own
-bytes (:func:`~lockgate.delivery.ledger.entry.signed_parts`) instead of parsing and re-serialising
-the entry; a line that fails that way is checked once more the old way (parsed, re-serialised), so
+bytes instead of parsing and re-serialising the entry, at the place the chain walk's match found
+(:func:`~lockgate.delivery.ledger.entry.chain_fields`) when it is given, so no line is matched
+twice; a line that fails that way is checked once more the old way (parsed, re-serialised), so
 the fast path never refuses what the full parse accepts. Ed25519 verification holds the
 interpreter lock, so more than one core means worker processes: forked, they inherit the lines
 and the key and send back only the first failure of their share.
@@ -18,7 +19,13 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
-from lockgate.delivery.ledger.entry import LineError, read_line, signed_parts
+from lockgate.delivery.ledger.entry import (
+    LineError,
+    SignatureSpan,
+    cut_signed,
+    read_line,
+    signed_parts,
+)
 
 SignatureCheck = Callable[[bytes, str], bool]
 
@@ -27,12 +34,16 @@ NOT_VERIFIED = "signature does not verify with the given public key"
 # below this many lines, starting worker processes costs more than it saves
 PARALLEL_FROM = 4000
 
-_shared: tuple[Sequence[bytes], SignatureCheck] | None = None
+Spans = Sequence[SignatureSpan | None]
+_shared: tuple[Sequence[bytes], Spans | None, SignatureCheck] | None = None
 
 
-def line_problem(line: bytes, check: SignatureCheck) -> str | None:
-    """Why the signature of one ledger line does not hold, or None when it does."""
-    parts = signed_parts(line)
+def line_problem(
+    line: bytes, check: SignatureCheck, span: SignatureSpan | None = None
+) -> str | None:
+    """Why the signature of one ledger line does not hold, or None when it does; ``span`` is
+    where the chain walk found its signature (else the line is matched here)."""
+    parts = cut_signed(line, span) if span is not None else signed_parts(line)
     if parts is not None and check(*parts):
         return None
     try:
@@ -59,20 +70,22 @@ def first_bad_signature(
     check: SignatureCheck,
     workers: int = 1,
     *,
+    spans: Spans | None = None,
     parallel_from: int = PARALLEL_FROM,
 ) -> tuple[int, str] | None:
     """(index, why) of the first line in ``lines`` whose signature does not hold, else None;
-    from ``parallel_from`` lines on, ``workers`` forked processes share the work."""
+    ``spans[i]``, when given, is where line i's signature sits (from the chain walk); from
+    ``parallel_from`` lines on, ``workers`` forked processes share the work."""
     if workers > 1 and len(lines) >= parallel_from and _can_fork():
-        return _first_bad_forked(lines, check, workers)
-    return _first_bad(lines, check, 0, len(lines))
+        return _first_bad_forked(lines, spans, check, workers)
+    return _first_bad(lines, spans, check, 0, len(lines))
 
 
 def _first_bad(
-    lines: Sequence[bytes], check: SignatureCheck, start: int, stop: int
+    lines: Sequence[bytes], spans: Spans | None, check: SignatureCheck, start: int, stop: int
 ) -> tuple[int, str] | None:
     for index in range(start, stop):
-        problem = line_problem(lines[index], check)
+        problem = line_problem(lines[index], check, spans[index] if spans else None)
         if problem is not None:
             return index, problem
     return None
@@ -90,13 +103,13 @@ def _can_fork() -> bool:
 
 
 def _first_bad_forked(
-    lines: Sequence[bytes], check: SignatureCheck, workers: int
+    lines: Sequence[bytes], spans: Spans | None, check: SignatureCheck, workers: int
 ) -> tuple[int, str] | None:
     global _shared
     # contiguous shares, a few per worker so that a slow worker does not hold up the rest
     step = max(1, -(-len(lines) // (workers * 4)))
     shares = [(start, min(start + step, len(lines))) for start in range(0, len(lines), step)]
-    _shared = (lines, check)
+    _shared = (lines, spans, check)
     try:
         pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker)
         try:
@@ -119,5 +132,5 @@ def _quiet_worker() -> None:
 
 def _share_problem(share: tuple[int, int]) -> tuple[int, str] | None:
     assert _shared is not None, "set by the parent before the workers were forked"
-    lines, check = _shared
-    return _first_bad(lines, check, *share)
+    lines, spans, check = _shared
+    return _first_bad(lines, spans, check, *share)

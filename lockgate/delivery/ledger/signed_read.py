@@ -9,25 +9,48 @@ that audit, run on the bytes the gate read, so it also uses and keeps this machi
 (one sha256 over it) is not checked again; everything after it, and the head, always are. Without
 a record (a read-only account, another key, a damaged record, a changed byte) every line is
 checked. Lines the check has vouched for are parsed without hashing them again.
+
+Within one process (a promotion reads the ledger, appends, reads again) the last read is kept in
+memory (:class:`LastRead`): when the committed bytes still start with the bytes it read, only what
+follows them is walked, checked and parsed (the head, its signature included, is checked every
+time), and an unchanged ledger under an unchanged head is not checked again at all. Nothing of it
+is written anywhere.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from lockgate.delivery.ledger.audit import HEAD_NOT_SIGNED, audit_bytes
+from lockgate.delivery.ledger.audit import HEAD_NOT_SIGNED, Walk, audit_bytes
 from lockgate.delivery.ledger.audited import AuditRecord
 from lockgate.delivery.ledger.entry import Entry, LineError, read_line
 from lockgate.delivery.ledger.head import HEAD_FILE, Checker, Head, LedgerError
 from lockgate.delivery.ledger.signatures import NOT_SIGNED, NOT_VERIFIED, default_workers
 
 
-def read_lines(path: Path, data: bytes) -> list[Entry]:
-    """Every line of ``data`` parsed and hash-checked (an unsigned ledger's read)."""
-    out = []
-    for line in data.splitlines():
+@dataclass(frozen=True)
+class LastRead:
+    """What one read of a ledger accepted: the head, the committed bytes, their entries and, on a
+    signed ledger, where the audit's walk ended (to go on from there)."""
+
+    head: Head
+    data: bytes
+    entries: tuple[Entry, ...]
+    walk: Walk | None = None
+
+    def covers(self, head: Head, data: bytes) -> bool:
+        """Whether ``data`` under ``head`` starts with the bytes read last time."""
+        return len(self.data) <= min(head.size, len(data)) and data.startswith(self.data)
+
+
+def read_lines(path: Path, data: bytes, last: LastRead | None = None) -> list[Entry]:
+    """Every line of ``data`` parsed and hash-checked (an unsigned ledger's read); with ``last``
+    (an earlier read whose bytes ``data`` starts with) only the lines after them."""
+    out = list(last.entries) if last is not None else []
+    for line in data[len(last.data) if last is not None else 0 :].splitlines():
         try:
             out.append(read_line(line))
         except LineError as exc:
@@ -44,21 +67,35 @@ def read_signed(
     check: Checker,
     record: AuditRecord | None = None,
     workers: int | None = None,
-) -> list[Entry]:
+    last: LastRead | None = None,
+) -> tuple[list[Entry], LastRead | None]:
     """The entries in ``data`` (the committed bytes under ``head``), or a refusal naming the
-    first entry (or the head) that an audit with ``check`` would not accept."""
+    first entry (or the head) that an audit with ``check`` would not accept; and what to pass as
+    ``last`` to the next read in this process. With ``last``, the bytes it read are not walked or
+    parsed again when ``data`` still starts with them."""
     if not data and not head.seq:
-        return []
-    report, _, _ = audit_bytes(
+        return [], None
+    if last is not None and last.head == head and last.data == data:
+        return list(last.entries), last  # the same bytes under the same signed head: same answer
+    before: tuple[Entry, ...] = ()
+    held = None
+    if last is not None and last.walk is not None and last.covers(head, data):
+        held, before = (last.data, last.walk), last.entries
+    report, now, _ = audit_bytes(
         head,
         data,
         check,
+        held,
         record=record,
         workers=default_workers() if workers is None else workers,
     )
     if not report.ok:
         raise LedgerError(_refusal(path, data, report.problems[0], report.first_bad_seq))
-    return _parse_checked(path, data)
+    entries = [*before, *_parse_checked(path, data[len(held[0]) :] if held else data)]
+    kept = None
+    if now is not None and len(now[0]) == len(data):  # every committed line held
+        kept = LastRead(head, data, tuple(entries), now[1])
+    return entries, kept
 
 
 def _parse_checked(path: Path, data: bytes) -> list[Entry]:
@@ -70,6 +107,8 @@ def _parse_checked(path: Path, data: bytes) -> list[Entry]:
     paused = gc.isenabled()
     gc.disable()
     try:
+        if not data:
+            return []
         rows = json.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]")
         return [Entry.from_body(row, row["hash"]) for row in rows]
     except (ValueError, KeyError, TypeError, AttributeError):
