@@ -97,16 +97,21 @@ def quantile_edges(ordered: Any, *counts: int) -> list[tuple[float, ...]]:
 
 
 def sorted_columns(frame: pl.DataFrame, names: Sequence[str]) -> dict[str, Any]:
-    """Each column's values as Float64 without nulls and NaN, ascending, as numpy arrays
-    (``np.sort``: on this data about twice as fast as Polars' sort of the same columns)."""
+    """Each column's values as Float64 without nulls and NaN, ascending, as numpy arrays.
+
+    ``np.sort`` (on this data about twice as fast as Polars' sort of the same columns), on as
+    many threads as Polars uses: it releases the GIL while it sorts."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import numpy as np
     import polars as pl
 
-    out = {}
-    for name in names:
-        values = frame[name].cast(pl.Float64).drop_nulls().drop_nans()
-        out[name] = np.sort(values.to_numpy())
-    return out
+    values = [frame[n].cast(pl.Float64).drop_nulls().drop_nans().to_numpy() for n in names]
+    workers = min(pl.thread_pool_size(), len(values))
+    if workers < 2:
+        return {n: np.sort(v) for n, v in zip(names, values, strict=True)}
+    with ThreadPoolExecutor(workers) as pool:
+        return dict(zip(names, pool.map(np.sort, values), strict=True))
 
 
 def counts_at_or_below(ordered: Any, edges: Sequence[float]) -> tuple[int, ...]:
