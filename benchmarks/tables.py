@@ -46,14 +46,15 @@ def data_check_command(doc: dict[str, Any]) -> str:
 
 def data_check(doc: dict[str, Any]) -> str:
     lg, pl = doc["lockgate"], doc["polars"]
+    where = ", each in a process of its own" if doc.get("sides") else ", both in one process"
     return f"""\
 | {doc["rows"]:,} rows x {doc["columns"]} cols ({doc["file_mib"]} MiB Parquet) | median | raw, s | verdict |
 |---|---|---|---|
-| lockgate data-check stage (in process) | {_s(lg["seconds_median"])} | {_raw(lg["raw"])} | drifted: {", ".join(lg["drifted"])} |
+| lockgate data-check stage | {_s(lg["seconds_median"])} | {_raw(lg["raw"])} | drifted: {", ".join(lg["drifted"])} |
 | hand-written Polars, same sample, same engine | {_s(pl["seconds_median"])} | {_raw(pl["raw"])} | drifted: {", ".join(pl["drifted"])} |
 | **Polars time / lockgate time** | **{doc["polars_over_lockgate"]:.2f}** | | |
 
-{doc["repeat"]} alternating rounds after one warm-up of each side. {_machine(doc)}
+{doc["repeat"]} alternating rounds after one warm-up of each side{where}. {_machine(doc)}
 """
 
 

@@ -6,11 +6,14 @@ index (numpy's ``linear`` method, the same floats ``np.quantile`` gives, without
 the selection ``np.quantile`` does again over sorted data). When the sample is the whole
 reference (k = 1), the counts at or below every edge are read off the same sorted copy by
 binary search, so the reference pass does not count them again, one comparison per edge and row.
+Current data no larger than the sample is counted the same way, from sorted copies of its columns
+(see :meth:`~.evaluation.InMemoryEvaluation.small_copy`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -93,15 +96,37 @@ def quantile_edges(ordered: Any, *counts: int) -> list[tuple[float, ...]]:
     return out
 
 
-def column_edges(values: pl.Series, bins: int, *, whole: bool) -> Edges:
-    """The edges of one sampled column (and its counts at or below them when ``whole``)."""
+def sorted_columns(frame: pl.DataFrame, names: Sequence[str]) -> dict[str, Any]:
+    """Each column's values as Float64 without nulls and NaN, ascending, as numpy arrays.
+
+    ``np.sort`` (on this data about twice as fast as Polars' sort of the same columns), on as
+    many threads as Polars uses: it releases the GIL while it sorts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    import polars as pl
+
+    values = [frame[n].cast(pl.Float64).drop_nulls().drop_nans().to_numpy() for n in names]
+    workers = min(pl.thread_pool_size(), len(values))
+    if workers < 2:
+        return {n: np.sort(v) for n, v in zip(names, values, strict=True)}
+    with ThreadPoolExecutor(workers) as pool:
+        return dict(zip(names, pool.map(np.sort, values), strict=True))
+
+
+def counts_at_or_below(ordered: Any, edges: Sequence[float]) -> tuple[int, ...]:
+    """How many of the ascending ``ordered`` values lie at or below each edge: the sums the
+    scan would take (``value <= edge`` over the non-null, non-NaN values), by binary search."""
     import numpy as np
 
-    ordered = np.sort(values.drop_nulls().drop_nans().to_numpy())
+    found = np.searchsorted(ordered, np.asarray(edges, dtype="float64"), side="right")
+    return tuple(int(c) for c in found)
+
+
+def column_edges(ordered: Any, bins: int, *, whole: bool) -> Edges:
+    """The edges of one sampled column from its ascending values without nulls and NaN (and
+    its counts at or below them when ``whole``)."""
     coarse, fine = quantile_edges(ordered, bins, FINE_BINS)
     merged = tuple(sorted(set(fine) | set(coarse)))
-    counts = None
-    if whole:
-        found = np.searchsorted(ordered, np.asarray(merged, dtype="float64"), side="right")
-        counts = tuple(int(c) for c in found)
+    counts = counts_at_or_below(ordered, merged) if whole else None
     return Edges(merged, coarse, counts)

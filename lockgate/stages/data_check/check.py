@@ -12,15 +12,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lockgate.stages.data_check.bins import counts_at_or_below, sorted_columns
 from lockgate.stages.data_check.compiler import ROWS, ScanPlan, compile_checks, examples_plan
 from lockgate.stages.data_check.drift import (
+    DriftPlan,
     add_distributions,
     drift_columns,
     measure_drift,
     plan_drift,
 )
 from lockgate.stages.data_check.drift_gate import drift_checks
-from lockgate.stages.data_check.evaluation import Evaluation, evaluation_for
+from lockgate.stages.data_check.evaluation import Evaluation, InMemoryDataset, evaluation_for
 from lockgate.stages.data_check.outcome import CheckResult, ColumnDrift, DataCheckOutcome
 from lockgate.stages.data_check.pii import judge_pii, plan_pii
 from lockgate.stages.data_check.schema_checks import schema_checks
@@ -40,6 +42,22 @@ def _schema(dataset: Dataset) -> dict[str, pl.DataType]:
     except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataSourceError(f"cannot read {dataset.label!r}: {first}") from None
+
+
+def _small_current(
+    evaluation: Evaluation, data: Dataset, plan: ScanPlan, dplan: DriftPlan
+) -> tuple[Dataset, dict[str, tuple[int, ...]]]:
+    """The current data for its pass, and its counts at or below each fine edge of the numeric
+    drift columns: read into memory and counted from sorted copies when the data is small (see
+    :meth:`~.evaluation.InMemoryEvaluation.small_copy`); else as it is, and no counts (the pass
+    sums them)."""
+    names = list(dplan.numeric)
+    wanted = sorted({*plan.columns(), *names, *dplan.categorical})
+    copy = evaluation.small_copy(data, wanted) if names else None
+    if copy is None:
+        return data, {}
+    ordered = sorted_columns(copy.scan().collect(), names)
+    return copy, {n: counts_at_or_below(ordered[n], dplan.numeric[n].fine) for n in names}
 
 
 @dataclass(frozen=True)
@@ -89,9 +107,14 @@ class DataCheck:
             notes += [f"drift: {c} skipped (more than 200 categories)" for c in dplan.skipped]
             ref_plan = ScanPlan()
             ref_keys = add_distributions(ref_plan, dplan, reference=True)
-            cur_keys = add_distributions(plan, dplan)
-            passes.append((reference, ref_plan))
-            drift_parts = (dplan, ref_keys, cur_keys)
+            current, cur_counts = _small_current(evaluation, data, plan, dplan)
+            cur_keys = add_distributions(plan, dplan, counted=cur_counts)
+            if sample.whole:  # every reference row is in memory already: no second read
+                reference = InMemoryDataset(
+                    reference.label, reference.files, reference.format, reference.root, sample.frame
+                )
+            passes = [(current, plan), (reference, ref_plan)]
+            drift_parts = (dplan, ref_keys, cur_keys, cur_counts)
         found = evaluation.rows(passes)
         row = found[0]
         follow = examples_plan(compiled, row)
@@ -102,8 +125,8 @@ class DataCheck:
         results += pii_results
         drift: list[ColumnDrift] = []
         if drift_parts is not None and spec.drift is not None:
-            dplan, ref_keys, cur_keys = drift_parts
-            drift = measure_drift(spec.drift, dplan, ref_keys, cur_keys, found[1], row)
+            dplan, ref_keys, cur_keys, cur_counts = drift_parts
+            drift = measure_drift(spec.drift, dplan, ref_keys, cur_keys, found[1], row, cur_counts)
             results += drift_checks(spec.drift, drift)
         outcome = DataCheckOutcome(
             data.label,

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lockgate.stages.data_check.bins import Edges, column_edges
+from lockgate.stages.data_check.bins import Edges, column_edges, sorted_columns
 from lockgate.stages.data_check.compiler import ScanPlan
 from lockgate.stages.data_check.outcome import ColumnDrift
 from lockgate.stages.data_check.partials import mean_std
@@ -77,17 +77,23 @@ def plan_drift(
     (``whole``: the sample is every row of the reference, see :func:`~.bins.column_edges`)."""
     if not numeric and not categorical:
         return DriftPlan({}, (), ())
-    edges = {name: column_edges(sample[name], drift.bins, whole=whole) for name in numeric}
+    ordered = sorted_columns(sample, numeric)
+    edges = {name: column_edges(ordered[name], drift.bins, whole=whole) for name in numeric}
     kept = [c for c in categorical if explicit or sample[c].n_unique() <= MAX_CATEGORIES]
     skipped = tuple(c for c in categorical if c not in kept)
     return DriftPlan(edges, tuple(kept), skipped)
 
 
 def add_distributions(
-    plan: ScanPlan, drift_plan: DriftPlan, *, reference: bool = False
+    plan: ScanPlan,
+    drift_plan: DriftPlan,
+    *,
+    reference: bool = False,
+    counted: Collection[str] = (),
 ) -> dict[str, dict[str, str]]:
     """Add the histogram / value-count expressions of every drift column to ``plan``; on the
-    ``reference`` side, not the counts the sample already gave (``Edges.reference_counts``)."""
+    ``reference`` side, not the counts the sample already gave (``Edges.reference_counts``),
+    nor those of the ``counted`` columns (whose counts the caller read off a sorted copy)."""
     import polars as pl
 
     keys: dict[str, dict[str, str]] = {}
@@ -102,11 +108,11 @@ def add_distributions(
         # NaN above every number, so ``NaN <= edge`` is false for the edges (never NaN) as the
         # nulls ``fill_nan`` would make are not counted, without a filled copy per edge. (An
         # edge is NaN only when the sample holds both infinities; it keeps the filled column.)
-        counted = reference and edges.reference_counts is not None
+        known = name in counted or (reference and edges.reference_counts is not None)
         keys[name] = {
             **{
                 f"le{i}": plan.add(((c if math.isnan(edge) else raw) <= edge).sum(), "sum", "le")
-                for i, edge in enumerate(() if counted else edges.fine)
+                for i, edge in enumerate(() if known else edges.fine)
             },
             "n": plan.add(c.count(), "sum", "n"),
             "moments": plan.add(moments, "moments", "mom"),
@@ -249,12 +255,17 @@ def measure_drift(
     cur_keys: Mapping[str, Mapping[str, str]],
     ref_row: Mapping[str, Any],
     cur_row: Mapping[str, Any],
+    current_counts: Mapping[str, Sequence[int]] | None = None,
 ) -> list[ColumnDrift]:
+    """The drift of every column; ``current_counts``: the current side's counts at or below
+    each fine edge of the columns whose pass did not sum them (see :func:`add_distributions`)."""
     out = []
     for name, edges in drift_plan.numeric.items():
         ref, cur = _values(ref_row, ref_keys[name]), _values(cur_row, cur_keys[name])
         if "le0" not in ref_keys[name] and edges.reference_counts is not None:
             ref.update({f"le{i}": n for i, n in enumerate(edges.reference_counts)})
+        if current_counts and name in current_counts:
+            cur.update({f"le{i}": n for i, n in enumerate(current_counts[name])})
         out.append(_numeric(name, edges, ref, cur, drift.thresholds(name, numeric=True)))
     for name in drift_plan.categorical:
         ref, cur = _values(ref_row, ref_keys[name]), _values(cur_row, cur_keys[name])
