@@ -74,21 +74,25 @@ class Watcher:
         import docker.errors
 
         while not self.stop.is_set():
-            for c in self.client.containers.list(all=True, filters={"label": RUN_LABEL}):
-                if c.id in self.seen:
+            # the low-level list: the high-level one inspects each container, and another
+            # test's container may be removed between the listing and the inspection
+            for c in self.client.api.containers(all=True, filters={"label": RUN_LABEL}):
+                if c["Id"] in self.seen:
                     continue
                 try:
-                    attrs = self.client.api.inspect_container(c.id)
+                    attrs = self.client.api.inspect_container(c["Id"])
                 except docker.errors.NotFound:
                     continue
                 mounts = {m["Destination"]: m["Source"] for m in attrs["Mounts"]}
                 if mounts.get("/workspace") != self.project:
                     continue  # another test's container
                 secrets = Path(mounts["/run/secrets"])
-                self.seen[c.id] = {
+                self.seen[c["Id"]] = {
                     "stage": attrs["Config"]["Labels"]["dev.lockgate.stage"],
                     "env": attrs["Config"]["Env"],
                     "mounts": mounts,
+                    # read while the container exists: the folder goes when the stage ends
+                    "secrets_read": secrets.is_dir(),
                     "secret_files": {
                         p.name: p.read_bytes() for p in secrets.glob("*") if p.is_file()
                     },
@@ -198,6 +202,7 @@ def test_containers_never_receive_the_kms_credentials_or_the_data_key(
         told = "\n".join(container["env"]).encode()
         assert not [v for v in leaks if v in told], container["stage"]
         assert "AWS_" not in told.decode() and "LOCKGATE_ENCRYPTION" not in told.decode()
+        assert container["secrets_read"], container["stage"]
         assert container["secret_files"] == {}, container["stage"]  # nothing lent to it
         sources = set(container["mounts"].values())
         for source in sources:  # all inside the project, or the secrets folder
