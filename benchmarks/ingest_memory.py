@@ -7,7 +7,8 @@ A throwaway PostgreSQL cluster holds the table of ``benchmarks/ingest.py`` (``--
 columns); the same rows are also written to a CSV file. Each run is the stage in a fresh
 interpreter (a full read to Parquet parts and a manifest); its peak resident memory is the
 process's own high-water mark (``VmHWM``), its time the wall clock of the whole process,
-imports included. A run that reads 10 rows gives the fixed footprint. Runs alternate between
+imports included. A run that reads 10 rows gives each source's fixed footprint (the table's first
+10 rows, and a CSV file of them). Runs alternate between
 the variants, ``--repeat`` rounds; medians go to ``benchmarks/results/ingest-memory.json``.
 """
 
@@ -78,6 +79,12 @@ def main() -> int:
                     out.write(block)
             tiny = "CREATE TABLE tiny AS SELECT * FROM bench LIMIT 10"
             cur.execute(tiny)
+            with (
+                (ws / "tiny.csv").open("wb") as out,
+                cur.copy("COPY tiny TO STDOUT (FORMAT csv, HEADER)") as copy,
+            ):
+                for block in copy:
+                    out.write(block)
             conn.commit()
             size = cur.execute("SELECT pg_table_size('bench')").fetchone()
         arrow_mib = pl.read_csv(ws / "bench.csv", n_rows=10_000).estimated_size() / 10_000
@@ -93,6 +100,7 @@ def main() -> int:
             for budget in args.budgets:
                 variants[f"{name}/{budget}"] = {"source": source, "memory_budget": budget}
         variants["postgres/10 rows"] = {"source": {"postgres": {**pg, "table": "tiny"}}}
+        variants["csv/10 rows"] = {"source": {"files": {"path": "tiny.csv"}}}
         runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
         names = list(variants)
         for r in range(args.repeat):

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks import tables
+from benchmarks import ingest_tables, tables
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -36,6 +36,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "data-check": tables.data_check,
     "encryption": tables.encryption,
     "ingest-memory": tables.ingest_memory,
+    "ingest-join-spill": ingest_tables.join_spill,
     "data-check-command": tables.data_check_command,
     "data-check-validators": tables.validators,
     "ledger-command": tables.ledger_command,

@@ -341,6 +341,10 @@ def ingest_memory(doc: dict[str, Any]) -> str:
     # results from before file sources had their own stated footprint bound them by the other
     footprints = {"postgres": footprint, "csv": doc.get("file_footprint_mib", footprint)}
     base = doc["variants"]["postgres/10 rows"]["median_peak_rss_mib"]
+    file_base = doc["variants"].get("csv/10 rows", {}).get("median_peak_rss_mib")
+    measured = f"the 10-row PostgreSQL run measured {base:.0f} MiB" + (
+        f" and the 10-row CSV run {file_base:.0f} MiB" if file_base is not None else ""
+    )
     rows = []
     for v in doc["variants"].values():
         budget = v["budget"] or "none"
@@ -370,7 +374,7 @@ def ingest_memory(doc: dict[str, Any]) -> str:
 The data: about {size["in_memory_estimate"]:.0f} MiB in memory ({size["csv_file"]:.0f} MiB as
 CSV, {size["postgres_on_disk"]:.0f} MiB in PostgreSQL). The fixed footprint the bound adds is the
 one stated in the code for the source ({footprints["postgres"]:.0f} MiB for PostgreSQL,
-{footprints["csv"]:.0f} MiB for a file{"" if "file_footprint_mib" in doc else ": this result file records only the PostgreSQL footprint, so the file rows are bounded by it too"}); the 10-row PostgreSQL run measured {base:.0f} MiB. Time is the whole process, imports
+{footprints["csv"]:.0f} MiB for a file{"" if "file_footprint_mib" in doc else ": this result file records only the PostgreSQL footprint, so the file rows are bounded by it too"}); {measured}. Time is the whole process, imports
 included. {doc["repeat"]} rotating rounds; {m["cpus"]} cores, Python {m["python"]}, load average
 {m["load_average_at_start"]:.1f} at the start and {m["load_average_at_end"]:.1f} at the end.
 Command: `python benchmarks/ingest_memory.py --rows {doc["rows"]} --repeat {doc["repeat"]}`.

@@ -91,6 +91,17 @@ def build_plan(pipeline: Pipeline, project: Path, files: FileDigests | None = No
     return Plan(pipeline.name, project, tuple(specs), key, creds)
 
 
+def _keeps_data_in_state(stage: Stage) -> bool:
+    """Whether the stage seals data into its state folder, and so is given the key's name and
+    the KMS credential secrets: an ingest only when it keeps a dataset between runs
+    (``incremental`` or ``mode: stream``); a batch ingest's output is sealed by the engine, and
+    its container receives neither."""
+    if stage.uses == "lockgate/ingest":
+        with_ = stage.with_ or {}
+        return with_.get("incremental") is not None or with_.get("mode") == "stream"
+    return stage.uses in KEEPS_DATA_IN_STATE
+
+
 def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline) -> StageSpec:
     env = dict(stage.env)
     if stage.uses is not None:
@@ -110,7 +121,7 @@ def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline)
         and stage.uses in READS_SEALED_INPUTS
         and not is_envelope(pipeline.encryption.key)  # a KMS data key is found beside the data
     )
-    if pipeline.encryption and (stage.uses in KEEPS_DATA_IN_STATE or reads_sealed):
+    if pipeline.encryption and (_keeps_data_in_state(stage) or reads_sealed):
         key = pipeline.encryption.key  # the stage seals what it keeps in the state folder
         env[ENV_ENCRYPTION_KEY] = key
         creds = pipeline.encryption.credentials

@@ -24,7 +24,10 @@ STAGES = """\
 stages:
   ingest:
     uses: lockgate/ingest
-    with: {source: {path: data/rows.csv}}
+    with: {source: {files: {path: data}}, mode: stream}
+  once:
+    uses: lockgate/ingest
+    with: {source: {files: {path: data/rows.csv}}}
 """
 
 
@@ -45,7 +48,7 @@ def test_an_aws_kms_key_gives_ingest_the_credential_secrets_by_name(tmp_path: Pa
         ("AWS_ACCESS_KEY_ID", "aws-id"),
         ("AWS_SECRET_ACCESS_KEY", "aws-secret"),
     )
-    (ingest,) = plan.stages
+    ingest, once = plan.stages
     env = dict(ingest.env)
     assert env[ENV_ENCRYPTION_KEY].startswith("awskms:///arn:aws:kms:eu-west-1")
     assert json.loads(env[ENV_ENCRYPTION_CREDENTIALS]) == {
@@ -53,6 +56,9 @@ def test_an_aws_kms_key_gives_ingest_the_credential_secrets_by_name(tmp_path: Pa
         "AWS_SECRET_ACCESS_KEY": "aws-secret",
     }
     assert set(ingest.secrets) == {"aws-id", "aws-secret"}
+    # a batch ingest keeps nothing in the state folder: the engine seals its output
+    assert not {ENV_ENCRYPTION_KEY, ENV_ENCRYPTION_CREDENTIALS} & set(dict(once.env))
+    assert once.secrets == ()
 
 
 @pytest.mark.parametrize(

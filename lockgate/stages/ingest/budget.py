@@ -9,7 +9,8 @@ tables of the joins are counted. A PostgreSQL read asks the driver for record ba
 many bytes, or micro-batches of that many bytes' worth of rows (from the measured row width); a
 file is read in chunks of that many bytes or rows, so no part, no row group and no frame is
 larger. A join holds its whole reference table: one that would take more than half the budget is
-refused before anything is read.
+refused before anything is read (joining against a streamed scan of the file instead was
+measured, and its peak follows the file's row groups, not the budget: docs/ingest.md).
 """
 
 from __future__ import annotations

@@ -167,6 +167,23 @@ def test_a_journal_that_stopped_inside_a_value_needs_its_tiebreaker(
     assert "no longer declares incremental.tiebreaker: declare it again" in str(caught.value)
 
 
+def test_a_tiebreaker_declared_later_resumes_after_the_whole_recorded_value(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    """A journal written without a tiebreaker read every row of its watermark value."""
+    make_table(pg, 100)
+    untied = {**_tied(pg_cluster), "incremental": {"watermark": "day"}}
+    assert main(stage_context(tmp_path, untied, "1")) == 0
+    pg.execute("INSERT INTO t.events (id, day) VALUES (500, date '2024-01-30'), (501, NULL)")
+    pg.execute("INSERT INTO t.events (id, day) VALUES (502, date '2024-02-01')")
+    second = stage_context(tmp_path, _tied(pg_cluster, max_rows=10), "2")
+    assert main(second) == 0
+    data, manifest = read_all(second.out)
+    assert manifest["this_run"]["rows"] == 1 and 502 in data["id"].to_list()
+    journal = json.loads((tmp_path / "state/ingest/ingest/journal.json").read_text())
+    assert (journal["watermark"], journal["tiebreaker"]) == ({"date": "2024-02-01"}, 502)
+
+
 def test_a_tiebreaker_that_is_not_a_column_is_named(
     pg: Any, pg_cluster: Any, tmp_path: Path
 ) -> None:
