@@ -1,6 +1,6 @@
 """Encryption at rest: an encrypted cache hit against a plain one on a large output.
 
-    python -m benchmarks.encryption [--mib 1024] [--repeat 3]
+    python -m benchmarks.encryption [--mib 1024] [--repeat 3] [--lazy-repeat 5]
 
 Two projects, the same two stages, one with ``encryption:`` set: ``big`` writes one file of
 ``--mib`` MiB, ``read`` needs it and reads it whole. Timed with the real CLI and the local
@@ -20,6 +20,9 @@ they were cut in segments), ``seal`` (what a store adds),
 ``copy`` (a plain copy of the file: writing every byte once, with no cipher) and ``sha256`` (the
 digest both sides compute of a fresh output).
 
+Then the reading stage's side (:mod:`benchmarks.encryption_lazy`): Parquet of the same size read
+plain, read in place through the sealed file, or read after opening it into plaintext.
+
 Writes ``benchmarks/results/encryption.json``; docs/encryption.md quotes it.
 """
 
@@ -37,6 +40,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks import encryption_lazy
 from benchmarks.result_file import alternate, load, median, stopwatch, write
 from lockgate.engine.sealed_file import SEGMENT
 
@@ -160,6 +164,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--lazy-repeat", type=int, default=5)
     args = parser.parse_args()
     size = args.mib << 20
     load_before = load()
@@ -203,6 +208,7 @@ def main() -> None:
             print(scenario, results[scenario], flush=True)
         step_times = steps(Path(tmp), size, args.repeat)
         print("steps", step_times, flush=True)
+        lazy = encryption_lazy.reads(Path(tmp), args.mib, args.lazy_repeat, bytes.fromhex(KEY))
     write(
         "encryption",
         {
@@ -211,6 +217,8 @@ def main() -> None:
             "cipher": "AES-256-GCM",
             "scenarios": results,
             "steps": step_times,
+            "reads": lazy,
+            "lazy_repeat": args.lazy_repeat,
             "segment_mib": SEGMENT >> 20,
             "load_average_before": load_before,
             "load_average_after": load(),

@@ -17,20 +17,24 @@ from benchmarks import result_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
+SIDES = {
+    # side: (module, function); a side's process imports only its own module
+    "lockgate": ("benchmarks.data_check.stage_side", "run_lockgate"),
+    "polars": ("benchmarks.data_check.polars_baseline", "run_polars"),
+    "pandera": ("benchmarks.data_check.validators", "run_pandera"),
+    "gx": ("benchmarks.data_check.validators", "run_gx"),
+}
+
 WORKER = """
-import json, sys, time
+import importlib, json, sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
-from benchmarks.data_check import bench
 data, ref, out = Path({data!r}), Path({ref!r}), Path({out!r})
-sides = {{
-    "lockgate": lambda: bench.run_lockgate(data, ref, out),
-    "pandera": lambda: bench.run_pandera(data, ref),
-    "gx": lambda: bench.run_gx(data, ref),
-}}
+side = getattr(importlib.import_module({module!r}), {function!r})
+args = (data, ref, out) if {side!r} == "lockgate" else (data, ref)
 for _ in sys.stdin:
     start = time.perf_counter()
-    verdict = sides[{side!r}]()
+    verdict = side(*args)
     seconds = time.perf_counter() - start
     print("RESULT " + json.dumps({{"seconds": seconds, **verdict}}), flush=True)
 """
@@ -41,7 +45,16 @@ class Worker:
     threads, allocator state or leftovers share an interpreter with another side's."""
 
     def __init__(self, side: str, data: Path, ref: Path, out: Path) -> None:
-        code = WORKER.format(root=str(ROOT), data=str(data), ref=str(ref), out=str(out), side=side)
+        module, function = SIDES[side]
+        code = WORKER.format(
+            root=str(ROOT),
+            data=str(data),
+            ref=str(ref),
+            out=str(out),
+            side=side,
+            module=module,
+            function=function,
+        )
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code],
             stdin=subprocess.PIPE,
@@ -71,7 +84,8 @@ class Worker:
 def compared_apart(
     sides: list[str], data: Path, ref: Path, out: Path, repeat: int
 ) -> dict[str, dict[str, Any]]:
-    """Like :func:`compared`, each side in its own long-lived process (warmed up once)."""
+    """Medians and raw timings of ``sides`` (names in :data:`SIDES`) over the same files, each
+    side in its own long-lived process: one warm-up, then ``repeat`` alternating rounds."""
     workers = {name: Worker(name, data, ref, out / name) for name in sides}
     try:
         raw = result_file.alternate({n: w.run for n, w in workers.items()}, repeat=repeat)

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 _PACKAGE_ROOT = Path(lockgate.__file__).resolve().parent
 # built-in stages whose state folder holds data: ingest's dataset, train's checkpoints
 KEEPS_DATA_IN_STATE = {"lockgate/ingest", "lockgate/train"}
+# built-in stages that read sealed upstream outputs in place (lockgate.stages.upstream_files),
+# so the engine hands them the sealed folders instead of opening them into plaintext
+READS_SEALED_INPUTS = {"lockgate/train"}
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,12 @@ def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline)
     if pipeline.tracking_uri and "MLFLOW_TRACKING_URI" not in env:
         env["MLFLOW_TRACKING_URI"] = pipeline.tracking_uri
     secrets = list(stage.secrets)
-    if pipeline.encryption and stage.uses in KEEPS_DATA_IN_STATE:
+    reads_sealed = bool(
+        pipeline.encryption
+        and stage.uses in READS_SEALED_INPUTS
+        and not is_envelope(pipeline.encryption.key)  # a KMS data key is found beside the data
+    )
+    if pipeline.encryption and (stage.uses in KEEPS_DATA_IN_STATE or reads_sealed):
         key = pipeline.encryption.key  # the stage seals what it keeps in the state folder
         env[ENV_ENCRYPTION_KEY] = key
         creds = pipeline.encryption.credentials
@@ -128,6 +136,7 @@ def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline)
         use_cache=stage.cache,
         uses=stage.uses,
         engine=stage.engine,
+        reads_sealed=reads_sealed,
     )
 
 

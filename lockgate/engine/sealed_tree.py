@@ -99,18 +99,7 @@ def open_index(folder: Path, sealer: Sealer, *, stage: str) -> dict[str, object]
 def open_tree(sealed: Path, target: Path, sealer: Sealer, *, stage: str) -> str:
     """Open the sealed tree into the new folder ``target``; return its outputs digest."""
     index = open_index(sealed, sealer, stage=stage)
-    files, links = list(index["files"]), dict(index["links"])  # type: ignore[call-overload]
-    shown: dict[str, str] = dict(index.get("public") or {})  # type: ignore[call-overload]
-    present = {
-        p.relative_to(sealed).as_posix()
-        for p in sealed.rglob("*")
-        if (p.is_file() or p.is_symlink()) and p.name != INDEX
-    }
-    listed = set(files) | set(links) | set(shown)
-    extra, missing = present - listed, listed - present
-    if extra or missing:
-        what = f"{sorted(extra)[0]} was added" if extra else f"{sorted(missing)[0]} is missing"
-        raise SealError(f"{sealed}: {what} after sealing; re-run stage {stage!r}")
+    files, links, shown = _listing(sealed, index, stage)
     tmp = target.with_name(f".{target.name}.opening-{uuid.uuid4().hex}")
     tmp.mkdir(parents=True)
     try:
@@ -132,3 +121,23 @@ def open_tree(sealed: Path, target: Path, sealer: Sealer, *, stage: str) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return str(index["outputs_digest"])
+
+
+def _listing(
+    sealed: Path, index: dict[str, object], stage: str
+) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """The files, links and public files the index lists; refused when the folder holds a
+    file the index does not list, or lacks one it does."""
+    files, links = list(index["files"]), dict(index["links"])  # type: ignore[call-overload]
+    shown: dict[str, str] = dict(index.get("public") or {})  # type: ignore[call-overload]
+    present = {
+        p.relative_to(sealed).as_posix()
+        for p in sealed.rglob("*")
+        if (p.is_file() or p.is_symlink()) and p.name != INDEX
+    }
+    listed = set(files) | set(links) | set(shown)
+    extra, missing = present - listed, listed - present
+    if extra or missing:
+        what = f"{sorted(extra)[0]} was added" if extra else f"{sorted(missing)[0]} is missing"
+        raise SealError(f"{sealed}: {what} after sealing; re-run stage {stage!r}")
+    return files, links, shown

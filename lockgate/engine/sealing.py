@@ -13,9 +13,10 @@ file swapped for another, or the wrong key is an error naming the file, never da
 Only the key id (a digest of the key) is ever recorded; the key is kept out of ``repr`` too.
 
 Keys (``encryption.key`` in lockgate.yaml): a declared secret's name or ``file:PATH``, holding 32
-bytes as 64 hex digits or base64, or a KMS key (``awskms://``, ``hashivault://``) that wraps a
-data key per store (:mod:`lockgate.engine.kms.envelope`). A sealer with a key ring opens files
-sealed under another of the ring's data keys too; other KMS URIs are refused.
+bytes as 64 hex digits or base64, or a KMS key (``awskms://``, ``gcpkms://``, ``azurekms://``,
+``hashivault://``) that wraps a data key per store (:mod:`lockgate.engine.kms.envelope`). A
+sealer with a key ring opens files sealed under another of the ring's data keys too; other KMS
+URIs are refused.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lockgate.errors import LockgateError
-from lockgate.spec.keys import KMS_SCHEMES, credential_problem, is_envelope, kms_refusal
+from lockgate.spec.keys import (
+    KMS_SCHEMES,
+    credential_problem,
+    is_envelope,
+    kms_refusal,
+    uri_problem,
+)
 
 if TYPE_CHECKING:
     from lockgate.engine.kms.envelope import KeyRing
@@ -88,7 +95,7 @@ class Sealer:
                 raise SealError(f"{field_name}: a KMS key needs a store for its wrapped data key")
             from lockgate.engine.kms.envelope import kms_sealer
 
-            problem = credential_problem(ref, dict(credentials or {}))
+            problem = uri_problem(ref) or credential_problem(ref, dict(credentials or {}))
             if problem:
                 raise SealError(f"{field_name}: {problem}")
             creds = {}

@@ -109,7 +109,10 @@ class StageRun:
         try:
             with self._lock:
                 found = {n: self.keys.upstream_output(n)[1] for n in spec.needs}
-            inputs = {n: self.sealed.readable(n, folder) for n, folder in found.items()}
+            inputs = {
+                n: folder if spec.reads_sealed else self.sealed.readable(n, folder)
+                for n, folder in found.items()
+            }
         except LockgateError as exc:
             return self._finish(spec, "failed", t0, key=key, reason=str(exc))
         caches = {n: (self.ws.root / "caches" / n) for n, _ in spec.caches}

@@ -53,6 +53,7 @@ class StageSpec:
     use_cache: bool = True
     uses: str | None = None
     engine: bool = False  # the stage gets the container engine's API socket
+    reads_sealed: bool = False  # sealed upstream outputs are handed over sealed, read in place
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import SpecError
 from lockgate.spec.config_errors import describe_validation_error
-from lockgate.spec.keys import KMS_SCHEMES, credential_problem, is_envelope, kms_refusal
+from lockgate.spec.keys import (
+    KMS_SCHEMES,
+    credential_problem,
+    is_envelope,
+    kms_refusal,
+    uri_problem,
+)
 from lockgate.spec.yamlpos import Loc, Positions, dotted, load_yaml, read_spec_text
 
 if TYPE_CHECKING:
@@ -145,6 +151,9 @@ def _check_references(pipeline: Pipeline, positions: Positions) -> None:
 
 def _check_encryption(encryption: Encryption, secrets: list[str], positions: Positions) -> None:
     key, loc = encryption.key, ("encryption", "key")
+    malformed = uri_problem(key)
+    if malformed:
+        raise SpecError(f"{positions.where(loc)}: {dotted(loc)}: {malformed}")
     problem = credential_problem(key, encryption.credentials)
     if problem:
         at: Loc = ("encryption", "credentials") if encryption.credentials else loc

@@ -360,13 +360,16 @@ class Encryption(Model):
     key: str = Field(
         min_length=1,
         description="a declared secret holding a 32-byte key (64 hex digits or base64), "
-        "file:PATH, or a KMS key wrapping a data key: awskms://[ENDPOINT]/KEY, hashivault://NAME",
+        "file:PATH, or a KMS key wrapping a data key: awskms://[ENDPOINT]/KEY, "
+        "gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K[/cryptoKeyVersions/V], "
+        "azurekms://VAULT.vault.azure.net/KEY[/VERSION], hashivault://NAME",
     )
     credentials: dict[str, str] = Field(
         default_factory=dict,
         description="for a KMS key: what it needs (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
-        "AWS_SESSION_TOKEN, AWS_REGION; VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE) -> the "
-        "declared secret holding it",
+        "AWS_SESSION_TOKEN, AWS_REGION; GOOGLE_SERVICE_ACCOUNT_KEY, GOOGLE_KMS_ENDPOINT; "
+        "AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST; "
+        "VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE) -> the declared secret holding it",
     )
 
 

@@ -165,14 +165,30 @@ def test_plaintext_entries_from_before_are_remade_sealed(tmp_path: Path) -> None
     ("key", "message"),
     [
         (
+            "k8s://ns/data-key",
+            "lockgate.yaml:6:19: encryption.key: k8s keys cannot encrypt data at rest yet: "
+            "wrapping lockgate's data key is built for AWS KMS, Google Cloud KMS, Azure Key "
+            "Vault and Vault's transit engine only; use awskms://[ENDPOINT]/KEY, gcpkms://",
+        ),
+        (
             "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k",
-            "lockgate.yaml:6:19: encryption.key: gcpkms keys cannot encrypt data at rest yet: "
-            "wrapping lockgate's data key is built for AWS KMS and Vault's transit engine only; "
-            "use awskms://[ENDPOINT]/KEY, hashivault://KEYNAME, a declared secret's name or file:PATH",
+            "lockgate.yaml:6:19: encryption.key: gcpkms needs GOOGLE_SERVICE_ACCOUNT_KEY: name "
+            "the declared secrets that hold them",
         ),
         (
             "azurekms://vault.vault.azure.net/key",
-            "encryption.key: azurekms keys cannot encrypt data at rest yet",
+            "encryption.key: azurekms needs AZURE_TENANT_ID and AZURE_CLIENT_ID and "
+            "AZURE_CLIENT_SECRET",
+        ),
+        (
+            "gcpkms://projects/p/keyRings/r/cryptoKeys/k",
+            "lockgate.yaml:6:19: encryption.key: gcpkms://projects/p/keyRings/r/cryptoKeys/k: "
+            "expected gcpkms://projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY",
+        ),
+        (
+            "azurekms://my-vault.vault.azure.net",
+            "lockgate.yaml:6:19: encryption.key: azurekms://my-vault.vault.azure.net: expected "
+            "azurekms://VAULT_NAME.vault.azure.net/KEY[/VERSION]",
         ),
         (
             "awskms:///alias/lockgate",

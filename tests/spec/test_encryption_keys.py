@@ -74,7 +74,31 @@ def test_an_aws_kms_key_gives_ingest_the_credential_secrets_by_name(tmp_path: Pa
         ),
         (
             "encryption:\n  key: aws-id\n  credentials: {AWS_ACCESS_KEY_ID: aws-id}\n",
-            "encryption.credentials: only a KMS key (awskms://, hashivault://) takes credentials",
+            "encryption.credentials: only a KMS key (awskms://, gcpkms://, azurekms://, "
+            "hashivault://) takes credentials",
+        ),
+        (  # malformed cloud KMS URIs are found at load, where the spec writes them
+            "encryption:\n  key: gcpkms://projects/p/locations/l/keyRings/r\n"
+            "  credentials: {GOOGLE_SERVICE_ACCOUNT_KEY: aws-id}\n",
+            "lockgate.yaml:9:8: encryption.key: gcpkms://projects/p/locations/l/keyRings/r: "
+            "expected gcpkms://projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY"
+            "[/cryptoKeyVersions/VERSION]",
+        ),
+        (
+            "encryption:\n  key: azurekms://myvault.vault.azure.net/keys/data/v1/extra\n",
+            "lockgate.yaml:9:8: encryption.key: azurekms://myvault.vault.azure.net/keys/data/v1/"
+            "extra: expected azurekms://VAULT_NAME.vault.azure.net/KEY[/VERSION]",
+        ),
+        (
+            "encryption:\n  key: azurekms://myvault.vault.azure.net/data\n"
+            "  credentials: {AZURE_TENANT_ID: aws-id, AZURE_CLIENT_ID: aws-id}\n",
+            "lockgate.yaml:10:16: encryption.credentials: azurekms needs AZURE_CLIENT_SECRET",
+        ),
+        (
+            "encryption:\n  key: gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k\n"
+            "  credentials: {GOOGLE_APPLICATION_CREDENTIALS: aws-id}\n",
+            "encryption.credentials: GOOGLE_APPLICATION_CREDENTIALS is not a gcpkms credential; "
+            "use GOOGLE_SERVICE_ACCOUNT_KEY, GOOGLE_KMS_ENDPOINT",
         ),
         (
             "encryption:\n  key: k8s://ns/secret\n",

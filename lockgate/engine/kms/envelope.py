@@ -5,10 +5,11 @@ keys wrapped in ``.lockgate-keys/KEY_ID.json``: the KMS URI, the KMS key that wr
 wrapped key, and the key id the sealed files name in their header. Never the plaintext key.
 
 The first run on a store asks the KMS for a fresh data key (AWS ``GenerateDataKey``, Vault
-``datakey/plaintext``) and writes it wrapped there; later runs unwrap it once (``Decrypt``) and
-keep the plaintext in memory only. A sealed file whose header names another key id (exports from
-another machine, an older data key) is opened with the wrapped key found in a ``.lockgate-keys``
-folder beside it or above it, unwrapped once too.
+``datakey/plaintext``; Cloud KMS and Key Vault only wrap, so lockgate draws the key from
+``os.urandom`` and has it wrapped by ``encrypt`` / ``wrapkey``) and writes it wrapped there;
+later runs unwrap it once and keep the plaintext in memory only. A sealed file whose header
+names another key id (exports from another machine, an older data key) is opened with the
+wrapped key found in a ``.lockgate-keys`` folder beside it or above it, unwrapped once too.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ def kms_client(uri: str, credentials: Mapping[str, str], where: str) -> KmsClien
         from lockgate.engine.kms.aws import AwsKms
 
         return AwsKms(uri, credentials, where)
+    if uri.startswith("gcpkms://"):
+        from lockgate.engine.kms.gcp import GcpKms
+
+        return GcpKms(uri, credentials, where)
+    if uri.startswith("azurekms://"):
+        from lockgate.engine.kms.azure import AzureKeyVault
+
+        return AzureKeyVault(uri, credentials, where)
     from lockgate.engine.kms.vault import VaultTransit
 
     return VaultTransit(uri, credentials, where)

@@ -128,6 +128,11 @@ class Step(FrozenModel):
 
 class Incremental(FrozenModel):
     watermark: str = Field(description="column whose greatest value read so far is recorded")
+    tiebreaker: str | None = Field(
+        None,
+        description="a unique, non-null column ordering the rows that share one watermark value, "
+        "so a batch can end between them (PostgreSQL sources)",
+    )
 
 
 class BatchLimits(FrozenModel):
@@ -184,6 +189,15 @@ class IngestConfig(FrozenModel):
         if self.mode == "stream" and self.incremental is None and self.source.files is None:
             raise ValueError(
                 "mode: stream reads rows past a watermark: add `incremental: {watermark: COLUMN}`"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tiebreaker_needs_a_database(self) -> IngestConfig:
+        if self.incremental and self.incremental.tiebreaker and self.source.postgres is None:
+            raise ValueError(
+                "incremental.tiebreaker splits rows that share a watermark value in a PostgreSQL "
+                "source; a file source commits whole files or partitions: remove it"
             )
         return self
 

@@ -70,15 +70,18 @@ class Part:
 @dataclass(frozen=True)
 class Journal:
     watermark: Any = None
+    key: Any = None  # with incremental.tiebreaker: the last row's key at ``watermark``
     schema: tuple[tuple[str, str], ...] | None = None
     parts: tuple[Part, ...] = ()
     next_seq: int = 1
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        position = {} if self.key is None else {"tiebreaker": encode_value(self.key)}
         return {
             "format": FORMAT,
             "watermark": encode_value(self.watermark),
+            **position,
             "schema": [list(c) for c in self.schema] if self.schema is not None else None,
             "parts": [vars(p) for p in self.parts],
             "next_seq": self.next_seq,
@@ -140,6 +143,7 @@ class Sink:
             schema = raw.get("schema")
             journal = Journal(
                 watermark=decode_value(raw.get("watermark")),
+                key=decode_value(raw.get("tiebreaker")),
                 schema=tuple((c[0], c[1]) for c in schema) if schema is not None else None,
                 parts=parts,
                 next_seq=int(raw["next_seq"]),
@@ -175,11 +179,16 @@ class Sink:
         return removed
 
     def commit(
-        self, journal: Journal, frames: Iterable[pl.DataFrame], watermark: Any, compression: str
+        self,
+        journal: Journal,
+        frames: Iterable[pl.DataFrame],
+        watermark: Any,
+        compression: str,
+        key: Any = None,
     ) -> Journal:
         """Make ``frames`` durable as parts, one at a time, then advance the journal past them
         to ``watermark`` (or to what it returns, when it is a function: a watermark known only
-        once every frame was read)."""
+        once every frame was read) and, with a tiebreaker, to the ``key`` of its last row."""
         import io
 
         seq, parts = journal.next_seq, list(journal.parts)
@@ -199,7 +208,9 @@ class Sink:
         meta = dict(journal.meta)
         if self.sealer is not None:
             meta["key_id"] = self.sealer.key_id
-        new = replace(journal, watermark=watermark, parts=tuple(parts), next_seq=seq, meta=meta)
+        new = replace(
+            journal, watermark=watermark, key=key, parts=tuple(parts), next_seq=seq, meta=meta
+        )
         write_durably(self.journal_path, (json.dumps(new.to_json(), indent=2) + "\n").encode())
         return new
 

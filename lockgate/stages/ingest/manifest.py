@@ -21,6 +21,7 @@ from lockgate.stages.ingest.journal import SEALED, Journal, Part, encode_value, 
 
 if TYPE_CHECKING:
     from lockgate.engine.sealing import Sealer
+    from lockgate.stages.upstream_files import UpstreamFiles
 
 MANIFEST = "manifest.json"
 FORMAT = "lockgate-ingest/1"
@@ -93,18 +94,28 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def manifest_digest(path: Path) -> str:
+def _read_manifest(path: Path, upstream: UpstreamFiles | None) -> Any:
+    if upstream is None:
+        return json.loads(path.read_text())
+    with upstream.open(path) as f:
+        return json.loads(f.read())
+
+
+def manifest_digest(path: Path, upstream: UpstreamFiles | None = None) -> str:
     """The ``sha256:...`` digest over a manifest's parts: the dataset's identity in lineage."""
     try:
-        return str(json.loads(path.read_text())["digest"])
+        return str(_read_manifest(path, upstream)["digest"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ManifestError(f"{path}: not an ingest manifest ({exc})") from None
 
 
-def manifest_files(path: Path) -> list[Path]:
-    """The parts a manifest lists, each checked against its recorded digest."""
+def manifest_files(path: Path, upstream: UpstreamFiles | None = None) -> list[Path]:
+    """The parts a manifest lists, each checked against its recorded digest. With ``upstream``
+    and the manifest in a sealed upstream output, the parts are read from there in place: the
+    sealed folder's tags vouch for every part under its name, so they are not hashed again."""
+    sealed = upstream is not None and upstream.sealed(path)
     try:
-        raw = json.loads(path.read_text())
+        raw = _read_manifest(path, upstream)
         files = raw["files"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ManifestError(f"{path}: not an ingest manifest ({exc})") from None
@@ -116,9 +127,9 @@ def manifest_files(path: Path) -> list[Path]:
     found = []
     for entry in files:
         part = path.parent / entry["path"]
-        if not part.is_file():
+        if not (upstream.is_file(part) if upstream is not None else part.is_file()):
             raise ManifestError(f"{path}: part {entry['path']} is missing")
-        if _sha256(part) != entry["sha256"]:
+        if not sealed and _sha256(part) != entry["sha256"]:
             raise ManifestError(
                 f"{path}: part {entry['path']} does not match its recorded sha256; "
                 "re-run the ingest stage"

@@ -38,6 +38,10 @@ _TYPES = {
 }
 
 
+Order = tuple[str, ...]  # the watermark column, then the tiebreaker's when there is one
+Position = tuple[Any, ...]  # a row's values of those columns: where a batch ends
+
+
 class SourceError(LockgateError):
     """The source cannot be reached or read."""
 
@@ -137,29 +141,42 @@ class Snapshot:
                 cols.append(Column(d.name, name, _TYPES.get(d.type_code, "String"), cast))
         return cols
 
-    def cutoff(self, column: str, after: Any, max_rows: int) -> Any:
-        """The watermark value that closes the next batch of about ``max_rows`` rows."""
-        where, args = _past(column, after)
-        sql = (
-            f"SELECT {_quote(column)} FROM {self.relation} {where} "
-            f"ORDER BY {_quote(column)} OFFSET %s LIMIT 1"
-        )
+    def cutoff(self, order: Order, after: Position | None, max_rows: int) -> Position | None:
+        """The position (watermark, and tiebreaker key when ``order`` names one) that closes
+        the next batch of about ``max_rows`` rows past ``after``; None when none is left."""
+        where, args = _past(order, after)
+        listed = ", ".join(_quote(c) for c in order)
+        sql = f"SELECT {listed} FROM {self.relation} {where} ORDER BY {listed} OFFSET %s LIMIT 1"
         row = self.conn.execute(sql, [*args, max_rows - 1]).fetchone()
         if row is not None:
-            return row[0]
-        sql = f"SELECT max({_quote(column)}) FROM {self.relation} {where}"
-        last = self.conn.execute(sql, args).fetchone()
-        return last[0] if last else None
+            return tuple(row)
+        if len(order) == 1:
+            sql = f"SELECT max({listed}) FROM {self.relation} {where}"
+        else:
+            last = ", ".join(f"{_quote(c)} DESC" for c in order)
+            sql = f"SELECT {listed} FROM {self.relation} {where} ORDER BY {last} LIMIT 1"
+        row = self.conn.execute(sql, args).fetchone()
+        return None if row is None or row[0] is None else tuple(row)
 
-    def select(self, columns: list[Column], watermark: str | None, after: Any, upto: Any) -> str:
-        """The statement for rows with ``after < watermark <= upto`` (all rows when
-        ``watermark`` is None), bounds as literals: a bulk read takes no parameters."""
+    def select(
+        self,
+        columns: list[Column],
+        order: Order | None,
+        after: Position | None,
+        upto: Position | None,
+    ) -> str:
+        """The statement for rows with ``after < (watermark[, key]) <= upto`` (all rows when
+        ``order`` is None), bounds as literals: a bulk read takes no parameters."""
         listed = ", ".join(c.expression for c in columns)
         sql = f"SELECT {listed} FROM {self.raw_relation}"
-        if watermark is None:
+        if order is None or upto is None:
             return sql
-        bounds = [] if after is None else [f"{_quote(watermark)} > {self._literal(after)}"]
-        bounds.append(f"{_quote(watermark)} <= {self._literal(upto)}")
+        bounds = []
+        if after is not None:
+            bounds.append(f"{_row(order[: len(after)])} > {self._row_literal(after)}")
+        bounds.append(f"{_row(order)} <= {self._row_literal(upto)}")
+        if len(order) > 1:  # a row with no key has no place in the order: never read
+            bounds.append(f"{_quote(order[-1])} IS NOT NULL")
         return f"{sql} WHERE {' AND '.join(bounds)}"
 
     def export(self) -> str:
@@ -169,16 +186,27 @@ class Snapshot:
         assert row is not None
         return str(row[0])
 
-    def _literal(self, value: Any) -> str:
+    def _row_literal(self, values: Position) -> str:
         from psycopg import sql
 
-        return sql.Literal(value).as_string(self.conn)
+        literals = [sql.Literal(v).as_string(self.conn) for v in values]
+        return literals[0] if len(literals) == 1 else f"({', '.join(literals)})"
 
 
-def _past(column: str, after: Any) -> tuple[str, list[Any]]:
+def _row(order: Order) -> str:
+    quoted = [_quote(c) for c in order]
+    return quoted[0] if len(quoted) == 1 else f"({', '.join(quoted)})"
+
+
+def _past(order: Order, after: Position | None) -> tuple[str, list[Any]]:
+    """Rows past ``after``, compared in ``order``; an ``after`` shorter than ``order`` (a
+    watermark recorded before a tiebreaker was declared) compares the watermark alone."""
+    nonnull = f"{_quote(order[-1])} IS NOT NULL" if len(order) > 1 else ""
     if after is None:
-        return "", []
-    return f"WHERE {_quote(column)} > %s", [after]
+        return (f"WHERE {nonnull}", []) if nonnull else ("", [])
+    marks = ", ".join(["%s"] * len(after))
+    past = f"{_row(order[: len(after)])} > {marks if len(after) == 1 else f'({marks})'}"
+    return f"WHERE {past}" + (f" AND {nonnull}" if nonnull else ""), list(after)
 
 
 def _quote(name: str) -> str:

@@ -2,12 +2,16 @@
 
 With a watermark column, each batch closes at the value of the ``max_rows``-th next row, and takes
 every row up to and including it, so rows that share a watermark value never straddle two batches
-(a batch can exceed ``max_rows`` by the ties at its end). ``max_bytes`` lowers the row count once
-the first batch shows how wide rows are.
+(a batch can exceed ``max_rows`` by the ties at its end, and says so on stderr). With
+``incremental.tiebreaker`` the rows are ordered by (watermark, key) and a batch closes at the
+``max_rows``-th row's pair, so a batch holds exactly its rows however many share a value, and the
+journal records the pair. ``max_bytes`` lowers the row count once the first batch shows how wide
+rows are.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -15,8 +19,8 @@ from typing import Any
 from lockgate.stages.ingest.arrow_rows import ArrowRows
 from lockgate.stages.ingest.budget import MemoryPlan
 from lockgate.stages.ingest.config import IngestConfig
-from lockgate.stages.ingest.journal import Journal
-from lockgate.stages.ingest.postgres import Snapshot, connect, describe
+from lockgate.stages.ingest.journal import Journal, JournalError
+from lockgate.stages.ingest.postgres import Order, Position, Snapshot, connect, describe
 from lockgate.stages.ingest.run import Batch, Schema
 
 FIRST_BATCH_PROBE = 1000
@@ -44,14 +48,8 @@ def postgres_batches(
     snapshot = snap.export()  # in the top-level transaction: a savepoint cannot export it
     schema = tuple((c.name, c.pg_type) for c in columns)
     info = {"kind": "postgresql", "url": describe(src), "table": src.table, "query": src.query}
-    column = cfg.incremental.watermark if cfg.incremental else None
-    if column is not None and column not in {c.name for c in columns}:
-        from lockgate.stages.ingest.journal import JournalError
-
-        raise JournalError(
-            f"with.incremental.watermark: column {column!r} is not in the source's columns "
-            f"({', '.join(c.name for c in columns)})"
-        )
+    order = _order(cfg, [c.name for c in columns])
+    start = None if order is None else _resumed(journal, order)
 
     max_bytes = cfg.batch.max_bytes
     if memory is not None:
@@ -61,30 +59,89 @@ def postgres_batches(
         with conn.transaction():  # the transaction the columns were read in: one snapshot
             rows_conn = ArrowRows(src, password, snapshot)
             stack.callback(rows_conn.close)
-            if column is None:
+            if order is None:
                 chunk = max_bytes or FULL_READ_CHUNK
                 select = snap.select(columns, None, None, None)
                 for df in rows_conn.frames(select, chunk_bytes=chunk):
                     yield Batch(df, None)
                 return
-            after = journal.watermark
+            after = start
             if cfg.mode == "batch" and memory is None:
-                upto = snap.cutoff(column, after, 2**62)
+                upto = snap.cutoff(order, after, 2**62)
                 if upto is not None:
-                    yield Batch(rows_conn.frame(snap.select(columns, column, after, upto)), upto)
+                    df = rows_conn.frame(snap.select(columns, order, after, upto))
+                    yield _batch(df, upto)
                 return
             rows = cfg.batch.max_rows
             if max_bytes is not None:
                 rows = min(rows, FIRST_BATCH_PROBE)
             while True:
-                upto = snap.cutoff(column, after, rows)
+                upto = snap.cutoff(order, after, rows)
                 if upto is None:
                     return
-                df = rows_conn.frame(snap.select(columns, column, after, upto))
+                df = rows_conn.frame(snap.select(columns, order, after, upto))
+                if df.height > rows:
+                    _say_ties(df, order[0], upto[0], rows, max_bytes)
                 if max_bytes is not None and df.height:
                     width = max(1, df.estimated_size() // df.height)
                     rows = int(max(1, min(cfg.batch.max_rows, max_bytes // width)))
-                yield Batch(df, upto)
+                yield _batch(df, upto)
                 after = upto
 
     return info, schema, batches()
+
+
+def _order(cfg: IngestConfig, names: list[str]) -> Order | None:
+    """The columns a read past a watermark is ordered by, each checked against the source."""
+    inc = cfg.incremental
+    if inc is None:
+        return None
+    order = (inc.watermark, *((inc.tiebreaker,) if inc.tiebreaker else ()))
+    for field, column in zip(("watermark", "tiebreaker"), order, strict=False):
+        if column not in names:
+            raise JournalError(
+                f"with.incremental.{field}: column {column!r} is not in the source's columns "
+                f"({', '.join(names)})"
+            )
+    return order
+
+
+def _resumed(journal: Journal, order: Order) -> Position | None:
+    """Where the journal left off, in ``order``'s terms."""
+    if journal.watermark is None:
+        return None
+    if journal.key is None:
+        return (journal.watermark,)  # every row at the watermark was read
+    if len(order) == 1:
+        raise JournalError(
+            f"the ingest journal stopped inside watermark value {journal.watermark!r} (at the "
+            f"row whose tiebreaker is {journal.key!r}), and lockgate.yaml no longer declares "
+            "incremental.tiebreaker: declare it again to read the rest of that value, or delete "
+            "the stage's state folder to ingest from the beginning"
+        )
+    return (journal.watermark, journal.key)
+
+
+def _batch(df: Any, upto: Position) -> Batch:
+    return Batch(df, upto[0], upto[1] if len(upto) > 1 else None)
+
+
+def _say_ties(df: Any, column: str, value: Any, rows: int, max_bytes: int | None) -> None:
+    """One line on stderr: the batch is over its bound because rows share a watermark value."""
+    import polars as pl
+
+    ties = int(df.select((pl.col(column) == value).sum()).item())
+    if ties < 2:
+        return
+    size = df.estimated_size()
+    over = (
+        f"{size / 2**20:,.1f} MiB against a bound of {max_bytes / 2**20:,.1f} MiB"
+        if max_bytes is not None and size > max_bytes
+        else f"against a bound of {rows:,} rows"
+    )
+    print(
+        f"ingest: a batch holds {df.height:,} rows ({over}) because {ties:,} rows share "
+        f"watermark value {value!r}, and rows that share a value are never split; declare "
+        "incremental.tiebreaker (a unique column) to split them",
+        file=sys.stderr,
+    )

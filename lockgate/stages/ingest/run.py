@@ -36,6 +36,7 @@ class Batch:
 
     frame: pl.DataFrame | pl.LazyFrame | Iterator[pl.DataFrame]
     watermark: Any
+    key: Any = None  # with incremental.tiebreaker: the key of the batch's last row
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,9 @@ class Ingest:
         out_schema: dict[str, str] = {}
         for batch in prefetched(batches):  # the next batch is read while this one is written
             parts = _Counted(self._parts(batch.frame))
-            journal = sink.commit(journal, parts, batch.watermark, self.config.output.compression)
+            journal = sink.commit(
+                journal, parts, batch.watermark, self.config.output.compression, batch.key
+            )
             out_schema = parts.schema or out_schema
             n_batches += 1
             rows += parts.rows

@@ -37,10 +37,15 @@ class Inputs:
 
 def load_inputs(ctx: StageContext, cfg: TrainConfig) -> Inputs:
     from lockgate.stages.train.tabular import load_tabular, n_classes
+    from lockgate.stages.upstream_files import UpstreamFiles
 
-    data = cfg.data
-    train_data = load_tabular(ctx.resolve(data.train), data.target, data.task)
-    valid = load_tabular(ctx.resolve(data.valid), data.target, data.task) if data.valid else None
+    data, upstream = cfg.data, UpstreamFiles(ctx)  # sealed upstream outputs are read in place
+    train_data = load_tabular(ctx.resolve(data.train), data.target, data.task, upstream)
+    valid = (
+        load_tabular(ctx.resolve(data.valid), data.target, data.task, upstream)
+        if data.valid
+        else None
+    )
     shape = DatasetShape(
         len(train_data.target),
         len(train_data.feature_names),

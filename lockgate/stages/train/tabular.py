@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lockgate.errors import LockgateError
+
+if TYPE_CHECKING:
+    from lockgate.stages.upstream_files import UpstreamFiles
+
+Opener = Callable[[Path], BinaryIO]  # opens a data file for reading (sealed ones in place)
+
+
+def _open(path: Path) -> BinaryIO:
+    return open(path, "rb")
 
 
 class DatasetError(LockgateError):
@@ -28,27 +39,28 @@ class TabularData:
     source: Path
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: Path, opener: Opener = _open) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with opener(path) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return "sha256:" + h.hexdigest()
 
 
-def _columns_from_parquet(path: Path) -> dict[str, Any]:
+def _columns_from_parquet(path: Path, opener: Opener) -> dict[str, Any]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
         raise DatasetError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
-    table = pq.read_table(path)
+    with opener(path) as fh:
+        table = pq.read_table(fh)
     return {name: table.column(name).to_numpy() for name in table.column_names}
 
 
-def _columns_from_csv(path: Path) -> dict[str, Any]:
+def _columns_from_csv(path: Path, opener: Opener) -> dict[str, Any]:
     import numpy as np
 
-    with path.open(newline="") as fh:
+    with io.TextIOWrapper(opener(path), newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if not header:
@@ -61,10 +73,10 @@ def _columns_from_csv(path: Path) -> dict[str, Any]:
     return {name: values[:, i] for i, name in enumerate(header)}
 
 
-def _columns_from_npz(path: Path) -> dict[str, Any]:
+def _columns_from_npz(path: Path, opener: Opener) -> dict[str, Any]:
     import numpy as np
 
-    with np.load(path) as arrays:
+    with opener(path) as fh, np.load(fh) as arrays:
         if "X" in arrays and "y" in arrays:
             features = arrays["X"].reshape(len(arrays["X"]), -1)
             names = [f"x{i}" for i in range(features.shape[1])]
@@ -74,15 +86,19 @@ def _columns_from_npz(path: Path) -> dict[str, Any]:
         return {name: arrays[name] for name in arrays.files}
 
 
-def load_tabular(path: Path, target: str, task: str = "auto") -> TabularData:
+def load_tabular(
+    path: Path, target: str, task: str = "auto", upstream: UpstreamFiles | None = None
+) -> TabularData:
     """Load ``path``; every column but ``target`` is a feature. NPZ files with ``X``/``y``
-    arrays use ``y`` as the target whatever ``target`` says."""
-
+    arrays use ``y`` as the target whatever ``target`` says. With ``upstream``, a file in a
+    sealed upstream output is read in place, decrypting only what is read."""
+    opener: Opener = upstream.open if upstream is not None else _open
+    is_file: Callable[[Path], bool] = upstream.is_file if upstream is not None else Path.is_file
     manifest = path / "manifest.json" if path.is_dir() else path
-    if manifest.name == "manifest.json" and manifest.is_file():
-        columns, digest = _columns_from_manifest(manifest)
+    if manifest.name == "manifest.json" and is_file(manifest):
+        columns, digest = _columns_from_manifest(manifest, upstream)
         return _tabular(columns, target, task, digest, path)
-    if not path.is_file():
+    if not is_file(path):
         raise DatasetError(f"{path}: data file not found (check with.data and the upstream stage)")
     readers = {
         ".parquet": _columns_from_parquet,
@@ -92,21 +108,30 @@ def load_tabular(path: Path, target: str, task: str = "auto") -> TabularData:
     reader = readers.get(path.suffix.lower())
     if reader is None:
         raise DatasetError(f"{path}: unknown data format, use .parquet, .csv or .npz")
-    return _tabular(reader(path), target, task, file_digest(path), path)
+    return _tabular(reader(path, opener), target, task, file_digest(path, opener), path)
 
 
-def _columns_from_manifest(manifest: Path) -> tuple[dict[str, Any], str]:
+def _columns_from_manifest(
+    manifest: Path, upstream: UpstreamFiles | None
+) -> tuple[dict[str, Any], str]:
     """The parts an ingest stage's manifest lists (each digest re-checked), as one table."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from lockgate.stages.ingest.manifest import manifest_digest, manifest_files
 
-    parts = manifest_files(manifest)
+    parts = manifest_files(manifest, upstream)
     if not parts:
         raise DatasetError(f"{manifest}: the ingest manifest lists no rows")
-    table = pa.concat_tables([pq.read_table(p) for p in parts])
-    return {n: table.column(n).to_numpy() for n in table.column_names}, manifest_digest(manifest)
+    opener: Opener = upstream.open if upstream is not None else _open
+    tables = []
+    for part in parts:
+        with opener(part) as fh:
+            tables.append(pq.read_table(fh))
+    table = pa.concat_tables(tables)
+    return {n: table.column(n).to_numpy() for n in table.column_names}, manifest_digest(
+        manifest, upstream
+    )
 
 
 def _tabular(

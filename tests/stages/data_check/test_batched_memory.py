@@ -25,14 +25,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.data_check.bench import WITH, generate
+from benchmarks.data_check.suite import WITH, generate
 
 ROOT = Path(__file__).resolve().parents[3]
 BUDGET_MIB = 32
 CHILD = """
 import json, sys
 from pathlib import Path
-from benchmarks.data_check.bench import WITH
+from benchmarks.data_check.suite import WITH
 from lockgate.stages.context import StageContext
 from lockgate.stages.data_check import main
 with_ = json.loads(sys.argv[1])

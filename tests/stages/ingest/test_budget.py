@@ -99,6 +99,47 @@ def test_a_read_past_a_watermark_sizes_its_micro_batches_from_the_row_width(
     assert 8 < len(manifest["files"]) < 40
 
 
+def test_rows_that_share_one_watermark_value_stay_under_the_budget_with_a_tiebreaker(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    """Every row has the same watermark value. With a tiebreaker the rows are split into
+    micro-batches of the budget's size; without one they are one batch, which goes over the
+    same bound and says why."""
+    _table(pg, "tied", ROWS)
+    pg.execute("ALTER TABLE t.tied ADD COLUMN day date NOT NULL DEFAULT '2024-05-01'")
+    pg.execute("CREATE UNIQUE INDEX ON t.tied (day, id)")
+    _table(pg, "tiny", 10)
+    tiny = run_measured(
+        stage_context(
+            tmp_path / "tiny", {"source": {"postgres": postgres_source(pg_cluster, table="t.tiny")}}
+        )
+    )
+    assert tiny.code == 0, tiny.stderr
+    with_: dict[str, Any] = {
+        "source": {"postgres": postgres_source(pg_cluster, table="t.tied")},
+        "incremental": {"watermark": "day", "tiebreaker": "id"},
+        "mode": "stream",
+        "batch": {"max_rows": 10_000_000},  # no row limit: only the budget bounds a batch
+        "memory_budget": f"{BUDGET_MIB}MiB",
+    }
+    split_ctx = stage_context(tmp_path / "split", with_)
+    split = run_measured(split_ctx)
+    assert split.code == 0, split.stderr
+    untied = run_measured(
+        stage_context(tmp_path / "untied", {**with_, "incremental": {"watermark": "day"}})
+    )
+    assert untied.code == 0, untied.stderr
+
+    limit = tiny.peak_mib + BUDGET_MIB + SLACK_MIB
+    assert split.peak_mib < limit, (split.peak_mib, tiny.peak_mib)
+    assert untied.peak_mib > limit, "one watermark value's rows fit the budget: proves nothing"
+    assert "because 200,000 rows share watermark value datetime.date(2024, 5, 1)" in untied.stderr
+    assert "share watermark" not in split.stderr
+    data, manifest = read_all(split_ctx.out)
+    assert data["id"].sort().to_list() == list(range(1, ROWS + 1))  # each row once
+    assert 8 < len(manifest["files"]) < 80  # about 8,000 rows a micro-batch
+
+
 def _file(folder: Path, fmt: str, rows: int) -> None:
     import polars as pl
 

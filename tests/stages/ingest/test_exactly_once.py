@@ -63,6 +63,45 @@ def test_sigkill_mid_stream_then_rerun_gives_every_row_once(
     )
 
 
+def test_sigkill_inside_one_watermark_value_then_rerun_gives_every_row_once(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    """All rows share one watermark value; the tiebreaker lets batches end between them, and
+    the journal's (watermark, key) lets the rerun start after the last committed row."""
+    make_table(pg, ROWS)
+    pg.execute("UPDATE t.events SET day = date '2024-05-01'")
+    pg.execute("CREATE UNIQUE INDEX ON t.events (day, id)")
+    with_ = {
+        **_stream(pg_cluster, 2_000),
+        "incremental": {"watermark": "day", "tiebreaker": "id"},
+        "memory_budget": "16MiB",
+    }
+    ctx = stage_context(tmp_path, with_, "killed")
+    log = tmp_path / "killed.log"
+    proc = start_stage_process(ctx, with_, log)
+    deadline = time.monotonic() + 60
+    while len(_journal(ctx.state)["parts"]) < 5:
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "the stream committed no batches in 60 s"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    journal = _journal(ctx.state)
+    committed = sum(p["rows"] for p in journal["parts"])  # a 1,000-row probe, then 2,000s
+    assert 5 * 1_000 <= committed < ROWS // 2, "the kill must land mid-value"
+    assert journal["watermark"] == {"date": "2024-05-01"}
+    assert journal["tiebreaker"] == committed  # the last committed row's key
+
+    rerun = stage_context(tmp_path, with_, "rerun")
+    assert main(rerun) == 0
+    data, manifest = read_all(rerun.out)
+    assert data.height == ROWS
+    assert data["id"].n_unique() == ROWS
+    assert (data["id"].min(), data["id"].max()) == (1, ROWS)
+    assert manifest["this_run"]["rows"] == ROWS - committed
+    assert "share watermark" not in log.read_text()
+
+
 def test_a_part_written_but_not_journaled_is_dropped_and_read_again(
     pg: Any, pg_cluster: Any, tmp_path: Path
 ) -> None:

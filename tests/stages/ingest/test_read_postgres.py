@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,7 @@ def test_incremental_reads_only_new_rows(pg: Any, pg_cluster: Any, tmp_path: Pat
 
 
 def test_ties_on_the_watermark_never_straddle_batches(
-    pg: Any, pg_cluster: Any, tmp_path: Path
+    pg: Any, pg_cluster: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     make_table(pg, 1000)
     with_ = {
@@ -104,6 +105,93 @@ def test_ties_on_the_watermark_never_straddle_batches(
     ]
     flat = [d for part in days for d in part]
     assert len(flat) == len(set(flat)) == 30
+    # 33 or 34 rows a day: a 64-row bound always closes inside a day, whose rows all come along
+    said = [line for line in capfd.readouterr().err.splitlines() if "share watermark" in line]
+    assert len(said) == sum(f["rows"] > 64 for f in manifest["files"]) > 0
+    assert re.fullmatch(
+        r"ingest: a batch holds (6[5-8]) rows \(against a bound of 64 rows\) because 3[34] rows "
+        r"share watermark value datetime\.date\(2024, 1, \d+\), and rows that share a value are "
+        r"never split; declare incremental\.tiebreaker \(a unique column\) to split them",
+        said[0],
+    ), said[0]
+
+
+def _tied(pg_cluster: Any, **batch: Any) -> dict[str, Any]:
+    return {
+        "source": {"postgres": postgres_source(pg_cluster, table="t.events")},
+        "incremental": {"watermark": "day", "tiebreaker": "id"},
+        "mode": "stream",
+        "batch": batch,
+    }
+
+
+def test_a_tiebreaker_splits_rows_that_share_a_watermark_value(
+    pg: Any, pg_cluster: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    make_table(pg, 1000)
+    with_ = _tied(pg_cluster, max_rows=64)
+    first = stage_context(tmp_path, with_, "1")
+    assert main(first) == 0
+    data, manifest = read_all(first.out)
+    assert data.height == 1000 and data["id"].n_unique() == 1000
+    sizes = [f["rows"] for f in manifest["files"]]
+    assert sizes == [64] * 15 + [40]  # exactly the bound: batches end inside a day
+    assert "share watermark" not in capfd.readouterr().err
+    journal = json.loads((tmp_path / "state/ingest/ingest/journal.json").read_text())
+    last_day = data.filter(data["day"] == data["day"].max())
+    assert journal["watermark"] == {"date": str(last_day["day"][0])}
+    assert journal["tiebreaker"] == last_day["id"].max()
+
+    # rows added at the recorded watermark value with greater keys are read; older ones are not
+    pg.execute(
+        "INSERT INTO t.events (id, day) VALUES (2001, %s), (2002, %s), (2003, %s)",
+        [last_day["day"][0], last_day["day"][0], data["day"].max()],
+    )
+    pg.execute("INSERT INTO t.events (id, day) VALUES (2004, date '2023-12-31')")
+    second = stage_context(tmp_path, with_, "2")
+    assert main(second) == 0
+    data, manifest = read_all(second.out)
+    assert manifest["this_run"]["rows"] == 3
+    assert sorted(data["id"].to_list())[-3:] == [2001, 2002, 2003]
+    assert data.height == 1003 and data["id"].n_unique() == 1003
+
+
+def test_a_journal_that_stopped_inside_a_value_needs_its_tiebreaker(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    make_table(pg, 100)
+    assert main(stage_context(tmp_path, _tied(pg_cluster, max_rows=10), "1")) == 0
+    untied = {**_tied(pg_cluster), "incremental": {"watermark": "day"}}
+    with pytest.raises(LockgateError) as caught:
+        main(stage_context(tmp_path, untied, "2"))
+    assert "no longer declares incremental.tiebreaker: declare it again" in str(caught.value)
+
+
+def test_a_tiebreaker_that_is_not_a_column_is_named(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    make_table(pg, 10)
+    with_ = {**_tied(pg_cluster), "incremental": {"watermark": "day", "tiebreaker": "nope"}}
+    with pytest.raises(LockgateError) as caught:
+        main(stage_context(tmp_path, with_))
+    assert str(caught.value).startswith(
+        "with.incremental.tiebreaker: column 'nope' is not in the source's columns (id, grp,"
+    )
+
+
+def test_a_tiebreaker_on_a_file_source_is_refused() -> None:
+    from lockgate.stages.ingest.config import IngestConfigError, parse_ingest_config
+
+    with pytest.raises(IngestConfigError) as caught:
+        parse_ingest_config(
+            {
+                "source": {"files": {"path": "x.csv"}},
+                "incremental": {"watermark": "day", "tiebreaker": "id"},
+            }
+        )
+    assert "incremental.tiebreaker splits rows that share a watermark value in a PostgreSQL" in (
+        str(caught.value)
+    )
 
 
 @pytest.mark.parametrize("change", ["DROP COLUMN tag", "ALTER COLUMN grp TYPE text"])

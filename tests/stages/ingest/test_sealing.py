@@ -111,11 +111,13 @@ def test_the_old_per_stage_setting_names_its_new_place(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("ref", "content", "message"),
     [
+        ("k8s://ns/data", None, "k8s keys cannot encrypt data at rest yet.*use awskms://"),
         (
             "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k",
             None,
-            "gcpkms keys cannot encrypt data at rest yet.*use awskms://",
+            "gcpkms needs GOOGLE_SERVICE_ACCOUNT_KEY",
         ),
+        ("azurekms://vault.vault.azure.net", None, "expected azurekms://VAULT_NAME"),
         ("awskms:///alias/data", None, "awskms needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
         ("data-key", "too-short", "an encryption key must be 32 bytes"),
         ("absent", None, "secret 'absent' is not available to this stage"),

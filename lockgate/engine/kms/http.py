@@ -1,0 +1,97 @@
+"""JSON over HTTPS for the KMS clients that speak a REST API: one POST, its status and body.
+
+Plain HTTP only to a loopback address (a local stand-in for the service); anywhere else a token,
+a client secret or a signed assertion travels only over TLS. A connection that cannot be made
+within :data:`TIMEOUT` seconds is :class:`Unreachable`, never a traceback. Redirects are not
+followed: a bearer token is sent only to the URL lockgate was configured with.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+from lockgate.engine.sealing import SealError
+from lockgate.loopback import is_loopback_host
+
+TIMEOUT = 10.0  # seconds: a KMS answers in milliseconds; an unreachable one fails fast
+
+
+class Unreachable(Exception):
+    """No HTTP answer at all: refused, timed out, no route, TLS failed."""
+
+
+def base_url(url: str, what: str) -> str:
+    """``url`` without a trailing slash, if it is https (or http on loopback)."""
+    parts = urllib.parse.urlsplit(url.strip())
+    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.netloc))
+    if not secure or not parts.netloc:
+        raise SealError(f"{what}: {url.strip()!r} must be an https:// URL (http only on loopback)")
+    return url.strip().rstrip("/")
+
+
+def host_url(host: str) -> str:
+    """The base URL of a host named in a KMS URI: https, or http for a loopback address."""
+    return f"{'http' if is_loopback_host(host) else 'https'}://{host}"
+
+
+def post(
+    url: str,
+    headers: Mapping[str, str],
+    *,
+    json_body: Mapping[str, Any] | None = None,
+    form: Mapping[str, str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """POST a JSON body or a form; ``(status, JSON answer)``, ``{}`` if the answer is not JSON."""
+    import urllib.error
+    import urllib.request
+
+    if form is not None:
+        data = urllib.parse.urlencode(form).encode()
+        kind = "application/x-www-form-urlencoded"
+    else:
+        data, kind = json.dumps(dict(json_body or {})).encode(), "application/json"
+    request = urllib.request.Request(
+        url, data=data, headers={**headers, "Content-Type": kind}, method="POST"
+    )
+    opener = urllib.request.build_opener(_no_redirect())
+    try:
+        with opener.open(request, timeout=TIMEOUT) as resp:
+            return resp.status, _json(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, _json(exc.read())
+        finally:
+            exc.close()
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise Unreachable(str(getattr(exc, "reason", exc))) from None
+
+
+def lifetime(expires_in: object) -> float:
+    """Seconds an access token lives, from a token answer's ``expires_in`` (a number, or the
+    digits some endpoints send as a string); 50 minutes when it says nothing usable."""
+    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+        return float(expires_in)
+    if isinstance(expires_in, str) and expires_in.strip().isdigit():
+        return float(expires_in.strip())
+    return 3000.0
+
+
+def _no_redirect() -> Any:
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # the 3xx answer comes back as it is, and is refused as unexpected
+
+    return NoRedirect()
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,74 @@
+"""Upstream outputs read from inside a built-in stage, sealed or plain, without opening them.
+
+With ``encryption:`` set, an upstream output reaches a stage sealed. A stage the engine cannot
+read for (a container, a command) gets it opened into plaintext first. The built-in stages named
+in :data:`lockgate.engine.plan.READS_SEALED_INPUTS` instead get the sealed folder itself, and
+read it through :class:`UpstreamFiles`: a file under a sealed ``in:STAGE`` folder opens as a
+seekable file that decrypts only the segments a read touches
+(:mod:`lockgate.engine.sealed_view`); a file under a plain one opens as it is. Every sealed folder
+is authenticated (index and listing) once, when first read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from lockgate.engine.sealed_tree import is_sealed, sealed_key_id
+from lockgate.engine.sealing import SealError
+
+if TYPE_CHECKING:
+    from lockgate.engine.sealed_view import SealedFolder
+    from lockgate.engine.sealing import Sealer
+    from lockgate.stages.context import StageContext
+
+
+class UpstreamFiles:
+    def __init__(self, ctx: StageContext) -> None:
+        self.ctx = ctx
+        self._views: dict[str, SealedFolder] = {}
+        self._sealer: Sealer | None = None
+
+    def sealed(self, path: Path) -> bool:
+        """Whether ``path`` lies in a sealed upstream output."""
+        return self._where(path) is not None
+
+    def is_file(self, path: Path) -> bool:
+        where = self._where(path)
+        if where is None:
+            return path.is_file()
+        view, rel = where
+        return rel in view.names()
+
+    def open(self, path: Path) -> BinaryIO:
+        """A read-only binary file over ``path``'s plaintext."""
+        where = self._where(path)
+        if where is None:
+            return open(path, "rb")
+        view, rel = where
+        return view.open(rel)
+
+    def _where(self, path: Path) -> tuple[SealedFolder, str] | None:
+        try:
+            parts = path.relative_to(self.ctx.inputs).parts
+        except ValueError:
+            return None
+        if not parts or not is_sealed(self.ctx.inputs / parts[0]):
+            return None
+        stage = parts[0]
+        if stage not in self._views:
+            from lockgate.engine.sealed_view import SealedFolder
+
+            folder = self.ctx.inputs / stage
+            self._views[stage] = SealedFolder(folder, self._need_sealer(folder), stage=stage)
+        return self._views[stage], "/".join(parts[1:])
+
+    def _need_sealer(self, folder: Path) -> Sealer:
+        if self._sealer is None:
+            self._sealer = self.ctx.at_rest_sealer()
+        if self._sealer is None:
+            raise SealError(
+                f"{folder}: sealed with key {sealed_key_id(folder)}, but this stage was given "
+                "no key: set `encryption: {key: ...}` in lockgate.yaml"
+            )
+        return self._sealer

@@ -1,0 +1,161 @@
+"""Google Cloud KMS on a loopback port for the encryption-at-rest tests (see
+tests/engine/kms_cloud_servers.py): the OAuth 2 token endpoint verifies the service account's
+RS256 JWT assertion and issues an access token; ``POST /v1/{name}:encrypt`` and ``:decrypt``
+check it and the account's permission, and really encrypt (AES-256-GCM per key version)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+import urllib.parse
+import uuid
+from typing import Any
+
+from tests.engine.kms_cloud_servers import Answer, RecordingServer, b64url_decode, rsa_key
+
+
+class GcpKmsServer(RecordingServer):
+    """The token endpoint and the two Cloud KMS methods lockgate calls."""
+
+    RING = "projects/lockgate-test/locations/europe-west1/keyRings/lockgate"
+
+    def __init__(self, keys: tuple[str, ...] = ("data", "other")) -> None:
+        super().__init__()
+        self.accounts: dict[str, tuple[Any, bool]] = {}  # email -> (private key, may use KMS)
+        # key name -> versions (1-based), each an AES-256 key; the last is primary
+        self.keys = {f"{self.RING}/cryptoKeys/{k}": [os.urandom(32)] for k in keys}
+
+    def key(self, name: str) -> str:
+        return f"{self.RING}/cryptoKeys/{name}"
+
+    def account(self, name: str, allowed: bool = True) -> dict[str, str]:
+        """A new service account and its JSON key, as the console or gcloud gives it."""
+        from cryptography.hazmat.primitives import serialization
+
+        email = f"{name}@lockgate-test.iam.gserviceaccount.com"
+        private = rsa_key()
+        self.accounts[email] = (private, allowed)
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        return {
+            "type": "service_account",
+            "project_id": "lockgate-test",
+            "private_key_id": uuid.uuid4().hex,
+            "private_key": pem,
+            "client_email": email,
+            "client_id": str(uuid.uuid4().int)[:21],
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": f"{self.url}/token",
+        }
+
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        if path == "/token":
+            return self._token(dict(urllib.parse.parse_qsl(body.decode())))
+        name, _, method = path.removeprefix("/v1/").rpartition(":")
+        return self._kms(method, name, headers, json.loads(body or b"{}"))
+
+    def _token(self, form: dict[str, str]) -> Answer:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        def refuse(error: str, description: str) -> Answer:
+            return 400, {"error": error, "error_description": description}
+
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return refuse("unsupported_grant_type", f"Invalid grant_type: {form.get('grant_type')}")
+        try:
+            head, claims_part, signature = form["assertion"].split(".")
+            header = json.loads(b64url_decode(head))
+            claims = json.loads(b64url_decode(claims_part))
+        except (KeyError, ValueError):
+            return refuse("invalid_request", "Invalid JWT: malformed assertion")
+        if header.get("alg") != "RS256":
+            return refuse("invalid_grant", "Invalid JWT: unsupported algorithm")
+        found = self.accounts.get(claims.get("iss", ""))
+        if found is None:
+            return refuse("invalid_grant", "Invalid grant: account not found")
+        try:
+            found[0].public_key().verify(
+                b64url_decode(signature),
+                f"{head}.{claims_part}".encode(),
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
+        except InvalidSignature:
+            return refuse("invalid_grant", "Invalid JWT Signature.")
+        if claims.get("aud") != f"{self.url}/token":
+            return refuse("invalid_grant", "Invalid JWT: Failed audience check.")
+        now, iat, exp = time.time(), claims.get("iat", 0), claims.get("exp", 0)
+        if not (iat <= now + 60 and now < exp and exp - iat <= 3600):
+            return refuse(
+                "invalid_grant",
+                "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable "
+                "timeframe. Check your iat and exp values in the JWT claim.",
+            )
+        scopes = str(claims.get("scope", "")).split()
+        wanted = {
+            "https://www.googleapis.com/auth/cloudkms",
+            "https://www.googleapis.com/auth/cloud-platform",
+        }
+        if not wanted & set(scopes):
+            return refuse("invalid_scope", "Invalid OAuth scope or ID token audience provided.")
+        token = "ya29." + base64.urlsafe_b64encode(os.urandom(48)).decode().rstrip("=")
+        self.tokens[token] = claims["iss"]
+        return 200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
+
+    def _kms(self, method: str, name: str, headers: dict[str, str], body: dict[str, Any]) -> Answer:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        def error(code: int, status: str, message: str) -> Answer:
+            return code, {"error": {"code": code, "message": message, "status": status}}
+
+        email = self.principal(headers)
+        if email is None:
+            return error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access token, "
+                "login cookie or other valid authentication credential.",
+            )
+        use = "useToEncrypt" if method == "encrypt" else "useToDecrypt"
+        if not self.accounts[email][1]:
+            return error(
+                403,
+                "PERMISSION_DENIED",
+                f"Permission 'cloudkms.cryptoKeyVersions.{use}' denied on resource '{name}' (or "
+                "it may not exist).",
+            )
+        key, _, version = name.partition("/cryptoKeyVersions/")
+        versions = self.keys.get(key)
+        if versions is None or method not in ("encrypt", "decrypt"):
+            return error(404, "NOT_FOUND", f"{name} not found.")
+        if method == "decrypt" and version:
+            return error(400, "INVALID_ARGUMENT", "Decrypt takes a CryptoKey, not a version.")
+        if method == "encrypt":
+            number = int(version) if version else len(versions)
+            if not 1 <= number <= len(versions):
+                return error(404, "NOT_FOUND", f"{name} not found.")
+            plain, nonce = base64.b64decode(body["plaintext"]), os.urandom(12)
+            sealed = AESGCM(versions[number - 1]).encrypt(nonce, plain, key.encode())
+            return 200, {
+                "name": f"{key}/cryptoKeyVersions/{number}",
+                "ciphertext": base64.b64encode(bytes([number]) + nonce + sealed).decode(),
+                "verifiedPlaintextCrc32c": False,
+                "verifiedAdditionalAuthenticatedDataCrc32c": False,
+                "protectionLevel": "SOFTWARE",
+            }
+        raw = base64.b64decode(body.get("ciphertext", ""))
+        try:
+            number = raw[0]
+            plain = AESGCM(versions[number - 1]).decrypt(raw[1:13], raw[13:], key.encode())
+        except (IndexError, InvalidTag):
+            return error(400, "INVALID_ARGUMENT", "Decryption failed: the ciphertext is invalid.")
+        answer = {"plaintext": base64.b64encode(plain).decode(), "usedPrimary": True}
+        return 200, {**answer, "protectionLevel": "SOFTWARE"}
