@@ -111,7 +111,7 @@ STORES = {
         "Google Cloud Storage",
         ("gs", "gcs"),
         "gcsfs",
-        "pip install gcsfs",
+        "pip install 'lockgate[ingest-gcs]'",
         ("service_account_json", "project", "endpoint_url"),
         _gcs,
     ),
@@ -119,7 +119,7 @@ STORES = {
         "Azure Blob Storage",
         ("az", "abfs", "abfss"),
         "adlfs",
-        "pip install adlfs",
+        "pip install 'lockgate[ingest-azure]'",
         (
             "account_name",
             "account_key",
