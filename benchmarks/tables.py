@@ -178,7 +178,7 @@ def ledger_gate(doc: dict[str, Any]) -> str:
         f"{base} | faster | raw, s (this / earlier) |",
         "|---|---|---|---|---|",
         row("promote to staging, audit record present", "promote", "baseline_promote"),
-        row("promote to staging, no record (a fresh machine)", "promote_first", "baseline_promote"),
+        row("promote to staging, no record (a fresh machine)", "promote_first"),
         row("`lockgate history staging` (status read)", "history", "baseline_history"),
         row("`lockgate audit verify --full --public-key K`", "audit_full", "baseline_audit_full"),
         row(
