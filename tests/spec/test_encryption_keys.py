@@ -123,12 +123,12 @@ def test_kms_settings_that_cannot_work_are_located_spec_errors(
 @pytest.mark.parametrize(
     ("encryption", "expected"),
     [
-        ("encryption: {key: vault-token}\n", {"ingest": False, "train": True, "cmd": False}),
-        ("", {"ingest": False, "train": False, "cmd": False}),
+        ("encryption: {key: vault-token}\n", {"ingest": False, "once": False, "train": True, "cmd": False}),
+        ("", {"ingest": False, "once": False, "train": False, "cmd": False}),
         (
             "encryption:\n  key: hashivault://data\n"
             "  credentials: {VAULT_ADDR: aws-id, VAULT_TOKEN: vault-token}\n",
-            {"ingest": False, "train": False, "cmd": False},
+            {"ingest": False, "once": False, "train": False, "cmd": False},
         ),
     ],
 )
