@@ -14,6 +14,9 @@ audit (``$LOCKGATE_WITNESS_DIR/audited``, else ``$XDG_STATE_HOME/lockgate/witnes
 never in the ledger store, and one is kept per ledger folder and public key (an unsigned audit has
 its own, which never stands in for a signed one). A record that cannot be read is ignored: the
 audit then checks everything.
+
+The same file also names this machine's parsed copy of a prefix (``parsed``: :mod:`.parsed`),
+so that copy is exactly as trusted as the record: a copy the record does not name is never used.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from lockgate.delivery.ledger.witness import witness_dir
 
 UNSIGNED = "unsigned"
+READ_UNSIGNED = "unsigned-read"  # a gate's read of an unsigned ledger: lines hash-checked only
 
 
 @dataclass(frozen=True)
@@ -50,25 +55,40 @@ class AuditRecord:
         self.key_id = key_id
         name = hashlib.sha256(f"{self.ledger_folder}\0{key_id}".encode()).hexdigest()[:32]
         self.path = (folder or witness_dir() / "audited") / f"{name}.json"
+        self.matched: AuditedPrefix | None = None  # the prefix the last check found unchanged
 
     def unchanged_prefix(self, data: bytes, committed: int) -> AuditedPrefix | None:
         """The recorded prefix if ``data`` still starts with exactly those bytes (and the head
         still commits at least that much), else None."""
+        self.matched = None
         prefix = self._read()
         if prefix is None or not 0 < prefix.size <= min(committed, len(data)):
             return None
         if hashlib.sha256(memoryview(data)[: prefix.size]).hexdigest() != prefix.digest:
             return None
+        self.matched = prefix
         return prefix
 
     def record(self, data: bytes, size: int, seq: int, last_hash: str, time: str) -> None:
         """Remember that ``data[:size]`` passed; a read-only account records nothing."""
         digest = hashlib.sha256(memoryview(data)[:size]).hexdigest()
-        body = {
-            "ledger": str(self.ledger_folder),
-            "key": self.key_id,
-            **asdict(AuditedPrefix(size, digest, seq, last_hash, time)),
-        }
+        self._write({**asdict(AuditedPrefix(size, digest, seq, last_hash, time))}, keep="parsed")
+
+    def parsed(self) -> dict[str, Any] | None:
+        """What the record says of this machine's parsed copy of a prefix (:mod:`.parsed`)."""
+        raw = self._raw()
+        found = raw.get("parsed") if raw is not None else None
+        return found if isinstance(found, dict) else None
+
+    def name_parsed(self, parsed: dict[str, Any]) -> None:
+        """Name a new parsed copy, keeping what the record says of the audit."""
+        self._write({"parsed": parsed}, keep=tuple(AuditedPrefix.__dataclass_fields__))
+
+    def _write(self, fields: dict[str, Any], keep: str | tuple[str, ...]) -> None:
+        """Replace the record with ``fields``, carrying over the ``keep`` fields it holds."""
+        old = self._raw() or {}
+        kept = {k: old[k] for k in ((keep,) if isinstance(keep, str) else keep) if k in old}
+        body = {"ledger": str(self.ledger_folder), "key": self.key_id, **kept, **fields}
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -77,11 +97,23 @@ class AuditRecord:
                 json.dump(body, f, sort_keys=True)
             os.replace(tmp, self.path)
 
-    def _read(self) -> AuditedPrefix | None:
+    def _raw(self) -> dict[str, Any] | None:
+        """The record's fields, when it is this ledger's under this key."""
         try:
             raw = json.loads(self.path.read_bytes())
-            if raw.get("ledger") != str(self.ledger_folder) or raw.get("key") != self.key_id:
-                return None
+        except (OSError, ValueError):
+            return None
+        if not isinstance(raw, dict):
+            return None
+        if raw.get("ledger") != str(self.ledger_folder) or raw.get("key") != self.key_id:
+            return None
+        return raw
+
+    def _read(self) -> AuditedPrefix | None:
+        raw = self._raw()
+        if raw is None:
+            return None
+        try:
             return AuditedPrefix(
                 int(raw["size"]),
                 str(raw["digest"]),

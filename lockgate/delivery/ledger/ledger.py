@@ -45,7 +45,12 @@ from lockgate.delivery.ledger.head import (
     read_head,
     write_atomic,
 )
-from lockgate.delivery.ledger.signed_read import LastRead, read_lines, read_signed
+from lockgate.delivery.ledger.signed_read import (
+    LastRead,
+    parse_with_copy,
+    read_lines,
+    read_signed,
+)
 from lockgate.delivery.ledger.witness import Witness
 
 __all__ = ["HEAD_FILE", "LEDGER_FILE", "FileLedger", "Head", "LedgerError", "read_head"]
@@ -163,8 +168,10 @@ class FileLedger:
         if self.checker is not None:
             out, kept = read_signed(self.path, head, data, self.checker, self.audited, last=last)
         else:
-            covered = last is not None and last.covers(head, data)
-            out = read_lines(self.path, data, last if covered else None)
+            if last is not None and last.covers(head, data):
+                out = read_lines(self.path, data, last)
+            else:
+                out = parse_with_copy(self.path, data, head.size, self.audited, read_lines)
             kept = LastRead(head, data, tuple(out))
         if self.witness is not None:
             self.witness.check(head.seq, head.hash, {e.seq: e.hash for e in out})

@@ -14,16 +14,19 @@ Within one process (a promotion reads the ledger, appends, reads again) the last
 memory (:class:`LastRead`): when the committed bytes still start with the bytes it read, only what
 follows them is walked, checked and parsed (the head, its signature included, is checked every
 time), and an unchanged ledger under an unchanged head is not checked again at all. Nothing of it
-is written anywhere.
+is written anywhere. Between processes, the entries of a prefix are taken from this machine's
+parsed copy (:mod:`.parsed`) when the audit record names one that still matches the bytes.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lockgate.delivery.ledger import parsed
 from lockgate.delivery.ledger.audit import HEAD_NOT_SIGNED, Walk, audit_bytes
 from lockgate.delivery.ledger.audited import AuditRecord
 from lockgate.delivery.ledger.entry import Entry, LineError, read_line
@@ -91,11 +94,33 @@ def read_signed(
     )
     if not report.ok:
         raise LedgerError(_refusal(path, data, report.problems[0], report.first_bad_seq))
-    entries = [*before, *_parse_checked(path, data[len(held[0]) :] if held else data)]
+    if held:
+        entries = [*before, *_parse_checked(path, data[len(held[0]) :])]
+    else:
+        entries = parse_with_copy(path, data, head.size, record, _parse_checked)
     kept = None
     if now is not None and len(now[0]) == len(data):  # every committed line held
         kept = LastRead(head, data, tuple(entries), now[1])
     return entries, kept
+
+
+def parse_with_copy(
+    path: Path,
+    data: bytes,
+    committed: int,
+    record: AuditRecord | None,
+    parse: Callable[[Path, bytes], list[Entry]],
+) -> list[Entry]:
+    """The entries of ``data``: those of the prefix this machine's parsed copy holds
+    (:mod:`.parsed`, named by ``record``) and ``parse`` of the lines after it; a new copy is kept
+    when there was none or many lines followed it."""
+    if record is None:
+        return parse(path, data)
+    found = parsed.load(record, data, committed)
+    had, entries = found if found is not None else (None, [])
+    entries.extend(parse(path, data[had or 0 :]))
+    parsed.keep(record, data, entries, had)
+    return entries
 
 
 def _parse_checked(path: Path, data: bytes) -> list[Entry]:

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from lockgate.delivery.ledger.audited import AuditRecord
+from lockgate.delivery.ledger.audited import READ_UNSIGNED, AuditRecord
 from lockgate.delivery.ledger.entry import Draft, Entry
 from lockgate.delivery.ledger.head import Checker
 from lockgate.delivery.ledger.ledger import Clock, FileLedger, Signer, utc_now
@@ -49,7 +49,8 @@ def open_ledger(
     folder = spec_root / LEDGER_DIR
     witness = Witness(folder)
     key_id = getattr(checker, "key_id", None)  # a KeyChecker names its key; a bare function not
-    audited = AuditRecord(folder, key_id) if key_id else None
+    # signed: what passed an audit with the key; unsigned: what a read hash-checked (never an audit)
+    audited = AuditRecord(folder, key_id or READ_UNSIGNED) if key_id or checker is None else None
     if config.store == "git":
         from lockgate.delivery.ledger.gitledger import GitLedger
 
