@@ -17,8 +17,12 @@ alternating rounds, this checkout against ``--baseline`` (an earlier lockgate):
 - ``audit_full``: ``lockgate audit verify --full --public-key`` (every signature checked).
 
 Then, in this process, the full audit once through each Ed25519 backend (libsodium through PyNaCl,
-OpenSSL through cryptography), alternating. Medians and raw timings:
-benchmarks/results/ledger-gate.json.
+OpenSSL through cryptography), alternating; and what a gate read spends turning the checked bytes
+into entries, alternating: parsing every line (``parse_lines``, a read without a parsed copy),
+loading this machine's parsed copy (``parse_copy``: the prefix's sha256, the copy's sha256 and
+decoding it), a compact alternative measured only (``parse_compact_json``: the fields promote,
+history and status read, without ``prev`` and ``signature``, as JSON rows), and writing a new
+copy (``keep_copy``). Medians and raw timings: benchmarks/results/ledger-gate.json.
 """
 
 from __future__ import annotations
@@ -83,6 +87,51 @@ def promote_once(root: Path, n: int) -> None:
         raise SystemExit("\n".join(outcome.lines))
 
 
+def parse_sides(folder: Path, key_id: str, repeat: int) -> dict[str, list[float]]:
+    """In process: the entries of the whole checked ledger from its lines, from the parsed copy,
+    and from a compact encoding; and the cost of writing the copy."""
+    import hashlib
+
+    from benchmarks import result_file
+    from lockgate.delivery.ledger import parsed
+    from lockgate.delivery.ledger.audited import AuditRecord
+    from lockgate.delivery.ledger.entry import Entry
+    from lockgate.delivery.ledger.signed_read import _parse_checked
+
+    path = folder / "ledger.jsonl"
+    data = path.read_bytes()
+    record = AuditRecord(folder, key_id, Path(str(folder) + "-records"))
+    entries = _parse_checked(path, data)
+    parsed.keep(record, data, entries)
+    gate_fields = tuple(f for f in parsed.FIELDS if f not in ("prev", "signature"))
+    compact = json.dumps(
+        [[e.__dict__[f] for f in gate_fields] for e in entries], separators=(",", ":")
+    ).encode()
+
+    def from_compact() -> list[Entry]:
+        hashlib.sha256(compact).hexdigest()  # a copy is checked before it is trusted
+        out, new = [], object.__new__
+        for row in json.loads(compact):
+            entry = new(Entry)
+            entry.__dict__.update(zip(gate_fields, row, strict=True), prev="", signature=None)
+            out.append(entry)
+        return out
+
+    def loaded() -> list[Entry]:
+        found = parsed.load(record, data, len(data))
+        assert found is not None and len(found[1]) == len(entries)
+        return found[1]
+
+    sides = {
+        "parse_lines": result_file.stopwatch(lambda: _parse_checked(path, data)),
+        "parse_copy": result_file.stopwatch(loaded),
+        "parse_compact_json": result_file.stopwatch(from_compact),
+        "keep_copy": result_file.stopwatch(lambda: parsed.keep(record, data, entries)),
+    }
+    raw = result_file.alternate(sides, repeat=repeat, warmup=1)
+    return {f"in_process_{name}": t for name, t in raw.items()}
+
+
 def timed(argv: list[str], cwd: Path, code: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
     subprocess.run(
@@ -116,6 +165,10 @@ def main() -> None:
         witness = Path(tmp) / "witness"
         env = {"LOCKGATE_WITNESS_DIR": str(witness)}
         os.environ.update(env)
+        # each side keeps its own state folder (witness, audit record, parsed copy): an earlier
+        # lockgate rewrites the audit record without naming the copy, which would cost this one
+        # a full parse after every earlier round
+        state = {here: env, baseline: {"LOCKGATE_WITNESS_DIR": str(Path(tmp) / "witness-earlier")}}
         from lockgate.delivery.ledger.audit import audit_ledger
         from lockgate.delivery.ledger.signatures import default_workers
         from lockgate.delivery.ledger.signing import generate_key_pair, load_checker, load_signer
@@ -136,12 +189,12 @@ def main() -> None:
                 if first:
                     for record in (witness / "audited").glob("*.json"):
                         record.unlink()
-                return timed([*me, str(next(images))], root, code, env)
+                return timed([*me, str(next(images))], root, code, state[code])
 
             return run
 
         def command(code: Path, *argv: str) -> Callable[[], float]:
-            return lambda: timed(["-m", "lockgate", *argv], root, code, env)
+            return lambda: timed(["-m", "lockgate", *argv], root, code, state[code])
 
         sides: dict[str, Callable[[], float]] = {
             "promote": promote(here),
@@ -153,6 +206,7 @@ def main() -> None:
             "baseline_audit_full": command(baseline, "audit", "verify", "--full", *public),
         }
         promote(here)()  # untimed: leaves the audit record a later gate read uses
+        promote(baseline)()
         load_before = result_file.load()
         raw = result_file.alternate(sides, repeat=args.repeat, warmup=0)
         from cryptography.hazmat.primitives import serialization
@@ -169,12 +223,16 @@ def main() -> None:
             for name in ("libsodium", "openssl")
         }
         raw.update(result_file.alternate(backends, repeat=args.repeat, warmup=0))
+        raw.update(parse_sides(folder, load_checker(root / "ledger.pub").key_id, args.repeat))
         assert load_checker(root / "ledger.pub").backend == "libsodium", "PyNaCl: delivery extra"
         result_file.write(
             "ledger-gate",
             {
                 "entries": args.entries,
                 "ledger_mb": round(size / 1e6, 1),
+                "parsed_copy_mb": round(
+                    next((witness / "audited").glob("*.parsed")).stat().st_size / 1e6, 1
+                ),
                 "workers": default_workers(),
                 "baseline": _revision(baseline),
                 "repeat": args.repeat,
