@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lockgate.delivery.ledger import parsed, signed_read
+from lockgate.delivery.ledger.audit import audit_ledger
 from lockgate.delivery.ledger.audited import READ_UNSIGNED, AuditRecord
 from lockgate.delivery.ledger.entry import Draft, Entry, read_line
 from lockgate.delivery.ledger.head import LedgerError
@@ -249,3 +250,17 @@ def rehashed(line: bytes) -> bytes:
     cut = line.rfind(b',"hash":"')
     digest = hashlib.sha256(line[:cut] + b"}").hexdigest()
     return line[:cut] + b',"hash":"' + digest.encode() + b'"}\n'
+
+
+def test_a_full_audit_forgets_the_copy(tmp_path: Path, keys: Keys, parses: list[int]) -> None:
+    """``audit verify --full`` trusts no record; the copy it cannot check is no longer named."""
+    folder, records = tmp_path / "ledger", tmp_path / "records"
+    signed(folder, keys, 4)
+    gate(folder, keys, records).entries()
+    checker = load_checker(keys[1])
+    record = AuditRecord(folder, checker.key_id, records)
+    assert record.parsed() is not None
+    assert audit_ledger(folder, checker, record=record, skip_audited=False).ok
+    assert record.parsed() is None
+    parses.clear()
+    assert gate(folder, keys, records).entries() == on_disk(folder) and parses == [4]

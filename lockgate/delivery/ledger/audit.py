@@ -125,7 +125,7 @@ def audit_bytes(
     first_bad = found[0][0] if found else None
     report = AuditReport(walk.expected - 1, tuple(problems), first_bad, walk.notes, unchanged)
     if record is not None and report.ok and head.size:
-        record.record(data, head.size, head.seq, head.hash, walk.prev_time)
+        record.record(data, head.size, head.seq, head.hash, walk.prev_time, skip_audited)
     checkpoint = Walk(walk.expected, walk.prev_hash, prev_time=walk.prev_time, held=walk.held)
     return report, (data[: walk.held], checkpoint), start.held if start else 0
 

@@ -69,10 +69,20 @@ class AuditRecord:
         self.matched = prefix
         return prefix
 
-    def record(self, data: bytes, size: int, seq: int, last_hash: str, time: str) -> None:
-        """Remember that ``data[:size]`` passed; a read-only account records nothing."""
+    def record(
+        self,
+        data: bytes,
+        size: int,
+        seq: int,
+        last_hash: str,
+        time: str,
+        keep_parsed: bool = True,
+    ) -> None:
+        """Remember that ``data[:size]`` passed; a read-only account records nothing. Without
+        ``keep_parsed`` (a ``--full`` audit) the parsed copy the record named is forgotten."""
         digest = hashlib.sha256(memoryview(data)[:size]).hexdigest()
-        self._write({**asdict(AuditedPrefix(size, digest, seq, last_hash, time))}, keep="parsed")
+        fields = asdict(AuditedPrefix(size, digest, seq, last_hash, time))
+        self._write(fields, keep="parsed" if keep_parsed else ())
 
     def parsed(self) -> dict[str, Any] | None:
         """What the record says of this machine's parsed copy of a prefix (:mod:`.parsed`)."""
