@@ -156,7 +156,7 @@ def forge_copy(folder: Path, keys: Keys, records: Path, actor: str, name_it: boo
     record = AuditRecord(folder, load_checker(keys[1]).key_id, records)
     named = record.parsed()
     assert named is not None
-    rows = [[{**e.__dict__, "actor": actor}[f] for f in parsed.FIELDS] for e in on_disk(folder)]
+    rows = [{**e.__dict__, "actor": actor} for e in on_disk(folder)]
     header = json.dumps(parsed._header(record, named), sort_keys=True).encode()
     raw = header + b"\n" + marshal.dumps(rows)
     parsed.parsed_path(record).write_bytes(raw)

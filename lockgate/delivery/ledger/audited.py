@@ -80,7 +80,11 @@ class AuditRecord:
     ) -> None:
         """Remember that ``data[:size]`` passed; a read-only account records nothing. Without
         ``keep_parsed`` (a ``--full`` audit) the parsed copy the record named is forgotten."""
-        digest = hashlib.sha256(memoryview(data)[:size]).hexdigest()
+        matched = self.matched  # the bytes this audit found unchanged: not hashed again
+        if matched is not None and matched.size == size:
+            digest = matched.digest
+        else:
+            digest = hashlib.sha256(memoryview(data)[:size]).hexdigest()
         fields = asdict(AuditedPrefix(size, digest, seq, last_hash, time))
         self._write(fields, keep="parsed" if keep_parsed else ())
 

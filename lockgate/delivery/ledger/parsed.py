@@ -5,7 +5,7 @@ entries; parsing 100,000 lines of JSON costs more than everything else such a re
 audit record (:mod:`.audited`) lets the audit skip an unchanged prefix. After a read, lockgate
 keeps the entries it accepted in a file beside the audit record (``<record>.parsed``, mode 0600):
 a header line (the format, the ledger folder, the key, the prefix's byte length, sha256, last seq
-and hash) and the entries' fields in Python's ``marshal`` encoding. The audit record names the
+and hash) and each entry's fields in Python's ``marshal`` encoding. The audit record names the
 file by its own sha256, with the prefix it holds, so the copy is exactly as trusted as the record
 and never more: a copy the record does not name, one from another ledger or key, another format
 (a lockgate or Python whose encoding differs), a damaged or cut file, or a prefix whose bytes on
@@ -40,7 +40,7 @@ from typing import Any
 from lockgate.delivery.ledger.audited import AuditRecord
 from lockgate.delivery.ledger.entry import Entry
 
-FORMAT = "lockgate-parsed/1 marshal/{} python/{}.{}".format(marshal.version, *sys.version_info[:2])
+FORMAT = "lockgate-parsed/2 marshal/{} python/{}.{}".format(marshal.version, *sys.version_info[:2])
 REWRITE_AFTER = 2_000  # entries parsed beyond the copy before it is written again
 MAX_BYTES = 512 * 2**20  # ledgers longer than this keep no copy (it would be about as large)
 FIELDS = tuple(Entry.__dataclass_fields__)
@@ -96,7 +96,7 @@ def keep(
     paused = gc.isenabled()
     gc.disable()
     try:
-        body = marshal.dumps([[e.__dict__[f] for f in FIELDS] for e in entries])
+        body = marshal.dumps([e.__dict__ for e in entries])
     finally:
         if paused:
             gc.enable()
@@ -130,10 +130,12 @@ def _entries(rows: Any, seq: int, last_hash: str) -> list[Entry]:
     gc.disable()  # every object built here is kept; see signed_read._parse_checked
     try:
         out = []
-        new = object.__new__
+        new, put, width = object.__new__, object.__setattr__, len(FIELDS)
         for row in rows:
+            if type(row) is not dict or len(row) != width:
+                raise ValueError("the parsed copy holds something that is not an entry")
             entry = new(Entry)
-            entry.__dict__.update(zip(FIELDS, row, strict=True))
+            put(entry, "__dict__", row)  # the row is the entry's own fields, as it was written
             out.append(entry)
     finally:
         if paused:
