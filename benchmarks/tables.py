@@ -177,7 +177,11 @@ def ledger_gate(doc: dict[str, Any]) -> str:
         f"| {doc['entries']:,}-entry signed ledger ({doc['ledger_mb']} MB) | this lockgate | "
         f"{base} | faster | raw, s (this / earlier) |",
         "|---|---|---|---|---|",
-        row("promote to staging, audit record present", "promote", "baseline_promote"),
+        row(
+            "promote to staging, this machine's records present (audit; parsed copy: this side)",
+            "promote",
+            "baseline_promote",
+        ),
         row("promote to staging, no record (a fresh machine)", "promote_first"),
         row("`lockgate history staging` (status read)", "history", "baseline_history"),
         row("`lockgate audit verify --full --public-key K`", "audit_full", "baseline_audit_full"),
