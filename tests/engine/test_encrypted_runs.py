@@ -214,12 +214,12 @@ def test_a_stage_that_prints_the_key_file_shows_it_masked(tmp_path: Path) -> Non
     root = write_project(tmp_path / "p", spec, {"keys/data.key": KEY + "\n"})
     result = _run(root)
     assert result.code == 0, result.stderr
-    from lockgate.engine.sealed_outputs import read_log
+    from lockgate.engine.sealed_log import read_log
     from lockgate.engine.sealing import Sealer
 
     sealed_log = Path(last_record(root)["stages"][0]["log"])
     assert sealed_log.name == "log.txt.sealed" and KEY.encode() not in sealed_log.read_bytes()
-    log = read_log(Sealer.from_key(bytes.fromhex(KEY)), sealed_log.parent).decode()
+    log = read_log(Sealer.from_key(bytes.fromhex(KEY)), sealed_log.parent).text.decode()
     assert "***" in log and KEY not in log and KEY not in result.stdout + result.stderr
 
 
