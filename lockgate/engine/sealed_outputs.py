@@ -4,7 +4,8 @@ entry's key before a hit counts, seal exports, and leave no plaintext behind whe
 Plaintext exists only while a run needs it: a stage's fresh ``out/`` until the run ends, and a
 sealed upstream output opened into ``runs/<id>/<stage>/out`` the first time a stage of this run
 reads it (a cache hit that nothing reads is never opened). When the run ends every plaintext
-output folder of the run is removed; what stays at rest is sealed. A stage's log (what it
+output folder of the run is removed, and so are the stages' ``caches:`` folders, which last one
+run when encryption is on; what stays at rest is sealed. A stage's log (what it
 printed, which can hold data) is sealed as it is written (:mod:`lockgate.engine.sealed_log`).
 """
 
@@ -53,6 +54,9 @@ def resolve_sealer(
     if ref.startswith("file:"):
         seen.append(resolve(ref[5:]).read_text().strip())
     return sealer, [*seen, sealer.key.hex()]
+
+
+RUN_CACHES = ".caches"  # a sealed run's `caches:` folders, inside its run folder
 
 
 class SealedOutputs:
@@ -125,12 +129,20 @@ class SealedOutputs:
         """Where a stage's lines go: ``log.txt``, or sealed as written into ``log.txt.sealed``."""
         return log_writer(self.sealer, stage_dir)
 
+    def cache_folder(self, name: str, kept: Path) -> Path:
+        """The folder of a stage's ``caches:`` entry ``name``: ``kept`` between runs, or with
+        encryption on, one of this run's (shared by its stages, removed when it ends): lockgate
+        cannot tell what a stage keeps there, and sealing a folder a tool writes in place would
+        cost a full pass each way on every stage."""
+        return kept if self.sealer is None else self.run_dir / RUN_CACHES / name
+
     def drop_plaintext(self) -> None:
         """Remove every plaintext output folder of the run (encryption on only); the ``out`` of
         a stage that ran becomes a link to its sealed outputs, as it links to the cache entry in
         a plain run (``lockgate report`` reads the report files there)."""
         if self.sealer is None or not self.run_dir.is_dir():
             return
+        shutil.rmtree(self.run_dir / RUN_CACHES, ignore_errors=True)
         for stage_dir in self.run_dir.iterdir():
             out = stage_dir / "out"
             if out.is_dir() and not out.is_symlink() and not is_sealed(out):

@@ -115,7 +115,9 @@ class StageRun:
             }
         except LockgateError as exc:
             return self._finish(spec, "failed", t0, key=key, reason=str(exc))
-        caches = {n: (self.ws.root / "caches" / n) for n, _ in spec.caches}
+        caches = {
+            n: self.sealed.cache_folder(n, self.ws.root / "caches" / n) for n, _ in spec.caches
+        }
         in_dir = lay_out(stage_dir, inputs, caches, self.ws.state)
         secrets = {n: self.secret_values[n] for n in spec.secrets}
         log = self.sealed.log_writer(stage_dir)
