@@ -21,6 +21,7 @@ from typing import Any
 from lockgate.contract import REPORT_FILES
 from lockgate.engine.cache import CacheEntry, swap_into_place
 from lockgate.engine.digests import tree_digest
+from lockgate.engine.leftovers import RUN_CACHES
 from lockgate.engine.sealed_log import LogWriter, log_writer
 from lockgate.engine.sealed_tree import is_sealed, open_index, open_tree, seal_tree, sealed_key_id
 from lockgate.engine.sealing import Sealer, SealError
@@ -54,9 +55,6 @@ def resolve_sealer(
     if ref.startswith("file:"):
         seen.append(resolve(ref[5:]).read_text().strip())
     return sealer, [*seen, sealer.key.hex()]
-
-
-RUN_CACHES = ".caches"  # a sealed run's `caches:` folders, inside its run folder
 
 
 class SealedOutputs:

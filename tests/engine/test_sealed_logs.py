@@ -119,12 +119,13 @@ def test_a_sigkilled_run_leaves_its_lines_sealed_and_readable(tmp_path: Path) ->
     log`` prints it from the sealed log, which says it was cut short."""
     # the marker is computed by the stage, so lockgate.yaml does not hold it
     run = (
-        'echo "row-$((6*7))-MARKER-sealed-log-line"; echo $$ > "$LOCKGATE_OUT/../stage.pid"; '
+        'echo "row-$((6*7))-MARKER-sealed-log-line"; echo "out-$((6*7))-row" > "$LOCKGATE_OUT/r"; '
+        'echo "cache-$((6*7))-row" > "$LOCKGATE_CACHE_DL/r"; echo $$ > "$LOCKGATE_OUT/../stage.pid"; '
         "sleep 60"
     )
     spec = SPEC.format(encryption="encryption: {key: data-key}\n").replace(
         "run: [sh, -c, 'cat data/rows.csv; echo done > \"$LOCKGATE_OUT/n.txt\"']",
-        f"run: [sh, -c, '{run}']",
+        f"run: [sh, -c, '{run}']\n    caches: {{dl: /cache/dl}}",
     )
     root = write_project(tmp_path / "p", spec, {"data/rows.csv": "a\n", "keys/data.key": KEY})
     marker = b"row-42-MARKER-sealed-log-line"
@@ -178,3 +179,14 @@ def test_a_sigkilled_run_leaves_its_lines_sealed_and_readable(tmp_path: Path) ->
     assert shown.code == 0, shown.stderr
     assert marker.decode() in shown.stdout
     assert f"{stage_dir / SEALED_LOG}: cut short after 1 lines" in shown.stderr
+
+    # what the stage wrote to its outputs and its cache folder was plaintext while it ran; the
+    # next run with encryption finds the killed run (no record, its lock free) and removes it
+    left = {b"out-42-row", b"cache-42-row"}
+    assert {m for m in left if _files_holding(m, root)} == left
+    (root / "lockgate.yaml").write_text(SPEC.format(encryption="encryption: {key: data-key}\n"))
+    assert lockgate("run", "--executor", "local", cwd=root).code == 0
+    assert [m for m in left if _files_holding(m, root)] == []
+    assert (
+        marker.decode() in lockgate("log", "show", "--run", str(stage_dir.parent), cwd=root).stdout
+    )
