@@ -46,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if not log.complete:
         print(
-            f"lockgate: {stage_dir / SEALED_LOG}: cut short after {log.lines} lines: its run is "
-            "still going, or ended before it closed the log (killed)",
+            f"lockgate: {stage_dir / SEALED_LOG}: cut short after {log.lines} "
+            f"line{'' if log.lines == 1 else 's'}: its run is still going, or ended before it "
+            "closed the log (killed)",
             file=sys.stderr,
         )
     return 0

@@ -178,7 +178,7 @@ def test_a_sigkilled_run_leaves_its_lines_sealed_and_readable(tmp_path: Path) ->
     shown = lockgate("log", "show", cwd=root)
     assert shown.code == 0, shown.stderr
     assert marker.decode() in shown.stdout
-    assert f"{stage_dir / SEALED_LOG}: cut short after 1 lines" in shown.stderr
+    assert f"{stage_dir / SEALED_LOG}: cut short after 1 line:" in shown.stderr
 
     # what the stage wrote to its outputs and its cache folder was plaintext while it ran; the
     # next run with encryption finds the killed run (no record, its lock free) and removes it
