@@ -55,6 +55,11 @@ def sweep(runs: Path, current: Path) -> list[Path]:
     return removed
 
 
+def run_over(run_dir: Path) -> bool:
+    """Whether the run has ended: its record is written, or no process holds its lock."""
+    return (run_dir / RECORD).exists() or _dead(run_dir)
+
+
 def _dead(run_dir: Path) -> bool:
     """Whether no process holds the run's lock (a run from before the lock existed: dead)."""
     try:

@@ -179,6 +179,9 @@ def test_a_sigkilled_run_leaves_its_lines_sealed_and_readable(tmp_path: Path) ->
     assert shown.code == 0, shown.stderr
     assert marker.decode() in shown.stdout
     assert f"{stage_dir / SEALED_LOG}: cut short after 1 line:" in shown.stderr
+    followed = lockgate("log", "show", "--follow", cwd=root, timeout=30)  # the run is dead: ends
+    assert followed.code == 0 and followed.stdout == shown.stdout
+    assert "cut short after 1 line:" in followed.stderr
 
     # what the stage wrote to its outputs and its cache folder was plaintext while it ran; the
     # next run with encryption finds the killed run (no record, its lock free) and removes it
@@ -190,3 +193,45 @@ def test_a_sigkilled_run_leaves_its_lines_sealed_and_readable(tmp_path: Path) ->
     assert (
         marker.decode() in lockgate("log", "show", "--run", str(stage_dir.parent), cwd=root).stdout
     )
+
+
+def test_log_follow_prints_a_sealed_log_as_it_grows_until_it_is_closed(tmp_path: Path) -> None:
+    run = 'for i in 1 2 3; do echo "line $i"; sleep 0.7; done; echo done > "$LOCKGATE_OUT/n.txt"'
+    spec = SPEC.format(encryption="encryption: {key: data-key}\n").replace(
+        "run: [sh, -c, 'cat data/rows.csv; echo done > \"$LOCKGATE_OUT/n.txt\"']",
+        f"run: [sh, -c, '{run}']",
+    )
+    root = write_project(tmp_path / "p", spec, {"data/rows.csv": "a\n", "keys/data.key": KEY})
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    lockgate_cmd = [sys.executable, "-m", "lockgate"]
+    running = subprocess.Popen(
+        [*lockgate_cmd, "run", "--executor", "local"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        runs = root / ".lockgate" / "runs"
+        deadline = time.monotonic() + 60
+        while not (runs.is_dir() and any(runs.iterdir())) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        follow = subprocess.run(
+            [*lockgate_cmd, "log", "show", "--follow"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        running.wait(timeout=120)
+    assert running.returncode == 0
+    assert follow.returncode == 0, follow.stderr
+    assert follow.stdout.splitlines() == ["line 1", "line 2", "line 3"]
+    assert "cut short" not in follow.stderr
