@@ -168,7 +168,7 @@ def test_a_sigkilled_run_leaves_its_lines_sealed_and_readable(tmp_path: Path) ->
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if stage_pid is not None:  # the stage runs in its own session: it outlives lockgate
+        if stage_pid is not None:  # the stage has its own process group: it outlives lockgate
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(stage_pid, signal.SIGKILL)
     assert stage_dir is not None and not (stage_dir / "log.txt").exists()
