@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import ingest_tables, tables
+from benchmarks.data_check import table as data_check_table
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -38,6 +39,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "ingest-memory": tables.ingest_memory,
     "ingest-join-spill": ingest_tables.join_spill,
     "data-check-command": tables.data_check_command,
+    "data-check-stream": data_check_table.stream,
     "data-check-validators": tables.validators,
     "ledger-command": tables.ledger_command,
     "ledger-gate": tables.ledger_gate,

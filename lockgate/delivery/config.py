@@ -25,6 +25,16 @@ if TYPE_CHECKING:
 DEFAULT_FILE = "delivery.yaml"
 
 
+def _checked_conditions(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse a condition that does not parse, with the parser's own message."""
+    for text in value:
+        try:
+            parse_condition(text)
+        except ConditionError as error:
+            raise ValueError(str(error)) from None
+    return value
+
+
 class DeliveryConfigError(LockgateError):
     """delivery.yaml does not load or validate."""
 
@@ -80,15 +90,7 @@ class Analysis(FrozenModel):
         default=30.0, gt=0, description="analysis window of a step with a manual pause"
     )
 
-    @field_validator("conditions")
-    @classmethod
-    def _parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for text in value:
-            try:
-                parse_condition(text)
-            except ConditionError as error:
-                raise ValueError(str(error)) from None
-        return value
+    _check_conditions = field_validator("conditions")(_checked_conditions)
 
     def parsed(self) -> tuple[Condition, ...]:
         return tuple(parse_condition(c) for c in self.conditions)
@@ -123,15 +125,7 @@ class Monitor(FrozenModel):
         default=None, description="expected prediction mix; default: the one recorded at promotion"
     )
 
-    @field_validator("conditions")
-    @classmethod
-    def _parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for text in value:
-            try:
-                parse_condition(text)
-            except ConditionError as error:
-                raise ValueError(str(error)) from None
-        return value
+    _check_conditions = field_validator("conditions")(_checked_conditions)
 
     def parsed(self) -> tuple[Condition, ...]:
         return tuple(parse_condition(c) for c in self.conditions)

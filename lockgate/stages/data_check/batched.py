@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +64,11 @@ def _width(column: pl.Series) -> float:
     return max(data, 8.0) + view
 
 
+def _batch_rows(budget: float, sizes: dict[str, float]) -> int:
+    rows = int(budget / (ROW_FACTOR * max(sum(sizes.values()), 8.0)))
+    return min(max(rows, MIN_ROWS), MAX_ROWS)
+
+
 @dataclass(frozen=True)
 class Batches:
     """Row slices of one dataset's projected columns, sized from the budget."""
@@ -85,8 +90,11 @@ class Batches:
             rows = int(scan.select(pl.len()).collect().item())
             head = frame.head(WIDTH_SAMPLE).collect()
         sizes = {c: _width(head[c]) for c in head.columns}
-        batch_rows = int(budget / (ROW_FACTOR * max(sum(sizes.values()), 8.0)))
-        return cls(frame, rows, sizes, min(max(batch_rows, MIN_ROWS), MAX_ROWS))
+        return cls(frame, rows, sizes, _batch_rows(budget, sizes))
+
+    def within(self, budget: float) -> Batches:
+        """The same slices, sized for ``budget`` bytes instead."""
+        return replace(self, batch_rows=_batch_rows(budget, self.column_bytes))
 
     def __iter__(self) -> Iterator[tuple[int, pl.DataFrame]]:
         """``(offset, batch)`` pairs; at least one (possibly empty) batch."""
@@ -149,6 +157,10 @@ class BatchedEvaluation:
         exprs = sample_exprs(numeric, categorical)
         batches = Batches.of(dataset, [*numeric, *categorical], self.budget)
         step = sample_step(batches.rows)
+        # The sample grows beside the batches, and is whole twice while its parts are joined:
+        # the batches get what is left of the budget (a quarter of it at least).
+        held = 2 * math.ceil(batches.rows / step) * sum(batches.column_bytes.values())
+        batches = batches.within(max(self.budget - held, self.budget / 4))
         parts = []
         for offset, batch in batches:
             first = (-offset) % step

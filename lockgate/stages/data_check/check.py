@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lockgate.stages.data_check.bins import counts_at_or_below, sorted_columns
+from lockgate.stages.data_check.bins import counts_at_or_below, each_sorted_column
 from lockgate.stages.data_check.compiler import ROWS, ScanPlan, compile_checks, examples_plan
 from lockgate.stages.data_check.drift import (
     DriftPlan,
@@ -56,8 +56,12 @@ def _small_current(
     copy = evaluation.small_copy(data, wanted) if names else None
     if copy is None:
         return data, {}
-    ordered = sorted_columns(copy.scan().collect(), names)
-    return copy, {n: counts_at_or_below(ordered[n], dplan.numeric[n].fine) for n in names}
+    counts = each_sorted_column(
+        copy.scan().collect(),
+        names,
+        lambda n, ordered: counts_at_or_below(ordered, dplan.numeric[n].fine),
+    )
+    return copy, counts
 
 
 @dataclass(frozen=True)
@@ -104,14 +108,19 @@ class DataCheck:
                 explicit=spec.drift.columns is not None,
                 whole=sample.whole,
             )
+            # A partial sample is done with once it gave the edges: it is not kept through the
+            # passes (under memory_budget it would sit beside every batch). A whole one is the
+            # reference itself, read from memory below.
+            kept = sample.frame if sample.whole else None
+            del sample
             notes += [f"drift: {c} skipped (more than 200 categories)" for c in dplan.skipped]
             ref_plan = ScanPlan()
             ref_keys = add_distributions(ref_plan, dplan, reference=True)
             current, cur_counts = _small_current(evaluation, data, plan, dplan)
             cur_keys = add_distributions(plan, dplan, counted=cur_counts)
-            if sample.whole:  # every reference row is in memory already: no second read
+            if kept is not None:  # every reference row is in memory already: no second read
                 reference = InMemoryDataset(
-                    reference.label, reference.files, reference.format, reference.root, sample.frame
+                    reference.label, reference.files, reference.format, reference.root, kept
                 )
             passes = [(current, plan), (reference, ref_plan)]
             drift_parts = (dplan, ref_keys, cur_keys, cur_counts)

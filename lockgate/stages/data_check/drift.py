@@ -19,7 +19,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lockgate.stages.data_check.bins import Edges, column_edges, sorted_columns
+from lockgate.stages.data_check.bins import Edges, column_edges, each_sorted_column
 from lockgate.stages.data_check.compiler import ScanPlan
 from lockgate.stages.data_check.outcome import ColumnDrift
 from lockgate.stages.data_check.partials import mean_std
@@ -77,8 +77,9 @@ def plan_drift(
     (``whole``: the sample is every row of the reference, see :func:`~.bins.column_edges`)."""
     if not numeric and not categorical:
         return DriftPlan({}, (), ())
-    ordered = sorted_columns(sample, numeric)
-    edges = {name: column_edges(ordered[name], drift.bins, whole=whole) for name in numeric}
+    edges = each_sorted_column(
+        sample, numeric, lambda _, ordered: column_edges(ordered, drift.bins, whole=whole)
+    )
     kept = [c for c in categorical if explicit or sample[c].n_unique() <= MAX_CATEGORIES]
     skipped = tuple(c for c in categorical if c not in kept)
     return DriftPlan(edges, tuple(kept), skipped)
