@@ -27,8 +27,7 @@ def stream(doc: dict[str, Any]) -> str:
             f"{run['exit']}, {drifted} |"
         )
     return (
-        "\n".join(rows)
-        + f"\n\nFile: {doc['rows']:,} rows, {doc['file_mib']:,.0f} MiB of Parquet, "
+        "\n".join(rows) + f"\n\nFile: {doc['rows']:,} rows, {doc['file_mib']:,.0f} MiB of Parquet, "
         f"{doc['in_memory_mib']:,.0f} MiB in memory ({times:.1f}x the budget); a child that "
         f"only imports the libraries peaks at {base:.0f} MiB. One run of each side. "
         + _machine(doc)

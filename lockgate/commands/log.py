@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
             loaded.secrets,
             loaded.root,
             dict(loaded.plan.encryption_credentials),
+            loaded.plan.encryption_ca,
         )
     sys.stdout.buffer.write(read_log(sealer, stage_dir))
     sys.stdout.flush()

@@ -123,7 +123,10 @@ def test_kms_settings_that_cannot_work_are_located_spec_errors(
 @pytest.mark.parametrize(
     ("encryption", "expected"),
     [
-        ("encryption: {key: vault-token}\n", {"ingest": False, "once": False, "train": True, "cmd": False}),
+        (
+            "encryption: {key: vault-token}\n",
+            {"ingest": False, "once": False, "train": True, "cmd": False},
+        ),
         ("", {"ingest": False, "once": False, "train": False, "cmd": False}),
         (
             "encryption:\n  key: hashivault://data\n"

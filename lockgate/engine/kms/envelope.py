@@ -27,22 +27,26 @@ KEYS = ".lockgate-keys"
 FORMAT = "lockgate-wrapped-key/1"
 
 
-def kms_client(uri: str, credentials: Mapping[str, str], where: str) -> KmsClient:
+def kms_client(
+    uri: str, credentials: Mapping[str, str], where: str, ca_file: Path | None = None
+) -> KmsClient:
+    """The client of the KMS key ``uri``; ``ca_file``: the CA bundle its TLS is checked against
+    (``encryption.ca_file``), else the system's trust store."""
     if uri.startswith("awskms://"):
         from lockgate.engine.kms.aws import AwsKms
 
-        return AwsKms(uri, credentials, where)
+        return AwsKms(uri, credentials, where, ca_file)
     if uri.startswith("gcpkms://"):
         from lockgate.engine.kms.gcp import GcpKms
 
-        return GcpKms(uri, credentials, where)
+        return GcpKms(uri, credentials, where, ca_file)
     if uri.startswith("azurekms://"):
         from lockgate.engine.kms.azure import AzureKeyVault
 
-        return AzureKeyVault(uri, credentials, where)
+        return AzureKeyVault(uri, credentials, where, ca_file)
     from lockgate.engine.kms.vault import VaultTransit
 
-    return VaultTransit(uri, credentials, where)
+    return VaultTransit(uri, credentials, where, ca_file)
 
 
 class KeyRing:
@@ -137,7 +141,12 @@ def _records(folder: Path) -> list[dict[str, str]]:
 
 
 def kms_sealer(
-    uri: str, credentials: Mapping[str, str], store: Path, where: str = "encryption.key"
+    uri: str,
+    credentials: Mapping[str, str],
+    store: Path,
+    where: str = "encryption.key",
+    ca_file: Path | None = None,
 ) -> Sealer:
     """The sealer of ``store`` for the KMS key ``uri``."""
-    return KeyRing(kms_client(uri, credentials, f"{where} ({uri})"), where).sealer_for(store)
+    client = kms_client(uri, credentials, f"{where} ({uri})", ca_file)
+    return KeyRing(client, where).sealer_for(store)
