@@ -97,7 +97,8 @@ class Stage(Model):
     env: dict[str, str] = Field(default_factory=dict, description="environment variables")
     secrets: tuple[str, ...] = Field((), description="names of secrets (declared at top level)")
     caches: dict[str, str] = Field(
-        default_factory=dict, description="name -> absolute path kept between runs"
+        default_factory=dict,
+        description="name -> absolute path kept between runs (one run with encryption on)",
     )
     gpu: int | Literal["all"] = Field(0, description="GPUs the stage needs (a count, or 'all')")
     runner: Runner | None = Field(None, description="CI runner placement")

@@ -25,6 +25,14 @@ from pathlib import Path
 from typing import Any
 
 
+def as_a_new_process(monkeypatch: Any) -> None:
+    """What a later process starts with: no KMS client and no unwrapped data key (a process
+    keeps one key ring per KMS URI and credentials, see lockgate.engine.kms.envelope)."""
+    from lockgate.engine.kms import envelope
+
+    monkeypatch.setattr(envelope, "_RINGS", {})
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))

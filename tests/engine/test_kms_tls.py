@@ -17,7 +17,13 @@ import pytest
 
 from lockgate.engine.sealing import Sealer, SealError
 from lockgate.errors import LockgateError
-from tests.engine.kms_servers import MotoKms, ServerTls, VaultTransitServer, start_moto
+from tests.engine.kms_servers import (
+    MotoKms,
+    ServerTls,
+    VaultTransitServer,
+    as_a_new_process,
+    start_moto,
+)
 from tests.engine.tls_ca import host_address, make_tls
 
 pytest.importorskip("boto3", reason="the kms extra: pip install -e '.[kms]'")
@@ -58,12 +64,13 @@ def _sealer(kms: MotoKms, store: Path, ca_file: str | None, endpoint: str = "") 
 
 
 def test_the_named_ca_is_trusted_and_the_data_key_round_trips(
-    moto: MotoKms, tls: ServerTls, tmp_path: Path
+    moto: MotoKms, tls: ServerTls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert moto.url.startswith("https://") and not moto.endpoint.startswith("127.")
     store = tmp_path / "store"
     first = _sealer(moto, store, str(tls.ca))
     sealed = first.seal(b"rows of data", "part-0")
+    as_a_new_process(monkeypatch)
     again = _sealer(moto, store, str(tls.ca))  # a later process: Decrypt over TLS
     assert again.key_id == first.key_id
     assert again.open(sealed, "part-0", "part-0") == b"rows of data"
@@ -153,7 +160,9 @@ def test_a_ca_file_that_is_not_a_ca_bundle_names_the_setting(moto: MotoKms, tmp_
         assert f"encryption.ca_file {bad}: not a readable PEM CA bundle" in message, message
 
 
-def test_the_rest_clients_take_the_same_ca_file(tmp_path: Path) -> None:
+def test_the_rest_clients_take_the_same_ca_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tls = make_tls(tmp_path / "tls", "127.0.0.1")
     creds = {"VAULT_ADDR": "addr", "VAULT_TOKEN": "token"}
     with VaultTransitServer("t0ken", tls=tls) as vault:
@@ -176,6 +185,7 @@ def test_the_rest_clients_take_the_same_ca_file(tmp_path: Path) -> None:
         assert "encryption.ca_file" in str(caught.value)
         assert vault.requests == []
         first = sealer(str(tls.ca))
+        as_a_new_process(monkeypatch)
         assert sealer(str(tls.ca)).key == first.key
         assert [r["path"].split("/")[3] for r in vault.requests] == ["datakey", "decrypt"]
 

@@ -10,10 +10,15 @@ The first run on a store asks the KMS for a fresh data key (AWS ``GenerateDataKe
 later runs unwrap it once and keep the plaintext in memory only. A sealed file whose header
 names another key id (exports from another machine, an older data key) is opened with the
 wrapped key found in a ``.lockgate-keys`` folder beside it or above it, unwrapped once too.
+
+A process keeps one :class:`KeyRing` per KMS URI and credentials, whatever the number of stores
+it seals: one client (so one access token while it lasts) and each data key unwrapped once,
+however many stores, stages' readers or checkpoint folders ask for it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -140,6 +145,27 @@ def _records(folder: Path) -> list[dict[str, str]]:
     return [r for r in map(_read, paths) if r is not None]
 
 
+# (KMS URI, digest of the credentials, encryption.ca_file) -> ring
+_RINGS: dict[tuple[str, str, str], KeyRing] = {}
+_RINGS_LOCK = threading.Lock()
+
+
+def shared_ring(
+    uri: str, credentials: Mapping[str, str], where: str, ca_file: Path | None = None
+) -> KeyRing:
+    """This process's key ring for ``uri`` with ``credentials``, made on first use. Keyed by a
+    digest of the credentials and by the CA file: other credentials or another trust get their
+    own client and ask the KMS again."""
+    text = json.dumps(sorted(credentials.items())).encode()
+    key = (uri, hashlib.sha256(text).hexdigest(), str(ca_file or ""))
+    with _RINGS_LOCK:
+        ring = _RINGS.get(key)
+        if ring is None:
+            ring = KeyRing(kms_client(uri, credentials, f"{where} ({uri})", ca_file), where)
+            _RINGS[key] = ring
+        return ring
+
+
 def kms_sealer(
     uri: str,
     credentials: Mapping[str, str],
@@ -147,6 +173,5 @@ def kms_sealer(
     where: str = "encryption.key",
     ca_file: Path | None = None,
 ) -> Sealer:
-    """The sealer of ``store`` for the KMS key ``uri``."""
-    client = kms_client(uri, credentials, f"{where} ({uri})", ca_file)
-    return KeyRing(client, where).sealer_for(store)
+    """The sealer of ``store`` for the KMS key ``uri``, through the process's shared ring."""
+    return shared_ring(uri, credentials, where, ca_file).sealer_for(store)
