@@ -147,6 +147,14 @@ def _tabular(
     names = tuple(n for n in columns if n != key)
     if not names:
         raise DatasetError(f"{path}: no feature columns besides the target {target!r}")
+    for name in names:
+        dtype = np.asarray(columns[name]).dtype
+        if dtype.kind not in "iufb":
+            raise DatasetError(
+                f"{path}: column {name!r} is not numeric ({dtype}); every column but the target "
+                f"{target!r} is a feature: drop or encode it upstream (in an ingest: "
+                f"transform: [{{drop: [{name}]}}])"
+            )
     features = np.stack([np.asarray(columns[n], dtype=np.float32) for n in names], axis=1)
     raw_y = np.asarray(columns[key])
     integral = raw_y.dtype.kind in "iub" or bool(np.all(np.mod(raw_y, 1) == 0))
