@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             loaded.secrets,
             loaded.root,
             dict(loaded.plan.encryption_credentials),
+            loaded.plan.encryption_ca,
         )
     log = _follow(sealer, run_dir, stage_dir) if args.follow else read_log(sealer, stage_dir)
     if not args.follow:

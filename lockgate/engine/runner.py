@@ -57,7 +57,11 @@ class Runner:
         names = {n for s in selected.stages for n in s.secrets}
         self.secret_values = resolve_secrets(secrets, sorted(names), full.project)
         sealer, key_texts = resolve_sealer(
-            full.encryption, secrets, full.project, dict(full.encryption_credentials)
+            full.encryption,
+            secrets,
+            full.project,
+            dict(full.encryption_credentials),
+            full.encryption_ca,
         )
         self.masker = Masker([*self.secret_values.values(), *key_texts])
         self.ws = Workspace(full.project, sealer)

@@ -32,6 +32,7 @@ def resolve_sealer(
     secrets: Mapping[str, Mapping[str, Any]],
     project: Path,
     credentials: Mapping[str, str] | None = None,
+    ca_file: str | None = None,
 ) -> tuple[Sealer | None, list[str]]:
     """The run's sealer from ``encryption.key``, and the text of the key and of every secret
     read for it (for the log masker). A KMS key wraps the data key of ``.lockgate/``."""
@@ -51,7 +52,9 @@ def resolve_sealer(
         return project / path
 
     store = project / ".lockgate"
-    sealer = Sealer.resolve(ref, read, resolve, store=store, credentials=credentials)
+    sealer = Sealer.resolve(
+        ref, read, resolve, store=store, credentials=credentials, ca_file=ca_file
+    )
     if ref.startswith("file:"):
         seen.append(resolve(ref[5:]).read_text().strip())
     return sealer, [*seen, sealer.key.hex()]

@@ -372,6 +372,13 @@ class Encryption(Model):
         "AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST; "
         "VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE) -> the declared secret holding it",
     )
+    ca_file: str | None = Field(
+        None,
+        min_length=1,
+        description="for a KMS key: a PEM file of the CA(s) the KMS's TLS certificate must "
+        "chain to, instead of the system's trust store (a private KMS or a proxy's CA); "
+        "relative to the project, where a stage in a container finds it too",
+    )
 
 
 class Pipeline(Model):
