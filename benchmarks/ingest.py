@@ -4,7 +4,7 @@ PostgreSQL driver, which lockgate reads through, and connectorx), what users wri
 (``pandas.read_sql`` through SQLAlchemy), binary ``COPY`` decoded row by row by psycopg, and the
 ingest stage itself.
 
-    python benchmarks/ingest.py [--rows 1000000] [--repeat 3]
+    python benchmarks/ingest.py [--rows 1000000] [--repeat 3] [--skip METHOD ...] [--result NAME]
 
 A throwaway PostgreSQL cluster (Debian's ``postgresql``) is started on a loopback port and holds
 one table of ``--rows`` x 20 columns (8 bigint, 6 double, 4 text, 1 timestamp, 1 boolean). Every
@@ -174,6 +174,9 @@ def main() -> int:
     parser.add_argument("--conninfo")
     parser.add_argument("--port", type=int)
     parser.add_argument("--out")
+    parser.add_argument(
+        "--result", default="ingest", help="result file name under benchmarks/results/ (no .json)"
+    )
     args = parser.parse_args()
     if args.child:
         import adbc_driver_postgresql.dbapi  # noqa: F401  (every import happens before the clock)
@@ -238,12 +241,14 @@ def main() -> int:
             for m, v in runs.items()
         },
         "runs": runs,
+        "skipped": sorted(args.skip),
+        "command": " ".join(["python benchmarks/ingest.py", *sys.argv[1:]]),
     }
     if "lockgate" in med:
         result["ratios"] = {
             f"lockgate_vs_{m}": med[m] / med["lockgate"] for m in med if m != "lockgate"
         }
-    target = REPO / "benchmarks" / "results" / "ingest.json"
+    target = REPO / "benchmarks" / "results" / f"{args.result}.json"
     target.write_text(json.dumps(result, indent=2) + "\n")
     shown = {k: result.get(k) for k in ("median_seconds", "peak_rss_mib", "ratios")}
     print(json.dumps(shown, indent=2))

@@ -33,3 +33,42 @@ average {m["load_average_at_start"]:.1f} at the start and {m["load_average_at_en
 Command: `{command} --repeat {doc["repeat"]}`.
 """
     )
+
+
+LABELS = {
+    "lockgate": "**lockgate ingest**",
+    "adbc_polars": "ADBC `fetch_arrow_table` + Polars Parquet",
+    "connectorx_polars": "connectorx `read_sql` + Parquet",
+    "copy_polars": "text `COPY` piped into `polars.read_csv` + Parquet (the text path's limit)",
+    "copy_binary_rows": "binary `COPY` decoded row by row into Polars",
+    "pandas_read_sql": "`pandas.read_sql` + `to_parquet`",
+}
+
+
+def postgres(doc: dict[str, Any]) -> str:
+    """``ingest.json`` / ``ingest-10m.json``: PostgreSQL to Parquet, every method side by side."""
+    med, cpu, peak = doc["median_seconds"], doc["median_cpu_seconds"], doc["peak_rss_mib"]
+    lines = [
+        "| method | median s | rows/s | client CPU s | server CPU s | peak RSS MiB "
+        "| its time / lockgate's | raw s |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for method in sorted(med, key=med.__getitem__):
+        ratio = "—" if method == "lockgate" else f"{med[method] / med['lockgate']:.2f}x"
+        raw = ", ".join(f"{r['seconds']:.1f}" for r in doc["runs"][method])
+        rate = doc["rows"] / med[method]
+        lines.append(
+            f"| {LABELS.get(method, method)} | {med[method]:.1f} | {rate:,.0f} "
+            f"| {cpu[method]['client']:.1f} | {cpu[method]['server']:.1f} | {peak[method]:,.0f} "
+            f"| {ratio} | {raw} |"
+        )
+    m = doc["machine"]
+    skipped = ", ".join(LABELS.get(s, s) for s in doc.get("skipped", [])) or "none"
+    command = doc.get("command", "python benchmarks/ingest.py")
+    return (
+        "\n".join(lines)
+        + f"\n\n{doc['rows']:,} rows x {doc['columns']} columns; {doc['repeat']} rotating rounds, "
+        f"medians (peak RSS: the largest); {m['cpus']} cores, Python {m['python']}, load average "
+        f"{m['load_average_at_start']:.1f} at the start and {m['load_average_at_end']:.1f} at the "
+        f"end. Not run: {skipped}. Command: `{command}`.\n"
+    )

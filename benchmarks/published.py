@@ -38,6 +38,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "encryption": tables.encryption,
     "ingest-memory": tables.ingest_memory,
     "ingest-join-spill": ingest_tables.join_spill,
+    "ingest-10m": ingest_tables.postgres,
     "data-check-command": tables.data_check_command,
     "data-check-stream": data_check_table.stream,
     "data-check-validators": tables.validators,

@@ -32,8 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def report_bug(exc: Exception) -> None:
     """Where the traceback of a bug goes: inside a stage, into the stage's own output (which the
-    runner keeps in ``.lockgate/runs/<run>/<stage>/log.txt`` on the host, readable after the
-    container is gone); elsewhere, a crash file under the temporary folder."""
+    runner keeps in ``.lockgate/runs/<run>/<stage>/log.txt``, or sealed in ``log.txt.sealed``,
+    on the host, readable after the container is gone); elsewhere, a crash file under the
+    temporary folder."""
     import os
     import tempfile
     import traceback

@@ -36,6 +36,8 @@ REPORT_FILES = frozenset(
 ENV_ENCRYPTION_KEY = "LOCKGATE_ENCRYPTION_KEY"
 # ``encryption.credentials`` as JSON (what a KMS needs -> the secret's name; never a value).
 ENV_ENCRYPTION_CREDENTIALS = "LOCKGATE_ENCRYPTION_CREDENTIALS"
+# ``encryption.ca_file`` (a path relative to the project): the CA bundle a KMS's TLS must chain to.
+ENV_ENCRYPTION_CA = "LOCKGATE_ENCRYPTION_CA"
 
 # Image label that records the digest of the recipe an image was built from.
 RECIPE_LABEL = "dev.lockgate.recipe"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lockgate
-from lockgate.contract import ENV_ENCRYPTION_CREDENTIALS, ENV_ENCRYPTION_KEY
+from lockgate.contract import ENV_ENCRYPTION_CA, ENV_ENCRYPTION_CREDENTIALS, ENV_ENCRYPTION_KEY
 from lockgate.engine.digests import FileDigests, glob_files, sha256_json
 from lockgate.engine.stagespec import ImageRecipe, StageSpec
 from lockgate.errors import SpecError
@@ -34,6 +34,7 @@ class Plan:
     encryption: str | None = None  # ``encryption.key``: outputs are sealed at rest with it
     # ``encryption.credentials`` (a KMS key's needs -> secret names), sorted
     encryption_credentials: tuple[tuple[str, str], ...] = ()
+    encryption_ca: str | None = None  # ``encryption.ca_file``: the KMS's TLS trust
 
     def by_name(self) -> dict[str, StageSpec]:
         return {s.name: s for s in self.stages}
@@ -88,7 +89,8 @@ def build_plan(pipeline: Pipeline, project: Path, files: FileDigests | None = No
         specs.append(_stage_spec(name, stage, image, pipeline))
     key = pipeline.encryption.key if pipeline.encryption else None
     creds = tuple(sorted(pipeline.encryption.credentials.items())) if pipeline.encryption else ()
-    return Plan(pipeline.name, project, tuple(specs), key, creds)
+    ca = pipeline.encryption.ca_file if pipeline.encryption else None
+    return Plan(pipeline.name, project, tuple(specs), key, creds, ca)
 
 
 def _keeps_data_in_state(stage: Stage) -> bool:
@@ -127,6 +129,8 @@ def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline)
         creds = pipeline.encryption.credentials
         if creds:
             env[ENV_ENCRYPTION_CREDENTIALS] = json.dumps(creds, sort_keys=True)
+        if pipeline.encryption.ca_file:
+            env[ENV_ENCRYPTION_CA] = pipeline.encryption.ca_file
         plain = [] if key.startswith("file:") else [key]
         needed = list(creds.values()) if is_envelope(key) else plain
         secrets.extend(n for n in dict.fromkeys(needed) if n not in secrets)

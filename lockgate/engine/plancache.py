@@ -37,6 +37,7 @@ def save(path: Path, key: str, plan: Plan, pipeline: Pipeline) -> None:
         "secrets": {n: {"env": s.env, "file": s.file} for n, s in pipeline.secrets.items()},
         "encryption": plan.encryption,
         "encryption_credentials": plan.encryption_credentials,
+        "encryption_ca": plan.encryption_ca,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -60,7 +61,14 @@ def load(path: Path, key: str, files: FileDigests) -> tuple[Plan, dict[str, Any]
             recipes[recipe.digest] = with_digest(recipe, data["name"], files)
         stages.append(_stage(raw, recipes[recipe.digest]))
     creds = tuple((str(n), str(s)) for n, s in data.get("encryption_credentials") or ())
-    plan = Plan(data["name"], Path(data["project"]), tuple(stages), data.get("encryption"), creds)
+    plan = Plan(
+        data["name"],
+        Path(data["project"]),
+        tuple(stages),
+        data.get("encryption"),
+        creds,
+        data.get("encryption_ca"),
+    )
     return plan, data["secrets"]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from lockgate.engine.digests import sha256_json
 from lockgate.engine.events import Event, Reporter
 from lockgate.engine.executor import Executor
+from lockgate.engine.leftovers import LiveMark, sweep
 from lockgate.engine.plan import Plan
 from lockgate.engine.records import RunRecord, StageResult, new_run_id, write_record
 from lockgate.engine.sealed_outputs import SealedOutputs, resolve_sealer
@@ -56,7 +57,11 @@ class Runner:
         names = {n for s in selected.stages for n in s.secrets}
         self.secret_values = resolve_secrets(secrets, sorted(names), full.project)
         sealer, key_texts = resolve_sealer(
-            full.encryption, secrets, full.project, dict(full.encryption_credentials)
+            full.encryption,
+            secrets,
+            full.project,
+            dict(full.encryption_credentials),
+            full.encryption_ca,
         )
         self.masker = Masker([*self.secret_values.values(), *key_texts])
         self.ws = Workspace(full.project, sealer)
@@ -99,13 +104,19 @@ class Runner:
         pending = list(self.plan.stages)
         running: dict[Future[StageResult], str] = {}
         interrupted = False
+        live = LiveMark(self.run_dir)
         try:
+            if self.sealed.sealer is not None:  # what killed runs left in plaintext
+                sweep(self.ws.runs, self.run_dir)
             self._schedule(pending, running, results)
         except KeyboardInterrupt:
             interrupted = True
         finally:
             self.sealed.drop_plaintext()
-        record = self._record(started, results)
+        try:
+            record = self._record(started, results)
+        finally:
+            live.release()
         if interrupted:
             raise RunInterrupted(record)
         return record

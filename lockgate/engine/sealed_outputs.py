@@ -4,13 +4,13 @@ entry's key before a hit counts, seal exports, and leave no plaintext behind whe
 Plaintext exists only while a run needs it: a stage's fresh ``out/`` until the run ends, and a
 sealed upstream output opened into ``runs/<id>/<stage>/out`` the first time a stage of this run
 reads it (a cache hit that nothing reads is never opened). When the run ends every plaintext
-output folder of the run is removed and each stage's log (what it printed, which can hold data)
-is sealed into ``log.txt.sealed``; what stays at rest is sealed. ``lockgate log`` opens a log.
+output folder of the run is removed, and so are the stages' ``caches:`` folders, which last one
+run when encryption is on; what stays at rest is sealed. A stage's log (what it
+printed, which can hold data) is sealed as it is written (:mod:`lockgate.engine.sealed_log`).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import uuid
@@ -21,9 +21,10 @@ from typing import Any
 from lockgate.contract import REPORT_FILES
 from lockgate.engine.cache import CacheEntry, swap_into_place
 from lockgate.engine.digests import tree_digest
+from lockgate.engine.leftovers import RUN_CACHES
+from lockgate.engine.sealed_log import LogWriter, log_writer
 from lockgate.engine.sealed_tree import is_sealed, open_index, open_tree, seal_tree, sealed_key_id
 from lockgate.engine.sealing import Sealer, SealError
-from lockgate.errors import LockgateError
 
 
 def resolve_sealer(
@@ -31,6 +32,7 @@ def resolve_sealer(
     secrets: Mapping[str, Mapping[str, Any]],
     project: Path,
     credentials: Mapping[str, str] | None = None,
+    ca_file: str | None = None,
 ) -> tuple[Sealer | None, list[str]]:
     """The run's sealer from ``encryption.key``, and the text of the key and of every secret
     read for it (for the log masker). A KMS key wraps the data key of ``.lockgate/``."""
@@ -50,48 +52,12 @@ def resolve_sealer(
         return project / path
 
     store = project / ".lockgate"
-    sealer = Sealer.resolve(ref, read, resolve, store=store, credentials=credentials)
+    sealer = Sealer.resolve(
+        ref, read, resolve, store=store, credentials=credentials, ca_file=ca_file
+    )
     if ref.startswith("file:"):
         seen.append(resolve(ref[5:]).read_text().strip())
     return sealer, [*seen, sealer.key.hex()]
-
-
-LOG, SEALED_LOG = "log.txt", "log.txt.sealed"
-
-
-def _log_name(stage_dir: Path) -> str:
-    """What a log is sealed under: its run and stage, so a log moved elsewhere does not open."""
-    return f"log:{stage_dir.parent.name}/{stage_dir.name}"
-
-
-def seal_log(sealer: Sealer, stage_dir: Path) -> None:
-    """Seal the stage's ``log.txt`` into ``log.txt.sealed`` (after what an earlier attempt in
-    the same folder sealed) and remove the plaintext."""
-    plain, sealed = stage_dir / LOG, stage_dir / SEALED_LOG
-    if not plain.is_file():
-        return
-    text = plain.read_bytes()
-    if sealed.is_file():
-        text = read_log(sealer, stage_dir) + text
-    tmp = stage_dir / f".{SEALED_LOG}.tmp"
-    tmp.write_bytes(sealer.seal(text, _log_name(stage_dir)))
-    os.replace(tmp, sealed)
-    plain.unlink()
-
-
-def read_log(sealer: Sealer | None, stage_dir: Path) -> bytes:
-    """A stage's log from its run folder: opened when sealed, as it is when not."""
-    plain, sealed = stage_dir / LOG, stage_dir / SEALED_LOG
-    if sealed.is_file():
-        if sealer is None:
-            raise SealError(
-                f"{sealed}: the log is sealed, but lockgate.yaml sets no `encryption:`; set it "
-                "to the key the run used"
-            )
-        return sealer.open(sealed.read_bytes(), _log_name(stage_dir), str(sealed))
-    if plain.is_file():
-        return plain.read_bytes()
-    raise LockgateError(f"{stage_dir}: no log here (the stage did not run in this run)")
 
 
 class SealedOutputs:
@@ -160,9 +126,16 @@ class SealedOutputs:
             self.sealer.keep_beside(export_dir, sealed_key_id(fresh))
         swap_into_place(fresh, export_dir / name, replace=True)
 
-    def log_at_rest(self, log: Path) -> Path:
-        """Where a stage's log is once the run ended (what the run record names)."""
-        return log if self.sealer is None else log.with_name(SEALED_LOG)
+    def log_writer(self, stage_dir: Path) -> LogWriter:
+        """Where a stage's lines go: ``log.txt``, or sealed as written into ``log.txt.sealed``."""
+        return log_writer(self.sealer, stage_dir)
+
+    def cache_folder(self, name: str, kept: Path) -> Path:
+        """The folder of a stage's ``caches:`` entry ``name``: ``kept`` between runs, or with
+        encryption on, one of this run's (shared by its stages, removed when it ends): lockgate
+        cannot tell what a stage keeps there, and sealing a folder a tool writes in place would
+        cost a full pass each way on every stage."""
+        return kept if self.sealer is None else self.run_dir / RUN_CACHES / name
 
     def drop_plaintext(self) -> None:
         """Remove every plaintext output folder of the run (encryption on only); the ``out`` of
@@ -170,6 +143,7 @@ class SealedOutputs:
         a plain run (``lockgate report`` reads the report files there)."""
         if self.sealer is None or not self.run_dir.is_dir():
             return
+        shutil.rmtree(self.run_dir / RUN_CACHES, ignore_errors=True)
         for stage_dir in self.run_dir.iterdir():
             out = stage_dir / "out"
             if out.is_dir() and not out.is_symlink() and not is_sealed(out):
@@ -177,8 +151,6 @@ class SealedOutputs:
                 kept = self.kept.get(stage_dir.name)
                 if kept is not None and kept.is_dir():
                     out.symlink_to(kept.resolve(), target_is_directory=True)
-            if stage_dir.is_dir():
-                seal_log(self.sealer, stage_dir)
 
     def _need_sealer(self, folder: Path) -> Sealer:
         if self.sealer is None:

@@ -87,9 +87,12 @@ class Sealer:
         *,
         store: Path | None = None,
         credentials: Mapping[str, str] | None = None,
+        ca_file: str | None = None,
     ) -> Sealer:
         """``ref``: a secret's name, ``file:PATH``, or a KMS key wrapping the data key of
-        ``store`` (``credentials``: what the KMS needs -> the declared secret holding it)."""
+        ``store`` (``credentials``: what the KMS needs -> the declared secret holding it;
+        ``ca_file``: ``encryption.ca_file``, the CA bundle the KMS's TLS is checked against,
+        resolved like a path of the spec)."""
         if is_envelope(ref):
             if store is None:
                 raise SealError(f"{field_name}: a KMS key needs a store for its wrapped data key")
@@ -107,7 +110,8 @@ class Sealer:
                         f"{field_name}: credential {name}: secret {secret_name!r} is not "
                         "available: declare it under top-level `secrets:`"
                     ) from None
-            return kms_sealer(ref, creds, store, field_name)
+            ca = resolve(ca_file) if ca_file else None
+            return kms_sealer(ref, creds, store, field_name, ca)
         if ref.startswith(KMS_SCHEMES):
             raise SealError(f"{field_name}: {kms_refusal(ref)}")
         if ref.startswith("file:"):

@@ -102,15 +102,27 @@ class Masker:
         return Masker([*self._values, *values])
 
 
+PREFIX = "lockgate-secrets-"
+HELD = "held"  # beside the secrets, locked while the folder's owner lives
+
+
 class SecretFiles:
     """A private folder with one file per secret, on a RAM-backed filesystem where there is one,
-    removed when the stage ends. Never inside the project, the cache or an image."""
+    removed when the stage ends. Never inside the project, the cache or an image.
+
+    A process killed outright (SIGKILL, OOM) cannot remove its folder. So each folder carries a
+    file its process keeps an exclusive ``flock`` on, which the kernel drops when the process
+    dies, however it dies; making a folder first removes this user's folders whose lock can be
+    taken, so a killed run's secrets last until the next stage starts, not until a reboot."""
 
     def __init__(self, values: Mapping[str, str]) -> None:
         shm = Path("/dev/shm")
-        base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-        self.path = Path(tempfile.mkdtemp(prefix="lockgate-secrets-", dir=base))
-        os.chmod(self.path, 0o700)
+        base = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+        sweep_secret_folders(base)
+        self._folder = Path(tempfile.mkdtemp(prefix=PREFIX, dir=base))  # mode 0700
+        self._held = _hold(self._folder)
+        self.path = self._folder / "secrets"  # what a stage sees: the secrets and nothing else
+        self.path.mkdir(mode=0o700)
         for name, value in values.items():
             target = self.path / name
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
@@ -121,4 +133,40 @@ class SecretFiles:
         return self.path
 
     def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        shutil.rmtree(self._folder, ignore_errors=True)
+        os.close(self._held)
+
+
+def _hold(folder: Path) -> int:
+    """Lock a new file, then give it its name: a sweeper never sees it unlocked."""
+    import fcntl
+
+    pending = folder / f"{HELD}.new"
+    fd = os.open(pending, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(pending, folder / HELD)
+    return fd
+
+
+def sweep_secret_folders(base: Path) -> list[Path]:
+    """Remove this user's secret folders under ``base`` whose process is gone; those removed.
+    A folder without the lock file (being made, or made by another program) is left alone."""
+    import fcntl
+
+    removed = []
+    for folder in base.glob(f"{PREFIX}*"):
+        try:
+            if folder.is_symlink() or folder.lstat().st_uid != os.getuid():
+                continue
+            fd = os.open(folder / HELD, os.O_RDWR | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # its process is alive
+        finally:
+            os.close(fd)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed

@@ -10,12 +10,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from lockgate.engine.digests import tree_digest
 from lockgate.engine.events import Event, Reporter
 from lockgate.engine.executor import ExecOutcome, Executor, OutputSink
 from lockgate.engine.records import StageResult
+from lockgate.engine.sealed_log import LogWriter
 from lockgate.engine.sealed_outputs import SealedOutputs
 from lockgate.engine.secrets import Masker, SecretFiles
 from lockgate.engine.stagespec import StagePaths, StageSpec
@@ -105,7 +106,6 @@ class StageRun:
         """Run a stage the cache did not have: lay out its folders, run it (with its retries),
         judge the outcome, and keep its outputs."""
         stage_dir = self.run_dir / spec.name
-        log_path = stage_dir / "log.txt"
         try:
             with self._lock:
                 found = {n: self.keys.upstream_output(n)[1] for n in spec.needs}
@@ -115,10 +115,14 @@ class StageRun:
             }
         except LockgateError as exc:
             return self._finish(spec, "failed", t0, key=key, reason=str(exc))
-        caches = {n: (self.ws.root / "caches" / n) for n, _ in spec.caches}
+        caches = {
+            n: self.sealed.cache_folder(n, self.ws.root / "caches" / n) for n, _ in spec.caches
+        }
         in_dir = lay_out(stage_dir, inputs, caches, self.ws.state)
         secrets = {n: self.secret_values[n] for n in spec.secrets}
-        with log_path.open("a", encoding="utf-8") as log, SecretFiles(secrets) as secrets_dir:
+        log = self.sealed.log_writer(stage_dir)
+        log_path = stage_dir / log.at_rest
+        with log, SecretFiles(secrets) as secrets_dir:
             paths = StagePaths(
                 self.ws.project,
                 inputs,
@@ -147,12 +151,12 @@ class StageRun:
             )
         return self._keep(spec, stage_dir, t0, common)
 
-    def _output(self, spec: StageSpec, log: TextIO) -> OutputSink:
+    def _output(self, spec: StageSpec, log: LogWriter) -> OutputSink:
         """Where the stage's lines go: masked, to its log file and to the reporter."""
 
         def output(line: str) -> None:
             line = self.masker(line)
-            log.write(line + "\n")
+            log.write_line(line)
             self.reporter.emit(Event("stage-output", spec.name, {"line": line}))
 
         return output
@@ -251,7 +255,7 @@ class StageRun:
             image_id=image_id,
             attempts=attempts,
             reason=reason,
-            log=str(self.sealed.log_at_rest(log) if log else ""),
+            log=str(log or ""),
             argv=spec.argv,
             env=dict(spec.env),
             secrets=spec.secrets,

@@ -170,6 +170,9 @@ class DockerExecutor:
             labels={RUN_LABEL: run_id, "dev.lockgate.stage": spec.name},
             init=True,  # a real PID 1 forwards SIGTERM so stages stop promptly
             detach=True,
+            # the engine keeps no copy of what the stage prints (its json-file log would hold
+            # the lines unmasked and unsealed): lockgate reads them through an attach
+            log_config={"type": "none", "config": {}},
             **extra,
         )
 
@@ -181,8 +184,10 @@ class DockerExecutor:
         output: OutputSink,
         cancel: threading.Event,
     ) -> ExecOutcome:
+        # attached before it starts, so no line is missed
+        stream = container.attach(stdout=True, stderr=True, stream=True, logs=False)
         container.start()
-        pump = threading.Thread(target=_pump_logs, args=(container, output), daemon=True)
+        pump = threading.Thread(target=_pump_lines, args=(stream, output), daemon=True)
         pump.start()
         result: dict[str, Any] = {}
         waiter = threading.Thread(target=lambda: result.update(container.wait()), daemon=True)
@@ -205,9 +210,9 @@ class DockerExecutor:
         )
 
 
-def _pump_logs(container: Any, output: OutputSink) -> None:
+def _pump_lines(stream: Any, output: OutputSink) -> None:
     buffer = b""
-    for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+    for chunk in stream:
         buffer += chunk
         *lines, buffer = buffer.split(b"\n")
         for line in lines:

@@ -165,6 +165,12 @@ def _check_encryption(encryption: Encryption, secrets: list[str], positions: Pos
                 f"{positions.where(cred)}: {dotted(cred)}: secret {secret!r} is not declared under "
                 f"top-level `secrets:`{_suggest(secret, secrets)}"
             )
+    if encryption.ca_file is not None and not is_envelope(key):
+        at_ca: Loc = ("encryption", "ca_file")
+        raise SpecError(
+            f"{positions.where(at_ca)}: {dotted(at_ca)}: only a KMS key (awskms://, gcpkms://, "
+            "azurekms://, hashivault://) is reached over TLS; remove ca_file"
+        )
     if is_envelope(key):
         return
     if key.startswith(KMS_SCHEMES):

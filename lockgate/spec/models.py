@@ -97,7 +97,8 @@ class Stage(Model):
     env: dict[str, str] = Field(default_factory=dict, description="environment variables")
     secrets: tuple[str, ...] = Field((), description="names of secrets (declared at top level)")
     caches: dict[str, str] = Field(
-        default_factory=dict, description="name -> absolute path kept between runs"
+        default_factory=dict,
+        description="name -> absolute path kept between runs (one run with encryption on)",
     )
     gpu: int | Literal["all"] = Field(0, description="GPUs the stage needs (a count, or 'all')")
     runner: Runner | None = Field(None, description="CI runner placement")
@@ -370,6 +371,13 @@ class Encryption(Model):
         "AWS_SESSION_TOKEN, AWS_REGION; GOOGLE_SERVICE_ACCOUNT_KEY, GOOGLE_KMS_ENDPOINT; "
         "AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST; "
         "VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE) -> the declared secret holding it",
+    )
+    ca_file: str | None = Field(
+        None,
+        min_length=1,
+        description="for a KMS key: a PEM file of the CA(s) the KMS's TLS certificate must "
+        "chain to, instead of the system's trust store (a private KMS or a proxy's CA); "
+        "relative to the project, where a stage in a container finds it too",
     )
 
 

@@ -41,6 +41,7 @@ from lockgate.contract import (
     CONTAINER_OUT,
     CONTAINER_SECRETS,
     CONTAINER_WORKSPACE,
+    ENV_ENCRYPTION_CA,
     ENV_ENCRYPTION_CREDENTIALS,
     ENV_ENCRYPTION_KEY,
     ENV_GIT_SHA,
@@ -108,7 +109,14 @@ class StageContext:
         from lockgate.engine.sealing import Sealer
 
         creds = json.loads(os.environ.get(ENV_ENCRYPTION_CREDENTIALS) or "{}")
-        return Sealer.resolve(ref, self.secret, self.resolve, store=self.state, credentials=creds)
+        return Sealer.resolve(
+            ref,
+            self.secret,
+            self.resolve,
+            store=self.state,
+            credentials=creds,
+            ca_file=os.environ.get(ENV_ENCRYPTION_CA) or None,
+        )
 
     def secret(self, name: str) -> str:
         """The value of a declared secret (read from its file, never logged)."""

@@ -25,9 +25,17 @@ from pathlib import Path
 from typing import Any
 
 
-def free_port() -> int:
+def as_a_new_process(monkeypatch: Any) -> None:
+    """What a later process starts with: no KMS client and no unwrapped data key (a process
+    keeps one key ring per KMS URI and credentials, see lockgate.engine.kms.envelope)."""
+    from lockgate.engine.kms import envelope
+
+    monkeypatch.setattr(envelope, "_RINGS", {})
+
+
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -40,17 +48,34 @@ class MotoKms:
     denied_secret_key: str
     key_arn: str
     other_key_arn: str
+    url: str = ""  # http(s)://ENDPOINT, for the test's own boto3 clients
+    verify: str | bool = True  # the CA file those clients check TLS against
 
 
-def start_moto(log: Path) -> tuple[subprocess.Popen[bytes], MotoKms]:
+@dataclass(frozen=True)
+class ServerTls:
+    """A server certificate and key (PEM files) and the CA file that vouches for them."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
+def start_moto(
+    log: Path, host: str = "127.0.0.1", tls: ServerTls | None = None
+) -> tuple[subprocess.Popen[bytes], MotoKms]:
+    """moto's server on ``host``: plain HTTP, or HTTPS only with ``tls``'s certificate."""
     import boto3
 
-    port = free_port()
+    port = free_port(host)
     # the first 4 requests go unauthenticated: they create the users and their policy
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "5"}
+    argv = [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)]
+    if tls is not None:
+        argv += ["-c", str(tls.cert), "-k", str(tls.key)]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            argv,
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -58,16 +83,17 @@ def start_moto(log: Path) -> tuple[subprocess.Popen[bytes], MotoKms]:
     deadline = time.monotonic() + 30
     while True:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            socket.create_connection((host, port), timeout=1).close()
             break
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
                 raise RuntimeError(f"moto server did not start: {log.read_text()}") from None
             time.sleep(0.1)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://{host}:{port}"
+    verify: str | bool = str(tls.ca) if tls else True
     boot = {"aws_access_key_id": "boot", "aws_secret_access_key": "boot"}
-    iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1", **boot)
+    iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1", verify=verify, **boot)
     iam.create_user(UserName="sealer")  # 1
     iam.put_user_policy(  # 2
         UserName="sealer",
@@ -88,31 +114,48 @@ def start_moto(log: Path) -> tuple[subprocess.Popen[bytes], MotoKms]:
         region_name="us-east-1",
         aws_access_key_id=key["AccessKeyId"],
         aws_secret_access_key=key["SecretAccessKey"],
+        verify=verify,
     )
     arn = kms.create_key(Description="lockgate data")["KeyMetadata"]["Arn"]
     other = kms.create_key(Description="another")["KeyMetadata"]["Arn"]
     kms.create_alias(AliasName="alias/lockgate-data", TargetKeyId=arn)
     kms.create_alias(AliasName="alias/another", TargetKeyId=other)
     return proc, MotoKms(
-        f"127.0.0.1:{port}",
+        f"{host}:{port}",
         key["AccessKeyId"],
         key["SecretAccessKey"],
         denied["AccessKeyId"],
         denied["SecretAccessKey"],
         arn,
         other,
+        url,
+        verify,
     )
 
 
 class VaultTransitServer:
-    """Vault's transit API, the part lockgate uses, on a loopback port."""
+    """Vault's transit API, the part lockgate uses, on a loopback port (HTTPS only with
+    ``tls``: a certificate for 127.0.0.1)."""
 
-    def __init__(self, token: str, keys: tuple[str, ...] = ("lockgate", "other")) -> None:
+    def __init__(
+        self,
+        token: str,
+        keys: tuple[str, ...] = ("lockgate", "other"),
+        tls: ServerTls | None = None,
+    ) -> None:
         self.token = token
         self.keys = {name: os.urandom(32) for name in keys}
         self.requests: list[dict[str, Any]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.addr = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tls.cert, tls.key)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.addr = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> VaultTransitServer:

@@ -214,12 +214,12 @@ def test_a_stage_that_prints_the_key_file_shows_it_masked(tmp_path: Path) -> Non
     root = write_project(tmp_path / "p", spec, {"keys/data.key": KEY + "\n"})
     result = _run(root)
     assert result.code == 0, result.stderr
-    from lockgate.engine.sealed_outputs import read_log
+    from lockgate.engine.sealed_log import read_log
     from lockgate.engine.sealing import Sealer
 
     sealed_log = Path(last_record(root)["stages"][0]["log"])
     assert sealed_log.name == "log.txt.sealed" and KEY.encode() not in sealed_log.read_bytes()
-    log = read_log(Sealer.from_key(bytes.fromhex(KEY)), sealed_log.parent).decode()
+    log = read_log(Sealer.from_key(bytes.fromhex(KEY)), sealed_log.parent).text.decode()
     assert "***" in log and KEY not in log and KEY not in result.stdout + result.stderr
 
 
@@ -249,3 +249,34 @@ def test_the_docker_executor_reads_a_sealed_hit_through_its_mounts(
     assert (root / "opened" / "n.txt").read_text() == "1\ntwo\n"
     for path in _files(root / ".lockgate"):
         assert PAYLOAD.encode() not in path.read_bytes(), path
+
+
+def test_cache_folders_last_one_run_when_encryption_is_on(tmp_path: Path) -> None:
+    """A stage's `caches:` folder is shared by the run's stages, and removed with the run's
+    other plaintext when it ends: nothing a stage put there stays at rest unsealed."""
+    spec = SPEC.split("stages:\n")[0] + (
+        "stages:\n"
+        "  fill:\n"
+        '    run: [sh, -c, \'cat data/rows.csv > "$LOCKGATE_CACHE_DL/rows.csv"; echo ok > '
+        '"$LOCKGATE_OUT/x"\']\n'
+        "    caches: {dl: /cache/dl}\n"
+        "  use:\n"
+        '    run: [sh, -c, \'grep -c diagnosis "$LOCKGATE_CACHE_DL/rows.csv" > '
+        '"$LOCKGATE_OUT/n.txt"\']\n'
+        "    caches: {dl: /cache/dl}\n"
+        "    needs: [fill]\n"
+    )
+    root = write_project(
+        tmp_path / "p", spec, {"data/rows.csv": f"{PAYLOAD}\n", "keys/data.key": KEY + "\n"}
+    )
+    result = _run(root)
+    assert result.code == 0, result.stderr
+    assert states(last_record(root)) == {"fill": "ok", "use": "ok"}  # `use` saw fill's file
+    lockgate_dir = root / ".lockgate"
+    assert not (lockgate_dir / "caches").exists()
+    assert [p for p in _files(lockgate_dir) if PAYLOAD.encode() in p.read_bytes()] == []
+    plain = write_project(tmp_path / "plain", spec.replace("encryption: {key: data-key}\n", ""))
+    (plain / "data").mkdir(exist_ok=True)
+    (plain / "data" / "rows.csv").write_text(f"{PAYLOAD}\n")
+    assert _run(plain).code == 0
+    assert (plain / ".lockgate" / "caches" / "dl" / "rows.csv").read_text() == f"{PAYLOAD}\n"

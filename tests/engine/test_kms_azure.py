@@ -15,7 +15,7 @@ import pytest
 
 from lockgate.engine.sealing import Sealer, SealError
 from tests.engine.azure_kv_server import AzureKeyVaultServer
-from tests.engine.kms_servers import free_port
+from tests.engine.kms_servers import as_a_new_process, free_port
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def _files(folder: Path) -> list[Path]:
 
 
 def test_a_data_key_wrapped_by_key_vault_is_kept_wrapped_and_unwrapped_once(
-    azure: AzureKeyVaultServer, tmp_path: Path
+    azure: AzureKeyVaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = azure.client()
     uri = f"azurekms://{azure.host}/data"
@@ -52,6 +52,7 @@ def test_a_data_key_wrapped_by_key_vault_is_kept_wrapped_and_unwrapped_once(
     raw = record_path.read_bytes()
     assert first.key.hex().encode() not in raw and client[1].encode() not in raw
     sealed = first.seal(b"rows", "part")
+    as_a_new_process(monkeypatch)  # a later run
     again = _sealer(uri, tmp_path, azure.tenant, client, azure.url)
     assert again.key == first.key
     assert again.open(sealed, "part", str(tmp_path / "part")) == b"rows"
@@ -81,7 +82,7 @@ def test_a_data_key_wrapped_by_key_vault_is_kept_wrapped_and_unwrapped_once(
 
 
 def test_a_key_version_in_the_uri_is_the_one_that_wraps(
-    azure: AzureKeyVaultServer, tmp_path: Path
+    azure: AzureKeyVaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (old,) = azure.keys["data"]
     from tests.engine.kms_cloud_servers import rsa_key
@@ -90,6 +91,7 @@ def test_a_key_version_in_the_uri_is_the_one_that_wraps(
     client = azure.client()
     uri = f"azurekms://{azure.host}/data/{old}"
     first = _sealer(uri, tmp_path, azure.tenant, client, azure.url)
+    as_a_new_process(monkeypatch)  # a later run
     assert _sealer(uri, tmp_path, azure.tenant, client, azure.url).key == first.key
     assert [r["path"] for r in azure.requests][1::2] == [
         f"/keys/data/{old}/wrapkey?api-version=7.4",

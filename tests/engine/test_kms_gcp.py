@@ -17,7 +17,7 @@ import pytest
 from lockgate.engine.sealing import Sealer, SealError
 from tests.engine.gcp_kms_server import GcpKmsServer
 from tests.engine.kms_cloud_servers import rsa_key
-from tests.engine.kms_servers import free_port
+from tests.engine.kms_servers import as_a_new_process, free_port
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def _files(folder: Path) -> list[Path]:
 
 
 def test_a_data_key_wrapped_by_cloud_kms_is_kept_wrapped_and_unwrapped_once(
-    gcp: GcpKmsServer, tmp_path: Path
+    gcp: GcpKmsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account = gcp.account("sealer")
     uri = f"gcpkms://{gcp.key('data')}"
@@ -48,6 +48,7 @@ def test_a_data_key_wrapped_by_cloud_kms_is_kept_wrapped_and_unwrapped_once(
     raw = record_path.read_bytes()
     assert first.key.hex().encode() not in raw
     sealed = first.seal(b"rows", "part")
+    as_a_new_process(monkeypatch)  # a later run
     again = _sealer(uri, tmp_path, account, gcp.url)
     assert again.key == first.key
     assert again.open(sealed, "part", str(tmp_path / "part")) == b"rows"
@@ -74,7 +75,7 @@ def test_a_data_key_wrapped_by_cloud_kms_is_kept_wrapped_and_unwrapped_once(
 
 
 def test_a_key_version_in_the_uri_wraps_with_that_version_and_unwraps_through_the_key(
-    gcp: GcpKmsServer, tmp_path: Path
+    gcp: GcpKmsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gcp.keys[gcp.key("data")].append(b"\x07" * 32)  # version 2 is primary now
     account = gcp.account("sealer")
@@ -82,6 +83,7 @@ def test_a_key_version_in_the_uri_wraps_with_that_version_and_unwraps_through_th
     first = _sealer(uri, tmp_path, account, gcp.url)
     (record_path,) = _files(tmp_path)
     assert json.loads(record_path.read_text())["kms_key"].endswith("/cryptoKeyVersions/1")
+    as_a_new_process(monkeypatch)  # a later run
     assert _sealer(uri, tmp_path, account, gcp.url).key == first.key
     assert [r["path"] for r in gcp.requests][1::2] == [
         f"/v1/{gcp.key('data')}/cryptoKeyVersions/1:encrypt",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lockgate.engine.sealing import Sealer, SealError
-from tests.engine.kms_servers import VaultTransitServer, free_port
+from tests.engine.kms_servers import VaultTransitServer, as_a_new_process, free_port
 
 TOKEN = "hvs.test-token-0f9e8d7c6b5a"
 
@@ -34,7 +34,7 @@ def _files(folder: Path) -> list[Path]:
 
 
 def test_a_data_key_from_transit_is_kept_wrapped_and_unwrapped_once(
-    vault: VaultTransitServer, tmp_path: Path
+    vault: VaultTransitServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = _sealer("hashivault://lockgate", tmp_path, vault.addr)
     (record_path,) = _files(tmp_path)
@@ -44,6 +44,7 @@ def test_a_data_key_from_transit_is_kept_wrapped_and_unwrapped_once(
     raw = record_path.read_bytes()
     assert first.key.hex().encode() not in raw and TOKEN.encode() not in raw
     sealed = first.seal(b"rows", "part")
+    as_a_new_process(monkeypatch)  # a later run
     again = _sealer("hashivault://lockgate", tmp_path, vault.addr)
     assert again.key == first.key
     assert again.open(sealed, "part", str(tmp_path / "part")) == b"rows"

@@ -154,3 +154,41 @@ def test_engine_socket_only_for_stages_that_ask(tmp_path, base_image):
     assert result.code == 0, result.stderr
     assert (root / "x" / "builder" / "ping").read_bytes() == b"OK"
     assert (root / "x" / "plain" / "sock").read_text() == "no\n"
+
+
+@pytest.mark.docker
+def test_the_engine_keeps_no_copy_of_what_a_stage_prints(tmp_path, base_image, docker_client):
+    """A stage's container has no log of the engine's (its json-file log would hold the lines
+    unmasked and unsealed on the engine's disk): the lines reach lockgate through an attach,
+    all of them, in order per stream."""
+    stage = f"quiet{os.getpid()}"
+    root = write_project(
+        tmp_path / "p",
+        f"""\
+        version: 1
+        name: x
+        image: {{base: {base_image}, lockgate: false}}
+        stages:
+          {stage}:
+            run: [sh, -c, 'echo first; echo "row-$((6*7))"; sleep 4; echo last']
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lockgate", "run", "--executor", "docker"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = None
+    deadline = time.monotonic() + 120
+    while seen is None and proc.poll() is None and time.monotonic() < deadline:
+        found = docker_client.containers.list(filters={"label": f"dev.lockgate.stage={stage}"})
+        seen = found[0].attrs["HostConfig"]["LogConfig"] if found else None
+        time.sleep(0.1)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert seen == {"Type": "none", "Config": {}}
+    log = root / ".lockgate" / "runs" / last_record(root)["run_id"] / stage / "log.txt"
+    assert log.read_text().splitlines() == ["first", "row-42", "last"]

@@ -44,11 +44,25 @@ def _metrics(root: Path, stage: str) -> dict:
     return json.loads((root / "export" / stage / "metrics.json").read_text())
 
 
+@pytest.fixture(scope="module")
+def tabular_local(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tabular-mlp run once under the local executor: the local test checks that run, and the
+    docker test compares its own run with it (same seed, same metrics and data files)."""
+    root = _copy("tabular-mlp", tmp_path_factory.mktemp("local") / "tabular-mlp")
+    _run(root, "local")
+    return root
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("pipeline", ["tabular-mlp", "digits-cnn"])
-def test_reference_pipeline_runs_end_to_end_locally(tmp_path: Path, pipeline: str) -> None:
-    root = _copy(pipeline, tmp_path / pipeline)
-    _run(root, "local")
+def test_reference_pipeline_runs_end_to_end_locally(
+    request: pytest.FixtureRequest, tmp_path: Path, pipeline: str
+) -> None:
+    if pipeline == "tabular-mlp":
+        root = request.getfixturevalue("tabular_local")
+    else:
+        root = _copy(pipeline, tmp_path / pipeline)
+        _run(root, "local")
     evaluation = _metrics(root, "evaluate")
     assert evaluation["verdict"] == "pass"
     assert evaluation["registered_version"] == "1"
@@ -64,11 +78,12 @@ def test_reference_pipeline_runs_end_to_end_locally(tmp_path: Path, pipeline: st
 
 @pytest.mark.slow
 @pytest.mark.docker
-def test_tabular_pipeline_under_docker_matches_local(tmp_path: Path, base_image: str) -> None:
+def test_tabular_pipeline_under_docker_matches_local(
+    tmp_path: Path, base_image: str, tabular_local: Path
+) -> None:
     docker_root = _copy("tabular-mlp", tmp_path / "docker")
-    local_root = _copy("tabular-mlp", tmp_path / "local")
+    local_root = tabular_local
     record = _run(docker_root, "docker")
-    _run(local_root, "local")
     assert all(s["image_id"].startswith("sha256:") for s in record["stages"])
     timing = {"samples_per_s"}  # wall-clock speed differs between any two runs
     docker_train, local_train = _metrics(docker_root, "train"), _metrics(local_root, "train")

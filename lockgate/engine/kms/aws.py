@@ -2,7 +2,8 @@
 
 The URI follows cosign's form, ``awskms://[ENDPOINT]/KEY`` where KEY is a key id, a key ARN,
 ``alias/NAME`` or an alias ARN. ENDPOINT (``host[:port]``) is spoken to over HTTPS, except on a
-loopback address (a local KMS, e.g. in tests), which is plain HTTP. Credentials come only from
+loopback address (a local KMS, e.g. in tests), which is plain HTTP; its certificate is checked
+against ``encryption.ca_file`` when set, else the system's trust store. Credentials come only from
 the declared secrets named in ``encryption.credentials``; the region from ``AWS_REGION`` there,
 else from the ARN.
 """
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from lockgate.engine.kms import DataKey
+from lockgate.engine.kms.http import trust
 from lockgate.engine.sealing import SealError
 from lockgate.loopback import is_loopback_host
 
@@ -44,8 +47,11 @@ def parse(uri: str) -> tuple[str | None, str]:
 
 
 class AwsKms:
-    def __init__(self, uri: str, credentials: Mapping[str, str], where: str) -> None:
+    def __init__(
+        self, uri: str, credentials: Mapping[str, str], where: str, ca_file: Path | None = None
+    ) -> None:
         self.uri, self.where = uri, where
+        trust(ca_file, where)  # a clear error now for a file that is not a CA bundle
         self.endpoint, self.key = parse(uri)
         region = credentials.get("AWS_REGION") or _arn_region(self.key)
         if not region:
@@ -63,7 +69,11 @@ class AwsKms:
             region_name=region,
         )
         config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2})
-        self.client = session.client("kms", endpoint_url=self.endpoint, config=config)
+        # boto3 reads no CA setting from the environment here: the bundle is given explicitly
+        verify: str | bool = str(ca_file) if ca_file is not None else True
+        self.client = session.client(
+            "kms", endpoint_url=self.endpoint, config=config, verify=verify
+        )
 
     def generate(self) -> DataKey:
         resp = self._call("GenerateDataKey", KeyId=self.key, KeySpec="AES_256")
@@ -81,7 +91,12 @@ class AwsKms:
         return bytes(resp["Plaintext"])
 
     def _call(self, op: str, **kwargs: Any) -> dict[str, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            EndpointConnectionError,
+            SSLError,
+        )
 
         method = {"GenerateDataKey": self.client.generate_data_key, "Decrypt": self.client.decrypt}
         where = self.where
@@ -106,6 +121,12 @@ class AwsKms:
                     "the KMS key that wrapped it, or re-run with --no-cache"
                 ) from None
             raise SealError(f"{where}: AWS KMS {op} failed: {code}") from None
+        except SSLError as exc:
+            raise SealError(
+                f"{where}: TLS to AWS KMS at {self.endpoint or 'its regional endpoint'} failed "
+                f"({_tls_detail(exc)}): check encryption.ca_file (the CA that signed the KMS's "
+                "certificate) and the host name in the KMS address; nothing was sealed"
+            ) from None
         except EndpointConnectionError:
             raise SealError(
                 f"{where}: cannot reach AWS KMS at {self.endpoint or 'its regional endpoint'}: "
@@ -118,3 +139,27 @@ class AwsKms:
 def _arn_region(key: str) -> str | None:
     parts = key.split(":")
     return parts[3] if key.startswith("arn:") and len(parts) > 4 and parts[3] else None
+
+
+def _tls_detail(exc: BaseException) -> str:
+    """The TLS reason under botocore's SSLError, e.g. ``the server's certificate is not
+    trusted: ...``."""
+    import ssl
+
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        cause = todo.pop(0)
+        if id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"the server's certificate is not trusted: {cause.verify_message or cause}"
+        if type(cause).__name__ == "CertificateError":  # urllib3's own host name check
+            return f"the server's certificate is not trusted: {cause}"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake failed: {cause.reason or cause}; is it an HTTPS server?"
+        todo += [c for c in (cause.__cause__, cause.__context__) if c is not None]
+        todo += [a for a in getattr(cause, "args", ()) if isinstance(a, BaseException)]
+        todo += [v for v in getattr(cause, "kwargs", {}).values() if isinstance(v, BaseException)]
+    return "TLS failed"

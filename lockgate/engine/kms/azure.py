@@ -20,10 +20,11 @@ import os
 import time
 import urllib.parse
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from lockgate.engine.kms import DataKey
-from lockgate.engine.kms.http import Unreachable, base_url, host_url, lifetime, post
+from lockgate.engine.kms.http import Unreachable, base_url, host_url, lifetime, post, trust
 from lockgate.engine.sealing import SealError
 from lockgate.spec.keys import AZURE_KEY
 
@@ -35,8 +36,11 @@ RESOURCES = ("vault.azure.cn", "vault.usgovcloudapi.net", "managedhsm.azure.net"
 
 
 class AzureKeyVault:
-    def __init__(self, uri: str, credentials: Mapping[str, str], where: str) -> None:
+    def __init__(
+        self, uri: str, credentials: Mapping[str, str], where: str, ca_file: Path | None = None
+    ) -> None:
         self.uri, self.where = uri, where
+        self.tls = trust(ca_file, where)
         match = AZURE_KEY.fullmatch(uri)
         if match is None:
             raise SealError(f"{uri}: expected azurekms://VAULT_NAME.vault.azure.net/KEY[/VERSION]")
@@ -95,6 +99,7 @@ class AzureKeyVault:
                 url,
                 {"Authorization": f"Bearer {self._access()}"},
                 json_body={"alg": ALG, "value": value},
+                context=self.tls,
             )
         except Unreachable as exc:
             raise SealError(
@@ -146,7 +151,7 @@ class AzureKeyVault:
             "scope": self.scope,
         }
         try:
-            status, answer = post(url, {}, form=form)
+            status, answer = post(url, {}, form=form, context=self.tls)
         except Unreachable as exc:
             raise SealError(
                 f"{self.where}: cannot reach the Microsoft identity platform at {self.authority} "

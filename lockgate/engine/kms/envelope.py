@@ -10,10 +10,15 @@ The first run on a store asks the KMS for a fresh data key (AWS ``GenerateDataKe
 later runs unwrap it once and keep the plaintext in memory only. A sealed file whose header
 names another key id (exports from another machine, an older data key) is opened with the
 wrapped key found in a ``.lockgate-keys`` folder beside it or above it, unwrapped once too.
+
+A process keeps one :class:`KeyRing` per KMS URI and credentials, whatever the number of stores
+it seals: one client (so one access token while it lasts) and each data key unwrapped once,
+however many stores, stages' readers or checkpoint folders ask for it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -27,22 +32,26 @@ KEYS = ".lockgate-keys"
 FORMAT = "lockgate-wrapped-key/1"
 
 
-def kms_client(uri: str, credentials: Mapping[str, str], where: str) -> KmsClient:
+def kms_client(
+    uri: str, credentials: Mapping[str, str], where: str, ca_file: Path | None = None
+) -> KmsClient:
+    """The client of the KMS key ``uri``; ``ca_file``: the CA bundle its TLS is checked against
+    (``encryption.ca_file``), else the system's trust store."""
     if uri.startswith("awskms://"):
         from lockgate.engine.kms.aws import AwsKms
 
-        return AwsKms(uri, credentials, where)
+        return AwsKms(uri, credentials, where, ca_file)
     if uri.startswith("gcpkms://"):
         from lockgate.engine.kms.gcp import GcpKms
 
-        return GcpKms(uri, credentials, where)
+        return GcpKms(uri, credentials, where, ca_file)
     if uri.startswith("azurekms://"):
         from lockgate.engine.kms.azure import AzureKeyVault
 
-        return AzureKeyVault(uri, credentials, where)
+        return AzureKeyVault(uri, credentials, where, ca_file)
     from lockgate.engine.kms.vault import VaultTransit
 
-    return VaultTransit(uri, credentials, where)
+    return VaultTransit(uri, credentials, where, ca_file)
 
 
 class KeyRing:
@@ -136,8 +145,33 @@ def _records(folder: Path) -> list[dict[str, str]]:
     return [r for r in map(_read, paths) if r is not None]
 
 
+# (KMS URI, digest of the credentials, encryption.ca_file) -> ring
+_RINGS: dict[tuple[str, str, str], KeyRing] = {}
+_RINGS_LOCK = threading.Lock()
+
+
+def shared_ring(
+    uri: str, credentials: Mapping[str, str], where: str, ca_file: Path | None = None
+) -> KeyRing:
+    """This process's key ring for ``uri`` with ``credentials``, made on first use. Keyed by a
+    digest of the credentials and by the CA file: other credentials or another trust get their
+    own client and ask the KMS again."""
+    text = json.dumps(sorted(credentials.items())).encode()
+    key = (uri, hashlib.sha256(text).hexdigest(), str(ca_file or ""))
+    with _RINGS_LOCK:
+        ring = _RINGS.get(key)
+        if ring is None:
+            ring = KeyRing(kms_client(uri, credentials, f"{where} ({uri})", ca_file), where)
+            _RINGS[key] = ring
+        return ring
+
+
 def kms_sealer(
-    uri: str, credentials: Mapping[str, str], store: Path, where: str = "encryption.key"
+    uri: str,
+    credentials: Mapping[str, str],
+    store: Path,
+    where: str = "encryption.key",
+    ca_file: Path | None = None,
 ) -> Sealer:
-    """The sealer of ``store`` for the KMS key ``uri``."""
-    return KeyRing(kms_client(uri, credentials, f"{where} ({uri})"), where).sealer_for(store)
+    """The sealer of ``store`` for the KMS key ``uri``, through the process's shared ring."""
+    return shared_ring(uri, credentials, where, ca_file).sealer_for(store)

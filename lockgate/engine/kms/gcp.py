@@ -21,10 +21,11 @@ import json
 import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from lockgate.engine.kms import DataKey
-from lockgate.engine.kms.http import Unreachable, base_url, lifetime, post
+from lockgate.engine.kms.http import Unreachable, base_url, lifetime, post, trust
 from lockgate.engine.sealing import SealError
 from lockgate.spec.keys import GCP_KEY
 
@@ -36,8 +37,11 @@ CRED = "GOOGLE_SERVICE_ACCOUNT_KEY"
 
 
 class GcpKms:
-    def __init__(self, uri: str, credentials: Mapping[str, str], where: str) -> None:
+    def __init__(
+        self, uri: str, credentials: Mapping[str, str], where: str, ca_file: Path | None = None
+    ) -> None:
         self.uri, self.where = uri, where
+        self.tls = trust(ca_file, where)
         match = GCP_KEY.fullmatch(uri)
         if match is None:
             raise SealError(
@@ -78,7 +82,7 @@ class GcpKms:
         url = f"{self.endpoint}/v1/{name}:{op}"
         try:
             status, answer = post(
-                url, {"Authorization": f"Bearer {self._access()}"}, json_body=body
+                url, {"Authorization": f"Bearer {self._access()}"}, json_body=body, context=self.tls
             )
         except Unreachable as exc:
             raise SealError(
@@ -132,7 +136,10 @@ class GcpKms:
         assertion = _assertion(self.account, self.token_uri, self.where)
         try:
             status, answer = post(
-                self.token_uri, {}, form={"grant_type": GRANT, "assertion": assertion}
+                self.token_uri,
+                {},
+                form={"grant_type": GRANT, "assertion": assertion},
+                context=self.tls,
             )
         except Unreachable as exc:
             raise SealError(

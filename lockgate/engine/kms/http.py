@@ -9,8 +9,10 @@ followed: a bearer token is sent only to the URL lockgate was configured with.
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.parse
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from lockgate.engine.sealing import SealError
@@ -32,6 +34,36 @@ def base_url(url: str, what: str) -> str:
     return url.strip().rstrip("/")
 
 
+def trust(ca_file: Path | None, where: str) -> ssl.SSLContext | None:
+    """The TLS context of every KMS connection: the certificate must chain to a CA in
+    ``ca_file`` (``encryption.ca_file``) instead of the system's trust store, and name the host.
+    None (no file): the system's trust store. Verification is never turned off."""
+    if ca_file is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise SealError(
+            f"{where}: encryption.ca_file {ca_file}: not a readable PEM CA bundle "
+            f"({getattr(exc, 'strerror', None) or exc}); name the PEM file of the CA that signed "
+            "the KMS's certificate, relative to the project"
+        ) from None
+
+
+def tls_reason(exc: BaseException) -> str:
+    """Why a connection failed, with what to do when it is the server's certificate."""
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        detail = reason.verify_message or str(reason)
+        return (
+            f"TLS: the server's certificate is not trusted: {detail}; check encryption.ca_file "
+            "(the CA that signed the KMS's certificate) and the host name in the KMS address"
+        )
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS handshake failed: {reason.reason or reason}; is it an HTTPS server?"
+    return str(reason)
+
+
 def host_url(host: str) -> str:
     """The base URL of a host named in a KMS URI: https, or http for a loopback address."""
     return f"{'http' if is_loopback_host(host) else 'https'}://{host}"
@@ -43,6 +75,7 @@ def post(
     *,
     json_body: Mapping[str, Any] | None = None,
     form: Mapping[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """POST a JSON body or a form; ``(status, JSON answer)``, ``{}`` if the answer is not JSON."""
     import urllib.error
@@ -56,7 +89,10 @@ def post(
     request = urllib.request.Request(
         url, data=data, headers={**headers, "Content-Type": kind}, method="POST"
     )
-    opener = urllib.request.build_opener(_no_redirect())
+    handlers: list[Any] = [_no_redirect()]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(request, timeout=TIMEOUT) as resp:
             return resp.status, _json(resp.read())
@@ -66,7 +102,7 @@ def post(
         finally:
             exc.close()
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise Unreachable(str(getattr(exc, "reason", exc))) from None
+        raise Unreachable(tls_reason(exc)) from None
 
 
 def lifetime(expires_in: object) -> float:

@@ -12,18 +12,23 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from lockgate.engine.kms import DataKey
+from lockgate.engine.kms.http import tls_reason, trust
 from lockgate.engine.sealing import SealError
 
 MOUNT = "transit"
 
 
 class VaultTransit:
-    def __init__(self, uri: str, credentials: Mapping[str, str], where: str) -> None:
+    def __init__(
+        self, uri: str, credentials: Mapping[str, str], where: str, ca_file: Path | None = None
+    ) -> None:
         self.uri, self.where = uri, where
+        self.tls = trust(ca_file, where)
         self.key = uri.removeprefix("hashivault://")
         if not self.key or "/" in self.key:
             raise SealError(f"{uri}: expected hashivault://KEYNAME (a transit key's name)")
@@ -58,15 +63,14 @@ class VaultTransit:
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=30) as resp:
+            with urllib.request.urlopen(request, timeout=30, context=self.tls) as resp:
                 return dict(json.loads(resp.read())["data"])
         except urllib.error.HTTPError as exc:
             raise SealError(self._refused(action, exc.code, _errors(exc))) from None
         except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
             raise SealError(
-                f"{self.where}: cannot reach Vault at {self.addr} ({reason}): check VAULT_ADDR "
-                "and the network; nothing was sealed"
+                f"{self.where}: cannot reach Vault at {self.addr} ({tls_reason(exc)}): check "
+                "VAULT_ADDR and the network; nothing was sealed"
             ) from None
         except (ValueError, KeyError, TypeError):
             raise SealError(f"{self.where}: Vault at {self.addr} answered unexpectedly") from None

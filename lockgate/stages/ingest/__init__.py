@@ -15,7 +15,7 @@ from lockgate.stages.context import StageContext
 
 
 def main(ctx: StageContext) -> int:
-    from lockgate.contract import ENV_ENCRYPTION_CREDENTIALS, ENV_ENCRYPTION_KEY
+    from lockgate.contract import ENV_ENCRYPTION_CA, ENV_ENCRYPTION_CREDENTIALS, ENV_ENCRYPTION_KEY
     from lockgate.engine.sealing import Sealer
     from lockgate.stages.ingest.config import parse_ingest_config
     from lockgate.stages.ingest.run import Ingest
@@ -24,8 +24,9 @@ def main(ctx: StageContext) -> int:
     secret = _secret_reader(ctx)
     key = os.environ.get(ENV_ENCRYPTION_KEY)  # lockgate.yaml's `encryption.key`, never the key
     creds = json.loads(os.environ.get(ENV_ENCRYPTION_CREDENTIALS) or "{}")
+    ca = os.environ.get(ENV_ENCRYPTION_CA) or None  # `encryption.ca_file`, a project path
     sealer = (
-        Sealer.resolve(key, secret, ctx.resolve, store=ctx.state, credentials=creds)
+        Sealer.resolve(key, secret, ctx.resolve, store=ctx.state, credentials=creds, ca_file=ca)
         if key
         else None
     )

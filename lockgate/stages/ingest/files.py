@@ -124,6 +124,7 @@ def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
     from lockgate.stages.ingest.object_stores import (
         credential_values,
         filesystem_options,
+        listing_options,
         missing_bucket,
         missing_package,
         open_filesystem,
@@ -132,10 +133,11 @@ def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
 
     values = credential_values(src.credentials, secret)
     opts = filesystem_options(src.path, values)
+    fs: Any = None
+    found: list[Partition] = []
     try:
         fs, root = open_filesystem(src.path, opts)
-        sizes, base = _listing(fs, root)
-        found = []
+        sizes, base = _listing(fs, root, listing_options(fs, src.path))
         for name, size in sorted(sizes.items()):
             rel = str(PurePosixPath(name).relative_to(base)) if base else PurePosixPath(name).name
             fmt = _format(src, name)
@@ -156,6 +158,13 @@ def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
         raise SourceError(f"with.source.files.path: {missing_package(src.path)}") from None
     except SourceError:
         raise
+    except FileNotFoundError as exc:  # a GCS listing of a missing bucket says only "not found"
+        absent = None if fs is None else _quietly(missing_bucket, fs, src.path, root)
+        if absent is None:
+            raise SourceError(
+                f"with.source.files.path: cannot list {src.path}: "
+                + store_problem(exc, values, bool(opts.get("anon")))
+            ) from None
     except Exception as exc:  # the store's SDK raises its own types; each becomes one line
         raise SourceError(
             f"with.source.files.path: cannot list {src.path}: "
@@ -171,17 +180,35 @@ def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
     return found
 
 
-def _listing(fs: Any, root: str) -> tuple[dict[str, int], str]:
+def _quietly(check: Callable[..., str | None], *args: Any) -> str | None:
+    """``check(*args)``, or None when the check itself fails (the first error is reported)."""
+    try:
+        return check(*args)
+    except Exception:
+        return None
+
+
+def _call(fs: Any, bound: dict[str, Any], name: str, *args: Any, **kwargs: Any) -> Any:
+    """``fs.name(*args, **kwargs)``; with a bound, its coroutine run for at most that long."""
+    if bound and hasattr(fs, f"_{name}"):
+        from fsspec.asyn import sync
+
+        return sync(fs.loop, getattr(fs, f"_{name}"), *args, timeout=bound["timeout"], **kwargs)
+    return getattr(fs, name)(*args, **kwargs)
+
+
+def _listing(fs: Any, root: str, bound: dict[str, Any]) -> tuple[dict[str, int], str]:
     """The data files under ``root`` (a folder, a glob or one object) with their sizes, and the
-    base of their keys. One listing gives every size: no request per object."""
-    if fs.isdir(root):
-        found = fs.find(root, detail=True)
+    base of their keys. One listing gives every size: no request per object. ``bound`` limits
+    each call's time where the store's client would retry for long."""
+    if _call(fs, bound, "isdir", root):
+        found = _call(fs, bound, "find", root, detail=True)
         base = root
     elif any(c in root for c in "*?["):
-        found = fs.glob(root, detail=True)
+        found = _call(fs, bound, "glob", root, detail=True)
         base = str(PurePosixPath(root.split("*")[0]).parent) if "*" in root else ""
     else:
-        return {root: int(fs.info(root).get("size") or 0)}, ""
+        return {root: int(_call(fs, bound, "info", root).get("size") or 0)}, ""
     return {
         name: int(info.get("size") or 0)
         for name, info in found.items()

@@ -12,28 +12,43 @@ scheme   fields (each a secret's value)    filesystem options
 s3       access_key_id, secret_access_key  s3fs ``key``, ``secret``, ``token``,
          session_token, endpoint_url,      ``endpoint_url``, ``client_kwargs.region_name``
          region                            (``anon`` without a key)
-gs       service_account_json, project,    gcsfs ``token`` (the key file's JSON object),
-         endpoint_url                      ``project``, ``endpoint_url`` (``anon`` without)
+gs       service_account_json,             gcsfs ``token`` (the key file's JSON object, or
+         access_token, project,            an OAuth2 access token), ``project``,
+         endpoint_url                      ``endpoint_url`` (``anon`` without a credential)
 az       account_name, account_key,        adlfs ``account_name``, ``account_key``,
          sas_token, connection_string,     ``sas_token``, ``connection_string``,
          tenant_id, client_id,             ``tenant_id``, ``client_id``, ``client_secret``,
-         client_secret, account_host       ``account_host`` (``anon`` without a credential)
+         client_secret, account_host,      ``account_host``; with ``endpoint_url`` (a blob
+         endpoint_url                      endpoint such as Azurite's) a connection string
+                                           naming it (``anon`` without a credential)
 =======  ================================  ==========================================
 
 Other schemes (``file``, ``memory``, ...) take the secret's JSON object as their options as is.
+
+The Google and Azure SDKs read their settings from the environment when the filesystem is
+created (``GOOGLE_*``, ``STORAGE_EMULATOR_HOST``, ``AZURE_STORAGE_*``, ...): those variables are
+hidden while it is, and Google's default credentials (``gcloud`` config, the instance metadata
+server) are never asked, because a GCS filesystem always gets an explicit token or ``anon``.
+A listing of either store must finish within :data:`LIST_TIMEOUT_S`: their clients retry a
+refused connection for half a minute (GCS) or minutes (Azure) otherwise.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from lockgate.stages.ingest.azure_storage import azure_options
 from lockgate.stages.ingest.postgres import SourceError
 
 FIELD = "with.source.files.credentials"
+GCS_ENDPOINT = "https://storage.googleapis.com"
+LIST_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,8 @@ class ObjectStore:
     install: str
     fields: tuple[str, ...]
     options: Callable[[Mapping[str, str]], dict[str, Any]]
+    # environment variables (by prefix) the SDK would read when the filesystem is created
+    hidden_env: tuple[str, ...] = ()
 
 
 def _s3(values: Mapping[str, str]) -> dict[str, Any]:
@@ -70,31 +87,26 @@ def _s3(values: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _gcs(values: Mapping[str, str]) -> dict[str, Any]:
-    opts: dict[str, Any] = {"token": "anon"}
+    # An explicit endpoint always: gcsfs would otherwise take STORAGE_EMULATOR_HOST's.
+    opts: dict[str, Any] = {"token": "anon", "endpoint_url": GCS_ENDPOINT}
+    if values.get("service_account_json") and values.get("access_token"):
+        raise SourceError(f"{FIELD}: give service_account_json or access_token, not both")
     if values.get("service_account_json"):
         try:
             info = json.loads(values["service_account_json"])
         except json.JSONDecodeError:
+            info = None
+        if not isinstance(info, dict):
             raise SourceError(
                 f"{FIELD}.service_account_json: the secret must hold the service account's "
                 "JSON key file"
-            ) from None
+            )
         opts["token"] = info
+    elif values.get("access_token"):
+        opts["token"] = values["access_token"]
     for field in ("project", "endpoint_url"):
         if values.get(field):
             opts[field] = values[field]
-    return opts
-
-
-AZURE_CREDENTIALS = ("account_key", "sas_token", "connection_string", "client_secret")
-
-
-def _azure(values: Mapping[str, str]) -> dict[str, Any]:
-    opts: dict[str, Any] = {k: v for k, v in values.items() if v}
-    if values.get("client_secret") and not (values.get("tenant_id") and values.get("client_id")):
-        raise SourceError(f"{FIELD}: client_secret needs tenant_id and client_id")
-    if not any(values.get(k) for k in AZURE_CREDENTIALS):
-        opts["anon"] = True
     return opts
 
 
@@ -112,8 +124,9 @@ STORES = {
         ("gs", "gcs"),
         "gcsfs",
         "pip install 'lockgate[ingest-gcs]'",
-        ("service_account_json", "project", "endpoint_url"),
+        ("service_account_json", "access_token", "project", "endpoint_url"),
         _gcs,
+        ("GOOGLE_", "GCE_", "GCLOUD", "CLOUDSDK_", "STORAGE_EMULATOR_HOST", "GCSFS_"),
     ),
     "az": ObjectStore(
         "Azure Blob Storage",
@@ -129,8 +142,10 @@ STORES = {
             "client_id",
             "client_secret",
             "account_host",
+            "endpoint_url",
         ),
-        _azure,
+        azure_options,
+        ("AZURE_",),
     ),
 }
 
@@ -197,9 +212,46 @@ def open_filesystem(url: str, opts: Mapping[str, Any]) -> tuple[Any, str]:
     import fsspec
 
     store = store_for(url)
-    extra = {"session": isolated_aws_session()} if store is STORES["s3"] else {}
-    fs, path = fsspec.core.url_to_fs(url, **opts, **extra)
-    return fs, path
+    if store is STORES["s3"]:
+        return fsspec.core.url_to_fs(url, **opts, session=isolated_aws_session())
+    if store is None:
+        return fsspec.core.url_to_fs(url, **opts)
+    with hidden_environment(store.hidden_env):
+        if store is STORES["gs"]:
+            from lockgate.stages.ingest.google_storage import open_gcs
+
+            _quiet("gcsfs")
+            return open_gcs(url, opts)
+        return fsspec.core.url_to_fs(url, **opts)
+
+
+def _quiet(name: str) -> None:
+    """No retry tracebacks from ``name`` on stderr when the program configured no logging:
+    the stage reports the failure as one line."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+
+
+def listing_options(fs: Any, url: str) -> dict[str, Any]:
+    """Keyword arguments that bound each listing call of a GCS or Azure filesystem."""
+    store = store_for(url)
+    if store in (STORES["gs"], STORES["az"]) and getattr(fs, "async_impl", False):
+        return {"timeout": LIST_TIMEOUT_S}
+    return {}
+
+
+@contextmanager
+def hidden_environment(prefixes: tuple[str, ...]) -> Iterator[None]:
+    """The process environment without the variables starting with ``prefixes``, restored
+    after (the stage process does nothing else meanwhile)."""
+    hidden = {k: v for k, v in os.environ.items() if k.startswith(prefixes)} if prefixes else {}
+    for name in hidden:
+        del os.environ[name]
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
 
 
 def isolated_aws_session() -> Any:
@@ -215,20 +267,25 @@ def isolated_aws_session() -> Any:
     return session
 
 
+REFUSED = ("AccessDenied", "Forbidden", "failed to authenticate", "Unauthorized", "invalid_grant")
+
+
 def store_problem(exc: BaseException, values: Mapping[str, Any], anonymous: bool) -> str:
     """One line saying what went wrong with the store and what to do, without a credential."""
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, TimeoutError) and not str(exc).strip():
+        text = f"no answer within {LIST_TIMEOUT_S:g} s"
     names = " ".join(type(c).__name__ for c in type(exc).__mro__) + " " + text.lower()
     if anonymous and not isinstance(exc, FileNotFoundError) and "onnect" not in names:
         hint = (
             f"no credentials were declared, so the store was read anonymously: name the "
             f"secrets that hold them in {FIELD}"
         )
-    elif isinstance(exc, PermissionError) or "AccessDenied" in text or "Forbidden" in text:
+    elif isinstance(exc, PermissionError) or any(w in text for w in REFUSED):
         hint = f"the store refused the credentials: check the secrets named in {FIELD}"
     elif isinstance(exc, FileNotFoundError):
         hint = "no such bucket or object: check the bucket's name and the path"
-    elif "onnect" in names or "Timeout" in names or "timed out" in names:
+    elif "onnect" in names or "Timeout" in names or "timed out" in names or "no answer" in text:
         hint = "cannot reach the store: check endpoint_url and that it accepts connections"
     else:
         hint = "see the store's message"

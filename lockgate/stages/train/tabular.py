@@ -147,7 +147,18 @@ def _tabular(
     names = tuple(n for n in columns if n != key)
     if not names:
         raise DatasetError(f"{path}: no feature columns besides the target {target!r}")
-    features = np.stack([np.asarray(columns[n], dtype=np.float32) for n in names], axis=1)
+    converted = []
+    for name in names:
+        try:  # decimals and numbers held as objects convert; text and dates do not
+            converted.append(np.asarray(columns[name], dtype=np.float32))
+        except (ValueError, TypeError):
+            dtype = np.asarray(columns[name]).dtype
+            raise DatasetError(
+                f"{path}: column {name!r} is not numeric ({dtype}); every column but the target "
+                f"{target!r} is a feature: drop or encode it upstream (in an ingest: "
+                f"transform: [{{drop: [{name}]}}])"
+            ) from None
+    features = np.stack(converted, axis=1)
     raw_y = np.asarray(columns[key])
     integral = raw_y.dtype.kind in "iub" or bool(np.all(np.mod(raw_y, 1) == 0))
     is_classification = task == "classification" or (task == "auto" and integral)

@@ -1,5 +1,5 @@
-"""A real PostgreSQL cluster and a real S3 API server (moto's) for the ingest tests, and a helper
-that builds the stage context of one run.
+"""A real PostgreSQL cluster, a real S3 API server (moto's) and GCS and Azure Blob emulators for
+the ingest tests, and a helper that builds the stage context of one run.
 
 The cluster is a throwaway: initdb + pg_ctl on a free loopback port, stopped and deleted after
 the session. Setup: ``apt-get install -y postgresql`` (scripts/setup-test-env does it).
@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from lockgate.stages.context import StageContext
+from tests.cloudstores import Azurite, GcsEmulator, azurite_bin, start_azurite, start_gcs
 from tests.conftest import REPO_ROOT, unavailable
 from tests.pgcluster import PASSWORD, USER, Cluster, pg_bin, start_cluster
 from tests.s3store import S3Store, start_store
@@ -57,6 +58,42 @@ def s3_store(request: pytest.FixtureRequest) -> Iterator[S3Store]:
                 f"{module} is missing: pip install -e '.[ingest-s3]' -r requirements/test.txt",
             )
     store = start_store()
+    yield store
+    store.stop()
+
+
+def _need_modules(request: pytest.FixtureRequest, extra: str, *modules: str) -> None:
+    for module in modules:
+        try:
+            __import__(module)
+        except ImportError:
+            unavailable(
+                request.config,
+                f"{module} is missing: pip install -e '.[{extra}]' -r requirements/test.txt",
+            )
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GcsEmulator]:
+    """gcp-storage-emulator (the GCS JSON API) and a service-account token endpoint."""
+    _need_modules(request, "ingest-gcs", "gcsfs", "gcp_storage_emulator", "cryptography")
+    emulator = start_gcs(tmp_path_factory.mktemp("gcs") / "emulator.log")
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Azurite]:
+    """Azurite's blob service with its development account (Shared Key and SAS checked)."""
+    _need_modules(request, "ingest-azure", "adlfs", "azure.storage.blob")
+    binary = azurite_bin()
+    if binary is None:
+        unavailable(request.config, "azurite-blob is not installed: run scripts/setup-test-env")
+    store = start_azurite(str(binary), tmp_path_factory.mktemp("azurite") / "azurite.log")
     yield store
     store.stop()
 

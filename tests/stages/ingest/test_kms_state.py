@@ -14,7 +14,7 @@ import pytest
 from lockgate.contract import ENV_ENCRYPTION_CREDENTIALS, ENV_ENCRYPTION_KEY
 from lockgate.stages.context import StageContext
 from lockgate.stages.ingest import main
-from tests.engine.kms_servers import VaultTransitServer
+from tests.engine.kms_servers import VaultTransitServer, as_a_new_process
 from tests.stages.ingest.conftest import stage_context
 
 TOKEN = "hvs.ingest-token-77aa"
@@ -57,6 +57,7 @@ def test_ingest_state_sealed_under_a_vault_wrapped_data_key(
     key_id = json.loads(record.read_text())["key_id"]
     journal = json.loads((state / "ingest" / "ingest" / "journal.json").read_text())
     assert journal["key_id"] == key_id
+    as_a_new_process(monkeypatch)  # each run of the stage is its own process
     assert main(_context(tmp_path, monkeypatch, vault, "2", "2024-05-02")) == 0
     assert [r["path"] for r in vault.requests] == [
         "/v1/transit/datakey/plaintext/lockgate",  # run 1: a fresh data key
@@ -87,6 +88,7 @@ def test_ingest_state_sealed_under_a_cloud_kms_wrapped_data_key(
         creds = {"GOOGLE_SERVICE_ACCOUNT_KEY": "gcp-sa", "GOOGLE_KMS_ENDPOINT": "gcp-kms"}
         monkeypatch.setenv(ENV_ENCRYPTION_CREDENTIALS, json.dumps(creds))
         for run, day in (("1", "2024-05-01"), ("2", "2024-05-02")):
+            as_a_new_process(monkeypatch)  # each run of the stage is its own process
             ctx = stage_context(tmp_path, WITH, run=run)
             (ctx.secrets_dir / "gcp-sa").write_text(json.dumps(account, indent=2) + "\n")
             (ctx.secrets_dir / "gcp-kms").write_text(gcp.url + "\n")

@@ -20,6 +20,7 @@ from lockgate.stages.ingest.object_stores import (
 )
 from tests.stages.ingest.conftest import stage_context
 
+GCS = "https://storage.googleapis.com"
 FRESH = {"skip_instance_cache": True, "use_listings_cache": False}
 S3_LIMITS = {"config_kwargs": {"connect_timeout": 5, "retries": {"max_attempts": 1}}, "retries": 1}
 
@@ -49,7 +50,7 @@ S3_LIMITS = {"config_kwargs": {"connect_timeout": 5, "retries": {"max_attempts":
         (
             "gs://b/p",
             {"service_account_json": '{"type": "service_account"}', "project": "p1"},
-            {"token": {"type": "service_account"}, "project": "p1"},
+            {"token": {"type": "service_account"}, "project": "p1", "endpoint_url": GCS},
         ),
         (
             "gcs://b/p",
@@ -59,19 +60,41 @@ S3_LIMITS = {"config_kwargs": {"connect_timeout": 5, "retries": {"max_attempts":
         (
             "az://c/p",
             {"account_name": "acct", "account_key": "k"},
-            {"account_name": "acct", "account_key": "k"},
+            {"account_name": "acct", "account_key": "k", "connection_timeout": 5},
         ),
         (
             "abfs://c/p",
             {"account_name": "acct", "sas_token": "sv=1"},
-            {"account_name": "acct", "sas_token": "sv=1"},
+            {"account_name": "acct", "sas_token": "sv=1", "connection_timeout": 5},
         ),
         (
             "abfss://c@acct.dfs.core.windows.net/p",
             {"account_name": "acct", "tenant_id": "t", "client_id": "c", "client_secret": "s"},
-            {"account_name": "acct", "tenant_id": "t", "client_id": "c", "client_secret": "s"},
+            {"account_name": "acct", "tenant_id": "t", "client_id": "c", "client_secret": "s"}
+            | {"connection_timeout": 5},
         ),
-        ("az://c/p", {"account_name": "public"}, {"account_name": "public", "anon": True}),
+        (
+            "az://c/p",
+            {"account_name": "public"},
+            {"account_name": "public", "anon": True, "connection_timeout": 5},
+        ),
+        (
+            "az://c/p",
+            {"account_name": "dev", "account_key": "k", "endpoint_url": "http://h:1/dev/"},
+            {
+                "connection_string": "DefaultEndpointsProtocol=http;AccountName=dev;"
+                "AccountKey=k;BlobEndpoint=http://h:1/dev;",
+                "connection_timeout": 5,
+            },
+        ),
+        (
+            "az://c/p",
+            {"sas_token": "?sv=1&sig=x", "endpoint_url": "https://h/dev"},
+            {
+                "connection_string": "BlobEndpoint=https://h/dev;SharedAccessSignature=sv=1&sig=x;",
+                "connection_timeout": 5,
+            },
+        ),
     ],
 )
 def test_each_store_maps_its_declared_fields_and_nothing_else(
@@ -96,6 +119,19 @@ def test_each_store_maps_its_declared_fields_and_nothing_else(
         ("gs://b", {"service_account_json": "{nope"}, "service_account_json: the secret must hold"),
         ("az://c", {"anon": "false"}, "Azure Blob Storage takes no 'anon'"),
         ("az://c", {"client_secret": "s"}, "client_secret needs tenant_id and client_id"),
+        ("gs://b", {"service_account_json": "[1]"}, "service_account_json: the secret must hold"),
+        (
+            "gs://b",
+            {"service_account_json": "{}", "access_token": "t"},
+            "service_account_json or access_token, not both",
+        ),
+        ("az://c", {"endpoint_url": "h:1"}, "endpoint_url: give a URL such as http://HOST"),
+        (
+            "az://c",
+            {"connection_string": "x", "endpoint_url": "http://h"},
+            "endpoint_url goes with account_key or sas_token, not connection_string",
+        ),
+        ("az://c", {"account_key": "k", "endpoint_url": "http://h"}, "account_key needs"),
     ],
 )
 def test_a_field_a_store_does_not_take_is_refused(
