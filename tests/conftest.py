@@ -57,7 +57,8 @@ def _import_or_fail(modname: str, minversion: str | None = None, reason: str | N
         message = skipped.msg
     pytest.fail(
         f"{message} (module {modname!r} is required by --require-engine / "
-        "LOCKGATE_REQUIRE_ENGINE: pip install -e '.[all,test]')",
+        "LOCKGATE_REQUIRE_ENGINE: pip install -e '.[all,ingest-gcs,ingest-azure]' "
+        "-r requirements/test.txt)",
         pytrace=False,
     )
 
