@@ -17,10 +17,11 @@ gs       service_account_json,             gcsfs ``token`` (the key file's JSON 
          endpoint_url                      ``endpoint_url`` (``anon`` without a credential)
 az       account_name, account_key,        adlfs ``account_name``, ``account_key``,
          sas_token, connection_string,     ``sas_token``, ``connection_string``,
-         tenant_id, client_id,             ``tenant_id``, ``client_id``, ``client_secret``,
-         client_secret, account_host,      ``account_host``; with ``endpoint_url`` (a blob
-         endpoint_url                      endpoint such as Azurite's) a connection string
-                                           naming it (``anon`` without a credential)
+         tenant_id, client_id,             ``account_host``; with ``endpoint_url`` (a blob
+         client_secret, federated_token,   endpoint such as Azurite's) a connection string
+         authority_host, account_host,     naming it (``anon`` without a credential); a
+         endpoint_url                      service principal becomes a credential made in
+                                           :mod:`azure_blob`
 =======  ================================  ==========================================
 
 Other schemes (``file``, ``memory``, ...) take the secret's JSON object as their options as is.
@@ -141,6 +142,8 @@ STORES = {
             "tenant_id",
             "client_id",
             "client_secret",
+            "federated_token",
+            "authority_host",
             "account_host",
             "endpoint_url",
         ),
@@ -222,7 +225,9 @@ def open_filesystem(url: str, opts: Mapping[str, Any]) -> tuple[Any, str]:
 
             _quiet("gcsfs")
             return open_gcs(url, opts)
-        return fsspec.core.url_to_fs(url, **opts)
+        from lockgate.stages.ingest.azure_blob import open_azure
+
+        return open_azure(url, opts)
 
 
 def _quiet(name: str) -> None:
@@ -276,7 +281,12 @@ def store_problem(exc: BaseException, values: Mapping[str, Any], anonymous: bool
     if isinstance(exc, TimeoutError) and not str(exc).strip():
         text = f"no answer within {LIST_TIMEOUT_S:g} s"
     names = " ".join(type(c).__name__ for c in type(exc).__mro__) + " " + text.lower()
-    if anonymous and not isinstance(exc, FileNotFoundError) and "onnect" not in names:
+    if "certificate verify failed" in names or "CERTIFICATE_VERIFY_FAILED" in text:
+        hint = (
+            "the server's TLS certificate is not trusted or names another host: name the CA "
+            "that signed it in with.source.files.ca_file and check the host in the URL"
+        )
+    elif anonymous and not isinstance(exc, FileNotFoundError) and "onnect" not in names:
         hint = (
             f"no credentials were declared, so the store was read anonymously: name the "
             f"secrets that hold them in {FIELD}"
