@@ -103,15 +103,18 @@ def first_token(credential: Any, authority: str, tenant: str, client: str) -> No
 
     try:
         sync(get_loop(), credential.get_token, STORAGE_SCOPE, timeout=TOKEN_TIMEOUT_S)
+        return
     except ClientAuthenticationError as exc:
-        raise PermissionError(
+        problem: Exception = PermissionError(
             f"Microsoft Entra ID at {authority} refused client {client} of tenant {tenant}: "
             f"{_reason(exc)}"
-        ) from None
+        )
     except (ServiceRequestError, OSError) as exc:
-        raise ConnectionError(
+        problem = ConnectionError(
             f"cannot connect to the login host {authority} for a token: {_reason(exc)}"
-        ) from None
+        )
+    sync(get_loop(), credential.close)  # its connection pool, before the stage stops
+    raise problem from None
 
 
 def _reason(exc: BaseException) -> str:
@@ -121,6 +124,34 @@ def _reason(exc: BaseException) -> str:
     if start >= 0:
         return text[start:].split(" Trace ID:")[0]
     return text
+
+
+def _untrusted(error: BaseException | None) -> bool:
+    """Whether ``error`` (or what it wraps) is a certificate that failed verification."""
+    seen = 0
+    while error is not None and seen < 8:
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return True
+        inner = getattr(error, "inner_exception", None)
+        error, seen = (inner if isinstance(inner, BaseException) else error.__cause__), seen + 1
+    return False
+
+
+@functools.cache
+def _retry_class() -> Any:
+    """The blob SDK's exponential retry, except that an untrusted certificate is not retried
+    (it will not become trusted; the default waits 15 s before the first retry)."""
+    from azure.storage.blob.aio import ExponentialRetry
+
+    class NoRetryOnUntrusted(ExponentialRetry):
+        def increment(
+            self, settings: Any, request: Any, response: Any = None, error: Any = None
+        ) -> bool:
+            if _untrusted(error):
+                return False
+            return bool(super().increment(settings, request, response, error))
+
+    return NoRetryOnUntrusted
 
 
 @functools.cache
@@ -141,7 +172,9 @@ def blob_filesystem_class() -> Any:
 
             if self.connection_string:
                 self.service_client = BlobServiceClient.from_connection_string(
-                    self.connection_string, connection_verify=self._verify
+                    self.connection_string,
+                    connection_verify=self._verify,
+                    retry_policy=_retry_class()(),
                 )
                 return
             host = getattr(self, "account_host", None)
@@ -155,7 +188,10 @@ def blob_filesystem_class() -> Any:
             if credential is None and self.sas_token:
                 url = f"{url}?{self.sas_token.lstrip('?')}"
             self.service_client = BlobServiceClient(
-                account_url=url, credential=credential, connection_verify=self._verify
+                account_url=url,
+                credential=credential,
+                connection_verify=self._verify,
+                retry_policy=_retry_class()(),
             )
 
     return DeclaredBlobFileSystem

@@ -130,8 +130,8 @@ def _remote(
         missing_bucket,
         missing_package,
         open_filesystem,
-        store_problem,
     )
+    from lockgate.stages.ingest.store_errors import store_problem
 
     values = credential_values(src.credentials, secret)
     opts = filesystem_options(src.path, values)

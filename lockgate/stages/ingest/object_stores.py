@@ -227,6 +227,7 @@ def open_filesystem(url: str, opts: Mapping[str, Any]) -> tuple[Any, str]:
             return open_gcs(url, opts)
         from lockgate.stages.ingest.azure_blob import open_azure
 
+        _quiet("azure")
         return open_azure(url, opts)
 
 
@@ -270,36 +271,3 @@ def isolated_aws_session() -> Any:
         session.session_var_map[name] = (config_name, None, default, convert)
     session.set_config_variable("ignore_configured_endpoint_urls", True)
     return session
-
-
-REFUSED = ("AccessDenied", "Forbidden", "failed to authenticate", "Unauthorized", "invalid_grant")
-
-
-def store_problem(exc: BaseException, values: Mapping[str, Any], anonymous: bool) -> str:
-    """One line saying what went wrong with the store and what to do, without a credential."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    if isinstance(exc, TimeoutError) and not str(exc).strip():
-        text = f"no answer within {LIST_TIMEOUT_S:g} s"
-    names = " ".join(type(c).__name__ for c in type(exc).__mro__) + " " + text.lower()
-    if "certificate verify failed" in names or "CERTIFICATE_VERIFY_FAILED" in text:
-        hint = (
-            "the server's TLS certificate is not trusted or names another host: name the CA "
-            "that signed it in with.source.files.ca_file and check the host in the URL"
-        )
-    elif anonymous and not isinstance(exc, FileNotFoundError) and "onnect" not in names:
-        hint = (
-            f"no credentials were declared, so the store was read anonymously: name the "
-            f"secrets that hold them in {FIELD}"
-        )
-    elif isinstance(exc, PermissionError) or any(w in text for w in REFUSED):
-        hint = f"the store refused the credentials: check the secrets named in {FIELD}"
-    elif isinstance(exc, FileNotFoundError):
-        hint = "no such bucket or object: check the bucket's name and the path"
-    elif "onnect" in names or "Timeout" in names or "timed out" in names or "no answer" in text:
-        hint = "cannot reach the store: check endpoint_url and that it accepts connections"
-    else:
-        hint = "see the store's message"
-    for value in values.values():
-        if isinstance(value, str) and len(value) >= 4:
-            text = text.replace(value, "***")
-    return f"{text}; {hint}"
