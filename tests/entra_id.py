@@ -4,7 +4,9 @@ HTTPS with a test CA, for the Azure service-principal tests.
 ``POST /{tenant}/oauth2/v2.0/token`` with the client-credentials grant checks the tenant, the
 client id and its credential — a client secret, or a client assertion: a JWT signed (RS256) by
 a registered federated issuer, whose ``iss``, ``sub`` and ``aud`` (``api://AzureADTokenExchange``)
-match the app's federated credential and whose lifetime has not passed — and the scope. It
+match the app's federated credential and whose lifetime has not passed, or a JWT the app signed
+(PS256) with the private key of a certificate registered on it, named by its ``x5t#S256``
+thumbprint, with ``iss`` = ``sub`` = the client id and ``aud`` = this token URL — and the scope. It
 grants an access token shaped like Entra ID's for storage (a JWT with ``aud``
 ``https://storage.azure.com``, ``iss`` ``https://sts.windows.net/{tenant}/``, ``iat``/``nbf``/
 ``exp``), signed with a key of its own. Azurite's ``--oauth basic`` mode checks those claims of a
@@ -75,11 +77,38 @@ class FederatedIssuer:
         return sign_jwt(self.key, claims | {"nbf": now})
 
 
+def self_signed(name: str) -> tuple[Any, str]:
+    """An app's certificate: (the certificate, PEM of its private key and the certificate)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key, now = _rsa(), datetime.datetime.now(datetime.UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ) + cert.public_bytes(serialization.Encoding.PEM)
+    return cert, pem.decode()
+
+
 @dataclass
 class App:
     client_id: str
     secret: str | None = None
     federated: tuple[FederatedIssuer, str] | None = None  # trusted issuer and subject
+    certificate: Any = None  # a registered certificate
 
 
 class EntraTokenEndpoint:
@@ -112,6 +141,14 @@ class EntraTokenEndpoint:
         app = App(str(uuid.uuid4()), federated=(issuer, subject))
         self.apps[app.client_id] = app
         return app.client_id
+
+    def app_with_certificate(self) -> tuple[str, str]:
+        """A new app with a certificate registered: its client id, and the PEM (private key and
+        certificate) its owner keeps."""
+        client_id = str(uuid.uuid4())
+        cert, pem = self_signed(f"app-{client_id}")
+        self.apps[client_id] = App(client_id, certificate=cert)
+        return client_id, pem
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -171,6 +208,11 @@ class EntraTokenEndpoint:
             if reason is None:
                 return None
             return self._refuse(400, "invalid_client", 700213, reason)
+        if form.get("client_assertion_type") == ASSERTION_TYPE and app.certificate is not None:
+            reason = self._signed_by_app(form.get("client_assertion", ""), app)
+            if reason is None:
+                return None
+            return self._refuse(401, "invalid_client", 700027, reason)
         return self._refuse(
             401, "invalid_client", 7000216, "'client_assertion' or 'client_secret' is required."
         )
@@ -199,6 +241,38 @@ class EntraTokenEndpoint:
             return f"The presented assertion audience '{claims.get('aud')}' is not valid."
         if int(claims.get("exp", 0)) < time.time():
             return "The presented assertion has expired."
+        return None
+
+    def _signed_by_app(self, assertion: str, app: App) -> str | None:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        try:
+            head, body, signature = assertion.split(".")
+            header, claims = json.loads(_unb64(head)), json.loads(_unb64(body))
+        except ValueError:
+            return "Client assertion failed signature validation."
+        thumbprint = _b64(app.certificate.fingerprint(hashes.SHA256()))
+        if str(header.get("x5t#S256", "")).rstrip("=") != thumbprint:
+            return (
+                f"The certificate with identifier used to sign the client assertion is not "
+                f"registered on application {app.client_id}."
+            )
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+        try:
+            app.certificate.public_key().verify(
+                _unb64(signature), f"{head}.{body}".encode(), pss, hashes.SHA256()
+            )
+        except InvalidSignature:
+            return "Client assertion failed signature validation."
+        token_url = f"{self.authority()}/{self.tenant}/oauth2/v2.0/token"
+        if claims.get("iss") != app.client_id or claims.get("sub") != app.client_id:
+            return "The client assertion's issuer and subject must be the client id."
+        if claims.get("aud") != token_url:
+            return f"The client assertion's audience {claims.get('aud')!r} is not {token_url}."
+        if int(claims.get("exp", 0)) < time.time():
+            return "The client assertion has expired."
         return None
 
     def _grant(self, app: App) -> dict[str, Any]:

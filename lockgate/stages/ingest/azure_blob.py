@@ -7,8 +7,9 @@ against the public cloud's login host with the system's trust store. Here the fi
   when one is named (the system's trust store otherwise; verification is never turned off);
 - for a service principal, a credential of the Microsoft identity platform's client-credentials
   grant at ``AUTHORITY/TENANT/oauth2/v2.0/token`` (``authority_host`` or
-  ``https://login.microsoftonline.com``; no instance discovery is made), with a client secret or
-  a federated token as the client assertion, checked against the same CA. Its first token is
+  ``https://login.microsoftonline.com``; no instance discovery is made), with a client secret,
+  an assertion signed with the app's certificate, or a federated token as the assertion,
+  checked against the same CA. Its first token is
   asked for before the filesystem is made, so a refused secret is one line at once. The tokens
   stay in memory.
 """
@@ -35,7 +36,7 @@ def open_azure(url: str, opts: Mapping[str, Any]) -> tuple[Any, str]:
     ca_file = options.pop("ca_file", None)
     verify: str | bool = trusted_ca(ca_file) if ca_file else True
     credential = None
-    if options.get("client_secret") or options.get("federated_token"):
+    if any(options.get(k) for k in ("client_secret", "client_certificate", "federated_token")):
         credential = principal_credential(options, verify)
     named = ("connection_string", "blob_endpoint", "account_name", "account_host")
     if not any(options.get(k) for k in named):
@@ -62,11 +63,15 @@ def trusted_ca(path: str) -> str:
 def principal_credential(options: dict[str, Any], verify: str | bool) -> Any:
     """An async credential for the service principal in ``options`` (its fields removed from
     them), with a first token already granted."""
-    from azure.identity.aio import ClientAssertionCredential, ClientSecretCredential
+    from azure.identity.aio import (
+        CertificateCredential,
+        ClientAssertionCredential,
+        ClientSecretCredential,
+    )
 
     tenant, client = options.pop("tenant_id"), options.pop("client_id")
     authority = authority_url(options.pop("authority_host", None) or AUTHORITY)
-    common = {
+    common: dict[str, Any] = {
         "authority": authority,
         "disable_instance_discovery": True,
         "connection_verify": verify,
@@ -74,9 +79,20 @@ def principal_credential(options: dict[str, Any], verify: str | bool) -> Any:
         "retry_total": 1,
     }
     secret, token = options.pop("client_secret", None), options.pop("federated_token", None)
+    certificate = options.pop("client_certificate", None)
     credential: Any
     if secret:
         credential = ClientSecretCredential(tenant, client, secret, **common)
+    elif certificate:
+        try:
+            credential = CertificateCredential(
+                tenant, client, certificate_data=certificate.encode(), **common
+            )
+        except ValueError:
+            raise SourceError(
+                f"{FIELD}.client_certificate: the secret must hold the app certificate's private "
+                "key and the certificate, PEM, unencrypted"
+            ) from None
     else:
         credential = ClientAssertionCredential(tenant, client, lambda: token, **common)
     first_token(credential, authority, tenant, client)

@@ -6,7 +6,8 @@ from ``account_host`` and takes any other endpoint only that way), or, with a se
 principal, the account URL its bearer tokens are sent to.
 
 A service principal logs in through Microsoft Entra ID with ``tenant_id`` and ``client_id`` and
-either ``client_secret`` or ``federated_token`` (an OIDC token from a CI system that the app
+one of ``client_secret``, ``client_certificate`` (PEM: the private key and the certificate
+registered on the app) or ``federated_token`` (an OIDC token from a CI system that the app
 registration trusts); ``authority_host`` names another cloud's login host (or a stand-in).
 """
 
@@ -19,7 +20,7 @@ from lockgate.stages.ingest.postgres import SourceError
 
 FIELD = "with.source.files.credentials"
 
-PRINCIPAL = ("client_secret", "federated_token")
+PRINCIPAL = ("client_secret", "client_certificate", "federated_token")
 AZURE_CREDENTIALS = ("account_key", "sas_token", "connection_string", *PRINCIPAL)
 
 
@@ -27,7 +28,9 @@ def azure_options(values: Mapping[str, str]) -> dict[str, Any]:
     opts: dict[str, Any] = {k: v for k, v in values.items() if v}
     principal = [k for k in PRINCIPAL if opts.get(k)]
     if len(principal) > 1:
-        raise SourceError(f"{FIELD}: give client_secret or federated_token, not both")
+        raise SourceError(
+            f"{FIELD}: give one of client_secret, client_certificate or federated_token"
+        )
     if principal and not (opts.get("tenant_id") and opts.get("client_id")):
         raise SourceError(f"{FIELD}: {principal[0]} needs tenant_id and client_id")
     if principal:
@@ -37,7 +40,10 @@ def azure_options(values: Mapping[str, str]) -> dict[str, Any]:
                 f"{FIELD}: a service principal ({principal[0]}) goes without {other[0]}"
             )
     elif opts.get("authority_host"):
-        raise SourceError(f"{FIELD}: authority_host goes with client_secret or federated_token")
+        raise SourceError(
+            f"{FIELD}: authority_host goes with a service principal: client_secret, "
+            "client_certificate or federated_token"
+        )
     if opts.get("endpoint_url"):
         opts = _azure_endpoint(opts, bool(principal))
     if not any(values.get(k) for k in AZURE_CREDENTIALS):

@@ -18,10 +18,10 @@ gs       service_account_json,             gcsfs ``token`` (the key file's JSON 
 az       account_name, account_key,        adlfs ``account_name``, ``account_key``,
          sas_token, connection_string,     ``sas_token``, ``connection_string``,
          tenant_id, client_id,             ``account_host``; with ``endpoint_url`` (a blob
-         client_secret, federated_token,   endpoint such as Azurite's) a connection string
-         authority_host, account_host,     naming it (``anon`` without a credential); a
-         endpoint_url                      service principal becomes a credential made in
-                                           :mod:`azure_blob`
+         client_secret,                    endpoint such as Azurite's) a connection string
+         client_certificate,               naming it (``anon`` without a credential); a
+         federated_token, authority_host,  service principal becomes a credential made in
+         account_host, endpoint_url        :mod:`azure_blob`
 =======  ================================  ==========================================
 
 Other schemes (``file``, ``memory``, ...) take the secret's JSON object as their options as is.
@@ -142,6 +142,7 @@ STORES = {
             "tenant_id",
             "client_id",
             "client_secret",
+            "client_certificate",
             "federated_token",
             "authority_host",
             "account_host",

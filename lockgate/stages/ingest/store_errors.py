@@ -31,7 +31,7 @@ def store_problem(exc: BaseException, values: Mapping[str, Any], anonymous: bool
     elif "AADSTS" in text:
         hint = (
             "the identity platform refused the service principal: check tenant_id, client_id "
-            f"and client_secret or federated_token in {FIELD}"
+            f"and client_secret, client_certificate or federated_token in {FIELD}"
         )
     elif isinstance(exc, PermissionError) or any(w in text for w in REFUSED):
         hint = f"the store refused the credentials: check the secrets named in {FIELD}"

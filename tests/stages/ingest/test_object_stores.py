@@ -146,7 +146,7 @@ def test_each_store_maps_its_declared_fields_and_nothing_else(
         (
             "az://c",
             {"tenant_id": "t", "client_id": "c", "client_secret": "s", "federated_token": "f"},
-            "give client_secret or federated_token, not both",
+            "give one of client_secret, client_certificate or federated_token",
         ),
         (
             "az://c",

@@ -216,3 +216,39 @@ def test_ca_file_is_refused_for_a_store_that_does_not_take_it(tmp_path: Path) ->
     files = {"path": "s3://lake/events", "ca_file": "ca.pem"}
     with pytest.raises(IngestConfigError, match="ca_file is taken by az://"):
         parse_ingest_config({"source": {"files": files}})
+
+
+def test_a_client_certificate_reads_and_an_unregistered_one_is_refused(
+    tmp_path: Path, lake: Lake, azure_https: AzureHttps, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The app's certificate signs the client assertion (PS256, named by its SHA-256
+    thumbprint); a certificate not registered on the app is refused, in one line; the private
+    key is in no file and no output."""
+    from tests.entra_id import self_signed
+
+    lake.put("events/a.parquet", [{"id": 5}])
+    client_id, pem = azure_https.login.app_with_certificate()
+    _, stranger = self_signed("not-registered")
+    lake.hidden = (pem.split("-----END PRIVATE KEY-----")[0], stranger.split("-----END")[0])
+    lake.fields = dict(FIELDS)
+    fields = {"client_certificate": "az-cert", "secret_az-client": client_id}
+    ctx = _context(tmp_path / "ok", lake, azure_https.ca, **fields, **{"secret_az-cert": pem})
+    assert main(ctx) == 0
+    assert read_all(ctx.out)[0]["id"].to_list() == [5]
+    logs = capfd.readouterr()
+    written = _written(tmp_path) + (logs.out + logs.err).encode()
+    for value in (*lake.hidden, *lake.issued):
+        assert value.encode() not in written
+
+    bad = fields | {"secret_az-cert": stranger}
+    message = _one_line_failure(
+        _context(tmp_path / "other", lake, azure_https.ca, **bad), capfd, lake
+    )
+    assert (
+        "AADSTS700027: The certificate with identifier used to sign the client assertion is "
+        "not registered on application ***" in message
+    )
+
+    ctx = _context(tmp_path / "junk", lake, azure_https.ca, **fields, **{"secret_az-cert": "junk"})
+    message = _one_line_failure(ctx, capfd, lake)
+    assert "client_certificate: the secret must hold the app certificate's private key" in message
