@@ -70,7 +70,7 @@ def principal_credential(options: dict[str, Any], verify: str | bool) -> Any:
     )
 
     tenant, client = options.pop("tenant_id"), options.pop("client_id")
-    authority = authority_url(options.pop("authority_host", None) or AUTHORITY)
+    authority = options.pop("authority_host", None) or AUTHORITY
     common: dict[str, Any] = {
         "authority": authority,
         "disable_instance_discovery": True,
@@ -97,18 +97,6 @@ def principal_credential(options: dict[str, Any], verify: str | bool) -> Any:
         credential = ClientAssertionCredential(tenant, client, lambda: token, **common)
     first_token(credential, authority, tenant, client)
     return credential
-
-
-def authority_url(value: str) -> str:
-    value = value.strip().rstrip("/")
-    if "://" not in value:  # a bare host, as Azure's own tools accept it
-        value = f"https://{value}"
-    if not value.startswith("https://"):
-        raise SourceError(
-            f"{FIELD}.authority_host: {value!r}: the login host is reached only over HTTPS; give "
-            "https://HOST (e.g. https://login.microsoftonline.us)"
-        )
-    return value
 
 
 def first_token(credential: Any, authority: str, tenant: str, client: str) -> None:

@@ -39,6 +39,8 @@ def azure_options(values: Mapping[str, str]) -> dict[str, Any]:
             raise SourceError(
                 f"{FIELD}: a service principal ({principal[0]}) goes without {other[0]}"
             )
+    if principal and opts.get("authority_host"):
+        opts["authority_host"] = authority_url(opts["authority_host"])
     elif opts.get("authority_host"):
         raise SourceError(
             f"{FIELD}: authority_host goes with a service principal: client_secret, "
@@ -82,3 +84,16 @@ def _azure_endpoint(opts: dict[str, Any], principal: bool) -> dict[str, Any]:
     elif opts.get("sas_token"):
         parts.append(f"SharedAccessSignature={opts['sas_token'].lstrip('?')}")
     return {"connection_string": ";".join(parts) + ";"}
+
+
+def authority_url(value: str) -> str:
+    """The login host as the https URL the credential takes (a bare host is accepted)."""
+    value = value.strip().rstrip("/")
+    if "://" not in value:  # a bare host, as Azure's own tools accept it
+        value = f"https://{value}"
+    if not value.startswith("https://"):
+        raise SourceError(
+            f"{FIELD}.authority_host: the login host is reached only over HTTPS: give "
+            "https://HOST (e.g. https://login.microsoftonline.us)"
+        )
+    return value

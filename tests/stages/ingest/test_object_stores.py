@@ -86,6 +86,14 @@ S3_LIMITS = {"config_kwargs": {"connect_timeout": 5, "retries": {"max_attempts":
         ),
         (
             "az://c/p",
+            {"tenant_id": "t", "client_id": "c", "client_certificate": "pem"}
+            | {"account_name": "a", "authority_host": "login.microsoftonline.us/"},
+            {"tenant_id": "t", "client_id": "c", "client_certificate": "pem"}
+            | {"account_name": "a", "authority_host": "https://login.microsoftonline.us"}
+            | {"connection_timeout": 5},
+        ),
+        (
+            "az://c/p",
             {"account_name": "public"},
             {"account_name": "public", "anon": True, "connection_timeout": 5},
         ),
@@ -154,6 +162,12 @@ def test_each_store_maps_its_declared_fields_and_nothing_else(
             r"a service principal \(client_secret\) goes without account_key",
         ),
         ("az://c", {"account_key": "k", "authority_host": "h"}, "authority_host goes with"),
+        (
+            "az://c",
+            {"tenant_id": "t", "client_id": "c", "client_secret": "s"}
+            | {"authority_host": "http://login.example"},
+            "authority_host: the login host is reached only over HTTPS",
+        ),
         (
             "az://c",
             {"tenant_id": "t", "client_id": "c", "client_secret": "s", "endpoint_url": "http://h"},
