@@ -252,3 +252,49 @@ def test_a_client_certificate_reads_and_an_unregistered_one_is_refused(
     ctx = _context(tmp_path / "junk", lake, azure_https.ca, **fields, **{"secret_az-cert": "junk"})
     message = _one_line_failure(ctx, capfd, lake)
     assert "client_certificate: the secret must hold the app certificate's private key" in message
+
+
+def test_an_unreachable_login_host_is_one_line_in_seconds(
+    tmp_path: Path, lake: Lake, azure_https: AzureHttps, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    lake.put("events/a.parquet", [{"id": 1}])
+    closed = f"https://127.0.0.1:{free_port()}"
+    ctx = _context(tmp_path, lake, azure_https.ca, **{"secret_az-login": closed})
+    started = time.monotonic()
+    message = _one_line_failure(ctx, capfd, lake)
+    assert time.monotonic() - started < 10
+    assert "cannot connect to the login host *** for a token: Cannot connect to host" in message
+    assert "cannot reach the store" in message
+
+
+def test_an_account_key_over_https_trusts_the_ca_file(
+    tmp_path: Path, azure_https: AzureHttps, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """ca_file reaches the key path too (a connection string naming the HTTPS endpoint), and
+    without it the store's certificate is not trusted."""
+    from tests.cloudstores import AZURITE_ACCOUNT
+
+    writer = azure_https.writer
+    container = f"lake-{uuid.uuid4().hex[:10]}"
+    writer.mkdir(container)
+    lake = Lake(
+        "az",
+        container,
+        writer,
+        {
+            "az-name": AZURITE_ACCOUNT,
+            "az-key": AZURITE_KEY,
+            "az-endpoint": azure_https.store.endpoint,
+        },
+        {"account_name": "az-name", "account_key": "az-key", "endpoint_url": "az-endpoint"},
+        (AZURITE_KEY,),
+    )
+    lake.put("events/a.parquet", [{"id": 4}])
+    ctx = _context(tmp_path / "ok", lake, azure_https.ca)
+    assert main(ctx) == 0
+    assert read_all(ctx.out)[0]["id"].to_list() == [4]
+    message = _one_line_failure(_context(tmp_path / "untrusted", lake, None), capfd, lake)
+    assert "certificate verify failed" in message and "not trusted or names another host" in message
+    writer.rm(container)
