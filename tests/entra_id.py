@@ -18,7 +18,6 @@ gets a token). Refusals answer ``{"error", "error_description", "error_codes"}``
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import ssl
@@ -26,81 +25,25 @@ import threading
 import time
 import urllib.parse
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.engine.kms_servers import ServerTls
+from tests.jwt_keys import (
+    EXCHANGE_AUDIENCE,
+    FederatedIssuer,
+    b64,
+    rsa_key,
+    self_signed,
+    sign_jwt,
+    unb64,
+)
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
-EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 Answer = tuple[int, dict[str, Any]]
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _rsa() -> Any:
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def sign_jwt(key: Any, claims: dict[str, Any]) -> str:
-    """A compact RS256 JWT of ``claims``."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
-
-    head = _b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "k1"}).encode())
-    body = _b64(json.dumps(claims).encode())
-    signature = key.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{head}.{body}.{_b64(signature)}"
-
-
-@dataclass
-class FederatedIssuer:
-    """An OIDC issuer (a CI system's) whose tokens an app trusts for one subject."""
-
-    url: str
-    key: Any = field(default_factory=_rsa)
-
-    def token(self, subject: str, audience: str = EXCHANGE_AUDIENCE, life: int = 600) -> str:
-        now = int(time.time())
-        claims = {"iss": self.url, "sub": subject, "aud": audience, "iat": now, "exp": now + life}
-        return sign_jwt(self.key, claims | {"nbf": now})
-
-
-def self_signed(name: str) -> tuple[Any, str]:
-    """An app's certificate: (the certificate, PEM of its private key and the certificate)."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import NameOID
-
-    key, now = _rsa(), datetime.datetime.now(datetime.UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ) + cert.public_bytes(serialization.Encoding.PEM)
-    return cert, pem.decode()
 
 
 @dataclass
@@ -119,7 +62,7 @@ class EntraTokenEndpoint:
         self.apps: dict[str, App] = {}
         self.granted: list[str] = []  # every access token issued
         self.refused: list[str] = []  # AADSTS codes answered
-        self._key = _rsa()
+        self._key = rsa_key()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(tls.cert, tls.key)
@@ -132,7 +75,7 @@ class EntraTokenEndpoint:
 
     def app_with_secret(self) -> tuple[str, str]:
         """A new app registration's client id and a client secret value."""
-        app = App(str(uuid.uuid4()), secret="Qk9~" + _b64(os.urandom(30)))
+        app = App(str(uuid.uuid4()), secret="Qk9~" + b64(os.urandom(30)))
         self.apps[app.client_id] = app
         return app.client_id, str(app.secret)
 
@@ -226,9 +169,9 @@ class EntraTokenEndpoint:
 
         try:
             head, body, signature = assertion.split(".")
-            claims = json.loads(_unb64(body))
+            claims = json.loads(unb64(body))
             issuer.key.public_key().verify(
-                _unb64(signature), f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256()
+                unb64(signature), f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256()
             )
         except (ValueError, InvalidSignature):
             return "The client assertion is not signed by the federated identity's issuer."
@@ -250,10 +193,10 @@ class EntraTokenEndpoint:
 
         try:
             head, body, signature = assertion.split(".")
-            header, claims = json.loads(_unb64(head)), json.loads(_unb64(body))
+            header, claims = json.loads(unb64(head)), json.loads(unb64(body))
         except ValueError:
             return "Client assertion failed signature validation."
-        thumbprint = _b64(app.certificate.fingerprint(hashes.SHA256()))
+        thumbprint = b64(app.certificate.fingerprint(hashes.SHA256()))
         if str(header.get("x5t#S256", "")).rstrip("=") != thumbprint:
             return (
                 f"The certificate with identifier used to sign the client assertion is not "
@@ -262,7 +205,7 @@ class EntraTokenEndpoint:
         pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
         try:
             app.certificate.public_key().verify(
-                _unb64(signature), f"{head}.{body}".encode(), pss, hashes.SHA256()
+                unb64(signature), f"{head}.{body}".encode(), pss, hashes.SHA256()
             )
         except InvalidSignature:
             return "Client assertion failed signature validation."

@@ -23,7 +23,7 @@ from lockgate.stages.ingest import main
 from tests.azure_https import AzureHttps
 from tests.cloudstores import AZURITE_KEY, free_port
 from tests.engine.tls_ca import make_tls
-from tests.entra_id import FederatedIssuer
+from tests.jwt_keys import FederatedIssuer
 from tests.stages.ingest.test_read_cloud import Lake
 from tests.stages.ingest.test_read_postgres import read_all
 from tests.stages.ingest.test_read_s3 import _written
@@ -224,7 +224,7 @@ def test_a_client_certificate_reads_and_an_unregistered_one_is_refused(
     """The app's certificate signs the client assertion (PS256, named by its SHA-256
     thumbprint); a certificate not registered on the app is refused, in one line; the private
     key is in no file and no output."""
-    from tests.entra_id import self_signed
+    from tests.jwt_keys import self_signed
 
     lake.put("events/a.parquet", [{"id": 5}])
     client_id, pem = azure_https.login.app_with_certificate()
