@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lockgate.stages.ingest.postgres import SourceError
+from lockgate.stages.ingest.store_tls import trusted_ca
 
 FIELD = "with.source.files.credentials"
 AUTHORITY = "https://login.microsoftonline.com"
@@ -45,19 +46,6 @@ def open_azure(url: str, opts: Mapping[str, Any]) -> tuple[Any, str]:
         )
     fs = cls(verify=verify, credential=credential, **options)
     return fs, cls._strip_protocol(url)
-
-
-def trusted_ca(path: str) -> str:
-    """``path`` if it is a PEM CA bundle the TLS layer can load."""
-    try:
-        ssl.create_default_context(cafile=path)
-    except (OSError, ssl.SSLError) as exc:
-        raise SourceError(
-            f"with.source.files.ca_file: {path}: not a readable PEM CA bundle "
-            f"({getattr(exc, 'strerror', None) or exc}); name the PEM file of the CA that signed "
-            "the store's certificate, relative to the project"
-        ) from None
-    return path
 
 
 def principal_credential(options: dict[str, Any], verify: str | bool) -> Any:

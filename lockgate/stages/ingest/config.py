@@ -38,7 +38,7 @@ class FileSource(FrozenModel):
     ca_file: str | None = Field(
         None,
         description="PEM CA bundle (a project path) the store's and its login host's TLS "
-        "certificates must chain to, instead of the system's trust store (az:// sources)",
+        "certificates must chain to, instead of the system's trust store (object stores)",
     )
 
     @field_validator("path")
@@ -66,10 +66,10 @@ class FileSource(FrozenModel):
                     f"{store.name} takes no {unknown[0]!r} in credentials; its fields are "
                     + ", ".join(store.fields)
                 )
-        if self.ca_file is not None and (store is None or store.name != "Azure Blob Storage"):
+        if self.ca_file is not None and store is None:
             raise ValueError(
-                "ca_file is taken by az://, abfs:// and abfss:// sources; an S3 or GCS endpoint "
-                "is trusted through the system's trust store"
+                "ca_file is taken by object-store sources (s3://, gs://, az:// and their "
+                "aliases): a local path or another scheme has no TLS to check"
             )
         return self
 

@@ -217,7 +217,7 @@ def open_filesystem(url: str, opts: Mapping[str, Any]) -> tuple[Any, str]:
 
     store = store_for(url)
     if store is STORES["s3"]:
-        return fsspec.core.url_to_fs(url, **opts, session=isolated_aws_session())
+        return fsspec.core.url_to_fs(url, **s3_trust(opts), session=isolated_aws_session())
     if store is None:
         return fsspec.core.url_to_fs(url, **opts)
     with hidden_environment(store.hidden_env):
@@ -230,6 +230,18 @@ def open_filesystem(url: str, opts: Mapping[str, Any]) -> tuple[Any, str]:
 
         _quiet("azure")
         return open_azure(url, opts)
+
+
+def s3_trust(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """The S3 options with ``ca_file`` as botocore's ``verify``: the only CA its TLS trusts."""
+    from lockgate.stages.ingest.store_tls import require_https, trusted_ca
+
+    options = dict(opts)
+    ca = options.pop("ca_file", None)
+    if ca:
+        require_https(options.get("endpoint_url"), f"{FIELD}.endpoint_url")
+        options["client_kwargs"] = options.get("client_kwargs", {}) | {"verify": trusted_ca(ca)}
+    return options
 
 
 def _quiet(name: str) -> None:

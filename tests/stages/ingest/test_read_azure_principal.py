@@ -210,14 +210,6 @@ def test_a_ca_file_that_is_not_a_ca_bundle_is_named(
     assert "with.source.files.ca_file:" in message and "not a readable PEM CA bundle" in message
 
 
-def test_ca_file_is_refused_for_a_store_that_does_not_take_it(tmp_path: Path) -> None:
-    from lockgate.stages.ingest.config import IngestConfigError, parse_ingest_config
-
-    files = {"path": "s3://lake/events", "ca_file": "ca.pem"}
-    with pytest.raises(IngestConfigError, match="ca_file is taken by az://"):
-        parse_ingest_config({"source": {"files": files}})
-
-
 def test_a_client_certificate_reads_and_an_unregistered_one_is_refused(
     tmp_path: Path, lake: Lake, azure_https: AzureHttps, capfd: pytest.CaptureFixture[str]
 ) -> None:
