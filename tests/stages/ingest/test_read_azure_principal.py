@@ -28,6 +28,7 @@ from tests.stages.ingest.test_read_cloud import Lake
 from tests.stages.ingest.test_read_postgres import read_all
 from tests.stages.ingest.test_read_s3 import _written
 
+AMBIENT_CA = ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 FIELDS = {
     "tenant_id": "az-tenant",
     "client_id": "az-client",
@@ -109,6 +110,9 @@ def test_a_service_principal_reads_over_https(
     monkeypatch.setenv("AZURE_CLIENT_SECRET", "hostile-secret")
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", f"BlobEndpoint={decoy}/x;")
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", AZURITE_KEY)
+    stranger = make_tls(tmp_path / "stranger", "127.0.0.1").ca
+    for name in AMBIENT_CA:  # the declared CA is not replaced by the host's
+        monkeypatch.setenv(name, str(stranger))
     before = len(lake.issued)
     ctx = _context(tmp_path, lake, azure_https.ca)
     assert main(ctx) == 0
@@ -170,16 +174,24 @@ def test_a_wrong_client_secret_is_one_line(
 
 
 def test_an_untrusted_ca_is_one_line(
-    tmp_path: Path, lake: Lake, azure_https: AzureHttps, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    lake: Lake,
+    azure_https: AzureHttps,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
-    """Another CA in ca_file, or none (the system's store): the login host's certificate is
-    not trusted, and no secret is sent."""
+    """Another CA in ca_file (the host's CA variables naming the right one do not extend it),
+    or none (the system's store): the login host's certificate is not trusted, and no secret
+    is sent."""
     lake.put("events/a.parquet", [{"id": 1}])
     stranger = make_tls(tmp_path / "stranger", "127.0.0.1").ca
     requests = len(azure_https.login.granted) + len(azure_https.login.refused)
     for name, ca in (("other-ca", stranger), ("system-store", None)):
         ctx = _context(tmp_path / name, lake, ca)
-        message = _one_line_failure(ctx, capfd, lake)
+        with monkeypatch.context() as env:
+            for variable in AMBIENT_CA if ca else ():
+                env.setenv(variable, str(azure_https.ca))
+            message = _one_line_failure(ctx, capfd, lake)
         assert "cannot connect to the login host *** for a token" in message
         assert "certificate verify failed" in message
         assert "name the CA that signed it in with.source.files.ca_file" in message
