@@ -127,3 +127,62 @@ def test_an_s3_ingest_runs_in_a_container(
     written = _everything(root) + (done.stdout + done.stderr).encode()
     for value in (bridge_store.secret_access_key, bridge_store.access_key_id):
         assert value.encode() not in written
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_a_containers_read_over_tls_trusts_the_projects_ca_file(
+    tmp_path: Path, bridge_store: S3Store, base_image: str
+) -> None:
+    """The store behind TLS on the bridge's gateway, its certificate from a CA that only the
+    project's ``certs/ca.pem`` names: the stage in its container reads the file from the
+    mounted project and trusts it; a project whose file holds another CA fails in one line
+    and sends nothing.
+    (The TLS proxy is tests/tls_proxy.py: moto's S3 server behind it speaks plain HTTP.)"""
+    from tests.engine.tls_ca import make_tls
+    from tests.tls_proxy import TlsProxy
+
+    gateway = bridge_store.endpoint.split("//", 1)[1].rsplit(":", 1)[0]
+    tls = make_tls(tmp_path / "tls", gateway)
+    proxy = TlsProxy(bridge_store.endpoint, tls, host=gateway)
+    bucket = f"tls-{uuid.uuid4().hex[:10]}"
+    bridge_store.client().create_bucket(Bucket=bucket)
+    _put(bridge_store, bucket, "events/day=2024-05-01/p.parquet", [4, 5])
+    env = {
+        "S3_KEY_ID": bridge_store.access_key_id,
+        "S3_SECRET": bridge_store.secret_access_key,
+        "S3_ENDPOINT": proxy.url,
+    }
+    try:
+        for trusted in (True, False):
+            spec = SPEC.replace("BUCKET", bucket).replace(
+                "image: {base: lockgate/debian:bookworm}",
+                f"image: {{base: {base_image}, requirements: requirements.txt}}",
+            )
+            spec = spec.replace(
+                "            endpoint_url: s3-endpoint\n",
+                "            endpoint_url: s3-endpoint\n          ca_file: certs/ca.pem\n",
+            )
+            files = {"requirements.txt": IMAGE_REQUIREMENTS}
+            files["certs/ca.pem"] = (
+                tls.ca if trusted else make_tls(tmp_path / "o", gateway).ca
+            ).read_text()
+            root = write_project(tmp_path / f"project-{trusted}", spec, files)
+            sent = proxy.sent
+            run = ("run", "--executor", "docker", "--export-dir", "export")
+            done = lockgate(*run, cwd=root, env=env, timeout=900)
+            written = _everything(root) + (done.stdout + done.stderr).encode()
+            for value in (bridge_store.secret_access_key, bridge_store.access_key_id):
+                assert value.encode() not in written
+            if trusted:
+                assert done.code == 0, done.stderr[-4000:]
+                manifest = json.loads((root / "export" / "pull" / "manifest.json").read_text())
+                assert manifest["rows"] == 2 and proxy.sent > sent
+                assert last_record(root)["stages"][0]["image_id"].startswith("sha256:")
+            else:
+                assert done.code != 0 and proxy.sent == sent
+                assert "Traceback" not in done.stderr, done.stderr[-4000:]
+                lines = [x for x in done.stderr.splitlines() if "certificate verify failed" in x]
+                assert len(lines) == 1 and "with.source.files.ca_file" in lines[0], done.stderr
+    finally:
+        proxy.stop()
