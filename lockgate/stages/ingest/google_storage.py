@@ -4,7 +4,9 @@ gcsfs gets ``anon`` or credentials built here, never a name that would make it s
 (application default credentials, the gcloud config, the instance metadata server) nor a raw
 token string (whose expiry it would look up on Google's servers). A service account's token is
 granted before the filesystem is made, so a refused key is reported at once: gcsfs retries an
-authentication failure as if it were transient.
+authentication failure as if it were transient. With ``with.source.files.ca_file`` the HTTPS
+session and every token grant trust that CA only (:mod:`store_tls`); an untrusted certificate
+fails at once, where gcsfs would retry it for a minute.
 """
 
 from __future__ import annotations
