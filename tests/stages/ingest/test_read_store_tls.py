@@ -271,7 +271,8 @@ def test_a_gcs_token_refresh_trusts_the_declared_ca(
 
     from lockgate.stages.ingest.google_storage import open_gcs
 
-    lake = next(_gcs(gcs_emulator, gcs_tls))
+    lakes = _gcs(gcs_emulator, gcs_tls)
+    lake = next(lakes)
     lake.put("events/a.parquet", _parquet([1]))
     for name in AMBIENT:
         monkeypatch.setenv(name, str(stranger))
@@ -285,6 +286,7 @@ def test_a_gcs_token_refresh_trusts_the_declared_ca(
     )
     assert fs.ls(f"{lake.bucket}/events") == [f"{lake.bucket}/events/a.parquet"]
     assert len(gcs_emulator.tokens.granted) == granted + 1, "renewed over TLS"
+    next(lakes, None)  # the bucket removed
 
 
 def test_ca_file_is_refused_where_there_is_no_tls() -> None:
@@ -295,3 +297,28 @@ def test_ca_file_is_refused_where_there_is_no_tls() -> None:
             parse_ingest_config({"source": {"files": {"path": path, "ca_file": "ca.pem"}}})
     for path in ("s3://lake/events", "gs://lake/events", "az://lake/events"):
         parse_ingest_config({"source": {"files": {"path": path, "ca_file": "ca.pem"}}})
+
+
+def test_a_gcs_access_token_reads_over_tls_through_the_declared_ca(
+    tmp_path: Path,
+    gcs_emulator: GcsEmulator,
+    gcs_tls: tuple[TlsProxy, TlsProxy],
+    tls: ServerTls,
+    stranger: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No token endpoint on this path: the store's own session is what trusts the CA."""
+    lakes = _gcs(gcs_emulator, gcs_tls)
+    lake = next(lakes)
+    lake.put("events/a.parquet", _parquet([9]))
+    for name in AMBIENT:
+        monkeypatch.setenv(name, str(stranger))
+    lake.fields = {"access_token": "gcs-token", "endpoint_url": "gcs-endpoint"}
+    token = "ya29.tls-" + uuid.uuid4().hex
+    sent = gcs_tls[0].sent
+    ctx = lake.context(tmp_path, tls.ca, **{"gcs-token": token})
+    assert main(ctx) == 0
+    assert read_all(ctx.out)[0]["id"].to_list() == [9]
+    assert gcs_tls[0].sent > sent
+    assert token.encode() not in _written(tmp_path)
+    next(lakes, None)
