@@ -258,6 +258,17 @@ def test_a_declared_ca_needs_https_endpoints(
     assert store.sent() == sent
 
 
+def test_a_ca_file_that_is_not_a_ca_bundle_is_named(
+    tmp_path: Path, store: Store, capfd: pytest.CaptureFixture[str]
+) -> None:
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate\n")
+    sent = store.sent()
+    message = _one_line_failure(store.context(tmp_path, not_pem), store, capfd)
+    assert message.startswith("with.source.files.ca_file: ") and "certs/ca.pem" in message
+    assert "not a readable PEM CA bundle" in message and store.sent() == sent
+
+
 def test_a_gcs_token_refresh_trusts_the_declared_ca(
     gcs_emulator: GcsEmulator,
     gcs_tls: tuple[TlsProxy, TlsProxy],
