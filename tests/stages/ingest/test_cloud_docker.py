@@ -37,6 +37,7 @@ from tests.cloudstores import (
 from tests.conftest import unavailable
 from tests.engine.test_kms_docker_runs import Watcher
 from tests.projects import CliResult, last_record, lockgate, states, write_project
+from tests.stages.ingest.test_s3_pipeline import IMAGE_REQUIREMENTS as S3_ONLY
 
 # one image for both stores, so the two modules' runs share one build
 REQUIREMENTS = (
@@ -95,7 +96,9 @@ class Store:
         pl.DataFrame({"id": ids}).write_parquet(buf)
         self.fs.pipe(f"{self.bucket}/{key}", buf.getvalue())
 
-    def project(self, root: Path, base_image: str) -> tuple[Path, dict[str, str]]:
+    def project(
+        self, root: Path, base_image: str, requirements: str = REQUIREMENTS
+    ) -> tuple[Path, dict[str, str]]:
         """The project folder and the CLI's environment (the secrets' values, and the host
         settings that must not reach a stage)."""
         env_names = {name: "LG_" + name.upper().replace("-", "_") for name in self.secrets}
@@ -112,7 +115,7 @@ class Store:
             full_secrets=names(self.full),
             stream_secrets=names(self.stream),
         )
-        root = write_project(root, spec, {"requirements.txt": REQUIREMENTS})
+        root = write_project(root, spec, {"requirements.txt": requirements})
         env = {e: self.secrets[n] for n, e in env_names.items()}
         return root, env | AMBIENT | self.ambient()
 
@@ -349,3 +352,27 @@ def test_a_wrong_key_in_a_container_is_one_clear_line(
     written = _written(root) + (done.stdout + done.stderr).encode()
     for value in store.hidden:
         assert value.encode() not in written
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_an_image_without_the_stores_package_says_what_to_add(
+    tmp_path: Path, store: Store, base_image: str, docker_client: Any
+) -> None:
+    """The S3 test's stage image (s3fs, neither gcsfs nor adlfs): each stage names the package
+    the image lacks and where to list it, not a pip command for the host."""
+    root, env = store.project(tmp_path / "project", base_image, S3_ONLY)
+    done = _run(root, env, Watcher(docker_client, root))
+    assert done.code != 0
+    assert states(last_record(root)) == {"full": "failed", "stream": "failed"}
+    name, package = {
+        "gs": ("Google Cloud Storage", "gcsfs"),
+        "az": ("Azure Blob Storage", "adlfs"),
+    }[store.scheme]
+    for stage in ("full", "stream"):
+        assert (
+            f"{stage} │ lockgate: error: with.source.files.path: reading {name} needs {package} "
+            "in the stage's image: list it in the file image.requirements names (or install it "
+            "in image.dockerfile)"
+        ) in done.stderr.splitlines(), done.stderr[-4000:]
+    assert "Traceback" not in done.stdout + done.stderr
