@@ -35,14 +35,11 @@ from tests.cloudstores import (
     start_gcs,
 )
 from tests.conftest import unavailable
+from tests.engine.test_kms_docker_runs import REQUIREMENTS as NO_STORE_PACKAGE
 from tests.engine.test_kms_docker_runs import Watcher
 from tests.projects import CliResult, last_record, lockgate, states, write_project
-from tests.stages.ingest.test_s3_pipeline import IMAGE_REQUIREMENTS as S3_ONLY
+from tests.stages.ingest.test_s3_pipeline import IMAGE_REQUIREMENTS as REQUIREMENTS
 
-# one image for both stores, so the two modules' runs share one build
-REQUIREMENTS = (
-    "polars>=1.20\npyarrow>=14\nfsspec>=2023.1\ngcsfs>=2024.2\nadlfs>=2024.2\ncryptography>=42\n"
-)
 SPEC = """\
 version: 1
 name: cloud-ctr
@@ -359,9 +356,9 @@ def test_a_wrong_key_in_a_container_is_one_clear_line(
 def test_an_image_without_the_stores_package_says_what_to_add(
     tmp_path: Path, store: Store, base_image: str, docker_client: Any
 ) -> None:
-    """The S3 test's stage image (s3fs, neither gcsfs nor adlfs): each stage names the package
-    the image lacks and where to list it, not a pip command for the host."""
-    root, env = store.project(tmp_path / "project", base_image, S3_ONLY)
+    """The KMS container test's stage image (Polars and pyarrow, no store package): each stage
+    names the package the image lacks and where to list it, not a pip command for the host."""
+    root, env = store.project(tmp_path / "project", base_image, NO_STORE_PACKAGE)
     done = _run(root, env, Watcher(docker_client, root))
     assert done.code != 0
     assert states(last_record(root)) == {"full": "failed", "stream": "failed"}
