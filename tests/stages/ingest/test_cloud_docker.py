@@ -15,6 +15,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -241,6 +243,27 @@ def _written(root: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
 
 
+def _left_on_host(values: list[str], since: float) -> list[Path]:
+    """Files written since ``since`` in ``/dev/shm`` (where the secrets lent to a container are
+    kept while it runs) and the host's temporary folder that hold any of ``values``. Test
+    sessions' own folders (``pytest-of-*``) are left out: this test greps its project itself,
+    and the others belong to other tests."""
+    temp = Path(tempfile.gettempdir())
+    roots = [Path("/dev/shm"), *(p for p in temp.iterdir() if not p.name.startswith("pytest-of-"))]
+    found = []
+    for root in roots:
+        for path in [root, *root.rglob("*")] if root.is_dir() else [root]:
+            try:
+                if not path.is_file() or path.is_symlink() or path.stat().st_mtime < since:
+                    continue
+                data = path.read_bytes() if path.stat().st_size < 64 << 20 else b""
+            except OSError:  # another process's file, gone or unreadable
+                continue
+            if any(v.encode() in data for v in values):
+                found.append(path)
+    return found
+
+
 def _check_containers(watcher: Watcher, store: Store, stages: set[str]) -> None:
     """Each stage container got only the secrets its stage declares, as files, and an
     environment without a credential or a host cloud setting."""
@@ -265,6 +288,7 @@ def _check_containers(watcher: Watcher, store: Store, stages: set[str]) -> None:
 def test_a_batch_and_a_stream_read_in_containers(
     tmp_path: Path, store: Store, base_image: str, docker_client: Any
 ) -> None:
+    started = time.time()
     store.put("events/day=2024-05-01/p.parquet", [1, 2])
     store.put("events/day=2024-05-02/p.parquet", [3])
     root, env = store.project(tmp_path / "project", base_image)
@@ -296,6 +320,11 @@ def test_a_batch_and_a_stream_read_in_containers(
     written = _written(root) + logs
     for value in [*store.hidden, *store.granted[granted_before:]]:
         assert value.encode() not in written
+    # the values unique to this test (Azurite's account key is every Azurite's, and other
+    # tests running meanwhile write it too)
+    unique = [v for v in [*store.hidden, *store.granted[granted_before:]] if v != AZURITE_KEY]
+    assert unique
+    assert _left_on_host(unique, started) == []
 
 
 def _wrong_key(store: Store) -> tuple[str, str]:
