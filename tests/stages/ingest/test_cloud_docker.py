@@ -152,7 +152,7 @@ def bridge_gcs(
     """The GCS emulator and its token endpoint on the bridge's gateway: the service account's
     ``token_uri`` names the address a container sees."""
     _need(request, "ingest-gcs", "gcsfs", "gcp_storage_emulator", "cryptography")
-    emulator = start_gcs(tmp_path_factory.mktemp("gcs-bridge") / "emulator.log", gateway)
+    emulator = start_gcs(tmp_path_factory.mktemp("gcs-bridge") / "emulator.log", host=gateway)
     yield emulator
     emulator.stop()
 
@@ -166,7 +166,7 @@ def bridge_azurite(
     if binary is None:
         unavailable(request.config, "azurite-blob is not installed: run scripts/setup-test-env")
     store = start_azurite(
-        str(binary), tmp_path_factory.mktemp("az-bridge") / "azurite.log", gateway
+        str(binary), tmp_path_factory.mktemp("az-bridge") / "azurite.log", host=gateway
     )
     yield store
     store.stop()
