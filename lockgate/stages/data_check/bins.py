@@ -5,9 +5,10 @@ column's finite values are sorted once; the edges are quantiles of that sorted c
 index (numpy's ``linear`` method, the same floats ``np.quantile`` gives, without the copy and
 the selection ``np.quantile`` does again over sorted data). When the sample is the whole
 reference (k = 1), the counts at or below every edge are read off the same sorted copy by
-binary search, so the reference pass does not count them again, one comparison per edge and row.
-Current data no larger than the sample is counted the same way, from sorted copies of its columns
-(see :meth:`~.evaluation.InMemoryEvaluation.small_copy`).
+binary search, and its number of values, smallest and largest off its length and ends (a
+:class:`Tally`), so the reference pass does not compute them again, one comparison per edge and
+row. Current data no larger than the sample is tallied the same way, from sorted copies of its
+columns (see :meth:`~.evaluation.InMemoryEvaluation.small_copy`).
 """
 
 from __future__ import annotations
@@ -27,16 +28,27 @@ SAMPLE_ROWS = 200_000
 
 
 @dataclass(frozen=True)
+class Tally:
+    """What a column's sorted values (nulls and NaN left out) give its drift without a pass:
+    the count at or below each fine edge, the number of values, the smallest and the largest
+    (``None`` when there are no values), as the pass's sums, count, min and max would."""
+
+    at_or_below: tuple[int, ...]
+    n: int
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
 class Edges:
     """Bin edges of one numeric column: ``fine`` for Wasserstein/KS, ``coarse`` for PSI.
 
-    ``reference_counts``: the reference's count of values at or below each ``fine`` edge, when
-    the sample that gave the edges was the whole reference; ``None`` when the reference pass
-    counts them."""
+    ``reference``: the reference's :class:`Tally` over the ``fine`` edges, when the sample that
+    gave the edges was the whole reference; ``None`` when the reference pass counts them."""
 
     fine: tuple[float, ...]
     coarse: tuple[float, ...]
-    reference_counts: tuple[int, ...] | None = None
+    reference: Tally | None = None
 
 
 @dataclass(frozen=True)
@@ -105,17 +117,24 @@ def each_sorted_column(
     NaN, ascending, as a numpy array.
 
     Only as many sorted columns exist at once as there are threads (as many as Polars uses;
-    ``np.sort`` releases the GIL), each sorted in place in its one copy: the result of
-    ``reduce`` is kept, the column is not, so the sort's memory is a few columns, not all of
-    them (under ``memory_budget`` the sample's columns would otherwise add up beside it)."""
+    ``np.sort`` releases the GIL), each a sorted copy of the column as it is in the frame (no
+    filtered copy first: NaN sorts last and is cut off the end): the result of ``reduce`` is
+    kept, the column is not, so the sort's memory is a few columns, not all of them (under
+    ``memory_budget`` the sample's columns would otherwise add up beside it)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    import numpy as np
     import polars as pl
 
     def one(name: str) -> T:
-        values = frame[name].cast(pl.Float64).drop_nulls().drop_nans().to_numpy(writable=True)
-        values.sort()
-        return reduce(name, values)
+        series = frame[name]
+        if series.dtype != pl.Float64:
+            series = series.cast(pl.Float64)
+        if series.null_count():
+            series = series.drop_nulls()
+        nans = int(series.is_nan().sum())
+        values = np.sort(series.to_numpy())  # NaN sorts after every number, inf included
+        return reduce(name, values[: len(values) - nans])
 
     workers = min(pl.thread_pool_size(), len(names))
     if workers < 2:
@@ -133,10 +152,17 @@ def counts_at_or_below(ordered: Any, edges: Sequence[float]) -> tuple[int, ...]:
     return tuple(int(c) for c in found)
 
 
+def tally(ordered: Any, edges: Sequence[float]) -> Tally:
+    """The :class:`Tally` of ascending ``ordered`` values (no nulls, no NaN) over ``edges``."""
+    if len(ordered) == 0:
+        return Tally(tuple(0 for _ in edges), 0, None, None)
+    low, high = float(ordered[0]), float(ordered[-1])
+    return Tally(counts_at_or_below(ordered, edges), len(ordered), low, high)
+
+
 def column_edges(ordered: Any, bins: int, *, whole: bool) -> Edges:
     """The edges of one sampled column from its ascending values without nulls and NaN (and
-    its counts at or below them when ``whole``)."""
+    its tally over them when ``whole``)."""
     coarse, fine = quantile_edges(ordered, bins, FINE_BINS)
     merged = tuple(sorted(set(fine) | set(coarse)))
-    counts = counts_at_or_below(ordered, merged) if whole else None
-    return Edges(merged, coarse, counts)
+    return Edges(merged, coarse, tally(ordered, merged) if whole else None)

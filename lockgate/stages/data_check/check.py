@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lockgate.stages.data_check.bins import counts_at_or_below, each_sorted_column
+from lockgate.stages.data_check.bins import Tally, each_sorted_column, tally
 from lockgate.stages.data_check.compiler import ROWS, ScanPlan, compile_checks, examples_plan
 from lockgate.stages.data_check.drift import (
     DriftPlan,
@@ -46,11 +46,11 @@ def _schema(dataset: Dataset) -> dict[str, pl.DataType]:
 
 def _small_current(
     evaluation: Evaluation, data: Dataset, plan: ScanPlan, dplan: DriftPlan
-) -> tuple[Dataset, dict[str, tuple[int, ...]]]:
-    """The current data for its pass, and its counts at or below each fine edge of the numeric
-    drift columns: read into memory and counted from sorted copies when the data is small (see
-    :meth:`~.evaluation.InMemoryEvaluation.small_copy`); else as it is, and no counts (the pass
-    sums them)."""
+) -> tuple[Dataset, dict[str, Tally]]:
+    """The current data for its pass, and the tallies of its numeric drift columns over their
+    fine edges: read into memory and tallied from sorted copies when the data is small (see
+    :meth:`~.evaluation.InMemoryEvaluation.small_copy`); else as it is, and no tallies (the
+    pass counts them)."""
     names = list(dplan.numeric)
     wanted = sorted({*plan.columns(), *names, *dplan.categorical})
     copy = evaluation.small_copy(data, wanted) if names else None
@@ -59,7 +59,7 @@ def _small_current(
     counts = each_sorted_column(
         copy.scan().collect(),
         names,
-        lambda n, ordered: counts_at_or_below(ordered, dplan.numeric[n].fine),
+        lambda n, ordered: tally(ordered, dplan.numeric[n].fine),
     )
     return copy, counts
 
