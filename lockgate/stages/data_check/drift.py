@@ -95,16 +95,18 @@ def add_distributions(
     """Add the histogram / value-count expressions of every drift column to ``plan``; on the
     ``reference`` side, not the counts, count, min and max the sample already gave
     (``Edges.reference``), nor those of the ``counted`` columns (whose :class:`~.bins.Tally` the
-    caller read off a sorted copy): only their moments."""
+    caller read off a sorted copy): only their moments. The spread (``m2``) is the reference's
+    only: Wasserstein is scaled by the reference's standard deviation, and nothing reads the
+    current data's, so its pass leaves the variance out (``m2`` null, see
+    :func:`~.partials.mean_std`)."""
     import polars as pl
 
     keys: dict[str, dict[str, str]] = {}
     for name, edges in drift_plan.numeric.items():
         raw = pl.col(name).cast(pl.Float64)
         c = raw.fill_nan(None)
-        moments = pl.struct(
-            c.count().alias("n"), c.mean().alias("mean"), (c.var(ddof=0) * c.count()).alias("m2")
-        )
+        spread = c.var(ddof=0) * c.count() if reference else pl.lit(None, dtype=pl.Float64)
+        moments = pl.struct(c.count().alias("n"), c.mean().alias("mean"), spread.alias("m2"))
         # counts at or below each edge: plain sums stream in bounded memory (a histogram
         # expression would hold the whole column). They compare the raw column: Polars orders
         # NaN above every number, so ``NaN <= edge`` is false for the edges (never NaN) as the
