@@ -117,13 +117,12 @@ def each_sorted_column(
     NaN, ascending, as a numpy array.
 
     Only as many sorted columns exist at once as there are threads (as many as Polars uses;
-    ``np.sort`` releases the GIL), each a sorted copy of the column as it is in the frame (no
+    ``sort`` releases the GIL), each a sorted copy of the column as it is in the frame (no
     filtered copy first: NaN sorts last and is cut off the end): the result of ``reduce`` is
     kept, the column is not, so the sort's memory is a few columns, not all of them (under
     ``memory_budget`` the sample's columns would otherwise add up beside it)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import numpy as np
     import polars as pl
 
     def one(name: str) -> T:
@@ -133,7 +132,8 @@ def each_sorted_column(
         if series.null_count():
             series = series.drop_nulls()
         nans = int(series.is_nan().sum())
-        values = np.sort(series.to_numpy())  # NaN sorts after every number, inf included
+        values = series.to_numpy(writable=True)  # one copy, whether the column is in parts
+        values.sort()  # NaN sorts after every number, inf included
         return reduce(name, values[: len(values) - nans])
 
     workers = min(pl.thread_pool_size(), len(names))
