@@ -123,6 +123,7 @@ def each_sorted_column(
     ``memory_budget`` the sample's columns would otherwise add up beside it)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    import numpy as np
     import polars as pl
 
     def one(name: str) -> T:
@@ -131,10 +132,11 @@ def each_sorted_column(
             series = series.cast(pl.Float64)
         if series.null_count():
             series = series.drop_nulls()
-        nans = int(series.is_nan().sum())
         values = series.to_numpy(writable=True)  # one copy, whether the column is in parts
-        values.sort()  # NaN sorts after every number, inf included
-        return reduce(name, values[: len(values) - nans])
+        values.sort()  # NaN sorts after every number, inf included: cut off the end
+        if len(values) and math.isnan(values[-1]):
+            values = values[: int(np.searchsorted(values, math.nan, side="left"))]
+        return reduce(name, values)
 
     workers = min(pl.thread_pool_size(), len(names))
     if workers < 2:
