@@ -134,28 +134,28 @@ def start_moto(
 
 
 class VaultTransitServer:
-    """Vault's transit API, the part lockgate uses, on a loopback port (HTTPS only with
-    ``tls``: a certificate for 127.0.0.1)."""
+    """Vault's transit API, the part lockgate uses, on a loopback port or on ``host`` (HTTPS
+    only with ``tls``: a certificate for that address). Each request is recorded with the
+    client's address; so is every data key it hands out (``data_keys``)."""
 
     def __init__(
         self,
         token: str,
         keys: tuple[str, ...] = ("lockgate", "other"),
         tls: ServerTls | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
+        from tests.engine.kms_cloud_servers import serve_tls
+
         self.token = token
         self.keys = {name: os.urandom(32) for name in keys}
         self.requests: list[dict[str, Any]] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        scheme = "http"
+        self.data_keys: list[bytes] = []
+        self.server = ThreadingHTTPServer((host, 0), self._handler())
         if tls is not None:
-            import ssl
-
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(tls.cert, tls.key)
-            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-            scheme = "https"
-        self.addr = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
+            serve_tls(self.server, tls)
+        scheme = "https" if tls else "http"
+        self.addr = f"{scheme}://{host}:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> VaultTransitServer:
@@ -181,6 +181,7 @@ class VaultTransitServer:
         aes = AESGCM(self.keys[name])
         if action == "datakey/plaintext":
             plain, nonce = os.urandom(int(body.get("bits", 256)) // 8), os.urandom(12)
+            self.data_keys.append(plain)
             wrapped = (
                 "vault:v1:" + base64.b64encode(nonce + aes.encrypt(nonce, plain, None)).decode()
             )
@@ -201,7 +202,12 @@ class VaultTransitServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                request = {"path": self.path, "headers": dict(self.headers), "body": body}
+                request = {
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": body,
+                    "client": self.client_address[0],
+                }
                 vault.requests.append(request)
                 status, answer = vault._answer(
                     self.path, self.headers.get("X-Vault-Token"), json.loads(body or b"{}")
