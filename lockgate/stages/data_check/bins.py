@@ -31,12 +31,14 @@ SAMPLE_ROWS = 200_000
 class Tally:
     """What a column's sorted values (nulls and NaN left out) give its drift without a pass:
     the count at or below each fine edge, the number of values, the smallest and the largest
-    (``None`` when there are no values), as the pass's sums, count, min and max would."""
+    (``None`` when there are no values), as the pass's sums, count, min and max would; and how
+    many NaN the column holds (none: its pass need not turn NaN into nulls first)."""
 
     at_or_below: tuple[int, ...]
     n: int
     low: float | None
     high: float | None
+    nans: int = 0
 
 
 @dataclass(frozen=True)
@@ -111,10 +113,10 @@ def quantile_edges(ordered: Any, *counts: int) -> list[tuple[float, ...]]:
 
 
 def each_sorted_column(
-    frame: pl.DataFrame, names: Sequence[str], reduce: Callable[[str, Any], T]
+    frame: pl.DataFrame, names: Sequence[str], reduce: Callable[[str, Any, int], T]
 ) -> dict[str, T]:
-    """``reduce(name, values)`` for each column, ``values`` its Float64 values without nulls and
-    NaN, ascending, as a numpy array.
+    """``reduce(name, values, nans)`` for each column, ``values`` its Float64 values without
+    nulls and NaN, ascending, as a numpy array, and ``nans`` the number of NaN left out.
 
     Only as many sorted columns exist at once as there are threads (as many as Polars uses;
     ``sort`` releases the GIL), each a sorted copy of the column as it is in the frame (no
@@ -134,9 +136,10 @@ def each_sorted_column(
             series = series.drop_nulls()
         values = series.to_numpy(writable=True)  # one copy, whether the column is in parts
         values.sort()  # NaN sorts after every number, inf included: cut off the end
-        if len(values) and math.isnan(values[-1]):
+        total = len(values)
+        if total and math.isnan(values[-1]):
             values = values[: int(np.searchsorted(values, math.nan, side="left"))]
-        return reduce(name, values)
+        return reduce(name, values, total - len(values))
 
     workers = min(pl.thread_pool_size(), len(names))
     if workers < 2:
@@ -154,17 +157,18 @@ def counts_at_or_below(ordered: Any, edges: Sequence[float]) -> tuple[int, ...]:
     return tuple(int(c) for c in found)
 
 
-def tally(ordered: Any, edges: Sequence[float]) -> Tally:
-    """The :class:`Tally` of ascending ``ordered`` values (no nulls, no NaN) over ``edges``."""
+def tally(ordered: Any, edges: Sequence[float], nans: int = 0) -> Tally:
+    """The :class:`Tally` of ascending ``ordered`` values (no nulls, no NaN: ``nans`` of them
+    were left out) over ``edges``."""
     if len(ordered) == 0:
-        return Tally(tuple(0 for _ in edges), 0, None, None)
+        return Tally(tuple(0 for _ in edges), 0, None, None, nans)
     low, high = float(ordered[0]), float(ordered[-1])
-    return Tally(counts_at_or_below(ordered, edges), len(ordered), low, high)
+    return Tally(counts_at_or_below(ordered, edges), len(ordered), low, high, nans)
 
 
-def column_edges(ordered: Any, bins: int, *, whole: bool) -> Edges:
+def column_edges(ordered: Any, bins: int, *, whole: bool, nans: int = 0) -> Edges:
     """The edges of one sampled column from its ascending values without nulls and NaN (and
-    its tally over them when ``whole``)."""
+    its tally over them when ``whole``; ``nans``: how many NaN were left out)."""
     coarse, fine = quantile_edges(ordered, bins, FINE_BINS)
     merged = tuple(sorted(set(fine) | set(coarse)))
-    return Edges(merged, coarse, tally(ordered, merged) if whole else None)
+    return Edges(merged, coarse, tally(ordered, merged, nans) if whole else None)

@@ -65,7 +65,7 @@ def _small_current(
     counts = each_sorted_column(
         copy.scan().collect(),
         names,
-        lambda n, ordered: tally(ordered, dplan.numeric[n].fine),
+        lambda n, ordered, nans: tally(ordered, dplan.numeric[n].fine, nans),
     )
     return copy, counts
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +78,9 @@ def plan_drift(
     if not numeric and not categorical:
         return DriftPlan({}, (), ())
     edges = each_sorted_column(
-        sample, numeric, lambda _, ordered: column_edges(ordered, drift.bins, whole=whole)
+        sample,
+        numeric,
+        lambda _, ordered, nans: column_edges(ordered, drift.bins, whole=whole, nans=nans),
     )
     kept = [c for c in categorical if explicit or sample[c].n_unique() <= MAX_CATEGORIES]
     skipped = tuple(c for c in categorical if c not in kept)
@@ -90,7 +92,7 @@ def add_distributions(
     drift_plan: DriftPlan,
     *,
     reference: bool = False,
-    counted: Collection[str] = (),
+    counted: Mapping[str, Tally] | None = None,
 ) -> dict[str, dict[str, str]]:
     """Add the histogram / value-count expressions of every drift column to ``plan``; on the
     ``reference`` side, not the counts, count, min and max the sample already gave
@@ -98,13 +100,15 @@ def add_distributions(
     caller read off a sorted copy): only their moments. The spread (``m2``) is the reference's
     only: Wasserstein is scaled by the reference's standard deviation, and nothing reads the
     current data's, so its pass leaves the variance out (``m2`` null, see
-    :func:`~.partials.mean_std`)."""
+    :func:`~.partials.mean_std`). A tallied column that holds no NaN takes its moments as read
+    (turning NaN into nulls would copy it for nothing)."""
     import polars as pl
 
     keys: dict[str, dict[str, str]] = {}
     for name, edges in drift_plan.numeric.items():
+        known = (counted or {}).get(name) or (edges.reference if reference else None)
         raw = pl.col(name).cast(pl.Float64)
-        c = raw.fill_nan(None)
+        c = raw if known is not None and known.nans == 0 else raw.fill_nan(None)
         spread = c.var(ddof=0) * c.count() if reference else pl.lit(None, dtype=pl.Float64)
         moments = pl.struct(c.count().alias("n"), c.mean().alias("mean"), spread.alias("m2"))
         # counts at or below each edge: plain sums stream in bounded memory (a histogram
@@ -112,9 +116,8 @@ def add_distributions(
         # NaN above every number, so ``NaN <= edge`` is false for the edges (never NaN) as the
         # nulls ``fill_nan`` would make are not counted, without a filled copy per edge. (An
         # edge is NaN only when the sample holds both infinities; it keeps the filled column.)
-        known = name in counted or (reference and edges.reference is not None)
         keys[name] = {"moments": plan.add(moments, "moments", "mom")}
-        if not known:
+        if known is None:
             keys[name] |= {
                 **{
                     f"le{i}": plan.add(

@@ -161,7 +161,10 @@ def test_tally_of_sorted_values_equals_the_pass_aggregates(kind: str) -> None:
     }[kind]
     frame = pl.DataFrame({"x": values}, schema={"x": pl.Float64})
     edges = (-1.0, 0.0, 0.5, 2.0)
-    (found,) = each_sorted_column(frame, ["x"], lambda _, ordered: tally(ordered, edges)).values()
+    sorted_tally = each_sorted_column(
+        frame, ["x"], lambda _, ordered, nans: tally(ordered, edges, nans)
+    )
+    (found,) = sorted_tally.values()
     c = pl.col("x").fill_nan(None)
     row = frame.select(
         [(pl.col("x") <= e).sum().alias(f"le{i}") for i, e in enumerate(edges)]
@@ -169,3 +172,4 @@ def test_tally_of_sorted_values_equals_the_pass_aggregates(kind: str) -> None:
     ).row(0, named=True)
     assert found.at_or_below == tuple(row[f"le{i}"] for i in range(len(edges)))
     assert (found.n, found.low, found.high) == (row["n"], row["min"], row["max"])
+    assert found.nans == frame["x"].is_nan().sum()
