@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.jsonhttp import JsonHandler
+
 
 def as_a_new_process(monkeypatch: Any) -> None:
     """What a later process starts with: no KMS client and no unwrapped data key (a process
@@ -224,9 +226,9 @@ class VaultTransitServer:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         vault = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.body()
                 request = {
                     "path": self.path,
                     "headers": dict(self.headers),
@@ -237,15 +239,7 @@ class VaultTransitServer:
                 status, answer = vault._answer(
                     self.path, self.headers.get("X-Vault-Token"), json.loads(body or b"{}")
                 )
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
+                self.reply(status, answer)
 
         return Handler
 
