@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from lockgate.errors import LockgateError
+from lockgate.spec.keys import MINTED
 from tests.engine.kms_servers import MotoKms, assumed_roles, start_moto
 from tests.projects import last_record, lockgate, write_project
 
@@ -245,7 +246,6 @@ def test_minting_settings_are_checked_where_they_are_written(
 
 def test_a_minted_stage_is_given_the_minted_files_names_and_no_lent_secret(tmp_path: Path) -> None:
     from lockgate.engine.plan import build_plan
-    from lockgate.spec.keys import MINTED
     from lockgate.spec.loader import load_spec
 
     spec = tmp_path / "lockgate.yaml"
@@ -261,3 +261,86 @@ def test_a_minted_stage_is_given_the_minted_files_names_and_no_lent_secret(tmp_p
     assert json.loads(dict(pull.env)["LOCKGATE_ENCRYPTION_CREDENTIALS"]) == MINTED
     assert plan.encryption_role == "arn:aws:iam::123456789012:role/lockgate-stage"
     assert plan.select(["pull"]).encryption_sts == "kms.internal:8443"
+
+
+TRAIN_SPEC = """\
+version: 1
+name: minted-local
+image: {{base: lockgate/debian:bookworm}}
+secrets:
+  aws-id: {{env: LG_TEST_KMS_ID}}
+  aws-secret: {{env: LG_TEST_KMS_SECRET}}
+  aws-region: {{env: LG_TEST_KMS_REGION}}
+encryption:
+  key: awskms://{endpoint}/alias/lockgate-data
+  credentials: {{AWS_ACCESS_KEY_ID: aws-id, AWS_SECRET_ACCESS_KEY: aws-secret, AWS_REGION: aws-region}}
+  stage_credentials: minted
+  role_arn: {role}
+  sts_endpoint: {endpoint}
+stages:
+  prepare:
+    run: [python3, prepare.py]
+    inputs: [prepare.py]
+  fit:
+    uses: lockgate/train
+    needs: [prepare]
+    inputs: [model.py]
+    with:
+      entrypoint: "model:build"
+      data: {{train: in:prepare/train.csv, target: label}}
+      epochs: 1
+      checkpoint_every: 2
+      seed: 1
+      device: cpu
+      tracking: "off"
+"""
+PREPARE = """\
+import os
+rows = ["a,b,label"] + [f"{i % 7},{i % 3},{i % 2}" for i in range(64)]
+open(os.path.join(os.environ["LOCKGATE_OUT"], "train.csv"), "w").write("\\n".join(rows) + "\\n")
+"""
+# code the user runs inside train: it reads (and prints) what its secrets folder holds
+MODEL = """\
+import os
+from pathlib import Path
+
+def build(ctx):
+    from torch import nn
+    from lockgate.stages.train import TrainPlan
+
+    folder = Path(os.environ["LOCKGATE_SECRETS"])
+    print("given:", sorted(p.name for p in folder.iterdir()), flush=True)
+    print("token:", (folder / "minted-aws-session-token").read_text(), flush=True)
+    return TrainPlan(model=nn.Linear(ctx.data.n_features, ctx.data.n_classes))
+"""
+
+
+def test_the_local_executor_gives_train_a_minted_session_masked_in_its_lines(
+    tmp_path: Path, moto_role: MotoKms
+) -> None:
+    """Code the user runs inside train sees the minted files only, and what it prints of them
+    is masked in the stage's lines and its sealed log."""
+    kms = moto_role
+    spec = TRAIN_SPEC.format(endpoint=kms.endpoint, role=kms.role_arn)
+    root = write_project(tmp_path / "p", spec, {"prepare.py": PREPARE, "model.py": MODEL})
+    env = {
+        "LG_TEST_KMS_ID": kms.access_key,
+        "LG_TEST_KMS_SECRET": kms.secret_key,
+        "LG_TEST_KMS_REGION": "us-east-1",
+    }
+    result = lockgate("run", "--executor", "local", cwd=root, env=env, timeout=600)
+    assert result.code == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (session,) = assumed_roles(kms)
+    assert session["session_name"] == "lockgate-minted-local-fit"
+    checkpoints = list((root / ".lockgate" / "state" / "train" / "fit").rglob("step-*.pt"))
+    assert checkpoints and all(p.read_bytes().startswith(b"LGSEAL") for p in checkpoints)
+    shown = lockgate("log", "fit", cwd=root, env=env)
+    assert shown.code == 0, shown.stderr
+    given = sorted(MINTED.values())
+    assert f"given: {given}" in shown.stdout and "token: ***" in shown.stdout, shown.stdout
+    leaks = [kms.secret_key, session["secret_access_key"], session["session_token"]]
+    for text in (shown.stdout, result.stdout + result.stderr):
+        assert not [v for v in leaks if v in text]
+    for path in (root / ".lockgate").rglob("*"):
+        if path.is_file():
+            assert not [v for v in leaks if v.encode() in path.read_bytes()], path
