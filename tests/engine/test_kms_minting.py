@@ -245,6 +245,8 @@ def test_minting_settings_are_checked_where_they_are_written(
 
 
 def test_a_minted_stage_is_given_the_minted_files_names_and_no_lent_secret(tmp_path: Path) -> None:
+    from lockgate.engine import plancache
+    from lockgate.engine.digests import FileDigests
     from lockgate.engine.plan import build_plan
     from lockgate.spec.loader import load_spec
 
@@ -255,12 +257,18 @@ def test_a_minted_stage_is_given_the_minted_files_names_and_no_lent_secret(tmp_p
         role="arn:aws:iam::123456789012:role/lockgate-stage",
     )
     spec.write_text(body.replace("credentials: {", "credentials: {AWS_REGION: aws-id, "))
-    plan = build_plan(load_spec(spec), tmp_path)
-    (pull,) = plan.stages
-    assert pull.minted_credentials and pull.secrets == ()
-    assert json.loads(dict(pull.env)["LOCKGATE_ENCRYPTION_CREDENTIALS"]) == MINTED
-    assert plan.encryption_role == "arn:aws:iam::123456789012:role/lockgate-stage"
-    assert plan.select(["pull"]).encryption_sts == "kms.internal:8443"
+    pipeline = load_spec(spec)
+    built = build_plan(pipeline, tmp_path)
+    # the compiled-plan cache keeps it all: a re-run with an unchanged spec loads it from there
+    plancache.save(tmp_path / "plan.json", "k", built, pipeline)
+    cached = plancache.load(tmp_path / "plan.json", "k", FileDigests(None))
+    assert cached is not None
+    for plan in (built, cached[0]):
+        (pull,) = plan.stages
+        assert pull.minted_credentials and pull.secrets == ()
+        assert json.loads(dict(pull.env)["LOCKGATE_ENCRYPTION_CREDENTIALS"]) == MINTED
+        assert plan.encryption_role == "arn:aws:iam::123456789012:role/lockgate-stage"
+        assert plan.select(["pull"]).encryption_sts == "kms.internal:8443"
 
 
 TRAIN_SPEC = """\
