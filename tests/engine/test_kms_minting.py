@@ -22,7 +22,7 @@ import pytest
 
 from lockgate.errors import LockgateError
 from lockgate.spec.keys import MINTED
-from tests.engine.kms_servers import MotoKms, assumed_roles, start_moto
+from tests.engine.kms_servers import MotoKms, assumed_roles, free_port, start_moto
 from tests.projects import last_record, lockgate, write_project
 
 
@@ -124,6 +124,25 @@ def test_sts_refusing_to_mint_is_one_line(moto_role: MotoKms) -> None:
     assert "sts:AssumeRole" in message and "\n" not in message
     assert kms.denied_secret_key not in message
     assert assumed_roles(kms) == []
+
+
+def test_an_sts_that_cannot_be_reached_is_one_line(moto_role: MotoKms) -> None:
+    from lockgate.engine.kms.aws_sts import RoleMinter
+
+    kms = moto_role
+    host = {
+        "AWS_ACCESS_KEY_ID": kms.access_key,
+        "AWS_SECRET_ACCESS_KEY": kms.secret_key,
+        "AWS_REGION": "us-east-1",
+    }
+    closed = f"127.0.0.1:{free_port()}"  # nothing listens there
+    minter = RoleMinter(f"awskms://{kms.endpoint}/{kms.key_arn}", host, kms.role_arn, closed, None)
+    with pytest.raises(LockgateError) as caught:
+        minter.mint("lockgate-p-pull", 900)
+    assert str(caught.value) == (
+        f"encryption.stage_credentials: cannot reach STS at http://{closed}: check "
+        "encryption.sts_endpoint and the network; the stage was not started"
+    )
 
 
 def test_session_lasts_the_stage_timeout_within_sts_bounds() -> None:
