@@ -52,6 +52,8 @@ class MotoKms:
     other_key_arn: str
     url: str = ""  # http(s)://ENDPOINT, for the test's own boto3 clients
     verify: str | bool = True  # the CA file those clients check TLS against
+    role_arn: str = ""  # with ``role=True``: a role the sealer may assume (kms:Decrypt and
+    # kms:GenerateDataKey only, on any key: moto matches no Resource but ``*``)
 
 
 @dataclass(frozen=True)
@@ -64,14 +66,15 @@ class ServerTls:
 
 
 def start_moto(
-    log: Path, host: str = "127.0.0.1", tls: ServerTls | None = None
+    log: Path, host: str = "127.0.0.1", tls: ServerTls | None = None, role: bool = False
 ) -> tuple[subprocess.Popen[bytes], MotoKms]:
-    """moto's server on ``host``: plain HTTP, or HTTPS only with ``tls``'s certificate."""
+    """moto's server on ``host``: plain HTTP, or HTTPS only with ``tls``'s certificate; with
+    ``role``, also a role the sealer may assume (``MotoKms.role_arn``)."""
     import boto3
 
     port = free_port(host)
-    # the first 4 requests go unauthenticated: they create the users and their policy
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "5"}
+    # the first requests go unauthenticated: they create the users, the role and their policies
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "7" if role else "5"}
     argv = [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)]
     if tls is not None:
         argv += ["-c", str(tls.cert), "-k", str(tls.key)]
@@ -103,13 +106,17 @@ def start_moto(
         PolicyDocument=json.dumps(
             {
                 "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}],
+                "Statement": [
+                    {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
+                    *([{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}] * role),
+                ],
             }
         ),
     )
     key = iam.create_access_key(UserName="sealer")["AccessKey"]  # 3
     iam.create_user(UserName="outsider")  # 4
     denied = iam.create_access_key(UserName="outsider")["AccessKey"]  # 5
+    role_arn = _stage_role(iam) if role else ""  # 6, 7
     kms = boto3.client(
         "kms",
         endpoint_url=url,
@@ -132,7 +139,25 @@ def start_moto(
         other,
         url,
         verify,
+        role_arn,
     )
+
+
+def _stage_role(iam: Any) -> str:
+    """A role that only the sealer may assume, allowed the two KMS calls a stage makes."""
+    sealer = "arn:aws:iam::123456789012:user/sealer"  # moto's default account
+    trust = {"Effect": "Allow", "Principal": {"AWS": sealer}, "Action": "sts:AssumeRole"}
+    arn = iam.create_role(
+        RoleName="lockgate-stage",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]}),
+    )["Role"]["Arn"]
+    allow = {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*"}
+    iam.put_role_policy(
+        RoleName="lockgate-stage",
+        PolicyName="kms",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]}),
+    )
+    return str(arn)
 
 
 class VaultTransitServer:
@@ -217,3 +242,15 @@ class VaultTransitServer:
                 self.reply(status, answer)
 
         return Handler
+
+
+def assumed_roles(kms: MotoKms) -> list[dict[str, Any]]:
+    """The sessions moto's STS handed out, as it keeps them (role, session name and policy,
+    the credentials), read from moto's own state."""
+    import ssl
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=kms.verify) if isinstance(kms.verify, str) else None
+    with urllib.request.urlopen(f"{kms.url}/moto-api/data.json", context=context) as resp:
+        state = json.load(resp)
+    return list(state.get("sts", {}).get("AssumedRole", []))
