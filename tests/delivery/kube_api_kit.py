@@ -9,8 +9,10 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
+
+from tests.jsonhttp import JsonHandler
 
 ROLLOUT = "/apis/argoproj.io/v1alpha1/namespaces/ml/rollouts/model"
 TOKEN = "s3cr3t-token-value"
@@ -71,23 +73,11 @@ class ApiServer:
 def serving() -> Iterator[tuple[ApiServer, str]]:
     recorded = ApiServer()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            code, body = recorded.answer(
-                self.command, self.path, self.headers, self.rfile.read(length)
-            )
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.reply(*recorded.answer(self.command, self.path, self.headers, self.body()))
 
         do_GET = do_PATCH = do_DELETE = _serve
-
-        def log_message(self, *args: object) -> None:
-            return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -25,13 +25,23 @@ def staged(world: World, n: int = 1, author: str = "dana") -> None:
     """Promote image n to staging and mark it healthy there."""
     out = world.promoter().promote("staging", image(n), author=author)
     assert out.status == "promoted", out.lines
-    record_health(
-        world.ledger,
-        world.deployer,
-        world.promoter().rules("staging"),
-        Identity("sre", "github"),
-        mark="healthy",
-    )
+    mark(world, "staging", "healthy")
+
+
+def mark(world: World, env: str, verdict: str, provider: str = "github") -> None:
+    """sre records what is now running in ``env`` as ``verdict`` (healthy or unhealthy)."""
+    rules = world.promoter().rules(env)
+    record_health(world.ledger, world.deployer, rules, Identity("sre", provider), mark=verdict)
+
+
+def two_healthy_production_releases(world: World) -> None:
+    """Images 1 then 2 each go through staging, lena's approval and production, and run
+    healthy there: a rollback from 2 has 1 to go back to."""
+    for n in (1, 2):
+        staged(world, n)
+        assert approve_as(world, "lena", n).status == "approved"
+        assert world.promoter().promote("production", image(n)).status == "promoted"
+        mark(world, "production", "healthy", "test")
 
 
 def approve_as(world: World, who: str, n: int = 1, env: str = "production", **kw):
@@ -162,13 +172,7 @@ def test_refuses_digest_not_healthy_in_previous_environment(world: World) -> Non
     world.promoter().promote("staging", image(1), author="dana")  # deployed, never marked
     approve_as(world, "lena")
     assert "has not run healthy in staging" in refusal(world)
-    record_health(
-        world.ledger,
-        world.deployer,
-        world.promoter().rules("staging"),
-        Identity("sre", "github"),
-        mark="unhealthy",
-    )
+    mark(world, "staging", "unhealthy")
     assert "has not run healthy in staging" in refusal(world)
 
 
@@ -182,13 +186,7 @@ def test_refuses_when_verify_fails(world: World) -> None:
 def test_refuses_registry_outside_residency(world: World) -> None:
     other = "registry.us.example/ml/fraud"
     world.promoter().promote("staging", image(1, other), author="dana")
-    record_health(
-        world.ledger,
-        world.deployer,
-        world.promoter().rules("staging"),
-        Identity("sre", "github"),
-        mark="healthy",
-    )
+    mark(world, "staging", "healthy")
     approve_as(world, "lena")
     out = world.promoter().promote("production", image(1, other))
     assert out.status == "refused"
@@ -205,13 +203,7 @@ def test_refuses_pii_flagged_data_in_a_pii_forbidding_environment(
     check.write_text(json.dumps({"passed": True, "pii_detected": ["customers.csv:email"]}))
     out = world.promoter().promote("staging", image(1), author="dana", data_check=check)
     assert out.status == "promoted"  # staging allows PII
-    record_health(
-        world.ledger,
-        world.deployer,
-        world.promoter().rules("staging"),
-        Identity("sre", "github"),
-        mark="healthy",
-    )
+    mark(world, "staging", "healthy")
     approve_as(world, "lena")
     assert (
         "trained on data flagged with PII by data-check (customers.csv:email); production "
@@ -281,13 +273,7 @@ def test_rollback_returns_to_previous_healthy_release(world: World) -> None:
 def test_rollback_skips_releases_that_were_not_healthy(world: World) -> None:
     staged(world, 1)
     world.promoter().promote("staging", image(2), author="dana")
-    record_health(
-        world.ledger,
-        world.deployer,
-        world.promoter().rules("staging"),
-        Identity("sre", "github"),
-        mark="unhealthy",
-    )
+    mark(world, "staging", "unhealthy")
     world.promoter().promote("staging", image(3), author="dana")
     out = world.promoter().rollback("staging")
     assert world.ledger.entries()[-1].digest == digest(1), out.lines
@@ -341,17 +327,7 @@ def test_promote_requires_a_digest(world: World) -> None:
 def test_rollback_rechecks_approvals_or_takes_the_recorded_emergency_path(tmp_path: Path) -> None:
     spec = SPEC.replace("    four_eyes: true\n", "    four_eyes: true\n    emergency: [sre]\n")
     world = make_world(tmp_path, spec)
-    for n in (1, 2):
-        staged(world, n)
-        assert approve_as(world, "lena", n).status == "approved"
-        assert world.promoter().promote("production", image(n)).status == "promoted"
-        record_health(
-            world.ledger,
-            world.deployer,
-            world.promoter().rules("production"),
-            Identity("sre", "test"),
-            mark="healthy",
-        )
+    two_healthy_production_releases(world)
     world.clock.advance(hours=25)  # lena's approval of 1 has expired
     out = world.promoter().rollback("production")
     assert out.status == "refused"
@@ -368,17 +344,7 @@ def test_rollback_rechecks_approvals_or_takes_the_recorded_emergency_path(tmp_pa
 
 
 def test_rollback_with_standing_approvals_records_them(world: World) -> None:
-    for n in (1, 2):
-        staged(world, n)
-        assert approve_as(world, "lena", n).status == "approved"
-        assert world.promoter().promote("production", image(n)).status == "promoted"
-        record_health(
-            world.ledger,
-            world.deployer,
-            world.promoter().rules("production"),
-            Identity("sre", "test"),
-            mark="healthy",
-        )
+    two_healthy_production_releases(world)
     out = world.promoter().rollback("production")
     assert out.status == "rolled-back", out.lines
     approval = next(e for e in world.ledger.entries() if e.action == "approve")

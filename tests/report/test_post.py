@@ -9,11 +9,13 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.jsonhttp import JsonHandler
 
 TOKEN = "tok-secret-1234"
 
@@ -57,27 +59,18 @@ class FakeApi:
 def api() -> Iterator[tuple[FakeApi, str]]:
     state = FakeApi()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = self.body()
             status, answer = state.handle(
                 self.command,
                 self.path,
                 {k.lower(): v for k, v in self.headers.items()},
                 json.loads(raw) if raw else None,
             )
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.reply(status, answer)
 
         do_GET = do_POST = do_PATCH = do_PUT = _serve
-
-        def log_message(self, *args: Any) -> None:
-            pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
