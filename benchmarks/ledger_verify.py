@@ -157,11 +157,17 @@ def table(doc: dict[str, Any]) -> str:
         "",
         "Raw rounds, s: " + "; ".join(f"{name} {_raw(v['raw'])}" for name, v in sec.items()) + ".",
         "",
+        f"On all {n:,} lines, against one core: threads {_ratio(sec, 'threads', n)}, "
+        f"processes {_ratio(sec, 'processes', n)} of the time (medians). "
         f"One verification with its line's cut: {cpu['median']:.0f} µs of CPU on one core "
         f"(rounds: {', '.join(f'{v:.0f}' for v in cpu['raw'])}). {doc['repeat']} alternating "
         f"rounds after one warm-up. {_machine(doc)}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _ratio(sec: dict[str, Any], way: str, n: int) -> str:
+    return f"{sec[f'{way}_{n}']['median'] / sec[f'serial_{n}']['median']:.2f}"
 
 
 if __name__ == "__main__":
