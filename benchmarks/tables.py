@@ -218,7 +218,8 @@ def ledger_gate(doc: dict[str, Any]) -> str:
         "",
         f"libsodium / OpenSSL, full audit in process: {sodium['median'] / ssl['median']:.2f} of "
         f"the time. Parsed copy: {doc['parsed_copy_mb']} MB. Each side a fresh process (interpreter start included) unless in process; "
-        f"{doc['repeat']} alternating rounds; signatures on {doc['workers']} worker processes. "
+        f"{doc['repeat']} alternating rounds; signatures on {doc['workers']} "
+        f"{doc.get('signature_workers', 'worker processes')}. "
         f"{_machine(doc)}",
     ]
     return "\n".join(lines) + "\n"
