@@ -6,6 +6,7 @@ lowered so that a small ledger crosses several share boundaries."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -171,3 +172,33 @@ def test_an_intact_ledger_passes_on_threads(ledger: Path, ran: list[str]) -> Non
     one, shared = both(ledger, checker(ledger))
     assert shared == one and shared.ok and shared.entries == ENTRIES
     assert ran == ["_first_bad_threaded"]
+
+
+@pytest.mark.parametrize(
+    "index",
+    [signatures.THREAD_SHARE - 1, signatures.THREAD_SHARE, (signatures.PARALLEL_FROM + 10) // 2],
+    ids=["end-of-share", "start-of-share", "middle"],
+)
+def test_the_command_names_a_forged_entry_in_a_ledger_big_enough_for_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index: int
+) -> None:
+    """`lockgate audit verify --full --public-key` at its own threshold (no setting lowered):
+    the forged entry is named, exit 1, no traceback."""
+    count = signatures.PARALLEL_FROM + 10
+    generate_key_pair(tmp_path / "k.pem", tmp_path / "k.pub")
+    build(tmp_path / "ledger", count, load_signer(tmp_path / "k.pem"))
+    forge(tmp_path / "ledger", index)
+    monkeypatch.setenv("LOCKGATE_WITNESS_DIR", str(tmp_path / "witness"))
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "lockgate", "audit", "verify", "--full"),
+            *("--ledger", str(tmp_path / "ledger"), "--public-key", str(tmp_path / "k.pub")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout
+    assert done.stderr.splitlines()[1:] == [f"  entry {index + 1}: {NOT_VERIFIED}"], done.stderr
+    assert f"first bad entry: {index + 1}" in done.stderr
