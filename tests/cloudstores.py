@@ -7,7 +7,8 @@ real HTTP server started as a subprocess on a free loopback port and stopped aft
   names it as ``token_uri``, and it grants a token only for an assertion signed with the
   account's private key, the check Google's token endpoint makes.
 - Azurite (npm ``azurite``, installed by scripts/setup-test-env) speaks the Blob API and checks
-  Shared Key signatures and SAS tokens of its well-known development account.
+  Shared Key signatures and SAS tokens of its well-known development account; given a server
+  certificate it serves HTTPS and also takes OAuth bearer tokens (``--oauth basic``).
 """
 
 from __future__ import annotations
@@ -233,15 +234,21 @@ class Azurite:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_azurite(binary: str, log: Path) -> Azurite:
+def start_azurite(binary: str, log: Path, tls: Any = None) -> Azurite:
+    """Azurite over plain HTTP, or over HTTPS with ``tls`` (a server certificate and key, see
+    tests/engine/tls_ca.py) and bearer tokens accepted."""
     port = free_port()
     folder = tempfile.mkdtemp(prefix="azurite-")
+    args = [binary, "--blobHost", "127.0.0.1", "--location", folder, *AZURITE_ARGS, str(port)]
+    if tls is not None:
+        args += ["--cert", str(tls.cert), "--key", str(tls.key), "--oauth", "basic"]
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [binary, "--blobHost", "127.0.0.1", "--location", folder, *AZURITE_ARGS, str(port)],
+            args,
             stdout=out,
             stderr=subprocess.STDOUT,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
         )
     _wait_port(port, process, "azurite-blob", log)
-    return Azurite(f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}", process, folder)
+    scheme = "http" if tls is None else "https"
+    return Azurite(f"{scheme}://127.0.0.1:{port}/{AZURITE_ACCOUNT}", process, folder)

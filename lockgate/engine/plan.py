@@ -13,7 +13,7 @@ from lockgate.contract import ENV_ENCRYPTION_CA, ENV_ENCRYPTION_CREDENTIALS, ENV
 from lockgate.engine.digests import FileDigests, glob_files, sha256_json
 from lockgate.engine.stagespec import ImageRecipe, StageSpec
 from lockgate.errors import SpecError
-from lockgate.spec.keys import is_envelope
+from lockgate.spec.keys import MINTED, is_envelope
 
 if TYPE_CHECKING:
     from lockgate.spec.models import Image, Pipeline, Stage
@@ -35,6 +35,9 @@ class Plan:
     # ``encryption.credentials`` (a KMS key's needs -> secret names), sorted
     encryption_credentials: tuple[tuple[str, str], ...] = ()
     encryption_ca: str | None = None  # ``encryption.ca_file``: the KMS's TLS trust
+    # ``encryption.role_arn`` and ``sts_endpoint``, when stages are given minted credentials
+    encryption_role: str | None = None
+    encryption_sts: str | None = None
 
     def by_name(self) -> dict[str, StageSpec]:
         return {s.name: s for s in self.stages}
@@ -65,13 +68,7 @@ class Plan:
             wanted.add(n)
             if not only:
                 todo.extend(table[n].needs)
-        return Plan(
-            self.pipeline_name,
-            self.project,
-            tuple(s for s in self.stages if s.name in wanted),
-            self.encryption,
-            self.encryption_credentials,
-        )
+        return replace(self, stages=tuple(s for s in self.stages if s.name in wanted))
 
 
 def build_plan(pipeline: Pipeline, project: Path, files: FileDigests | None = None) -> Plan:
@@ -90,7 +87,10 @@ def build_plan(pipeline: Pipeline, project: Path, files: FileDigests | None = No
     key = pipeline.encryption.key if pipeline.encryption else None
     creds = tuple(sorted(pipeline.encryption.credentials.items())) if pipeline.encryption else ()
     ca = pipeline.encryption.ca_file if pipeline.encryption else None
-    return Plan(pipeline.name, project, tuple(specs), key, creds, ca)
+    minted = pipeline.encryption is not None and pipeline.encryption.stage_credentials == "minted"
+    role = pipeline.encryption.role_arn if pipeline.encryption and minted else None
+    sts = pipeline.encryption.sts_endpoint if pipeline.encryption and minted else None
+    return Plan(pipeline.name, project, tuple(specs), key, creds, ca, role, sts)
 
 
 def _keeps_data_in_state(stage: Stage) -> bool:
@@ -123,16 +123,26 @@ def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline)
         and stage.uses in READS_SEALED_INPUTS
         and not is_envelope(pipeline.encryption.key)  # a KMS data key is found beside the data
     )
+    minted = False
     if pipeline.encryption and (_keeps_data_in_state(stage) or reads_sealed):
         key = pipeline.encryption.key  # the stage seals what it keeps in the state folder
         env[ENV_ENCRYPTION_KEY] = key
         creds = pipeline.encryption.credentials
+        minted = pipeline.encryption.stage_credentials == "minted"
+        if minted:  # the engine writes these files before each attempt (lockgate.engine.minting)
+            clash = sorted(set(secrets) & set(MINTED.values()))
+            if clash:
+                raise SpecError(
+                    f"stages.{name}.secrets: {clash[0]!r} is the name of a minted credential's "
+                    "file in the stage's secrets folder; rename that secret"
+                )
+            creds = MINTED
         if creds:
             env[ENV_ENCRYPTION_CREDENTIALS] = json.dumps(creds, sort_keys=True)
         if pipeline.encryption.ca_file:
             env[ENV_ENCRYPTION_CA] = pipeline.encryption.ca_file
         plain = [] if key.startswith("file:") else [key]
-        needed = list(creds.values()) if is_envelope(key) else plain
+        needed = [] if minted else list(creds.values()) if is_envelope(key) else plain
         secrets.extend(n for n in dict.fromkeys(needed) if n not in secrets)
     return StageSpec(
         name=name,
@@ -152,6 +162,7 @@ def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline)
         uses=stage.uses,
         engine=stage.engine,
         reads_sealed=reads_sealed,
+        minted_credentials=minted,
     )
 
 

@@ -38,6 +38,8 @@ def save(path: Path, key: str, plan: Plan, pipeline: Pipeline) -> None:
         "encryption": plan.encryption,
         "encryption_credentials": plan.encryption_credentials,
         "encryption_ca": plan.encryption_ca,
+        "encryption_role": plan.encryption_role,
+        "encryption_sts": plan.encryption_sts,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -68,6 +70,8 @@ def load(path: Path, key: str, files: FileDigests) -> tuple[Plan, dict[str, Any]
         data.get("encryption"),
         creds,
         data.get("encryption_ca"),
+        data.get("encryption_role"),
+        data.get("encryption_sts"),
     )
     return plan, data["secrets"]
 

@@ -15,6 +15,7 @@ from lockgate.engine.digests import sha256_json
 from lockgate.engine.events import Event, Reporter
 from lockgate.engine.executor import Executor
 from lockgate.engine.leftovers import LiveMark, sweep
+from lockgate.engine.minting import StageCredentials
 from lockgate.engine.plan import Plan
 from lockgate.engine.records import RunRecord, StageResult, new_run_id, write_record
 from lockgate.engine.sealed_outputs import SealedOutputs, resolve_sealer
@@ -85,6 +86,9 @@ class Runner:
             use_cache=use_cache,
             export_dir=export_dir,
             cancel=self.cancel,
+            mint=StageCredentials(full, secrets)
+            if any(s.minted_credentials for s in selected.stages)
+            else None,
         )
 
     def run(self) -> RunRecord:

@@ -123,8 +123,14 @@ class SecretFiles:
         self._held = _hold(self._folder)
         self.path = self._folder / "secrets"  # what a stage sees: the secrets and nothing else
         self.path.mkdir(mode=0o700)
+        self.put(values)
+
+    def put(self, values: Mapping[str, str]) -> None:
+        """Write these secrets, replacing files of the same names (minted credentials are
+        replaced before each attempt)."""
         for name, value in values.items():
             target = self.path / name
+            target.unlink(missing_ok=True)
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
             with os.fdopen(fd, "w") as f:
                 f.write(value)

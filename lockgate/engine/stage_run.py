@@ -7,14 +7,14 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lockgate.engine.digests import tree_digest
 from lockgate.engine.events import Event, Reporter
-from lockgate.engine.executor import ExecOutcome, Executor, OutputSink
+from lockgate.engine.executor import ExecOutcome, Executor
 from lockgate.engine.records import StageResult
 from lockgate.engine.sealed_log import LogWriter
 from lockgate.engine.sealed_outputs import SealedOutputs
@@ -42,6 +42,8 @@ class StageRun:
     use_cache: bool
     export_dir: Path | None
     cancel: threading.Event
+    # ``encryption.stage_credentials: minted``: a stage's credentials for one attempt
+    mint: Callable[[StageSpec], dict[str, str]] | None = None
     # plaintext cache entries a sealed run re-makes, and the images already built or asked for
     _replace: set[str] = field(default_factory=set, init=False)
     _images_seen: set[str] = field(default_factory=set, init=False)
@@ -122,7 +124,8 @@ class StageRun:
         secrets = {n: self.secret_values[n] for n in spec.secrets}
         log = self.sealed.log_writer(stage_dir)
         log_path = stage_dir / log.at_rest
-        with log, SecretFiles(secrets) as secrets_dir:
+        files = SecretFiles(secrets)
+        with log, files as secrets_dir:
             paths = StagePaths(
                 self.ws.project,
                 inputs,
@@ -132,7 +135,8 @@ class StageRun:
                 caches,
                 in_dir,
             )
-            outcome, attempts = self._attempts(spec, key, paths, secrets, self._output(spec, log))
+            output = _Output(self.masker, spec.name, log, self.reporter)
+            outcome, attempts = self._attempts(spec, key, paths, secrets, output, files)
         if isinstance(outcome, LockgateError):
             return self._finish(
                 spec, "failed", t0, key=key, reason=str(outcome), attempts=attempts, log=log_path
@@ -151,26 +155,18 @@ class StageRun:
             )
         return self._keep(spec, stage_dir, t0, common)
 
-    def _output(self, spec: StageSpec, log: LogWriter) -> OutputSink:
-        """Where the stage's lines go: masked, to its log file and to the reporter."""
-
-        def output(line: str) -> None:
-            line = self.masker(line)
-            log.write_line(line)
-            self.reporter.emit(Event("stage-output", spec.name, {"line": line}))
-
-        return output
-
     def _attempts(
         self,
         spec: StageSpec,
         key: str,
         paths: StagePaths,
         secrets: Mapping[str, str],
-        output: OutputSink,
+        output: _Output,
+        files: SecretFiles,
     ) -> tuple[ExecOutcome | LockgateError, int]:
         """Run the stage until it succeeds, is interrupted, or has used its retries; a fresh
-        ``out/`` for every attempt. A :class:`LockgateError` from the executor ends the tries."""
+        ``out/`` (and freshly minted credentials) for every attempt. A :class:`LockgateError`
+        from the executor or the minting ends the tries."""
         outcome: ExecOutcome | None = None
         attempts = 0
         for attempts in range(1, spec.retries + 2):
@@ -181,12 +177,18 @@ class StageRun:
                 Event("stage-started", spec.name, {"attempt": attempts, "cache_key": key})
             )
             try:
+                given = secrets
+                if spec.minted_credentials and self.mint is not None:
+                    minted = self.mint(spec)
+                    files.put(minted)
+                    output.masker = self.masker.extend(minted.values())
+                    given = {**secrets, **minted}
                 outcome = self.executor.run(
                     spec,
                     paths,
                     run_id=self.run_id,
                     git_sha=self.git_sha,
-                    secrets=secrets,
+                    secrets=given,
                     output=output,
                     cancel=self.cancel,
                 )
@@ -269,3 +271,16 @@ class StageRun:
             )
         )
         return result
+
+
+class _Output:
+    """Where a stage's lines go: masked (its secrets, and credentials minted for it), to its
+    log file and to the reporter."""
+
+    def __init__(self, masker: Masker, stage: str, log: LogWriter, reporter: Reporter) -> None:
+        self.masker, self.stage, self.log, self.reporter = masker, stage, log, reporter
+
+    def __call__(self, line: str) -> None:
+        line = self.masker(line)
+        self.log.write_line(line)
+        self.reporter.emit(Event("stage-output", self.stage, {"line": line}))

@@ -54,6 +54,8 @@ class StageSpec:
     uses: str | None = None
     engine: bool = False  # the stage gets the container engine's API socket
     reads_sealed: bool = False  # sealed upstream outputs are handed over sealed, read in place
+    # given short-lived KMS credentials the engine mints before each attempt, not lent ones
+    minted_credentials: bool = False
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ def build_container(
     ctr = ctr.with_directory(str(paths.state), dag.host().directory(str(paths.state)))
     for name, path in spec.caches:
         ctr = ctr.with_mounted_cache(path, dag.cache_volume(f"lockgate-{pipeline}-{name}"))
-    for name in spec.secrets:
+    for name in dict.fromkeys([*spec.secrets, *secret_files]):  # and credentials minted for it
         if name not in secret_files:
             raise LockgateError(f"stage {spec.name}: secret {name!r} has no value; set it first")
         secret = dag.secret(f"file://{secret_files[name]}")
@@ -289,7 +289,8 @@ class DaggerExecutor:
             # The SDK would otherwise download a CLI; use the one the user installed.
             os.environ.setdefault("_EXPERIMENTAL_DAGGER_CLI_BIN", cli)
 
-        with private_secret_files({n: secrets[n] for n in spec.secrets if n in secrets}) as files:
+        names = dict.fromkeys([*spec.secrets, *secrets])  # its own, then any minted for it
+        with private_secret_files({n: secrets[n] for n in names if n in secrets}) as files:
 
             def stage_container(dag: Client) -> Container:
                 return build_container(

@@ -107,3 +107,45 @@ def credential_problem(ref: str, credentials: dict[str, str]) -> str | None:
             f"hold them, e.g. credentials: {{{missing[0]}: my-secret}}"
         )
     return None
+
+
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+# the secret files a stage given minted credentials reads them from (what the KMS needs ->
+# the file's name in its secrets folder); never the names of declared secrets it is not given
+MINTED = {
+    "AWS_ACCESS_KEY_ID": "minted-aws-access-key-id",
+    "AWS_SECRET_ACCESS_KEY": "minted-aws-secret-access-key",
+    "AWS_SESSION_TOKEN": "minted-aws-session-token",
+    "AWS_REGION": "minted-aws-region",
+}
+
+
+def minting_problem(
+    ref: str,
+    mode: str,
+    role_arn: str | None,
+    sts_endpoint: str | None,
+) -> tuple[str, str] | None:
+    """``(field, what is wrong)`` with ``encryption.stage_credentials`` and the settings that
+    go with it, or None."""
+    if mode != "minted":
+        for name, value in (("role_arn", role_arn), ("sts_endpoint", sts_endpoint)):
+            if value is not None:
+                return name, "only used with stage_credentials: minted; remove it or set that"
+        return None
+    if not ref.startswith("awskms://"):
+        return "stage_credentials", (
+            "minted credentials are built for awskms:// keys only (Vault, Cloud KMS and Key "
+            "Vault credentials are lent as named); set stage_credentials: lent"
+        )
+    if role_arn is None:
+        return "stage_credentials", (
+            "minted credentials need role_arn: the IAM role lockgate assumes with the "
+            "credentials in encryption.credentials, e.g. role_arn: "
+            "arn:aws:iam::123456789012:role/lockgate-stage"
+        )
+    if not ROLE_ARN.fullmatch(role_arn):
+        return "role_arn", f"{role_arn!r}: expected arn:aws:iam::ACCOUNT:role/NAME"
+    if sts_endpoint is not None and ("/" in sts_endpoint or not sts_endpoint.strip()):
+        return "sts_endpoint", f"{sts_endpoint!r}: expected host[:port], e.g. sts.amazonaws.com"
+    return None

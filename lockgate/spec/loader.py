@@ -13,6 +13,7 @@ from lockgate.spec.keys import (
     credential_problem,
     is_envelope,
     kms_refusal,
+    minting_problem,
     uri_problem,
 )
 from lockgate.spec.yamlpos import Loc, Positions, dotted, load_yaml, read_spec_text
@@ -171,6 +172,15 @@ def _check_encryption(encryption: Encryption, secrets: list[str], positions: Pos
             f"{positions.where(at_ca)}: {dotted(at_ca)}: only a KMS key (awskms://, gcpkms://, "
             "azurekms://, hashivault://) is reached over TLS; remove ca_file"
         )
+    minting = minting_problem(
+        key,
+        encryption.stage_credentials,
+        encryption.role_arn,
+        encryption.sts_endpoint,
+    )
+    if minting:
+        at_mint: Loc = ("encryption", minting[0])
+        raise SpecError(f"{positions.where(at_mint)}: {dotted(at_mint)}: {minting[1]}")
     if is_envelope(key):
         return
     if key.startswith(KMS_SCHEMES):

@@ -379,6 +379,25 @@ class Encryption(Model):
         "chain to, instead of the system's trust store (a private KMS or a proxy's CA); "
         "relative to the project, where a stage in a container finds it too",
     )
+    stage_credentials: Literal["lent", "minted"] = Field(
+        "lent",
+        description="what the stages that reach the KMS themselves (an incremental or "
+        "streaming ingest, train) are given: `lent`, the credentials named above; `minted` "
+        "(awskms:// with role_arn): short-lived credentials lockgate asks STS for before each "
+        "attempt, allowed only kms:Decrypt and kms:GenerateDataKey on the one key",
+    )
+    role_arn: str | None = Field(
+        None,
+        min_length=1,
+        description="with stage_credentials: minted, the IAM role lockgate assumes (with the "
+        "credentials above) to mint a stage's credentials: arn:aws:iam::ACCOUNT:role/NAME",
+    )
+    sts_endpoint: str | None = Field(
+        None,
+        min_length=1,
+        description="with stage_credentials: minted, STS's host[:port] (default: STS's "
+        "regional endpoint); HTTPS except on loopback, checked against ca_file when set",
+    )
 
 
 class Pipeline(Model):

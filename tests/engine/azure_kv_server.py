@@ -10,9 +10,12 @@ import json
 import os
 import urllib.parse
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.engine.kms_cloud_servers import Answer, RecordingServer, b64url_decode, rsa_key
+
+if TYPE_CHECKING:
+    from tests.engine.kms_servers import ServerTls
 
 
 class AzureKeyVaultServer(RecordingServer):
@@ -20,8 +23,13 @@ class AzureKeyVaultServer(RecordingServer):
 
     SCOPE = "https://vault.azure.net/.default"
 
-    def __init__(self, keys: tuple[str, ...] = ("data", "other")) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        keys: tuple[str, ...] = ("data", "other"),
+        host: str = "127.0.0.1",
+        tls: ServerTls | None = None,
+    ) -> None:
+        super().__init__(host, tls)
         self.tenant = str(uuid.uuid4())
         self.clients: dict[str, tuple[str, bool]] = {}  # client id -> (secret, may wrap)
         # key name -> {version: RSA private key}; the last added is the current version

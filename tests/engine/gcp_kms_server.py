@@ -11,9 +11,12 @@ import os
 import time
 import urllib.parse
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.engine.kms_cloud_servers import Answer, RecordingServer, b64url_decode, rsa_key
+
+if TYPE_CHECKING:
+    from tests.engine.kms_servers import ServerTls
 
 
 class GcpKmsServer(RecordingServer):
@@ -21,8 +24,13 @@ class GcpKmsServer(RecordingServer):
 
     RING = "projects/lockgate-test/locations/europe-west1/keyRings/lockgate"
 
-    def __init__(self, keys: tuple[str, ...] = ("data", "other")) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        keys: tuple[str, ...] = ("data", "other"),
+        host: str = "127.0.0.1",
+        tls: ServerTls | None = None,
+    ) -> None:
+        super().__init__(host, tls)
         self.accounts: dict[str, tuple[Any, bool]] = {}  # email -> (private key, may use KMS)
         # key name -> versions (1-based), each an AES-256 key; the last is primary
         self.keys = {f"{self.RING}/cryptoKeys/{k}": [os.urandom(32)] for k in keys}

@@ -1,7 +1,7 @@
 """Google Cloud KMS and Azure Key Vault for the encryption-at-rest tests.
 
-No cloud can be reached where these tests run, so each is a small HTTP server on a loopback port
-that answers the calls lockgate makes as the services document them, records every request, and
+No cloud can be reached where these tests run, so each is a small HTTP server (on a loopback port,
+or on ``host`` and over HTTPS with ``tls``'s certificate) that answers the calls lockgate makes as the services document them, records every request, and
 checks authentication for real:
 
 - ``GcpKmsServer`` (tests/engine/gcp_kms_server.py): the OAuth 2 token endpoint verifies the
@@ -24,7 +24,10 @@ import base64
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.engine.kms_servers import ServerTls
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -39,14 +42,26 @@ def rsa_key() -> Any:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class RecordingServer:
-    """A threaded HTTP server on loopback that records each POST and answers ``answer()``."""
+def serve_tls(server: ThreadingHTTPServer, tls: ServerTls) -> None:
+    """Make ``server`` speak HTTPS only, with ``tls``'s certificate."""
+    import ssl
 
-    def __init__(self) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls.cert, tls.key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+
+
+class RecordingServer:
+    """A threaded HTTP server that records each POST (and the client's address) and answers
+    ``answer()``: on loopback, or on ``host``; HTTPS only with ``tls``."""
+
+    def __init__(self, host: str = "127.0.0.1", tls: ServerTls | None = None) -> None:
         self.requests: list[dict[str, Any]] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        self.url = f"http://{self.host}"
+        self.server = ThreadingHTTPServer((host, 0), self._handler())
+        if tls is not None:
+            serve_tls(self.server, tls)
+        self.host = f"{host}:{self.server.server_address[1]}"
+        self.url = f"{'https' if tls else 'http'}://{self.host}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.tokens: dict[str, str] = {}  # access token issued -> the principal it stands for
         self.location: str | None = None  # sent as Location with a 3xx answer
@@ -71,7 +86,13 @@ class RecordingServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # only a followed redirect would come here
-                owner.requests.append({"path": self.path, "headers": dict(self.headers)})
+                owner.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "client": self.client_address[0],
+                    }
+                )
                 self.send_response(404)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -79,7 +100,9 @@ class RecordingServer:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = dict(self.headers)
-                owner.requests.append({"path": self.path, "headers": headers, "body": body})
+                client = self.client_address[0]
+                record = {"path": self.path, "headers": headers, "body": body, "client": client}
+                owner.requests.append(record)
                 status, answer = owner.answer(self.path, headers, body)
                 data = json.dumps(answer).encode()
                 self.send_response(status)

@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.jsonhttp import JsonHandler
+
 
 def as_a_new_process(monkeypatch: Any) -> None:
     """What a later process starts with: no KMS client and no unwrapped data key (a process
@@ -50,6 +52,8 @@ class MotoKms:
     other_key_arn: str
     url: str = ""  # http(s)://ENDPOINT, for the test's own boto3 clients
     verify: str | bool = True  # the CA file those clients check TLS against
+    role_arn: str = ""  # with ``role=True``: a role the sealer may assume (kms:Decrypt and
+    # kms:GenerateDataKey only, on any key: moto matches no Resource but ``*``)
 
 
 @dataclass(frozen=True)
@@ -62,14 +66,15 @@ class ServerTls:
 
 
 def start_moto(
-    log: Path, host: str = "127.0.0.1", tls: ServerTls | None = None
+    log: Path, host: str = "127.0.0.1", tls: ServerTls | None = None, role: bool = False
 ) -> tuple[subprocess.Popen[bytes], MotoKms]:
-    """moto's server on ``host``: plain HTTP, or HTTPS only with ``tls``'s certificate."""
+    """moto's server on ``host``: plain HTTP, or HTTPS only with ``tls``'s certificate; with
+    ``role``, also a role the sealer may assume (``MotoKms.role_arn``)."""
     import boto3
 
     port = free_port(host)
-    # the first 4 requests go unauthenticated: they create the users and their policy
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "5"}
+    # the first requests go unauthenticated: they create the users, the role and their policies
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "7" if role else "5"}
     argv = [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)]
     if tls is not None:
         argv += ["-c", str(tls.cert), "-k", str(tls.key)]
@@ -101,13 +106,17 @@ def start_moto(
         PolicyDocument=json.dumps(
             {
                 "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}],
+                "Statement": [
+                    {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
+                    *([{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}] * role),
+                ],
             }
         ),
     )
     key = iam.create_access_key(UserName="sealer")["AccessKey"]  # 3
     iam.create_user(UserName="outsider")  # 4
     denied = iam.create_access_key(UserName="outsider")["AccessKey"]  # 5
+    role_arn = _stage_role(iam) if role else ""  # 6, 7
     kms = boto3.client(
         "kms",
         endpoint_url=url,
@@ -130,32 +139,50 @@ def start_moto(
         other,
         url,
         verify,
+        role_arn,
     )
 
 
+def _stage_role(iam: Any) -> str:
+    """A role that only the sealer may assume, allowed the two KMS calls a stage makes."""
+    sealer = "arn:aws:iam::123456789012:user/sealer"  # moto's default account
+    trust = {"Effect": "Allow", "Principal": {"AWS": sealer}, "Action": "sts:AssumeRole"}
+    arn = iam.create_role(
+        RoleName="lockgate-stage",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]}),
+    )["Role"]["Arn"]
+    allow = {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*"}
+    iam.put_role_policy(
+        RoleName="lockgate-stage",
+        PolicyName="kms",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]}),
+    )
+    return str(arn)
+
+
 class VaultTransitServer:
-    """Vault's transit API, the part lockgate uses, on a loopback port (HTTPS only with
-    ``tls``: a certificate for 127.0.0.1)."""
+    """Vault's transit API, the part lockgate uses, on a loopback port or on ``host`` (HTTPS
+    only with ``tls``: a certificate for that address). Each request is recorded with the
+    client's address; so is every data key it hands out (``data_keys``)."""
 
     def __init__(
         self,
         token: str,
         keys: tuple[str, ...] = ("lockgate", "other"),
         tls: ServerTls | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
+        from tests.engine.kms_cloud_servers import serve_tls
+
         self.token = token
         self.keys = {name: os.urandom(32) for name in keys}
         self.requests: list[dict[str, Any]] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        scheme = "http"
+        self.data_keys: list[bytes] = []
+        self.server = ThreadingHTTPServer((host, 0), self._handler())
         if tls is not None:
-            import ssl
-
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(tls.cert, tls.key)
-            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-            scheme = "https"
-        self.addr = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
+            serve_tls(self.server, tls)
+        scheme = "https" if tls else "http"
+        self.addr = f"{scheme}://{host}:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> VaultTransitServer:
@@ -181,6 +208,7 @@ class VaultTransitServer:
         aes = AESGCM(self.keys[name])
         if action == "datakey/plaintext":
             plain, nonce = os.urandom(int(body.get("bits", 256)) // 8), os.urandom(12)
+            self.data_keys.append(plain)
             wrapped = (
                 "vault:v1:" + base64.b64encode(nonce + aes.encrypt(nonce, plain, None)).decode()
             )
@@ -198,22 +226,31 @@ class VaultTransitServer:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         vault = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                request = {"path": self.path, "headers": dict(self.headers), "body": body}
+                body = self.body()
+                request = {
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": body,
+                    "client": self.client_address[0],
+                }
                 vault.requests.append(request)
                 status, answer = vault._answer(
                     self.path, self.headers.get("X-Vault-Token"), json.loads(body or b"{}")
                 )
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
+                self.reply(status, answer)
 
         return Handler
+
+
+def assumed_roles(kms: MotoKms) -> list[dict[str, Any]]:
+    """The sessions moto's STS handed out, as it keeps them (role, session name and policy,
+    the credentials), read from moto's own state."""
+    import ssl
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=kms.verify) if isinstance(kms.verify, str) else None
+    with urllib.request.urlopen(f"{kms.url}/moto-api/data.json", context=context) as resp:
+        state = json.load(resp)
+    return list(state.get("sts", {}).get("AssumedRole", []))

@@ -129,14 +129,18 @@ def _data_key(record: Path, kms: MotoKms) -> bytes:
 
 def _files(*folders: Path, since: float = 0.0, skip: Path | None = None) -> Iterator[Path]:
     for folder in folders:
-        for path in folder.rglob("*") if folder.is_dir() else ():
-            if skip is not None and path.is_relative_to(skip):
+        # os.walk passes over a folder another process removes meanwhile (rglob raises)
+        for top, dirs, names in os.walk(folder):
+            if skip is not None and Path(top).is_relative_to(skip):
+                dirs.clear()
                 continue
-            try:
-                if path.is_file() and not path.is_symlink() and path.stat().st_mtime >= since:
-                    yield path
-            except OSError:  # another process's file, gone meanwhile
-                continue
+            for name in names:
+                path = Path(top) / name
+                try:
+                    if path.is_file() and not path.is_symlink() and path.stat().st_mtime >= since:
+                        yield path
+                except OSError:  # another process's file, gone meanwhile
+                    continue
 
 
 @pytest.mark.slow

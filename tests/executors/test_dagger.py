@@ -220,6 +220,20 @@ def test_secrets_are_mounted_from_host_files_by_uri(dag: Any, paths: StagePaths)
     assert op(c, "withSecretVariable") == []  # never as environment variables
 
 
+def test_credentials_minted_for_a_stage_are_mounted_beside_its_own_secrets(
+    dag: Any, paths: StagePaths
+) -> None:
+    """The engine hands a stage with ``stage_credentials: minted`` files it did not list."""
+    files = {"db": Path("/tmp/s/db"), "minted-aws-session-token": Path("/tmp/s/tok")}
+    spec = stage(secrets=("db",), minted_credentials=True)
+    mounts = op(chain(dag, spec, paths, secret_files=files), "withMountedSecret")
+    assert [m["path"] for m in mounts] == [
+        "/run/secrets/db",
+        "/run/secrets/minted-aws-session-token",
+    ]
+    assert ops(mounts[1]["source"]) == [("Query", "secret", {"uri": "file:///tmp/s/tok"})]
+
+
 def test_no_query_carries_a_secret_value(dag: Any, paths: StagePaths, tmp_path: Path) -> None:
     """Through the executor's own file step: the whole tree of selections, nested objects
     included, holds file URIs only."""

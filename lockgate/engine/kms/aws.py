@@ -53,7 +53,7 @@ class AwsKms:
         self.uri, self.where = uri, where
         trust(ca_file, where)  # a clear error now for a file that is not a CA bundle
         self.endpoint, self.key = parse(uri)
-        region = credentials.get("AWS_REGION") or _arn_region(self.key)
+        self.region = region = credentials.get("AWS_REGION") or _arn_region(self.key)
         if not region:
             raise SealError(
                 f"{where}: no AWS region: give the key as an ARN, or add AWS_REGION to "
@@ -90,6 +90,12 @@ class AwsKms:
             )
         return bytes(resp["Plaintext"])
 
+    def key_arn(self) -> str:
+        """The ARN of the configured key (an alias or key id is looked up: ``DescribeKey``)."""
+        if self.key.startswith("arn:") and ":key/" in self.key:
+            return self.key
+        return str(self._call("DescribeKey", KeyId=self.key)["KeyMetadata"]["Arn"])
+
     def _call(self, op: str, **kwargs: Any) -> dict[str, Any]:
         from botocore.exceptions import (
             BotoCoreError,
@@ -98,7 +104,11 @@ class AwsKms:
             SSLError,
         )
 
-        method = {"GenerateDataKey": self.client.generate_data_key, "Decrypt": self.client.decrypt}
+        method = {
+            "GenerateDataKey": self.client.generate_data_key,
+            "Decrypt": self.client.decrypt,
+            "DescribeKey": self.client.describe_key,
+        }
         where = self.where
         try:
             return dict(method[op](**kwargs))

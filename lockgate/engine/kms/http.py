@@ -54,7 +54,7 @@ def tls_reason(exc: BaseException) -> str:
     """Why a connection failed, with what to do when it is the server's certificate."""
     reason = getattr(exc, "reason", exc)
     if isinstance(reason, ssl.SSLCertVerificationError):
-        detail = reason.verify_message or str(reason)
+        detail = (reason.verify_message or str(reason)).rstrip(".")
         return (
             f"TLS: the server's certificate is not trusted: {detail}; check encryption.ca_file "
             "(the CA that signed the KMS's certificate) and the host name in the KMS address"

@@ -4,7 +4,8 @@
 The URI follows cosign's form, ``hashivault://KEYNAME``: a transit key, mounted at
 ``transit/``. ``VAULT_ADDR`` and ``VAULT_TOKEN`` (and ``VAULT_NAMESPACE``) come only from the
 declared secrets named in ``encryption.credentials``; the token travels in the
-``X-Vault-Token`` header and nowhere else.
+``X-Vault-Token`` header and nowhere else, so ``VAULT_ADDR`` must be ``https://`` (``http://``
+only on a loopback address).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from lockgate.engine.kms import DataKey
-from lockgate.engine.kms.http import tls_reason, trust
+from lockgate.engine.kms.http import base_url, tls_reason, trust
 from lockgate.engine.sealing import SealError
 
 MOUNT = "transit"
@@ -32,9 +33,8 @@ class VaultTransit:
         self.key = uri.removeprefix("hashivault://")
         if not self.key or "/" in self.key:
             raise SealError(f"{uri}: expected hashivault://KEYNAME (a transit key's name)")
-        self.addr = credentials["VAULT_ADDR"].rstrip("/")
-        if not self.addr.startswith(("https://", "http://")):
-            raise SealError(f"{where}: VAULT_ADDR must be an http(s):// URL")
+        # the token travels in a header: plain HTTP only to a loopback address
+        self.addr = base_url(credentials["VAULT_ADDR"], f"{where}: VAULT_ADDR")
         self.headers = {"X-Vault-Token": credentials["VAULT_TOKEN"]}
         if credentials.get("VAULT_NAMESPACE"):
             self.headers["X-Vault-Namespace"] = credentials["VAULT_NAMESPACE"]

@@ -5,9 +5,10 @@ column's finite values are sorted once; the edges are quantiles of that sorted c
 index (numpy's ``linear`` method, the same floats ``np.quantile`` gives, without the copy and
 the selection ``np.quantile`` does again over sorted data). When the sample is the whole
 reference (k = 1), the counts at or below every edge are read off the same sorted copy by
-binary search, so the reference pass does not count them again, one comparison per edge and row.
-Current data no larger than the sample is counted the same way, from sorted copies of its columns
-(see :meth:`~.evaluation.InMemoryEvaluation.small_copy`).
+binary search, and its number of values, smallest and largest off its length and ends (a
+:class:`Tally`), so the reference pass does not compute them again, one comparison per edge and
+row. Current data no larger than the sample is tallied the same way, from sorted copies of its
+columns (see :meth:`~.evaluation.InMemoryEvaluation.small_copy`).
 """
 
 from __future__ import annotations
@@ -27,16 +28,29 @@ SAMPLE_ROWS = 200_000
 
 
 @dataclass(frozen=True)
+class Tally:
+    """What a column's sorted values (nulls and NaN left out) give its drift without a pass:
+    the count at or below each fine edge, the number of values, the smallest and the largest
+    (``None`` when there are no values), as the pass's sums, count, min and max would; and how
+    many NaN the column holds (none: its pass need not turn NaN into nulls first)."""
+
+    at_or_below: tuple[int, ...]
+    n: int
+    low: float | None
+    high: float | None
+    nans: int = 0
+
+
+@dataclass(frozen=True)
 class Edges:
     """Bin edges of one numeric column: ``fine`` for Wasserstein/KS, ``coarse`` for PSI.
 
-    ``reference_counts``: the reference's count of values at or below each ``fine`` edge, when
-    the sample that gave the edges was the whole reference; ``None`` when the reference pass
-    counts them."""
+    ``reference``: the reference's :class:`Tally` over the ``fine`` edges, when the sample that
+    gave the edges was the whole reference; ``None`` when the reference pass counts them."""
 
     fine: tuple[float, ...]
     coarse: tuple[float, ...]
-    reference_counts: tuple[int, ...] | None = None
+    reference: Tally | None = None
 
 
 @dataclass(frozen=True)
@@ -99,23 +113,33 @@ def quantile_edges(ordered: Any, *counts: int) -> list[tuple[float, ...]]:
 
 
 def each_sorted_column(
-    frame: pl.DataFrame, names: Sequence[str], reduce: Callable[[str, Any], T]
+    frame: pl.DataFrame, names: Sequence[str], reduce: Callable[[str, Any, int], T]
 ) -> dict[str, T]:
-    """``reduce(name, values)`` for each column, ``values`` its Float64 values without nulls and
-    NaN, ascending, as a numpy array.
+    """``reduce(name, values, nans)`` for each column, ``values`` its Float64 values without
+    nulls and NaN, ascending, as a numpy array, and ``nans`` the number of NaN left out.
 
     Only as many sorted columns exist at once as there are threads (as many as Polars uses;
-    ``np.sort`` releases the GIL), each sorted in place in its one copy: the result of
-    ``reduce`` is kept, the column is not, so the sort's memory is a few columns, not all of
-    them (under ``memory_budget`` the sample's columns would otherwise add up beside it)."""
+    ``sort`` releases the GIL), each a sorted copy of the column as it is in the frame (no
+    filtered copy first: NaN sorts last and is cut off the end): the result of ``reduce`` is
+    kept, the column is not, so the sort's memory is a few columns, not all of them (under
+    ``memory_budget`` the sample's columns would otherwise add up beside it)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    import numpy as np
     import polars as pl
 
     def one(name: str) -> T:
-        values = frame[name].cast(pl.Float64).drop_nulls().drop_nans().to_numpy(writable=True)
-        values.sort()
-        return reduce(name, values)
+        series = frame[name]
+        if series.dtype != pl.Float64:
+            series = series.cast(pl.Float64)
+        if series.null_count():
+            series = series.drop_nulls()
+        values = series.to_numpy(writable=True)  # one copy, whether the column is in parts
+        values.sort()  # NaN sorts after every number, inf included: cut off the end
+        total = len(values)
+        if total and math.isnan(values[-1]):
+            values = values[: int(np.searchsorted(values, math.nan, side="left"))]
+        return reduce(name, values, total - len(values))
 
     workers = min(pl.thread_pool_size(), len(names))
     if workers < 2:
@@ -133,10 +157,18 @@ def counts_at_or_below(ordered: Any, edges: Sequence[float]) -> tuple[int, ...]:
     return tuple(int(c) for c in found)
 
 
-def column_edges(ordered: Any, bins: int, *, whole: bool) -> Edges:
+def tally(ordered: Any, edges: Sequence[float], nans: int = 0) -> Tally:
+    """The :class:`Tally` of ascending ``ordered`` values (no nulls, no NaN: ``nans`` of them
+    were left out) over ``edges``."""
+    if len(ordered) == 0:
+        return Tally(tuple(0 for _ in edges), 0, None, None, nans)
+    low, high = float(ordered[0]), float(ordered[-1])
+    return Tally(counts_at_or_below(ordered, edges), len(ordered), low, high, nans)
+
+
+def column_edges(ordered: Any, bins: int, *, whole: bool, nans: int = 0) -> Edges:
     """The edges of one sampled column from its ascending values without nulls and NaN (and
-    its counts at or below them when ``whole``)."""
+    its tally over them when ``whole``; ``nans``: how many NaN were left out)."""
     coarse, fine = quantile_edges(ordered, bins, FINE_BINS)
     merged = tuple(sorted(set(fine) | set(coarse)))
-    counts = counts_at_or_below(ordered, merged) if whole else None
-    return Edges(merged, coarse, counts)
+    return Edges(merged, coarse, tally(ordered, merged, nans) if whole else None)

@@ -6,14 +6,20 @@ so tests build a :class:`DataCheck` over real files and a fixed ``now``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from lockgate.stages.data_check.bins import counts_at_or_below, each_sorted_column
-from lockgate.stages.data_check.compiler import ROWS, ScanPlan, compile_checks, examples_plan
+from lockgate.stages.data_check.bins import Tally, each_sorted_column, tally
+from lockgate.stages.data_check.compiler import (
+    ROWS,
+    ScanPlan,
+    compile_checks,
+    examples_plan,
+    judge_from_counts,
+)
 from lockgate.stages.data_check.drift import (
     DriftPlan,
     add_distributions,
@@ -46,11 +52,11 @@ def _schema(dataset: Dataset) -> dict[str, pl.DataType]:
 
 def _small_current(
     evaluation: Evaluation, data: Dataset, plan: ScanPlan, dplan: DriftPlan
-) -> tuple[Dataset, dict[str, tuple[int, ...]]]:
-    """The current data for its pass, and its counts at or below each fine edge of the numeric
-    drift columns: read into memory and counted from sorted copies when the data is small (see
-    :meth:`~.evaluation.InMemoryEvaluation.small_copy`); else as it is, and no counts (the pass
-    sums them)."""
+) -> tuple[Dataset, dict[str, Tally]]:
+    """The current data for its pass, and the tallies of its numeric drift columns over their
+    fine edges: read into memory and tallied from sorted copies when the data is small (see
+    :meth:`~.evaluation.InMemoryEvaluation.small_copy`); else as it is, and no tallies (the
+    pass counts them)."""
     names = list(dplan.numeric)
     wanted = sorted({*plan.columns(), *names, *dplan.categorical})
     copy = evaluation.small_copy(data, wanted) if names else None
@@ -59,7 +65,7 @@ def _small_current(
     counts = each_sorted_column(
         copy.scan().collect(),
         names,
-        lambda n, ordered: counts_at_or_below(ordered, dplan.numeric[n].fine),
+        lambda n, ordered, nans: tally(ordered, dplan.numeric[n].fine, nans),
     )
     return copy, counts
 
@@ -95,6 +101,7 @@ class DataCheck:
         probes = plan_pii(spec, schema, plan)
         evaluation = self.evaluation or evaluation_for(spec)
         passes = [(data, plan)]
+        complete: Callable[[Mapping[str, Any]], dict[str, Any]] = dict
         drift_parts = None
         if spec.drift is not None and spec.reference is not None:
             reference = locate(spec.reference, self.resolve, spec.format, "reference")
@@ -118,6 +125,9 @@ class DataCheck:
             ref_keys = add_distributions(ref_plan, dplan, reference=True)
             current, cur_counts = _small_current(evaluation, data, plan, dplan)
             cur_keys = add_distributions(plan, dplan, counted=cur_counts)
+            complete = judge_from_counts(
+                compiled, plan, {c: cur_keys[c]["counts"] for c in dplan.categorical}
+            )
             if kept is not None:  # every reference row is in memory already: no second read
                 reference = InMemoryDataset(
                     reference.label, reference.files, reference.format, reference.root, kept
@@ -125,7 +135,7 @@ class DataCheck:
             passes = [(current, plan), (reference, ref_plan)]
             drift_parts = (dplan, ref_keys, cur_keys, cur_counts)
         found = evaluation.rows(passes)
-        row = found[0]
+        row = complete(found[0])
         follow = examples_plan(compiled, row)
         if follow is not None:
             row = {**row, **evaluation.rows([(data, follow)])[0]}

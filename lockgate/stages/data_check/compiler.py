@@ -4,6 +4,10 @@ Every value check becomes a scalar expression with a unique alias in one :class:
 PII and drift add theirs to the same plan, so the data is read once. A check is then judged
 from the collected row: ``value`` against ``threshold`` with ``at_most`` or ``at_least``.
 
+An ``allowed`` check on a column whose value counts the pass already takes (a categorical drift
+column) is judged from those counts instead of an expression of its own (:func:`judge_from_counts`):
+the values outside the allowed set are the same rows, and the column is hashed once, not twice.
+
 The offending values a failed ``allowed`` or ``regex`` check shows are not in that pass:
 filtering, de-duplicating and sorting a column's values does not stream (at 10M rows it more than
 doubled the pass's peak memory for two such checks). The pass counts them; only when a count is
@@ -13,7 +17,7 @@ above zero does :func:`examples_plan` read the failing columns again for their f
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -39,6 +43,7 @@ class CompiledCheck:
     bound: Bound
     finish: Callable[[Any], tuple[Any, str]] = lambda v: (v, "")
     examples: pl.Expr | None = None  # the offending values, read only when the check fails
+    allowed_text: frozenset[str] | None = None  # an ``allowed`` check over the values as text
 
     def judge(self, row: Mapping[str, Any]) -> CheckResult:
         value, detail = self.finish(row[self.key])
@@ -62,18 +67,27 @@ class ScanPlan:
     exprs: dict[str, pl.Expr] = field(default_factory=dict)
     merges: dict[str, Merge] = field(default_factory=dict)
     duplicates: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    added: int = 0  # keys handed out, so a key is never reused after one is dropped
+
+    def _key(self, hint: str) -> str:
+        self.added += 1
+        return f"{hint}_{self.added - 1}"
 
     def add(self, expr: pl.Expr, merge: Merge, hint: str = "a") -> str:
-        key = f"{hint}_{len(self.exprs) + len(self.duplicates)}"
+        key = self._key(hint)
         self.exprs[key] = expr.alias(key)
         self.merges[key] = merge
         return key
 
     def add_duplicates(self, columns: tuple[str, ...]) -> str:
         """The alias of the number of rows repeating an earlier row's ``columns``."""
-        key = f"dup_{len(self.exprs) + len(self.duplicates)}"
+        key = self._key("dup")
         self.duplicates[key] = columns
         return key
+
+    def drop(self, key: str) -> None:
+        """Leave ``key``'s expression out of the pass (its value comes from elsewhere)."""
+        del self.exprs[key], self.merges[key]
 
     def rows(self) -> str:
         """The alias of the row count (added once)."""
@@ -168,14 +182,17 @@ def _column_checks(
             isinstance(v, int | float) and not isinstance(v, bool) for v in col.allowed
         )
         boolean = "bool" in kinds and all(isinstance(v, bool) for v in col.allowed)
+        as_text = None
         if numeric or boolean:
             target, allowed = c, pl.Series(list(col.allowed))
         else:
+            as_text = frozenset(str(v) for v in col.allowed)
             target, allowed = c.cast(pl.String), pl.Series([str(v) for v in col.allowed])
         bad = target.is_not_null() & ~target.is_in(allowed.implode())
         key = plan.add(bad.sum(), "sum")
         examples = _examples(target.filter(bad))
-        checks.append(CompiledCheck("allowed", name, key, 0, "at_most", examples=examples))
+        check = CompiledCheck("allowed", name, key, 0, "at_most", examples=examples)
+        checks.append(replace(check, allowed_text=as_text))
     if col.regex is not None:
         _check_regex(name, col.regex)
         text = c.cast(pl.String)
@@ -253,6 +270,31 @@ def compile_checks(
                 )
             )
     return checks, skipped
+
+
+def judge_from_counts(
+    checks: list[CompiledCheck], plan: ScanPlan, counts: Mapping[str, str]
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """Fuse the ``allowed`` checks over text whose column has value counts in ``plan``
+    (``counts``: column -> the key of its counts, non-null values cast to text, as the check
+    casts them): their own expressions leave the plan. Returns what completes a collected
+    row with their values: the rows whose value is outside the allowed set."""
+    fused = {
+        c.key: (counts[c.column], c.allowed_text)
+        for c in checks
+        if c.allowed_text is not None and c.column is not None and c.column in counts
+    }
+    for key in fused:
+        plan.drop(key)
+
+    def complete(row: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        for key, (counted, allowed) in fused.items():
+            pairs = (pair.values() for pair in row[counted] or ())
+            out[key] = sum(int(n) for value, n in pairs if str(value) not in allowed)
+        return out
+
+    return complete
 
 
 def examples_plan(checks: list[CompiledCheck], row: Mapping[str, Any]) -> ScanPlan | None:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lockgate.stages.data_check.bins import Edges, column_edges, each_sorted_column
+from lockgate.stages.data_check.bins import Edges, Tally, column_edges, each_sorted_column
 from lockgate.stages.data_check.compiler import ScanPlan
 from lockgate.stages.data_check.outcome import ColumnDrift
 from lockgate.stages.data_check.partials import mean_std
@@ -78,7 +78,9 @@ def plan_drift(
     if not numeric and not categorical:
         return DriftPlan({}, (), ())
     edges = each_sorted_column(
-        sample, numeric, lambda _, ordered: column_edges(ordered, drift.bins, whole=whole)
+        sample,
+        numeric,
+        lambda _, ordered, nans: column_edges(ordered, drift.bins, whole=whole, nans=nans),
     )
     kept = [c for c in categorical if explicit or sample[c].n_unique() <= MAX_CATEGORIES]
     skipped = tuple(c for c in categorical if c not in kept)
@@ -90,36 +92,43 @@ def add_distributions(
     drift_plan: DriftPlan,
     *,
     reference: bool = False,
-    counted: Collection[str] = (),
+    counted: Mapping[str, Tally] | None = None,
 ) -> dict[str, dict[str, str]]:
     """Add the histogram / value-count expressions of every drift column to ``plan``; on the
-    ``reference`` side, not the counts the sample already gave (``Edges.reference_counts``),
-    nor those of the ``counted`` columns (whose counts the caller read off a sorted copy)."""
+    ``reference`` side, not the counts, count, min and max the sample already gave
+    (``Edges.reference``), nor those of the ``counted`` columns (whose :class:`~.bins.Tally` the
+    caller read off a sorted copy): only their moments. The spread (``m2``) is the reference's
+    only: Wasserstein is scaled by the reference's standard deviation, and nothing reads the
+    current data's, so its pass leaves the variance out (``m2`` null, see
+    :func:`~.partials.mean_std`). A tallied column that holds no NaN takes its moments as read
+    (turning NaN into nulls would copy it for nothing)."""
     import polars as pl
 
     keys: dict[str, dict[str, str]] = {}
     for name, edges in drift_plan.numeric.items():
+        known = (counted or {}).get(name) or (edges.reference if reference else None)
         raw = pl.col(name).cast(pl.Float64)
-        c = raw.fill_nan(None)
-        moments = pl.struct(
-            c.count().alias("n"), c.mean().alias("mean"), (c.var(ddof=0) * c.count()).alias("m2")
-        )
+        c = raw if known is not None and known.nans == 0 else raw.fill_nan(None)
+        spread = c.var(ddof=0) * c.count() if reference else pl.lit(None, dtype=pl.Float64)
+        moments = pl.struct(c.count().alias("n"), c.mean().alias("mean"), spread.alias("m2"))
         # counts at or below each edge: plain sums stream in bounded memory (a histogram
         # expression would hold the whole column). They compare the raw column: Polars orders
         # NaN above every number, so ``NaN <= edge`` is false for the edges (never NaN) as the
         # nulls ``fill_nan`` would make are not counted, without a filled copy per edge. (An
         # edge is NaN only when the sample holds both infinities; it keeps the filled column.)
-        known = name in counted or (reference and edges.reference_counts is not None)
-        keys[name] = {
-            **{
-                f"le{i}": plan.add(((c if math.isnan(edge) else raw) <= edge).sum(), "sum", "le")
-                for i, edge in enumerate(() if known else edges.fine)
-            },
-            "n": plan.add(c.count(), "sum", "n"),
-            "moments": plan.add(moments, "moments", "mom"),
-            "min": plan.add(c.min(), "min", "min"),
-            "max": plan.add(c.max(), "max", "max"),
-        }
+        keys[name] = {"moments": plan.add(moments, "moments", "mom")}
+        if known is None:
+            keys[name] |= {
+                **{
+                    f"le{i}": plan.add(
+                        ((c if math.isnan(edge) else raw) <= edge).sum(), "sum", "le"
+                    )
+                    for i, edge in enumerate(edges.fine)
+                },
+                "n": plan.add(c.count(), "sum", "n"),
+                "min": plan.add(c.min(), "min", "min"),
+                "max": plan.add(c.max(), "max", "max"),
+            }
     for name in drift_plan.categorical:
         counts = pl.col(name).cast(pl.String).drop_nulls().value_counts().implode()
         keys[name] = {"counts": plan.add(counts, "counts", "vc")}
@@ -161,10 +170,16 @@ def _js(ref: Sequence[float], cur: Sequence[float]) -> float:
     return min(max(total, 0.0), 1.0)
 
 
-def _values(row: Mapping[str, Any], keys: Mapping[str, str]) -> dict[str, Any]:
+def _values(
+    row: Mapping[str, Any], keys: Mapping[str, str], known: Tally | None = None
+) -> dict[str, Any]:
+    """A column's values from its pass row, completed by its ``known`` tally if it has one."""
     values = {k: row[v] for k, v in keys.items()}
     if "moments" in values:
         values["mean"], values["std"] = mean_std(values.pop("moments"))
+    if known is not None:
+        values |= {f"le{i}": n for i, n in enumerate(known.at_or_below)}
+        values |= {"n": known.n, "min": known.low, "max": known.high}
     return values
 
 
@@ -256,17 +271,15 @@ def measure_drift(
     cur_keys: Mapping[str, Mapping[str, str]],
     ref_row: Mapping[str, Any],
     cur_row: Mapping[str, Any],
-    current_counts: Mapping[str, Sequence[int]] | None = None,
+    current: Mapping[str, Tally] | None = None,
 ) -> list[ColumnDrift]:
-    """The drift of every column; ``current_counts``: the current side's counts at or below
-    each fine edge of the columns whose pass did not sum them (see :func:`add_distributions`)."""
+    """The drift of every column; ``current``: the current side's tallies of the columns whose
+    pass did not count them (see :func:`add_distributions`)."""
     out = []
     for name, edges in drift_plan.numeric.items():
-        ref, cur = _values(ref_row, ref_keys[name]), _values(cur_row, cur_keys[name])
-        if "le0" not in ref_keys[name] and edges.reference_counts is not None:
-            ref.update({f"le{i}": n for i, n in enumerate(edges.reference_counts)})
-        if current_counts and name in current_counts:
-            cur.update({f"le{i}": n for i, n in enumerate(current_counts[name])})
+        known = edges.reference if "n" not in ref_keys[name] else None
+        ref = _values(ref_row, ref_keys[name], known)
+        cur = _values(cur_row, cur_keys[name], (current or {}).get(name))
         out.append(_numeric(name, edges, ref, cur, drift.thresholds(name, numeric=True)))
     for name in drift_plan.categorical:
         ref, cur = _values(ref_row, ref_keys[name]), _values(cur_row, cur_keys[name])

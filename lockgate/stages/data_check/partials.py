@@ -8,7 +8,8 @@ one-pass evaluation gives over the whole input:
 - ``examples``: the sorted distinct offending values, first five kept.
 - ``counts``: value counts (a list of ``{value, count}``), added per value.
 - ``moments``: ``{n, mean, m2}`` (count, mean, sum of squared deviations), merged with Chan's
-  parallel formula, so mean and standard deviation stay exact up to float rounding.
+  parallel formula, so mean and standard deviation stay exact up to float rounding; ``m2`` is
+  null where the spread is not computed, and stays null when merged.
 - a mapping ``field -> rule``: a struct merged field by field.
 """
 
@@ -65,7 +66,9 @@ def _moments(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> dict[s
     n = na + nb
     delta = b["mean"] - a["mean"]
     mean = a["mean"] + delta * nb / n
-    m2 = (a["m2"] or 0.0) + (b["m2"] or 0.0) + delta * delta * na * nb / n
+    if a["m2"] is None or b["m2"] is None:  # a side whose spread is not computed
+        return {"n": n, "mean": mean, "m2": None}
+    m2 = a["m2"] + b["m2"] + delta * delta * na * nb / n
     return {"n": n, "mean": mean, "m2": m2}
 
 
@@ -97,10 +100,11 @@ def merge_row(
 
 
 def mean_std(moments: Mapping[str, Any] | None) -> tuple[float | None, float | None]:
-    """Mean and sample standard deviation (ddof 1) from merged ``moments``."""
+    """Mean and sample standard deviation (ddof 1) from merged ``moments`` (no standard
+    deviation where ``m2`` was not computed)."""
     n = int((moments or {}).get("n") or 0)
     if n == 0 or moments is None:
         return None, None
-    if n < 2:
+    if n < 2 or moments.get("m2") is None:
         return moments["mean"], None
-    return moments["mean"], math.sqrt(max(moments["m2"] or 0.0, 0.0) / (n - 1))
+    return moments["mean"], math.sqrt(max(moments["m2"], 0.0) / (n - 1))

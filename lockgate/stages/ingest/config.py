@@ -35,6 +35,11 @@ class FileSource(FrozenModel):
         description="a secret holding the store's credentials as a JSON object, or a mapping "
         "of credential field to the secret that holds it (docs/ingest.md)",
     )
+    ca_file: str | None = Field(
+        None,
+        description="PEM CA bundle (a project path) the store's and its login host's TLS "
+        "certificates must chain to, instead of the system's trust store (az:// sources)",
+    )
 
     @field_validator("path")
     @classmethod
@@ -61,6 +66,11 @@ class FileSource(FrozenModel):
                     f"{store.name} takes no {unknown[0]!r} in credentials; its fields are "
                     + ", ".join(store.fields)
                 )
+        if self.ca_file is not None and (store is None or store.name != "Azure Blob Storage"):
+            raise ValueError(
+                "ca_file is taken by az://, abfs:// and abfss:// sources; an S3 or GCS endpoint "
+                "is trusted through the system's trust store"
+            )
         return self
 
 

@@ -95,7 +95,7 @@ def partitions(
 ) -> list[Partition]:
     """Every file of the source, ordered by key."""
     if "://" in src.path:
-        return _remote(src, secret)
+        return _remote(src, secret, resolve)
     from lockgate.stages.data_check.source import DataSourceError, locate
 
     try:
@@ -120,7 +120,9 @@ def partitions(
     return sorted(found, key=lambda p: p.key)
 
 
-def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
+def _remote(
+    src: FileSource, secret: Callable[[str], str], resolve: Callable[[str], Path]
+) -> list[Partition]:
     from lockgate.stages.ingest.object_stores import (
         credential_values,
         filesystem_options,
@@ -128,11 +130,13 @@ def _remote(src: FileSource, secret: Callable[[str], str]) -> list[Partition]:
         missing_bucket,
         missing_package,
         open_filesystem,
-        store_problem,
     )
+    from lockgate.stages.ingest.store_errors import store_problem
 
     values = credential_values(src.credentials, secret)
     opts = filesystem_options(src.path, values)
+    if src.ca_file:
+        opts["ca_file"] = str(resolve(src.ca_file))
     fs: Any = None
     found: list[Partition] = []
     try:

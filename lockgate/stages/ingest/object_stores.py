@@ -17,10 +17,11 @@ gs       service_account_json,             gcsfs ``token`` (the key file's JSON 
          endpoint_url                      ``endpoint_url`` (``anon`` without a credential)
 az       account_name, account_key,        adlfs ``account_name``, ``account_key``,
          sas_token, connection_string,     ``sas_token``, ``connection_string``,
-         tenant_id, client_id,             ``tenant_id``, ``client_id``, ``client_secret``,
-         client_secret, account_host,      ``account_host``; with ``endpoint_url`` (a blob
-         endpoint_url                      endpoint such as Azurite's) a connection string
-                                           naming it (``anon`` without a credential)
+         tenant_id, client_id,             ``account_host``; with ``endpoint_url`` (a blob
+         client_secret,                    endpoint such as Azurite's) a connection string
+         client_certificate,               naming it (``anon`` without a credential); a
+         federated_token, authority_host,  service principal becomes a credential made in
+         account_host, endpoint_url        :mod:`azure_blob`
 =======  ================================  ==========================================
 
 Other schemes (``file``, ``memory``, ...) take the secret's JSON object as their options as is.
@@ -141,6 +142,9 @@ STORES = {
             "tenant_id",
             "client_id",
             "client_secret",
+            "client_certificate",
+            "federated_token",
+            "authority_host",
             "account_host",
             "endpoint_url",
         ),
@@ -222,7 +226,10 @@ def open_filesystem(url: str, opts: Mapping[str, Any]) -> tuple[Any, str]:
 
             _quiet("gcsfs")
             return open_gcs(url, opts)
-        return fsspec.core.url_to_fs(url, **opts)
+        from lockgate.stages.ingest.azure_blob import open_azure
+
+        _quiet("azure")
+        return open_azure(url, opts)
 
 
 def _quiet(name: str) -> None:
@@ -265,31 +272,3 @@ def isolated_aws_session() -> Any:
         session.session_var_map[name] = (config_name, None, default, convert)
     session.set_config_variable("ignore_configured_endpoint_urls", True)
     return session
-
-
-REFUSED = ("AccessDenied", "Forbidden", "failed to authenticate", "Unauthorized", "invalid_grant")
-
-
-def store_problem(exc: BaseException, values: Mapping[str, Any], anonymous: bool) -> str:
-    """One line saying what went wrong with the store and what to do, without a credential."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    if isinstance(exc, TimeoutError) and not str(exc).strip():
-        text = f"no answer within {LIST_TIMEOUT_S:g} s"
-    names = " ".join(type(c).__name__ for c in type(exc).__mro__) + " " + text.lower()
-    if anonymous and not isinstance(exc, FileNotFoundError) and "onnect" not in names:
-        hint = (
-            f"no credentials were declared, so the store was read anonymously: name the "
-            f"secrets that hold them in {FIELD}"
-        )
-    elif isinstance(exc, PermissionError) or any(w in text for w in REFUSED):
-        hint = f"the store refused the credentials: check the secrets named in {FIELD}"
-    elif isinstance(exc, FileNotFoundError):
-        hint = "no such bucket or object: check the bucket's name and the path"
-    elif "onnect" in names or "Timeout" in names or "timed out" in names or "no answer" in text:
-        hint = "cannot reach the store: check endpoint_url and that it accepts connections"
-    else:
-        hint = "see the store's message"
-    for value in values.values():
-        if isinstance(value, str) and len(value) >= 4:
-            text = text.replace(value, "***")
-    return f"{text}; {hint}"

@@ -253,3 +253,57 @@ def test_small_data_counted_in_memory_equals_its_scan(workspace: Path) -> None:
         for key, value in a.metrics.items():
             assert np.isclose(value, b.metrics[key], rtol=1e-12, atol=0), (a.column, key)
     assert {d.column for d in copied.drift if d.drifted} == {"income"}  # a real shift
+
+
+@pytest.mark.parametrize("budget", [None, "8MiB"], ids=["one-pass", "batched"])
+def test_allowed_checks_read_off_drift_counts_equal_their_own_pass(
+    workspace: Path, budget: str | None
+) -> None:
+    """``allowed`` checks on drift columns are judged from the drift's value counts (no
+    expression of their own): among several such checks, nulls in the column and one column
+    left out of drift (checked on its own), exactly the failing one is named, with the count
+    and offending values the unfused checks give when drift is off."""
+    import polars as pl
+
+    def copies(frame: Any) -> Any:  # two more text columns: one with values outside its set
+        return frame.with_columns(
+            pl.col("country").alias("region"),
+            pl.when(pl.col("id").is_in([5, 9]))
+            .then(pl.lit("ZZ"))
+            .otherwise(pl.col("country"))
+            .alias("market"),
+        )
+
+    frame = copies(make_frame(1)).with_columns(
+        pl.when(pl.col("id") % 13 == 0).then(None).otherwise(pl.col("country")).alias("country")
+    )
+    allowed = ["DE", "FR", "US", "JP"]
+    columns = {
+        "country": {"allowed": allowed},
+        "region": {"allowed": allowed},
+        "market": {"allowed": allowed},
+        "id": {"allowed": list(range(10_000))},  # numeric: never read off text counts
+    }
+    base = {"data": "data/current.parquet", "reference": "data/reference.parquet"}
+    if budget:
+        base["memory_budget"] = budget
+    fused = {**base, "columns": columns, "drift": {"exclude": ["region", "id"]}}
+    alone = {**base, "columns": columns}
+    frame.write_parquet(workspace / "data" / "current.parquet")
+    copies(make_frame(2)).write_parquet(workspace / "data" / "reference.parquet")
+    outcomes = []
+    for with_ in (fused, alone):
+        ctx = context(workspace, with_)
+        store = WatermarkStore.for_stage(ctx.state, ctx.stage)
+        outcomes.append(DataCheck(parse_spec(with_), ctx.resolve, store, NOW).run())
+    assert {d.column for d in outcomes[0].drift} >= {"country", "market"}  # fused: in drift
+    assert "region" not in {d.column for d in outcomes[0].drift}
+    for outcome in outcomes:
+        allowed_checks = {c.column: c for c in outcome.checks if c.name == "allowed"}
+        assert {c for c, r in allowed_checks.items() if r.verdict == "fail"} == {"market"}
+        assert allowed_checks["market"].value == 2
+        assert allowed_checks["market"].detail == "unexpected: 'ZZ'"
+        assert allowed_checks["country"].value == 0  # nulls are not outside the set
+    assert [(c.name, c.column, c.value) for c in outcomes[0].checks if c.name == "allowed"] == [
+        (c.name, c.column, c.value) for c in outcomes[1].checks if c.name == "allowed"
+    ]

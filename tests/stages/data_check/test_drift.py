@@ -142,3 +142,34 @@ def test_whole_reference_counts_from_the_sample_equal_its_scan() -> None:
     assert counted.reported == scanned.reported
     assert counted.reference_hist == scanned.reference_hist
     assert scanned.metrics["wasserstein"] > 0.1  # a real shift, not two empty histograms
+
+
+@pytest.mark.parametrize("kind", ["mixed", "all-null", "all-nan"])
+def test_tally_of_sorted_values_equals_the_pass_aggregates(kind: str) -> None:
+    """A sorted copy's tally is what the pass would compute: the counts at or below each edge,
+    the count, min and max of the values that are neither null nor NaN (infinities included)."""
+    import numpy as np
+    import polars as pl
+
+    from lockgate.stages.data_check.bins import each_sorted_column, tally
+
+    rng = np.random.default_rng(7)
+    values = {
+        "mixed": [*rng.normal(0, 1, 2_000), np.nan, np.inf, -np.inf, None, 0.5, 0.5],
+        "all-null": [None, None, None],
+        "all-nan": [np.nan, np.nan],
+    }[kind]
+    frame = pl.DataFrame({"x": values}, schema={"x": pl.Float64})
+    edges = (-1.0, 0.0, 0.5, 2.0)
+    sorted_tally = each_sorted_column(
+        frame, ["x"], lambda _, ordered, nans: tally(ordered, edges, nans)
+    )
+    (found,) = sorted_tally.values()
+    c = pl.col("x").fill_nan(None)
+    row = frame.select(
+        [(pl.col("x") <= e).sum().alias(f"le{i}") for i, e in enumerate(edges)]
+        + [c.count().alias("n"), c.min().alias("min"), c.max().alias("max")]
+    ).row(0, named=True)
+    assert found.at_or_below == tuple(row[f"le{i}"] for i in range(len(edges)))
+    assert (found.n, found.low, found.high) == (row["n"], row["min"], row["max"])
+    assert found.nans == frame["x"].is_nan().sum()

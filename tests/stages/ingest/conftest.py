@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from lockgate.stages.context import StageContext
+from tests.azure_https import AzureHttps, start_azure_https
 from tests.cloudstores import Azurite, GcsEmulator, azurite_bin, start_azurite, start_gcs
 from tests.conftest import REPO_ROOT, unavailable
 from tests.pgcluster import PASSWORD, USER, Cluster, pg_bin, start_cluster
@@ -96,6 +97,21 @@ def azurite(
     store = start_azurite(str(binary), tmp_path_factory.mktemp("azurite") / "azurite.log")
     yield store
     store.stop()
+
+
+@pytest.fixture(scope="session")
+def azure_https(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AzureHttps]:
+    """Azurite over HTTPS taking bearer tokens, and an Entra ID token endpoint over HTTPS, both
+    with certificates from one test CA."""
+    _need_modules(request, "ingest-azure", "adlfs", "azure.storage.blob", "azure.identity")
+    binary = azurite_bin()
+    if binary is None:
+        unavailable(request.config, "azurite-blob is not installed: run scripts/setup-test-env")
+    servers = start_azure_https(str(binary), tmp_path_factory.mktemp("azure-https"))
+    yield servers
+    servers.stop()
 
 
 @pytest.fixture()

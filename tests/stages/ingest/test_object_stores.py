@@ -75,6 +75,25 @@ S3_LIMITS = {"config_kwargs": {"connect_timeout": 5, "retries": {"max_attempts":
         ),
         (
             "az://c/p",
+            {"tenant_id": "t", "client_id": "c", "federated_token": "jwt"}
+            | {
+                "authority_host": "https://login.microsoftonline.us",
+                "endpoint_url": "https://h/a/",
+            },
+            {"tenant_id": "t", "client_id": "c", "federated_token": "jwt"}
+            | {"authority_host": "https://login.microsoftonline.us", "blob_endpoint": "https://h/a"}
+            | {"connection_timeout": 5},
+        ),
+        (
+            "az://c/p",
+            {"tenant_id": "t", "client_id": "c", "client_certificate": "pem"}
+            | {"account_name": "a", "authority_host": "login.microsoftonline.us/"},
+            {"tenant_id": "t", "client_id": "c", "client_certificate": "pem"}
+            | {"account_name": "a", "authority_host": "https://login.microsoftonline.us"}
+            | {"connection_timeout": 5},
+        ),
+        (
+            "az://c/p",
             {"account_name": "public"},
             {"account_name": "public", "anon": True, "connection_timeout": 5},
         ),
@@ -125,11 +144,34 @@ def test_each_store_maps_its_declared_fields_and_nothing_else(
             {"service_account_json": "{}", "access_token": "t"},
             "service_account_json or access_token, not both",
         ),
-        ("az://c", {"endpoint_url": "h:1"}, "endpoint_url: give a URL such as http://HOST"),
+        ("az://c", {"endpoint_url": "h:1"}, "endpoint_url: give a URL such as https://HOST"),
         (
             "az://c",
             {"connection_string": "x", "endpoint_url": "http://h"},
-            "endpoint_url goes with account_key or sas_token, not connection_string",
+            "endpoint_url goes with account_key, sas_token or a service principal, not connection",
+        ),
+        ("az://c", {"federated_token": "t", "client_id": "c"}, "federated_token needs tenant_id"),
+        (
+            "az://c",
+            {"tenant_id": "t", "client_id": "c", "client_secret": "s", "federated_token": "f"},
+            "give one of client_secret, client_certificate or federated_token",
+        ),
+        (
+            "az://c",
+            {"tenant_id": "t", "client_id": "c", "client_secret": "s", "account_key": "k"},
+            r"a service principal \(client_secret\) goes without account_key",
+        ),
+        ("az://c", {"account_key": "k", "authority_host": "h"}, "authority_host goes with"),
+        (
+            "az://c",
+            {"tenant_id": "t", "client_id": "c", "client_secret": "s"}
+            | {"authority_host": "http://login.example"},
+            "authority_host: the login host is reached only over HTTPS",
+        ),
+        (
+            "az://c",
+            {"tenant_id": "t", "client_id": "c", "client_secret": "s", "endpoint_url": "http://h"},
+            "a service principal's token is sent only over HTTPS",
         ),
         ("az://c", {"account_key": "k", "endpoint_url": "http://h"}, "account_key needs"),
     ],
