@@ -1,5 +1,7 @@
 """Emulators of Google Cloud Storage and Azure Blob Storage for the object-store tests, each a
-real HTTP server started as a subprocess on a free loopback port and stopped after the session.
+real HTTP server started as a subprocess on a free port and stopped after the session: on
+loopback for stages run by the local executor, on the container bridge's gateway for stages in
+containers (a container's loopback is its own).
 
 - ``gcp-storage-emulator`` (PyPI) speaks the GCS JSON API that gcsfs uses: bucket and object
   listing, media download with ranges, multipart upload. It checks no credentials, so a small
@@ -36,24 +38,29 @@ AZURITE_KEY = (
 )
 
 
-GCS_ARGS = ("--in-memory", "--host", "127.0.0.1", "--port")
 # The SDK's newer API version is accepted; accounts are named in the path, not the host name.
 AZURITE_ARGS = ("--skipApiVersionCheck", "--disableProductStyleUrl", "--blobPort")
 
 
-def free_port() -> int:
+def _gcs_args(host: str, port: int) -> list[str]:
+    return ["--in-memory", "--host", host, "--port", str(port)]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
-def _wait_port(port: int, process: subprocess.Popen[bytes], name: str, log: Path) -> None:
+def _wait_port(
+    host: str, port: int, process: subprocess.Popen[bytes], name: str, log: Path
+) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited with {process.returncode}: {log.read_text()[-500:]}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            socket.create_connection((host, port), timeout=0.5).close()
             return
         except OSError:
             time.sleep(0.1)
@@ -89,8 +96,10 @@ def pem(key: Any) -> str:
 
 @dataclass
 class TokenEndpoint:
-    """An OAuth2 token endpoint for service-account JWT assertions (RS256)."""
+    """An OAuth2 token endpoint for service-account JWT assertions (RS256), listening on
+    ``host``."""
 
+    host: str = "127.0.0.1"
     public_keys: dict[str, Any] = field(default_factory=dict)  # client_email -> public key
     granted: list[str] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
@@ -98,7 +107,7 @@ class TokenEndpoint:
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/token"
+        return f"http://{self.host}:{self.server.server_address[1]}/token"
 
     def service_account(self, email: str) -> dict[str, str]:
         """A service account's JSON key file, its key registered here."""
@@ -149,7 +158,7 @@ class TokenEndpoint:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((self.host, 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -176,17 +185,19 @@ class GcsEmulator:
         self.tokens.stop()
 
 
-def start_gcs(log: Path) -> GcsEmulator:
-    port = free_port()
+def start_gcs(log: Path, host: str = "127.0.0.1") -> GcsEmulator:
+    """The emulator and its token endpoint on ``host`` (loopback, or the container bridge's
+    gateway for a stage in a container)."""
+    port = free_port(host)
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gcp_storage_emulator", "start", *GCS_ARGS, str(port)],
+            [sys.executable, "-m", "gcp_storage_emulator", "start", *_gcs_args(host, port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={"PATH": "/usr/bin:/bin"},  # none of the host's Google settings
         )
-    _wait_port(port, process, "gcp-storage-emulator", log)
-    return GcsEmulator(f"http://127.0.0.1:{port}", TokenEndpoint().start(), process)
+    _wait_port(host, port, process, "gcp-storage-emulator", log)
+    return GcsEmulator(f"http://{host}:{port}", TokenEndpoint(host).start(), process)
 
 
 def azurite_bin() -> str | None:
@@ -234,12 +245,13 @@ class Azurite:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_azurite(binary: str, log: Path, tls: Any = None) -> Azurite:
+def start_azurite(binary: str, log: Path, tls: Any = None, host: str = "127.0.0.1") -> Azurite:
     """Azurite over plain HTTP, or over HTTPS with ``tls`` (a server certificate and key, see
-    tests/engine/tls_ca.py) and bearer tokens accepted."""
-    port = free_port()
+    tests/engine/tls_ca.py) and bearer tokens accepted; on ``host`` (loopback, or the container
+    bridge's gateway for a stage in a container)."""
+    port = free_port(host)
     folder = tempfile.mkdtemp(prefix="azurite-")
-    args = [binary, "--blobHost", "127.0.0.1", "--location", folder, *AZURITE_ARGS, str(port)]
+    args = [binary, "--blobHost", host, "--location", folder, *AZURITE_ARGS, str(port)]
     if tls is not None:
         args += ["--cert", str(tls.cert), "--key", str(tls.key), "--oauth", "basic"]
     with open(log, "wb") as out:
@@ -249,6 +261,6 @@ def start_azurite(binary: str, log: Path, tls: Any = None) -> Azurite:
             stderr=subprocess.STDOUT,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
         )
-    _wait_port(port, process, "azurite-blob", log)
+    _wait_port(host, port, process, "azurite-blob", log)
     scheme = "http" if tls is None else "https"
-    return Azurite(f"{scheme}://127.0.0.1:{port}/{AZURITE_ACCOUNT}", process, folder)
+    return Azurite(f"{scheme}://{host}:{port}/{AZURITE_ACCOUNT}", process, folder)

@@ -44,6 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from lockgate.contract import CONTAINER_OUT
 from lockgate.stages.ingest.azure_storage import azure_options
 from lockgate.stages.ingest.postgres import SourceError
 
@@ -200,6 +201,11 @@ def missing_package(url: str) -> str:
     store = store_for(url)
     if store is None:
         return "install the fsspec filesystem package for this scheme"
+    if os.environ.get("LOCKGATE_OUT") == CONTAINER_OUT:  # a runner image lacks it, not the host
+        return (
+            f"reading {store.name} needs {store.package} in the stage's image: list it in the "
+            "file image.requirements names (or install it in image.dockerfile)"
+        )
     return f"reading {store.name} needs {store.package}: {store.install}"
 
 

@@ -40,7 +40,12 @@ stages:
 """
 
 
-IMAGE_REQUIREMENTS = "polars>=1.20\npyarrow>=14\nfsspec>=2023.1\ns3fs>=2024.2\ncryptography>=42\n"
+# one stage image for the S3, GCS and Azure container tests (test_cloud_docker.py too): the
+# engine's build cache then installs these wheels once per suite
+IMAGE_REQUIREMENTS = (
+    "polars>=1.20\npyarrow>=14\nfsspec>=2023.1\ncryptography>=42\n"
+    "s3fs>=2024.2\ngcsfs>=2024.2\nadlfs>=2024.2\n"
+)
 
 
 def _put(store: S3Store, bucket: str, key: str, ids: list[int]) -> None:

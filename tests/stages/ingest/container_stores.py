@@ -1,0 +1,193 @@
+"""A gs:// or az:// store for the container ingest tests (test_cloud_docker.py): a bucket or
+container, the spec that reads it with a batch and a stream stage, the secrets the spec declares
+and the values that must never be written, and the checks made on the containers and the host.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.cloudstores import AZURITE_ACCOUNT, AZURITE_KEY, Azurite, GcsEmulator
+from tests.engine.test_kms_docker_runs import Watcher
+from tests.projects import write_project
+from tests.stages.ingest.test_s3_pipeline import IMAGE_REQUIREMENTS as REQUIREMENTS
+
+SPEC = """\
+version: 1
+name: cloud-ctr
+image: {{base: {base}, requirements: requirements.txt}}
+secrets:
+{secrets}
+stages:
+  full:
+    uses: lockgate/ingest
+    secrets: [{full_secrets}]
+    with:
+      source: {{files: {{path: '{url}/events', credentials: {full}}}}}
+  stream:
+    uses: lockgate/ingest
+    secrets: [{stream_secrets}]
+    with:
+      source: {{files: {{path: '{url}/events', credentials: {stream}}}}}
+      mode: stream
+"""
+# the host's own settings: none may reach a stage container
+AMBIENT = {
+    "GOOGLE_APPLICATION_CREDENTIALS": "/ambient/adc.json",
+    "GOOGLE_CLOUD_PROJECT": "ambient-project",
+    "CLOUDSDK_CONFIG": "/ambient/gcloud",
+    "GCE_METADATA_HOST": "169.254.169.254",
+    "STORAGE_EMULATOR_HOST": "http://ambient-emulator:9023",
+    "AZURE_STORAGE_ACCOUNT_KEY": "YW1iaWVudC1hY2NvdW50LWtleQ==",
+    "AZURE_STORAGE_SAS_TOKEN": "sv=2020&sig=ambient-sas",
+    "AZURE_CLIENT_SECRET": "ambient-client-secret",
+}
+HOST_SETTINGS = re.compile(r"^(GOOGLE_|GCE_|CLOUDSDK_|STORAGE_EMULATOR_HOST|GCSFS_|AZURE_)")
+
+
+@dataclass
+class Store:
+    """One bucket or container, the secrets a spec declares for it and what must stay hidden."""
+
+    scheme: str
+    bucket: str
+    fs: Any
+    secrets: dict[str, str]  # secret name -> value
+    full: dict[str, str]  # the batch stage's credential fields -> secret names
+    stream: dict[str, str]  # the stream stage's
+    hidden: list[str]  # values that must appear in no file, log or container environment
+    granted: list[str]  # access tokens granted so far (GCS), hidden as well
+
+    def put(self, key: str, ids: list[int]) -> None:
+        import polars as pl
+
+        buf = io.BytesIO()
+        pl.DataFrame({"id": ids}).write_parquet(buf)
+        self.fs.pipe(f"{self.bucket}/{key}", buf.getvalue())
+
+    def project(
+        self, root: Path, base_image: str, requirements: str = REQUIREMENTS
+    ) -> tuple[Path, dict[str, str]]:
+        """The project folder and the CLI's environment (the secrets' values, and the host
+        settings that must not reach a stage)."""
+        env_names = {name: "LG_" + name.upper().replace("-", "_") for name in self.secrets}
+
+        def names(fields: dict[str, str]) -> str:
+            return ", ".join(sorted(set(fields.values())))
+
+        spec = SPEC.format(
+            base=base_image,
+            secrets="\n".join(f"  {n}: {{env: {e}}}" for n, e in env_names.items()),
+            url=f"{self.scheme}://{self.bucket}",
+            full=json.dumps(self.full),
+            stream=json.dumps(self.stream),
+            full_secrets=names(self.full),
+            stream_secrets=names(self.stream),
+        )
+        root = write_project(root, spec, {"requirements.txt": requirements})
+        env = {e: self.secrets[n] for n, e in env_names.items()}
+        return root, env | AMBIENT | self.ambient()
+
+    def ambient(self) -> dict[str, str]:
+        if self.scheme == "gs":
+            return {}
+        # a connection string that would read the container, were it to reach the stage
+        endpoint = self.secrets["az-endpoint"]
+        return {
+            "AZURE_STORAGE_CONNECTION_STRING": f"DefaultEndpointsProtocol=http;AccountName="
+            f"{AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint={endpoint};"
+        }
+
+
+def gcs_store(emulator: GcsEmulator) -> Iterator[Store]:
+    fs = emulator.filesystem()
+    bucket = f"ctr-{uuid.uuid4().hex[:10]}"
+    fs.mkdir(bucket)
+    account = emulator.tokens.service_account(f"reader-{bucket}@lake-project.iam")
+    fields = {"service_account_json": "gcs-key", "endpoint_url": "gcs-endpoint"}
+    yield Store(
+        "gs",
+        bucket,
+        fs,
+        {"gcs-key": json.dumps(account), "gcs-endpoint": emulator.endpoint},
+        fields,
+        fields,
+        [account["private_key"], account["private_key"].splitlines()[1]],
+        emulator.tokens.granted,
+    )
+    fs.rm(bucket, recursive=True)
+
+
+def azure_store(azurite: Azurite) -> Iterator[Store]:
+    fs = azurite.filesystem()
+    container = f"ctr-{uuid.uuid4().hex[:10]}"
+    fs.mkdir(container)
+    sas = azurite.container_sas(container)
+    yield Store(
+        "az",
+        container,
+        fs,
+        {
+            "az-name": AZURITE_ACCOUNT,
+            "az-key": AZURITE_KEY,
+            "az-sas": sas,
+            "az-endpoint": azurite.endpoint,
+        },
+        {"account_name": "az-name", "account_key": "az-key", "endpoint_url": "az-endpoint"},
+        {"sas_token": "az-sas", "endpoint_url": "az-endpoint"},
+        [AZURITE_KEY, sas.split("sig=")[1].split("&")[0]],
+        [],
+    )
+    fs.rm(container, recursive=True)
+
+
+def project_bytes(root: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+
+
+def left_on_host(values: list[str], since: float) -> list[Path]:
+    """Files written since ``since`` in ``/dev/shm`` (where the secrets lent to a container are
+    kept while it runs) and the host's temporary folder that hold any of ``values``. Test
+    sessions' own folders (``pytest-of-*``) are left out: this test greps its project itself,
+    and the others belong to other tests."""
+    temp = Path(tempfile.gettempdir())
+    roots = [Path("/dev/shm"), *(p for p in temp.iterdir() if not p.name.startswith("pytest-of-"))]
+    found = []
+    for root in roots:
+        for path in [root, *root.rglob("*")] if root.is_dir() else [root]:
+            try:
+                if not path.is_file() or path.is_symlink() or path.stat().st_mtime < since:
+                    continue
+                data = path.read_bytes() if path.stat().st_size < 64 << 20 else b""
+            except OSError:  # another process's file, gone or unreadable
+                continue
+            if any(v.encode() in data for v in values):
+                found.append(path)
+    return found
+
+
+def check_containers(watcher: Watcher, store: Store, stages: set[str]) -> None:
+    """Each stage container got only the secrets its stage declares, as files, and an
+    environment without a credential or a host cloud setting."""
+    seen = list(watcher.seen.values())
+    assert {c["stage"] for c in seen} == stages
+    for container in seen:
+        env = "\n".join(container["env"])
+        assert not [v for v in container["env"] if HOST_SETTINGS.match(v)], env
+        for value in [*store.secrets.values(), *store.granted, *AMBIENT.values()]:
+            if store.scheme == "az" and value == AZURITE_ACCOUNT:
+                continue  # a name, not a credential
+            assert value not in env
+        fields = store.full if container["stage"] == "full" else store.stream
+        assert container["secrets_read"]
+        assert set(container["secret_files"]) == set(fields.values())
+        for field, name in fields.items():
+            assert container["secret_files"][name].decode().strip() == store.secrets[name], field
