@@ -9,10 +9,10 @@ whole ledger (in process, in alternating rounds after one warm-up, like the comm
 spec read included), on an unsigned ledger and on a signed one with ``--public-key`` (every
 entry's Ed25519 signature and the head's checked): with ``--full`` (every entry checked, as on
 the first audit of a ledger on a machine), and again without it (the prefix this machine audited
-before is unchanged, so only the head and what came after are checked). ``--baseline`` also runs
-the signed full audit with the lockgate in another checkout (an earlier revision) in the same
-rounds. The command rows run in alternating rounds after one warm-up. Medians and raw timings:
-benchmarks/results/ledger-command.json.
+before is unchanged, so only the head and what came after are checked); the signed full audit's
+CPU seconds are recorded too. ``--baseline`` also runs the signed full audit with the lockgate in
+another checkout (an earlier revision) in the same rounds. The command rows run in alternating
+rounds after one warm-up. Medians and raw timings: benchmarks/results/ledger-command.json.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,7 @@ from lockgate.delivery.ledger.audit import audit_ledger
 from lockgate.delivery.ledger.entry import GENESIS, Draft, format_time, seal
 from lockgate.delivery.ledger.ledger import Head
 from lockgate.delivery.ledger.signatures import default_workers
-from lockgate.delivery.ledger.signing import generate_key_pair, load_signer
+from lockgate.delivery.ledger.signing import generate_key_pair, load_checker, load_signer
 from lockgate.delivery.ledger.timeline import INDEX_FILE, release_at
 
 ENVS = ("staging", "production")
@@ -98,8 +99,12 @@ def naive_history(folder: Path, env: str, at: str) -> str | None:
     return found
 
 
-def cli(args: list[str], cwd: Path, code: Path | None = None) -> float:
-    """Seconds for one ``lockgate`` process (this checkout's, or the one in ``code``)."""
+def cli(
+    args: list[str], cwd: Path, code: Path | None = None, cpu: list[float] | None = None
+) -> float:
+    """Seconds for one ``lockgate`` process (this checkout's, or the one in ``code``); its CPU
+    seconds (user and system, all its threads and children) are appended to ``cpu``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "lockgate", *args],
@@ -108,7 +113,11 @@ def cli(args: list[str], cwd: Path, code: Path | None = None) -> float:
         capture_output=True,
         env={**os.environ, "PYTHONPATH": str(code or Path(__file__).resolve().parents[1])},
     )
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return wall
 
 
 def _revision(checkout: Path) -> str:
@@ -171,10 +180,13 @@ def main() -> None:
         build(signed / ".lockgate" / "ledger", args.entries, load_signer(root / "ledger.key"))
         public = ["--public-key", str(root / "ledger.pub")]
         assert audit_ledger(signed / ".lockgate" / "ledger").ok
+        cpu: dict[str, list[float]] = {"audit_verify_signed_full": []}
         commands: dict[str, Callable[[], float]] = {
             "audit_verify_full": lambda: cli(["audit", "verify", "--full"], root),
             "audit_verify": lambda: cli(["audit", "verify"], root),
-            "audit_verify_signed_full": lambda: cli(["audit", "verify", "--full", *public], signed),
+            "audit_verify_signed_full": lambda: cli(
+                ["audit", "verify", "--full", *public], signed, cpu=cpu["audit_verify_signed_full"]
+            ),
             "audit_verify_signed": lambda: cli(["audit", "verify", *public], signed),
             "history_at": lambda: cli(["history", "production", "--at", at], root),
             "history_at_ledger_dir": lambda: cli(
@@ -184,8 +196,12 @@ def main() -> None:
         }
         if args.baseline:
             baseline = args.baseline.resolve()
-            commands["baseline_audit_verify_signed"] = lambda: cli(
-                ["audit", "verify", *public], signed, baseline
+            cpu["baseline_audit_verify_signed_full"] = []
+            commands["baseline_audit_verify_signed_full"] = lambda: cli(
+                ["audit", "verify", "--full", *public],
+                signed,
+                baseline,
+                cpu["baseline_audit_verify_signed_full"],
             )
         load_before = result_file.load()
         raw = result_file.alternate(commands, repeat=args.repeat)
@@ -194,6 +210,9 @@ def main() -> None:
             {
                 "entries": args.entries,
                 "workers": default_workers(),
+                "signature_workers": "threads"
+                if load_checker(root / "ledger.pub").releases_gil
+                else "worker processes",
                 "baseline": _revision(args.baseline) if args.baseline else None,
                 "ledger_mb": round(size / 1e6, 1),
                 "repeat": args.repeat,
@@ -205,6 +224,12 @@ def main() -> None:
                 },
                 "command_s": {
                     name: {"median": result_file.median(t), "raw": t} for name, t in raw.items()
+                },
+                # CPU seconds of the command processes (all their threads): the work, whatever
+                # else the machine ran meanwhile
+                "command_cpu_s": {
+                    name: {"median": result_file.median(t), "raw": t}
+                    for name, t in ((n, v[-args.repeat :]) for n, v in cpu.items())  # no warm-up
                 },
             },
             packages=("cryptography", "PyNaCl"),

@@ -243,6 +243,8 @@ def main() -> None:
                     next((witness / "audited").glob("*.parsed")).stat().st_size / 1e6, 1
                 ),
                 "workers": default_workers(),
+                # how this lockgate shares the checks: libsodium releases the interpreter lock
+                "signature_workers": "threads (OpenSSL: forked worker processes)",
                 "baseline": _revision(baseline),
                 "repeat": args.repeat,
                 "load_average_before": load_before,

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ingest_tables, tables
+from benchmarks import ingest_tables, ledger_verify, tables
 from benchmarks.data_check import table as data_check_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +45,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "ledger-command": tables.ledger_command,
     "ledger-gate": tables.ledger_gate,
     "ledger-payload": tables.ledger_payload,
+    "ledger-verify": ledger_verify.table,
     "serving": tables.serving,
     "secret-scan": tables.secret_scan,
     "ui": tables.ui,

@@ -126,13 +126,10 @@ def ledger_command(doc: dict[str, Any]) -> str:
             cmd["audit_verify_signed"],
         ),
     ]
-    if "baseline_audit_verify_signed" in cmd:
-        rows.append(
-            (
-                f"… the signed audit with the earlier lockgate ({doc['baseline']})",
-                cmd["baseline_audit_verify_signed"],
-            )
-        )
+    for name, what in (("signed", "signed audit"), ("signed_full", "first signed audit")):
+        if f"baseline_audit_verify_{name}" in cmd:
+            label = f"… the {what} with the earlier lockgate ({doc['baseline']})"
+            rows.append((label, cmd[f"baseline_audit_verify_{name}"]))
     rows += [
         ("`lockgate history ENV --at T` (command)", cmd["history_at"]),
         ("`lockgate history ENV --at T --ledger DIR` (command)", cmd["history_at_ledger_dir"]),
@@ -154,9 +151,24 @@ def ledger_command(doc: dict[str, Any]) -> str:
     lines += [
         "",
         f"Commands and in-process rows: {doc['repeat']} alternating rounds each, after one "
-        f"warm-up; signatures checked on {doc['workers']} worker processes. {_machine(doc)}",
+        f"warm-up; signatures checked on {doc['workers']} "
+        f"{doc.get('signature_workers', 'worker processes')}. {_cpu(doc)}{_machine(doc)}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _cpu(doc: dict[str, Any]) -> str:
+    """The first signed audits' CPU seconds, when recorded: the work, whatever the load."""
+    cpu = doc.get("command_cpu_s", {})
+    said = [
+        f"{label}: {_s(cpu[name]['median'])} of CPU ({_raw(cpu[name]['raw'])})"
+        for name, label in (
+            ("audit_verify_signed_full", "First signed audit"),
+            ("baseline_audit_verify_signed_full", "with the earlier lockgate"),
+        )
+        if name in cpu
+    ]
+    return "; ".join(said) + ". " if said else ""
 
 
 def ledger_gate(doc: dict[str, Any]) -> str:
@@ -206,7 +218,8 @@ def ledger_gate(doc: dict[str, Any]) -> str:
         "",
         f"libsodium / OpenSSL, full audit in process: {sodium['median'] / ssl['median']:.2f} of "
         f"the time. Parsed copy: {doc['parsed_copy_mb']} MB. Each side a fresh process (interpreter start included) unless in process; "
-        f"{doc['repeat']} alternating rounds; signatures on {doc['workers']} worker processes. "
+        f"{doc['repeat']} alternating rounds; signatures on {doc['workers']} "
+        f"{doc.get('signature_workers', 'worker processes')}. "
         f"{_machine(doc)}",
     ]
     return "\n".join(lines) + "\n"

@@ -160,8 +160,8 @@ def test_the_command_says_what_it_skipped_and_full_checks_everything(
 def test_a_full_signed_audit_on_worker_processes_prints_only_its_verdict(
     tmp_path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Enough entries for the signature workers (on a machine with more than one core): they
-    end quietly. Before the workers reset the command's SIGTERM handler, the pool's shutdown
+    """Enough entries for the signature workers (on a machine with more than one core: threads
+    with libsodium, forked processes with OpenSSL): they end quietly. Before the workers reset the command's SIGTERM handler, the pool's shutdown
     made some of them print a KeyboardInterrupt traceback (a race: not on every run)."""
     from benchmarks.ledger import build
     from lockgate.delivery.ledger.signatures import PARALLEL_FROM

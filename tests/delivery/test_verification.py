@@ -14,7 +14,7 @@ from lockgate.delivery.ledger.audit import audit_ledger
 from lockgate.delivery.ledger.entry import Draft
 from lockgate.delivery.ledger.ledger import FileLedger
 from lockgate.delivery.ledger.signing import generate_key_pair, load_checker, load_signer
-from lockgate.delivery.ledger.verification import KeyChecker, best_backend
+from lockgate.delivery.ledger.verification import KeyChecker, _libsodium_wrapped, best_backend
 
 BACKENDS = ("libsodium", "openssl")
 
@@ -58,12 +58,16 @@ def test_both_backends_give_the_same_verdicts(tmp_path: Path, keys: tuple[Path, 
         "shifted": (payload[1:], base64.b64encode(base64.b64decode(good)[:63]).decode(), False),
         "not base64": (payload, "!!!", False),
         "empty": (payload, "", False),
+        "not ASCII": (payload, "é" * 88, False),
         "all zero": (payload, base64.b64encode(bytes(64)).decode(), False),
     }
     checkers = {name: KeyChecker(raw_key(keys[1]), name) for name in BACKENDS}
+    # libsodium through PyNaCl's public wrapper, as lockgate called it before the raw binding
+    checkers["wrapped"] = KeyChecker(raw_key(keys[1]), "libsodium")
+    checkers["wrapped"]._verify = _libsodium_wrapped(raw_key(keys[1]))
     for case, (data, signature, expected) in cases.items():
         verdicts = {name: check(data, signature) for name, check in checkers.items()}
-        assert verdicts == dict.fromkeys(BACKENDS, expected), case
+        assert verdicts == dict.fromkeys(checkers, expected), case
 
 
 @pytest.mark.parametrize("edit", ["actor", "signature", "unsigned"])

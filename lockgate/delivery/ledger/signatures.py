@@ -5,9 +5,16 @@ hold; their signatures are then checked here. What a signature covers is cut fro
 bytes instead of parsing and re-serialising the entry, at the place the chain walk's match found
 (:func:`~lockgate.delivery.ledger.entry.chain_fields`) when it is given, so no line is matched
 twice; a line that fails that way is checked once more the old way (parsed, re-serialised), so
-the fast path never refuses what the full parse accepts. Ed25519 verification holds the
-interpreter lock, so more than one core means worker processes: forked, they inherit the lines
-and the key and send back only the first failure of their share.
+the fast path never refuses what the full parse accepts.
+
+More than one core shares the lines in contiguous shares, the first failure of each share is
+kept, and the earliest of those is the answer: the one a line-by-line check finds. libsodium's
+verification releases the interpreter lock for the whole C call (PyNaCl's bindings are compiled
+that way), so a checker that says so (``releases_gil``, :class:`.verification.KeyChecker` on
+libsodium) is run on threads, which cost nothing to start and share the lines in place. Any
+other checker (OpenSSL through ``cryptography``, a plain function) holds the lock, and runs on
+forked worker processes that inherit the lines and the key and send back only the first failure
+of their share.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from lockgate.delivery.ledger.entry import (
     LineError,
@@ -31,8 +39,10 @@ SignatureCheck = Callable[[bytes, str], bool]
 
 NOT_SIGNED = "not signed"
 NOT_VERIFIED = "signature does not verify with the given public key"
-# below this many lines, starting worker processes costs more than it saves
+# below this many lines, sharing the work costs more than it saves (benchmarks/ledger_verify.py)
 PARALLEL_FROM = 4000
+SHARES_PER_WORKER = 4  # so that a worker slowed by other load does not hold up the rest
+THREAD_SHARE = 1000  # lines per share on threads: small, so that a failure stops the rest soon
 
 Spans = Sequence[SignatureSpan | None]
 _shared: tuple[Sequence[bytes], Spans | None, SignatureCheck] | None = None
@@ -71,14 +81,46 @@ def first_bad_signature(
     workers: int = 1,
     *,
     spans: Spans | None = None,
-    parallel_from: int = PARALLEL_FROM,
+    parallel_from: int | None = None,
 ) -> tuple[int, str] | None:
     """(index, why) of the first line in ``lines`` whose signature does not hold, else None;
     ``spans[i]``, when given, is where line i's signature sits (from the chain walk); from
-    ``parallel_from`` lines on, ``workers`` forked processes share the work."""
-    if workers > 1 and len(lines) >= parallel_from and _can_fork():
-        return _first_bad_forked(lines, spans, check, workers)
+    ``parallel_from`` lines on, ``workers`` threads (a checker that releases the interpreter
+    lock) or forked processes share the work (default: :data:`PARALLEL_FROM`, read here)."""
+    if workers > 1 and len(lines) >= (PARALLEL_FROM if parallel_from is None else parallel_from):
+        if getattr(check, "releases_gil", False):
+            return _first_bad_threaded(lines, spans, check, workers)
+        if _can_fork():
+            return _first_bad_forked(lines, spans, check, workers)
     return _first_bad(lines, spans, check, 0, len(lines))
+
+
+def _shares(count: int, step: int) -> list[tuple[int, int]]:
+    """Contiguous (start, stop) shares of ``count`` lines, ``step`` each, in ledger order."""
+    return [(start, min(start + step, count)) for start in range(0, count, step)]
+
+
+def _first_bad_threaded(
+    lines: Sequence[bytes], spans: Spans | None, check: SignatureCheck, workers: int
+) -> tuple[int, str] | None:
+    """Shares checked on threads; a share that starts after a failure already found is skipped
+    (it cannot hold an earlier one), every share before it is checked in full."""
+    found: list[tuple[int, str]] = []
+
+    def share_problem(share: tuple[int, int]) -> None:
+        if found and min(found)[0] < share[0]:
+            return
+        bad = _first_bad(lines, spans, check, *share)
+        if bad is not None:
+            found.append(bad)  # list.append is atomic under the interpreter lock
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="signatures")
+    try:
+        for done in [pool.submit(share_problem, s) for s in _shares(len(lines), THREAD_SHARE)]:
+            done.result()  # a checker's exception reaches the caller, as on one core
+    finally:  # on Ctrl-C, the shares not begun are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
+    return min(found) if found else None
 
 
 def _first_bad(
@@ -106,9 +148,7 @@ def _first_bad_forked(
     lines: Sequence[bytes], spans: Spans | None, check: SignatureCheck, workers: int
 ) -> tuple[int, str] | None:
     global _shared
-    # contiguous shares, a few per worker so that a slow worker does not hold up the rest
-    step = max(1, -(-len(lines) // (workers * 4)))
-    shares = [(start, min(start + step, len(lines))) for start in range(0, len(lines), step)]
+    shares = _shares(len(lines), max(1, -(-len(lines) // (workers * SHARES_PER_WORKER))))
     _shared = (lines, spans, check)
     try:
         pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker)

@@ -11,7 +11,7 @@ signer makes.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 from collections.abc import Callable
 from typing import Any, Literal
@@ -33,25 +33,50 @@ class KeyChecker:
     """Tells whether a base64 signature over some bytes verifies with one Ed25519 public key.
 
     ``key_id`` (``ed25519:<sha256 of the raw key>``) names the key whatever file held it: what an
-    audit record was verified against."""
+    audit record was verified against. ``releases_gil``: whether a check lets other threads run
+    meanwhile (libsodium's does; OpenSSL's through ``cryptography`` is not relied on to)."""
 
     def __init__(self, raw_public_key: bytes, backend: Backend | None = None) -> None:
+        self.public_key = raw_public_key
         self.key_id = "ed25519:" + hashlib.sha256(raw_public_key).hexdigest()
         self.backend: Backend = backend or best_backend()
+        self.releases_gil = self.backend == "libsodium"
         if self.backend == "libsodium":
             self._verify = _libsodium(raw_public_key)
         else:
             self._verify = _openssl(raw_public_key)
 
     def __call__(self, payload: bytes, signature: str) -> bool:
-        try:
-            raw = base64.b64decode(signature)
-        except ValueError:
+        try:  # what base64.b64decode does, without its argument checks
+            raw = binascii.a2b_base64(signature)
+        except (ValueError, TypeError):
             return False
         return len(raw) == SIGNATURE_BYTES and self._verify(payload, raw)
 
 
 def _libsodium(key: bytes) -> Callable[[bytes, bytes], bool]:
+    """libsodium's ``crypto_sign_open`` called through PyNaCl's compiled binding directly: what
+    ``nacl.bindings.crypto_sign_open`` calls, without its argument checks (the key is 32 bytes,
+    the signature 64, both checked before) and without copying out the message it returns;
+    through the wrapper when a PyNaCl release lays out its binding differently."""
+    try:
+        from nacl._sodium import ffi, lib
+
+        sign_open, new, null = lib.crypto_sign_open, ffi.new, ffi.NULL
+    except (ImportError, AttributeError):
+        return _libsodium_wrapped(key)
+    if len(key) != lib.crypto_sign_publickeybytes():
+        raise ValueError("an Ed25519 public key is 32 bytes")
+
+    def verify(payload: bytes, signature: bytes) -> bool:
+        signed = signature + payload
+        size = len(signed)
+        return sign_open(new("unsigned char[]", size), null, signed, size, key) == 0
+
+    return verify
+
+
+def _libsodium_wrapped(key: bytes) -> Callable[[bytes, bytes], bool]:
     from nacl.bindings import crypto_sign_open
     from nacl.exceptions import CryptoError
 
