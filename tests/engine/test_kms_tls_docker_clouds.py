@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import json
 import random
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +29,7 @@ from tests.engine.azure_kv_server import AzureKeyVaultServer
 from tests.engine.gcp_kms_server import GcpKmsServer
 from tests.engine.kms_cloud_servers import b64url_decode
 from tests.engine.kms_servers import ServerTls, VaultTransitServer
-from tests.engine.test_kms_docker_runs import Watcher, _files
+from tests.engine.test_kms_docker_runs import Watcher, held_nowhere
 from tests.engine.test_kms_tls_docker_runs import _bridge, _partition
 from tests.engine.tls_ca import make_tls
 from tests.projects import CliResult, last_record, lockgate, states, write_project
@@ -216,19 +215,7 @@ def test_an_ingest_container_makes_and_unwraps_its_data_key_over_tls(
         assert set(container["secret_files"]) == {n.lower().replace("_", "-") for n in kms.values}
         assert not Path(container["mounts"]["/run/secrets"]).exists()  # gone with the stage
 
-    written = list(_files(root / ".lockgate"))
-    assert len(written) > 8
-    for path in written:
-        body = path.read_bytes()
-        assert not [d for d in data if d in body], path
-        assert not [v for v in leaks if v in body], path
-    outside = _files(Path(tempfile.gettempdir()), Path("/dev/shm"), since=started, skip=tmp_path)
-    for path in outside:
-        try:
-            body = path.read_bytes()
-        except OSError:
-            continue
-        assert not [d for d in data if d in body], path
-        assert not [v for v in leaks if v in body], path
+    needles = [*data, *leaks]
+    assert held_nowhere(needles, root / ".lockgate", since=started, skip=tmp_path) > 8
     for result in (first, second):
         assert not [v for v in leaks if v in (result.stdout + result.stderr).encode()]

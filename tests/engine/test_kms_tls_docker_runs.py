@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 import pytest
 
 from tests.engine.kms_servers import MotoKms, ServerTls, start_moto
-from tests.engine.test_kms_docker_runs import Watcher, _files
+from tests.engine.test_kms_docker_runs import Watcher, held_nowhere
 from tests.engine.tls_ca import make_tls
 from tests.projects import CliResult, last_record, lockgate, states, write_project
 
@@ -294,19 +293,7 @@ def test_sealed_state_stages_unwrap_their_own_data_key_over_tls_in_containers(
         assert not Path(container["mounts"]["/run/secrets"]).exists(), container["stage"]
 
     exports = ("artifacts", "artifacts-2")
-    written = list(_files(*(root / e for e in exports), root / ".lockgate", fresh / ".lockgate"))
-    assert len(written) > 20
-    for path in written:
-        body = path.read_bytes()
-        assert not [d for d in data if d in body], path
-        assert not [v for v in leaks if v in body], path
-    outside = _files(Path(tempfile.gettempdir()), Path("/dev/shm"), since=started, skip=tmp_path)
-    for path in outside:
-        try:
-            body = path.read_bytes()
-        except OSError:
-            continue
-        assert not [d for d in data if d in body], path
-        assert not [v for v in leaks if v in body], path
+    project = (*(root / e for e in exports), root / ".lockgate", fresh / ".lockgate")
+    assert held_nowhere([*data, *leaks], *project, since=started, skip=tmp_path) > 20
     for result in (first, second, third, later):
         assert kms.secret_key not in result.stdout + result.stderr
