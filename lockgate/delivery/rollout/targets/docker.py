@@ -7,7 +7,9 @@ nginx reaches the versions by their address on the network. A weight change writ
 file to a temporary name and renames it over the old one inside the mounted config folder, then
 sends the master process SIGHUP (what ``nginx -s reload`` sends): old workers finish their
 requests, new ones take new connections. The change counts as effective once the proxy reports
-the new config generation.
+the new config generation and no worker of an older generation still takes connections: until an
+old worker has handled its shutdown signal it shares the listening socket, so on a busy host it
+can accept a new connection after the new generation has answered.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ ENV_LABEL = "lockgate.delivery.env"
 ROLE_LABEL = "lockgate.delivery.role"
 VERSION_LABEL = "lockgate.delivery.version"  # r1, r2, ...: what Prometheus selectors match
 CONFIRMATIONS = 5  # consecutive answers with the new routing generation
+WORKER = "nginx: worker process"  # how nginx titles its workers; old ones add "is shutting down"
 
 
 class DeployFailed(LockgateError):
@@ -48,6 +51,27 @@ def _get(url: str, timeout: float = 1.0) -> tuple[int, bytes]:
             return answer.status, answer.read()
     except urllib.error.HTTPError as error:
         return error.code, b""
+
+
+def _old_workers_gone(proxy: Any) -> bool:
+    """Whether one worker alone still takes new connections.
+
+    An old worker renames itself "... is shutting down" as it closes its listening sockets; from
+    then on it only finishes what it holds. Until then it shares the socket with the new worker,
+    and on a busy host it may not have run since the reload. Read through the engine's process
+    list (``docker top``), so nothing runs inside the proxy; an engine that cannot list
+    processes counts as gone, leaving the generation streak alone as before."""
+    from docker.errors import APIError
+
+    try:
+        listing = proxy.top()
+    except (APIError, OSError):  # an engine that cannot list processes must not block routing
+        return True
+    titles = listing.get("Titles") or []
+    column = titles.index("CMD") if "CMD" in titles else -1
+    commands = [str(row[column]) for row in listing.get("Processes") or []]
+    accepting = [c for c in commands if c.startswith(WORKER) and "shutting down" not in c]
+    return len(accepting) <= 1
 
 
 class DockerTarget:
@@ -261,7 +285,7 @@ class DockerTarget:
                 streak = streak + 1 if _get(url)[1].strip() == want else 0
             except (urllib.error.URLError, OSError):
                 streak = 0
-            if streak >= CONFIRMATIONS:
+            if streak >= CONFIRMATIONS and _old_workers_gone(proxy):
                 return
             time.sleep(0.005)
         logs = proxy.logs(tail=5).decode(errors="replace").strip()
