@@ -17,11 +17,6 @@ from lockgate.delivery.rollout.rollouts import Rollouts
 from lockgate.delivery.rollout.state import StateStore
 from lockgate.delivery.rollout.targets.docker import DockerTarget
 
-# nginx's graceful reload: a worker of the old generation may still take a connection in
-# the instant after the new one answers; on a loaded 2-core machine allow half a second.
-RELOAD_GRACE_S = 0.5
-
-
 STUB_DIR = Path(__file__).parent / "serving_stub"
 _COUNTER = itertools.count()
 

@@ -14,7 +14,6 @@ import pytest
 
 from lockgate.delivery.rollout.rollouts import NothingToDo
 from lockgate.delivery.rollout.traffic import LoadGenerator
-from tests.delivery.conftest import RELOAD_GRACE_S
 
 pytestmark = pytest.mark.docker
 RATE = 60  # requests/s: ~6 per 1.5 s window at 10%, enough for min_requests=5
@@ -61,7 +60,7 @@ def test_good_candidate_goes_to_100_percent_without_a_failed_request(
     assert _serving(d, docker_client) == [f"lockgate-{d.env}-r2"]
     assert _routes(d).count("    server ") == 1 and "weight=100" in _routes(d)
     # after the promotion, all traffic went to the new stable
-    switched = result.extra["promoted"].effective_at + RELOAD_GRACE_S
+    switched = result.extra["promoted"].effective_at
     late = {o.upstream for o in outcomes if o.started > switched}
     assert late == {d.target.upstream(state.stable)}
 
@@ -98,7 +97,7 @@ def test_bad_candidate_is_aborted_at_the_first_step(
     failed = [o for o in outcomes if o.failed]
     assert all(o.upstream and o.upstream != stable_addr for o in failed), failed[:3]
     assert all(o.started < result.rollback.effective_at for o in failed), canary_addr
-    after = [o for o in outcomes if o.started > result.rollback.effective_at + RELOAD_GRACE_S]
+    after = [o for o in outcomes if o.started > result.rollback.effective_at]
     assert after and all(not o.failed and o.upstream == stable_addr for o in after)
     if name == "erroring":
         assert failed  # the load really met the erroring candidate

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from lockgate.delivery.rollout.monitor import LiveMonitor
-from tests.delivery.conftest import RELOAD_GRACE_S
 from tests.delivery.test_canary import under_load
 
 pytestmark = pytest.mark.docker
@@ -36,9 +35,7 @@ def test_sustained_breach_rolls_back_to_the_previous_version(deployment, serving
     assert "error_rate < 0.05" in report.reason
     state = d.store.load(d.env)
     assert state.stable.revision == 1 and not d.target.running(bad)
-    after = [
-        o for o in outcomes if o.started > report.rollback.rollback.effective_at + RELOAD_GRACE_S
-    ]
+    after = [o for o in outcomes if o.started > report.rollback.rollback.effective_at]
     assert after and not [o for o in after if o.failed]
 
 
