@@ -22,6 +22,8 @@ import pytest
 
 from lockgate.errors import LockgateError
 from lockgate.spec.keys import MINTED
+
+AWS_MINTED = MINTED["awskms://"]
 from tests.engine.kms_servers import MotoKms, assumed_roles, free_port, start_moto
 from tests.projects import last_record, lockgate, write_project
 
@@ -217,7 +219,7 @@ def test_a_run_whose_credentials_may_not_mint_fails_the_stage_in_one_line(
             "key: hashivault://k\n  credentials: {VAULT_ADDR: s, VAULT_TOKEN: s}\n"
             "  stage_credentials: minted",
             "9:22: encryption.stage_credentials",
-            "built for awskms:// keys only",
+            "minted Vault tokens need vault_policies",
         ),
         (
             "key: awskms:///alias/k\n  credentials: {AWS_ACCESS_KEY_ID: s, "
@@ -285,7 +287,7 @@ def test_a_minted_stage_is_given_the_minted_files_names_and_no_lent_secret(tmp_p
     for plan in (built, cached[0]):
         (pull,) = plan.stages
         assert pull.minted_credentials and pull.secrets == ()
-        assert json.loads(dict(pull.env)["LOCKGATE_ENCRYPTION_CREDENTIALS"]) == MINTED
+        assert json.loads(dict(pull.env)["LOCKGATE_ENCRYPTION_CREDENTIALS"]) == AWS_MINTED
         assert plan.encryption_role == "arn:aws:iam::123456789012:role/lockgate-stage"
         assert plan.select(["pull"]).encryption_sts == "kms.internal:8443"
 
@@ -363,7 +365,7 @@ def test_the_local_executor_gives_train_a_minted_session_masked_in_its_lines(
     assert checkpoints and all(p.read_bytes().startswith(b"LGSEAL") for p in checkpoints)
     shown = lockgate("log", "fit", cwd=root, env=env)
     assert shown.code == 0, shown.stderr
-    given = sorted(MINTED.values())
+    given = sorted(AWS_MINTED.values())
     assert f"given: {given}" in shown.stdout and "token: ***" in shown.stdout, shown.stdout
     leaks = [kms.secret_key, session["secret_access_key"], session["session_token"]]
     for text in (shown.stdout, result.stdout + result.stderr):
