@@ -16,6 +16,7 @@ lockgate wrote and the host's temporary folders; the data's bytes must appear in
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import random
 import time
@@ -219,3 +220,50 @@ def test_an_ingest_container_makes_and_unwraps_its_data_key_over_tls(
     assert held_nowhere(needles, root / ".lockgate", since=started, skip=tmp_path) > 8
     for result in (first, second):
         assert not [v for v in leaks if v in (result.stdout + result.stderr).encode()]
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_an_ingest_container_gets_only_a_minted_vault_child_token(
+    bridge: dict[str, Any], tmp_path: Path, base_image: str, docker_client: Any
+) -> None:
+    """``stage_credentials: minted`` with Vault: the container holds a child token of the
+    host's (root) token, made for its attempt with the one transit policy and revoked after it;
+    the host's token is in neither the container nor anything written."""
+    started = time.time()
+    tls: ServerTls = bridge["tls"]
+    kms = Kms("vault", bridge["gateway"], tls)
+    minted = "  stage_credentials: minted\n  vault_policies: [lockgate-transit]\n"
+    spec = kms.spec(base_image).replace(
+        "  ca_file: tls/ca.pem\n", f"  ca_file: tls/ca.pem\n{minted}"
+    )
+    files = {"requirements.txt": REQUIREMENTS, "tls/ca.pem": tls.ca.read_text()}
+    root = write_project(tmp_path / "p", spec, files)
+    seed = random.SystemRandom().randrange(1 << 32)
+    data = _partition(root, "2024-05-01", 24, seed)
+    vault: VaultTransitServer = kms.server
+    with vault, Watcher(docker_client, root) as watch:
+        result = lockgate("run", "--executor", "docker", cwd=root, env=kms.env(), timeout=900)
+        assert result.code == 0, result.stderr[-4000:]
+        (child,) = vault.revoked  # the attempt's token, revoked after it
+        subnet = ipaddress.ip_network(bridge["subnet"])
+        by_containers = [  # a container's address: in the bridge's subnet, not its gateway
+            r
+            for r in vault.requests
+            if "/v1/transit/" in r["path"]
+            and r["client"] != bridge["gateway"]
+            and ipaddress.ip_address(r["client"]) in subnet
+        ]
+    assert states(last_record(root)) == {"pull": "ok"}
+    assert child != VAULT_TOKEN and child not in vault.store
+    assert by_containers and {r["headers"]["X-Vault-Token"] for r in by_containers} == {child}
+    (container,) = watch.seen.values()
+    got = container["secret_files"]
+    assert set(got) == {"minted-vault-addr", "minted-vault-token"}, got
+    assert got["minted-vault-token"].decode() == child
+    told = "\n".join(container["env"])
+    assert VAULT_TOKEN not in told and child not in told
+    assert not Path(container["mounts"]["/run/secrets"]).exists()  # gone with the stage
+    leaks = [*kms.leaks(), child.encode()]
+    assert held_nowhere([data, *leaks], root / ".lockgate", since=started, skip=tmp_path) > 5
+    assert not [v for v in leaks if v in (result.stdout + result.stderr).encode()]
