@@ -368,7 +368,8 @@ class Encryption(Model):
     credentials: dict[str, str] = Field(
         default_factory=dict,
         description="for a KMS key: what it needs (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
-        "AWS_SESSION_TOKEN, AWS_REGION; GOOGLE_SERVICE_ACCOUNT_KEY, GOOGLE_KMS_ENDPOINT; "
+        "AWS_SESSION_TOKEN, AWS_REGION; GOOGLE_SERVICE_ACCOUNT_KEY, GOOGLE_KMS_ENDPOINT, "
+        "GOOGLE_IAM_CREDENTIALS_ENDPOINT; "
         "AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST; "
         "VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE) -> the declared secret holding it",
     )

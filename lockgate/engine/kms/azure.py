@@ -134,7 +134,12 @@ class AzureKeyVault:
         if status == 401:
             return (
                 f"{self.where}: Key Vault {self.host} refused the access token for {op} "
-                f"({said}): check the AZURE_* credentials in encryption.credentials"
+                f"({said}): "
+                + (
+                    "the token minted for this stage has expired or was refused"
+                    if self.minted
+                    else "check the AZURE_* credentials in encryption.credentials"
+                )
             )
         if status == 403:
             return (

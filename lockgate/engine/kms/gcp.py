@@ -115,9 +115,10 @@ class GcpKms:
         code, message = str(error.get("status", status)), str(error.get("message", "")).strip()
         said = f"{status} {code}: {message}" if message else f"{status} {code}"
         if code == "UNAUTHENTICATED" or status == 401:
-            return (
-                f"{self.where}: Cloud KMS refused the access token for {op} ({said}): check "
-                f"{CRED} in encryption.credentials"
+            return f"{self.where}: Cloud KMS refused the access token for {op} ({said}): " + (
+                f"check {CRED} in encryption.credentials"
+                if self.account
+                else "the token minted for this stage has expired or was refused"
             )
         if code == "PERMISSION_DENIED" or status == 403:
             return (
