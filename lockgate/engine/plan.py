@@ -13,7 +13,7 @@ from lockgate.contract import ENV_ENCRYPTION_CA, ENV_ENCRYPTION_CREDENTIALS, ENV
 from lockgate.engine.digests import FileDigests, glob_files, sha256_json
 from lockgate.engine.stagespec import ImageRecipe, StageSpec
 from lockgate.errors import SpecError
-from lockgate.spec.keys import MINTED, is_envelope
+from lockgate.spec.keys import is_envelope, minted_files
 
 if TYPE_CHECKING:
     from lockgate.spec.models import Image, Pipeline, Stage
@@ -38,6 +38,9 @@ class Plan:
     # ``encryption.role_arn`` and ``sts_endpoint``, when stages are given minted credentials
     encryption_role: str | None = None
     encryption_sts: str | None = None
+    # ``encryption.vault_policies`` and ``service_account``, when stages are given minted ones
+    encryption_vault_policies: tuple[str, ...] = ()
+    encryption_service_account: str | None = None
 
     def by_name(self) -> dict[str, StageSpec]:
         return {s.name: s for s in self.stages}
@@ -88,9 +91,19 @@ def build_plan(pipeline: Pipeline, project: Path, files: FileDigests | None = No
     creds = tuple(sorted(pipeline.encryption.credentials.items())) if pipeline.encryption else ()
     ca = pipeline.encryption.ca_file if pipeline.encryption else None
     minted = pipeline.encryption is not None and pipeline.encryption.stage_credentials == "minted"
-    role = pipeline.encryption.role_arn if pipeline.encryption and minted else None
-    sts = pipeline.encryption.sts_endpoint if pipeline.encryption and minted else None
-    return Plan(pipeline.name, project, tuple(specs), key, creds, ca, role, sts)
+    enc = pipeline.encryption if minted else None
+    return Plan(
+        pipeline.name,
+        project,
+        tuple(specs),
+        key,
+        creds,
+        ca,
+        enc.role_arn if enc else None,
+        enc.sts_endpoint if enc else None,
+        tuple(enc.vault_policies or ()) if enc else (),
+        enc.service_account if enc else None,
+    )
 
 
 def _keeps_data_in_state(stage: Stage) -> bool:
@@ -130,13 +143,13 @@ def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline)
         creds = pipeline.encryption.credentials
         minted = pipeline.encryption.stage_credentials == "minted"
         if minted:  # the engine writes these files before each attempt (lockgate.engine.minting)
-            clash = sorted(set(secrets) & set(MINTED.values()))
+            creds = minted_files(key, creds)
+            clash = sorted(set(secrets) & set(creds.values()))
             if clash:
                 raise SpecError(
                     f"stages.{name}.secrets: {clash[0]!r} is the name of a minted credential's "
                     "file in the stage's secrets folder; rename that secret"
                 )
-            creds = MINTED
         if creds:
             env[ENV_ENCRYPTION_CREDENTIALS] = json.dumps(creds, sort_keys=True)
         if pipeline.encryption.ca_file:

@@ -40,6 +40,8 @@ def save(path: Path, key: str, plan: Plan, pipeline: Pipeline) -> None:
         "encryption_ca": plan.encryption_ca,
         "encryption_role": plan.encryption_role,
         "encryption_sts": plan.encryption_sts,
+        "encryption_vault_policies": plan.encryption_vault_policies,
+        "encryption_service_account": plan.encryption_service_account,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -72,6 +74,8 @@ def load(path: Path, key: str, files: FileDigests) -> tuple[Plan, dict[str, Any]
         data.get("encryption_ca"),
         data.get("encryption_role"),
         data.get("encryption_sts"),
+        tuple(str(p) for p in data.get("encryption_vault_policies") or ()),
+        data.get("encryption_service_account"),
     )
     return plan, data["secrets"]
 

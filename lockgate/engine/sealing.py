@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from lockgate.errors import LockgateError
 from lockgate.spec.keys import (
     KMS_SCHEMES,
+    MINTED_FILES,
     credential_problem,
     is_envelope,
     kms_refusal,
@@ -98,7 +99,9 @@ class Sealer:
                 raise SealError(f"{field_name}: a KMS key needs a store for its wrapped data key")
             from lockgate.engine.kms.envelope import kms_sealer
 
-            problem = uri_problem(ref) or credential_problem(ref, dict(credentials or {}))
+            given = dict(credentials or {})
+            minted = bool(given) and set(given.values()) <= MINTED_FILES
+            problem = uri_problem(ref) or credential_problem(ref, given, minted=minted)
             if problem:
                 raise SealError(f"{field_name}: {problem}")
             creds = {}

@@ -7,10 +7,10 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.engine.digests import tree_digest
 from lockgate.engine.events import Event, Reporter
@@ -23,6 +23,9 @@ from lockgate.engine.stagespec import StagePaths, StageSpec
 from lockgate.engine.verdict import judge, lay_out
 from lockgate.engine.workspace import KeyResolver, Workspace
 from lockgate.errors import LockgateError
+
+if TYPE_CHECKING:
+    from lockgate.engine.minting import StageCredentials
 
 
 @dataclass(kw_only=True)
@@ -43,7 +46,7 @@ class StageRun:
     export_dir: Path | None
     cancel: threading.Event
     # ``encryption.stage_credentials: minted``: a stage's credentials for one attempt
-    mint: Callable[[StageSpec], dict[str, str]] | None = None
+    mint: StageCredentials | None = None
     # plaintext cache entries a sealed run re-makes, and the images already built or asked for
     _replace: set[str] = field(default_factory=set, init=False)
     _images_seen: set[str] = field(default_factory=set, init=False)
@@ -176,29 +179,42 @@ class StageRun:
             self.reporter.emit(
                 Event("stage-started", spec.name, {"attempt": attempts, "cache_key": key})
             )
+            minted: dict[str, str] = {}
             try:
-                given = secrets
                 if spec.minted_credentials and self.mint is not None:
                     minted = self.mint(spec)
                     files.put(minted)
-                    output.masker = self.masker.extend(minted.values())
-                    given = {**secrets, **minted}
+                    output.masker = self.masker.extend(self.mint.masked(minted))
                 outcome = self.executor.run(
                     spec,
                     paths,
                     run_id=self.run_id,
                     git_sha=self.git_sha,
-                    secrets=given,
+                    secrets={**secrets, **minted},
                     output=output,
                     cancel=self.cancel,
                 )
             except LockgateError as exc:
                 output(f"lockgate: {exc}")
                 return exc, attempts
+            finally:
+                if minted and self.mint is not None:
+                    self._release(minted, output)
             if outcome.exit_code == 0 or outcome.interrupted or self.cancel.is_set():
                 break
         assert outcome is not None
         return outcome, attempts
+
+    def _release(self, minted: Mapping[str, str], output: _Output) -> None:
+        """Revoke an attempt's minted credentials (a Vault child token); a failure is a warning
+        in the stage's lines, never the stage's outcome."""
+        assert self.mint is not None
+        try:
+            problem = self.mint.release(minted)
+        except LockgateError as exc:
+            problem = str(exc)
+        if problem:
+            output(f"lockgate: warning: {problem}")
 
     def _keep(
         self, spec: StageSpec, stage_dir: Path, t0: float, common: dict[str, Any]

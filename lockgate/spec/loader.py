@@ -177,6 +177,8 @@ def _check_encryption(encryption: Encryption, secrets: list[str], positions: Pos
         encryption.stage_credentials,
         encryption.role_arn,
         encryption.sts_endpoint,
+        encryption.vault_policies,
+        encryption.service_account,
     )
     if minting:
         at_mint: Loc = ("encryption", minting[0])

@@ -368,7 +368,8 @@ class Encryption(Model):
     credentials: dict[str, str] = Field(
         default_factory=dict,
         description="for a KMS key: what it needs (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
-        "AWS_SESSION_TOKEN, AWS_REGION; GOOGLE_SERVICE_ACCOUNT_KEY, GOOGLE_KMS_ENDPOINT; "
+        "AWS_SESSION_TOKEN, AWS_REGION; GOOGLE_SERVICE_ACCOUNT_KEY, GOOGLE_KMS_ENDPOINT, "
+        "GOOGLE_IAM_CREDENTIALS_ENDPOINT; "
         "AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST; "
         "VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE) -> the declared secret holding it",
     )
@@ -382,9 +383,11 @@ class Encryption(Model):
     stage_credentials: Literal["lent", "minted"] = Field(
         "lent",
         description="what the stages that reach the KMS themselves (an incremental or "
-        "streaming ingest, train) are given: `lent`, the credentials named above; `minted` "
-        "(awskms:// with role_arn): short-lived credentials lockgate asks STS for before each "
-        "attempt, allowed only kms:Decrypt and kms:GenerateDataKey on the one key",
+        "streaming ingest, train) are given: `lent`, the credentials named above; `minted`: "
+        "short-lived ones made on the host before each attempt (awskms:// with role_arn: an STS "
+        "session allowed only kms:Decrypt and kms:GenerateDataKey on the one key; hashivault:// "
+        "with vault_policies: a child token; gcpkms://: an access token for Cloud KMS only; "
+        "azurekms://: an access token for the vault)",
     )
     role_arn: str | None = Field(
         None,
@@ -397,6 +400,19 @@ class Encryption(Model):
         min_length=1,
         description="with stage_credentials: minted, STS's host[:port] (default: STS's "
         "regional endpoint); HTTPS except on loopback, checked against ca_file when set",
+    )
+    vault_policies: tuple[str, ...] | None = Field(
+        None,
+        description="with stage_credentials: minted and a hashivault:// key, the Vault policies "
+        "of the child token each stage attempt gets (a subset of VAULT_TOKEN's own, unless that "
+        "is a root token)",
+    )
+    service_account: str | None = Field(
+        None,
+        min_length=1,
+        description="with stage_credentials: minted and a gcpkms:// key, a service account "
+        "(NAME@PROJECT.iam.gserviceaccount.com) the host's account impersonates "
+        "(generateAccessToken) so the stage's token is that narrower account's",
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import urllib.parse
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ class AzureKeyVaultServer(RecordingServer):
         super().__init__(host, tls)
         self.tenant = str(uuid.uuid4())
         self.clients: dict[str, tuple[str, bool]] = {}  # client id -> (secret, may wrap)
+        self.grants: dict[str, set[str]] = {}  # client id -> the only keys it may use, if listed
         # key name -> {version: RSA private key}; the last added is the current version
         self.keys = {name: {uuid.uuid4().hex: rsa_key()} for name in keys}
 
@@ -98,6 +100,7 @@ class AzureKeyVaultServer(RecordingServer):
             )
         token = "eyJ0eXAiOiJKV1Qi." + base64.urlsafe_b64encode(os.urandom(48)).decode()
         self.tokens[token] = form["client_id"]
+        self.expires[token] = time.time() + 3599
         return 200, {
             "token_type": "Bearer",
             "expires_in": 3599,
@@ -122,7 +125,7 @@ class AzureKeyVaultServer(RecordingServer):
         if segments[0] != "keys" or len(segments) not in (3, 4):
             return error(404, "NotFound", "The requested resource was not found.")
         name, op = segments[1], segments[-1]
-        if not self.clients[client][1]:
+        if not self.clients[client][1] or name not in self.grants.get(client, {name}):
             what = "wrapKey" if op == "wrapkey" else "unwrapKey"
             return error(
                 403,

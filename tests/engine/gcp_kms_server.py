@@ -1,11 +1,13 @@
 """Google Cloud KMS on a loopback port for the encryption-at-rest tests (see
 tests/engine/kms_cloud_servers.py): the OAuth 2 token endpoint verifies the service account's
 RS256 JWT assertion and issues an access token; ``POST /v1/{name}:encrypt`` and ``:decrypt``
-check it and the account's permission, and really encrypt (AES-256-GCM per key version)."""
+check it (expiry, scope) and the account's permission, and really encrypt (AES-256-GCM per key
+version); IAM Credentials' ``generateAccessToken`` issues a token of an impersonated account."""
 
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import time
@@ -17,6 +19,9 @@ from tests.engine.kms_cloud_servers import Answer, RecordingServer, b64url_decod
 
 if TYPE_CHECKING:
     from tests.engine.kms_servers import ServerTls
+
+SCOPE = "https://www.googleapis.com/auth/cloudkms"
+PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 
 
 class GcpKmsServer(RecordingServer):
@@ -32,6 +37,9 @@ class GcpKmsServer(RecordingServer):
     ) -> None:
         super().__init__(host, tls)
         self.accounts: dict[str, tuple[Any, bool]] = {}  # email -> (private key, may use KMS)
+        self.grants: dict[str, set[str]] = {}  # email -> the only keys it may use, if listed
+        self.token_creators: dict[str, set[str]] = {}  # email -> who may impersonate it
+        self.scopes: dict[str, set[str]] = {}  # access token -> its OAuth scopes
         # key name -> versions (1-based), each an AES-256 key; the last is primary
         self.keys = {f"{self.RING}/cryptoKeys/{k}": [os.urandom(32)] for k in keys}
 
@@ -61,9 +69,20 @@ class GcpKmsServer(RecordingServer):
             "token_uri": f"{self.url}/token",
         }
 
+    def impersonable(self, name: str, keys: tuple[str, ...], by: str) -> str:
+        """A service account with no key of its own, allowed only ``keys`` (names) and
+        impersonable by the account ``by`` (Token Creator on it); its email."""
+        email = f"{name}@lockgate-test.iam.gserviceaccount.com"
+        self.accounts[email] = (None, True)
+        self.grants[email] = {self.key(k) for k in keys}
+        self.token_creators[email] = {by}
+        return email
+
     def answer(self, path: str, headers: dict[str, str], body: bytes) -> Answer:
         if path == "/token":
             return self._token(dict(urllib.parse.parse_qsl(body.decode())))
+        if path.startswith("/v1/projects/-/serviceAccounts/"):
+            return self._generate(path, headers, json.loads(body or b"{}"))
         name, _, method = path.removeprefix("/v1/").rpartition(":")
         return self._kms(method, name, headers, json.loads(body or b"{}"))
 
@@ -107,15 +126,51 @@ class GcpKmsServer(RecordingServer):
                 "timeframe. Check your iat and exp values in the JWT claim.",
             )
         scopes = str(claims.get("scope", "")).split()
-        wanted = {
-            "https://www.googleapis.com/auth/cloudkms",
-            "https://www.googleapis.com/auth/cloud-platform",
-        }
-        if not wanted & set(scopes):
+        if not {SCOPE, PLATFORM} & set(scopes):
             return refuse("invalid_scope", "Invalid OAuth scope or ID token audience provided.")
-        token = "ya29." + base64.urlsafe_b64encode(os.urandom(48)).decode().rstrip("=")
-        self.tokens[token] = claims["iss"]
+        token = self._issue(claims["iss"], set(scopes), 3599)
         return 200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
+
+    def _issue(self, email: str, scopes: set[str], seconds: int) -> str:
+        token = "ya29." + base64.urlsafe_b64encode(os.urandom(48)).decode().rstrip("=")
+        self.tokens[token], self.scopes[token] = email, scopes
+        self.expires[token] = time.time() + seconds
+        return token
+
+    def _generate(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> Answer:
+        def error(code: int, status: str, message: str) -> Answer:
+            return code, {"error": {"code": code, "message": message, "status": status}}
+
+        caller = self.principal(headers)
+        if caller is None:
+            return error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+        token = headers.get("Authorization", "").removeprefix("Bearer ")
+        if PLATFORM not in self.scopes.get(token, set()):
+            return error(
+                403, "PERMISSION_DENIED", "Request had insufficient authentication scopes."
+            )
+        name, _, method = path.removeprefix("/v1/").rpartition(":")
+        email = urllib.parse.unquote(name.removeprefix("projects/-/serviceAccounts/"))
+        if method != "generateAccessToken" or caller not in self.token_creators.get(email, set()):
+            return error(
+                403,
+                "PERMISSION_DENIED",
+                "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may "
+                "not exist).",
+            )
+        scopes, lifetime = body.get("scope"), str(body.get("lifetime", "3600s"))
+        if not isinstance(scopes, list) or not scopes:
+            return error(400, "INVALID_ARGUMENT", "Scope is required.")
+        seconds = int(lifetime.removesuffix("s")) if lifetime.removesuffix("s").isdigit() else -1
+        if not 0 < seconds <= 3600:
+            return error(
+                400,
+                "INVALID_ARGUMENT",
+                "The lifetime must be at most 3600 seconds (or the organization policy's maximum).",
+            )
+        issued = self._issue(email, {str(s) for s in scopes}, seconds)
+        expire = datetime.datetime.fromtimestamp(self.expires[issued], datetime.UTC)
+        return 200, {"accessToken": issued, "expireTime": expire.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
     def _kms(self, method: str, name: str, headers: dict[str, str], body: dict[str, Any]) -> Answer:
         from cryptography.exceptions import InvalidTag
@@ -133,7 +188,13 @@ class GcpKmsServer(RecordingServer):
                 "login cookie or other valid authentication credential.",
             )
         use = "useToEncrypt" if method == "encrypt" else "useToDecrypt"
-        if not self.accounts[email][1]:
+        token = headers.get("Authorization", "").removeprefix("Bearer ")
+        if not {SCOPE, PLATFORM} & self.scopes.get(token, set()):
+            return error(
+                403, "PERMISSION_DENIED", "Request had insufficient authentication scopes."
+            )
+        key_name = name.partition("/cryptoKeyVersions/")[0]
+        if not self.accounts[email][1] or key_name not in self.grants.get(email, {key_name}):
             return error(
                 403,
                 "PERMISSION_DENIED",

@@ -7,15 +7,22 @@ checks authentication for real:
 - ``GcpKmsServer`` (tests/engine/gcp_kms_server.py): the OAuth 2 token endpoint verifies the
   service account's RS256 JWT assertion (signature against the account's public key, ``iss``,
   ``aud``, ``iat``/``exp``, ``scope``) and issues an access token; ``POST /v1/{name}:encrypt``
-  and ``:decrypt`` check that bearer token and the account's permission, and really encrypt
-  (AES-256-GCM under a server-held key per key version), answering errors as
-  ``{"error": {"code", "message", "status"}}``.
+  and ``:decrypt`` check that bearer token (its expiry and its scope: ``cloudkms`` or
+  ``cloud-platform``) and the account's permission on the key, and really encrypt (AES-256-GCM
+  under a server-held key per key version), answering errors as
+  ``{"error": {"code", "message", "status"}}``. The IAM Credentials API's
+  ``POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken`` (``scope``, ``lifetime`` up
+  to 3600s) issues a token of another account to a caller whose token has the
+  ``cloud-platform`` scope and who holds the Token Creator role on it; it answers
+  ``{"accessToken", "expireTime"}``.
 - ``AzureKeyVaultServer`` (tests/engine/azure_kv_server.py): the Microsoft identity platform's
   v2.0 token endpoint checks tenant, client id, client secret and scope (errors as
   ``{"error", "error_description", "error_codes"}``); ``POST /keys/{name}[/{version}]/wrapkey``
   and ``/unwrapkey`` (``api-version=7.4``) check the bearer token and the client's permission,
   and wrap with RSA-OAEP-256 under a server-held RSA key per key version, answering errors as
   ``{"error": {"code", "message"}}``.
+
+Both refuse an access token after its ``expires_in`` (``RecordingServer.expires``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +72,7 @@ class RecordingServer:
         self.url = f"{'https' if tls else 'http'}://{self.host}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.tokens: dict[str, str] = {}  # access token issued -> the principal it stands for
+        self.expires: dict[str, float] = {}  # access token -> when it stops being accepted
         self.location: str | None = None  # sent as Location with a 3xx answer
 
     def __enter__(self) -> RecordingServer:
@@ -78,8 +87,12 @@ class RecordingServer:
         raise NotImplementedError
 
     def principal(self, headers: dict[str, str]) -> str | None:
+        """Whom the bearer token stands for; None for an unknown or expired token."""
         auth = headers.get("Authorization", "")
-        return self.tokens.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else ""
+        if self.expires.get(token, float("inf")) <= time.time():
+            return None
+        return self.tokens.get(token)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         owner = self

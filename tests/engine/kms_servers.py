@@ -6,7 +6,12 @@ refuses them). ``VaultTransitServer``: no Vault binary can be installed here, so
 server answers the two transit endpoints lockgate calls exactly as Vault's API documents them
 (``POST /v1/transit/datakey/plaintext/:name``, ``POST /v1/transit/decrypt/:name``, token in
 ``X-Vault-Token``, errors as ``{"errors": [...]}``), with real AES-256-GCM per named key, and
-records every request it gets.
+records every request it gets. Its token store follows Vault's token auth method:
+``POST /v1/auth/token/create`` (``policies``, ``ttl``, ``explicit_max_ttl``, ``renewable``,
+``display_name``, ``num_uses``; a child's policies must be a subset of its parent's unless the
+parent is root), ``GET /v1/auth/token/lookup-self``, ``POST /v1/auth/token/revoke-self``; a
+token past its TTL, revoked, or whose policies do not grant the path is refused with 403
+``permission denied``. Policies are modelled as the exact paths they grant ``update`` on.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -174,8 +180,21 @@ class VaultTransitServer:
     ) -> None:
         from tests.engine.kms_cloud_servers import serve_tls
 
-        self.token = token
+        self.token = token  # a root token
         self.keys = {name: os.urandom(32) for name in keys}
+        # ACL policies: name -> the paths it allows (update capability)
+        self.policies: dict[str, set[str]] = {
+            "lockgate-transit": {
+                "transit/datakey/plaintext/lockgate",
+                "transit/decrypt/lockgate",
+            },
+            "token-creator": {"auth/token/create"},
+        }
+        # token -> its entry as lookup-self shows it, plus "expires" (Unix seconds or None)
+        self.store: dict[str, dict[str, Any]] = {
+            token: {"policies": ["root"], "expires": None, "display_name": "root", "ttl": 0}
+        }
+        self.revoked: list[str] = []
         self.requests: list[dict[str, Any]] = []
         self.data_keys: list[bytes] = []
         self.server = ThreadingHTTPServer((host, 0), self._handler())
@@ -193,13 +212,77 @@ class VaultTransitServer:
         self.server.shutdown()
         self.server.server_close()
 
+    def add_token(self, policies: list[str]) -> str:
+        """A non-root token with ``policies``, as an operator would hand lockgate."""
+        token = "hvs." + base64.urlsafe_b64encode(os.urandom(18)).decode()
+        self.store[token] = {"policies": policies, "expires": None, "display_name": "token"}
+        return token
+
+    def _entry(self, token: str | None, path: str) -> dict[str, Any] | None:
+        """The live token's entry if its policies grant ``path`` (root grants everything)."""
+        entry = self.store.get(token or "")
+        if entry is None or (entry["expires"] is not None and entry["expires"] <= time.time()):
+            return None
+        granted = set().union(*(self.policies.get(p, set()) for p in entry["policies"]))
+        return entry if "root" in entry["policies"] or path in granted else None
+
+    def _token_api(self, action: str, token: str | None, body: dict[str, Any]) -> tuple[int, Any]:
+        denied = 403, {"errors": ["permission denied"]}
+        if action == "revoke-self":
+            if self._entry(token, "auth/token/revoke-self") is None and token not in self.store:
+                return denied
+            self.store.pop(token or "", None)
+            self.revoked.append(token or "")
+            return 204, None
+        if action == "lookup-self":
+            entry = self.store.get(token or "")
+            if entry is None or (entry["expires"] is not None and entry["expires"] <= time.time()):
+                return denied
+            ttl = 0 if entry["expires"] is None else int(entry["expires"] - time.time())
+            shown = {k: v for k, v in entry.items() if k != "expires"}
+            return 200, {"data": {**shown, "id": token, "ttl": ttl}}
+        if action != "create":
+            return 405, {"errors": ["unsupported path"]}
+        parent = self._entry(token, "auth/token/create")
+        if parent is None:
+            return denied
+        policies = [str(p) for p in body.get("policies") or parent["policies"]]
+        if "root" not in parent["policies"] and not set(policies) <= set(parent["policies"]):
+            return 400, {"errors": ["child policies must be subset of parent"]}
+        ttl, max_ttl = _seconds(body.get("ttl")), _seconds(body.get("explicit_max_ttl"))
+        lasts = min(t for t in (ttl, max_ttl) if t) if (ttl or max_ttl) else 0
+        child = "hvs." + base64.urlsafe_b64encode(os.urandom(18)).decode()
+        self.store[child] = {
+            "policies": sorted({*policies, "default"}),
+            "expires": time.time() + lasts if lasts else None,
+            "display_name": f"token-{body.get('display_name', '')}".rstrip("-"),
+            "creation_ttl": lasts,
+            "explicit_max_ttl": max_ttl,
+            "renewable": bool(body.get("renewable", True)),
+            "num_uses": int(body.get("num_uses", 0)),
+            "parent": token,
+        }
+        auth = {
+            "client_token": child,
+            "accessor": uuid.uuid4().hex,
+            "policies": self.store[child]["policies"],
+            "token_policies": self.store[child]["policies"],
+            "lease_duration": lasts,
+            "renewable": self.store[child]["renewable"],
+            "orphan": False,
+            "num_uses": self.store[child]["num_uses"],
+        }
+        return 200, {"auth": auth, "data": None}
+
     def _answer(self, path: str, token: str | None, body: dict[str, Any]) -> tuple[int, Any]:
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        if token != self.token:
-            return 403, {"errors": ["permission denied"]}
         parts = path.strip("/").split("/")
+        if parts[:3] == ["v1", "auth", "token"]:
+            return self._token_api("/".join(parts[3:]), token, body)
+        if self._entry(token, "/".join(parts[1:])) is None:
+            return 403, {"errors": ["permission denied"]}
         if parts[:2] != ["v1", "transit"]:
             return 404, {"errors": []}
         action, name = "/".join(parts[2:-1]), parts[-1]
@@ -227,6 +310,11 @@ class VaultTransitServer:
         vault = self
 
         class Handler(JsonHandler):
+            def do_GET(self) -> None:
+                vault.requests.append({"path": self.path, "headers": dict(self.headers)})
+                status, answer = vault._answer(self.path, self.headers.get("X-Vault-Token"), {})
+                self.reply(status, answer)
+
             def do_POST(self) -> None:
                 body = self.body()
                 request = {
@@ -239,9 +327,24 @@ class VaultTransitServer:
                 status, answer = vault._answer(
                     self.path, self.headers.get("X-Vault-Token"), json.loads(body or b"{}")
                 )
-                self.reply(status, answer)
+                if status == 204:
+                    self.send_response(204)
+                    self.end_headers()
+                else:
+                    self.reply(status, answer)
 
         return Handler
+
+
+def _seconds(value: object) -> int:
+    """A Vault duration: seconds as a number, or a string such as ``1260s``, ``21m``, ``1h``."""
+    if isinstance(value, int | float):
+        return int(value)
+    text = str(value or "").strip()
+    if not text:
+        return 0
+    unit = {"s": 1, "m": 60, "h": 3600}.get(text[-1])
+    return int(text[:-1]) * unit if unit else int(text)
 
 
 def assumed_roles(kms: MotoKms) -> list[dict[str, Any]]:

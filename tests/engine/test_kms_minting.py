@@ -25,6 +25,8 @@ from lockgate.spec.keys import MINTED
 from tests.engine.kms_servers import MotoKms, assumed_roles, free_port, start_moto
 from tests.projects import last_record, lockgate, write_project
 
+AWS_MINTED = MINTED["awskms://"]
+
 
 @pytest.fixture
 def moto_role(tmp_path: Path) -> Iterator[MotoKms]:
@@ -217,7 +219,7 @@ def test_a_run_whose_credentials_may_not_mint_fails_the_stage_in_one_line(
             "key: hashivault://k\n  credentials: {VAULT_ADDR: s, VAULT_TOKEN: s}\n"
             "  stage_credentials: minted",
             "9:22: encryption.stage_credentials",
-            "built for awskms:// keys only",
+            "minted Vault tokens need vault_policies",
         ),
         (
             "key: awskms:///alias/k\n  credentials: {AWS_ACCESS_KEY_ID: s, "
@@ -236,6 +238,56 @@ def test_a_run_whose_credentials_may_not_mint_fails_the_stage_in_one_line(
             "AWS_SECRET_ACCESS_KEY: s}\n  stage_credentials: minted\n  role_arn: lockgate-stage",
             "10:13: encryption.role_arn",
             "expected arn:aws:iam::ACCOUNT:role/NAME",
+        ),
+        (
+            "key: hashivault://k\n  credentials: {VAULT_ADDR: s, VAULT_TOKEN: s}\n"
+            "  stage_credentials: minted\n  vault_policies: []",
+            "10:19: encryption.vault_policies",
+            "name at least one policy",
+        ),
+        (
+            "key: hashivault://k\n  credentials: {VAULT_ADDR: s, VAULT_TOKEN: s}\n"
+            "  stage_credentials: minted\n  vault_policies: [root]",
+            "10:19: encryption.vault_policies",
+            "'root': expected the name of a Vault ACL policy other than root",
+        ),
+        (
+            "key: hashivault://k\n  credentials: {VAULT_ADDR: s, VAULT_TOKEN: s}\n"
+            "  vault_policies: [p]",
+            "9:19: encryption.vault_policies",
+            "only used with stage_credentials: minted",
+        ),
+        (
+            "key: awskms:///alias/k\n  credentials: {AWS_ACCESS_KEY_ID: s, "
+            "AWS_SECRET_ACCESS_KEY: s}\n  stage_credentials: minted\n  vault_policies: [p]",
+            "10:19: encryption.vault_policies",
+            "only used with hashivault:// keys",
+        ),
+        (
+            "key: hashivault://k\n  credentials: {VAULT_ADDR: s, VAULT_TOKEN: s}\n"
+            "  stage_credentials: minted\n  vault_policies: [p]\n"
+            "  role_arn: arn:aws:iam::123456789012:role/r",
+            "11:13: encryption.role_arn",
+            "only used with awskms:// keys",
+        ),
+        (
+            "key: azurekms://v.vault.azure.net/k\n  credentials: {AZURE_TENANT_ID: s, "
+            "AZURE_CLIENT_ID: s, AZURE_CLIENT_SECRET: s}\n  stage_credentials: minted\n"
+            "  service_account: a@p.iam.gserviceaccount.com",
+            "10:20: encryption.service_account",
+            "only used with gcpkms:// keys",
+        ),
+        (
+            "key: gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k\n  credentials: "
+            "{GOOGLE_SERVICE_ACCOUNT_KEY: s}\n  stage_credentials: minted\n"
+            "  service_account: lockgate-stage",
+            "10:20: encryption.service_account",
+            "expected a service account's email, NAME@PROJECT.iam.gserviceaccount.com",
+        ),
+        (
+            "key: s\n  stage_credentials: minted",
+            "8:22: encryption.stage_credentials",
+            "minted credentials are for a KMS key",
         ),
         (
             "key: awskms:///alias/k\n  credentials: {AWS_ACCESS_KEY_ID: s, "
@@ -285,7 +337,7 @@ def test_a_minted_stage_is_given_the_minted_files_names_and_no_lent_secret(tmp_p
     for plan in (built, cached[0]):
         (pull,) = plan.stages
         assert pull.minted_credentials and pull.secrets == ()
-        assert json.loads(dict(pull.env)["LOCKGATE_ENCRYPTION_CREDENTIALS"]) == MINTED
+        assert json.loads(dict(pull.env)["LOCKGATE_ENCRYPTION_CREDENTIALS"]) == AWS_MINTED
         assert plan.encryption_role == "arn:aws:iam::123456789012:role/lockgate-stage"
         assert plan.select(["pull"]).encryption_sts == "kms.internal:8443"
 
@@ -363,7 +415,7 @@ def test_the_local_executor_gives_train_a_minted_session_masked_in_its_lines(
     assert checkpoints and all(p.read_bytes().startswith(b"LGSEAL") for p in checkpoints)
     shown = lockgate("log", "fit", cwd=root, env=env)
     assert shown.code == 0, shown.stderr
-    given = sorted(MINTED.values())
+    given = sorted(AWS_MINTED.values())
     assert f"given: {given}" in shown.stdout and "token: ***" in shown.stdout, shown.stdout
     leaks = [kms.secret_key, session["secret_access_key"], session["session_token"]]
     for text in (shown.stdout, result.stdout + result.stderr):

@@ -16,6 +16,7 @@ lockgate wrote and the host's temporary folders; the data's bytes must appear in
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import random
 import time
@@ -219,3 +220,80 @@ def test_an_ingest_container_makes_and_unwraps_its_data_key_over_tls(
     assert held_nowhere(needles, root / ".lockgate", since=started, skip=tmp_path) > 8
     for result in (first, second):
         assert not [v for v in leaks if v in (result.stdout + result.stderr).encode()]
+
+
+# per KMS: the settings that go with ``stage_credentials: minted``, and the files a stage gets
+MINTED = {
+    "vault": (
+        "  vault_policies: [lockgate-transit]\n",
+        {"minted-vault-addr", "minted-vault-token"},
+    ),
+    "gcp": (
+        "",
+        {
+            "minted-google-access-token",
+            "minted-google-access-token-expiry",
+            "minted-google-kms-endpoint",
+        },
+    ),
+    "azure": ("", {"minted-azure-access-token", "minted-azure-access-token-expiry"}),
+}
+MINTED_TOKEN = {
+    "vault": "minted-vault-token",
+    "gcp": "minted-google-access-token",
+    "azure": "minted-azure-access-token",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@pytest.mark.parametrize("kind", list(MINTED))
+def test_an_ingest_container_gets_only_a_minted_token(
+    kind: str, bridge: dict[str, Any], tmp_path: Path, base_image: str, docker_client: Any
+) -> None:
+    """``stage_credentials: minted``: the container holds only a token minted on the host for
+    its attempt (Vault: a child of the host's root token with the one transit policy, revoked
+    after it; Cloud KMS: a cloudkms-scoped access token; Key Vault: a vault access token), and
+    every KMS call from the container's address carries it; the host's long-lived credential is
+    in neither the container nor anything written."""
+    started = time.time()
+    tls: ServerTls = bridge["tls"]
+    kms = Kms(kind, bridge["gateway"], tls)
+    settings, expected = MINTED[kind]
+    minted = f"  ca_file: tls/ca.pem\n  stage_credentials: minted\n{settings}"
+    spec = kms.spec(base_image).replace("  ca_file: tls/ca.pem\n", minted)
+    files = {"requirements.txt": REQUIREMENTS, "tls/ca.pem": tls.ca.read_text()}
+    root = write_project(tmp_path / "p", spec, files)
+    seed = random.SystemRandom().randrange(1 << 32)
+    data = _partition(root, "2024-05-01", 24, seed)
+    subnet = ipaddress.ip_network(bridge["subnet"])
+    with kms.server, Watcher(docker_client, root) as watch:
+        result = lockgate("run", "--executor", "docker", cwd=root, env=kms.env(), timeout=900)
+        assert result.code == 0, result.stderr[-4000:]
+        by_containers = [  # a container's address: in the bridge's subnet, not its gateway
+            r
+            for r in kms.server.requests
+            if r["client"] != bridge["gateway"] and ipaddress.ip_address(r["client"]) in subnet
+        ]
+        leaks = kms.leaks()
+    assert states(last_record(root)) == {"pull": "ok"}
+    (container,) = watch.seen.values()
+    got = container["secret_files"]
+    assert set(got) == expected, got
+    token = got[MINTED_TOKEN[kind]].decode()
+    sent = {
+        r["headers"].get("X-Vault-Token") or r["headers"]["Authorization"] for r in by_containers
+    }
+    assert by_containers and sent == ({token} if kind == "vault" else {f"Bearer {token}"}), sent
+    if kind == "vault":
+        assert kms.server.revoked == [token] and token != VAULT_TOKEN
+    else:
+        assert time.time() < int(got[MINTED_TOKEN[kind] + "-expiry"]) <= time.time() + 3600
+    told = "\n".join(container["env"])
+    assert not [v for v in [*leaks, token.encode()] if v in told.encode()]
+    long_lived = [s.encode() for s in kms.secrets]
+    assert not [v for v in long_lived if v in b"".join(got.values())]
+    assert not Path(container["mounts"]["/run/secrets"]).exists()  # gone with the stage
+    needles = [data, *leaks, token.encode()]
+    assert held_nowhere(needles, root / ".lockgate", since=started, skip=tmp_path) > 5
+    assert not [v for v in needles[1:] if v in (result.stdout + result.stderr).encode()]

@@ -99,10 +99,15 @@ CREDENTIAL_SECRETS = {"aws-id", "aws-secret", "aws-region"}
 
 
 def _bridge(client: Any) -> tuple[str, str]:
-    """The default bridge network's IPv4 (gateway, subnet)."""
+    """The default bridge network's IPv4 (gateway, subnet). An engine that leaves the gateway
+    out of the network's IPAM config (seen with Docker 20.10 after a restart) uses the subnet's
+    first address, Docker's default for the bridge."""
+    import ipaddress
+
     config = client.networks.get("bridge").attrs["IPAM"]["Config"]
-    ipv4 = next(c for c in config if "." in c.get("Gateway", ""))
-    return str(ipv4["Gateway"]), str(ipv4["Subnet"])
+    ipv4 = next(c for c in config if "." in c.get("Subnet", ""))
+    subnet = ipaddress.ip_network(ipv4["Subnet"])
+    return str(ipv4.get("Gateway") or next(subnet.hosts())), str(subnet)
 
 
 def _from_containers(log: Path, gateway: str, subnet: str) -> int:

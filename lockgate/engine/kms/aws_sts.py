@@ -106,6 +106,19 @@ class RoleMinter:
         got, region = resp["Credentials"], str(self.kms.region)
         return Minted(got["AccessKeyId"], got["SecretAccessKey"], got["SessionToken"], region)
 
+    def for_stage(self, name: str, timeout: int | None) -> dict[str, str]:
+        """What the stage's AWS KMS client needs, for the session ``name``."""
+        minted = self.mint(name, session_seconds(timeout))
+        return {
+            "AWS_ACCESS_KEY_ID": minted.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": minted.secret_access_key,
+            "AWS_SESSION_TOKEN": minted.session_token,
+            "AWS_REGION": minted.region,
+        }
+
+    def release(self, minted: Mapping[str, str]) -> str | None:
+        return None  # an STS session cannot be ended early; it expires
+
     def _assume(self, **kwargs: Any) -> dict[str, Any]:
         from botocore.exceptions import (
             BotoCoreError,

@@ -11,6 +11,8 @@ declared secrets that ``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID`` and ``AZURE_CLIEN
 are exchanged at ``AUTHORITY/TENANT/oauth2/v2.0/token`` for an access token to the vault (scope
 ``https://vault.azure.net/.default``), sent as a bearer token and kept in memory only.
 ``AZURE_AUTHORITY_HOST`` replaces ``https://login.microsoftonline.com`` (a sovereign cloud).
+A stage given minted credentials (:mod:`lockgate.engine.minting`) has no client secret: only
+``AZURE_ACCESS_TOKEN`` and ``AZURE_ACCESS_TOKEN_EXPIRY`` (Unix seconds), used until then.
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.engine.kms import DataKey
-from lockgate.engine.kms.http import Unreachable, base_url, host_url, lifetime, post, trust
+from lockgate.engine.kms.http import (
+    Unreachable,
+    base_url,
+    host_url,
+    lifetime,
+    live_token,
+    minted_token,
+    post,
+    trust,
+)
 from lockgate.engine.sealing import SealError
 from lockgate.spec.keys import AZURE_KEY
 
@@ -48,6 +59,12 @@ class AzureKeyVault:
         self.vault = host_url(self.host)
         suffix = next((s for s in RESOURCES if self.host.endswith("." + s)), "vault.azure.net")
         self.scope = f"https://{suffix}/.default"
+        self._token: tuple[str, float] | None = None  # (access token, expiry), memory only
+        if "AZURE_CLIENT_SECRET" not in credentials:  # a minted access token, nothing more
+            self._token = minted_token(credentials, "AZURE_ACCESS_TOKEN", where)
+            self.minted, self.client_id = True, "named in encryption.credentials"
+            return
+        self.minted = False
         authority = (credentials.get("AZURE_AUTHORITY_HOST") or AUTHORITY).strip()
         if "://" not in authority:  # a bare host, as Azure's own tools accept it
             authority = f"https://{authority}"
@@ -55,7 +72,6 @@ class AzureKeyVault:
         self.tenant = credentials["AZURE_TENANT_ID"].strip()
         self.client_id = credentials["AZURE_CLIENT_ID"].strip()
         self._secret = credentials["AZURE_CLIENT_SECRET"].strip()
-        self._token: tuple[str, float] | None = None  # (access token, expiry), memory only
 
     def generate(self) -> DataKey:
         plain = os.urandom(32)
@@ -118,7 +134,12 @@ class AzureKeyVault:
         if status == 401:
             return (
                 f"{self.where}: Key Vault {self.host} refused the access token for {op} "
-                f"({said}): check the AZURE_* credentials in encryption.credentials"
+                f"({said}): "
+                + (
+                    "the token minted for this stage has expired or was refused"
+                    if self.minted
+                    else "check the AZURE_* credentials in encryption.credentials"
+                )
             )
         if status == 403:
             return (
@@ -141,8 +162,17 @@ class AzureKeyVault:
 
     def _access(self) -> str:
         """An access token to the vault, asked for once and reused until it expires."""
+        if self.minted:
+            return live_token(self._token, "Key Vault", self.where)
         if self._token is not None and self._token[1] > time.time() + 60:
             return self._token[0]
+        self._token = self.access_token()
+        return self._token[0]
+
+    def access_token(self) -> tuple[str, float]:
+        """A fresh access token to the vault (scope ``https://vault.azure.net/.default`` or the
+        sovereign cloud's), and when it expires."""
+        assert not self.minted, "a minted access token cannot mint another"
         url = f"{self.authority}/{urllib.parse.quote(self.tenant, safe='')}/oauth2/v2.0/token"
         form = {
             "grant_type": "client_credentials",
@@ -166,8 +196,7 @@ class AzureKeyVault:
                 f"{said[0] if said else ''}): check AZURE_TENANT_ID, AZURE_CLIENT_ID and "
                 "AZURE_CLIENT_SECRET in encryption.credentials"
             )
-        self._token = (token, time.time() + lifetime(answer.get("expires_in")))
-        return token
+        return token, time.time() + lifetime(answer.get("expires_in"))
 
 
 def _b64url(data: bytes) -> str:

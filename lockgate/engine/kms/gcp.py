@@ -11,7 +11,9 @@ Authentication: a service account's JSON key, held in the declared secret that
 ``GOOGLE_SERVICE_ACCOUNT_KEY`` names, signs an RS256 JWT assertion (``cryptography``); the key
 file's ``token_uri`` exchanges it for an OAuth 2 access token (grant type jwt-bearer), sent as a
 bearer token on the KMS calls and kept in memory only. ``GOOGLE_KMS_ENDPOINT`` (a declared
-secret too) replaces ``https://cloudkms.googleapis.com``, for a private endpoint.
+secret too) replaces ``https://cloudkms.googleapis.com``, for a private endpoint. A stage given
+minted credentials (:mod:`lockgate.engine.kms.gcp_token`) has no key: only
+``GOOGLE_ACCESS_TOKEN`` and ``GOOGLE_ACCESS_TOKEN_EXPIRY`` (Unix seconds), used until then.
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.engine.kms import DataKey
-from lockgate.engine.kms.http import Unreachable, base_url, lifetime, post, trust
+from lockgate.engine.kms.http import (
+    Unreachable,
+    base_url,
+    lifetime,
+    live_token,
+    minted_token,
+    post,
+    trust,
+)
 from lockgate.engine.sealing import SealError
 from lockgate.spec.keys import GCP_KEY
 
@@ -51,9 +61,13 @@ class GcpKms:
         self.target = self.key + (match["version"] or "")  # what encrypt names
         endpoint = credentials.get("GOOGLE_KMS_ENDPOINT") or ENDPOINT
         self.endpoint = base_url(endpoint, f"{where}: GOOGLE_KMS_ENDPOINT")
+        self._token: tuple[str, float] | None = None  # (access token, expiry), memory only
+        self.account: dict[str, str] | None = None  # None: a minted access token, no key
+        if CRED not in credentials:
+            self._token = minted_token(credentials, "GOOGLE_ACCESS_TOKEN", where)
+            return
         self.account = _service_account(credentials[CRED], where)
         self.token_uri = base_url(self.account["token_uri"], f"{where}: {CRED} token_uri")
-        self._token: tuple[str, float] | None = None  # (access token, expiry), memory only
 
     def generate(self) -> DataKey:
         plain = os.urandom(32)
@@ -101,9 +115,10 @@ class GcpKms:
         code, message = str(error.get("status", status)), str(error.get("message", "")).strip()
         said = f"{status} {code}: {message}" if message else f"{status} {code}"
         if code == "UNAUTHENTICATED" or status == 401:
-            return (
-                f"{self.where}: Cloud KMS refused the access token for {op} ({said}): check "
-                f"{CRED} in encryption.credentials"
+            return f"{self.where}: Cloud KMS refused the access token for {op} ({said}): " + (
+                f"check {CRED} in encryption.credentials"
+                if self.account
+                else "the token minted for this stage has expired or was refused"
             )
         if code == "PERMISSION_DENIED" or status == 403:
             return (
@@ -131,9 +146,17 @@ class GcpKms:
 
     def _access(self) -> str:
         """An access token for the service account, asked for once and reused until it expires."""
+        if self.account is None:
+            return live_token(self._token, "Cloud KMS", self.where)
         if self._token is not None and self._token[1] > time.time() + 60:
             return self._token[0]
-        assertion = _assertion(self.account, self.token_uri, self.where)
+        self._token = self.access_token()
+        return self._token[0]
+
+    def access_token(self, scope: str = SCOPE) -> tuple[str, float]:
+        """A fresh access token of the service account for ``scope``, and when it expires."""
+        assert self.account is not None, "a minted access token cannot mint another"
+        assertion = _assertion(self.account, self.token_uri, self.where, scope)
         try:
             status, answer = post(
                 self.token_uri,
@@ -155,8 +178,7 @@ class GcpKms:
                 f"{self.account['client_email']} ({status} {answer.get('error', '')}: {said}): "
                 f"check {CRED} in encryption.credentials (a current JSON key of that account)"
             )
-        self._token = (token, time.time() + lifetime(answer.get("expires_in")))
-        return token
+        return token, time.time() + lifetime(answer.get("expires_in"))
 
 
 def _service_account(text: str, where: str) -> dict[str, str]:
@@ -179,7 +201,7 @@ def _service_account(text: str, where: str) -> dict[str, str]:
     return account
 
 
-def _assertion(account: dict[str, str], audience: str, where: str) -> str:
+def _assertion(account: dict[str, str], audience: str, where: str, scope: str = SCOPE) -> str:
     """The RS256-signed JWT a service account presents for an access token (RFC 7523)."""
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -198,7 +220,7 @@ def _assertion(account: dict[str, str], audience: str, where: str) -> str:
         header["kid"] = account["private_key_id"]
     claims = {
         "iss": account["client_email"],
-        "scope": SCOPE,
+        "scope": scope,
         "aud": audience,
         "iat": now,
         "exp": now + 3600,

@@ -115,6 +115,33 @@ def lifetime(expires_in: object) -> float:
     return 3000.0
 
 
+def minted_token(credentials: Mapping[str, str], name: str, where: str) -> tuple[str, float]:
+    """A minted access token and its expiry (Unix seconds), as a stage is handed them in
+    ``NAME`` and ``NAME_EXPIRY``."""
+    token, expiry = credentials.get(name, "").strip(), credentials.get(f"{name}_EXPIRY", "")
+    try:
+        return token, float(expiry)
+    except ValueError:
+        raise SealError(f"{where}: credential {name}_EXPIRY: not a time in Unix seconds") from None
+
+
+def live_token(token: tuple[str, float] | None, service: str, where: str) -> str:
+    """A minted access token, refused once it has expired (there is nothing to renew it with)."""
+    import time
+
+    assert token is not None
+    if token[1] <= time.time():
+        import datetime
+
+        at = datetime.datetime.fromtimestamp(token[1], datetime.UTC).strftime("%H:%M:%S UTC")
+        raise SealError(
+            f"{where}: the access token minted for this stage expired at {at}, before its call "
+            f"to {service}; a stage given minted credentials must reach the KMS within the "
+            "token's lifetime (see docs/encryption.md)"
+        )
+    return token[0]
+
+
 def _no_redirect() -> Any:
     import urllib.request
 
