@@ -19,6 +19,7 @@ from typing import Any
 from tests.azure_https import AzureHttps
 from tests.cloudstores import AZURITE_ACCOUNT, AZURITE_KEY, Azurite, GcsEmulator
 from tests.engine.test_kms_docker_runs import Watcher
+from tests.jwt_keys import FederatedIssuer
 from tests.projects import CliResult, lockgate, write_project
 from tests.stages.ingest.test_s3_pipeline import IMAGE_REQUIREMENTS as REQUIREMENTS
 
@@ -167,16 +168,28 @@ def azure_store(azurite: Azurite) -> Iterator[Store]:
     fs.rm(container, recursive=True)
 
 
-def azure_principal_store(servers: AzureHttps) -> Iterator[Store]:
-    """A container on Azurite over HTTPS, read by two new app registrations at the stand-in
-    Entra ID endpoint: the batch stage with a client secret, the stream stage with a
-    certificate (its private key and certificate, PEM); both stages trust the servers' CA through
-    ``ca_file``."""
+def azure_principal_store(servers: AzureHttps, stream_login: str) -> Iterator[Store]:
+    """A container on Azurite over HTTPS, read by new app registrations at the stand-in Entra ID
+    endpoint: the batch stage with a client secret, the stream stage with the app's
+    ``certificate`` (its private key and certificate, PEM) or a ``federated`` token (a CI
+    system's OIDC token the app trusts); both stages trust the servers' CA through ``ca_file``."""
     writer = servers.writer
     container = f"ctr-{uuid.uuid4().hex[:10]}"
     writer.mkdir(container)
-    secret_client, client_secret = servers.login.app_with_secret()
-    cert_client, cert_pem = servers.login.app_with_certificate()
+    login = servers.login
+    secret_client, client_secret = login.app_with_secret()
+    if stream_login == "certificate":
+        stream_client, stream_secret = login.app_with_certificate()
+        key = stream_secret.split("-----END PRIVATE KEY-----")[0]
+        hidden = [key, key.splitlines()[1]]  # the private key, and its first line alone
+        field_name = "client_certificate"
+    else:
+        issuer = FederatedIssuer("https://ci.example.test/oidc")
+        subject = f"repo:lake/{container}:ref:refs/heads/main"
+        stream_client = login.app_with_federation(issuer, subject)
+        stream_secret = issuer.token(subject)
+        hidden = [stream_secret]
+        field_name = "federated_token"
     common = {"tenant_id": "az-tenant", "endpoint_url": "az-endpoint", "authority_host": "az-login"}
     ca = servers.ca.read_text()
     yield Store(
@@ -184,18 +197,18 @@ def azure_principal_store(servers: AzureHttps) -> Iterator[Store]:
         container,
         writer,
         {
-            "az-tenant": servers.login.tenant,
+            "az-tenant": login.tenant,
             "az-endpoint": servers.store.endpoint,
-            "az-login": servers.login.authority(),
+            "az-login": login.authority(),
             "az-secret-client": secret_client,
             "az-secret": client_secret,
-            "az-cert-client": cert_client,
-            "az-cert": cert_pem,
+            "az-stream-client": stream_client,
+            "az-stream-login": stream_secret,
         },
         common | {"client_id": "az-secret-client", "client_secret": "az-secret"},
-        common | {"client_id": "az-cert-client", "client_certificate": "az-cert"},
-        [client_secret, cert_pem.split("-----END PRIVATE KEY-----")[0].splitlines()[1]],
-        servers.login.granted,
+        common | {"client_id": "az-stream-client", field_name: "az-stream-login"},
+        [client_secret, *hidden],
+        login.granted,
         {"full": ca, "stream": ca},
     )
     writer.rm(container)

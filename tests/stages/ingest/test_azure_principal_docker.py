@@ -2,12 +2,13 @@
 bearer tokens) and the stand-in Entra ID token endpoint (tests/entra_id.py) listen on the
 container bridge's gateway with certificates for that address from a test CA that only the
 project's ``ca_file`` names. The batch stage logs in with a client secret, the stream stage with
-the app's certificate; each stage container asks for its own token.
+the app's certificate or a federated token; each stage container asks for its own token.
 
 Each stage container is inspected while it runs: its environment holds no credential, token,
 ``AZURE_*`` or CA-bundle variable (the test plants them in the CLI's environment). Afterwards
 the project, the CLI's output, the temporary folder and /dev/shm are searched for the client
-secret, the certificate's private key and every token the endpoint granted.
+secret, the certificate's private key, the federated token and every token the endpoint
+granted.
 
 What is stubbed: Entra ID (no tenant can be reached), as in test_read_azure_principal.py."""
 
@@ -57,9 +58,15 @@ def bridge_azure(
     servers.stop()
 
 
+@pytest.fixture(params=["certificate", "federated"])
+def store(request: pytest.FixtureRequest, bridge_azure: AzureHttps) -> Iterator[Store]:
+    """The stream stage's login: the app's certificate, or a federated token."""
+    yield from azure_principal_store(bridge_azure, request.param)
+
+
 @pytest.fixture()
-def store(bridge_azure: AzureHttps) -> Iterator[Store]:
-    yield from azure_principal_store(bridge_azure)
+def certificate_store(bridge_azure: AzureHttps) -> Iterator[Store]:
+    yield from azure_principal_store(bridge_azure, "certificate")
 
 
 def _host_ca_settings(folder: Path, ca: Path) -> dict[str, str]:
@@ -119,11 +126,16 @@ def test_service_principals_read_over_https_in_containers(
 @pytest.mark.slow
 @pytest.mark.docker
 def test_a_wrong_secret_and_another_ca_in_containers_are_one_line_each(
-    tmp_path: Path, store: Store, bridge_azure: AzureHttps, base_image: str, docker_client: Any
+    tmp_path: Path,
+    certificate_store: Store,
+    bridge_azure: AzureHttps,
+    base_image: str,
+    docker_client: Any,
 ) -> None:
     """The batch stage sends a wrong client secret (the endpoint refuses it); the stream
     stage's ca_file holds another CA, so its TLS handshake with the login host fails and
     nothing reaches the endpoint: the certificate's assertion is never sent."""
+    store = certificate_store
     started = time.time()
     store.put("events/day=2024-05-01/p.parquet", [1])
     wrong = "Qk9~" + os.urandom(16).hex()
