@@ -42,7 +42,7 @@ class BlobWriter:
 
 @dataclass
 class AzureHttps:
-    store: Azurite  # its endpoint is https://127.0.0.1:PORT/devstoreaccount1
+    store: Azurite  # its endpoint is https://HOST:PORT/devstoreaccount1
     login: EntraTokenEndpoint
     ca: Path  # the CA that signed both servers' certificates
 
@@ -55,8 +55,10 @@ class AzureHttps:
         self.store.stop()
 
 
-def start_azure_https(binary: str, folder: Path) -> AzureHttps:
-    tls = make_tls(folder / "store", "127.0.0.1")
-    login_tls = make_tls(folder / "login", "127.0.0.1", issuer=tls)
-    store = start_azurite(binary, folder / "azurite.log", tls)
-    return AzureHttps(store, EntraTokenEndpoint(login_tls), tls.ca)
+def start_azure_https(binary: str, folder: Path, host: str = "127.0.0.1") -> AzureHttps:
+    """Both servers on ``host`` (loopback, or the container bridge's gateway), each with a
+    certificate for that address from one new CA."""
+    tls = make_tls(folder / "store", host)
+    login_tls = make_tls(folder / "login", host, issuer=tls)
+    store = start_azurite(binary, folder / "azurite.log", tls, host=host)
+    return AzureHttps(store, EntraTokenEndpoint(login_tls, host), tls.ca)

@@ -55,23 +55,25 @@ class App:
 
 
 class EntraTokenEndpoint:
-    """The v2.0 token endpoint of one tenant, on a loopback port over HTTPS."""
+    """The v2.0 token endpoint of one tenant, on a port of ``host`` (loopback, or the container
+    bridge's gateway for a stage in a container) over HTTPS."""
 
-    def __init__(self, tls: ServerTls) -> None:
+    def __init__(self, tls: ServerTls, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.tenant = str(uuid.uuid4())
         self.apps: dict[str, App] = {}
         self.granted: list[str] = []  # every access token issued
         self.refused: list[str] = []  # AADSTS codes answered
         self._key = rsa_key()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer((host, 0), self._handler())
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(tls.cert, tls.key)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = int(self.server.server_address[1])
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def authority(self, host: str = "127.0.0.1") -> str:
-        return f"https://{host}:{self.port}"
+    def authority(self, host: str | None = None) -> str:
+        return f"https://{host or self.host}:{self.port}"
 
     def app_with_secret(self) -> tuple[str, str]:
         """A new app registration's client id and a client secret value."""

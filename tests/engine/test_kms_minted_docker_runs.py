@@ -26,9 +26,10 @@ from typing import Any
 
 import pytest
 
+from tests.bridge import bridge_gateway
 from tests.engine.kms_servers import MotoKms, ServerTls, assumed_roles, start_moto
 from tests.engine.test_kms_docker_runs import Watcher, held_nowhere
-from tests.engine.test_kms_tls_docker_runs import _bridge, _from_containers, _partition
+from tests.engine.test_kms_tls_docker_runs import _from_containers, _partition
 from tests.engine.tls_ca import make_tls
 from tests.projects import last_record, lockgate, states, write_project
 
@@ -72,7 +73,7 @@ def role_moto(
 ) -> Iterator[tuple[MotoKms, ServerTls, Callable[[], int]]]:
     pytest.importorskip("boto3", reason="the kms extra: pip install -e '.[kms]'")
     pytest.importorskip("moto", reason="a local AWS KMS: pip install 'moto[server]'")
-    gateway, subnet = _bridge(docker_client)
+    gateway, subnet = bridge_gateway(docker_client)
     tls = make_tls(tmp_path / "tls", gateway)
     proc, kms = start_moto(tmp_path / "moto.log", gateway, tls, role=True)
     try:

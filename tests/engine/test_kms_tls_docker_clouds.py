@@ -26,12 +26,13 @@ from typing import Any
 
 import pytest
 
+from tests.bridge import bridge_gateway
 from tests.engine.azure_kv_server import AzureKeyVaultServer
 from tests.engine.gcp_kms_server import GcpKmsServer
 from tests.engine.kms_cloud_servers import b64url_decode
 from tests.engine.kms_servers import ServerTls, VaultTransitServer
 from tests.engine.test_kms_docker_runs import Watcher, held_nowhere
-from tests.engine.test_kms_tls_docker_runs import _bridge, _partition
+from tests.engine.test_kms_tls_docker_runs import _partition
 from tests.engine.tls_ca import make_tls
 from tests.projects import CliResult, last_record, lockgate, states, write_project
 
@@ -136,7 +137,7 @@ class Kms:
 
 @pytest.fixture(scope="module")
 def bridge(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> dict[str, Any]:
-    gateway, subnet = _bridge(docker_client)
+    gateway, subnet = bridge_gateway(docker_client)
     tls = make_tls(tmp_path_factory.mktemp("tls-clouds"), gateway)
     return {"gateway": gateway, "subnet": subnet, "tls": tls}
 

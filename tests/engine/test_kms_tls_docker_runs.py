@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from tests.bridge import bridge_gateway
 from tests.engine.kms_servers import MotoKms, ServerTls, start_moto
 from tests.engine.test_kms_docker_runs import Watcher, held_nowhere
 from tests.engine.tls_ca import make_tls
@@ -98,18 +99,6 @@ def build(ctx):
 CREDENTIAL_SECRETS = {"aws-id", "aws-secret", "aws-region"}
 
 
-def _bridge(client: Any) -> tuple[str, str]:
-    """The default bridge network's IPv4 (gateway, subnet). An engine that leaves the gateway
-    out of the network's IPAM config (seen with Docker 20.10 after a restart) uses the subnet's
-    first address, Docker's default for the bridge."""
-    import ipaddress
-
-    config = client.networks.get("bridge").attrs["IPAM"]["Config"]
-    ipv4 = next(c for c in config if "." in c.get("Subnet", ""))
-    subnet = ipaddress.ip_network(ipv4["Subnet"])
-    return str(ipv4.get("Gateway") or next(subnet.hosts())), str(subnet)
-
-
 def _from_containers(log: Path, gateway: str, subnet: str) -> int:
     """How many requests moto's log shows from a container's address (not the gateway's)."""
     import ipaddress
@@ -133,7 +122,7 @@ def tls_moto(
     pytest.importorskip("boto3", reason="the kms extra: pip install -e '.[kms]'")
     pytest.importorskip("moto", reason="a local AWS KMS: pip install 'moto[server]'")
     folder = tmp_path_factory.mktemp("tls-moto")
-    gateway, subnet = _bridge(docker_client)
+    gateway, subnet = bridge_gateway(docker_client)
     tls = make_tls(folder / "tls", gateway)
     proc, kms = start_moto(folder / "moto.log", gateway, tls)
     try:

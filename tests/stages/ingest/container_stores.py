@@ -5,6 +5,7 @@ and the values that must never be written, and the checks made on the containers
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -15,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.azure_https import AzureHttps
 from tests.cloudstores import AZURITE_ACCOUNT, AZURITE_KEY, Azurite, GcsEmulator
 from tests.engine.test_kms_docker_runs import Watcher
-from tests.projects import write_project
+from tests.jwt_keys import FederatedIssuer
+from tests.projects import CliResult, lockgate, write_project
 from tests.stages.ingest.test_s3_pipeline import IMAGE_REQUIREMENTS as REQUIREMENTS
 
 SPEC = """\
@@ -31,12 +34,12 @@ stages:
     uses: lockgate/ingest
     secrets: [{full_secrets}]
     with:
-      source: {{files: {{path: '{url}/events', credentials: {full}}}}}
+      source: {{files: {{path: '{url}/events', credentials: {full}{full_ca}}}}}
   stream:
     uses: lockgate/ingest
     secrets: [{stream_secrets}]
     with:
-      source: {{files: {{path: '{url}/events', credentials: {stream}}}}}
+      source: {{files: {{path: '{url}/events', credentials: {stream}{stream_ca}}}}}
       mode: stream
 """
 # the host's own settings: none may reach a stage container
@@ -49,8 +52,19 @@ AMBIENT = {
     "AZURE_STORAGE_ACCOUNT_KEY": "YW1iaWVudC1hY2NvdW50LWtleQ==",
     "AZURE_STORAGE_SAS_TOKEN": "sv=2020&sig=ambient-sas",
     "AZURE_CLIENT_SECRET": "ambient-client-secret",
+    "AZURE_TENANT_ID": "00000000-0000-4000-8000-00000000a3b1",
+    "AZURE_CLIENT_ID": "00000000-0000-4000-8000-00000000c1d2",
+    "AZURE_AUTHORITY_HOST": "https://ambient-login.example",
+    "AZURE_FEDERATED_TOKEN_FILE": "/ambient/azure-token",
+    "AZURE_CLIENT_CERTIFICATE_PATH": "/ambient/azure-cert.pem",
 }
-HOST_SETTINGS = re.compile(r"^(GOOGLE_|GCE_|CLOUDSDK_|STORAGE_EMULATOR_HOST|GCSFS_|AZURE_)")
+# the host's CA bundles (set by a test to files that exist): none may reach a stage container
+CA_SETTINGS = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "AWS_CA_BUNDLE")
+STAGES = ("full", "stream")
+HOST_SETTINGS = re.compile(
+    r"^(GOOGLE_|GCE_|CLOUDSDK_|STORAGE_EMULATOR_HOST|GCSFS_|AZURE_|SSL_CERT_|REQUESTS_CA_BUNDLE"
+    r"|CURL_CA_BUNDLE|AWS_CA_BUNDLE)"
+)
 
 
 @dataclass
@@ -64,7 +78,10 @@ class Store:
     full: dict[str, str]  # the batch stage's credential fields -> secret names
     stream: dict[str, str]  # the stream stage's
     hidden: list[str]  # values that must appear in no file, log or container environment
-    granted: list[str]  # access tokens granted so far (GCS), hidden as well
+    granted: list[str]  # access tokens granted so far (GCS, Entra ID), hidden as well
+    cas: dict[str, str] = dataclasses.field(
+        default_factory=dict
+    )  # stage -> the PEM its ca_file holds
 
     def put(self, key: str, ids: list[int]) -> None:
         import polars as pl
@@ -91,8 +108,10 @@ class Store:
             stream=json.dumps(self.stream),
             full_secrets=names(self.full),
             stream_secrets=names(self.stream),
+            **{f"{s}_ca": f", ca_file: certs/{s}.pem" if s in self.cas else "" for s in STAGES},
         )
-        root = write_project(root, spec, {"requirements.txt": requirements})
+        files = {f"certs/{stage}.pem": pem for stage, pem in self.cas.items()}
+        root = write_project(root, spec, {"requirements.txt": requirements, **files})
         env = {e: self.secrets[n] for n, e in env_names.items()}
         return root, env | AMBIENT | self.ambient()
 
@@ -149,6 +168,52 @@ def azure_store(azurite: Azurite) -> Iterator[Store]:
     fs.rm(container, recursive=True)
 
 
+def azure_principal_store(servers: AzureHttps, stream_login: str) -> Iterator[Store]:
+    """A container on Azurite over HTTPS, read by new app registrations at the stand-in Entra ID
+    endpoint: the batch stage with a client secret, the stream stage with the app's
+    ``certificate`` (its private key and certificate, PEM) or a ``federated`` token (a CI
+    system's OIDC token the app trusts); both stages trust the servers' CA through ``ca_file``."""
+    writer = servers.writer
+    container = f"ctr-{uuid.uuid4().hex[:10]}"
+    writer.mkdir(container)
+    login = servers.login
+    secret_client, client_secret = login.app_with_secret()
+    if stream_login == "certificate":
+        stream_client, stream_secret = login.app_with_certificate()
+        key = stream_secret.split("-----END PRIVATE KEY-----")[0]
+        hidden = [key, key.splitlines()[1]]  # the private key, and its first line alone
+        field_name = "client_certificate"
+    else:
+        issuer = FederatedIssuer("https://ci.example.test/oidc")
+        subject = f"repo:lake/{container}:ref:refs/heads/main"
+        stream_client = login.app_with_federation(issuer, subject)
+        stream_secret = issuer.token(subject)
+        hidden = [stream_secret]
+        field_name = "federated_token"
+    common = {"tenant_id": "az-tenant", "endpoint_url": "az-endpoint", "authority_host": "az-login"}
+    ca = servers.ca.read_text()
+    yield Store(
+        "az",
+        container,
+        writer,
+        {
+            "az-tenant": login.tenant,
+            "az-endpoint": servers.store.endpoint,
+            "az-login": login.authority(),
+            "az-secret-client": secret_client,
+            "az-secret": client_secret,
+            "az-stream-client": stream_client,
+            "az-stream-login": stream_secret,
+        },
+        common | {"client_id": "az-secret-client", "client_secret": "az-secret"},
+        common | {"client_id": "az-stream-client", field_name: "az-stream-login"},
+        [client_secret, *hidden],
+        login.granted,
+        {"full": ca, "stream": ca},
+    )
+    writer.rm(container)
+
+
 def project_bytes(root: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
 
@@ -190,4 +255,23 @@ def check_containers(watcher: Watcher, store: Store, stages: set[str]) -> None:
         assert container["secrets_read"]
         assert set(container["secret_files"]) == set(fields.values())
         for field, name in fields.items():
-            assert container["secret_files"][name].decode().strip() == store.secrets[name], field
+            lent = container["secret_files"][name].decode().strip()
+            assert lent == store.secrets[name].strip(), field
+
+
+def run_in_containers(root: Path, env: dict[str, str], watcher: Watcher) -> CliResult:
+    """``lockgate run`` under the Docker executor, its stage containers watched."""
+    with watcher:
+        return lockgate(
+            "run", "--executor", "docker", "--export-dir", "export", cwd=root, env=env, timeout=900
+        )
+
+
+def exported_manifest(root: Path, stage: str) -> dict[str, Any]:
+    return dict(json.loads((root / "export" / stage / "manifest.json").read_text()))
+
+
+def exported_ids(root: Path, stage: str) -> list[int]:
+    import polars as pl
+
+    return sorted(pl.read_parquet(root / "export" / stage / "data" / "*.parquet")["id"].to_list())

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.bridge import bridge_gateway
 from tests.cloudstores import (
     AZURITE_KEY,
     Azurite,
@@ -33,21 +34,24 @@ from tests.cloudstores import (
 from tests.conftest import unavailable
 from tests.engine.test_kms_docker_runs import REQUIREMENTS as NO_STORE_PACKAGE
 from tests.engine.test_kms_docker_runs import Watcher
-from tests.projects import CliResult, last_record, lockgate, states
+from tests.projects import last_record, states
 from tests.stages.ingest.conftest import _need_modules
 from tests.stages.ingest.container_stores import (
     Store,
     azure_store,
     check_containers,
+    exported_ids,
+    exported_manifest,
     gcs_store,
     left_on_host,
     project_bytes,
+    run_in_containers,
 )
 
 
 @pytest.fixture(scope="module")
 def gateway(docker_client: Any) -> str:
-    return str(docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"])
+    return bridge_gateway(docker_client)[0]
 
 
 @pytest.fixture(scope="module")
@@ -85,23 +89,6 @@ def store(request: pytest.FixtureRequest) -> Iterator[Store]:
         yield from azure_store(request.getfixturevalue("bridge_azurite"))
 
 
-def _run(root: Path, env: dict[str, str], watcher: Watcher) -> CliResult:
-    with watcher:
-        return lockgate(
-            "run", "--executor", "docker", "--export-dir", "export", cwd=root, env=env, timeout=900
-        )
-
-
-def _manifest(root: Path, stage: str) -> dict[str, Any]:
-    return dict(json.loads((root / "export" / stage / "manifest.json").read_text()))
-
-
-def _ids(root: Path, stage: str) -> list[int]:
-    import polars as pl
-
-    return sorted(pl.read_parquet(root / "export" / stage / "data" / "*.parquet")["id"].to_list())
-
-
 @pytest.mark.slow
 @pytest.mark.docker
 def test_a_batch_and_a_stream_read_in_containers(
@@ -113,24 +100,27 @@ def test_a_batch_and_a_stream_read_in_containers(
     root, env = store.project(tmp_path / "project", base_image)
     granted_before = len(store.granted)
     first_watch = Watcher(docker_client, root)
-    first = _run(root, env, first_watch)
+    first = run_in_containers(root, env, first_watch)
     assert first.code == 0, first.stderr[-4000:]
     record = last_record(root)
     assert states(record) == {"full": "ok", "stream": "ok"}
     assert all(s["image_id"].startswith("sha256:") for s in record["stages"])
-    assert _ids(root, "full") == [1, 2, 3]
-    assert _manifest(root, "full")["source"]["path"] == f"{store.scheme}://{store.bucket}/events"
-    assert _manifest(root, "stream")["this_run"] == {"batches": 2, "rows": 3}
+    assert exported_ids(root, "full") == [1, 2, 3]
+    assert (
+        exported_manifest(root, "full")["source"]["path"]
+        == f"{store.scheme}://{store.bucket}/events"
+    )
+    assert exported_manifest(root, "stream")["this_run"] == {"batches": 2, "rows": 3}
     check_containers(first_watch, store, {"full", "stream"})
 
     store.put("events/day=2024-05-03/p.parquet", [4, 5])
     second_watch = Watcher(docker_client, root)
-    second = _run(root, env, second_watch)
+    second = run_in_containers(root, env, second_watch)
     assert second.code == 0, second.stderr[-4000:]
-    assert _ids(root, "full") == [1, 2, 3, 4, 5]
-    stream = _manifest(root, "stream")
+    assert exported_ids(root, "full") == [1, 2, 3, 4, 5]
+    stream = exported_manifest(root, "stream")
     assert stream["this_run"] == {"batches": 1, "rows": 2} and stream["rows"] == 5
-    assert _ids(root, "stream") == [1, 2, 3, 4, 5]
+    assert exported_ids(root, "stream") == [1, 2, 3, 4, 5]
     check_containers(second_watch, store, {"full", "stream"})
 
     if store.scheme == "gs":  # each stage container was granted its own token
@@ -172,7 +162,7 @@ def test_a_wrong_key_in_a_container_is_one_clear_line(
     root, env = store.project(tmp_path / "project", base_image)
     granted_before = len(store.granted)
     watcher = Watcher(docker_client, root)
-    done = _run(root, env, watcher)
+    done = run_in_containers(root, env, watcher)
     assert done.code != 0
     failing = {
         s for s, f in (("full", store.full), ("stream", store.stream)) if secret in f.values()
@@ -207,7 +197,7 @@ def test_an_image_without_the_stores_package_says_what_to_add(
     """The KMS container test's stage image (Polars and pyarrow, no store package): each stage
     names the package the image lacks and where to list it, not a pip command for the host."""
     root, env = store.project(tmp_path / "project", base_image, NO_STORE_PACKAGE)
-    done = _run(root, env, Watcher(docker_client, root))
+    done = run_in_containers(root, env, Watcher(docker_client, root))
     assert done.code != 0
     assert states(last_record(root)) == {"full": "failed", "stream": "failed"}
     name, package = {

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.bridge import bridge_gateway
 from tests.projects import last_record, lockgate, states, write_project
 from tests.s3store import S3Store, start_store
 
@@ -93,8 +94,7 @@ def bridge_store(docker_client: Any, s3_store: S3Store) -> Iterator[S3Store]:
     """A second moto server on the container bridge's gateway, which a stage container reaches
     (loopback inside a container is the container's own). ``s3_store`` first: it checks that
     moto and s3fs are installed."""
-    network = docker_client.networks.get("bridge")
-    gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
+    gateway, _ = bridge_gateway(docker_client)
     store = start_store(gateway)
     yield store
     store.stop()

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.bridge import bridge_gateway
 from tests.cloudstores import GcsEmulator, start_gcs
 from tests.engine.tls_ca import make_tls
 from tests.projects import last_record, lockgate, write_project
@@ -48,7 +49,7 @@ def bridge_gcs(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, docker_client: Any
 ) -> Iterator[tuple[GcsEmulator, str]]:
     _need_modules(request, "ingest-gcs", "gcsfs", "gcp_storage_emulator", "cryptography")
-    gateway = str(docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"])
+    gateway, _ = bridge_gateway(docker_client)
     emulator = start_gcs(tmp_path_factory.mktemp("gcs-tls") / "emulator.log", host=gateway)
     yield emulator, gateway
     emulator.stop()
