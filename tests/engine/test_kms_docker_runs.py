@@ -13,7 +13,6 @@ import base64
 import json
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import pytest
 
 from lockgate.executors.docker import RUN_LABEL
 from tests.engine.kms_servers import MotoKms, start_moto
+from tests.leaks import files_under, written_since
 from tests.projects import CliResult, last_record, lockgate, states, write_project
 
 PAYLOAD = "patient-7731,rare-condition"
@@ -127,37 +127,16 @@ def _data_key(record: Path, kms: MotoKms) -> bytes:
     return key
 
 
-def _files(*folders: Path, since: float = 0.0, skip: Path | None = None) -> Iterator[Path]:
-    for folder in folders:
-        # os.walk passes over a folder another process removes meanwhile (rglob raises)
-        for top, dirs, names in os.walk(folder):
-            if skip is not None and Path(top).is_relative_to(skip):
-                dirs.clear()
-                continue
-            for name in names:
-                path = Path(top) / name
-                try:
-                    if path.is_file() and not path.is_symlink() and path.stat().st_mtime >= since:
-                        yield path
-                except OSError:  # another process's file, gone meanwhile
-                    continue
-
-
-def held_nowhere(needles: list[bytes], *project: Path, since: float, skip: Path) -> int:
+def held_nowhere(needles: list[bytes], *project: Path, since: float) -> int:
     """Assert that no needle is in a file under the ``project`` folders, nor in a file written
-    since ``since`` in the system's temporary folder or /dev/shm (``skip``, the test's own
-    folder, left out); returns how many project files were read."""
+    since ``since`` in the system's temporary folder or /dev/shm (see tests/leaks.py); returns
+    how many project files were read."""
     read = 0
-    for path in _files(*project):
+    for path in files_under(*project):
         body = path.read_bytes()
         assert not [n for n in needles if n in body], path
         read += 1
-    for path in _files(Path(tempfile.gettempdir()), Path("/dev/shm"), since=since, skip=skip):
-        try:
-            body = path.read_bytes()
-        except OSError:  # another process's file, gone or unreadable
-            continue
-        assert not [n for n in needles if n in body], path
+    assert written_since(needles, since) == []
     return read
 
 
@@ -233,7 +212,7 @@ def test_containers_never_receive_the_kms_credentials_or_the_data_key(
 
     needles = [PAYLOAD.encode(), *leaks]
     project = (root / ".lockgate", root / "artifacts")
-    assert held_nowhere(needles, *project, since=started, skip=tmp_path)
+    assert held_nowhere(needles, *project, since=started)
     for result in (first, again, later):
         assert moto.secret_key not in result.stdout + result.stderr
     assert os.path.exists(root / "artifacts" / "pull")

@@ -9,7 +9,6 @@ import dataclasses
 import io
 import json
 import re
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from tests.azure_https import AzureHttps
 from tests.cloudstores import AZURITE_ACCOUNT, AZURITE_KEY, Azurite, GcsEmulator
 from tests.engine.test_kms_docker_runs import Watcher
 from tests.jwt_keys import FederatedIssuer
+from tests.leaks import written_since
 from tests.projects import CliResult, lockgate, write_project
 from tests.stages.ingest.test_s3_pipeline import IMAGE_REQUIREMENTS as REQUIREMENTS
 
@@ -219,24 +219,9 @@ def project_bytes(root: Path) -> bytes:
 
 
 def left_on_host(values: list[str], since: float) -> list[Path]:
-    """Files written since ``since`` in ``/dev/shm`` (where the secrets lent to a container are
-    kept while it runs) and the host's temporary folder that hold any of ``values``. Test
-    sessions' own folders (``pytest-of-*``) are left out: this test greps its project itself,
-    and the others belong to other tests."""
-    temp = Path(tempfile.gettempdir())
-    roots = [Path("/dev/shm"), *(p for p in temp.iterdir() if not p.name.startswith("pytest-of-"))]
-    found = []
-    for root in roots:
-        for path in [root, *root.rglob("*")] if root.is_dir() else [root]:
-            try:
-                if not path.is_file() or path.is_symlink() or path.stat().st_mtime < since:
-                    continue
-                data = path.read_bytes() if path.stat().st_size < 64 << 20 else b""
-            except OSError:  # another process's file, gone or unreadable
-                continue
-            if any(v.encode() in data for v in values):
-                found.append(path)
-    return found
+    """Files written since ``since`` on the host, outside test folders, that hold any of
+    ``values`` (see tests/leaks.py)."""
+    return written_since([v.encode() for v in values], since)
 
 
 def check_containers(watcher: Watcher, store: Store, stages: set[str]) -> None:
