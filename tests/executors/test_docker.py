@@ -160,8 +160,10 @@ def test_engine_socket_only_for_stages_that_ask(tmp_path, base_image):
 def test_the_engine_keeps_no_copy_of_what_a_stage_prints(tmp_path, base_image, docker_client):
     """A stage's container has no log of the engine's (its json-file log would hold the lines
     unmasked and unsealed on the engine's disk): the lines reach lockgate through an attach,
-    all of them, in order per stream."""
+    all of them, in order per stream. The stage waits (at most a minute) until the test has
+    read its container's log settings, and then prints its last line."""
     stage = f"quiet{os.getpid()}"
+    wait = "i=0; while [ ! -e /tmp/seen ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done"
     root = write_project(
         tmp_path / "p",
         f"""\
@@ -170,7 +172,7 @@ def test_the_engine_keeps_no_copy_of_what_a_stage_prints(tmp_path, base_image, d
         image: {{base: {base_image}, lockgate: false}}
         stages:
           {stage}:
-            run: [sh, -c, 'echo first; echo "row-$((6*7))"; sleep 4; echo last']
+            run: [sh, -c, 'echo first; echo "row-$((6*7))"; {wait}; echo last']
         """,
     )
     proc = subprocess.Popen(
@@ -186,6 +188,8 @@ def test_the_engine_keeps_no_copy_of_what_a_stage_prints(tmp_path, base_image, d
     while seen is None and proc.poll() is None and time.monotonic() < deadline:
         found = docker_client.containers.list(filters={"label": f"dev.lockgate.stage={stage}"})
         seen = found[0].attrs["HostConfig"]["LogConfig"] if found else None
+        if found:
+            assert found[0].exec_run(["touch", "/tmp/seen"]).exit_code == 0
         time.sleep(0.1)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err

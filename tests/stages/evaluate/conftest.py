@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,16 +24,15 @@ QUIET_MLFLOW = {
 }
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="session")
+def prepared_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference pipeline's prepare.py run once for the session: its splits depend only on
+    the script, so every module starts from a copy of the same files."""
     pytest.importorskip("torch")
     pytest.importorskip("mlflow")
     pytest.importorskip("sklearn")
     pytest.importorskip("pyarrow")
-    os.environ.update(QUIET_MLFLOW)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    run = tmp_path_factory.mktemp("run")
-    out = run / "prepare" / "out"
+    out = tmp_path_factory.mktemp("prepared") / "out"
     subprocess.run(
         [sys.executable, "prepare.py"],
         cwd=PIPELINE,
@@ -40,6 +40,15 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env={**os.environ, "LOCKGATE_OUT": str(out)},
         capture_output=True,
     )
+    return out
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory, prepared_data: Path) -> Path:
+    os.environ.update(QUIET_MLFLOW)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    run = tmp_path_factory.mktemp("run")
+    shutil.copytree(prepared_data, run / "prepare" / "out")
     return run
 
 
