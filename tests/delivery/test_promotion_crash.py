@@ -44,8 +44,10 @@ def test_sigkill_during_promote_and_rollback_leaves_a_valid_ledger(tmp_path: Pat
             server.stdin.flush()
             ready, pid = server.stdout.readline().split()
             assert ready == "ready"  # counted from here, however loaded the host
-            time.sleep(rng.uniform(0.0, 0.6))
-            os.kill(int(pid), signal.SIGKILL)
+            try:
+                time.sleep(rng.uniform(0.0, 0.6))
+            finally:  # killed even when the test is interrupted here
+                os.kill(int(pid), signal.SIGKILL)
             assert server.stdout.readline() == "reaped\n"
             report = audit_ledger(folder)
             assert report.ok, report.problems
