@@ -159,7 +159,9 @@ class TokenEndpoint:
                 pass
 
         self.server = ThreadingHTTPServer((self.host, 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:

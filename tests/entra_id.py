@@ -70,7 +70,9 @@ class EntraTokenEndpoint:
         context.load_cert_chain(tls.cert, tls.key)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = int(self.server.server_address[1])
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def authority(self, host: str | None = None) -> str:
         return f"https://{host or self.host}:{self.port}"

@@ -80,7 +80,9 @@ def serving() -> Iterator[tuple[ApiServer, str]]:
         do_GET = do_PATCH = do_DELETE = _serve
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     try:
         yield recorded, f"http://127.0.0.1:{server.server_address[1]}"
     finally:

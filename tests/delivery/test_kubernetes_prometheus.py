@@ -103,7 +103,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pods, st
         exporter.server_close()
 
 
-def controller(tmp_path: Path, prometheus: str, pods: Pods) -> Rollouts:
+def controller(tmp_path: Path, prometheus: str, pods: Pods, pause_s: float = 3) -> Rollouts:
+    """``pause_s``: each step's analysis window, long enough for several 500 ms scrapes."""
     pods.namespace = f"ns{time.time_ns()}"
     settings = EnvironmentDelivery.model_validate(
         {
@@ -115,8 +116,8 @@ def controller(tmp_path: Path, prometheus: str, pods: Pods) -> Rollouts:
             },
             "canary": {
                 "steps": [
-                    {"weight": 10, "pause": {"duration": 3}},
-                    {"weight": 50, "pause": {"duration": 3}},
+                    {"weight": 10, "pause": {"duration": pause_s}},
+                    {"weight": 50, "pause": {"duration": pause_s}},
                 ]
             },
             "analysis": {"min_requests": 5, "min_predictions": 5, "max_extensions": 2},
@@ -173,7 +174,8 @@ def test_bad_candidate_is_aborted_at_the_first_step(
 
 def test_unreachable_prometheus_pauses_instead_of_passing(tmp_path: Path, cluster) -> None:
     pods, _ = cluster
-    rollouts = controller(tmp_path, "http://127.0.0.1:9", pods)
+    # no Prometheus answers, so a short window proves the same: each one ends inconclusive
+    rollouts = controller(tmp_path, "http://127.0.0.1:9", pods, pause_s=0.5)
     pods.set("r1", rps=40, errors=0.0, latency=0.02, ones=0.5)
     rollouts.start("reg/model:1")
     result = rollouts.start("reg/model:2")

@@ -299,7 +299,9 @@ def test_health_from_the_environment_url(world: World) -> None:
     import threading
 
     server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     try:
         world.deployer.urls = {"staging": f"http://127.0.0.1:{server.server_port}/"}
         out = world.promoter().promote("staging", image(1), author="dana")

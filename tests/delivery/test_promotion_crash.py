@@ -27,19 +27,35 @@ def test_sigkill_during_promote_and_rollback_leaves_a_valid_ledger(tmp_path: Pat
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     cmd = [sys.executable, "-m", "tests.delivery.crash_driver", str(tmp_path)]
     pending = 0  # kills that landed inside an append (noted, completed by the next run)
-    for _ in range(TRIALS):
-        proc = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-        )
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == b"ready\n"  # counted from here, however loaded the host
-        time.sleep(rng.uniform(0.0, 0.6))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
-        report = audit_ledger(folder)
-        assert report.ok, report.problems
-        pending += bool(report.notes)
+    # one process per trial, forked by a server that has done the imports once
+    server = subprocess.Popen(
+        [*cmd, "serve"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert server.stdin is not None and server.stdout is not None
+    try:
+        for _ in range(TRIALS):
+            server.stdin.write("go\n")
+            server.stdin.flush()
+            ready, pid = server.stdout.readline().split()
+            assert ready == "ready"  # counted from here, however loaded the host
+            try:
+                time.sleep(rng.uniform(0.0, 0.6))
+            finally:  # killed even when the test is interrupted here
+                os.kill(int(pid), signal.SIGKILL)
+            assert server.stdout.readline() == "reaped\n"
+            report = audit_ledger(folder)
+            assert report.ok, report.problems
+            pending += bool(report.notes)
+    finally:
+        server.stdin.close()
+        server.wait(timeout=60)
+        server.stdout.close()
     final = subprocess.run(
         [*cmd, "4"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
     )

@@ -70,7 +70,9 @@ class RecordingServer:
             serve_tls(self.server, tls)
         self.host = f"{host}:{self.server.server_address[1]}"
         self.url = f"{'https' if tls else 'http'}://{self.host}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.tokens: dict[str, str] = {}  # access token issued -> the principal it stands for
         self.expires: dict[str, float] = {}  # access token -> when it stops being accepted
         self.location: str | None = None  # sent as Location with a 3xx answer

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,13 +37,20 @@ stages:
 """
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = write_project(tmp_path / "p", SPEC, {"data/one.txt": "hello\n", "notes.md": "x\n"})
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project after its first run, made once; each test gets a copy of it."""
+    root = tmp_path_factory.mktemp("chain") / "p"
+    write_project(root, SPEC, {"data/one.txt": "hello\n", "notes.md": "x\n"})
     first = lockgate("run", "--executor", "local", cwd=root)
     assert first.code == 0, first.stderr
     assert set(states(last_record(root)).values()) == {"ok"}
     return root
+
+
+@pytest.fixture
+def project(first_run: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(first_run, tmp_path / "p", symlinks=True))
 
 
 def _rerun(root: Path) -> dict[str, str]:

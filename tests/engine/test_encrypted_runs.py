@@ -42,15 +42,29 @@ def _run(root: Path, *args: str) -> CliResult:
     return lockgate("run", "--executor", "local", *args, cwd=root)
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = write_project(
-        tmp_path / "p", SPEC, {"data/rows.csv": f"{PAYLOAD}\n", "keys/data.key": KEY + "\n"}
-    )
+def _first_run(root: Path) -> Path:
+    write_project(root, SPEC, {"data/rows.csv": f"{PAYLOAD}\n", "keys/data.key": KEY + "\n"})
     first = _run(root)
     assert first.code == 0, first.stderr
     assert states(last_record(root)) == {"extract": "ok", "count": "ok", "peek": "ok"}
     return root
+
+
+@pytest.fixture
+def fresh_project(tmp_path: Path) -> Path:
+    """A first run of its own, where everything at rest is what that run left."""
+    return _first_run(tmp_path / "p")
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _first_run(tmp_path_factory.mktemp("sealed") / "p")
+
+
+@pytest.fixture
+def project(first_run: Path, tmp_path: Path) -> Path:
+    """A copy of one first run: sealed entries read the same from any folder."""
+    return Path(shutil.copytree(first_run, tmp_path / "p", symlinks=True))
 
 
 def _files(folder: Path) -> list[Path]:
@@ -64,8 +78,10 @@ def _entry(root: Path, stage: str) -> Path:
     raise AssertionError(f"no cache entry for {stage}")
 
 
-def test_nothing_at_rest_is_plaintext_and_the_key_is_nowhere(project: Path) -> None:
+def test_nothing_at_rest_is_plaintext_and_the_key_is_nowhere(fresh_project: Path) -> None:
     from lockgate.engine.sealing import Sealer
+
+    project = fresh_project
 
     key_id = Sealer.from_key(bytes.fromhex(KEY)).key_id
     for stage in ("extract", "count"):

@@ -30,9 +30,10 @@ default-image:
 """
 
 
-@pytest.fixture
-def merged(tmp_path: Path, gitlab_ci_local_bin: Path) -> dict:
-    repo = tmp_path / "repo"
+@pytest.fixture(scope="module")
+def merged(tmp_path_factory: pytest.TempPathFactory, gitlab_ci_local_bin: Path) -> dict:
+    """gitlab-ci-local's merged view of the pipeline, read (never changed) by each test."""
+    repo = tmp_path_factory.mktemp("templates") / "repo"
     (repo / TEMPLATE_PATH).parent.mkdir(parents=True)
     (repo / TEMPLATE_PATH).write_text((REPO / TEMPLATE_PATH).read_text())
     (repo / ".gitlab-ci.yml").write_text(PIPELINE)

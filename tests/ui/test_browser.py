@@ -52,7 +52,9 @@ def site(tmp_path: Path) -> Iterator[str]:
     )
     page = ReleasePage(ledger.folder, tmp_path / "state", lambda: audit_ledger(ledger.folder))
     server = serve(page, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
