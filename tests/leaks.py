@@ -3,7 +3,7 @@ meanwhile: files written since a moment in the system's temporary folder and in 
 (where the secrets lent to a container are kept while it runs).
 
 Test sessions' own folders (``pytest-of-*``) are left out: each test searches its own project
-itself, and the other folders belong to other tests, of this session or of another running
+itself, and the other folders belong to other tests, of this test run or of another running
 beside it, which may hold the same fixed test values."""
 
 from __future__ import annotations
