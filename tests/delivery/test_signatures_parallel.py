@@ -6,6 +6,8 @@ lowered so that a small ledger crosses several share boundaries."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -202,3 +204,59 @@ def test_the_command_names_a_forged_entry_in_a_ledger_big_enough_for_threads(
     assert done.returncode == 1, done.stdout
     assert done.stderr.splitlines()[1:] == [f"  entry {index + 1}: {NOT_VERIFIED}"], done.stderr
     assert f"first bad entry: {index + 1}" in done.stderr
+
+
+HOST_WITH_A_SIGTERM_HANDLER = """
+import multiprocessing, os, signal, sys, time
+from pathlib import Path
+from lockgate.delivery.ledger import signatures
+from lockgate.delivery.ledger.signing import load_checker
+
+folder = Path(sys.argv[1])
+lines = (folder / "ledger" / "ledger.jsonl").read_bytes().splitlines(keepends=True)
+key = load_checker(folder / "k.pub")
+parent = os.getpid()
+
+
+def stop_later(*_):  # a program's own handler: it notes the request and carries on
+    if os.getpid() != parent:
+        (folder / f"handler-ran-in-worker-{os.getpid()}").touch()
+
+
+def slow_to_start(reset=signatures._quiet_worker):  # a worker the scheduler runs late
+    time.sleep(0.3)
+    reset()
+
+
+signal.signal(signal.SIGTERM, stop_later)
+signatures._quiet_worker = slow_to_start
+for _ in range(5):
+    assert signatures.first_bad_signature(lines, lambda p, s: key(p, s), 2, parallel_from=1) is None
+print(len(multiprocessing.active_children()))
+"""
+
+
+def test_forked_workers_never_run_the_programs_sigterm_handler_and_never_hang(
+    ledger: Path,
+) -> None:
+    """A process that handles SIGTERM without exiting (lockgate's commands stop like Ctrl-C)
+    forks the workers: a worker the pool signalled before it had reset the handler ran the
+    parent's, lived on blocked on the pool's queue lock, and the audit waited for it forever.
+    Workers now end without a signal and start with SIGTERM blocked until they reset it. Each
+    worker here is slow to start, as under load, which is when the pool used to signal it."""
+    host = subprocess.Popen(
+        [sys.executable, "-c", HOST_WITH_A_SIGTERM_HANDLER, str(ledger.parent)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its workers too are stopped below if it hangs
+    )
+    try:
+        out, err = host.communicate(timeout=120)  # 5 audits take seconds; a hung pool, forever
+    except subprocess.TimeoutExpired:
+        os.killpg(host.pid, signal.SIGKILL)
+        host.communicate()
+        pytest.fail("5 forked audits did not finish: a worker hung")
+    assert host.returncode == 0, err
+    assert out.split() == ["0"]  # no worker left behind
+    assert list(ledger.parent.glob("handler-ran-in-worker-*")) == []

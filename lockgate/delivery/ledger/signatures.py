@@ -150,24 +150,38 @@ def _first_bad_forked(
     global _shared
     shares = _shares(len(lines), max(1, -(-len(lines) // (workers * SHARES_PER_WORKER))))
     _shared = (lines, spans, check)
+    # Workers start with SIGTERM and SIGINT blocked, so a signal that reaches one before
+    # _quiet_worker has run waits for it instead of running the parent's handler in the child
+    # (a handler that does not exit, as a stop-like-Ctrl-C one, left a worker alive and blocked
+    # on the pool's queue lock after terminate(), and the pool's join() waited for it forever).
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS)
     try:
         pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker)
-        try:
-            found = [bad for bad in pool.map(_share_problem, shares, chunksize=1) if bad]
-            pool.close()  # let the workers finish and exit on their own
-        finally:
-            pool.terminate()
-            pool.join()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    try:
+        found = [bad for bad in pool.map(_share_problem, shares, chunksize=1) if bad]
+    except BaseException:
+        pool.terminate()
+        pool.join()
+        raise
     finally:
         _shared = None
+    pool.close()  # each worker takes its stop sentinel and exits; no signal is sent
+    pool.join()
     return min(found) if found else None
+
+
+_WORKER_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def _quiet_worker() -> None:
     """A worker ends the way the pool ends it: the command's SIGTERM handler (stop like Ctrl-C)
-    is the parent's, not the worker's, and Ctrl-C is for the parent to handle."""
+    is the parent's, not the worker's, and Ctrl-C is for the parent to handle. Then the signals
+    blocked across the fork are let in (a SIGTERM sent meanwhile ends the worker now)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _WORKER_SIGNALS)
 
 
 def _share_problem(share: tuple[int, int]) -> tuple[int, str] | None:
