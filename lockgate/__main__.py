@@ -14,7 +14,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # CI cancels with SIGTERM: stop containers like Ctrl-C does
 
-    signal.signal(signal.SIGTERM, _terminate)
+    # put back on return: a program that calls main() keeps its own SIGTERM handling after it
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return dispatch(argv)
     except LockgateError as exc:
@@ -28,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug in lockgate: say so, keep the traceback out of the way
         report_bug(exc)
         return EXIT_BUG
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def report_bug(exc: Exception) -> None:

@@ -68,3 +68,29 @@ def test_a_raising_train_entrypoint_is_the_users_error_with_its_traceback_in_the
         in log
     )
     assert "bug in lockgate" not in log
+
+
+def test_main_puts_back_the_callers_sigterm_handler(tmp_path, capsys):
+    """While a command runs, SIGTERM stops it like Ctrl-C; a program that calls main() gets its
+    own handler back afterwards, whatever the outcome (a forked worker of that program would
+    otherwise run lockgate's handler)."""
+    import signal
+
+    import pytest
+
+    from lockgate.__main__ import main
+
+    def own(signum, frame):
+        return None
+
+    before = signal.signal(signal.SIGTERM, own)
+    try:
+        assert main(["validate", "--spec", str(tmp_path / "missing.yaml")]) != 0  # an error
+        assert signal.getsignal(signal.SIGTERM) is own
+        with pytest.raises(SystemExit):  # argparse's own exit, after printing the version
+            main(["--version"])
+        assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    captured = capsys.readouterr()
+    assert "missing.yaml" in captured.err and "lockgate" in captured.out
