@@ -30,9 +30,8 @@ def main(root: Path, final: int | None) -> int:
         print(out.status, *out.lines, sep="\n")
         return out.exit_code
     n = len(world.ledger.entries())
-    print(
-        "ready", os.getpid(), flush=True
-    )  # imports done: the test's random kill time counts from here
+    # imports done: the test's random kill time counts from here
+    print("ready", os.getpid(), flush=True)
     for i in range(n, n + 200):
         out = world.promoter().promote("staging", image(i % 5), author="dana")
         if out.status == "promoted":
