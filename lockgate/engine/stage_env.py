@@ -10,9 +10,13 @@ The base (documented in docs/design.md):
   CA bundles ``SSL_CERT_FILE``, ``SSL_CERT_DIR``, ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``,
   ``NODE_EXTRA_CA_CERTS`` (local only: a host path means nothing in a container),
 - the CI's own description of the job: ``CI``, ``GITHUB_*``, ``RUNNER_*``, ``GITLAB_CI``,
-  ``CI_*``, ``JENKINS_URL``, ``BUILD_*``, ``JOB_*``, ``BRANCH_NAME``, ``CHANGE_*``, ``GIT_*``,
-  except any whose name says it carries a credential (``TOKEN``, ``PASSWORD``, ``SECRET``,
-  ``JWT``, ``KEY``, ``CREDENTIAL``): a stage that needs one declares it as a secret,
+  ``CI_*``, ``JENKINS_URL``, ``BUILD_*``, ``JOB_*``, ``BRANCH_NAME``, ``CHANGE_*`` and the
+  Jenkins git plugin's ``GIT_COMMIT``, ``GIT_BRANCH``, ``GIT_URL``, ... (:data:`JENKINS_GIT`; not
+  git's own settings such as ``GIT_SSL_NO_VERIFY``, ``GIT_ASKPASS`` or ``GIT_CONFIG_*``, which
+  would change how a stage's git behaves and may carry a header with a credential), except any
+  whose name says it carries a credential (``TOKEN``, ``PASSWORD``, ``SECRET``, ``JWT``,
+  ``KEY``, ``CREDENTIAL``): a stage that needs one declares it as a secret. A URL among them
+  loses its user and password (GitLab's ``CI_REPOSITORY_URL`` holds the job token that way),
 - the team's tracking server, ``MLFLOW_TRACKING_URI`` (a server URL everywhere; a local
   ``sqlite:``/``file:`` store or a plain path only under the local executor, where the path
   means the same): CI keeps it as a secret/variable for the train, evaluate and package jobs,
@@ -52,7 +56,24 @@ LOCAL_ONLY = frozenset(
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
 EVERYWHERE = frozenset({"LANG", "LANGUAGE", "TZ", *_PROXIES, *(p.lower() for p in _PROXIES)})
 CI_NAMES = frozenset({"CI", "GITLAB_CI", "JENKINS_URL", "BRANCH_NAME"})
-CI_PREFIXES = ("GITHUB_", "RUNNER_", "CI_", "BUILD_", "JOB_", "CHANGE_", "GIT_")
+CI_PREFIXES = ("GITHUB_", "RUNNER_", "CI_", "BUILD_", "JOB_", "CHANGE_")
+# what the Jenkins git plugin says of the checkout (GIT_URL_1, _2, ... for several remotes)
+JENKINS_GIT = frozenset(
+    {
+        "GIT_COMMIT",
+        "GIT_PREVIOUS_COMMIT",
+        "GIT_PREVIOUS_SUCCESSFUL_COMMIT",
+        "GIT_BRANCH",
+        "GIT_LOCAL_BRANCH",
+        "GIT_URL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+    }
+)
+_GIT_URL_N = re.compile(r"GIT_URL_\d+")
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
 ENGINE = frozenset({"DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"})
 TRACKING_URI = "MLFLOW_TRACKING_URI"
 SIGNING_STAGE = "lockgate/sign"
@@ -63,9 +84,15 @@ _CREDENTIAL = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|JWT|KEY|CREDENTIAL|AUTH"
 
 
 def _ci_variable(name: str) -> bool:
-    if not (name in CI_NAMES or name.startswith(CI_PREFIXES)):
+    described = name in CI_NAMES or name.startswith(CI_PREFIXES)
+    if not (described or name in JENKINS_GIT or _GIT_URL_N.fullmatch(name)):
         return False
     return _CREDENTIAL.search(name) is None
+
+
+def without_userinfo(value: str) -> str:
+    """``scheme://user:password@host/...`` -> ``scheme://host/...``; anything else as it is."""
+    return _USERINFO.sub(r"\1", value, count=1)
 
 
 def _tracking_uri(value: str, *, in_container: bool) -> bool:
@@ -82,11 +109,12 @@ def base_env(
     for name, value in host.items():
         if name.startswith("LOCKGATE_"):
             continue
-        if (
+        if _ci_variable(name):
+            out[name] = without_userinfo(value)
+        elif (
             name in EVERYWHERE
             or name.startswith("LC_")
             or (not in_container and name in LOCAL_ONLY)
-            or _ci_variable(name)
             or (engine and name in ENGINE and not in_container)
             or (name == TRACKING_URI and _tracking_uri(value, in_container=in_container))
             or (signs and not in_container and name in CI_IDENTITY)

@@ -144,6 +144,8 @@ def ci_provenance(env: Mapping[str, str]) -> dict[str, str]:
     if env.get("JENKINS_URL") and env.get("JOB_NAME"):
         out = {"builder_id": f"{env['JENKINS_URL'].rstrip('/')}/job/{env['JOB_NAME']}"}
         if env.get("GIT_URL"):
-            out["source_repo"] = f"git+{env['GIT_URL']}"
+            from lockgate.engine.stage_env import without_userinfo
+
+            out["source_repo"] = f"git+{without_userinfo(env['GIT_URL'])}"
         return out
     return {}

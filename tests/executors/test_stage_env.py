@@ -135,3 +135,54 @@ def test_the_ci_oidc_identity_reaches_only_the_sign_stage(tmp_path, monkeypatch,
     assert lines == [f"{n}={v}" for n, v in sorted(expected.items())]
     in_container = base_env(identity, in_container=True, engine=False, signs=True)
     assert in_container == {}  # never in a container's or a query's configuration
+
+
+def test_ci_urls_lose_their_credentials_and_gits_own_settings_stay_out() -> None:
+    """GitLab's CI_REPOSITORY_URL carries the job token as the URL's password; git's own
+    settings (TLS checks off, an askpass program, a config header) are not facts of the job."""
+    host = {
+        "GITLAB_CI": "true",
+        "CI_REPOSITORY_URL": "https://gitlab-ci-token:glcbt-64-9f2c@gitlab.example/ml/churn.git",
+        "CI_PROJECT_URL": "https://gitlab.example/ml/churn",
+        "GIT_URL": "https://jenkins:ghp_9f2c@github.example/ml/churn.git",
+        "GIT_URL_2": "ssh://git@github.example/ml/other.git",
+        "GIT_COMMIT": "c0ffee",
+        "GIT_BRANCH": "origin/main",
+        "GIT_SSL_NO_VERIFY": "true",
+        "GIT_SSL_CAINFO": "/etc/ci/ca.pem",
+        "GIT_ASKPASS": "/usr/local/bin/askpass",
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_VALUE_0": "AUTHORIZATION: basic 9f2c",
+        "GIT_CONFIG_PARAMETERS": "'http.extraheader=AUTHORIZATION: basic 9f2c'",
+    }
+    for in_container in (False, True):
+        seen = base_env(host, in_container=in_container, engine=False)
+        assert seen == {
+            "GITLAB_CI": "true",
+            "CI_REPOSITORY_URL": "https://gitlab.example/ml/churn.git",
+            "CI_PROJECT_URL": "https://gitlab.example/ml/churn",
+            "GIT_URL": "https://github.example/ml/churn.git",
+            "GIT_URL_2": "ssh://github.example/ml/other.git",
+            "GIT_COMMIT": "c0ffee",
+            "GIT_BRANCH": "origin/main",
+        }
+        assert "9f2c" not in repr(seen)
+
+
+def test_the_image_source_label_and_provenance_hold_no_clone_credentials(
+    tmp_path, monkeypatch
+) -> None:
+    from lockgate.stages.package.image import source_url
+    from lockgate.stages.sign_config import ci_provenance
+
+    for name in ("GITHUB_REPOSITORY", "CI_PROJECT_URL", "GIT_URL"):  # this run's own CI
+        monkeypatch.delenv(name, raising=False)
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text(
+        '[remote "origin"]\n\turl = https://x-access-token:ghs_9f2c@github.example/ml/churn\n'
+    )
+    assert source_url(None, tmp_path) == "https://github.example/ml/churn"
+    jenkins = {"JENKINS_URL": "https://ci.example/", "JOB_NAME": "churn"}
+    jenkins["GIT_URL"] = "https://bot:9f2c@git.example/churn.git"
+    assert ci_provenance(jenkins)["source_repo"] == "git+https://git.example/churn.git"

@@ -46,7 +46,14 @@ def created_time(configured: str | None, card_created: str | None) -> str:
 
 
 def source_url(configured: str | None, workspace: Path) -> str:
-    """The repository URL: configured, else CI variables, else origin in .git/config."""
+    """The repository URL: configured, else CI variables, else origin in .git/config; without
+    a user or password in it (a clone URL may hold a token), since it becomes an image label."""
+    from lockgate.engine.stage_env import without_userinfo
+
+    return without_userinfo(_source_url(configured, workspace))
+
+
+def _source_url(configured: str | None, workspace: Path) -> str:
     if configured:
         return configured
     env = os.environ
