@@ -11,7 +11,9 @@ Segments are independent, so both directions read the source through a memory ma
 several segments at a time: ``cryptography`` releases the GIL while OpenSSL works, each segment
 is sealed or opened into a buffer its worker reuses and written at its place with one
 ``pwrite``, and no Python loop touches the bytes. A file opens under a temporary name that is
-renamed only once every tag checked out.
+renamed only once every tag checked out. :func:`read_file` opens a whole file into memory
+instead, each segment decrypted straight to its place in one buffer, for a reader that wants
+every byte and writes nothing to disk.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -70,16 +72,8 @@ def open_file(sealer: Sealer, src: Path, dst: Path, name: str, where: str) -> No
     tmp = dst.with_name(f".{dst.name}.opening")
     try:
         with open(src, "rb") as fin, open(tmp, "wb") as fout, ExitStack() as maps:
-            size = os.fstat(fin.fileno()).st_size
-            header = fin.read(HEADER)
-            if not header.startswith(MAGIC) or size < HEADER + _TAG:
-                raise SealError(f"{where}: not a lockgate-sealed file")
-            key = sealer.key_for(header[len(MAGIC) : len(MAGIC) + 16].hex(), where)
-            segment, plain = _SIZES.unpack(header[HEADER - _SIZES.size :])
-            if not 0 < segment <= _LARGEST or size != sealed_size(plain, segment):
-                raise SealError(tampered(where))
+            aead, frame, size = _opening(sealer, fin, name, where)
             source = _mapped(maps, fin, size)
-            aead, frame = _aead(key), _Frame(header, name, plain, segment)
 
             def one(i: int, buf: memoryview) -> bool:
                 at, n, sealed = frame.spans(i)
@@ -98,6 +92,62 @@ def open_file(sealer: Sealer, src: Path, dst: Path, name: str, where: str) -> No
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def read_file(
+    sealer: Sealer, src: Path, name: str, where: str, allocate: Callable[[int], Any] = bytearray
+) -> Any:
+    """The whole plaintext of ``src`` in one buffer from ``allocate(size)`` (writable, exactly
+    ``size`` bytes), returned only once every segment authenticated. Each segment is decrypted
+    from a memory map of ``src`` straight to its place in the buffer, on several threads: one
+    pass over the bytes, nothing written to disk. A buffer that failed is never returned."""
+    from cryptography.exceptions import InvalidTag
+
+    from lockgate.engine.sealing import SealError, tampered
+
+    with open(src, "rb") as fin, ExitStack() as maps:
+        aead, frame, size = _opening(sealer, fin, name, where)
+        source = _mapped(maps, fin, size)
+        out = allocate(frame.plain)
+        with memoryview(out) as view, view.cast("B") as target:
+            if len(target) != frame.plain:
+                raise ValueError(f"allocate({frame.plain}) gave {len(target)} bytes")
+
+            def one(i: int, _: memoryview) -> bool:
+                at, n, sealed = frame.spans(i)
+                try:  # no exception leaves: its frame would hold a view of the map open
+                    aead.decrypt_into(
+                        frame.nonce(i),
+                        source[sealed : sealed + n + _TAG],
+                        frame.aad(i),
+                        target[at : at + n],
+                    )
+                except InvalidTag:
+                    return False
+                return True
+
+            ok = all(_each(frame, one, 0, buffers=False))
+    if not ok:
+        raise SealError(tampered(where))
+    return out
+
+
+def _opening(sealer: Sealer, fin: BinaryIO, name: str, where: str) -> tuple[AESGCM, _Frame, int]:
+    """The cipher, the framing and the sealed size of the segmented file open as ``fin``, its
+    header checked: refused before any segment is read when it is not sealed, names a key this
+    sealer cannot find, or its size is not the one the header declares."""
+    from lockgate.engine.sealing import SealError, tampered
+
+    size = os.fstat(fin.fileno()).st_size
+    fin.seek(0)
+    header = fin.read(HEADER)
+    if not header.startswith(MAGIC) or size < HEADER + _TAG:
+        raise SealError(f"{where}: not a lockgate-sealed file")
+    key = sealer.key_for(header[len(MAGIC) : len(MAGIC) + 16].hex(), where)
+    segment, plain = _SIZES.unpack(header[HEADER - _SIZES.size :])
+    if not 0 < segment <= _LARGEST or size != sealed_size(plain, segment):
+        raise SealError(tampered(where))
+    return _aead(key), _Frame(header, name, plain, segment), size
 
 
 class _Frame:
@@ -129,12 +179,14 @@ def _aead(key: bytes) -> AESGCM:
     return AESGCM(key)
 
 
-def _each(frame: _Frame, one: Callable[[int, memoryview], bool], extra: int) -> list[bool]:
+def _each(
+    frame: _Frame, one: Callable[[int, memoryview], bool], extra: int, *, buffers: bool = True
+) -> list[bool]:
     """``one(i, buffer)`` for every segment; each worker reuses one buffer of a segment (plus
-    ``extra`` bytes) for the segments it takes in turn."""
+    ``extra`` bytes) for the segments it takes in turn (an empty one without ``buffers``)."""
     count, size = frame.count, frame.plain
     workers = min(len(os.sched_getaffinity(0)), 4, count) if size >= _PARALLEL_FROM else 1
-    length = min(frame.segment, size) + extra
+    length = min(frame.segment, size) + extra if buffers else 0
 
     def share(first: int) -> list[bool]:
         buf = memoryview(bytearray(length))

@@ -14,6 +14,11 @@ every segment).
 
 A file in the single-message layout (small files: indexes, checkpoints) has one tag over all of
 it, so it is authenticated whole in memory when opened and read from there.
+
+:func:`read_sealed` is for a reader that wants every byte (a whole Parquet table): the whole
+plaintext in one buffer, every segment authenticated, decrypted once on several threads. A
+Parquet reader given that buffer reads it natively, in parallel and without copies, where through
+a file object it reads one call at a time under the interpreter lock.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from __future__ import annotations
 import io
 import os
 import struct
-from typing import TYPE_CHECKING, BinaryIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lockgate.engine import sealed_file
 from lockgate.engine.sealed_file import HEADER, MAGIC, sealed_size
@@ -48,6 +54,20 @@ def open_sealed(sealer: Sealer, path: Path, name: str, where: str) -> BinaryIO:
             whole = f.read()
         return io.BytesIO(sealer.open(whole, name, where))
     return io.BufferedReader(SealedReader(sealer, path, name, where), buffer_size=1 << 16)
+
+
+def read_sealed(
+    sealer: Sealer, path: Path, name: str, where: str, allocate: Callable[[int], Any] = bytearray
+) -> Any:
+    """The whole plaintext of the sealed file ``path``, authenticated: in a buffer from
+    ``allocate(size)`` (segmented layout), or as bytes (single-message layout)."""
+    with open(path, "rb") as f:
+        head = f.read(len(MAGIC))
+    if head != MAGIC:
+        with open(path, "rb") as f:
+            whole = f.read()
+        return sealer.open(whole, name, where)
+    return sealed_file.read_file(sealer, path, name, where, allocate)
 
 
 class SealedReader(io.RawIOBase):

@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import io
 import posixpath
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from lockgate.engine.sealed_reader import open_sealed
+from lockgate.engine.sealed_reader import open_sealed, read_sealed
 from lockgate.engine.sealed_tree import _listing, open_index
 from lockgate.engine.sealing import SealError
 
@@ -50,6 +51,18 @@ class SealedFolder:
                 raise SealError(f"{where}: altered after sealing; re-run stage {self.stage!r}")
             return io.BytesIO(data)
         raise SealError(f"{where}: no such file in stage {self.stage!r}'s sealed outputs")
+
+    def read(self, rel: str, allocate: Callable[[int], Any] = bytearray) -> Any:
+        """The whole plaintext of ``rel``, authenticated, in memory (a buffer from
+        ``allocate(size)`` for a large file): for a reader that wants every byte."""
+        rel = self._follow(rel)
+        if rel in self.files:
+            where = str(self.folder / rel)
+            return read_sealed(
+                self.sealer, self.folder / rel, f"{self.tree}/{rel}", where, allocate
+            )
+        with self.open(rel) as f:
+            return f.read()
 
     def _follow(self, rel: str) -> str:
         """``rel`` with the folder's recorded links followed (within the folder only)."""

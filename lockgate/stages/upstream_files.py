@@ -5,14 +5,17 @@ read for (a container, a command) gets it opened into plaintext first. The built
 in :data:`lockgate.engine.plan.READS_SEALED_INPUTS` instead get the sealed folder itself, and
 read it through :class:`UpstreamFiles`: a file under a sealed ``in:STAGE`` folder opens as a
 seekable file that decrypts only the segments a read touches
-(:mod:`lockgate.engine.sealed_view`); a file under a plain one opens as it is. Every sealed folder
-is authenticated (index and listing) once, when first read.
+(:mod:`lockgate.engine.sealed_view`); a file under a plain one opens as it is.
+:meth:`UpstreamFiles.read` gives a reader that wants every byte the whole plaintext in memory
+instead, decrypted once. Every sealed folder is authenticated (index and listing) once, when
+first read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lockgate.engine.sealed_tree import is_sealed, sealed_key_id
 from lockgate.engine.sealing import SealError
@@ -47,6 +50,15 @@ class UpstreamFiles:
             return open(path, "rb")
         view, rel = where
         return view.open(rel)
+
+    def read(self, path: Path, allocate: Callable[[int], Any] = bytearray) -> Any:
+        """The whole plaintext of ``path`` in memory (a sealed file: decrypted once, every
+        segment authenticated, into a buffer from ``allocate(size)``)."""
+        where = self._where(path)
+        if where is None:
+            return path.read_bytes()
+        view, rel = where
+        return view.read(rel, allocate)
 
     def _where(self, path: Path) -> tuple[SealedFolder, str] | None:
         try:

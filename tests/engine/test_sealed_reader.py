@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lockgate.engine.sealed_file import HEADER, seal_file
-from lockgate.engine.sealed_reader import SealedReader, open_sealed
+from lockgate.engine.sealed_reader import SealedReader, open_sealed, read_sealed
 from lockgate.engine.sealing import Sealer, SealError
 
 SEALER = Sealer.from_key(bytes(range(32)))
@@ -161,6 +161,54 @@ def test_a_file_sealed_as_one_message_reads_too(tmp_path: Path) -> None:
     flip(path, 100)
     with pytest.raises(SealError, match="authentication failed"):
         open_sealed(SEALER, path, "t/x", str(path))
+
+
+@pytest.mark.parametrize(
+    ("size", "segment"),
+    [
+        (0, SEGMENT),
+        (1, SEGMENT),
+        (SEGMENT, SEGMENT),
+        (10 * SEGMENT + 123, SEGMENT),
+        (9 << 20, 1 << 16),
+    ],  # the last on several threads: at least two 4 MiB segments' worth
+)
+def test_a_whole_read_gives_the_plaintext_in_the_callers_buffer(
+    tmp_path: Path, size: int, segment: int
+) -> None:
+    data = os.urandom(size)
+    path = sealed(tmp_path, data, segment)
+    made: list[bytearray] = []
+
+    def allocate(n: int) -> bytearray:
+        made.append(bytearray(n))
+        return made[-1]
+
+    got = read_sealed(SEALER, path, "t/data.bin", str(path), allocate)
+    assert got is made[0] and bytes(got) == data
+
+
+@pytest.mark.parametrize("at", [HEADER + 5, HEADER + 7 * (SEGMENT + TAG) - 1])
+def test_a_whole_read_checks_every_segment(tmp_path: Path, at: int) -> None:
+    path = sealed(tmp_path, os.urandom(12 * SEGMENT))
+    flip(path, at)  # segment 0's data, then segment 6's tag
+    with pytest.raises(SealError, match="authentication failed"):
+        read_sealed(SEALER, path, "t/data.bin", str(path))
+    fresh = sealed(tmp_path, os.urandom(12 * SEGMENT))
+    os.truncate(fresh, fresh.stat().st_size - SEGMENT - TAG)
+    with pytest.raises(SealError, match="authentication failed"):
+        read_sealed(SEALER, fresh, "t/data.bin", str(fresh))
+    with pytest.raises(SealError, match="sealed with key"):
+        read_sealed(Sealer.from_key(bytes(32)), fresh, "t/data.bin", str(fresh))
+
+
+def test_a_whole_read_of_a_file_sealed_as_one_message(tmp_path: Path) -> None:
+    path = tmp_path / "single.bin"
+    data = os.urandom(10_000)
+    path.write_bytes(SEALER.seal(data, "t/x"))
+    assert read_sealed(SEALER, path, "t/x", str(path)) == data
+    with pytest.raises(SealError, match="authentication failed"):
+        read_sealed(SEALER, path, "t/y", str(path))
 
 
 class Counting(SealedReader):

@@ -68,3 +68,57 @@ def test_what_is_not_there(ctx: StageContext) -> None:
     assert upstream.is_file(ctx.resolve("in:sealed/d.csv"))
     with pytest.raises(DatasetError, match="data file not found"):
         load_tabular(ctx.resolve("in:sealed/nope.parquet"), "y", upstream=upstream)
+
+
+def test_a_sealed_table_is_decrypted_once_and_never_through_a_file_object(
+    ctx: StageContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data and its digest come from one decryption into memory: the reader that decrypts
+    segment by segment for a file object is not used, and pyarrow is never handed a Python file
+    (it reads those one call at a time, and its read can still be tidying up at exit)."""
+    import pyarrow.parquet as pq
+
+    from lockgate.engine import sealed_file, sealed_reader
+
+    reads: list[str] = []
+    whole = sealed_file.read_file
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(str(args[1]))
+        return whole(*args, **kwargs)
+
+    def no_file_object(*_: object, **__: object) -> None:
+        raise AssertionError("a table was read through a file object")
+
+    given: list[object] = []
+    read_table = pq.read_table
+
+    def recording(source, *args, **kwargs):  # type: ignore[no-untyped-def]
+        given.append(source)
+        return read_table(source, *args, **kwargs)
+
+    monkeypatch.setattr(sealed_file, "read_file", counted)
+    monkeypatch.setattr(sealed_reader, "SealedReader", no_file_object)
+    monkeypatch.setattr(pq, "read_table", recording)
+    data = load_tabular(ctx.resolve("in:sealed/d.parquet"), "y", upstream=UpstreamFiles(ctx))
+    assert reads == [str(ctx.inputs / "sealed" / "d.parquet")]
+    assert data.features.shape == (300, 2)
+    plain = load_tabular(ctx.resolve("in:open/d.parquet"), "y")
+    assert data.digest == plain.digest
+    assert len(given) == 2
+    assert all(
+        not hasattr(source, "read") or type(source).__module__.startswith("pyarrow")
+        for source in given
+    ), given
+
+
+def test_a_flipped_byte_anywhere_in_a_sealed_table_stops_the_read(ctx: StageContext) -> None:
+    """A whole read checks every segment, even one a partial reader would never touch."""
+    path = ctx.inputs / "sealed" / "d.parquet"
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 3] ^= 1
+    path.write_bytes(bytes(raw))
+    from lockgate.engine.sealing import SealError
+
+    with pytest.raises(SealError, match=r"d\.parquet: authentication failed"):
+        load_tabular(ctx.resolve("in:sealed/d.parquet"), "y", upstream=UpstreamFiles(ctx))

@@ -19,11 +19,7 @@ from lockgate.errors import LockgateError
 if TYPE_CHECKING:
     from lockgate.stages.upstream_files import UpstreamFiles
 
-Opener = Callable[[Path], BinaryIO]  # opens a data file for reading (sealed ones in place)
-
-
-def _open(path: Path) -> BinaryIO:
-    return open(path, "rb")
+Source = Any  # a plain data file (a Path, read natively) or a sealed one's whole plaintext
 
 
 class DatasetError(LockgateError):
@@ -39,28 +35,43 @@ class TabularData:
     source: Path
 
 
-def file_digest(path: Path, opener: Opener = _open) -> str:
+def file_digest(path: Path) -> str:
     h = hashlib.sha256()
-    with opener(path) as fh:
+    with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return "sha256:" + h.hexdigest()
 
 
-def _columns_from_parquet(path: Path, opener: Opener) -> dict[str, Any]:
+def _binary(source: Source) -> BinaryIO:
+    return open(source, "rb") if isinstance(source, Path) else io.BytesIO(source)
+
+
+def _parquet_table(source: Source, path: Path) -> Any:
+    """The whole table. pyarrow gets a path or an in-memory buffer, never a Python file object:
+    it reads those natively, on its own threads (through a file object it reads one call at a
+    time under the interpreter lock, and its read can still be tidying up when it returns)."""
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise DatasetError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
-    with opener(path) as fh:
-        table = pq.read_table(fh)
+    if isinstance(source, Path):
+        return pq.read_table(source)
+    return pq.read_table(
+        pa.BufferReader(source if isinstance(source, pa.Buffer) else pa.py_buffer(source))
+    )
+
+
+def _columns_from_parquet(source: Source, path: Path) -> dict[str, Any]:
+    table = _parquet_table(source, path)
     return {name: table.column(name).to_numpy() for name in table.column_names}
 
 
-def _columns_from_csv(path: Path, opener: Opener) -> dict[str, Any]:
+def _columns_from_csv(source: Source, path: Path) -> dict[str, Any]:
     import numpy as np
 
-    with io.TextIOWrapper(opener(path), newline="") as fh:
+    with io.TextIOWrapper(_binary(source), newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if not header:
@@ -73,10 +84,10 @@ def _columns_from_csv(path: Path, opener: Opener) -> dict[str, Any]:
     return {name: values[:, i] for i, name in enumerate(header)}
 
 
-def _columns_from_npz(path: Path, opener: Opener) -> dict[str, Any]:
+def _columns_from_npz(source: Source, path: Path) -> dict[str, Any]:
     import numpy as np
 
-    with opener(path) as fh, np.load(fh) as arrays:
+    with _binary(source) as fh, np.load(fh) as arrays:
         if "X" in arrays and "y" in arrays:
             features = arrays["X"].reshape(len(arrays["X"]), -1)
             names = [f"x{i}" for i in range(features.shape[1])]
@@ -86,13 +97,22 @@ def _columns_from_npz(path: Path, opener: Opener) -> dict[str, Any]:
         return {name: arrays[name] for name in arrays.files}
 
 
+def _allocate(size: int) -> Any:
+    """A buffer for a sealed file's plaintext: from pyarrow's memory pool when pyarrow is there
+    (a Parquet read then uses it in place, and the pool reuses freed memory), else a bytearray."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        return bytearray(size)
+    return pa.allocate_buffer(size)
+
+
 def load_tabular(
     path: Path, target: str, task: str = "auto", upstream: UpstreamFiles | None = None
 ) -> TabularData:
     """Load ``path``; every column but ``target`` is a feature. NPZ files with ``X``/``y``
     arrays use ``y`` as the target whatever ``target`` says. With ``upstream``, a file in a
     sealed upstream output is read in place, decrypting only what is read."""
-    opener: Opener = upstream.open if upstream is not None else _open
     is_file: Callable[[Path], bool] = upstream.is_file if upstream is not None else Path.is_file
     manifest = path / "manifest.json" if path.is_dir() else path
     if manifest.name == "manifest.json" and is_file(manifest):
@@ -108,7 +128,14 @@ def load_tabular(
     reader = readers.get(path.suffix.lower())
     if reader is None:
         raise DatasetError(f"{path}: unknown data format, use .parquet, .csv or .npz")
-    return _tabular(reader(path, opener), target, task, file_digest(path, opener), path)
+    if upstream is not None and upstream.sealed(path):  # decrypted once, for both uses
+        data = upstream.read(path, _allocate)
+        return _tabular(reader(data, path), target, task, _digest(data), path)
+    return _tabular(reader(path, path), target, task, file_digest(path), path)
+
+
+def _digest(data: Any) -> str:
+    return "sha256:" + hashlib.sha256(memoryview(data)).hexdigest()
 
 
 def _columns_from_manifest(
@@ -116,18 +143,17 @@ def _columns_from_manifest(
 ) -> tuple[dict[str, Any], str]:
     """The parts an ingest stage's manifest lists (each digest re-checked), as one table."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from lockgate.stages.ingest.manifest import manifest_digest, manifest_files
 
     parts = manifest_files(manifest, upstream)
     if not parts:
         raise DatasetError(f"{manifest}: the ingest manifest lists no rows")
-    opener: Opener = upstream.open if upstream is not None else _open
+    sealed = upstream is not None and upstream.sealed(manifest)
     tables = []
     for part in parts:
-        with opener(part) as fh:
-            tables.append(pq.read_table(fh))
+        source = upstream.read(part, _allocate) if sealed and upstream is not None else part
+        tables.append(_parquet_table(source, part))
     table = pa.concat_tables(tables)
     return {n: table.column(n).to_numpy() for n in table.column_names}, manifest_digest(
         manifest, upstream
