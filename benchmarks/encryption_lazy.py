@@ -6,8 +6,14 @@ data), sealed in 4 MiB segments. Each case is what the next stage does after a c
 process, alternating rounds:
 
 - ``plain``: pyarrow reads the plain file (what a plain hit gives a stage: the entry, linked);
-- ``in_place``: pyarrow reads it through :func:`lockgate.engine.sealed_reader.open_sealed`,
-  which decrypts only the segments the read touches and writes nothing;
+- ``in_place``: what a built-in stage does, writing nothing to disk. Every column (``whole``):
+  :func:`lockgate.engine.sealed_reader.read_sealed` decrypts the file once, on every core, into
+  one buffer of pyarrow's memory pool, and pyarrow reads the table from that buffer (what the
+  train stage does). A few columns (``few``): pyarrow reads through
+  :func:`lockgate.engine.sealed_reader.open_sealed`, a seekable file object that decrypts only
+  the segments the read touches;
+- ``file_object`` (``whole`` only): every column through that file object, what the train stage
+  did before it read whole files into memory;
 - ``opened``: the sealed file is opened into a plaintext copy (what the engine does for a stage
   it cannot read for: a container or a command), pyarrow reads the copy, the copy is removed.
 
@@ -45,9 +51,10 @@ def parquet_file(path: Path, mib: int) -> None:
 
 
 def reads(folder: Path, mib: int, repeat: int, key: bytes) -> dict[str, Any]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from lockgate.engine.sealed_reader import open_sealed
+    from lockgate.engine.sealed_reader import open_sealed, read_sealed
     from lockgate.engine.sealing import Sealer
 
     sealer = Sealer.from_key(key)
@@ -66,9 +73,13 @@ def reads(folder: Path, mib: int, repeat: int, key: bytes) -> dict[str, Any]:
 
         return side
 
-    def in_place(columns: list[str] | None) -> None:
+    def file_object(columns: list[str] | None) -> None:
         with open_sealed(sealer, sealed, "t.parquet", str(sealed)) as f:
             pq.read_table(f, columns=columns)
+
+    def whole_in_memory(columns: list[str] | None) -> None:
+        data = read_sealed(sealer, sealed, "t.parquet", str(sealed), pa.allocate_buffer)
+        pq.read_table(pa.BufferReader(data), columns=columns)
 
     def opened(columns: list[str] | None) -> None:
         sealer.open_file(sealed, copy, "t.parquet", str(sealed))
@@ -80,14 +91,15 @@ def reads(folder: Path, mib: int, repeat: int, key: bytes) -> dict[str, Any]:
         "columns": COLUMNS,
     }
     for read, columns in (("whole", None), ("few", FEW)):
-        raw = alternate(
-            {
-                "plain": timed(f"{read}/plain", lambda c=columns: pq.read_table(plain, columns=c)),
-                "in_place": timed(f"{read}/in_place", lambda c=columns: in_place(c)),
-                "opened": timed(f"{read}/opened", lambda c=columns: opened(c)),
-            },
-            repeat=repeat,
-        )
+        in_place = whole_in_memory if columns is None else file_object
+        sides_run = {
+            "plain": timed(f"{read}/plain", lambda c=columns: pq.read_table(plain, columns=c)),
+            "in_place": timed(f"{read}/in_place", lambda c=columns, f=in_place: f(c)),
+            "opened": timed(f"{read}/opened", lambda c=columns: opened(c)),
+        }
+        if columns is None:
+            sides_run["file_object"] = timed(f"{read}/file_object", lambda: file_object(None))
+        raw = alternate(sides_run, repeat=repeat)
         sides = {
             side: {
                 "median": median(values),
@@ -97,7 +109,9 @@ def reads(folder: Path, mib: int, repeat: int, key: bytes) -> dict[str, Any]:
             for side, values in raw.items()
         }
         base = sides["plain"]["median"]
-        for side in ("in_place", "opened"):
+        for side in sides:
+            if side == "plain":
+                continue
             sides[side]["ratio"] = round(sides[side]["median"] / base, 3)
             sides[side]["cpu_ratio"] = round(
                 sides[side]["cpu_median"] / sides["plain"]["cpu_median"], 3
@@ -105,7 +119,69 @@ def reads(folder: Path, mib: int, repeat: int, key: bytes) -> dict[str, Any]:
         result[read] = sides
         print("lazy", read, sides, flush=True)
     result["few_columns"] = FEW
+    result["fresh_process"] = fresh_reads(plain, sealed, key, repeat)
     return result
+
+
+FRESH = """\
+import sys, time
+from pathlib import Path
+import pyarrow as pa
+import pyarrow.parquet as pq
+from lockgate.engine.sealed_reader import read_sealed
+from lockgate.engine.sealing import Sealer
+side, plain, sealed, key = sys.argv[1:]
+start = time.perf_counter()  # the cipher's import is the sealed side's, so it is timed
+if side == "plain":
+    table = pq.read_table(plain)
+else:
+    sealer = Sealer.from_key(bytes.fromhex(key))
+    data = read_sealed(sealer, Path(sealed), "t.parquet", sealed, pa.allocate_buffer)
+    table = pq.read_table(pa.BufferReader(data))
+seconds = time.perf_counter() - start
+# this process's own peak (VmHWM): ru_maxrss would carry the benchmark's peak over the exec
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(seconds, hwm.split()[1], flush=True)
+"""
+
+
+def fresh_reads(plain: Path, sealed: Path, key: bytes, repeat: int) -> dict[str, Any]:
+    """Every column read once in a fresh process, as a stage reads its data: the plain file,
+    or the sealed one decrypted into memory. Wall time of the read (the interpreter's and
+    pyarrow's imports excluded; the cipher's, which only the sealed side needs, included) and the
+    process's peak resident memory, alternating rounds; a process that exits non-zero fails
+    the benchmark."""
+    import subprocess
+    import sys
+
+    peaks: dict[str, list[float]] = {}
+
+    def side(name: str) -> Callable[[], float]:
+        def run() -> float:
+            done = subprocess.run(
+                [sys.executable, "-c", FRESH, name, str(plain), str(sealed), key.hex()],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise SystemExit(f"fresh {name} read exited {done.returncode}: {done.stderr}")
+            seconds, kib = done.stdout.split()
+            peaks.setdefault(name, []).append(int(kib) / 1024)
+            return float(seconds)
+
+        return run
+
+    raw = alternate({"plain": side("plain"), "in_place": side("in_place")}, repeat=repeat)
+    return {
+        name: {
+            "median": median(values),
+            "raw": [round(v, 3) for v in values],
+            "peak_mib_median": round(median(peaks[name][-repeat:])),
+            "peak_mib_raw": [round(v) for v in peaks[name][-repeat:]],
+        }
+        for name, values in raw.items()
+    }
 
 
 def ciphers(repeat: int) -> dict[str, Any]:

@@ -17,8 +17,10 @@ def _load(doc: dict[str, Any]) -> str:
 def _machine(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in sorted(doc["versions"].items()) if v != "absent")
+    features = f" ({', '.join(m['cpu_features'])})" if m.get("cpu_features") else ""
     return (
-        f"Machine: {m['cpu']}, {m['cpus']} cores, {m['memory_gib']} GiB, Python {m['python']}; "
+        f"Machine: {m['cpu']}{features}, {m['cpus']} cores, {m['memory_gib']} GiB, "
+        f"Python {m['python']}; "
         f"{versions}; {_load(doc)}. Command: `{doc['command']}`."
     )
 
@@ -307,21 +309,46 @@ def _encryption_reads(doc: dict[str, Any]) -> str:
         "whole": "every column",
         "few": f"{len(reads['few_columns'])} of the columns",
     }
-    rows = "".join(
-        f"| {labels[k]} | {_s(reads[k]['plain']['median'])} | {_s(reads[k]['in_place']['median'])} "
-        f"| **{reads[k]['in_place']['ratio']:.2f}x** | {reads[k]['in_place']['cpu_ratio']:.2f}x "
-        f"({_s(reads[k]['plain']['cpu_median'])} / {_s(reads[k]['in_place']['cpu_median'])}) "
-        f"| {_s(reads[k]['opened']['median'])} | {reads[k]['opened']['ratio']:.2f}x "
-        f"| {_raw(reads[k]['plain']['raw'])} / {_raw(reads[k]['in_place']['raw'])} / "
-        f"{_raw(reads[k]['opened']['raw'])} |\n"
-        for k in ("whole", "few")
-    )
+    how = {  # how a built-in stage reads in place (results before the whole read: a file object)
+        "whole": "decrypted once into memory" if "file_object" in reads["whole"] else "file object",
+        "few": "file object",
+    }
+
+    def row(label: str, read: dict[str, Any], side: str) -> str:
+        plain, other, opened = read["plain"], read[side], read["opened"]
+        return (
+            f"| {label} | {_s(plain['median'])} | {_s(other['median'])} "
+            f"| **{other['ratio']:.2f}x** | {other['cpu_ratio']:.2f}x "
+            f"({_s(plain['cpu_median'])} / {_s(other['cpu_median'])}) "
+            f"| {_s(opened['median'])} | {opened['ratio']:.2f}x "
+            f"| {_raw(plain['raw'])} / {_raw(other['raw'])} / {_raw(opened['raw'])} |\n"
+        )
+
+    rows = "".join(row(f"{labels[k]} ({how[k]})", reads[k], "in_place") for k in ("whole", "few"))
+    if "file_object" in reads["whole"]:
+        rows += row(
+            "every column (file object: the train stage before)", reads["whole"], "file_object"
+        )
     return f"""
 | the next stage reads a {reads["file_mib"]:,} MiB Parquet file ({reads["columns"]} float64 columns) with pyarrow, in one process | plain file (median) | in place through the sealed file (median) | in place / plain, wall | CPU (plain / in place) | opened into plaintext, then read (median) | opened / plain | raw plain / in place / opened, s |
 |---|---|---|---|---|---|---|---|
 {rows}
-Reads: {doc.get("lazy_repeat", doc["repeat"])} alternating rounds after one warm-up; "opened" includes removing the plaintext copy.{_ciphers(doc)}
+Reads: {doc.get("lazy_repeat", doc["repeat"])} alternating rounds after one warm-up; "opened" includes removing the plaintext copy.{_fresh(reads)}{_ciphers(doc)}
 """
+
+
+def _fresh(reads: dict[str, Any]) -> str:
+    fresh = reads.get("fresh_process")
+    if not fresh:
+        return ""
+    plain, sealed = fresh["plain"], fresh["in_place"]
+    return (
+        f" Every column read once in a fresh process, as a stage reads its data (median of "
+        f"{len(plain['raw'])}, the read alone): plain {_s(plain['median'])}, peak "
+        f"{plain['peak_mib_median']:,} MiB; decrypted into memory {_s(sealed['median'])} "
+        f"({sealed['median'] / plain['median']:.2f}x), peak {sealed['peak_mib_median']:,} MiB "
+        f"(raw {_raw(plain['raw'])} / {_raw(sealed['raw'])} s)."
+    )
 
 
 def _ciphers(doc: dict[str, Any]) -> str:
