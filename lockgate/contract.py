@@ -31,6 +31,10 @@ ENV_CACHE_PREFIX = "LOCKGATE_CACHE_"
 REPORT_FILES = frozenset(
     {"report.md", "metrics.json", "history.json", "image.json", "signed.json", "scan-verdict.json"}
 )
+# The training-curve chart the train and evaluate stages write beside report.md, which job
+# summaries and PR comments replace with a chart drawn from history.json; the first name is the
+# one written now, the others are names reports written earlier link to.
+TRAINING_CURVE_NAMES = ("training-curve.svg", "training-curve.png")
 # ``encryption.key`` of lockgate.yaml (a secret's name or file:PATH, never the key itself), for
 # built-in stages that keep data in the state folder.
 ENV_ENCRYPTION_KEY = "LOCKGATE_ENCRYPTION_KEY"

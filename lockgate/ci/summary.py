@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lockgate.contract import TRAINING_CURVE_NAMES
 from lockgate.report.charts import history_chart, load_history
 from lockgate.report.links import rewrite_links
 
@@ -18,7 +19,7 @@ def render_summary(stage: str, out_dir: Path) -> str:
 
         def chart(target: str) -> str | None:
             history = load_history([folder, *out_dir.glob("*")])
-            ok = target.endswith("training-curve.png") and history
+            ok = target.endswith(TRAINING_CURVE_NAMES) and history
             return history_chart(history) if ok and history else None
 
         # a job summary has no folder: no relative links (charts inline, other files named)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lockgate.contract import TRAINING_CURVE_NAMES
 from lockgate.report.charts import history_chart, load_history
 from lockgate.report.links import rewrite_links
 
@@ -62,7 +63,7 @@ def read_section(run_dir: Path, stage: str, artifact_url: str | None = None) -> 
     if report.is_file():
 
         def chart(target: str) -> str | None:
-            if not target.endswith("training-curve.png"):
+            if not target.endswith(TRAINING_CURVE_NAMES):
                 return None
             history = load_history([out, *sorted(run_dir.glob("*/out")), *run_dir.glob("*")])
             return history_chart(history) if history else None

@@ -111,6 +111,22 @@ def test_summary_appends_report_and_metrics(tmp_path: Path, monkeypatch) -> None
     )
 
 
+@pytest.mark.parametrize("curve", ["training-curve.svg", "training-curve.png"])  # now, before
+def test_summary_draws_the_training_curve_inline(tmp_path: Path, capsys, curve: str) -> None:
+    """A job summary has no folder to link into: the curve's image becomes a chart drawn
+    from history.json, whichever name the report gives the image."""
+    stage = tmp_path / "out/train"
+    stage.mkdir(parents=True)
+    (stage / "report.md").write_text(f"## Training\n\n![training curve]({curve})\n")
+    (stage / "history.json").write_text(
+        json.dumps([{"epoch": 1, "train_loss": 0.9}, {"epoch": 2, "train_loss": 0.4}])
+    )
+    assert run(_args("summary", "train", "--export-dir", str(tmp_path / "out"))) == 0
+    shown = capsys.readouterr().out
+    assert "```mermaid\nxychart-beta" in shown and "line [0.9, 0.4]" in shown
+    assert curve not in shown
+
+
 def test_summary_without_outputs_says_so(tmp_path: Path, capsys) -> None:
     assert run(_args("summary", "stats", "--export-dir", str(tmp_path))) == 0
     assert "no report.md or metrics.json" in capsys.readouterr().out

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from lockgate.report import collect_report
 from lockgate.report.links import has_relative_links
 
@@ -12,14 +14,14 @@ HISTORY = [
 ]
 
 
-def make_run(tmp_path: Path, ci_layout: bool = False) -> Path:
+def make_run(tmp_path: Path, ci_layout: bool = False, curve: str = "training-curve.png") -> Path:
     """A run folder: local runs keep <stage>/out/, CI artifacts are exported as <stage>/."""
     run = tmp_path / "run"
     train = run / "train" if ci_layout else run / "train" / "out"
     evaluate = run / "evaluate" if ci_layout else run / "evaluate" / "out"
     train.mkdir(parents=True)
     (train / "report.md").write_text(
-        "## Training\n\n![training curve](training-curve.png)\n"
+        f"## Training\n\n![training curve]({curve})\n"
         "[card](model/model-card.json) and [docs](https://example.org/x.png) "
         "![abs](/srv/plot.png) [anchor](#top)\n"
     )
@@ -39,9 +41,12 @@ def test_collects_reports_metrics_and_missing_stages_in_order(tmp_path: Path) ->
     assert "_no output (stage not run or skipped)_" in text
 
 
-def test_no_relative_link_survives_and_the_curve_is_drawn_inline(tmp_path: Path) -> None:
+@pytest.mark.parametrize("curve", ["training-curve.svg", "training-curve.png"])  # now, before
+def test_no_relative_link_survives_and_the_curve_is_drawn_inline(
+    tmp_path: Path, curve: str
+) -> None:
     for ci_layout in (False, True):
-        run = make_run(tmp_path / str(ci_layout), ci_layout)
+        run = make_run(tmp_path / str(ci_layout), ci_layout, curve)
         text = collect_report(run, ["train", "evaluate"])
         assert not has_relative_links(text), text
         assert "```mermaid\nxychart-beta" in text

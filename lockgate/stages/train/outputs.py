@@ -2,7 +2,7 @@
 
 ``model/state_dict.pt`` and ``model/model-card.json``, ``metrics.json`` (flat), ``history.json``
 (per-epoch rows, read by the evaluate report), ``train-run.json`` (the MLflow run, model URI and
-data digest that evaluate registers), ``report.md`` with ``training-curve.png``.
+data digest that evaluate registers), ``report.md`` with ``training-curve.svg``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lockgate.stages.train.curves import plot_history
+from lockgate.stages.train.curves import CURVE, plot_history
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -119,7 +119,7 @@ def write_outputs(out: Path, summary: TrainSummary, model: Any) -> None:
             "checkpoint_dir": summary.checkpoint_dir,
         },
     )
-    curve = plot_history(summary.history, out / "training-curve.png")
+    curve = plot_history(summary.history, out / CURVE)
     (out / "report.md").write_text(render_report(summary, curve is not None))
 
 
@@ -141,7 +141,7 @@ def render_report(s: TrainSummary, has_curve: bool) -> str:
     if s.peak_gpu_memory_mib is not None:
         lines.append(f"| peak GPU memory | {s.peak_gpu_memory_mib:,.1f} MiB |")
     if has_curve:
-        lines += ["", "![training curve](training-curve.png)"]
+        lines += ["", f"![training curve]({CURVE})"]
     lines += [
         "",
         f"Data `{s.data_digest}`; seed {s.seed}"

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,9 @@ def test_amp_auto_measures_both_and_writes_every_output(tmp_path: Path) -> None:
     assert card["n_features"] == 64 and card["n_classes"] == 10
     state = torch.load(out / "model" / "state_dict.pt")
     assert sum(t.numel() for t in state.values()) == card["n_parameters"]
-    assert (out / "training-curve.png").stat().st_size > 1000
+    curve = ET.parse(out / "training-curve.svg").getroot()
+    assert len(curve.findall("{http://www.w3.org/2000/svg}polyline")) >= 1
+    assert "![training curve](training-curve.svg)" in report
     assert len(json.loads((out / "history.json").read_text())) == 2
     run = json.loads((out / "train-run.json").read_text())
     assert run["mlflow_run_id"] is None and run["data_digest"].startswith("sha256:")
