@@ -48,6 +48,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "ledger-verify": ledger_verify.table,
     "serving": tables.serving,
     "secret-scan": tables.secret_scan,
+    "train-startup": tables.train_startup,
     "ui": tables.ui,
 }
 

@@ -117,14 +117,25 @@ def median(values: list[float]) -> float:
     return round(statistics.median(values), 4)
 
 
-def command() -> str:
-    """How this run was started, as ``python -m benchmarks.MODULE ARGS``."""
-    script = Path(sys.argv[0]).resolve()
+def command(argv: list[str] | None = None) -> str:
+    """How this run was started, as ``python -m benchmarks.MODULE ARGS``, with every absolute
+    path given as an argument replaced by what it stands for (``CHECKOUT`` for an earlier
+    lockgate, else ``PATH``): where a machine keeps things is not part of the result."""
+    argv = sys.argv if argv is None else argv
+    script = Path(argv[0]).resolve()
     try:
         module = ".".join(script.relative_to(RESULTS.parents[1]).with_suffix("").parts)
     except ValueError:
         module = script.stem
-    return " ".join(["python -m", module, *sys.argv[1:]])
+    args: list[str] = []
+    for arg in argv[1:]:
+        option, equals, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        if value.startswith("/"):
+            flag = option or (args[-1] if args else "")
+            placeholder = "CHECKOUT" if flag == "--baseline" else "PATH"
+            arg = f"{option}={placeholder}" if equals else placeholder
+        args.append(arg)
+    return " ".join(["python -m", module, *args])
 
 
 def write(name: str, payload: Mapping[str, Any], *, packages: tuple[str, ...] = ()) -> Path:

@@ -434,3 +434,33 @@ included. {doc["repeat"]} rotating rounds; {m["cpus"]} cores, Python {m["python"
 Command: `python benchmarks/ingest_memory.py --rows {doc["rows"]} --repeat {doc["repeat"]}`.
 """
     )
+
+
+def train_startup(doc: dict[str, Any]) -> str:
+    models = doc["models"]
+    before = doc.get("baseline")
+    head = "| model | train stage process | plain script process | stage / plain |"
+    rule = "|---|---|---|---|"
+    if before:
+        head += f" stage process, {before} | {before} / plain |"
+        rule += "---|---|"
+    head += " imports: stage / plain | raw stage / plain, s |"
+    rule += "---|---|"
+    rows = []
+    for name, m in models.items():
+        med, raw, imports = m["median_s"], m["raw_s"], m["imports_s"]
+        row = f"| {name} | {_s(med['stage'])} | {_s(med['plain'])} | **{m['stage_over_plain']:.2f}x** |"
+        if before:
+            row += f" {_s(med['stage_before'])} | {m['stage_before_over_plain']:.2f}x |"
+        row += (
+            f" {_s(imports['stage'])} / {_s(imports['plain'])} "
+            f"| {_raw(raw['stage'])} / {_raw(raw['plain'])} |"
+        )
+        rows.append(row)
+    return f"""\
+{head}
+{rule}
+{chr(10).join(rows)}
+
+{doc["rows"]:,} rows, {doc["epochs"]} epochs at batch {doc["batch_size"]:,} on {doc["device"]} ({doc["torch_threads"]} torch threads), each side a fresh process timed from start to exit, {doc["repeat"]} alternating rounds after one warm-up; imports from one more process of each with `-X importtime`. {_machine(doc)}
+"""

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,30 +43,42 @@ CAPTURES = ("off", "compile", "cuda-graph")
 PLAIN_PROCESS = """
 import sys, time
 sys.path[:0] = [{repo!r}, {here!r}]
+import numpy as np
 import torch
-from workloads import build_model, plain_loop, synth_dataset
+from workloads import build_model, plain_loop
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-x, y, _ = synth_dataset({pipeline!r}, {rows})
+with np.load({data!r}) as arrays:  # the file the stage reads: the same data load
+    x, y = arrays["X"], arrays["y"]
 torch.manual_seed(0)
 plain_loop(build_model({pipeline!r}, {repo_path}), x, y, {batch}, {epochs}, {amp!r}, device)
 """
 
 
 def plain_process(out: Path, pipeline: str, amp: str, rows: int, epochs: int) -> float:
-    """Wall seconds of the plain loop as its own process: import, CUDA start, data, epochs."""
-    code = PLAIN_PROCESS.format(
+    """Wall seconds of the plain loop as its own process: import, CUDA start, loading the npz
+    file the stage reads (``rows`` rows, written by :func:`workloads.write_npz`), epochs."""
+    data = out / pipeline / "in" / "prepare" / "train.npz"
+    with np.load(data) as arrays:
+        assert len(arrays["y"]) == rows, f"{data} holds {len(arrays['y'])} rows, not {rows}"
+    code = plain_code(out, pipeline, amp, epochs)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=out)
+    return round(time.perf_counter() - start, 2)
+
+
+def plain_code(out: Path, pipeline: str, amp: str, epochs: int) -> str:
+    """The plain loop's script, reading the npz file the stage reads."""
+    data = out / pipeline / "in" / "prepare" / "train.npz"
+    return PLAIN_PROCESS.format(
         repo=str(REPO),
         here=str(Path(__file__).resolve().parent),
         pipeline=pipeline,
-        rows=rows,
+        data=str(data),
         repo_path=f"__import__('pathlib').Path({str(REPO)!r})",
         batch=BATCH,
         epochs=epochs,
         amp=amp,
     )
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=out)
-    return round(time.perf_counter() - start, 2)
 
 
 def emit(results: list[dict], sink: Path, row: dict) -> None:
@@ -81,9 +95,18 @@ def steady(rates: list[float]) -> float:
 
 
 def run_stage(
-    out: Path, pipeline: str, amp: str, epochs: int, timeout: int, capture: str = "off"
+    out: Path,
+    pipeline: str,
+    amp: str,
+    epochs: int,
+    timeout: int,
+    capture: str = "off",
+    flags: tuple[str, ...] = (),
+    lockgate: Path = REPO,
 ) -> dict:
-    """One train-stage process, exactly as the local executor would start it."""
+    """One train-stage process, exactly as the local executor would start it (``flags``: the
+    interpreter's own, e.g. ``-X importtime``; its whole stderr is then kept; ``lockgate``: the
+    checkout whose stage runs, this one unless another is compared)."""
     stage_out = out / pipeline / f"train-{amp}-{capture}"
     with_ = {
         "entrypoint": "model:build",
@@ -107,12 +130,13 @@ def run_stage(
         "LOCKGATE_STAGE": "train",
         "LOCKGATE_RUN_ID": f"gpu-check-{pipeline}-{amp}-{capture}",
         "LOCKGATE_WITH": json.dumps(with_),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(lockgate), os.environ.get("PYTHONPATH")])),
     }
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "lockgate.stages.train"],
+        [sys.executable, *flags, "-m", "lockgate.stages.train"],
         env=env,
+        cwd=out,  # not a checkout: `-m` puts the working folder first on the module path
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -126,6 +150,8 @@ def run_stage(
         "rc": done.returncode,
         "process_wall_s": round(wall, 2),
     }
+    if flags:
+        row["stderr"] = done.stderr
     if done.returncode != 0:
         row["stderr_tail"] = done.stderr[-1500:]
         return row
