@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockgate.commands._options import add_spec_argument
 from lockgate.commands._project import git_sha, load_plan
 from lockgate.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+
+if TYPE_CHECKING:
+    from lockgate.engine.plan import Plan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +75,19 @@ def terminal_reporter() -> Any:
     return LineReporter()
 
 
+def unsealed_caches(plan: Plan, executor: str) -> str:
+    """The warning for a run whose outputs are sealed but whose stages' ``caches:`` will not be:
+    the Dagger engine keeps them as its own cache volumes, which lockgate cannot seal."""
+    stages = [s.name for s in plan.stages if s.caches]
+    if not plan.encryption or executor != "dagger" or not stages:
+        return ""
+    return (
+        f"encryption: the caches: of {', '.join(stages)} are the Dagger engine's cache volumes, "
+        "kept by the engine between runs and not sealed; run with --executor docker to seal "
+        "them, or take caches: off stages whose tools cache data"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from lockgate import STARTED
     from lockgate.engine.events import Event, JsonReporter
@@ -101,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
         project=project.root,
         pipeline=full.pipeline_name,
     )
+    unsealed = unsealed_caches(selected, executor.name)
+    if unsealed:
+        warn(unsealed)
     runner = Runner(
         full,
         selected,
