@@ -40,6 +40,9 @@ TRAINING_CURVE_NAMES = ("training-curve.svg", "training-curve.png")
 ENV_ENCRYPTION_KEY = "LOCKGATE_ENCRYPTION_KEY"
 # ``encryption.credentials`` as JSON (what a KMS needs -> the secret's name; never a value).
 ENV_ENCRYPTION_CREDENTIALS = "LOCKGATE_ENCRYPTION_CREDENTIALS"
+# "1" when ``encryption.stage_credentials`` is ``minted``: the credentials named above are the
+# short-lived ones the engine wrote for this attempt, not declared secrets.
+ENV_ENCRYPTION_MINTED = "LOCKGATE_ENCRYPTION_MINTED"
 # ``encryption.ca_file`` (a path relative to the project): the CA bundle a KMS's TLS must chain to.
 ENV_ENCRYPTION_CA = "LOCKGATE_ENCRYPTION_CA"
 

@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lockgate
-from lockgate.contract import ENV_ENCRYPTION_CA, ENV_ENCRYPTION_CREDENTIALS, ENV_ENCRYPTION_KEY
+from lockgate.contract import (
+    ENV_ENCRYPTION_CA,
+    ENV_ENCRYPTION_CREDENTIALS,
+    ENV_ENCRYPTION_KEY,
+    ENV_ENCRYPTION_MINTED,
+)
 from lockgate.engine.digests import FileDigests, glob_files, sha256_json
 from lockgate.engine.stagespec import ImageRecipe, StageSpec
 from lockgate.errors import SpecError
@@ -152,6 +157,8 @@ def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline)
                 )
         if creds:
             env[ENV_ENCRYPTION_CREDENTIALS] = json.dumps(creds, sort_keys=True)
+        if minted:
+            env[ENV_ENCRYPTION_MINTED] = "1"
         if pipeline.encryption.ca_file:
             env[ENV_ENCRYPTION_CA] = pipeline.encryption.ca_file
         plain = [] if key.startswith("file:") else [key]

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING
 from lockgate.errors import LockgateError
 from lockgate.spec.keys import (
     KMS_SCHEMES,
-    MINTED_FILES,
     credential_problem,
     is_envelope,
     kms_refusal,
@@ -89,18 +88,19 @@ class Sealer:
         store: Path | None = None,
         credentials: Mapping[str, str] | None = None,
         ca_file: str | None = None,
+        minted: bool = False,
     ) -> Sealer:
         """``ref``: a secret's name, ``file:PATH``, or a KMS key wrapping the data key of
-        ``store`` (``credentials``: what the KMS needs -> the declared secret holding it;
-        ``ca_file``: ``encryption.ca_file``, the CA bundle the KMS's TLS is checked against,
-        resolved like a path of the spec)."""
+        ``store`` (``credentials``: what the KMS needs -> the declared secret holding it, or
+        with ``minted`` the file the engine wrote a short-lived credential to; ``ca_file``:
+        ``encryption.ca_file``, the CA bundle the KMS's TLS is checked against, resolved like
+        a path of the spec)."""
         if is_envelope(ref):
             if store is None:
                 raise SealError(f"{field_name}: a KMS key needs a store for its wrapped data key")
             from lockgate.engine.kms.envelope import kms_sealer
 
             given = dict(credentials or {})
-            minted = bool(given) and set(given.values()) <= MINTED_FILES
             problem = uri_problem(ref) or credential_problem(ref, given, minted=minted)
             if problem:
                 raise SealError(f"{field_name}: {problem}")

@@ -161,7 +161,6 @@ MINTED_PUBLIC = (
     "GOOGLE_ACCESS_TOKEN_EXPIRY",
     "AZURE_ACCESS_TOKEN_EXPIRY",
 )
-MINTED_FILES = frozenset(f for files in MINTED.values() for f in files.values())
 
 
 def minted_files(ref: str, credentials: Mapping[str, str]) -> dict[str, str]:

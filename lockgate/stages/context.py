@@ -44,6 +44,7 @@ from lockgate.contract import (
     ENV_ENCRYPTION_CA,
     ENV_ENCRYPTION_CREDENTIALS,
     ENV_ENCRYPTION_KEY,
+    ENV_ENCRYPTION_MINTED,
     ENV_GIT_SHA,
     ENV_IN,
     ENV_OUT,
@@ -116,6 +117,7 @@ class StageContext:
             store=self.state,
             credentials=creds,
             ca_file=os.environ.get(ENV_ENCRYPTION_CA) or None,
+            minted=os.environ.get(ENV_ENCRYPTION_MINTED) == "1",
         )
 
     def secret(self, name: str) -> str:

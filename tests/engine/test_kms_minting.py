@@ -338,6 +338,7 @@ def test_a_minted_stage_is_given_the_minted_files_names_and_no_lent_secret(tmp_p
         (pull,) = plan.stages
         assert pull.minted_credentials and pull.secrets == ()
         assert json.loads(dict(pull.env)["LOCKGATE_ENCRYPTION_CREDENTIALS"]) == AWS_MINTED
+        assert dict(pull.env)["LOCKGATE_ENCRYPTION_MINTED"] == "1"  # said, not inferred
         assert plan.encryption_role == "arn:aws:iam::123456789012:role/lockgate-stage"
         assert plan.select(["pull"]).encryption_sts == "kms.internal:8443"
 
@@ -423,3 +424,42 @@ def test_the_local_executor_gives_train_a_minted_session_masked_in_its_lines(
     for path in (root / ".lockgate").rglob("*"):
         if path.is_file():
             assert not [v for v in leaks if v.encode() in path.read_bytes()], path
+
+
+def test_whether_credentials_are_minted_is_said_never_inferred_from_their_names(
+    tmp_path: Path,
+) -> None:
+    """A stage told its credentials are minted checks them as the minted set; one not told so
+    checks the same names as declared secrets, even when they look like minted files."""
+    from lockgate.engine.sealing import Sealer, SealError
+
+    uri = "gcpkms://projects/p/locations/global/keyRings/r/cryptoKeys/k"
+    minted = {
+        "GOOGLE_ACCESS_TOKEN": "minted-google-access-token",
+        "GOOGLE_ACCESS_TOKEN_EXPIRY": "minted-google-access-token-expiry",
+    }
+
+    def resolve(creds: dict[str, str], *, told: bool) -> None:
+        Sealer.resolve(uri, lambda n: "", Path, store=tmp_path, credentials=creds, minted=told)
+
+    with pytest.raises(SealError, match="GOOGLE_ACCESS_TOKEN is not a gcpkms credential"):
+        resolve(minted, told=False)
+    partial = {"GOOGLE_ACCESS_TOKEN": "minted-google-access-token"}
+    with pytest.raises(SealError, match="minted credentials for gcpkms are GOOGLE_ACCESS_TOKEN"):
+        resolve(partial, told=True)
+    # a stage lent the declared credentials: no such variable in its environment
+    from lockgate.engine.plan import build_plan
+    from lockgate.spec.loader import load_spec
+
+    spec = tmp_path / "lockgate.yaml"
+    body = MINTED_SPEC.format(endpoint="kms.internal:8443", key="alias/k", role="x")
+    lent = "".join(
+        line
+        for line in body.splitlines(keepends=True)
+        if not line.strip().startswith(("stage_credentials", "role_arn", "sts_endpoint"))
+    )
+    spec.write_text(lent)
+    (stage,) = build_plan(load_spec(spec), tmp_path).stages
+    assert not stage.minted_credentials
+    assert "LOCKGATE_ENCRYPTION_MINTED" not in dict(stage.env)
+    assert "LOCKGATE_ENCRYPTION_CREDENTIALS" in dict(stage.env)

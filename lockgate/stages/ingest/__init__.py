@@ -15,7 +15,12 @@ from lockgate.stages.context import StageContext
 
 
 def main(ctx: StageContext) -> int:
-    from lockgate.contract import ENV_ENCRYPTION_CA, ENV_ENCRYPTION_CREDENTIALS, ENV_ENCRYPTION_KEY
+    from lockgate.contract import (
+        ENV_ENCRYPTION_CA,
+        ENV_ENCRYPTION_CREDENTIALS,
+        ENV_ENCRYPTION_KEY,
+        ENV_ENCRYPTION_MINTED,
+    )
     from lockgate.engine.sealing import Sealer
     from lockgate.stages.ingest.config import parse_ingest_config
     from lockgate.stages.ingest.run import Ingest
@@ -25,8 +30,11 @@ def main(ctx: StageContext) -> int:
     key = os.environ.get(ENV_ENCRYPTION_KEY)  # lockgate.yaml's `encryption.key`, never the key
     creds = json.loads(os.environ.get(ENV_ENCRYPTION_CREDENTIALS) or "{}")
     ca = os.environ.get(ENV_ENCRYPTION_CA) or None  # `encryption.ca_file`, a project path
+    minted = os.environ.get(ENV_ENCRYPTION_MINTED) == "1"  # creds name the minted files
     sealer = (
-        Sealer.resolve(key, secret, ctx.resolve, store=ctx.state, credentials=creds, ca_file=ca)
+        Sealer.resolve(
+            key, secret, ctx.resolve, store=ctx.state, credentials=creds, ca_file=ca, minted=minted
+        )
         if key
         else None
     )
