@@ -112,7 +112,7 @@ def load_tabular(
 ) -> TabularData:
     """Load ``path``; every column but ``target`` is a feature. NPZ files with ``X``/``y``
     arrays use ``y`` as the target whatever ``target`` says. With ``upstream``, a file in a
-    sealed upstream output is read in place, decrypting only what is read."""
+    sealed upstream output is read in place: decrypted once into memory, never written out."""
     is_file: Callable[[Path], bool] = upstream.is_file if upstream is not None else Path.is_file
     manifest = path / "manifest.json" if path.is_dir() else path
     if manifest.name == "manifest.json" and is_file(manifest):
