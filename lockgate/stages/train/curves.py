@@ -18,7 +18,7 @@ from lockgate.contract import TRAINING_CURVE_NAMES
 CURVE = TRAINING_CURVE_NAMES[0]
 
 _PANEL_W, _H = 440, 280
-_LEFT, _RIGHT, _TOP, _BOTTOM = 62, 16, 16, 44
+_LEFT, _RIGHT, _TOP, _BOTTOM = 62, 16, 30, 44
 _COLOURS = {"train_loss": "#1f77b4", "val_loss": "#ff7f0e", "val_accuracy": "#2ca02c"}
 _TEXT = 'font-family="sans-serif" font-size="11" fill="#333"'
 
@@ -83,8 +83,7 @@ def _panel(x0: int, label: str, epochs: list[float], series: dict[str, list[floa
         out.append(_text(left - 6, py(t) + 4, _fmt(t), "end"))
     out.append(_text((left + right) / 2, _H - 8, "epoch", "middle"))
     out.append(_text(x0 + 14, middle, label, "middle", f"rotate(-90 {x0 + 14} {middle:.1f})"))
-    lines = []
-    for n, (key, ys) in enumerate(series.items()):
+    for key, ys in series.items():
         colour = _COLOURS.get(key, "#555")
         for run in _runs(epochs, ys):
             if len(run) == 1:
@@ -96,14 +95,14 @@ def _panel(x0: int, label: str, epochs: list[float], series: dict[str, list[floa
                     f'<polyline points="{points}" fill="none" stroke="{colour}" '
                     'stroke-width="1.8"/>'
                 )
-        ly = top + 14 + 16 * n
-        lines.append(_line(right - 104, ly - 4, right - 88, ly - 4, colour, 2))
-        lines.append(_text(right - 84, ly, key))
-    out.append(  # the legend, on a backing that keeps it readable over a line
-        f'<rect x="{right - 110}" y="{top + 3}" width="106" height="{16 * len(series) + 4}" '
-        'fill="white" fill-opacity="0.85"/>'
-    )
-    return out + lines
+    legend_x = right  # above the plot, right-aligned: the legend never hides a line
+    for key in reversed(series):
+        legend_x -= 7 * len(key) + 4  # about the width of 11 px text
+        out.append(_text(legend_x, top - 10, key))
+        colour = _COLOURS.get(key, "#555")
+        out.append(_line(legend_x - 20, top - 14, legend_x - 4, top - 14, colour, 2))
+        legend_x -= 32
+    return out
 
 
 def _line(x1: float, y1: float, x2: float, y2: float, colour: str, width: float = 1) -> str:

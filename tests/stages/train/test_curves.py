@@ -37,6 +37,9 @@ def test_one_line_per_series_with_a_point_per_epoch(tmp_path: Path) -> None:
     train = _points(lines[0])
     assert [x for x, _ in train] == sorted(x for x, _ in train)  # epochs left to right
     assert [y for _, y in train] == sorted(y for _, y in train)  # falling loss: y grows down
+    plot_top = float(root.findall(f"{SVG}rect")[1].attrib["y"])  # [0] is the background
+    legend = [t for t in root.iter(f"{SVG}text") if t.text in {"train_loss", "val_loss"}]
+    assert len(legend) == 2 and all(float(t.attrib["y"]) < plot_top for t in legend)  # above
     texts = [t.text for t in root.iter(f"{SVG}text")]
     assert {"train_loss", "val_loss", "val_accuracy", "loss", "accuracy"} <= set(texts)
     assert texts.count("epoch") == 2  # two panels
