@@ -43,14 +43,14 @@ def flat_metrics(evaluation: Evaluation) -> dict[str, Any]:
 
 def write_outputs(out: Path, evaluation: Evaluation, history: Path) -> None:
     """Every file of the stage's output; ``history`` is the train stage's ``history.json``."""
-    from lockgate.stages.evaluate.summary import plot_confusion, render_report
+    from lockgate.stages.evaluate.summary import CONFUSION, plot_confusion, render_report
     from lockgate.stages.train.curves import CURVE, plot_history
     from lockgate.stages.train.outputs import write_json
 
     result, decision = evaluation.result, evaluation.decision
     images: list[tuple[str, str]] = []
-    if result.confusion and plot_confusion(result.confusion, out / "confusion-matrix.png"):
-        images.append(("confusion matrix", "confusion-matrix.png"))
+    if result.confusion and plot_confusion(result.confusion, out / CONFUSION):
+        images.append(("confusion matrix", CONFUSION))
     if history.is_file() and plot_history(json.loads(history.read_text()), out / CURVE):
         images.append(("training curve", CURVE))
     write_json(out / "metrics.json", flat_metrics(evaluation))

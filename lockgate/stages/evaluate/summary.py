@@ -10,29 +10,74 @@ from lockgate.stages.evaluate.gate import GateDecision
 from lockgate.stages.evaluate.holdout import higher_is_better
 from lockgate.stages.evaluate.registry import RegisteredVersion
 
+CONFUSION = "confusion-matrix.svg"
+_CELL_MAX, _GRID_MAX = 40, 480  # a cell's largest side; the grid's largest side (many classes)
+_MARGIN = 56
+_FONT = 'font-family="sans-serif" fill="#333"'
+
 
 def plot_confusion(confusion: Sequence[Sequence[int]], path: Path) -> Path | None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
+    """The confusion matrix as an SVG (rows: the true class, columns: the predicted one), each
+    cell shaded by its share of its row and labelled with its count while cells are big enough
+    to read; None for an empty matrix. Drawn by hand: no plotting library to import."""
     k = len(confusion)
-    fig, ax = plt.subplots(figsize=(min(2 + 0.5 * k, 8), min(2 + 0.5 * k, 8)))
-    ax.imshow(confusion, cmap="Blues")
-    for i in range(k):
-        for j in range(k):
-            ax.text(j, i, str(confusion[i][j]), ha="center", va="center", fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_xticks(range(k))
-    ax.set_yticks(range(k))
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    if k == 0:
+        return None
+    cell = max(4.0, min(_CELL_MAX, _GRID_MAX / k))
+    side = cell * k
+    size = side + _MARGIN + 12
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size:.0f}" height="{size:.0f}" '
+        f'viewBox="0 0 {size:.0f} {size:.0f}">',
+        f'<rect width="{size:.0f}" height="{size:.0f}" fill="white"/>',
+    ]
+    x0 = y0 = _MARGIN
+    for i, row in enumerate(confusion):
+        total = sum(row) or 1
+        for j, count in enumerate(row):
+            share = count / total
+            x, y = x0 + j * cell, y0 + i * cell
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" '
+                f'fill="{_blue(share)}" stroke="white" stroke-width="0.5">'
+                f"<title>true {i}, predicted {j}: {count}</title></rect>"
+            )
+            if cell >= 18:
+                ink = "white" if share > 0.5 else "#333"
+                parts.append(
+                    f'<text x="{x + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" text-anchor="middle" '
+                    f'font-family="sans-serif" font-size="10" fill="{ink}">{count}</text>'
+                )
+    step = max(1, round(14 / cell))  # class labels no closer than 14 px
+    for c in range(0, k, step):
+        mid = c * cell + cell / 2
+        parts.append(
+            f'<text x="{x0 + mid:.1f}" y="{y0 - 6}" text-anchor="middle" font-size="10" {_FONT}>'
+            f"{c}</text>"
+        )
+        parts.append(
+            f'<text x="{x0 - 6}" y="{y0 + mid + 4:.1f}" text-anchor="end" font-size="10" '
+            f"{_FONT}>{c}</text>"
+        )
+    parts.append(
+        f'<text x="{x0 + side / 2:.1f}" y="14" text-anchor="middle" font-size="11" {_FONT}>'
+        "predicted</text>"
+    )
+    parts.append(
+        f'<text x="14" y="{y0 + side / 2:.1f}" text-anchor="middle" font-size="11" '
+        f'transform="rotate(-90 14 {y0 + side / 2:.1f})" {_FONT}>true</text>'
+    )
+    parts.append("</svg>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
     return path
+
+
+def _blue(share: float) -> str:
+    """White for 0 to a deep blue for 1."""
+    light, dark = (247, 251, 255), (8, 48, 107)
+    r, g, b = (round(lo + (hi - lo) * share) for lo, hi in zip(light, dark, strict=True))
+    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def _delta(metric: str, ours: float, theirs: float | None) -> str:

@@ -26,7 +26,8 @@ def test_first_model_passes_on_thresholds_and_becomes_candidate(
     report = (run / "evaluate" / "out" / "report.md").read_text()
     assert "No champion registered yet" in report
     assert "judged on thresholds alone" in capsys.readouterr().err
-    assert (run / "evaluate" / "out" / "confusion-matrix.png").stat().st_size > 1000
+    assert (run / "evaluate" / "out" / "confusion-matrix.svg").read_text().startswith("<svg")
+    assert "![confusion matrix](confusion-matrix.svg)" in report
     assert "![training curve](training-curve.svg)" in report
     assert (run / "evaluate" / "out" / "training-curve.svg").read_text().startswith("<svg")
     metrics = json.loads((run / "evaluate" / "out" / "metrics.json").read_text())
