@@ -1,5 +1,5 @@
 """Write a run's outcome: data-check.json (everything), metrics.json (flat), report.md with
-drift histograms as PNG files beside it (matplotlib, Agg backend, imported only here)."""
+drift histograms as SVG files beside it (:mod:`lockgate.stages.svg`: no plotting library)."""
 
 from __future__ import annotations
 
@@ -45,34 +45,50 @@ def flat_metrics(outcome: DataCheckOutcome) -> dict[str, float | str]:
     return metrics
 
 
-def _plot(drift: ColumnDrift, path: Path) -> None:
-    import matplotlib
+_W, _H = 600, 300
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 34, 78
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def _plot(drift: ColumnDrift, path: Path) -> None:
+    """The reference's and the current data's share of rows per bin, side by side."""
+    from lockgate.stages import svg
 
     ref_total = sum(drift.reference_hist) or 1
     cur_total = sum(drift.current_hist) or 1
-    xs = range(len(drift.bin_labels))
-    fig, ax = plt.subplots(figsize=(6, 3))
-    try:
-        ax.bar(
-            [x - 0.2 for x in xs],
-            [v / ref_total for v in drift.reference_hist],
-            0.4,
-            label="reference",
-        )
-        ax.bar(
-            [x + 0.2 for x in xs], [v / cur_total for v in drift.current_hist], 0.4, label="current"
-        )
-        ax.set_xticks(list(xs), drift.bin_labels, rotation=45, ha="right", fontsize=7)
-        ax.set_ylabel("share of rows")
-        ax.set_title(f"{drift.column} ({'drifted' if drift.drifted else 'stable'})")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(path, dpi=80)
-    finally:
-        plt.close(fig)
+    ref = [v / ref_total for v in drift.reference_hist]
+    cur = [v / cur_total for v in drift.current_hist]
+    n = max(1, len(drift.bin_labels), len(ref), len(cur))
+    y_ticks = svg.ticks(0.0, max([*ref, *cur, 0.0]) or 1.0)
+    y_hi = y_ticks[-1] or 1.0
+    left, right, top, bottom = _LEFT, _W - _RIGHT, _TOP, _H - _BOTTOM
+    group = (right - left) / n
+    bar = group * 0.4
+
+    def py(share: float) -> float:
+        return bottom - share / y_hi * (bottom - top)
+
+    parts = []
+    for t in y_ticks:
+        parts.append(svg.line(left, py(t), right, py(t), "#eee"))
+        parts.append(svg.text(left - 6, py(t) + 4, svg.number(t), "end", size=10))
+    for shares, colour, shift in ((ref, svg.BLUE, -bar), (cur, svg.ORANGE, 0.0)):
+        for i, share in enumerate(shares):
+            x = left + group * (i + 0.5) + shift
+            parts.append(
+                f'<rect x="{x:.1f}" y="{py(share):.1f}" width="{bar:.1f}" '
+                f'height="{bottom - py(share):.1f}" fill="{colour}"><title>{share:.4g}</title>'
+                "</rect>"
+            )
+    step = max(1, round(12 / group))  # bin labels no closer than 12 px
+    for i in range(0, len(drift.bin_labels), step):
+        x = left + group * (i + 0.5)
+        parts.append(svg.text(x, bottom + 12, drift.bin_labels[i], "end", size=8, rotate=-45))
+    parts.append(svg.line(left, bottom, right, bottom, "#999"))
+    parts.append(svg.text(14, (top + bottom) / 2, "share of rows", "middle", rotate=-90))
+    state = "drifted" if drift.drifted else "stable"
+    parts.append(svg.text(left, 16, f"{drift.column} ({state})", size=12))
+    parts += svg.legend(right, 16, [("reference", svg.BLUE), ("current", svg.ORANGE)])
+    svg.write(path, svg.document(_W, _H, parts))
 
 
 def _cell(value: Any) -> str:
@@ -145,7 +161,7 @@ def write_outputs(out: Path, outcome: DataCheckOutcome, *, histograms: bool) -> 
     plots: dict[str, str] = {}
     if histograms:
         for i, d in enumerate(outcome.drift[:MAX_PLOTS]):
-            name = f"drift-{i:02d}-{re.sub(r'[^A-Za-z0-9_.-]', '_', d.column)[:40]}.png"
+            name = f"drift-{i:02d}-{re.sub(r'[^A-Za-z0-9_.-]', '_', d.column)[:40]}.svg"
             _plot(d, out / name)
             plots[d.column] = name
     _write(out / "report.md", markdown(outcome, plots))

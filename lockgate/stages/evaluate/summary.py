@@ -13,25 +13,21 @@ from lockgate.stages.evaluate.registry import RegisteredVersion
 CONFUSION = "confusion-matrix.svg"
 _CELL_MAX, _GRID_MAX = 40, 480  # a cell's largest side; the grid's largest side (many classes)
 _MARGIN = 56
-_FONT = 'font-family="sans-serif" fill="#333"'
 
 
 def plot_confusion(confusion: Sequence[Sequence[int]], path: Path) -> Path | None:
     """The confusion matrix as an SVG (rows: the true class, columns: the predicted one), each
     cell shaded by its share of its row and labelled with its count while cells are big enough
-    to read; None for an empty matrix. Drawn by hand: no plotting library to import."""
+    to read; None for an empty matrix (:mod:`lockgate.stages.svg`)."""
+    from lockgate.stages import svg
+
     k = len(confusion)
     if k == 0:
         return None
     cell = max(4.0, min(_CELL_MAX, _GRID_MAX / k))
     side = cell * k
-    size = side + _MARGIN + 12
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size:.0f}" height="{size:.0f}" '
-        f'viewBox="0 0 {size:.0f} {size:.0f}">',
-        f'<rect width="{size:.0f}" height="{size:.0f}" fill="white"/>',
-    ]
     x0 = y0 = _MARGIN
+    parts = []
     for i, row in enumerate(confusion):
         total = sum(row) or 1
         for j, count in enumerate(row):
@@ -43,34 +39,21 @@ def plot_confusion(confusion: Sequence[Sequence[int]], path: Path) -> Path | Non
                 f"<title>true {i}, predicted {j}: {count}</title></rect>"
             )
             if cell >= 18:
-                ink = "white" if share > 0.5 else "#333"
+                ink = "white" if share > 0.5 else svg.INK
                 parts.append(
-                    f'<text x="{x + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" text-anchor="middle" '
-                    f'font-family="sans-serif" font-size="10" fill="{ink}">{count}</text>'
+                    svg.text(
+                        x + cell / 2, y + cell / 2 + 4, str(count), "middle", size=10, fill=ink
+                    )
                 )
     step = max(1, round(14 / cell))  # class labels no closer than 14 px
     for c in range(0, k, step):
         mid = c * cell + cell / 2
-        parts.append(
-            f'<text x="{x0 + mid:.1f}" y="{y0 - 6}" text-anchor="middle" font-size="10" {_FONT}>'
-            f"{c}</text>"
-        )
-        parts.append(
-            f'<text x="{x0 - 6}" y="{y0 + mid + 4:.1f}" text-anchor="end" font-size="10" '
-            f"{_FONT}>{c}</text>"
-        )
-    parts.append(
-        f'<text x="{x0 + side / 2:.1f}" y="14" text-anchor="middle" font-size="11" {_FONT}>'
-        "predicted</text>"
-    )
-    parts.append(
-        f'<text x="14" y="{y0 + side / 2:.1f}" text-anchor="middle" font-size="11" '
-        f'transform="rotate(-90 14 {y0 + side / 2:.1f})" {_FONT}>true</text>'
-    )
-    parts.append("</svg>")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
-    return path
+        parts.append(svg.text(x0 + mid, y0 - 6, str(c), "middle", size=10))
+        parts.append(svg.text(x0 - 6, y0 + mid + 4, str(c), "end", size=10))
+    parts.append(svg.text(x0 + side / 2, 14, "predicted", "middle"))
+    parts.append(svg.text(14, y0 + side / 2, "true", "middle", rotate=-90))
+    size = side + _MARGIN + 12
+    return svg.write(path, svg.document(size, size, parts))
 
 
 def _blue(share: float) -> str:
