@@ -122,3 +122,51 @@ def test_a_flipped_byte_anywhere_in_a_sealed_table_stops_the_read(ctx: StageCont
 
     with pytest.raises(SealError, match=r"d\.parquet: authentication failed"):
         load_tabular(ctx.resolve("in:sealed/d.parquet"), "y", upstream=UpstreamFiles(ctx))
+
+
+CHILD = """
+import resource, sys
+from pathlib import Path
+import numpy, pyarrow, pyarrow.parquet  # their own mappings come before the limit
+from lockgate.stages.train.tabular import DatasetError, load_tabular
+pyarrow.set_cpu_count(2)  # the thread pools are started (and bounded) before the limit too
+pyarrow.set_io_thread_count(2)
+load_tabular(Path(sys.argv[2]), "c0")
+size = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + (48 << 20), resource.RLIM_INFINITY))
+try:
+    load_tabular(Path(sys.argv[1]), "c0")
+except DatasetError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_a_data_set_larger_than_the_stages_memory_is_one_clear_error(tmp_path: Path) -> None:
+    """The address space is capped just above what the child holds, so reading a 128 MiB
+    table really fails to allocate: one line naming the file, not a traceback."""
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = (128 << 20) // (8 * 4)
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.parquet"
+    pq.write_table(
+        pa.table({f"c{i}": rng.random(rows) for i in range(4)}), path, compression="none"
+    )
+    small = tmp_path / "small.parquet"
+    pq.write_table(pa.table({"c0": [1.0, 0.0], "c1": [2.0, 3.0]}), small)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), str(small)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    gib = path.stat().st_size / 2**30
+    assert done.stdout.startswith(f"refused: {path} ({gib:.2f} GiB on disk): does not fit in "), (
+        done.stdout
+    )
+    assert "give the stage more memory" in done.stdout and "Traceback" not in done.stderr

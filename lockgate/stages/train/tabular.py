@@ -112,7 +112,28 @@ def load_tabular(
 ) -> TabularData:
     """Load ``path``; every column but ``target`` is a feature. NPZ files with ``X``/``y``
     arrays use ``y`` as the target whatever ``target`` says. With ``upstream``, a file in a
-    sealed upstream output is read in place: decrypted once into memory, never written out."""
+    sealed upstream output is read in place: decrypted once into memory, never written out.
+    A data set too large for the stage's memory is a :class:`DatasetError` naming it."""
+    try:
+        return _load(path, target, task, upstream)
+    except MemoryError as exc:  # pyarrow's ArrowMemoryError is one too
+        raise DatasetError(_too_large(path, exc)) from None
+
+
+def _too_large(path: Path, exc: BaseException) -> str:
+    try:
+        size = sum(p.stat().st_size for p in ([path] if path.is_file() else path.rglob("*")))
+        shown = f" ({size / 2**30:.2f} GiB on disk)"
+    except OSError:
+        shown = ""
+    return (
+        f"{path}{shown}: does not fit in this stage's memory ({str(exc).splitlines()[0]}); "
+        "train loads its whole data set: give the stage more memory, or train on fewer rows "
+        "or columns (an ingest stage's transform: can filter or drop them)"
+    )
+
+
+def _load(path: Path, target: str, task: str, upstream: UpstreamFiles | None) -> TabularData:
     is_file: Callable[[Path], bool] = upstream.is_file if upstream is not None else Path.is_file
     manifest = path / "manifest.json" if path.is_dir() else path
     if manifest.name == "manifest.json" and is_file(manifest):
