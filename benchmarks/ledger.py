@@ -120,17 +120,6 @@ def cli(
     return wall
 
 
-def _revision(checkout: Path) -> str:
-    """The commit a baseline checkout holds (its folder name when it is not a git work tree)."""
-    done = subprocess.run(
-        ["git", "-C", str(checkout), "log", "-1", "--format=%h %s"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout.strip() or checkout.name
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=100_000)
@@ -213,7 +202,7 @@ def main() -> None:
                 "signature_workers": "threads"
                 if load_checker(root / "ledger.pub").releases_gil
                 else "worker processes",
-                "baseline": _revision(args.baseline) if args.baseline else None,
+                "baseline": result_file.revision(args.baseline) if args.baseline else None,
                 "ledger_mb": round(size / 1e6, 1),
                 "repeat": args.repeat,
                 "load_average_before": load_before,

@@ -157,7 +157,8 @@ def main() -> None:
     import compileall
 
     from benchmarks import result_file
-    from benchmarks.ledger import _revision, build
+    from benchmarks.ledger import build
+    from benchmarks.result_file import revision
 
     for code in (here, baseline):  # both as installed: no side compiles its modules when timed
         compileall.compile_dir(str(code / "lockgate"), quiet=1)
@@ -245,7 +246,7 @@ def main() -> None:
                 "workers": default_workers(),
                 # how this lockgate shares the checks: libsodium releases the interpreter lock
                 "signature_workers": "threads (OpenSSL: forked worker processes)",
-                "baseline": _revision(baseline),
+                "baseline": revision(baseline),
                 "repeat": args.repeat,
                 "load_average_before": load_before,
                 "load_average_after": result_file.load(),

@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -115,6 +116,18 @@ def compile_lockgate() -> str:
 
 def median(values: list[float]) -> float:
     return round(statistics.median(values), 4)
+
+
+def revision(checkout: Path) -> str:
+    """The commit a baseline checkout holds, as ``SHORT-HASH SUBJECT`` (its folder name when it
+    is not a git work tree)."""
+    done = subprocess.run(
+        ["git", "-C", str(checkout), "log", "-1", "--format=%h %s"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or checkout.name
 
 
 def command(argv: list[str] | None = None) -> str:

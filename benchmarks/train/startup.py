@@ -37,7 +37,7 @@ sys.path[:0] = [str(REPO), str(HERE)]
 import gpu_check  # noqa: E402
 from workloads import write_npz  # noqa: E402
 
-from benchmarks.result_file import alternate, load, write  # noqa: E402
+from benchmarks.result_file import alternate, load, revision, write  # noqa: E402
 
 PIPELINES = ("tabular-mlp", "digits-cnn")
 
@@ -77,17 +77,6 @@ def plain_imports(out: Path, pipeline: str, epochs: int) -> tuple[float, dict[st
     if done.returncode != 0:
         raise SystemExit(f"plain {pipeline} failed: {done.stderr[-1500:]}")
     return import_seconds(done.stderr)
-
-
-def _revision(checkout: Path) -> str:
-    """``main-<short commit>`` of the baseline checkout (its path is this machine's business)."""
-    done = subprocess.run(
-        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return f"main-{done.stdout.strip()}"
 
 
 def main() -> int:
@@ -150,7 +139,7 @@ def main() -> int:
             "batch_size": gpu_check.BATCH,
             "repeat": args.repeat,
             "torch_threads": torch.get_num_threads(),
-            "baseline": _revision(args.baseline) if args.baseline else None,
+            "baseline": f"main-{revision(args.baseline).split()[0]}" if args.baseline else None,
             "models": models,
             "load_average_before": before,
             "load_average_after": load(),

@@ -19,3 +19,15 @@ def test_absolute_paths_in_the_command_become_what_they_stand_for() -> None:
     assert command([str(Path(SCRIPT).with_name("overhead.py")), "--rounds", "5"]) == (
         "python -m benchmarks.train.overhead --rounds 5"
     )
+
+
+def test_a_baseline_is_named_by_its_commit_or_else_its_folder(tmp_path: Path) -> None:
+    from benchmarks.result_file import revision
+
+    repo = RESULTS.parents[1]
+    if (repo / ".git").exists():
+        short, _, subject = revision(repo).partition(" ")
+        assert len(short) >= 7 and all(c in "0123456789abcdef" for c in short) and subject
+    plain = tmp_path / "earlier-lockgate"
+    plain.mkdir()
+    assert revision(plain) == "earlier-lockgate"
