@@ -18,6 +18,9 @@ from lockgate.stages.data_check.spec import size_bytes
 
 FileFormat = Literal["auto", "parquet", "csv", "jsonl"]
 MIN_BUDGET = 16 * 2**20
+# zstd level of the parts when output.level is not set: Arrow's own default; on the benchmark
+# table (benchmarks/results/ingest-cpu-split.json) 0.6x the CPU of level 3, parts no larger
+ZSTD_LEVEL = 1
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
@@ -152,6 +155,29 @@ class BatchLimits(FrozenModel):
 
 class Output(FrozenModel):
     compression: Literal["zstd", "snappy", "lz4", "uncompressed"] = "zstd"
+    level: int | None = Field(
+        None,
+        ge=1,
+        le=22,
+        description="zstd's level: 1, the default (Arrow's own default), is the fastest; "
+        "higher levels spend more CPU for smaller parts",
+    )
+
+    @model_validator(mode="after")
+    def _level_is_zstd(self) -> Output:
+        if self.level is not None and self.compression != "zstd":
+            raise ValueError(
+                f"output.level applies to zstd only; remove it, or set compression: zstd "
+                f"(compression is {self.compression})"
+            )
+        return self
+
+    @property
+    def codec(self) -> tuple[str, int | None]:
+        """The Parquet compression and its level, as the writer takes them."""
+        if self.compression == "zstd":
+            return self.compression, self.level or ZSTD_LEVEL
+        return self.compression, None
 
 
 class IngestConfig(FrozenModel):

@@ -110,21 +110,30 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically and durably (temp file, fsync, rename, fsync dir)."""
+def write_durably(path: Path, data: bytes, *, sync: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically and durably (temp file, fsync, rename, fsync dir);
+    atomically only, without the two fsyncs, when ``sync`` is false."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as handle:
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if sync:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    if sync:
+        _fsync_dir(path.parent)
 
 
 @dataclass
 class Sink:
+    """Where committed parts and the journal live. ``durable`` (a dataset kept across runs)
+    fsyncs each part before the journal names it; a dataset written afresh into the stage's
+    output has nothing to resume, so a crash only means the stage runs again, and its parts are
+    written without the fsyncs."""
+
     folder: Path
     sealer: Sealer | None = None
+    durable: bool = True
 
     @property
     def data(self) -> Path:
@@ -183,24 +192,26 @@ class Sink:
         journal: Journal,
         frames: Iterable[pl.DataFrame],
         watermark: Any,
-        compression: str,
+        codec: tuple[str, int | None],
         key: Any = None,
     ) -> Journal:
         """Make ``frames`` durable as parts, one at a time, then advance the journal past them
         to ``watermark`` (or to what it returns, when it is a function: a watermark known only
-        once every frame was read) and, with a tiebreaker, to the ``key`` of its last row."""
+        once every frame was read) and, with a tiebreaker, to the ``key`` of its last row.
+        ``codec`` is the Parquet compression and its level."""
         import io
 
+        compression, level = codec
         seq, parts = journal.next_seq, list(journal.parts)
         for df in frames:
             buf = io.BytesIO()
-            df.write_parquet(buf, compression=compression)  # type: ignore[arg-type]
+            df.write_parquet(buf, compression=compression, compression_level=level)  # type: ignore[arg-type]
             body = buf.getvalue()
             name = f"part-{seq:06d}.parquet"
             if self.sealer is not None:
                 name += SEALED
                 body = self.sealer.seal(body, name)
-            write_durably(self.data / name, body)
+            write_durably(self.data / name, body, sync=self.durable)
             parts.append(Part(name, df.height, len(body), hashlib.sha256(body).hexdigest()))
             seq += 1
         if callable(watermark):
@@ -211,7 +222,8 @@ class Sink:
         new = replace(
             journal, watermark=watermark, key=key, parts=tuple(parts), next_seq=seq, meta=meta
         )
-        write_durably(self.journal_path, (json.dumps(new.to_json(), indent=2) + "\n").encode())
+        body = (json.dumps(new.to_json(), indent=2) + "\n").encode()
+        write_durably(self.journal_path, body, sync=self.durable)
         return new
 
     def pin_schema(self, journal: Journal, schema: tuple[tuple[str, str], ...]) -> Journal:

@@ -65,7 +65,8 @@ def publish(
         "this_run": {"batches": summary.batches, "rows": summary.rows_read},
     }
     path = out / MANIFEST
-    write_durably(path, (json.dumps(body, indent=2) + "\n").encode())
+    # the output folder is never resumed from: a crash runs the stage again, so no fsync
+    write_durably(path, (json.dumps(body, indent=2) + "\n").encode(), sync=False)
     return path
 
 

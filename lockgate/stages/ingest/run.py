@@ -60,7 +60,7 @@ class Ingest:
     def _run(self, stack: ExitStack) -> tuple[Journal, RunSummary]:
         # Only the state folder is sealed here; the output is sealed by the engine's cache.
         folder = self.state_folder if self.persistent else self.out
-        sink = Sink(folder, self.sealer if self.persistent else None)
+        sink = Sink(folder, self.sealer if self.persistent else None, durable=self.persistent)
         journal = sink.load() if self.persistent else Journal()
         sink.recover(journal)
         src = self.config.source
@@ -84,7 +84,7 @@ class Ingest:
         for batch in prefetched(batches):  # the next batch is read while this one is written
             parts = _Counted(self._parts(batch.frame))
             journal = sink.commit(
-                journal, parts, batch.watermark, self.config.output.compression, batch.key
+                journal, parts, batch.watermark, self.config.output.codec, batch.key
             )
             out_schema = parts.schema or out_schema
             n_batches += 1
