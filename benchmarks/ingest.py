@@ -9,8 +9,10 @@ ingest stage itself.
 A throwaway PostgreSQL cluster (Debian's ``postgresql``) is started on a loopback port and holds
 one table of ``--rows`` x 20 columns (8 bigint, 6 double, 4 text, 1 timestamp, 1 boolean). Every
 method runs in its own child process (so peak RSS is its own), in rotating order, ``--repeat``
-times; the clock runs inside the child, after the libraries are imported, around the read and
-the Parquet write. The medians go to ``benchmarks/results/ingest.json``. Dependencies:
+times; the clock runs inside the child, after the libraries (lockgate's among them) are
+imported, around the read and the Parquet write. Every Polars write uses the codec lockgate
+writes by default (zstd at ``ZSTD_LEVEL``); pandas writes with its own default (snappy). The
+medians go to ``benchmarks/results/ingest.json``. Dependencies:
 ``pip install -r requirements/bench-ingest.txt``.
 """
 
@@ -20,7 +22,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -31,6 +32,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from benchmarks.result_file import machine, versions  # noqa: E402  (after the path is set)
+from lockgate.stages.ingest.config import ZSTD_LEVEL  # noqa: E402
 
 METHODS = (
     "copy_polars",
@@ -81,7 +85,7 @@ def run_method(method: str, conninfo: str, port: int, out: Path) -> None:
                     buf.write(chunk)
         names = [c.split()[0] for c in COLUMNS]
         pl.read_csv(buf.getvalue(), has_header=False, new_columns=names).write_parquet(
-            out / "copy.parquet", compression="zstd"
+            out / "copy.parquet", compression="zstd", compression_level=ZSTD_LEVEL
         )
     elif method == "adbc_polars":
         import adbc_driver_postgresql.dbapi as adbc
@@ -89,12 +93,16 @@ def run_method(method: str, conninfo: str, port: int, out: Path) -> None:
         with adbc.connect(uri(conninfo)) as conn, conn.cursor() as cur:
             cur.execute("SELECT * FROM bench")
             table = cur.fetch_arrow_table()
-        pl.from_arrow(table).write_parquet(out / "adbc.parquet", compression="zstd")
+        pl.from_arrow(table).write_parquet(
+            out / "adbc.parquet", compression="zstd", compression_level=ZSTD_LEVEL
+        )
     elif method == "connectorx_polars":
         import connectorx
 
         frame = connectorx.read_sql(uri(conninfo), "SELECT * FROM bench", return_type="polars")
-        frame.write_parquet(out / "connectorx.parquet", compression="zstd")
+        frame.write_parquet(
+            out / "connectorx.parquet", compression="zstd", compression_level=ZSTD_LEVEL
+        )
     elif method == "copy_binary_rows":
         types = ["int8"] * 8 + ["float8"] * 6 + ["text"] * 4 + ["timestamp", "bool"]
         with (
@@ -105,7 +113,9 @@ def run_method(method: str, conninfo: str, port: int, out: Path) -> None:
             copy.set_types(types)
             rows = list(copy.rows())
         names = [c.split()[0] for c in COLUMNS]
-        pl.DataFrame(rows, schema=names, orient="row").write_parquet(out / "binary.parquet")
+        pl.DataFrame(rows, schema=names, orient="row").write_parquet(
+            out / "binary.parquet", compression="zstd", compression_level=ZSTD_LEVEL
+        )
     elif method == "pandas_read_sql":
         import pandas as pd
         import sqlalchemy
@@ -186,6 +196,9 @@ def main() -> int:
         import psycopg  # noqa: F401
         import sqlalchemy  # noqa: F401
 
+        import lockgate.stages.ingest.read_postgres
+        import lockgate.stages.ingest.run  # noqa: F401
+
         t, cpu = time.perf_counter(), _cpu(resource.getrusage(resource.RUSAGE_SELF))
         run_method(args.child, args.conninfo, args.port, Path(args.out))
         seconds = time.perf_counter() - t
@@ -225,11 +238,20 @@ def main() -> int:
         "columns": 20,
         "repeat": args.repeat,
         "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
+            **machine(),
             "load_average_at_start": load_at_start,
             "load_average_at_end": os.getloadavg()[0],
         },
+        "versions": versions(
+            "adbc-driver-postgresql",
+            "connectorx",
+            "pandas",
+            "polars",
+            "psycopg",
+            "pyarrow",
+            "SQLAlchemy",
+        ),
+        "zstd_level": ZSTD_LEVEL,
         "median_seconds": med,
         "peak_rss_mib": {m: max(x["peak_rss_mib"] for x in v) for m, v in runs.items()},
         "rows_per_second": {m: args.rows / s for m, s in med.items()},

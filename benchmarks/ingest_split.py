@@ -25,6 +25,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.ingest import fill, uri  # noqa: E402  (after the path is set)
+from benchmarks.result_file import machine, versions  # noqa: E402
+
+# (name in the result, Polars codec, level): zstd at Polars' default level (3) and at 1.
+CODECS = (
+    ("zstd", "zstd", None),
+    ("zstd_level1", "zstd", 1),
+    ("lz4", "lz4", None),
+    ("snappy", "snappy", None),
+    ("uncompressed", "uncompressed", None),
+)
 
 
 def main() -> int:
@@ -46,10 +56,16 @@ def main() -> int:
     def clock(name: str, step: Callable[[], Any]) -> Any:
         cpu, wall = time.process_time(), time.perf_counter()
         result = step()
-        runs.setdefault(name, []).append(
-            {"cpu_seconds": time.process_time() - cpu, "seconds": time.perf_counter() - wall}
-        )
+        run = {"cpu_seconds": time.process_time() - cpu, "seconds": time.perf_counter() - wall}
+        if isinstance(result, io.BytesIO):  # a write: how large its file came out
+            run["bytes"] = result.getbuffer().nbytes
+        runs.setdefault(name, []).append(run)
         return result
+
+    def written(write: Callable[[io.BytesIO], Any]) -> io.BytesIO:
+        buf = io.BytesIO()
+        write(buf)
+        return buf
 
     cluster = start_cluster()
     try:
@@ -69,13 +85,15 @@ def main() -> int:
 
         for _ in range(args.repeat):
             frame = clock("adbc_read", adbc_read)
-            for codec in ("zstd", "snappy", "uncompressed"):
+            for name, codec, level in CODECS:
                 clock(
-                    f"polars_write_{codec}",
-                    lambda c=codec, f=frame: f.write_parquet(io.BytesIO(), compression=c),
+                    f"polars_write_{name}",
+                    lambda c=codec, lv=level, f=frame: written(
+                        lambda buf: f.write_parquet(buf, compression=c, compression_level=lv)
+                    ),
                 )
             table = clock("pandas_read_sql", pandas_read)
-            clock("pandas_to_parquet_snappy", lambda t=table: t.to_parquet(io.BytesIO()))
+            clock("pandas_to_parquet_snappy", lambda t=table: written(t.to_parquet))
             print(json.dumps({k: v[-1] for k, v in runs.items()}), file=sys.stderr)
     finally:
         cluster.stop()
@@ -85,14 +103,18 @@ def main() -> int:
         "columns": 20,
         "repeat": args.repeat,
         "machine": {
-            "cpus": os.cpu_count(),
+            **machine(),
             "load_average_at_start": load_at_start,
             "load_average_at_end": os.getloadavg()[0],
         },
+        "versions": versions(
+            "adbc-driver-postgresql", "pandas", "polars", "psycopg", "pyarrow", "SQLAlchemy"
+        ),
         "median_cpu_seconds": {
             k: statistics.median(x["cpu_seconds"] for x in v) for k, v in runs.items()
         },
         "median_seconds": {k: statistics.median(x["seconds"] for x in v) for k, v in runs.items()},
+        "bytes": {k: v[-1]["bytes"] for k, v in runs.items() if "bytes" in v[-1]},
         "runs": runs,
     }
     target = REPO / "benchmarks" / "results" / "ingest-cpu-split.json"

@@ -55,20 +55,66 @@ def postgres(doc: dict[str, Any]) -> str:
     ]
     for method in sorted(med, key=med.__getitem__):
         ratio = "—" if method == "lockgate" else f"{med[method] / med['lockgate']:.2f}x"
-        raw = ", ".join(f"{r['seconds']:.1f}" for r in doc["runs"][method])
+        raw = ", ".join(_seconds(r["seconds"]) for r in doc["runs"][method])
         rate = doc["rows"] / med[method]
         lines.append(
-            f"| {LABELS.get(method, method)} | {med[method]:.1f} | {rate:,.0f} "
+            f"| {LABELS.get(method, method)} | {_seconds(med[method])} | {rate:,.0f} "
             f"| {cpu[method]['client']:.1f} | {cpu[method]['server']:.1f} | {peak[method]:,.0f} "
             f"| {ratio} | {raw} |"
         )
     m = doc["machine"]
     skipped = ", ".join(LABELS.get(s, s) for s in doc.get("skipped", [])) or "none"
     command = doc.get("command", "python benchmarks/ingest.py")
+    cpu_model = f"{m['cpu']}, " if m.get("cpu") else ""
+    codec = (
+        f"; every Polars write (lockgate's too) zstd level {doc['zstd_level']}, pandas' snappy"
+        if "zstd_level" in doc
+        else ""
+    )
     return (
         "\n".join(lines)
-        + f"\n\n{doc['rows']:,} rows x {doc['columns']} columns; {doc['repeat']} rotating rounds, "
-        f"medians (peak RSS: the largest); {m['cpus']} cores, Python {m['python']}, load average "
+        + f"\n\n{doc['rows']:,} rows x {doc['columns']} columns{codec}; {doc['repeat']} rotating "
+        f"rounds, medians (peak RSS: the largest); {cpu_model}{m['cpus']} cores, Python "
+        f"{m['python']}, load average "
         f"{m['load_average_at_start']:.1f} at the start and {m['load_average_at_end']:.1f} at the "
         f"end. Not run: {skipped}. Command: `{command}`.\n"
+    )
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+SPLIT_STEPS = {
+    "adbc_read": "read through ADBC (binary `COPY` into Arrow), what lockgate reads with",
+    "pandas_read_sql": "read with `pandas.read_sql` through SQLAlchemy",
+    "polars_write_zstd": "Polars Parquet write, zstd level 3 (Polars' default)",
+    "polars_write_zstd_level1": "Polars Parquet write, zstd level 1 (lockgate's default)",
+    "polars_write_lz4": "Polars Parquet write, lz4",
+    "polars_write_snappy": "Polars Parquet write, snappy",
+    "polars_write_uncompressed": "Polars Parquet write, uncompressed",
+    "pandas_to_parquet_snappy": "`pandas.to_parquet` (pyarrow, snappy)",
+}
+
+
+def cpu_split(doc: dict[str, Any]) -> str:
+    """``ingest-cpu-split.json``: the client's CPU per step, reads apart from writes."""
+    cpu, wall = doc["median_cpu_seconds"], doc["median_seconds"]
+    sizes = doc.get("bytes", {})
+    lines = [
+        "| step, in one process | CPU s (median) | wall s (median) | file MiB |",
+        "|---|---:|---:|---:|",
+    ]
+    for step, label in SPLIT_STEPS.items():
+        if step in cpu:
+            size = f"{sizes[step] / 2**20:.1f}" if step in sizes else "—"
+            lines.append(f"| {label} | {cpu[step]:.2f} | {wall[step]:.2f} | {size} |")
+    m = doc["machine"]
+    return (
+        "\n".join(lines)
+        + f"\n\n{doc['rows']:,} rows x {doc['columns']} columns, {doc['repeat']} rounds; CPU "
+        f"seconds of the process (all its threads). {m.get('cpu', '')}, {m['cpus']} cores, Python "
+        f"{m.get('python', '')}; load average {m['load_average_at_start']:.1f} at the start and "
+        f"{m['load_average_at_end']:.1f} at the end. Command: "
+        f"`python benchmarks/ingest_split.py --rows {doc['rows']} --repeat {doc['repeat']}`.\n"
     )
