@@ -202,7 +202,8 @@ def main() -> None:
                 "signature_workers": "threads"
                 if load_checker(root / "ledger.pub").releases_gil
                 else "worker processes",
-                "baseline": result_file.revision(args.baseline) if args.baseline else None,
+                "baseline": result_file.baseline_name(args.baseline) if args.baseline else None,
+                "baseline_commit": result_file.revision(args.baseline) if args.baseline else None,
                 "ledger_mb": round(size / 1e6, 1),
                 "repeat": args.repeat,
                 "load_average_before": load_before,

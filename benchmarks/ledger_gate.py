@@ -246,7 +246,8 @@ def main() -> None:
                 "workers": default_workers(),
                 # how this lockgate shares the checks: libsodium releases the interpreter lock
                 "signature_workers": "threads (OpenSSL: forked worker processes)",
-                "baseline": revision(baseline),
+                "baseline": result_file.baseline_name(baseline),
+                "baseline_commit": revision(baseline),
                 "repeat": args.repeat,
                 "load_average_before": load_before,
                 "load_average_after": result_file.load(),

@@ -130,6 +130,13 @@ def revision(checkout: Path) -> str:
     return done.stdout.strip() or checkout.name
 
 
+def baseline_name(checkout: Path) -> str:
+    """How tables name a baseline checkout: ``main-SHORT-HASH`` (its folder name when it is not a
+    git work tree); :func:`revision` keeps the subject for the result file."""
+    found = revision(checkout)
+    return found if found == checkout.name else f"main-{found.split()[0]}"
+
+
 def command(argv: list[str] | None = None) -> str:
     """How this run was started, as ``python -m benchmarks.MODULE ARGS``, with every absolute
     path given as an argument replaced by what it stands for (``CHECKOUT`` for an earlier

@@ -37,7 +37,7 @@ sys.path[:0] = [str(REPO), str(HERE)]
 import gpu_check  # noqa: E402
 from workloads import write_npz  # noqa: E402
 
-from benchmarks.result_file import alternate, load, revision, write  # noqa: E402
+from benchmarks.result_file import alternate, baseline_name, load, write  # noqa: E402
 
 PIPELINES = ("tabular-mlp", "digits-cnn")
 
@@ -139,7 +139,7 @@ def main() -> int:
             "batch_size": gpu_check.BATCH,
             "repeat": args.repeat,
             "torch_threads": torch.get_num_threads(),
-            "baseline": f"main-{revision(args.baseline).split()[0]}" if args.baseline else None,
+            "baseline": baseline_name(args.baseline) if args.baseline else None,
             "models": models,
             "load_average_before": before,
             "load_average_after": load(),

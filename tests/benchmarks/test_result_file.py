@@ -31,3 +31,17 @@ def test_a_baseline_is_named_by_its_commit_or_else_its_folder(tmp_path: Path) ->
     plain = tmp_path / "earlier-lockgate"
     plain.mkdir()
     assert revision(plain) == "earlier-lockgate"
+
+
+def test_a_table_names_a_baseline_by_its_short_hash(tmp_path: Path) -> None:
+    """Result files keep the commit's subject; tables show ``main-HASH`` (a subject is a
+    sentence, too long for a column heading)."""
+    from benchmarks.result_file import baseline_name, revision
+
+    repo = RESULTS.parents[1]
+    if (repo / ".git").exists():
+        assert baseline_name(repo) == f"main-{revision(repo).split()[0]}"
+        assert " " not in baseline_name(repo)
+    plain = tmp_path / "earlier-lockgate"
+    plain.mkdir()
+    assert baseline_name(plain) == "earlier-lockgate"
