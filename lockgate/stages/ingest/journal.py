@@ -15,6 +15,7 @@ import decimal
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,9 +43,22 @@ def encode_value(value: Any) -> Any:
         return {"datetime": value.isoformat()}
     if isinstance(value, dt.date):
         return {"date": value.isoformat()}
+    if isinstance(value, dt.time):
+        return {"time": value.isoformat()}
+    if isinstance(value, dt.timedelta):
+        return {"interval": [value.days, value.seconds, value.microseconds]}
     if isinstance(value, decimal.Decimal):
         return {"decimal": str(value)}
-    return value
+    if isinstance(value, uuid.UUID):
+        return {"uuid": str(value)}
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"bytes": bytes(value).hex()}
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise JournalError(
+        f"a watermark value of type {type(value).__name__} ({value!r}) cannot be recorded; "
+        "use a column of a type that grows, such as a number, a timestamp, a date or text"
+    )
 
 
 def decode_value(raw: Any) -> Any:
@@ -54,8 +68,16 @@ def decode_value(raw: Any) -> Any:
             return dt.datetime.fromisoformat(text)
         if kind == "date":
             return dt.date.fromisoformat(text)
+        if kind == "time":
+            return dt.time.fromisoformat(text)
+        if kind == "interval":
+            return dt.timedelta(days=text[0], seconds=text[1], microseconds=text[2])
         if kind == "decimal":
             return decimal.Decimal(text)
+        if kind == "uuid":
+            return uuid.UUID(text)
+        if kind == "bytes":
+            return bytes.fromhex(text)
     return raw
 
 
@@ -67,38 +89,58 @@ class Part:
     sha256: str
 
 
+Columns = tuple[tuple[str, str], ...]  # (name, type) of each column, in order
+
+
 @dataclass(frozen=True)
 class Journal:
     watermark: Any = None
     key: Any = None  # with incremental.tiebreaker: the last row's key at ``watermark``
-    schema: tuple[tuple[str, str], ...] | None = None
+    schema: Columns | None = None  # the source's columns, pinned by the first batch
     parts: tuple[Part, ...] = ()
     next_seq: int = 1
     meta: dict[str, Any] = field(default_factory=dict)
+    # what ``watermark`` is a value of: the watermark column (and the tiebreaker's), () for a
+    # stream over partitions; None in a journal written before it was recorded
+    read_by: tuple[str, ...] | None = None
+    output: Columns | None = None  # the parts' columns (after the transform), pinned likewise
 
     def to_json(self) -> dict[str, Any]:
         position = {} if self.key is None else {"tiebreaker": encode_value(self.key)}
+        read_by = (
+            {}
+            if self.read_by is None
+            else {"read_by": {"columns": list(self.read_by)} if self.read_by else "partitions"}
+        )
+        output = {} if self.output is None else {"output_schema": [list(c) for c in self.output]}
         return {
             "format": FORMAT,
             "watermark": encode_value(self.watermark),
             **position,
+            **read_by,
             "schema": [list(c) for c in self.schema] if self.schema is not None else None,
+            **output,
             "parts": [vars(p) for p in self.parts],
             "next_seq": self.next_seq,
             **self.meta,
         }
 
 
-def schema_change(before: tuple[tuple[str, str], ...], now: tuple[tuple[str, str], ...]) -> str:
-    """How the source's columns changed, naming each column; "" when they did not."""
+def schema_change(
+    before: Columns, now: Columns, *, where: str = "upstream", ordered: bool = False
+) -> str:
+    """How the columns changed, naming each column; "" when they did not (with ``ordered``, a
+    change of their order counts too)."""
     old, new = dict(before), dict(now)
-    problems = [f"column {n!r} was dropped upstream" for n in old if n not in new]
+    problems = [f"column {n!r} was dropped {where}" for n in old if n not in new]
     problems += [
         f"column {n!r} changed type from {old[n]} to {new[n]}"
         for n in old
         if n in new and new[n] != old[n]
     ]
-    problems += [f"column {n!r} was added upstream" for n in new if n not in old]
+    problems += [f"column {n!r} was added {where}" for n in new if n not in old]
+    if ordered and not problems and list(old) != list(new):
+        problems.append(f"the columns were reordered {where}")
     return "; ".join(problems)
 
 
@@ -149,7 +191,8 @@ class Sink:
         try:
             raw = json.loads(self.journal_path.read_text())
             parts = tuple(Part(**p) for p in raw["parts"])
-            schema = raw.get("schema")
+            schema, output = raw.get("schema"), raw.get("output_schema")
+            read_by = raw.get("read_by")
             journal = Journal(
                 watermark=decode_value(raw.get("watermark")),
                 key=decode_value(raw.get("tiebreaker")),
@@ -157,6 +200,12 @@ class Sink:
                 parts=parts,
                 next_seq=int(raw["next_seq"]),
                 meta={k: v for k, v in raw.items() if k == "key_id"},
+                read_by=None
+                if read_by is None
+                else ()
+                if read_by == "partitions"
+                else tuple(read_by["columns"]),
+                output=tuple((c[0], c[1]) for c in output) if output is not None else None,
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise JournalError(
@@ -202,8 +251,17 @@ class Sink:
         import io
 
         compression, level = codec
-        seq, parts = journal.next_seq, list(journal.parts)
+        seq, parts, output = journal.next_seq, list(journal.parts), journal.output
         for df in frames:
+            columns = tuple((k, str(v)) for k, v in df.schema.items())
+            if output is not None and columns != output:
+                change = schema_change(output, columns, where="by the transform", ordered=True)
+                raise JournalError(
+                    f"the dataset's parts would no longer share one schema: {change}; the "
+                    f"watermark stays at {journal.watermark!r}. Restore with.transform, or start "
+                    f"a new dataset by deleting {self.folder}"
+                )
+            output = columns
             buf = io.BytesIO()
             df.write_parquet(buf, compression=compression, compression_level=level)  # type: ignore[arg-type]
             body = buf.getvalue()
@@ -220,11 +278,50 @@ class Sink:
         if self.sealer is not None:
             meta["key_id"] = self.sealer.key_id
         new = replace(
-            journal, watermark=watermark, key=key, parts=tuple(parts), next_seq=seq, meta=meta
+            journal,
+            watermark=watermark,
+            key=key,
+            parts=tuple(parts),
+            next_seq=seq,
+            meta=meta,
+            output=output,
         )
         body = (json.dumps(new.to_json(), indent=2) + "\n").encode()
         write_durably(self.journal_path, body, sync=self.durable)
         return new
+
+    def pin_read_by(self, journal: Journal, read_by: tuple[str, ...] | None) -> Journal:
+        """Check that the spec still reads past the watermark the journal recorded (the same
+        column, or partitions); record it on the first batch."""
+        recorded = journal.read_by
+        if read_by is None or recorded is None or journal.watermark is None:
+            return replace(journal, read_by=read_by) if read_by is not None else journal
+        fresh = f"or start a new dataset by deleting {self.folder}"
+
+        def named(by: tuple[str, ...]) -> str:
+            return f"column {by[0]!r}" if by else "partition (mode: stream over files)"
+
+        if recorded[:1] != read_by[:1]:
+            back = (
+                f"set incremental.watermark back to {recorded[0]!r}"
+                if recorded
+                else "remove incremental"
+            )
+            raise JournalError(
+                f"the dataset's watermark ({journal.watermark!r}) is a value of "
+                f"{named(recorded)}, but lockgate.yaml now reads past {named(read_by)}: rows "
+                f"would be skipped or read twice. {back[0].upper()}{back[1:]}, {fresh}"
+            )
+        stopped_inside = journal.key is not None and len(recorded) > 1
+        if stopped_inside and len(read_by) > 1 and recorded[1] != read_by[1]:
+            raise JournalError(
+                f"the ingest journal stopped inside watermark value {journal.watermark!r} at "
+                f"tiebreaker {recorded[1]!r} = {journal.key!r}, but lockgate.yaml now names "
+                f"incremental.tiebreaker {read_by[1]!r}. Set it back to {recorded[1]!r}, {fresh}"
+            )
+        # a tiebreaker removed keeps its name until the journal no longer needs it
+        kept = recorded if journal.key is not None and len(read_by) < len(recorded) else read_by
+        return replace(journal, read_by=kept)
 
     def pin_schema(self, journal: Journal, schema: tuple[tuple[str, str], ...]) -> Journal:
         """Check the source's columns against the journal's; record them on the first batch."""

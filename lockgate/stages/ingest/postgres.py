@@ -10,6 +10,8 @@ connectorx. The password comes from a secret and appears in no message.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +61,7 @@ class Column:
     @property
     def expression(self) -> str:
         """How the bulk read selects the column."""
-        quoted = _quote(self.name)
+        quoted = _ident(self.name)
         return f"{quoted}::{self.cast} AS {quoted}" if self.cast else quoted
 
 
@@ -118,19 +120,37 @@ def reason(exc: Exception, password: str | None) -> str:
 
 
 class Snapshot:
-    """A read-only view of the source at one instant, read in batches past a watermark."""
+    """A read-only view of the source at one instant, read in batches past a watermark.
 
-    def __init__(self, src: PostgresSource, conn: psycopg.Connection[Any]) -> None:
+    Rows whose watermark (or tiebreaker) is NULL have no place in the order and are never read
+    by a read past a watermark; a full read takes every row."""
+
+    def __init__(
+        self, src: PostgresSource, conn: psycopg.Connection[Any], password: str | None = None
+    ) -> None:
         self.src = src
         self.conn = conn
-        # every statement below is sent with parameters, so a literal % must be doubled
-        query = (src.query or "").replace("%", "%%")
-        self.relation = f"({query}) AS lockgate_src" if src.query else _quote(src.table or "")
-        # ... and the bulk read, which takes none, sends the query as written
-        self.raw_relation = f"({src.query}) AS lockgate_src" if src.query else self.relation
+        self.password = password
+        query = (src.query or "").strip().rstrip(";").rstrip()  # a habit from psql, harmless
+        # the bulk read takes no parameters and sends the relation as written ...
+        table = _relation(src.table or "")
+        self.raw_relation = f"({query}) AS lockgate_src" if src.query else table
+        # ... every other statement is sent with parameters, so a literal % must be doubled
+        self.relation = _params(self.raw_relation)
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A statement the server refuses (no such table, a syntax error, a type it cannot
+        order) as one :class:`SourceError`."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise SourceError(f"{describe(self.src)}: {reason(exc, self.password)}") from None
 
     def columns(self) -> list[Column]:
-        with self.conn.cursor() as cur:
+        with self._reading(), self.conn.cursor() as cur:
             cur.execute(f"SELECT * FROM {self.relation} LIMIT 0", [])
             types = self.conn.adapters.types
             cols = []
@@ -145,18 +165,25 @@ class Snapshot:
         """The position (watermark, and tiebreaker key when ``order`` names one) that closes
         the next batch of about ``max_rows`` rows past ``after``; None when none is left."""
         where, args = _past(order, after)
-        listed = ", ".join(_quote(c) for c in order)
+        listed = _params(", ".join(_ident(c) for c in order))
         sql = f"SELECT {listed} FROM {self.relation} {where} ORDER BY {listed} OFFSET %s LIMIT 1"
-        row = self.conn.execute(sql, [*args, max_rows - 1]).fetchone()
-        if row is not None:
-            return tuple(row)
-        if len(order) == 1:
-            sql = f"SELECT max({listed}) FROM {self.relation} {where}"
-        else:
-            last = ", ".join(f"{_quote(c)} DESC" for c in order)
-            sql = f"SELECT {listed} FROM {self.relation} {where} ORDER BY {last} LIMIT 1"
-        row = self.conn.execute(sql, args).fetchone()
-        return None if row is None or row[0] is None else tuple(row)
+        with self._reading():
+            row = self.conn.execute(sql, [*args, max_rows - 1]).fetchone()
+            if row is not None:
+                return tuple(row)
+            descending = _params(", ".join(f"{_ident(c)} DESC" for c in order))
+            sql = f"SELECT {listed} FROM {self.relation} {where} ORDER BY {descending} LIMIT 1"
+            row = self.conn.execute(sql, args).fetchone()
+        return None if row is None else tuple(row)
+
+    def has_after(self, column: str, value: Any, key_column: str, key: Any) -> bool:
+        """Whether a row shares watermark ``value`` with a ``key_column`` past ``key``."""
+        sql = (
+            f"SELECT 1 FROM {self.relation} WHERE {_params(_ident(column))} = %s "
+            f"AND {_params(_ident(key_column))} > %s LIMIT 1"
+        )
+        with self._reading():
+            return self.conn.execute(sql, [value, key]).fetchone() is not None
 
     def select(
         self,
@@ -171,18 +198,17 @@ class Snapshot:
         sql = f"SELECT {listed} FROM {self.raw_relation}"
         if order is None or upto is None:
             return sql
-        bounds = []
+        bounds = [f"{_ident(c)} IS NOT NULL" for c in order]  # no place in the order: unread
         if after is not None:
             bounds.append(f"{_row(order[: len(after)])} > {self._row_literal(after)}")
         bounds.append(f"{_row(order)} <= {self._row_literal(upto)}")
-        if len(order) > 1:  # a row with no key has no place in the order: never read
-            bounds.append(f"{_quote(order[-1])} IS NOT NULL")
         return f"{sql} WHERE {' AND '.join(bounds)}"
 
     def export(self) -> str:
         """The snapshot's id, for a second connection to read in it (``SET TRANSACTION
         SNAPSHOT``); valid while this connection's transaction stays open."""
-        row = self.conn.execute("SELECT pg_export_snapshot()").fetchone()
+        with self._reading():
+            row = self.conn.execute("SELECT pg_export_snapshot()").fetchone()
         assert row is not None
         return str(row[0])
 
@@ -194,21 +220,34 @@ class Snapshot:
 
 
 def _row(order: Order) -> str:
-    quoted = [_quote(c) for c in order]
+    quoted = [_ident(c) for c in order]
     return quoted[0] if len(quoted) == 1 else f"({', '.join(quoted)})"
 
 
 def _past(order: Order, after: Position | None) -> tuple[str, list[Any]]:
-    """Rows past ``after``, compared in ``order``; an ``after`` shorter than ``order`` (a
-    watermark recorded before a tiebreaker was declared) compares the watermark alone."""
-    nonnull = f"{_quote(order[-1])} IS NOT NULL" if len(order) > 1 else ""
+    """Rows past ``after``, compared in ``order``, as a WHERE clause for a statement sent with
+    parameters; an ``after`` shorter than ``order`` (a watermark recorded before a tiebreaker
+    was declared) compares the watermark alone. A NULL in any column of ``order`` puts a row
+    nowhere in the order: it is never read."""
+    bounds = [f"{_params(_ident(c))} IS NOT NULL" for c in order]
     if after is None:
-        return (f"WHERE {nonnull}", []) if nonnull else ("", [])
+        return f"WHERE {' AND '.join(bounds)}", []
     marks = ", ".join(["%s"] * len(after))
-    past = f"{_row(order[: len(after)])} > {marks if len(after) == 1 else f'({marks})'}"
-    return f"WHERE {past}" + (f" AND {nonnull}" if nonnull else ""), list(after)
+    row = _params(_row(order[: len(after)]))
+    bounds.append(f"{row} > {marks if len(after) == 1 else f'({marks})'}")
+    return f"WHERE {' AND '.join(bounds)}", list(after)
 
 
-def _quote(name: str) -> str:
-    """A (possibly schema-qualified) identifier, quoted."""
-    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+def _ident(name: str) -> str:
+    """One identifier (a column's name may hold dots), quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _relation(name: str) -> str:
+    """A table's name, schema-qualified when it holds a dot, quoted."""
+    return ".".join(_ident(part) for part in name.split("."))
+
+
+def _params(text: str) -> str:
+    """``text`` inside a statement sent with parameters, where a literal % is written %%."""
+    return text.replace("%", "%%")

@@ -43,13 +43,13 @@ def postgres_batches(
     password = secret(src.password) if src.password else None
     conn = connect(src, password)
     stack.callback(conn.close)
-    snap = Snapshot(src, conn)
+    snap = Snapshot(src, conn, password)
     columns = snap.columns()
     snapshot = snap.export()  # in the top-level transaction: a savepoint cannot export it
     schema = tuple((c.name, c.pg_type) for c in columns)
     info = {"kind": "postgresql", "url": describe(src), "table": src.table, "query": src.query}
     order = _order(cfg, [c.name for c in columns])
-    start = None if order is None else _resumed(journal, order)
+    start = None if order is None else _resumed(journal, order, snap)
 
     max_bytes = cfg.batch.max_bytes
     if memory is not None:
@@ -106,13 +106,18 @@ def _order(cfg: IngestConfig, names: list[str]) -> Order | None:
     return order
 
 
-def _resumed(journal: Journal, order: Order) -> Position | None:
+def _resumed(journal: Journal, order: Order, snap: Snapshot) -> Position | None:
     """Where the journal left off, in ``order``'s terms."""
     if journal.watermark is None:
         return None
     if journal.key is None:
         return (journal.watermark,)  # every row at the watermark was read
     if len(order) == 1:
+        recorded = journal.read_by or ()
+        if len(recorded) > 1 and not snap.has_after(
+            order[0], journal.watermark, recorded[1], journal.key
+        ):
+            return (journal.watermark,)  # it stopped at the value's last row: nothing is left
         raise JournalError(
             f"the ingest journal stopped inside watermark value {journal.watermark!r} (at the "
             f"row whose tiebreaker is {journal.key!r}), and lockgate.yaml no longer declares "

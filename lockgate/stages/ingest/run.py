@@ -63,6 +63,7 @@ class Ingest:
         sink = Sink(folder, self.sealer if self.persistent else None, durable=self.persistent)
         journal = sink.load() if self.persistent else Journal()
         sink.recover(journal)
+        journal = sink.pin_read_by(journal, self._read_by())
         src = self.config.source
         budget = self.config.memory_budget_bytes
         memory = plan(budget, self.config.transform, self.resolve) if budget else None
@@ -100,6 +101,14 @@ class Ingest:
         )
         publish(sink.data, self.out, journal, summary, sink.sealer)
         return journal, summary
+
+    def _read_by(self) -> tuple[str, ...] | None:
+        """What the watermark is a value of: its column (and the tiebreaker's), or () for a
+        stream over partitions; None for a dataset written afresh."""
+        inc = self.config.incremental
+        if inc is not None:
+            return (inc.watermark, *((inc.tiebreaker,) if inc.tiebreaker else ()))
+        return () if self.persistent else None
 
     def _parts(
         self, frame: pl.DataFrame | pl.LazyFrame | Iterator[pl.DataFrame]

@@ -161,10 +161,28 @@ def test_a_journal_that_stopped_inside_a_value_needs_its_tiebreaker(
 ) -> None:
     make_table(pg, 100)
     assert main(stage_context(tmp_path, _tied(pg_cluster, max_rows=10), "1")) == 0
+    # a row at the recorded value past the recorded key: the value is not finished
+    pg.execute("INSERT INTO t.events (id, day) SELECT 2001, max(day) FROM t.events")
     untied = {**_tied(pg_cluster), "incremental": {"watermark": "day"}}
     with pytest.raises(LockgateError) as caught:
         main(stage_context(tmp_path, untied, "2"))
     assert "no longer declares incremental.tiebreaker: declare it again" in str(caught.value)
+
+
+def test_a_tiebreaker_removed_once_its_value_is_finished_resumes_after_it(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    """The journal stopped at the last row of its watermark value: nothing of that value is
+    left to read, so the tiebreaker is no longer needed."""
+    make_table(pg, 100)
+    assert main(stage_context(tmp_path, _tied(pg_cluster, max_rows=10), "1")) == 0
+    pg.execute("INSERT INTO t.events (id, day) VALUES (3001, date '2030-01-01')")
+    untied = {**_tied(pg_cluster), "incremental": {"watermark": "day"}}
+    second = stage_context(tmp_path, untied, "2")
+    assert main(second) == 0
+    data, manifest = read_all(second.out)
+    assert manifest["this_run"]["rows"] == 1
+    assert data.height == 101 and data["id"].n_unique() == 101
 
 
 def test_a_tiebreaker_declared_later_resumes_after_the_whole_recorded_value(
