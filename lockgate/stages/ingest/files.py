@@ -9,6 +9,7 @@ form ``key=value`` (hive partitions) become string columns of every row below th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -25,13 +26,28 @@ SUFFIXES |= {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 
 @dataclass(frozen=True)
 class Partition:
-    """One file of the source: its key (path below the root, which orders partitions)."""
+    """One file of the source: its key (path below the root, which orders partitions) and its
+    label (the path a message names it by: workspace-relative, or the URL and the key)."""
 
     key: str
+    label: str
     size: int
     scan: Callable[[], pl.LazyFrame]
     # (schema, chunk_bytes) -> the rows in frames of about chunk_bytes (a budgeted read)
     chunks: Callable[[pl.Schema, int], Iterator[pl.DataFrame]] | None = None
+
+
+@contextmanager
+def reading(label: str) -> Iterator[None]:
+    """Polars' and the OS's errors while the file ``label`` is read, as one SourceError naming
+    it: a bad file stops the run before anything of it is written."""
+    import polars as pl
+
+    try:
+        yield
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceError(f"cannot read {label}: {first}") from None
 
 
 def _chunked(
@@ -56,7 +72,7 @@ def _reader(fmt: str, opener: str | Callable[[], Any], label: str, hive: dict[st
     def scan() -> pl.LazyFrame:
         import polars as pl
 
-        try:
+        with reading(label):
             if isinstance(opener, str):
                 lf = {
                     "parquet": pl.scan_parquet,
@@ -71,8 +87,6 @@ def _reader(fmt: str, opener: str | Callable[[], Any], label: str, hive: dict[st
                     "csv": lambda b: pl.read_csv(b, try_parse_dates=True),
                     "jsonl": pl.read_ndjson,
                 }[fmt](data).lazy()
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            raise SourceError(f"cannot read {label}: {str(exc).splitlines()[0]}") from None
         return lf.with_columns(pl.lit(v).alias(k) for k, v in hive.items()) if hive else lf
 
     return scan
@@ -109,15 +123,27 @@ def partitions(
         rel = f.relative_to(dataset.root).as_posix() if f != dataset.root else f.name
         fmt = _format(src, f.name)
         hive = _hive(rel)
+        label = _shown(f, resolve)
         found.append(
             Partition(
                 rel,
+                label,
                 f.stat().st_size,
-                _reader(fmt, str(f), rel, hive),
-                _chunked(fmt, str(f), rel, hive),
+                _reader(fmt, str(f), label, hive),
+                _chunked(fmt, str(f), label, hive),
             )
         )
     return sorted(found, key=lambda p: p.key)
+
+
+def _shown(file: Path, resolve: Callable[[str], Path]) -> str:
+    """``file`` as lockgate.yaml would name it: workspace-relative, or ``in:STAGE/...``."""
+    for prefix in ("", "in:"):
+        try:
+            return prefix + file.relative_to(resolve(prefix or ".")).as_posix()
+        except ValueError:
+            continue
+    return str(file)
 
 
 def _remote(
@@ -149,12 +175,14 @@ def _remote(
             def opener(n: str = name) -> Any:
                 return fs.open(n, "rb")
 
+            label = f"{src.path} ({rel})"
             found.append(
                 Partition(
                     rel,
+                    label,
                     size,
-                    _reader(fmt, opener, f"{src.path} ({rel})", _hive(rel)),
-                    _chunked(fmt, opener, f"{src.path} ({rel})", _hive(rel)),
+                    _reader(fmt, opener, label, _hive(rel)),
+                    _chunked(fmt, opener, label, _hive(rel)),
                 )
             )
         absent = None if found else missing_bucket(fs, src.path, root)

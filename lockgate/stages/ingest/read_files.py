@@ -2,28 +2,55 @@
 below the source root, which sorts hive folders and zero-padded names in time order): a run reads
 the partitions past it, in ``mode: stream`` one partition per batch. With
 ``incremental.watermark: COLUMN`` a batch run instead keeps the rows whose column is past the
-recorded value, across every partition (the filter is pushed down into the scan).
+recorded value, across every partition (the filter is pushed down into the scan); a row whose
+column is NULL is never read, as it has no place past any value.
+
+Each file's columns are read (a Parquet footer, a CSV or JSON file's first rows) before its rows,
+and a file that cannot be read stops the run with one line naming it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate.stages.ingest.budget import MemoryPlan
 from lockgate.stages.ingest.config import IngestConfig
-from lockgate.stages.ingest.files import Partition, partitions
-from lockgate.stages.ingest.journal import Journal
+from lockgate.stages.ingest.files import Partition, partitions, reading
+from lockgate.stages.ingest.journal import Journal, JournalError, schema_change
 from lockgate.stages.ingest.run import Batch, Schema
 
 if TYPE_CHECKING:
     import polars as pl
 
 
-def _schema(parts: list[Partition]) -> Schema:
-    lf = parts[0].scan()
-    return tuple((name, str(dtype)) for name, dtype in lf.collect_schema().items())
+@dataclass(frozen=True)
+class _Scanned:
+    """A partition's columns and, for a read that is not bounded, its scan: the scan keeps the
+    columns it read, so reading its rows later infers nothing again (and a file from a store is
+    not fetched twice). A bounded read keeps no scan: it reads each file again, in chunks."""
+
+    part: Partition
+    columns: pl.Schema
+    frame: pl.LazyFrame | None
+
+
+def _scanned(part: Partition, *, keep: bool = True) -> _Scanned:
+    """``part``'s columns (and scan); a file that cannot be read stops the run here, named."""
+    frame = part.scan()
+    with reading(part.label):
+        return _Scanned(part, frame.collect_schema(), frame if keep else None)
+
+
+def _frame(scan: _Scanned) -> pl.LazyFrame:
+    assert scan.frame is not None
+    return scan.frame
+
+
+def _schema(scan: _Scanned) -> Schema:
+    return tuple((name, str(dtype)) for name, dtype in scan.columns.items())
 
 
 def file_batches(
@@ -33,83 +60,128 @@ def file_batches(
     journal: Journal,
     memory: MemoryPlan | None = None,
 ) -> tuple[dict[str, Any], Schema, Iterator[Batch]]:
-    import polars as pl
-
     src = cfg.source.files
     assert src is not None
     found = partitions(src, resolve, secret)
     info = {"kind": "files", "path": src.path, "partitions": len(found)}
     column = cfg.incremental.watermark if cfg.incremental else None
-    if column is None and cfg.mode == "batch" and cfg.incremental is None:
-        fresh = found
-    else:
-        mark = journal.watermark if column is None else None
+    if column is None and cfg.mode == "stream":
+        mark = journal.watermark
         fresh = [p for p in found if mark is None or p.key > mark]
-    schema = _schema(fresh or found)
-    if memory is not None:
-        return info, schema, bounded_batches(cfg, fresh, schema, journal, memory)
-
-    def batches() -> Iterator[Batch]:
-        if not fresh:
-            return
-        if column is not None:
-            lf = pl.concat([p.scan() for p in fresh], how="diagonal_relaxed")
-            if journal.watermark is not None:
-                lf = lf.filter(pl.col(column) > journal.watermark)
-            df = lf.collect()
-            if df.height:
-                yield Batch(df, df[column].max())
-            return
-        if cfg.mode == "stream":
-            for part in fresh:
-                yield Batch(_checked(part, schema), part.key)
-            return
-        yield Batch(
-            pl.concat([p.scan() for p in fresh], how="diagonal_relaxed"),
-            fresh[-1].key if cfg.incremental or cfg.mode == "stream" else None,
+        # each partition is read when its batch is; the first one's columns are pinned
+        schema = _schema(_scanned((fresh or found)[0]))
+        if memory is not None:
+            return info, schema, _bounded_stream(fresh, schema, memory)
+        return info, schema, _stream(fresh, schema)
+    scans = [_scanned(p, keep=memory is None) for p in found]
+    union = _union(scans)
+    if column is not None and column not in union:
+        raise JournalError(
+            f"with.incremental.watermark: column {column!r} is not in the source's columns "
+            f"({', '.join(union)})"
         )
+    schema = _schema(scans[0])
+    if memory is not None:
+        return info, schema, bounded_batches(cfg, scans, union, journal, memory)
+    if column is None:
+        return info, schema, _whole(scans)
+    return info, schema, _rows_past(scans, union, column, journal.watermark)
 
-    return info, schema, batches()
+
+def _union(scans: list[_Scanned]) -> pl.Schema:
+    """Every partition's columns together, each of the type they share (as a diagonal, relaxed
+    concatenation of the files gives them), from the columns already read."""
+    import polars as pl
+
+    empty = [pl.LazyFrame(schema=s.columns) for s in scans]
+    return pl.concat(empty, how="diagonal_relaxed").collect_schema()
 
 
-def _checked(part: Partition, schema: Schema) -> Any:
+def _whole(scans: list[_Scanned]) -> Iterator[Batch]:
+    """One batch of every partition, read when it is written."""
+    import polars as pl
+
+    yield Batch(pl.concat([_frame(s) for s in scans], how="diagonal_relaxed"), None)
+
+
+def _stream(fresh: list[Partition], schema: Schema) -> Iterator[Batch]:
+    for part in fresh:
+        yield Batch(_frame(_checked(_scanned(part), schema)), part.key)
+
+
+def _rows_past(scans: list[_Scanned], union: pl.Schema, column: str, mark: Any) -> Iterator[Batch]:
+    """One batch of the rows past ``mark``, read partition by partition (so that a row that
+    cannot be read names its file); a partition without the column has none."""
+    import polars as pl
+
+    frames = []
+    for scan in scans:
+        if column not in scan.columns:
+            continue
+        value = pl.col(column)
+        if scan.columns[column] != union[column]:
+            value = value.cast(union[column])
+        lf = _aligned(_frame(scan).filter(_after(value, mark)), scan.columns, union)
+        with reading(scan.part.label):
+            frames.append(lf.collect())
+    df = pl.concat(frames)
+    if df.height:
+        yield Batch(df, df[column].max())
+
+
+def _after(value: pl.Expr, mark: Any) -> pl.Expr:
+    """The rows whose watermark ``value`` is past ``mark`` (any value, with no mark), and not
+    NULL (a NULL is past no value; were it read, no watermark could keep it from the next run)."""
+    past = value.is_not_null()
+    return past if mark is None else past & (value > mark)
+
+
+def _aligned(frame: Any, own: pl.Schema, union: pl.Schema) -> Any:
+    """``frame`` (lazy or not) with ``union``'s columns, in its order and types; a column it
+    lacks is NULL."""
+    import polars as pl
+
+    missing = [pl.lit(None, dtype).alias(n) for n, dtype in union.items() if n not in own]
+    return frame.with_columns(missing).select(list(union)).cast(union)
+
+
+def _checked(scan: _Scanned, schema: Schema) -> _Scanned:
     """A stream partition, refused when its columns differ from the first partition's."""
-    from lockgate.stages.ingest.journal import JournalError, schema_change
-
-    lf = part.scan()
-    now = tuple((n, str(t)) for n, t in lf.collect_schema().items())
-    change = schema_change(schema, now)
+    change = schema_change(schema, _schema(scan))
     if change:
-        raise JournalError(f"partition {part.key}: {change}; the watermark stays before it")
-    return lf
+        raise JournalError(f"partition {scan.part.key}: {change}; the watermark stays before it")
+    return scan
+
+
+def _bounded_stream(fresh: list[Partition], schema: Schema, memory: MemoryPlan) -> Iterator[Batch]:
+    """The batches of :func:`_stream`, each read in chunks of ``memory.chunk_bytes``."""
+    for part in fresh:
+        scan = _checked(_scanned(part, keep=False), schema)
+        yield Batch(_chunks([scan], scan.columns, memory), part.key)
 
 
 def bounded_batches(
-    cfg: IngestConfig, fresh: list[Partition], schema: Schema, journal: Journal, memory: MemoryPlan
+    cfg: IngestConfig,
+    scans: list[_Scanned],
+    union: pl.Schema,
+    journal: Journal,
+    memory: MemoryPlan,
 ) -> Iterator[Batch]:
     """The batches of :func:`file_batches`, each read in chunks of ``memory.chunk_bytes`` (the
     same rows, in the same parts' order, with the same columns)."""
+    column = cfg.incremental.watermark if cfg.incremental else None
+    chunks = _chunks(scans, union, memory)
+    if column is None:
+        yield Batch(chunks, None)
+        return
     import polars as pl
 
-    if not fresh:
-        return
-    column = cfg.incremental.watermark if cfg.incremental else None
-    if cfg.mode == "stream" and column is None:
-        for part in fresh:
-            _checked(part, schema)
-            yield Batch(_chunks([part], part.scan().collect_schema(), memory), part.key)
-        return
-    union = pl.concat([p.scan() for p in fresh], how="diagonal_relaxed").collect_schema()
-    chunks = _chunks(fresh, union, memory)
-    if column is None:
-        yield Batch(chunks, fresh[-1].key if cfg.incremental else None)
-        return
     seen: list[Any] = [journal.watermark]
+    after = _after(pl.col(column), journal.watermark)
 
     def past(frames: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
         for df in frames:
-            if journal.watermark is not None:
-                df = df.filter(pl.col(column) > journal.watermark)
+            df = df.filter(after)
             if df.height:
                 top = df[column].max()
                 seen[0] = top if seen[0] is None else max(seen[0], top)
@@ -118,13 +190,9 @@ def bounded_batches(
     yield Batch(past(chunks), lambda: seen[0])
 
 
-def _chunks(parts: list[Partition], union: pl.Schema, memory: MemoryPlan) -> Iterator[Any]:
+def _chunks(scans: list[_Scanned], union: pl.Schema, memory: MemoryPlan) -> Iterator[Any]:
     """Every partition's rows in bounded frames, each given ``union``'s columns and types."""
-    import polars as pl
-
-    for part in parts:
-        assert part.chunks is not None
-        own = part.scan().collect_schema()
-        for df in part.chunks(own, memory.chunk_bytes):
-            missing = [pl.lit(None, dtype).alias(n) for n, dtype in union.items() if n not in own]
-            yield df.with_columns(missing).select(list(union)).cast(union)
+    for scan in scans:
+        assert scan.part.chunks is not None
+        for df in scan.part.chunks(scan.columns, memory.chunk_bytes):
+            yield _aligned(df, scan.columns, union)
