@@ -199,7 +199,7 @@ class Sink:
                 schema=tuple((c[0], c[1]) for c in schema) if schema is not None else None,
                 parts=parts,
                 next_seq=int(raw["next_seq"]),
-                meta={k: v for k, v in raw.items() if k == "key_id"},
+                meta={k: v for k, v in raw.items() if k in ("key_id", "sealed_as")},
                 read_by=None
                 if read_by is None
                 else ()
@@ -212,7 +212,7 @@ class Sink:
                 f"{self.journal_path}: unreadable ingest journal ({exc}); delete its folder to "
                 "ingest from the beginning"
             ) from None
-        return self._check_key(journal)
+        return self._check_dataset(self._check_key(journal))
 
     def _check_key(self, journal: Journal) -> Journal:
         sealed_with = journal.meta.get("key_id")
@@ -224,6 +224,43 @@ class Sink:
                 "set `encryption:` to that key, or delete the folder to ingest from the beginning"
             )
         return journal
+
+    @property
+    def dataset(self) -> str:
+        """What its sealed parts are bound to: ``ingest/<stage>``, by the state folder's name,
+        which stays the same when the project folder moves."""
+        return f"ingest/{self.folder.name}"
+
+    def _check_dataset(self, journal: Journal) -> Journal:
+        sealed_as = journal.meta.get("sealed_as")
+        if sealed_as is not None and sealed_as != self.dataset:
+            raise JournalError(
+                f"{self.journal_path}: the dataset was sealed as {sealed_as!r}, not "
+                f"{self.dataset!r}: it was copied from another stage's state folder; delete "
+                f"{self.folder} to ingest from the beginning"
+            )
+        return journal
+
+    def sealed_name(self, journal: Journal, file: str) -> str:
+        """The name a part is sealed under: bound to the dataset, or, in a journal that sealed
+        parts before ``sealed_as`` was recorded, the bare file name (for all of its parts)."""
+        if "key_id" in journal.meta and "sealed_as" not in journal.meta:
+            return file
+        return f"{self.dataset}/{file}"
+
+    def part_file(self, part: Part) -> Path:
+        """A committed part's file, checked to be there at the size the journal recorded."""
+        path = self.data / part.file
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise self.part_error(path, f"listed in {JOURNAL} but missing") from None
+        if size != part.bytes:
+            raise self.part_error(path, f"{size} bytes, but {JOURNAL} recorded {part.bytes}")
+        return path
+
+    def part_error(self, path: Path, problem: str) -> JournalError:
+        return JournalError(f"{path}: {problem}; delete {self.folder} to ingest from the beginning")
 
     def recover(self, journal: Journal) -> list[str]:
         """Delete parts a crash left behind (not in the journal); return their names."""
@@ -251,6 +288,12 @@ class Sink:
         import io
 
         compression, level = codec
+        meta = dict(journal.meta)
+        if self.sealer is not None:
+            if "key_id" not in meta:  # nothing sealed yet: bind the parts to this dataset
+                meta["sealed_as"] = self.dataset
+            meta["key_id"] = self.sealer.key_id
+        journal = replace(journal, meta=meta)
         seq, parts, output = journal.next_seq, list(journal.parts), journal.output
         for df in frames:
             columns = tuple((k, str(v)) for k, v in df.schema.items())
@@ -268,23 +311,14 @@ class Sink:
             name = f"part-{seq:06d}.parquet"
             if self.sealer is not None:
                 name += SEALED
-                body = self.sealer.seal(body, name)
+                body = self.sealer.seal(body, self.sealed_name(journal, name))
             write_durably(self.data / name, body, sync=self.durable)
             parts.append(Part(name, df.height, len(body), hashlib.sha256(body).hexdigest()))
             seq += 1
         if callable(watermark):
             watermark = watermark()
-        meta = dict(journal.meta)
-        if self.sealer is not None:
-            meta["key_id"] = self.sealer.key_id
         new = replace(
-            journal,
-            watermark=watermark,
-            key=key,
-            parts=tuple(parts),
-            next_seq=seq,
-            meta=meta,
-            output=output,
+            journal, watermark=watermark, key=key, parts=tuple(parts), next_seq=seq, output=output
         )
         body = (json.dumps(new.to_json(), indent=2) + "\n").encode()
         write_durably(self.journal_path, body, sync=self.durable)

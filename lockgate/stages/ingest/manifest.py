@@ -17,10 +17,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import LockgateError
-from lockgate.stages.ingest.journal import SEALED, Journal, Part, encode_value, write_durably
+from lockgate.stages.ingest.journal import (
+    JOURNAL,
+    SEALED,
+    Journal,
+    JournalError,
+    Part,
+    Sink,
+    encode_value,
+    write_durably,
+)
 
 if TYPE_CHECKING:
-    from lockgate.engine.sealing import Sealer
     from lockgate.stages.upstream_files import UpstreamFiles
 
 MANIFEST = "manifest.json"
@@ -40,15 +48,13 @@ class RunSummary:
     rows_read: int
 
 
-def publish(
-    sink_data: Path, out: Path, journal: Journal, summary: RunSummary, sealer: Sealer | None
-) -> Path:
+def publish(sink: Sink, out: Path, journal: Journal, summary: RunSummary) -> Path:
     """Link (or copy) the journal's parts into ``out/data`` and write ``out/manifest.json``.
     Parts sealed in the state folder are opened into the output (which the engine's cache
     seals in turn), so readers downstream get plain Parquet."""
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
-    parts = [_publish_part(sink_data, data, p, sealer) for p in journal.parts]
+    parts = [_publish_part(sink, journal, data, p) for p in journal.parts]
     body = {
         "format": FORMAT,
         "source": summary.source,
@@ -70,21 +76,34 @@ def publish(
     return path
 
 
-def _publish_part(sink_data: Path, data: Path, part: Part, sealer: Sealer | None) -> Part:
-    """The part as it appears in the output: linked as it is, or opened when sealed."""
-    source = sink_data / part.file
-    if part.file.endswith(SEALED) and sealer is not None:
+def _publish_part(sink: Sink, journal: Journal, data: Path, part: Part) -> Part:
+    """The part as it appears in the output: linked as it is, or opened when sealed. A part
+    kept in the state folder must match the journal (there, its size, its sha256); a sealed
+    one opens only under its dataset's name, so a part copied from another dataset fails."""
+    if part.file.endswith(SEALED) and sink.sealer is not None:
+        source = sink.part_file(part)
         target = data / part.file.removesuffix(SEALED)
         if not target.exists():
-            sealer.open_file(source, target, part.file, str(source))
+            name = sink.sealed_name(journal, part.file)
+            sink.sealer.open_file(source, target, name, str(source))
+        if _sha256(source) != part.sha256:  # authentic, but not the version the journal lists
+            target.unlink()
+            raise _not_recorded(sink, source)
         return Part(target.name, part.rows, target.stat().st_size, _sha256(target))
     target = data / part.file
-    if not target.exists() and sink_data.resolve() != data.resolve():
+    if not target.exists() and sink.data.resolve() != data.resolve():
+        source = sink.part_file(part)
+        if _sha256(source) != part.sha256:
+            raise _not_recorded(sink, source)
         try:
             os.link(source, target)
         except OSError:
             shutil.copy2(source, target)
     return part
+
+
+def _not_recorded(sink: Sink, path: Path) -> JournalError:
+    return sink.part_error(path, f"not the part {JOURNAL} recorded (its sha256 differs)")
 
 
 def _sha256(path: Path) -> str:

@@ -99,7 +99,7 @@ class Ingest:
             batches=n_batches,
             rows_read=rows,
         )
-        publish(sink.data, self.out, journal, summary, sink.sealer)
+        publish(sink, self.out, journal, summary)
         return journal, summary
 
     def _read_by(self) -> tuple[str, ...] | None:
@@ -129,12 +129,21 @@ class Ingest:
         try:
             df = lf.collect()
         except pl.exceptions.PolarsError as exc:
-            raise TransformError(f"with.transform: {str(exc).splitlines()[0]}") from None
+            first = str(exc).strip().splitlines()[0]
+            if not self.config.transform:  # nothing but the read ran: the data is at fault
+                from lockgate.stages.ingest.postgres import SourceError
+
+                raise SourceError(f"with.source: cannot read the data: {first}") from None
+            raise TransformError(f"with.transform: {first}") from None
         if not df.height:
             return []
-        if self.config.mode == "stream":
-            return [df]  # one part per micro-batch
-        step = self.config.batch.max_rows
+        if self.config.mode == "stream" and self.config.source.postgres is not None:
+            return [df]  # the reader already bounded this micro-batch
+        # a file is read whole (a partition cannot be resumed partway), so its rows are cut
+        # into parts of at most max_rows rows and, with max_bytes, about that many bytes
+        step, limit = self.config.batch.max_rows, self.config.batch.max_bytes
+        if limit is not None:
+            step = max(1, min(step, limit // max(1, int(df.estimated_size()) // df.height)))
         return [df.slice(i, step) for i in range(0, df.height, step)]
 
 
@@ -162,9 +171,10 @@ def _known_schema(sink: Sink, journal: Journal) -> dict[str, str]:
 
     import polars as pl
 
-    path = sink.data / journal.parts[-1].file
+    path = sink.part_file(journal.parts[-1])
     if sink.sealer is not None and path.name.endswith(SEALED):
-        body = io.BytesIO(sink.sealer.open(path.read_bytes(), path.name, str(path)))
+        name = sink.sealed_name(journal, path.name)
+        body = io.BytesIO(sink.sealer.open(path.read_bytes(), name, str(path)))
         return {k: str(v) for k, v in pl.read_parquet(body, n_rows=0).schema.items()}
     return {k: str(v) for k, v in pl.read_parquet_schema(path).items()}
 

@@ -1,8 +1,10 @@
-"""How ingest writes its parts: the Parquet codec and level, and which writes are fsynced."""
+"""How ingest writes its parts: the Parquet codec and level, their size, which writes are fsynced,
+and whose fault a failed read is."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -118,3 +120,40 @@ def test_a_kept_dataset_is_durable_before_its_journal_moves(
     assert any(n.startswith(".part-") for n in names), names
     assert ".journal.json.tmp" in names
     assert {"data", state.name} <= names  # the folders the renames happened in
+
+
+@pytest.mark.parametrize(
+    ("batch", "sizes"),
+    [({"max_rows": 2000}, [2000, 2000, 1000]), ({"max_rows": 5000, "max_bytes": 40_000}, None)],
+)
+def test_a_file_stream_cuts_its_partition_into_bounded_parts(
+    tmp_path: Path, batch: dict[str, int], sizes: list[int] | None
+) -> None:
+    """A stream reads a partition whole (it cannot resume inside a file), and its rows are
+    written as parts of at most max_rows rows and about max_bytes bytes."""
+    ctx = stage_context(
+        tmp_path, {"source": {"files": {"path": "raw"}}, "mode": "stream", "batch": batch}
+    )
+    frame = _raw(ctx.workspace)
+    assert main(ctx) == 0
+    manifest = json.loads((ctx.out / "manifest.json").read_text())
+    rows = [f["rows"] for f in manifest["files"]]
+    assert sum(rows) == frame.height and manifest["this_run"]["batches"] == 1
+    if sizes is not None:
+        assert rows == sizes
+    else:  # each part's rows take about 40,000 bytes in memory (widths are estimates)
+        width = frame.estimated_size() / frame.height
+        assert len(rows) > 1 and 30_000 <= max(rows) * width <= 44_000
+
+
+def test_a_bad_value_with_no_transform_is_blamed_on_the_data(tmp_path: Path) -> None:
+    """Past the rows Polars infers types from, a value that does not parse fails when the batch
+    is collected: with no transform declared, it is the data's fault, not the transform's."""
+    ctx = stage_context(tmp_path, {"source": {"files": {"path": "raw/a.csv"}}})
+    (ctx.workspace / "raw").mkdir(parents=True)
+    rows = "\n".join(str(i) for i in range(500))
+    (ctx.workspace / "raw" / "a.csv").write_text(f"n\n{rows}\nnot-a-number\n")
+    with pytest.raises(LockgateError) as caught:
+        main(ctx)
+    assert str(caught.value).startswith("with.source: cannot read the data: ")
+    assert "transform" not in str(caught.value)

@@ -56,7 +56,9 @@ def test_state_parts_are_sealed_and_the_output_reads_downstream(
     for part in parts:
         body = part.read_bytes()
         assert b"alpha-row" not in body and b"PAR1" not in body
-        frame = pl.read_parquet(io.BytesIO(sealer.open(body, part.name, str(part))))
+        # sealed for its dataset: the stage and the file name
+        plain = sealer.open(body, f"ingest/ingest/{part.name}", str(part))
+        frame = pl.read_parquet(io.BytesIO(plain))
         assert frame["secret_col"].to_list() == ["alpha-row", "beta-row"]
     # the same plaintext sealed twice differs: a fresh nonce per file
     assert parts[0].read_bytes()[8 + 16 : 8 + 28] != parts[1].read_bytes()[8 + 16 : 8 + 28]
