@@ -48,8 +48,12 @@ def sweep(runs: Path, current: Path) -> list[Path]:
             continue
         if not _dead(run_dir):
             continue
-        for folder in [run_dir / RUN_CACHES, *(d / "out" for d in run_dir.iterdir())]:
-            if folder.is_dir() and not folder.is_symlink() and not _sealed(folder):
+        stages = [d for d in run_dir.iterdir() if d.is_dir()]
+        # a stage's ``out`` is plaintext whatever it holds, and so is a folder a sealed
+        # upstream was being opened into when the run died
+        opening = [f for d in stages for f in d.glob(".out.opening-*")]
+        for folder in [run_dir / RUN_CACHES, *(d / "out" for d in stages), *opening]:
+            if folder.is_dir() and not folder.is_symlink():
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
     return removed
@@ -75,9 +79,3 @@ def _dead(run_dir: Path) -> bool:
     finally:
         os.close(fd)  # closing drops the lock taken just now
     return True
-
-
-def _sealed(folder: Path) -> bool:
-    from lockgate.engine.sealed_tree import is_sealed
-
-    return is_sealed(folder)

@@ -69,8 +69,15 @@ class Runner:
         self.files = self.ws.files()
         self.run_id = new_run_id()
         self.run_dir = self.ws.runs / self.run_id
-        self.sealed = SealedOutputs(sealer, self.run_dir)
-        self.keys = KeyResolver(full, self.ws, self.files, upstream_dir, self.sealed.sealed_digest)
+        self.sealed = SealedOutputs(sealer, self.run_dir, self.ws.cache.root)
+        self.keys = KeyResolver(
+            full,
+            self.ws,
+            self.files,
+            upstream_dir,
+            self.sealed.sealed_digest,
+            self.sealed.entry_problem,
+        )
         self.cancel = threading.Event()
         self.stage_run = StageRun(
             executor=executor,

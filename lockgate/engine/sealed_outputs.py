@@ -23,7 +23,15 @@ from lockgate.engine.cache import CacheEntry, swap_into_place
 from lockgate.engine.digests import tree_digest
 from lockgate.engine.leftovers import RUN_CACHES
 from lockgate.engine.sealed_log import LogWriter, log_writer
-from lockgate.engine.sealed_tree import is_sealed, open_index, open_tree, seal_tree, sealed_key_id
+from lockgate.engine.sealed_tree import (
+    INDEX,
+    is_sealed,
+    open_index,
+    open_tree,
+    seal_tree,
+    sealed_key_id,
+    vouched,
+)
 from lockgate.engine.sealing import Sealer, SealError
 
 
@@ -35,9 +43,13 @@ def resolve_sealer(
     ca_file: str | None = None,
 ) -> tuple[Sealer | None, list[str]]:
     """The run's sealer from ``encryption.key``, and the text of the key and of every secret
-    read for it (for the log masker). A KMS key wraps the data key of ``.lockgate/``."""
+    read for it (for the log masker): each text as read and stripped, and the key in every
+    form ``key_bytes`` accepts and a stage may print it in (hex in either case, base64 and
+    url-safe base64, padded or not). A KMS key wraps the data key of ``.lockgate/``."""
     if ref is None:
         return None, []
+    import base64
+
     from lockgate.engine.secrets import resolve_secrets
 
     seen: list[str] = []
@@ -57,12 +69,18 @@ def resolve_sealer(
     )
     if ref.startswith("file:"):
         seen.append(resolve(ref[5:]).read_text().strip())
-    return sealer, [*seen, sealer.key.hex()]
+    key = sealer.key
+    forms = [key.hex(), key.hex().upper()]
+    for encoded in (base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode()):
+        forms += [encoded, encoded.rstrip("=")]
+    return sealer, [*seen, *(text.strip() for text in seen), *forms]
 
 
 class SealedOutputs:
-    def __init__(self, sealer: Sealer | None, run_dir: Path) -> None:
-        self.sealer, self.run_dir = sealer, run_dir
+    def __init__(
+        self, sealer: Sealer | None, run_dir: Path, cache_root: Path | None = None
+    ) -> None:
+        self.sealer, self.run_dir, self.cache_root = sealer, run_dir, cache_root
         self.opened: dict[str, Path] = {}
         self.kept: dict[str, Path] = {}  # stage run here -> its sealed outputs
         self._lock = threading.Lock()
@@ -71,6 +89,12 @@ class SealedOutputs:
         """Why a cache entry cannot be a hit; ``"replace"`` for a plaintext entry that a run
         with encryption re-makes sealed."""
         mine = self.sealer.key_id if self.sealer else None
+        if entry.key_id is not None and not is_sealed(entry.out):
+            return (
+                f"stage {name!r}: its cache entry {entry.key[:12]} is sealed, but "
+                f"{entry.out / INDEX} is missing (the entry was altered); re-run with --no-cache "
+                "to replace it"
+            )
         if entry.key_id == mine:
             return None
         if entry.key_id is not None and self.sealer is not None:
@@ -92,8 +116,10 @@ class SealedOutputs:
         """The plaintext outputs digest a sealed folder (``--upstream-dir``) vouches for."""
         return str(open_index(folder, self._need_sealer(folder), stage=name)["outputs_digest"])
 
-    def readable(self, name: str, folder: Path) -> Path:
-        """``folder`` itself when plain; else opened (once per run) into the run's folder."""
+    def readable(self, name: str, folder: Path, digest: str | None = None) -> Path:
+        """``folder`` itself when plain; else opened (once per run) into the run's folder. A
+        sealed folder must vouch for ``digest``, the outputs digest the reader's cache key was
+        computed from (and, in the cache, for its entry)."""
         if not is_sealed(folder):
             return folder
         with self._lock:
@@ -102,9 +128,22 @@ class SealedOutputs:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if target.exists() or target.is_symlink():
                     target.unlink() if target.is_symlink() else shutil.rmtree(target)
-                open_tree(folder, target, self._need_sealer(folder), stage=name)
+                sealer, entry = self._need_sealer(folder), self._entry(folder)
+                open_tree(folder, target, sealer, stage=name, digest=digest, entry=entry)
                 self.opened[name] = target
             return self.opened[name]
+
+    def vouch(self, name: str, folder: Path, digest: str) -> None:
+        """Check, without opening the files, that a sealed folder a stage will read in place
+        holds the outputs its cache key was computed from."""
+        if is_sealed(folder):
+            index = open_index(folder, self._need_sealer(folder), stage=name)
+            vouched(index, folder, name, digest, self._entry(folder))
+
+    def _entry(self, folder: Path) -> str | None:
+        """The cache key ``folder`` belongs to, when it is a cache entry's ``out``."""
+        cached = self.cache_root is not None and folder.parent.parent == self.cache_root
+        return folder.parent.name if cached else None
 
     def seal_uncached(self, name: str, out: Path, digest: str) -> Path:
         """A stage that is not cached keeps its outputs sealed in its run folder."""
@@ -146,7 +185,9 @@ class SealedOutputs:
         shutil.rmtree(self.run_dir / RUN_CACHES, ignore_errors=True)
         for stage_dir in self.run_dir.iterdir():
             out = stage_dir / "out"
-            if out.is_dir() and not out.is_symlink() and not is_sealed(out):
+            # a stage's ``out`` here is always plaintext (sealed outputs are ``out.sealed`` or in
+            # the cache), whatever files it holds
+            if out.is_dir() and not out.is_symlink():
                 shutil.rmtree(out, ignore_errors=True)
                 kept = self.kept.get(stage_dir.name)
                 if kept is not None and kept.is_dir():

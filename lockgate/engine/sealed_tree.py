@@ -47,12 +47,19 @@ def seal_tree(
     stage: str,
     digest: str,
     public: frozenset[str] = frozenset(),
+    entry: str | None = None,
 ) -> None:
     """Write ``plain`` sealed into the new folder ``target``. Files named in ``public`` (at the
-    top of the folder) are copied as they are, their sha256 kept in the sealed index."""
+    top of the folder) are copied as they are, their sha256 kept in the sealed index; ``entry``
+    (a cache key) binds the folder to the cache entry it is sealed for."""
+    if (plain / INDEX).exists() or (plain / INDEX).is_symlink():
+        raise SealError(
+            f"{plain / INDEX}: a stage's output may not be named {INDEX} (the name of a sealed "
+            f"folder's index); rename it"
+        )
     target.mkdir(parents=True)
     tree = os.urandom(16).hex()
-    files, links, shown = [], {}, {}
+    files, links, shown, dirs = [], {}, {}, []
     for p in sorted(plain.rglob("*")):
         rel = p.relative_to(plain).as_posix()
         dst = target / rel
@@ -62,6 +69,7 @@ def seal_tree(
             os.symlink(os.readlink(p), dst)
         elif p.is_dir():
             dst.mkdir(parents=True, exist_ok=True)
+            dirs.append(rel)  # an empty one would otherwise not come back
         elif p.is_file() and rel in public:
             shutil.copyfile(p, dst)
             shown[rel] = file_sha256(p)
@@ -78,6 +86,8 @@ def seal_tree(
         "files": files,
         "links": links,
         "public": shown,
+        "dirs": dirs,
+        **({"entry": entry} if entry is not None else {}),
     }
     body = json.dumps(index, sort_keys=True).encode()
     (target / INDEX).write_bytes(sealer.seal(body, f"{INDEX}:{stage}"))
@@ -96,13 +106,41 @@ def open_index(folder: Path, sealer: Sealer, *, stage: str) -> dict[str, object]
     return index
 
 
-def open_tree(sealed: Path, target: Path, sealer: Sealer, *, stage: str) -> str:
-    """Open the sealed tree into the new folder ``target``; return its outputs digest."""
+def vouched(
+    index: dict[str, object], folder: Path, stage: str, digest: str | None, entry: str | None
+) -> None:
+    """Refuse an index that vouches for other outputs than the reader expects: a sealed folder
+    swapped between two cache entries of one stage, or copied in from elsewhere, opens with
+    the right key but holds another run's outputs."""
+    bound = index.get("entry")
+    other = digest is not None and index.get("outputs_digest") != digest
+    if other or (entry is not None and bound is not None and bound != entry):
+        raise SealError(
+            f"{folder}: holds outputs of stage {stage!r} sealed for another cache entry "
+            f"({str(bound or index.get('outputs_digest'))[:19]}): it was swapped or copied in; "
+            f"re-run stage {stage!r} with --no-cache to replace it"
+        )
+
+
+def open_tree(
+    sealed: Path,
+    target: Path,
+    sealer: Sealer,
+    *,
+    stage: str,
+    digest: str | None = None,
+    entry: str | None = None,
+) -> str:
+    """Open the sealed tree into the new folder ``target``; return its outputs digest. With
+    ``digest`` (and ``entry``, for a cache entry's folder) the index must vouch for them."""
     index = open_index(sealed, sealer, stage=stage)
+    vouched(index, sealed, stage, digest, entry)
     files, links, shown = _listing(sealed, index, stage)
     tmp = target.with_name(f".{target.name}.opening-{uuid.uuid4().hex}")
     tmp.mkdir(parents=True)
     try:
+        for rel in index.get("dirs") or ():  # type: ignore[attr-defined]
+            (tmp / str(rel)).mkdir(parents=True, exist_ok=True)
         for rel in files:
             dst = tmp / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +171,7 @@ def _listing(
     present = {
         p.relative_to(sealed).as_posix()
         for p in sealed.rglob("*")
-        if (p.is_file() or p.is_symlink()) and p.name != INDEX
+        if (p.is_file() or p.is_symlink()) and p != sealed / INDEX
     }
     listed = set(files) | set(links) | set(shown)
     extra, missing = present - listed, listed - present

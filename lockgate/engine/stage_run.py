@@ -113,10 +113,13 @@ class StageRun:
         stage_dir = self.run_dir / spec.name
         try:
             with self._lock:
-                found = {n: self.keys.upstream_output(n)[1] for n in spec.needs}
+                found = {n: self.keys.upstream_output(n) for n in spec.needs}
+            for n, (digest, folder) in found.items():
+                if spec.reads_sealed:  # the stage opens it in place: check what it vouches for
+                    self.sealed.vouch(n, folder, digest)
             inputs = {
-                n: folder if spec.reads_sealed else self.sealed.readable(n, folder)
-                for n, folder in found.items()
+                n: folder if spec.reads_sealed else self.sealed.readable(n, folder, digest)
+                for n, (digest, folder) in found.items()
             }
         except LockgateError as exc:
             return self._finish(spec, "failed", t0, key=key, reason=str(exc))

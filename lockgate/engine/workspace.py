@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lockgate.engine.cache import StageCache, cache_key
+from lockgate.engine.cache import CacheEntry, StageCache, cache_key
 from lockgate.engine.digests import FileDigests, inputs_digest, tree_digest
 from lockgate.engine.plan import Plan
 from lockgate.engine.sealed_tree import is_sealed
@@ -53,10 +53,12 @@ class KeyResolver:
         files: FileDigests,
         upstream_dir: Path | None,
         sealed_digest: Callable[[str, Path], str] | None = None,
+        entry_problem: Callable[[CacheEntry, str], str | None] | None = None,
     ):
         self.full = full.by_name()
         self.ws, self.files, self.upstream_dir = ws, files, upstream_dir
         self.sealed_digest = sealed_digest  # a sealed --upstream-dir folder's plaintext digest
+        self.entry_problem = entry_problem  # why a cache entry cannot be read by this run
         self.outputs: dict[str, tuple[str, Path]] = {}  # stage -> (outputs digest, folder)
 
     def key(self, spec: StageSpec) -> str:
@@ -72,6 +74,7 @@ class KeyResolver:
             if is_sealed(folder) and self.sealed_digest is not None:
                 found = (self.sealed_digest(name, folder), folder)
             else:
+                _refuse_sealed_files(folder)
                 found = (tree_digest(folder), folder)
         else:
             entry = self.ws.cache.get(self.key(self.full[name]))
@@ -80,9 +83,33 @@ class KeyResolver:
                     f"stage {name!r}: its outputs are needed but not cached; run it first "
                     f"(`lockgate run --stage {name}`) or pass --upstream-dir with its outputs"
                 )
+            problem = self.entry_problem(entry, name) if self.entry_problem else None
+            if problem == "replace":
+                raise LockgateError(
+                    f"stage {name!r}: its cache entry {entry.key[:12]} was written before "
+                    "`encryption:` was set, and a run with encryption does not read plaintext "
+                    f"entries; run stage {name!r} too (without --only) to replace it sealed"
+                )
+            if problem:
+                raise LockgateError(problem)
             found = (entry.outputs_digest, entry.out)
         self.outputs[name] = found
         return found
+
+
+def _refuse_sealed_files(folder: Path) -> None:
+    """A folder taken as plaintext must not hold sealed files: a sealed folder whose index was
+    removed would otherwise hand its ciphertext to the stage as data."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            with open(path, "rb") as f:
+                head = f.read(8)  # b"LGSEAL1\n" (one message) or b"LGSEAL2\n" (segments)
+                if head.startswith(b"LGSEAL") and head.endswith(b"\n"):
+                    raise LockgateError(
+                        f"{path}: a sealed file in a folder without its index "
+                        f"({folder / '.lockgate-sealed'} is missing): the folder is incomplete; "
+                        "export it again"
+                    )
 
 
 def every_stage_cached(full: Plan, selected: Plan, upstream_dir: Path | None) -> bool:
