@@ -11,7 +11,12 @@ from lockgate.commands._options import add_json_argument, add_spec_argument
 from lockgate.commands._project import load_plan
 
 if TYPE_CHECKING:
+    from lockgate.commands._project import LoadedPlan
+    from lockgate.engine.cache import CacheEntry
+    from lockgate.engine.sealed_outputs import SealedOutputs
     from lockgate.engine.workspace import KeyResolver
+
+REPLACED = "its cache entry is plaintext, from before `encryption:`: it runs again, stored sealed"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,26 +36,37 @@ def run(args: argparse.Namespace) -> int:
     files = project.workspace.files()
     keys = KeyResolver(full, project.workspace, files, None)
     cache = project.workspace.cache
+    rule = EntryRule(project)
     rows: list[dict[str, Any]] = []
     will_run: set[str] = set()
+    stopped: set[str] = set()  # stages the run fails or skips
     for spec in selected.stages:
-        if will_run & set(spec.needs):
+        reason, blocked = "", [n for n in spec.needs if n in stopped]
+        if blocked:  # as the run: a stage after one that did not succeed is skipped
+            status, key, reason = "skipped", "", f"upstream {blocked[0]!r} did not succeed"
+        elif will_run & set(spec.needs):
             status, key = "run (upstream runs)", ""
         else:
             key = keys.key(spec) if all(_known(keys, n) for n in spec.needs) else ""
             entry = cache.get(key) if key and spec.use_cache else None
-            if entry is not None:
+            problem = rule(entry, spec.name) if entry is not None else None
+            if entry is not None and problem is None:
                 keys.outputs[spec.name] = (entry.outputs_digest, entry.out)
                 status = "cached"
+            elif problem and problem != "replace":  # the run fails the stage with these words
+                status, reason = "fails", problem
             else:
-                status = "run"
-        if status != "cached":
+                status, reason = "run", REPLACED if problem else ""
+        if status in ("fails", "skipped"):
+            stopped.add(spec.name)
+        elif status != "cached":
             will_run.add(spec.name)
         rows.append(
             {
                 "stage": spec.name,
                 "needs": list(spec.needs),
                 "status": status,
+                "reason": reason,
                 "cache_key": key,
                 "gpu": spec.gpu,
                 "engine": spec.engine,  # the container engine's socket: root on the host
@@ -71,8 +87,60 @@ def run(args: argparse.Namespace) -> int:
         key = f"  [{r['cache_key'][:12]}]" if r["cache_key"] else ""
         grants = _grants(r)
         print(f"{i:>3}. {r['stage']:<{width}}  {r['status']:<20}{key}{needs}{grants}")
-    print(f"{len(will_run)} to run, {len(rows) - len(will_run)} cached")
+        if r["reason"]:
+            print(f"{'':>5}{r['reason']}")
+    counts = [f"{len(will_run)} to run", f"{len(rows) - len(will_run) - len(stopped)} cached"]
+    for status in ("fails", "skipped"):  # what the run would not get past
+        n = sum(r["status"] == status for r in rows)
+        counts += [f"{n} {status}"] if n else []
+    print(", ".join(counts))
     return 0
+
+
+class EntryRule:
+    """Whether a run takes a cache entry as a hit: the run's own rule
+    (:meth:`~lockgate.engine.sealed_outputs.SealedOutputs.entry_problem`) with the key the run
+    resolves, read once the first entry is judged. A key that cannot be read is a warning (the
+    run stops on it); then a sealed entry is taken as a hit and a plaintext one as re-made."""
+
+    def __init__(self, project: LoadedPlan) -> None:
+        self.project = project
+        self._outputs: SealedOutputs | None = None
+        self._unreadable = False
+
+    def __call__(self, entry: CacheEntry, name: str) -> str | None:
+        """None for a hit, ``"replace"`` for a plaintext entry a run with encryption re-makes
+        sealed, else why the run fails the stage."""
+        outputs = self._resolve()
+        if outputs is not None:
+            return outputs.entry_problem(entry, name)
+        return "replace" if entry.key_id is None else None
+
+    def _resolve(self) -> SealedOutputs | None:
+        from lockgate.engine.sealed_outputs import SealedOutputs, resolve_sealer
+        from lockgate.errors import LockgateError
+
+        plan = self.project.plan
+        if self._outputs is None and not self._unreadable:
+            try:
+                sealer, _ = resolve_sealer(
+                    plan.encryption,
+                    self.project.secrets,
+                    self.project.root,
+                    dict(plan.encryption_credentials),
+                    plan.encryption_ca,
+                )
+            except LockgateError as exc:
+                self._unreadable = True
+                print(
+                    f"warning: {exc} (a run stops on this; cache entries are not checked "
+                    "against the key)",
+                    file=sys.stderr,
+                )
+                return None
+            # no run here: only the rule for cache entries is asked of it
+            self._outputs = SealedOutputs(sealer, self.project.workspace.runs)
+        return self._outputs
 
 
 def _grants(row: dict[str, Any]) -> str:

@@ -7,7 +7,8 @@ the stage program's version. An entry is a folder ``<root>/<key>/`` holding ``ou
 Ctrl-C leaves either no entry or a whole one, and two runs racing on one key both end with a
 whole entry (the loser discards its copy). A forced re-run (``--no-cache``) *replaces* the entry:
 the new folder is renamed in and the old one moved aside first, so readers see the old entry or
-the new one, never a mix.
+the new one, never a mix. An entry whose ``entry.json`` does not read back (damaged on disk or by
+hand) is no entry: the stage runs again and its entry replaces the damaged one the same way.
 
 With a :class:`~lockgate.engine.sealing.Sealer` (``encryption:`` in lockgate.yaml) the entry's
 ``out/`` is sealed file by file (:mod:`lockgate.engine.sealed_tree`) and ``entry.json`` records the
@@ -31,6 +32,7 @@ from lockgate.engine.digests import sha256_json
 from lockgate.engine.sealed_tree import seal_tree
 from lockgate.engine.sealing import CIPHER, Sealer
 from lockgate.engine.stagespec import StageSpec
+from lockgate.errors import LockgateError
 
 KEY_FORMAT = 1
 
@@ -73,20 +75,24 @@ class StageCache:
         self.root, self.sealer = root, sealer
 
     def get(self, key: str) -> CacheEntry | None:
+        """The entry under ``key``; None when there is none, or when its ``entry.json`` is
+        unreadable or incomplete (a damaged entry is no hit: the stage runs and replaces it)."""
         path = self.root / key
         try:
             meta = json.loads((path / "entry.json").read_text())
         except (OSError, ValueError):
             return None
-        key_id = (meta.get("encryption") or {}).get("key_id")
-        return CacheEntry(key, path, meta["stage"], meta["outputs_digest"], meta["created"], key_id)
+        if not isinstance(meta, dict) or not (path / "out").is_dir():
+            return None
+        return _entry(key, path, meta)
 
     def put(
         self, key: str, stage: str, out: Path, outputs_digest: str, *, replace: bool = False
     ) -> CacheEntry:
         """Move ``out`` into the cache under ``key`` (atomically); return the entry. With
-        ``replace`` a present entry is swapped for this one (a forced re-run's outputs win).
-        With a sealer, ``out`` is sealed into the entry and left where it is."""
+        ``replace`` a present entry is swapped for this one (a forced re-run's outputs win), and
+        so is a damaged one (its ``entry.json`` does not read back). With a sealer, ``out`` is
+        sealed into the entry and left where it is."""
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".tmp-{uuid.uuid4().hex}"
         tmp.mkdir()
@@ -104,6 +110,7 @@ class StageCache:
                     stage=stage,
                     digest=outputs_digest,
                     public=REPORT_FILES,
+                    entry=key,  # a folder swapped in from another entry is refused
                 )
                 meta["encryption"] = {"cipher": CIPHER, "key_id": self.sealer.key_id}
             elif _same_filesystem(out, self.root):
@@ -111,12 +118,18 @@ class StageCache:
             else:
                 shutil.copytree(out, tmp / "out", symlinks=True)
             (tmp / "entry.json").write_text(json.dumps(meta, sort_keys=True))
-            swap_into_place(tmp, self.root / key, replace=replace)
+            target = self.root / key
+            damaged = (target.exists() or target.is_symlink()) and self.get(key) is None
+            swap_into_place(tmp, target, replace=replace or damaged)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         entry = self.get(key)
-        assert entry is not None
+        if entry is None:
+            raise LockgateError(
+                f"stage {stage!r}: its cache entry {target} did not read back after it "
+                "was stored; remove that folder and run again"
+            )
         return entry
 
     def prune(self, *, older_than_s: float | None = None, keep: set[str] | None = None) -> int:
@@ -137,6 +150,23 @@ class StageCache:
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
         return removed
+
+
+def _entry(key: str, path: Path, meta: dict[str, object]) -> CacheEntry | None:
+    """The entry ``entry.json`` describes, or None when a field is missing or of another type."""
+    stage, digest, created = meta.get("stage"), meta.get("outputs_digest"), meta.get("created")
+    sealed = meta.get("encryption") or {}
+    if not isinstance(sealed, dict):
+        return None
+    key_id = sealed.get("key_id")
+    if (
+        not isinstance(stage, str)
+        or not isinstance(digest, str)
+        or not isinstance(created, int | float)
+        or not isinstance(key_id, str | None)
+    ):
+        return None
+    return CacheEntry(key, path, stage, digest, float(created), key_id)
 
 
 def swap_into_place(new: Path, target: Path, *, replace: bool) -> None:
