@@ -87,10 +87,13 @@ def _read_regular_file(path: Path, limit: int) -> bytes | None:
 
 class Masker:
     """Replaces every secret value in a line with ``***`` (longest values first, so a secret that
-    contains another is masked whole)."""
+    contains another is masked whole). Lines are masked one at a time, so a value is also masked
+    without the whitespace around it (an ``env:`` value that ends in a newline) and, when it
+    spans lines (a PEM key, a service account's JSON), line by line."""
 
     def __init__(self, values: Iterable[str]) -> None:
-        self._values = sorted({v for v in values if len(v) >= 3}, key=len, reverse=True)
+        forms = {f for v in values for f in (v, v.strip(), *(ln.strip() for ln in v.splitlines()))}
+        self._values = sorted({f for f in forms if len(f) >= 3}, key=len, reverse=True)
 
     def __call__(self, line: str) -> str:
         for value in self._values:

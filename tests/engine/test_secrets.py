@@ -55,6 +55,33 @@ def test_local_executor_keeps_secrets_out(tmp_path):
     check_no_secret_leaks(root, result)
 
 
+def test_a_secret_with_trailing_whitespace_or_several_lines_is_masked_line_by_line(tmp_path):
+    """A stage prints lines; an env value ending in a newline, or a multi-line value (a PEM
+    key), never appears whole in one line, so each of its lines is masked."""
+    pem = "-----BEGIN TEST KEY-----\nMIIBVgIBADANBgkqhkiG9w0BAQEFAASC\nAUAwggE8AgEAAkEAq7BFUpkGp3+Xy\n"
+    pem += "-----END TEST KEY-----"
+    spec = """\
+    version: 1
+    name: lines
+    image: {base: lockgate/debian:bookworm}
+    secrets:
+      token: {env: DEMO_TOKEN}
+      pem: {file: key.pem}
+    stages:
+      leak:
+        run: [sh, -c, 'cat "$LOCKGATE_SECRETS/token"; echo; cat "$LOCKGATE_SECRETS/pem"']
+        secrets: [token, pem]
+    """
+    root = write_project(tmp_path / "p", spec, {"key.pem": pem + "\n"})
+    result = lockgate("run", "--executor", "local", cwd=root, env={"DEMO_TOKEN": SECRET + "\n"})
+    assert result.code == 0, result.stderr
+    shown = result.stdout + result.stderr
+    log = Path(last_record(root)["stages"][0]["log"]).read_text()
+    for line in [SECRET, *pem.splitlines()[1:3]]:
+        assert line not in shown and line not in log, line
+    assert log.count("***") >= 5
+
+
 @pytest.mark.docker
 def test_docker_executor_keeps_secrets_out_of_everything(tmp_path, base_image, docker_client):
     root = write_project(tmp_path / "p", SPEC.format(base=base_image))
