@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from lockgate.commands._project import LoadedPlan
     from lockgate.engine.cache import CacheEntry
     from lockgate.engine.sealed_outputs import SealedOutputs
-    from lockgate.engine.workspace import KeyResolver
 
 REPLACED = "its cache entry is plaintext, from before `encryption:`: it runs again, stored sealed"
 
@@ -29,14 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from lockgate.engine.secrets import missing_secrets
     from lockgate.engine.workspace import KeyResolver
+    from lockgate.errors import LockgateError
 
     project = load_plan(args)
     full = project.plan
     selected = full.select(args.stage, only=args.only) if args.stage else full
     files = project.workspace.files()
-    keys = KeyResolver(full, project.workspace, files, None)
     cache = project.workspace.cache
     rule = EntryRule(project)
+    # an upstream outside the selection (--only) comes from the cache, judged as a run judges it
+    keys = KeyResolver(full, project.workspace, files, None, entry_problem=rule)
     rows: list[dict[str, Any]] = []
     will_run: set[str] = set()
     stopped: set[str] = set()  # stages the run fails or skips
@@ -47,9 +48,14 @@ def run(args: argparse.Namespace) -> int:
         elif will_run & set(spec.needs):
             status, key = "run (upstream runs)", ""
         else:
-            key = keys.key(spec) if all(_known(keys, n) for n in spec.needs) else ""
-            entry = cache.get(key) if key and spec.use_cache else None
-            problem = rule(entry, spec.name) if entry is not None else None
+            problem: str | None
+            try:
+                key = keys.key(spec)
+            except LockgateError as exc:  # an upstream the run cannot take: it fails the stage
+                key, problem, entry = "", str(exc), None
+            else:
+                entry = cache.get(key) if spec.use_cache else None
+                problem = rule(entry, spec.name) if entry is not None else None
             if entry is not None and problem is None:
                 keys.outputs[spec.name] = (entry.outputs_digest, entry.out)
                 status = "cached"
@@ -153,13 +159,3 @@ def _grants(row: dict[str, Any]) -> str:
     if row["gpu"]:
         given.append(f"gpu: {row['gpu']}")
     return f"  — {'; '.join(given)}" if given else ""
-
-
-def _known(keys: KeyResolver, name: str) -> bool:
-    from lockgate.errors import LockgateError
-
-    try:
-        keys.upstream_output(name)
-    except LockgateError:
-        return False
-    return True

@@ -169,7 +169,10 @@ class Sealer:
     def _check_header(self, header: bytes, size: int, where: str) -> tuple[bytes, str, bytes]:
         """``(key, key id, nonce)`` for a sealed file's header."""
         if not header.startswith(MAGIC) or size < HEADER + _TAG:
-            raise SealError(f"{where}: not a lockgate-sealed file")
+            raise SealError(
+                f"{where}: not a lockgate-sealed file (its header is missing or cut short: it "
+                "was altered or truncated); re-run the stage that wrote it"
+            )
         key_id = header[len(MAGIC) : len(MAGIC) + _ID].hex()
         return self.key_for(key_id, where), key_id, header[len(MAGIC) + _ID : HEADER]
 

@@ -72,3 +72,21 @@ def test_entries_sealed_with_another_key_fail_in_plan_as_in_the_run(tmp_path: Pa
     assert [r["status"] for r in rows] == ["fails", "skipped"]
     assert "but lockgate.yaml sets no `encryption:`" in rows[0]["reason"]
     assert rows[0]["reason"] == done["make"]["reason"]
+
+
+def test_plan_says_a_stage_fails_when_its_upstream_cannot_be_taken_under_only(
+    tmp_path: Path,
+) -> None:
+    """--only takes the upstream from the cache: plan judges that entry as the run does."""
+    root = write_project(tmp_path / "p", PLAIN, {"data.key": KEY + "\n"})
+    assert lockgate("run", "--executor", "local", cwd=root).code == 0
+    (root / "lockgate.yaml").write_text(SEALED)  # encryption on: the plaintext entry is not read
+    result = lockgate("plan", "--json", "--stage", "read", "--only", cwd=root)
+    assert result.code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["status"] == "fails"
+    assert "was written before `encryption:` was set" in row["reason"]
+    ran = lockgate("run", "--executor", "local", "--stage", "read", "--only", cwd=root)
+    assert ran.code != 0
+    (done,) = last_record(root)["stages"]
+    assert (done["name"], done["state"], done["reason"]) == ("read", "failed", row["reason"])

@@ -85,7 +85,15 @@ def _publish_part(sink: Sink, journal: Journal, data: Path, part: Part) -> Part:
         target = data / part.file.removesuffix(SEALED)
         if not target.exists():
             name = sink.sealed_name(journal, part.file)
-            sink.sealer.open_file(source, target, name, str(source))
+            from lockgate.engine.sealing import SealError
+
+            try:
+                sink.sealer.open_file(source, target, name, str(source))
+            except SealError as exc:  # no stage re-writes a kept part: the dataset starts over
+                reason = str(exc).split("; re-run the stage")[0]
+                raise SealError(
+                    f"{reason}; delete {sink.folder} to ingest from the beginning"
+                ) from None
         if _sha256(source) != part.sha256:  # authentic, but not the version the journal lists
             target.unlink()
             raise _not_recorded(sink, source)

@@ -87,8 +87,11 @@ def test_a_tampered_state_part_stops_the_next_run(
     part = _state_parts(tmp_path)[0]
     body = part.read_bytes()
     part.write_bytes(body[:-1] + bytes([body[-1] ^ 1]))
-    with pytest.raises(LockgateError, match=r"part-000001\.parquet\.sealed: authentication"):
+    with pytest.raises(LockgateError, match=r"part-000001\.parquet\.sealed: authentication") as e:
         main(_context(tmp_path, monkeypatch, run="2"))
+    # no stage re-writes a kept part: the advice is to start the dataset over
+    assert str(e.value).endswith("state/ingest/ingest to ingest from the beginning")
+    assert "re-run the stage" not in str(e.value)
 
 
 def test_another_key_or_no_key_for_a_sealed_dataset_is_refused(
