@@ -40,12 +40,16 @@ def load_inputs(ctx: StageContext, cfg: TrainConfig) -> Inputs:
     from lockgate.stages.upstream_files import UpstreamFiles
 
     data, upstream = cfg.data, UpstreamFiles(ctx)  # sealed upstream outputs are read in place
-    train_data = load_tabular(ctx.resolve(data.train), data.target, data.task, upstream)
-    valid = (
-        load_tabular(ctx.resolve(data.valid), data.target, data.task, upstream)
-        if data.valid
-        else None
+    train_data = load_tabular(
+        ctx.resolve(data.train), data.target, data.task, upstream, keys="with.data"
     )
+    valid = None
+    if data.valid:  # validated as the task train's target settled on
+        task = "classification" if train_data.target.dtype.kind == "i" else "regression"
+        valid = matched_features(
+            load_tabular(ctx.resolve(data.valid), data.target, task, upstream, keys="with.data"),
+            train_data,
+        )
     shape = DatasetShape(
         len(train_data.target),
         len(train_data.feature_names),
@@ -54,6 +58,40 @@ def load_inputs(ctx: StageContext, cfg: TrainConfig) -> Inputs:
         train_data.digest,
     )
     return Inputs(train_data, valid, shape)
+
+
+def matched_features(valid: TabularData, train: TabularData) -> TabularData:
+    """``valid`` with ``train``'s feature columns in ``train``'s order, picked by name; other or
+    missing columns are a :class:`DatasetError`. An NPZ's ``X`` has no names: only the number
+    of columns is checked, and they are taken by position."""
+    from dataclasses import replace
+
+    from lockgate.stages.train.tabular import DatasetError
+
+    if not (valid.named and train.named):
+        if len(valid.feature_names) != len(train.feature_names):
+            raise DatasetError(
+                f"{valid.source}: {len(valid.feature_names)} feature columns, but "
+                f"{train.source} has {len(train.feature_names)}: with.data.valid needs the same "
+                "features as with.data.train"
+            )
+        return replace(valid, feature_names=train.feature_names)
+    missing = [n for n in train.feature_names if n not in valid.feature_names]
+    extra = [n for n in valid.feature_names if n not in train.feature_names]
+    if missing or extra:
+        diff = "; ".join(
+            f"{what}: {', '.join(names[:12])}"
+            for what, names in (("missing", missing), ("not in train", extra))
+            if names
+        )
+        raise DatasetError(
+            f"{valid.source}: feature columns differ from {train.source}'s ({diff}); "
+            "with.data.valid needs the same feature columns as with.data.train (any order)"
+        )
+    order = [valid.feature_names.index(n) for n in train.feature_names]
+    if order == sorted(order):
+        return valid
+    return replace(valid, features=valid.features[:, order], feature_names=train.feature_names)
 
 
 def open_store(
@@ -70,7 +108,7 @@ def open_store(
     if role.world_size > 1:
         torch.distributed.barrier()  # every rank sees the same checkpoints, cleared or not
     interrupted = store.existing()
-    if interrupted:
+    if interrupted and role.is_chief:
         print(
             f"train: resuming an interrupted run from step {int(interrupted[-1].stem[5:])} "
             f"(checkpoints in {folder}; set resume: false to start over)",
@@ -157,7 +195,7 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
         scheduler=plan.scheduler is not None,
         world_size=role.world_size,
     )
-    if capture.reason:
+    if capture.reason and role.is_chief:
         print(f"train: {capture.note()}", file=sys.stderr)
     trainer = Trainer(
         plan,

@@ -6,6 +6,7 @@ so a bare GPU box with torch and numpy can still train.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -33,6 +34,7 @@ class TabularData:
     feature_names: tuple[str, ...]
     digest: str  # "sha256:..." of the file bytes
     source: Path
+    named: bool = True  # False for an NPZ's ``X`` array: its columns are x0, x1, ... by position
 
 
 def file_digest(path: Path) -> str:
@@ -89,6 +91,8 @@ def _columns_from_npz(source: Source, path: Path) -> dict[str, Any]:
 
     with _binary(source) as fh, np.load(fh) as arrays:
         if "X" in arrays and "y" in arrays:
+            if not len(arrays["X"]):
+                raise DatasetError(f"{path}: no rows (check the upstream stage that wrote it)")
             features = arrays["X"].reshape(len(arrays["X"]), -1)
             names = [f"x{i}" for i in range(features.shape[1])]
             columns = {n: features[:, i] for i, n in enumerate(names)}
@@ -108,14 +112,21 @@ def _allocate(size: int) -> Any:
 
 
 def load_tabular(
-    path: Path, target: str, task: str = "auto", upstream: UpstreamFiles | None = None
+    path: Path,
+    target: str,
+    task: str = "auto",
+    upstream: UpstreamFiles | None = None,
+    *,
+    keys: str = "with",
 ) -> TabularData:
     """Load ``path``; every column but ``target`` is a feature. NPZ files with ``X``/``y``
     arrays use ``y`` as the target whatever ``target`` says. With ``upstream``, a file in a
     sealed upstream output is read in place: decrypted once into memory, never written out.
-    A data set too large for the stage's memory is a :class:`DatasetError` naming it."""
+    A data set too large for the stage's memory, one with no rows, NaN features, or a target
+    that cannot be class labels or values is a :class:`DatasetError` naming it; ``keys`` is
+    where the stage's ``target`` and ``task`` keys sit (``with.data`` in train)."""
     try:
-        return _load(path, target, task, upstream)
+        return _load(path, target, task, upstream, keys)
     except MemoryError as exc:  # pyarrow's ArrowMemoryError is one too
         raise DatasetError(_too_large(path, exc)) from None
 
@@ -133,12 +144,14 @@ def _too_large(path: Path, exc: BaseException) -> str:
     )
 
 
-def _load(path: Path, target: str, task: str, upstream: UpstreamFiles | None) -> TabularData:
+def _load(
+    path: Path, target: str, task: str, upstream: UpstreamFiles | None, keys: str
+) -> TabularData:
     is_file: Callable[[Path], bool] = upstream.is_file if upstream is not None else Path.is_file
     manifest = path / "manifest.json" if path.is_dir() else path
     if manifest.name == "manifest.json" and is_file(manifest):
         columns, digest = _columns_from_manifest(manifest, upstream)
-        return _tabular(columns, target, task, digest, path)
+        return _tabular(columns, target, task, digest, path, keys)
     if not is_file(path):
         raise DatasetError(f"{path}: data file not found (check with.data and the upstream stage)")
     readers = {
@@ -151,8 +164,8 @@ def _load(path: Path, target: str, task: str, upstream: UpstreamFiles | None) ->
         raise DatasetError(f"{path}: unknown data format, use .parquet, .csv or .npz")
     if upstream is not None and upstream.sealed(path):  # decrypted once, for both uses
         data = upstream.read(path, _allocate)
-        return _tabular(reader(data, path), target, task, _digest(data), path)
-    return _tabular(reader(path, path), target, task, file_digest(path), path)
+        return _tabular(reader(data, path), target, task, _digest(data), path, keys)
+    return _tabular(reader(path, path), target, task, file_digest(path), path, keys)
 
 
 def _digest(data: Any) -> str:
@@ -182,7 +195,7 @@ def _columns_from_manifest(
 
 
 def _tabular(
-    columns: dict[str, Any], target: str, task: str, digest: str, path: Path
+    columns: dict[str, Any], target: str, task: str, digest: str, path: Path, keys: str
 ) -> TabularData:
     import numpy as np
 
@@ -191,6 +204,8 @@ def _tabular(
         raise DatasetError(
             f"{path}: target column {target!r} not found; columns: {', '.join(list(columns)[:12])}"
         )
+    if not len(columns[key]):
+        raise DatasetError(f"{path}: no rows (check the upstream stage that wrote it)")
     names = tuple(n for n in columns if n != key)
     if not names:
         raise DatasetError(f"{path}: no feature columns besides the target {target!r}")
@@ -206,11 +221,54 @@ def _tabular(
                 f"transform: [{{drop: [{name}]}}])"
             ) from None
     features = np.stack(converted, axis=1)
-    raw_y = np.asarray(columns[key])
-    integral = raw_y.dtype.kind in "iub" or bool(np.all(np.mod(raw_y, 1) == 0))
-    is_classification = task == "classification" or (task == "auto" and integral)
-    y = raw_y.astype(np.int64) if is_classification else raw_y.astype(np.float32)
-    return TabularData(features, y, names, digest, path)
+    missing = np.isnan(features).sum(axis=0)
+    if missing.any():
+        counts = ", ".join(f"{n} ({int(c)})" for n, c in zip(names, missing, strict=True) if c)
+        raise DatasetError(
+            f"{path}: feature columns with null or NaN values, which would train to NaN: "
+            f"{counts}; fill or drop them upstream"
+        )
+    y = _target(np.asarray(columns[key]), target, task, path, keys)
+    return TabularData(features, y, names, digest, path, named=key != "__y__")
+
+
+def _target(raw: Any, target: str, task: str, path: Path, keys: str) -> Any:
+    """The target as int64 class labels 0..K-1 or float32 values; what cannot be either is a
+    :class:`DatasetError` saying how to fix it. ``keys`` prefixes the ``with:`` keys named."""
+    import numpy as np
+
+    column = f"{path}: target column {target!r}"
+    values = raw
+    if raw.dtype.kind == "O" and not any(isinstance(v, (str, bytes)) for v in raw):
+        with contextlib.suppress(ValueError, TypeError):  # booleans and integers with
+            values = raw.astype(np.float64)  # nulls, and decimals, arrive as objects
+    if values.dtype.kind not in "biuf":  # text, dates, anything else
+        sample = repr(next((v for v in raw if v is not None), None))[:40]
+        raise DatasetError(
+            f"{column} is not numeric or boolean ({raw.dtype}, e.g. {sample}): encode it as "
+            f"integers 0..K-1 upstream, or name a numeric column in {keys}.target"
+        )
+    if values.dtype.kind == "f" and (nulls := int(np.isnan(values).sum())):
+        raise DatasetError(
+            f"{column} has {nulls} null or NaN values (of {len(values)} rows): drop those rows "
+            f'upstream (in an ingest: transform: [{{filter: "{target} IS NOT NULL"}}])'
+        )
+    integral = values.dtype.kind in "iub" or bool(np.all(np.mod(values, 1) == 0))
+    if task == "regression" or (task == "auto" and not integral):
+        return values.astype(np.float32)
+    if not integral:
+        odd = values[np.mod(values, 1) != 0][0]
+        raise DatasetError(
+            f"{column} holds non-integral values (e.g. {odd:g}), which are not class labels: "
+            f"remap them to integers 0..K-1 upstream, or set {keys}.task: regression"
+        )
+    if values.dtype.kind != "b" and (low := values.min()) < 0:
+        raise DatasetError(
+            f"{column} holds negative labels (lowest {low:g}); classification needs labels "
+            f"0..K-1: remap the column {keys}.target names (e.g. -1/1 to 0/1), or set "
+            f"{keys}.task: regression"
+        )
+    return values.astype(np.int64)
 
 
 def n_classes(data: TabularData, *others: TabularData | None) -> int:
