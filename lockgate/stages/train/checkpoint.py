@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 PREFIX = "step-"
 FINISHED = "finished.json"
+AMP_CHOICE = "amp-choice.json"  # what ``amp: auto`` picked for the run these checkpoints are of
 
 
 def fingerprint(parts: Mapping[str, Any]) -> str:
@@ -90,10 +91,12 @@ class CheckpointStore:
         os.replace(tmp, self.folder / FINISHED)
 
     def clear(self) -> None:
-        """Start over: remove every checkpoint and the finished mark."""
+        """Start over: remove every checkpoint, the finished mark and the run's ``amp: auto``
+        choice."""
         for path in self.existing():
             path.unlink(missing_ok=True)
         (self.folder / FINISHED).unlink(missing_ok=True)
+        (self.folder / AMP_CHOICE).unlink(missing_ok=True)
 
     def load_latest(self) -> dict[str, Any] | None:
         """The newest checkpoint that loads; an unreadable one is skipped, not fatal."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -14,6 +15,10 @@ from lockgate.spec.config_errors import describe_validation_error
 
 class TrainConfigError(LockgateError):
     """The ``with:`` block of a train stage is invalid."""
+
+
+DEVICES = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+MAX_SEED = 2**32 - 1  # what every generator lockgate seeds accepts (NumPy's is the narrowest)
 
 
 class DataConfig(FrozenModel):
@@ -30,7 +35,7 @@ class TrainConfig(FrozenModel):
     params: dict[str, Any] = Field(default_factory=dict)
     epochs: int = Field(default=10, ge=1)
     batch_size: int = Field(default=256, ge=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     deterministic: bool = False
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: Literal["auto", "bf16", "fp16", "off"] = "off"
@@ -55,6 +60,16 @@ class TrainConfig(FrozenModel):
             return "off"
         if value is True:
             return "on"
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not DEVICES.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a device lockgate trains on; use auto, cpu, cuda or cuda:N "
+                "(N the GPU's index, e.g. cuda:0)"
+            )
         return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -48,16 +49,46 @@ def load_entrypoint(spec: str, workspace: Path) -> Callable[..., Any]:
             raise EntrypointError(f"with.entrypoint {spec!r}: cannot load {path}")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[module_name]
+            raise user_code_failed(spec, f"loading {path.name}", exc) from None
     else:
         forget_foreign_module(target.split(".")[0], Path(root))
         try:
             module = importlib.import_module(target)
         except ModuleNotFoundError as exc:
+            if exc.name is None or not (target == exc.name or target.startswith(exc.name + ".")):
+                raise user_code_failed(spec, f"importing {target}", exc) from None
             raise EntrypointError(
                 f"with.entrypoint {spec!r}: module {exc.name!r} not found in {workspace}"
             ) from None
+        except Exception as exc:
+            raise user_code_failed(spec, f"importing {target}", exc) from None
     func = getattr(module, func_name, None)
     if not callable(func):
         raise EntrypointError(f"with.entrypoint {spec!r}: {func_name!r} is not a function")
     return func
+
+
+def user_code_failed(spec: str, doing: str, exc: Exception) -> EntrypointError:
+    """The user's code raised while lockgate ran it (``doing``): its traceback goes to stderr
+    from the first frame that is not lockgate's or the import system's (a SyntaxError shows
+    only where it is), and the error names the setting."""
+    import importlib as importlib_package
+    import traceback
+
+    import lockgate
+
+    ours = tuple(
+        str(Path(package.__file__ or "").parent) + os.sep
+        for package in (lockgate, importlib_package)
+    )
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(("<frozen", *ours)):
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb, file=sys.stderr)
+    return EntrypointError(
+        f"with.entrypoint {spec!r}: {doing} raised {type(exc).__name__}: {exc} (traceback above)"
+    )

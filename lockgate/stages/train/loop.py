@@ -26,9 +26,30 @@ def default_loss(classification: bool) -> Callable[[Any, Any], Any]:
 def default_optimizer(params: Mapping[str, Any]) -> Callable[[Any], Any]:
     import torch
 
-    lr = float(params.get("lr", 1e-3))
-    wd = float(params.get("weight_decay", 0.01))
+    lr = optimizer_setting(params, "lr", 1e-3)
+    wd = optimizer_setting(params, "weight_decay", 0.01)
     return lambda parameters: torch.optim.AdamW(parameters, lr=lr, weight_decay=wd)
+
+
+def optimizer_setting(params: Mapping[str, Any], name: str, default: float) -> float:
+    """``params[name]`` as the default optimizer takes it: a number >= 0 (YAML 1.1 reads ``1e-3``
+    as a string, so a numeric string counts)."""
+    import math
+
+    from lockgate.stages.train.config import TrainConfigError
+
+    value = params.get(name, default)
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number >= 0):
+        raise TrainConfigError(
+            f"train stage with.params.{name}: {value!r} is not a number >= 0, which the default "
+            f"optimizer (AdamW) needs, e.g. {name}: {default}; or return your own optimizer from "
+            "the entrypoint (TrainPlan.optimizer)"
+        )
+    return number
 
 
 @dataclass(frozen=True)
@@ -50,7 +71,29 @@ class TrainOutcome:
 
     @property
     def samples_per_s(self) -> float:
-        return self.samples_seen / self.train_seconds if self.train_seconds > 0 else 0.0
+        """Of the steps this run took; when it took none (resumed from the last checkpoint of a
+        run not marked finished), the rate the checkpointed epochs ran at: the harmonic mean of
+        their rows, which is their samples over their seconds when the epochs are equal."""
+        if self.train_seconds > 0:
+            return self.samples_seen / self.train_seconds
+        rates = [row["samples_per_s"] for row in self.history if row.get("samples_per_s", 0) > 0]
+        return len(rates) / sum(1 / rate for rate in rates) if rates else 0.0
+
+
+def summed_over_ranks(loss_sum: Any, *counts: int) -> tuple[Any, ...]:
+    """``loss_sum`` (a device tensor) and ``counts`` summed over the processes of the DDP group,
+    each of which trains on its own share of every epoch; as they are without a process group."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return (loss_sum, *counts)
+    device = loss_sum.device
+    totals = torch.cat(
+        [loss_sum.reshape(1).double(), torch.tensor(counts, dtype=torch.float64, device=device)]
+    )  # float64: counts stay exact far beyond any epoch's size
+    dist.all_reduce(totals)
+    return (totals[0].to(loss_sum.dtype), *(int(c) for c in totals[1:].tolist()))
 
 
 class Trainer:
@@ -119,6 +162,7 @@ class Trainer:
             "global_step": global_step,
             "epoch_loss_sum": loss_sum.detach().cpu(),
             "epoch_seen": seen,
+            "epoch_sums_all_ranks": True,  # the two above are over every DDP rank, not the chief's
             "history": history,
             "rng": capture_rng(self.train.device),
         }
@@ -194,8 +238,9 @@ class Trainer:
             first_epoch, first_step = state["epoch"], state["step_in_epoch"]
             global_step = resumed = state["global_step"]
             history = list(state["history"])
-            loss_sum = state["epoch_loss_sum"].to(self.train.device)
-            seen = state["epoch_seen"]
+            if self.settings.is_chief or not state.get("epoch_sums_all_ranks"):
+                loss_sum = state["epoch_loss_sum"].to(self.train.device)
+                seen = state["epoch_seen"]  # the chief alone carries the group's partial epoch
         steps_per_epoch = self.train.steps_per_epoch()
         limit = self.settings.max_steps
         train_seconds, samples = 0.0, 0
@@ -219,18 +264,21 @@ class Trainer:
                 global_step += 1
                 last_of_epoch = step == steps_per_epoch
                 stop = limit is not None and global_step >= limit
-                if (
-                    self.store is not None
-                    and save
-                    and global_step % every == 0
-                    and not last_of_epoch
-                ):
-                    self.store.save(self._state(epoch, step, global_step, loss_sum, seen, history))
+                if self.store is not None and global_step % every == 0 and not last_of_epoch:
+                    # every rank takes part in the sum; the chief writes it down
+                    so_far, so_far_seen = summed_over_ranks(loss_sum, seen)
+                    if save:
+                        snapshot = self._state(
+                            epoch, step, global_step, so_far, so_far_seen, history
+                        )
+                        self.store.save(snapshot)
                     saved_at = global_step
                 if stop:
                     break
             if self.scheduler is not None:
                 self.scheduler.step()
+            # Under DDP each rank saw its share: the row is of every sample the epoch took.
+            loss_sum, seen, epoch_samples = summed_over_ranks(loss_sum, seen, epoch_samples)
             row = {"epoch": float(epoch + 1), "train_loss": float(loss_sum) / max(seen, 1)}
             elapsed = time.perf_counter() - start  # float(loss_sum) synchronized the device
             train_seconds += elapsed

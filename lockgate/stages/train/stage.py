@@ -5,7 +5,6 @@ MLflow on the chief), write the outputs. The decisions before the first step liv
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from lockgate.stages.context import StageContext
 from lockgate.stages.train.config import TrainConfig, parse_train_config
 from lockgate.stages.train.contract import DatasetShape, TrainContext
-from lockgate.stages.train.launch import DistributedRole, needs_torchrun, torchrun_command
+from lockgate.stages.train.launch import DistributedRole, needs_torchrun
 
 if TYPE_CHECKING:
     from lockgate.engine.sealing import Sealer
@@ -300,13 +299,7 @@ def summarize(
 def main(ctx: StageContext) -> int:
     cfg = parse_train_config(ctx.with_)
     if needs_torchrun(cfg.gpus):
-        code = subprocess.call(torchrun_command(cfg.gpus))
-        if code != 0:
-            print(
-                f"train: one of the {cfg.gpus} worker processes failed (torchrun exit code "
-                f"{code}; the failing rank and its error are above), so the stage stops. "
-                "Checkpoints written so far are kept: a rerun resumes from the newest.",
-                file=sys.stderr,
-            )
-        return code
+        from lockgate.stages.train.launch import run_workers
+
+        return run_workers(cfg.gpus)
     return train(ctx, cfg, DistributedRole.from_env())

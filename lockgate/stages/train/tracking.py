@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lockgate.stages.tracking_store import TrackingStore
+from lockgate.stages.tracking_store import TrackingStore, TrackingStoreError
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,34 @@ def pip_requirements() -> list[str]:
     return [f"torch=={torch_version}", "cloudpickle"]
 
 
+def unsupported_uri(uri: str) -> TrackingStoreError:
+    """A tracking URI whose scheme MLflow has no store for, named by the setting it came from
+    (``with.tracking_uri`` wins over ``MLFLOW_TRACKING_URI``, see TrackingStore.resolve)."""
+    if os.environ.get("MLFLOW_TRACKING_URI") == uri:
+        setting = f"MLFLOW_TRACKING_URI {uri!r} (with.tracking_uri is not set)"
+    else:
+        setting = f"train stage with.tracking_uri {uri!r}"
+    scheme = uri.partition(":")[0]
+    return TrackingStoreError(
+        f"{setting}: MLflow has no tracking store for {scheme!r} URIs; use "
+        "http(s)://HOST for a tracking server, sqlite:///PATH, postgresql://, mysql://, "
+        "file:PATH, databricks, or leave it unset for the embedded store (or set tracking: off)"
+    )
+
+
 class MlflowTrainRun:
     """An open MLflow run; use as a context manager around training."""
 
     def __init__(self, store: TrackingStore, experiment: str, tags: Mapping[str, str]) -> None:
         self.store = store
-        self.mlflow = store.activate()
-        store.check_not_moved()
-        self.experiment_id = store.experiment_id(experiment)
+        self.mlflow = store.activate()  # sets MLflow's quiet environment before it is imported
+        from mlflow.tracking.registry import UnsupportedModelRegistryStoreURIException
+
+        try:
+            store.check_not_moved()
+            self.experiment_id = store.experiment_id(experiment)
+        except UnsupportedModelRegistryStoreURIException:  # MLflow's, for tracking stores too
+            raise unsupported_uri(store.uri) from None
         self.tags = dict(tags)
         self.run: Any = None
 
