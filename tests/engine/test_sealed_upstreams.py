@@ -32,6 +32,22 @@ def _project(root: Path, spec: str = SPEC) -> Path:
     return root
 
 
+def _two_entries(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A project with two cache entries of stage extract (two inputs), its input back at the
+    first's; the project and the two entries' folders."""
+    root = _project(tmp_path / "p")
+    first = _entry(root, "extract")
+    (root / "data" / "rows.csv").write_text(f"{PAYLOAD}\nVERSION-B\n")
+    assert _run(root).code == 0
+    second = next(
+        p.parent
+        for p in (root / ".lockgate" / "cache").glob("*/entry.json")
+        if json.loads(p.read_text())["stage"] == "extract" and p.parent != first
+    )
+    (root / "data" / "rows.csv").write_text(f"{PAYLOAD}\n")  # back to the first entry's input
+    return root, first, second
+
+
 def test_an_entry_whose_index_was_removed_is_refused(tmp_path: Path) -> None:
     """Without its index the folder looks plain: its ciphertext used to reach the stage."""
     root = _project(tmp_path / "p")
@@ -56,16 +72,7 @@ def test_an_export_without_its_index_is_refused(tmp_path: Path) -> None:
 
 def test_outputs_swapped_between_two_entries_of_a_stage_are_refused(tmp_path: Path) -> None:
     """Both folders open with the key, but each holds the other entry's outputs."""
-    root = _project(tmp_path / "p")
-    first = _entry(root, "extract")
-    (root / "data" / "rows.csv").write_text(f"{PAYLOAD}\nVERSION-B\n")
-    assert _run(root).code == 0
-    second = next(
-        p.parent
-        for p in (root / ".lockgate" / "cache").glob("*/entry.json")
-        if json.loads(p.read_text())["stage"] == "extract" and p.parent != first
-    )
-    (root / "data" / "rows.csv").write_text(f"{PAYLOAD}\n")  # back to the first entry's input
+    root, first, second = _two_entries(tmp_path)
     aside = root / "aside"
     os.rename(first / "out", aside)
     os.rename(second / "out", first / "out")
@@ -78,16 +85,7 @@ def test_outputs_swapped_between_two_entries_of_a_stage_are_refused(tmp_path: Pa
 
 def test_whole_entries_swapped_are_refused_too(tmp_path: Path) -> None:
     """entry.json travels with the folder: the sealed index names the cache key it belongs to."""
-    root = _project(tmp_path / "p")
-    first = _entry(root, "extract")
-    (root / "data" / "rows.csv").write_text(f"{PAYLOAD}\nVERSION-B\n")
-    assert _run(root).code == 0
-    second = next(
-        p.parent
-        for p in (root / ".lockgate" / "cache").glob("*/entry.json")
-        if json.loads(p.read_text())["stage"] == "extract" and p.parent != first
-    )
-    (root / "data" / "rows.csv").write_text(f"{PAYLOAD}\n")
+    root, first, second = _two_entries(tmp_path)
     aside = first.with_name("aside")
     os.rename(first, aside)
     os.rename(second, first)
