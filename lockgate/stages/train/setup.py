@@ -107,16 +107,40 @@ def choose_amp(
     hyper: dict[str, Any],
     classification: bool,
 ) -> tuple[str, str]:
-    """The precision to train in, and a note for the report (``amp: auto`` measures)."""
-    from lockgate.stages.train.amp_probe import probe_amp
-    from lockgate.stages.train.checkpoint import AMP_CHOICE, CheckpointStore
-    from lockgate.stages.train.loop import default_loss, default_optimizer
-    from lockgate.stages.train.outputs import write_json
+    """The precision to train in, and a note for the report (``amp: auto`` measures). Under DDP
+    the first worker alone measures (on its bare model, before it is wrapped) and the others
+    take its choice: every worker trains in one precision, and only one writes the record."""
     from lockgate.stages.train.precision import check_precision
 
     if cfg.amp != "auto":
         check_precision(cfg.amp, source.device)
         return cfg.amp, ""
+    import torch.distributed as dist
+
+    shared = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    picked: list[Any] = [None]
+    if not shared or dist.get_rank() == 0:
+        picked[0] = _measure_amp(cfg, plan, source, folder, hyper, classification)
+    if shared:
+        dist.broadcast_object_list(picked, src=0)
+    mode, note = picked[0]
+    return str(mode), str(note)
+
+
+def _measure_amp(
+    cfg: TrainConfig,
+    plan: TrainPlan,
+    source: Any,
+    folder: Path,
+    hyper: dict[str, Any],
+    classification: bool,
+) -> tuple[str, str]:
+    """``amp: auto``'s choice: the one recorded for a resumed run, else measured now."""
+    from lockgate.stages.train.amp_probe import probe_amp
+    from lockgate.stages.train.checkpoint import AMP_CHOICE, CheckpointStore
+    from lockgate.stages.train.loop import default_loss, default_optimizer
+    from lockgate.stages.train.outputs import write_json
+
     recorded, store = folder / AMP_CHOICE, CheckpointStore(folder)
     if cfg.resume and store.finished():
         # This run starts over (open_store, after this, would clear the folder): clear it first,
