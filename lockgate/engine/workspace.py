@@ -100,15 +100,17 @@ class KeyResolver:
 def _refuse_sealed_files(folder: Path) -> None:
     """A folder taken as plaintext must not hold sealed files: a sealed folder whose index was
     removed would otherwise hand its ciphertext to the stage as data."""
+    from lockgate.engine.sealed_file import MAGIC as SEGMENTED
+    from lockgate.engine.sealed_tree import INDEX
+    from lockgate.engine.sealing import MAGIC as ONE_MESSAGE
+
     for path in sorted(folder.rglob("*")):
         if path.is_file() and not path.is_symlink():
             with open(path, "rb") as f:
-                head = f.read(8)  # b"LGSEAL1\n" (one message) or b"LGSEAL2\n" (segments)
-                if head.startswith(b"LGSEAL") and head.endswith(b"\n"):
+                if f.read(len(SEGMENTED)) in (SEGMENTED, ONE_MESSAGE):
                     raise LockgateError(
                         f"{path}: a sealed file in a folder without its index "
-                        f"({folder / '.lockgate-sealed'} is missing): the folder is incomplete; "
-                        "export it again"
+                        f"({folder / INDEX} is missing): the folder is incomplete; export it again"
                     )
 
 
