@@ -52,6 +52,10 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "secret-scan": tables.secret_scan,
     "train-startup": tables.train_startup,
     "ui": tables.ui,
+    # engine, generate, spec fuzz, executor choice
+    # delivery, release path, ui-ab
+    # supply, image job, ci no-op
+    # train overhead, gpu check
 }
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# where write() puts result files: benchmarks/results, or another folder for a trial run
+OUT = Path(os.environ.get("LOCKGATE_BENCH_RESULTS") or RESULTS)
 
 
 def machine() -> dict[str, Any]:
@@ -160,7 +162,7 @@ def command(argv: list[str] | None = None) -> str:
 
 def write(name: str, payload: Mapping[str, Any], *, packages: tuple[str, ...] = ()) -> Path:
     """Write ``results/NAME.json`` atomically: ``payload`` plus machine, versions and command."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": name,
         "command": command(),
@@ -168,8 +170,8 @@ def write(name: str, payload: Mapping[str, Any], *, packages: tuple[str, ...] = 
         "versions": versions("lockgate", *packages),
         **payload,
     }
-    target = RESULTS / f"{name}.json"
-    fd, tmp = tempfile.mkstemp(dir=RESULTS, prefix=f".{name}-", suffix=".json")
+    target = OUT / f"{name}.json"
+    fd, tmp = tempfile.mkstemp(dir=OUT, prefix=f".{name}-", suffix=".json")
     with os.fdopen(fd, "w") as handle:
         handle.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
     os.chmod(tmp, 0o644)  # mkstemp makes it private; a result file is for everyone to read
