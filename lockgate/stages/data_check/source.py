@@ -84,12 +84,12 @@ def _expand(path: Path) -> list[Path]:
     return [path] if path.is_file() else []
 
 
-def _from_manifest(path: Path) -> list[Path]:
+def _from_manifest(path: Path) -> list[Path] | None:
     """The parts an ingest stage's ``manifest.json`` lists (digests re-checked), when ``path``
-    is that manifest or the folder holding it."""
+    is that manifest or the folder holding it; None when it is not."""
     manifest = path / "manifest.json" if path.is_dir() else path
     if manifest.name != "manifest.json" or not manifest.is_file():
-        return []
+        return None
     from lockgate.stages.ingest.manifest import manifest_files
 
     return manifest_files(manifest)
@@ -104,7 +104,13 @@ def locate(
     roots: list[Path] = []
     for name in [names] if isinstance(names, str) else names:
         roots.append(_root(resolve(name)))
-        found = _from_manifest(resolve(name)) or _expand(resolve(name))
+        found = _from_manifest(resolve(name))
+        if found == []:  # an ingest whose source held no rows: nothing to check is no pass
+            raise DataSourceError(
+                f"with.{field}: the ingest manifest at {name!r} lists no rows — its source "
+                "returned none; check the ingest stage's query, table or files"
+            )
+        found = found or _expand(resolve(name))
         if not found:
             raise DataSourceError(
                 f"with.{field}: no data files at {name!r} — check the path (workspace-relative, "

@@ -48,6 +48,7 @@ class Ingest:
     state_folder: Path
     sealer: Sealer | None = None
     references: dict[str, pl.DataFrame] = field(default_factory=dict)  # joins' tables, once read
+    empty_schema: dict[str, str] = field(default_factory=dict)  # the columns of a batch of no rows
 
     @property
     def persistent(self) -> bool:
@@ -92,7 +93,8 @@ class Ingest:
             rows += parts.rows
         summary = RunSummary(
             source=source_info,
-            schema=out_schema or _known_schema(sink, journal),
+            # a read of no rows still knows its columns: from the parts kept, else the empty batch
+            schema=out_schema or _known_schema(sink, journal) or self.empty_schema,
             watermark_column=self.config.incremental.watermark
             if self.config.incremental
             else ("partition" if self.persistent else None),
@@ -136,6 +138,7 @@ class Ingest:
                 raise SourceError(f"with.source: cannot read the data: {first}") from None
             raise TransformError(f"with.transform: {first}") from None
         if not df.height:
+            self.empty_schema.update({k: str(v) for k, v in df.schema.items()})
             return []
         if self.config.mode == "stream" and self.config.source.postgres is not None:
             return [df]  # the reader already bounded this micro-batch

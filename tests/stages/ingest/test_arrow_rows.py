@@ -4,6 +4,7 @@ snapshot, maps every column type the stage promises, and fails with the stage's 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,18 @@ def test_a_password_with_quotes_spaces_and_backslashes_reaches_both_connections(
         pg.execute("DROP SCHEMA t CASCADE")
         pg.execute("CREATE SCHEMA t")
         pg.execute("DROP ROLE odd")
+
+
+def test_a_run_that_reads_no_rows_still_publishes_its_columns(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    """The manifest of an empty read names the query's columns as transformed, as data-check
+    and lineage read them, instead of an empty schema."""
+    make_table(pg, 10)
+    src = postgres_source(pg_cluster, query="SELECT id, tag FROM t.events WHERE id < 0")
+    spec = {"source": {"postgres": src}, "transform": [{"derive": {"twice": "id * 2"}}]}
+    ctx = stage_context(tmp_path, spec)
+    assert main(ctx) == 0
+    manifest = json.loads((ctx.out / "manifest.json").read_text())
+    assert manifest["rows"] == 0
+    assert manifest["schema"] == {"id": "Int64", "tag": "String", "twice": "Int64"}

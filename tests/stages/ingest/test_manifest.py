@@ -116,3 +116,21 @@ def test_train_reads_a_sealed_ingest_output_in_place(
     monkeypatch.delenv(ENV_ENCRYPTION_KEY)
     with pytest.raises(SealError, match="this stage was given no key"):
         load_tabular(train.resolve("in:ingest"), "label", upstream=UpstreamFiles(train))
+
+
+def test_data_check_and_train_refuse_an_ingest_that_read_no_rows(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    """A source that returned nothing is said so, naming the ingest, not 'no data files'."""
+    from lockgate.stages.data_check.source import DataSourceError, locate
+    from lockgate.stages.train.tabular import load_tabular
+
+    pg.execute("CREATE TABLE t.none (x1 float8, label int)")
+    ctx = stage_context(
+        tmp_path, {"source": {"postgres": postgres_source(pg_cluster, table="t.none")}}
+    )
+    assert ingest(ctx) == 0
+    with pytest.raises(DataSourceError, match=r"^with.data: the ingest manifest at .* no rows"):
+        locate(str(ctx.out), lambda p: Path(p), None, "data")
+    with pytest.raises(LockgateError, match="the ingest manifest lists no rows"):
+        load_tabular(ctx.out, "label")
