@@ -20,14 +20,31 @@ def resolve_device(name: str, local_rank: int = 0) -> Any:
 
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", local_rank)
+            return _present(name, torch.device("cuda", local_rank), local_rank)
         return torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError(f"with.device {name!r}: CUDA is not available on this machine")
     if device.type == "cuda" and device.index is None:  # tensors report cuda:N; compare equal
         device = torch.device("cuda", local_rank)
-    return device
+    return _present(name, device, local_rank) if device.type == "cuda" else device
+
+
+def _present(name: str, device: Any, local_rank: int) -> Any:
+    """``device`` if this machine has it; else one line now, not a CUDA error at the first
+    tensor moved (or, under DDP, in one worker's amp probe after the others have started)."""
+    import torch
+
+    count = torch.cuda.device_count()
+    if device.index < count:
+        return device
+    have = f"{count} GPU{'s' if count != 1 else ''} (cuda:0 to cuda:{count - 1})"
+    if name in ("auto", "cuda"):  # the worker's own GPU: one per worker
+        raise DeviceError(
+            f"with.device {name!r}: worker {local_rank} needs GPU cuda:{local_rank} but this "
+            f"machine has {have}; set with.workers to at most {count}"
+        )
+    raise DeviceError(f"with.device {name!r}: this machine has {have}")
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:

@@ -260,3 +260,27 @@ def test_resuming_a_run_that_had_ended_reports_its_throughput(tmp_path: Path) ->
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["samples_per_s"] == round(expected, 1) > 0
     assert f"| samples/s (train) | {expected:,.0f} |" in (out / "report.md").read_text()
+
+
+def test_a_gpu_this_machine_lacks_is_one_line_before_anything_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``cuda:3`` on a one-GPU machine, or more DDP workers than GPUs, is refused when the
+    device is resolved, naming what the machine has. No GPU exists here, so CUDA's two answers
+    (available, one device) are stubbed; the check itself is the real code."""
+    from lockgate.stages.train.precision import DeviceError, resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda", 0)
+    assert resolve_device("auto", local_rank=0) == torch.device("cuda", 0)
+    with pytest.raises(
+        DeviceError, match=r"'cuda:3': this machine has 1 GPU \(cuda:0 to cuda:0\)$"
+    ):
+        resolve_device("cuda:3")
+    with pytest.raises(
+        DeviceError, match=r"worker 1 needs GPU cuda:1 .* with.workers to at most 1"
+    ):
+        resolve_device("auto", local_rank=1)
+    with pytest.raises(DeviceError, match="worker 2 needs GPU cuda:2"):
+        resolve_device("cuda", local_rank=2)
