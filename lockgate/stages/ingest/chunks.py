@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 Opener = Callable[[], IO[bytes]]
 Reader = Callable[[Opener, "pl.Schema", int], Iterator["pl.DataFrame"]]
 PROBE_ROWS = 1000
+INFER_ROWS = 100  # the rows Polars' CSV and JSON-lines readers infer column types from
 
 
 def file_chunks(
@@ -52,7 +53,42 @@ def file_chunks(
                 df = df.with_columns(pl.lit(v).alias(k) for k, v in hive.items())
             yield df.select(list(schema))
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        if isinstance(exc, OSError) and not isinstance(source, str):
+            raise  # an object store's failure: the caller words it without a credential
         raise SourceError(f"cannot read {label}: {str(exc).splitlines()[0]}") from None
+
+
+def head_columns(fmt: str, opener: Opener) -> pl.Schema:
+    """A file's columns from as little of it as tells them: a Parquet footer, or the header
+    and first :data:`INFER_ROWS` records of a CSV or JSON-lines file (the rows a whole-file read
+    infers the types from), so that a budgeted read does not fetch an object whole first."""
+    import polars as pl
+
+    with opener() as handle:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            arrow = pq.ParquetFile(handle, memory_map=False, pre_buffer=False).schema_arrow
+            empty = pl.from_arrow(arrow.empty_table())
+            assert isinstance(empty, pl.DataFrame)
+            return empty.schema
+        quoted = fmt == "csv"
+        head = b"".join(_head(handle, INFER_ROWS + int(quoted), quoted=quoted))
+    if quoted:
+        return pl.read_csv(head, try_parse_dates=True, infer_schema_length=INFER_ROWS).schema
+    return pl.read_ndjson(head, infer_schema_length=INFER_ROWS).schema
+
+
+def _head(handle: IO[bytes], records: int, *, quoted: bool) -> Iterator[bytes]:
+    """The first ``records`` whole records (non-blank lines; with ``quoted``, a record may hold
+    newlines inside double quotes)."""
+    while records:
+        record = _record(handle, handle.readline(), quoted)
+        if not record:
+            return
+        if record.strip():
+            records -= 1
+        yield record
 
 
 def _opener(path: str) -> Opener:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lockgate.stages.ingest.config import FileSource
 from lockgate.stages.ingest.postgres import SourceError
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 SUFFIXES |= {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+HEAD_BLOCK = 2**20  # the block an object's head is fetched in, to learn its columns
+WILDCARDS = "*?["  # what makes an object-store path a glob (fsspec's glob syntax)
 
 
 @dataclass(frozen=True)
@@ -35,30 +38,80 @@ class Partition:
     scan: Callable[[], pl.LazyFrame]
     # (schema, chunk_bytes) -> the rows in frames of about chunk_bytes (a budgeted read)
     chunks: Callable[[pl.Schema, int], Iterator[pl.DataFrame]] | None = None
+    # the columns from the head of the file only (an object, which ``scan`` fetches whole)
+    columns: Callable[[], pl.Schema] | None = None
+
+
+Problem = Callable[[BaseException], str]
+
+
+class ObjectOpener(Protocol):
+    """Opens an object for reading, fetched in blocks of ``block_size`` (the store's default
+    without one)."""
+
+    def __call__(self, block_size: int | None = None) -> Any: ...
 
 
 @contextmanager
-def reading(label: str) -> Iterator[None]:
+def reading(label: str, problem: Problem | None = None) -> Iterator[None]:
     """Polars' and the OS's errors while the file ``label`` is read, as one SourceError naming
-    it: a bad file stops the run before anything of it is written."""
+    it: a bad file stops the run before anything of it is written. For an object, ``problem``
+    words any other failure (the store's SDK raises its own types, whose text may name a
+    secret endpoint) as one line without a credential."""
     import polars as pl
 
     try:
         yield
-    except (pl.exceptions.PolarsError, OSError) as exc:
+    except SourceError:
+        raise
+    except Exception as exc:
+        # a parser's complaint about the bytes, not a failure to fetch them
+        data = isinstance(exc, pl.exceptions.PolarsError | ValueError) and not isinstance(
+            exc, OSError
+        )
+        if problem is not None and not data:
+            raise SourceError(f"cannot read {label}: {problem(exc)}") from None
+        if not data and not isinstance(exc, OSError):
+            raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SourceError(f"cannot read {label}: {first}") from None
 
 
 def _chunked(
-    fmt: str, source: str | Callable[[], Any], label: str, hive: dict[str, str]
+    fmt: str,
+    source: str | ObjectOpener,
+    label: str,
+    hive: dict[str, str],
+    problem: Problem | None = None,
 ) -> Callable[[pl.Schema, int], Iterator[pl.DataFrame]]:
     from lockgate.stages.ingest.chunks import file_chunks
 
     def chunks(schema: pl.Schema, chunk_bytes: int) -> Iterator[pl.DataFrame]:
-        return file_chunks(fmt, source, label, schema, chunk_bytes, hive)
+        # an object is fetched in blocks of one chunk: the store's default block (50 MiB for
+        # S3) would be read ahead whole, past the budget
+        opened = source if isinstance(source, str) else partial(source, block_size=chunk_bytes)
+        with reading(label, problem):
+            yield from file_chunks(fmt, opened, label, schema, chunk_bytes, hive)
 
     return chunks
+
+
+def _columns(
+    fmt: str, opener: ObjectOpener, label: str, hive: dict[str, str], problem: Problem
+) -> Callable[[], pl.Schema]:
+    """An object's columns (and its hive columns, as ``scan`` adds them) from its head alone:
+    a budgeted read must not fetch a whole object to learn its columns."""
+
+    def columns() -> pl.Schema:
+        import polars as pl
+
+        from lockgate.stages.ingest.chunks import head_columns
+
+        with reading(label, problem):
+            own = head_columns(fmt, partial(opener, block_size=HEAD_BLOCK))
+        return own | pl.Schema(dict.fromkeys(hive, pl.String))
+
+    return columns
 
 
 def _hive(rel: str) -> dict[str, str]:
@@ -66,13 +119,19 @@ def _hive(rel: str) -> dict[str, str]:
     return dict(p.split("=", 1) for p in parts if "=" in p)
 
 
-def _reader(fmt: str, opener: str | Callable[[], Any], label: str, hive: dict[str, str]) -> Any:
+def _reader(
+    fmt: str,
+    opener: str | Callable[[], Any],
+    label: str,
+    hive: dict[str, str],
+    problem: Problem | None = None,
+) -> Any:
     """A scan of one file: a local path scanned lazily, or an fsspec opener read whole."""
 
     def scan() -> pl.LazyFrame:
         import polars as pl
 
-        with reading(label):
+        with reading(label, problem):
             if isinstance(opener, str):
                 lf = {
                     "parquet": pl.scan_parquet,
@@ -157,7 +216,7 @@ def _remote(
         missing_package,
         open_filesystem,
     )
-    from lockgate.stages.ingest.store_errors import store_problem
+    from lockgate.stages.ingest.store_errors import read_problem, store_problem
 
     values = credential_values(src.credentials, secret)
     opts = filesystem_options(src.path, values)
@@ -165,6 +224,10 @@ def _remote(
         opts["ca_file"] = str(resolve(src.ca_file))
     fs: Any = None
     found: list[Partition] = []
+
+    def problem(exc: BaseException) -> str:
+        return read_problem(exc, values, bool(opts.get("anon")))
+
     try:
         fs, root = open_filesystem(src.path, opts)
         sizes, base = _listing(fs, root, listing_options(fs, src.path))
@@ -172,17 +235,16 @@ def _remote(
             rel = str(PurePosixPath(name).relative_to(base)) if base else PurePosixPath(name).name
             fmt = _format(src, name)
 
-            def opener(n: str = name) -> Any:
-                return fs.open(n, "rb")
-
-            label = f"{src.path} ({rel})"
+            opener: ObjectOpener = partial(_open_object, fs, name)
+            label, hive = f"{src.path} ({rel})", _hive(rel)
             found.append(
                 Partition(
                     rel,
                     label,
                     size,
-                    _reader(fmt, opener, label, _hive(rel)),
-                    _chunked(fmt, opener, label, _hive(rel)),
+                    _reader(fmt, opener, label, hive, problem),
+                    _chunked(fmt, opener, label, hive, problem),
+                    _columns(fmt, opener, label, hive, problem),
                 )
             )
         absent = None if found else missing_bucket(fs, src.path, root)
@@ -212,6 +274,11 @@ def _remote(
     return found
 
 
+def _open_object(fs: Any, name: str, block_size: int | None = None) -> Any:
+    """``name`` opened for reading, fetched in blocks of ``block_size`` (None: the store's)."""
+    return fs.open(name, "rb", block_size=block_size)
+
+
 def _quietly(check: Callable[..., str | None], *args: Any) -> str | None:
     """``check(*args)``, or None when the check itself fails (the first error is reported)."""
     try:
@@ -236,13 +303,22 @@ def _listing(fs: Any, root: str, bound: dict[str, Any]) -> tuple[dict[str, int],
     if _call(fs, bound, "isdir", root):
         found = _call(fs, bound, "find", root, detail=True)
         base = root
-    elif any(c in root for c in "*?["):
+    elif any(c in root for c in WILDCARDS):
         found = _call(fs, bound, "glob", root, detail=True)
-        base = str(PurePosixPath(root.split("*")[0]).parent) if "*" in root else ""
+        base = _glob_base(root)
     else:
         return {root: int(_call(fs, bound, "info", root).get("size") or 0)}, ""
     return {
         name: int(info.get("size") or 0)
         for name, info in found.items()
-        if base != root or PurePosixPath(name).suffix.lower() in SUFFIXES
+        if info.get("type") != "directory"  # a glob matches folders too; only objects are data
+        and (base != root or PurePosixPath(name).suffix.lower() in SUFFIXES)
     }, base
+
+
+def _glob_base(root: str) -> str:
+    """The folder a glob's keys are named relative to: the one above its first wildcard (``*``,
+    ``?`` or ``[``), as for a local glob. Keys keep the folders below it, so hive columns are
+    read and two objects of one name in two folders keep two keys, in order."""
+    first = min(root.index(c) for c in WILDCARDS if c in root)
+    return str(PurePosixPath(root[:first]).parent)

@@ -38,7 +38,10 @@ class _Scanned:
 
 
 def _scanned(part: Partition, *, keep: bool = True) -> _Scanned:
-    """``part``'s columns (and scan); a file that cannot be read stops the run here, named."""
+    """``part``'s columns (and scan); a file that cannot be read stops the run here, named.
+    Without ``keep``, an object's columns come from its head: its scan would fetch it whole."""
+    if not keep and part.columns is not None:
+        return _Scanned(part, part.columns(), None)
     frame = part.scan()
     with reading(part.label):
         return _Scanned(part, frame.collect_schema(), frame if keep else None)
@@ -69,7 +72,7 @@ def file_batches(
         mark = journal.watermark
         fresh = [p for p in found if mark is None or p.key > mark]
         # each partition is read when its batch is; the first one's columns are pinned
-        schema = _schema(_scanned((fresh or found)[0]))
+        schema = _schema(_scanned((fresh or found)[0], keep=memory is None))
         if memory is not None:
             return info, schema, _bounded_stream(fresh, schema, memory)
         return info, schema, _stream(fresh, schema)

@@ -10,6 +10,8 @@ from lockgate.stages.ingest import object_stores
 from lockgate.stages.ingest.object_stores import FIELD
 
 REFUSED = ("AccessDenied", "Forbidden", "failed to authenticate", "Unauthorized", "invalid_grant")
+# Azure's answer to a SAS or role that authenticates but may not list or read
+LACKS_PERMISSION = ("AuthorizationPermissionMismatch", "using this permission")
 
 
 def store_problem(exc: BaseException, values: Mapping[str, Any], anonymous: bool) -> str:
@@ -28,6 +30,11 @@ def store_problem(exc: BaseException, values: Mapping[str, Any], anonymous: bool
             f"no credentials were declared, so the store was read anonymously: name the "
             f"secrets that hold them in {FIELD}"
         )
+    elif any(w in text for w in LACKS_PERMISSION):
+        hint = (
+            "the credentials are valid but may not do this: a SAS or role must allow both list "
+            f"and read on the container; check the secrets named in {FIELD}"
+        )
     elif "AADSTS" in text:
         hint = (
             "the identity platform refused the service principal: check tenant_id, client_id "
@@ -41,7 +48,24 @@ def store_problem(exc: BaseException, values: Mapping[str, Any], anonymous: bool
         hint = "cannot reach the store: check endpoint_url and that it accepts connections"
     else:
         hint = "see the store's message"
+    return f"{masked(text, values)}; {hint}"
+
+
+def read_problem(exc: BaseException, values: Mapping[str, Any], anonymous: bool) -> str:
+    """One line for a failure while an object that was listed is read: the store's SDK raises
+    its own types (a lost connection, a refusal), never the file errors a parser would."""
+    if isinstance(exc, FileNotFoundError):
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return (
+            f"{masked(text, values)}: the object was listed, then deleted or renamed before it "
+            "was read; run the stage again"
+        )
+    return store_problem(exc, values, anonymous)
+
+
+def masked(text: str, values: Mapping[str, Any]) -> str:
+    """``text`` with every declared credential value in it replaced by ``***``."""
     for value in values.values():
         if isinstance(value, str) and len(value) >= 4:
             text = text.replace(value, "***")
-    return f"{text}; {hint}"
+    return text
