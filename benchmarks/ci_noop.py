@@ -13,13 +13,16 @@ The difference is what lockgate adds to a pipeline that has nothing to do. The j
 built locally (no public registry is reachable here), and jobs share the host's engine through
 its socket, as in tests/generator/test_gitlab_docker_executor.py.
 
-Usage: python benchmarks/ci_noop.py [--rounds 3] [--out benchmarks/results/ci_noop.json]
+The result goes to benchmarks/results/ci_noop.json (machine, versions, load average, every run,
+each job's time in the last round) and docs are generated from it (``python -m
+benchmarks.published``).
+
+Usage: python -m benchmarks.ci_noop [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -28,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 
@@ -84,19 +88,19 @@ def _bare(repo: Path, folder: Path) -> Path:
 def main() -> None:
     import docker
 
+    from benchmarks import result_file
     from lockgate.supply.docker_config import store_credentials
     from tests.generator import gitlab_docker_rig as rig
     from tests.projects import QUICKSTART
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/ci_noop.json")
     args = parser.parse_args()
     tools = Path(os.environ.get("LOCKGATE_TOOLS_DIR", "/usr/local/lib/lockgate-tools"))
     gcl = str(tools / "node/node_modules/.bin/gitlab-ci-local")
     client = docker.from_env()
     base = "lockgate/debian:bookworm"
-    load = [os.getloadavg()[0]]
+    load_before = result_file.load()
     with tempfile.TemporaryDirectory(prefix="lockgate-ci-noop-") as tmp:
         folder = Path(tmp)
         helper = rig.helper_image(client, base)
@@ -122,11 +126,10 @@ def main() -> None:
                 plain.append(round(seconds, 2))
             jobs = {"noop": _job_seconds(log), "bare_jobs": _job_seconds(bare_log)}
             rig.forget_tags(client, registry.host)
-    load.append(os.getloadavg()[0])
     result = {
-        "benchmark": "no-op CI pipeline (generated GitLab pipeline, quickstart, 5 stages)",
-        "runner": "gitlab-ci-local 4.65.1, docker executor, host engine socket, host network",
-        "registry": "docker-registry 2.8, TLS, token auth",
+        "pipeline": "generated GitLab pipeline of pipelines/quickstart, 5 stages",
+        "runner": "gitlab-ci-local, docker executor, host engine socket, host network",
+        "registry": "docker-registry, TLS, token auth",
         "first_pipeline_s": round(first, 2),
         "noop_s": noop,
         "noop_median_s": statistics.median(noop),
@@ -135,12 +138,27 @@ def main() -> None:
         "lockgate_added_median_s": round(statistics.median(noop) - statistics.median(plain), 2),
         "job_seconds_last_round": jobs,
         "rounds": args.rounds,
-        "load_average_1m": {"start": round(load[0], 2), "end": round(load[1], 2)},
-        "cpus": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": result_file.load(),
+        "tools": _tool_versions(client, gcl),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    path = result_file.write("ci_noop", result, packages=("docker",))
+    print(path.read_text())
+
+
+def _tool_versions(client: Any, gcl: str) -> dict[str, str]:
+    """The runner, engine and registry versions: each sets part of a job's cost."""
+
+    def first_line(argv: list[str]) -> str:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        return done.stdout.strip().splitlines()[0] if done.stdout.strip() else "unknown"
+
+    registry = first_line(["docker-registry", "--version"]).split()[-1]
+    return {
+        "gitlab-ci-local": first_line([gcl, "--version"]),
+        "docker engine": str(client.version().get("Version", "unknown")),
+        "docker-registry": registry,
+    }
 
 
 if __name__ == "__main__":

@@ -9,16 +9,17 @@ against a real docker-registry on loopback:
   runner would; a fresh hosted runner pays more;
 - hit: the same recipe again, so the command finds `REPO:<recipe tag>` and builds nothing.
 
-Rounds alternate rebuild and hit so that machine load falls on both alike; the images this
-benchmark tags are removed afterwards.
+Rounds alternate rebuild and hit so that machine load falls on both alike, after one untimed
+warm-up round; the images this benchmark tags are removed afterwards. The result goes to
+benchmarks/results/image_job.json (machine, versions, load average, every run) and docs are
+generated from it (``python -m benchmarks.published``).
 
-Usage: python benchmarks/image_job.py [--rounds 5] [--out benchmarks/results/image_job.json]
+Usage: python -m benchmarks.image_job [--rounds 5] [--warmup 1]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -30,6 +31,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from benchmarks import result_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,7 +80,7 @@ def _image_job(spec: Path, repository: str) -> tuple[float, str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/image_job.json")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lockgate-bench-image-"))
     project = work / "quickstart"
@@ -89,42 +92,71 @@ def main() -> None:
     hit: list[float] = []
     built: list[str] = []
     repositories: list[str] = []
+    load_before = result_file.load()
     try:
-        for round_ in range(args.rounds):
-            # A fresh registry each round: the rebuild pushes every layer, as a first CI run does.
-            folder = work / f"registry-{round_}"
-            folder.mkdir()
-            proc, host = _start_registry(folder)
-            repository = f"{host}/bench/quickstart-runner"
-            repositories.append(repository)
-            try:
-                (project / "req.txt").write_text(f"# round {round_} {time.time_ns()}\n")
-                seconds, ref, err = _image_job(spec, repository)
-                rebuild.append(seconds)
-                built += [ln.split()[-1] for ln in err.splitlines() if "building runner" in ln]
-                seconds, again, err = _image_job(spec, repository)
-                if again != ref or "nothing to build" not in err:
-                    raise SystemExit(f"second run was not a hit: {again} vs {ref}\n{err}")
-                hit.append(seconds)
-            finally:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait()
+        for round_ in range(args.warmup + args.rounds):
+            seconds = _round(work, project, spec, round_, built, repositories)
+            if round_ >= args.warmup:
+                rebuild.append(seconds[0])
+                hit.append(seconds[1])
     finally:
         _remove_images(repositories, built)
         shutil.rmtree(work, ignore_errors=True)
-    result = {
-        "benchmark": "image job: registry hit vs rebuild (lockgate image build --push)",
-        "pipeline": "pipelines/quickstart (+ an empty requirements file per round)",
-        "rounds": args.rounds,
-        "rebuild_s": {"median": statistics.median(rebuild), "runs": rebuild},
-        "hit_s": {"median": statistics.median(hit), "runs": hit},
-        "target_hit_s": 3.0,
-        "load_average_1m_at_end": os.getloadavg()[0],
-        "cpus": os.cpu_count(),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    path = result_file.write(
+        "image_job",
+        {
+            "pipeline": "pipelines/quickstart (+ an empty requirements file per round)",
+            "rounds": args.rounds,
+            "warmup": args.warmup,
+            "rebuild_s": {"median": statistics.median(rebuild), "runs": rebuild},
+            "hit_s": {"median": statistics.median(hit), "runs": hit},
+            "target_hit_s": 3.0,
+            "load_average_before": load_before,
+            "load_average_after": result_file.load(),
+            "tools": _tool_versions(),
+        },
+        packages=("docker",),
+    )
+    print(path.read_text())
+
+
+def _round(
+    work: Path, project: Path, spec: Path, round_: int, built: list[str], repositories: list[str]
+) -> tuple[float, float]:
+    """One rebuild then one hit against a fresh registry: the rebuild pushes every layer, as a
+    first CI run does. Returns both durations."""
+    folder = work / f"registry-{round_}"
+    folder.mkdir()
+    proc, host = _start_registry(folder)
+    repository = f"{host}/bench/quickstart-runner"
+    repositories.append(repository)
+    try:
+        (project / "req.txt").write_text(f"# round {round_} {time.time_ns()}\n")
+        rebuild, ref, err = _image_job(spec, repository)
+        built += [ln.split()[-1] for ln in err.splitlines() if "building runner" in ln]
+        hit, again, err = _image_job(spec, repository)
+        if again != ref or "nothing to build" not in err:
+            raise SystemExit(f"second run was not a hit: {again} vs {ref}\n{err}")
+        return rebuild, hit
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+
+
+def _tool_versions() -> dict[str, str]:
+    """The engine that builds and the registry that answers: both set what a rebuild costs."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        engine = str(client.version().get("Version", "unknown"))
+    finally:
+        client.close()
+    done = subprocess.run(
+        ["docker-registry", "--version"], capture_output=True, text=True, check=False
+    )
+    registry = done.stdout.split()[-1] if done.stdout.split() else "unknown"
+    return {"docker engine": engine, "docker-registry": registry}
 
 
 def _remove_images(repositories: list[str], built: list[str]) -> None:

@@ -23,8 +23,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ingest_tables, ledger_verify, tables
+from benchmarks import (
+    delivery_tables,
+    engine_tables,
+    ingest_tables,
+    ledger_verify,
+    summary,
+    supply_tables,
+    tables,
+)
 from benchmarks.data_check import table as data_check_table
+from benchmarks.train import tables as train_tables
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -48,15 +57,78 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "ledger-gate": tables.ledger_gate,
     "ledger-payload": tables.ledger_payload,
     "ledger-verify": ledger_verify.table,
+    "ledger-verify-loaded": ledger_verify.table,
     "serving": tables.serving,
     "secret-scan": tables.secret_scan,
     "train-startup": tables.train_startup,
     "ui": tables.ui,
     # engine, generate, spec fuzz, executor choice
+    "engine": engine_tables.engine,
+    "executor-choice": engine_tables.executor_choice,
+    "generate": engine_tables.generate,
+    "spec_fuzz": engine_tables.spec_fuzz,
     # delivery, release path, ui-ab
+    "delivery": delivery_tables.delivery,
+    "release-path": delivery_tables.release_path,
+    "ui-ab": delivery_tables.ui_ab,
     # supply, image job, ci no-op
+    "supply": supply_tables.supply,
+    "image_job": supply_tables.image_job,
+    "ci_noop": supply_tables.ci_noop,
     # train overhead, gpu check
+    "train-overhead": train_tables.train_overhead,
+    "gpu_check-h200": train_tables.gpu_check,
 }
+
+# The summary table of docs/benchmarks/README.md: rows from each result file, in this order.
+SUMMARY_BLOCK = re.compile(
+    r"(<!-- generated summary from benchmarks/results: python -m benchmarks\.published -->\n)"
+    r"(?P<body>.*?)(<!-- end generated summary -->)",
+    re.DOTALL,
+)
+SUMMARY_HEAD = "| goal | target | measured | script | details |\n|---|---|---|---|---|\n"
+SUMMARY: list[tuple[str, Callable[[Any], list[summary.Row]]]] = [
+    ("engine", engine_tables.summary_engine),
+    ("executor-choice", engine_tables.summary_executor_choice),
+    ("spec_fuzz", engine_tables.summary_spec_fuzz),
+    ("generate", engine_tables.summary_generate),
+    ("data-check-command", summary.data_check_command),
+    ("data-check", summary.data_check),
+    ("data-check-validators", summary.validators),
+    ("data-check-stream", summary.data_check_stream),
+    ("ingest", summary.ingest),
+    ("ingest-10m", summary.ingest),
+    ("ingest-memory", summary.ingest_memory),
+    ("encryption", summary.encryption),
+    ("supply", supply_tables.summary_supply),
+    ("secret-scan", supply_tables.summary_secret_scan),
+    ("image_job", supply_tables.summary_image_job),
+    ("ci_noop", supply_tables.summary_ci_noop),
+    ("serving", summary.serving),
+    ("train-overhead", train_tables.summary_train_overhead),
+    ("train-startup", summary.train_startup),
+    ("gpu_check-h200", train_tables.summary_gpu_check),
+    ("ledger-command", summary.ledger_command),
+    ("ledger-gate", summary.ledger_gate),
+    ("ui", summary.ui),
+    ("ui-ab", delivery_tables.summary_ui_ab),
+    ("delivery", delivery_tables.summary_delivery),
+    ("release-path", delivery_tables.summary_release_path),
+]
+
+
+def render_summary(results: Path = RESULTS) -> str:
+    rows = []
+    for name, rows_of in SUMMARY:
+        document = json.loads((results / f"{name}.json").read_text())
+        rows += ["| " + " | ".join(row) + " |" for row in rows_of(document)]
+    return SUMMARY_HEAD + "\n".join(rows) + "\n"
+
+
+def summary_missing(results: Path = RESULTS) -> str:
+    """Why the summary cannot be generated (the result files it lacks), or ''."""
+    absent = [name for name, _ in SUMMARY if not (results / f"{name}.json").is_file()]
+    return f"no result file for {', '.join(absent)} in benchmarks/results/" if absent else ""
 
 
 def render(name: str, results: Path = RESULTS) -> str:
@@ -88,7 +160,12 @@ def regenerate(text: str, results: Path = RESULTS) -> str:
             return match.group(0)
         return match.group(1) + render(match.group("name"), results) + match.group(4)
 
-    return BLOCK.sub(fill, text)
+    def fill_summary(match: re.Match[str]) -> str:
+        if summary_missing(results):
+            return match.group(0)
+        return match.group(1) + render_summary(results) + match.group(3)
+
+    return SUMMARY_BLOCK.sub(fill_summary, BLOCK.sub(fill, text))
 
 
 def stale(docs: Path = REPO / "docs", results: Path = RESULTS) -> list[str]:
@@ -103,6 +180,12 @@ def stale(docs: Path = REPO / "docs", results: Path = RESULTS) -> list[str]:
                 found.append(f"{where}: {name}: {why}")
             elif match.group("body") != render(name, results):
                 found.append(f"{where}: {name}")
+        for match in SUMMARY_BLOCK.finditer(text):
+            where, why = page.relative_to(docs.parent), summary_missing(results)
+            if why:
+                found.append(f"{where}: summary: {why}")
+            elif match.group("body") != render_summary(results):
+                found.append(f"{where}: summary")
     return found
 
 

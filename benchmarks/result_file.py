@@ -76,19 +76,28 @@ def load() -> list[float]:
 
 
 def alternate(
-    sides: Mapping[str, Callable[[], float]], *, repeat: int, warmup: int = 1
+    sides: Mapping[str, Callable[[], float]],
+    *,
+    repeat: int,
+    warmup: int = 1,
+    rotate: bool = False,
 ) -> dict[str, list[float]]:
     """Raw timings of each side: ``warmup`` untimed rounds, then ``repeat`` alternating rounds.
 
     Each callable runs its side once and returns the seconds it measured (so a side can time
-    only its own work, or a whole process)."""
+    only its own work, or a whole process). With ``rotate``, each round starts one side later
+    than the one before, so no side always runs first, or always right after the same other
+    side: what one side leaves behind (a warm allocator, a cold cache) falls on every side in
+    turn."""
     for _ in range(warmup):
         for run in sides.values():
             run()
     raw: dict[str, list[float]] = {name: [] for name in sides}
-    for _ in range(repeat):
-        for name, run in sides.items():
-            raw[name].append(run())
+    names = list(sides)
+    for r in range(repeat):
+        order = names[r % len(names) :] + names[: r % len(names)] if rotate else names
+        for name in order:
+            raw[name].append(sides[name]())
     return raw
 
 

@@ -6,13 +6,14 @@ Serves the page with ``lockgate ui``'s server on loopback and times whole GET re
 overview (ledger read, chain audit, HTML) from the client side, a new ledger entry appended before
 every round so each page has something new to read and audit, alternating the page with and
 without the per-request audit so machine load affects both alike. Writes
-benchmarks/results/ui.json.
+benchmarks/results/ui.json (every request's time, machine, versions) through
+``benchmarks.result_file`` and prints the same document on stdout, which is what
+``benchmarks/ui_ab.py`` reads when it runs this script on two checkouts.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -24,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import result_file
 from benchmarks.ledger import build
 from lockgate.delivery.ledger.audit import IncrementalAudit
 from lockgate.delivery.ledger.entry import Draft
@@ -50,6 +52,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=21)
     args = parser.parse_args()
+    before = result_file.load()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "ledger"
         build(folder, args.entries)
@@ -76,8 +79,8 @@ def main() -> None:
             for name, url in urls.items():
                 ms, size = timed_get(url)
                 times[name].append(ms)
-    result = {
-        "benchmark": "ui overview page, whole GET from loopback",
+    payload = {
+        "what": "ui overview page, whole GET from loopback",
         "entries": args.entries,
         "requests": args.requests,
         "page_bytes": size,
@@ -86,19 +89,21 @@ def main() -> None:
         "first_request_ms": cold,
         "cpus": os.cpu_count(),
         "load_avg_1m": os.getloadavg()[0],
+        "load_average_before": before,
+        "load_average_after": result_file.load(),
         **{
             name: {
                 "median_ms": round(statistics.median(v), 1),
                 "p95_ms": round(sorted(v)[int(0.95 * (len(v) - 1))], 1),
                 "max_ms": round(max(v), 1),
+                "raw_ms": [round(ms, 1) for ms in v],
             }
             for name, v in times.items()
         },
     }
-    out = Path(__file__).parent / "results" / "ui.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    out = result_file.write("ui", payload)
+    print(out.read_text(), end="")
+    print(out, file=sys.stderr)
 
 
 if __name__ == "__main__":

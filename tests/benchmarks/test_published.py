@@ -43,3 +43,31 @@ def test_a_changed_measurement_makes_the_page_stale_until_regenerated(tmp_path: 
     (results / "ledger-command.json").write_text(json.dumps(document))
     assert published.stale(docs, results) == ["docs/page.md: ledger-command"]
     assert "old text" not in page.read_text()
+
+
+def test_every_result_file_has_a_renderer() -> None:
+    """A result file without a renderer would be quoted in docs/ by hand, and could drift."""
+    files = {path.stem for path in published.RESULTS.glob("*.json")}
+    assert files - set(published.RENDERERS) == set()
+
+
+def test_the_summary_table_is_generated_and_follows_its_files(tmp_path: Path) -> None:
+    """The summary of docs/benchmarks/README.md has one block built from every file it names; a
+    changed measurement makes it stale, and regenerating puts the new number in."""
+    readme = (REPO / "docs" / "benchmarks" / "README.md").read_text()
+    assert len(published.SUMMARY_BLOCK.findall(readme)) == 1
+    results = tmp_path / "results"
+    shutil.copytree(published.RESULTS, results)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    page = docs / "README.md"
+    page.write_text(published.regenerate(readme, results))
+    assert [s for s in published.stale(docs, results) if "summary" in s] == []
+    document = json.loads((results / "ledger-command.json").read_text())
+    document["command_s"]["audit_verify_signed_full"]["median"] = 0.5
+    (results / "ledger-command.json").write_text(json.dumps(document))
+    assert "docs/README.md: summary" in published.stale(docs, results)
+    page.write_text(published.regenerate(page.read_text(), results))
+    assert "a first signed audit **0.50 s** (met" in page.read_text()
+    (results / "ui.json").unlink()
+    assert any("summary: no result file for ui" in s for s in published.stale(docs, results))
