@@ -57,5 +57,20 @@ def report_bug(exc: Exception) -> None:
     )
 
 
+def entry() -> None:
+    """The ``lockgate`` command (and ``python -m lockgate``): :func:`main`, then exit. A process
+    that ran a built-in stage which needs no teardown (``commands.stage.QUICK_EXIT``) ends at
+    once after flushing its output; any other ends through the interpreter's own exit."""
+    code = main()
+    stage = sys.modules.get("lockgate.commands.stage")
+    if stage is not None and stage.finished.code is not None:
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

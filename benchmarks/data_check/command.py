@@ -8,9 +8,11 @@ timestamp). The checks, on both sides: id not null and unique, f1 and f2 within 
 c1 in allowed sets, a row-count floor, freshness of ts; no drift. The script does them in one
 ``select`` with Polars' streaming engine, as a user would by hand. Besides wall time, the CPU
 seconds of the process tree (user + system, from the same ``wait4``): on a shared machine the
-wall time stretches a side's fixed CPU cost by the load, its CPU time much less. lockgate's
-modules are compiled to bytecode first, as an installed lockgate has them. One warm-up of each
-side, then ``--repeat`` alternating rounds.
+wall time stretches a side's fixed CPU cost by the load, its CPU time much less. Two more
+processes show where lockgate's extra time goes: the stage process alone (``lockgate stage
+data-check`` with the variables the engine gives it), and an interpreter that only imports
+Polars. lockgate's modules are compiled to bytecode first, as an installed lockgate has them.
+One warm-up of each side, then ``--repeat`` rotating rounds (each starts one side later).
 
     python -m benchmarks.data_check.command --rows 10000000 --repeat 7
 
@@ -131,6 +133,30 @@ def process(argv: list[str], cwd: Path, env: dict[str, str]) -> Callable[[], dic
     return run
 
 
+def stage_env(root: Path, env: dict[str, str]) -> dict[str, str]:
+    """The contract variables the engine gives the data-check stage process, for running that
+    process alone (``lockgate stage data-check``): where lockgate's own time goes."""
+    import json
+
+    import yaml
+
+    with_ = yaml.safe_load(SPEC)["stages"]["data-check"]["with"]
+    folders = {name: root / f".stage-{name}" for name in ("in", "out", "state", "secrets")}
+    for folder in folders.values():
+        folder.mkdir(exist_ok=True)
+    return {
+        **env,
+        "LOCKGATE_WITH": json.dumps(with_),
+        "LOCKGATE_WORKSPACE": str(root),
+        "LOCKGATE_IN": str(folders["in"]),
+        "LOCKGATE_OUT": str(folders["out"]),
+        "LOCKGATE_STATE": str(folders["state"]),
+        "LOCKGATE_SECRETS": str(folders["secrets"]),
+        "LOCKGATE_RUN_ID": "bench",
+        "LOCKGATE_STAGE": "data-check",
+    }
+
+
 def measure(root: Path, repeat: int) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
     sides = {
@@ -140,13 +166,20 @@ def measure(root: Path, repeat: int) -> dict[str, Any]:
             env,
         ),
         "polars_script": process([sys.executable, "script.py"], root, env),
+        # where the difference goes: the stage process the engine starts, run alone, and an
+        # interpreter that only imports Polars (what both sides pay before any work)
+        "stage_process": process(
+            [sys.executable, "-m", "lockgate", "stage", "data-check"], root, stage_env(root, env)
+        ),
+        "import_polars": process([sys.executable, "-c", "import polars"], root, env),
     }
     raw: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
     for run in sides.values():
         run()  # warm-up: page cache, bytecode
-    for _ in range(repeat):
-        for name, run in sides.items():
-            raw[name].append(run())
+    names = list(sides)
+    for r in range(repeat):  # rotating: no side always runs first or after the same other side
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            raw[name].append(sides[name]())
     summary: dict[str, Any] = {}
     for name, runs in raw.items():
         summary[name] = {
@@ -158,6 +191,7 @@ def measure(root: Path, repeat: int) -> dict[str, Any]:
     for key in ("seconds", "cpu_seconds", "peak_rss_mib"):
         ratio = summary["lockgate"][f"{key}_median"] / summary["polars_script"][f"{key}_median"]
         summary[f"ratio_{key}"] = round(ratio, 3)
+    summary["rotated"] = True
     return summary
 
 
@@ -174,8 +208,12 @@ def main() -> None:
         bytecode = result_file.compile_lockgate()
         load_before = result_file.load()
         summary = measure(root, args.repeat)
+        from lockgate.commands.stage import QUICK_EXIT
+
         payload = {
             "rows": args.rows,
+            # whether the stage process ends without the interpreter's teardown
+            "stage_quick_exit": "data-check" in QUICK_EXIT,
             "bytecode": bytecode,
             "columns": 6,
             "file_mib": round((root / "data.parquet").stat().st_size / 2**20, 1),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+from dataclasses import dataclass
 
 from lockgate.errors import LockgateError
 from lockgate.stages import BUILTIN_STAGES
@@ -13,6 +14,24 @@ from lockgate.stages.context import StageContext
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help=f"one of: {', '.join(sorted(BUILTIN_STAGES)) or 'none'}")
+
+
+# Built-in stages whose process may end without the interpreter's teardown (see
+# lockgate.__main__.entry): everything they write is closed before they return, and nothing they
+# use needs an exit handler. Tearing down a data-check process frees the buffers of its query
+# one by one (about 40 ms after a 10M-row check, as long as a plain script's own exit); the
+# operating system takes the memory back at once.
+QUICK_EXIT: frozenset[str] = frozenset()
+
+
+@dataclass
+class Finished:
+    """Set once a stage in :data:`QUICK_EXIT` has returned: its exit code."""
+
+    code: int | None = None
+
+
+finished = Finished()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
             f"stage lockgate/{args.name} needs the Python package {exc.name!r}, which this "
             f"environment lacks: add it to image.requirements (or pip install 'lockgate[{extra}]')"
         ) from None
+    if args.name in QUICK_EXIT:
+        finished.code = code
     return code
 
 
