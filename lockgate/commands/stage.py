@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # use needs an exit handler. Tearing down a data-check process frees the buffers of its query
 # one by one (about 40 ms after a 10M-row check, as long as a plain script's own exit); the
 # operating system takes the memory back at once.
-QUICK_EXIT: frozenset[str] = frozenset()
+QUICK_EXIT = frozenset({"data-check"})
 
 
 @dataclass
