@@ -166,7 +166,7 @@ def release_path(doc: dict[str, Any]) -> str:
     runs = _steps(doc, "lockgate run")
     approvals = _steps(doc, "approve ")  # not "promote ... before anyone approved it"
     approved = (
-        f"signed approvals under {max(approvals):.0f} s"
+        f"signed approvals {max(approvals):.1f} s at most"
         if max(approvals) < 1
         else f"signed approvals {_span(approvals)}"
     )
