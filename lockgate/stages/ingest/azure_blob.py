@@ -12,6 +12,10 @@ against the public cloud's login host with the system's trust store. Here the fi
   checked against the same CA. Its first token is
   asked for before the filesystem is made, so a refused secret is one line at once. The tokens
   stay in memory.
+
+An object's lookup and each fetch of its bytes are bounded as a listing is
+(:func:`object_stores.within`): the blob SDK retries a lost store for over a minute and a silent
+one for minutes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import ssl
 from collections.abc import Mapping
 from typing import Any
 
+from lockgate.stages.ingest import object_stores
 from lockgate.stages.ingest.postgres import SourceError
 from lockgate.stages.ingest.store_tls import trusted_ca
 
@@ -147,8 +152,26 @@ def _retry_class() -> Any:
 
 
 @functools.cache
+def bounded_file_class() -> Any:
+    """adlfs's blob file whose every fetch is bounded in time (:func:`object_stores.within`)."""
+    from adlfs.spec import AzureBlobFile
+    from fsspec.asyn import sync_wrapper
+
+    class BoundedBlobFile(AzureBlobFile):
+        async def _async_fetch_range(self, start: int, end: int | None = None, **kw: Any) -> Any:
+            size = None if end is None else min(end, self.size) - start
+            fetch = super()._async_fetch_range(start, end, **kw)
+            return await object_stores.within(object_stores.fetch_bound(size), fetch)
+
+        _fetch_range = sync_wrapper(_async_fetch_range)
+
+    return BoundedBlobFile
+
+
+@functools.cache
 def blob_filesystem_class() -> Any:
-    """adlfs's filesystem whose service client this module makes (see the module's doc)."""
+    """adlfs's filesystem whose service client this module makes (see the module's doc), and
+    whose object lookups and reads are bounded in time."""
     from adlfs import AzureBlobFileSystem
 
     class DeclaredBlobFileSystem(AzureBlobFileSystem):
@@ -157,6 +180,17 @@ def blob_filesystem_class() -> Any:
         ) -> None:
             self._verify, self._blob_endpoint = verify, blob_endpoint
             super().__init__(**kwargs)
+
+        async def _info(self, path: str, **kwargs: Any) -> Any:
+            bound = object_stores.LIST_TIMEOUT_S
+            return await object_stores.within(bound, super()._info(path, **kwargs))
+
+        def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+            # adlfs makes its own file class; a read gets the bounded one
+            handle = super()._open(path, mode, **kwargs)
+            if mode == "rb":
+                handle.__class__ = bounded_file_class()
+            return handle
 
         def do_connect(self) -> None:
             from azure.core.credentials import AzureNamedKeyCredential

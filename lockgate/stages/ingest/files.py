@@ -226,7 +226,7 @@ def _remote(
     found: list[Partition] = []
 
     def problem(exc: BaseException) -> str:
-        return read_problem(exc, values, bool(opts.get("anon")))
+        return read_problem(exc, values, bool(opts.get("anon")), src.credentials)
 
     try:
         fs, root = open_filesystem(src.path, opts)
@@ -257,12 +257,12 @@ def _remote(
         if absent is None:
             raise SourceError(
                 f"with.source.files.path: cannot list {src.path}: "
-                + store_problem(exc, values, bool(opts.get("anon")))
+                + store_problem(exc, values, bool(opts.get("anon")), src.credentials)
             ) from None
     except Exception as exc:  # the store's SDK raises its own types; each becomes one line
         raise SourceError(
             f"with.source.files.path: cannot list {src.path}: "
-            + store_problem(exc, values, bool(opts.get("anon")))
+            + store_problem(exc, values, bool(opts.get("anon")), src.credentials)
         ) from None
     if absent is not None:
         raise SourceError(

@@ -6,7 +6,9 @@ token string (whose expiry it would look up on Google's servers). A service acco
 granted before the filesystem is made, so a refused key is reported at once: gcsfs retries an
 authentication failure as if it were transient. With ``with.source.files.ca_file`` the HTTPS
 session and every token grant trust that CA only (:mod:`store_tls`); an untrusted certificate
-fails at once, where gcsfs would retry it for a minute.
+fails at once, where gcsfs would retry it for a minute. An object's lookup and each fetch of
+its bytes are bounded as a listing is (:func:`object_stores.within`): gcsfs retries a lost
+store for half a minute, and waits on a silent one without end.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import ssl
 from collections.abc import Mapping
 from typing import Any
 
+from lockgate.stages.ingest import object_stores
 from lockgate.stages.ingest.postgres import SourceError
 from lockgate.stages.ingest.store_tls import pinned_session, require_https, tls_context
 
@@ -49,8 +52,9 @@ class UntrustedCertificate(Exception):
 @functools.cache
 def trusted_filesystem_class() -> Any:
     """gcsfs's filesystem whose aiohttp session verifies against ``trust`` when it is set (the
-    default context otherwise) and gives up at once on an untrusted certificate. gcsfs takes a
-    connector in ``session_kwargs``, but one can only be made in its event loop."""
+    default context otherwise) and gives up at once on an untrusted certificate, and whose
+    object lookups and reads are bounded in time. gcsfs takes a connector in
+    ``session_kwargs``, but one can only be made in its event loop."""
     import aiohttp
     import gcsfs.core
 
@@ -70,6 +74,17 @@ def trusted_filesystem_class() -> Any:
                 kwargs: dict[str, Any] = getattr(self, "session_kwargs", {})
                 self.session_kwargs = {**kwargs, "connector": connector}
             return await super()._set_session()
+
+        async def _info(self, path: str, **kwargs: Any) -> Any:
+            bound = object_stores.LIST_TIMEOUT_S
+            return await object_stores.within(bound, super()._info(path, **kwargs))
+
+        async def _cat_file(
+            self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
+        ) -> Any:
+            size = None if start is None or end is None else end - start
+            fetch = super()._cat_file(path, start=start, end=end, **kwargs)
+            return await object_stores.within(object_stores.fetch_bound(size), fetch)
 
     return TrustedGCSFileSystem
 

@@ -31,18 +31,24 @@ created (``GOOGLE_*``, ``STORAGE_EMULATOR_HOST``, ``AZURE_STORAGE_*``, ...): tho
 hidden while it is, and Google's default credentials (``gcloud`` config, the instance metadata
 server) are never asked, because a GCS filesystem always gets an explicit token or ``anon``.
 A listing of either store must finish within :data:`LIST_TIMEOUT_S`: their clients retry a
-refused connection for half a minute (GCS) or minutes (Azure) otherwise.
+refused connection for half a minute (GCS) or minutes (Azure) otherwise, and a silent one for
+many minutes. A read of an object is bounded the same way (:func:`within`): looking the object
+up within that bound, and each fetch of its bytes within it plus four seconds a MiB fetched
+(:func:`fetch_bound`), so a large object on a slow but working link (down to 256 KiB/s) is not
+cut: a false failure there would stop a pipeline that works, where a dead store is only found
+later.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from lockgate.contract import CONTAINER_OUT
 from lockgate.stages.ingest.azure_storage import azure_options
@@ -51,6 +57,9 @@ from lockgate.stages.ingest.postgres import SourceError
 FIELD = "with.source.files.credentials"
 GCS_ENDPOINT = "https://storage.googleapis.com"
 LIST_TIMEOUT_S = 15.0
+READ_RATE = 2**18  # bytes a second the slowest read of an object is allowed beyond the bound
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -264,6 +273,26 @@ def listing_options(fs: Any, url: str) -> dict[str, Any]:
     if store in (STORES["gs"], STORES["az"]) and getattr(fs, "async_impl", False):
         return {"timeout": LIST_TIMEOUT_S}
     return {}
+
+
+def fetch_bound(nbytes: int | None) -> float | None:
+    """How long one fetch of ``nbytes`` of an object may take: the listing's bound plus four
+    seconds a MiB (a fetch of an unknown length is not bounded)."""
+    if nbytes is None:
+        return None
+    return LIST_TIMEOUT_S + max(nbytes, 0) / READ_RATE
+
+
+async def within(seconds: float | None, call: Awaitable[T]) -> T:
+    """``call``'s result, or a TimeoutError saying how long the store was given: the GCS and
+    Azure clients retry a lost store for minutes (a silent one for far longer) otherwise.
+    ``seconds`` None waits as long as the client does."""
+    if seconds is None:
+        return await call
+    try:
+        return await asyncio.wait_for(call, seconds)
+    except TimeoutError:
+        raise TimeoutError(f"no answer within {seconds:g} s") from None
 
 
 @contextmanager

@@ -39,8 +39,10 @@ def bucket(s3_store: S3Store) -> Iterator[tuple[Any, str]]:
     name = f"lake-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=name)
     yield s3, name
-    for obj in s3.list_objects_v2(Bucket=name).get("Contents", []):
-        s3.delete_object(Bucket=name, Key=obj["Key"])
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys})
     s3.delete_bucket(Bucket=name)
 
 
