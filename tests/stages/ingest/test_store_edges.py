@@ -5,10 +5,7 @@ than the budget."""
 
 from __future__ import annotations
 
-import contextlib
 import io
-import socket
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +19,7 @@ from lockgate.stages.ingest import files, main
 from tests.cloudstores import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 from tests.s3store import S3Store
 from tests.stages.ingest.peak import run_measured
+from tests.stages.ingest.relay import Relay
 from tests.stages.ingest.test_budget import BUDGET_MIB, SLACK_MIB
 from tests.stages.ingest.test_read_cloud import _azure_lake
 from tests.stages.ingest.test_read_postgres import read_all
@@ -122,46 +120,6 @@ def test_an_object_deleted_between_listing_and_reading_is_one_line(
     )
 
 
-class Relay:
-    """A TCP relay to a store, which a test cuts: the store is lost mid-run."""
-
-    def __init__(self, target: str) -> None:
-        host, port = target.split("//", 1)[1].rsplit(":", 1)
-        self.target = (host, int(port))
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.open: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            self.open += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        for end in (source, sink):
-            end.close()
-
-    def cut(self) -> None:
-        self.listener.close()
-        for end in self.open:
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-            end.close()
-
-
 @pytest.mark.parametrize("budget", [None, "16MiB"])
 def test_a_store_lost_between_listing_and_reading_is_one_line_without_the_endpoint(
     tmp_path: Path,
@@ -175,7 +133,7 @@ def test_a_store_lost_between_listing_and_reading_is_one_line_without_the_endpoi
     whose endpoint comes from a secret."""
     s3, name = bucket
     _put(s3, name, "ev/a.parquet", [{"id": 1}])
-    relay = Relay(s3_store.endpoint)
+    relay = Relay(s3_store.endpoint.split("//", 1)[1], "refused")
     _after_listing(monkeypatch, relay.cut)
     with_ = _source(name, "ev") | ({"memory_budget": budget} if budget else {})
     ctx = _context(tmp_path, s3_store, with_)

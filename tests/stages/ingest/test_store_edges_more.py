@@ -5,10 +5,7 @@ objects' rows."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +19,7 @@ from lockgate.errors import LockgateError
 from lockgate.stages.ingest import main, object_stores
 from tests.cloudstores import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 from tests.s3store import S3Store
+from tests.stages.ingest.relay import Relay
 from tests.stages.ingest.test_read_cloud import Lake, _azure_lake, _gcs_lake
 from tests.stages.ingest.test_read_postgres import read_all
 from tests.stages.ingest.test_read_s3 import _context, _put, _written
@@ -79,60 +77,6 @@ def test_a_listing_of_more_than_one_page_reads_every_object_once(
 
 
 # --- a GCS or Azure store lost while an object is read ------------------------------------
-
-
-class Relay:
-    """A TCP relay to a store that a test cuts after the listing: from then on the store
-    refuses connections (``refused``: the port is closed) or takes them and never answers
-    (``silent``: a store behind a dead link or an overloaded proxy)."""
-
-    def __init__(self, target: str, how: str) -> None:
-        host, port = target.rsplit(":", 1)
-        self.target, self.how, self.cut_at = (host, int(port)), how, 0.0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
-        self.open: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            self.open.append(client)
-            if self.cut_at:
-                continue  # silent: taken, never answered
-            upstream = socket.create_connection(self.target)
-            self.open.append(upstream)
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-        for end in (source, sink):
-            end.close()
-
-    def cut(self) -> None:
-        self.cut_at = time.monotonic()
-        if self.how == "refused":
-            with contextlib.suppress(OSError):
-                self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(): the port closes
-            self.listener.close()
-        for end in list(self.open):
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-            end.close()
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        for end in list(self.open):
-            end.close()
 
 
 @pytest.mark.parametrize(("how", "budget"), [("refused", None), ("silent", "16MiB")])
