@@ -136,25 +136,25 @@ def process(argv: list[str], cwd: Path, env: dict[str, str]) -> Callable[[], dic
 def stage_env(root: Path, env: dict[str, str]) -> dict[str, str]:
     """The contract variables the engine gives the data-check stage process, for running that
     process alone (``lockgate stage data-check``): where lockgate's own time goes."""
-    import json
-
     import yaml
 
-    with_ = yaml.safe_load(SPEC)["stages"]["data-check"]["with"]
+    from lockgate.stages.context import StageContext
+
     folders = {name: root / f".stage-{name}" for name in ("in", "out", "state", "secrets")}
     for folder in folders.values():
         folder.mkdir(exist_ok=True)
-    return {
-        **env,
-        "LOCKGATE_WITH": json.dumps(with_),
-        "LOCKGATE_WORKSPACE": str(root),
-        "LOCKGATE_IN": str(folders["in"]),
-        "LOCKGATE_OUT": str(folders["out"]),
-        "LOCKGATE_STATE": str(folders["state"]),
-        "LOCKGATE_SECRETS": str(folders["secrets"]),
-        "LOCKGATE_RUN_ID": "bench",
-        "LOCKGATE_STAGE": "data-check",
-    }
+    ctx = StageContext(
+        workspace=root,
+        inputs=folders["in"],
+        out=folders["out"],
+        secrets_dir=folders["secrets"],
+        state=folders["state"],
+        run_id="bench",
+        stage="data-check",
+        git_sha="",
+        with_=yaml.safe_load(SPEC)["stages"]["data-check"]["with"],
+    )
+    return {**env, **ctx.env()}
 
 
 def measure(root: Path, repeat: int) -> dict[str, Any]:

@@ -96,6 +96,21 @@ class StageContext:
             with_=with_,
         )
 
+    def env(self) -> dict[str, str]:
+        """The contract variables :meth:`from_env` reads this context back from: what starts a
+        stage process by hand (a benchmark, a test) with the folders the engine would give it."""
+        return {
+            ENV_WORKSPACE: str(self.workspace),
+            ENV_IN: str(self.inputs),
+            ENV_OUT: str(self.out),
+            ENV_SECRETS: str(self.secrets_dir),
+            ENV_STATE: str(self.state),
+            ENV_RUN_ID: self.run_id,
+            ENV_STAGE: self.stage,
+            ENV_GIT_SHA: self.git_sha,
+            ENV_WITH: json.dumps(dict(self.with_)),
+        }
+
     def upstream(self, name: str) -> Path:
         """The output folder of the upstream stage ``name``."""
         return self.inputs / name

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from lockgate.stages.context import StageContext
+
 pl = pytest.importorskip("polars")
 
 WITH = {
@@ -22,19 +24,20 @@ WITH = {
 
 
 def _contract(root: Path) -> dict[str, str]:
-    folders = {name: root / name for name in ("in", "out", "state", "secrets")}
-    for folder in folders.values():
-        folder.mkdir(exist_ok=True)
-    return {
-        "LOCKGATE_WITH": json.dumps(WITH),
-        "LOCKGATE_WORKSPACE": str(root),
-        "LOCKGATE_IN": str(folders["in"]),
-        "LOCKGATE_OUT": str(folders["out"]),
-        "LOCKGATE_STATE": str(folders["state"]),
-        "LOCKGATE_SECRETS": str(folders["secrets"]),
-        "LOCKGATE_RUN_ID": "r",
-        "LOCKGATE_STAGE": "data-check",
-    }
+    for name in ("in", "out", "state", "secrets"):
+        (root / name).mkdir(exist_ok=True)
+    ctx = StageContext(
+        root,
+        root / "in",
+        root / "out",
+        root / "secrets",
+        root / "state",
+        "r",
+        "data-check",
+        "",
+        WITH,
+    )
+    return ctx.env()
 
 
 def _data(root: Path, value: float) -> None:
@@ -77,3 +80,18 @@ def test_the_in_process_entry_point_returns(
     monkeypatch.chdir(tmp_path)
     assert main(["stage", "data-check"]) == 1
     assert json.loads((tmp_path / "out" / "data-check.json").read_text())["passed"] is False
+
+
+def test_a_context_reads_back_from_the_variables_it_gives(tmp_path: Path) -> None:
+    ctx = StageContext(
+        tmp_path,
+        tmp_path / "in",
+        tmp_path / "out",
+        tmp_path / "s",
+        tmp_path / "st",
+        "r",
+        "x",
+        "abc",
+        WITH,
+    )
+    assert StageContext.from_env(ctx.env()) == ctx
