@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.tables import run_figures
+
 
 def join_spill(doc: dict[str, Any]) -> str:
     """``ingest-join-spill.json``: peak memory of one chunk's join, reference held or streamed."""
@@ -81,6 +83,38 @@ def postgres(doc: dict[str, Any]) -> str:
     )
 
 
+def postgres_figures(doc: dict[str, Any]) -> dict[str, str]:
+    """``ingest.json`` / ``ingest-10m.json``, as the prose under the table quotes it. Per method
+    (the keys of the table's labels: ``lockgate``, ``pandas_read_sql``...): its median
+    (``pandas_read_sql_seconds``), its time over lockgate's (``pandas_read_sql_ratio``), the
+    client's and the server's CPU (``lockgate_client_cpu``, ``lockgate_server_cpu``), its peak in
+    MiB and GiB (``lockgate_peak``, ``lockgate_peak_gib``). The drivers' peaks, lowest to highest
+    (``drivers_peak``, in MiB with no unit, and ``drivers_peak_gib``). lockgate's wall-time floor,
+    its client and server CPU together shared by the machine's cores (``lockgate_wall_floor``),
+    and pandas' time over that floor: the best ratio lockgate could reach
+    (``pandas_read_sql_ratio_at_most``)."""
+    med, cpu, peak = doc["median_seconds"], doc["median_cpu_seconds"], doc["peak_rss_mib"]
+    figures = run_figures(doc)
+    for method in med:
+        figures |= {
+            f"{method}_seconds": f"{med[method]:.2f} s",
+            f"{method}_ratio": f"{med[method] / med['lockgate']:.2f}x",
+            f"{method}_client_cpu": f"{cpu[method]['client']:.2f} s",
+            f"{method}_server_cpu": f"{cpu[method]['server']:.2f} s",
+            f"{method}_peak": f"{peak[method]:,.0f} MiB",
+            f"{method}_peak_gib": f"{peak[method] / 1024:.1f} GiB",
+        }
+    drivers = sorted(peak[m] for m in ("adbc_polars", "connectorx_polars") if m in peak)
+    if drivers:
+        figures["drivers_peak"] = f"{drivers[0]:,.0f}-{drivers[-1]:,.0f}"
+        figures["drivers_peak_gib"] = f"{drivers[0] / 1024:.1f}-{drivers[-1] / 1024:.1f} GiB"
+    floor = (cpu["lockgate"]["client"] + cpu["lockgate"]["server"]) / doc["machine"]["cpus"]
+    figures["lockgate_wall_floor"] = f"{floor:.2f} s"
+    if "pandas_read_sql" in med:
+        figures["pandas_read_sql_ratio_at_most"] = f"{med['pandas_read_sql'] / floor:.2f}x"
+    return figures
+
+
 def _seconds(value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
@@ -118,3 +152,16 @@ def cpu_split(doc: dict[str, Any]) -> str:
         f"{m['load_average_at_end']:.1f} at the end. Command: "
         f"`python benchmarks/ingest_split.py --rows {doc['rows']} --repeat {doc['repeat']}`.\n"
     )
+
+
+def cpu_split_figures(doc: dict[str, Any]) -> dict[str, str]:
+    """``ingest-cpu-split.json``, as the prose quotes it: each step's CPU seconds
+    (``adbc_read_cpu``; to a tenth of a second, ``adbc_read_cpu_tenths``) and the size of the
+    file it wrote in MiB, with no unit (``polars_write_zstd_mib``)."""
+    figures = run_figures(doc)
+    for step, seconds in doc["median_cpu_seconds"].items():
+        figures[f"{step}_cpu"] = f"{seconds:.2f} s"
+        figures[f"{step}_cpu_tenths"] = f"{seconds:.1f} s"
+    for step, size in doc.get("bytes", {}).items():
+        figures[f"{step}_mib"] = f"{size / 2**20:.1f}"
+    return figures

@@ -166,6 +166,19 @@ def table(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def figures(doc: dict[str, Any]) -> dict[str, str]:
+    """The figures the prose of docs/benchmarks/ledger.md quotes: one verification's CPU on one
+    core (``cpu_per_verify``) and what the whole ledger's verifications cost at that rate
+    (``all_verifications``, the CPU seconds of ``entries`` of them)."""
+    from benchmarks.tables import run_figures
+
+    cpu = doc["cpu_us_per_verify"]["median"]
+    return run_figures(doc) | {
+        "cpu_per_verify": f"{cpu:.0f} µs",
+        "all_verifications": f"{cpu * doc['entries'] / 1e6:.1f} s",
+    }
+
+
 def _ratio(sec: dict[str, Any], way: str, n: int) -> str:
     return f"{sec[f'{way}_{n}']['median'] / sec[f'serial_{n}']['median']:.2f}"
 

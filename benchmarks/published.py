@@ -7,9 +7,20 @@ A page marks each generated block::
     <!-- end generated NAME -->
 
 and everything between the markers is rewritten by the renderer listed for ``NAME`` in
-``RENDERERS`` (a table, from the JSON alone). ``python -m benchmarks.published`` rewrites the
-pages; ``--check`` only reports the blocks that differ from their result files and exits 1, which
-is what the test suite runs, so a number in docs/ cannot drift from its measurement.
+``RENDERERS`` (a table, from the JSON alone). A figure quoted in the prose around the tables is
+marked where it stands::
+
+    took <!-- figure NAME.json KEY -->2.93 s<!-- end figure --> on the first audit
+
+and the text between the two comments is the figure ``KEY`` of the dict that ``FIGURES[NAME]``
+returns: named figures, formatted as the prose writes them and again from the JSON alone (ratios
+and sums are computed there, not typed). A marker and its end stay on one line, and no line
+begins with a marker: Markdown would take that line for a block of HTML and end the paragraph
+there. A figure function lives in the module of the file's renderer.
+
+``python -m benchmarks.published`` rewrites the pages; ``--check`` only reports the blocks and
+figures that differ from their result files and exits 1, which is what the test suite runs, so a
+number in docs/ cannot drift from its measurement.
 """
 
 from __future__ import annotations
@@ -78,6 +89,24 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     # train overhead, gpu check
     "train-overhead": train_tables.train_overhead,
     "gpu_check-h200": train_tables.gpu_check,
+}
+
+# Figures quoted in prose: `<!-- figure NAME.json KEY -->VALUE<!-- end figure -->`, on one line.
+FIGURE = re.compile(
+    r"(<!-- figure (?P<name>[\w.-]+)\.json (?P<key>\w+) -->)(?P<value>.*?)(<!-- end figure -->)"
+)
+FIGURES: dict[str, Callable[[dict[str, Any]], dict[str, str]]] = {
+    "data-check": tables.data_check_figures,
+    "data-check-stream": data_check_table.stream_figures,
+    "data-check-validators": tables.validators_figures,
+    "encryption": tables.encryption_figures,
+    "ingest": ingest_tables.postgres_figures,
+    "ingest-10m": ingest_tables.postgres_figures,
+    "ingest-cpu-split": ingest_tables.cpu_split_figures,
+    "ledger-command": tables.ledger_command_figures,
+    "ledger-gate": tables.ledger_gate_figures,
+    "ledger-verify": ledger_verify.figures,
+    "train-startup": tables.train_startup_figures,
 }
 
 # The summary table of docs/benchmarks/README.md: rows from each result file, in this order.
@@ -152,8 +181,26 @@ def missing(name: str, results: Path = RESULTS) -> str:
     return ""
 
 
+def figures(name: str, results: Path = RESULTS) -> dict[str, str]:
+    """The named figures of result file ``name``, as the prose quotes them."""
+    return FIGURES[name](json.loads((results / f"{name}.json").read_text()))
+
+
+def figure_missing(name: str, key: str, results: Path = RESULTS) -> str:
+    """Why figure ``key`` of result file ``name`` cannot be generated, or ''."""
+    if name not in FIGURES:
+        return f"no figures for {name!r} in benchmarks/published.py"
+    if not (results / f"{name}.json").is_file():
+        return f"no result file benchmarks/results/{name}.json (run its benchmark)"
+    known = figures(name, results)
+    if key not in known:
+        return f"{name}.json has no figure {key!r}; it has: {', '.join(sorted(known))}"
+    return ""
+
+
 def regenerate(text: str, results: Path = RESULTS) -> str:
-    """``text`` with every block that can be generated rewritten; the others left as they are."""
+    """``text`` with every block and figure that can be generated rewritten; the others left as
+    they are."""
 
     def fill(match: re.Match[str]) -> str:
         if missing(match.group("name"), results):
@@ -165,11 +212,32 @@ def regenerate(text: str, results: Path = RESULTS) -> str:
             return match.group(0)
         return match.group(1) + render_summary(results) + match.group(3)
 
-    return SUMMARY_BLOCK.sub(fill_summary, BLOCK.sub(fill, text))
+    def fill_figure(match: re.Match[str]) -> str:
+        name, key = match.group("name", "key")
+        if figure_missing(name, key, results):
+            return match.group(0)
+        return match.group(1) + figures(name, results)[key] + match.group(5)
+
+    text = SUMMARY_BLOCK.sub(fill_summary, BLOCK.sub(fill, text))
+    return FIGURE.sub(fill_figure, text)
+
+
+def misplaced_figures(text: str) -> list[str]:
+    """``line N: why`` for every figure marker that would not be generated or would break the
+    page: one without its end on the same line, or one that begins a line."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.count("<!-- figure ") != len(FIGURE.findall(line)):
+            found.append(f"line {number}: a figure marker without its end on the same line")
+        if line.lstrip().startswith("<!-- figure "):
+            found.append(f"line {number}: a figure marker begins the line (read as HTML)")
+    return found
 
 
 def stale(docs: Path = REPO / "docs", results: Path = RESULTS) -> list[str]:
-    """``page: NAME`` for every generated block whose text differs from its result file."""
+    """``page: NAME`` for every generated block whose text differs from its result file,
+    ``page: figure NAME.json KEY`` for every such figure; with the reason where one of them
+    cannot be generated (no renderer, no result file, no such figure)."""
     found = []
     for page in pages(docs):
         text = page.read_text()
@@ -186,12 +254,22 @@ def stale(docs: Path = REPO / "docs", results: Path = RESULTS) -> list[str]:
                 found.append(f"{where}: summary: {why}")
             elif match.group("body") != render_summary(results):
                 found.append(f"{where}: summary")
+        found += [f"{page.relative_to(docs.parent)}: {why}" for why in misplaced_figures(text)]
+        for match in FIGURE.finditer(text):
+            name, key = match.group("name", "key")
+            where, why = page.relative_to(docs.parent), figure_missing(name, key, results)
+            if why:
+                found.append(f"{where}: figure {name}.json {key}: {why}")
+            elif match.group("value") != figures(name, results)[key]:
+                found.append(f"{where}: figure {name}.json {key}")
     return found
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="report stale blocks, write nothing")
+    parser.add_argument(
+        "--check", action="store_true", help="report stale blocks and figures, write nothing"
+    )
     args = parser.parse_args(argv)
     docs = REPO / "docs"
     if args.check:

@@ -1,6 +1,8 @@
 """Markdown tables for docs/, one function per result file (see benchmarks/published.py).
 
-Each takes the parsed JSON document and returns the block's text; nothing here measures."""
+Each takes the parsed JSON document and returns the block's text; nothing here measures. A
+``*_figures`` function returns the named figures of a result file that the prose around its
+table quotes, formatted as the prose writes them."""
 
 from __future__ import annotations
 
@@ -31,6 +33,26 @@ def _s(seconds: float) -> str:
 
 def _raw(values: list[float]) -> str:
     return ", ".join(f"{v:.2f}" for v in values)
+
+
+def _span(values: list[float]) -> str:
+    """A side's rounds from the quickest to the slowest: ``0.58–0.71 s``."""
+    return f"{min(values):.2f}–{max(values):.2f} s"
+
+
+def run_figures(doc: dict[str, Any]) -> dict[str, str]:
+    """The figures of how a run was taken, for any result file that records them: ``rounds``,
+    and the 1-minute load average as ``load_before`` and ``load_after`` (at the run's start and
+    end) or ``load`` (one reading)."""
+    figures = {"rounds": str(doc["repeat"])} if "repeat" in doc else {}
+    machine = doc.get("machine", {})
+    before = doc.get("load_average_before") or [machine.get("load_average_at_start")]
+    after = doc.get("load_average_after") or [machine.get("load_average_at_end")]
+    if before[0] is not None and after[0] is not None:
+        figures |= {"load_before": f"{before[0]:.1f}", "load_after": f"{after[0]:.1f}"}
+    if doc.get("load_average"):
+        figures["load"] = f"{doc['load_average'][0]:.1f}"
+    return figures
 
 
 def data_check_command(doc: dict[str, Any]) -> str:
@@ -84,6 +106,15 @@ def data_check(doc: dict[str, Any]) -> str:
 """
 
 
+def data_check_figures(doc: dict[str, Any]) -> dict[str, str]:
+    """``data-check.json``: each side's median and the ratio of the table."""
+    return run_figures(doc) | {
+        "lockgate": _s(doc["lockgate"]["seconds_median"]),
+        "polars": _s(doc["polars"]["seconds_median"]),
+        "polars_over_lockgate": f"{doc['polars_over_lockgate']:.2f}",
+    }
+
+
 def validators(doc: dict[str, Any]) -> str:
     base = doc["lockgate"]["seconds_median"]
     names = {
@@ -111,6 +142,18 @@ def validators(doc: dict[str, Any]) -> str:
         + f"). {_machine(doc)}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def validators_figures(doc: dict[str, Any]) -> dict[str, str]:
+    """``data-check-validators.json``: each side's median (``lockgate``, ``pandera``, ``gx``)
+    and the other sides' time over lockgate's (``pandera_ratio``, ``gx_ratio``), as in the
+    table."""
+    base = doc["lockgate"]["seconds_median"]
+    figures = run_figures(doc)
+    for key in ("lockgate", "pandera", "gx"):
+        figures[key] = _s(doc[key]["seconds_median"])
+        figures[f"{key}_ratio"] = f"{doc[key]['seconds_median'] / base:.1f}x"
+    return figures
 
 
 def serving(doc: dict[str, Any]) -> str:
@@ -183,6 +226,22 @@ def ledger_command(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ledger_command_figures(doc: dict[str, Any]) -> dict[str, str]:
+    """``ledger-command.json``: every median by its name in the file (``audit_verify_signed``;
+    ``in_process_audit`` for the in-process rows; ``audit_verify_signed_full_cpu`` for CPU
+    seconds), and the first signed audit's CPU to a tenth of a second
+    (``audit_verify_signed_full_cpu_tenths``)."""
+    figures = run_figures(doc)
+    figures |= {name: _s(v["median"]) for name, v in doc["command_s"].items()}
+    figures |= {f"in_process_{name}": _s(v["median"]) for name, v in doc["in_process_s"].items()}
+    cpu = doc.get("command_cpu_s", {})
+    figures |= {f"{name}_cpu": _s(v["median"]) for name, v in cpu.items()}
+    if "audit_verify_signed_full" in cpu:
+        tenths = f"{cpu['audit_verify_signed_full']['median']:.1f} s"
+        figures["audit_verify_signed_full_cpu_tenths"] = tenths
+    return figures
+
+
 def _cpu(doc: dict[str, Any]) -> str:
     """The first signed audits' CPU seconds, when recorded: the work, whatever the load."""
     cpu = doc.get("command_cpu_s", {})
@@ -249,6 +308,23 @@ def ledger_gate(doc: dict[str, Any]) -> str:
         f"{_machine(doc)}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def ledger_gate_figures(doc: dict[str, Any]) -> dict[str, str]:
+    """``ledger-gate.json``: every median by its name in the file (``promote``,
+    ``baseline_promote``, ``in_process_parse_copy``...) and the spread of its rounds
+    (``promote_rounds``); the sizes of the ledger and of the parsed copy in whole MB; libsodium's
+    full audit over OpenSSL's (``libsodium_over_openssl``)."""
+    sec = doc["seconds"]
+    figures = run_figures(doc)
+    figures |= {name: _s(v["median"]) for name, v in sec.items()}
+    figures |= {f"{name}_rounds": _span(v["raw"]) for name, v in sec.items()}
+    ssl, sodium = sec["in_process_audit_full_openssl"], sec["in_process_audit_full_libsodium"]
+    return figures | {
+        "ledger_mb": f"{doc['ledger_mb']:.0f} MB",
+        "parsed_copy_mb": f"{doc['parsed_copy_mb']:.0f} MB",
+        "libsodium_over_openssl": f"{sodium['median'] / ssl['median']:.2f}",
+    }
 
 
 def ledger_payload(doc: dict[str, Any]) -> str:
@@ -323,6 +399,59 @@ def encryption(doc: dict[str, Any]) -> str:
 {step_rows}{_encryption_reads(doc)}
 Wall time of the whole command, and the CPU seconds of lockgate and its stages together, {doc["repeat"]} alternating rounds after one warm-up; the steps likewise, {doc["segment_mib"]} MiB segments. {_machine(doc)}
 """
+
+
+def encryption_figures(doc: dict[str, Any]) -> dict[str, str]:
+    """``encryption.json``, as the prose under its tables quotes it.
+
+    Per ``lockgate run`` scenario (``hit_read``, ``hit_only``, ``store``): each side's median
+    (``hit_read_plain``, ``hit_read_encrypted``), the ratios of the table (``hit_read_ratio``,
+    ``hit_read_cpu_ratio``) and the spread of each side's two quickest rounds
+    (``hit_read_plain_quickest``). Per step: its median and its CPU seconds as a bare number
+    (``step_open``, ``step_open_cpu``). Per read of the Parquet file (``whole``, ``few``) and way
+    (``plain``, ``in_place``, ``file_object``, ``opened``): the median (``read_whole_in_place``)
+    and, but for ``plain``, the ratios (``read_whole_in_place_ratio``,
+    ``read_whole_in_place_cpu_ratio``). The read in a fresh process: ``fresh_ratio``,
+    ``fresh_seconds`` (one figure when both sides give the same), ``fresh_rounds``,
+    ``fresh_plain_peak``, ``fresh_in_place_peak``. The ciphers: ``aes_open_rate`` in GiB/s on
+    one thread, and how many times slower ChaCha20-Poly1305 is (``chacha_slower``: one figure
+    when sealing and opening agree)."""
+    figures = run_figures(doc)
+    for name, run in doc["scenarios"].items():
+        figures[f"{name}_ratio"] = f"{run['ratio']:.2f}x"
+        figures[f"{name}_cpu_ratio"] = f"{run['cpu_ratio']:.2f}x"
+        for side in ("plain", "encrypted"):
+            figures[f"{name}_{side}"] = _s(run[side]["median"])
+            figures[f"{name}_{side}_quickest"] = _span(sorted(run[side]["raw"])[:2])
+    for name, step in doc["steps"].items():
+        figures[f"step_{name}"] = _s(step["median"])
+        figures[f"step_{name}_cpu"] = f"{step['cpu_median']:.2f}"
+    reads = doc.get("reads", {})
+    for what in ("whole", "few"):
+        for way, read in reads.get(what, {}).items():
+            figures[f"read_{what}_{way}"] = _s(read["median"])
+            if way != "plain":
+                figures[f"read_{what}_{way}_ratio"] = f"{read['ratio']:.2f}x"
+                figures[f"read_{what}_{way}_cpu_ratio"] = f"{read['cpu_ratio']:.2f}x"
+    fresh = reads.get("fresh_process")
+    if fresh:
+        plain, sealed = fresh["plain"], fresh["in_place"]
+        both = [_s(plain["median"]), _s(sealed["median"])]
+        figures |= {
+            "fresh_ratio": f"{sealed['median'] / plain['median']:.2f}x",
+            "fresh_seconds": f"{both[0]} each" if both[0] == both[1] else " against ".join(both),
+            "fresh_rounds": str(len(plain["raw"])),
+            "fresh_plain_peak": f"{plain['peak_mib_median']:,} MiB",
+            "fresh_in_place_peak": f"{sealed['peak_mib_median']:,} MiB",
+        }
+    aeads = doc.get("ciphers")
+    if aeads:
+        rate = {name: aead["mib_per_s"] for name, aead in aeads.items()}
+        aes, chacha = doc["cipher"], "ChaCha20-Poly1305"
+        figures["aes_open_rate"] = f"{rate[aes + ' open'] / 1024:.0f} GiB/s"
+        slower = {f"{rate[f'{aes} {w}'] / rate[f'{chacha} {w}']:.1f}" for w in ("seal", "open")}
+        figures["chacha_slower"] = "–".join(sorted(slower))
+    return figures
 
 
 def _encryption_reads(doc: dict[str, Any]) -> str:
@@ -488,3 +617,22 @@ def train_startup(doc: dict[str, Any]) -> str:
 
 {doc["rows"]:,} rows, {doc["epochs"]} epochs at batch {doc["batch_size"]:,} on {doc["device"]} ({doc["torch_threads"]} torch threads), each side a fresh process timed from start to exit, {doc["repeat"]} alternating rounds after one warm-up; imports from one more process of each with `-X importtime`. {_machine(doc)}
 """
+
+
+def train_startup_figures(doc: dict[str, Any]) -> dict[str, str]:
+    """``train-startup.json``, as the prose under its table quotes it: the imports' time of
+    every process, fewest seconds to most (``imports_span``); what importing lockgate's train
+    stage (``lockgate.stages.train``, pydantic included) took in the stage process, the mean over
+    the models (``lockgate_imports``); and the earlier stage over the plain script, lowest to
+    highest over the models, with no unit (``before_over_plain_span``)."""
+    models = doc["models"].values()
+    imports = [s for m in models for s in m["imports_s"].values()]
+    own = [m["largest_imports_s"]["stage"]["lockgate.stages.train"] for m in models]
+    figures = run_figures(doc) | {
+        "imports_span": f"{min(imports):.1f}–{max(imports):.1f} s",
+        "lockgate_imports": f"{sum(own) / len(own):.2f} s",
+    }
+    if doc.get("baseline"):
+        before = [m["stage_before_over_plain"] for m in models]
+        figures["before_over_plain_span"] = f"{min(before):.2f}–{max(before):.2f}"
+    return figures

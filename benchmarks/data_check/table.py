@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.tables import _machine
+from benchmarks.tables import _machine, run_figures
 
 
 def stream(doc: dict[str, Any]) -> str:
@@ -33,3 +33,16 @@ def stream(doc: dict[str, Any]) -> str:
         + _machine(doc)
         + "\n"
     )
+
+
+def stream_figures(doc: dict[str, Any]) -> dict[str, str]:
+    """``data-check-stream.json``: the budgeted run's peak, above the baseline and in all, and
+    each run's time, as in the table; the budgeted run's time over the one-pass run's."""
+    budgeted, one_pass = doc["budgeted"], doc["one_pass"]
+    return run_figures(doc) | {
+        "budgeted_peak_rss": f"{budgeted['peak_rss_mib']:,.0f} MiB",
+        "budgeted_above_baseline": f"{budgeted['peak_rss_mib'] - doc['baseline_rss_mib']:,.0f} MiB",
+        "budgeted_seconds": f"{budgeted['seconds']:.1f} s",
+        "one_pass_seconds": f"{one_pass['seconds']:.1f} s",
+        "budgeted_over_one_pass": f"{budgeted['seconds'] / one_pass['seconds']:.1f}x",
+    }

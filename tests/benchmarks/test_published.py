@@ -71,3 +71,107 @@ def test_the_summary_table_is_generated_and_follows_its_files(tmp_path: Path) ->
     assert "a first signed audit **0.50 s** (met" in page.read_text()
     (results / "ui.json").unlink()
     assert any("summary: no result file for ui" in s for s in published.stale(docs, results))
+
+
+def _figure(name: str, key: str, value: str) -> str:
+    return f"<!-- figure {name}.json {key} -->{value}<!-- end figure -->"
+
+
+def test_a_drifted_figure_in_prose_makes_the_page_stale_until_regenerated(tmp_path: Path) -> None:
+    docs, results = tmp_path / "docs", tmp_path / "results"
+    docs.mkdir()
+    results.mkdir()
+    shutil.copy(published.RESULTS / "ledger-command.json", results)
+    page = docs / "page.md"
+    first = _figure("ledger-command", "audit_verify_signed_full", "9.99 s")
+    page.write_text(f"# Ledger\n\nThe first audit took {first} on the\nfaster CPU.\n")
+    assert published.stale(docs, results) == [
+        "docs/page.md: figure ledger-command.json audit_verify_signed_full"
+    ]
+    page.write_text(published.regenerate(page.read_text(), results))
+    assert published.stale(docs, results) == []
+    assert (
+        "The first audit took <!-- figure ledger-command.json audit_verify_signed_full -->2.93 s<!-- end figure --> on the\nfaster CPU."
+        in page.read_text()
+    )
+    document = json.loads((results / "ledger-command.json").read_text())
+    document["command_s"]["audit_verify_signed_full"]["median"] = 1.5
+    (results / "ledger-command.json").write_text(json.dumps(document))
+    assert published.stale(docs, results) == [
+        "docs/page.md: figure ledger-command.json audit_verify_signed_full"
+    ]
+    page.write_text(published.regenerate(page.read_text(), results))
+    assert "-->1.50 s<!--" in page.read_text()
+    assert published.stale(docs, results) == []
+
+
+def test_a_derived_figure_is_computed_from_the_file(tmp_path: Path) -> None:
+    """ "5.15x at most" in docs/ingest.md is pandas' time over lockgate's CPU floor: a change of
+    lockgate's CPU in the file changes it."""
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(published.RESULTS / "ingest.json", results)
+    assert published.figures("ingest", results)["pandas_read_sql_ratio_at_most"] == "5.15x"
+    document = json.loads((results / "ingest.json").read_text())
+    document["median_cpu_seconds"]["lockgate"]["client"] += 0.5
+    (results / "ingest.json").write_text(json.dumps(document))
+    assert published.figures("ingest", results)["pandas_read_sql_ratio_at_most"] == "4.33x"
+
+
+def test_an_unknown_figure_is_an_error_naming_page_and_figure(tmp_path: Path) -> None:
+    docs, results = tmp_path / "docs", tmp_path / "results"
+    docs.mkdir()
+    results.mkdir()
+    shutil.copy(published.RESULTS / "ledger-command.json", results)
+    shutil.copy(published.RESULTS / "ui.json", results)
+    text = (
+        f"A {_figure('ledger-command', 'no_such_figure', '1 s')} figure, one of a file with no"
+        f" figures, {_figure('ui', 'median', '40 ms')}, and one of no file,"
+        f" {_figure('ledger-gate', 'promote', '1.18 s')}.\n"
+    )
+    (docs / "page.md").write_text(text)
+    found = published.stale(docs, results)
+    assert len(found) == 3
+    assert found[0].startswith(
+        "docs/page.md: figure ledger-command.json no_such_figure: ledger-command.json has no"
+        " figure 'no_such_figure'; it has: "
+    )
+    assert "audit_verify_signed_full" in found[0]
+    assert found[1] == (
+        "docs/page.md: figure ui.json median: no figures for 'ui' in benchmarks/published.py"
+    )
+    assert found[2] == (
+        "docs/page.md: figure ledger-gate.json promote: no result file"
+        " benchmarks/results/ledger-gate.json (run its benchmark)"
+    )
+    assert published.regenerate(text, results) == text
+
+
+def test_a_figure_marker_stays_within_a_line_and_never_begins_one(tmp_path: Path) -> None:
+    """Markdown reads a line that begins with ``<!--`` as HTML, ending the paragraph there; and a
+    marker whose end is on another line would never be generated."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    figure = _figure("ledger-command", "audit_verify", "0.23 s")
+    (docs / "page.md").write_text(
+        f"The repeat audit took\n{figure}.\n\nBroken: <!-- figure ledger-command.json audit_verify"
+        " -->0.23 s\n<!-- end figure -->.\n"
+    )
+    assert published.stale(docs) == [
+        "docs/page.md: line 2: a figure marker begins the line (read as HTML)",
+        "docs/page.md: line 4: a figure marker without its end on the same line",
+    ]
+
+
+def test_every_figure_marker_in_docs_names_a_figure_its_renderer_gives() -> None:
+    marked = [
+        (page, match.group("name"), match.group("key"))
+        for page in published.pages(REPO / "docs")
+        for match in published.FIGURE.finditer(page.read_text())
+    ]
+    assert marked, "no figure marker in docs/"
+    for page, name, key in marked:
+        assert name in published.FIGURES, f"{page}: no figures for {name}"
+        assert key in published.figures(name), f"{page}: {name}.json has no figure {key!r}"
+    assert set(published.FIGURES) <= set(published.RENDERERS)
+    assert {name for _, name, _ in marked} == set(published.FIGURES), "a figure function unused"
