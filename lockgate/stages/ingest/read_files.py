@@ -71,11 +71,13 @@ def file_batches(
     if column is None and cfg.mode == "stream":
         mark = journal.watermark
         fresh = [p for p in found if mark is None or p.key > mark]
-        # each partition is read when its batch is; the first one's columns are pinned
-        schema = _schema(_scanned((fresh or found)[0], keep=memory is None))
+        # each partition is read when its batch is; the first one's columns are pinned, and
+        # its scan is the first batch's (an object is fetched once), unless nothing is fresh
+        first = _scanned((fresh or found)[0], keep=memory is None and bool(fresh))
+        schema = _schema(first)
         if memory is not None:
             return info, schema, _bounded_stream(fresh, schema, memory)
-        return info, schema, _stream(fresh, schema)
+        return info, schema, _stream(fresh, schema, first)
     scans = [_scanned(p, keep=memory is None) for p in found]
     union = _union(scans)
     if column is not None and column not in union:
@@ -107,9 +109,15 @@ def _whole(scans: list[_Scanned]) -> Iterator[Batch]:
     yield Batch(pl.concat([_frame(s) for s in scans], how="diagonal_relaxed"), None)
 
 
-def _stream(fresh: list[Partition], schema: Schema) -> Iterator[Batch]:
+def _stream(fresh: list[Partition], schema: Schema, first: _Scanned | None) -> Iterator[Batch]:
+    """One batch a partition; the first partition's scan is ``first``, already made (and let
+    go once read: an object's scan holds its bytes)."""
     for part in fresh:
-        yield Batch(_frame(_checked(_scanned(part), schema)), part.key)
+        if first is not None and part is first.part:
+            scan, first = first, None
+        else:
+            scan = _checked(_scanned(part), schema)
+        yield Batch(_frame(scan), part.key)
 
 
 def _rows_past(scans: list[_Scanned], union: pl.Schema, column: str, mark: Any) -> Iterator[Batch]:

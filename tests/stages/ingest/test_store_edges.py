@@ -224,3 +224,31 @@ def test_an_object_larger_than_the_budget_stays_under_it(
     data, manifest = read_all(bounded.out)
     assert len(manifest["files"]) > 4
     assert data.equals(read_all(free.out)[0])
+
+
+def test_an_unbounded_stream_fetches_each_object_once(
+    tmp_path: Path, s3_store: S3Store, bucket: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first fresh object's columns are pinned from the scan its batch then reads, so no
+    object is fetched whole twice; a run with nothing fresh reads only the first one's head."""
+    s3, name = bucket
+    for day in ("01", "02", "03"):
+        _put(s3, name, f"ev/day={day}/p.parquet", [{"id": int(day)}])
+    opened: list[tuple[str, int | None]] = []
+    open_object = files._open_object
+
+    def counted(fs: Any, key: str, block_size: int | None = None) -> Any:
+        opened.append((key.rsplit("/ev/", 1)[1], block_size))
+        return open_object(fs, key, block_size)
+
+    monkeypatch.setattr(files, "_open_object", counted)
+    with_ = _source(name, "ev", mode="stream")
+    ctx = _context(tmp_path, s3_store, with_, "1")
+    assert main(ctx) == 0
+    assert read_all(ctx.out)[1]["this_run"] == {"batches": 3, "rows": 3}
+    assert opened == [(f"day={day}/p.parquet", None) for day in ("01", "02", "03")]
+    opened.clear()
+    ctx = _context(tmp_path, s3_store, with_, "2")
+    assert main(ctx) == 0
+    assert read_all(ctx.out)[1]["this_run"] == {"batches": 0, "rows": 0}
+    assert opened == [("day=01/p.parquet", files.HEAD_BLOCK)]
