@@ -36,7 +36,7 @@ many minutes. A read of an object is bounded the same way (:func:`within`): look
 up within that bound, and each fetch of its bytes within it plus four seconds a MiB fetched
 (:func:`fetch_bound`), so a large object on a slow but working link (down to 256 KiB/s) is not
 cut: a false failure there would stop a pipeline that works, where a dead store is only found
-later.
+later. Every request to S3 is bounded by :data:`LIST_TIMEOUT_S` too (:mod:`amazon_s3`).
 """
 
 from __future__ import annotations
@@ -91,8 +91,13 @@ def _s3(values: Mapping[str, str]) -> dict[str, Any]:
         opts["endpoint_url"] = values["endpoint_url"]
     if values.get("region"):
         opts["client_kwargs"] = {"region_name": values["region"]}
-    # One attempt with short timeouts: a wrong endpoint is an error in seconds, not minutes.
-    opts["config_kwargs"] = {"connect_timeout": 5, "retries": {"max_attempts": 1}}
+    # One attempt with short timeouts: a wrong endpoint is an error in seconds, not minutes
+    # (each request is also bounded as a whole: amazon_s3)
+    opts["config_kwargs"] = {
+        "connect_timeout": 5,
+        "read_timeout": LIST_TIMEOUT_S,
+        "retries": {"max_attempts": 1},
+    }
     opts["retries"] = 1
     return opts
 
@@ -232,7 +237,9 @@ def open_filesystem(url: str, opts: Mapping[str, Any]) -> tuple[Any, str]:
 
     store = store_for(url)
     if store is STORES["s3"]:
-        return fsspec.core.url_to_fs(url, **s3_trust(opts), session=isolated_aws_session())
+        from lockgate.stages.ingest.amazon_s3 import open_s3
+
+        return open_s3(url, s3_trust(opts), isolated_aws_session())
     if store is None:
         return fsspec.core.url_to_fs(url, **opts)
     with hidden_environment(store.hidden_env):

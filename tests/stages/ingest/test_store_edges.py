@@ -1,11 +1,12 @@
 """Object-store edges against the real emulators (moto's S3 server, Azurite): globs whose first
-wildcard is ``?`` or ``[`` or that match folders, an object deleted or a store lost between the
-listing and the read, a SAS that may list but not read, and a budgeted read of an object larger
-than the budget."""
+wildcard is ``?`` or ``[`` or that match folders, an object deleted or a store lost (refused or
+silent) between the listing and the read, an unbounded stream fetching each object once, a SAS
+that may list but not read, and a budgeted read of an object larger than the budget."""
 
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from lockgate.errors import LockgateError
-from lockgate.stages.ingest import files, main
+from lockgate.stages.ingest import files, main, object_stores
 from tests.cloudstores import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 from tests.s3store import S3Store
 from tests.stages.ingest.peak import run_measured
@@ -120,34 +121,46 @@ def test_an_object_deleted_between_listing_and_reading_is_one_line(
     )
 
 
-@pytest.mark.parametrize("budget", [None, "16MiB"])
+@pytest.mark.parametrize(
+    ("how", "budget"),
+    [("refused", None), ("refused", "16MiB"), ("silent", None), ("silent", "16MiB")],
+)
 def test_a_store_lost_between_listing_and_reading_is_one_line_without_the_endpoint(
     tmp_path: Path,
     s3_store: S3Store,
     bucket: tuple[Any, str],
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
+    how: str,
     budget: str | None,
 ) -> None:
     """The S3 client's connection error is its own type, not an OSError, and names the URL,
-    whose endpoint comes from a secret."""
+    whose endpoint comes from a secret. A store that takes the connection and never answers is
+    given up within the listing's bound: botocore alone asked again for minutes."""
+    monkeypatch.setattr(object_stores, "LIST_TIMEOUT_S", 2.0)  # 15 s in use
     s3, name = bucket
     _put(s3, name, "ev/a.parquet", [{"id": 1}])
-    relay = Relay(s3_store.endpoint.split("//", 1)[1], "refused")
+    relay = Relay(s3_store.endpoint.split("//", 1)[1], how)
     _after_listing(monkeypatch, relay.cut)
     with_ = _source(name, "ev") | ({"memory_budget": budget} if budget else {})
     ctx = _context(tmp_path, s3_store, with_)
     (ctx.secrets_dir / "s3-endpoint").write_text(relay.url)
-    with pytest.raises(LockgateError) as caught:
-        main(ctx)
+    try:
+        with pytest.raises(LockgateError) as caught:
+            main(ctx)
+        waited = time.monotonic() - relay.cut_at
+    finally:
+        relay.stop()
     text = str(caught.value)
-    assert text.startswith(f"cannot read s3://{name}/ev (a.parquet): Could not connect to the")
+    said = "Could not connect to the" if how == "refused" else "no answer within 2 s; "
+    assert text.startswith(f"cannot read s3://{name}/ev (a.parquet): {said}"), text
     assert text.endswith(
         "cannot reach the store: check endpoint_url and that it accepts connections"
     )
     assert "\n" not in text
+    assert waited < 8, f"the read took {waited:.0f} s to give up"
     logs = capfd.readouterr()
-    for value in (relay.url, s3_store.access_key_id, s3_store.secret_access_key):
+    for value in (relay.url, relay.address, s3_store.access_key_id, s3_store.secret_access_key):
         assert value not in text + logs.out + logs.err
         assert value.encode() not in _written(tmp_path)
 
@@ -252,3 +265,27 @@ def test_an_unbounded_stream_fetches_each_object_once(
     assert main(ctx) == 0
     assert read_all(ctx.out)[1]["this_run"] == {"batches": 0, "rows": 0}
     assert opened == [("day=01/p.parquet", files.HEAD_BLOCK)]
+
+
+def test_a_silent_s3_store_is_given_up_at_the_listing_within_the_bound(
+    tmp_path: Path, s3_store: S3Store, bucket: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that takes the connection and never answers from the start stops the listing
+    within the bound, in one line that does not name the endpoint."""
+    monkeypatch.setattr(object_stores, "LIST_TIMEOUT_S", 2.0)  # 15 s in use
+    _, name = bucket
+    relay = Relay(s3_store.endpoint.split("//", 1)[1], "silent")
+    relay.cut()
+    ctx = _context(tmp_path, s3_store, _source(name, "ev"))
+    (ctx.secrets_dir / "s3-endpoint").write_text(relay.url)
+    started = time.monotonic()
+    try:
+        with pytest.raises(LockgateError) as caught:
+            main(ctx)
+    finally:
+        relay.stop()
+    assert str(caught.value) == (
+        f"with.source.files.path: cannot list s3://{name}/ev: no answer within 2 s; cannot "
+        "reach the store: check endpoint_url and that it accepts connections"
+    )
+    assert time.monotonic() - started < 8
