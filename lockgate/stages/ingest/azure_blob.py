@@ -13,9 +13,10 @@ against the public cloud's login host with the system's trust store. Here the fi
   asked for before the filesystem is made, so a refused secret is one line at once. The tokens
   stay in memory.
 
-An object's lookup and each fetch of its bytes are bounded as a listing is
-(:func:`object_stores.within`): the blob SDK retries a lost store for over a minute and a silent
-one for minutes.
+Each call to the store, its retries included, is bounded in time (:func:`object_stores.within`):
+a page of a listing or a lookup by :data:`object_stores.LIST_TIMEOUT_S`, each fetch of a blob's
+bytes by that plus its size at the slowest rate allowed. The blob SDK retries a lost store for
+over a minute and a silent one for minutes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import functools
 import ssl
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from lockgate.stages.ingest import object_stores
 from lockgate.stages.ingest.postgres import SourceError
@@ -148,7 +150,22 @@ def _retry_class() -> Any:
                 return False
             return bool(super().increment(settings, request, response, error))
 
+        async def send(self, request: Any) -> Any:  # type: ignore[override]
+            # (the aio policy's send is a coroutine) one call, its retries included; a
+            # fetch of a blob's bytes is bounded by its size instead
+            if _fetches_bytes(request.http_request):
+                return await super().send(request)
+            bound = object_stores.LIST_TIMEOUT_S
+            return await object_stores.within(bound, super().send(request))
+
     return NoRetryOnUntrusted
+
+
+def _fetches_bytes(request: Any) -> bool:
+    """Whether a blob service request fetches a blob's bytes (``GET`` of a blob, with no
+    ``comp`` or ``restype``): a listing page or a lookup is any other."""
+    query = urlsplit(request.url).query
+    return request.method == "GET" and "comp=" not in query and "restype=" not in query
 
 
 @functools.cache

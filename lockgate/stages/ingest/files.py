@@ -211,7 +211,6 @@ def _remote(
     from lockgate.stages.ingest.object_stores import (
         credential_values,
         filesystem_options,
-        listing_options,
         missing_bucket,
         missing_package,
         open_filesystem,
@@ -230,7 +229,7 @@ def _remote(
 
     try:
         fs, root = open_filesystem(src.path, opts)
-        sizes, base = _listing(fs, root, listing_options(fs, src.path))
+        sizes, base = _listing(fs, root)
         for name, size in sorted(sizes.items()):
             rel = str(PurePosixPath(name).relative_to(base)) if base else PurePosixPath(name).name
             fmt = _format(src, name)
@@ -287,27 +286,17 @@ def _quietly(check: Callable[..., str | None], *args: Any) -> str | None:
         return None
 
 
-def _call(fs: Any, bound: dict[str, Any], name: str, *args: Any, **kwargs: Any) -> Any:
-    """``fs.name(*args, **kwargs)``; with a bound, its coroutine run for at most that long."""
-    if bound and hasattr(fs, f"_{name}"):
-        from fsspec.asyn import sync
-
-        return sync(fs.loop, getattr(fs, f"_{name}"), *args, timeout=bound["timeout"], **kwargs)
-    return getattr(fs, name)(*args, **kwargs)
-
-
-def _listing(fs: Any, root: str, bound: dict[str, Any]) -> tuple[dict[str, int], str]:
+def _listing(fs: Any, root: str) -> tuple[dict[str, int], str]:
     """The data files under ``root`` (a folder, a glob or one object) with their sizes, and the
-    base of their keys. One listing gives every size: no request per object. ``bound`` limits
-    each call's time where the store's client would retry for long."""
-    if _call(fs, bound, "isdir", root):
-        found = _call(fs, bound, "find", root, detail=True)
+    base of their keys. One listing gives every size: no request per object."""
+    if fs.isdir(root):
+        found = fs.find(root, detail=True)
         base = root
     elif any(c in root for c in WILDCARDS):
-        found = _call(fs, bound, "glob", root, detail=True)
+        found = fs.glob(root, detail=True)
         base = _glob_base(root)
     else:
-        return {root: int(_call(fs, bound, "info", root).get("size") or 0)}, ""
+        return {root: int(fs.info(root).get("size") or 0)}, ""
     return {
         name: int(info.get("size") or 0)
         for name, info in found.items()

@@ -6,9 +6,9 @@ token string (whose expiry it would look up on Google's servers). A service acco
 granted before the filesystem is made, so a refused key is reported at once: gcsfs retries an
 authentication failure as if it were transient. With ``with.source.files.ca_file`` the HTTPS
 session and every token grant trust that CA only (:mod:`store_tls`); an untrusted certificate
-fails at once, where gcsfs would retry it for a minute. An object's lookup and each fetch of
-its bytes are bounded as a listing is (:func:`object_stores.within`): gcsfs retries a lost
-store for half a minute, and waits on a silent one without end.
+fails at once, where gcsfs would retry it for a minute. Each page of a listing, an object's
+lookup and each fetch of its bytes are bounded in time (:func:`object_stores.within`): gcsfs
+retries a lost store for half a minute, and waits on a silent one without end.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class UntrustedCertificate(Exception):
 def trusted_filesystem_class() -> Any:
     """gcsfs's filesystem whose aiohttp session verifies against ``trust`` when it is set (the
     default context otherwise) and gives up at once on an untrusted certificate, and whose
-    object lookups and reads are bounded in time. gcsfs takes a connector in
+    listing pages, object lookups and reads are bounded in time. gcsfs takes a connector in
     ``session_kwargs``, but one can only be made in its event loop."""
     import aiohttp
     import gcsfs.core
@@ -78,6 +78,11 @@ def trusted_filesystem_class() -> Any:
         async def _info(self, path: str, **kwargs: Any) -> Any:
             bound = object_stores.LIST_TIMEOUT_S
             return await object_stores.within(bound, super()._info(path, **kwargs))
+
+        async def _call_list_objects(self, bucket: str, **kwargs: Any) -> Any:
+            # one page of a listing: a long listing of a working store is never cut
+            page = super()._call_list_objects(bucket, **kwargs)
+            return await object_stores.within(object_stores.LIST_TIMEOUT_S, page)
 
         async def _cat_file(
             self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any

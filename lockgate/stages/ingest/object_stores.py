@@ -30,13 +30,14 @@ The Google and Azure SDKs read their settings from the environment when the file
 created (``GOOGLE_*``, ``STORAGE_EMULATOR_HOST``, ``AZURE_STORAGE_*``, ...): those variables are
 hidden while it is, and Google's default credentials (``gcloud`` config, the instance metadata
 server) are never asked, because a GCS filesystem always gets an explicit token or ``anon``.
-A listing of either store must finish within :data:`LIST_TIMEOUT_S`: their clients retry a
-refused connection for half a minute (GCS) or minutes (Azure) otherwise, and a silent one for
-many minutes. A read of an object is bounded the same way (:func:`within`): looking the object
-up within that bound, and each fetch of its bytes within it plus four seconds a MiB fetched
-(:func:`fetch_bound`), so a large object on a slow but working link (down to 256 KiB/s) is not
-cut: a false failure there would stop a pipeline that works, where a dead store is only found
-later. Every request to S3 is bounded by :data:`LIST_TIMEOUT_S` too (:mod:`amazon_s3`).
+Each call to a store, its client's retries included, must be answered within
+:data:`LIST_TIMEOUT_S` (:func:`within`): a page of a listing, an object's lookup. The clients
+retry a refused connection for half a minute (GCS) or minutes (Azure) otherwise, and wait on a
+silent store for many minutes (S3 too: botocore asks again on every read timeout). The bound is
+a page's, not a whole listing's, so a long listing of a working store is never cut. Each fetch
+of an object's bytes may take that bound plus four seconds a MiB fetched (:func:`fetch_bound`),
+so a large object on a slow but working link (down to 256 KiB/s) is not cut either: a false
+failure there would stop a pipeline that works, where a dead store is only found later.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from lockgate.stages.ingest.postgres import SourceError
 
 FIELD = "with.source.files.credentials"
 GCS_ENDPOINT = "https://storage.googleapis.com"
-LIST_TIMEOUT_S = 15.0
+LIST_TIMEOUT_S = 15.0  # one call to a store: a page of a listing, a lookup
 READ_RATE = 2**18  # bytes a second the slowest read of an object is allowed beyond the bound
 
 T = TypeVar("T")
@@ -272,14 +273,6 @@ def _quiet(name: str) -> None:
     logger = logging.getLogger(name)
     if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
         logger.addHandler(logging.NullHandler())
-
-
-def listing_options(fs: Any, url: str) -> dict[str, Any]:
-    """Keyword arguments that bound each listing call of a GCS or Azure filesystem."""
-    store = store_for(url)
-    if store in (STORES["gs"], STORES["az"]) and getattr(fs, "async_impl", False):
-        return {"timeout": LIST_TIMEOUT_S}
-    return {}
 
 
 def fetch_bound(nbytes: int | None) -> float | None:

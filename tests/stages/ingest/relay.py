@@ -1,5 +1,5 @@
-"""A TCP relay between a stage and a local store, which a test cuts mid-run: the store is lost
-while the stage reads it."""
+"""A TCP relay between a stage and a local store, which a test cuts mid-run (the store is lost
+while the stage reads it) or slows (each request waits before it goes on)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ class Relay:
     refuses connections (``refused``: the port is closed) or takes them and never answers
     (``silent``: a store behind a dead link or an overloaded proxy)."""
 
-    def __init__(self, target: str, how: str) -> None:
+    def __init__(self, target: str, how: str, delay: float = 0.0) -> None:
         host, port = target.rsplit(":", 1)
         self.target, self.how, self.cut_at = (host, int(port)), how, 0.0
+        self.delay = delay  # seconds each request waits before it goes on: a slow store
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
         self.open: list[socket.socket] = []
@@ -33,13 +34,15 @@ class Relay:
                 continue  # silent: taken, never answered
             upstream = socket.create_connection(self.target)
             self.open.append(upstream)
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, wait in ((client, upstream, self.delay), (upstream, client, 0.0)):
+                pump = threading.Thread(target=self._pump, args=(source, sink, wait), daemon=True)
+                pump.start()
 
     @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(source: socket.socket, sink: socket.socket, wait: float) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
+                time.sleep(wait)
                 sink.sendall(data)
         for end in (source, sink):
             end.close()
