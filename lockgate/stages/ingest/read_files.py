@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     import polars as pl
 
 
+FETCHES = 16  # objects of a store fetched at once, when a read learns every object's columns
+
+
 @dataclass(frozen=True)
 class _Scanned:
     """A partition's columns and, for a read that is not bounded, its scan: the scan keeps the
@@ -45,6 +48,22 @@ def _scanned(part: Partition, *, keep: bool = True) -> _Scanned:
     frame = part.scan()
     with reading(part.label):
         return _Scanned(part, frame.collect_schema(), frame if keep else None)
+
+
+def _scanned_all(found: list[Partition], *, keep: bool) -> list[_Scanned]:
+    """Every partition's :func:`_scanned`, in order. Fetching an object is mostly waiting on the
+    store, so a store's objects are fetched :data:`FETCHES` at a time (a local file's scan is
+    lazy); the first partition in order that cannot be read stops the run, and no fetch is
+    started after it."""
+    if len(found) < 2 or all(p.columns is None for p in found):
+        return [_scanned(p, keep=keep) for p in found]
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(FETCHES, thread_name_prefix="fetch")
+    try:
+        return list(pool.map(lambda p: _scanned(p, keep=keep), found))
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def _frame(scan: _Scanned) -> pl.LazyFrame:
@@ -78,7 +97,7 @@ def file_batches(
         if memory is not None:
             return info, schema, _bounded_stream(fresh, schema, memory)
         return info, schema, _stream(fresh, schema, first)
-    scans = [_scanned(p, keep=memory is None) for p in found]
+    scans = _scanned_all(found, keep=memory is None)
     union = _union(scans)
     if column is not None and column not in union:
         raise JournalError(

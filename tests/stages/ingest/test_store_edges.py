@@ -17,6 +17,7 @@ import pytest
 
 from lockgate.errors import LockgateError
 from lockgate.stages.ingest import files, main, object_stores
+from lockgate.stages.ingest.read_files import FETCHES
 from tests.cloudstores import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 from tests.s3store import S3Store
 from tests.stages.ingest.peak import run_measured
@@ -289,3 +290,21 @@ def test_a_silent_s3_store_is_given_up_at_the_listing_within_the_bound(
         "reach the store: check endpoint_url and that it accepts connections"
     )
     assert time.monotonic() - started < 8
+
+
+def test_objects_fetched_at_once_stop_at_the_first_unreadable_one_in_key_order(
+    tmp_path: Path, s3_store: S3Store, bucket: tuple[Any, str]
+) -> None:
+    """A batch read fetches many objects at once; of two that cannot be read, the run names
+    the first in key order, whichever fetch failed first, and writes nothing."""
+    s3, name = bucket
+    for i in range(3 * FETCHES):
+        _put(s3, name, f"ev/{i:03d}.parquet", [{"id": i}])
+    for broken in (7, 40):
+        s3.put_object(Bucket=name, Key=f"ev/{broken:03d}.parquet", Body=b"not parquet")
+    for run in ("1", "2"):
+        ctx = _context(tmp_path, s3_store, _source(name, "ev"), run)
+        with pytest.raises(LockgateError) as caught:
+            main(ctx)
+        assert str(caught.value).startswith(f"cannot read s3://{name}/ev (007.parquet): ")
+        assert not list(ctx.out.rglob("*.parquet"))
