@@ -27,11 +27,18 @@ def test_every_result_file_with_a_renderer_is_published_somewhere() -> None:
     assert set(published.RENDERERS) == shown
 
 
-def test_a_changed_measurement_makes_the_page_stale_until_regenerated(tmp_path: Path) -> None:
+def _copy(tmp_path: Path, *names: str) -> tuple[Path, Path]:
+    """An empty docs folder and a results folder holding copies of the result files ``names``."""
     docs, results = tmp_path / "docs", tmp_path / "results"
     docs.mkdir()
     results.mkdir()
-    shutil.copy(published.RESULTS / "ledger-command.json", results)
+    for name in names:
+        shutil.copy(published.RESULTS / name, results)
+    return docs, results
+
+
+def test_a_changed_measurement_makes_the_page_stale_until_regenerated(tmp_path: Path) -> None:
+    docs, results = _copy(tmp_path, "ledger-command.json")
     page = docs / "page.md"
     marker = "<!-- generated from benchmarks/results/ledger-command.json: python -m benchmarks.published -->"
     page.write_text(f"# Ledger\n\n{marker}\nold text\n<!-- end generated ledger-command -->\n")
@@ -78,10 +85,7 @@ def _figure(name: str, key: str, value: str) -> str:
 
 
 def test_a_drifted_figure_in_prose_makes_the_page_stale_until_regenerated(tmp_path: Path) -> None:
-    docs, results = tmp_path / "docs", tmp_path / "results"
-    docs.mkdir()
-    results.mkdir()
-    shutil.copy(published.RESULTS / "ledger-command.json", results)
+    docs, results = _copy(tmp_path, "ledger-command.json")
     page = docs / "page.md"
     first = _figure("ledger-command", "audit_verify_signed_full", "9.99 s")
     page.write_text(f"# Ledger\n\nThe first audit took {first} on the\nfaster CPU.\n")
@@ -119,11 +123,7 @@ def test_a_derived_figure_is_computed_from_the_file(tmp_path: Path) -> None:
 
 
 def test_an_unknown_figure_is_an_error_naming_page_and_figure(tmp_path: Path) -> None:
-    docs, results = tmp_path / "docs", tmp_path / "results"
-    docs.mkdir()
-    results.mkdir()
-    shutil.copy(published.RESULTS / "ledger-command.json", results)
-    shutil.copy(published.RESULTS / "ui.json", results)
+    docs, results = _copy(tmp_path, "ledger-command.json", "ui.json")
     text = (
         f"A {_figure('ledger-command', 'no_such_figure', '1 s')} figure, one of a file with no"
         f" figures, {_figure('ui', 'median', '40 ms')}, and one of no file,"

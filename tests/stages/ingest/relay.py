@@ -7,6 +7,7 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 
 class Relay:
@@ -68,3 +69,14 @@ class Relay:
         self.listener.close()
         for end in list(self.open):
             end.close()
+
+    def failure(self, call: Callable[[], object]) -> tuple[BaseException, float]:
+        """What ``call`` raises (it must raise), and how many seconds after the cut it did; the
+        relay is stopped after, whatever happens."""
+        try:
+            call()
+        except Exception as exc:
+            return exc, time.monotonic() - self.cut_at
+        finally:
+            self.stop()
+        raise AssertionError("the call did not fail")

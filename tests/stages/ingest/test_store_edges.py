@@ -146,13 +146,9 @@ def test_a_store_lost_between_listing_and_reading_is_one_line_without_the_endpoi
     with_ = _source(name, "ev") | ({"memory_budget": budget} if budget else {})
     ctx = _context(tmp_path, s3_store, with_)
     (ctx.secrets_dir / "s3-endpoint").write_text(relay.url)
-    try:
-        with pytest.raises(LockgateError) as caught:
-            main(ctx)
-        waited = time.monotonic() - relay.cut_at
-    finally:
-        relay.stop()
-    text = str(caught.value)
+    failure, waited = relay.failure(lambda: main(ctx))
+    assert isinstance(failure, LockgateError), failure
+    text = str(failure)
     said = "Could not connect to the" if how == "refused" else "no answer within 2 s; "
     assert text.startswith(f"cannot read s3://{name}/ev (a.parquet): {said}"), text
     assert text.endswith(

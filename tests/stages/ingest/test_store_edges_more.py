@@ -100,13 +100,9 @@ def test_a_store_lost_while_an_object_is_read_is_one_line_within_the_bound(
     _after_listing(monkeypatch, relay.cut)
     with_ = lake.source("ev") | ({"memory_budget": budget} if budget else {})
     ctx = lake.context(tmp_path, with_)
-    try:
-        with pytest.raises(LockgateError) as caught:
-            main(ctx)
-        waited = time.monotonic() - relay.cut_at
-    finally:
-        relay.stop()
-    text = str(caught.value)
+    failure, waited = relay.failure(lambda: main(ctx))
+    assert isinstance(failure, LockgateError), failure
+    text = str(failure)
     assert text.startswith(f"cannot read {lake.scheme}://{lake.bucket}/ev (a.parquet): ")
     assert text.endswith(
         "cannot reach the store: check endpoint_url and that it accepts connections"
