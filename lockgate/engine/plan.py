@@ -29,6 +29,9 @@ KEEPS_DATA_IN_STATE = {"lockgate/ingest", "lockgate/train"}
 # built-in stages that read sealed upstream outputs in place (lockgate.stages.upstream_files),
 # so the engine hands them the sealed folders instead of opening them into plaintext
 READS_SEALED_INPUTS = {"lockgate/train"}
+# built-in stages that load models from the embedded MLflow store, sealed there by train
+# (lockgate.stages.sealed_models)
+OPENS_SEALED_MODELS = {"lockgate/evaluate", "lockgate/package"}
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,8 @@ def _stage_spec(name: str, stage: Stage, image: ImageRecipe, pipeline: Pipeline)
         and not is_envelope(pipeline.encryption.key)  # a KMS data key is found beside the data
     )
     minted = False
-    if pipeline.encryption and (_keeps_data_in_state(stage) or reads_sealed):
+    opens_models = stage.uses in OPENS_SEALED_MODELS
+    if pipeline.encryption and (_keeps_data_in_state(stage) or reads_sealed or opens_models):
         key = pipeline.encryption.key  # the stage seals what it keeps in the state folder
         env[ENV_ENCRYPTION_KEY] = key
         creds = pipeline.encryption.credentials

@@ -130,12 +130,15 @@ def open_tree(
     stage: str,
     digest: str | None = None,
     entry: str | None = None,
+    later: frozenset[str] = frozenset(),
 ) -> str:
     """Open the sealed tree into the new folder ``target``; return its outputs digest. With
-    ``digest`` (and ``entry``, for a cache entry's folder) the index must vouch for them."""
+    ``digest`` (and ``entry``, for a cache entry's folder) the index must vouch for them.
+    ``later``: files at the top of the folder that another program may add after sealing; they
+    are left out, not refused."""
     index = open_index(sealed, sealer, stage=stage)
     vouched(index, sealed, stage, digest, entry)
-    files, links, shown = _listing(sealed, index, stage)
+    files, links, shown = _listing(sealed, index, stage, later)
     tmp = target.with_name(f".{target.name}.opening-{uuid.uuid4().hex}")
     tmp.mkdir(parents=True)
     try:
@@ -162,10 +165,10 @@ def open_tree(
 
 
 def _listing(
-    sealed: Path, index: dict[str, object], stage: str
+    sealed: Path, index: dict[str, object], stage: str, later: frozenset[str] = frozenset()
 ) -> tuple[list[str], dict[str, str], dict[str, str]]:
     """The files, links and public files the index lists; refused when the folder holds a
-    file the index does not list, or lacks one it does."""
+    file the index does not list (other than ``later``), or lacks one it does."""
     files, links = list(index["files"]), dict(index["links"])  # type: ignore[call-overload]
     shown: dict[str, str] = dict(index.get("public") or {})  # type: ignore[call-overload]
     present = {
@@ -174,7 +177,7 @@ def _listing(
         if (p.is_file() or p.is_symlink()) and p != sealed / INDEX
     }
     listed = set(files) | set(links) | set(shown)
-    extra, missing = present - listed, listed - present
+    extra, missing = present - listed - later, listed - present
     if extra or missing:
         what = f"{sorted(extra)[0]} was added" if extra else f"{sorted(missing)[0]} is missing"
         raise SealError(f"{sealed}: {what} after sealing; re-run stage {stage!r}")

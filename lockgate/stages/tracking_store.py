@@ -50,6 +50,14 @@ class TrackingStore:
         root = (state / "mlflow").resolve()
         return cls(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
 
+    @classmethod
+    def named(cls, uri: str) -> TrackingStore:
+        """The store at ``uri``: an embedded one (a state folder's SQLite file, named
+        explicitly) with its artifact folder beside the database."""
+        if cls.is_embedded_uri(uri):
+            return cls(uri, Path(uri.removeprefix("sqlite:///")).parent / "artifacts")
+        return cls(uri, None)
+
     @staticmethod
     def is_embedded_uri(uri: str | None) -> bool:
         """Whether ``uri`` names an embedded store (the SQLite file in a state folder), which a

@@ -149,3 +149,41 @@ def test_only_train_with_a_local_key_is_handed_sealed_inputs(
     )
     plan = build_plan(parse_spec(HEAD + encryption + stages, "lockgate.yaml"), tmp_path)
     assert {s.name: s.reads_sealed for s in plan.stages} == expected
+
+
+def test_evaluate_and_package_are_given_the_key_that_opens_the_stores_models(
+    tmp_path: Path,
+) -> None:
+    """train seals the model it logs to the embedded MLflow store; the stages that load it get
+    the key's name and its secret, a stage that loads none gets neither."""
+    from lockgate.contract import ENV_ENCRYPTION_KEY
+    from lockgate.engine.plan import build_plan
+
+    spec = HEAD + "  at-rest: {env: AT_REST_KEY}\nencryption: {key: at-rest}\n" + MODEL_STAGES
+    plan = build_plan(parse_spec(spec, "lockgate.yaml"), tmp_path)
+    given = {s.name: (dict(s.env).get(ENV_ENCRYPTION_KEY), s.secrets) for s in plan.stages}
+    assert given == {
+        "train": ("at-rest", ("at-rest",)),
+        "evaluate": ("at-rest", ("at-rest",)),
+        "package": ("at-rest", ("at-rest",)),
+        "check": (None, ()),
+    }
+
+
+MODEL_STAGES = """\
+stages:
+  train:
+    uses: lockgate/train
+    with: {entrypoint: model:build, data: {train: data/train.parquet}}
+  evaluate:
+    uses: lockgate/evaluate
+    needs: [train]
+    with: {model_name: m, data: data/test.parquet}
+  package:
+    uses: lockgate/package
+    needs: [evaluate]
+    with: {model: models:/m/1, tracking_uri: sqlite:///x/mlflow/mlflow.db}
+  check:
+    uses: lockgate/data-check
+    with: {data: data/test.parquet}
+"""

@@ -3,6 +3,8 @@ CI with an embedded store), and the champion's metrics re-measured on this holdo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from lockgate.errors import LockgateError
@@ -34,9 +36,15 @@ def check_champion_store(cfg: EvaluateConfig, uri: str, env: dict[str, str]) -> 
 
 
 def champion_metrics(
-    registry: Any, cfg: EvaluateConfig, holdout: Any, n_classes: int, device: Any
+    registry: Any,
+    cfg: EvaluateConfig,
+    holdout: Any,
+    n_classes: int,
+    device: Any,
+    opened: Callable[[str], AbstractContextManager[str]],
 ) -> tuple[dict[str, float] | None, str | None, GateCheck | None]:
-    """Re-measure the champion on this holdout set, so both sides see the same data."""
+    """Re-measure the champion on this holdout set, so both sides see the same data. ``opened``
+    gives what to load a model URI from (a sealed model opened: :mod:`..sealed_models`)."""
     import mlflow.pytorch
 
     from lockgate.stages.evaluate.holdout import evaluate_model
@@ -45,7 +53,8 @@ def champion_metrics(
     if ref is None:
         return None, None, None
     try:
-        model = mlflow.pytorch.load_model(ref.uri, map_location=device)
+        with opened(ref.uri) as uri:
+            model = mlflow.pytorch.load_model(uri, map_location=device)
         result = evaluate_model(model, holdout.features, holdout.target, n_classes, device)
     except Exception as exc:  # a champion for other features, a missing artifact, ...
         return (

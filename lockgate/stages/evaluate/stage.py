@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +47,7 @@ def read_train_run(ctx: StageContext, cfg: EvaluateConfig) -> dict[str, Any]:
 def evaluate(ctx: StageContext, cfg: EvaluateConfig) -> GateDecision:
     from lockgate.stages.evaluate.holdout import evaluate_model
     from lockgate.stages.evaluate.registry import ModelRegistry
+    from lockgate.stages.sealed_models import opened_model
     from lockgate.stages.train.precision import resolve_device
     from lockgate.stages.train.tabular import load_tabular
 
@@ -55,11 +58,16 @@ def evaluate(ctx: StageContext, cfg: EvaluateConfig) -> GateDecision:
     holdout = load_tabular(ctx.resolve(cfg.data), cfg.target, cfg.task)
     n_classes = int(train_run.get("n_classes", 0))
     store.check_not_moved()
-    candidate = load_candidate(ctx, cfg, store, train_run, device)
+    sealer = ctx.at_rest_sealer()
+
+    def opened(uri: str) -> AbstractContextManager[str]:
+        return opened_model(store, uri, sealer)  # the embedded store's models rest sealed
+
+    candidate = load_candidate(ctx, cfg, store, train_run, device, opened)
     result = evaluate_model(candidate, holdout.features, holdout.target, n_classes, device)
     registry = ModelRegistry(mlflow.MlflowClient())
     champ, champ_version, champ_problem = champion_metrics(
-        registry, cfg, holdout, n_classes, device
+        registry, cfg, holdout, n_classes, device, opened
     )
     decision = decide(
         result.metrics,
@@ -104,11 +112,13 @@ def load_candidate(
     store: TrackingStore,
     train_run: dict[str, Any],
     device: Any,
+    opened: Callable[[str], AbstractContextManager[str]],
 ) -> Any:
     import mlflow.pytorch
 
     try:
-        return mlflow.pytorch.load_model(train_run["model_uri"], map_location=device)
+        with opened(train_run["model_uri"]) as uri:
+            return mlflow.pytorch.load_model(uri, map_location=device)
     except (mlflow.exceptions.MlflowException, OSError) as exc:
         source = ctx.upstream(cfg.train) / "train-run.json"
         raise store.missing_model(train_run["model_uri"], source, cfg.train, exc) from None

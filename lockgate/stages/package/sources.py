@@ -14,11 +14,14 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lockgate.errors import LockgateError
 from lockgate.serving.manifest import ServingManifest
 from lockgate.stages.package.links import refuse_escaping_links
+
+if TYPE_CHECKING:
+    from lockgate.engine.sealing import Sealer
 
 CARD = "model-card.json"
 
@@ -140,22 +143,33 @@ class MlflowSource:
     name: str
     version: str | None = None
     code: tuple[str, ...] = ()
+    sealer: Sealer | None = None  # lockgate.yaml's encryption key: the embedded store's models
 
     def fetch(self, bundle: Path) -> PackagedModel:
         import mlflow
         from mlflow.exceptions import MlflowException
+
+        from lockgate.stages.sealed_models import opened_model
+        from lockgate.stages.tracking_store import TrackingStore
 
         if self.tracking_uri:
             mlflow.set_tracking_uri(self.tracking_uri)
         parts = self.uri.removeprefix("models:/").split("/")
         if len(parts) != 2 or not all(parts):
             raise LockgateError(f"with.model {self.uri!r}: expected models:/NAME/VERSION")
+        store = TrackingStore.named(self.tracking_uri or mlflow.get_tracking_uri())
         try:
             mv = mlflow.MlflowClient().get_model_version(parts[0], parts[1])
-            staged = Path(mlflow.artifacts.download_artifacts(artifact_uri=self.uri))
+            with opened_model(store, self.uri, self.sealer) as local:
+                if local == self.uri:
+                    local = mlflow.artifacts.download_artifacts(artifact_uri=self.uri)
+                return self._packaged(Path(local), bundle, mv)
         except MlflowException as exc:
             message = str(exc.message).splitlines()[0]
             raise LockgateError(f"with.model {self.uri}: MLflow says: {message}") from None
+
+    def _packaged(self, staged: Path, bundle: Path, mv: Any) -> PackagedModel:
+        """The bundle from the model's files in ``staged``."""
         version = self.version or str(mv.version)
         run_id = str(mv.run_id or "")
         card = next(iter(sorted(staged.rglob(CARD))), None)

@@ -42,7 +42,13 @@ def model_source(cfg: PackageConfig, ctx: StageContext) -> ModelSource:
                 "(with.tracking_uri, the spec's tracking_uri, or MLFLOW_TRACKING_URI)"
             )
         return MlflowSource(
-            cfg.model, tracking, ctx.workspace, cfg.model_name, cfg.version, cfg.code
+            cfg.model,
+            tracking,
+            ctx.workspace,
+            cfg.model_name,
+            cfg.version,
+            cfg.code,
+            ctx.at_rest_sealer(),
         )
     run_file = ctx.resolve(cfg.run_file) if cfg.run_file else None
     return TrainOutputSource(

@@ -123,8 +123,11 @@ def run_tracked(
     inputs: Inputs,
     logged_params: dict[str, Any],
     tags: dict[str, str],
+    sealer: Sealer | None = None,
 ) -> tuple[TrainOutcome, TrackedRun]:
-    """Train inside an MLflow run: params, datasets, one row per epoch, the model."""
+    """Train inside an MLflow run: params, datasets, one row per epoch, the model (sealed in
+    the embedded store with ``sealer``: :mod:`lockgate.stages.sealed_models`)."""
+    from lockgate.stages.sealed_models import seal_logged_model
     from lockgate.stages.tracking_store import TrackingStore
     from lockgate.stages.train.tracking import MlflowTrainRun
 
@@ -152,7 +155,9 @@ def run_tracked(
         for row in outcome.history:  # epochs restored from a checkpoint
             if row["epoch"] not in logged:
                 run.log_epoch(row)
-        return outcome, run.finish(run.log_model(trainer.plan.model, outcome.final_metrics))
+        model_uri = run.log_model(trainer.plan.model, outcome.final_metrics)
+        seal_logged_model(run.store, model_uri, sealer)
+        return outcome, run.finish(model_uri)
 
 
 def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
@@ -186,6 +191,7 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
     )
     valid_digest = valid_data.digest if valid_data else None
     folder = checkpoint_folder(ctx, cfg, [train_data.digest, valid_digest])
+    sealer = ctx.at_rest_sealer()
     amp, amp_note = choose_amp(cfg, plan, source, folder, hyper, inputs.classification)
     capture = choose_capture(
         cfg.capture,
@@ -202,7 +208,7 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
         source,
         valid,
         Precision(amp, device.type),
-        open_store(cfg, folder, role, ctx.at_rest_sealer()),
+        open_store(cfg, folder, role, sealer),
         LoopSettings(cfg.epochs, cfg.checkpoint_every, cfg.max_steps, role.is_chief),
         hyper,
         inputs.classification,
@@ -228,7 +234,7 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
             "amp": amp,
             "entrypoint": cfg.entrypoint,
         }
-        outcome, tracked = run_tracked(ctx, cfg, trainer, inputs, logged, tags)
+        outcome, tracked = run_tracked(ctx, cfg, trainer, inputs, logged, tags, sealer)
     else:
         outcome = trainer.run()
     if role.world_size > 1:
