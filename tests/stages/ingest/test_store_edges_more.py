@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,20 +19,12 @@ from lockgate.stages.ingest import main, object_stores
 from tests.cloudstores import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 from tests.s3store import S3Store
 from tests.stages.ingest.relay import Relay
-from tests.stages.ingest.test_read_cloud import Lake, _azure_lake, _gcs_lake
+from tests.stages.ingest.test_read_cloud import Lake, _azure_lake, lake
 from tests.stages.ingest.test_read_postgres import read_all
 from tests.stages.ingest.test_read_s3 import _context, _put, _written
 from tests.stages.ingest.test_store_edges import _after_listing, _source, bucket
 
-__all__ = ["bucket"]  # the fixture, shared with test_store_edges
-
-
-@pytest.fixture(params=["gs", "az"])
-def lake(request: pytest.FixtureRequest) -> Iterator[Lake]:
-    if request.param == "gs":
-        yield from _gcs_lake(request.getfixturevalue("gcs_emulator"))
-    else:
-        yield from _azure_lake(request.getfixturevalue("azurite"))
+__all__ = ["bucket", "lake"]  # the fixtures, shared with test_store_edges and test_read_cloud
 
 
 def _journal(ctx: Any) -> dict[str, Any]:

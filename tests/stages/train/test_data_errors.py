@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -267,17 +268,9 @@ def test_ddp_workers_say_resume_and_capture_fallback_once(tmp_path: Path) -> Non
     ckpt = tmp_path / "ckpt"
     ctx = ctx_for(ws)
     with_ = {**ctx.with_, "capture": "cuda-graph", "checkpoint_dir": str(ckpt)}
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "LOCKGATE_WORKSPACE": str(ws),
-        "LOCKGATE_IN": str(ws / "in"),
-        "LOCKGATE_OUT": str(ws / "out"),
-        "LOCKGATE_STATE": str(ws / "state"),
-        "LOCKGATE_STAGE": "train",
-        "OMP_NUM_THREADS": "1",
-    }
-    assert main(StageContext.from_env({**env, "LOCKGATE_WITH": json.dumps(with_)})) == 0
+    ctx = replace(ctx, with_=with_)
+    env = {**os.environ, "PYTHONPATH": str(REPO), **ctx.env(), "OMP_NUM_THREADS": "1"}
+    assert main(ctx) == 0
     (ckpt / "finished.json").unlink()  # as if the run had been killed after its last step
     ddp = subprocess.run(
         [sys.executable, "-m", "lockgate.stages.train"],

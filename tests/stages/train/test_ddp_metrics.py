@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("numpy")
 
 from lockgate.errors import EXIT_USAGE  # noqa: E402
+from lockgate.stages.context import StageContext  # noqa: E402
 from lockgate.stages.train.launch import WorkerError, run_workers, torchrun_command  # noqa: E402
 from tests.stages.train.test_distributed import REPO, run_stage, workspace  # noqa: E402
 
@@ -194,16 +195,10 @@ def without_train_data(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         "gpus": 2,
         "data": {"train": "train.npz"},
     }
-    env = {
-        "PYTHONPATH": str(REPO),
-        "LOCKGATE_WORKSPACE": str(ws),
-        "LOCKGATE_IN": str(ws / "in"),
-        "LOCKGATE_OUT": str(ws / "out"),
-        "LOCKGATE_STATE": str(ws / "state"),
-        "LOCKGATE_STAGE": "train",
-        "LOCKGATE_WITH": json.dumps(with_),
-        "OMP_NUM_THREADS": "1",
-    }
+    ctx = StageContext(
+        ws, ws / "in", ws / "out", ws / "secrets", ws / "state", "", "train", "", with_
+    )
+    env = {"PYTHONPATH": str(REPO), **ctx.env(), "OMP_NUM_THREADS": "1"}
     return ws, env
 
 
