@@ -75,8 +75,12 @@ def opened_model(store: TrackingStore, uri: str, sealer: Sealer | None) -> Itera
     if not store.embedded:
         yield uri
         return
-    folder = _folder(store, uri)
     if sealer is None:
+        try:
+            folder = _folder(store, uri)
+        except SealError:  # not in the artifact folder: lockgate sealed nothing there
+            yield uri
+            return
         if is_sealed(folder):
             raise SealError(
                 f"{uri}: the model in the embedded MLflow store ({folder}) is sealed, but "
@@ -84,6 +88,7 @@ def opened_model(store: TrackingStore, uri: str, sealer: Sealer | None) -> Itera
             )
         yield uri
         return
+    folder = _folder(store, uri)
     if not is_sealed(folder):
         raise SealError(
             f"{uri}: the model in the embedded MLflow store ({folder}) is not sealed, but "
