@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import ssl
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -176,7 +177,7 @@ def bounded_file_class() -> Any:
 
     class BoundedBlobFile(AzureBlobFile):
         async def _async_fetch_range(self, start: int, end: int | None = None, **kw: Any) -> Any:
-            size = None if end is None else min(end, self.size) - start
+            size = (self.size if end is None else min(end, self.size)) - start
             fetch = super()._async_fetch_range(start, end, **kw)
             return await object_stores.within(object_stores.fetch_bound(size), fetch)
 
@@ -192,6 +193,8 @@ def blob_filesystem_class() -> Any:
     from adlfs import AzureBlobFileSystem
 
     class DeclaredBlobFileSystem(AzureBlobFileSystem):
+        listed: Mapping[str, Any] = MappingProxyType({})  # a listing's (remember_listing)
+
         def __init__(
             self, *, verify: str | bool = True, blob_endpoint: str | None = None, **kwargs: Any
         ) -> None:
@@ -199,6 +202,9 @@ def blob_filesystem_class() -> Any:
             super().__init__(**kwargs)
 
         async def _info(self, path: str, **kwargs: Any) -> Any:
+            known = object_stores.listed(self, path, kwargs)
+            if known is not None:
+                return known
             bound = object_stores.LIST_TIMEOUT_S
             return await object_stores.within(bound, super()._info(path, **kwargs))
 
@@ -207,6 +213,7 @@ def blob_filesystem_class() -> Any:
             handle = super()._open(path, mode, **kwargs)
             if mode == "rb":
                 handle.__class__ = bounded_file_class()
+                handle.cache.fetcher = handle._fetch_range  # the cache took the unbounded one
             return handle
 
         def do_connect(self) -> None:

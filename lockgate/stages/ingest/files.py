@@ -288,7 +288,10 @@ def _quietly(check: Callable[..., str | None], *args: Any) -> str | None:
 
 def _listing(fs: Any, root: str) -> tuple[dict[str, int], str]:
     """The data files under ``root`` (a folder, a glob or one object) with their sizes, and the
-    base of their keys. One listing gives every size: no request per object."""
+    base of their keys. One listing gives every size, and what it says of each object serves
+    that object's lookup when it is opened: no request per object but its fetch."""
+    from lockgate.stages.ingest.object_stores import remember_listing
+
     if fs.isdir(root):
         found = fs.find(root, detail=True)
         base = root
@@ -297,6 +300,7 @@ def _listing(fs: Any, root: str) -> tuple[dict[str, int], str]:
         base = _glob_base(root)
     else:
         return {root: int(fs.info(root).get("size") or 0)}, ""
+    remember_listing(fs, found)
     return {
         name: int(info.get("size") or 0)
         for name, info in found.items()

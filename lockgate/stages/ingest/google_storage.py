@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import ssl
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from lockgate.stages.ingest import object_stores
@@ -67,6 +68,7 @@ def trusted_filesystem_class() -> Any:
 
     class TrustedGCSFileSystem(gcsfs.core.GCSFileSystem):
         trust: ssl.SSLContext | None = None
+        listed: Mapping[str, Any] = MappingProxyType({})  # a listing's (remember_listing)
 
         async def _set_session(self) -> Any:
             if self._session is None:
@@ -76,6 +78,9 @@ def trusted_filesystem_class() -> Any:
             return await super()._set_session()
 
         async def _info(self, path: str, **kwargs: Any) -> Any:
+            known = object_stores.listed(self, path, kwargs)
+            if known is not None:
+                return known
             bound = object_stores.LIST_TIMEOUT_S
             return await object_stores.within(bound, super()._info(path, **kwargs))
 
@@ -84,11 +89,16 @@ def trusted_filesystem_class() -> Any:
             page = super()._call_list_objects(bucket, **kwargs)
             return await object_stores.within(object_stores.LIST_TIMEOUT_S, page)
 
-        async def _cat_file(
+        async def _cat_file_sequential(
             self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
         ) -> Any:
-            size = None if start is None or end is None else end - start
-            fetch = super()._cat_file(path, start=start, end=end, **kwargs)
+            # every fetch of bytes comes here: a whole read, a range, each part of a
+            # concurrent or prefetched read
+            known = object_stores.listed(self, path, {})
+            whole = known.get("size") if known is not None else None
+            first, last = start or 0, whole if end is None else end
+            size = None if last is None else int(last) - first
+            fetch = super()._cat_file_sequential(path, start=start, end=end, **kwargs)
             return await object_stores.within(object_stores.fetch_bound(size), fetch)
 
     return TrustedGCSFileSystem
