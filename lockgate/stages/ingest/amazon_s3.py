@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from lockgate.stages.ingest import object_stores
@@ -24,14 +25,30 @@ def open_s3(url: str, opts: Mapping[str, Any], session: Any) -> tuple[Any, str]:
     return cls(**opts, session=session), cls._strip_protocol(url)
 
 
+class NoAnswer(Exception):
+    """The store gave no answer within the bound. Not a TimeoutError: fsspec turns one into an
+    empty timeout error, which s3fs's read of a range then fails to unpack (an IndexError)."""
+
+
 @functools.cache
 def bounded_filesystem_class() -> Any:
     """s3fs's filesystem whose every request must be answered within the listing's bound."""
     import s3fs
 
     class BoundedS3FileSystem(s3fs.S3FileSystem):
+        listed: Mapping[str, Any] = MappingProxyType({})  # a listing's (remember_listing)
+
+        async def _info(self, path: str, *args: Any, **kwargs: Any) -> Any:
+            known = None if args else object_stores.listed(self, path, kwargs)
+            if known is not None:
+                return known
+            return await super()._info(path, *args, **kwargs)
+
         async def _call_s3(self, method: str, *akwarglist: Any, **kwargs: Any) -> Any:
             call = super()._call_s3(method, *akwarglist, **kwargs)
-            return await object_stores.within(object_stores.LIST_TIMEOUT_S, call)
+            try:
+                return await object_stores.within(object_stores.LIST_TIMEOUT_S, call)
+            except TimeoutError as exc:
+                raise NoAnswer(str(exc)) from None
 
     return BoundedS3FileSystem

@@ -117,8 +117,8 @@ def test_an_object_deleted_between_listing_and_reading_is_one_line(
     with pytest.raises(LockgateError) as caught:
         main(_context(tmp_path, s3_store, with_))
     assert str(caught.value) == (
-        f"cannot read s3://{name}/ev (a.parquet): {name}/ev/a.parquet: the object was listed, "
-        "then deleted or renamed before it was read; run the stage again"
+        f"cannot read s3://{name}/ev (a.parquet): The specified key does not exist.: the object "
+        "was listed, then deleted or renamed before it was read; run the stage again"
     )
 
 
@@ -304,3 +304,28 @@ def test_objects_fetched_at_once_stop_at_the_first_unreadable_one_in_key_order(
             main(ctx)
         assert str(caught.value).startswith(f"cannot read s3://{name}/ev (007.parquet): ")
         assert not list(ctx.out.rglob("*.parquet"))
+
+
+def test_s3_objects_are_opened_without_a_lookup_each(
+    tmp_path: Path, s3_store: S3Store, bucket: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the listing said of each object serves its lookup: a batch read of ten objects
+    sends no HEAD request for any of them, only their fetches."""
+    import s3fs.core
+
+    s3, name = bucket
+    for i in range(10):
+        _put(s3, name, f"ev/{i:02d}.parquet", [{"id": i}])
+    methods: list[str] = []
+    call_s3 = s3fs.core.S3FileSystem._call_s3
+
+    async def counted(self: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        methods.append(method)
+        return await call_s3(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.core.S3FileSystem, "_call_s3", counted)
+    ctx = _context(tmp_path, s3_store, _source(name, "ev"))
+    assert main(ctx) == 0
+    assert read_all(ctx.out)[0]["id"].to_list() == list(range(10))
+    assert "head_object" not in methods, methods
+    assert methods.count("get_object") == 10
