@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 from lockgate.stages.ingest import object_stores
@@ -35,15 +34,7 @@ def bounded_filesystem_class() -> Any:
     """s3fs's filesystem whose every request must be answered within the listing's bound."""
     import s3fs
 
-    class BoundedS3FileSystem(s3fs.S3FileSystem):
-        listed: Mapping[str, Any] = MappingProxyType({})  # a listing's (remember_listing)
-
-        async def _info(self, path: str, *args: Any, **kwargs: Any) -> Any:
-            known = None if args else object_stores.listed(self, path, kwargs)
-            if known is not None:
-                return known
-            return await super()._info(path, *args, **kwargs)
-
+    class BoundedS3FileSystem(object_stores.ListedLookups, s3fs.S3FileSystem):
         async def _call_s3(self, method: str, *akwarglist: Any, **kwargs: Any) -> Any:
             call = super()._call_s3(method, *akwarglist, **kwargs)
             try:

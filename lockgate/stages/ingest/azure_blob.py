@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import ssl
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -192,21 +191,12 @@ def blob_filesystem_class() -> Any:
     whose object lookups and reads are bounded in time."""
     from adlfs import AzureBlobFileSystem
 
-    class DeclaredBlobFileSystem(AzureBlobFileSystem):
-        listed: Mapping[str, Any] = MappingProxyType({})  # a listing's (remember_listing)
-
+    class DeclaredBlobFileSystem(object_stores.ListedLookups, AzureBlobFileSystem):
         def __init__(
             self, *, verify: str | bool = True, blob_endpoint: str | None = None, **kwargs: Any
         ) -> None:
             self._verify, self._blob_endpoint = verify, blob_endpoint
             super().__init__(**kwargs)
-
-        async def _info(self, path: str, **kwargs: Any) -> Any:
-            known = object_stores.listed(self, path, kwargs)
-            if known is not None:
-                return known
-            bound = object_stores.LIST_TIMEOUT_S
-            return await object_stores.within(bound, super()._info(path, **kwargs))
 
         def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
             # adlfs makes its own file class; a read gets the bounded one

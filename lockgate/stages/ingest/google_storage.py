@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import ssl
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 from lockgate.stages.ingest import object_stores
@@ -66,9 +65,8 @@ def trusted_filesystem_class() -> Any:
             except aiohttp.ClientConnectorCertificateError as exc:
                 raise UntrustedCertificate(str(exc)) from None
 
-    class TrustedGCSFileSystem(gcsfs.core.GCSFileSystem):
+    class TrustedGCSFileSystem(object_stores.ListedLookups, gcsfs.core.GCSFileSystem):
         trust: ssl.SSLContext | None = None
-        listed: Mapping[str, Any] = MappingProxyType({})  # a listing's (remember_listing)
 
         async def _set_session(self) -> Any:
             if self._session is None:
@@ -76,13 +74,6 @@ def trusted_filesystem_class() -> Any:
                 kwargs: dict[str, Any] = getattr(self, "session_kwargs", {})
                 self.session_kwargs = {**kwargs, "connector": connector}
             return await super()._set_session()
-
-        async def _info(self, path: str, **kwargs: Any) -> Any:
-            known = object_stores.listed(self, path, kwargs)
-            if known is not None:
-                return known
-            bound = object_stores.LIST_TIMEOUT_S
-            return await object_stores.within(bound, super()._info(path, **kwargs))
 
         async def _call_list_objects(self, bucket: str, **kwargs: Any) -> Any:
             # one page of a listing: a long listing of a working store is never cut

@@ -49,6 +49,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from lockgate.contract import CONTAINER_OUT
@@ -273,6 +274,19 @@ def _quiet(name: str) -> None:
     logger = logging.getLogger(name)
     if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
         logger.addHandler(logging.NullHandler())
+
+
+class ListedLookups:
+    """Mixed into this package's filesystems: a lookup of an object the run's listing named is
+    answered from that listing (:func:`listed`), any other is bounded by :data:`LIST_TIMEOUT_S`."""
+
+    listed: Mapping[str, Any] = MappingProxyType({})  # replaced by remember_listing
+
+    async def _info(self, path: str, *args: Any, **kwargs: Any) -> Any:
+        known = None if args else listed(self, path, kwargs)
+        if known is not None:
+            return known
+        return await within(LIST_TIMEOUT_S, super()._info(path, *args, **kwargs))  # type: ignore[misc]
 
 
 def remember_listing(fs: Any, found: Mapping[str, Any]) -> None:
