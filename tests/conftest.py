@@ -9,6 +9,7 @@ Tests marked ``@pytest.mark.docker`` get the same treatment without asking for a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -108,9 +109,37 @@ def _connect_engine() -> tuple[Any | None, str]:
 @pytest.fixture(scope="session")
 def _engine() -> Iterator[tuple[Any | None, str]]:
     client, reason = _connect_engine()
+    before = _image_ids(client) if client is not None else set()
     yield client, reason
     if client is not None:
+        if os.environ.get("LOCKGATE_KEEP_IMAGES") != "1":
+            _remove_images_made_since(client, before)
         client.close()
+
+
+# images the suite makes and no later run can reuse: pushed to a test registry on a random port,
+# or a runner image of a test's throwaway project (a run of the whole suite left ~20 GB of them)
+THROWAWAY_TAGS = ("127.0.0.1:", "localhost:", "lockgate-runner/")
+
+
+def _image_ids(client: Any) -> set[str]:
+    return {image.id for image in client.images.list(all=True)}
+
+
+def _remove_images_made_since(client: Any, before: set[str]) -> None:
+    """Leave the engine's images as the session found them, but for the support images a later
+    run reuses (the base image, test servers' images tagged by content hash): a machine that
+    runs the suite every day would otherwise fill its disk. ``LOCKGATE_KEEP_IMAGES=1`` keeps
+    everything, for looking at what a failed test built."""
+    import docker
+
+    for image in client.images.list():
+        tags = image.tags
+        if image.id in before or (tags and not all(t.startswith(THROWAWAY_TAGS) for t in tags)):
+            continue
+        # in use by a container another fixture still holds, or already gone: left
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.remove(image.id, force=True)
 
 
 @pytest.fixture(scope="session")
@@ -217,6 +246,16 @@ def _outside_ci() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         for name in CI_MARKERS:
             patch.delenv(name, raising=False)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compile_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """torch.compile's kernels (~2.5 GB over many runs) go to the session's temporary folder,
+    which goes with a passing session, instead of piling up in the machine's /tmp."""
+    with pytest.MonkeyPatch.context() as patch:
+        if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+            patch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path_factory.mktemp("inductor")))
         yield
 
 

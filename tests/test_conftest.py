@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,3 +87,35 @@ def test_importorskip_of_a_missing_extra_skips_or_fails(
     required.stdout.fnmatch_lines(
         ["*pip install lockgate?absent? (module 'lockgate_no_such_module' is required by*"]
     )
+
+
+@pytest.mark.docker
+def test_images_the_session_made_for_nothing_go_with_it(
+    docker_client: Any, base_image: str
+) -> None:
+    """What a run pushed to a test registry or built for a throwaway project is removed at the
+    end; an image a later run reuses (tagged by content) and anything older than the session
+    stay."""
+    from tests.conftest import _image_ids, _remove_images_made_since
+
+    def build(label: str) -> Any:
+        dockerfile = f"FROM {base_image}\nLABEL lockgate.test.cleanup={label}\n"
+        image, _ = docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), rm=True)
+        return image
+
+    older = build(f"older-{uuid.uuid4().hex}")
+    older.tag("lockgate-runner/older", "1")
+    before = _image_ids(docker_client)
+    pushed, runner, support, untagged = (build(f"{n}-{uuid.uuid4().hex}") for n in range(4))
+    pushed.tag("127.0.0.1:5999/models/x", "1")
+    runner.tag("lockgate-runner/project", "abc")
+    support.tag("lockgate-test/support", "abc")
+    support.tag("127.0.0.1:5999/support", "abc")  # one reusable tag is enough to keep it
+    try:
+        _remove_images_made_since(docker_client, before)
+        left = _image_ids(docker_client)
+        assert older.id in left and support.id in left
+        assert not {pushed.id, runner.id, untagged.id} & left
+    finally:
+        for image in (older, support):
+            docker_client.images.remove(image.id, force=True)
