@@ -7,6 +7,9 @@ stage for two and a half minutes with botocore's defaults. Here every request to
 be answered within :data:`object_stores.LIST_TIMEOUT_S`, retries included, and a body that
 stops arriving mid-read is given up after the same time without a byte (botocore's
 ``read_timeout``, which counts from the last byte, so a slow but working link is not cut).
+A fetch whose body is cut partway, reset or stalled, is asked again from its start, up to
+:data:`FETCH_ATTEMPTS` times in all; a store lost for good is thus given up within that many
+bounds.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ def open_s3(url: str, opts: Mapping[str, Any], session: Any) -> tuple[Any, str]:
     return cls(**opts, session=session), cls._strip_protocol(url)
 
 
+FETCH_ATTEMPTS = 3
+
+
 class NoAnswer(Exception):
     """The store gave no answer within the bound. Not a TimeoutError: fsspec turns one into an
     empty timeout error, which s3fs's read of a range then fails to unpack (an IndexError)."""
@@ -35,6 +41,11 @@ def bounded_filesystem_class() -> Any:
     import s3fs
 
     class BoundedS3FileSystem(object_stores.ListedLookups, s3fs.S3FileSystem):
+        # a fetch whose body is cut partway (a reset, a stall past the read timeout) is asked
+        # again, from its start, this many times in all: a flaky link costs a fetch, not the
+        # run. A request the store does not answer at all is not asked again (NoAnswer).
+        retries = FETCH_ATTEMPTS
+
         async def _call_s3(self, method: str, *akwarglist: Any, **kwargs: Any) -> Any:
             call = super()._call_s3(method, *akwarglist, **kwargs)
             try:

@@ -100,7 +100,6 @@ def _s3(values: Mapping[str, str]) -> dict[str, Any]:
         "read_timeout": LIST_TIMEOUT_S,
         "retries": {"max_attempts": 1},
     }
-    opts["retries"] = 1
     return opts
 
 

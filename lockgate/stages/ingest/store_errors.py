@@ -3,6 +3,7 @@ no declared credential in it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,8 @@ PROOF = (
     "federated_token",
 )
 REFUSED = ("AccessDenied", "Forbidden", "failed to authenticate", "Unauthorized", "invalid_grant")
+# a body that stopped partway, as aiohttp and urllib3 say it (a connection reset or closed)
+CUT_PARTWAY = ("payload is not completed", "IncompleteRead", "Connection broken")
 # Azure's answer to a SAS or role that authenticates but may not list or read
 LACKS_PERMISSION = ("AuthorizationPermissionMismatch", "using this permission")
 
@@ -44,6 +47,14 @@ def store_problem(
     if isinstance(exc, TimeoutError) and not str(exc).strip():
         text = f"no answer within {object_stores.LIST_TIMEOUT_S:g} s"
     names = " ".join(type(c).__name__ for c in type(exc).__mro__) + " " + text.lower()
+    if any(w in text for w in CUT_PARTWAY):
+        got = re.search(r"received (\d+) of (\d+) bytes", text)
+        arrived = f" ({int(got[1]):,} of {int(got[2]):,} bytes arrived)" if got else ""
+        return (
+            f"the connection was lost partway through the object{arrived}, and again when it "
+            "was asked again; the store answers but the transfer breaks: check the network "
+            "path to it (a proxy or load balancer that cuts connections) and run the stage again"
+        )
     if "certificate verify failed" in names or "CERTIFICATE_VERIFY_FAILED" in text:
         hint = (
             "the server's TLS certificate is not trusted or names another host: name the CA "

@@ -6,6 +6,7 @@ that may list but not read, and a budgeted read of an object larger than the bud
 from __future__ import annotations
 
 import io
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from lockgate.errors import LockgateError
-from lockgate.stages.ingest import files, main, object_stores
+from lockgate.stages.ingest import amazon_s3, files, main, object_stores
 from lockgate.stages.ingest.read_files import FETCHES
 from tests.cloudstores import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
 from tests.s3store import S3Store
@@ -329,3 +330,78 @@ def test_s3_objects_are_opened_without_a_lookup_each(
     assert read_all(ctx.out)[0]["id"].to_list() == list(range(10))
     assert "head_object" not in methods, methods
     assert methods.count("get_object") == 10
+
+
+def _cut_partway(
+    s3_store: S3Store, bucket: tuple[Any, str], monkeypatch: pytest.MonkeyPatch, **cut: Any
+) -> tuple[bytes, Relay]:
+    """An object of about 4.6 MiB, and a relay to the store that cuts the answers a quarter of
+    the way into it, once the source is listed."""
+    monkeypatch.setattr(object_stores, "LIST_TIMEOUT_S", 2.0)  # 15 s in use
+    s3, name = bucket
+    body = _rows("csv", 40_000)
+    s3.put_object(Bucket=name, Key="ev/rows.csv", Body=body)
+    relay = Relay(s3_store.endpoint.split("//", 1)[1], allowance=len(body) // 4, **cut)
+    _after_listing(monkeypatch, relay.cut)
+    return body, relay
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [{"how": "stall"}, {"how": "reset", "resets": amazon_s3.FETCH_ATTEMPTS}],
+    ids=["stall", "reset-at-every-attempt"],
+)
+def test_a_body_cut_partway_for_good_is_one_line_within_the_bound(
+    tmp_path: Path,
+    s3_store: S3Store,
+    bucket: tuple[Any, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    cut: dict[str, Any],
+) -> None:
+    """A body that stops arriving partway (the link dies, the connection held open) is given
+    up within the read timeout and the bound of the fetch asked again, and one reset at every
+    attempt is reported once they are spent: one line without the endpoint, nothing written."""
+    body, relay = _cut_partway(s3_store, bucket, monkeypatch, **cut)
+    ctx = _context(tmp_path, s3_store, _source(bucket[1], "ev"))
+    (ctx.secrets_dir / "s3-endpoint").write_text(relay.url)
+    failure, waited = relay.failure(lambda: main(ctx))
+    assert isinstance(failure, LockgateError), failure
+    text = str(failure)
+    said = {
+        "stall": "no answer within 2 s; cannot reach the store: check endpoint_url and that it "
+        "accepts connections",
+        "reset": f"the connection was lost partway through the object (ARRIVED of "
+        f"{len(body):,} bytes arrived), and again when it was asked again; the store answers "
+        "but the transfer breaks: check the network path to it (a proxy or load balancer that "
+        "cuts connections) and run the stage again",
+    }[cut["how"]]
+    # what arrived of the body before the cut: the allowance, less the answer's headers
+    arrived = re.search(r"\(([\d,]+) of", text)
+    if arrived and 0 < int(arrived[1].replace(",", "")) < relay.allowance:
+        said = said.replace("ARRIVED", arrived[1])
+    assert text == f"cannot read s3://{bucket[1]}/ev (rows.csv): {said}"
+    assert waited < 8, f"the read took {waited:.0f} s to give up"
+    assert not list(ctx.out.rglob("*.parquet"))
+    logs = capfd.readouterr()
+    for value in (relay.url, relay.address, s3_store.access_key_id, s3_store.secret_access_key):
+        assert value not in text + logs.out + logs.err
+        assert value.encode() not in _written(tmp_path)
+
+
+def test_a_body_reset_partway_once_is_fetched_again(
+    tmp_path: Path, s3_store: S3Store, bucket: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection dropped once in the middle of an object (a flaky link, a load balancer
+    recycling connections) costs a second fetch of that range, not the run."""
+    import polars as pl
+
+    body, relay = _cut_partway(s3_store, bucket, monkeypatch, how="reset", resets=1)
+    ctx = _context(tmp_path, s3_store, _source(bucket[1], "ev"))
+    (ctx.secrets_dir / "s3-endpoint").write_text(relay.url)
+    try:
+        assert main(ctx) == 0
+    finally:
+        relay.stop()
+    assert relay.resets == 0, "the relay did not cut the body"
+    assert read_all(ctx.out)[0].equals(pl.read_csv(io.BytesIO(body)))
