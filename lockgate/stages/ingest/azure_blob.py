@@ -178,7 +178,7 @@ def bounded_file_class() -> Any:
         async def _async_fetch_range(self, start: int, end: int | None = None, **kw: Any) -> Any:
             size = (self.size if end is None else min(end, self.size)) - start
             fetch = super()._async_fetch_range(start, end, **kw)
-            return await object_stores.within(object_stores.fetch_bound(size), fetch)
+            return await object_stores.fetched(size, fetch)
 
         _fetch_range = sync_wrapper(_async_fetch_range)
 

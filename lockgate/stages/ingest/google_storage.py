@@ -90,7 +90,7 @@ def trusted_filesystem_class() -> Any:
             first, last = start or 0, whole if end is None else end
             size = None if last is None else int(last) - first
             fetch = super()._cat_file_sequential(path, start=start, end=end, **kwargs)
-            return await object_stores.within(object_stores.fetch_bound(size), fetch)
+            return await object_stores.fetched(size, fetch)
 
     return TrustedGCSFileSystem
 

@@ -313,16 +313,28 @@ def fetch_bound(nbytes: int | None) -> float | None:
     return LIST_TIMEOUT_S + max(nbytes, 0) / READ_RATE
 
 
-async def within(seconds: float | None, call: Awaitable[T]) -> T:
-    """``call``'s result, or a TimeoutError saying how long the store was given: the GCS and
-    Azure clients retry a lost store for minutes (a silent one for far longer) otherwise.
-    ``seconds`` None waits as long as the client does."""
+class NoAnswer(Exception):
+    """The store did not answer, or a fetch did not finish, within its bound. Not a
+    TimeoutError: fsspec turns one into an empty timeout error, which loses the bound (and
+    which s3fs's read of a range then fails to unpack: an IndexError)."""
+
+
+async def within(seconds: float | None, call: Awaitable[T], late: str = "no answer") -> T:
+    """``call``'s result, or :class:`NoAnswer` saying how long the store was given: the
+    clients retry a lost store for minutes (a silent one for far longer) otherwise. ``late``
+    says what did not happen in time; ``seconds`` None waits as long as the client does."""
     if seconds is None:
         return await call
     try:
         return await asyncio.wait_for(call, seconds)
     except TimeoutError:
-        raise TimeoutError(f"no answer within {seconds:g} s") from None
+        raise NoAnswer(f"{late} within {round(seconds, 1):g} s") from None
+
+
+async def fetched(nbytes: int | None, call: Awaitable[T]) -> T:
+    """``call``, a fetch of ``nbytes`` of an object, within :func:`fetch_bound`. A fetch that
+    its client asks again and again (a connection reset partway, each time) ends there too."""
+    return await within(fetch_bound(nbytes), call, late="the fetch did not finish")
 
 
 @contextmanager

@@ -82,7 +82,9 @@ def store_problem(
         )
     elif isinstance(exc, FileNotFoundError):
         hint = "no such bucket or object: check the bucket's name and the path"
-    elif "onnect" in names or "Timeout" in names or "timed out" in names or "no answer" in text:
+    elif isinstance(exc, object_stores.NoAnswer) or any(
+        w in names for w in ("onnect", "Timeout", "timed out")
+    ):
         hint = "cannot reach the store: check endpoint_url and that it accepts connections"
     else:
         hint = "see the store's message"

@@ -5,6 +5,7 @@ objects' rows."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from tests.stages.ingest.relay import Relay
 from tests.stages.ingest.test_read_cloud import Lake, _azure_lake, lake
 from tests.stages.ingest.test_read_postgres import read_all
 from tests.stages.ingest.test_read_s3 import _context, _put, _written
-from tests.stages.ingest.test_store_edges import _after_listing, _source, bucket
+from tests.stages.ingest.test_store_edges import _after_listing, _rows, _source, bucket
 
 __all__ = ["bucket", "lake"]  # the fixtures, shared with test_store_edges and test_read_cloud
 
@@ -264,3 +265,53 @@ def test_objects_are_opened_as_the_listing_described_them_without_a_lookup_each(
     assert main(ctx) == 0
     assert read_all(ctx.out)[0]["id"].to_list() == list(range(10))
     assert [p.rstrip("/") for p in asked] in ([], [f"{lake.bucket}/ev"]), asked
+
+
+@pytest.mark.filterwarnings("ignore:Sending a large body directly:ResourceWarning")
+@pytest.mark.parametrize("resets", [1, 100], ids=["once", "at-every-attempt"])
+def test_a_gcs_or_azure_body_reset_partway(
+    tmp_path: Path,
+    lake: Lake,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    resets: int,
+) -> None:
+    """A connection reset a quarter of the way into an object's body. Once: it is fetched
+    again and the run goes on with the same rows. At every attempt: the blob SDK gives up after
+    its retries, said as a transfer that breaks; gcsfs asks again for longer than the fetch may
+    take (its bound: the listing's plus four seconds a MiB), said as that bound."""
+    import polars as pl
+
+    monkeypatch.setattr(object_stores, "LIST_TIMEOUT_S", 2.0)  # 15 s in use
+    body = _rows("csv", 40_000)
+    lake.fs.pipe(f"{lake.bucket}/ev/rows.csv", body)  # the test's own upload, in one request
+    field = "gcs-endpoint" if lake.scheme == "gs" else "az-endpoint"
+    origin, _, account = lake.secrets[field].split("//", 1)[1].partition("/")
+    relay = Relay(origin, "reset", allowance=len(body) // 4, resets=resets)
+    lake.secrets[field] = f"http://{relay.address}" + (f"/{account}" if account else "")
+    _after_listing(monkeypatch, relay.cut)
+    ctx = lake.context(tmp_path, lake.source("ev"))
+    if resets == 1:
+        try:
+            assert main(ctx) == 0
+        finally:
+            relay.stop()
+        assert relay.resets == 0, "the relay did not cut the body"
+        assert read_all(ctx.out)[0].equals(pl.read_csv(io.BytesIO(body)))
+        return
+    failure, waited = relay.failure(lambda: main(ctx))
+    assert isinstance(failure, LockgateError), failure
+    assert relay.resets < resets - 1, "the body was not asked again"
+    bound = object_stores.fetch_bound(len(body))
+    assert bound is not None
+    said = {
+        "gs": f"the fetch did not finish within {round(bound, 1):g} s; cannot reach the store: "
+        "check endpoint_url and that it accepts connections",
+        "az": "the connection was lost partway through the object (",
+    }[lake.scheme]
+    text = str(failure)
+    assert text.startswith(f"cannot read {lake.scheme}://{lake.bucket}/ev (rows.csv): {said}")
+    assert waited < bound + 4, f"the read took {waited:.0f} s to give up"
+    logs = capfd.readouterr()
+    for value in (relay.address, *lake.hidden):
+        assert value not in text + logs.out + logs.err
