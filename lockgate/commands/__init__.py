@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "cache": ("cache", "manage the stage cache (prune)"),
     "schema": ("schema", "print the JSON Schema of lockgate.yaml"),
-    "image": ("image", "build the runner image, or bootstrap a base image"),
+    "image": ("image", "build or prune runner images, or bootstrap a base image"),
     "generate": (
         "generate",
         "write GitHub Actions, GitLab CI or Jenkins files that run the stages",

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _seconds(text: str) -> float:
+def older_than_seconds(text: str) -> float:
     from lockgate.spec.durations import parse_duration
 
     try:
@@ -29,7 +29,7 @@ def _seconds(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     project = load_project(args)
-    older = _seconds(args.older_than) if args.older_than else None
+    older = older_than_seconds(args.older_than) if args.older_than else None
     removed = project.workspace.cache.prune(older_than_s=older)
     print(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'}")
     return 0

@@ -1,4 +1,4 @@
-"""``lockgate image build|bootstrap``.
+"""``lockgate image build|prune|bootstrap``.
 
 ``bootstrap`` needs only the standard library (it runs before the test tools are installed)."""
 
@@ -47,6 +47,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "from REGISTRY/NAME/base-debian:SUITE, or bootstrap it from the OS archive and push it "
         "there",
     )
+    prune = sub.add_parser(
+        "prune",
+        help="remove the spec's runner images but those its stages run in now, and the build "
+        "stages their builds left",
+    )
+    add_spec_argument(prune)
+    prune.add_argument(
+        "--older-than",
+        default=None,
+        metavar="DURATION",
+        help="only images built longer ago than this (e.g. 7d, 12h, 30m)",
+    )
     boot = sub.add_parser(
         "bootstrap",
         help="build a minimal Debian base image with debootstrap (no container registry needed)",
@@ -57,7 +69,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.action == "bootstrap":
         return _bootstrap(args)
+    if args.action == "prune":
+        return _prune(args)
     return _build(args)
+
+
+def _prune(args: argparse.Namespace) -> int:
+    import time
+
+    from lockgate.commands._project import load_project
+    from lockgate.commands.cache import older_than_seconds
+    from lockgate.executors.docker import DockerExecutor
+    from lockgate.images.prune import prune_runner_images
+
+    older = older_than_seconds(args.older_than) if args.older_than else None
+    project = load_project(args)
+    current = {stage.image.tag for stage in project.plan().stages}
+    if not current:
+        raise LockgateError("the spec has no stages, so no runner images")
+    client = DockerExecutor(project.root).client
+    pruned = prune_runner_images(client, current, older, now=time.time())
+    for tag in pruned.images:
+        print(f"removed {tag}")
+    for tag in pruned.in_use:
+        print(f"kept {tag}: a container uses it (remove the container, then prune again)")
+    stages = f" and {pruned.stages} build stage{'s' if pruned.stages != 1 else ''}"
+    freed = "" if pruned.freed_bytes is None else f", {pruned.freed_bytes / 2**20:,.0f} MiB freed"
+    images = len(pruned.images)
+    print(f"removed {images} runner image{'s' if images != 1 else ''}{stages}{freed}")
+    return EXIT_OK
 
 
 def _build(args: argparse.Namespace) -> int:

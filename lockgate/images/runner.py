@@ -23,6 +23,7 @@ import lockgate
 from lockgate.contract import RECIPE_LABEL
 from lockgate.engine.stagespec import ImageRecipe
 from lockgate.errors import LockgateError
+from lockgate.images.prune import STAGE_LABEL, repository_of
 from lockgate.images.wheels import cached_wheels, pinned_requirements
 
 # what lockgate itself needs inside a runner image: pyproject's dependencies but rich, which only
@@ -54,6 +55,8 @@ def dockerfile_for(recipe: ImageRecipe, python_deps: bool) -> str:
         # libraries they were installed against
         lines += [
             "FROM system AS python",
+            # the classic builder keeps this stage as an untagged image: named, for image prune
+            f'LABEL {STAGE_LABEL}="{repository_of(recipe.tag)}"',
             "COPY wheels /tmp/lockgate-wheels",
             "RUN python3 -m venv /opt/lockgate && /opt/lockgate/bin/pip install --no-index "
             "--no-cache-dir --disable-pip-version-check --find-links /tmp/lockgate-wheels "
