@@ -112,3 +112,13 @@ class Relay:
         finally:
             self.stop()
         raise AssertionError("the call did not fail")
+
+    def outlived(self, call: Callable[[], object]) -> object:
+        """What ``call`` returns when it goes on past every reset the relay was to make; the
+        relay is stopped after, whatever happens."""
+        try:
+            result = call()
+        finally:
+            self.stop()
+        assert self.resets == 0, "the relay did not cut the body"
+        return result

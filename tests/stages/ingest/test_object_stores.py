@@ -23,8 +23,7 @@ from tests.stages.ingest.conftest import stage_context
 GCS = "https://storage.googleapis.com"
 FRESH = {"skip_instance_cache": True, "use_listings_cache": False}
 S3_LIMITS = {
-    "config_kwargs": {"connect_timeout": 5, "read_timeout": 15.0, "retries": {"max_attempts": 1}},
-    "retries": 1,
+    "config_kwargs": {"connect_timeout": 5, "read_timeout": 15.0, "retries": {"max_attempts": 1}}
 }
 
 
