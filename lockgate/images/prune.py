@@ -84,6 +84,24 @@ def prune_runner_images(
     return Pruned(tuple(removed), stages, tuple(in_use), freed)
 
 
+def older_images_hint(client: Any, built: str) -> str:
+    """A line saying how many other runner images of ``built``'s repository the engine holds
+    and how to remove them, or "" when it holds none."""
+    repository = repository_of(built)
+    try:
+        older = [i for i in client.images.list(name=repository) if built not in i.tags]
+    except Exception:  # a hint only: an engine that cannot list now says nothing
+        return ""
+    if not older:
+        return ""
+    mib = sum(int(i.attrs.get("Size") or 0) for i in older) / 2**20
+    return (
+        f"lockgate: the engine also holds {len(older)} older runner "
+        f"image{'s' if len(older) != 1 else ''} of {repository} ({mib:,.0f} MiB, layers "
+        "shared with this one counted): `lockgate image prune` removes them"
+    )
+
+
 def _younger(image: Any, older_than_s: float | None, now: float) -> bool:
     if older_than_s is None:
         return False

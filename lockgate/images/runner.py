@@ -23,7 +23,7 @@ import lockgate
 from lockgate.contract import RECIPE_LABEL
 from lockgate.engine.stagespec import ImageRecipe
 from lockgate.errors import LockgateError
-from lockgate.images.prune import STAGE_LABEL, repository_of
+from lockgate.images.prune import STAGE_LABEL, older_images_hint, repository_of
 from lockgate.images.wheels import cached_wheels, pinned_requirements
 
 # what lockgate itself needs inside a runner image: pyproject's dependencies but rich, which only
@@ -217,6 +217,9 @@ class RunnerImages:
                 f"runner image {recipe.tag}: engine refused the build: {exc.explanation}"
             ) from None
         output(f"lockgate: built {recipe.tag} ({len(log)} build lines)")
+        hint = older_images_hint(self.client, recipe.tag)
+        if hint:
+            output(hint)
         return str(self.client.images.get(recipe.tag).id)
 
 

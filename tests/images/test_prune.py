@@ -108,10 +108,19 @@ def test_the_command_after_a_changed_recipe(
     repo = f"lockgate-runner/{name}"
     tags = []
     try:
+        hints = []
         for version in ("1", "2"):
             (project / "requirements.txt").write_text(f"# recipe {version}\n")
             assert main(["image", "build", "--spec", str(spec)]) == 0
-            tags.append(capsys.readouterr().out.strip().splitlines()[-1].split()[0])
+            said = capsys.readouterr()
+            tags.append(said.out.strip().splitlines()[-1].split()[0])
+            hints += [line for line in said.err.splitlines() if "older runner" in line]
+        # the second build says what the first left and how to remove it
+        assert len(hints) == 1, hints
+        assert hints[0].startswith(
+            f"lockgate: the engine also holds 1 older runner image of {repo} ("
+        )
+        assert hints[0].endswith("`lockgate image prune` removes them")
         assert [repo] * 2 == [t.rsplit(":", 1)[0] for t in tags] and tags[0] != tags[1], tags
         stages = docker_client.images.list(filters={"label": f"{STAGE_LABEL}={repo}"})
         assert stages, "the build left no labelled install stage"
