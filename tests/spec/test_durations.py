@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lockgate.commands.cache import _seconds
+from lockgate.commands.cache import older_than_seconds
 from lockgate.errors import LockgateError
 from lockgate.spec.durations import parse_duration
 from lockgate.stages.data_check.spec import duration_seconds
@@ -36,7 +36,7 @@ def test_refusals_name_the_grammar_and_stay_short(text: object) -> None:
 
 
 def test_every_reader_speaks_the_same_grammar() -> None:
-    assert duration_seconds("2d") == _seconds("2d") == parse_duration("2d")
+    assert duration_seconds("2d") == older_than_seconds("2d") == parse_duration("2d")
     assert duration_seconds("1h30m") == 5400.0
     with pytest.raises(LockgateError, match=r"--older-than: expected a duration like 90s"):
-        _seconds("7days")
+        older_than_seconds("7days")
