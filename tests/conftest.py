@@ -127,16 +127,22 @@ def _image_ids(client: Any) -> set[str]:
 
 
 def _remove_images_made_since(client: Any, before: set[str]) -> None:
-    """Leave the engine's images as the session found them, but for the support images a later
-    run reuses (the base image, test servers' images tagged by content hash): a machine that
-    runs the suite every day would otherwise fill its disk. ``LOCKGATE_KEEP_IMAGES=1`` keeps
-    everything, for looking at what a failed test built."""
+    """Leave the engine's images as the session found them, but for what a later run reuses:
+    support images (the base image, test servers' images tagged by content hash) and runner
+    builds' install stages (without them the next run installs PyTorch into runner images
+    again, minutes of a whole run). A machine that runs the suite every day would otherwise
+    fill its disk. ``LOCKGATE_KEEP_IMAGES=1`` keeps everything, for looking at what a failed
+    test built."""
     import docker
+
+    from lockgate.images.prune import STAGE_LABEL
 
     for image in client.images.list():
         tags = image.tags
         if image.id in before or (tags and not all(t.startswith(THROWAWAY_TAGS) for t in tags)):
             continue
+        if not tags and STAGE_LABEL in (image.labels or {}):
+            continue  # a runner build's install stage: the next build of those packages reuses it
         # in use by a container another fixture still holds, or already gone: left
         with contextlib.suppress(docker.errors.APIError):
             client.images.remove(image.id, force=True)

@@ -94,12 +94,13 @@ def test_images_the_session_made_for_nothing_go_with_it(
     docker_client: Any, base_image: str
 ) -> None:
     """What a run pushed to a test registry or built for a throwaway project is removed at the
-    end; an image a later run reuses (tagged by content) and anything older than the session
-    stay."""
+    end; an image a later run reuses (tagged by content, or a runner build's install stage) and
+    anything older than the session stay."""
+    from lockgate.images.prune import STAGE_LABEL
     from tests.conftest import _image_ids, _remove_images_made_since
 
-    def build(label: str) -> Any:
-        dockerfile = f"FROM {base_image}\nLABEL lockgate.test.cleanup={label}\n"
+    def build(label: str, *more: str) -> Any:
+        dockerfile = f"FROM {base_image}\nLABEL lockgate.test.cleanup={label} {' '.join(more)}\n"
         image, _ = docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), rm=True)
         return image
 
@@ -107,6 +108,7 @@ def test_images_the_session_made_for_nothing_go_with_it(
     older.tag("lockgate-runner/older", "1")
     before = _image_ids(docker_client)
     pushed, runner, support, untagged = (build(f"{n}-{uuid.uuid4().hex}") for n in range(4))
+    install = build(f"install-{uuid.uuid4().hex}", f'{STAGE_LABEL}="lockgate-runner/project"')
     pushed.tag("127.0.0.1:5999/models/x", "1")
     runner.tag("lockgate-runner/project", "abc")
     support.tag("lockgate-test/support", "abc")
@@ -114,8 +116,8 @@ def test_images_the_session_made_for_nothing_go_with_it(
     try:
         _remove_images_made_since(docker_client, before)
         left = _image_ids(docker_client)
-        assert older.id in left and support.id in left
+        assert older.id in left and support.id in left and install.id in left
         assert not {pushed.id, runner.id, untagged.id} & left
     finally:
-        for image in (older, support):
+        for image in (older, support, install):
             docker_client.images.remove(image.id, force=True)

@@ -55,12 +55,14 @@ def dockerfile_for(recipe: ImageRecipe, python_deps: bool) -> str:
         # libraries they were installed against
         lines += [
             "FROM system AS python",
-            # the classic builder keeps this stage as an untagged image: named, for image prune
-            f'LABEL {STAGE_LABEL}="{repository_of(recipe.tag)}"',
             "COPY wheels /tmp/lockgate-wheels",
             "RUN python3 -m venv /opt/lockgate && /opt/lockgate/bin/pip install --no-index "
             "--no-cache-dir --disable-pip-version-check --find-links /tmp/lockgate-wheels "
             "-r /tmp/lockgate-wheels/requirements.txt",
+            # the classic builder keeps this stage as an untagged image: named for image prune,
+            # last, so that the install above stays one cached step for every spec that shares
+            # its packages (a label first would make each spec's name a new install)
+            f'LABEL {STAGE_LABEL}="{repository_of(recipe.tag)}"',
             "FROM system",
             "COPY --from=python /opt/lockgate /opt/lockgate",
         ]
