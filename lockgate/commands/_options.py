@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lockgate.errors import LockgateError
+
 
 def add_spec_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -49,3 +51,13 @@ def add_delivery_argument(parser: argparse.ArgumentParser) -> None:
 def print_json(document: Any) -> None:
     """The one JSON document a ``--json`` command prints on stdout."""
     print(json.dumps(document, indent=2, sort_keys=True, default=str))
+
+
+def older_than_seconds(text: str) -> float:
+    """``--older-than``'s duration in seconds, or one error naming the option."""
+    from lockgate.spec.durations import parse_duration
+
+    try:
+        return float(parse_duration(text))
+    except ValueError as error:
+        raise LockgateError(f"--older-than: {error}") from None

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands._options import add_spec_argument
+from lockgate.commands._options import add_spec_argument, older_than_seconds
 from lockgate.commands._project import load_project
-from lockgate.errors import LockgateError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,15 +15,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help="only entries older than this (e.g. 7d, 12h, 30m)",
     )
-
-
-def older_than_seconds(text: str) -> float:
-    from lockgate.spec.durations import parse_duration
-
-    try:
-        return float(parse_duration(text))
-    except ValueError as error:
-        raise LockgateError(f"--older-than: {error}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lockgate.commands._options import add_spec_argument
+from lockgate.commands._options import add_spec_argument, older_than_seconds
 from lockgate.errors import EXIT_OK, LockgateError
 from lockgate.images.bootstrap import DEFAULT_INCLUDE, DEFAULT_SUITE, DEFAULT_TAG
 
@@ -78,7 +78,6 @@ def _prune(args: argparse.Namespace) -> int:
     import time
 
     from lockgate.commands._project import load_project
-    from lockgate.commands.cache import older_than_seconds
     from lockgate.executors.docker import DockerExecutor
     from lockgate.images.prune import prune_runner_images
 

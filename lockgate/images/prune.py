@@ -10,7 +10,6 @@ repository they were built for.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,8 +43,6 @@ def prune_runner_images(
     ``older_than_s``, only images created longer ago than that. An image that also carries a
     tag of another repository (one pushed under a registry's name, say) loses only the runner
     tag; one a container uses is kept and named."""
-    import docker.errors
-
     keep = set(current)
     repositories = sorted({repository_of(tag) for tag in keep})
     before = _layers_size(client)
@@ -59,25 +56,11 @@ def prune_runner_images(
             for tag in image.tags:
                 if repository_of(tag) != repository or tag in keep:
                     continue
-                try:
-                    client.images.remove(tag)
-                except docker.errors.APIError as exc:
-                    if exc.status_code != 409:  # 409: a container uses it
-                        raise _refused(tag, exc) from None
-                    in_use.append(tag)
-                else:
-                    removed.append(tag)
+                gone = _remove(client, tag)
+                (removed if gone else in_use).append(tag)
         left = {"dangling": True, "label": f"{STAGE_LABEL}={repository}"}
         for image in client.images.list(filters=left):
-            if _younger(image, older_than_s, now):
-                continue
-            with contextlib.suppress(docker.errors.NotFound):  # went with an image above
-                try:
-                    client.images.remove(image.id)
-                except docker.errors.APIError as exc:
-                    if exc.status_code != 409:
-                        raise _refused(image.short_id, exc) from None
-                    continue
+            if not _younger(image, older_than_s, now) and _remove(client, image.id):
                 stages += 1
     after = _layers_size(client)
     freed = before - after if before is not None and after is not None else None
@@ -123,5 +106,17 @@ def _layers_size(client: Any) -> int | None:
     return int(size) if isinstance(size, int) else None
 
 
-def _refused(what: str, exc: Any) -> LockgateError:
-    return LockgateError(f"cannot remove {what}: the engine refused: {exc.explanation}")
+def _remove(client: Any, ref: str) -> bool:
+    """Remove the tag or image ``ref``: True once it is gone (also when it went before, with
+    another), False when a container uses it; any other refusal is an error naming it."""
+    import docker.errors
+
+    try:
+        client.images.remove(ref)
+    except docker.errors.NotFound:
+        return True
+    except docker.errors.APIError as exc:
+        if exc.status_code == 409:  # a container uses it
+            return False
+        raise LockgateError(f"cannot remove {ref}: the engine refused: {exc.explanation}") from None
+    return True

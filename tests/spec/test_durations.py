@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lockgate.commands.cache import older_than_seconds
+from lockgate.commands._options import older_than_seconds
 from lockgate.errors import LockgateError
 from lockgate.spec.durations import parse_duration
 from lockgate.stages.data_check.spec import duration_seconds
