@@ -42,6 +42,10 @@ AZURITE_KEY = (
 AZURITE_ARGS = ("--skipApiVersionCheck", "--disableProductStyleUrl", "--blobPort")
 
 
+# the emulator with each connection read on its own thread: see the module's docstring
+_GCS_SERVE = Path(__file__).with_name("gcs_emulator_serve.py")
+
+
 def _gcs_args(host: str, port: int) -> list[str]:
     return ["--in-memory", "--host", host, "--port", str(port)]
 
@@ -193,7 +197,7 @@ def start_gcs(log: Path, host: str = "127.0.0.1") -> GcsEmulator:
     port = free_port(host)
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gcp_storage_emulator", "start", *_gcs_args(host, port)],
+            [sys.executable, str(_GCS_SERVE), "start", *_gcs_args(host, port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={"PATH": "/usr/bin:/bin"},  # none of the host's Google settings

@@ -27,6 +27,7 @@ class TlsProxy:
         self.url = f"https://{host}:{self.listener.getsockname()[1]}"
         self.sent = 0  # bytes clients sent through a completed handshake
         self.refused = 0  # handshakes the client broke off (its certificate check failed)
+        self.dialled = 0  # connections opened to the server behind
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -47,8 +48,22 @@ class TlsProxy:
                 self.refused += 1
             conn.close()
             return
+        # the server behind is dialled when the client's first bytes arrive, as a terminating
+        # load balancer does: a connection opened and left idle (a pooled or speculative one)
+        # must not hold a server that answers one connection at a time
+        try:
+            first = client.recv(65536)
+        except OSError:
+            first = b""
+        if not first:
+            client.close()
+            return
         try:
             upstream = socket.create_connection(self.target, timeout=30)
+            with self._lock:
+                self.dialled += 1
+                self.sent += len(first)
+            upstream.sendall(first)
         except OSError:
             client.close()
             return
