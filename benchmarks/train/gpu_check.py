@@ -40,6 +40,20 @@ from workloads import (  # noqa: E402
 PIPELINES = ("tabular-mlp", "digits-cnn")
 BATCH = 4096
 CAPTURES = ("off", "compile", "cuda-graph")
+PLAIN_AMPS = ("off", "bf16")  # the plain loop's precisions; the stage's ``auto`` picks one
+ALL_RUNS = [*((amp, capture) for amp in PLAIN_AMPS for capture in CAPTURES), ("auto", "off")]
+
+
+def _run(text: str) -> tuple[str, str]:
+    amp, _, capture = text.partition(":")
+    if amp not in (*PLAIN_AMPS, "auto") or capture not in CAPTURES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write AMP:CAPTURE, AMP one of off, bf16, auto and CAPTURE one of "
+            + ", ".join(CAPTURES)
+        )
+    return amp, capture
+
+
 PLAIN_PROCESS = """
 import sys, time
 sys.path[:0] = [{repo!r}, {here!r}]
@@ -180,6 +194,18 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--timeout", type=int, default=150, help="seconds per stage process")
+    parser.add_argument(
+        "--pipelines", nargs="+", choices=PIPELINES, default=list(PIPELINES), metavar="NAME"
+    )
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        type=_run,
+        default=ALL_RUNS,
+        metavar="AMP:CAPTURE",
+        help="the stage runs to measure (default: all), e.g. off:cuda-graph bf16:compile: "
+        "to measure again only what a run cut short left out",
+    )
     args = parser.parse_args()
     import torch
 
@@ -204,11 +230,10 @@ def main() -> int:
             "batch_size": BATCH,
         },
     )
-    for pipeline in PIPELINES:
+    for pipeline in args.pipelines:
         origin = write_npz(out / pipeline / "in" / "prepare", pipeline, rows)
         emit(results, sink, {"what": "data", "pipeline": pipeline, "origin": origin, "rows": rows})
-        runs = [(amp, capture) for amp in ("off", "bf16") for capture in CAPTURES]
-        for amp, capture in [*runs, ("auto", "off")]:
+        for amp, capture in args.runs:
             try:
                 emit(results, sink, run_stage(out, pipeline, amp, epochs, args.timeout, capture))
             except subprocess.TimeoutExpired:
@@ -224,7 +249,7 @@ def main() -> int:
                     },
                 )
         x, y, _ = synth_dataset(pipeline, rows)
-        for amp in ("off", "bf16"):
+        for amp in [a for a in PLAIN_AMPS if any(amp == a for amp, _ in args.runs)]:
             torch.manual_seed(0)
             rates: list[float] = []
             if cuda:

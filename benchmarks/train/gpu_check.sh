@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-shot GPU check of the train stage (see gpu_check.py). From the repository root:
-#     bash benchmarks/train/gpu_check.sh OUTDIR
+#     bash benchmarks/train/gpu_check.sh OUTDIR [gpu_check.py's options, e.g. --runs off:cuda-graph]
 # Needs python3 with torch (CUDA) and numpy. pydantic is needed by lockgate; when the machine
 # lacks it, put its wheels in .whl/ first (benchmarks/train/fetch_wheels.sh, on a machine with
 # registry access) and this script installs them into a temporary folder. Budget: ~9 minutes
@@ -23,5 +23,5 @@ fi
 export PYTHONUNBUFFERED=1 MLFLOW_DISABLE_TELEMETRY=true
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version \
   --format=csv,noheader | tee "$OUTDIR/nvidia-smi.txt"
-timeout 540 "$PY" benchmarks/train/gpu_check.py "$OUTDIR" 2>&1 | tee "$OUTDIR/gpu_check.log"
+timeout 540 "$PY" benchmarks/train/gpu_check.py "$OUTDIR" "${@:2}" 2>&1 | tee "$OUTDIR/gpu_check.log"
 exit "${PIPESTATUS[0]}"
