@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,33 @@ def emit(results: list[dict], sink: Path, row: dict) -> None:
     sink.write_text(json.dumps(results, indent=2) + "\n")
 
 
+def earlier_rows(
+    sink: Path, env: dict, pipelines: list[str], runs: list[tuple[str, str]]
+) -> list[dict]:
+    """The rows an earlier run wrote to ``sink`` that this one does not measure again, when it
+    ran on the same device and torch with the same sizes: a run cut short is finished, not
+    started over. Its ratios are dropped; they are worked out again from all the rows."""
+    if not sink.is_file():
+        return []
+    rows: list[dict] = json.loads(sink.read_text())
+    before = next((r for r in rows if r["what"] == "environment"), {})
+    if any(before.get(k) != env[k] for k in ("device", "torch", "rows", "epochs", "batch_size")):
+        print(f"gpu_check: {sink} is from another device or settings; starting over", flush=True)
+        return []
+    again = {(p, amp, capture) for p in pipelines for amp, capture in runs}
+
+    def kept(r: dict) -> bool:
+        if r["what"] in ("environment", "ratio"):
+            return False
+        if r["what"] == "lockgate-stage":
+            return (r["pipeline"], r["amp_setting"], r["capture_setting"]) not in again
+        if r["what"] == "plain-pytorch-loop":
+            return not any(r["pipeline"] == p and r["amp"] == amp for p, amp, _ in again)
+        return r.get("pipeline") not in pipelines  # its data and DataLoader rows are new
+
+    return [r for r in rows if kept(r)]
+
+
 def steady(rates: list[float]) -> float:
     """Median per-epoch rate after the first epoch (which pays kernel loading, cuBLAS setup)."""
     later = rates[1:] or rates
@@ -146,6 +174,7 @@ def run_stage(
         "LOCKGATE_WITH": json.dumps(with_),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(lockgate), os.environ.get("PYTHONPATH")])),
     }
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, *flags, "-m", "lockgate.stages.train"],
@@ -163,6 +192,7 @@ def run_stage(
         "capture_setting": capture,
         "rc": done.returncode,
         "process_wall_s": round(wall, 2),
+        "started_at": started_at,  # which call measured it, in a file that calls finished
     }
     if flags:
         row["stderr"] = done.stderr
@@ -203,8 +233,8 @@ def main() -> int:
         type=_run,
         default=ALL_RUNS,
         metavar="AMP:CAPTURE",
-        help="the stage runs to measure (default: all), e.g. off:cuda-graph bf16:compile: "
-        "to measure again only what a run cut short left out",
+        help="the stage runs to measure (default: all), e.g. off:cuda-graph bf16:compile: to "
+        "finish a run cut short, into the same OUTDIR (the rows it has are kept)",
     )
     args = parser.parse_args()
     import torch
@@ -215,21 +245,18 @@ def main() -> int:
     epochs = args.epochs or (20 if cuda else 2)
     out = args.outdir.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    results: list[dict] = []
     sink = out / "gpu_check.json"
-    emit(
-        results,
-        sink,
-        {
-            "what": "environment",
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "device": torch.cuda.get_device_name(0) if cuda else "cpu",
-            "rows": rows,
-            "epochs": epochs,
-            "batch_size": BATCH,
-        },
-    )
+    environment = {
+        "what": "environment",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "rows": rows,
+        "epochs": epochs,
+        "batch_size": BATCH,
+    }
+    results = earlier_rows(sink, environment, args.pipelines, args.runs)
+    emit(results, sink, environment)
     for pipeline in args.pipelines:
         origin = write_npz(out / pipeline / "in" / "prepare", pipeline, rows)
         emit(results, sink, {"what": "data", "pipeline": pipeline, "origin": origin, "rows": rows})
@@ -249,7 +276,8 @@ def main() -> int:
                     },
                 )
         x, y, _ = synth_dataset(pipeline, rows)
-        for amp in [a for a in PLAIN_AMPS if any(amp == a for amp, _ in args.runs)]:
+        named = {amp for amp, _ in args.runs}
+        for amp in [a for a in PLAIN_AMPS if a in named]:
             torch.manual_seed(0)
             rates: list[float] = []
             if cuda:

@@ -47,6 +47,23 @@ def test_a_subset_runs_and_writes_every_row_the_tables_read(tmp_path: Path) -> N
     for r in ratios.values():
         assert r["stage_over_plain"] > 0 and r["process_wall_stage_over_plain"] > 0
 
+    # a run cut short is finished into the same folder: what it has is kept, the rest replaced
+    again = subprocess.run(
+        [*argv, "--pipelines", "tabular-mlp", "--runs", "off:cuda-graph"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    after = json.loads((tmp_path / "gpu_check.json").read_text())
+    kinds = [r["what"] for r in after]
+    assert kinds.count("environment") == 1 and kinds.count("plain-pytorch-loop") == 1
+    assert kinds.count("lockgate-stage") == 2 and kinds.count("ratio") == 2
+    assert stages[0] in after, "the run not measured again is kept as it was"
+    (graph_again,) = [r for r in after if r.get("capture_setting") == "cuda-graph"]
+    assert graph_again["global_step"] == 2
+    assert graph_again["started_at"] > stages[1]["started_at"], "measured again"
+
 
 def test_a_run_it_does_not_know_is_refused_before_torch_loads(tmp_path: Path) -> None:
     done = subprocess.run(
@@ -58,3 +75,32 @@ def test_a_run_it_does_not_know_is_refused_before_torch_loads(tmp_path: Path) ->
     assert done.returncode == 2
     assert "'fp8:off': write AMP:CAPTURE, AMP one of off, bf16, auto" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "gpu_check.json").exists()
+
+
+def test_rows_from_another_device_or_size_are_not_mixed_in(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    env = {"what": "environment", "device": "NVIDIA H200", "torch": "2.11.0", "rows": 262144}
+    env |= {"epochs": 20, "batch_size": 4096}
+    stage = {"what": "lockgate-stage", "pipeline": "digits-cnn", "rc": 0}
+    rows = [
+        env,
+        {"what": "data", "pipeline": "digits-cnn"},
+        stage | {"amp_setting": "off", "capture_setting": "off"},
+        stage | {"amp_setting": "bf16", "capture_setting": "off"},
+        {"what": "plain-pytorch-loop", "pipeline": "digits-cnn", "amp": "bf16"},
+        {"what": "ratio", "pipeline": "digits-cnn", "amp": "off", "capture": "off"},
+    ]
+    sink = tmp_path / "gpu_check.json"
+    sink.write_text(json.dumps(rows))
+    kept = gpu_check.earlier_rows(sink, env, ["tabular-mlp"], [("off", "off")])
+    assert kept == rows[1:5], "another pipeline measured: every row but the ratio is kept"
+    kept = gpu_check.earlier_rows(sink, env, ["digits-cnn"], [("off", "off")])
+    assert kept == [rows[3], rows[4]], "its stage row and its data go; bf16's rows stay"
+    for changed in ({"device": "NVIDIA H100"}, {"rows": 8192}, {"torch": "2.12.0"}):
+        assert gpu_check.earlier_rows(sink, env | changed, ["digits-cnn"], []) == []
+    assert gpu_check.earlier_rows(tmp_path / "none.json", env, ["digits-cnn"], []) == []
