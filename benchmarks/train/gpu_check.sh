@@ -23,5 +23,5 @@ fi
 export PYTHONUNBUFFERED=1 MLFLOW_DISABLE_TELEMETRY=true
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version \
   --format=csv,noheader | tee "$OUTDIR/nvidia-smi.txt"
-timeout 540 "$PY" benchmarks/train/gpu_check.py "$OUTDIR" "${@:2}" 2>&1 | tee "$OUTDIR/gpu_check.log"
+timeout 540 "$PY" benchmarks/train/gpu_check.py "$OUTDIR" "${@:2}" 2>&1 | tee -a "$OUTDIR/gpu_check.log"
 exit "${PIPESTATUS[0]}"
