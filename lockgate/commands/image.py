@@ -137,7 +137,8 @@ def _build(args: argparse.Namespace) -> int:
                 registry_has=lambda ref: client.find(_parse(ref)) is not None,
             )
 
-    image_id = RunnerImages(executor.client).ensure(recipe, say)
+    in_use = {stage.image.tag for stage in plan.stages}
+    image_id = RunnerImages(executor.client, in_use=in_use).ensure(recipe, say)
     if args.push and args.read_only:
         say(
             f"lockgate: built {recipe.tag} ({image_id}) in this job and pushed nothing: the "

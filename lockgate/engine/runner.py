@@ -79,6 +79,9 @@ class Runner:
             self.sealed.entry_problem,
         )
         self.cancel = threading.Event()
+        use_images = getattr(executor, "use_images", None)  # executors that build images
+        if use_images is not None:
+            use_images({s.image.tag for s in full.stages})
         self.stage_run = StageRun(
             executor=executor,
             reporter=reporter,

@@ -12,7 +12,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,6 +41,7 @@ class DockerExecutor:
         self.project = project
         self._client = client
         self._images: Any = None
+        self._in_use: frozenset[str] = frozenset()
 
     @property
     def client(self) -> Any:
@@ -71,11 +72,18 @@ class DockerExecutor:
             ) from None
         self._client = client
 
+    def use_images(self, tags: Iterable[str]) -> None:
+        """The runner images the spec's stages run in, none of which a build's hint about older
+        images may count."""
+        self._in_use = frozenset(tags)
+        if self._images is not None:
+            self._images.in_use = self._in_use
+
     def _runner_images(self) -> Any:
         from lockgate.images.runner import RunnerImages
 
         if self._images is None:
-            self._images = RunnerImages(self.client)
+            self._images = RunnerImages(self.client, in_use=self._in_use)
         return self._images
 
     def prepare_image(self, recipe: ImageRecipe, output: OutputSink) -> bool:

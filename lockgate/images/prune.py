@@ -67,12 +67,14 @@ def prune_runner_images(
     return Pruned(tuple(removed), stages, tuple(in_use), freed)
 
 
-def older_images_hint(client: Any, built: str) -> str:
-    """A line saying how many other runner images of ``built``'s repository the engine holds
-    and how to remove them, or "" when it holds none."""
+def older_images_hint(client: Any, built: str, in_use: Iterable[str] = ()) -> str:
+    """A line saying how many other runner images of ``built``'s repository the engine holds,
+    those the spec's other stages run in (``in_use``) aside, and how to remove them; "" when it
+    holds none."""
     repository = repository_of(built)
+    keep = {built, *in_use}
     try:
-        older = [i for i in client.images.list(name=repository) if built not in i.tags]
+        older = [i for i in client.images.list(name=repository) if not keep & set(i.tags)]
     except Exception:  # a hint only: an engine that cannot list now says nothing
         return ""
     if not older:

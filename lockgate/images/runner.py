@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +87,12 @@ def dockerfile_for(recipe: ImageRecipe, python_deps: bool) -> str:
 class RunnerImages:
     """Ensures runner images exist in one engine; builds each tag at most once at a time."""
 
-    def __init__(self, client: Any, wheel_cache: Path | None = None) -> None:
+    def __init__(
+        self, client: Any, wheel_cache: Path | None = None, in_use: Iterable[str] = ()
+    ) -> None:
         self.client = client
         self.wheel_cache = wheel_cache or Path.home() / ".cache" / "lockgate" / "wheels"
+        self.in_use = frozenset(in_use)  # the spec's runner images: none of them is "older"
 
     def present(self, recipe: ImageRecipe) -> bool:
         """Whether the engine already has the image (no build needed)."""
@@ -219,7 +222,7 @@ class RunnerImages:
                 f"runner image {recipe.tag}: engine refused the build: {exc.explanation}"
             ) from None
         output(f"lockgate: built {recipe.tag} ({len(log)} build lines)")
-        hint = older_images_hint(self.client, recipe.tag)
+        hint = older_images_hint(self.client, recipe.tag, self.in_use)
         if hint:
             output(hint)
         return str(self.client.images.get(recipe.tag).id)

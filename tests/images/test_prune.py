@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from lockgate.__main__ import main
-from lockgate.images.prune import STAGE_LABEL, prune_runner_images
+from lockgate.images.prune import STAGE_LABEL, older_images_hint, prune_runner_images
 
 QUICKSTART = Path(__file__).parents[2] / "pipelines" / "quickstart"
 
@@ -87,6 +87,19 @@ def test_older_than_keeps_what_is_younger(docker_client: Any, made: Any) -> None
     assert pruned.images == (f"{repo}:stale",) and pruned.stages == 1
 
 
+def test_the_build_hint_counts_no_image_a_stage_runs_in(docker_client: Any, made: Any) -> None:
+    """A spec whose stages run in two images (one with its own ``image:``): building one does
+    not call the other older, while an image no stage runs in is counted."""
+    repo = f"lockgate-runner/hint-{uuid.uuid4().hex[:8]}"
+    made(f"{repo}:built")
+    made(f"{repo}:sibling")
+    in_use = [f"{repo}:built", f"{repo}:sibling"]
+    assert older_images_hint(docker_client, f"{repo}:built", in_use) == ""
+    made(f"{repo}:stale")
+    hint = older_images_hint(docker_client, f"{repo}:built", in_use)
+    assert hint.startswith(f"lockgate: the engine also holds 1 older runner image of {repo} (")
+
+
 def _now() -> float:
     import time
 
@@ -145,3 +158,44 @@ def test_a_bad_duration_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
         "lockgate: error: --older-than: expected a duration like 90s, 30m, 12h, 2d, 1w or "
         "1h30m, got 'soon'\n"
     )
+
+
+@pytest.mark.docker
+def test_a_run_building_a_stage_s_own_image_calls_no_image_of_the_spec_older(
+    tmp_path: Path, docker_client: Any, base_image: str, made: Any
+) -> None:
+    """The default image and a stage's own, both built in one run: neither build counts the
+    other as older; an image of the spec that no stage runs in is counted."""
+    from tests.projects import lockgate, write_project
+
+    name = f"hint-{uuid.uuid4().hex[:8]}"
+    spec = f"""\
+    version: 1
+    name: {name}
+    image: {{dockerfile: a.Dockerfile}}
+    stages:
+      first:
+        run: [sh, -c, "true"]
+      second:
+        needs: [first]
+        image: {{dockerfile: b.Dockerfile}}
+        run: [sh, -c, "true"]
+    """
+    files = {f"{x}.Dockerfile": f"FROM {base_image}\nLABEL x={x}-{name}\n" for x in "ab"}
+    root = write_project(tmp_path / "p", spec, files)
+    repo = f"lockgate-runner/{name}"
+    try:
+        first = lockgate("run", "--executor", "docker", cwd=root)
+        assert first.code == 0, first.stderr[-3000:]
+        assert first.stderr.count(f"lockgate: built {repo}:") == 2
+        assert "older runner" not in first.stderr
+        made(f"{repo}:stale")
+        for x in "ab":  # a new recipe for each: both are built again
+            (root / f"{x}.Dockerfile").write_text(f"FROM {base_image}\nLABEL x={x}2-{name}\n")
+        again = lockgate("run", "--executor", "docker", cwd=root)
+        assert again.code == 0, again.stderr[-3000:]
+        hints = [line for line in again.stderr.splitlines() if "older runner" in line]
+        assert len(hints) == 2 and all(f"holds 3 older runner images of {repo}" in h for h in hints)
+    finally:
+        for image in docker_client.images.list(name=repo):
+            docker_client.images.remove(image.id, force=True)
