@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from http import server
+from typing import Any
 
 from gcp_storage_emulator import server as emulator
 from gcp_storage_emulator.__main__ import main
@@ -23,17 +25,17 @@ class _Server(server.ThreadingHTTPServer):
     daemon_threads = True
 
 
-def _serialised(name: str):  # type: ignore[no-untyped-def]
+def _serialised(name: str) -> Callable[[Any], None]:
     handle = getattr(emulator.RequestHandler, name)
 
-    def serialised(self) -> None:  # type: ignore[no-untyped-def]
+    def serialised(self: Any) -> None:
         with _one_at_a_time:
             handle(self)
 
     return serialised
 
 
-class _Handler(emulator.RequestHandler):  # type: ignore[misc]
+class _Handler(emulator.RequestHandler):
     timeout = 60
 
 
