@@ -1,9 +1,17 @@
-"""lockgate audit verify: the ledger is complete and untampered (names the first bad entry)."""
+"""lockgate audit verify: the ledger is complete and untampered (names the first bad entry).
+lockgate audit checkpoint: the same audit with the ledger's key, then a signed entry saying so,
+so that machines that never audited the ledger skip the signatures it covers."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lockgate.delivery.ledger.store import LedgerStore
+    from lockgate.delivery.ledger.verification import KeyChecker
 
 from lockgate.commands._options import (
     add_json_argument,
@@ -14,25 +22,41 @@ from lockgate.commands._options import (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", choices=("verify",))
+    parser.add_argument("what", choices=("verify", "checkpoint"))
     add_ledger_argument(parser)
     parser.add_argument(
         "--public-key",
         type=Path,
         metavar="PEM",
-        help="also require every entry and the head to be signed by this key",
+        help="also require every entry and the head to be signed by this key "
+        "(checkpoint: default policy.ledger.public_key, else the --signing-key's public half)",
     )
     parser.add_argument(
         "--full",
         action="store_true",
-        help="check every entry again, not only those added since this machine's last passing "
-        "audit of the ledger (a passing full audit is recorded as usual)",
+        help="check every entry and every signature again: neither this machine's last passing "
+        "audit nor a signed checkpoint in the ledger stands in for them (a passing full audit "
+        "is recorded as usual)",
+    )
+    parser.add_argument(
+        "--signing-key",
+        type=Path,
+        default=os.environ.get("LOCKGATE_SIGNING_KEY") or None,
+        metavar="PEM",
+        help="checkpoint: the ledger's Ed25519 private key, which signs the checkpoint "
+        "(default: $LOCKGATE_SIGNING_KEY)",
     )
     add_spec_argument(parser)
     add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.what == "checkpoint":
+        return _checkpoint(args)
+    return _verify(args)
+
+
+def _verify(args: argparse.Namespace) -> int:
     from lockgate.delivery.ledger.audit import audit_ledger
     from lockgate.delivery.ledger.audited import UNSIGNED, AuditRecord
     from lockgate.delivery.ledger.signatures import default_workers
@@ -56,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         record=AuditRecord(folder, key_id),
         skip_audited=not args.full,
         workers=default_workers(),
+        checkpoints=not args.full,
     )
     if args.json:
         print_json(
@@ -64,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
                 "ledger": str(folder),
                 "entries": result.entries,
                 "unchanged_since_last_audit": result.unchanged,
+                "vouched_by_checkpoint": _vouched_json(result.checkpoint),
                 "first_bad_seq": result.first_bad_seq,
                 "problems": list(result.problems),
                 "notes": list(result.notes),
@@ -79,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
                 f"entries 1-{result.unchanged} are byte for byte those this machine audited "
                 f"before; entries after them and the head were checked now (--full: all again)"
             )
+        if result.checkpoint is not None:
+            print(_vouched_line(result.checkpoint))
         return 0
     import sys
 
@@ -86,3 +114,113 @@ def run(args: argparse.Namespace) -> int:
     for problem in result.problems:
         print(f"  {problem}", file=sys.stderr)
     return 1
+
+
+def _vouched_line(found: object) -> str:
+    from lockgate.delivery.ledger.checkpoint import Checkpoint
+
+    assert isinstance(found, Checkpoint)
+    return (
+        f"the signatures of entries 1-{found.through} were not checked again: the signed "
+        f"checkpoint at entry {found.seq} ({found.time}) vouches for them; every line's hash "
+        "and link were checked (--full checks every signature too)"
+    )
+
+
+def _vouched_json(found: object) -> dict[str, object] | None:
+    from lockgate.delivery.ledger.checkpoint import Checkpoint
+
+    if not isinstance(found, Checkpoint):
+        return None
+    return {"checkpoint": found.seq, "through": found.through, "time": found.time}
+
+
+def _checkpoint(args: argparse.Namespace) -> int:
+    """Audit with the ledger's key; when it passes, append a checkpoint signed with that key."""
+    import sys
+
+    from lockgate.delivery.ledger.signatures import default_workers
+    from lockgate.delivery.ledger.signing import checker_of_private, load_checker
+    from lockgate.delivery.ledger.vouch import write_checkpoint
+    from lockgate.errors import LockgateError
+
+    if not args.signing_key:
+        raise LockgateError(
+            "audit checkpoint: no signing key: pass --signing-key PEM (or set "
+            "LOCKGATE_SIGNING_KEY) with the ledger's Ed25519 private key; a checkpoint is "
+            "trusted because that key signs it"
+        )
+    signer_key = checker_of_private(Path(args.signing_key))
+    store, spec_key = _open_for_checkpoint(args)
+    check = load_checker(args.public_key) if args.public_key else spec_key or signer_key
+    if check.key_id != signer_key.key_id:
+        where = "--public-key" if args.public_key else "policy.ledger.public_key"
+        raise LockgateError(
+            f"audit checkpoint: --signing-key {args.signing_key} is not the private half of "
+            f"the key in {where} ({check.key_id}): a checkpoint must be signed with the key "
+            "the ledger's audits verify with"
+        )
+    done = write_checkpoint(store, check, full=args.full, workers=default_workers())
+    report, folder = done.report, store.folder
+    if not report.ok:
+        print(
+            f"ledger {folder} FAILED audit; first bad entry: {report.first_bad_seq}; "
+            "no checkpoint was written",
+            file=sys.stderr,
+        )
+        for problem in report.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    if args.json:
+        print_json(
+            {
+                "ok": True,
+                "ledger": str(folder),
+                "written": done.written.seq if done.written else None,
+                "through": done.through,
+                "signatures_checked_from": done.checked_from if done.written else None,
+            }
+        )
+        return 0
+    if done.written is None:
+        print(
+            f"ok: entry {done.through} is already a checkpoint for every entry before it; "
+            "nothing was written"
+        )
+        return 0
+    if report.checkpoint is not None:
+        print(_vouched_line(report.checkpoint))
+    print(
+        f"entry {done.written.seq}: checkpoint: an audit with {check.key_id} passed entries "
+        f"1-{done.through}; audits without --full no longer check their signatures ({folder})"
+    )
+    return 0
+
+
+def _open_for_checkpoint(args: argparse.Namespace) -> tuple[LedgerStore, KeyChecker | None]:
+    """The store to append to (the project's, synced; or the --ledger folder), and the key the
+    spec names for the ledger (None when it names none, or with --ledger)."""
+    from lockgate.delivery.ledger.audited import AuditRecord
+    from lockgate.delivery.ledger.ledger import FileLedger
+    from lockgate.delivery.ledger.signing import checker_of_private, load_checker, load_signer
+    from lockgate.delivery.ledger.witness import Witness
+
+    if args.ledger is not None:
+        check = load_checker(args.public_key) if args.public_key else None
+        check = check or checker_of_private(Path(args.signing_key))
+        folder = args.ledger
+        store = FileLedger(
+            folder,
+            signer=load_signer(Path(args.signing_key)),
+            checker=check,
+            witness=Witness(folder),
+            audited=AuditRecord(folder, check.key_id),
+        )
+        return store, None
+    from lockgate.commands._project import load_project
+    from lockgate.commands._release import ledger_key_path, open_store
+
+    project = load_project(args)
+    public = project.pipeline.policy.ledger.public_key
+    spec_key = load_checker(ledger_key_path(project, public)) if public else None
+    return open_store(project, args), spec_key

@@ -6,7 +6,9 @@ backwards, signatures verify where a public key is given, and the last entry is 
 anchor records (truncate, forged append, rewritten chain). The chain is walked first; the
 signatures of the lines it accepted are checked after, on every core; the first problem in ledger
 order is the one reported, as a line-by-line walk would find it. A prefix this machine audited
-before and finds byte for byte unchanged is not walked again (:mod:`.audited`).
+before and finds byte for byte unchanged is not walked again (:mod:`.audited`), and the
+signatures a signed checkpoint in the ledger vouches for are not checked again
+(:mod:`.checkpoint`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lockgate.delivery.ledger.audited import AuditRecord
+from lockgate.delivery.ledger.checkpoint import Checkpoint, vouched_lines
 from lockgate.delivery.ledger.entry import (
     GENESIS,
     LineError,
@@ -35,6 +38,7 @@ class AuditReport:
     first_bad_seq: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     unchanged: int = 0  # entries 1..unchanged: the bytes this machine audited before
+    checkpoint: Checkpoint | None = None  # the signed checkpoint whose range was not re-checked
 
     @property
     def ok(self) -> bool:
@@ -48,12 +52,14 @@ def audit_ledger(
     record: AuditRecord | None = None,
     skip_audited: bool = True,
     workers: int = 1,
+    checkpoints: bool = True,
 ) -> AuditReport:
     """Walk the chain line by line, check the signatures of the lines whose links hold (on
     ``workers`` processes), then hold the chain's end against the head anchor. With ``record``,
     a passing audit is recorded, and (``skip_audited``) a prefix that passed before and is byte
-    for byte unchanged is not walked again."""
-    return _audit(folder, check_signature, None, record, skip_audited, workers)[0]
+    for byte unchanged is not walked again. With ``checkpoints``, the signatures a signed
+    checkpoint vouches for are not checked again (their lines are walked as always)."""
+    return _audit(folder, check_signature, None, record, skip_audited, workers, checkpoints)[0]
 
 
 class IncrementalAudit:
@@ -80,6 +86,7 @@ def _audit(
     record: AuditRecord | None = None,
     skip_audited: bool = True,
     workers: int = 1,
+    checkpoints: bool = True,
 ) -> tuple[AuditReport, tuple[bytes, Walk] | None, int]:
     """The report; the prefix of the ledger that held, with the walk's state at its end; and
     where this walk began. ``held`` (in memory) or ``record`` (on disk) say where to start."""
@@ -94,7 +101,9 @@ def _audit(
             return AuditReport(0, notes=("the ledger is empty",)), None, 0
         missing = f"{folder / HEAD_FILE}: the head anchor is missing"
         return AuditReport(0, (missing,), 1), None, 0
-    return audit_bytes(head, data, check_signature, held, record, skip_audited, workers)
+    return audit_bytes(
+        head, data, check_signature, held, record, skip_audited, workers, checkpoints
+    )
 
 
 def audit_bytes(
@@ -105,6 +114,7 @@ def audit_bytes(
     record: AuditRecord | None = None,
     skip_audited: bool = True,
     workers: int = 1,
+    checkpoints: bool = True,
 ) -> tuple[AuditReport, tuple[bytes, Walk] | None, int]:
     """:func:`_audit` of bytes already read: ``data`` from ``ledger.jsonl`` under ``head``."""
     start, unchanged = None, 0
@@ -115,15 +125,21 @@ def audit_bytes(
         if prefix is not None:
             start = Walk(prefix.seq + 1, prefix.hash, prev_time=prefix.time, held=prefix.size)
             unchanged = prefix.seq
+    first_seq = start.expected if start else 1
     walk = _walk_chain(data, head, check_signature, start)
+    vouched, vouched_by = 0, None
     if check_signature is not None:
-        _check_signatures(walk, check_signature, workers)
+        if checkpoints:
+            vouched, vouched_by = vouched_lines(walk.lines, walk.linked, first_seq, check_signature)
+        _check_signatures(walk, check_signature, workers, skip=vouched)
     found = [walk.problem] if walk.problem else _end_problems(walk, head)
     problems = [f"entry {seq}: {message}" for seq, message in found]
     if check_signature is not None and not problems and not _head_signed(head, check_signature):
         problems.append(HEAD_NOT_SIGNED)
     first_bad = found[0][0] if found else None
-    report = AuditReport(walk.expected - 1, tuple(problems), first_bad, walk.notes, unchanged)
+    report = AuditReport(
+        walk.expected - 1, tuple(problems), first_bad, walk.notes, unchanged, vouched_by
+    )
     if record is not None and report.ok and head.size:
         record.record(data, head.size, head.seq, head.hash, walk.prev_time, skip_audited)
     checkpoint = Walk(walk.expected, walk.prev_hash, prev_time=walk.prev_time, held=walk.held)
@@ -220,13 +236,15 @@ def _link_problem(
     return None
 
 
-def _check_signatures(walk: Walk, check: SignatureCheck, workers: int) -> None:
-    """Check the signatures of the lines whose links held; the first that fails becomes the
-    audit's first problem, ahead of any link problem after it (as a line-by-line walk finds)."""
-    bad = first_bad_signature(walk.lines[: walk.linked], check, workers, spans=walk.spans)
+def _check_signatures(walk: Walk, check: SignatureCheck, workers: int, skip: int = 0) -> None:
+    """Check the signatures of the lines whose links held (but the first ``skip``, which a
+    checkpoint vouches for); the first that fails becomes the audit's first problem, ahead of
+    any link problem after it (as a line-by-line walk finds)."""
+    lines, spans = walk.lines[skip : walk.linked], walk.spans[skip:]
+    bad = first_bad_signature(lines, check, workers, spans=spans)
     if bad is None:
         return
-    index, why = bad
+    index, why = bad[0] + skip, bad[1]
     seq, prev, _, _ = read_chain(walk.lines[index])
     walk.expected, walk.prev_hash, walk.problem, walk.notes = seq, prev, (seq, why), ()
     walk.held -= sum(len(line) + 1 for line in walk.lines[index : walk.linked])

@@ -31,6 +31,7 @@ ACTIONS = (
     "healthy",  # the release in the environment was checked or marked healthy
     "unhealthy",  # ... or unhealthy
     "refuse",  # a gate refused a promotion, rollback or approval
+    "checkpoint",  # the ledger key's holder audited every entry before this one (.checkpoint)
 )
 
 

@@ -1,0 +1,75 @@
+"""Writing a signed audit checkpoint (:mod:`.checkpoint`): audit the ledger's committed bytes
+with its key, then append an entry, signed with that key, naming the last entry the audit
+covered and its hash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lockgate.delivery.ledger import checkpoint
+from lockgate.delivery.ledger.audit import AuditReport, audit_bytes
+from lockgate.delivery.ledger.audited import AuditRecord
+from lockgate.delivery.ledger.entry import Draft, Entry, LineError, read_line
+from lockgate.delivery.ledger.head import LEDGER_FILE, LedgerError, read_head
+from lockgate.delivery.ledger.store import LedgerStore
+from lockgate.delivery.ledger.verification import KeyChecker
+
+
+@dataclass(frozen=True)
+class Vouched:
+    """What ``write_checkpoint`` did: the audit's report and the entry written (None when the
+    audit failed, or the last entry already was a checkpoint for everything before it)."""
+
+    report: AuditReport
+    written: Entry | None
+    through: int = 0
+    checked_from: int = 1
+
+
+def write_checkpoint(
+    store: LedgerStore, check: KeyChecker, *, full: bool = False, workers: int = 1
+) -> Vouched:
+    """Audit the committed bytes of ``store`` with ``check`` (this machine's audit record is
+    never used; an earlier signed checkpoint is, unless ``full``); when the audit passes, append
+    a checkpoint through the store, signed by the store's signer. The checkpoint names the
+    audited entry and hash, so an entry another writer appends meanwhile stays outside it."""
+    folder = store.folder
+    head = read_head(folder)
+    if head is None or head.seq == 0:
+        raise LedgerError(f"{folder}: the ledger is empty: there is nothing to vouch for")
+    with open(folder / LEDGER_FILE, "rb") as f:
+        data = f.read()
+    report, _, _ = audit_bytes(
+        head,
+        data,
+        check,
+        record=AuditRecord(folder, check.key_id),
+        skip_audited=False,
+        workers=workers,
+        checkpoints=not full,
+    )
+    if not report.ok:
+        return Vouched(report, None)
+    last = _last_entry(data[: head.size])
+    if last is not None and last.action == checkpoint.ACTION:
+        return Vouched(report, None, head.seq)
+    checked_from = report.checkpoint.through + 1 if report.checkpoint is not None else 1
+    entry = store.append(
+        Draft(
+            action=checkpoint.ACTION,
+            actor=f"ledger key {check.key_id.split(':', 1)[-1][:16]}",
+            actor_source="ledger-key",
+            reason=f"an audit with the ledger key passed entries 1-{head.seq}",
+            details=checkpoint.details(head.seq, head.hash, check.key_id, checked_from),
+        )
+    )
+    return Vouched(report, entry, head.seq, checked_from)
+
+
+def _last_entry(committed: bytes) -> Entry | None:
+    """The last committed entry (the audit passed, so it reads)."""
+    cut = committed.rstrip(b"\n").rfind(b"\n")
+    try:
+        return read_line(committed[cut + 1 :])
+    except LineError:
+        return None

@@ -1,0 +1,393 @@
+"""Signed audit checkpoints: `lockgate audit checkpoint` audits with the ledger's key and appends
+an entry, signed with it, vouching for every entry before it; later audits and gate reads check
+every line's hash and link but not the signatures it vouches for. Real signed ledgers, real
+Ed25519 keys, the real command; every signature check is counted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lockgate.delivery.ledger.audit import AuditReport, audit_ledger
+from lockgate.delivery.ledger.checkpoint import details
+from lockgate.delivery.ledger.entry import Draft, canonical, read_line, seal
+from lockgate.delivery.ledger.head import Head, write_atomic
+from lockgate.delivery.ledger.ledger import FileLedger, LedgerError, read_head
+from lockgate.delivery.ledger.signing import (
+    checker_of_private,
+    generate_key_pair,
+    load_checker,
+    load_signer,
+)
+from lockgate.delivery.ledger.verification import KeyChecker
+from lockgate.delivery.ledger.vouch import write_checkpoint
+from tests.delivery.gatekit import image, make_world
+
+Keys = tuple[Path, Path]
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Keys:
+    generate_key_pair(tmp_path / "k.pem", tmp_path / "k.pub")
+    return tmp_path / "k.pem", tmp_path / "k.pub"
+
+
+class Counting:
+    """A checker that counts the signatures it is asked to check."""
+
+    def __init__(self, inner: KeyChecker) -> None:
+        self.inner, self.key_id, self.calls = inner, inner.key_id, 0
+
+    def __call__(self, payload: bytes, signature: str) -> bool:
+        self.calls += 1
+        return self.inner(payload, signature)
+
+
+def draft(n: int, **extra: object) -> Draft:
+    return Draft("approve", "alice", "github", "production", f"sha256:{n:064x}", **extra)  # type: ignore[arg-type]
+
+
+def signed(folder: Path, keys: Keys, count: int) -> FileLedger:
+    ledger = FileLedger(folder, signer=load_signer(keys[0]), checker=checker_of_private(keys[0]))
+    for n in range(1, count + 1):
+        ledger.append(draft(n))
+    return ledger
+
+
+def audit(folder: Path, keys: Keys, **options: bool) -> tuple[AuditReport, int]:
+    """A first audit (no record of an earlier one) with a counting checker."""
+    check = Counting(load_checker(keys[1]))
+    return audit_ledger(folder, check, **options), check.calls  # type: ignore[arg-type]
+
+
+def cli(*args: str, witness: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lockgate", "audit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "LOCKGATE_WITNESS_DIR": str(witness), "NO_COLOR": "1"},
+    )
+
+
+def append_raw(folder: Path, line: bytes, signer: object = None) -> None:
+    """Append ``line`` and move the head over it, re-signing the head with ``signer`` when
+    given (what the key's holder can do), else leaving the head's old signature (what anyone
+    can)."""
+    head = read_head(folder)
+    assert head is not None
+    with open(folder / "ledger.jsonl", "ab") as f:
+        f.write(line)
+    entry = read_line(line)
+    moved = Head(entry.seq, entry.hash, head.size + len(line), entry.time)
+    signature = signer(moved.anchor_payload()) if callable(signer) else head.signature
+    body = {**moved.to_json(), "signature": signature}
+    write_atomic(folder / "ledger.head", json.dumps(body, sort_keys=True).encode())
+
+
+def test_the_command_writes_a_checkpoint_that_a_fresh_machine_s_audit_uses(
+    tmp_path: Path, keys: Keys
+) -> None:
+    folder = tmp_path / "ledger"
+    signed(folder, keys, 40)
+    done = cli(
+        *("checkpoint", "--ledger", str(folder), "--signing-key", str(keys[0]), "--json"),
+        witness=tmp_path / "writer",
+    )
+    assert done.returncode == 0, done.stderr
+    written = json.loads(done.stdout)
+    assert (written["written"], written["through"], written["signatures_checked_from"]) == (
+        41,
+        40,
+        1,
+    )
+    entry = read_line((folder / "ledger.jsonl").read_bytes().splitlines()[-1])
+    assert (entry.action, entry.environment, entry.digest) == ("checkpoint", None, None)
+    assert entry.details["through"] == 40 and entry.signature
+    assert entry.details["through_hash"] == entry.prev
+
+    # a machine that never audited this ledger: 40 signatures not checked again
+    report, calls = audit(folder, keys)
+    assert report.ok and report.entries == 41
+    assert report.checkpoint is not None and report.checkpoint.through == 40
+    assert calls <= 3  # the checkpoint (found, then as a line) and the head
+    full, full_calls = audit(folder, keys, checkpoints=False)
+    assert full.ok and full.checkpoint is None and full_calls == 42
+
+    verify = cli(
+        *("verify", "--ledger", str(folder), "--public-key", str(keys[1])),
+        witness=tmp_path / "fresh",
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert "entries 1-40 were not checked again" in verify.stdout
+    assert "checkpoint at entry 41" in verify.stdout
+    as_json = cli(
+        *("verify", "--ledger", str(folder), "--public-key", str(keys[1]), "--json", "--full"),
+        witness=tmp_path / "fresh2",
+    )
+    assert json.loads(as_json.stdout)["vouched_by_checkpoint"] is None
+
+    again = cli(
+        *("checkpoint", "--ledger", str(folder), "--signing-key", str(keys[0])),
+        witness=tmp_path / "writer",
+    )
+    assert again.returncode == 0 and "nothing was written" in again.stdout
+    assert read_head(folder).seq == 41  # type: ignore[union-attr]
+
+
+def test_only_the_signatures_a_checkpoint_covers_are_skipped(tmp_path: Path, keys: Keys) -> None:
+    """The signature of an entry after the checkpoint is checked; one inside its range is the
+    key holder's word, which only --full checks again. The line's hash and links always are."""
+    folder = tmp_path / "ledger"
+    ledger = signed(folder, keys, 6)
+    check = checker_of_private(keys[0])
+    assert write_checkpoint(ledger, check).written is not None  # entry 7, through 6
+    for n in (8, 9):
+        ledger.append(draft(n))
+    later = (folder / "ledger.jsonl").read_bytes().splitlines(keepends=True)
+    # entry 9 re-signed with another key, re-hashed, head re-signed by the holder: found
+    generate_key_pair(tmp_path / "x.pem", tmp_path / "x.pub")
+    other = load_signer(tmp_path / "x.pem")
+    nine = read_line(later[8])
+    forged = seal(draft(9), 9, nine.time, nine.prev, other).line()
+    (folder / "ledger.jsonl").write_bytes(b"".join(later[:8]))
+    head = Head(8, read_line(later[7]).hash, sum(map(len, later[:8])), read_line(later[7]).time)
+    write_atomic(folder / "ledger.head", json.dumps(head.to_json()).encode())
+    append_raw(folder, forged, load_signer(keys[0]))
+    report, _ = audit(folder, keys)
+    assert report.problems == ("entry 9: signature does not verify with the given public key",)
+
+    # the same forgery at entry 3, inside the range of a checkpoint its key's holder made
+    # over it (who could sign anything): only --full finds it
+    folder2 = tmp_path / "ledger2"
+    signed(folder2, keys, 2)
+    last = read_head(folder2)
+    assert last is not None
+    append_raw(folder2, seal(draft(3), 3, last.time, last.hash, other).line(), load_signer(keys[0]))
+    ledger2 = FileLedger(folder2, signer=load_signer(keys[0]))  # appends without auditing
+    for n in (4, 5):
+        ledger2.append(draft(n))
+    head2 = read_head(folder2)
+    assert head2 is not None
+    ledger2.append(Draft("checkpoint", "k", "ledger-key", details=details(5, head2.hash, "k", 1)))
+    report, calls = audit(folder2, keys)
+    assert report.ok and report.checkpoint is not None and calls <= 3
+    strict, _ = audit(folder2, keys, checkpoints=False)
+    assert strict.problems == ("entry 3: signature does not verify with the given public key",)
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    ["unsigned", "another key", "text inside an entry", "nested member", "wrong through_hash"],
+)
+def test_what_is_not_a_checkpoint_vouches_for_nothing(
+    tmp_path: Path, keys: Keys, forgery: str
+) -> None:
+    """Each is made by someone without the ledger key (the head keeps its old signature) or,
+    for the wrong hash, by the holder: every signature is then checked as without it."""
+    folder = tmp_path / "ledger"
+    signed(folder, keys, 5)
+    head = read_head(folder)
+    assert head is not None
+    good = details(5, head.hash, "k", 1)
+    holder = load_signer(keys[0])
+    if forgery == "unsigned":
+        line = seal(Draft("checkpoint", "k", "x", details=good), 6, head.time, head.hash).line()
+        append_raw(folder, line)
+    elif forgery == "another key":
+        generate_key_pair(tmp_path / "x.pem", tmp_path / "x.pub")
+        other = load_signer(tmp_path / "x.pem")
+        line = seal(Draft("checkpoint", "k", "x", details=good), 6, head.time, head.hash, other)
+        append_raw(folder, line.line())
+    elif forgery == "text inside an entry":
+        mark = 'x","action":"checkpoint","details":{"through":5,"through_hash":"' + head.hash
+        line = seal(draft(6, reason=mark), 6, head.time, head.hash, holder).line()
+        append_raw(folder, line, holder)
+    elif forgery == "nested member":
+        nested = {"action": "checkpoint", **good}
+        line = seal(draft(6, details=nested), 6, head.time, head.hash, holder).line()
+        append_raw(folder, line, holder)
+    else:
+        wrong = details(5, "0" * 64, "k", 1)
+        line = seal(Draft("checkpoint", "k", "x", details=wrong), 6, head.time, head.hash, holder)
+        append_raw(folder, line.line(), holder)
+    report, calls = audit(folder, keys)
+    assert report.checkpoint is None
+    if forgery in ("unsigned", "another key"):
+        assert report.problems[0].startswith("entry 6: ")
+    else:
+        assert report.ok and calls >= 7  # all six entries and the head
+
+
+def rehashed(rows: list[bytes], edited: int, field: str, value: str) -> list[bytes]:
+    """``rows`` with one member of entry ``edited`` (1-based) changed and every hash and link
+    from there on recomputed: what someone without the key can do to the chain."""
+    out, prev = rows[: edited - 1], read_line(rows[edited - 2]).hash if edited > 1 else ""
+    for index, row in enumerate(rows[edited - 1 :]):
+        body = json.loads(row)
+        body.pop("hash")
+        if index == 0:
+            body[field] = value
+        else:
+            body["prev"] = prev
+        raw = canonical(body)
+        prev = hashlib.sha256(raw).hexdigest()
+        out.append(raw[:-1] + b',"hash":"' + prev.encode() + b'"}\n')
+    return out
+
+
+def test_an_edit_inside_the_vouched_range_is_found(tmp_path: Path, keys: Keys) -> None:
+    """An entry edited under a checkpoint and every hash after it recomputed: the checkpoint's
+    signature covers its prev, so it no longer verifies and vouches for nothing; the edited
+    entry's own signature is then checked and fails."""
+    folder = tmp_path / "ledger"
+    ledger = signed(folder, keys, 4)
+    write_checkpoint(ledger, checker_of_private(keys[0]))
+    rows = (folder / "ledger.jsonl").read_bytes().splitlines(keepends=True)
+    (folder / "ledger.jsonl").write_bytes(b"".join(rehashed(rows, 2, "actor", "mallory")))
+    report, _ = audit(folder, keys)
+    assert report.checkpoint is None
+    assert report.problems[0] == "entry 2: signature does not verify with the given public key"
+
+
+def test_a_gate_read_on_a_fresh_machine_uses_the_checkpoint_and_decides_as_before(
+    tmp_path: Path, keys: Keys
+) -> None:
+    world = make_world(tmp_path / "world")
+    signer, check = load_signer(keys[0]), checker_of_private(keys[0])
+    world.ledger = FileLedger(world.ledger.folder, clock=world.clock, signer=signer, checker=check)
+    for n in (1, 2):
+        assert world.promoter().promote("staging", image(n), author="dana").status == "promoted"
+    before = [e.seq for e in world.ledger.entries()]
+    done = write_checkpoint(world.ledger, check)
+    assert done.written is not None and done.through == before[-1]
+
+    counting = Counting(load_checker(keys[1]))
+    fresh = FileLedger(world.ledger.folder, clock=world.clock, signer=signer, checker=counting)
+    entries = fresh.entries()
+    assert [e.seq for e in entries] == [*before, done.written.seq]
+    assert counting.calls <= 3
+    world.ledger = fresh
+    out = world.promoter().promote("staging", image(3), author="dana")
+    assert out.status == "promoted", out.lines
+    assert world.promoter().promote("staging", image(1), author="dana").status == "promoted"
+
+
+def test_the_command_refuses_in_one_line(tmp_path: Path, keys: Keys) -> None:
+    folder = tmp_path / "ledger"
+    signed(folder, keys, 3)
+    size = (folder / "ledger.jsonl").stat().st_size
+    generate_key_pair(tmp_path / "x.pem", tmp_path / "x.pub")
+    cases = {
+        "no signing key": (("--ledger", str(folder)), "no signing key: pass --signing-key"),
+        "another key": (
+            ("--ledger", str(folder), "--signing-key", str(tmp_path / "x.pem"), "--public-key"),
+            "is not the private half of the key in --public-key",
+        ),
+        "empty": (
+            ("--ledger", str(tmp_path / "none"), "--signing-key", str(keys[0])),
+            "the ledger is empty",
+        ),
+        "unreadable key": (
+            ("--ledger", str(folder), "--signing-key", str(keys[1])),
+            "cannot read the private key",
+        ),
+    }
+    for name, (args, message) in cases.items():
+        if name == "another key":
+            args = (*args, str(keys[1]))
+        done = cli("checkpoint", *args, witness=tmp_path / "w")
+        assert done.returncode != 0, name
+        assert message in done.stderr, (name, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert (folder / "ledger.jsonl").stat().st_size == size
+    assert not (tmp_path / "none").exists()
+
+
+def test_a_failing_audit_writes_no_checkpoint(tmp_path: Path, keys: Keys) -> None:
+    folder = tmp_path / "ledger"
+    signed(folder, keys, 3)
+    rows = (folder / "ledger.jsonl").read_bytes().splitlines(keepends=True)
+    rows[1] = rows[1].replace(b"alice", b"mallo")
+    (folder / "ledger.jsonl").write_bytes(b"".join(rows))
+    done = cli(
+        *("checkpoint", "--ledger", str(folder), "--signing-key", str(keys[0])),
+        witness=tmp_path / "w",
+    )
+    assert done.returncode == 1
+    assert "FAILED audit; first bad entry: 2; no checkpoint was written" in done.stderr
+    assert (folder / "ledger.jsonl").read_bytes() == b"".join(rows)
+    with pytest.raises(LedgerError):
+        FileLedger(folder, checker=load_checker(keys[1])).entries()
+
+
+def test_a_checkpoint_travels_through_the_git_store_to_another_clone(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """A project whose spec names a git ledger and its public key: the command fetches, audits,
+    appends the checkpoint as one commit on the ledger branch and pushes it; a second clone's
+    first audit uses it."""
+    from lockgate.delivery.ledger.gitledger import GitLedger
+    from tests.projects import lockgate, write_project
+
+    def git(*args: str, cwd: Path) -> None:
+        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+    remote = tmp_path / "remote.git"
+    git("init", "-q", "--bare", str(remote), cwd=tmp_path)
+    spec = """\
+        version: 1
+        name: vouch
+        image: {base: lockgate/debian:bookworm}
+        stages:
+          train: {run: [python3, train.py]}
+        environments:
+          - {name: staging}
+        policy:
+          ledger: {store: git, branch: lockgate-ledger, public_key: ledger.pub}
+        """
+    clones = []
+    for name in ("alice", "bob"):
+        git("clone", "-q", str(remote), name, cwd=tmp_path)
+        write_project(tmp_path / name, spec, {"ledger.pub": keys[1].read_text()})
+        clones.append(tmp_path / name)
+    alice, bob = clones
+    writer = GitLedger(
+        alice,
+        alice / ".lockgate" / "ledger",
+        signer=load_signer(keys[0]),
+        checker=load_checker(keys[1]),
+    )
+    for n in range(1, 6):
+        writer.append(draft(n))
+
+    done = lockgate(
+        *("audit", "checkpoint", "--signing-key", str(keys[0]), "--json"),
+        cwd=alice,
+        env={"LOCKGATE_WITNESS_DIR": str(tmp_path / "w-alice")},
+    )
+    assert done.code == 0, done.stderr
+    assert json.loads(done.stdout)["written"] == 6
+    shown = subprocess.run(
+        ["git", "show", "lockgate-ledger:ledger.jsonl"],
+        cwd=remote,
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert read_line(shown.splitlines()[-1]).action == "checkpoint"
+
+    reader = GitLedger(bob, bob / ".lockgate" / "ledger", checker=load_checker(keys[1]))
+    reader.fetch()
+    verify = lockgate(
+        *("audit", "verify", "--public-key", "ledger.pub"),
+        cwd=bob,
+        env={"LOCKGATE_WITNESS_DIR": str(tmp_path / "w-bob")},
+    )
+    assert verify.code == 0, verify.stderr
+    assert "entries 1-5 were not checked again" in verify.stdout
