@@ -10,9 +10,13 @@ spec read included), on an unsigned ledger and on a signed one with ``--public-k
 entry's Ed25519 signature and the head's checked): with ``--full`` (every entry checked, as on
 the first audit of a ledger on a machine), and again without it (the prefix this machine audited
 before is unchanged, so only the head and what came after are checked); the signed full audit's
-CPU seconds are recorded too. ``--baseline`` also runs the signed full audit with the lockgate in
-another checkout (an earlier revision) in the same rounds. The command rows run in alternating
-rounds after one warm-up. Medians and raw timings: benchmarks/results/ledger-command.json.
+CPU seconds are recorded too. A machine that never audited the ledger, with a signed checkpoint
+``--checkpoint-tail`` entries before the end (``lockgate audit checkpoint``, written here by the
+real audit and append, then followed by that many signed entries): ``audit verify --public-key``
+with a fresh state folder each round, against the ``--full`` row on a ledger of the same size.
+``--baseline`` also runs the signed full audit with the lockgate in another checkout (an earlier
+revision) in the same rounds. The command rows run in alternating rounds after one warm-up.
+Medians and raw timings: benchmarks/results/ledger-command.json.
 """
 
 from __future__ import annotations
@@ -36,12 +40,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import result_file
 from lockgate.delivery.ledger.audit import audit_ledger
 from lockgate.delivery.ledger.entry import GENESIS, Draft, format_time, seal
-from lockgate.delivery.ledger.ledger import Head
+from lockgate.delivery.ledger.ledger import FileLedger, Head
 from lockgate.delivery.ledger.signatures import default_workers
-from lockgate.delivery.ledger.signing import generate_key_pair, load_checker, load_signer
+from lockgate.delivery.ledger.signing import (
+    checker_of_private,
+    generate_key_pair,
+    load_checker,
+    load_signer,
+)
 from lockgate.delivery.ledger.timeline import INDEX_FILE, release_at
+from lockgate.delivery.ledger.vouch import write_checkpoint
 
 ENVS = ("staging", "production")
+
+
+def draft_at(seq: int) -> Draft:
+    """The benchmark's entry at ``seq``: approve, begin, promote, healthy, in turn."""
+    n = seq // 4
+    return Draft(
+        action=("approve", "begin", "promote", "healthy")[seq % 4],
+        actor=f"user{seq % 13}",
+        actor_source="github",
+        environment=ENVS[n % 2],
+        digest=f"sha256:{n:064x}",
+        image=f"registry.example/ml/fraud@sha256:{n:064x}",
+        model=f"models:/fraud/{n}",
+        reason="benchmark",
+        details={"expires": "2027-01-01T00:00:00.000000Z"},
+    )
 
 
 def build(folder: Path, count: int, sign: Any = None) -> list[str]:
@@ -50,19 +76,7 @@ def build(folder: Path, count: int, sign: Any = None) -> list[str]:
     prev, size, times = GENESIS, 0, []
     with open(folder / "ledger.jsonl", "wb") as f:
         for seq in range(1, count + 1):
-            action = ("approve", "begin", "promote", "healthy")[seq % 4]
-            n = seq // 4
-            draft = Draft(
-                action=action,
-                actor=f"user{seq % 13}",
-                actor_source="github",
-                environment=ENVS[n % 2],
-                digest=f"sha256:{n:064x}",
-                image=f"registry.example/ml/fraud@sha256:{n:064x}",
-                model=f"models:/fraud/{n}",
-                reason="benchmark",
-                details={"expires": "2027-01-01T00:00:00.000000Z"},
-            )
+            draft = draft_at(seq)
             when = format_time(start + timedelta(seconds=30 * seq))
             times.append(when)
             line = seal(draft, seq, when, prev, sign).line()
@@ -74,6 +88,22 @@ def build(folder: Path, count: int, sign: Any = None) -> list[str]:
         head = Head(**{**head.__dict__, "signature": sign(head.anchor_payload())})
     (folder / "ledger.head").write_text(json.dumps(head.to_json()))
     return times
+
+
+def vouched(folder: Path, count: int, tail: int, key: Path) -> float:
+    """A signed ledger of ``count`` entries whose entry ``count - tail`` is a checkpoint written
+    as ``lockgate audit checkpoint`` writes it (the real audit and the real signed append); the
+    ``tail`` entries after it appended by the real writer. Returns the checkpoint's seconds."""
+    build(folder, count - tail - 1, load_signer(key))
+    check = checker_of_private(key)
+    ledger = FileLedger(folder, signer=load_signer(key), checker=check)
+    start = time.perf_counter()
+    done = write_checkpoint(ledger, check, workers=default_workers())
+    took = time.perf_counter() - start
+    assert done.written is not None and done.written.seq == count - tail, done.report
+    for seq in range(count - tail + 1, count + 1):
+        ledger.append(draft_at(seq))
+    return took
 
 
 def naive_audit(folder: Path) -> bool:
@@ -100,7 +130,11 @@ def naive_history(folder: Path, env: str, at: str) -> str | None:
 
 
 def cli(
-    args: list[str], cwd: Path, code: Path | None = None, cpu: list[float] | None = None
+    args: list[str],
+    cwd: Path,
+    code: Path | None = None,
+    cpu: list[float] | None = None,
+    env: dict[str, str] | None = None,
 ) -> float:
     """Seconds for one ``lockgate`` process (this checkout's, or the one in ``code``); its CPU
     seconds (user and system, all its threads and children) are appended to ``cpu``."""
@@ -111,7 +145,11 @@ def cli(
         cwd=cwd,
         check=True,
         capture_output=True,
-        env={**os.environ, "PYTHONPATH": str(code or Path(__file__).resolve().parents[1])},
+        env={
+            **os.environ,
+            **(env or {}),
+            "PYTHONPATH": str(code or Path(__file__).resolve().parents[1]),
+        },
     )
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -125,6 +163,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--baseline", type=Path, help="a checkout of another lockgate revision")
+    parser.add_argument("--checkpoint-tail", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -169,7 +208,23 @@ def main() -> None:
         build(signed / ".lockgate" / "ledger", args.entries, load_signer(root / "ledger.key"))
         public = ["--public-key", str(root / "ledger.pub")]
         assert audit_ledger(signed / ".lockgate" / "ledger").ok
-        cpu: dict[str, list[float]] = {"audit_verify_signed_full": []}
+        checked = root / "checkpointed"
+        (checked / "lockgate.yaml").parent.mkdir()
+        (checked / "lockgate.yaml").write_text((root / "lockgate.yaml").read_text())
+        tail = args.checkpoint_tail
+        write_s = vouched(checked / ".lockgate" / "ledger", args.entries, tail, root / "ledger.key")
+        fresh_states = iter(range(10**6))
+
+        def first_audit_with_checkpoint() -> float:
+            # a fresh state folder each time: no audit record, as on a fresh CI runner
+            state = {"LOCKGATE_WITNESS_DIR": str(root / f"fresh-{next(fresh_states)}")}
+            found = cpu["audit_verify_signed_checkpoint"]
+            return cli(["audit", "verify", *public], checked, cpu=found, env=state)
+
+        cpu: dict[str, list[float]] = {
+            "audit_verify_signed_full": [],
+            "audit_verify_signed_checkpoint": [],
+        }
         commands: dict[str, Callable[[], float]] = {
             "audit_verify_full": lambda: cli(["audit", "verify", "--full"], root),
             "audit_verify": lambda: cli(["audit", "verify"], root),
@@ -177,6 +232,7 @@ def main() -> None:
                 ["audit", "verify", "--full", *public], signed, cpu=cpu["audit_verify_signed_full"]
             ),
             "audit_verify_signed": lambda: cli(["audit", "verify", *public], signed),
+            "audit_verify_signed_checkpoint": first_audit_with_checkpoint,
             "history_at": lambda: cli(["history", "production", "--at", at], root),
             "history_at_ledger_dir": lambda: cli(
                 ["history", "production", "--at", at, "--ledger", str(folder)], root
@@ -205,6 +261,12 @@ def main() -> None:
                 "baseline": result_file.baseline_name(args.baseline) if args.baseline else None,
                 "baseline_commit": result_file.revision(args.baseline) if args.baseline else None,
                 "ledger_mb": round(size / 1e6, 1),
+                "checkpoint": {
+                    "seq": args.entries - tail,
+                    "entries_after": tail,
+                    # one run, in process: the full signed audit and the signed append
+                    "write_s": round(write_s, 3),
+                },
                 "repeat": args.repeat,
                 "load_average_before": load_before,
                 "load_average_after": result_file.load(),

@@ -16,6 +16,11 @@ alternating rounds, this checkout against ``--baseline`` (an earlier lockgate):
   ``policy.ledger.public_key`` names the key.
 - ``audit_full``: ``lockgate audit verify --full --public-key`` (every signature checked), with a
   state folder of its own.
+- ``promote_first_checkpoint`` and ``audit_first_checkpoint``: a fresh machine (no record) again,
+  on a ledger of the same size whose entry ``entries - checkpoint_tail`` is a signed checkpoint
+  (``lockgate audit checkpoint``, written by the real audit and append, then followed by that
+  many signed entries): the promotion, and ``audit verify --public-key`` in a fresh state folder
+  each round.
 
 Then, in this process, the full audit once through each Ed25519 backend (libsodium through PyNaCl,
 OpenSSL through cryptography), alternating; and what a gate read spends turning the checked bytes
@@ -150,6 +155,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--baseline", type=Path, required=True, help="an earlier checkout")
+    parser.add_argument("--checkpoint-tail", type=int, default=1000)
     args = parser.parse_args()
     here, baseline = Path(__file__).resolve().parents[1], args.baseline.resolve()
     # imported here: ``--promote-once`` runs this file with another checkout's lockgate
@@ -157,7 +163,7 @@ def main() -> None:
     import compileall
 
     from benchmarks import result_file
-    from benchmarks.ledger import build
+    from benchmarks.ledger import build, vouched
     from benchmarks.result_file import revision
 
     for code in (here, baseline):  # both as installed: no side compiles its modules when timed
@@ -195,6 +201,27 @@ def main() -> None:
 
             return run
 
+        other = Path(tmp) / "checkpointed"
+        other.mkdir()
+        (other / "lockgate.yaml").write_text(SPEC)
+        for name in ("ledger.pub", "ledger.key"):
+            (other / name).write_bytes((root / name).read_bytes())
+        tail = args.checkpoint_tail
+        write_s = vouched(other / ".lockgate" / "ledger", args.entries, tail, root / "ledger.key")
+        other_witness = Path(tmp) / "witness-checkpointed"
+        fresh_states = iter(range(10**6))
+
+        def promote_checkpointed() -> float:
+            for record in (other_witness / "audited").glob("*.json"):
+                record.unlink()
+            argv = [str(Path(__file__).resolve()), "--promote-once", str(other)]
+            witness_env = {"LOCKGATE_WITNESS_DIR": str(other_witness)}
+            return timed([*argv, str(next(images))], other, here, witness_env)
+
+        def audit_checkpointed() -> float:
+            fresh = {"LOCKGATE_WITNESS_DIR": str(Path(tmp) / f"fresh-{next(fresh_states)}")}
+            return timed(["-m", "lockgate", "audit", "verify", *public], other, here, fresh)
+
         def command(code: Path, *argv: str) -> Callable[[], float]:
             return lambda: timed(["-m", "lockgate", *argv], root, code, state[code])
 
@@ -214,6 +241,8 @@ def main() -> None:
             "baseline_history": command(baseline, "history", "staging"),
             "audit_full": full_audit(here),
             "baseline_audit_full": full_audit(baseline),
+            "promote_first_checkpoint": promote_checkpointed,
+            "audit_first_checkpoint": audit_checkpointed,
         }
         promote(here)()  # untimed: leaves the audit record a later gate read uses
         promote(baseline)()
@@ -240,6 +269,12 @@ def main() -> None:
             {
                 "entries": args.entries,
                 "ledger_mb": round(size / 1e6, 1),
+                "checkpoint": {
+                    "seq": args.entries - tail,
+                    "entries_after": tail,
+                    # one run, in process: the full signed audit and the signed append
+                    "write_s": round(write_s, 3),
+                },
                 "parsed_copy_mb": round(
                     next((witness / "audited").glob("*.parsed")).stat().st_size / 1e6, 1
                 ),

@@ -208,6 +208,18 @@ def train_startup(doc: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _vouched(doc: dict[str, Any]) -> str:
+    """The first signed audit that a signed checkpoint spares most signatures, when measured."""
+    found = doc["command_s"].get("audit_verify_signed_checkpoint")
+    if found is None:
+        return ""
+    after = f"{doc['checkpoint']['entries_after']:,}"
+    return (
+        f"; with a signed checkpoint {after} entries before the end **{_s(found['median'])}** "
+        f"({verdict(found['median'] <= 1)})"
+    )
+
+
 def ledger_command(doc: dict[str, Any]) -> list[Row]:
     s = doc["command_s"]
     first = s["audit_verify_signed_full"]["median"]
@@ -221,7 +233,7 @@ def ledger_command(doc: dict[str, Any]) -> list[Row]:
             f"a repeat audit **{_s(repeat)}** signed / {_s(unsigned)} unsigned "
             f"({verdict(repeat <= 1)}); a first signed audit **{_s(first)}** "
             f"({verdict(first <= 1)}: {cpu:.1f} s of CPU on {doc['workers']} cores, bound by "
-            f"{entries} Ed25519 verifications); {_load_range(doc)}",
+            f"{entries} Ed25519 verifications){_vouched(doc)}; {_load_range(doc)}",
             "`benchmarks/ledger.py`",
             "[ledger](ledger.md)",
         ),

@@ -195,6 +195,15 @@ def ledger_command(doc: dict[str, Any]) -> str:
             cmd["audit_verify_signed"],
         ),
     ]
+    if "audit_verify_signed_checkpoint" in cmd:
+        vouch = doc["checkpoint"]
+        rows.append(
+            (
+                "`lockgate audit verify --public-key K` (command, signed, never audited here; "
+                f"a signed checkpoint {vouch['entries_after']:,} entries before the end)",
+                cmd["audit_verify_signed_checkpoint"],
+            )
+        )
     for name, what in (("signed", "signed audit"), ("signed_full", "first signed audit")):
         if f"baseline_audit_verify_{name}" in cmd:
             label = f"… the {what} with the earlier lockgate ({doc['baseline']})"
@@ -230,7 +239,8 @@ def ledger_command_figures(doc: dict[str, Any]) -> dict[str, str]:
     """``ledger-command.json``: every median by its name in the file (``audit_verify_signed``;
     ``in_process_audit`` for the in-process rows; ``audit_verify_signed_full_cpu`` for CPU
     seconds), and the first signed audit's CPU to a tenth of a second
-    (``audit_verify_signed_full_cpu_tenths``)."""
+    (``audit_verify_signed_full_cpu_tenths``); the checkpoint's one-off write
+    (``checkpoint_write``) and how many entries follow it (``checkpoint_entries_after``)."""
     figures = run_figures(doc)
     figures |= {name: _s(v["median"]) for name, v in doc["command_s"].items()}
     figures |= {f"in_process_{name}": _s(v["median"]) for name, v in doc["in_process_s"].items()}
@@ -239,6 +249,10 @@ def ledger_command_figures(doc: dict[str, Any]) -> dict[str, str]:
     if "audit_verify_signed_full" in cpu:
         tenths = f"{cpu['audit_verify_signed_full']['median']:.1f} s"
         figures["audit_verify_signed_full_cpu_tenths"] = tenths
+    if "checkpoint" in doc:
+        figures["checkpoint_write"] = _s(doc["checkpoint"]["write_s"])
+        figures["checkpoint_seq"] = f"{doc['checkpoint']['seq']:,}"
+        figures["checkpoint_entries_after"] = f"{doc['checkpoint']['entries_after']:,}"
     return figures
 
 
@@ -250,6 +264,7 @@ def _cpu(doc: dict[str, Any]) -> str:
         for name, label in (
             ("audit_verify_signed_full", "First signed audit"),
             ("baseline_audit_verify_signed_full", "with the earlier lockgate"),
+            ("audit_verify_signed_checkpoint", "first signed audit with a checkpoint"),
         )
         if name in cpu
     ]
@@ -280,8 +295,29 @@ def ledger_gate(doc: dict[str, Any]) -> str:
             "baseline_promote",
         ),
         row("promote to staging, no record (a fresh machine)", "promote_first"),
+        *(
+            [
+                row(
+                    "… no record, a signed checkpoint "
+                    f"{doc['checkpoint']['entries_after']:,} entries before the end",
+                    "promote_first_checkpoint",
+                )
+            ]
+            if "promote_first_checkpoint" in sec
+            else []
+        ),
         row("`lockgate history staging` (status read)", "history", "baseline_history"),
         row("`lockgate audit verify --full --public-key K`", "audit_full", "baseline_audit_full"),
+        *(
+            [
+                row(
+                    "`lockgate audit verify --public-key K`, no record, the same checkpoint",
+                    "audit_first_checkpoint",
+                )
+            ]
+            if "audit_first_checkpoint" in sec
+            else []
+        ),
         row(
             "full audit in process, Ed25519 by libsodium (PyNaCl)",
             "in_process_audit_full_libsodium",
@@ -320,6 +356,8 @@ def ledger_gate_figures(doc: dict[str, Any]) -> dict[str, str]:
     figures |= {name: _s(v["median"]) for name, v in sec.items()}
     figures |= {f"{name}_rounds": _span(v["raw"]) for name, v in sec.items()}
     ssl, sodium = sec["in_process_audit_full_openssl"], sec["in_process_audit_full_libsodium"]
+    if "checkpoint" in doc:
+        figures["checkpoint_entries_after"] = f"{doc['checkpoint']['entries_after']:,}"
     return figures | {
         "ledger_mb": f"{doc['ledger_mb']:.0f} MB",
         "parsed_copy_mb": f"{doc['parsed_copy_mb']:.0f} MB",

@@ -39,6 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "is recorded as usual)",
     )
     parser.add_argument(
+        "--min-new",
+        type=int,
+        default=1,
+        metavar="N",
+        help="checkpoint: write one only when at least N entries follow the last checkpoint "
+        "(for a scheduled job; default 1)",
+    )
+    parser.add_argument(
         "--signing-key",
         type=Path,
         default=os.environ.get("LOCKGATE_SIGNING_KEY") or None,
@@ -160,7 +168,11 @@ def _checkpoint(args: argparse.Namespace) -> int:
             f"the key in {where} ({check.key_id}): a checkpoint must be signed with the key "
             "the ledger's audits verify with"
         )
-    done = write_checkpoint(store, check, full=args.full, workers=default_workers())
+    if args.min_new < 1:
+        raise LockgateError(f"audit checkpoint: --min-new {args.min_new}: give 1 or more")
+    done = write_checkpoint(
+        store, check, full=args.full, workers=default_workers(), min_new=args.min_new
+    )
     report, folder = done.report, store.folder
     if not report.ok:
         print(
@@ -184,8 +196,8 @@ def _checkpoint(args: argparse.Namespace) -> int:
         return 0
     if done.written is None:
         print(
-            f"ok: entry {done.through} is already a checkpoint for every entry before it; "
-            "nothing was written"
+            f"ok: {report.entries} entries, chain and head anchor intact; fewer than "
+            f"{args.min_new} follow the last checkpoint, so nothing was written"
         )
         return 0
     if report.checkpoint is not None:

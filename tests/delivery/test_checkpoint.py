@@ -391,3 +391,34 @@ def test_a_checkpoint_travels_through_the_git_store_to_another_clone(
     )
     assert verify.code == 0, verify.stderr
     assert "entries 1-5 were not checked again" in verify.stdout
+
+
+def test_min_new_writes_only_when_enough_entries_follow_the_last_checkpoint(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """For a scheduled job: a checkpoint every N entries, not one per run."""
+    folder = tmp_path / "ledger"
+    ledger = signed(folder, keys, 4)
+
+    def checkpoint(*extra: str) -> dict[str, object]:
+        done = cli(
+            *("checkpoint", "--ledger", str(folder), "--signing-key", str(keys[0]), "--json"),
+            *extra,
+            witness=tmp_path / "w",
+        )
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    assert checkpoint("--min-new", "5")["written"] is None  # 4 entries, no checkpoint yet
+    assert checkpoint("--min-new", "4")["written"] == 5
+    for n in (6, 7, 8):
+        ledger.append(draft(n))
+    assert checkpoint("--min-new", "4")["written"] is None
+    assert checkpoint("--min-new", "4", "--full")["written"] is None  # counted the same way
+    written = checkpoint("--min-new", "3")
+    assert (written["written"], written["signatures_checked_from"]) == (9, 5)
+    refused = cli(
+        *("checkpoint", "--ledger", str(folder), "--signing-key", str(keys[0]), "--min-new", "0"),
+        witness=tmp_path / "w",
+    )
+    assert refused.returncode == 2 and "--min-new 0: give 1 or more" in refused.stderr

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from lockgate.delivery.ledger import checkpoint
 from lockgate.delivery.ledger.audit import AuditReport, audit_bytes
 from lockgate.delivery.ledger.audited import AuditRecord
-from lockgate.delivery.ledger.entry import Draft, Entry, LineError, read_line
+from lockgate.delivery.ledger.entry import Draft, Entry
 from lockgate.delivery.ledger.head import LEDGER_FILE, LedgerError, read_head
 from lockgate.delivery.ledger.store import LedgerStore
 from lockgate.delivery.ledger.verification import KeyChecker
@@ -18,7 +18,7 @@ from lockgate.delivery.ledger.verification import KeyChecker
 @dataclass(frozen=True)
 class Vouched:
     """What ``write_checkpoint`` did: the audit's report and the entry written (None when the
-    audit failed, or the last entry already was a checkpoint for everything before it)."""
+    audit failed, or too few entries follow the last checkpoint)."""
 
     report: AuditReport
     written: Entry | None
@@ -27,12 +27,18 @@ class Vouched:
 
 
 def write_checkpoint(
-    store: LedgerStore, check: KeyChecker, *, full: bool = False, workers: int = 1
+    store: LedgerStore,
+    check: KeyChecker,
+    *,
+    full: bool = False,
+    workers: int = 1,
+    min_new: int = 1,
 ) -> Vouched:
     """Audit the committed bytes of ``store`` with ``check`` (this machine's audit record is
-    never used; an earlier signed checkpoint is, unless ``full``); when the audit passes, append
-    a checkpoint through the store, signed by the store's signer. The checkpoint names the
-    audited entry and hash, so an entry another writer appends meanwhile stays outside it."""
+    never used; an earlier signed checkpoint is, unless ``full``); when the audit passes and at
+    least ``min_new`` entries follow the last checkpoint, append a checkpoint through the store,
+    signed by the store's signer. The checkpoint names the audited entry and hash, so an entry
+    another writer appends meanwhile stays outside it."""
     folder = store.folder
     head = read_head(folder)
     if head is None or head.seq == 0:
@@ -50,8 +56,7 @@ def write_checkpoint(
     )
     if not report.ok:
         return Vouched(report, None)
-    last = _last_entry(data[: head.size])
-    if last is not None and last.action == checkpoint.ACTION:
+    if head.seq - _last_checkpoint(data[: head.size], check) < max(min_new, 1):
         return Vouched(report, None, head.seq)
     checked_from = report.checkpoint.through + 1 if report.checkpoint is not None else 1
     entry = store.append(
@@ -66,10 +71,8 @@ def write_checkpoint(
     return Vouched(report, entry, head.seq, checked_from)
 
 
-def _last_entry(committed: bytes) -> Entry | None:
-    """The last committed entry (the audit passed, so it reads)."""
-    cut = committed.rstrip(b"\n").rfind(b"\n")
-    try:
-        return read_line(committed[cut + 1 :])
-    except LineError:
-        return None
+def _last_checkpoint(committed: bytes, check: KeyChecker) -> int:
+    """The seq of the last checkpoint in the (audited) committed bytes that vouches, else 0."""
+    lines = committed.split(b"\n")[:-1]
+    found = checkpoint.vouched_lines(lines, len(lines), 1, check)[1]
+    return found.seq if found is not None else 0
