@@ -160,9 +160,16 @@ def _checkpoint(args: argparse.Namespace) -> int:
         )
     signer_key = checker_of_private(Path(args.signing_key))
     store, spec_key = _open_for_checkpoint(args)
-    check = load_checker(args.public_key) if args.public_key else spec_key or signer_key
+    given = load_checker(args.public_key) if args.public_key else None
+    if spec_key is not None and given is not None and given.key_id != spec_key.key_id:
+        raise LockgateError(
+            f"audit checkpoint: --public-key {args.public_key} is not the spec's "
+            f"policy.ledger.public_key ({spec_key.key_id}): the ledger's audits verify with the "
+            "spec's key; drop --public-key"
+        )
+    check = spec_key or given or signer_key
     if check.key_id != signer_key.key_id:
-        where = "--public-key" if args.public_key else "policy.ledger.public_key"
+        where = "policy.ledger.public_key" if spec_key is not None else "--public-key"
         raise LockgateError(
             f"audit checkpoint: --signing-key {args.signing_key} is not the private half of "
             f"the key in {where} ({check.key_id}): a checkpoint must be signed with the key "

@@ -84,8 +84,8 @@ def append_raw(folder: Path, line: bytes, signer: object = None) -> None:
     assert head is not None
     with open(folder / "ledger.jsonl", "ab") as f:
         f.write(line)
-    entry = read_line(line)
-    moved = Head(entry.seq, entry.hash, head.size + len(line), entry.time)
+    entry = json.loads(line)  # read as JSON: the line may be one read_line refuses
+    moved = Head(entry["seq"], entry["hash"], head.size + len(line), entry["time"])
     signature = signer(moved.anchor_payload()) if callable(signer) else head.signature
     body = {**moved.to_json(), "signature": signature}
     write_atomic(folder / "ledger.head", json.dumps(body, sort_keys=True).encode())
@@ -422,3 +422,160 @@ def test_min_new_writes_only_when_enough_entries_follow_the_last_checkpoint(
         witness=tmp_path / "w",
     )
     assert refused.returncode == 2 and "--min-new 0: give 1 or more" in refused.stderr
+
+
+def forged_line(seq: int, prev: str, time: str, body_details: object) -> bytes:
+    """A line someone without the key writes: a checkpoint-shaped entry with a made-up
+    signature, hashed and linked correctly."""
+    body = {
+        "action": "checkpoint",
+        "actor": "k",
+        "actor_source": "x",
+        "details": body_details,
+        "digest": None,
+        "environment": None,
+        "image": None,
+        "model": None,
+        "prev": prev,
+        "reason": None,
+        "seq": seq,
+        "signature": "AAAA" * 22,
+        "time": time,
+    }
+    raw = canonical(body)
+    return raw[:-1] + b',"hash":"' + hashlib.sha256(raw).hexdigest().encode() + b'"}\n'
+
+
+@pytest.mark.parametrize("shape", [[["through", 1]], "through", 7, None])
+def test_a_forged_checkpoint_with_malformed_details_is_reported_not_a_crash(
+    tmp_path: Path, keys: Keys, shape: object
+) -> None:
+    folder = tmp_path / "ledger"
+    signed(folder, keys, 5)
+    head = read_head(folder)
+    assert head is not None
+    append_raw(folder, forged_line(6, head.hash, head.time, shape))
+    for options in ({}, {"checkpoints": False}):
+        report, _ = audit(folder, keys, **options)
+        assert report.problems[0].startswith("entry 6: "), (options, report.problems)
+        assert report.checkpoint is None
+    done = cli("verify", "--ledger", str(folder), "--public-key", str(keys[1]), witness=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "first bad entry: 6" in done.stderr
+
+
+def test_many_forged_checkpoints_cost_one_signature_check_more_than_full(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """Forged lines that each look like a checkpoint (right range, right hash) do not each cost
+    a signature check: the first that fails ends the search."""
+    folder = tmp_path / "ledger"
+    signed(folder, keys, 5)
+    head = read_head(folder)
+    assert head is not None
+    prev, through_hash = head.hash, head.hash
+    for seq in range(6, 36):
+        line = forged_line(seq, prev, head.time, details(5, through_hash, "k", 1))
+        append_raw(folder, line)
+        prev = read_line(line).hash
+    report, calls = audit(folder, keys)
+    full, full_calls = audit(folder, keys, checkpoints=False)
+    assert report.problems == full.problems and report.first_bad_seq == 6
+    assert calls <= full_calls + 1
+
+
+def test_a_checkpoint_after_this_machine_s_audited_prefix_covers_only_what_follows_it(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """This machine's record covers entries 1-3; a checkpoint through 6 then spares entries 4-6
+    only, and one through 2 (inside the record's prefix) spares nothing more."""
+    from lockgate.delivery.ledger.audited import AuditRecord
+
+    folder, records = tmp_path / "ledger", tmp_path / "records"
+    ledger = signed(folder, keys, 3)
+    record = AuditRecord(folder, load_checker(keys[1]).key_id, records)
+    check = Counting(load_checker(keys[1]))
+    assert audit_ledger(folder, check, record=record).ok
+    for n in (4, 5, 6):
+        ledger.append(draft(n))
+    write_checkpoint(ledger, checker_of_private(keys[0]))  # entry 7, through 6
+    ledger.append(draft(8))
+    check.calls = 0
+    report = audit_ledger(folder, check, record=record)  # type: ignore[arg-type]
+    assert report.ok and report.unchanged == 3
+    assert report.checkpoint is not None and report.checkpoint.through == 6
+    assert check.calls == 4  # the checkpoint (found, then as a line), entry 8 and the head
+
+    folder2 = tmp_path / "ledger2"
+    ledger2 = signed(folder2, keys, 2)
+    early = write_checkpoint(ledger2, checker_of_private(keys[0])).written  # entry 3, through 2
+    assert early is not None
+    record2 = AuditRecord(folder2, load_checker(keys[1]).key_id, records)
+    assert audit_ledger(folder2, check, record=record2).ok  # the record now covers 1-3
+    ledger2.append(draft(4))
+    check.calls = 0
+    report = audit_ledger(folder2, check, record=record2)  # type: ignore[arg-type]
+    assert report.ok and report.unchanged == 3 and report.checkpoint is None
+    assert check.calls == 2  # entry 4 and the head
+
+
+def test_an_append_landing_while_the_audit_reads_is_not_taken_for_tampering(
+    tmp_path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An honest writer commits between the audit's read of the head and its read of the file:
+    the audit reads both again instead of reporting bytes 'written after the head anchor', and
+    a checkpoint written meanwhile covers what it audited."""
+    from lockgate.delivery.ledger import head as head_module
+
+    folder = tmp_path / "ledger"
+    ledger = signed(folder, keys, 3)
+    real = head_module.read_head
+    appended: list[int] = []
+
+    def read_then_append(where: Path) -> Head | None:
+        found = real(where)
+        if not appended:
+            appended.append(ledger.append(draft(4)).seq)
+        return found
+
+    monkeypatch.setattr(head_module, "read_head", read_then_append)
+    report, _ = audit(folder, keys)
+    assert report.ok and report.entries == 4, report.problems
+    appended.clear()
+    done = write_checkpoint(ledger, checker_of_private(keys[0]))
+    assert done.report.ok and done.written is not None
+    assert done.through == done.written.seq - 1
+
+
+def test_in_a_project_the_spec_s_key_is_the_one_audited_with(tmp_path: Path, keys: Keys) -> None:
+    """A --public-key other than policy.ledger.public_key is refused before anything is read:
+    the checkpoint would otherwise be signed with a key the project's audits do not trust."""
+    from tests.projects import lockgate, write_project
+
+    spec = """\
+        version: 1
+        name: vouch
+        image: {base: lockgate/debian:bookworm}
+        stages:
+          train: {run: [python3, train.py]}
+        environments:
+          - {name: staging}
+        policy:
+          ledger: {public_key: ledger.pub}
+        """
+    root = write_project(tmp_path / "project", spec, {"ledger.pub": keys[1].read_text()})
+    signed(root / ".lockgate" / "ledger", keys, 3)
+    generate_key_pair(tmp_path / "x.pem", tmp_path / "x.pub")
+    state = {"LOCKGATE_WITNESS_DIR": str(tmp_path / "w")}
+    other = ("--signing-key", str(tmp_path / "x.pem"), "--public-key", str(tmp_path / "x.pub"))
+    refused = lockgate("audit", "checkpoint", *other, cwd=root, env=state)
+    assert refused.code == 2
+    assert "is not the spec's policy.ledger.public_key" in refused.stderr
+    wrong = lockgate(
+        "audit", "checkpoint", "--signing-key", str(tmp_path / "x.pem"), cwd=root, env=state
+    )
+    assert wrong.code == 2
+    assert "is not the private half of the key in policy.ledger.public_key" in wrong.stderr
+    done = lockgate("audit", "checkpoint", "--signing-key", str(keys[0]), cwd=root, env=state)
+    assert done.code == 0, done.stderr
+    assert "entry 4: checkpoint" in done.stdout

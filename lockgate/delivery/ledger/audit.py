@@ -25,7 +25,7 @@ from lockgate.delivery.ledger.entry import (
     chain_fields,
     read_chain,
 )
-from lockgate.delivery.ledger.head import HEAD_FILE, LEDGER_FILE, Head, LedgerError, read_head
+from lockgate.delivery.ledger.head import HEAD_FILE, Head, LedgerError, read_consistent
 from lockgate.delivery.ledger.signatures import SignatureCheck, first_bad_signature, line_problem
 
 HEAD_NOT_SIGNED = "the head anchor's signature does not verify"
@@ -90,12 +90,10 @@ def _audit(
 ) -> tuple[AuditReport, tuple[bytes, Walk] | None, int]:
     """The report; the prefix of the ledger that held, with the walk's state at its end; and
     where this walk began. ``held`` (in memory) or ``record`` (on disk) say where to start."""
-    ledger = folder / LEDGER_FILE
     try:
-        head = read_head(folder)
+        head, data = read_consistent(folder)
     except LedgerError as exc:
         return AuditReport(0, (str(exc),), 1), None, 0
-    data = ledger.read_bytes() if ledger.exists() else b""
     if head is None:
         if not data:
             return AuditReport(0, notes=("the ledger is empty",)), None, 0
@@ -115,8 +113,11 @@ def audit_bytes(
     skip_audited: bool = True,
     workers: int = 1,
     checkpoints: bool = True,
+    keep_parsed: bool | None = None,
 ) -> tuple[AuditReport, tuple[bytes, Walk] | None, int]:
-    """:func:`_audit` of bytes already read: ``data`` from ``ledger.jsonl`` under ``head``."""
+    """:func:`_audit` of bytes already read: ``data`` from ``ledger.jsonl`` under ``head``.
+    ``keep_parsed`` (default: ``skip_audited``): whether a passing audit's record keeps naming
+    this machine's parsed copy (a ``--full`` audit forgets it)."""
     start, unchanged = None, 0
     if held is not None and len(held[0]) <= head.size and data.startswith(held[0]):
         start = held[1]
@@ -137,11 +138,14 @@ def audit_bytes(
     if check_signature is not None and not problems and not _head_signed(head, check_signature):
         problems.append(HEAD_NOT_SIGNED)
     first_bad = found[0][0] if found else None
+    if problems:
+        vouched_by = None  # a failed audit vouches for nothing
     report = AuditReport(
         walk.expected - 1, tuple(problems), first_bad, walk.notes, unchanged, vouched_by
     )
     if record is not None and report.ok and head.size:
-        record.record(data, head.size, head.seq, head.hash, walk.prev_time, skip_audited)
+        keep = skip_audited if keep_parsed is None else keep_parsed
+        record.record(data, head.size, head.seq, head.hash, walk.prev_time, keep)
     checkpoint = Walk(walk.expected, walk.prev_hash, prev_time=walk.prev_time, held=walk.held)
     return report, (data[: walk.held], checkpoint), start.held if start else 0
 

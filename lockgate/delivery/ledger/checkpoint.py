@@ -42,6 +42,14 @@ class Checkpoint:
     time: str
 
 
+@dataclass(frozen=True)
+class _Candidate(Checkpoint):
+    """A checkpoint before its signature is checked: what the signature covers, and it."""
+
+    payload: bytes = b""
+    signature: str = ""
+
+
 def details(through: int, through_hash: str, key_id: str, checked_from: int) -> dict[str, Any]:
     """What a checkpoint records: the last entry the audit covered, its hash, the key it
     checked with, and the first entry whose signature that audit checked itself (1, or the one
@@ -61,16 +69,17 @@ def vouched_lines(
     check: Callable[[bytes, str], bool],
 ) -> tuple[int, Checkpoint | None]:
     """How many of ``lines[:linked]`` (their links already checked; ``lines[0]`` is entry
-    ``first_seq``) a checkpoint among them vouches for, and that checkpoint; (0, None) when
-    none verifies."""
+    ``first_seq``) the newest checkpoint among them vouches for, and that checkpoint; (0, None)
+    when there is none, when it covers nothing of these lines, or when a checkpoint's signature
+    does not verify (a forged one: every signature is then checked, and it fails there)."""
     index = linked
     while index > 0:
         index = _last_marked(lines, index)
         if index < 0:
             return 0, None
-        found = _checkpoint(lines[index], first_seq + index, check)
+        found = _checkpoint(lines[index], first_seq + index)
         if found is None:
-            continue
+            continue  # the bytes sit inside another entry's details, or it names no range
         vouched = found.through - first_seq + 1  # lines of this walk it covers
         if vouched <= 0:
             return 0, None  # it covers only what an earlier prefix did
@@ -78,7 +87,11 @@ def vouched_lines(
         # itself) records its hash, and the walk has checked that link
         if read_chain(lines[vouched])[1] != found.through_hash:
             continue
-        return vouched, found
+        if not check(found.payload, found.signature):
+            return 0, None
+        return vouched, Checkpoint(
+            found.seq, found.through, found.through_hash, found.actor, found.time
+        )
     return 0, None
 
 
@@ -90,8 +103,9 @@ def _last_marked(lines: Sequence[bytes], before: int) -> int:
     return -1
 
 
-def _checkpoint(line: bytes, seq: int, check: Callable[[bytes, str], bool]) -> Checkpoint | None:
-    """The checkpoint ``line`` holds, when it is one, is entry ``seq`` and its signature holds."""
+def _checkpoint(line: bytes, seq: int) -> _Candidate | None:
+    """The checkpoint ``line`` holds, when it is one and is entry ``seq`` (its signature is
+    checked by the caller, last)."""
     try:
         entry = read_line(line)
     except LineError:
@@ -101,9 +115,15 @@ def _checkpoint(line: bytes, seq: int, check: Callable[[bytes, str], bool]) -> C
     through = _through(entry.details)
     if through is None or not 0 < through < seq:
         return None
-    if not check(entry.signed_payload(), entry.signature):
-        return None
-    return Checkpoint(seq, through, str(entry.details["through_hash"]), entry.actor, entry.time)
+    return _Candidate(
+        seq,
+        through,
+        str(entry.details["through_hash"]),
+        entry.actor,
+        entry.time,
+        entry.signed_payload(),
+        entry.signature,
+    )
 
 
 def _through(found: Mapping[str, Any]) -> int | None:

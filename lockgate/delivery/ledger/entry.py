@@ -194,8 +194,10 @@ def read_line(line: bytes) -> Entry:
         )
     try:
         body = json.loads(body_bytes)
+        if not isinstance(body, dict) or not isinstance(body.get("details") or {}, dict):
+            raise TypeError("its body and its details must be JSON objects")
         return Entry.from_body(body, claimed)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise LineError(f"not a ledger entry ({exc})") from None
 
 

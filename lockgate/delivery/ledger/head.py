@@ -72,6 +72,20 @@ def read_head(folder: Path) -> Head | None:
     )
 
 
+def read_consistent(folder: Path, tries: int = 5) -> tuple[Head | None, bytes]:
+    """The head anchor and ``ledger.jsonl`` as one writer left them, read without the writers'
+    lock (a reader may have no write access): the head is read before and after the file, and
+    all three again when a writer committed in between, so an append that lands meanwhile is
+    not mistaken for bytes written outside lockgate."""
+    path = folder / LEDGER_FILE
+    for _ in range(tries):
+        head = read_head(folder)
+        data = path.read_bytes() if path.exists() else b""
+        if read_head(folder) == head:
+            break
+    return head, data
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:

@@ -10,7 +10,7 @@ from lockgate.delivery.ledger import checkpoint
 from lockgate.delivery.ledger.audit import AuditReport, audit_bytes
 from lockgate.delivery.ledger.audited import AuditRecord
 from lockgate.delivery.ledger.entry import Draft, Entry
-from lockgate.delivery.ledger.head import LEDGER_FILE, LedgerError, read_head
+from lockgate.delivery.ledger.head import LedgerError, read_consistent
 from lockgate.delivery.ledger.store import LedgerStore
 from lockgate.delivery.ledger.verification import KeyChecker
 
@@ -40,19 +40,18 @@ def write_checkpoint(
     signed by the store's signer. The checkpoint names the audited entry and hash, so an entry
     another writer appends meanwhile stays outside it."""
     folder = store.folder
-    head = read_head(folder)
+    head, data = read_consistent(folder)
     if head is None or head.seq == 0:
         raise LedgerError(f"{folder}: the ledger is empty: there is nothing to vouch for")
-    with open(folder / LEDGER_FILE, "rb") as f:
-        data = f.read()
     report, _, _ = audit_bytes(
         head,
         data,
         check,
         record=AuditRecord(folder, check.key_id),
-        skip_audited=False,
+        skip_audited=False,  # this machine's record never stands in for what it signs
         workers=workers,
         checkpoints=not full,
+        keep_parsed=not full,
     )
     if not report.ok:
         return Vouched(report, None)
