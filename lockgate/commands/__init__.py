@@ -68,7 +68,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lineage": ("lineage", "image, model, run and data behind a release"),
     "audit": (
         "audit",
-        "check that the release ledger is complete and intact",
+        "check that the release ledger is complete and intact (verify), or vouch for it with "
+        "the ledger key (checkpoint)",
     ),
     "ci": ("ci", "steps the generated CI files call (not for humans)"),
 }

@@ -5,6 +5,7 @@ Ed25519 keys, the real command; every signature check is counted."""
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import subprocess
@@ -579,3 +580,39 @@ def test_in_a_project_the_spec_s_key_is_the_one_audited_with(tmp_path: Path, key
     done = lockgate("audit", "checkpoint", "--signing-key", str(keys[0]), cwd=root, env=state)
     assert done.code == 0, done.stderr
     assert "entry 4: checkpoint" in done.stdout
+
+
+def test_the_documented_scheduled_job_lints_and_its_command_parses(
+    tmp_path: Path, actionlint_bin: Path
+) -> None:
+    """docs/ledger.md's nightly checkpoint job: actionlint accepts it as a workflow, and the
+    lockgate command in it parses with lockgate's own arguments (a hosted runner cannot run
+    here)."""
+    import re
+    import shlex
+
+    from lockgate.commands import audit as audit_command
+    from tests.projects import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "ledger.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "audit checkpoint" in b]
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "checkpoint.yml").write_text(block)
+    done = subprocess.run(
+        [str(actionlint_bin), "-no-color", str(workflows / "checkpoint.yml")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (line,) = [x.strip() for x in block.splitlines() if x.strip().startswith("lockgate ")]
+    words = shlex.split(line)
+    assert words[:2] == ["lockgate", "audit"]
+    parser = argparse.ArgumentParser()
+    audit_command.add_arguments(parser)
+    args = parser.parse_args(words[2:])
+    assert (args.what, args.min_new) == ("checkpoint", 1000)
+    assert str(args.signing_key) == "$RUNNER_TEMP/ledger.pem"
