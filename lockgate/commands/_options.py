@@ -20,6 +20,19 @@ def add_spec_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_signing_key_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--signing-key``: the ledger's Ed25519 private key, which signs ``what``."""
+    import os
+
+    parser.add_argument(
+        "--signing-key",
+        type=Path,
+        default=os.environ.get("LOCKGATE_SIGNING_KEY") or None,
+        metavar="PEM",
+        help=f"Ed25519 private key that signs {what} (default: $LOCKGATE_SIGNING_KEY)",
+    )
+
+
 def add_json_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json",

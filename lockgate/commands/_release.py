@@ -9,7 +9,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lockgate.commands._options import add_json_argument, add_spec_argument, print_json
+from lockgate.commands._options import (
+    add_json_argument,
+    add_signing_key_argument,
+    add_spec_argument,
+    print_json,
+)
 from lockgate.commands._project import Project, load_project
 
 if TYPE_CHECKING:
@@ -22,14 +27,7 @@ if TYPE_CHECKING:
 def add_release_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_argument(parser)
     add_json_argument(parser)
-    parser.add_argument(
-        "--signing-key",
-        type=Path,
-        default=os.environ.get("LOCKGATE_SIGNING_KEY") or None,
-        metavar="PEM",
-        help="Ed25519 private key that signs the entries this command writes "
-        "(default: $LOCKGATE_SIGNING_KEY)",
-    )
+    add_signing_key_argument(parser, "the entries this command writes")
     proof = parser.add_mutually_exclusive_group()
     proof.add_argument(
         "--identity-key",

@@ -5,7 +5,6 @@ so that machines that never audited the ledger skip the signatures it covers."""
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ if TYPE_CHECKING:
 from lockgate.commands._options import (
     add_json_argument,
     add_ledger_argument,
+    add_signing_key_argument,
     add_spec_argument,
     print_json,
 )
@@ -46,14 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="checkpoint: write one only when at least N entries follow the last checkpoint "
         "(for a scheduled job; default 1)",
     )
-    parser.add_argument(
-        "--signing-key",
-        type=Path,
-        default=os.environ.get("LOCKGATE_SIGNING_KEY") or None,
-        metavar="PEM",
-        help="checkpoint: the ledger's Ed25519 private key, which signs the checkpoint "
-        "(default: $LOCKGATE_SIGNING_KEY)",
-    )
+    add_signing_key_argument(parser, "checkpoints: the ledger's own key")
     add_spec_argument(parser)
     add_json_argument(parser)
 

@@ -31,6 +31,18 @@ from tests.delivery.gatekit import image, make_world
 
 Keys = tuple[Path, Path]
 
+PROJECT = """\
+version: 1
+name: vouch
+image: {{base: lockgate/debian:bookworm}}
+stages:
+  train: {{run: [python3, train.py]}}
+environments:
+  - {{name: staging}}
+policy:
+  ledger: {{{ledger}}}
+"""
+
 
 @pytest.fixture
 def keys(tmp_path: Path) -> Keys:
@@ -342,17 +354,7 @@ def test_a_checkpoint_travels_through_the_git_store_to_another_clone(
 
     remote = tmp_path / "remote.git"
     git("init", "-q", "--bare", str(remote), cwd=tmp_path)
-    spec = """\
-        version: 1
-        name: vouch
-        image: {base: lockgate/debian:bookworm}
-        stages:
-          train: {run: [python3, train.py]}
-        environments:
-          - {name: staging}
-        policy:
-          ledger: {store: git, branch: lockgate-ledger, public_key: ledger.pub}
-        """
+    spec = PROJECT.format(ledger="store: git, branch: lockgate-ledger, public_key: ledger.pub")
     clones = []
     for name in ("alice", "bob"):
         git("clone", "-q", str(remote), name, cwd=tmp_path)
@@ -553,17 +555,7 @@ def test_in_a_project_the_spec_s_key_is_the_one_audited_with(tmp_path: Path, key
     the checkpoint would otherwise be signed with a key the project's audits do not trust."""
     from tests.projects import lockgate, write_project
 
-    spec = """\
-        version: 1
-        name: vouch
-        image: {base: lockgate/debian:bookworm}
-        stages:
-          train: {run: [python3, train.py]}
-        environments:
-          - {name: staging}
-        policy:
-          ledger: {public_key: ledger.pub}
-        """
+    spec = PROJECT.format(ledger="public_key: ledger.pub")
     root = write_project(tmp_path / "project", spec, {"ledger.pub": keys[1].read_text()})
     signed(root / ".lockgate" / "ledger", keys, 3)
     generate_key_pair(tmp_path / "x.pem", tmp_path / "x.pub")
