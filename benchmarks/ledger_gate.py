@@ -10,8 +10,9 @@ alternating rounds, this checkout against ``--baseline`` (an earlier lockgate):
   the ledger's key; two reads of the ledger and two signed appends). The image verifier is a
   stand-in that passes every image: verifying an image is the supply chain's cost, not the
   ledger's, and needs a registry. ``promote`` runs with this machine's audit record of the ledger
-  and parsed copy of the ledger (what any earlier gate read leaves); ``promote_first`` with the
-  record deleted first (a fresh machine: every signature checked, every line parsed).
+  and parsed copy of the ledger (what earlier gate reads leave); ``promote_first`` with the
+  record deleted first (a fresh machine: every signature checked, every line parsed, and no
+  parsed copy written, as on a machine's first read).
 - ``history``: ``lockgate history staging``, the status read, on a spec whose
   ``policy.ledger.public_key`` names the key.
 - ``audit_full``: ``lockgate audit verify --full --public-key`` (every signature checked), with a
@@ -107,6 +108,7 @@ def parse_sides(folder: Path, key_id: str, repeat: int) -> dict[str, list[float]
     path = folder / "ledger.jsonl"
     data = path.read_bytes()
     record = AuditRecord(folder, key_id, Path(str(folder) + "-records"))
+    record.seen_before = True  # as on a machine that read the ledger before: copies are kept
     entries = _parse_checked(path, data)
     parsed.keep(record, data, entries)
     gate_fields = tuple(f for f in parsed.FIELDS if f not in ("prev", "signature"))
@@ -192,12 +194,18 @@ def main() -> None:
         me = [str(Path(__file__).resolve()), "--promote-once", str(root)]
         public = ["--public-key", str(root / "ledger.pub")]
 
+        first_witness = Path(tmp) / "witness-first"
+
         def promote(code: Path, first: bool = False) -> Callable[[], float]:
             def run() -> float:
-                if first:
-                    for record in (witness / "audited").glob("*.json"):
-                        record.unlink()
-                return timed([*me, str(next(images))], root, code, state[code])
+                if not first:
+                    return timed([*me, str(next(images))], root, code, state[code])
+                # a state folder of its own, its record deleted: a fresh machine each time,
+                # leaving the other sides' records and parsed copy as they were
+                for record in (first_witness / "audited").glob("*.json"):
+                    record.unlink()
+                fresh = {"LOCKGATE_WITNESS_DIR": str(first_witness)}
+                return timed([*me, str(next(images))], root, code, fresh)
 
             return run
 
@@ -244,8 +252,9 @@ def main() -> None:
             "promote_first_checkpoint": promote_checkpointed,
             "audit_first_checkpoint": audit_checkpointed,
         }
-        promote(here)()  # untimed: leaves the audit record a later gate read uses
-        promote(baseline)()
+        for _ in range(2):  # untimed: the audit record, then the parsed copy later reads use
+            promote(here)()
+            promote(baseline)()
         load_before = result_file.load()
         raw = result_file.alternate(sides, repeat=args.repeat, warmup=0)
         from cryptography.hazmat.primitives import serialization

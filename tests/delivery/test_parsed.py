@@ -60,6 +60,12 @@ def gate(folder: Path, keys: Keys, records: Path) -> FileLedger:
     return FileLedger(folder, checker=checker, audited=AuditRecord(folder, checker.key_id, records))
 
 
+def kept(folder: Path, keys: Keys, records: Path) -> list[Entry]:
+    """Two commands' reads: the machine's first keeps no copy, the second keeps one."""
+    gate(folder, keys, records).entries()
+    return gate(folder, keys, records).entries()
+
+
 def on_disk(folder: Path) -> list[Entry]:
     return [read_line(line) for line in (folder / "ledger.jsonl").read_bytes().splitlines()]
 
@@ -74,7 +80,10 @@ def test_a_later_command_parses_only_what_follows_the_copy(
     folder, records = tmp_path / "ledger", tmp_path / "records"
     writer = signed(folder, keys, 6)
     assert gate(folder, keys, records).entries() == on_disk(folder)
-    assert parses == [6]  # the first read parses everything and keeps a copy
+    assert parses == [6]  # the machine's first read parses everything and keeps no copy
+    assert not copy_of(folder, keys, records).exists()
+    assert gate(folder, keys, records).entries() == on_disk(folder)
+    assert parses == [6, 6]  # the second parses everything again and keeps a copy
     assert copy_of(folder, keys, records).stat().st_mode & 0o777 == 0o600
     parses.clear()
     assert gate(folder, keys, records).entries() == on_disk(folder)
@@ -92,7 +101,7 @@ def test_a_copy_far_behind_is_written_again(
     monkeypatch.setattr(parsed, "REWRITE_AFTER", 2)
     folder, records = tmp_path / "ledger", tmp_path / "records"
     writer = signed(folder, keys, 3)
-    gate(folder, keys, records).entries()
+    kept(folder, keys, records)
     for n in range(4, 7):
         writer.append(draft(n))
     gate(folder, keys, records).entries()  # three lines after the copy: more than 2, rewritten
@@ -139,7 +148,7 @@ def test_a_copy_from_another_ledger_is_ignored(
     writer_b = FileLedger(b, signer=load_signer(keys[0]))
     for n in range(1, 4):
         writer_b.append(draft(n, "mallory"))
-    gate(b, keys, records).entries()
+    kept(b, keys, records)
     key_id = load_checker(keys[1]).key_id
     rec_a, rec_b = AuditRecord(a, key_id, records), AuditRecord(b, key_id, records)
     rec_a.path.write_bytes(rec_b.path.read_bytes())
@@ -167,7 +176,7 @@ def forge_copy(folder: Path, keys: Keys, records: Path, actor: str, name_it: boo
 def test_a_forged_copy_the_record_does_not_name_is_ignored(tmp_path: Path, keys: Keys) -> None:
     folder, records = tmp_path / "ledger", tmp_path / "records"
     signed(folder, keys, 3)
-    gate(folder, keys, records).entries()
+    kept(folder, keys, records)
     forge_copy(folder, keys, records, "mallory", name_it=False)
     entries = gate(folder, keys, records).entries()
     assert entries == on_disk(folder) and {e.actor for e in entries} == {"alice"}
@@ -179,7 +188,7 @@ def test_a_forged_copy_never_lets_a_tampered_signed_ledger_pass(tmp_path: Path, 
     prefix changed, checks every signature and refuses entry 2."""
     folder, records = tmp_path / "ledger", tmp_path / "records"
     signed(folder, keys, 3)
-    gate(folder, keys, records).entries()
+    kept(folder, keys, records)
     lines = (folder / "ledger.jsonl").read_bytes().splitlines(keepends=True)
     lines[1] = rehashed(lines[1].replace(b'"actor":"alice"', b'"actor":"carol"'))
     (folder / "ledger.jsonl").write_bytes(b"".join(lines))
@@ -199,7 +208,7 @@ def test_a_damaged_copy_is_parsed_again_and_replaced(
 ) -> None:
     folder, records = tmp_path / "ledger", tmp_path / "records"
     signed(folder, keys, 5)
-    gate(folder, keys, records).entries()
+    kept(folder, keys, records)
     path = copy_of(folder, keys, records)
     raw = path.read_bytes()
     if damage == "truncated":
@@ -256,7 +265,7 @@ def test_a_full_audit_forgets_the_copy(tmp_path: Path, keys: Keys, parses: list[
     """``audit verify --full`` trusts no record; the copy it cannot check is no longer named."""
     folder, records = tmp_path / "ledger", tmp_path / "records"
     signed(folder, keys, 4)
-    gate(folder, keys, records).entries()
+    kept(folder, keys, records)
     checker = load_checker(keys[1])
     record = AuditRecord(folder, checker.key_id, records)
     assert record.parsed() is not None

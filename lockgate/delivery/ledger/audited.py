@@ -56,6 +56,9 @@ class AuditRecord:
         name = hashlib.sha256(f"{self.ledger_folder}\0{key_id}".encode()).hexdigest()[:32]
         self.path = (folder or witness_dir() / "audited") / f"{name}.json"
         self.matched: AuditedPrefix | None = None  # the prefix the last check found unchanged
+        # whether this machine had read the ledger under this key before this process: a
+        # first read keeps no parsed copy (a fresh CI runner would never read it again)
+        self.seen_before = self.path.exists()
 
     def unchanged_prefix(self, data: bytes, committed: int) -> AuditedPrefix | None:
         """The recorded prefix if ``data`` still starts with exactly those bytes (and the head

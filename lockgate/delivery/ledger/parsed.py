@@ -18,9 +18,11 @@ what is checked again); the copy only replaces parsing lines that passed. An uns
 read, which hash-checks its lines, trusts the copy for a prefix it hash-checked before, under its
 own record (``unsigned-read``, never taken for an audit).
 
-Written atomically (temp file, ``os.replace``), one per ledger folder and key, only while the
-ledger is at most :data:`MAX_BYTES` long, and rewritten only when more than :data:`REWRITE_AFTER`
-entries follow it (a read parses at most that many lines besides). Entries hold no secrets:
+Written atomically (temp file, ``os.replace``), one per ledger folder and key, from the second
+process that reads the ledger on this machine on (the first, a fresh CI runner's only one, would
+never read it), only while the ledger is at most :data:`MAX_BYTES` long, and rewritten only when
+more than :data:`REWRITE_AFTER` entries follow it (a read parses at most that many lines
+besides). Entries hold no secrets:
 a ledger entry is public within the project, and the copy holds nothing else.
 """
 
@@ -79,8 +81,12 @@ def keep(
     record: AuditRecord, data: bytes, entries: Sequence[Entry], had: int | None = None
 ) -> None:
     """Keep ``entries`` (those of all of ``data``) as the parsed copy, unless the copy that was
-    used (``had`` bytes of it) is recent enough or the ledger too long; a read-only account keeps
+    used (``had`` bytes of it) is recent enough, the ledger too long, or this is the first time
+    this machine reads the ledger under this key (a fresh CI runner's only read: writing the
+    copy would cost more than it saves; the second read keeps it); a read-only account keeps
     nothing."""
+    if not record.seen_before:
+        return
     if not entries or len(data) > MAX_BYTES or data[-1:] != b"\n":
         return
     if had is not None and data.count(b"\n", had) <= REWRITE_AFTER:
