@@ -608,3 +608,54 @@ def test_the_documented_scheduled_job_lints_and_its_command_parses(
     args = parser.parse_args(words[2:])
     assert (args.what, args.min_new) == ("checkpoint", 1000)
     assert str(args.signing_key) == "$RUNNER_TEMP/ledger.pem"
+
+
+def test_a_line_nested_too_deep_for_the_parser_is_reported_not_a_crash(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """A checkpoint-shaped line whose details nest deeper than the JSON parser goes: both the
+    checkpoint search and the signature check name the entry (no RecursionError escapes)."""
+    folder = tmp_path / "ledger"
+    signed(folder, keys, 3)
+    head = read_head(folder)
+    assert head is not None
+    line = forged_line(4, head.hash, head.time, {"x": 0})
+    nested = b"[" * 100_000 + b"{}" + b"]" * 100_000
+    line = line.replace(b'{"x":0}', nested)
+    body = json.loads(line.replace(nested, b"0"))  # the rest of the line, as written
+    body.pop("hash")
+    raw = canonical(body).replace(b'"details":0', b'"details":' + nested)
+    line = raw[:-1] + b',"hash":"' + hashlib.sha256(raw).hexdigest().encode() + b'"}\n'
+    with open(folder / "ledger.jsonl", "ab") as f:
+        f.write(line)
+    moved = Head(4, hashlib.sha256(raw).hexdigest(), head.size + len(line), head.time)
+    body_head = {**moved.to_json(), "signature": head.signature}
+    write_atomic(folder / "ledger.head", json.dumps(body_head, sort_keys=True).encode())
+    for options in ({}, {"checkpoints": False}):
+        report, _ = audit(folder, keys, **options)
+        assert report.first_bad_seq == 4, (options, report.problems)
+
+
+def test_a_pending_append_after_a_checkpoint_is_noted_and_the_checkpoint_still_used(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """An append interrupted after its line was written: the audit notes it as pending, checks
+    its signature, and still skips the signatures the checkpoint vouches for."""
+    folder = tmp_path / "ledger"
+    ledger = signed(folder, keys, 4)
+    write_checkpoint(ledger, checker_of_private(keys[0]))  # entry 5, through 4
+    head = read_head(folder)
+    assert head is not None
+    line = seal(draft(6), 6, head.time, head.hash, load_signer(keys[0])).line()
+    pending = {"seq": 6, "hash": read_line(line).hash, "size": head.size + len(line)}
+    with open(folder / "ledger.jsonl", "ab") as f:
+        f.write(line)
+    signer = load_signer(keys[0])
+    interrupted = Head(head.seq, head.hash, head.size, head.time, pending)
+    body = {**interrupted.to_json(), "signature": signer(interrupted.anchor_payload())}
+    write_atomic(folder / "ledger.head", json.dumps(body, sort_keys=True).encode())
+    report, calls = audit(folder, keys)
+    assert report.ok and report.entries == 5
+    assert report.notes == ("entry 6 is a pending append; the next write completes it",)
+    assert report.checkpoint is not None and report.checkpoint.through == 4
+    assert calls <= 4  # the checkpoint twice, the pending line and the head
