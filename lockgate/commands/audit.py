@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from lockgate.delivery.ledger.checkpoint import Checkpoint
     from lockgate.delivery.ledger.store import LedgerStore
     from lockgate.delivery.ledger.verification import KeyChecker
 
@@ -117,10 +118,7 @@ def _verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def _vouched_line(found: object) -> str:
-    from lockgate.delivery.ledger.checkpoint import Checkpoint
-
-    assert isinstance(found, Checkpoint)
+def _vouched_line(found: Checkpoint) -> str:
     return (
         f"the signatures of entries 1-{found.through} were not checked again: the signed "
         f"checkpoint at entry {found.seq} ({found.time}) vouches for them; every line's hash "
@@ -128,10 +126,8 @@ def _vouched_line(found: object) -> str:
     )
 
 
-def _vouched_json(found: object) -> dict[str, object] | None:
-    from lockgate.delivery.ledger.checkpoint import Checkpoint
-
-    if not isinstance(found, Checkpoint):
+def _vouched_json(found: Checkpoint | None) -> dict[str, object] | None:
+    if found is None:
         return None
     return {"checkpoint": found.seq, "through": found.through, "time": found.time}
 
@@ -151,6 +147,8 @@ def _checkpoint(args: argparse.Namespace) -> int:
             "LOCKGATE_SIGNING_KEY) with the ledger's Ed25519 private key; a checkpoint is "
             "trusted because that key signs it"
         )
+    if args.min_new < 1:
+        raise LockgateError(f"audit checkpoint: --min-new {args.min_new}: give 1 or more")
     signer_key = checker_of_private(Path(args.signing_key))
     store, spec_key = _open_for_checkpoint(args)
     given = load_checker(args.public_key) if args.public_key else None
@@ -168,8 +166,6 @@ def _checkpoint(args: argparse.Namespace) -> int:
             f"the key in {where} ({check.key_id}): a checkpoint must be signed with the key "
             "the ledger's audits verify with"
         )
-    if args.min_new < 1:
-        raise LockgateError(f"audit checkpoint: --min-new {args.min_new}: give 1 or more")
     done = write_checkpoint(
         store, check, full=args.full, workers=default_workers(), min_new=args.min_new
     )
