@@ -21,7 +21,10 @@ alternating rounds, this checkout against ``--baseline`` (an earlier lockgate):
   on a ledger of the same size whose entry ``entries - checkpoint_tail`` is a signed checkpoint
   (``lockgate audit checkpoint``, written by the real audit and append, then followed by that
   many signed entries): the promotion, and ``audit verify --public-key`` in a fresh state folder
-  each round.
+  each round. ``promote_first_writes_checkpoint``: the same promotion on a fresh copy of that
+  ledger (copied before the clock starts), then what ``policy.ledger.checkpoint_every:
+  CHECKPOINT_TAIL`` makes the command do after it: the promotion leaves more than that many
+  entries after the checkpoint, so it audits the ledger and writes the next one.
 
 Then, in this process, the full audit once through each Ed25519 backend (libsodium through PyNaCl,
 OpenSSL through cryptography), alternating; and what a gate read spends turning the checked bytes
@@ -37,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,8 +58,9 @@ policy: {ledger: {public_key: ledger.pub}}
 REPO = "registry.example/ml/fraud"
 
 
-def promote_once(root: Path, n: int) -> None:
-    """One promotion to staging with the lockgate on ``sys.path`` (run in a fresh process)."""
+def promote_once(root: Path, n: int, every: int = 0) -> None:
+    """One promotion to staging with the lockgate on ``sys.path`` (run in a fresh process);
+    with ``every``, then what ``policy.ledger.checkpoint_every`` makes the command do."""
     from datetime import UTC, datetime
 
     from lockgate.delivery.ledger.identity import Identity
@@ -92,6 +97,16 @@ def promote_once(root: Path, n: int) -> None:
     outcome = promoter.promote("staging", f"{REPO}@sha256:{n:064x}", author="dana")
     if outcome.exit_code:
         raise SystemExit("\n".join(outcome.lines))
+    if every:
+        from lockgate.delivery.ledger.signatures import default_workers
+        from lockgate.delivery.ledger.vouch import checkpoint_due, write_checkpoint
+
+        if not checkpoint_due(store.folder, every):
+            raise SystemExit("the benchmark's ledger was not due a checkpoint")
+        check = load_checker(root / "ledger.pub")
+        done = write_checkpoint(store, check, workers=default_workers(), min_new=every)
+        if done.written is None:
+            raise SystemExit(f"no checkpoint was written: {done.report.problems}")
 
 
 def parse_sides(folder: Path, key_id: str, repeat: int) -> dict[str, list[float]]:
@@ -226,6 +241,17 @@ def main() -> None:
             witness_env = {"LOCKGATE_WITNESS_DIR": str(other_witness)}
             return timed([*argv, str(next(images))], other, here, witness_env)
 
+        due = Path(tmp) / "due"
+
+        def promote_due() -> float:
+            # the checkpointed ledger copied afresh (untimed): the promotion's two entries
+            # leave ``tail`` + 2 after the checkpoint, so this promotion writes the next one
+            shutil.rmtree(due, ignore_errors=True)
+            shutil.copytree(other, due)
+            witness_env = {"LOCKGATE_WITNESS_DIR": str(Path(tmp) / f"fresh-{next(fresh_states)}")}
+            argv = [str(Path(__file__).resolve()), "--promote-once", str(due)]
+            return timed([*argv, str(next(images)), str(tail)], due, here, witness_env)
+
         def audit_checkpointed() -> float:
             fresh = {"LOCKGATE_WITNESS_DIR": str(Path(tmp) / f"fresh-{next(fresh_states)}")}
             return timed(["-m", "lockgate", "audit", "verify", *public], other, here, fresh)
@@ -251,6 +277,7 @@ def main() -> None:
             "baseline_audit_full": full_audit(baseline),
             "promote_first_checkpoint": promote_checkpointed,
             "audit_first_checkpoint": audit_checkpointed,
+            "promote_first_writes_checkpoint": promote_due,
         }
         for _ in range(2):  # untimed: the audit record, then the parsed copy later reads use
             promote(here)()
@@ -306,6 +333,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--promote-once"]:
-        promote_once(Path(sys.argv[2]), int(sys.argv[3]))
+        promote_once(Path(sys.argv[2]), int(sys.argv[3]), *map(int, sys.argv[4:5]))
     else:
         main()

@@ -306,6 +306,17 @@ def ledger_gate(doc: dict[str, Any]) -> str:
             if "promote_first_checkpoint" in sec
             else []
         ),
+        *(
+            [
+                row(
+                    "… the same, due a checkpoint (`checkpoint_every: "
+                    f"{doc['checkpoint']['entries_after']:,}`): the promotion, then it writes one",
+                    "promote_first_writes_checkpoint",
+                )
+            ]
+            if "promote_first_writes_checkpoint" in sec
+            else []
+        ),
         row("`lockgate history staging` (status read)", "history", "baseline_history"),
         row("`lockgate audit verify --full --public-key K`", "audit_full", "baseline_audit_full"),
         *(

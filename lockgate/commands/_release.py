@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,11 +16,12 @@ from lockgate.commands._options import (
     add_spec_argument,
     print_json,
 )
-from lockgate.commands._project import Project, load_project
+from lockgate.commands._project import Project
 
 if TYPE_CHECKING:
     from lockgate.delivery.ledger.identity import Identity
     from lockgate.delivery.ledger.store import LedgerStore
+    from lockgate.delivery.ledger.verification import KeyChecker
     from lockgate.delivery.promotion.mlflow_registry import MlflowRegistry
     from lockgate.delivery.promotion.promote import Outcome, Promoter
 
@@ -61,17 +63,21 @@ def notice(message: str) -> None:
 
 
 def open_store(project: Project, args: argparse.Namespace, sync: bool = True) -> LedgerStore:
-    from lockgate.delivery.ledger.signing import checker_of_private, load_checker, load_signer
+    from lockgate.delivery.ledger.signing import load_signer
     from lockgate.delivery.ledger.store import open_ledger
 
-    signer = checker = None
     key = getattr(args, "signing_key", None)
-    if key:
-        signer = load_signer(Path(key))
-        checker = checker_of_private(Path(key))
-    public = project.pipeline.policy.ledger.public_key
-    if public:  # the spec's key wins: a writer's key that is not the ledger's is found out
-        checker = load_checker(ledger_key_path(project, public))
+    signer = load_signer(Path(key)) if key else None
+    checker = _ledger_checker(project, args)
+    if key and checker is not None and not _holds(Path(key), checker):
+        from lockgate.errors import LockgateError
+
+        raise LockgateError(
+            f"--signing-key {key} (or LOCKGATE_SIGNING_KEY) is not the private half of "
+            f"policy.ledger.public_key ({project.pipeline.policy.ledger.public_key}): what it "
+            "signs would not verify, and every gate would then refuse the ledger; sign with the "
+            "ledger's key. Nothing was written"
+        )
     return open_ledger(
         project.pipeline,
         project.root,
@@ -80,6 +86,61 @@ def open_store(project: Project, args: argparse.Namespace, sync: bool = True) ->
         sync=sync,
         checker=checker,
     )
+
+
+def _ledger_checker(project: Project, args: argparse.Namespace) -> KeyChecker | None:
+    """The key the ledger is read with: the spec's ``policy.ledger.public_key``, else the
+    public half of the writer's ``--signing-key``, else none (an unsigned ledger)."""
+    from lockgate.delivery.ledger.signing import checker_of_private, load_checker
+
+    public = project.pipeline.policy.ledger.public_key
+    if public:  # the spec's key wins: a writer's key that is not the ledger's is found out
+        return load_checker(ledger_key_path(project, public))
+    key = getattr(args, "signing_key", None)
+    return checker_of_private(Path(key)) if key else None
+
+
+def _holds(private: Path, checker: KeyChecker) -> bool:
+    from lockgate.delivery.ledger.signing import checker_of_private
+
+    return checker_of_private(private).key_id == checker.key_id
+
+
+def checkpoint_if_due(project: Project, args: argparse.Namespace, store: LedgerStore) -> None:
+    """After a command's writes to a signed ledger, run with the ledger's own key: when
+    ``policy.ledger.checkpoint_every`` entries follow the last signed checkpoint, audit the
+    ledger and append one (:func:`lockgate.delivery.ledger.vouch.write_checkpoint`). The
+    command's decision is already recorded, so a checkpoint that cannot be written is a notice,
+    never the command's failure."""
+    every = project.pipeline.policy.ledger.checkpoint_every
+    key = getattr(args, "signing_key", None)
+    if not every or not key:
+        return
+    from lockgate.delivery.ledger.signatures import default_workers
+    from lockgate.delivery.ledger.vouch import checkpoint_due, write_checkpoint
+    from lockgate.errors import LockgateError
+
+    try:
+        check = _ledger_checker(project, args)
+        if check is None or not _holds(Path(key), check):
+            return  # only the ledger key's holder vouches (open_store refused any other)
+        if not checkpoint_due(store.folder, every):
+            return
+        done = write_checkpoint(store, check, workers=default_workers(), min_new=every)
+    except (LockgateError, OSError, subprocess.SubprocessError) as exc:  # a git push, timed out
+        notice(f"the ledger was not checkpointed: {exc}")
+        return
+    if done.written is not None:
+        notice(
+            f"entry {done.written.seq}: checkpoint: an audit with the ledger key passed entries "
+            f"1-{done.through}, so a fresh machine's audit no longer checks their signatures "
+            f"(policy.ledger.checkpoint_every: {every})"
+        )
+    elif not done.report.ok:
+        notice(
+            f"the ledger was not checkpointed: its audit failed: {done.report.problems[0]}; "
+            "run `lockgate audit verify --full` and look at it now"
+        )
 
 
 def ledger_key_path(project: Project, named: str) -> Path:
@@ -149,14 +210,13 @@ def registry(project: Project) -> MlflowRegistry:
     return MlflowRegistry(tracking_uri(project))
 
 
-def promoter(args: argparse.Namespace, op: str, digest: str) -> Promoter:
+def promoter(project: Project, args: argparse.Namespace, op: str, digest: str) -> Promoter:
     """The promoter for ``op`` on ``digest`` (``-`` when the command picks it) in
     ``args.environment``, acting as the proven identity."""
     from lockgate.delivery.promotion.deployers import deployer_for
     from lockgate.delivery.promotion.promote import Promoter
     from lockgate.delivery.promotion.verifier import SupplyVerifier
 
-    project = load_project(args)
     store = open_store(project, args)
     return Promoter(
         pipeline=project.pipeline,

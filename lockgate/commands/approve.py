@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands._release import add_release_arguments, open_store, proven_actor, report
+from lockgate.commands._release import (
+    add_release_arguments,
+    checkpoint_if_due,
+    open_store,
+    proven_actor,
+    report,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,10 +50,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     actor = proven_actor(project, args, store, op, args.environment, digest)
     if args.revoke:
-        return report(revoke(store, rules, actor, digest, reason=args.reason), args.json)
-    try:
-        expires = parse_duration(args.expires) if args.expires else None
-    except ValueError as exc:
-        raise LockgateError(f"--expires: {exc}") from None
-    outcome = approve(store, rules, actor, digest, expires_in=expires, reason=args.reason)
+        outcome = revoke(store, rules, actor, digest, reason=args.reason)
+    else:
+        try:
+            expires = parse_duration(args.expires) if args.expires else None
+        except ValueError as exc:
+            raise LockgateError(f"--expires: {exc}") from None
+        outcome = approve(store, rules, actor, digest, expires_in=expires, reason=args.reason)
+    checkpoint_if_due(project, args, store)
     return report(outcome, args.json)

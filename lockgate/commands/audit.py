@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from lockgate.commands._project import Project
     from lockgate.delivery.ledger.checkpoint import Checkpoint
     from lockgate.delivery.ledger.store import LedgerStore
     from lockgate.delivery.ledger.verification import KeyChecker
@@ -150,7 +151,7 @@ def _checkpoint(args: argparse.Namespace) -> int:
     if args.min_new < 1:
         raise LockgateError(f"audit checkpoint: --min-new {args.min_new}: give 1 or more")
     signer_key = checker_of_private(Path(args.signing_key))
-    store, spec_key = _open_for_checkpoint(args)
+    project, spec_key = _spec_key(args)
     given = load_checker(args.public_key) if args.public_key else None
     if spec_key is not None and given is not None and given.key_id != spec_key.key_id:
         raise LockgateError(
@@ -166,6 +167,7 @@ def _checkpoint(args: argparse.Namespace) -> int:
             f"the key in {where} ({check.key_id}): a checkpoint must be signed with the key "
             "the ledger's audits verify with"
         )
+    store = _open_for_checkpoint(args, project, check)
     done = write_checkpoint(
         store, check, full=args.full, workers=default_workers(), min_new=args.min_new
     )
@@ -205,30 +207,38 @@ def _checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_for_checkpoint(args: argparse.Namespace) -> tuple[LedgerStore, KeyChecker | None]:
-    """The store to append to (the project's, synced; or the --ledger folder), and the key the
-    spec names for the ledger (None when it names none, or with --ledger)."""
+def _spec_key(args: argparse.Namespace) -> tuple[Project | None, KeyChecker | None]:
+    """The project (None with --ledger) and the key its spec names for the ledger (None when it
+    names none)."""
+    if args.ledger is not None:
+        return None, None
+    from lockgate.commands._project import load_project
+    from lockgate.commands._release import ledger_key_path
+    from lockgate.delivery.ledger.signing import load_checker
+
+    project = load_project(args)
+    public = project.pipeline.policy.ledger.public_key
+    return project, load_checker(ledger_key_path(project, public)) if public else None
+
+
+def _open_for_checkpoint(
+    args: argparse.Namespace, project: Project | None, check: KeyChecker
+) -> LedgerStore:
+    """The store to append to: the project's, synced, or the --ledger folder."""
     from lockgate.delivery.ledger.audited import AuditRecord
     from lockgate.delivery.ledger.ledger import FileLedger
-    from lockgate.delivery.ledger.signing import checker_of_private, load_checker, load_signer
+    from lockgate.delivery.ledger.signing import load_signer
     from lockgate.delivery.ledger.witness import Witness
 
-    if args.ledger is not None:
-        check = load_checker(args.public_key) if args.public_key else None
-        check = check or checker_of_private(Path(args.signing_key))
+    if project is None:
         folder = args.ledger
-        store = FileLedger(
+        return FileLedger(
             folder,
             signer=load_signer(Path(args.signing_key)),
             checker=check,
             witness=Witness(folder),
             audited=AuditRecord(folder, check.key_id),
         )
-        return store, None
-    from lockgate.commands._project import load_project
-    from lockgate.commands._release import ledger_key_path, open_store
+    from lockgate.commands._release import open_store
 
-    project = load_project(args)
-    public = project.pipeline.policy.ledger.public_key
-    spec_key = load_checker(ledger_key_path(project, public)) if public else None
-    return open_store(project, args), spec_key
+    return open_store(project, args)

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from lockgate.commands._release import add_release_arguments, open_store, proven_actor, report
+from lockgate.commands._release import (
+    add_release_arguments,
+    checkpoint_if_due,
+    open_store,
+    proven_actor,
+    report,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,4 +45,5 @@ def run(args: argparse.Namespace) -> int:
         digest=args.digest,
         reason=args.reason,
     )
+    checkpoint_if_due(project, args, store)
     return report(outcome, args.json)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lockgate.commands._project import load_project
 from lockgate.commands._release import (
     add_plain_http_argument,
     add_release_arguments,
+    checkpoint_if_due,
     promoter,
     report,
 )
@@ -33,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from lockgate.delivery.promotion.refs import parse_model
 
     digest = args.image.partition("@")[2] or "-"
-    outcome = promoter(args, "promote", digest).promote(
+    project = load_project(args)
+    gate = promoter(project, args, "promote", digest)
+    outcome = gate.promote(
         args.environment,
         args.image,
         model=parse_model(args.model) if args.model else None,
@@ -41,4 +45,5 @@ def run(args: argparse.Namespace) -> int:
         data_check=args.data_check,
         reason=args.reason,
     )
+    checkpoint_if_due(project, args, gate.ledger)
     return report(outcome, args.json)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from lockgate.commands._project import load_project
 from lockgate.commands._release import (
     add_plain_http_argument,
     add_release_arguments,
+    checkpoint_if_due,
     promoter,
     report,
 )
@@ -32,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     digest = args.to if args.to and args.to.startswith("sha256:") else "-"
-    rollback = promoter(args, "rollback", digest).rollback
-    outcome = rollback(args.environment, to=args.to, reason=args.reason, emergency=args.emergency)
+    project = load_project(args)
+    gate = promoter(project, args, "rollback", digest)
+    outcome = gate.rollback(
+        args.environment, to=args.to, reason=args.reason, emergency=args.emergency
+    )
+    checkpoint_if_due(project, args, gate.ledger)
     return report(outcome, args.json)

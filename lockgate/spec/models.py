@@ -274,6 +274,14 @@ class LedgerStore(Model):
         "every reader then checks every entry and the head against it, and every writer must "
         "sign (`--signing-key`); an unsigned entry never counts",
     )
+    checkpoint_every: int = Field(
+        1000,
+        ge=0,
+        description="signed ledger: when a command run with the ledger key leaves this many "
+        "entries after the last signed checkpoint, it audits the ledger and writes one, so a "
+        "fresh machine's first audit checks only the signatures after it; 0: never (see "
+        "`lockgate audit checkpoint`)",
+    )
 
 
 class OidcIssuer(Model):

@@ -5,12 +5,13 @@ covered and its hash."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from lockgate.delivery.ledger import checkpoint
 from lockgate.delivery.ledger.audit import AuditReport, audit_bytes
 from lockgate.delivery.ledger.audited import AuditRecord
 from lockgate.delivery.ledger.entry import Draft, Entry
-from lockgate.delivery.ledger.head import LedgerError, read_consistent
+from lockgate.delivery.ledger.head import LEDGER_FILE, LedgerError, read_consistent, read_head
 from lockgate.delivery.ledger.store import LedgerStore
 from lockgate.delivery.ledger.verification import KeyChecker
 
@@ -75,3 +76,40 @@ def _last_checkpoint(committed: bytes, check: KeyChecker) -> int:
     lines = committed.split(b"\n")[:-1]
     found = checkpoint.vouched_lines(lines, len(lines), 1, check)[1]
     return found.seq if found is not None else 0
+
+
+# A canonical line's keys are sorted and ``action`` sorts first, so a checkpoint's line starts so.
+_STARTS = b"{" + checkpoint.MARK
+_BLOCK = 1 << 20
+
+
+def checkpoint_due(folder: Path, every: int) -> bool:
+    """Whether at least ``every`` committed entries follow the newest line that starts like a
+    checkpoint (or there is none and the ledger holds ``every`` entries). Cheap, for a writer to
+    ask after each command: it reads the ledger's end backwards, about ``every`` lines, and
+    checks no signature; :func:`write_checkpoint` audits and decides."""
+    head = read_head(folder)
+    if every < 1 or head is None or head.seq < every:
+        return False
+    counted = 0
+    carry = b""  # the end of a line whose start lies in an earlier block
+    with open(folder / LEDGER_FILE, "rb") as file:
+        end = head.size
+        while end > 0:
+            start = max(0, end - _BLOCK)
+            file.seek(start)
+            block = file.read(end - start) + carry
+            end = start
+            if start > 0:
+                cut = block.find(b"\n") + 1
+                if not cut:
+                    carry = block
+                    continue
+                carry, block = block[:cut], block[cut:]
+            for line in reversed(block.split(b"\n")[:-1]):
+                if line.startswith(_STARTS):
+                    return False
+                counted += 1
+                if counted >= every:
+                    return True
+    return False
