@@ -152,10 +152,15 @@ class SealedOutputs:
         seal_tree(out, sealed, sealer, stage=name, digest=digest, public=REPORT_FILES)
         return sealed
 
-    def export(self, name: str, out: Path, export_dir: Path) -> None:
-        """Copy the stage's outputs to ``export_dir/name``: sealed when encryption is on."""
+    def export(self, name: str, out: Path, export_dir: Path, digest: str) -> None:
+        """Copy the stage's outputs (their plaintext digest ``digest``) to ``export_dir/name``:
+        sealed when encryption is on. A sealed folder must vouch for ``digest`` (and, a cache
+        entry's, for that entry) before it is shipped: a swapped entry would otherwise reach the
+        next job, which cannot tell which entry it came from."""
         export_dir.mkdir(parents=True, exist_ok=True)
         fresh = export_dir / f".tmp-{name}-{uuid.uuid4().hex}"
+        if is_sealed(out):
+            self.vouch(name, out, digest)
         if self.sealer is None or is_sealed(out):
             shutil.copytree(out, fresh, symlinks=True)
         else:

@@ -59,7 +59,7 @@ def seal_tree(
         )
     target.mkdir(parents=True)
     tree = os.urandom(16).hex()
-    files, links, shown, dirs = [], {}, {}, []
+    files, links, shown, dirs, executable = [], {}, {}, [], []
     for p in sorted(plain.rglob("*")):
         rel = p.relative_to(plain).as_posix()
         dst = target / rel
@@ -77,7 +77,7 @@ def seal_tree(
             dst.parent.mkdir(parents=True, exist_ok=True)
             sealer.seal_file(p, dst, f"{tree}/{rel}")
             if p.stat().st_mode & 0o111:
-                os.chmod(dst, 0o755)
+                executable.append(rel)  # in the index: a mode on disk is anyone's to change
             files.append(rel)
     index = {
         "format": FORMAT,
@@ -87,6 +87,7 @@ def seal_tree(
         "links": links,
         "public": shown,
         "dirs": dirs,
+        "executable": executable,
         **({"entry": entry} if entry is not None else {}),
     }
     body = json.dumps(index, sort_keys=True).encode()
@@ -114,7 +115,13 @@ def vouched(
     the right key but holds another run's outputs."""
     bound = index.get("entry")
     other = digest is not None and index.get("outputs_digest") != digest
-    if other or (entry is not None and bound is not None and bound != entry):
+    if entry is not None and bound is None:  # sealed before entries were bound to their key
+        raise SealError(
+            f"{folder}: a cache entry of stage {stage!r} sealed without naming its entry (by an "
+            "earlier lockgate), so nothing shows it belongs here; re-run stage "
+            f"{stage!r} with --no-cache to replace it"
+        )
+    if other or (entry is not None and bound != entry):
         raise SealError(
             f"{folder}: holds outputs of stage {stage!r} sealed for another cache entry "
             f"({str(bound or index.get('outputs_digest'))[:19]}): it was swapped or copied in; "
@@ -139,6 +146,8 @@ def open_tree(
     index = open_index(sealed, sealer, stage=stage)
     vouched(index, sealed, stage, digest, entry)
     files, links, shown = _listing(sealed, index, stage, later)
+    marked = index.get("executable")  # None: sealed by an earlier lockgate, which kept the mode
+    executable = set(marked) if isinstance(marked, list) else None  # on the sealed file
     tmp = target.with_name(f".{target.name}.opening-{uuid.uuid4().hex}")
     tmp.mkdir(parents=True)
     try:
@@ -148,7 +157,7 @@ def open_tree(
             dst = tmp / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             sealer.open_file(sealed / rel, dst, f"{index['tree']}/{rel}", str(sealed / rel))
-            if (sealed / rel).stat().st_mode & 0o111:
+            if rel in executable if executable is not None else _executable(sealed / rel):
                 os.chmod(dst, 0o755)
         for rel, sha256 in shown.items():
             if file_sha256(sealed / rel) != sha256:
@@ -162,6 +171,10 @@ def open_tree(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return str(index["outputs_digest"])
+
+
+def _executable(path: Path) -> bool:
+    return bool(path.stat().st_mode & 0o111)
 
 
 def _listing(

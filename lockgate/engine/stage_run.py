@@ -70,7 +70,10 @@ class StageRun:
         if entry is not None:
             with self._lock:
                 self.keys.outputs[spec.name] = (entry.outputs_digest, entry.out)
-            self._export(spec.name, entry.out)
+            try:
+                self._export(spec.name, entry.out, entry.outputs_digest)
+            except LockgateError as exc:
+                return self._finish(spec, "failed", t0, key=key, reason=str(exc))
             return self._finish(
                 spec, "cached", t0, key=key, out=entry.out, digest=entry.outputs_digest
             )
@@ -242,12 +245,15 @@ class StageRun:
             self.sealed.kept[spec.name] = kept
         with self._lock:
             self.keys.outputs[spec.name] = (digest, out)  # plaintext, for this run's readers
-        self._export(spec.name, kept)
+        try:
+            self._export(spec.name, kept, digest)
+        except LockgateError as exc:
+            return self._finish(spec, "failed", t0, reason=str(exc), **common)
         return self._finish(spec, "ok", t0, out=kept, digest=digest, exit_code=0, **common)
 
-    def _export(self, name: str, out: Path) -> None:
+    def _export(self, name: str, out: Path, digest: str) -> None:
         if self.export_dir is not None:
-            self.sealed.export(name, out, self.export_dir)
+            self.sealed.export(name, out, self.export_dir, digest)
 
     def _finish(
         self,

@@ -74,6 +74,13 @@ class KeyResolver:
             if is_sealed(folder) and self.sealed_digest is not None:
                 found = (self.sealed_digest(name, folder), folder)
             else:
+                if self.ws.sealer is not None:
+                    raise LockgateError(
+                        f"{folder}: stage {name!r}'s outputs are not sealed, but lockgate.yaml "
+                        "sets `encryption:`, so a run of this spec exports them sealed: this "
+                        "folder came from elsewhere or was replaced. Export it again from a run "
+                        "with encryption on"
+                    )
                 _refuse_sealed_files(folder)
                 found = (tree_digest(folder), folder)
         else:

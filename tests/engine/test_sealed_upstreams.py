@@ -66,8 +66,76 @@ def test_an_export_without_its_index_is_refused(tmp_path: Path) -> None:
     result = _run(root, "--stage", READER, "--only", "--no-cache", "--upstream-dir", "exp")
     assert result.code != 0 and "Traceback" not in result.stderr
     reason = str(_reader(root)["reason"])
-    assert "a sealed file in a folder without its index" in reason
-    assert "export it again" in reason
+    assert "outputs are not sealed, but lockgate.yaml sets `encryption:`" in reason
+    assert "Export it again" in reason
+
+
+def test_a_plaintext_folder_in_place_of_a_sealed_export_is_refused(tmp_path: Path) -> None:
+    """Whoever can replace a CI artifact could hand the next job plain rows of their own: a
+    run of a spec with encryption exports sealed, so a plain upstream folder is not its."""
+    root = _project(tmp_path / "p")
+    assert _run(root, "--stage", "extract", "--export-dir", "exp").code == 0
+    shutil.rmtree(root / "exp" / "extract")
+    (root / "exp" / "extract" / "m").mkdir(parents=True)
+    (root / "exp" / "extract" / "rows.csv").write_text("forged\nforged\nforged\n")
+    (root / "exp" / "extract" / "m" / "w.bin").write_text("w\n")
+    result = _run(root, "--stage", READER, "--only", "--no-cache", "--upstream-dir", "exp")
+    assert result.code != 0 and "Traceback" not in result.stderr
+    reason = str(_reader(root)["reason"])
+    assert f"{root / 'exp' / 'extract'}: stage 'extract''s outputs are not sealed" in reason
+
+
+def test_a_swapped_entry_is_not_exported(tmp_path: Path) -> None:
+    """The exporting job's cache hit is checked like a read: swapped entries would otherwise
+    ship the other entry's outputs to the next job, which cannot tell which entry they are."""
+    root, first, second = _two_entries(tmp_path)
+    aside = root / "aside"
+    os.rename(first / "out", aside)
+    os.rename(second / "out", first / "out")
+    os.rename(aside, second / "out")
+    result = _run(root, "--stage", "extract", "--export-dir", "exp")
+    assert result.code != 0 and "Traceback" not in result.stderr
+    extract = next(s for s in last_record(root)["stages"] if s["name"] == "extract")
+    assert "sealed for another cache entry" in str(extract["reason"])
+    assert not (root / "exp" / "extract").exists()
+
+
+def test_an_entry_sealed_before_entries_were_bound_is_refused(tmp_path: Path) -> None:
+    """An index naming no entry (an earlier lockgate's) vouches for no particular entry: such
+    entries could be swapped whole, so they are replaced rather than read."""
+    from lockgate.engine.sealed_tree import INDEX
+    from lockgate.engine.sealing import Sealer
+
+    root = _project(tmp_path / "p")
+    out = _entry(root, "extract") / "out"
+    sealer = Sealer.from_key(bytes.fromhex(KEY))
+    name = f"{INDEX}:extract"
+    index = json.loads(sealer.open((out / INDEX).read_bytes(), name, "index"))
+    del index["entry"]
+    (out / INDEX).write_bytes(sealer.seal(json.dumps(index, sort_keys=True).encode(), name))
+    result = _run(root, "--stage", READER, "--only", "--no-cache")
+    assert result.code != 0 and "Traceback" not in result.stderr
+    reason = str(_reader(root)["reason"])
+    assert "sealed without naming its entry" in reason and "--no-cache" in reason
+
+
+def test_the_executable_bit_comes_from_the_sealed_index(tmp_path: Path) -> None:
+    """A mode on disk is anyone's to change; the index records which files were executable."""
+    from lockgate.engine.sealed_tree import open_tree, seal_tree
+    from lockgate.engine.sealing import Sealer
+
+    sealer = Sealer.from_key(bytes.fromhex(KEY))
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "data.csv").write_text("a\n")
+    (plain / "run.sh").write_text("#!/bin/sh\n")
+    os.chmod(plain / "run.sh", 0o755)
+    seal_tree(plain, tmp_path / "sealed", sealer, stage="s", digest="d")
+    os.chmod(tmp_path / "sealed" / "data.csv", 0o755)  # flipped at rest
+    os.chmod(tmp_path / "sealed" / "run.sh", 0o644)
+    open_tree(tmp_path / "sealed", tmp_path / "opened", sealer, stage="s")
+    assert (tmp_path / "opened" / "data.csv").stat().st_mode & 0o111 == 0
+    assert (tmp_path / "opened" / "run.sh").stat().st_mode & 0o111 != 0
 
 
 def test_outputs_swapped_between_two_entries_of_a_stage_are_refused(tmp_path: Path) -> None:
