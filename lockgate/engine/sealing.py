@@ -49,6 +49,9 @@ HEADER = len(MAGIC) + _ID + _NONCE
 _BLOCK = 4 << 20
 
 
+ONE_MESSAGE_MAX = 2**31 - 1  # what AES-GCM in one call takes (the cryptography package's bound)
+
+
 class SealError(LockgateError):
     """A key cannot be resolved, or a sealed file fails authentication."""
 
@@ -152,6 +155,11 @@ class Sealer:
     def seal(self, plain: bytes | memoryview, name: str) -> bytes:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+        if len(plain) > ONE_MESSAGE_MAX:
+            raise SealError(
+                f"{name}: {len(plain):,} bytes is more than one sealed message holds "
+                f"({ONE_MESSAGE_MAX:,}); seal it in segments (seal_file)"
+            )
         nonce = os.urandom(_NONCE)
         body = AESGCM(self.key).encrypt(nonce, plain, self._aad(name))
         return MAGIC + bytes.fromhex(self.key_id) + nonce + body

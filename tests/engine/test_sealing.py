@@ -121,3 +121,17 @@ def test_damage_is_one_clear_error_and_leaves_nothing(
 
 def test_the_key_is_not_in_repr() -> None:
     assert KEY.hex() not in repr(Sealer.from_key(KEY)) and "key=" not in repr(Sealer.from_key(KEY))
+
+
+def test_more_than_one_message_holds_is_a_seal_error_not_an_overflow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """AES-GCM in one call takes at most 2**31 - 1 bytes; beyond that the cipher raised a bare
+    OverflowError (a traceback). The bound is lowered here so as not to allocate 2 GiB."""
+    import lockgate.engine.sealing as sealing
+
+    sealer = sealing.Sealer.from_key(bytes(range(32)))
+    monkeypatch.setattr(sealing, "ONE_MESSAGE_MAX", 16)
+    assert sealer.open(sealer.seal(b"x" * 16, "n"), "n", "w") == b"x" * 16
+    with pytest.raises(sealing.SealError, match=r"n: 17 bytes is more than one sealed message"):
+        sealer.seal(b"x" * 17, "n")
