@@ -45,6 +45,10 @@ ENV_ENCRYPTION_CREDENTIALS = "LOCKGATE_ENCRYPTION_CREDENTIALS"
 ENV_ENCRYPTION_MINTED = "LOCKGATE_ENCRYPTION_MINTED"
 # ``encryption.ca_file`` (a path relative to the project): the CA bundle a KMS's TLS must chain to.
 ENV_ENCRYPTION_CA = "LOCKGATE_ENCRYPTION_CA"
+# JSON object: upstream name -> the outputs digest its sealed folder, handed over sealed to a
+# stage that reads it in place, must vouch for (what the engine checked before the stage began,
+# so a folder swapped after that check is refused there too).
+ENV_IN_DIGESTS = "LOCKGATE_IN_DIGESTS"
 
 # Image label that records the digest of the recipe an image was built from.
 RECIPE_LABEL = "dev.lockgate.recipe"

@@ -18,6 +18,7 @@ from lockgate.engine.executor import ExecOutcome, Executor
 from lockgate.engine.records import StageResult
 from lockgate.engine.sealed_log import LogWriter
 from lockgate.engine.sealed_outputs import SealedOutputs
+from lockgate.engine.sealed_tree import is_sealed
 from lockgate.engine.secrets import Masker, SecretFiles
 from lockgate.engine.stagespec import StagePaths, StageSpec
 from lockgate.engine.verdict import judge, lay_out
@@ -124,6 +125,11 @@ class StageRun:
                 n: folder if spec.reads_sealed else self.sealed.readable(n, folder, digest)
                 for n, (digest, folder) in found.items()
             }
+            in_place = {  # what the stage's own reads must find the folders vouch for
+                n: digest
+                for n, (digest, folder) in found.items()
+                if spec.reads_sealed and is_sealed(folder)
+            }
         except LockgateError as exc:
             return self._finish(spec, "failed", t0, key=key, reason=str(exc))
         caches = {
@@ -143,6 +149,7 @@ class StageRun:
                 self.ws.state.resolve(),
                 caches,
                 in_dir,
+                in_place,
             )
             output = _Output(self.masker, spec.name, log, self.reporter)
             outcome, attempts = self._attempts(spec, key, paths, secrets, output, files)

@@ -6,6 +6,7 @@ terms; nothing else in the engine knows which backend runs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from lockgate.contract import (
     CONTAINER_OUT,
     CONTAINER_SECRETS,
     CONTAINER_WORKSPACE,
+    ENV_IN_DIGESTS,
 )
 
 
@@ -69,6 +71,8 @@ class StagePaths:
     state: Path
     caches: Mapping[str, Path] = field(default_factory=dict)  # cache name -> host folder
     in_dir: Path | None = None  # a folder of links to ``inputs`` (local executor)
+    # upstream name -> the outputs digest a sealed input read in place must vouch for
+    in_digests: Mapping[str, str] = field(default_factory=dict)
 
 
 def contract_env(
@@ -97,6 +101,8 @@ def contract_env(
         LOCKGATE_GIT_SHA=git_sha,
         LOCKGATE_IMAGE_DIGEST=spec.image.digest,
     )
+    if paths.in_digests:
+        env[ENV_IN_DIGESTS] = json.dumps(dict(sorted(paths.in_digests.items())))
     for name, path in spec.caches:
         env[f"LOCKGATE_CACHE_{name.upper().replace('-', '_')}"] = (
             path if in_container else str(paths.caches[name])

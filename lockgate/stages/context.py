@@ -21,6 +21,9 @@ LOCKGATE_STAGE         -                           the stage's name
 LOCKGATE_GIT_SHA       -                           commit of the workspace ("" outside git)
 LOCKGATE_WITH          -                           JSON object: the ``with:`` block of a
                                                    ``uses:`` stage (built-in stages only)
+LOCKGATE_IN_DIGESTS    -                           JSON object: upstream -> the outputs digest
+                                                   its sealed folder, read in place, must vouch
+                                                   for (encryption on, built-in stages only)
 =====================  ==========================  ===========================================
 
 ``metrics.json`` and ``report.md`` written to ``LOCKGATE_OUT`` are picked up for reports, job
@@ -47,6 +50,7 @@ from lockgate.contract import (
     ENV_ENCRYPTION_MINTED,
     ENV_GIT_SHA,
     ENV_IN,
+    ENV_IN_DIGESTS,
     ENV_OUT,
     ENV_RUN_ID,
     ENV_SECRETS,
@@ -73,6 +77,8 @@ class StageContext:
     stage: str
     git_sha: str
     with_: Mapping[str, Any] = field(default_factory=dict)
+    # upstream -> the outputs digest its sealed folder must vouch for, read in place
+    in_digests: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StageContext:
@@ -84,6 +90,12 @@ class StageContext:
             raise ValueError(f"LOCKGATE_WITH is not valid JSON: {exc}") from None
         if not isinstance(with_, dict):
             raise ValueError("LOCKGATE_WITH must be a JSON object")
+        try:
+            in_digests = json.loads(env.get(ENV_IN_DIGESTS, "") or "{}")
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{ENV_IN_DIGESTS} is not valid JSON: {exc}") from None
+        if not isinstance(in_digests, dict):
+            raise ValueError(f"{ENV_IN_DIGESTS} must be a JSON object")
         return cls(
             workspace=Path(env.get(ENV_WORKSPACE, CONTAINER_WORKSPACE)),
             inputs=Path(env.get(ENV_IN, CONTAINER_IN)),
@@ -94,6 +106,7 @@ class StageContext:
             stage=env.get(ENV_STAGE, ""),
             git_sha=env.get(ENV_GIT_SHA, ""),
             with_=with_,
+            in_digests={str(k): str(v) for k, v in in_digests.items()},
         )
 
     def env(self) -> dict[str, str]:
@@ -109,6 +122,7 @@ class StageContext:
             ENV_STAGE: self.stage,
             ENV_GIT_SHA: self.git_sha,
             ENV_WITH: json.dumps(dict(self.with_)),
+            **({ENV_IN_DIGESTS: json.dumps(dict(self.in_digests))} if self.in_digests else {}),
         }
 
     def upstream(self, name: str) -> Path:

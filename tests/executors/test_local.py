@@ -60,3 +60,36 @@ def test_a_cancel_stops_the_stage(tmp_path: Path) -> None:
     outcome, seconds, _ = _run(tmp_path, "import time; time.sleep(60)", cancel=cancel)
     assert outcome.interrupted  # type: ignore[attr-defined]
     assert seconds < 30
+
+
+def test_the_digests_of_inputs_read_in_place_reach_the_stage(tmp_path: Path) -> None:
+    """What the engine checked a sealed input against travels in LOCKGATE_IN_DIGESTS, so the
+    stage can refuse a folder swapped after that check; a stage given none sees no variable."""
+    import json
+    from dataclasses import replace
+
+    from lockgate.engine.stagespec import contract_env
+
+    spec = StageSpec(
+        name="step",
+        image=ImageRecipe(digest="sha256:0", tag="t", install_lockgate=False),
+        argv=(sys.executable, "-c", "import os; print(os.environ.get('LOCKGATE_IN_DIGESTS'))"),
+    )
+    for name in ("out", "secrets", "state"):
+        (tmp_path / name).mkdir()
+    plain = StagePaths(tmp_path, {}, tmp_path / "out", tmp_path / "secrets", tmp_path / "state")
+    paths = replace(plain, in_digests={"prep": "sha256:ab", "data": "sha256:cd"})
+    lines: list[str] = []
+    LocalExecutor().run(
+        spec,
+        paths,
+        run_id="r",
+        git_sha="",
+        secrets={},
+        output=lines.append,
+        cancel=threading.Event(),
+    )
+    assert json.loads(lines[0]) == {"data": "sha256:cd", "prep": "sha256:ab"}
+    assert "LOCKGATE_IN_DIGESTS" not in contract_env(
+        spec, run_id="r", git_sha="", paths=plain, in_container=True
+    )

@@ -170,3 +170,31 @@ def test_a_data_set_larger_than_the_stages_memory_is_one_clear_error(tmp_path: P
         done.stdout
     )
     assert "give the stage more memory" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_a_folder_swapped_after_the_engine_checked_it_is_refused(
+    ctx: StageContext, tmp_path: Path
+) -> None:
+    """The engine checks a sealed input before the stage starts and names, in
+    LOCKGATE_IN_DIGESTS, the outputs digest it found; a folder swapped in afterwards (another
+    cache entry's, which opens with the same key) is refused when the stage reads it, and so is
+    one whose index went, which would otherwise read as plain."""
+    from dataclasses import replace
+
+    from lockgate.contract import ENV_IN_DIGESTS
+    from lockgate.engine.sealed_tree import INDEX
+    from lockgate.engine.sealing import SealError
+
+    checked = tree_digest(tmp_path / "plain")
+    path = ctx.resolve("in:sealed/d.csv")
+    same = replace(ctx, in_digests={"sealed": checked})
+    assert StageContext.from_env(same.env()).in_digests == {"sealed": checked}
+    assert ENV_IN_DIGESTS in same.env()
+    assert UpstreamFiles(same).read(path)  # the folder the engine checked
+    swapped = replace(ctx, in_digests={"sealed": "sha256:" + "0" * 64})
+    with pytest.raises(SealError, match="sealed for another cache entry"):
+        UpstreamFiles(swapped).read(path)
+    (ctx.inputs / "sealed" / INDEX).unlink()
+    with pytest.raises(SealError, match="their index is gone now"):
+        UpstreamFiles(same).read(path)
+    assert UpstreamFiles(ctx).sealed(path) is False  # no digest named: a plain folder, as before
