@@ -93,12 +93,40 @@ def _columns_from_npz(source: Source, path: Path) -> dict[str, Any]:
         if "X" in arrays and "y" in arrays:
             if not len(arrays["X"]):
                 raise DatasetError(f"{path}: no rows (check the upstream stage that wrote it)")
-            features = arrays["X"].reshape(len(arrays["X"]), -1)
+            x, y = arrays["X"], _one_per_row(arrays["y"], "y", path)
+            if len(y) != len(x):
+                raise DatasetError(
+                    f"{path}: X has {len(x)} rows (shape {x.shape}) but y has {len(y)} (shape "
+                    f"{y.shape}); the .npz needs one label in y per row of X"
+                )
+            features = x.reshape(len(x), -1)
             names = [f"x{i}" for i in range(features.shape[1])]
             columns = {n: features[:, i] for i, n in enumerate(names)}
-            columns["__y__"] = arrays["y"]
+            columns["__y__"] = y
             return columns
-        return {name: arrays[name] for name in arrays.files}
+        columns = {name: _one_per_row(arrays[name], name, path) for name in arrays.files}
+        lengths = {name: len(values) for name, values in columns.items()}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{name} {n}" for name, n in list(lengths.items())[:12])
+            raise DatasetError(
+                f"{path}: its arrays have different lengths ({shown}); each array is a column "
+                "and needs one value per row"
+            )
+        return columns
+
+
+def _one_per_row(values: Any, name: str, path: Path) -> Any:
+    """``values`` as one value per row: an (n, 1) column is squeezed, any other shape but (n,)
+    is a :class:`DatasetError` naming the array and its shape."""
+    if values.ndim == 2 and values.shape[1] == 1:
+        return values[:, 0]
+    if values.ndim != 1:
+        hint = "; for one-hot labels store y.argmax(axis=1)" if name == "y" else ""
+        raise DatasetError(
+            f"{path}: array {name!r} has shape {values.shape}, expected one value per row "
+            f"(shape (n,)){hint}"
+        )
+    return values
 
 
 def _allocate(size: int) -> Any:
