@@ -38,11 +38,15 @@ def _present(name: str, device: Any, local_rank: int) -> Any:
     count = torch.cuda.device_count()
     if device.index < count:
         return device
-    have = f"{count} GPU{'s' if count != 1 else ''} (cuda:0 to cuda:{count - 1})"
+    have = (
+        f"{count} GPU{'s' if count != 1 else ''} (cuda:0 to cuda:{count - 1})"
+        if count
+        else "no GPU"
+    )
     if name in ("auto", "cuda"):  # the worker's own GPU: one per worker
         raise DeviceError(
             f"with.device {name!r}: worker {local_rank} needs GPU cuda:{local_rank} but this "
-            f"machine has {have}; set with.workers to at most {count}"
+            f"machine has {have}; set with.gpus to at most {count}"
         )
     raise DeviceError(f"with.device {name!r}: this machine has {have}")
 

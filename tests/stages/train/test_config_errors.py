@@ -279,8 +279,22 @@ def test_a_gpu_this_machine_lacks_is_one_line_before_anything_runs(
     ):
         resolve_device("cuda:3")
     with pytest.raises(
-        DeviceError, match=r"worker 1 needs GPU cuda:1 .* with.workers to at most 1"
+        DeviceError, match=r"worker 1 needs GPU cuda:1 .*; set with\.gpus to at most 1$"
     ):
         resolve_device("auto", local_rank=1)
     with pytest.raises(DeviceError, match="worker 2 needs GPU cuda:2"):
         resolve_device("cuda", local_rank=2)
+
+
+def test_too_few_gpus_names_the_gpus_key() -> None:
+    """Worker 1 of ``gpus: 2`` on a machine with fewer GPUs: the message names the setting that
+    exists (``with.gpus``). Run for real on this machine, which has no GPU."""
+    from lockgate.stages.train.precision import DeviceError, _present
+
+    torch = pytest.importorskip("torch")
+    count = torch.cuda.device_count()
+    with pytest.raises(DeviceError) as caught:
+        _present("auto", torch.device("cuda", count + 1), count + 1)
+    message = str(caught.value)
+    assert message.endswith(f"set with.gpus to at most {count}"), message
+    assert "with.workers" not in message
