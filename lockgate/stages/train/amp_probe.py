@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +44,12 @@ def _time_mode(
     model: Any,
     make_optimizer: Callable[[Any], Any],
     loss_fn: Callable[[Any, Any], Any],
-    batches: list[tuple[Any, Any]],
-    device: Any,
+    source: BatchSource,
+    steps: int,
 ) -> float:
     import torch
 
+    device = source.device
     precision = Precision(mode, device.type)
     probe = copy.deepcopy(model)
     probe.train()
@@ -67,13 +68,14 @@ def _time_mode(
             loss.backward()
             optimizer.step()
 
-    for xb, yb in batches[:WARMUP_STEPS]:
+    batches = probe_batches(source, steps + WARMUP_STEPS)
+    for _, (xb, yb) in zip(range(WARMUP_STEPS), batches, strict=False):
         one(xb, yb)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
     samples = 0
-    for i, (xb, yb) in enumerate(batches[WARMUP_STEPS:]):
+    for i, (xb, yb) in enumerate(batches):
         one(xb, yb)
         samples += len(yb)
         if i >= 2 and time.perf_counter() - start > BUDGET_S:
@@ -82,6 +84,23 @@ def _time_mode(
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
     return samples / elapsed if elapsed > 0 else 0.0
+
+
+def probe_batches(source: BatchSource, count: int) -> Iterator[tuple[Any, Any]]:
+    """The first ``count`` batches of the run's epochs 0, 1, ..., gathered one at a time (one
+    batch in memory, not ``count``): the same ones for each precision. A source with no batch
+    (a worker with no rows) yields none rather than looping."""
+    epoch, given = 0, 0
+    while given < count:
+        before = given
+        for batch in source.epoch(epoch):
+            yield batch
+            given += 1
+            if given == count:
+                return
+        if given == before:
+            return
+        epoch += 1
 
 
 def probe_amp(
@@ -95,15 +114,9 @@ def probe_amp(
     and the device's reduced precision."""
     device = source.device
     rng = capture_rng(device)
-    batches: list[tuple[Any, Any]] = []
-    epoch = 0
-    while len(batches) < steps + WARMUP_STEPS:
-        batches.extend(source.epoch(epoch))
-        epoch += 1
-    batches = batches[: steps + WARMUP_STEPS]
     reduced = reduced_mode(device)
     rates = {
-        m: _time_mode(m, model, make_optimizer, loss_fn, batches, device) for m in ("off", reduced)
+        m: _time_mode(m, model, make_optimizer, loss_fn, source, steps) for m in ("off", reduced)
     }
     restore_rng(rng, device)
     return AmpChoice(max(rates, key=lambda m: rates[m]), rates)

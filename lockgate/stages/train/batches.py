@@ -69,7 +69,7 @@ class BatchSource:
         return int(self.features.shape[0])
 
     def steps_per_epoch(self) -> int:
-        per_rank = self.n_samples // self.world_size if self.world_size > 1 else self.n_samples
+        per_rank = -(-self.n_samples // self.world_size)
         return -(-per_rank // self.batch_size)
 
     def permutation(self, epoch: int) -> Any:
@@ -80,8 +80,11 @@ class BatchSource:
         gen = torch.Generator(device=home)
         gen.manual_seed(self.seed * 1_000_003 + epoch)
         order = torch.randperm(self.n_samples, generator=gen, device=home)
-        if self.world_size > 1:  # equal shares, so every rank takes the same number of steps
-            order = order[: len(order) - len(order) % self.world_size]
+        pad = -len(order) % self.world_size
+        if pad:  # equal shares, so every rank takes the same number of steps; as PyTorch's
+            # DistributedSampler, the first samples of the order fill the last shares: none is
+            # dropped, up to world_size - 1 are seen twice in the epoch
+            order = torch.cat([order, order[:pad]])
         return order[self.rank :: self.world_size]
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[Any, Any]]:

@@ -7,9 +7,10 @@ static buffers, the optimizer keeps its state on the device (``capturable``), an
 graph would freeze or cannot hold makes the stage fall back to eager steps with one logged
 reason: no CUDA device, fp16 (its GradScaler reads the device every step), a learning-rate
 scheduler (the captured step would keep the first learning rate), several processes (DDP), or an
-optimizer without a ``capturable`` option. The last partial batch of an epoch (when the batch
-size does not divide the data) has another shape: it runs eagerly, on the same model and
-optimizer, under every mode.
+optimizer without a ``capturable`` option. Under ``compile`` a first compiled step that fails
+runs again eagerly and the run goes on eager, saying why once. The last partial batch of an
+epoch (when the batch size does not divide the data) has another shape: it runs eagerly, on the
+same model and optimizer, under every mode.
 """
 
 from __future__ import annotations
@@ -53,13 +54,32 @@ def choose_capture(
     return CaptureChoice("cuda-graph", asked, "" if asked == "cuda-graph" else "CUDA device")
 
 
+def compile_failed(asked: str, exc: Exception) -> CaptureChoice:
+    """Eager steps after the first ``torch.compile``d step raised (no C++ compiler in a slim
+    image, an operation Inductor cannot compile): the reason is the error's telling line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    detail = (errors or lines or [""])[0]
+    why = f"torch.compile failed ({type(exc).__name__}: {detail[:200]})"
+    return CaptureChoice("off", asked, why)
+
+
 def make_capturable(optimizer: Any) -> str:
-    """Switch the optimizer's state to the device; the reason it cannot be, or ''."""
+    """Switch the optimizer's state to the device; the reason it cannot be, or ''. Called again
+    after a checkpoint's optimizer state is loaded (which brings back the saved groups and, from
+    a run that was not captured, step counters on the host)."""
+    import torch
+
     groups = optimizer.param_groups
     if not groups or any("capturable" not in g for g in groups):
         return f"{type(optimizer).__name__} has no capturable option"
     for group in groups:
         group["capturable"] = True
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            step = state.get("step")
+            if torch.is_tensor(step) and step.device != param.device:
+                state["step"] = step.to(param.device)
     return ""
 
 

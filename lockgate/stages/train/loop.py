@@ -9,47 +9,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lockgate.stages.train.batches import BatchSource
-from lockgate.stages.train.capture import CaptureChoice, GraphStep, make_capturable
-from lockgate.stages.train.checkpoint import CheckpointStore, capture_rng, restore_rng
+from lockgate.stages.train.capture import (
+    CaptureChoice,
+    GraphStep,
+    compile_failed,
+    make_capturable,
+)
+from lockgate.stages.train.checkpoint import (
+    CheckpointError,
+    CheckpointStore,
+    Resumable,
+    capture_rng,
+    restore_rng,
+)
 from lockgate.stages.train.contract import TrainPlan
+from lockgate.stages.train.divergence import check_finite
+from lockgate.stages.train.plan_defaults import default_loss, default_optimizer
 from lockgate.stages.train.precision import Precision
-
-
-def default_loss(classification: bool) -> Callable[[Any, Any], Any]:
-    import torch.nn.functional as F
-
-    if classification:
-        return F.cross_entropy
-    return lambda out, y: F.mse_loss(out.reshape(y.shape), y)
-
-
-def default_optimizer(params: Mapping[str, Any]) -> Callable[[Any], Any]:
-    import torch
-
-    lr = optimizer_setting(params, "lr", 1e-3)
-    wd = optimizer_setting(params, "weight_decay", 0.01)
-    return lambda parameters: torch.optim.AdamW(parameters, lr=lr, weight_decay=wd)
-
-
-def optimizer_setting(params: Mapping[str, Any], name: str, default: float) -> float:
-    """``params[name]`` as the default optimizer takes it: a number >= 0 (YAML 1.1 reads ``1e-3``
-    as a string, so a numeric string counts)."""
-    import math
-
-    from lockgate.stages.train.config import TrainConfigError
-
-    value = params.get(name, default)
-    try:
-        number = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        number = math.nan
-    if not (math.isfinite(number) and number >= 0):
-        raise TrainConfigError(
-            f"train stage with.params.{name}: {value!r} is not a number >= 0, which the default "
-            f"optimizer (AdamW) needs, e.g. {name}: {default}; or return your own optimizer from "
-            "the entrypoint (TrainPlan.optimizer)"
-        )
-    return number
 
 
 @dataclass(frozen=True)
@@ -128,6 +104,7 @@ class Trainer:
         self.on_epoch = on_epoch
         self.capture = capture or CaptureChoice("off", "off")
         self.compiled: Any = None
+        self.compiled_ran = False  # a first compiled step succeeded (else: fall back to eager)
         self.graph: GraphStep | None = None
         if self.capture.mode == "compile":
             import torch
@@ -167,13 +144,25 @@ class Trainer:
             "rng": capture_rng(self.train.device),
         }
 
-    def _restore(self, state: Mapping[str, Any]) -> None:
-        self.plan.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        if self.scaler and state["scaler"] is not None:
-            self.scaler.load_state_dict(state["scaler"])
+    def _restore(self, found: Resumable) -> None:
+        state = found.state
+        try:
+            self.plan.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.scheduler and state["scheduler"] is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+            if self.scaler and state["scaler"] is not None:
+                self.scaler.load_state_dict(state["scaler"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(
+                f"checkpoint {found.path} does not fit this model ({first[:200]}); set resume: "
+                "false or delete it"
+            ) from None
+        if self.graph is not None:
+            # load_state_dict brought back the saved param groups (capturable=False when the
+            # run that wrote them was not captured) and CPU step counters: switch them again
+            make_capturable(self.optimizer)
         restore_rng(state["rng"], self.train.device)
 
     def step(self, xb: Any, yb: Any) -> Any:
@@ -184,7 +173,27 @@ class Trainer:
         full = len(yb) == self.train.batch_size
         if self.graph is not None:
             return self.graph(xb, yb, full)
-        forward = self.compiled if self.compiled is not None and full else self.model
+        if self.compiled is None or not full:
+            return self._eager_step(self.model, xb, yb)
+        if self.compiled_ran:
+            return self._eager_step(self.compiled, xb, yb)
+        try:  # the first compiled call compiles: no C++ compiler, an unsupported op...
+            loss = self._eager_step(self.compiled, xb, yb)
+        except Exception as exc:
+            self._compile_failed(exc)
+            return self._eager_step(self.model, xb, yb)  # the same batch, eagerly
+        self.compiled_ran = True
+        return loss
+
+    def _compile_failed(self, exc: Exception) -> None:
+        """Fall back to eager steps, with one logged reason (as cuda-graph's fallbacks)."""
+        self.compiled = None
+        self.capture = compile_failed(self.capture.asked, exc)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.settings.is_chief:
+            print(f"train: {self.capture.note()}", file=sys.stderr, flush=True)
+
+    def _eager_step(self, forward: Any, xb: Any, yb: Any) -> Any:
         self.optimizer.zero_grad(set_to_none=True)
         with self.precision.autocast():
             loss = self.loss_fn(forward(xb), yb)
@@ -232,9 +241,10 @@ class Trainer:
         first_epoch, first_step, global_step, resumed = 0, 0, 0, None
         loss_sum = torch.zeros((), device=self.train.device)
         seen = 0
-        state = self.store.load_latest() if self.store else None
-        if state is not None:
-            self._restore(state)
+        found = self._resume_point()
+        if found is not None:
+            state = found.state
+            self._restore(found)
             first_epoch, first_step = state["epoch"], state["step_in_epoch"]
             global_step = resumed = state["global_step"]
             history = list(state["history"])
@@ -275,8 +285,6 @@ class Trainer:
                     saved_at = global_step
                 if stop:
                     break
-            if self.scheduler is not None:
-                self.scheduler.step()
             # Under DDP each rank saw its share: the row is of every sample the epoch took.
             loss_sum, seen, epoch_samples = summed_over_ranks(loss_sum, seen, epoch_samples)
             row = {"epoch": float(epoch + 1), "train_loss": float(loss_sum) / max(seen, 1)}
@@ -285,6 +293,9 @@ class Trainer:
             samples += epoch_samples
             row["samples_per_s"] = epoch_samples / elapsed if elapsed > 0 else 0.0
             row.update(self.evaluate())
+            check_finite(row, epoch + 1)
+            if self.scheduler is not None:
+                self._step_scheduler(row)
             history.append(row)
             if self.settings.is_chief:  # progress on long runs: one line per epoch
                 shown = ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")
@@ -308,3 +319,32 @@ class Trainer:
             else {}
         )
         return TrainOutcome(history, global_step, resumed, train_seconds, samples, last)
+
+    def _resume_point(self) -> Resumable | None:
+        """The checkpoint to resume from, said on stderr by the chief with each one skipped;
+        the skipped ones past it are removed (they would outrank this run's own)."""
+        if self.store is None:
+            return None
+        found = self.store.resumable()
+        if self.settings.is_chief:
+            for line in self.store.notices:
+                print(line, file=sys.stderr, flush=True)
+            self.store.discard_newer(int(found.state["global_step"]) if found else None)
+            if found is not None:
+                print(
+                    f"train: resuming an interrupted run from step {found.state['global_step']} "
+                    f"(checkpoints in {self.store.folder}; set resume: false to start over)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        return found
+
+    def _step_scheduler(self, row: Mapping[str, float]) -> None:
+        """Once per epoch; ReduceLROnPlateau is given the epoch's val_loss (else train_loss)."""
+        import torch
+
+        assert self.scheduler is not None
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(row.get("val_loss", row["train_loss"]))
+        else:
+            self.scheduler.step()

@@ -8,6 +8,7 @@ data digest that evaluate registers), ``report.md`` with ``training-curve.svg``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -18,13 +19,25 @@ from typing import Any
 from lockgate.stages.train.curves import CURVE, plot_history
 
 
+def strict(value: Any) -> Any:
+    """``value`` with every NaN or infinite float as None (null): JSON has no NaN, and a
+    strict parser refuses the bare ``NaN`` Python's json module would write."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    return value
+
+
 def write_json(path: Path, value: Any) -> None:
-    """Write JSON atomically: a temporary file in the same folder, then ``os.replace``."""
+    """Write strict JSON atomically: a temporary file in the same folder, then ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(value, fh, indent=2, sort_keys=True)
+            json.dump(strict(value), fh, indent=2, sort_keys=True, allow_nan=False)
             fh.write("\n")
         os.replace(tmp, path)
     except BaseException:

@@ -44,7 +44,35 @@ PLAN_FUNCTIONS = {
 }
 
 
-def checkpoint_folder(ctx: StageContext, cfg: TrainConfig, digests: list[str | None]) -> Path:
+def run_fingerprint(cfg: TrainConfig, digests: list[str | None], code: str) -> str:
+    """What a checkpoint must match to be resumed: every setting that shapes training, the
+    data, and the entrypoint's code and model (:func:`code_digest`)."""
+    from lockgate.stages.train.checkpoint import fingerprint
+
+    shaping = {k: v for k, v in cfg.model_dump().items() if k not in NOT_SHAPING}
+    return fingerprint({"config": shaping, "data": digests, "code": code})
+
+
+def code_digest(build: Any, model: Any) -> str:
+    """The source file of the user's build function (committed or not) and the model's
+    structure: its repr and every parameter's and buffer's name, shape and dtype."""
+    import hashlib
+    import inspect
+
+    h = hashlib.sha256()
+    try:
+        source = inspect.getsourcefile(build)
+    except TypeError:  # a builtin or a callable object without a file
+        source = None
+    if source and Path(source).is_file():
+        h.update(Path(source).read_bytes())
+    h.update(repr(model).encode())
+    for name, tensor in model.state_dict().items():
+        h.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
+    return h.hexdigest()[:16]
+
+
+def checkpoint_folder(ctx: StageContext, cfg: TrainConfig, run_key: str) -> Path:
     """The checkpoint folder, created now: a path that cannot be a folder stops the stage before
     training rather than at the first checkpoint."""
     from lockgate.stages.train.checkpoint import fingerprint
@@ -53,8 +81,7 @@ def checkpoint_folder(ctx: StageContext, cfg: TrainConfig, digests: list[str | N
         folder = ctx.resolve(cfg.checkpoint_dir)
         where, fix = f"with.checkpoint_dir {cfg.checkpoint_dir!r}", "name a folder"
     else:
-        shaping = {k: v for k, v in cfg.model_dump().items() if k not in NOT_SHAPING}
-        key = fingerprint({"config": shaping, "data": digests, "git_sha": ctx.git_sha})
+        key = fingerprint({"run": run_key, "git_sha": ctx.git_sha})
         folder = ctx.state / "train" / (ctx.stage or "train") / key
         where, fix = "checkpoint folder", "set with.checkpoint_dir to a folder"
     try:
@@ -75,7 +102,8 @@ def checkpoint_folder(ctx: StageContext, cfg: TrainConfig, digests: list[str | N
     return folder
 
 
-def build_plan(cfg: TrainConfig, ctx: StageContext, tctx: TrainContext) -> TrainPlan:
+def build_plan(cfg: TrainConfig, ctx: StageContext, tctx: TrainContext) -> tuple[TrainPlan, str]:
+    """The user's plan, and the :func:`code_digest` of its build function and model."""
     import torch
 
     build = load_entrypoint(cfg.entrypoint, ctx.workspace)
@@ -96,7 +124,7 @@ def build_plan(cfg: TrainConfig, ctx: StageContext, tctx: TrainContext) -> Train
                 f"with.entrypoint {cfg.entrypoint!r}: TrainPlan.{name} must be a function "
                 f"{shape}, got an object of type {type(value).__name__}{example}"
             )
-    return plan
+    return plan, code_digest(build, plan.model)
 
 
 def choose_amp(
@@ -138,13 +166,13 @@ def _measure_amp(
     """``amp: auto``'s choice: the one recorded for a resumed run, else measured now."""
     from lockgate.stages.train.amp_probe import probe_amp
     from lockgate.stages.train.checkpoint import AMP_CHOICE, CheckpointStore
-    from lockgate.stages.train.loop import default_loss, default_optimizer
     from lockgate.stages.train.outputs import write_json
+    from lockgate.stages.train.plan_defaults import default_loss, default_optimizer
 
     recorded, store = folder / AMP_CHOICE, CheckpointStore(folder)
-    if cfg.resume and store.finished():
-        # This run starts over (open_store, after this, would clear the folder): clear it first,
-        # so the choice made below is the one a resume of this run finds.
+    if not cfg.resume or store.finished():
+        # This run starts over (open_store, after this, clears the checkpoints but keeps the
+        # choice): clear it first, so the choice made below is the one a resume of this run finds.
         store.clear()
     elif cfg.resume and store.existing() and recorded.is_file():
         saved = json.loads(recorded.read_text())  # a resumed run keeps the precision it began in

@@ -94,25 +94,27 @@ def matched_features(valid: TabularData, train: TabularData) -> TabularData:
 
 
 def open_store(
-    cfg: TrainConfig, folder: Any, role: DistributedRole, sealer: Sealer | None = None
+    cfg: TrainConfig,
+    folder: Any,
+    role: DistributedRole,
+    sealer: Sealer | None = None,
+    *,
+    stage: str = "train",
+    run_key: str = "",
 ) -> CheckpointStore:
-    """The checkpoint store: cleared unless an unfinished run of these inputs is resumed."""
+    """The checkpoint store: cleared unless an unfinished run of these inputs is resumed (the
+    loop says which step it resumes from, once it has loaded it). ``amp: auto``'s choice, made
+    for this run just before, is kept."""
     import torch
 
     from lockgate.stages.train.checkpoint import CheckpointStore
 
-    store = CheckpointStore(folder, cfg.keep_checkpoints, sealer)
+    store = CheckpointStore(folder, cfg.keep_checkpoints, sealer, stage, run_key)
     if (not cfg.resume or store.finished()) and role.is_chief:
-        store.clear()  # a finished run of these inputs is trained again, not resumed
+        # a finished run of these inputs is trained again, not resumed
+        store.clear(keep_amp_choice=cfg.amp == "auto")
     if role.world_size > 1:
         torch.distributed.barrier()  # every rank sees the same checkpoints, cleared or not
-    interrupted = store.existing()
-    if interrupted and role.is_chief:
-        print(
-            f"train: resuming an interrupted run from step {int(interrupted[-1].stem[5:])} "
-            f"(checkpoints in {folder}; set resume: false to start over)",
-            file=sys.stderr,
-        )
     return store
 
 
@@ -169,7 +171,12 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
     from lockgate.stages.train.loop import LoopSettings, Trainer
     from lockgate.stages.train.outputs import write_outputs
     from lockgate.stages.train.precision import Precision, resolve_device, seed_everything
-    from lockgate.stages.train.setup import build_plan, checkpoint_folder, choose_amp
+    from lockgate.stages.train.setup import (
+        build_plan,
+        checkpoint_folder,
+        choose_amp,
+        run_fingerprint,
+    )
 
     device = resolve_device(cfg.device, role.local_rank)
     seed_everything(cfg.seed, cfg.deterministic)
@@ -177,12 +184,20 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
     inputs = load_inputs(ctx, cfg)
     hyper = dict(cfg.params)
     tctx = TrainContext(device, cfg.amp, cfg.seed, hyper, inputs.shape, role.world_size, role.rank)
-    plan = build_plan(cfg, ctx, tctx)
+    plan, code = build_plan(cfg, ctx, tctx)
     plan.model.to(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     batches = (cfg.batch_size, device, cfg.data.placement, cfg.seed)
     train_data, valid_data = inputs.train, inputs.valid
+    if len(train_data.target) < role.world_size:
+        from lockgate.stages.train.tabular import DatasetError
+
+        raise DatasetError(
+            f"{train_data.source}: {len(train_data.target)} rows for {role.world_size} workers "
+            f"(with.gpus {cfg.gpus}): every worker needs at least one row; use fewer gpus or "
+            "more data"
+        )
     source = BatchSource.build(
         train_data.features, train_data.target, *batches, role.rank, role.world_size
     )
@@ -190,7 +205,8 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
         BatchSource.build(valid_data.features, valid_data.target, *batches) if valid_data else None
     )
     valid_digest = valid_data.digest if valid_data else None
-    folder = checkpoint_folder(ctx, cfg, [train_data.digest, valid_digest])
+    run_key = run_fingerprint(cfg, [train_data.digest, valid_digest], code)
+    folder = checkpoint_folder(ctx, cfg, run_key)
     sealer = ctx.at_rest_sealer()
     amp, amp_note = choose_amp(cfg, plan, source, folder, hyper, inputs.classification)
     capture = choose_capture(
@@ -208,7 +224,7 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
         source,
         valid,
         Precision(amp, device.type),
-        open_store(cfg, folder, role, sealer),
+        open_store(cfg, folder, role, sealer, stage=ctx.stage or "train", run_key=run_key),
         LoopSettings(cfg.epochs, cfg.checkpoint_every, cfg.max_steps, role.is_chief),
         hyper,
         inputs.classification,

@@ -262,23 +262,30 @@ def test_an_empty_npz_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ddp_workers_say_resume_and_capture_fallback_once(tmp_path: Path) -> None:
-    """Two gloo workers on CPU (torchrun) resume a run whose finished mark is gone, asked for a
-    CUDA graph that this machine cannot give."""
+    """Two gloo workers on CPU (torchrun) resume a run of theirs whose finished mark is gone,
+    asked for a CUDA graph that this machine cannot give. (The first run is the same DDP run:
+    a checkpoint of another configuration, one process at another batch size say, is not
+    resumed.)"""
     ws = workspace(tmp_path)
     ckpt = tmp_path / "ckpt"
     ctx = ctx_for(ws)
     with_ = {**ctx.with_, "capture": "cuda-graph", "checkpoint_dir": str(ckpt)}
     ctx = replace(ctx, with_=with_)
     env = {**os.environ, "PYTHONPATH": str(REPO), **ctx.env(), "OMP_NUM_THREADS": "1"}
-    assert main(ctx) == 0
+
+    def run_ddp() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lockgate.stages.train"],
+            env={**env, "LOCKGATE_WITH": json.dumps({**with_, "gpus": 2, "batch_size": 32})},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    first = run_ddp()
+    assert first.returncode == 0, first.stderr[-3000:]
     (ckpt / "finished.json").unlink()  # as if the run had been killed after its last step
-    ddp = subprocess.run(
-        [sys.executable, "-m", "lockgate.stages.train"],
-        env={**env, "LOCKGATE_WITH": json.dumps({**with_, "gpus": 2, "batch_size": 32})},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    ddp = run_ddp()
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert ddp.stderr.count("train: resuming an interrupted run from step") == 1, ddp.stderr
     assert ddp.stderr.count("train: capture cuda-graph -> off: no CUDA device here") == 1

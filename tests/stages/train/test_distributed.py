@@ -118,3 +118,20 @@ def test_two_workers_train_like_one_process_and_resume_after_a_killed_rank(
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming an interrupted run from step 9" in resumed.stderr
     assert val_loss(ws, "resumed") == pytest.approx(val_loss(ws, "ddp"), rel=1e-6)
+
+
+@pytest.mark.slow
+def test_fewer_rows_than_workers_is_refused_in_one_line(tmp_path: Path) -> None:
+    """One row for two workers: one worker would train on nothing (0 steps, and amp: auto's
+    probe would wait for a batch forever); the stage stops before training, saying why."""
+    ws = workspace(tmp_path)
+    x = np.ones((1, 8), np.float32)
+    np.savez(ws / "train.npz", X=x, y=np.zeros(1, np.int64))
+    done = run_stage(ws, "tiny", gpus=2, batch_size=32)
+    assert done.returncode == 2, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("lockgate: error:")]
+    assert errors == [
+        f"lockgate: error: {ws / 'train.npz'}: 1 rows for 2 workers (with.gpus 2): every "
+        "worker needs at least one row; use fewer gpus or more data"
+    ], done.stderr[-3000:]
+    assert "Traceback" not in done.stderr

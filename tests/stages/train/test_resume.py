@@ -173,3 +173,85 @@ def test_resuming_an_interrupted_run_is_said_on_the_console(tmp_path: Path, caps
     err = capsys.readouterr().err
     assert "train: resuming an interrupted run from step 21" in err
     assert str(tmp_path / "ckpt") in err
+
+
+def interrupted(folder: Path) -> None:
+    """What a run killed after its last checkpoint leaves: no "finished" mark."""
+    (folder / "finished.json").unlink()
+
+
+def run_json(out: Path) -> dict:
+    return json.loads((out / "train-run.json").read_text())
+
+
+def test_a_changed_run_in_the_same_checkpoint_dir_starts_fresh(tmp_path: Path, capsys) -> None:
+    """``checkpoint_dir:`` shared by a run with another learning rate and batch size: its
+    checkpoints carry the other run's fingerprint and are not resumed (a fresh run at batch 100
+    takes 30 steps)."""
+    ws = make_workspace(tmp_path)
+    ckpt = tmp_path / "ckpt"
+    env = stage_env(ws, tmp_path / "out", tmp_path / "state", ckpt)
+    assert main(StageContext.from_env(env)) == 0
+    interrupted(ckpt)
+    changed = json.loads(env["LOCKGATE_WITH"]) | {"params": {"lr": 0.5}, "batch_size": 100}
+    capsys.readouterr()
+    assert main(StageContext.from_env({**env, "LOCKGATE_WITH": json.dumps(changed)})) == 0
+    assert run_json(tmp_path / "out")["resumed_from_step"] is None
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["global_step"] == 30
+    err = capsys.readouterr().err
+    assert f"train: not resuming {ckpt / 'step-00000060.pt'}: it is of another run" in err
+    assert "resuming an interrupted run" not in err
+
+
+def test_an_edited_model_starts_fresh_in_the_default_folder(tmp_path: Path) -> None:
+    """The default folder outside git (no commit to tell the runs apart): a model widened
+    between an interrupted run and its rerun trains from step 0, not into a size mismatch."""
+    ws = make_workspace(tmp_path)
+    env = stage_env(ws, tmp_path / "out", tmp_path / "state", tmp_path / "unused")
+    with_ = json.loads(env["LOCKGATE_WITH"])
+    del with_["checkpoint_dir"]
+    env["LOCKGATE_WITH"] = json.dumps(with_)
+    assert main(StageContext.from_env(env)) == 0
+    (first,) = (tmp_path / "state" / "train" / "train").iterdir()
+    interrupted(first)
+    source = (ws / "slowmodel.py").read_text()
+    (ws / "slowmodel.py").write_text(source.replace("32", "48"))
+    sys.modules.pop("slowmodel", None)  # a new process would import the edited file
+    assert main(StageContext.from_env(env)) == 0
+    assert run_json(tmp_path / "out")["resumed_from_step"] is None
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["global_step"] == 60
+
+
+def test_a_resume_names_the_step_it_resumed_from_past_an_unreadable_one(
+    tmp_path: Path, capsys
+) -> None:
+    ws = make_workspace(tmp_path)
+    ckpt = tmp_path / "ckpt"
+    env = stage_env(ws, tmp_path / "out", tmp_path / "state", ckpt)
+    assert main(StageContext.from_env(env)) == 0
+    interrupted(ckpt)
+    newest = ckpt / "step-00000060.pt"
+    newest.write_bytes(newest.read_bytes()[:1000])  # a disk that filled up
+    capsys.readouterr()
+    assert main(StageContext.from_env(env)) == 0
+    err = capsys.readouterr().err
+    assert f"train: skipping unreadable checkpoint {newest} (RuntimeError: " in err
+    assert "train: resuming an interrupted run from step 56 " in err
+    assert "from step 60" not in err
+    assert run_json(tmp_path / "out")["resumed_from_step"] == 56
+
+
+def test_amp_auto_keeps_its_choice_after_a_resume_false_run(tmp_path: Path) -> None:
+    """``resume: false`` measures again, and a resume of that run keeps what it measured."""
+    ws = make_workspace(tmp_path)
+    ckpt = tmp_path / "ckpt"
+    env = stage_env(ws, tmp_path / "out", tmp_path / "state", ckpt)
+    with_ = json.loads(env["LOCKGATE_WITH"]) | {"amp": "auto", "amp_probe_steps": 5}
+    fresh = {**env, "LOCKGATE_WITH": json.dumps(with_ | {"resume": False})}
+    assert main(StageContext.from_env(fresh)) == 0
+    assert (ckpt / "amp-choice.json").is_file()
+    interrupted(ckpt)
+    assert main(StageContext.from_env({**env, "LOCKGATE_WITH": json.dumps(with_)})) == 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "(recorded before resume)" in report
