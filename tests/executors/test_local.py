@@ -26,8 +26,15 @@ def _run(
     paths = StagePaths(
         tmp_path, {}, tmp_path / "out", tmp_path / "secrets", tmp_path / "state", in_dir=tmp_path
     )
-    lines: list[str] = []
     start = time.monotonic()
+    outcome, lines = _execute(spec, paths, cancel)
+    return outcome, time.monotonic() - start, lines
+
+
+def _execute(
+    spec: StageSpec, paths: StagePaths, cancel: threading.Event | None = None
+) -> tuple[object, list[str]]:
+    lines: list[str] = []
     outcome = LocalExecutor().run(
         spec,
         paths,
@@ -37,7 +44,7 @@ def _run(
         output=lines.append,
         cancel=cancel or threading.Event(),
     )
-    return outcome, time.monotonic() - start, lines
+    return outcome, lines
 
 
 def test_exit_code_and_output_come_back(tmp_path: Path) -> None:
@@ -79,16 +86,7 @@ def test_the_digests_of_inputs_read_in_place_reach_the_stage(tmp_path: Path) -> 
         (tmp_path / name).mkdir()
     plain = StagePaths(tmp_path, {}, tmp_path / "out", tmp_path / "secrets", tmp_path / "state")
     paths = replace(plain, in_digests={"prep": "sha256:ab", "data": "sha256:cd"})
-    lines: list[str] = []
-    LocalExecutor().run(
-        spec,
-        paths,
-        run_id="r",
-        git_sha="",
-        secrets={},
-        output=lines.append,
-        cancel=threading.Event(),
-    )
+    _, lines = _execute(spec, paths)
     assert json.loads(lines[0]) == {"data": "sha256:cd", "prep": "sha256:ab"}
     assert "LOCKGATE_IN_DIGESTS" not in contract_env(
         spec, run_id="r", git_sha="", paths=plain, in_container=True
