@@ -75,8 +75,12 @@ def head_columns(fmt: str, opener: Opener) -> pl.Schema:
         quoted = fmt == "csv"
         head = b"".join(_head(handle, INFER_ROWS + int(quoted), quoted=quoted))
     if quoted:
-        return pl.read_csv(head, try_parse_dates=True, infer_schema_length=INFER_ROWS).schema
-    return pl.read_ndjson(head, infer_schema_length=INFER_ROWS).schema
+        read = pl.read_csv(head, try_parse_dates=True, infer_schema_length=INFER_ROWS)
+    else:
+        read = pl.read_ndjson(head, infer_schema_length=INFER_ROWS)
+    if not read.height:  # a header alone says no type: its columns take the other files'
+        return pl.Schema(dict.fromkeys(read.columns, pl.Null))
+    return read.schema
 
 
 def _head(handle: IO[bytes], records: int, *, quoted: bool) -> Iterator[bytes]:

@@ -109,7 +109,8 @@ def _columns(
 
         with reading(label, problem):
             own = head_columns(fmt, partial(opener, block_size=HEAD_BLOCK))
-        return own | pl.Schema(dict.fromkeys(hive, pl.String))
+        rowless = bool(own) and all(dtype == pl.Null for dtype in own.values())
+        return own | pl.Schema(dict.fromkeys(hive, pl.Null if rowless else pl.String))
 
     return columns
 

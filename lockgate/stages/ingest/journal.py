@@ -6,22 +6,24 @@ and the list of committed parts) replaced atomically. A crash between the two le
 journal does not list: :meth:`Sink.recover` deletes them before the next batch, and the batch is
 read again from the unchanged watermark. So a SIGKILL at any instant gives no duplicate and no
 gap.
+
+Under ``encryption:`` the journal is ``journal.json.sealed``, sealed under the dataset's name
+like its parts: what it lists and the source values it records can then be neither read nor
+changed without the key, and a plain journal found there is refused.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate.errors import LockgateError
+from lockgate.stages.ingest.values import decode_value, encode_value
 
 if TYPE_CHECKING:
     import polars as pl
@@ -29,56 +31,12 @@ if TYPE_CHECKING:
     from lockgate.engine.sealing import Sealer
 
 JOURNAL = "journal.json"
-SEALED = ".sealed"  # suffix of a part sealed at rest in the state folder
+SEALED = ".sealed"  # suffix of a part (and of the journal) sealed at rest in the state folder
 FORMAT = "lockgate-ingest-journal/1"
 
 
 class JournalError(LockgateError):
     """The journal of an incremental ingest is unreadable or disagrees with the source."""
-
-
-def encode_value(value: Any) -> Any:
-    """A watermark value as JSON, tagged so it reads back as the same type."""
-    if isinstance(value, dt.datetime):
-        return {"datetime": value.isoformat()}
-    if isinstance(value, dt.date):
-        return {"date": value.isoformat()}
-    if isinstance(value, dt.time):
-        return {"time": value.isoformat()}
-    if isinstance(value, dt.timedelta):
-        return {"interval": [value.days, value.seconds, value.microseconds]}
-    if isinstance(value, decimal.Decimal):
-        return {"decimal": str(value)}
-    if isinstance(value, uuid.UUID):
-        return {"uuid": str(value)}
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"bytes": bytes(value).hex()}
-    if value is None or isinstance(value, str | int | float):
-        return value
-    raise JournalError(
-        f"a watermark value of type {type(value).__name__} ({value!r}) cannot be recorded; "
-        "use a column of a type that grows, such as a number, a timestamp, a date or text"
-    )
-
-
-def decode_value(raw: Any) -> Any:
-    if isinstance(raw, dict) and len(raw) == 1:
-        ((kind, text),) = raw.items()
-        if kind == "datetime":
-            return dt.datetime.fromisoformat(text)
-        if kind == "date":
-            return dt.date.fromisoformat(text)
-        if kind == "time":
-            return dt.time.fromisoformat(text)
-        if kind == "interval":
-            return dt.timedelta(days=text[0], seconds=text[1], microseconds=text[2])
-        if kind == "decimal":
-            return decimal.Decimal(text)
-        if kind == "uuid":
-            return uuid.UUID(text)
-        if kind == "bytes":
-            return bytes.fromhex(text)
-    return raw
 
 
 @dataclass(frozen=True)
@@ -183,13 +141,53 @@ class Sink:
 
     @property
     def journal_path(self) -> Path:
-        return self.folder / JOURNAL
+        """The journal: sealed under ``encryption:``, plain without."""
+        return self.folder / (JOURNAL + SEALED if self.sealer is not None else JOURNAL)
+
+    def _journal_text(self) -> str | None:
+        """The journal's JSON, opened when sealed; None for a dataset not begun. A journal in
+        the other form than ``encryption:`` says is refused: nothing vouches for a plain one."""
+        plain, sealed = self.folder / JOURNAL, self.folder / (JOURNAL + SEALED)
+        if self.sealer is None:
+            if sealed.exists():
+                raise JournalError(
+                    f"{sealed}: the dataset is sealed, but lockgate.yaml sets no `encryption:`; "
+                    "set `encryption:` to that key (the one it was sealed with), or delete "
+                    f"{self.folder} to ingest from the beginning"
+                )
+            return plain.read_text() if plain.exists() else None
+        if plain.exists():
+            raise JournalError(
+                f"{plain}: `encryption:` is set, but the dataset was ingested without it (or by "
+                "an earlier lockgate that kept its journal in plaintext): nothing vouches for its "
+                f"journal or its parts; delete {self.folder} to ingest from the beginning, sealed"
+            )
+        if not sealed.exists():
+            return None
+        from lockgate.engine.sealing import SealError
+
+        try:
+            return self.sealer.open(sealed.read_bytes(), self._journal_name, str(sealed)).decode()
+        except SealError as exc:
+            raise self.restart(exc) from None
+
+    @property
+    def _journal_name(self) -> str:
+        return f"{self.dataset}/{JOURNAL}{SEALED}"
+
+    def restart(self, exc: Exception) -> JournalError:
+        """A sealed file of the dataset that does not open, with the one way on: no stage
+        re-writes it, so the dataset starts over (or, sealed under another key, that key)."""
+        reason = str(exc).rsplit("; ", 1)[0]
+        key = "set `encryption:` to that key, or " if "sealed with key" in reason else ""
+        return JournalError(f"{reason}; {key}delete {self.folder} to ingest from the beginning")
 
     def load(self) -> Journal:
-        if not self.journal_path.exists():
+        text = self._journal_text()
+        if text is None:
             return Journal()
         try:
-            raw = json.loads(self.journal_path.read_text())
+            raw = json.loads(text)
             parts = tuple(Part(**p) for p in raw["parts"])
             schema, output = raw.get("schema"), raw.get("output_schema")
             read_by = raw.get("read_by")
@@ -212,7 +210,21 @@ class Sink:
                 f"{self.journal_path}: unreadable ingest journal ({exc}); delete its folder to "
                 "ingest from the beginning"
             ) from None
-        return self._check_dataset(self._check_key(journal))
+        return self._check_parts(self._check_dataset(self._check_key(journal)))
+
+    def _check_parts(self, journal: Journal) -> Journal:
+        """Each part listed once, and sealed when the dataset is."""
+        seen: set[str] = set()
+        for part in journal.parts:
+            if part.file in seen:
+                raise self.part_error(self.data / part.file, f"listed twice in {JOURNAL}")
+            if self.sealer is not None and not part.file.endswith(SEALED):
+                raise self.part_error(
+                    self.data / part.file,
+                    f"listed in {JOURNAL} but not sealed, under `encryption:`",
+                )
+            seen.add(part.file)
+        return journal
 
     def _check_key(self, journal: Journal) -> Journal:
         sealed_with = journal.meta.get("key_id")
@@ -321,6 +333,8 @@ class Sink:
             journal, watermark=watermark, key=key, parts=tuple(parts), next_seq=seq, output=output
         )
         body = (json.dumps(new.to_json(), indent=2) + "\n").encode()
+        if self.sealer is not None:
+            body = self.sealer.seal(body, self._journal_name)
         write_durably(self.journal_path, body, sync=self.durable)
         return new
 
@@ -358,8 +372,9 @@ class Sink:
         return replace(journal, read_by=kept)
 
     def pin_schema(self, journal: Journal, schema: tuple[tuple[str, str], ...]) -> Journal:
-        """Check the source's columns against the journal's; record them on the first batch."""
-        if journal.schema is None:
+        """Check the source's columns against the journal's; record them on the first batch
+        (again while no part is committed: a stream of empty partitions pinned none)."""
+        if journal.schema is None or not journal.parts:
             return replace(journal, schema=schema)
         change = schema_change(journal.schema, schema)
         if change:

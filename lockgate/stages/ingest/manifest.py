@@ -24,9 +24,9 @@ from lockgate.stages.ingest.journal import (
     JournalError,
     Part,
     Sink,
-    encode_value,
     write_durably,
 )
+from lockgate.stages.ingest.values import encode_value
 
 if TYPE_CHECKING:
     from lockgate.stages.upstream_files import UpstreamFiles
@@ -90,10 +90,7 @@ def _publish_part(sink: Sink, journal: Journal, data: Path, part: Part) -> Part:
             try:
                 sink.sealer.open_file(source, target, name, str(source))
             except SealError as exc:  # no stage re-writes a kept part: the dataset starts over
-                reason = str(exc).split("; re-run the stage")[0]
-                raise SealError(
-                    f"{reason}; delete {sink.folder} to ingest from the beginning"
-                ) from None
+                raise sink.restart(exc) from None
         if _sha256(source) != part.sha256:  # authentic, but not the version the journal lists
             target.unlink()
             raise _not_recorded(sink, source)

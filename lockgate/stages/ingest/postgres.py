@@ -10,6 +10,7 @@ connectorx. The password comes from a secret and appears in no message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +50,25 @@ class SourceError(LockgateError):
 
 
 _CASTS = {1700: "double precision"}
+
+# Order columns whose bounds are sent cast to the column's own type: psycopg reads a real back
+# as the shortest double that prints the same (0.3), and a real compared with a double is
+# compared as double precision (0.30000001192... > 0.3), so the row at a bound would fall out.
+_BOUND_CASTS = {700: "real"}
+
+# Types whose 'infinity' and '-infinity' have no place in the order, like NULL.
+_DATETIMES = {1082, 1114, 1184}
+
+# The session both connections read in: the same time zone and the same text forms, so a
+# statement (a view on ts::date, a query on ts::text) means the same on either connection.
+SESSION = (
+    "SET TIME ZONE 'UTC'",
+    "SET DateStyle = 'ISO, MDY'",
+    "SET IntervalStyle = 'postgres'",
+)
+
+# A semicolon closing a query, and any line comments after it: a habit from psql, harmless.
+_TRAILER = re.compile(r";\s*(--[^\n]*\s*)*\Z")
 
 
 @dataclass(frozen=True)
@@ -99,7 +119,8 @@ def connect(src: PostgresSource, password: str | None) -> psycopg.Connection[Any
         raise SourceError(f"{describe(src)}: cannot connect: {reason(exc, password)}") from None
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
-    conn.execute("SET TIME ZONE 'UTC'")
+    for setting in SESSION:
+        conn.execute(setting)
     return conn
 
 
@@ -131,10 +152,12 @@ class Snapshot:
         self.src = src
         self.conn = conn
         self.password = password
-        query = (src.query or "").strip().rstrip(";").rstrip()  # a habit from psql, harmless
-        # the bulk read takes no parameters and sends the relation as written ...
+        query = _TRAILER.sub("", (src.query or "").strip()).rstrip()
+        # the bulk read takes no parameters and sends the relation as written (a newline
+        # before the parenthesis, which a query's last line comment would otherwise hide) ...
         table = _relation(src.table or "")
-        self.raw_relation = f"({query}) AS lockgate_src" if src.query else table
+        self.raw_relation = f"({query}\n) AS lockgate_src" if src.query else table
+        self.types: dict[str, int] = {}  # each column's type OID, once columns() read them
         # ... every other statement is sent with parameters, so a literal % must be doubled
         self.relation = _params(self.raw_relation)
 
@@ -158,13 +181,14 @@ class Snapshot:
                 info = types.get(d.type_code)
                 name = info.name if info else str(d.type_code)
                 cast = _CASTS.get(d.type_code, None if d.type_code in _TYPES else "text")
+                self.types[d.name] = d.type_code
                 cols.append(Column(d.name, name, _TYPES.get(d.type_code, "String"), cast))
         return cols
 
     def cutoff(self, order: Order, after: Position | None, max_rows: int) -> Position | None:
         """The position (watermark, and tiebreaker key when ``order`` names one) that closes
         the next batch of about ``max_rows`` rows past ``after``; None when none is left."""
-        where, args = _past(order, after)
+        where, args = self._past(order, after)
         listed = _params(", ".join(_ident(c) for c in order))
         sql = f"SELECT {listed} FROM {self.relation} {where} ORDER BY {listed} OFFSET %s LIMIT 1"
         with self._reading():
@@ -179,8 +203,9 @@ class Snapshot:
     def has_after(self, column: str, value: Any, key_column: str, key: Any) -> bool:
         """Whether a row shares watermark ``value`` with a ``key_column`` past ``key``."""
         sql = (
-            f"SELECT 1 FROM {self.relation} WHERE {_params(_ident(column))} = %s "
-            f"AND {_params(_ident(key_column))} > %s LIMIT 1"
+            f"SELECT 1 FROM {self.relation} WHERE {_params(_ident(column))} = "
+            f"{self._mark(column)} AND {_params(_ident(key_column))} > {self._mark(key_column)} "
+            "LIMIT 1"
         )
         with self._reading():
             return self.conn.execute(sql, [value, key]).fetchone() is not None
@@ -198,10 +223,10 @@ class Snapshot:
         sql = f"SELECT {listed} FROM {self.raw_relation}"
         if order is None or upto is None:
             return sql
-        bounds = [f"{_ident(c)} IS NOT NULL" for c in order]  # no place in the order: unread
+        bounds = [self._placed(c) for c in order]  # no place in the order: unread
         if after is not None:
-            bounds.append(f"{_row(order[: len(after)])} > {self._row_literal(after)}")
-        bounds.append(f"{_row(order)} <= {self._row_literal(upto)}")
+            bounds.append(f"{_row(order[: len(after)])} > {self._row_literal(order, after)}")
+        bounds.append(f"{_row(order)} <= {self._row_literal(order, upto)}")
         return f"{sql} WHERE {' AND '.join(bounds)}"
 
     def export(self) -> str:
@@ -212,30 +237,52 @@ class Snapshot:
         assert row is not None
         return str(row[0])
 
-    def _row_literal(self, values: Position) -> str:
+    def count_at(self, column: str, value: Any) -> int:
+        """How many rows hold ``value`` in ``column``."""
+        sql = f"SELECT count(*) FROM {self.relation} WHERE {_params(_ident(column))} = "
+        with self._reading():
+            row = self.conn.execute(sql + self._mark(column), [value]).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def _mark(self, column: str) -> str:
+        """A parameter holding a value of ``column``, compared in the column's own type."""
+        cast = _BOUND_CASTS.get(self.types.get(column, 0))
+        return f"CAST(%s AS {cast})" if cast else "%s"
+
+    def _placed(self, column: str) -> str:
+        """Whether a row has a place in the order by ``column``: not NULL, and for a date or a
+        timestamp not 'infinity' or '-infinity' either (rows a read past a watermark skips)."""
+        if self.types.get(column) in _DATETIMES:
+            return f"isfinite({_ident(column)})"
+        return f"{_ident(column)} IS NOT NULL"
+
+    def _past(self, order: Order, after: Position | None) -> tuple[str, list[Any]]:
+        """Rows past ``after``, compared in ``order``, as a WHERE clause for a statement sent
+        with parameters; an ``after`` shorter than ``order`` (a watermark recorded before a
+        tiebreaker was declared) compares the watermark alone. A NULL (or an infinite date)
+        in any column of ``order`` puts a row nowhere in the order: it is never read."""
+        bounds = [_params(self._placed(c)) for c in order]
+        if after is None:
+            return f"WHERE {' AND '.join(bounds)}", []
+        marks = ", ".join(self._mark(c) for c in order[: len(after)])
+        row = _params(_row(order[: len(after)]))
+        bounds.append(f"{row} > {marks if len(after) == 1 else f'({marks})'}")
+        return f"WHERE {' AND '.join(bounds)}", list(after)
+
+    def _row_literal(self, order: Order, values: Position) -> str:
         from psycopg import sql
 
-        literals = [sql.Literal(v).as_string(self.conn) for v in values]
+        literals = []
+        for column, value in zip(order, values, strict=False):
+            literal = sql.Literal(value).as_string(self.conn)
+            cast = _BOUND_CASTS.get(self.types.get(column, 0))
+            literals.append(f"CAST({literal} AS {cast})" if cast else literal)
         return literals[0] if len(literals) == 1 else f"({', '.join(literals)})"
 
 
 def _row(order: Order) -> str:
     quoted = [_ident(c) for c in order]
     return quoted[0] if len(quoted) == 1 else f"({', '.join(quoted)})"
-
-
-def _past(order: Order, after: Position | None) -> tuple[str, list[Any]]:
-    """Rows past ``after``, compared in ``order``, as a WHERE clause for a statement sent with
-    parameters; an ``after`` shorter than ``order`` (a watermark recorded before a tiebreaker
-    was declared) compares the watermark alone. A NULL in any column of ``order`` puts a row
-    nowhere in the order: it is never read."""
-    bounds = [f"{_params(_ident(c))} IS NOT NULL" for c in order]
-    if after is None:
-        return f"WHERE {' AND '.join(bounds)}", []
-    marks = ", ".join(["%s"] * len(after))
-    row = _params(_row(order[: len(after)]))
-    bounds.append(f"{row} > {marks if len(after) == 1 else f'({marks})'}")
-    return f"WHERE {' AND '.join(bounds)}", list(after)
 
 
 def _ident(name: str) -> str:

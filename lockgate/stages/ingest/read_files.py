@@ -6,7 +6,9 @@ recorded value, across every partition (the filter is pushed down into the scan)
 column is NULL is never read, as it has no place past any value.
 
 Each file's columns are read (a Parquet footer, a CSV or JSON file's first rows) before its rows,
-and a file that cannot be read stops the run with one line naming it.
+and a file that cannot be read stops the run with one line naming it. A file of no rows (a CSV
+holding its header alone, whose columns would all read as text) contributes no column types: it
+is left out of the union and of the pinned schema, and in a stream it is an empty batch.
 """
 
 from __future__ import annotations
@@ -38,16 +40,28 @@ class _Scanned:
     part: Partition
     columns: pl.Schema
     frame: pl.LazyFrame | None
+    empty: bool = False  # no rows: its columns are Null, and it pins no type
 
 
 def _scanned(part: Partition, *, keep: bool = True) -> _Scanned:
     """``part``'s columns (and scan); a file that cannot be read stops the run here, named.
     Without ``keep``, an object's columns come from its head: its scan would fetch it whole."""
+    import polars as pl
+
     if not keep and part.columns is not None:
-        return _Scanned(part, part.columns(), None)
+        columns = part.columns()
+        empty = bool(columns) and all(dtype == pl.Null for dtype in columns.values())
+        return _Scanned(part, columns, None, empty)
     frame = part.scan()
     with reading(part.label):
-        return _Scanned(part, frame.collect_schema(), frame if keep else None)
+        columns = frame.collect_schema()
+        # a CSV's header alone reads as text columns (a file with rows infers their types):
+        # a small file of text columns is asked for a row, which costs a larger one its size
+        rowless = all(dtype == pl.String for dtype in columns.dtypes()) and part.size < 2**20
+        if rowless and not frame.head(1).collect().height:
+            nulls = pl.Schema(dict.fromkeys(columns, pl.Null))
+            return _Scanned(part, nulls, pl.LazyFrame(schema=nulls) if keep else None, True)
+    return _Scanned(part, columns, frame if keep else None)
 
 
 def _scanned_all(found: list[Partition], *, keep: bool) -> list[_Scanned]:
@@ -75,6 +89,12 @@ def _schema(scan: _Scanned) -> Schema:
     return tuple((name, str(dtype)) for name, dtype in scan.columns.items())
 
 
+def _pinned(scans: list[_Scanned]) -> _Scanned:
+    """The partition whose columns the dataset pins: the first with rows (the first, when
+    none has any)."""
+    return next((s for s in scans if not s.empty), scans[0])
+
+
 def file_batches(
     cfg: IngestConfig,
     resolve: Callable[[str], Path],
@@ -90,13 +110,14 @@ def file_batches(
     if column is None and cfg.mode == "stream":
         mark = journal.watermark
         fresh = [p for p in found if mark is None or p.key > mark]
-        # each partition is read when its batch is; the first one's columns are pinned, and
-        # its scan is the first batch's (an object is fetched once), unless nothing is fresh
-        first = _scanned((fresh or found)[0], keep=memory is None and bool(fresh))
-        schema = _schema(first)
+        # each partition is read when its batch is; the first one with rows pins the columns,
+        # and the scans read to find it are the first batches' (an object is fetched once),
+        # unless nothing is fresh
+        leading = _leading(fresh or found, keep=memory is None and bool(fresh))
+        schema = _schema(leading[-1])
         if memory is not None:
             return info, schema, _bounded_stream(fresh, schema, memory)
-        return info, schema, _stream(fresh, schema, first)
+        return info, schema, _stream(fresh, schema, leading)
     scans = _scanned_all(found, keep=memory is None)
     union = _union(scans)
     if column is not None and column not in union:
@@ -104,7 +125,7 @@ def file_batches(
             f"with.incremental.watermark: column {column!r} is not in the source's columns "
             f"({', '.join(union)})"
         )
-    schema = _schema(scans[0])
+    schema = _schema(_pinned(scans))
     if memory is not None:
         return info, schema, bounded_batches(cfg, scans, union, journal, memory)
     if column is None:
@@ -128,15 +149,30 @@ def _whole(scans: list[_Scanned]) -> Iterator[Batch]:
     yield Batch(pl.concat([_frame(s) for s in scans], how="diagonal_relaxed"), None)
 
 
-def _stream(fresh: list[Partition], schema: Schema, first: _Scanned | None) -> Iterator[Batch]:
-    """One batch a partition; the first partition's scan is ``first``, already made (and let
-    go once read: an object's scan holds its bytes)."""
+def _leading(found: list[Partition], *, keep: bool) -> list[_Scanned]:
+    """The scans of ``found`` up to its first partition with rows (all, when none has any)."""
+    scans = []
+    for part in found:
+        scans.append(_scanned(part, keep=keep))
+        if not scans[-1].empty:
+            break
+    return scans
+
+
+def _stream(fresh: list[Partition], schema: Schema, leading: list[_Scanned]) -> Iterator[Batch]:
+    """One batch a partition, an empty one for a partition of no rows; the first partitions'
+    scans are ``leading``, already made (and let go once read: an object's scan holds its
+    bytes)."""
+    import polars as pl
+
+    made = {s.part.key: s for s in leading if s.frame is not None}
+    columns = leading[-1].columns
     for part in fresh:
-        if first is not None and part is first.part:
-            scan, first = first, None
+        scan = made.pop(part.key, None) or _checked(_scanned(part), schema)
+        if scan.empty:
+            yield Batch(pl.LazyFrame(schema=columns), part.key)
         else:
-            scan = _checked(_scanned(part), schema)
-        yield Batch(_frame(scan), part.key)
+            yield Batch(_frame(scan), part.key)
 
 
 def _rows_past(scans: list[_Scanned], union: pl.Schema, column: str, mark: Any) -> Iterator[Batch]:
@@ -146,7 +182,7 @@ def _rows_past(scans: list[_Scanned], union: pl.Schema, column: str, mark: Any) 
 
     frames = []
     for scan in scans:
-        if column not in scan.columns:
+        if column not in scan.columns or scan.empty:
             continue
         value = pl.col(column)
         if scan.columns[column] != union[column]:
@@ -176,8 +212,9 @@ def _aligned(frame: Any, own: pl.Schema, union: pl.Schema) -> Any:
 
 
 def _checked(scan: _Scanned, schema: Schema) -> _Scanned:
-    """A stream partition, refused when its columns differ from the first partition's."""
-    change = schema_change(schema, _schema(scan))
+    """A stream partition, refused when its columns differ from the first partition's (a
+    partition of no rows has no types to differ)."""
+    change = schema_change(schema, _schema(scan)) if not scan.empty else ""
     if change:
         raise JournalError(f"partition {scan.part.key}: {change}; the watermark stays before it")
     return scan
@@ -187,7 +224,7 @@ def _bounded_stream(fresh: list[Partition], schema: Schema, memory: MemoryPlan) 
     """The batches of :func:`_stream`, each read in chunks of ``memory.chunk_bytes``."""
     for part in fresh:
         scan = _checked(_scanned(part, keep=False), schema)
-        yield Batch(_chunks([scan], scan.columns, memory), part.key)
+        yield Batch(_chunks([scan], scan.columns, memory), part.key)  # none when it is empty
 
 
 def bounded_batches(
@@ -224,5 +261,7 @@ def _chunks(scans: list[_Scanned], union: pl.Schema, memory: MemoryPlan) -> Iter
     """Every partition's rows in bounded frames, each given ``union``'s columns and types."""
     for scan in scans:
         assert scan.part.chunks is not None
+        if scan.empty:
+            continue
         for df in scan.part.chunks(scan.columns, memory.chunk_bytes):
             yield _aligned(df, scan.columns, union)

@@ -20,7 +20,14 @@ from lockgate.stages.ingest.arrow_rows import ArrowRows
 from lockgate.stages.ingest.budget import MemoryPlan
 from lockgate.stages.ingest.config import IngestConfig
 from lockgate.stages.ingest.journal import Journal, JournalError
-from lockgate.stages.ingest.postgres import Order, Position, Snapshot, connect, describe
+from lockgate.stages.ingest.postgres import (
+    Order,
+    Position,
+    Snapshot,
+    SourceError,
+    connect,
+    describe,
+)
 from lockgate.stages.ingest.run import Batch, Schema
 
 FIRST_BATCH_PROBE = 1000
@@ -57,7 +64,7 @@ def postgres_batches(
 
     def batches() -> Iterator[Batch]:
         with conn.transaction():  # the transaction the columns were read in: one snapshot
-            rows_conn = ArrowRows(src, password, snapshot)
+            rows_conn = ArrowRows(src, password, snapshot, _relation_named(cfg))
             stack.callback(rows_conn.close)
             if order is None:
                 chunk = max_bytes or FULL_READ_CHUNK
@@ -70,6 +77,7 @@ def postgres_batches(
                 upto = snap.cutoff(order, after, 2**62)
                 if upto is not None:
                     df = rows_conn.frame(snap.select(columns, order, after, upto))
+                    _check_progress(src, order, after, upto, df)
                     yield _batch(df, upto)
                 return
             rows = cfg.batch.max_rows
@@ -80,8 +88,9 @@ def postgres_batches(
                 if upto is None:
                     return
                 df = rows_conn.frame(snap.select(columns, order, after, upto))
+                _check_progress(src, order, after, upto, df)
                 if df.height > rows:
-                    _say_ties(df, order[0], upto[0], rows, max_bytes)
+                    _say_ties(df, snap.count_at(order[0], upto[0]), upto[0], rows, max_bytes)
                 if max_bytes is not None and df.height:
                     width = max(1, df.estimated_size() // df.height)
                     rows = int(max(1, min(cfg.batch.max_rows, max_bytes // width)))
@@ -131,11 +140,30 @@ def _batch(df: Any, upto: Position) -> Batch:
     return Batch(df, upto[0], upto[1] if len(upto) > 1 else None)
 
 
-def _say_ties(df: Any, column: str, value: Any, rows: int, max_bytes: int | None) -> None:
-    """One line on stderr: the batch is over its bound because rows share a watermark value."""
-    import polars as pl
+def _relation_named(cfg: IngestConfig) -> str:
+    src = cfg.source.postgres
+    assert src is not None
+    return f"table {src.table}" if src.table else "the query's tables"
 
-    ties = int(df.select((pl.col(column) == value).sum()).item())
+
+def _check_progress(
+    src: Any, order: Order, after: Position | None, upto: Position, df: Any
+) -> None:
+    """A batch moves the watermark forward and holds the rows the cutoff found, or the read
+    stops here: read again from the same place, it would loop forever."""
+    stuck = after is not None and tuple(upto[: len(after)]) == tuple(after)
+    if stuck or not df.height:
+        columns = " and ".join(repr(c) for c in order)
+        raise SourceError(
+            f"{describe(src)}: the batch past {after!r} up to {upto!r} read no new rows, though "
+            f"the source holds rows there: {columns} does not compare the same way once read "
+            "back; use a watermark column of another type (an integer or a timestamp)"
+        )
+
+
+def _say_ties(df: Any, ties: int, value: Any, rows: int, max_bytes: int | None) -> None:
+    """One line on stderr: the batch is over its bound because ``ties`` rows share a watermark
+    value (counted by the server: a uuid or an interval has no Polars literal)."""
     if ties < 2:
         return
     size = df.estimated_size()

@@ -3,7 +3,9 @@
 Batch mode without ``incremental`` writes a fresh dataset into the stage's output. With
 ``incremental`` or ``mode: stream`` the dataset lives under the project state
 (``<state>/ingest/<stage>/``) and grows run after run; each run links its parts into the output
-and writes the manifest there.
+and writes the manifest there. A run holds an exclusive lock on that folder from start to end: a
+second run of the same stage meanwhile stops at once with one line (were it to go on, it would
+delete the first one's parts in flight as a crash's leftovers).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.stages.ingest.budget import plan
 from lockgate.stages.ingest.config import IngestConfig
-from lockgate.stages.ingest.journal import SEALED, Journal, Sink
+from lockgate.stages.ingest.journal import SEALED, Journal, JournalError, Sink
 from lockgate.stages.ingest.manifest import RunSummary, publish
 from lockgate.stages.ingest.prefetch import prefetched
 from lockgate.stages.ingest.transform import apply_steps
@@ -62,6 +64,8 @@ class Ingest:
         # Only the state folder is sealed here; the output is sealed by the engine's cache.
         folder = self.state_folder if self.persistent else self.out
         sink = Sink(folder, self.sealer if self.persistent else None, durable=self.persistent)
+        if self.persistent:
+            _hold(folder, stack)
         journal = sink.load() if self.persistent else Journal()
         sink.recover(journal)
         journal = sink.pin_read_by(journal, self._read_by())
@@ -166,6 +170,24 @@ class _Counted:
             yield part
 
 
+def _hold(folder: Path, stack: ExitStack) -> None:
+    """An exclusive lock on the dataset's folder until ``stack`` closes (the process's end
+    releases it too, however it ends)."""
+    import fcntl
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    stack.callback(os.close, fd)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise JournalError(
+            f"{folder}: another run of this ingest stage is writing its dataset; wait for it "
+            "to finish, then run the stage again"
+        ) from None
+
+
 def _known_schema(sink: Sink, journal: Journal) -> dict[str, str]:
     """The output schema from the newest committed part (a run that read nothing new)."""
     if not journal.parts:
@@ -174,10 +196,15 @@ def _known_schema(sink: Sink, journal: Journal) -> dict[str, str]:
 
     import polars as pl
 
+    from lockgate.engine.sealing import SealError
+
     path = sink.part_file(journal.parts[-1])
     if sink.sealer is not None and path.name.endswith(SEALED):
         name = sink.sealed_name(journal, path.name)
-        body = io.BytesIO(sink.sealer.open(path.read_bytes(), name, str(path)))
+        try:
+            body = io.BytesIO(sink.sealer.open(path.read_bytes(), name, str(path)))
+        except SealError as exc:  # no stage re-writes a kept part: the dataset starts over
+            raise sink.restart(exc) from None
         return {k: str(v) for k, v in pl.read_parquet(body, n_rows=0).schema.items()}
     return {k: str(v) for k, v in pl.read_parquet_schema(path).items()}
 

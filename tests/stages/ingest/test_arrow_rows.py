@@ -140,3 +140,92 @@ def test_a_run_that_reads_no_rows_still_publishes_its_columns(
     manifest = json.loads((ctx.out / "manifest.json").read_text())
     assert manifest["rows"] == 0
     assert manifest["schema"] == {"id": "Int64", "tag": "String", "twice": "Int64"}
+
+
+def test_both_connections_read_in_utc_whatever_the_server_default(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    """A view whose watermark depends on the session's zone (ts::date), on a server whose
+    default zone is UTC+14: the batch bounds (control connection) and the rows (row
+    connection) must be computed in the same zone, or a day's rows fall between batches."""
+    pg.execute("CREATE TABLE t.ev (id int, ts timestamptz)")
+    pg.execute("INSERT INTO t.ev VALUES (1, '2024-01-01 12:00Z'), (2, '2024-01-02 12:00Z')")
+    pg.execute("CREATE VIEW t.daily AS SELECT id, ts::date AS day, ts::text AS shown FROM t.ev")
+    pg.execute("ALTER ROLE lg SET timezone = 'Pacific/Kiritimati'")
+    pg.execute("ALTER ROLE lg SET datestyle = 'SQL, DMY'")
+    try:
+        with_ = {
+            "source": {"postgres": postgres_source(pg_cluster, table="t.daily")},
+            "incremental": {"watermark": "day"},
+            "mode": "stream",
+            "batch": {"max_rows": 1},
+        }
+        ctx = stage_context(tmp_path, with_, "1")
+        assert main(ctx) == 0
+    finally:
+        pg.execute("ALTER ROLE lg RESET timezone")
+        pg.execute("ALTER ROLE lg RESET datestyle")
+    data, manifest = read_all(ctx.out)
+    assert sorted(data["id"].to_list()) == [1, 2]
+    assert sorted(data["shown"].to_list()) == ["2024-01-01 12:00:00+00", "2024-01-02 12:00:00+00"]
+    assert manifest["watermark"]["value"] == {"date": "2024-01-02"}
+
+
+@pytest.mark.timeout(60)
+def test_a_schema_change_waiting_for_the_read_stops_it_in_one_line(
+    pg: Any, pg_cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ALTER TABLE that arrives after the control connection took its lock and before the row
+    connection's first read: the row connection's read queues behind the ALTER, which waits for
+    the control connection, and nothing ever moved again. The stage now gives up after its lock
+    timeout, ends both transactions, and the migration completes. The migration is started from
+    inside the real ``export`` (wrapped, not replaced) so that it lands in that window."""
+    import threading
+    import time
+
+    import psycopg
+
+    from lockgate.stages.ingest import postgres
+
+    pg.execute("CREATE TABLE t.w (id int, v text)")
+    pg.execute("INSERT INTO t.w SELECT g, 'x' FROM generate_series(1, 10) g")
+    migrated = threading.Event()
+
+    def migrate() -> None:
+        with psycopg.connect(pg_cluster.conninfo, autocommit=True) as conn:
+            conn.execute("ALTER TABLE t.w ADD COLUMN z int")
+        migrated.set()
+
+    export = postgres.Snapshot.export
+
+    def export_then_migrate(self: postgres.Snapshot) -> str:
+        snapshot = export(self)
+        threading.Thread(target=migrate, daemon=True).start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until the ALTER waits for this transaction's lock
+            waiting = pg.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'ALTER TABLE t.w%'"
+            ).fetchone()
+            if waiting and waiting[0]:
+                break
+            time.sleep(0.05)
+        return snapshot
+
+    monkeypatch.setattr(postgres.Snapshot, "export", export_then_migrate)
+    with_ = {
+        "source": {"postgres": postgres_source(pg_cluster, table="t.w")},
+        "incremental": {"watermark": "id"},
+        "mode": "stream",
+    }
+    with pytest.raises(SourceError) as err:
+        main(stage_context(tmp_path, with_, "1"))
+    assert str(err.value).endswith(
+        "(table t.w): a schema change on table t.w is waiting for this read; run the stage again"
+    )
+    assert migrated.wait(10), "the migration is still waiting"
+    monkeypatch.undo()
+    ctx = stage_context(tmp_path, with_, "2")
+    assert main(ctx) == 0
+    data, _ = read_all(ctx.out)
+    assert data.columns == ["id", "v", "z"] and data.height == 10

@@ -144,3 +144,59 @@ def test_one_million_rows_in_ten_batches_equal_one_full_read(
     batched, manifest = read_all(streamed.out)
     assert manifest["this_run"]["batches"] == 10
     assert batched.sort("id").equals(whole.sort("id"))
+
+
+@pytest.mark.timeout(120)
+def test_a_second_run_while_one_is_writing_stops_in_one_line(
+    pg: Any, pg_cluster: Any, tmp_path: Path
+) -> None:
+    """Two processes of the same stage: the second used to take the first one's parts in
+    flight for a crash's leftovers and delete them. The first is held, mid-run, by a lock the
+    test takes on its table; the second must stop at once, and the first then ends whole."""
+    make_table(pg, 1_000)
+    with_ = _stream(pg_cluster, 100)
+    pg.execute("BEGIN")
+    pg.execute("LOCK TABLE t.events IN ACCESS EXCLUSIVE MODE")
+    first = start_stage_process(stage_context(tmp_path, with_, "1"), with_, tmp_path / "1.log")
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # until the first run waits for the table: it holds the dataset by then
+            waiting = psycopg_count(
+                pg_cluster,
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                "'lockgate-ingest' AND wait_event_type = 'Lock'",
+            )
+            if waiting:
+                break
+            assert first.poll() is None, (tmp_path / "1.log").read_text()
+            assert time.monotonic() < deadline, "the first run never reached the table"
+            time.sleep(0.05)
+        second_ctx = stage_context(tmp_path, with_, "2")
+        second = start_stage_process(second_ctx, with_, tmp_path / "2.log")
+        try:
+            assert second.wait(timeout=30) != 0
+        finally:
+            second.kill()
+        err = (tmp_path / "2.log").read_text()
+        folder = tmp_path / "state" / "ingest" / "ingest"
+        assert (
+            f"{folder}: another run of this ingest stage is writing its dataset; wait for it "
+            "to finish, then run the stage again"
+        ) in err
+        assert "Traceback" not in err and "pg-password" not in err
+    finally:
+        pg.execute("COMMIT")
+    assert first.wait(timeout=60) == 0, (tmp_path / "1.log").read_text()
+    rerun = stage_context(tmp_path, with_, "3")
+    assert main(rerun) == 0
+    data, manifest = read_all(rerun.out)
+    assert sorted(data["id"].to_list()) == list(range(1, 1_001))
+    assert manifest["this_run"]["rows"] == 0
+
+
+def psycopg_count(cluster: Any, sql: str) -> int:
+    import psycopg
+
+    with psycopg.connect(cluster.conninfo, autocommit=True) as conn:
+        row = conn.execute(sql).fetchone()
+    return int(row[0]) if row else 0

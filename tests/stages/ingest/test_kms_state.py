@@ -55,8 +55,9 @@ def test_ingest_state_sealed_under_a_vault_wrapped_data_key(
     state = tmp_path / "state"
     (record,) = (state / ".lockgate-keys").glob("*.json")
     key_id = json.loads(record.read_text())["key_id"]
-    journal = json.loads((state / "ingest" / "ingest" / "journal.json").read_text())
-    assert journal["key_id"] == key_id
+    sealed = state / "ingest" / "ingest" / "journal.json.sealed"
+    assert sealed.read_bytes()[8 : 8 + 16].hex() == key_id  # sealed under that key
+    assert not sealed.with_name("journal.json").exists()
     as_a_new_process(monkeypatch)  # each run of the stage is its own process
     assert main(_context(tmp_path, monkeypatch, vault, "2", "2024-05-02")) == 0
     assert [r["path"] for r in vault.requests] == [

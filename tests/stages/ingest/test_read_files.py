@@ -175,3 +175,93 @@ def test_a_full_read_writes_its_parts_once(tmp_path: Path) -> None:
     assert main(ctx) == 0
     files = sorted(p.relative_to(ctx.out).as_posix() for p in ctx.out.rglob("*") if p.is_file())
     assert files == ["data/part-000001.parquet", "journal.json", "manifest.json", "metrics.json"]
+
+
+def _csv_days(root: Path, days: dict[str, str]) -> None:
+    for day, body in days.items():
+        (root / "ws" / "raw" / f"day={day}").mkdir(parents=True)
+        (root / "ws" / "raw" / f"day={day}" / "part.csv").write_text(body)
+
+
+_HEADER_ONLY_DAY = {
+    "2024-05-01": "id,amount\n1,10\n2,20\n",
+    "2024-05-02": "id,amount\n",  # a day with no rows: what most writers leave
+    "2024-05-03": "id,amount\n3,30\n",
+}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"memory_budget": "16MiB"},
+        {"mode": "stream"},
+        {"mode": "stream", "memory_budget": "16MiB"},
+        {"incremental": {"watermark": "id"}},
+        {"incremental": {"watermark": "id"}, "memory_budget": "16MiB"},
+    ],
+    ids=["batch", "batch-budget", "stream", "stream-budget", "incremental", "incremental-budget"],
+)
+def test_a_csv_partition_of_its_header_alone_contributes_no_column_types(
+    tmp_path: Path, extra: dict[str, Any]
+) -> None:
+    """Its columns read as text, and every partition's columns became text with them (or a
+    stream refused that partition on every run)."""
+    _csv_days(tmp_path, _HEADER_ONLY_DAY)
+    with_ = {"source": {"files": {"path": "raw"}}, **extra}
+    for run in ("1", "2"):
+        ctx = stage_context(tmp_path, with_, run)
+        assert main(ctx) == 0
+        data, manifest = read_all(ctx.out)
+        assert manifest["schema"] == {"id": "Int64", "amount": "Int64", "day": "String"}
+        assert sorted(data["id"].to_list()) == [1, 2, 3]
+    _csv_days(tmp_path, {"2024-05-04": "id,amount\n4,40\n10,100\n"})
+    ctx = stage_context(tmp_path, with_, "3")
+    assert main(ctx) == 0
+    data, _ = read_all(ctx.out)
+    assert sorted(data["id"].to_list()) == [1, 2, 3, 4, 10]
+
+
+def test_a_stream_that_starts_with_empty_partitions_pins_the_first_with_rows(
+    tmp_path: Path,
+) -> None:
+    _csv_days(tmp_path, {"2024-05-01": "id,amount\n", "2024-05-02": "id,amount\n"})
+    with_ = {"source": {"files": {"path": "raw"}}, "mode": "stream"}
+    assert main(stage_context(tmp_path, with_, "1")) == 0
+    _csv_days(tmp_path, {"2024-05-03": "id,amount\n3,30\n", "2024-05-04": "id,amount\n"})
+    ctx = stage_context(tmp_path, with_, "2")
+    assert main(ctx) == 0
+    data, manifest = read_all(ctx.out)
+    assert manifest["schema"] == {"id": "Int64", "amount": "Int64", "day": "String"}
+    assert data["id"].to_list() == [3]
+    assert manifest["watermark"]["value"] == "day=2024-05-04/part.csv"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"memory_budget": "16MiB"},
+        {"mode": "stream"},
+        {"mode": "stream", "memory_budget": "16MiB"},
+    ],
+    ids=["batch", "batch-budget", "stream", "stream-budget"],
+)
+def test_a_header_only_object_in_a_store_contributes_no_column_types(
+    tmp_path: Path, extra: dict[str, Any]
+) -> None:
+    """Through fsspec (its in-memory filesystem): an object's columns come from its head under
+    a budget, from the object read whole without one."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    lake = f"/lake-{tmp_path.name}"
+    for day, body in _HEADER_ONLY_DAY.items():
+        fs.pipe(f"{lake}/day={day}/part.csv", body.encode())
+    with_ = {"source": {"files": {"path": f"memory:/{lake}", "credentials": "lake"}}, **extra}
+    ctx = stage_context(tmp_path, with_)
+    (ctx.secrets_dir / "lake").write_text(json.dumps({}))
+    assert main(ctx) == 0
+    data, manifest = read_all(ctx.out)
+    assert manifest["schema"] == {"id": "Int64", "amount": "Int64", "day": "String"}
+    assert sorted(data["id"].to_list()) == [1, 2, 3]

@@ -1,5 +1,5 @@
 """The sealed parts of an ingest dataset are bound to it: each is sealed under ``ingest/<stage>/``
-and its name, recorded in ``journal.json`` as ``sealed_as``, and checked against the journal's
+and its name, recorded in the sealed journal as ``sealed_as``, and checked against the journal's
 size and sha256 before the stage uses it. A part copied from another stage's dataset, an earlier
 version of a part, or a part gone missing is one line naming the file; a journal written before
 ``sealed_as`` keeps sealing under the bare file name and still opens. The stage runs in process
@@ -13,6 +13,7 @@ import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +52,19 @@ def _state(tmp_path: Path, stage: str) -> Path:
     return tmp_path / "state" / "ingest" / stage
 
 
+def _journal(state: Path) -> dict[str, Any]:
+    """The dataset's journal, opened with the key (sealed under ``ingest/<stage>/``)."""
+    path = state / "journal.json.sealed"
+    name = f"ingest/{state.name}/journal.json.sealed"
+    return dict(json.loads(SEALER.open(path.read_bytes(), name, str(path))))
+
+
+def _rewrite_journal(state: Path, journal: dict[str, Any]) -> None:
+    """What only a holder of the key can do: seal a changed journal in place."""
+    name = f"ingest/{state.name}/journal.json.sealed"
+    (state / "journal.json.sealed").write_bytes(SEALER.seal(json.dumps(journal).encode(), name))
+
+
 def _names(ctx: StageContext) -> list[str]:
     import polars as pl
 
@@ -71,18 +85,17 @@ def test_a_part_from_another_stages_dataset_is_refused(
     if copied == "state folder":
         shutil.rmtree(b)
         shutil.copytree(a, b)
-        message = (
-            f"{b / 'journal.json'}: the dataset was sealed as 'ingest/ing-a', not 'ingest/ing-b': "
-            f"it was copied from another stage's state folder; delete {b} to ingest from the "
-            "beginning"
+        message = (  # the journal is sealed under its dataset's name too
+            f"{b / 'journal.json.sealed'}: authentication failed: the file was altered, truncated "
+            f"or moved; delete {b} to ingest from the beginning"
         )
     else:
         shutil.copyfile(a / FIRST, b / FIRST)  # same key, same file name
         message = f"{b / FIRST}: "
         if copied == "part and its journal entry":
-            journal = json.loads((b / "journal.json").read_text())
-            journal["parts"][0] = json.loads((a / "journal.json").read_text())["parts"][0]
-            (b / "journal.json").write_text(json.dumps(journal))
+            journal = _journal(b)
+            journal["parts"][0] = _journal(a)["parts"][0]
+            _rewrite_journal(b, journal)
             message += "authentication failed"  # only the name it is sealed under tells
     with pytest.raises(LockgateError, match=re.escape(message)) as caught:
         main(_context(tmp_path, monkeypatch, "ing-b", "2", "raw-b"))
@@ -164,7 +177,7 @@ def test_a_journal_sealed_under_bare_names_still_opens_and_keeps_its_scheme(
         _day(tmp_path, "raw", day, [f"{day}-1", f"{day}-2"])
     assert main(_context(tmp_path, monkeypatch, "ingest", "1")) == 0
     state = _state(tmp_path, "ingest")
-    journal = json.loads((state / "journal.json").read_text())
+    journal = _journal(state)
     assert journal["sealed_as"] == "ingest/ingest"
     # what lockgate wrote before `sealed_as`: each part sealed under its bare file name
     for entry in journal["parts"]:
@@ -174,11 +187,11 @@ def test_a_journal_sealed_under_bare_names_still_opens_and_keeps_its_scheme(
         path.write_bytes(body)
         entry.update(bytes=len(body), sha256=hashlib.sha256(body).hexdigest())
     del journal["sealed_as"]
-    (state / "journal.json").write_text(json.dumps(journal))
+    _rewrite_journal(state, journal)
     _day(tmp_path, "raw", "2024-05-03", ["2024-05-03-1", "2024-05-03-2"])
     ctx = _context(tmp_path, monkeypatch, "ingest", "2")
     assert main(ctx) == 0
-    journal = json.loads((state / "journal.json").read_text())
+    journal = _journal(state)
     assert "sealed_as" not in journal
     assert [p["file"] for p in journal["parts"]][-1] == "part-000003.parquet.sealed"
     for entry in journal["parts"]:  # the new part too: one scheme for the whole dataset

@@ -62,7 +62,12 @@ def test_state_parts_are_sealed_and_the_output_reads_downstream(
         assert frame["secret_col"].to_list() == ["alpha-row", "beta-row"]
     # the same plaintext sealed twice differs: a fresh nonce per file
     assert parts[0].read_bytes()[8 + 16 : 8 + 28] != parts[1].read_bytes()[8 + 16 : 8 + 28]
-    journal = json.loads((tmp_path / "state" / "ingest" / "ingest" / "journal.json").read_text())
+    sealed = tmp_path / "state" / "ingest" / "ingest" / "journal.json.sealed"
+    assert not sealed.with_name("journal.json").exists()
+    body = sealed.read_bytes()
+    assert b"alpha-row" not in body and b"part-000001" not in body
+    opened = sealer.open(body, "ingest/ingest/journal.json.sealed", str(sealed))
+    journal = json.loads(opened)
     assert journal["key_id"] == sealer.key_id
     manifest = json.loads((ctx.out / "manifest.json").read_text())
     assert [f["path"] for f in manifest["files"]] == [
