@@ -109,7 +109,9 @@ def test_an_ingest_container_gets_only_a_minted_role_session(
         result = lockgate("run", "--executor", "docker", cwd=root, env=env, timeout=1500)
     assert result.code == 0, result.stderr[-4000:]
     assert states(last_record(root)) == {"pull": "ok"}
-    assert len(list((root / ".lockgate" / "state" / "ingest" / "pull").rglob("*.sealed"))) == 1
+    assert (
+        len(list((root / ".lockgate" / "state" / "ingest" / "pull").rglob("*.parquet.sealed"))) == 1
+    )
 
     (session,) = assumed_roles(kms)  # one attempt, one session
     assert session["role_arn"] == kms.role_arn

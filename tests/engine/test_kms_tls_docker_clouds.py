@@ -191,7 +191,9 @@ def test_an_ingest_container_makes_and_unwraps_its_data_key_over_tls(
     ], by_containers
     data.append(_partition(root, "2024-05-02", 8, seed + 1))
     second, second_watch = run()  # a fresh container opens the sealed dataset: it unwraps
-    sealed_parts = sorted((root / ".lockgate" / "state" / "ingest" / "pull").rglob("*.sealed"))
+    sealed_parts = sorted(
+        (root / ".lockgate" / "state" / "ingest" / "pull").rglob("*.parquet.sealed")
+    )
     assert len(sealed_parts) == 2
     by_containers = _from_containers(kms, bridge["gateway"], bridge["subnet"])
     assert len([p for p in by_containers if made in p]) == 1, by_containers

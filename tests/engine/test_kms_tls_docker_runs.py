@@ -205,7 +205,9 @@ def test_sealed_state_stages_unwrap_their_own_data_key_over_tls_in_containers(
     assert (root / ".lockgate" / "state" / "killed-once").is_file()
     checkpoints = sorted((root / ".lockgate" / "state" / "train" / "fit").rglob("step-*.pt"))
     assert checkpoints and all(p.read_bytes().startswith(b"LGSEAL") for p in checkpoints)
-    sealed_parts = sorted((root / ".lockgate" / "state" / "ingest" / "pull").rglob("*.sealed"))
+    sealed_parts = sorted(
+        (root / ".lockgate" / "state" / "ingest" / "pull").rglob("*.parquet.sealed")
+    )
     assert len(sealed_parts) == 2
 
     data.append(_partition(root, "2024-05-03", 16, 3))

@@ -119,7 +119,7 @@ def test_the_pipeline_runs_sealed_at_rest(
     sealed_parts = list((root / ".lockgate" / "state" / "ingest").rglob("*.parquet.sealed"))
     assert len(sealed_parts) == 2
     checkpoints = list((root / ".lockgate" / "state" / "train").rglob("step-*.pt"))
-    assert checkpoints and all(p.read_bytes().startswith(b"LGSEAL1\n") for p in checkpoints)
+    assert checkpoints and all(p.read_bytes().startswith(b"LGSEAL2\n") for p in checkpoints)
     for f in [*(root / ".lockgate").rglob("*"), *(root / "export").rglob("*")]:
         if f.is_file() and not f.is_symlink():
             data = f.read_bytes()
