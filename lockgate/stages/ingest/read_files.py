@@ -89,19 +89,16 @@ def _schema(scan: _Scanned) -> Schema:
     return tuple((name, str(dtype)) for name, dtype in scan.columns.items())
 
 
-def _pinned(scans: list[_Scanned]) -> _Scanned:
-    """The partition whose columns the dataset pins: the first with rows (the first, when
-    none has any)."""
-    return next((s for s in scans if not s.empty), scans[0])
-
-
 def file_batches(
     cfg: IngestConfig,
     resolve: Callable[[str], Path],
     secret: Callable[[str], str],
     journal: Journal,
     memory: MemoryPlan | None = None,
+    state: Path | None = None,
 ) -> tuple[dict[str, Any], Schema, Iterator[Batch]]:
+    """The source's information, the columns the journal pins and the batches to write.
+    ``state``: the dataset's folder, which a message about the journal names."""
     src = cfg.source.files
     assert src is not None
     found = partitions(src, resolve, secret)
@@ -125,12 +122,42 @@ def file_batches(
             f"with.incremental.watermark: column {column!r} is not in the source's columns "
             f"({', '.join(union)})"
         )
-    schema = _schema(_pinned(scans))
+    # the journal pins the union, as the parts hold it: a later file that adds a column or
+    # changes one's type is then named as a change upstream, before anything is written
+    schema = tuple((name, str(dtype)) for name, dtype in union.items())
+    _refuse_changed(scans, journal, schema, state)
     if memory is not None:
         return info, schema, bounded_batches(cfg, scans, union, journal, memory)
     if column is None:
         return info, schema, _whole(scans)
     return info, schema, _rows_past(scans, union, column, journal.watermark)
+
+
+def _refuse_changed(
+    scans: list[_Scanned], journal: Journal, schema: Schema, state: Path | None
+) -> None:
+    """Refuse, naming the first file to blame, a union of the files' columns that is not the
+    one the journal pinned (a column added, or its type changed, upstream)."""
+    pinned = journal.schema
+    if pinned is None or not schema_change(pinned, schema):
+        return
+    known = dict(pinned)
+    blamed = next(
+        (
+            scan
+            for scan in scans
+            if not scan.empty
+            and any(known.get(name) != str(dtype) for name, dtype in scan.columns.items())
+        ),
+        None,
+    )
+    where = f" (first in {blamed.part.label})" if blamed is not None else ""
+    folder = state if state is not None else "the stage's state folder"
+    raise JournalError(
+        f"the source's columns changed since the last batch{where}: "
+        f"{schema_change(pinned, schema)}; the watermark stays at {journal.watermark!r}. Restore "
+        f"the column, or start a new dataset by deleting {folder}"
+    )
 
 
 def _union(scans: list[_Scanned]) -> pl.Schema:

@@ -82,7 +82,7 @@ class Ingest:
             from lockgate.stages.ingest.read_files import file_batches
 
             source_info, schema, batches = file_batches(
-                self.config, self.resolve, self.secret, journal, memory
+                self.config, self.resolve, self.secret, journal, memory, folder
             )
         journal = sink.pin_schema(journal, schema)
         n_batches = rows = 0

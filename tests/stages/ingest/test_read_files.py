@@ -115,6 +115,41 @@ def test_incremental_column_over_csv_glob(tmp_path: Path) -> None:
     assert manifest["this_run"]["rows"] == 1 and manifest["watermark"]["value"] == 3
 
 
+def test_a_later_file_that_changes_the_columns_is_named_as_a_change_upstream(
+    tmp_path: Path,
+) -> None:
+    """The journal pins the union of the files' columns, as the parts hold it: a new file that
+    retypes or adds a column stops the run naming it and the file, before anything is written
+    (it was refused at commit, blaming with.transform); one that lacks a column reads NULL there,
+    as in a first read of such files."""
+    with_ = {"source": {"files": {"path": "in/*.csv"}}, "incremental": {"watermark": "id"}}
+    first = stage_context(tmp_path, with_, "1")
+    src = first.workspace / "in"
+    src.mkdir()
+    (src / "a.csv").write_text("id,amount,region\n1,10,eu\n2,20,us\n")
+    assert main(first) == 0
+    (src / "b.csv").write_text("id,amount\n3,30\n")
+    second = stage_context(tmp_path, with_, "2")
+    assert main(second) == 0
+    data, _ = read_all(second.out)
+    assert data.sort("id")["region"].to_list() == ["eu", "us", None]
+    cases = {
+        "c.csv": (
+            "id,amount,region\n4,x40,eu\n",
+            "column 'amount' changed type from Int64 to String",
+        ),
+        "d.csv": ("id,amount,region,extra\n5,50,eu,1\n", "column 'extra' was added upstream"),
+    }
+    for run, (name, (text, change)) in enumerate(cases.items(), start=3):
+        (src / name).write_text(text)
+        with pytest.raises(LockgateError) as caught:
+            main(stage_context(tmp_path, with_, str(run)))
+        assert f"(first in in/{name}): {change}" in str(caught.value)
+        assert "the watermark stays at 3" in str(caught.value)
+        assert f"by deleting {tmp_path / 'state' / 'ingest' / 'ingest'}" in str(caught.value)
+        (src / name).unlink()
+
+
 @pytest.mark.parametrize("scheme", ["file", "memory"])
 def test_fsspec_urls_with_options_from_a_secret(tmp_path: Path, scheme: str) -> None:
     """The local and in-memory fsspec filesystems stand in for s3://, gs:// and az://: no object
