@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
@@ -61,6 +61,34 @@ class TrainConfig(FrozenModel):
         if value is True:
             return "on"
         return value
+
+    @field_validator(
+        "epochs",
+        "batch_size",
+        "seed",
+        "amp_probe_steps",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "gpus",
+        "max_steps",
+        mode="before",
+    )
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        """YAML's true/false are numbers to Python (``epochs: true`` would train 1 epoch)."""
+        if isinstance(value, bool):
+            raise ValueError(f"{str(value).lower()} is not a whole number; give one, e.g. 10")
+        return value
+
+    @model_validator(mode="after")
+    def _one_device_per_worker(self) -> TrainConfig:
+        if self.gpus > 1 and ":" in self.device:
+            raise ValueError(
+                f"device {self.device!r} names one GPU, but gpus is {self.gpus}: each worker "
+                f"takes its own GPU (cuda:0 to cuda:{self.gpus - 1}); set device: cuda (or "
+                "auto), or gpus: 1"
+            )
+        return self
 
     @field_validator("device")
     @classmethod

@@ -114,6 +114,17 @@ def stage_error(ws: Path, capsys: pytest.CaptureFixture[str], **with_: Any) -> t
             "train stage with.seed: Input should be greater than or equal to 0 (see docs/train.md)",
         ),
         (
+            {"epochs": True},
+            "train stage with.epochs: true is not a whole number; give one, e.g. 10 "
+            "(see docs/train.md)",
+        ),
+        (
+            {"gpus": 2, "device": "cuda:0"},
+            "train stage with: device 'cuda:0' names one GPU, but gpus is 2: each worker takes "
+            "its own GPU (cuda:0 to cuda:1); set device: cuda (or auto), or gpus: 1 "
+            "(see docs/train.md)",
+        ),
+        (
             {"params": {"lr": "fast"}},
             "train stage with.params.lr: 'fast' is not a number >= 0, which the default optimizer "
             "(AdamW) needs, e.g. lr: 0.001; or return your own optimizer from the entrypoint "
