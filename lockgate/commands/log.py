@@ -61,6 +61,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.follow:
         sys.stdout.buffer.write(log.text)
         sys.stdout.flush()
+    if loaded.plan.encryption and not (stage_dir / SEALED_LOG).is_file():
+        print(  # a run with encryption seals its logs as it writes them
+            f"lockgate: {stage_dir / LOG}: not sealed, though lockgate.yaml sets `encryption:`: "
+            "written by a run before encryption was set, or put there since; nothing vouches "
+            "for what it says",
+            file=sys.stderr,
+        )
     if (stage_dir / SEALED_LOG).is_file() and not log.complete:
         print(
             f"lockgate: {stage_dir / SEALED_LOG}: cut short after {log.lines} "

@@ -78,8 +78,25 @@ def test_a_plain_runs_log_stays_plain(tmp_path: Path) -> None:
     assert not (stage_dir / "log.txt.sealed").exists()
     shown = lockgate("log", "show", cwd=root)
     assert shown.code == 0 and ROW in shown.stdout
+    assert "not sealed" not in shown.stderr
     missing = lockgate("log", "nosuch", cwd=root)
     assert missing.code != 0 and "no stage 'nosuch' in this run" in missing.stderr
+
+
+def test_a_plain_log_in_place_of_a_sealed_one_is_shown_with_a_warning(tmp_path: Path) -> None:
+    """A plain log is what runs from before encryption was set left, so it is still shown; but
+    a run with encryption never writes one, so one found there is said to be unvouched for."""
+    root = _project(tmp_path, sealed=True)
+    stage_dir = _stage_dir(root)
+    (stage_dir / SEALED_LOG).unlink()
+    (stage_dir / "log.txt").write_text("all rows passed\n")
+    shown = lockgate("log", "show", cwd=root)
+    assert shown.code == 0 and shown.stdout == "all rows passed\n"
+    assert (
+        f"lockgate: {stage_dir.resolve() / 'log.txt'}: not sealed, though lockgate.yaml sets "
+        "`encryption:`"
+    ) in shown.stderr.replace(str(stage_dir), str(stage_dir.resolve()))
+    assert "nothing vouches for what it says" in shown.stderr
 
 
 def test_a_log_is_bound_to_its_run_and_stage(tmp_path: Path) -> None:
