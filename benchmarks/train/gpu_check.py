@@ -209,6 +209,8 @@ def run_stage(
             "global_step": metrics["global_step"],
             "train_loss": metrics.get("train_loss"),
             "capture": metrics.get("capture"),
+            # compiling or capturing the step, once: inside wall, outside samples_per_s
+            "capture_seconds": metrics.get("capture_seconds", 0.0),
             "peak_gpu_memory_mib": metrics.get("peak_gpu_memory_mib"),
         }
     )

@@ -67,7 +67,7 @@ def open_file(sealer: Sealer, src: Path, dst: Path, name: str, where: str) -> No
     """Open ``src`` into ``dst``; ``dst`` appears only once every segment authenticated."""
     from cryptography.exceptions import InvalidTag
 
-    from lockgate.engine.sealing import SealError, tampered
+    from lockgate.engine.sealing import tampered
 
     tmp = dst.with_name(f".{dst.name}.opening")
     try:
@@ -87,7 +87,7 @@ def open_file(sealer: Sealer, src: Path, dst: Path, name: str, where: str) -> No
                 return True
 
             if not all(_each(frame, one, 0)):
-                raise SealError(tampered(where))
+                raise tampered(where)
         os.replace(tmp, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -103,7 +103,7 @@ def read_file(
     pass over the bytes, nothing written to disk. A buffer that failed is never returned."""
     from cryptography.exceptions import InvalidTag
 
-    from lockgate.engine.sealing import SealError, tampered
+    from lockgate.engine.sealing import tampered
 
     with open(src, "rb") as fin, ExitStack() as maps:
         aead, frame, size = _opening(sealer, fin, name, where)
@@ -128,7 +128,7 @@ def read_file(
 
             ok = all(_each(frame, one, 0, buffers=False))
     if not ok:
-        raise SealError(tampered(where))
+        raise tampered(where)
     return out
 
 
@@ -136,17 +136,17 @@ def _opening(sealer: Sealer, fin: BinaryIO, name: str, where: str) -> tuple[AESG
     """The cipher, the framing and the sealed size of the segmented file open as ``fin``, its
     header checked: refused before any segment is read when it is not sealed, names a key this
     sealer cannot find, or its size is not the one the header declares."""
-    from lockgate.engine.sealing import SealError, tampered
+    from lockgate.engine.sealing import not_sealed, tampered
 
     size = os.fstat(fin.fileno()).st_size
     fin.seek(0)
     header = fin.read(HEADER)
     if not header.startswith(MAGIC) or size < HEADER + _TAG:
-        raise SealError(f"{where}: not a lockgate-sealed file")
+        raise not_sealed(where)
     key = sealer.key_for(header[len(MAGIC) : len(MAGIC) + 16].hex(), where)
     segment, plain = _SIZES.unpack(header[HEADER - _SIZES.size :])
     if not 0 < segment <= _LARGEST or size != sealed_size(plain, segment):
-        raise SealError(tampered(where))
+        raise tampered(where)
     return _aead(key), _Frame(header, name, plain, segment), size
 
 

@@ -173,10 +173,10 @@ def _open(sealer: Sealer, data: bytes, name: str, where: str) -> OpenedLog:
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from lockgate.engine.sealing import SealError, tampered
+    from lockgate.engine.sealing import SealError, not_sealed, tampered
 
     if not data.startswith(MAGIC) or len(data) < HEADER:
-        raise SealError(f"{where}: not a lockgate-sealed log")
+        raise not_sealed(where, "log")
     header = data[:HEADER]
     aead = AESGCM(sealer.key_for(header[len(MAGIC) : len(MAGIC) + 16].hex(), where))
     parts: list[bytes] = []
@@ -186,7 +186,7 @@ def _open(sealer: Sealer, data: bytes, name: str, where: str) -> OpenedLog:
             raise _CutInside(i)
         (n,) = _LEN.unpack_from(data, at)
         if n > _LARGEST:
-            raise SealError(tampered(where))
+            raise tampered(where)
         end = at + _LEN.size + n + _TAG
         if end > len(data):
             raise _CutInside(i)
@@ -198,7 +198,7 @@ def _open(sealer: Sealer, data: bytes, name: str, where: str) -> OpenedLog:
                 continue
             break
         else:
-            raise SealError(tampered(where))
+            raise tampered(where)
         at, i = end, i + 1
         if last:
             if at != len(data):

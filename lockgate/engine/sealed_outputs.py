@@ -202,6 +202,8 @@ class SealedOutputs:
         if self.sealer is None:
             raise SealError(
                 f"{folder}: sealed with key {sealed_key_id(folder)}, but lockgate.yaml sets no "
-                "`encryption:`; set `encryption: {key: ...}` to the key it was sealed with"
+                "`encryption:`",
+                "set `encryption: {key: ...}` to the key it was sealed with",
+                kind="other-key",
             )
         return self.sealer

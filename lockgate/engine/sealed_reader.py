@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lockgate.engine import sealed_file
 from lockgate.engine.sealed_file import HEADER, MAGIC, sealed_size
-from lockgate.engine.sealing import SealError, tampered
+from lockgate.engine.sealing import not_sealed, tampered
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -91,11 +91,11 @@ class SealedReader(io.RawIOBase):
         size = os.fstat(self._fd).st_size
         header = os.pread(self._fd, HEADER, 0)
         if not header.startswith(MAGIC) or len(header) < HEADER or size < HEADER + _TAG:
-            raise SealError(f"{self.where}: not a lockgate-sealed file")
+            raise not_sealed(self.where)
         key = sealer.key_for(header[len(MAGIC) : len(MAGIC) + 16].hex(), self.where)
         segment, plain = _SIZES.unpack(header[HEADER - _SIZES.size :])
         if not 0 < segment <= sealed_file._LARGEST or size != sealed_size(plain, segment):
-            raise SealError(tampered(self.where))  # cut short or grown: refused before any read
+            raise tampered(self.where)  # cut short or grown: refused before any read
         self.size = plain
         self._aead: AESGCM = AESGCM(key)
         self._frame = sealed_file._Frame(header, name, plain, segment)
@@ -124,13 +124,13 @@ class SealedReader(io.RawIOBase):
         while got < n + _TAG:
             done = os.preadv(self._fd, [sealed[got:]], at + got)
             if done == 0:
-                raise SealError(tampered(self.where))  # shrank since it was opened
+                raise tampered(self.where)  # shrank since it was opened
             got += done
         try:
             self._aead.decrypt_into(self._frame.nonce(i), sealed, self._frame.aad(i), target)
         except InvalidTag:
             target[:] = bytes(n)  # nothing unauthenticated is left in a caller's buffer
-            raise SealError(tampered(self.where)) from None
+            raise tampered(self.where) from None
 
     def readable(self) -> bool:
         return True

@@ -28,7 +28,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from lockgate.errors import LockgateError
 from lockgate.spec.keys import (
@@ -52,8 +52,28 @@ _BLOCK = 4 << 20
 ONE_MESSAGE_MAX = 2**31 - 1  # what AES-GCM in one call takes (the cryptography package's bound)
 
 
+SealFault = Literal["tampered", "other-key", "other"]
+
+
 class SealError(LockgateError):
-    """A key cannot be resolved, or a sealed file fails authentication."""
+    """A key cannot be resolved, or a sealed file fails authentication.
+
+    ``what`` is the fault alone, ``advice`` what to do about it, and ``kind`` which fault it is,
+    so a caller whose remedy differs (a dataset that must start over, a checkpoint to delete)
+    can keep the fault and give its own advice: ``"tampered"`` (altered, truncated, moved, or
+    bound to another name), ``"other-key"`` (sealed under a key that is not configured), or
+    ``"other"``."""
+
+    def __init__(self, what: str, advice: str = "", *, kind: SealFault = "other") -> None:
+        super().__init__(f"{what}; {advice}" if advice else what)
+        self.what, self.advice, self.kind = what, advice, kind
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keeps the parts across a process boundary
+        return (_seal_error, (self.what, self.advice, self.kind))
+
+
+def _seal_error(what: str, advice: str, kind: SealFault) -> SealError:
+    return SealError(what, advice, kind=kind)
 
 
 def key_bytes(text: str, origin: str) -> bytes:
@@ -172,14 +192,16 @@ class Sealer:
         try:
             return AESGCM(key).decrypt(nonce, sealed[HEADER:], self._aad(name, key_id))
         except InvalidTag:
-            raise SealError(tampered(where)) from None
+            raise tampered(where) from None
 
     def _check_header(self, header: bytes, size: int, where: str) -> tuple[bytes, str, bytes]:
         """``(key, key id, nonce)`` for a sealed file's header."""
         if not header.startswith(MAGIC) or size < HEADER + _TAG:
             raise SealError(
                 f"{where}: not a lockgate-sealed file (its header is missing or cut short: it "
-                "was altered or truncated); re-run the stage that wrote it"
+                "was altered or truncated)",
+                "re-run the stage that wrote it",
+                kind="tampered",
             )
         key_id = header[len(MAGIC) : len(MAGIC) + _ID].hex()
         return self.key_for(key_id, where), key_id, header[len(MAGIC) + _ID : HEADER]
@@ -193,8 +215,9 @@ class Sealer:
         if other is not None:
             return other
         raise SealError(
-            f"{where}: sealed with key {key_id}, but the configured key is {self.key_id}; "
-            "restore that key, or re-run with --no-cache to replace what was sealed"
+            f"{where}: sealed with key {key_id}, but the configured key is {self.key_id}",
+            "restore that key, or re-run with --no-cache to replace what was sealed",
+            kind="other-key",
         )
 
     def seal_file(self, src: Path, dst: Path, name: str) -> None:
@@ -235,21 +258,28 @@ class Sealer:
                 while left > 0:
                     n = fin.readinto(view[: min(_BLOCK, left)])
                     if not n:
-                        raise SealError(tampered(where))
+                        raise tampered(where)
                     left -= n
                     fout.write(plain_view[: dec.update_into(view[:n], plain)])
                 try:
                     fout.write(dec.finalize())
                 except InvalidTag:
-                    raise SealError(tampered(where)) from None
+                    raise tampered(where) from None
             os.replace(tmp, dst)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
 
 
-def tampered(where: str) -> str:
-    return (
-        f"{where}: authentication failed: the file was altered, truncated or moved; "
-        "re-run the stage that wrote it"
+def not_sealed(where: str, what: str = "file") -> SealError:
+    return SealError(
+        f"{where}: not a lockgate-sealed {what}", "re-run the stage that wrote it", kind="tampered"
+    )
+
+
+def tampered(where: str) -> SealError:
+    return SealError(
+        f"{where}: authentication failed: the file was altered, truncated or moved",
+        "re-run the stage that wrote it",
+        kind="tampered",
     )

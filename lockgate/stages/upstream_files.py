@@ -94,6 +94,8 @@ class UpstreamFiles:
         if self._sealer is None:
             raise SealError(
                 f"{folder}: sealed with key {sealed_key_id(folder)}, but this stage was given "
-                "no key: set `encryption: {key: ...}` in lockgate.yaml"
+                "no key",
+                "set `encryption: {key: ...}` in lockgate.yaml",
+                kind="other-key",
             )
         return self._sealer

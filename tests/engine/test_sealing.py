@@ -117,6 +117,24 @@ def test_damage_is_one_clear_error_and_leaves_nothing(
         Sealer.from_key(key).open_file(path, target, name, str(path))
     assert str(path) in str(info.value)
     assert not target.exists() and not list(tmp_path.glob(".*opening"))
+    # the fault apart from the advice, for callers whose remedy differs (ingest, train)
+    assert info.value.kind == ("tampered" if key == KEY else "other-key")
+    assert str(info.value) == f"{info.value.what}; {info.value.advice}"
+    assert str(path) in info.value.what and str(path) not in info.value.advice
+
+
+def test_a_seal_error_keeps_its_parts_across_a_process_boundary() -> None:
+    import pickle
+
+    error = pickle.loads(
+        pickle.dumps(SealError("f: sealed with key a", "restore it", kind="other-key"))
+    )
+    assert (error.what, error.advice, error.kind) == (
+        "f: sealed with key a",
+        "restore it",
+        "other-key",
+    )
+    assert str(error) == "f: sealed with key a; restore it"
 
 
 def test_the_key_is_not_in_repr() -> None:

@@ -28,7 +28,7 @@ from lockgate.stages.ingest.values import decode_value, encode_value
 if TYPE_CHECKING:
     import polars as pl
 
-    from lockgate.engine.sealing import Sealer
+    from lockgate.engine.sealing import Sealer, SealError
 
 JOURNAL = "journal.json"
 SEALED = ".sealed"  # suffix of a part (and of the journal) sealed at rest in the state folder
@@ -175,12 +175,11 @@ class Sink:
     def _journal_name(self) -> str:
         return f"{self.dataset}/{JOURNAL}{SEALED}"
 
-    def restart(self, exc: Exception) -> JournalError:
+    def restart(self, exc: SealError) -> JournalError:
         """A sealed file of the dataset that does not open, with the one way on: no stage
         re-writes it, so the dataset starts over (or, sealed under another key, that key)."""
-        reason = str(exc).rsplit("; ", 1)[0]
-        key = "set `encryption:` to that key, or " if "sealed with key" in reason else ""
-        return JournalError(f"{reason}; {key}delete {self.folder} to ingest from the beginning")
+        key = "set `encryption:` to that key, or " if exc.kind == "other-key" else ""
+        return JournalError(f"{exc.what}; {key}delete {self.folder} to ingest from the beginning")
 
     def load(self) -> Journal:
         text = self._journal_text()

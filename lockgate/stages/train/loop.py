@@ -14,6 +14,7 @@ from lockgate.stages.train.capture import (
     GraphStep,
     compile_failed,
     make_capturable,
+    synchronized,
 )
 from lockgate.stages.train.checkpoint import (
     CheckpointError,
@@ -44,14 +45,20 @@ class TrainOutcome:
     train_seconds: float
     samples_seen: int
     final_metrics: dict[str, float] = field(default_factory=dict)
+    # compiling (the first compiled step, its batch included) or capturing the CUDA graph: paid
+    # once per process, within train_seconds and samples_seen, and left out of samples_per_s
+    capture_seconds: float = 0.0
+    capture_samples: int = 0
 
     @property
     def samples_per_s(self) -> float:
-        """Of the steps this run took; when it took none (resumed from the last checkpoint of a
-        run not marked finished), the rate the checkpointed epochs ran at: the harmonic mean of
-        their rows, which is their samples over their seconds when the epochs are equal."""
-        if self.train_seconds > 0:
-            return self.samples_seen / self.train_seconds
+        """Of the steps this run took, without the one-off compile or capture; when it took none
+        (resumed from the last checkpoint of a run not marked finished), the rate the
+        checkpointed epochs ran at: the harmonic mean of their rows, which is their samples over
+        their seconds when the epochs are equal."""
+        steady = self.train_seconds - self.capture_seconds
+        if steady > 0:
+            return (self.samples_seen - self.capture_samples) / steady
         rates = [row["samples_per_s"] for row in self.history if row.get("samples_per_s", 0) > 0]
         return len(rates) / sum(1 / rate for rate in rates) if rates else 0.0
 
@@ -105,6 +112,7 @@ class Trainer:
         self.capture = capture or CaptureChoice("off", "off")
         self.compiled: Any = None
         self.compiled_ran = False  # a first compiled step succeeded (else: fall back to eager)
+        self.compile_seconds, self.compile_samples = 0.0, 0  # that first step, compile included
         self.graph: GraphStep | None = None
         if self.capture.mode == "compile":
             import torch
@@ -177,13 +185,23 @@ class Trainer:
             return self._eager_step(self.model, xb, yb)
         if self.compiled_ran:
             return self._eager_step(self.compiled, xb, yb)
+        start = synchronized(self.train.device)
         try:  # the first compiled call compiles: no C++ compiler, an unsupported op...
             loss = self._eager_step(self.compiled, xb, yb)
         except Exception as exc:
             self._compile_failed(exc)
-            return self._eager_step(self.model, xb, yb)  # the same batch, eagerly
-        self.compiled_ran = True
+            loss = self._eager_step(self.model, xb, yb)  # the same batch, eagerly
+        else:
+            self.compiled_ran = True
+        self.compile_seconds += synchronized(self.train.device) - start
+        self.compile_samples += len(yb)
         return loss
+
+    def capture_paid(self) -> tuple[float, int]:
+        """Seconds and samples spent so far compiling the step or capturing its graph."""
+        if self.graph is not None:
+            return self.graph.capture_seconds, 0  # the captured step is replayed, and timed
+        return self.compile_seconds, self.compile_samples
 
     def _compile_failed(self, exc: Exception) -> None:
         """Fall back to eager steps, with one logged reason (as cuda-graph's fallbacks)."""
@@ -254,6 +272,8 @@ class Trainer:
         steps_per_epoch = self.train.steps_per_epoch()
         limit = self.settings.max_steps
         train_seconds, samples = 0.0, 0
+        # compiling or capturing: its seconds, and the group's samples meanwhile
+        captured_paid: tuple[float, int] = (0.0, 0)
         # Checkpoint every `every` steps, at an epoch end when a multiple of `every` was passed
         # inside it, and after the last epoch.
         save = self.store is not None and self.settings.is_chief
@@ -263,6 +283,7 @@ class Trainer:
             if limit is not None and global_step >= limit:
                 break
             start = time.perf_counter()
+            paid_seconds, paid_samples = self.capture_paid()
             epoch_samples = 0
             step = first_step if epoch == first_epoch else 0
             for xb, yb in self.train.epoch(epoch, start_step=step):
@@ -286,12 +307,21 @@ class Trainer:
                 if stop:
                     break
             # Under DDP each rank saw its share: the row is of every sample the epoch took.
-            loss_sum, seen, epoch_samples = summed_over_ranks(loss_sum, seen, epoch_samples)
+            capture_seconds, capture_samples = self.capture_paid()
+            capture_seconds -= paid_seconds
+            loss_sum, seen, epoch_samples, capture_samples = summed_over_ranks(
+                loss_sum, seen, epoch_samples, capture_samples - paid_samples
+            )
             row = {"epoch": float(epoch + 1), "train_loss": float(loss_sum) / max(seen, 1)}
             elapsed = time.perf_counter() - start  # float(loss_sum) synchronized the device
             train_seconds += elapsed
             samples += epoch_samples
-            row["samples_per_s"] = epoch_samples / elapsed if elapsed > 0 else 0.0
+            captured_paid = (
+                captured_paid[0] + capture_seconds,
+                captured_paid[1] + capture_samples,
+            )
+            steady = elapsed - capture_seconds  # the epoch's rate leaves a compile out
+            row["samples_per_s"] = (epoch_samples - capture_samples) / steady if steady > 0 else 0.0
             row.update(self.evaluate())
             check_finite(row, epoch + 1)
             if self.scheduler is not None:
@@ -318,7 +348,9 @@ class Trainer:
             if history
             else {}
         )
-        return TrainOutcome(history, global_step, resumed, train_seconds, samples, last)
+        return TrainOutcome(
+            history, global_step, resumed, train_seconds, samples, last, *captured_paid
+        )
 
     def _resume_point(self) -> Resumable | None:
         """The checkpoint to resume from, said on stderr by the chief with each one skipped;

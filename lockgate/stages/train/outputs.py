@@ -77,6 +77,7 @@ class TrainSummary:
     tracking_uri: str | None
     capture: str = "capture off"  # how the steps ran, with the reason for any fallback
     peak_gpu_memory_mib: float | None = None  # torch's peak allocation, on CUDA only
+    capture_seconds: float = 0.0  # compiling the step or capturing its graph, once
 
 
 def write_outputs(out: Path, summary: TrainSummary, model: Any) -> None:
@@ -113,6 +114,8 @@ def write_outputs(out: Path, summary: TrainSummary, model: Any) -> None:
     }
     if summary.peak_gpu_memory_mib is not None:
         metrics["peak_gpu_memory_mib"] = summary.peak_gpu_memory_mib
+    if summary.capture_seconds > 0:
+        metrics["capture_seconds"] = round(summary.capture_seconds, 2)
     write_json(out / "metrics.json", metrics)
     write_json(out / "history.json", list(summary.history))
     write_json(
@@ -145,6 +148,11 @@ def render_report(s: TrainSummary, has_curve: bool) -> str:
     if s.amp_note:
         lines.append(f"\n{s.amp_note}.")
     lines.append(f"\nSteps: {s.capture}.")
+    if s.capture_seconds > 0:
+        lines.append(
+            f"\nCompiling or capturing the step took {s.capture_seconds:,.1f} s, once; "
+            "samples/s leaves it out."
+        )
     if s.resumed_from_step is not None:
         lines.append(f"\nResumed from the checkpoint at step {s.resumed_from_step}.")
     lines += ["", "| metric | value |", "|---|---|"]

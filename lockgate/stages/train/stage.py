@@ -260,9 +260,10 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
     trainer.store.mark_finished(outcome.global_step)  # type: ignore[union-attr]
     summary = summarize(ctx, cfg, inputs, trainer, outcome, amp_note, tracked, image_digest)
     write_outputs(ctx.out, summary, plan.model)
+    paid = f" (after {outcome.capture_seconds:.1f} s of it)" if outcome.capture_seconds else ""
     print(
         f"train: {outcome.global_step} steps, {outcome.samples_per_s:,.0f} samples/s, "
-        f"amp {amp}, capture {trainer.capture.mode}, metrics {outcome.final_metrics}",
+        f"amp {amp}, capture {trainer.capture.mode}{paid}, metrics {outcome.final_metrics}",
         file=sys.stderr,
     )
     return 0
@@ -315,6 +316,7 @@ def summarize(
         tracked.tracking_uri if tracked else None,
         capture=trainer.capture.note(),
         peak_gpu_memory_mib=peak,
+        capture_seconds=outcome.capture_seconds,
     )
 
 

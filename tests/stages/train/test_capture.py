@@ -6,6 +6,7 @@ to eager steps with one logged reason. The graph itself is exercised by
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,26 @@ def test_compile_matches_eager_losses_with_a_ragged_last_batch() -> None:
         outcome = t.run()
         assert outcome.global_step == 3 * 13
         losses[mode] = [row["train_loss"] for row in outcome.history]
+        # the first compiled step (one full batch) compiles: its time and samples are kept
+        # apart, and samples/s is the rate of the other steps
+        paid = (16, 3 * 200 - 16) if mode == "compile" else (0, 3 * 200)
+        assert (outcome.capture_samples, outcome.samples_seen - outcome.capture_samples) == paid
+        assert (outcome.capture_seconds > 0) == (mode == "compile")
+        steady = outcome.train_seconds - outcome.capture_seconds
+        assert outcome.samples_per_s == pytest.approx(paid[1] / steady)
+        assert all(row["samples_per_s"] > 0 for row in outcome.history)
     assert losses["compile"] == pytest.approx(losses["off"], rel=LOSS_RTOL)
+
+
+def test_the_stage_reports_the_compile_apart_from_samples_per_second(
+    tmp_path: Path, capsys
+) -> None:
+    assert main(ctx_for(tmp_path, "tabular-mlp", capture="compile", epochs=1)) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["capture"] == "capture compile" and metrics["capture_seconds"] > 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert re.search(r"took [\d,]+\.\d s, once; samples/s leaves it out", report)
+    assert re.search(r"capture compile \(after \d+\.\d s of it\)", capsys.readouterr().err)
 
 
 def test_cuda_graph_off_the_gpu_falls_back_with_one_reason(tmp_path: Path, capsys) -> None:

@@ -85,6 +85,25 @@ def test_sealed_checkpoints_resume_and_refuse_tampering(tmp_path: Path) -> None:
         store.load_latest()
 
 
+def test_a_sealed_checkpoint_cut_inside_its_header_names_the_checkpoint_remedy(
+    tmp_path: Path,
+) -> None:
+    """A sealed checkpoint cut short inside its header is a checkpoint to delete, like any other
+    that does not open: not "re-run the stage that wrote it", which would only meet it again."""
+    from lockgate.engine.sealing import Sealer, SealError
+
+    store = CheckpointStore(tmp_path / "ck", sealer=Sealer.from_key(bytes(range(32))))
+    store.save({"global_step": 3, "w": torch.ones(2)})
+    path = store.path_for(3)
+    path.write_bytes(path.read_bytes()[:20])  # the magic and part of the key id
+    with pytest.raises(SealError) as caught:
+        store.load_latest()
+    assert str(caught.value) == (
+        f"{path}: does not open as a checkpoint of stage 'train' and this run's fingerprint "
+        "(altered, or copied from another stage or run); delete it or set resume: false"
+    )
+
+
 def test_kms_sealed_checkpoints_resume_after_the_state_folder_is_gone(tmp_path: Path) -> None:
     """A checkpoint_dir outside the state folder keeps the wrapped data key beside the
     checkpoints: a later run whose state folder (and so its own data key) is new resumes.
