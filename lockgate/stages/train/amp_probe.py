@@ -47,10 +47,7 @@ def _time_mode(
     source: BatchSource,
     steps: int,
 ) -> float:
-    import torch
-
-    device = source.device
-    precision = Precision(mode, device.type)
+    precision = Precision(mode, source.device.type)
     probe = copy.deepcopy(model)
     probe.train()
     optimizer = make_optimizer(probe.parameters())
@@ -68,8 +65,19 @@ def _time_mode(
             loss.backward()
             optimizer.step()
 
-    batches = probe_batches(source, steps + WARMUP_STEPS)
-    for _, (xb, yb) in zip(range(WARMUP_STEPS), batches, strict=False):
+    return time_steps(one, source, steps, WARMUP_STEPS)
+
+
+def time_steps(
+    one: Callable[[Any, Any], Any], source: BatchSource, steps: int, warmup: int
+) -> float:
+    """Samples/s of ``one`` over ``steps`` batches (at most about ``BUDGET_S`` seconds, at least
+    3 steps) after ``warmup`` untimed ones, the device synchronized at both ends."""
+    import torch
+
+    device = source.device
+    batches = probe_batches(source, steps + warmup)
+    for _, (xb, yb) in zip(range(warmup), batches, strict=False):
         one(xb, yb)
     if device.type == "cuda":
         torch.cuda.synchronize(device)

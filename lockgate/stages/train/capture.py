@@ -15,9 +15,13 @@ same model and optimizer, under every mode.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lockgate.stages.train.batches import BatchSource
+    from lockgate.stages.train.precision import Precision
 
 WARMUP_STEPS = 3  # eager steps on a side stream before capture, as CUDA graphs require
 
@@ -154,3 +158,83 @@ class GraphStep:
         y.copy_(yb, non_blocking=True)
         self.graph.replay()
         return loss.detach().clone()
+
+
+AUTO_CANDIDATES = ("off", "cuda-graph")  # compile's first step alone outlasts a probe's budget
+
+
+def probe_capture(
+    model: Any,
+    make_optimizer: Callable[[Any], Any],
+    loss_fn: Callable[[Any, Any], Any],
+    source: BatchSource,
+    precision: Precision,
+    steps: int,
+    candidates: Sequence[str] = AUTO_CANDIDATES,
+) -> CaptureChoice:
+    """``capture: auto`` where a graph can run: time ``steps`` real steps of each candidate,
+    each on a throw-away copy of the model and a fresh optimizer (as ``amp: auto`` does), and
+    keep the fastest. The real run starts from the same weights and RNG state whatever it picks.
+    A candidate that raises (a model a graph cannot hold) is left out, and the reason says so."""
+    import copy
+
+    from lockgate.stages.train.amp_probe import time_steps
+    from lockgate.stages.train.checkpoint import capture_rng, restore_rng
+
+    device = source.device
+    rng = capture_rng(device)
+    rates: dict[str, float] = {}
+    failed: list[str] = []
+    for mode in candidates:
+        probe = copy.deepcopy(model)
+        probe.train()
+        optimizer = make_optimizer(probe.parameters())
+        try:
+            one, warmup = _probe_step(mode, probe, optimizer, loss_fn, precision, source)
+            rates[mode] = time_steps(one, source, steps, warmup)
+        except Exception as exc:
+            detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            failed.append(f"{mode} failed ({type(exc).__name__}: {detail})")
+        del probe, optimizer
+    restore_rng(rng, device)
+    if not rates:
+        return CaptureChoice("off", "auto", "measured: " + "; ".join(failed))
+    best = max(rates, key=rates.__getitem__)
+    shown = ", ".join(f"{m} {r:,.0f} samples/s" for m, r in rates.items())
+    return CaptureChoice(best, "auto", "; ".join([f"measured {shown}", *failed]))
+
+
+def _probe_step(
+    mode: str,
+    model: Any,
+    optimizer: Any,
+    loss_fn: Callable[[Any, Any], Any],
+    precision: Precision,
+    source: BatchSource,
+) -> tuple[Callable[[Any, Any], Any], int]:
+    """One step of ``mode`` on ``model`` and the untimed steps it needs first (the graph's
+    warm-up and capture, the compile)."""
+
+    def eager(forward: Any) -> Callable[[Any, Any], Any]:
+        def one(xb: Any, yb: Any) -> Any:
+            optimizer.zero_grad(set_to_none=True)
+            with precision.autocast():
+                loss = loss_fn(forward(xb), yb)
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        return one
+
+    if mode == "cuda-graph":
+        why = make_capturable(optimizer)
+        if why:
+            raise ValueError(why)
+        graph = GraphStep(model, optimizer, loss_fn, lambda: precision.autocast(cache=False))
+        return lambda xb, yb: graph(xb, yb, len(yb) == source.batch_size), WARMUP_STEPS + 1
+    if mode == "compile":
+        import torch
+
+        compiled, plain = eager(torch.compile(model)), eager(model)
+        return lambda xb, yb: (compiled if len(yb) == source.batch_size else plain)(xb, yb), 1
+    return eager(model), WARMUP_STEPS

@@ -166,10 +166,11 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
     import torch
 
     from lockgate.stages.train.batches import BatchSource
-    from lockgate.stages.train.capture import choose_capture
+    from lockgate.stages.train.capture import choose_capture, probe_capture
     from lockgate.stages.train.launch import init_distributed, wrap_model
     from lockgate.stages.train.loop import LoopSettings, Trainer
     from lockgate.stages.train.outputs import write_outputs
+    from lockgate.stages.train.plan_defaults import default_loss, default_optimizer
     from lockgate.stages.train.precision import Precision, resolve_device, seed_everything
     from lockgate.stages.train.setup import (
         build_plan,
@@ -216,6 +217,15 @@ def train(ctx: StageContext, cfg: TrainConfig, role: DistributedRole) -> int:
         scheduler=plan.scheduler is not None,
         world_size=role.world_size,
     )
+    if capture.asked == "auto" and capture.mode == "cuda-graph":  # a graph could run: measure
+        capture = probe_capture(
+            plan.model,
+            plan.optimizer or default_optimizer(hyper),
+            plan.loss or default_loss(inputs.classification),
+            source,
+            Precision(amp, device.type),
+            cfg.amp_probe_steps,
+        )
     if capture.reason and role.is_chief:
         print(f"train: {capture.note()}", file=sys.stderr)
     trainer = Trainer(

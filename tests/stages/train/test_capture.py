@@ -14,7 +14,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lockgate.stages.train import main  # noqa: E402
-from lockgate.stages.train.capture import choose_capture, make_capturable  # noqa: E402
+from lockgate.stages.train.capture import (  # noqa: E402
+    choose_capture,
+    make_capturable,
+    probe_capture,
+)
+from lockgate.stages.train.plan_defaults import default_loss, default_optimizer  # noqa: E402
 from tests.stages.train.test_loop import trainer  # noqa: E402
 from tests.stages.train.test_train import ctx_for  # noqa: E402
 
@@ -55,6 +60,44 @@ def test_the_stage_reports_the_compile_apart_from_samples_per_second(
     report = (tmp_path / "out" / "report.md").read_text()
     assert re.search(r"took [\d,]+\.\d s, once; samples/s leaves it out", report)
     assert re.search(r"capture compile \(after \d+\.\d s of it\)", capsys.readouterr().err)
+
+
+def _probe(t, candidates: tuple[str, ...]):
+    return probe_capture(
+        t.model, default_optimizer({}), default_loss(True), t.train, t.precision, 6, candidates
+    )
+
+
+def test_auto_measures_each_candidate_and_leaves_the_model_and_rng_as_they_were() -> None:
+    """``capture: auto`` weighs eager steps against a CUDA graph on a GPU. The graph needs
+    CUDA, so the probe runs here with eager against ``compile``, the other mode a CPU has: the
+    same timing, throw-away copies and choice."""
+    t = trainer(200, 1, valid=False)
+    before = [p.detach().clone() for p in t.model.parameters()]
+    rng = torch.get_rng_state()
+    choice = _probe(t, ("off", "compile"))
+    rates = {
+        m: float(r.replace(",", ""))
+        for m, r in re.findall(r"(\S+) ([\d,]+) samples/s", choice.reason)
+    }
+    assert choice.asked == "auto" and set(rates) == {"off", "compile"}
+    assert choice.reason.startswith("measured off ") and all(r > 0 for r in rates.values())
+    assert choice.mode == max(rates, key=rates.__getitem__)
+    assert all(torch.equal(a, b) for a, b in zip(before, t.model.parameters(), strict=True))
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert t.run().global_step == 13  # the model trains on from the weights it had
+
+
+def test_a_candidate_that_fails_in_the_probe_is_left_out_with_its_reason() -> None:
+    """Here the graph's warm-up fails for want of CUDA; on a GPU, a model a graph cannot hold
+    (a host read in its forward) fails the same way, in the probe rather than the run."""
+    t = trainer(200, 1, valid=False)
+    choice = _probe(t, ("off", "cuda-graph"))
+    assert choice.mode == "off"
+    assert re.fullmatch(
+        r"measured off [\d,]+ samples/s; cuda-graph failed \(\w+: .+\)", choice.reason
+    )
+    assert choice.note().startswith("capture auto -> off: measured off ")
 
 
 def test_cuda_graph_off_the_gpu_falls_back_with_one_reason(tmp_path: Path, capsys) -> None:
