@@ -167,18 +167,31 @@ def proven_actor(
 ) -> Identity:
     """Who acts, proven by key or CI token; a refusal is recorded in the ledger and raised."""
     from lockgate.delivery.ledger.entry import Draft
-    from lockgate.delivery.ledger.identity import IdentityNotProven, prove_identity, statement_for
+    from lockgate.delivery.ledger.identity import (
+        IdentityNotProven,
+        prove_identity,
+        statement_for,
+        used_before,
+    )
     from lockgate.delivery.promotion.rules import identity_settings
 
     settings = identity_settings(project.pipeline, project.root)
     try:
-        return prove_identity(
+        actor = prove_identity(
             settings,
             statement_for(op, env, digest, store.clock()),
             now=store.clock(),
             identity_key=getattr(args, "identity_key", None),
             signed_statement=getattr(args, "signed_statement", None),
         )
+        seq = used_before(store.entries(), actor)
+        if seq is not None:
+            raise IdentityNotProven(
+                f"this signed statement was already used (entry {seq}): a statement proves "
+                "one command, once; sign a new one",
+                f"key {actor.proof.get('key')}",
+            )
+        return actor
     except IdentityNotProven as exc:
         store.append(
             Draft(

@@ -63,20 +63,30 @@ def _verify(args: argparse.Namespace) -> int:
     from lockgate.delivery.ledger.audit import audit_ledger
     from lockgate.delivery.ledger.audited import UNSIGNED, AuditRecord
     from lockgate.delivery.ledger.signatures import default_workers
+    from lockgate.delivery.ledger.signing import load_checker, public_key_id
 
+    public_key = args.public_key
     if args.ledger is not None:
         folder = args.ledger
+        if not folder.is_dir():
+            from lockgate.errors import LockgateError
+
+            raise LockgateError(
+                f"--ledger {folder}: no such folder; name the folder that holds ledger.jsonl "
+                "and ledger.head"
+            )
     else:
         from lockgate.commands._project import load_project
-        from lockgate.commands._release import open_store
+        from lockgate.commands._release import ledger_key_path, open_store
 
         project = load_project(args)
         folder = open_store(project, args).folder
+        named = project.pipeline.policy.ledger.public_key
+        if public_key is None and named:  # a signed ledger is audited as its gates read it
+            public_key = ledger_key_path(project, named)
     check, key_id = None, UNSIGNED
-    if args.public_key:
-        from lockgate.delivery.ledger.signing import load_checker, public_key_id
-
-        check, key_id = load_checker(args.public_key), public_key_id(args.public_key)
+    if public_key:
+        check, key_id = load_checker(public_key), public_key_id(public_key)
     result = audit_ledger(
         folder,
         check,

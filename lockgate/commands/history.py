@@ -30,13 +30,20 @@ def run(args: argparse.Namespace) -> int:
     if args.ledger is not None:
         from lockgate.delivery.ledger.ledger import FileLedger
 
+        if not args.ledger.is_dir():
+            raise LockgateError(
+                f"--ledger {args.ledger}: no such folder; name the folder that holds "
+                "ledger.jsonl and ledger.head"
+            )
         store: LedgerStore = FileLedger(args.ledger)
+        signed = False
     else:
         project = load_project(args)
         environment_rules(project.pipeline, project.root, args.environment)
         store = open_store(project, args, sync=False)
+        signed = bool(project.pipeline.policy.ledger.public_key or args.signing_key)
     if args.at is not None:
-        from lockgate.delivery.ledger.timeline import release_at
+        from lockgate.delivery.ledger.timeline import release_at, release_in
 
         try:
             at = format_time(parse_time(args.at))
@@ -44,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
             raise LockgateError(
                 f"--at {args.at!r}: expected a time like 2026-11-20T10:00Z"
             ) from None
-        release, upto = release_at(store.folder, args.environment, at)
+        if signed:  # read as every gate reads it (signatures, head, witness), not from the index
+            release, upto = release_in(store.entries(), args.environment, at)
+        else:
+            release, upto = release_at(store.folder, args.environment, at)
         if args.json:
             print(
                 json.dumps(

@@ -62,6 +62,20 @@ def read_head(folder: Path) -> Head | None:
         return None
     except ValueError as exc:
         raise LedgerError(f"{path}: the head anchor is not valid JSON ({exc})") from None
+    fields = {"seq": int, "hash": str, "size": int, "time": str, "pending": dict, "signature": str}
+    if not isinstance(raw, dict) or any(k not in raw for k in ("seq", "hash", "size")):
+        raise LedgerError(
+            f"{path}: the head anchor has no seq, hash and size: edited outside lockgate; "
+            "restore it from a copy, then run `lockgate audit verify`"
+        )
+    for key, kind in fields.items():
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise LedgerError(
+                f"{path}: the head anchor's {key} is {value!r}, not a{'n' if kind is int else ''} "
+                f"{kind.__name__}: edited outside lockgate; restore it from a copy, then run "
+                "`lockgate audit verify`"
+            )
     return Head(
         seq=raw["seq"],
         hash=raw["hash"],

@@ -16,7 +16,7 @@ are only quoted in the refusal. The proof is kept with the identity and recorded
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 
 from lockgate.delivery.ledger import sshsig
 from lockgate.delivery.ledger.allowed_signers import load_allowed_signers, signer_of
-from lockgate.delivery.ledger.entry import format_time, parse_time
+from lockgate.delivery.ledger.entry import Entry, format_time, parse_time
 from lockgate.delivery.ledger.oidc import TrustedIssuer, ci_token, verify_token
 from lockgate.errors import LockgateError
 
@@ -185,6 +185,11 @@ def prove_identity(
                 f"cannot read {exc.filename}: sign the statement with "
                 f"`ssh-keygen -Y sign -n lockgate -f KEY {signed_statement}`"
             ) from None
+        except UnicodeDecodeError:
+            raise IdentityNotProven(
+                f"{signed_statement} or {sig_file} is not text: give the statement "
+                "--print-statement wrote and the .sig file `ssh-keygen -Y sign -n lockgate` wrote"
+            ) from None
         return _by_signature(settings, wanted, text, armored, now)
     # GitHub mints the token on request, for an audience: the GitHub issuer's, else the first's
     github = [i for i in settings.issuers if "github" in i.issuer]
@@ -205,3 +210,22 @@ def prove_identity(
 
 def statement_for(op: str, environment: str, digest: str, now: datetime) -> Statement:
     return Statement(op, environment, digest, format_time(now))
+
+
+def used_before(entries: Sequence[Entry], identity: Identity) -> int | None:
+    """The entry that already recorded ``identity``'s signed statement, if any: a statement
+    proves one command, once. The ledger keeps every statement and its signature (anyone can
+    read them there), so without this a recorded statement could be replayed while it is fresh,
+    e.g. an approval after its revocation or a health mark turned around."""
+    proof = identity.proof
+    if proof.get("method") != "ssh-key":
+        return None
+    for e in entries:
+        seen = e.details.get("proof")
+        if (
+            isinstance(seen, Mapping)
+            and seen.get("statement") == proof.get("statement")
+            and seen.get("key") == proof.get("key")
+        ):
+            return e.seq
+    return None

@@ -14,12 +14,13 @@ import bisect
 import contextlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lockgate.delivery.ledger.entry import Entry, read_line
-from lockgate.delivery.ledger.ledger import LEDGER_FILE, read_head, write_atomic
+from lockgate.delivery.ledger.entry import Entry, LineError, read_line
+from lockgate.delivery.ledger.ledger import LEDGER_FILE, LedgerError, read_head, write_atomic
 from lockgate.delivery.ledger.releases import DEPLOYS
 
 INDEX_FILE = "ledger.index"
@@ -82,6 +83,15 @@ class Timeline:
         except (OSError, ValueError):
             return False
 
+    def _read(self, line: bytes, offset: int) -> Entry:
+        try:
+            return read_line(line)
+        except LineError as exc:
+            raise LedgerError(
+                f"{self.ledger}: the line at byte {offset} is not a well-formed entry ({exc}); "
+                "run `lockgate audit verify`"
+            ) from None
+
     def checkpoints(self) -> list[Checkpoint]:
         """The index, brought up to date with the ledger's committed entries."""
         head = read_head(self.folder)
@@ -98,7 +108,7 @@ class Timeline:
             data = f.read(head.size - start)
         offset = start
         for line in data.splitlines(keepends=True):
-            e = read_line(line)
+            e = self._read(line, offset)
             apply(state, e)
             if e.seq % EVERY == 0:
                 snapshot = json.loads(json.dumps(state))
@@ -129,13 +139,29 @@ class Timeline:
         with open(self.ledger, "rb") as f:
             f.seek(start)
             data = f.read(end - start)
-        for line in data.splitlines():
-            e = read_line(line)
+        for line in data.splitlines(keepends=True):
+            e = self._read(line, start)
+            start += len(line)
             if e.time > at:
                 break
             apply(state, e)
             last = e.seq
         return state, last
+
+
+def release_in(entries: Sequence[Entry], env: str, at: str) -> tuple[dict[str, Any] | None, int]:
+    """What ``env`` ran at time ``at``, from entries a read already checked (a gate's read: on
+    a signed ledger every signature, and the witness), and the seq of the last entry taken into
+    account. ``ledger.index`` is not consulted: it sits beside the ledger, unsigned, so whoever
+    can write the ledger's folder could make it say anything."""
+    state: State = {}
+    last = 0
+    for e in entries:
+        if e.time > at:
+            break
+        apply(state, e)
+        last = e.seq
+    return state.get(env), last
 
 
 def release_at(folder: Path, env: str, at: str) -> tuple[dict[str, Any] | None, int]:

@@ -249,7 +249,12 @@ class Promoter:
                     f"verify failed for {image}: {'; '.join(verdict.reasons) or 'no reason given'}"
                 ]
             )
-            refusals += residency_refusals(rules, Candidate(image))
+            # residency as a promotion checks it now (the policy may have tightened since):
+            # the registry, the model's MLflow server and artifacts, the recorded PII
+            refusals += residency_refusals(rules, self._candidate(image, entries, None, None, None))
+            seen = verdict.facts.get("scan_verdicts", "").split()
+            scan_refusals, scan_verdicts = scan_record_refusals(entries, image.digest, seen)
+            refusals += scan_refusals
             first = first_author(entries, image.digest)
             author = first[0] if first else first_with(entries, image.digest, "author")
             refused, approved = rollback_refusals(
@@ -267,6 +272,7 @@ class Promoter:
                 "target": target.seq,
                 "from": history[-1].digest if history else None,
                 **approved,
+                **({"scan_verdicts": scan_verdicts} if scan_verdicts else {}),
             }
             if refusals:
                 e = self.record(
