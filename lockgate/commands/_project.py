@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from lockgate.engine.plan import Plan, build_plan
 from lockgate.engine.workspace import Workspace
-from lockgate.spec.loader import find_spec, parse_spec
+from lockgate.spec.loader import parse_spec, spec_path
 from lockgate.spec.yamlpos import read_spec_text
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class LoadedPlan:
 def load_plan(args: argparse.Namespace) -> LoadedPlan:
     from lockgate.engine import plancache
 
-    path = args.spec.resolve() if args.spec else find_spec()
+    path = spec_path(args.spec)
     text = read_spec_text(path)
     ws = Workspace(path.parent)
     files = ws.files()
@@ -80,10 +81,43 @@ def load_plan(args: argparse.Namespace) -> LoadedPlan:
 
 
 def load_project(args: argparse.Namespace) -> Project:
-    path = args.spec.resolve() if args.spec else find_spec()
+    path = spec_path(args.spec)
     text = read_spec_text(path)
     shown = _display_path(path)
     return Project(path, text, parse_spec(text, shown))
+
+
+def select_stages(plan: Plan, names: list[str], *, only: bool) -> Plan:
+    """The part of ``plan`` that ``--stage NAME`` (repeated) and ``--only`` ask for."""
+    from lockgate.errors import LockgateError
+
+    if only and not names:
+        raise LockgateError("--only needs at least one --stage NAME")
+    for name in names:
+        choices = other_stages(plan, name)
+        if choices:
+            raise LockgateError(
+                f"--stage {shlex.quote(name)}: no such stage in {plan.pipeline_name}; {choices}"
+            )
+    return plan.select(names, only=only) if names else plan
+
+
+SHOWN_STAGES = 20  # stage names an error lists; a longer pipeline's are counted
+
+
+def other_stages(plan: Plan, name: str) -> str:
+    """For a ``name`` that is no stage of ``plan``: the closest one, or else the stages it has
+    (empty when ``name`` is one)."""
+    import difflib
+
+    known = [s.name for s in plan.stages]
+    if name in known:
+        return ""
+    close = difflib.get_close_matches(name.strip().lower(), known, n=1)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    more = f" and {len(known) - SHOWN_STAGES} more" if len(known) > SHOWN_STAGES else ""
+    return f"its stages: {', '.join(known[:SHOWN_STAGES])}{more}"
 
 
 def _display_path(path: Path) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lockgate.commands._options import add_spec_argument
-from lockgate.commands._project import load_plan
+from lockgate.commands._project import load_plan, other_stages
 from lockgate.engine.leftovers import run_over
 from lockgate.engine.sealed_log import LOG, SEALED_LOG, OpenedLog, read_log
 from lockgate.errors import LockgateError
@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="run_dir",
         type=Path,
         default=None,
+        metavar="DIR",
         help="the run folder (.lockgate/runs/ID); default: the project's newest run, also one "
         "still going or cut short",
     )
@@ -44,10 +45,21 @@ def run(args: argparse.Namespace) -> int:
     from lockgate.engine.sealed_outputs import resolve_sealer
 
     loaded = load_plan(args)
+    choices = other_stages(loaded.plan, args.stage)
+    if choices:
+        raise LockgateError(
+            f"no stage {args.stage!r} in this run or in {loaded.plan.pipeline_name}; {choices}"
+        )
     run_dir = args.run_dir or _newest_run(loaded.root / ".lockgate" / "runs")
+    if not run_dir.is_dir():
+        raise LockgateError(f"--run {run_dir}: no such run folder")
     stage_dir = run_dir / args.stage
     if not stage_dir.is_dir() and not (args.follow and not run_over(run_dir)):
-        raise LockgateError(f"{run_dir}: no stage {args.stage!r} in this run")
+        logged = sorted(p.name for p in run_dir.iterdir() if p.is_dir())
+        raise LockgateError(
+            f"{run_dir}: no stage {args.stage!r} in this run (it did not start: skipped, or "
+            f"its image failed); logs here: {', '.join(logged) or 'none'}"
+        )
     sealer = None
     if (stage_dir / SEALED_LOG).is_file() or (args.follow and loaded.plan.encryption):
         sealer, _ = resolve_sealer(  # only a sealed log needs the key

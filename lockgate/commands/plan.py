@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from lockgate.commands._options import add_json_argument, add_spec_argument
-from lockgate.commands._project import load_plan
+from lockgate.commands._project import load_plan, select_stages
 
 if TYPE_CHECKING:
     from lockgate.commands._project import LoadedPlan
@@ -20,8 +20,18 @@ REPLACED = "its cache entry is plaintext, from before `encryption:`: it runs aga
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_spec_argument(parser)
-    parser.add_argument("--stage", action="append", default=[], metavar="NAME")
-    parser.add_argument("--only", action="store_true")
+    parser.add_argument(
+        "--stage",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="plan this stage and its upstream (repeatable)",
+    )
+    parser.add_argument(
+        "--only",
+        action="store_true",
+        help="plan just the named stages; their upstream outputs must be in the cache",
+    )
     add_json_argument(parser)
 
 
@@ -30,9 +40,11 @@ def run(args: argparse.Namespace) -> int:
     from lockgate.engine.workspace import KeyResolver
     from lockgate.errors import LockgateError
 
+    if args.only and not args.stage:
+        raise LockgateError("--only needs at least one --stage NAME")
     project = load_plan(args)
     full = project.plan
-    selected = full.select(args.stage, only=args.only) if args.stage else full
+    selected = select_stages(full, args.stage, only=args.only)
     files = project.workspace.files()
     cache = project.workspace.cache
     rule = EntryRule(project)

@@ -8,12 +8,14 @@ import os
 import sys
 from pathlib import Path
 
+from lockgate.commands._options import add_spec_argument
 from lockgate.errors import LockgateError
 from lockgate.report import GITHUB_COMMENT_LIMIT, collect_report, stage_folder
 from lockgate.report.post import MARKER
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_spec_argument(parser)
     parser.add_argument(
         "run_dir",
         type=Path,
@@ -27,17 +29,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="stages",
         action="append",
         default=None,
-        help="a stage to include, in order (repeat); default: every stage "
-        "folder in the run, sorted",
+        metavar="NAME",
+        help="a stage to include, in order (repeat); default: every stage folder in the run, "
+        "in the run's order (by name when the run left no record)",
     )
-    parser.add_argument("--title", default="lockgate run")
     parser.add_argument(
-        "--output", "-o", type=Path, default=None, help="write here instead of standard output"
+        "--title", default="lockgate run", help="the report's heading (default: lockgate run)"
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write here instead of standard output",
     )
     parser.add_argument(
         "--max-chars",
         type=int,
         default=GITHUB_COMMENT_LIMIT,
+        metavar="N",
         help=f"cap on the document's length (default {GITHUB_COMMENT_LIMIT}, "
         "GitHub's comment limit)",
     )
@@ -49,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--artifact-url",
         default=None,
+        metavar="URL",
         help="base URL the run folder's files are served under; relative links become "
         "absolute links there (default: charts inline, other files named)",
     )
@@ -67,7 +79,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    run_dir: Path = args.run_dir or latest_run()
+    if args.max_chars < 1:
+        raise LockgateError(f"--max-chars {args.max_chars}: must be at least 1")
+    from lockgate.spec.loader import spec_path
+
+    run_dir: Path = args.run_dir or latest_run(spec_path(args.spec).parent)
     if not run_dir.is_dir():
         raise LockgateError(f"{run_dir}: no such run folder")
     stages = args.stages or _stages_in_order(run_dir)
@@ -76,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
         run_dir, stages, title=args.title, max_chars=max_chars, artifact_url=args.artifact_url
     )
     if args.output is not None:
-        args.output.write_text(text)
+        try:
+            args.output.write_text(text)
+        except OSError as exc:
+            raise LockgateError(f"--output {args.output}: cannot write: {exc.strerror}") from None
     else:
         sys.stdout.write(text)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -106,20 +125,30 @@ def _post(provider: str, text: str, key: str) -> None:
 
 def latest_run(project: Path | None = None) -> Path:
     """The newest run of ``project`` (default: the one whose lockgate.yaml is here or in a
-    parent folder)."""
+    parent folder) that left a record; a record that cannot be read is skipped, with a warning."""
     from lockgate.spec.loader import find_spec
 
     runs = (project or find_spec().parent) / ".lockgate" / "runs"
-    records = sorted(runs.glob("*/run.json"), key=lambda p: json.loads(p.read_text())["started"])
-    if not records:
+    started: list[tuple[str, Path]] = []
+    for record in runs.glob("*/run.json"):
+        try:
+            started.append((str(json.loads(record.read_text())["started"]), record.parent))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"warning: {record}: not a run record ({exc!r:.80}); skipped", file=sys.stderr)
+    if not started:
         raise LockgateError(f"no runs in {runs}: run `lockgate run` first, or name a run folder")
-    return records[-1].parent
+    return max(started)[1]
 
 
 def _stages_in_order(run_dir: Path) -> list[str]:
     """Stages in the run's own (DAG) order when its record is there, else sorted by name."""
     record = run_dir / "run.json"
-    if record.is_file():
+    try:
         names = [s["name"] for s in json.loads(record.read_text())["stages"]]
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"warning: {record}: not a run record ({exc!r:.80}); stages by name", file=sys.stderr)
+    else:
         return [n for n in names if stage_folder(run_dir, n) is not None]
     return sorted(p.name for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockgate.commands._options import add_spec_argument
-from lockgate.commands._project import git_sha, load_plan
+from lockgate.commands._project import git_sha, load_plan, select_stages
 from lockgate.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
 if TYPE_CHECKING:
@@ -88,6 +88,29 @@ def unsealed_caches(plan: Plan, executor: str) -> str:
     )
 
 
+def _check_folders(args: argparse.Namespace, selected: Plan) -> None:
+    """``--upstream-dir`` must be a folder when a selected stage needs one outside the
+    selection (a typo would fail each such stage as "not cached"; a first stage's job has
+    none, and CI passes the option all the same); ``--export-dir`` must be a folder or not
+    there yet."""
+    from lockgate.errors import LockgateError
+
+    upstream, export = args.upstream_dir, args.export_dir
+    names = {s.name for s in selected.stages}
+    outside = sorted({n for s in selected.stages for n in s.needs} - names)
+    if upstream is not None and not upstream.is_dir() and (upstream.exists() or outside):
+        what = "not a folder" if upstream.exists() else "no such folder"
+        raise LockgateError(
+            f"--upstream-dir {upstream}: {what}, and the stages need the outputs of "
+            f"{', '.join(outside) or 'no other stage'}; pass the folder that holds one "
+            "sub-folder per upstream stage, or leave it out to take them from the cache"
+        )
+    if export is not None and export.exists() and not export.is_dir():
+        raise LockgateError(
+            f"--export-dir {export}: a file is there; pass a folder (it is created if missing)"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from lockgate import STARTED
     from lockgate.engine.events import Event, JsonReporter
@@ -101,9 +124,10 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise LockgateError(f"--jobs {args.jobs}: must be at least 1")
     project = load_plan(args)
-    reporter = JsonReporter() if args.json else terminal_reporter()
     full = project.plan
-    selected = full.select(args.stage, only=args.only) if args.stage else full
+    selected = select_stages(full, args.stage, only=args.only)
+    _check_folders(args, selected)
+    reporter = JsonReporter() if args.json else terminal_reporter()
 
     def warn(message: str) -> None:
         reporter.emit(Event("warning", data={"message": message}))

@@ -6,7 +6,13 @@ from typing import Any, cast
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--indent", type=int, default=2)
+    parser.add_argument(
+        "--indent",
+        type=int,
+        default=2,
+        metavar="N",
+        help="spaces per level of the printed JSON (default: 2)",
+    )
 
 
 def spec_schema() -> dict[str, object]:

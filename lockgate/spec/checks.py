@@ -18,6 +18,14 @@ from lockgate.spec.yamlpos import Loc, Positions, dotted
 
 def check_values(raw: dict[str, Any], positions: Positions) -> None:
     """Raise a located :class:`SpecError` for the first value that breaks a rule."""
+    version = raw.get("version", 1)
+    if type(version) is not int or version != 1:
+        shown = _shown(positions, ("version",), version)
+        raise _fail(
+            positions,
+            ("version",),
+            f"lockgate reads spec version 1 (a number), not {shown}; write version: 1",
+        )
     _check_image(raw.get("image"), ("image",), positions)
     check_ci(raw.get("ci"), positions)
     stages = raw.get("stages")

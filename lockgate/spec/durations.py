@@ -11,6 +11,9 @@ import re
 from typing import Any
 
 _DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+# the same grammar for a JSON Schema (editors): a number of seconds, or units largest first, with
+# the spaces around it that the parser strips
+DURATION_PATTERN = r"^\s*(?=\d)(\d+|(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?)\s*$"
 _UNIT_SECONDS = (604800, 86400, 3600, 60, 1)
 EXAMPLES = "90s, 30m, 12h, 2d, 1w or 1h30m"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,10 @@ SPEC_FILE = "lockgate.yaml"
 NAME_RULE = (
     "use lowercase letters, digits, '-' and '_' (at most 63, starting with a letter or digit)"
 )
+SKELETON = (
+    "start from `version: 1`, `name: NAME`, `image: {base: IMAGE}` and `stages:` with one stage "
+    "that has `run:` (docs/spec.md; `lockgate schema` for editor completion)"
+)
 
 
 def find_spec(start: Path | None = None) -> Path:
@@ -34,7 +39,26 @@ def find_spec(start: Path | None = None) -> Path:
         candidate = folder / SPEC_FILE
         if candidate.is_file():
             return candidate
-    raise SpecError(f"no {SPEC_FILE} in {here} or any parent folder; pass --spec PATH")
+        if os.path.lexists(candidate):  # there, but a folder, a broken link or a link loop
+            return candidate  # reading it says which, and what to do
+    raise SpecError(
+        f"no {SPEC_FILE} in {here} or any parent folder; run lockgate in the project's folder "
+        "or pass --spec PATH"
+    )
+
+
+def spec_path(given: Path | None) -> Path:
+    """The spec a command reads: ``--spec`` as an absolute path, or the one :func:`find_spec`
+    finds."""
+    if given is None:
+        return find_spec()
+    try:
+        return given.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop (RuntimeError before Python 3.13)
+        raise SpecError(
+            f"{given}: a symbolic link that leads back to itself (a loop); point it at the spec "
+            "file"
+        ) from None
 
 
 def load_spec(path: Path) -> Pipeline:
@@ -47,13 +71,13 @@ def parse_spec(text: str, source: str) -> Pipeline:
     from pydantic import ValidationError
 
     from lockgate.spec.checks import check_values
-    from lockgate.spec.models import Pipeline
+    from lockgate.spec.models import NAME, Pipeline
 
     raw, positions = load_yaml(text, source)
+    if raw is None:
+        raise SpecError(f"{source}:1:1: the file holds no spec; {SKELETON}")
     if not isinstance(raw, dict):
-        raise SpecError(
-            f"{source}:1:1: the spec must be a mapping with `version`, `name`, `stages`"
-        )
+        raise SpecError(f"{source}:1:1: the spec must be a mapping; {SKELETON}")
     check_values(raw, positions)
     try:
         pipeline = Pipeline.model_validate(raw)
@@ -65,6 +89,7 @@ def parse_spec(text: str, source: str) -> Pipeline:
                 clean_loc=_clean_loc,
                 model=Pipeline,
                 key_rule=NAME_RULE,
+                patterns={NAME: NAME_RULE},
             )
         ) from None
     _check_references(pipeline, positions)
@@ -93,7 +118,8 @@ def _check_references(pipeline: Pipeline, positions: Positions) -> None:
         for i, need in enumerate(stage.needs):
             loc: Loc = ("stages", name, "needs", i)
             if need not in pipeline.stages:
-                hint = _suggest(need, names)
+                others = [n for n in names if n != name]
+                hint = _suggest(need, others) or f" (the other stages: {_listed(others)})"
                 raise SpecError(
                     f"{positions.where(loc)}: {dotted(loc)}: unknown stage {need!r}{hint}"
                 )
@@ -218,6 +244,11 @@ def find_cycle(graph: dict[str, list[str]]) -> list[str]:
                 path.append(nxt)
                 pending.append(iter(graph.get(nxt, ())))
     return []
+
+
+def _listed(names: list[str], shown: int = 20) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return (", ".join(names[:shown]) + more) or "none"
 
 
 def _suggest(word: str, choices: list[str], prefix: str = "") -> str:

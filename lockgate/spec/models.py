@@ -9,11 +9,18 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from lockgate.spec.base import FrozenModel
 from lockgate.spec.ci import Ci
-from lockgate.spec.durations import parse_duration
+from lockgate.spec.durations import DURATION_PATTERN, parse_duration
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 StageName = Annotated[str, Field(pattern=NAME)]
@@ -23,7 +30,16 @@ class Model(FrozenModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-Duration = Annotated[int, Field(description="seconds, or a duration like '30m', '1h30m'")]
+# what a spec may write for a duration (lockgate.spec.durations), for editors: the model reads
+# it into whole seconds
+DURATION_SCHEMA = {
+    "description": "seconds, or a duration like '30m', '1h30m'",
+    "anyOf": [
+        {"type": "integer", "minimum": 1},
+        {"type": "string", "pattern": DURATION_PATTERN},
+    ],
+}
+Duration = Annotated[int, WithJsonSchema(DURATION_SCHEMA)]
 
 
 class Image(Model):
@@ -74,6 +90,15 @@ class Runner(Model):
     scale_set: str | None = Field(None, description="GitHub runner scale set name (single label)")
 
 
+def _labels_too(schema: dict[str, Any]) -> None:
+    """``runner:`` also takes a list of labels (or one label), as the model reads it."""
+    schema["anyOf"] = [
+        *schema.get("anyOf", []),
+        {"type": "array", "items": {"type": "string"}},
+        {"type": "string"},
+    ]
+
+
 UNCACHEABLE = "lockgate/ingest"  # its outputs follow its source, not its cache key's inputs
 
 
@@ -101,7 +126,11 @@ class Stage(Model):
         description="name -> absolute path kept between runs (one run with encryption on)",
     )
     gpu: int | Literal["all"] = Field(0, description="GPUs the stage needs (a count, or 'all')")
-    runner: Runner | None = Field(None, description="CI runner placement")
+    runner: Runner | None = Field(
+        None,
+        description="CI runner placement; a list of labels is short for {labels: [...]}",
+        json_schema_extra=_labels_too,
+    )
     timeout: Duration | None = Field(None, description="kill the stage after this long")
     retries: int = Field(0, ge=0, le=10, description="re-runs after a failure")
     image: Image | None = Field(None, description="a different image for this stage")
@@ -330,10 +359,14 @@ class Policy(Model):
 
 
 class Branches(Model):
+    """The branches a trigger is limited to."""
+
     branches: tuple[str, ...] = Field((), description="branch names or globs")
 
 
 class Schedule(Model):
+    """A periodic run."""
+
     cron: str = Field(description="five-field cron expression, UTC")
 
     @field_validator("cron")
@@ -352,6 +385,8 @@ class DataUpdate(Model):
 
 
 class Triggers(Model):
+    """What starts the pipeline in the generated CI files."""
+
     pull_request: Branches | None = Field(
         default_factory=lambda: Branches(),
         description="pull/merge requests (to these branches; all if empty)",

@@ -77,11 +77,26 @@ def _reading() -> str:
     return text
 
 
+DURATION = "duration (seconds, or `30m`, `1h30m`, ...)"
+
+
+def _field_type(field: Any) -> str:
+    """A field's type as the spec writes it; pydantic keeps a top-level ``Annotated``'s
+    metadata apart from its type."""
+    from lockgate.spec.models import Duration
+
+    if list(field.metadata) == list(typing.get_args(Duration)[1:]):
+        return DURATION
+    return _type_name(field.annotation)
+
+
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Annotated:
-        return _type_name(args[0])
+        from lockgate.spec.models import Duration
+
+        return DURATION if annotation == Duration else _type_name(args[0])
     if origin in (typing.Union, types.UnionType):
         names = [_type_name(a) for a in args if a is not type(None)]
         return " or ".join(names) + (" (optional)" if type(None) in args else "")
@@ -143,7 +158,7 @@ def render() -> str:
     ]
     out = [HEADER, _reading()]
     for title, model in sections:
-        doc = (model.__doc__ or "").strip().replace("\n", " ")
+        doc = " ".join((model.__doc__ or "").split())
         out += [
             f"## {title}",
             "",
@@ -155,9 +170,7 @@ def render() -> str:
         for name, field in model.model_fields.items():
             key = field.alias or name
             meaning = (field.description or "").replace("|", "\\|")
-            out.append(
-                f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {meaning} |"
-            )
+            out.append(f"| `{key}` | {_field_type(field)} | {_default(field)} | {meaning} |")
         out.append("")
     return "\n".join(out)
 
