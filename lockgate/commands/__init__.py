@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from collections.abc import Sequence
 
 import lockgate
@@ -90,8 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def dispatch(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and not words[0].startswith("-") and words[0] not in COMMANDS:
+        import difflib
+
+        close = difflib.get_close_matches(words[0], list(COMMANDS), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        parser.error(f"no command {words[0]!r}; {hint}the commands: {', '.join(COMMANDS)}")
     # Parse the command name first, then let only that command's module add its options.
-    args, rest = parser.parse_known_args(argv)
+    args, rest = parser.parse_known_args(words)
     if args.command is None:
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -101,7 +109,12 @@ def dispatch(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(f"lockgate.commands.{module_name}")
     sub = argparse.ArgumentParser(prog=f"lockgate {args.command}", description=help_text)
     module.add_arguments(sub)
-    sub_args = sub.parse_args(rest)
+    sub_args, extra = sub.parse_known_args(rest)
+    if extra:
+        spec = [w for w in extra if w.endswith((".yaml", ".yml")) and not w.startswith("-")]
+        takes_spec = any("--spec" in a.option_strings for a in sub._actions)
+        hint = f"; give the spec as --spec {spec[0]}" if spec and takes_spec else ""
+        sub.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     if not getattr(sub_args, "json", False):
         result: int = module.run(sub_args)
         return result

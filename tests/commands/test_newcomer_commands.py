@@ -77,8 +77,11 @@ def test_a_missing_upstream_dir_is_bad_input_not_a_failed_stage(project, monkeyp
 def test_a_first_stage_runs_with_an_upstream_dir_that_is_not_there(project, monkeypatch, capsys):
     """The generated CI passes --upstream-dir to every job; a first stage's job downloads no
     artifact, so the folder is missing there, and the stage needs nothing from it."""
-    spec = SPEC.replace('"pass"], outputs', """'open(__import__("os").environ["LOCKGATE_OUT"]
-          + "/rows.csv", "w").write("a")'], outputs""")
+    spec = SPEC.replace(
+        '"pass"], outputs',
+        """'open(__import__("os").environ["LOCKGATE_OUT"]
+          + "/rows.csv", "w").write("a")'], outputs""",
+    )
     root = write_project(project.parent / "first", spec)
     monkeypatch.chdir(root)
     argv = ["run", "--stage", "prepare", "--only", "--executor", "local", "--upstream-dir", "in"]
@@ -162,3 +165,28 @@ def test_every_option_says_what_it_does(name):
     )
     usage = parser.format_usage()
     assert "RUN_DIR" not in usage and "OUTPUT" not in usage and "STAGES" not in usage
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["valdiate"],
+            "no command 'valdiate'; did you mean 'validate'? the commands: " + ", ".join(COMMANDS),
+        ),
+        (["frobnicate"], "no command 'frobnicate'; the commands: " + ", ".join(COMMANDS)),
+        (
+            ["validate", "lockgate.yaml"],
+            "unrecognized arguments: lockgate.yaml; give the spec as --spec lockgate.yaml",
+        ),
+        (["validate", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_a_mistyped_command_or_a_spec_given_bare_says_what_to_type(
+    tmp_path, monkeypatch, capsys, argv, message
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.splitlines()[-1].endswith(f"error: {message}"), err
