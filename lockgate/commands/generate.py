@@ -85,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
-    from lockgate.generator.files import apply_file, target_text
+    from lockgate.generator.files import apply_file, target_path, target_text
     from lockgate.generator.render import render_files
 
     stdout = stdout or sys.stdout
@@ -104,7 +104,8 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         component=args.component,
         install=args.install,
     )
-    planned = [(root / f.path, target_text(root / f.path, f, args.update)) for f in files]
+    paths = [target_path(root, f.path) for f in files]  # all checked before any is written
+    planned = [(p, target_text(p, f, args.update)) for p, f in zip(paths, files, strict=True)]
     outcomes = [apply_file(path, text, check=args.check, root=root) for path, text in planned]
     for outcome in outcomes:
         rel = outcome.path.relative_to(root)

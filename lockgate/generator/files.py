@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from lockgate.errors import LockgateError
 from lockgate.generator.rendered import Rendered
 
 
@@ -21,16 +22,43 @@ class FileOutcome:
     diff: str = ""
 
 
+def target_path(root: Path, rel: str) -> Path:
+    """Where a rendered file goes: inside the repository ``root``, and not onto a folder."""
+    path = Path(os.path.normpath(root / rel))
+    if not path.is_relative_to(root):
+        raise LockgateError(
+            f"--out {rel}: outside the repository root {root}; give a path inside it "
+            "(relative to --root)"
+        )
+    if path.exists() and not path.is_file():
+        raise LockgateError(f"--out {rel}: {path} is a folder, not a file; name the file to write")
+    return path
+
+
 def target_text(path: Path, rendered: Rendered, update: bool) -> str:
     if not update or rendered.format == "script" or not path.is_file():
         return rendered.text
     from lockgate.generator.merge import UPDATERS
 
-    return UPDATERS[rendered.format](path.read_text(encoding="utf-8"), rendered.text, str(path))
+    return UPDATERS[rendered.format](_read(path), rendered.text, str(path))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise LockgateError(
+            f"{path}: not UTF-8 text, so lockgate cannot compare or merge it; save it as UTF-8 "
+            "or remove it and generate it afresh"
+        ) from None
+    except OSError as exc:
+        raise LockgateError(
+            f"{path}: cannot read it ({exc.strerror}); check its permissions"
+        ) from None
 
 
 def apply_file(path: Path, text: str, *, check: bool, root: Path) -> FileOutcome:
-    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    current = _read(path) if path.is_file() else None
     if current == text:
         return FileOutcome(path, "unchanged")
     if check:
@@ -44,7 +72,13 @@ def apply_file(path: Path, text: str, *, check: bool, root: Path) -> FileOutcome
             )
         )
         return FileOutcome(path, "stale", diff)
-    write_atomic(path, text, executable=path.suffix == ".sh")
+    try:
+        write_atomic(path, text, executable=path.suffix == ".sh")
+    except OSError as exc:
+        raise LockgateError(
+            f"{path}: cannot write it ({exc.strerror}); make its folder writable or choose "
+            "another --out"
+        ) from None
     return FileOutcome(path, "written")
 
 

@@ -25,6 +25,7 @@ from lockgate.generator.yamltext import block, cmap, comment_after, dump, flow, 
 DEFAULT_OUT = ".github/workflows/lockgate.yml"
 FORMAT: Final = "yaml"
 HOSTED_RUNNER = "ubuntu-24.04"
+GHCR = "ghcr.io"
 PYTHON = "3.11"
 
 _EVENT_IF = {
@@ -154,19 +155,31 @@ NO_WRITE_TOKEN = (
 READ_ONLY_FLAG = "${{ (" + NO_WRITE_TOKEN + ") && '--read-only' || '' }}"
 
 
+def _on_ghcr(ci: CiPipeline) -> bool:
+    """Whether the runner image lives in GitHub's registry, where ``GITHUB_TOKEN`` (with the
+    ``packages`` permission) signs in; any other registry takes the repository's secrets."""
+    return ci.registry is None or ci.registry.split("/", 1)[0].lower() == GHCR
+
+
+def _registry_login(ci: CiPipeline) -> tuple[str, str]:
+    if _on_ghcr(ci):
+        return "${{ github.actor }}", "${{ secrets.GITHUB_TOKEN }}"
+    return "${{ secrets.LOCKGATE_REGISTRY_USER }}", "${{ secrets.LOCKGATE_REGISTRY_PASSWORD }}"
+
+
 def _image_job(ci: CiPipeline) -> Any:
-    registry = ci.registry or "ghcr.io/${{ github.repository }}"
+    registry = ci.registry or f"{GHCR}/${{{{ github.repository }}}}"
     job = cmap(name="runner image")
     job["runs-on"] = HOSTED_RUNNER
-    job["permissions"] = cmap(contents="read", packages="write")
+    job["permissions"] = cmap(contents="read")
+    if _on_ghcr(ci):
+        job["permissions"]["packages"] = "write"
     job["outputs"] = cmap(image="${{ steps.image.outputs.image }}")
     setup = _uses(cmap(name="Set up Python"), "actions/setup-python")
     setup["with"] = cmap({"python-version": PYTHON})
     login = _run("Log in to the registry", f"lockgate ci login --registry {registry}")
-    login["env"] = cmap(
-        LOCKGATE_REGISTRY_USER="${{ github.actor }}",
-        LOCKGATE_REGISTRY_PASSWORD="${{ secrets.GITHUB_TOKEN }}",
-    )
+    user, password = _registry_login(ci)
+    login["env"] = cmap(LOCKGATE_REGISTRY_USER=user, LOCKGATE_REGISTRY_PASSWORD=password)
     job["steps"] = [
         _checkout(),
         setup,
@@ -189,7 +202,8 @@ def _stage_job(ci: CiPipeline, stage: CiStage, actions: str | None) -> Any:
         job["needs"] = flow(needs)
     conditions = []
     if not stage.runs_always:
-        conditions.append(" || ".join(f"({_event_if(ci, t)})" for t in stage.when))
+        events = [t for t in stage.when if ci.has_trigger(t)]
+        conditions.append(" || ".join(f"({_event_if(ci, t)})" for t in events))
     conditions.append(_dispatch_if(ci, stage))
     if ci.build_image:  # empty when a read-only image job built without pushing
         conditions.append(f"needs.{IMAGE_JOB}.outputs.image != ''")
@@ -205,9 +219,8 @@ def _stage_job(ci: CiPipeline, stage: CiStage, actions: str | None) -> Any:
         job["timeout-minutes"] = stage.timeout_minutes
     if ci.build_image:
         container = cmap(image="${{ needs." + IMAGE_JOB + ".outputs.image }}")
-        container["credentials"] = cmap(
-            username="${{ github.actor }}", password="${{ secrets.GITHUB_TOKEN }}"
-        )
+        user, password = _registry_login(ci)
+        container["credentials"] = cmap(username=user, password=password)
         if stage.gpu:
             container["options"] = "--gpus all"
         job["container"] = container
@@ -228,8 +241,8 @@ def _permissions(ci: CiPipeline, stage: CiStage) -> Any:
     perms = cmap(contents="read")
     if stage.signs:
         perms["id-token"] = "write"  # keyless signing; signatures go to the registry
-    if ci.build_image:
-        perms["packages"] = "read"
+    if ci.build_image and _on_ghcr(ci):
+        perms["packages"] = "read"  # to pull the runner image
     if stage.scans:
         perms["security-events"] = "write"
     return perms
@@ -313,7 +326,7 @@ def _steps(ci: CiPipeline, stage: CiStage) -> list[Any]:
             cmap({"name": "Stage cache", "if": "${{ !inputs.no_cache }}"}), "actions/cache"
         )
         cache["with"] = cmap(
-            path=CACHE_DIR, key=f"lockgate-{stage.name}-${{{{ steps.cache-key.outputs.key }}}}"
+            path=ci.cache_dir, key=f"lockgate-{stage.name}-${{{{ steps.cache-key.outputs.key }}}}"
         )
         steps.append(cache)
     run = _run(f"Run stage {stage.name}", _run_command(ci, stage))
@@ -330,6 +343,9 @@ def _steps(ci: CiPipeline, stage: CiStage) -> list[Any]:
             "name": f"lockgate-{stage.name}",
             "path": f"{OUT_DIR}/{stage.name}/",
             "if-no-files-found": "warn",
+            # a sealed folder's index (.lockgate-sealed) is a hidden file, which
+            # upload-artifact (since v4.4.0) leaves out unless told
+            "include-hidden-files": True,
         }
     )
     steps.append(upload)
@@ -368,6 +384,8 @@ def _action_steps(ci: CiPipeline, stage: CiStage, actions: str) -> list[Any]:
         spec=ci.spec_path if ci.spec_path != "lockgate.yaml" else None,
         cache="${{ !inputs.no_cache }}" if stage.cache else "false",
     )
+    if stage.cache and ci.cache_dir != CACHE_DIR:
+        step["with"]["cache-dir"] = ci.cache_dir
     env = _secret_env(stage)
     if env:
         step["env"] = env

@@ -3,13 +3,13 @@ schedules and the data-update trigger token)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Final
 
 from lockgate.generator import approvals
 from lockgate.generator.install import pip_install
 from lockgate.generator.model import (
-    CACHE_DIR,
     IMAGE_JOB,
     OUT_DIR,
     REPORT_JOB,
@@ -30,12 +30,19 @@ REPORT_STAGE = "lockgate-report"
 SIGSTORE_AUDIENCE = "sigstore"
 DOTENV = "lockgate-image.env"
 
-_SOURCE_IF = {
-    "schedule": '$CI_PIPELINE_SOURCE == "schedule"',
-    "data_update": '($CI_PIPELINE_SOURCE == "trigger" || $CI_PIPELINE_SOURCE == "api" || '
-    '$CI_PIPELINE_SOURCE == "web") && $LOCKGATE_EVENT == "{event}"',
-    "manual": '$CI_PIPELINE_SOURCE == "web" && $LOCKGATE_EVENT != "{event}"',
-}
+_DATA_SOURCES = (
+    '($CI_PIPELINE_SOURCE == "trigger" || $CI_PIPELINE_SOURCE == "api" || '
+    '$CI_PIPELINE_SOURCE == "web")'
+)
+
+
+def _source_if(trigger: str, event: str) -> str:
+    """The ``rules: if:`` of a schedule, data-update (``event``) or manual pipeline."""
+    if trigger == "schedule":
+        return '$CI_PIPELINE_SOURCE == "schedule"'
+    if trigger == "data_update":
+        return f"{_DATA_SOURCES} && $LOCKGATE_EVENT {_equals(event)}"
+    return f'$CI_PIPELINE_SOURCE == "web" && $LOCKGATE_EVENT {_equals(event, negate=True)}'
 
 
 def render(
@@ -97,7 +104,9 @@ def hidden_jobs(
         )
         job["before_script"] = [pip_install(install, quote='"')]
         job["script"] = [
-            'lockgate ci login --registry "$CI_REGISTRY"',
+            # the registry the image goes to: GitLab's own (CI_REGISTRY_* sign in), or the
+            # spec's `registry`, with LOCKGATE_REGISTRY_USER/_PASSWORD set as CI/CD variables
+            'lockgate ci login --registry "$LOCKGATE_IMAGE_NAME"',
             f'lockgate ci image --spec "$LOCKGATE_SPEC" --push "$LOCKGATE_IMAGE_NAME" '
             f"--bootstrap-base --output dotenv={DOTENV}",
         ]
@@ -133,9 +142,9 @@ def _pipeline_rules(ci: CiPipeline) -> list[str]:
     if ci.push_branches is not None:
         rules += _push_rules(ci.push_branches)
     if ci.schedules:
-        rules.append(_SOURCE_IF["schedule"])
+        rules.append(_source_if("schedule", ""))
     if ci.data_event:
-        rules.append(_SOURCE_IF["data_update"].format(event=ci.data_event))
+        rules.append(_source_if("data_update", ci.data_event))
     rules.append('$CI_PIPELINE_SOURCE == "web"')
     return rules
 
@@ -144,14 +153,40 @@ def _mr_rules(branches: tuple[str, ...]) -> list[str]:
     mr = '$CI_PIPELINE_SOURCE == "merge_request_event"'
     if not branches:
         return [mr]
-    return [f'{mr} && $CI_MERGE_REQUEST_TARGET_BRANCH_NAME == "{b}"' for b in branches]
+    return [
+        f"{mr} && $CI_MERGE_REQUEST_TARGET_BRANCH_NAME {_equals(b, glob=True)}" for b in branches
+    ]
 
 
 def _push_rules(branches: tuple[str, ...]) -> list[str]:
     push = '$CI_PIPELINE_SOURCE == "push"'
     if not branches:
         return [push]
-    return [f'{push} && $CI_COMMIT_BRANCH == "{b}"' for b in branches]
+    return [f"{push} && $CI_COMMIT_BRANCH {_equals(b, glob=True)}" for b in branches]
+
+
+def _equals(value: str, *, negate: bool = False, glob: bool = False) -> str:
+    """The right-hand side of a ``rules: if:`` comparison with ``value``: ``== "NAME"``, or for
+    a branch glob (``release/*``, ``feature/**``, as GitHub and Jenkins read them) ``=~`` a
+    regular expression: ``*`` any characters but ``/``, ``**`` any characters. GitLab's string
+    literals have no escapes, so a value holding a double quote is single-quoted, or matched as
+    a regular expression when it holds both quotes. ``negate``: ``!=`` / ``!~``."""
+    if not (glob and "*" in value):
+        op = "!=" if negate else "=="
+        if '"' not in value:
+            return f'{op} "{value}"'
+        if "'" not in value:
+            return f"{op} '{value}'"
+    pattern = "".join(
+        ".*" if glob and part == "**" else "[^\\/]*" if glob and part == "*" else _re_literal(part)
+        for part in re.split(r"(\*\*|\*)", value)
+    )
+    return f"{'!~' if negate else '=~'} /^{pattern}$/"
+
+
+def _re_literal(text: str) -> str:
+    """``text`` matched literally in an RE2 pattern between slashes."""
+    return "".join(c if c.isalnum() or c == "_" else "\\" + c for c in text)
 
 
 def _variables(ci: CiPipeline) -> Any:
@@ -201,8 +236,8 @@ def _job_rules(ci: CiPipeline, stage: CiStage) -> list[Any] | None:
             conditions += _mr_rules(ci.pr_branches)
         elif trigger == "push" and ci.push_branches is not None:
             conditions += _push_rules(ci.push_branches)
-        elif trigger in _SOURCE_IF:
-            conditions.append(_SOURCE_IF[trigger].format(event=ci.data_event or "data-update"))
+        elif trigger != "pull_request" and trigger != "push" and ci.has_trigger(trigger):
+            conditions.append(_source_if(trigger, ci.data_event or "data-update"))
     manual = stage.gate is not None and stage.gate.waits
     if stage.runs_always:
         if not manual:
@@ -238,7 +273,7 @@ def _stage_job(ci: CiPipeline, stage: CiStage) -> Any:
         # keyless signing: cosign reads the OIDC token GitLab puts in SIGSTORE_ID_TOKEN
         job["id_tokens"] = cmap(SIGSTORE_ID_TOKEN=cmap(aud=SIGSTORE_AUDIENCE))
     if stage.cache:
-        job["cache"] = cmap(key=f"lockgate-{stage.name}", paths=[f"{CACHE_DIR}/"])
+        job["cache"] = cmap(key=f"lockgate-{stage.name}", paths=[f"{ci.cache_dir}/"])
     job["artifacts"] = cmap(
         when="always",
         expose_as=f"lockgate {stage.name}",

@@ -136,7 +136,8 @@ def _stage(o: _Out, ci: CiPipeline, stage: CiStage) -> None:
             o.line("beforeInput true")
         o.open("anyOf")
         for trigger in stage.when:
-            o.line(_when(ci, trigger))
+            if ci.has_trigger(trigger):
+                o.line(_when(ci, trigger))
         o.close()
         o.close()
     gate = stage.gate

@@ -15,6 +15,24 @@ from lockgate.generator.yamltext import dump, load
 
 OWNED_PREFIXES = ("lockgate-", ".lockgate-")
 UNION_LISTS = {"stages"}  # GitLab: the user's stages stay, lockgate's are added
+# Keys lockgate writes inside mappings it shares with the user (the workflow's triggers and its
+# dispatch inputs, the top-level env and variables): each follows the fresh file, so a trigger
+# or input the spec no longer asks for goes instead of lingering unseen by --check --update.
+OWNED_PATHS = (
+    ("on", "pull_request"),
+    ("on", "push"),
+    ("on", "schedule"),
+    ("on", "repository_dispatch"),
+    ("on", "workflow_dispatch", "inputs", "stage"),
+    ("on", "workflow_dispatch", "inputs", "no_cache"),
+    ("on", "workflow_dispatch", "inputs", "reason"),
+    ("on", "workflow_dispatch", "inputs", "dataset"),
+    ("env", "LOCKGATE_DATA_UPDATE"),
+    ("variables", "LOCKGATE_SPEC"),
+    ("variables", "LOCKGATE_IMAGE_NAME"),
+    ("variables", "LOCKGATE_EVENT"),
+    ("variables", "LOCKGATE_DATASET"),
+)
 
 
 class UpdateError(LockgateError):
@@ -39,7 +57,30 @@ def update_yaml(existing: str, fresh: str, where: str) -> str:
     if not isinstance(old, dict):
         raise UpdateError(f"{where}: cannot --update, the file is not a YAML mapping")
     _merge(old, new, top=True)
+    for path in OWNED_PATHS:
+        _drop_stale(old, new, path)
     return restore_comment_blocks(existing, dump(old))
+
+
+def _drop_stale(old: Any, new: Any, path: tuple[str, ...]) -> None:
+    """Remove ``path`` from ``old`` when ``new`` lacks it, and the mappings above it that this
+    leaves empty and ``new`` lacks too."""
+    chain: list[tuple[Any, str, bool]] = []  # (mapping, key in it, whether new has that key)
+    here, fresh = old, new
+    for name in path:
+        if not isinstance(here, dict) or name not in here:
+            return
+        in_new = isinstance(fresh, dict) and name in fresh
+        chain.append((here, name, in_new))
+        here, fresh = here[name], fresh.get(name) if in_new else None
+    mapping, key, in_new = chain.pop()
+    if in_new:
+        return
+    del mapping[key]
+    for mapping, key, in_new in reversed(chain):
+        if in_new or mapping[key]:
+            return
+        del mapping[key]
 
 
 def restore_comment_blocks(existing: str, merged: str) -> str:

@@ -6,6 +6,7 @@ that matter for CI (trigger subsets, approvers that resolve to people) are check
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -99,6 +100,22 @@ class CiPipeline:
     pinned_images: tuple[str, ...] = ()  # ci.images: NAME:TAG@sha256:... (public_images.py)
 
     @property
+    def cache_dir(self) -> str:
+        """The stage cache as CI jobs see it from the repository root: lockgate keeps it in
+        ``.lockgate/`` beside the spec, wherever in the repository the spec is."""
+        folder = posixpath.dirname(self.spec_path)
+        return posixpath.join(folder, CACHE_DIR) if folder else CACHE_DIR
+
+    def has_trigger(self, trigger: str) -> bool:
+        """Whether the pipeline runs on ``trigger`` at all (manual runs always exist)."""
+        return {
+            "pull_request": self.pr_branches is not None,
+            "push": self.push_branches is not None,
+            "schedule": bool(self.schedules),
+            "data_update": self.data_event is not None,
+        }.get(trigger, True)
+
+    @property
     def default_branch(self) -> str:
         return self.push_branches[0] if self.push_branches else "main"
 
@@ -148,7 +165,7 @@ def build_model(
     stages = tuple(_stage(pipeline, name, levels[name], gates) for name in order)
     _check_triggers(pipeline)
     triggers = pipeline.triggers
-    return CiPipeline(
+    ci = CiPipeline(
         name=pipeline.name,
         spec_path=spec_path,
         stages=stages,
@@ -164,6 +181,15 @@ def build_model(
         install=install,
         pinned_images=pipeline.ci.images,
     )
+    for stage in ci.stages:
+        if not any(ci.has_trigger(t) for t in stage.when):
+            listed = ", ".join(stage.when) or "nothing"
+            raise GenerateError(
+                f"stages.{stage.name}.when: lists {listed}, none of which is a trigger of this "
+                f"pipeline, so CI would never run it; add the trigger under `triggers` or add "
+                f"`manual` to stages.{stage.name}.when"
+            )
+    return ci
 
 
 def _gate(pipeline: Pipeline, env: Environment) -> Gate:

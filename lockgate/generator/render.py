@@ -27,7 +27,13 @@ def render_files(
     if provider == "all" and out:
         raise LockgateError("--out names one file; use it with one provider, not `all`")
     if actions is not None:
+        if provider not in ("github", "all"):
+            raise LockgateError(f"--actions is for GitHub workflows; not with `{provider}`")
         _check_actions_ref(actions)
+    if component is not None:
+        if provider not in ("gitlab", "all"):
+            raise LockgateError(f"--component is for GitLab pipelines; not with `{provider}`")
+        _check_component_ref(component)
     spec_path = (spec or find_spec(root)).resolve()
     pipeline = load_spec(spec_path)
     try:
@@ -61,4 +67,14 @@ def _check_actions_ref(ref: str) -> None:
         raise LockgateError(
             f"--actions {ref!r}: give OWNER/REPO@<full 40-character commit SHA> or ./ "
             "(third-party actions are pinned by commit)"
+        )
+
+
+def _check_component_ref(ref: str) -> None:
+    import re
+
+    if not re.fullmatch(r"[\w.-]+(:[0-9]+)?(/[\w.-]+)+@[\w.~+-]+", ref):
+        raise LockgateError(
+            f"--component {ref!r}: give HOST/PATH/lockgate@VERSION, the component's path on "
+            "your GitLab instance and a released version (a tag, or ~latest)"
         )

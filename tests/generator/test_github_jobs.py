@@ -18,17 +18,21 @@ def test_least_privilege_permissions() -> None:
     wf = _workflow("gated")
     jobs = wf["jobs"]
     assert wf["permissions"] == {}
-    assert jobs["lockgate--image"]["permissions"] == {"contents": "read", "packages": "write"}
-    assert jobs["lockgate-train"]["permissions"] == {"contents": "read", "packages": "read"}
+    # gated's runner image goes to registry.example.com: no GitHub Packages permission at all
+    assert jobs["lockgate--image"]["permissions"] == {"contents": "read"}
+    assert jobs["lockgate-train"]["permissions"] == {"contents": "read"}
     assert jobs["lockgate-sign"]["permissions"] == {
         "contents": "read",
         "id-token": "write",
-        "packages": "read",
     }  # no attestations: write — signatures and attestations go to the registry
     assert jobs["lockgate-scan"]["permissions"]["security-events"] == "write"
     writers = {n for n, j in jobs.items() if "write" in j["permissions"].values()}
-    assert writers == {"lockgate--image", "lockgate-sign", "lockgate-scan", "lockgate--report"}
+    assert writers == {"lockgate-sign", "lockgate-scan", "lockgate--report"}
     assert jobs["lockgate--report"]["permissions"] == {"contents": "read", "pull-requests": "write"}
+    # on GHCR (no `registry:`) the job token writes the image and stage jobs read it
+    ghcr = _workflow("quickstart")["jobs"]
+    assert ghcr["lockgate--image"]["permissions"] == {"contents": "read", "packages": "write"}
+    assert ghcr["lockgate-prepare"]["permissions"] == {"contents": "read", "packages": "read"}
 
 
 def test_only_a_digest_crosses_jobs_and_jobs_run_in_it() -> None:
