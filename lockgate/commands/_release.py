@@ -7,6 +7,7 @@ import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,12 @@ def add_release_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a statement (from --print-statement) signed with `ssh-keygen -Y sign -n lockgate`; "
         "the signature is read from FILE.sig",
+    )
+    parser.add_argument(
+        "--print-statement",
+        action="store_true",
+        help="print the statement to sign with `ssh-keygen -Y sign -n lockgate` and stop; "
+        "give the command the same options when you pass --signed-statement",
     )
 
 
@@ -157,6 +164,16 @@ def ledger_key_path(project: Project, named: str) -> Path:
     return path
 
 
+def print_statement(
+    store: LedgerStore, op: str, env: str, digest: str, terms: Sequence[tuple[str, str]] = ()
+) -> int:
+    """``--print-statement``: the statement this command asks to be signed, on stdout."""
+    from lockgate.delivery.ledger.identity import statement_for
+
+    print(statement_for(op, env, digest, store.clock(), terms).text(), end="")
+    return 0
+
+
 def proven_actor(
     project: Project,
     args: argparse.Namespace,
@@ -164,8 +181,10 @@ def proven_actor(
     op: str,
     env: str,
     digest: str,
+    terms: Sequence[tuple[str, str]] = (),
 ) -> Identity:
-    """Who acts, proven by key or CI token; a refusal is recorded in the ledger and raised."""
+    """Who acts on ``op`` and its ``terms`` (what else the command decides by: the statement
+    names them), proven by key or CI token; a refusal is recorded in the ledger and raised."""
     from lockgate.delivery.ledger.entry import Draft
     from lockgate.delivery.ledger.identity import (
         IdentityNotProven,
@@ -179,7 +198,7 @@ def proven_actor(
     try:
         actor = prove_identity(
             settings,
-            statement_for(op, env, digest, store.clock()),
+            statement_for(op, env, digest, store.clock(), terms),
             now=store.clock(),
             identity_key=getattr(args, "identity_key", None),
             signed_statement=getattr(args, "signed_statement", None),
@@ -223,14 +242,14 @@ def registry(project: Project) -> MlflowRegistry:
     return MlflowRegistry(tracking_uri(project))
 
 
-def promoter(project: Project, args: argparse.Namespace, op: str, digest: str) -> Promoter:
-    """The promoter for ``op`` on ``digest`` (``-`` when the command picks it) in
-    ``args.environment``, acting as the proven identity."""
+def promoter(
+    project: Project, args: argparse.Namespace, store: LedgerStore, actor: Identity
+) -> Promoter:
+    """The promoter writing to ``store``, acting as the proven ``actor``."""
     from lockgate.delivery.promotion.deployers import deployer_for
     from lockgate.delivery.promotion.promote import Promoter
     from lockgate.delivery.promotion.verifier import SupplyVerifier
 
-    store = open_store(project, args)
     return Promoter(
         pipeline=project.pipeline,
         spec_root=project.root,
@@ -240,7 +259,7 @@ def promoter(project: Project, args: argparse.Namespace, op: str, digest: str) -
         ),
         deployer_for=lambda name: deployer_for(name, project.root, project.pipeline),
         registry=registry(project),
-        actor=proven_actor(project, args, store, op, args.environment, digest),
+        actor=actor,
     )
 
 

@@ -9,6 +9,7 @@ from lockgate.commands._release import (
     add_release_arguments,
     checkpoint_if_due,
     open_store,
+    print_statement,
     proven_actor,
     report,
 )
@@ -28,21 +29,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lockgate.commands._project import load_project
+    from lockgate.delivery.ledger.releases import current
     from lockgate.delivery.promotion.deployers import deployer_for
-    from lockgate.delivery.promotion.health import record_health
+    from lockgate.delivery.promotion.health import record_health, release_to_check
     from lockgate.delivery.promotion.rules import environment_rules
 
     project = load_project(args)
     rules = environment_rules(project.pipeline, project.root, args.environment)
     store = open_store(project, args)
-    actor = proven_actor(project, args, store, "health", args.environment, args.digest or "-")
+    # the statement names the release the verdict is about and the verdict (or that the
+    # deployer gives it): signed for one, it proves neither the other mark nor a later release
+    release = release_to_check(current(store.entries(), rules.name), rules.name, args.digest)
+    terms = (("mark", args.mark or "deployer"),)
+    if args.print_statement:
+        return print_statement(store, "health", args.environment, release.digest, terms)
+    actor = proven_actor(project, args, store, "health", args.environment, release.digest, terms)
     outcome = record_health(
         store,
         deployer_for(rules.deployer, project.root, project.pipeline),
         rules,
         actor,
         mark=args.mark,
-        digest=args.digest,
+        digest=release.digest,
         reason=args.reason,
     )
     checkpoint_if_due(project, args, store)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 
 from lockgate.commands._project import load_project
@@ -10,7 +11,10 @@ from lockgate.commands._release import (
     add_plain_http_argument,
     add_release_arguments,
     checkpoint_if_due,
+    open_store,
+    print_statement,
     promoter,
+    proven_actor,
     report,
 )
 
@@ -31,16 +35,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_plain_http_argument(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    from lockgate.delivery.promotion.refs import parse_model
+def file_digest(path: Path) -> str:
+    from lockgate.errors import LockgateError
 
-    digest = args.image.partition("@")[2] or "-"
+    try:
+        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise LockgateError(
+            f"--data-check {path}: cannot read the data-check result ({exc.strerror}); "
+            "give the data-check stage's data-check.json"
+        ) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from lockgate.delivery.promotion.refs import parse_image, parse_model
+
     project = load_project(args)
-    gate = promoter(project, args, "promote", digest)
+    image = parse_image(args.image)
+    model = parse_model(args.model) if args.model else None
+    # the statement names everything the promotion decides by: what is deployed from where, the
+    # model version whose alias moves, the author four-eyes holds to, the PII residency counts
+    terms = (
+        ("image", str(image)),
+        ("model", str(model) if model else "-"),
+        ("author", args.author or "-"),
+        ("data-check", file_digest(args.data_check) if args.data_check else "-"),
+    )
+    store = open_store(project, args, sync=not args.print_statement)
+    if args.print_statement:
+        return print_statement(store, "promote", args.environment, image.digest, terms)
+    actor = proven_actor(project, args, store, "promote", args.environment, image.digest, terms)
+    gate = promoter(project, args, store, actor)
     outcome = gate.promote(
         args.environment,
         args.image,
-        model=parse_model(args.model) if args.model else None,
+        model=model,
         author=args.author,
         data_check=args.data_check,
         reason=args.reason,

@@ -9,7 +9,10 @@ from lockgate.commands._release import (
     add_plain_http_argument,
     add_release_arguments,
     checkpoint_if_due,
+    open_store,
+    print_statement,
     promoter,
+    proven_actor,
     report,
 )
 
@@ -33,11 +36,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    digest = args.to if args.to and args.to.startswith("sha256:") else "-"
+    from lockgate.delivery.promotion.promote import planned_rollback
+
     project = load_project(args)
-    gate = promoter(project, args, "rollback", digest)
+    store = open_store(project, args)
+    # the statement names the digest the rollback goes back to, the one it replaces and whether
+    # it is an emergency: signed for one rollback, it proves no other (nor this one once the
+    # environment has moved on)
+    plan = planned_rollback(store.entries(), args.environment, args.to)
+    terms = (("replacing", plan.replaced), ("emergency", "yes" if args.emergency else "no"))
+    if args.print_statement:
+        return print_statement(store, "rollback", args.environment, plan.target, terms)
+    actor = proven_actor(project, args, store, "rollback", args.environment, plan.target, terms)
+    gate = promoter(project, args, store, actor)
     outcome = gate.rollback(
-        args.environment, to=args.to, reason=args.reason, emergency=args.emergency
+        args.environment, to=args.to, reason=args.reason, emergency=args.emergency, signed=plan
     )
     checkpoint_if_due(project, args, gate.ledger)
     return report(outcome, args.json)

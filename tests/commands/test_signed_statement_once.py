@@ -74,11 +74,13 @@ def test_a_recorded_health_statement_cannot_turn_a_mark_around(
     )
     sre = ["--identity-key", "keys/sre"]
     assert main(["health", "staging", "--mark", "unhealthy", *sre]) == 0
+    assert main(["health", "staging", "--mark", "healthy", *sre]) == 0
     capsys.readouterr()
     stolen = steal(project, 2)
-    assert main(["health", "staging", "--mark", "healthy", "--signed-statement", str(stolen)]) == 1
+    code = main(["health", "staging", "--mark", "unhealthy", "--signed-statement", str(stolen)])
+    assert code == 1
     assert "this signed statement was already used (entry 2)" in capsys.readouterr().err
-    assert "healthy" not in [r["action"] for r in rows(project)]
+    assert [r["action"] for r in rows(project)] == ["promote", "unhealthy", "healthy", "refuse"]
 
 
 def test_a_statement_that_is_not_text_is_one_clear_refusal(

@@ -125,7 +125,8 @@ def test_a_stale_or_tampered_statement_is_refused(team: Team, tmp_path: Path) ->
         in refused(settings=settings(team), wanted=wanted, signed_statement=signed).reason
     )
     signed = signed_by(team, "lena", wanted, tmp_path)
-    signed.write_text(wanted.text().replace("lockgate statement v1", "lockgate statement v1\nx: y"))
+    later = statement_for("approve", "production", D1, NOW + timedelta(seconds=1)).text()
+    signed.write_text(later)  # still fresh and for the same approval, but not what was signed
     why = refused(settings=settings(team), wanted=wanted, signed_statement=signed)
     assert "does not match the statement" in why.reason
 

@@ -30,7 +30,8 @@ ACTIONS = (
     "abort",  # a begun promotion/rollback did not complete (deploy failed, interrupted)
     "healthy",  # the release in the environment was checked or marked healthy
     "unhealthy",  # ... or unhealthy
-    "refuse",  # a gate refused a promotion, rollback or approval
+    "refuse",  # a gate refused a promotion, rollback, approval, revocation or health mark
+    "unchanged",  # a promotion found the environment already running the digest: nothing deployed
     "checkpoint",  # the ledger key's holder audited every entry before this one (.checkpoint)
 )
 

@@ -2,10 +2,11 @@
 
 Two proofs count:
 
-- ``ssh-key``: the person signs a statement of what they do (operation, environment, digest, time)
-  with their own Ed25519 key, and the key is listed for them in the team's allowed-signers file
-  (``policy.allowed_signers``). lockgate can sign on the spot (``--identity-key``) or take a
-  statement signed with ``ssh-keygen -Y sign -n lockgate`` (``--signed-statement``).
+- ``ssh-key``: the person signs a statement of what they do (operation, environment, digest, the
+  terms the command decides by, time: :mod:`.statement`) with their own Ed25519 key, and the key
+  is listed for them in the team's allowed-signers file (``policy.allowed_signers``). lockgate
+  can sign on the spot (``--identity-key``) or take a statement signed with
+  ``ssh-keygen -Y sign -n lockgate`` (``--signed-statement``).
 - ``oidc``: in CI, the CI system's OpenID Connect token, verified against a trusted issuer
   (``policy.oidc``); its actor claim names the person or bot.
 
@@ -26,6 +27,7 @@ from lockgate.delivery.ledger import sshsig
 from lockgate.delivery.ledger.allowed_signers import load_allowed_signers, signer_of
 from lockgate.delivery.ledger.entry import Entry, format_time, parse_time
 from lockgate.delivery.ledger.oidc import TrustedIssuer, ci_token, verify_token
+from lockgate.delivery.ledger.statement import Statement, StatementError, mismatch
 from lockgate.errors import LockgateError
 
 # claims that a CI *could* set, but that anyone else can set too: quoted, never trusted
@@ -57,34 +59,6 @@ class IdentityNotProven(LockgateError):
 
 
 @dataclass(frozen=True)
-class Statement:
-    """What an identity is proven for: one operation on one digest in one environment."""
-
-    op: str
-    environment: str
-    digest: str
-    time: str
-
-    def text(self) -> str:
-        return (
-            "lockgate statement v1\n"
-            f"op: {self.op}\nenvironment: {self.environment}\n"
-            f"digest: {self.digest}\ntime: {self.time}\n"
-        )
-
-    @classmethod
-    def parse(cls, text: str) -> Statement:
-        lines = text.splitlines()
-        if not lines or lines[0] != "lockgate statement v1":
-            raise IdentityNotProven("the signed file is not a lockgate statement")
-        fields = dict(line.partition(": ")[::2] for line in lines[1:])
-        try:
-            return cls(fields["op"], fields["environment"], fields["digest"], fields["time"])
-        except KeyError as exc:
-            raise IdentityNotProven(f"the signed statement has no {exc.args[0]!r} line") from None
-
-
-@dataclass(frozen=True)
 class IdentitySettings:
     """The team's identity settings: ``policy.allowed_signers`` and ``policy.oidc``."""
 
@@ -105,14 +79,13 @@ def _by_signature(
     except LockgateError as exc:
         raise IdentityNotProven(str(exc)) from None
     claimed = f"key {sig.fingerprint}"
-    signed = Statement.parse(text)
-    for name in ("op", "environment", "digest"):
-        if getattr(signed, name) != getattr(wanted, name):
-            raise IdentityNotProven(
-                f"the signed statement is for {name} {getattr(signed, name)}, "
-                f"not {getattr(wanted, name)}: a signature cannot be reused for another one",
-                claimed,
-            )
+    try:
+        signed = Statement.parse(text)
+    except StatementError as exc:
+        raise IdentityNotProven(exc.reason, claimed) from None
+    wrong = mismatch(signed, wanted)
+    if wrong is not None:
+        raise IdentityNotProven(wrong, claimed)
     try:
         age = now - parse_time(signed.time)
     except ValueError:
@@ -208,8 +181,15 @@ def prove_identity(
     )
 
 
-def statement_for(op: str, environment: str, digest: str, now: datetime) -> Statement:
-    return Statement(op, environment, digest, format_time(now))
+def statement_for(
+    op: str,
+    environment: str,
+    digest: str,
+    now: datetime,
+    terms: Sequence[tuple[str, str]] = (),
+) -> Statement:
+    """The statement a command asks to be signed: ``terms`` are what else it decides by."""
+    return Statement(op, environment, digest, format_time(now), tuple(terms))
 
 
 def used_before(entries: Sequence[Entry], identity: Identity) -> int | None:

@@ -97,7 +97,18 @@ def revoke(
     ]
     if not mine or mine[-1].action != "approve":
         line = f"{actor.name} has no standing approval of {short(digest)} for {env} to revoke"
-        return Outcome("revoke", env, digest, "refused", (line,))
+        refused = ledger.append(
+            Draft(
+                action="refuse",
+                actor=actor.name,
+                actor_source=actor.source,
+                environment=env,
+                digest=digest,
+                reason=line,
+                details={"op": "revoke", **proof},
+            )
+        )
+        return Outcome("revoke", env, digest, "refused", (line,), (refused.seq,))
     e = ledger.append(
         Draft(
             action="revoke",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.delivery.ledger.entry import Entry
-from lockgate.delivery.ledger.releases import Release, first_author, healthy_run
+from lockgate.delivery.ledger.releases import Release, first_author, healthy_run, releases
 from lockgate.delivery.promotion.approvals import count_approvals, elsewhere
 from lockgate.delivery.promotion.protocols import ModelVersionRecord, Verdict
 from lockgate.delivery.promotion.refs import ImageRef, short
@@ -220,6 +220,31 @@ def scan_record_refusals(
             "still counts after its deletion"
         )
     return refusals, sorted({*recorded, *seen})
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """What a rollback decides, as its signed statement names it: the digest it goes back to
+    and the one it replaces (``-`` for none)."""
+
+    target: str
+    replaced: str
+
+    def moved(self, now: RollbackPlan, env: str) -> str:
+        """Why this signed plan is no longer the rollback ``env`` would do, or ``""``."""
+        if now == self:
+            return ""
+        return (
+            f"{env} changed since the rollback was signed: it would now go back to "
+            f"{short(now.target)} from {short(now.replaced)}, not to {short(self.target)} from "
+            f"{short(self.replaced)}; sign anew (lockgate rollback {env} --print-statement)"
+        )
+
+
+def planned_rollback(entries: Sequence[Entry], env: str, to: str | None) -> RollbackPlan:
+    history = releases(entries, env)
+    target, _ = rollback_target(history, to)
+    return RollbackPlan(target.digest if target else "-", history[-1].digest if history else "-")
 
 
 def rollback_target(history: list[Release], to: str | None) -> tuple[Release | None, str]:

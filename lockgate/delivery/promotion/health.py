@@ -6,13 +6,25 @@ from __future__ import annotations
 
 from lockgate.delivery.ledger.entry import Draft
 from lockgate.delivery.ledger.identity import Identity
-from lockgate.delivery.ledger.releases import current
+from lockgate.delivery.ledger.releases import Release, current
 from lockgate.delivery.ledger.store import LedgerStore
 from lockgate.delivery.promotion.outcome import Outcome
 from lockgate.delivery.promotion.protocols import Deployer
 from lockgate.delivery.promotion.refs import short
 from lockgate.delivery.promotion.rules import EnvironmentRules
 from lockgate.errors import LockgateError
+
+
+def release_to_check(release: Release | None, env: str, digest: str | None) -> Release:
+    """The release a verdict on ``env`` is about (``digest``, when given, must be it)."""
+    if release is None:
+        raise LockgateError(f"nothing has been released to {env}: nothing to check")
+    if digest is not None and digest != release.digest:
+        raise LockgateError(
+            f"--digest {short(digest)}: {env} runs {short(release.digest)} "
+            f"(entry {release.seq}), not that digest"
+        )
+    return release
 
 
 def record_health(
@@ -26,14 +38,7 @@ def record_health(
     reason: str | None = None,
 ) -> Outcome:
     env = rules.name
-    release = current(ledger.entries(), env)
-    if release is None:
-        raise LockgateError(f"nothing has been released to {env}: nothing to check")
-    if digest is not None and digest != release.digest:
-        raise LockgateError(
-            f"--digest {short(digest)}: {env} runs {short(release.digest)} "
-            f"(entry {release.seq}), not that digest"
-        )
+    release = release_to_check(current(ledger.entries(), env), env, digest)
     if mark is None:
         health = deployer.health(env)
         if health.status == "unknown":

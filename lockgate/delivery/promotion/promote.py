@@ -29,8 +29,10 @@ from lockgate.delivery.ledger.store import LedgerStore
 from lockgate.delivery.promotion.gates import (
     Candidate,
     GateDecision,
+    RollbackPlan,
     carried_author,
     decide,
+    planned_rollback,
     read_pii,
     residency_refusals,
     rollback_refusals,
@@ -161,8 +163,21 @@ class Promoter:
             ):
                 running = deployer.current(env)
                 if running is None or image.digest in running:
-                    lines.append(f"{env} already runs {short(image.digest)} (entry {now.seq})")
-                    return Outcome("promote", env, image.digest, "unchanged", tuple(lines))
+                    # nothing deployed, yet a decision: recorded (with the proof), like any other
+                    why = f"{env} already runs {short(image.digest)} (entry {now.seq})"
+                    e = self.record(
+                        "unchanged",
+                        env,
+                        digest=image.digest,
+                        image=str(image),
+                        model=now.model,
+                        reason=why,
+                        details={"op": "promote", "release": now.seq},
+                    )
+                    lines.append(f"entry {e.seq}: {why}")
+                    return Outcome(
+                        "promote", env, image.digest, "unchanged", tuple(lines), (e.seq,)
+                    )
                 # an interrupted step deployed something the ledger never recorded: converge
                 lines.append(
                     f"{env} runs {running}, not {short(image.digest)} as entry {now.seq} "
@@ -229,7 +244,10 @@ class Promoter:
         to: str | None = None,
         reason: str | None = None,
         emergency: bool = False,
+        signed: RollbackPlan | None = None,
     ) -> Outcome:
+        """``signed``: the rollback the actor's statement names; one that no longer matches
+        what the ledger now decides (the environment moved on) is refused."""
         rules = self.rules(env)
         deployer = self.deployer_for(rules.deployer)
         with self.environment_lock(env):
@@ -237,6 +255,9 @@ class Promoter:
             entries = self.ledger.entries()
             history = releases(entries, env)
             target, why_not = rollback_target(history, to)
+            moved = signed.moved(planned_rollback(entries, env, to), env) if signed else ""
+            if moved:
+                target, why_not = None, moved
             if target is None:
                 e = self.record("refuse", env, reason=why_not, details={"op": "rollback"})
                 return Outcome("rollback", env, None, "refused", (*lines, why_not), (e.seq,))
