@@ -90,6 +90,20 @@ def _colours(png: bytes) -> set[tuple[int, int, int]]:
 def test_page_shows_each_environment_and_a_chart_per_step(
     site: str, browser: Any, tmp_path: Path
 ) -> None:
+    """The live page reloads itself every 5 s; on a loaded machine a reload can land between
+    finding an element and reading it, so the reading starts over on a fresh load (3 tries)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for attempt in range(3):
+        try:
+            _read_the_live_page(site, browser, tmp_path)
+            return
+        except StaleElementReferenceException:
+            if attempt == 2:
+                raise
+
+
+def _read_the_live_page(site: str, browser: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     browser.get(site + "/")
