@@ -4,6 +4,7 @@ reuse, image, retries, keeping outputs) is :mod:`lockgate.engine.stage_run`."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -64,7 +65,7 @@ class Runner:
             dict(full.encryption_credentials),
             full.encryption_ca,
         )
-        self.masker = Masker([*self.secret_values.values(), *key_texts])
+        self.masker = Masker([*self.secret_values.values(), *key_texts, *_url_credentials(full)])
         self.ws = Workspace(full.project, sealer)
         self.files = self.ws.files()
         self.run_id = new_run_id()
@@ -208,3 +209,12 @@ class Runner:
             )
         )
         return record
+
+
+def _url_credentials(plan: Plan) -> list[str]:
+    """Credentials inside URLs that reach stages whole: the host's ``MLFLOW_TRACKING_URI`` and
+    any URL a stage's environment carries (the spec's ``tracking_uri``, ``with:`` settings)."""
+    from lockgate.engine.stage_env import TRACKING_URI, url_credentials
+
+    values = [os.environ.get(TRACKING_URI, ""), *(v for s in plan.stages for _, v in s.env)]
+    return [c for v in values for c in url_credentials(v)]

@@ -74,6 +74,7 @@ JENKINS_GIT = frozenset(
 )
 _GIT_URL_N = re.compile(r"GIT_URL_\d+")
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
+_USERINFO_ANYWHERE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#@\s\"']+)@")
 ENGINE = frozenset({"DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"})
 TRACKING_URI = "MLFLOW_TRACKING_URI"
 SIGNING_STAGE = "lockgate/sign"
@@ -93,6 +94,22 @@ def _ci_variable(name: str) -> bool:
 def without_userinfo(value: str) -> str:
     """``scheme://user:password@host/...`` -> ``scheme://host/...``; anything else as it is."""
     return _USERINFO.sub(r"\1", value, count=1)
+
+
+def url_credentials(value: str) -> list[str]:
+    """What a masker hides of URLs passed on whole, anywhere in ``value`` (a URL, or the JSON of
+    a built-in stage's ``with:``): each userinfo (``user:password``, or a token written as the
+    user) and the password alone, also percent-decoded. A stage gets ``MLFLOW_TRACKING_URI`` as
+    it is (a database store's URL may carry both), so its log and the run's records must not
+    show them."""
+    from urllib.parse import unquote
+
+    out = []
+    for found in _USERINFO_ANYWHERE.finditer(value):
+        info = found.group(1)
+        _user, colon, password = info.partition(":")
+        out += [info, *((password, unquote(password)) if colon and password else ())]
+    return out
 
 
 def _tracking_uri(value: str, *, in_container: bool) -> bool:

@@ -59,6 +59,17 @@ class TrackingStore:
         return cls(uri, None)
 
     @staticmethod
+    def recorded(uri: str | None, env: Mapping[str, str] | None = None) -> str | None:
+        """A tracking URI as train recorded it (without a user or password), made whole again
+        from the job's ``MLFLOW_TRACKING_URI`` when that is the same URL with them."""
+        from lockgate.engine.stage_env import without_userinfo
+
+        whole = (os.environ if env is None else env).get("MLFLOW_TRACKING_URI")
+        if uri and whole and whole != uri and without_userinfo(whole) == uri:
+            return whole
+        return uri
+
+    @staticmethod
     def is_embedded_uri(uri: str | None) -> bool:
         """Whether ``uri`` names an embedded store (the SQLite file in a state folder), which a
         recorded run must not pin by its absolute path: the project may have moved."""

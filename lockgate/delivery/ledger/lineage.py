@@ -13,6 +13,7 @@ from lockgate.delivery.ledger.entry import Entry
 from lockgate.delivery.ledger.releases import first_with, image_of, model_of
 from lockgate.delivery.promotion.protocols import ImageVerifier, ModelRegistry
 from lockgate.delivery.promotion.refs import parse_model
+from lockgate.engine.stage_env import without_userinfo
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def _registry_links(
     ref = parse_model(model)
     record = registry.describe(ref.name, ref.version)
     if record is None:
-        detail = f"{model} is not in the registry at {registry.tracking_uri}"
+        detail = f"{model} is not in the registry at {without_userinfo(registry.tracking_uri)}"
         return None, None, [Link(model, "registry", "broken", detail)]
     links: list[Link] = []
     run_id = record.run_id

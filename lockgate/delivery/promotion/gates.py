@@ -15,6 +15,7 @@ from lockgate.delivery.promotion.approvals import count_approvals, elsewhere
 from lockgate.delivery.promotion.protocols import ModelVersionRecord, Verdict
 from lockgate.delivery.promotion.refs import ImageRef, short
 from lockgate.delivery.promotion.rules import EnvironmentRules
+from lockgate.engine.stage_env import without_userinfo
 from lockgate.errors import LockgateError
 
 
@@ -79,7 +80,8 @@ def residency_refusals(rules: EnvironmentRules, c: Candidate) -> list[str]:
         uri = c.tracking_uri or "(unknown)"
         if not _allowed(uri, r.mlflow_servers):
             out.append(
-                f"model {c.model.name}/{c.model.version} comes from MLflow at {uri}, "
+                f"model {c.model.name}/{c.model.version} comes from MLflow at "
+                f"{without_userinfo(uri)}, "
                 f"not allowed in {rules.name} ({where}.mlflow_servers)"
             )
     if r.artifact_stores is not None and c.model is not None:

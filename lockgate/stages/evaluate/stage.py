@@ -98,7 +98,7 @@ def tracking_store(
     it cannot hold a champion the gate needs."""
     from lockgate.stages.tracking_store import TrackingStore
 
-    recorded = train_run.get("tracking_uri")
+    recorded = TrackingStore.recorded(train_run.get("tracking_uri"))
     if TrackingStore.is_embedded_uri(recorded):
         recorded = None  # the embedded store is this project's own, wherever the project is now
     store = TrackingStore.resolve(ctx.state, cfg.tracking_uri or recorded)

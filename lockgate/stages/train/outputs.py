@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lockgate.engine.stage_env import without_userinfo
 from lockgate.stages.train.curves import CURVE, plot_history
 
 
@@ -123,7 +124,11 @@ def write_outputs(out: Path, summary: TrainSummary, model: Any) -> None:
         {
             "mlflow_run_id": summary.mlflow_run_id,
             "model_uri": summary.model_uri,
-            "tracking_uri": summary.tracking_uri,
+            # where the run went, without a user or password the URL may carry (evaluate
+            # takes them back from the job's MLFLOW_TRACKING_URI: TrackingStore.recorded)
+            "tracking_uri": without_userinfo(summary.tracking_uri)
+            if summary.tracking_uri
+            else None,
             "data_digest": summary.data_digest,
             "valid_digest": summary.valid_digest,
             "git_sha": summary.git_sha,

@@ -62,10 +62,13 @@ def pip_requirements() -> list[str]:
 def unsupported_uri(uri: str) -> TrackingStoreError:
     """A tracking URI whose scheme MLflow has no store for, named by the setting it came from
     (``with.tracking_uri`` wins over ``MLFLOW_TRACKING_URI``, see TrackingStore.resolve)."""
+    from lockgate.engine.stage_env import without_userinfo
+
+    shown = without_userinfo(uri)
     if os.environ.get("MLFLOW_TRACKING_URI") == uri:
-        setting = f"MLFLOW_TRACKING_URI {uri!r} (with.tracking_uri is not set)"
+        setting = f"MLFLOW_TRACKING_URI {shown!r} (with.tracking_uri is not set)"
     else:
-        setting = f"train stage with.tracking_uri {uri!r}"
+        setting = f"train stage with.tracking_uri {shown!r}"
     scheme = uri.partition(":")[0]
     return TrackingStoreError(
         f"{setting}: MLflow has no tracking store for {scheme!r} URIs; use "

@@ -156,3 +156,33 @@ def test_second_ci_run_compares_against_the_first_through_the_server(
     assert {"regression accuracy", "regression loss"} <= {c["name"] for c in evaluation["checks"]}
     assert "Compared with champion version 1" in (second / "evaluate" / "report.md").read_text()
     assert str(client.get_model_version_by_alias("tabular-mlp", "candidate").version) == "2"
+
+
+def test_a_tracking_store_password_stays_out_of_everything_lockgate_keeps(
+    prepared: Path,
+) -> None:
+    """MLFLOW_TRACKING_URI may name a database store with its user and password in the URL
+    (here a real PostgreSQL cluster, password authentication). Train and evaluate reach it
+    through the job's variable; train's record of the store (train-run.json, which CI ships as
+    an artifact and the cache keeps) names it without them, evaluate finds the whole URL again
+    in the job, and no log, record, cache entry or output holds the password."""
+    from tests.pgcluster import PASSWORD, USER, pg_bin, start_cluster
+
+    if pg_bin() is None:
+        missing_component("PostgreSQL server binaries are missing: apt-get install postgresql")
+    cluster = start_cluster()
+    try:
+        where = f"127.0.0.1:{cluster.port}/postgres"
+        store = f"postgresql+psycopg://{USER}:{PASSWORD}@{where}"
+        rc, out, logs = _ci_pipeline(prepared / "ci-db-store", 1, store)
+        assert rc == 0, logs[-3000:]
+        run = json.loads((out / "train" / "train-run.json").read_text())
+        assert run["tracking_uri"] == f"postgresql+psycopg://{where}"
+        assert "No champion registered yet" in (out / "evaluate" / "report.md").read_text()
+        assert PASSWORD not in logs
+        kept = [p for p in (prepared / "ci-db-store").rglob("*") if p.is_file()]
+        assert len(kept) > 20  # outputs, records, logs, cache entries: a real search
+        holding = [p for p in kept if PASSWORD.encode() in p.read_bytes()]
+        assert not holding, holding
+    finally:
+        cluster.stop()
