@@ -3,11 +3,17 @@
 Actions: ``start --ref IMAGE``, ``resume``, ``promote [--full]``, ``retry``, ``abort``,
 ``status [--watch]``.
 
+Every action but ``status`` changes traffic or ends a canary: like the other release commands it
+first proves who acts (``--identity-key``, ``--signed-statement`` with ``--print-statement``, or
+the CI's OIDC token) and records the decision, with its proof, in the release ledger; what the
+analysis then decides by itself is recorded as lockgate's (``delivery/rollout/recording.py``).
+
 Exit codes: 0 done or waiting (completed, deployed, rolled back, *paused*), 1 aborted by
-analysis, 2 bad input. A paused rollout exits 0 with its state printed (``paused: ...``; in
-``--json``, ``"status": "paused"``), so a CI job that started it stays green and a person resumes
-it. ``--json`` prints the outcome, measurements included; ``status --watch --json`` prints one
-JSON line per change.
+analysis, identity not proven or the rollout moved on since it was signed, 2 bad input. A paused
+rollout exits 0 with its state printed (``paused: ...``; in ``--json``, ``"status": "paused"``),
+so a CI job that started it stays green and a person resumes it. ``--json`` prints the outcome,
+measurements included, and the ledger entries written (``seqs``); ``status --watch --json``
+prints one JSON line per change.
 """
 
 from __future__ import annotations
@@ -15,10 +21,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lockgate.commands._options import add_delivery_argument, add_json_argument
+from lockgate.commands._options import add_delivery_argument
+from lockgate.commands._release import add_release_arguments
 from lockgate.errors import EXIT_FAILED, EXIT_OK, LockgateError
+
+if TYPE_CHECKING:
+    from lockgate.delivery.rollout.decision import RolloutDecision
+    from lockgate.delivery.rollout.recording import RecordedDecision
+    from lockgate.delivery.rollout.rollouts import RolloutResult, Rollouts
+    from lockgate.delivery.rollout.state import RolloutState
 
 pause = time.sleep  # between polls of `status --watch`; tests replace it with a clock of their own
 ACTIONS = ("start", "resume", "promote", "retry", "abort", "status")
@@ -52,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--interval", type=float, default=1.0, metavar="S", help="status --watch: poll period"
     )
     add_delivery_argument(parser)
-    add_json_argument(parser)
+    add_release_arguments(parser)
 
 
 def _env_pairs(items: list[str]) -> dict[str, str]:
@@ -93,28 +106,65 @@ def _status(rollouts: Any, args: argparse.Namespace) -> int:
         pause(args.interval)
 
 
+def _decision(args: argparse.Namespace, rollouts: Rollouts, state: RolloutState) -> RolloutDecision:
+    """What the action decides on ``state`` (what its statement names)."""
+    from lockgate.delivery.rollout.decision import decision_for
+
+    pairs = tuple(sorted(_env_pairs(args.set_env).items()))
+    return decision_for(
+        args.action, state, rollouts.settings, ref=args.ref, env_pairs=pairs, full=args.full
+    )
+
+
+def _act(args: argparse.Namespace, rollouts: Rollouts, record: RecordedDecision) -> RolloutResult:
+    decide = record.decide
+    if args.action == "start":
+        return rollouts.start(args.ref, _env_pairs(args.set_env), decide)
+    if args.action == "resume" or (args.action == "promote" and not args.full):
+        return rollouts.resume(decide)
+    if args.action == "promote":
+        return rollouts.promote_full(args.reason or "promoted in full by request", decide)
+    if args.action == "retry":
+        return rollouts.retry(decide)
+    return rollouts.abort(args.reason or "aborted by request", decide)
+
+
 def run(args: argparse.Namespace) -> int:
+    from lockgate.commands._project import load_project
+    from lockgate.commands._release import (
+        checkpoint_if_due,
+        open_store,
+        print_statement,
+        proven_actor,
+    )
     from lockgate.delivery.environment import open_environment
+    from lockgate.delivery.rollout.recording import RecordedDecision
 
     rollouts = open_environment(args.env, args.delivery, quiet=args.json)
     if args.action == "status":
         return _status(rollouts, args)
     if args.full and args.action != "promote":
         raise LockgateError("--full applies to `lockgate rollout promote` only")
-    if args.action == "start":
-        if not args.ref:
-            raise LockgateError("lockgate rollout start: --ref IMAGE is required")
-        result = rollouts.start(args.ref, _env_pairs(args.set_env))
-    elif args.action == "resume" or (args.action == "promote" and not args.full):
-        result = rollouts.resume()
-    elif args.action == "promote":
-        result = rollouts.promote_full(args.reason or "promoted in full by request")
-    elif args.action == "retry":
-        result = rollouts.retry()
-    else:
-        result = rollouts.abort(args.reason or "aborted by request")
+    if args.action == "start" and not args.ref:
+        raise LockgateError("lockgate rollout start: --ref IMAGE is required")
+    signed = _decision(args, rollouts, rollouts.status())  # nothing to do: refused here
+    project = load_project(args)
+    store = open_store(project, args)
+    if args.print_statement:
+        return print_statement(store, signed.op, args.env, signed.digest, signed.terms)
+    actor = proven_actor(project, args, store, signed.op, args.env, signed.digest, signed.terms)
+    record = RecordedDecision(
+        store, args.env, actor, signed, lambda state: _decision(args, rollouts, state), args.reason
+    )
+    result = _act(args, rollouts, record)
+    system = record.outcome(result)
+    checkpoint_if_due(project, args, store)
     if args.json:
-        print(json.dumps(result.as_record(), indent=2, sort_keys=True))
+        seqs = [s for s in (record.seq, system.seq if system else None) if s is not None]
+        print(json.dumps({**result.as_record(), "seqs": seqs}, indent=2, sort_keys=True))
     else:
         print(f"{args.env}: {result.status}: {result.reason}")
+        print(f"entry {record.seq}: {signed.op} by {actor.name} ({actor.source})")
+        if system is not None:
+            print(f"entry {system.seq}: the analysis {result.status} it: {result.reason}")
     return int(result.exit_code)

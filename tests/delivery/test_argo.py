@@ -19,7 +19,9 @@ from lockgate.delivery.rollout.rollouts import Rollouts
 from lockgate.delivery.rollout.state import StateStore
 from lockgate.delivery.rollout.targets.kube_api import KubernetesApiError
 from lockgate.delivery.rollout.targets.kubernetes import KubernetesTarget
+from tests.delivery.gatekit import SPEC
 from tests.delivery.kube_api_kit import ROLLOUT, TOKEN, ApiServer, serving
+from tests.delivery.people import Team
 from tests.delivery.test_kubernetes import validate
 
 
@@ -256,11 +258,18 @@ def test_status_watch_reads_the_live_rollout_through_the_api(
 ) -> None:
     """``lockgate rollout status --watch`` with the Argo router, through the real entry point:
     the rollout paused when ``start`` stopped watching; Argo goes on (here: someone promoted
-    it with Argo's own client), and the watch reads that back and records it."""
+    it with Argo's own client), and the watch reads that back and records it. The starts are
+    proven with a key the spec's allowed-signers file lists (the project keeps its rollout
+    settings in the older delivery.yaml beside the spec)."""
     from lockgate.__main__ import main
     from lockgate.commands import rollout as rollout_command
 
     recorded, server = api
+    team = Team(tmp_path, {"sre": ()})
+    listed = f"policy:\n  allowed_signers: {team.allowed_signers.name}\n"
+    head = SPEC.split("environments:")[0]
+    (tmp_path / "lockgate.yaml").write_text(f"{head}environments:\n  - {{name: prod}}\n{listed}")
+    monkeypatch.setenv("LOCKGATE_IDENTITY_KEY", str(team.key("sre")))
     (tmp_path / "token").write_text(TOKEN)
     (tmp_path / "delivery.yaml").write_text(
         "environments:\n"
@@ -294,6 +303,13 @@ def test_status_watch_reads_the_live_rollout_through_the_api(
     assert lines[-1]["stable"]["ref"] == "reg/model:2"
     state = StateStore(tmp_path / ".lockgate" / "state" / "delivery").load("prod")
     assert state.phase == "completed" and state.measurements[-1]["outcome"] == "pass"
+    ledger = (tmp_path / ".lockgate" / "ledger" / "ledger.jsonl").read_text().splitlines()
+    entries = [json.loads(line) for line in ledger]
+    assert [(e["actor"], e["details"]["op"], e["details"].get("outcome")) for e in entries] == [
+        ("sre", "rollout start", None),
+        ("sre", "rollout start", None),
+        ("lockgate", "analysis", "paused"),  # Argo paused it at the manual step
+    ]
 
 
 def test_a_step_analysis_is_read_back_and_charted_on_the_release_page(tmp_path, api) -> None:

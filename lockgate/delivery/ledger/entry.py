@@ -30,9 +30,11 @@ ACTIONS = (
     "abort",  # a begun promotion/rollback did not complete (deploy failed, interrupted)
     "healthy",  # the release in the environment was checked or marked healthy
     "unhealthy",  # ... or unhealthy
-    "refuse",  # a gate refused a promotion, rollback, approval, revocation or health mark
+    "refuse",  # a gate refused a promotion, rollback, approval, revocation, health mark or rollout
     "unchanged",  # a promotion found the environment already running the digest: nothing deployed
     "checkpoint",  # the ledger key's holder audited every entry before this one (.checkpoint)
+    "rollout",  # a rollout decision: a person's (start, retry, resume, promote, abort) or the
+    # analysis's own (it completed, aborted or paused the canary after that decision)
 )
 
 

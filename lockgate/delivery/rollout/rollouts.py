@@ -22,6 +22,13 @@ from lockgate.delivery.rollout.targets.base import RouteChange, Target, Version
 from lockgate.errors import EXIT_FAILED, EXIT_OK, LockgateError
 
 Status = Literal["deployed", "completed", "aborted", "paused", "rolled-back", "unchanged"]
+# called under the environment's lock with the record a decision applies to, before anything
+# changes: it may refuse (raise); the command's proven decision is recorded there
+Decide = Callable[[RolloutState], None]
+
+
+def _anyone(state: RolloutState) -> None:
+    """The engine's own callers (the ``rollout`` deployer, tests) decide nothing more."""
 
 
 class NothingToDo(LockgateError):
@@ -100,10 +107,13 @@ class Rollouts:
         except EnvironmentBusy:
             return state
 
-    def start(self, ref: str, env_vars: Mapping[str, str] | None = None) -> RolloutResult:
+    def start(
+        self, ref: str, env_vars: Mapping[str, str] | None = None, decide: Decide = _anyone
+    ) -> RolloutResult:
         env_pairs = tuple(sorted((env_vars or {}).items()))
         with self.store.locked(self.env):
             state = self.converge(self.store.load(self.env))
+            decide(state)
             if state.phase in ("progressing", "paused") and state.canary is not None:
                 if (state.canary.ref, state.canary.env) == (ref, env_pairs):
                     self.log(f"{self.env}: continuing the interrupted rollout of {ref}")
@@ -127,9 +137,10 @@ class Rollouts:
             )
             return self._continue(state)
 
-    def resume(self) -> RolloutResult:
+    def resume(self, decide: Decide = _anyone) -> RolloutResult:
         with self.store.locked(self.env):
             state = self.converge(self.store.load(self.env))
+            decide(state)
             if state.phase not in ("paused", "progressing") or state.canary is None:
                 raise NothingToDo(f"environment {self.env!r} has no paused rollout ({state.phase})")
             if self.delegates:
@@ -138,11 +149,14 @@ class Rollouts:
                 ask(self.target, resume_patch)
             return self._continue(self.store.save(state.evolve(phase="progressing", reason="")))
 
-    def promote_full(self, reason: str = "promoted in full by request") -> RolloutResult:
+    def promote_full(
+        self, reason: str = "promoted in full by request", decide: Decide = _anyone
+    ) -> RolloutResult:
         """Skip the remaining steps: the candidate becomes stable at 100% now. The skipped
         steps are recorded as a measurement with outcome ``skipped``."""
         with self.store.locked(self.env):
             state = self.converge(self.store.load(self.env))
+            decide(state)
             if state.phase not in ("paused", "progressing") or state.canary is None:
                 raise NothingToDo(
                     f"environment {self.env!r} has no rollout to promote ({state.phase})"
@@ -179,19 +193,20 @@ class Rollouts:
                 extra={"promoted": change},
             )
 
-    def retry(self) -> RolloutResult:
+    def retry(self, decide: Decide = _anyone) -> RolloutResult:
         """Roll the aborted candidate out again from the first step, as a new revision."""
         state = self.store.load(self.env)
         if state.phase != "aborted" or state.canary is None:
             raise NothingToDo(
                 f"environment {self.env!r} has no aborted rollout to retry ({state.phase})"
             )
-        return self.start(state.canary.ref, dict(state.canary.env))
+        return self.start(state.canary.ref, dict(state.canary.env), decide)
 
-    def abort(self, reason: str = "aborted by request") -> RolloutResult:
+    def abort(self, reason: str = "aborted by request", decide: Decide = _anyone) -> RolloutResult:
         """Abort a rollout in flight, or roll back to the previous version when none is."""
         with self.store.locked(self.env):
             state = self.converge(self.store.load(self.env))
+            decide(state)
             if state.phase in ("progressing", "paused") and state.canary is not None:
                 if self.delegates:  # Argo goes back to stable itself
                     from lockgate.delivery.rollout.argo import ABORT
