@@ -26,6 +26,7 @@ from lockgate.supply.attestations import (
     slsa_provenance,
     statement,
 )
+from lockgate.supply.binding import sbom_problem, verdict_problem
 from lockgate.supply.cosign import CosignClient, is_kms_uri
 from lockgate.supply.scan_gate import write_atomic, write_json
 from lockgate.supply.tools import find_cosign
@@ -60,8 +61,10 @@ def _predicate(name: str, config: SignConfig, ctx: StageContext, started: dateti
 
 def _scan_problem(config: SignConfig, ctx: StageContext) -> str | None:
     """An image is signed only when a scan verdict for this very digest passed, unless
-    ``with.unscanned`` says why not (and that is recorded)."""
-    if config.unscanned:
+    ``with.unscanned`` says why not (and that is recorded). A verdict that is attested must be
+    this image's own, and agree with its findings, with or without ``unscanned``."""
+    attesting = SCAN.name in config.attest
+    if config.unscanned and not attesting:
         return None
     fix = "scan it first (lockgate/scan), or give with.unscanned: WHY (recorded)"
     path = ctx.resolve(config.scan_verdict_file)
@@ -71,23 +74,36 @@ def _scan_problem(config: SignConfig, ctx: StageContext) -> str | None:
     except LockgateError:
         return None  # the image itself is reported by the caller
     except FileNotFoundError:
-        if "scan" in config.attest:
+        if attesting:
             return None  # reported with the scan attestation's own input
         return f"with.scan_verdict_file: {path} not found: no scan verdict for the image; {fix}"
     except (OSError, ValueError) as exc:
         return f"with.scan_verdict_file: {path}: not a scan verdict ({exc}); {fix}"
-    scanned = str(verdict.get("artifact", "")) if isinstance(verdict, dict) else ""
-    if not scanned.endswith("@" + digest):
-        return (
-            f"with.scan_verdict_file: {path} is the verdict for {scanned or 'an unnamed image'}, "
-            f"not for {digest}: refusing to sign an image whose own scan is not on record; {fix}"
-        )
-    if verdict.get("passed") is not True:
+    problem = verdict_problem(verdict, digest)
+    if problem is not None:
+        return f"with.scan_verdict_file: {path}: {problem}; refusing to sign with it; {fix}"
+    if not config.unscanned and verdict.get("passed") is not True:
         return (
             f"with.scan_verdict_file: the scan of {digest} failed ({path}): refusing to sign an "
             f"image whose scan did not pass; {fix}"
         )
     return None
+
+
+def _sbom_problem(config: SignConfig, ctx: StageContext, sbom: Any) -> str | None:
+    """The SBOM attested must describe this image (trivy names the digest in it)."""
+    try:
+        digest = config.image_ref(ctx).digest
+    except LockgateError:
+        return None  # the image itself is reported by the caller
+    problem = sbom_problem(sbom, digest)
+    if problem is None:
+        return None
+    path = ctx.resolve(config.sbom_file)
+    return (
+        f"with.sbom_file: {path}: {problem}; give the SBOM of this image (the scan stage "
+        "writes it as sbom.cdx.json)"
+    )
 
 
 def preflight(config: SignConfig, ctx: StageContext, started: datetime) -> dict[str, Any]:
@@ -114,6 +130,10 @@ def preflight(config: SignConfig, ctx: StageContext, started: datetime) -> dict[
             predicates[name] = _predicate(name, config, ctx, started)
         except LockgateError as exc:
             problems.append(str(exc))
+    if SBOM.name in predicates:
+        sbom_problem_line = _sbom_problem(config, ctx, predicates[SBOM.name])
+        if sbom_problem_line:
+            problems.append(sbom_problem_line)
     prefix = f"stage {ctx.stage or '?'}: "
     problems = list(dict.fromkeys(p.removeprefix(prefix) for p in problems))  # one line each
     if len(problems) == 1:

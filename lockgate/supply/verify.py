@@ -2,9 +2,11 @@
 
 ``verify_image`` passes only when: the reference is pinned by digest (and, when it also names
 a tag, the tag still points at that digest); the signature verifies against the trusted key or
-identity; every required attestation is present, verifies, and names exactly this digest as
-its subject; the attested scan verdict satisfies the policy; and the model version (image
-label/annotation, else the evaluation attestation) equals the expected one when one is given.
+identity and was made for this repository; every required attestation is present, verifies,
+and names exactly this digest as its subject (and the SBOM describes this image); every
+attested scan verdict is this image's own, unedited, and satisfies the policy; and the model
+version (image label/annotation, else the evaluation attestation) equals the expected one when
+one is given.
 """
 
 from __future__ import annotations
@@ -20,26 +22,24 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from lockgate.supply.attestations import EVALUATION, KINDS, PROVENANCE, SCAN, subject_digests
+from lockgate.supply.attestations import (
+    EVALUATION,
+    KINDS,
+    PROVENANCE,
+    SBOM,
+    SCAN,
+    subject_digests,
+)
+from lockgate.supply.binding import sbom_problem, signature_problem
 from lockgate.supply.cosign import CosignClient
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.registry import RegistryClient, RegistryError
 from lockgate.supply.registry_http import RegistryAccess, require_loopback_for_plain_http
-from lockgate.supply.scan_verdict import ScanVerdict
 from lockgate.supply.tools import find_cosign
 from lockgate.supply.verify_policy import VerifyPolicy
+from lockgate.supply.verify_scan import Requirement, check_scans
 
 MODEL_VERSION_KEY = "dev.lockgate.model.version"  # set by the package stage
-
-
-@dataclass(frozen=True)
-class Requirement:
-    name: str
-    passed: bool
-    reason: str
-
-    def line(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -132,70 +132,30 @@ def _check_attestation(
         return Requirement(
             label, False, f"signed for another digest ({', '.join(others)[:160]}), not {ref.digest}"
         ), []
+    if name == SBOM.name:  # the SBOM itself must describe this image, not only be signed for it
+        problems = [sbom_problem(s.get("predicate"), ref.digest) for s in mine]
+        if any(problems):
+            first = next(p for p in problems if p)
+            return Requirement(label, False, f"the signed SBOM is refused: {first}"), []
     return Requirement(label, True, f"{kind.predicate_type} verified for this digest"), mine
 
 
-def _check_scans(found: list[Mapping[str, Any]], policy: VerifyPolicy, today: date) -> Requirement:
-    """Every genuine scan verdict for the digest must satisfy the policy: the first that does
-    not decides, whatever the order the registry lists them in."""
-    results = [_check_scan(s.get("predicate", {}), policy, today) for s in found]
-    failed = [r for r in results if not r.passed]
-    if not failed:
-        return results[-1]
-    if len(found) == 1:
-        return failed[0]
-    return Requirement(
-        "scan policy",
-        False,
-        f"{len(failed)} of {len(found)} signed scan verdicts for this digest fail: "
-        f"{failed[0].reason}",
-    )
-
-
-def _check_scan(predicate: Mapping[str, Any], policy: VerifyPolicy, today: date) -> Requirement:
-    try:
-        verdict = ScanVerdict.from_json(predicate)
-    except (KeyError, ValueError, TypeError) as exc:
-        return Requirement("scan policy", False, f"unreadable scan verdict: {exc}")
-    if policy.scan.require_passed and not verdict.passed:
-        first = verdict.deciding[0].describe() if verdict.deciding else "see the scan report"
-        return Requirement("scan policy", False, f"scan verdict failed: {first}")
-    lapsed = [
-        i for i in verdict.ignored if i.lapsed(today) and i.finding.severity in policy.scan.fail_on
-    ]
-    if lapsed:
-        gone = lapsed[0]
-        return Requirement(
-            "scan policy",
-            False,
-            f"ignore entry for {gone.finding.id} expired on {gone.expires}: "
-            f"{gone.finding.describe()} counts again",
-        )
-    over = {
-        sev: verdict.counts.get(sev, 0) for sev in policy.scan.fail_on if verdict.counts.get(sev, 0)
-    }
-    if over:
-        counts = ", ".join(f"{n} {sev}" for sev, n in over.items())
-        return Requirement(
-            "scan policy",
-            False,
-            f"scan found {counts} (policy fails on {', '.join(policy.scan.fail_on)})",
-        )
-    return Requirement(
-        "scan policy", True, f"scan passed with no {'/'.join(policy.scan.fail_on)} findings"
-    )
-
-
 def _image_model_version(ref: ImageRef, registry: RegistryClient) -> str | None:
+    """The label the package stage sets; anyone with push rights can push a manifest whose
+    config is not an image config, so every level is checked before it is read."""
     _, manifest = registry.manifest(ref)
     annotations = manifest.get("annotations") or {}
     if isinstance(annotations, dict) and MODEL_VERSION_KEY in annotations:
         return str(annotations[MODEL_VERSION_KEY])
     config = manifest.get("config") or {}
     if isinstance(config, dict) and config.get("digest"):
-        doc = json.loads(registry.blob(ref, str(config["digest"])))
-        labels = (doc.get("config") or {}).get("Labels") or {}
-        if MODEL_VERSION_KEY in labels:
+        try:
+            doc = json.loads(registry.blob(ref, str(config["digest"])))
+        except (ValueError, UnicodeDecodeError):
+            return None
+        inner = doc.get("config") if isinstance(doc, dict) else None
+        labels = inner.get("Labels") if isinstance(inner, dict) else None
+        if isinstance(labels, dict) and MODEL_VERSION_KEY in labels:
             return str(labels[MODEL_VERSION_KEY])
     return None
 
@@ -206,10 +166,16 @@ def _check_model_version(
     registry: RegistryClient,
     evaluation: Mapping[str, Any] | None,
 ) -> Requirement:
-    found = _image_model_version(ref, registry)
+    try:
+        found = _image_model_version(ref, registry)
+    except RegistryError as exc:
+        return Requirement("model version", False, f"cannot read the image's labels: {exc}")
     source = f"label {MODEL_VERSION_KEY}"
     if found is None and evaluation is not None:
-        found = str((evaluation.get("predicate", {}).get("model") or {}).get("version", "")) or None
+        predicate = evaluation.get("predicate")
+        model = predicate.get("model") if isinstance(predicate, dict) else None
+        version = str(model.get("version", "")) if isinstance(model, dict) else ""
+        found = version or None
         source = "evaluation attestation"
     if found is None:
         return Requirement(
@@ -263,7 +229,11 @@ def verify_image(
             for name in names
         ]
         sig = sig_job.result()
-        requirements.append(Requirement("signature", sig.ok, _signed_by(sig.reason, policy)))
+        problem = signature_problem(sig.payloads, pinned) if sig.ok else None
+        reason = problem or sig.reason
+        requirements.append(
+            Requirement("signature", sig.ok and not problem, _signed_by(reason, policy))
+        )
         genuine: dict[str, list[Mapping[str, Any]]] = {}
         for name, job in zip(names, jobs, strict=True):
             req, found = job.result()
@@ -272,7 +242,8 @@ def verify_image(
                 genuine[name] = found
     statements = {name: found[-1] for name, found in genuine.items()}
     if SCAN.name in policy.require and SCAN.name in genuine:
-        requirements.append(_check_scans(genuine[SCAN.name], policy, today or date.today()))
+        scans = genuine[SCAN.name]
+        requirements.append(check_scans(scans, pinned.digest, policy, today or date.today()))
     if policy.model_version is not None:
         evaluation = statements.get(EVALUATION.name)
         if evaluation is None and EVALUATION.name not in policy.require:
