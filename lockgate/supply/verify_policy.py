@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lockgate.errors import LockgateError
 from lockgate.spec.base import FrozenModel
@@ -26,6 +26,20 @@ class KeylessTrust(FrozenModel):
     issuer: str
     identity: str | None = None
     identity_regexp: str | None = None
+
+    @field_validator("identity_regexp")
+    @classmethod
+    def _anchored(cls, value: str | None) -> str | None:
+        """cosign finds the pattern anywhere in the certificate's identity: unanchored,
+        ``https://github.com/team/model/`` also matches an identity on another host that merely
+        contains it, and ``...@refs/heads/main`` one of branch ``main-x``."""
+        if value is not None and not (value.startswith("^") and value.endswith("$")):
+            raise ValueError(
+                f"identity_regexp {value!r} must be anchored at both ends, ^...$ (cosign "
+                "matches it anywhere in the identity otherwise); e.g. "
+                "^https://github\\.com/ORG/REPO/\\.github/workflows/release\\.yml@refs/heads/main$"
+            )
+        return value
 
 
 class ScanRequirement(FrozenModel):

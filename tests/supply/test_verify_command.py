@@ -76,3 +76,30 @@ def test_tag_and_bad_policy_are_errors(tmp_path: Path) -> None:
         run(_args("r.example/app@sha256:" + "0" * 64, "--policy", str(policy)))
     with pytest.raises(VerifyPolicyError, match="give exactly one of key or keyless"):
         run(_args("r.example/app@sha256:" + "0" * 64))
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["https://github.com/team/model/", "^https://github.com/team/model/", "team/model$"],
+)
+def test_a_keyless_identity_pattern_must_be_anchored(tmp_path: Path, pattern: str) -> None:
+    """cosign matches --certificate-identity-regexp anywhere in the identity: unanchored, an
+    identity on another host that merely contains the pattern would be trusted."""
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        json.dumps({"keyless": {"issuer": "https://token.example", "identity_regexp": pattern}})
+    )
+    with pytest.raises(VerifyPolicyError, match=r"must be anchored at both ends, \^\.\.\.\$"):
+        run(_args("r.example/app@sha256:" + "0" * 64, "--policy", str(policy)))
+
+
+def test_an_anchored_keyless_identity_pattern_is_taken(tmp_path: Path) -> None:
+    from lockgate.supply.verify_policy import load_verify_policy
+
+    pattern = r"^https://github\.com/team/model/\.github/workflows/release\.yml@refs/heads/main$"
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        json.dumps({"keyless": {"issuer": "https://token.example", "identity_regexp": pattern}})
+    )
+    trust = load_verify_policy(policy, {}).trust()
+    assert trust.identity_regexp == pattern  # type: ignore[union-attr]
