@@ -172,15 +172,12 @@ def _parse(ref: str) -> Any:
 
 def _registry(args: argparse.Namespace, repository: str) -> Any:
     """The --push registry's client, with LOCKGATE_REGISTRY_USER/_PASSWORD when set."""
-    import os
-
     from lockgate.supply.registry import RegistryClient
-    from lockgate.supply.registry_http import RegistryAccess
+    from lockgate.supply.registry_http import RegistryAccess, env_credentials
 
     access = RegistryAccess(
         _parse(repository + ":x").registry,
-        os.environ.get("LOCKGATE_REGISTRY_USER", ""),
-        os.environ.get("LOCKGATE_REGISTRY_PASSWORD", ""),
+        *env_credentials(),
         ca_file=Path(args.registry_ca) if args.registry_ca else None,
         plain_http=args.plain_http,
     )

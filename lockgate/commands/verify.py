@@ -1,7 +1,7 @@
 """``lockgate verify IMAGE@DIGEST [--policy FILE] [--key cosign.pub] [--model-version V]``.
 
 Registered as `lockgate verify` in lockgate/commands/__init__.py. Registry
-credentials come from ``LOCKGATE_REGISTRY_USERNAME`` / ``LOCKGATE_REGISTRY_PASSWORD`` (never
+credentials come from ``LOCKGATE_REGISTRY_USER`` / ``LOCKGATE_REGISTRY_PASSWORD`` (never
 flags, so they stay out of shell history and process lists).
 """
 

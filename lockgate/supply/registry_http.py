@@ -9,6 +9,7 @@ times with backoff; a refusal is reported at once, naming the registry and what 
 
 from __future__ import annotations
 
+import os
 import ssl
 import time
 import urllib.error
@@ -26,6 +27,15 @@ from lockgate.supply.registry_auth import (
     basic_header,
     parse_challenge,
 )
+
+
+def env_credentials(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The registry user and password a command takes from its environment:
+    ``LOCKGATE_REGISTRY_USER`` (``LOCKGATE_REGISTRY_USERNAME``, the name ``verify`` read before,
+    is taken as well) and ``LOCKGATE_REGISTRY_PASSWORD``; empty when unset."""
+    env = os.environ if env is None else env
+    user = env.get("LOCKGATE_REGISTRY_USER") or env.get("LOCKGATE_REGISTRY_USERNAME", "")
+    return user, env.get("LOCKGATE_REGISTRY_PASSWORD", "")
 
 
 @dataclass(frozen=True)

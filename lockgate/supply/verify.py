@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +33,11 @@ from lockgate.supply.binding import sbom_problem, signature_problem
 from lockgate.supply.cosign import CosignClient
 from lockgate.supply.image_ref import ImageRef
 from lockgate.supply.registry import RegistryClient, RegistryError
-from lockgate.supply.registry_http import RegistryAccess, require_loopback_for_plain_http
+from lockgate.supply.registry_http import (
+    RegistryAccess,
+    env_credentials,
+    require_loopback_for_plain_http,
+)
 from lockgate.supply.tools import find_cosign
 from lockgate.supply.verify_policy import VerifyPolicy
 from lockgate.supply.verify_scan import Requirement, check_scans
@@ -293,12 +296,11 @@ def verify_ref(
     image: str, policy: VerifyPolicy, *, registry_ca: Path | None = None, plain_http: bool = False
 ) -> VerifyReport:
     """Verify ``image`` with the real cosign and registry clients (credentials from
-    LOCKGATE_REGISTRY_USERNAME / LOCKGATE_REGISTRY_PASSWORD)."""
+    LOCKGATE_REGISTRY_USER / LOCKGATE_REGISTRY_PASSWORD: :func:`.env_credentials`)."""
     ref = ImageRef.pinned(image)
     access = RegistryAccess(
         ref.registry,
-        os.environ.get("LOCKGATE_REGISTRY_USERNAME", ""),
-        os.environ.get("LOCKGATE_REGISTRY_PASSWORD", ""),
+        *env_credentials(),
         ca_file=registry_ca,
         plain_http=plain_http,
     )

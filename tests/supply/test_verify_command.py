@@ -103,3 +103,17 @@ def test_an_anchored_keyless_identity_pattern_is_taken(tmp_path: Path) -> None:
     )
     trust = load_verify_policy(policy, {}).trust()
     assert trust.identity_regexp == pattern  # type: ignore[union-attr]
+
+
+def test_every_command_takes_the_registry_user_by_one_name() -> None:
+    """`ci login` and `image` read LOCKGATE_REGISTRY_USER; verify read ..._USERNAME, so a user
+    set up for the one reached the registry anonymously in the other."""
+    from lockgate.supply.registry_http import env_credentials
+
+    assert env_credentials({"LOCKGATE_REGISTRY_USER": "u", "LOCKGATE_REGISTRY_PASSWORD": "p"}) == (
+        "u",
+        "p",
+    )
+    assert env_credentials({"LOCKGATE_REGISTRY_USERNAME": "old"}) == ("old", "")
+    both = {"LOCKGATE_REGISTRY_USER": "new", "LOCKGATE_REGISTRY_USERNAME": "old"}
+    assert env_credentials(both)[0] == "new" and env_credentials({}) == ("", "")
