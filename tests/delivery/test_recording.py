@@ -171,3 +171,59 @@ def test_a_decision_whose_rollout_moved_on_under_the_lock_is_refused_and_recorde
         "weight": "10%",
         "steps": "50%, 100%",
     }
+
+
+MONITORED = (
+    "{target: docker, strategy: blue-green, blue_green: {smoke_requests: 10, keep_old_s: 0},"
+    " monitor: {interval_s: 1.0, breaches: 2, min_requests: 5, conditions: ['error_rate < 0.05']},"
+    " docker: {drain_s: 0.3, ready_timeout_s: 30}}"
+)
+
+
+@pytest.mark.docker
+def test_a_rollback_the_monitor_makes_by_itself_is_recorded_as_lockgates(
+    tmp_path: Path, monkeypatch, capsys, base_image, serving_image, proxy_image
+) -> None:
+    """A version that starts failing once live is rolled back by `lockgate monitor`: a change
+    of what runs that no person made, recorded as lockgate's with the breach that decided it."""
+    env = f"t{os.getpid()}mon"
+    team = Team(tmp_path, {"sre": ()})
+    spec = SPEC.replace(
+        "  - {name: staging, health_markers: [sre]}\n",
+        f"  - {{name: {env}, health_markers: [sre], rollout: {MONITORED}}}\n",
+    ).replace("policy:\n", f"policy:\n  allowed_signers: {team.allowed_signers.name}\n")
+    (tmp_path / "lockgate.yaml").write_text(spec)
+    for variable in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILD_USER_ID"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LOCKGATE_BASE_IMAGE", base_image)
+    monkeypatch.setenv("LOCKGATE_IDENTITY_KEY", str(team.key("sre")))
+    monkeypatch.chdir(tmp_path)
+    target = open_environment(env).target
+    try:
+        assert main(["rollout", "start", env, "--ref", serving_image]) == 0
+        failing = ["--set-env", "ERROR_AFTER=10", "--set-env", "ERROR_RATE=0.4"]
+        assert main(["rollout", "start", env, "--ref", serving_image, *failing]) == 0
+        load = LoadGenerator(target.url(), 40, 40.0).start()
+        try:
+            assert main(["monitor", env, "--duration", "30", "--windows", "8"]) == 1
+        finally:
+            load.stop()
+        out = capsys.readouterr().out
+        assert open_environment(env).status().stable.revision == 1
+    finally:
+        target.teardown()
+    *_, rolled = rows(tmp_path)
+    assert f"entry {rolled['seq']}: the rollback, recorded as lockgate's decision (monitor)" in out
+    assert (rolled["action"], rolled["actor"], rolled["actor_source"]) == (
+        "rollout",
+        "lockgate",
+        "monitor",
+    )
+    assert rolled["details"]["op"] == "monitor rollback"
+    assert rolled["details"]["outcome"] == "rolled-back"
+    assert rolled["details"]["to"] == rolled["image"] == serving_image
+    assert rolled["details"]["measurement"]["outcome"] == "fail"
+    assert (
+        rolled["reason"].startswith("breach for 2 windows: ") and "error_rate" in rolled["reason"]
+    )
+    assert main(["audit", "verify"]) == 0
