@@ -24,7 +24,8 @@ def call(Map args) {
                    "--upstream-dir ${out} --export-dir ${out}"
             }
         } finally {
-            stash name: "lockgate-${name}", includes: "${out}/${name}/**", allowEmpty: true
+            // with a KMS key (encryption.key) the data key sealing the outputs travels too, wrapped
+            stash name: "lockgate-${name}", includes: "${out}/${name}/**,${out}/.lockgate-keys/**", allowEmpty: true
             archiveArtifacts artifacts: "${out}/${name}/**", allowEmptyArchive: true
             sh "lockgate ci summary '${name}' --export-dir ${out} --output jenkins"
             if (fileExists("${out}/${name}/report.md")) {

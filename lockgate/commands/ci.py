@@ -66,7 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     outs.add_argument("stage")
     outs.add_argument("--export-dir", required=True, type=Path)
     outs.add_argument("--output", default="plain", help="github | dotenv=FILE | plain")
-    inputs = sub.add_parser("inputs", help="move downloaded lockgate-NAME artifacts to NAME/")
+    inputs = sub.add_parser(
+        "inputs",
+        help="move downloaded lockgate-NAME artifacts to NAME/ (their wrapped data keys, "
+        "lockgate--keys-NAME, to .lockgate-keys/)",
+    )
     inputs.add_argument("--needs", default="", help="space-separated upstream stage names")
     inputs.add_argument("--from", dest="source", required=True, type=Path)
     inputs.add_argument("--to", dest="target", required=True, type=Path)
@@ -90,8 +94,9 @@ def run(args: argparse.Namespace, runner: Run = run_command) -> int:
 
 
 def _login(args: argparse.Namespace, run: Run) -> int:
-    user = os.environ.get("LOCKGATE_REGISTRY_USER")
-    password = os.environ.get("LOCKGATE_REGISTRY_PASSWORD")
+    from lockgate.supply.registry_http import env_credentials
+
+    user, password = env_credentials()
     if not user or not password:
         raise LockgateError("ci login: set LOCKGATE_REGISTRY_USER and LOCKGATE_REGISTRY_PASSWORD")
     from lockgate.supply.docker_config import store_credentials
@@ -179,4 +184,19 @@ def _inputs(args: argparse.Namespace, run: Run) -> int:
         if destination.exists():
             shutil.rmtree(destination)
         shutil.move(str(source), str(destination))
+        _wrapped_keys(args.source / f"lockgate--keys-{need}", args.target)
     return EXIT_OK
+
+
+def _wrapped_keys(source: Path, target: Path) -> None:
+    """An upstream's wrapped data keys (a KMS key seals its outputs), uploaded as
+    ``lockgate--keys-NAME``, into ``TARGET/.lockgate-keys``: lockgate looks for the key of a
+    sealed file in a ``.lockgate-keys`` folder beside it or above it."""
+    if not source.is_dir():
+        return
+    from lockgate.engine.kms.envelope import KEYS
+
+    folder = target / KEYS
+    folder.mkdir(parents=True, exist_ok=True)
+    for key in sorted(source.glob("*.json")):
+        os.replace(key, folder / key.name)

@@ -18,7 +18,7 @@ from lockgate.generator.rendered import Rendered
 @dataclass(frozen=True)
 class FileOutcome:
     path: Path
-    status: Literal["written", "unchanged", "stale"]
+    status: Literal["written", "unchanged", "stale", "removed"]
     diff: str = ""
 
 
@@ -93,3 +93,20 @@ def write_atomic(path: Path, text: str, *, executable: bool) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_leftover(path: Path, *, check: bool, root: Path) -> FileOutcome:
+    """A generated file the spec no longer asks for: stale under ``check``, else removed."""
+    rel = path.relative_to(root).as_posix()
+    if check:
+        current = _read(path).splitlines(keepends=True)
+        diff = "".join(difflib.unified_diff(current, [], fromfile=f"a/{rel}", tofile="/dev/null"))
+        return FileOutcome(path, "stale", diff)
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise LockgateError(
+            f"{rel}: cannot remove it ({exc.strerror}); remove it yourself: the spec no longer "
+            "asks for it"
+        ) from None
+    return FileOutcome(path, "removed")

@@ -7,6 +7,15 @@ import json
 from typing import Any, Final
 
 from lockgate.generator import approvals
+from lockgate.generator.github_steps import (
+    checkout,
+    download_keys,
+    hosted_setup,
+    run,
+    setup_python,
+    upload_keys,
+    uses,
+)
 from lockgate.generator.install import pip_install
 from lockgate.generator.model import (
     CACHE_DIR,
@@ -18,15 +27,13 @@ from lockgate.generator.model import (
     CiPipeline,
     CiStage,
 )
-from lockgate.generator.pins import ACTION_PINS
 from lockgate.generator.rendered import Rendered
-from lockgate.generator.yamltext import block, cmap, comment_after, dump, flow, header_lines
+from lockgate.generator.yamltext import cmap, dump, flow, header_lines
 
 DEFAULT_OUT = ".github/workflows/lockgate.yml"
 FORMAT: Final = "yaml"
 HOSTED_RUNNER = "ubuntu-24.04"
 GHCR = "ghcr.io"
-PYTHON = "3.11"
 
 _EVENT_IF = {
     "pull_request": "github.event_name == 'pull_request'",
@@ -47,7 +54,7 @@ def _event_if(ci: CiPipeline, trigger: str) -> str:
 def render(ci: CiPipeline, out: str, *, actions: str | None = None) -> tuple[Rendered, ...]:
     """``actions``: where the lockgate action set lives (``OWNER/REPO@SHA`` or ``./``); when
     given, each job calls its ``actions/stage`` instead of spelling the steps out."""
-    command = f"lockgate generate github --out {out}"
+    command = approvals.regenerate_command("github", out)
     workflow = cmap(name=f"lockgate {ci.name}")
     workflow["on"] = _triggers(ci)
     workflow["permissions"] = cmap()
@@ -75,6 +82,11 @@ def render(ci: CiPipeline, out: str, *, actions: str | None = None) -> tuple[Ren
     if script:
         files.append(Rendered(approvals.script_path(out, "github"), script, "script"))
     return tuple(files)
+
+
+def side_files(out: str) -> tuple[str, ...]:
+    """Files written beside ``out`` only when the spec asks for them."""
+    return (approvals.script_path(out, "github"),)
 
 
 def _triggers(ci: CiPipeline) -> Any:
@@ -120,28 +132,6 @@ def _workflow_env(ci: CiPipeline) -> Any:
     return env
 
 
-def _uses(step: Any, action: str) -> Any:
-    pin = ACTION_PINS[action]
-    step["uses"] = pin.ref
-    comment_after(step, "uses", pin.version)
-    return step
-
-
-def _checkout() -> Any:
-    step = _uses(cmap(name="Check out"), "actions/checkout")
-    step["with"] = cmap({"persist-credentials": False})
-    return step
-
-
-def _run(name: str, command: str, **extra: Any) -> Any:
-    step = cmap(name=name, **{k.replace("_", "-"): v for k, v in extra.items() if k != "id"})
-    if "id" in extra:
-        step.insert(0, "id", extra["id"])
-    step["run"] = block(command) if "\n" in command else command
-    step["shell"] = "bash"
-    return step
-
-
 def _spec_flag(ci: CiPipeline) -> str:
     return "" if ci.spec_path == "lockgate.yaml" else f" --spec {ci.spec_path}"
 
@@ -175,17 +165,15 @@ def _image_job(ci: CiPipeline) -> Any:
     if _on_ghcr(ci):
         job["permissions"]["packages"] = "write"
     job["outputs"] = cmap(image="${{ steps.image.outputs.image }}")
-    setup = _uses(cmap(name="Set up Python"), "actions/setup-python")
-    setup["with"] = cmap({"python-version": PYTHON})
-    login = _run("Log in to the registry", f"lockgate ci login --registry {registry}")
+    login = run("Log in to the registry", f"lockgate ci login --registry {registry}")
     user, password = _registry_login(ci)
     login["env"] = cmap(LOCKGATE_REGISTRY_USER=user, LOCKGATE_REGISTRY_PASSWORD=password)
     job["steps"] = [
-        _checkout(),
-        setup,
-        _run("Install lockgate", pip_install(ci.install)),
+        checkout(),
+        setup_python(),
+        run("Install lockgate", pip_install(ci.install)),
         login,
-        _run(
+        run(
             "Build and push the runner image",
             f"lockgate ci image{_spec_flag(ci)} --push {registry}/{ci.name}-runner "
             f"--bootstrap-base {READ_ONLY_FLAG} --output github",
@@ -224,7 +212,10 @@ def _stage_job(ci: CiPipeline, stage: CiStage, actions: str | None) -> Any:
         if stage.gpu:
             container["options"] = "--gpus all"
         job["container"] = container
-    job["steps"] = _action_steps(ci, stage, actions) if actions else _steps(ci, stage)
+    steps = _action_steps(ci, stage, actions) if actions else _steps(ci, stage)
+    if not ci.build_image and job["runs-on"] == HOSTED_RUNNER:
+        steps[1:1] = hosted_setup(ci, stage)
+    job["steps"] = steps
     return job
 
 
@@ -283,16 +274,14 @@ def _report_job(ci: CiPipeline) -> Any:
     job["runs-on"] = HOSTED_RUNNER
     job["permissions"] = cmap({"contents": "read", "pull-requests": "write"})
     job["continue-on-error"] = True  # a refused comment never changes the pipeline's verdict
-    setup = _uses(cmap(name="Set up Python"), "actions/setup-python")
-    setup["with"] = cmap({"python-version": PYTHON})
-    download = _uses(cmap(name="Download every stage's outputs"), "actions/download-artifact")
+    download = uses(cmap(name="Download every stage's outputs"), "actions/download-artifact")
     download["with"] = cmap(pattern="lockgate-*", path=".lockgate/artifacts")
     stages = " ".join(s.name for s in ungated)
-    gather = _run(
+    gather = run(
         "Gather them by stage",
         f'lockgate ci inputs --needs "{stages}" --from .lockgate/artifacts --to {IN_DIR} --present',
     )
-    post = _run(
+    post = run(
         "Post the report",
         f"lockgate report {IN_DIR}"
         + "".join(f" --stage {s.name}" for s in ungated)
@@ -300,21 +289,23 @@ def _report_job(ci: CiPipeline) -> Any:
         + " --output report.md",
     )
     post["env"] = cmap(GITHUB_TOKEN="${{ secrets.GITHUB_TOKEN }}")
-    install = _run("Install lockgate", pip_install(ci.install))
+    install = run("Install lockgate", pip_install(ci.install))
     # checked out too, so an install from a directory of the repository works here as well
-    job["steps"] = [_checkout(), setup, install, download, gather, post]
+    job["steps"] = [checkout(), setup_python(), install, download, gather, post]
     return job
 
 
 def _steps(ci: CiPipeline, stage: CiStage) -> list[Any]:
-    steps = [_checkout()]
+    steps = [checkout()]
     for need in stage.needs:
-        step = _uses(cmap(name=f"Download the outputs of {need}"), "actions/download-artifact")
+        step = uses(cmap(name=f"Download the outputs of {need}"), "actions/download-artifact")
         step["with"] = cmap(name=f"lockgate-{need}", path=f"{IN_DIR}/{need}")
         steps.append(step)
+        if ci.wrapped_keys:
+            steps.append(download_keys(need))
     if stage.cache:
         steps.append(
-            _run(
+            run(
                 "Compute the cache key",
                 f"lockgate ci cache-key {stage.name}{_spec_flag(ci)} "
                 f"--upstream-dir {IN_DIR} --output github",
@@ -322,22 +313,20 @@ def _steps(ci: CiPipeline, stage: CiStage) -> list[Any]:
                 **{"if": "${{ !inputs.no_cache }}"},
             )
         )
-        cache = _uses(
+        cache = uses(
             cmap({"name": "Stage cache", "if": "${{ !inputs.no_cache }}"}), "actions/cache"
         )
         cache["with"] = cmap(
             path=ci.cache_dir, key=f"lockgate-{stage.name}-${{{{ steps.cache-key.outputs.key }}}}"
         )
         steps.append(cache)
-    run = _run(f"Run stage {stage.name}", _run_command(ci, stage))
+    stage_step = run(f"Run stage {stage.name}", _run_command(ci, stage))
     env = _secret_env(stage)
     if env:
-        run["env"] = env
-    steps.append(run)
+        stage_step["env"] = env
+    steps.append(stage_step)
     steps.append(_summary(stage))
-    upload = _uses(
-        cmap({"name": "Upload the outputs", "if": "always()"}), "actions/upload-artifact"
-    )
+    upload = uses(cmap({"name": "Upload the outputs", "if": "always()"}), "actions/upload-artifact")
     upload["with"] = cmap(
         {
             "name": f"lockgate-{stage.name}",
@@ -349,13 +338,15 @@ def _steps(ci: CiPipeline, stage: CiStage) -> list[Any]:
         }
     )
     steps.append(upload)
+    if ci.wrapped_keys:
+        steps.append(upload_keys(stage))
     if stage.scans:
         steps.append(_sarif(stage))
     return steps
 
 
 def _summary(stage: CiStage) -> Any:
-    return _run(
+    return run(
         "Job summary",
         f"lockgate ci summary {stage.name} --export-dir {OUT_DIR} --output github",
         **{"if": "always()"},
@@ -363,7 +354,7 @@ def _summary(stage: CiStage) -> Any:
 
 
 def _sarif(stage: CiStage) -> Any:
-    sarif = _uses(
+    sarif = uses(
         cmap({"name": "Upload the scan to code scanning", "if": "always()"}),
         "github/codeql-action/upload-sarif",
     )
@@ -389,7 +380,7 @@ def _action_steps(ci: CiPipeline, stage: CiStage, actions: str) -> list[Any]:
     env = _secret_env(stage)
     if env:
         step["env"] = env
-    steps = [_checkout(), step]
+    steps = [checkout(), step]
     if stage.scans:
         steps.append(_sarif(stage))
     return steps

@@ -13,6 +13,7 @@ from lockgate.generator.model import (
     IMAGE_JOB,
     OUT_DIR,
     REPORT_JOB,
+    WRAPPED_KEYS,
     CiPipeline,
     CiStage,
 )
@@ -50,7 +51,7 @@ def render(
 ) -> tuple[Rendered, ...]:
     """``component``: ``HOST/PATH/lockgate@VERSION``; when given, the hidden jobs come from that
     CI/CD component (``include: component:``) instead of being written out here."""
-    command = f"lockgate generate gitlab --out {out}"
+    command = approvals.regenerate_command("gitlab", out)
     doc = cmap()
     if component:
         inputs = cmap(spec=ci.spec_path)
@@ -74,6 +75,11 @@ def render(
     if script:
         files.append(Rendered(approvals.script_path(out, "gitlab"), script, "script"))
     return tuple(files)
+
+
+def side_files(out: str) -> tuple[str, ...]:
+    """Files written beside ``out`` only when the spec asks for them."""
+    return (approvals.script_path(out, "gitlab"),)
 
 
 def hidden_jobs(
@@ -274,11 +280,10 @@ def _stage_job(ci: CiPipeline, stage: CiStage) -> Any:
         job["id_tokens"] = cmap(SIGSTORE_ID_TOKEN=cmap(aud=SIGSTORE_AUDIENCE))
     if stage.cache:
         job["cache"] = cmap(key=f"lockgate-{stage.name}", paths=[f"{ci.cache_dir}/"])
-    job["artifacts"] = cmap(
-        when="always",
-        expose_as=f"lockgate {stage.name}",
-        paths=[f"{OUT_DIR}/{stage.name}/"],
-    )
+    paths = [f"{OUT_DIR}/{stage.name}/"]
+    if ci.wrapped_keys:  # the next job opens the sealed outputs with the data key wrapped here
+        paths.append(f"{WRAPPED_KEYS}/")
+    job["artifacts"] = cmap(when="always", expose_as=f"lockgate {stage.name}", paths=paths)
     if stage.scans:
         folder = f"{OUT_DIR}/{stage.name}"
         job["artifacts"]["reports"] = cmap(

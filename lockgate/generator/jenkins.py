@@ -51,6 +51,11 @@ class _Out:
         self.line("}")
 
 
+def side_files(out: str) -> tuple[str, ...]:
+    """Jenkins keeps everything in the Jenkinsfile: no file beside it."""
+    return ()
+
+
 def render(ci: CiPipeline, out: str, **_: Any) -> tuple[Rendered, ...]:
     command = f"lockgate generate jenkins --out {out}"
     o = _Out()

@@ -10,7 +10,9 @@ import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lockgate.engine.kms.envelope import KEYS as WRAPPED_KEYS_FOLDER
 from lockgate.errors import LockgateError
+from lockgate.spec.keys import is_envelope
 
 if TYPE_CHECKING:
     from lockgate.spec.models import Environment, Pipeline
@@ -25,6 +27,10 @@ REPORT_JOB = GENERATED_PREFIX + "report"  # one report for the PR/MR and the job
 OUT_DIR = ".lockgate/out"
 IN_DIR = ".lockgate/in"
 CACHE_DIR = ".lockgate/cache"
+# where `lockgate run --export-dir OUT_DIR` keeps the wrapped data keys of a KMS key
+WRAPPED_KEYS = f"{OUT_DIR}/{WRAPPED_KEYS_FOLDER}"
+# GitHub: the artifact that carries a stage's wrapped data keys (a stage's own is lockgate-NAME)
+KEYS_ARTIFACT = GENERATED_PREFIX + "keys-"
 DEFAULT_GPU_LABELS = ("self-hosted", "linux", "gpu")
 SIGNING_STAGES = {"lockgate/sign"}
 SCANNING_STAGES = {"lockgate/scan"}
@@ -74,6 +80,12 @@ class CiStage:
     retries: int
     secrets: tuple[str, ...]  # environment variable names the stage reads its secrets from
     tracks: bool = False  # reads or writes the tracking server (train, evaluate, package)
+    # The stage's image recipe, paths from the repository root: what a job that runs without
+    # the runner image (shell mode on a hosted runner) installs itself.
+    requirements: str | None = None  # pip requirements file
+    os_packages: tuple[str, ...] = ()  # apt packages
+    dockerfile: str | None = None  # built from a Dockerfile: nothing a job can install itself
+    image_field: str = "image"  # where the spec gives that recipe
 
     @property
     def job(self) -> str:
@@ -98,6 +110,9 @@ class CiPipeline:
     build_image: bool  # False: jobs run on runners that already have lockgate (shell mode)
     install: str | None = None  # --install SOURCE (generator/install.py); None: this version
     pinned_images: tuple[str, ...] = ()  # ci.images: NAME:TAG@sha256:... (public_images.py)
+    # encryption.key is a KMS key: each job's export folder keeps the data key its outputs are
+    # sealed with, wrapped, in WRAPPED_KEYS, and the next job needs it to open them
+    wrapped_keys: bool = False
 
     @property
     def cache_dir(self) -> str:
@@ -162,7 +177,8 @@ def build_model(
     gates = {env.name: _gate(pipeline, env) for env in pipeline.environments}
     levels = _levels({n: tuple(s.needs) for n, s in pipeline.stages.items()})
     order = sorted(pipeline.stages, key=lambda n: (levels[n], n))
-    stages = tuple(_stage(pipeline, name, levels[name], gates) for name in order)
+    spec_dir = posixpath.dirname(spec_path)
+    stages = tuple(_stage(pipeline, name, levels[name], gates, spec_dir) for name in order)
     _check_triggers(pipeline)
     triggers = pipeline.triggers
     ci = CiPipeline(
@@ -180,6 +196,7 @@ def build_model(
         build_image=build_image,
         install=install,
         pinned_images=pipeline.ci.images,
+        wrapped_keys=pipeline.encryption is not None and is_envelope(pipeline.encryption.key),
     )
     for stage in ci.stages:
         if not any(ci.has_trigger(t) for t in stage.when):
@@ -211,8 +228,11 @@ def _gate(pipeline: Pipeline, env: Environment) -> Gate:
     return Gate(env.name, tuple(people), env.required_approvals, env.four_eyes, tier, env.url)
 
 
-def _stage(pipeline: Pipeline, name: str, level: int, gates: dict[str, Gate]) -> CiStage:
+def _stage(
+    pipeline: Pipeline, name: str, level: int, gates: dict[str, Gate], spec_dir: str
+) -> CiStage:
     stage = pipeline.stages[name]
+    image = stage.image or pipeline.image
     runner = stage.runner
     gpu = stage.gpu == "all" or stage.gpu > 0
     labels = tuple(runner.labels) if runner else ()
@@ -240,7 +260,16 @@ def _stage(pipeline: Pipeline, name: str, level: int, gates: dict[str, Gate]) ->
         timeout_minutes=None if stage.timeout is None else -(-stage.timeout // 60),
         retries=stage.retries,
         secrets=secrets,
+        requirements=_from_root(spec_dir, image.requirements),
+        os_packages=tuple(sorted(image.packages)),
+        dockerfile=_from_root(spec_dir, image.dockerfile),
+        image_field=f"stages.{name}.image" if stage.image else "image",
     )
+
+
+def _from_root(spec_dir: str, path: str | None) -> str | None:
+    """A path of the spec (relative to its folder) as CI jobs see it, from the repository root."""
+    return None if path is None else posixpath.normpath(posixpath.join(spec_dir, path))
 
 
 def _check_triggers(pipeline: Pipeline) -> None:
