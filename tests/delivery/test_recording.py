@@ -43,15 +43,13 @@ def rows(root: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
-@pytest.mark.docker
-def test_a_proven_canary_the_analysis_aborts_is_recorded_as_both_decisions(
-    tmp_path: Path, monkeypatch, capsys, base_image, serving_image, proxy_image
-) -> None:
-    env = f"t{os.getpid()}id"
+def sre_project(tmp_path: Path, monkeypatch, base_image: str, env: str, rollout: str) -> Any:
+    """A project whose environment ``env`` rolls out with ``rollout`` on real containers, and
+    whose person ``sre`` proves who they are with their own key; returns the target."""
     team = Team(tmp_path, {"sre": ()})
     spec = SPEC.replace(
         "  - {name: staging, health_markers: [sre]}\n",
-        f"  - {{name: {env}, health_markers: [sre], rollout: {ROLLOUT}}}\n",
+        f"  - {{name: {env}, health_markers: [sre], rollout: {rollout}}}\n",
     ).replace("policy:\n", f"policy:\n  allowed_signers: {team.allowed_signers.name}\n")
     (tmp_path / "lockgate.yaml").write_text(spec)
     for variable in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILD_USER_ID"):
@@ -59,7 +57,15 @@ def test_a_proven_canary_the_analysis_aborts_is_recorded_as_both_decisions(
     monkeypatch.setenv("LOCKGATE_BASE_IMAGE", base_image)
     monkeypatch.setenv("LOCKGATE_IDENTITY_KEY", str(team.key("sre")))
     monkeypatch.chdir(tmp_path)
-    target = open_environment(env).target
+    return open_environment(env).target
+
+
+@pytest.mark.docker
+def test_a_proven_canary_the_analysis_aborts_is_recorded_as_both_decisions(
+    tmp_path: Path, monkeypatch, capsys, base_image, serving_image, proxy_image
+) -> None:
+    env = f"t{os.getpid()}id"
+    target = sre_project(tmp_path, monkeypatch, base_image, env, ROLLOUT)
     try:
         assert main(["rollout", "start", env, "--ref", serving_image]) == 0
         load = LoadGenerator(target.url(), 60, 60.0).start()
@@ -187,18 +193,7 @@ def test_a_rollback_the_monitor_makes_by_itself_is_recorded_as_lockgates(
     """A version that starts failing once live is rolled back by `lockgate monitor`: a change
     of what runs that no person made, recorded as lockgate's with the breach that decided it."""
     env = f"t{os.getpid()}mon"
-    team = Team(tmp_path, {"sre": ()})
-    spec = SPEC.replace(
-        "  - {name: staging, health_markers: [sre]}\n",
-        f"  - {{name: {env}, health_markers: [sre], rollout: {MONITORED}}}\n",
-    ).replace("policy:\n", f"policy:\n  allowed_signers: {team.allowed_signers.name}\n")
-    (tmp_path / "lockgate.yaml").write_text(spec)
-    for variable in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILD_USER_ID"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("LOCKGATE_BASE_IMAGE", base_image)
-    monkeypatch.setenv("LOCKGATE_IDENTITY_KEY", str(team.key("sre")))
-    monkeypatch.chdir(tmp_path)
-    target = open_environment(env).target
+    target = sre_project(tmp_path, monkeypatch, base_image, env, MONITORED)
     try:
         assert main(["rollout", "start", env, "--ref", serving_image]) == 0
         failing = ["--set-env", "ERROR_AFTER=10", "--set-env", "ERROR_RATE=0.4"]
