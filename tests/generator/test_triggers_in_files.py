@@ -17,6 +17,7 @@ from lockgate.commands.generate import add_arguments, run
 from lockgate.generator.model import GenerateError
 from lockgate.generator.render import render_files
 from lockgate.generator.yamltext import load
+from tests.conftest import missing_component
 
 GLOBS = """\
 version: 1
@@ -62,7 +63,7 @@ def test_gitlab_push_rules_match_branch_globs(
     tmp_path: Path, gitlab_ci_local_bin: Path, branch: str, ships: bool
 ) -> None:
     if shutil.which("rsync") is None:
-        pytest.skip("gitlab-ci-local needs rsync")
+        missing_component("gitlab-ci-local needs rsync (apt-get install rsync)")
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "lockgate.yaml").write_text(GLOBS)

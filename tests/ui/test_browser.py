@@ -6,13 +6,14 @@ photographed on its own and must hold the colours the page gives them."""
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,23 +88,28 @@ def _colours(png: bytes) -> set[tuple[int, int, int]]:
     return {tuple(colour) for _, colour in found}
 
 
+def read_again_when_the_page_reloads(test: Callable[..., None]) -> Callable[..., None]:
+    """The live page reloads itself every 5 s; on a loaded machine a reload can land between
+    finding an element and reading it, so the reading starts over on a fresh load (3 tries)."""
+
+    @functools.wraps(test)
+    def reading(*args: Any, **kwargs: Any) -> None:
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        for attempt in range(3):
+            try:
+                return test(*args, **kwargs)
+            except StaleElementReferenceException:
+                if attempt == 2:
+                    raise
+
+    return reading
+
+
+@read_again_when_the_page_reloads
 def test_page_shows_each_environment_and_a_chart_per_step(
     site: str, browser: Any, tmp_path: Path
 ) -> None:
-    """The live page reloads itself every 5 s; on a loaded machine a reload can land between
-    finding an element and reading it, so the reading starts over on a fresh load (3 tries)."""
-    from selenium.common.exceptions import StaleElementReferenceException
-
-    for attempt in range(3):
-        try:
-            _read_the_live_page(site, browser, tmp_path)
-            return
-        except StaleElementReferenceException:
-            if attempt == 2:
-                raise
-
-
-def _read_the_live_page(site: str, browser: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     browser.get(site + "/")
