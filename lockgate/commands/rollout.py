@@ -8,6 +8,11 @@ first proves who acts (``--identity-key``, ``--signed-statement`` with ``--print
 the CI's OIDC token) and records the decision, with its proof, in the release ledger; what the
 analysis then decides by itself is recorded as lockgate's (``delivery/rollout/recording.py``).
 
+An image enters an environment that ``lockgate.yaml`` gates (verify policy, previous environment,
+approvals, four eyes, residency) only through ``lockgate promote``, whose ``rollout`` deployer
+runs the canary: there ``start`` and ``retry`` are refused as bad input, before anything is
+proven, printed or recorded, with the promote command to run instead (docs/gates.md).
+
 Exit codes: 0 done or waiting (completed, deployed, rolled back, *paused*), 1 aborted by
 analysis, identity not proven or the rollout moved on since it was signed, 2 bad input. A paused
 rollout exits 0 with its state printed (``paused: ...``; in ``--json``, ``"status": "paused"``),
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +34,7 @@ from lockgate.commands._release import add_release_arguments
 from lockgate.errors import EXIT_FAILED, EXIT_OK, LockgateError
 
 if TYPE_CHECKING:
+    from lockgate.commands._project import Project
     from lockgate.delivery.rollout.decision import RolloutDecision
     from lockgate.delivery.rollout.recording import RecordedDecision
     from lockgate.delivery.rollout.rollouts import RolloutResult, Rollouts
@@ -116,17 +123,47 @@ def _decision(args: argparse.Namespace, rollouts: Rollouts, state: RolloutState)
     )
 
 
-def _act(args: argparse.Namespace, rollouts: Rollouts, record: RecordedDecision) -> RolloutResult:
-    decide = record.decide
+def _around_gates(project: Project, args: argparse.Namespace, signed: RolloutDecision) -> None:
+    """Refuse ``start`` and ``retry``, which bring an image in, where the spec gates the
+    environment: the image enters through ``lockgate promote``, which checks the gates, records
+    the release the next environment's gate and ``rollback`` read, and runs the canary."""
+    if args.action not in ("start", "retry"):
+        return
+    from lockgate.commands._project import _display_path
+    from lockgate.delivery.promotion.rules import promotion_gates
+    from lockgate.spec.yamlpos import load_yaml
+
+    gates = promotion_gates(project.pipeline, args.env)
+    if not gates:
+        return
+    listed = project.pipeline.environments
+    index = [e.name for e in listed].index(args.env)
+    _, positions = load_yaml(project.spec_text, _display_path(project.spec_path))
+    where = positions.where(("environments", index))
+    canary = "runs its canary" + (
+        "" if listed[index].deployer == "rollout" else " once the entry says `deployer: rollout`"
+    )
+    raise LockgateError(
+        f"{where}: {args.env} is gated ({', '.join(gates)}): `lockgate rollout {args.action}` "
+        f"would go around the gates; run `lockgate promote {args.env} --image {signed.image}`, "
+        f"which checks them, records the release and {canary}"
+    )
+
+
+def _act(
+    args: argparse.Namespace, rollouts: Rollouts, record: RecordedDecision | None
+) -> RolloutResult:
+    """The action; under ``record``'s check and entry when the project keeps a ledger."""
+    kw: dict[str, Any] = {"decide": record.decide} if record is not None else {}
     if args.action == "start":
-        return rollouts.start(args.ref, _env_pairs(args.set_env), decide)
+        return rollouts.start(args.ref, _env_pairs(args.set_env), **kw)
     if args.action == "resume" or (args.action == "promote" and not args.full):
-        return rollouts.resume(decide)
+        return rollouts.resume(**kw)
     if args.action == "promote":
-        return rollouts.promote_full(args.reason or "promoted in full by request", decide)
+        return rollouts.promote_full(args.reason or "promoted in full by request", **kw)
     if args.action == "retry":
-        return rollouts.retry(decide)
-    return rollouts.abort(args.reason or "aborted by request", decide)
+        return rollouts.retry(**kw)
+    return rollouts.abort(args.reason or "aborted by request", **kw)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,7 +185,19 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "start" and not args.ref:
         raise LockgateError("lockgate rollout start: --ref IMAGE is required")
     signed = _decision(args, rollouts, rollouts.status())  # nothing to do: refused here
+    if args.spec is None and not _spec_here():
+        # a delivery.yaml project: no lockgate.yaml, so no ledger and no identity policy to
+        # prove anything against; the rollout record alone keeps what happened
+        result = _act(args, rollouts, None)
+        _print_result(args, result)
+        print(
+            f"lockgate: {signed.op} was not proven or recorded: no lockgate.yaml here keeps a "
+            "release ledger (pass --spec PATH to record it in one)",
+            file=sys.stderr,
+        )
+        return int(result.exit_code)
     project = load_project(args)
+    _around_gates(project, args, signed)
     store = open_store(project, args)
     if args.print_statement:
         return print_statement(store, signed.op, args.env, signed.digest, signed.terms)
@@ -168,3 +217,21 @@ def run(args: argparse.Namespace) -> int:
         if system is not None:
             print(f"entry {system.seq}: the analysis {result.status} it: {result.reason}")
     return int(result.exit_code)
+
+
+def _spec_here() -> bool:
+    from lockgate.errors import SpecError
+    from lockgate.spec.loader import find_spec
+
+    try:
+        find_spec()
+    except SpecError:
+        return False
+    return True
+
+
+def _print_result(args: argparse.Namespace, result: RolloutResult) -> None:
+    if args.json:
+        print(json.dumps({**result.as_record(), "seqs": []}, indent=2, sort_keys=True))
+    else:
+        print(f"{args.env}: {result.status}: {result.reason}")

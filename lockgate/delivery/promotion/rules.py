@@ -38,7 +38,7 @@ def environment_rules(pipeline: Pipeline, spec_root: Path, env: str) -> Environm
     index = names.index(env)
     spec = pipeline.environments[index]
     policy = pipeline.policy
-    previous = spec.requires_healthy_in or (names[index - 1] if index else None)
+    previous = _previous(pipeline, index)
     if previous is not None and previous not in names:
         raise LockgateError(
             f"environments[{index}].requires_healthy_in: unknown environment {previous!r}"
@@ -74,6 +74,38 @@ def environment_rules(pipeline: Pipeline, spec_root: Path, env: str) -> Environm
         health_markers=resolve_members(markers, groups),
         health_markers_listed=markers,
     )
+
+
+def promotion_gates(pipeline: Pipeline, env: str) -> tuple[str, ...]:
+    """The gates ``lockgate promote`` holds ``env`` to, each named by what asks for it; none for
+    an environment not listed under ``environments`` (only the older delivery.yaml describes
+    it) or listed without any. Verification counts once ``policy.verify`` names a policy:
+    without one there is nothing to verify against, and promote refuses every image. Read from
+    the spec alone (no groups file), so a command that only asks which gates there are needs
+    nothing else."""
+    names = [e.name for e in pipeline.environments]
+    if env not in names:
+        return ()
+    index = names.index(env)
+    spec = pipeline.environments[index]
+    verify = pipeline.policy.verify
+    gates = [f"verify against policy.verify ({verify})"] if verify else []
+    previous = _previous(pipeline, index)
+    if previous is not None:
+        gates.append(f"ran healthy in {previous} first")
+    if spec.required_approvals:
+        gates.append(f"{spec.required_approvals} approval(s)")
+    if spec.four_eyes:
+        gates.append("four eyes")
+    if env in pipeline.policy.residency:
+        gates.append(f"policy.residency.{env}")
+    return tuple(gates)
+
+
+def _previous(pipeline: Pipeline, index: int) -> str | None:
+    """The environment a release must have run healthy in before entering the ``index``-th."""
+    spec = pipeline.environments[index]
+    return spec.requires_healthy_in or (pipeline.environments[index - 1].name if index else None)
 
 
 def identity_settings(pipeline: Pipeline, spec_root: Path) -> IdentitySettings:
