@@ -17,12 +17,15 @@ class JsonHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def reply(self, status: int, answer: Any) -> None:
-        """Answer ``status`` with ``answer`` as a JSON document."""
+    def reply(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
+        """Answer ``status`` with ``answer`` as a JSON document (and ``headers``: a ``link`` to
+        the next page, a ``retry-after``)."""
         data = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from lockgate.commands._options import add_spec_argument
 from lockgate.errors import LockgateError
-from lockgate.report import GITHUB_COMMENT_LIMIT, collect_report, stage_folder
-from lockgate.report.post import MARKER
+from lockgate.report import GITHUB_COMMENT_LIMIT, StageRecord, collect_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,12 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("github", "gitlab"),
         default=None,
         help="post as the one lockgate comment of this pull/merge request, updating it on "
-        "later runs (GitHub: GITHUB_TOKEN; GitLab: LOCKGATE_GITLAB_TOKEN)",
+        "later runs (GitHub: GITHUB_TOKEN; GitLab: LOCKGATE_GITLAB_TOKEN; "
+        "LOCKGATE_COMMENT_AUTHOR: the account a token that may not read GET /user comments as)",
     )
     parser.add_argument(
         "--key",
         default="default",
-        help="which lockgate comment to keep updated, when one PR has several pipelines",
+        help="which lockgate comment to keep updated, when one PR has several pipelines "
+        "(letters, digits, '.', '_', '-')",
     )
 
 
@@ -86,22 +87,39 @@ def run(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir or latest_run(spec_path(args.spec).parent)
     if not run_dir.is_dir():
         raise LockgateError(f"{run_dir}: no such run folder")
-    stages = args.stages or _stages_in_order(run_dir)
-    max_chars = args.max_chars - (len(MARKER) + 80 if args.post else 0)
+    records = _records(run_dir)
+    stages = args.stages or _stages_in_order(run_dir, records)
+    max_chars = args.max_chars
+    if args.post:
+        from lockgate.report.post import marker
+
+        max_chars -= len(marker(args.key)) + 1  # the comment is the marker, a newline, the text
+        if max_chars < 1:
+            raise LockgateError(f"--max-chars {args.max_chars}: too small to hold the comment")
     text = collect_report(
-        run_dir, stages, title=args.title, max_chars=max_chars, artifact_url=args.artifact_url
+        run_dir,
+        stages,
+        title=args.title,
+        max_chars=max_chars,
+        artifact_url=args.artifact_url,
+        records=records,
     )
     if args.output is not None:
         try:
-            args.output.write_text(text)
+            args.output.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise LockgateError(f"--output {args.output}: cannot write: {exc.strerror}") from None
     else:
         sys.stdout.write(text)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if args.github_summary and summary:
-        with open(summary, "a") as fh:
-            fh.write(text + "\n")
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        except OSError as exc:
+            raise LockgateError(
+                f"GITHUB_STEP_SUMMARY {summary}: cannot write: {exc.strerror}"
+            ) from None
     if args.post:
         _post(args.post, text, args.key)
     return 0
@@ -140,15 +158,28 @@ def latest_run(project: Path | None = None) -> Path:
     return max(started)[1]
 
 
-def _stages_in_order(run_dir: Path) -> list[str]:
-    """Stages in the run's own (DAG) order when its record is there, else sorted by name."""
+def _records(run_dir: Path) -> dict[str, StageRecord] | None:
+    """Each stage of the run's record (``run.json``), in the run's (DAG) order; None without
+    one."""
     record = run_dir / "run.json"
     try:
-        names = [s["name"] for s in json.loads(record.read_text())["stages"]]
+        stages = json.loads(record.read_text(encoding="utf-8"))["stages"]
+        return {
+            str(s["name"]): StageRecord(
+                str(s.get("state") or ""), str(s.get("out") or ""), str(s.get("reason") or "")
+            )
+            for s in stages
+        }
     except FileNotFoundError:
-        pass
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         print(f"warning: {record}: not a run record ({exc!r:.80}); stages by name", file=sys.stderr)
-    else:
-        return [n for n in names if stage_folder(run_dir, n) is not None]
+        return None
+
+
+def _stages_in_order(run_dir: Path, records: dict[str, StageRecord] | None) -> list[str]:
+    """Every stage of the run's record, in its order (a cached stage's outputs are in the
+    cache, a failed or skipped one is shown as such); without a record, folders by name."""
+    if records is not None:
+        return list(records)
     return sorted(p.name for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith("."))

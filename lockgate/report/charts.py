@@ -12,10 +12,10 @@ _SERIES = ("train_loss", "val_loss", "val_accuracy")
 
 def history_chart(history: list[dict[str, float]]) -> str | None:
     """A Mermaid ``xychart-beta`` of loss (and accuracy) per epoch; None without usable rows."""
-    rows = [r for r in history if isinstance(r, dict) and "epoch" in r]
+    rows = [r for r in history if isinstance(r, dict) and _finite(r.get("epoch"))]
     if not rows:
         return None
-    epochs = ", ".join(str(r["epoch"]) for r in rows)
+    epochs = ", ".join(str(r["epoch"]) for r in rows)  # numbers only: nothing leaves the chart
     lines = ["```mermaid", "xychart-beta", '    title "training curve"']
     lines.append(f'    x-axis "epoch" [{epochs}]')
     names = []

@@ -1,5 +1,6 @@
 """``lockgate report --post`` against a real HTTP server on loopback that records each request and
-answers the way the GitHub issues-comments and GitLab merge-request-notes APIs document."""
+answers the way the GitHub issues-comments and GitLab merge-request-notes APIs document
+(:mod:`tests.report.fake_api`)."""
 
 from __future__ import annotations
 
@@ -7,79 +8,18 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.jsonhttp import JsonHandler
-
-TOKEN = "tok-secret-1234"
-
-
-class FakeApi:
-    """Comments in memory, by thread URL; ``refuse`` makes every write answer that status."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, dict[str, str], Any]] = []
-        self.comments: dict[str, list[dict[str, Any]]] = {}
-        self.refuse: int | None = None
-        self.next_id = 100
-
-    def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
-        self.requests.append((method, path, headers, body))
-        route, _, query = path.partition("?")
-        parts = route.strip("/").split("/")
-        if method in ("POST", "PATCH", "PUT") and self.refuse:
-            return self.refuse, {"message": "Resource not accessible by integration"}
-        if method == "GET":
-            params = dict(p.split("=") for p in query.split("&") if p)
-            items = self.comments.get(route, [])
-            size, page = int(params.get("per_page", 30)), int(params.get("page", 1))
-            return 200, items[(page - 1) * size : page * size]
-        if method == "POST":
-            self.next_id += 1
-            comment = {"id": self.next_id, "body": body["body"]}
-            self.comments.setdefault(route, []).append(comment)
-            return 201, comment
-        # PATCH .../issues/comments/ID (GitHub) or PUT .../notes/ID (GitLab)
-        wanted = int(parts[-1])
-        for items in self.comments.values():
-            for comment in items:
-                if comment["id"] == wanted:
-                    comment["body"] = body["body"]
-                    return 200, comment
-        return 404, {"message": "Not Found"}
+from tests.report.fake_api import BOT, TOKEN, FakeApi, serve
 
 
 @pytest.fixture
 def api() -> Iterator[tuple[FakeApi, str]]:
-    state = FakeApi()
-
-    class Handler(JsonHandler):
-        def _serve(self) -> None:
-            raw = self.body()
-            status, answer = state.handle(
-                self.command,
-                self.path,
-                {k.lower(): v for k, v in self.headers.items()},
-                json.loads(raw) if raw else None,
-            )
-            self.reply(status, answer)
-
-        do_GET = do_POST = do_PATCH = do_PUT = _serve
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve() as served:
+        yield served
 
 
 def ci_run(tmp_path: Path, verdict: str) -> Path:
@@ -159,7 +99,9 @@ def test_github_finds_its_comment_past_the_first_page(
     state, base = api
     thread = "/repos/acme/churn/issues/7/comments"
     state.comments[thread] = [{"id": i, "body": f"chatter {i}"} for i in range(1, 101)]
-    state.comments[thread].append({"id": 555, "body": "<!-- lockgate-report:default -->\nold"})
+    state.comments[thread].append(
+        {"id": 555, "body": "<!-- lockgate-report:default -->\nold", "user": {"login": BOT}}
+    )
     done = lockgate(
         ["report", str(ci_run(tmp_path, "pass")), "--post", "github"], github_env(tmp_path, base)
     )
