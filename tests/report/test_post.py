@@ -8,18 +8,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.report.fake_api import BOT, TOKEN, FakeApi, serve
-
-
-@pytest.fixture
-def api() -> Iterator[tuple[FakeApi, str]]:
-    with serve() as served:
-        yield served
+from tests.report.fake_api import BOT, TOKEN, FakeApi
 
 
 def ci_run(tmp_path: Path, verdict: str) -> Path:

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,6 @@ from tests.report.fake_api import ACTIONS_BOT, ACTIONS_TOKEN, BOT, TOKEN, FakeAp
 MARK = "<!-- lockgate-report:default -->"
 THREAD = "/repos/acme/churn/issues/7/comments"
 NOTES = "/api/v4/projects/42/merge_requests/3/notes"
-
-
-@pytest.fixture
-def api() -> Iterator[tuple[FakeApi, str]]:
-    with serve() as served:
-        yield served
 
 
 def ci_run(tmp_path: Path, verdict: str) -> Path:
